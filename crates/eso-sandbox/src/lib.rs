@@ -1,0 +1,1 @@
+//! Simulated ESO, providers and scenarios.
