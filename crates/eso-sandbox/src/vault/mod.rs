@@ -1,0 +1,1 @@
+//! Simulated HashiCorp Vault / OpenBao HTTP API (placeholder until implemented).
