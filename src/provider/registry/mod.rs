@@ -1,0 +1,22 @@
+//! Container registry access for `kubectl eso verify-regcred`: parse a pull secret's payload,
+//! log in to each registry the way a container runtime does, and check that images can be pulled,
+//! without any credential ever reaching output.
+//!
+//! Pure parts ([`dockerconfig`], [`reference`], [`challenge`]) are separate from the one module
+//! doing I/O ([`login`]); [`report`] holds the plain serde result and the function filling it.
+
+pub mod challenge;
+pub mod dockerconfig;
+pub mod login;
+pub mod redact;
+pub mod reference;
+pub mod report;
+
+pub use dockerconfig::{
+    ConfigFinding, Credential, DockerConfig, NotJson, PayloadFormat, Problem, RegistryEntry,
+    Severity, parse,
+};
+pub use login::{Check, ClientError, ClientOptions, Outcome, RegistryClient, read_ca_file};
+pub use redact::Redacted;
+pub use reference::{ImageRef, ImageRefError, parse_image};
+pub use report::{ImageReport, RegcredReport, RegistryReport, verify};
