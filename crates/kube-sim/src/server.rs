@@ -1,0 +1,180 @@
+//! Starting and stopping the simulated apiserver: build the store (built-ins, ESO CRDs, the namespaces a
+//! fresh cluster has), bind 127.0.0.1, serve HTTP/1.1 and HTTP/2 (ALPN) over TLS or plain HTTP, and write
+//! kubeconfigs that point at it — what a test or `kubectl eso sandbox` needs to get a "cluster".
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use base64::Engine;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::handler::{self, Shared};
+use crate::{Faults, SimConfig, Store, crds, tls};
+
+/// A running simulated kube-apiserver.
+pub struct ApiServer {
+    addr: SocketAddr,
+    ca_pem: Option<String>,
+    admin_token: String,
+    store: Store,
+    faults: Faults,
+    stop: watch::Sender<bool>,
+    accept_task: JoinHandle<()>,
+    controllers: JoinHandle<()>,
+}
+
+/// Namespaces every fresh cluster has.
+const BOOT_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "kube-node-lease"];
+
+impl ApiServer {
+    pub async fn start(cfg: SimConfig) -> anyhow::Result<ApiServer> {
+        let admin_token = format!("kube-sim-admin-{}", uuid::Uuid::new_v4().simple());
+        let store = Store::new(admin_token.clone());
+        for crd in crds::eso_crds(cfg.eso_crds).map_err(anyhow::Error::msg)? {
+            store.load_crd(crd).context("loading the ESO CRD bundle")?;
+        }
+        let controllers = crate::controllers::spawn(store.clone());
+        tokio::task::yield_now().await;
+        for ns in BOOT_NAMESPACES {
+            store
+                .create(serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}))
+                .with_context(|| format!("creating namespace {ns}"))?;
+        }
+
+        let listener = TcpListener::bind(("127.0.0.1", cfg.port))
+            .await
+            .with_context(|| format!("binding 127.0.0.1:{}", cfg.port))?;
+        let addr = listener.local_addr()?;
+        let tls = if cfg.tls {
+            Some(tls::generate()?)
+        } else {
+            None
+        };
+        let ca_pem = tls.as_ref().map(|t| t.ca_pem.clone());
+        let acceptor = tls.map(|t| tokio_rustls::TlsAcceptor::from(t.config));
+        let faults = Faults::default();
+        let shared = Arc::new(Shared::new(store.clone(), faults.clone()));
+        let (stop, stop_rx) = watch::channel(false);
+        let accept_task = tokio::spawn(accept_loop(listener, acceptor, shared, stop_rx));
+        Ok(ApiServer {
+            addr,
+            ca_pem,
+            admin_token,
+            store,
+            faults,
+            stop,
+            accept_task,
+            controllers,
+        })
+    }
+
+    pub fn url(&self) -> String {
+        let scheme = if self.ca_pem.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    pub fn ca_pem(&self) -> Option<String> {
+        self.ca_pem.clone()
+    }
+
+    /// Bearer token of user `admin` (group `system:masters`).
+    pub fn admin_token(&self) -> String {
+        self.admin_token.clone()
+    }
+
+    pub fn kubeconfig(&self, namespace: Option<&str>) -> String {
+        self.kubeconfig_with_token(&self.admin_token, namespace)
+    }
+
+    /// A kubeconfig with context `kube-sim` for any bearer token (e.g. a ServiceAccount token).
+    pub fn kubeconfig_with_token(&self, token: &str, namespace: Option<&str>) -> String {
+        let q = |s: &str| serde_json::Value::from(s).to_string();
+        let ca = match &self.ca_pem {
+            Some(pem) => format!(
+                "    certificate-authority-data: {}\n",
+                base64::engine::general_purpose::STANDARD.encode(pem)
+            ),
+            None => String::new(),
+        };
+        let ns = match namespace {
+            Some(ns) => format!("    namespace: {}\n", q(ns)),
+            None => String::new(),
+        };
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: kube-sim\n  cluster:\n    server: {}\n{ca}users:\n- name: kube-sim-user\n  user:\n    token: {}\ncontexts:\n- name: kube-sim\n  context:\n    cluster: kube-sim\n    user: kube-sim-user\n{ns}current-context: kube-sim\npreferences: {{}}\n",
+            q(&self.url()),
+            q(token),
+        )
+    }
+
+    pub fn store(&self) -> Store {
+        self.store.clone()
+    }
+
+    pub fn faults(&self) -> Faults {
+        self.faults.clone()
+    }
+
+    /// Stop accepting, close every open connection (including watches) and stop the controllers.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        self.accept_task.abort();
+        self.controllers.abort();
+        let _ = (&mut self.accept_task).await;
+        let _ = (&mut self.controllers).await;
+    }
+}
+
+impl Drop for ApiServer {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        self.accept_task.abort();
+        self.controllers.abort();
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
+    shared: Arc<Shared>,
+    stop: watch::Receiver<bool>,
+) {
+    loop {
+        let Ok((tcp, _)) = listener.accept().await else {
+            continue;
+        };
+        let _ = tcp.set_nodelay(true);
+        let shared = shared.clone();
+        let acceptor = acceptor.clone();
+        let mut stop = stop.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req| handler::handle(shared.clone(), req));
+            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            let serve = async {
+                match acceptor {
+                    Some(acceptor) => {
+                        if let Ok(tls) = acceptor.accept(tcp).await {
+                            let _ = builder.serve_connection(TokioIo::new(tls), service).await;
+                        }
+                    }
+                    None => {
+                        let _ = builder.serve_connection(TokioIo::new(tcp), service).await;
+                    }
+                }
+            };
+            tokio::select! {
+                _ = serve => {}
+                _ = stop.wait_for(|s| *s) => {}
+            }
+        });
+    }
+}

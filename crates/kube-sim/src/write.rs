@@ -1,0 +1,551 @@
+//! The write path shared by HTTP requests and in-process callers: create, update (main resource or
+//! `/status`), delete. It is where the apiserver's bookkeeping rules live — uid, creationTimestamp,
+//! resourceVersion, generation on spec changes only, status-subresource rules, optimistic concurrency,
+//! CRD pruning/defaulting/validation, managedFields, and CRDs becoming served types.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+
+use crate::resources::{self, ResourceType};
+use crate::schema;
+use crate::status::{ApiStatus, Cause};
+use crate::store::{EventKind, State, Stored};
+
+/// Who is writing and how; decides the HTTP-only rules and the managedFields entry.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    /// `None` for in-process writes: they keep whatever managedFields the caller put in the object.
+    pub manager: Option<String>,
+    /// `Update` or `Apply`.
+    pub operation: &'static str,
+    /// HTTP semantics: status dropped on create, namespace must exist.
+    pub http: bool,
+    /// What the client sent (a patch body or the whole object), for the managedFields entry.
+    pub fields: Option<Value>,
+}
+
+impl Ctx {
+    pub fn in_process() -> Self {
+        Self {
+            manager: None,
+            operation: "Update",
+            http: false,
+            fields: None,
+        }
+    }
+
+    pub fn http(manager: String) -> Self {
+        Self {
+            manager: Some(manager),
+            operation: "Update",
+            http: true,
+            fields: None,
+        }
+    }
+}
+
+/// The result of a write: the stored object and any `warning: 299` texts.
+pub struct Outcome {
+    pub stored: Arc<Stored>,
+    pub warnings: Vec<String>,
+}
+
+pub fn now_rfc3339() -> String {
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+const CRD_GR: &str = "apiextensions.k8s.io/customresourcedefinitions";
+
+fn meta_mut(obj: &mut Value) -> Result<&mut Map<String, Value>, ApiStatus> {
+    let map = obj
+        .as_object_mut()
+        .ok_or_else(|| ApiStatus::bad_request("the body of the request must be a JSON object"))?;
+    let meta = map.entry("metadata").or_insert_with(|| json!({}));
+    if meta.is_null() {
+        *meta = json!({});
+    }
+    meta.as_object_mut()
+        .ok_or_else(|| ApiStatus::bad_request("metadata must be an object"))
+}
+
+fn str_of<'a>(meta: &'a Map<String, Value>, key: &str) -> &'a str {
+    meta.get(key).and_then(Value::as_str).unwrap_or("")
+}
+
+fn random_suffix() -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    uuid::Uuid::new_v4().as_bytes()[..5]
+        .iter()
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect()
+}
+
+/// Prune, default and validate a custom resource against the served version's schema.
+fn apply_schema(
+    rt: &ResourceType,
+    version: &str,
+    obj: &mut Value,
+    name: &str,
+) -> Result<Vec<String>, ApiStatus> {
+    let Some(schema) = rt.version(version).and_then(|v| v.schema.clone()) else {
+        return Ok(vec![]);
+    };
+    let mut unknown = vec![];
+    schema::prune(&schema, obj, "", &mut unknown);
+    schema::apply_defaults(&schema, obj);
+    let mut causes: Vec<Cause> = vec![];
+    schema::validate(&schema, obj, "", &mut causes);
+    if !causes.is_empty() {
+        return Err(ApiStatus::invalid(&rt.kind, &rt.group, name, causes));
+    }
+    Ok(unknown
+        .into_iter()
+        .map(|f| format!("unknown field \"{f}\""))
+        .collect())
+}
+
+/// A managedFields `fieldsV1` set for what the client sent; plausible rather than exact.
+fn fields_v1(value: &Value, top: bool, in_metadata: bool) -> Value {
+    let Some(map) = value.as_object() else {
+        return json!({});
+    };
+    let mut out = Map::new();
+    if !top {
+        out.insert(".".into(), json!({}));
+    }
+    for (k, v) in map {
+        if top && matches!(k.as_str(), "apiVersion" | "kind") {
+            continue;
+        }
+        if in_metadata
+            && matches!(
+                k.as_str(),
+                "name"
+                    | "namespace"
+                    | "uid"
+                    | "resourceVersion"
+                    | "creationTimestamp"
+                    | "generation"
+                    | "managedFields"
+            )
+        {
+            continue;
+        }
+        let child = if v.is_object() {
+            fields_v1(v, false, top && k == "metadata")
+        } else {
+            json!({})
+        };
+        out.insert(format!("f:{k}"), child);
+    }
+    if top
+        && out
+            .get("f:metadata")
+            .is_some_and(|m| m.as_object().is_some_and(|m| m.len() <= 1))
+    {
+        out.remove("f:metadata");
+    }
+    Value::Object(out)
+}
+
+fn record_manager(obj: &mut Value, ctx: &Ctx, subresource: Option<&str>) {
+    let Some(manager) = &ctx.manager else {
+        return;
+    };
+    let api_version = obj.get("apiVersion").cloned().unwrap_or(Value::Null);
+    let source = ctx.fields.clone().unwrap_or_else(|| obj.clone());
+    let fields = fields_v1(&source, true, false);
+    let Ok(meta) = meta_mut(obj) else {
+        return;
+    };
+    let entries = meta.entry("managedFields").or_insert_with(|| json!([]));
+    if !entries.is_array() {
+        *entries = json!([]);
+    }
+    let Some(list) = entries.as_array_mut() else {
+        return;
+    };
+    let same = |e: &Value| {
+        e.get("manager").and_then(Value::as_str) == Some(manager.as_str())
+            && e.get("operation").and_then(Value::as_str) == Some(ctx.operation)
+            && e.get("subresource").and_then(Value::as_str) == subresource
+    };
+    let mut entry = json!({
+        "apiVersion": api_version, "fieldsType": "FieldsV1", "fieldsV1": fields,
+        "manager": manager, "operation": ctx.operation, "time": now_rfc3339(),
+    });
+    if let Some(sub) = subresource {
+        entry["subresource"] = json!(sub);
+    }
+    match list.iter_mut().find(|e| same(e)) {
+        Some(existing) => {
+            if let Some(mut merged) = existing.get("fieldsV1").cloned() {
+                crate::patch::merge_patch(&mut merged, &entry["fieldsV1"]);
+                entry["fieldsV1"] = merged;
+            }
+            *existing = entry;
+        }
+        None => list.push(entry),
+    }
+}
+
+/// Everything but metadata and status: what bumps `generation` when it changes.
+fn spec_part(v: &Value) -> Map<String, Value> {
+    v.as_object()
+        .map(|m| {
+            m.iter()
+                .filter(|(k, _)| {
+                    !matches!(k.as_str(), "metadata" | "status" | "apiVersion" | "kind")
+                })
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn without_bookkeeping(v: &Value) -> Value {
+    let mut v = v.clone();
+    if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.remove("resourceVersion");
+        meta.remove("managedFields");
+    }
+    if let Some(map) = v.as_object_mut() {
+        map.remove("apiVersion");
+    }
+    v
+}
+
+/// A served CRD gets the status a real apiextensions controller would give it at once.
+fn establish_crd(obj: &mut Value) {
+    let names = obj.pointer("/spec/names").cloned().unwrap_or(json!({}));
+    let stored: Vec<Value> = obj
+        .pointer("/spec/versions")
+        .and_then(Value::as_array)
+        .map(|vs| {
+            vs.iter()
+                .filter(|v| v.get("storage").and_then(Value::as_bool) == Some(true))
+                .filter_map(|v| v.get("name").cloned())
+                .collect()
+        })
+        .unwrap_or_default();
+    let now = now_rfc3339();
+    obj["status"] = json!({
+        "acceptedNames": names,
+        "conditions": [
+            {"lastTransitionTime": now, "message": "no conflicts found", "reason": "NoConflicts", "status": "True", "type": "NamesAccepted"},
+            {"lastTransitionTime": now, "message": "the initial names have been accepted", "reason": "InitialNamesAccepted", "status": "True", "type": "Established"}
+        ],
+        "storedVersions": stored,
+    });
+}
+
+impl State {
+    pub fn create(
+        &mut self,
+        rt: &ResourceType,
+        version: &str,
+        ns: &str,
+        mut obj: Value,
+        ctx: &Ctx,
+    ) -> Result<Outcome, ApiStatus> {
+        if rt.create_only {
+            return Err(ApiStatus::method_not_allowed());
+        }
+        let api_version = rt.api_version(version);
+        if let Some(map) = obj.as_object_mut() {
+            map.insert("apiVersion".into(), json!(api_version));
+            map.insert("kind".into(), json!(rt.kind));
+        }
+        let meta = meta_mut(&mut obj)?;
+        if rt.namespaced {
+            let given = str_of(meta, "namespace");
+            if !given.is_empty() && given != ns {
+                return Err(ApiStatus::bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request",
+                ));
+            }
+            meta.insert("namespace".into(), json!(ns));
+        } else {
+            meta.remove("namespace");
+        }
+        if ctx.http && !str_of(meta, "resourceVersion").is_empty() {
+            return Err(ApiStatus::bad_request(
+                "resourceVersion should not be set on objects to be created",
+            ));
+        }
+        let mut name = str_of(meta, "name").to_string();
+        if name.is_empty() && !str_of(meta, "generateName").is_empty() {
+            name = format!("{}{}", str_of(meta, "generateName"), random_suffix());
+            meta.insert("name".into(), json!(name));
+        }
+        if name.is_empty() {
+            let cause = Cause {
+                reason: "FieldValueRequired".into(),
+                message: "Required value: name or generateName is required".into(),
+                field: "metadata.name".into(),
+            };
+            return Err(ApiStatus::invalid(&rt.kind, &rt.group, "", vec![cause]));
+        }
+        if rt.namespaced && !self.namespace_exists(ns) {
+            if ctx.http {
+                return Err(ApiStatus::not_found("", "namespaces", ns));
+            }
+            let ns_rt = self
+                .registry
+                .get("", "namespaces")
+                .ok_or_else(|| ApiStatus::internal_error("no namespaces"))?;
+            self.create(&ns_rt, "v1", "", json!({"metadata": {"name": ns}}), ctx)?;
+        }
+        let gr = rt.gr();
+        if self.get(&gr, ns, &name).is_some() {
+            return Err(ApiStatus::already_exists(&rt.group, &rt.plural, &name));
+        }
+        let warnings = if rt.custom {
+            apply_schema(rt, version, &mut obj, &name)?
+        } else {
+            vec![]
+        };
+        if ctx.http
+            && rt.has_status()
+            && let Some(map) = obj.as_object_mut()
+        {
+            map.remove("status");
+            if gr == "/pods" {
+                map.insert(
+                    "status".into(),
+                    json!({"phase": "Pending", "qosClass": "BestEffort"}),
+                );
+            }
+        }
+        if gr == "/namespaces" && obj.get("status").is_none() {
+            obj["status"] = json!({"phase": "Active"});
+            obj["spec"] = json!({"finalizers": ["kubernetes"]});
+        }
+        let meta = meta_mut(&mut obj)?;
+        meta.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
+        meta.insert("creationTimestamp".into(), json!(now_rfc3339()));
+        meta.remove("deletionTimestamp");
+        if rt.tracks_generation() {
+            meta.insert("generation".into(), json!(1));
+        } else {
+            meta.remove("generation");
+        }
+        if gr == "/namespaces" {
+            let labels = meta.entry("labels").or_insert_with(|| json!({}));
+            if let Some(labels) = labels.as_object_mut() {
+                labels.insert("kubernetes.io/metadata.name".into(), json!(name));
+            }
+        }
+        if ctx.manager.is_some() {
+            meta.remove("managedFields");
+        }
+        record_manager(&mut obj, ctx, None);
+        if gr == CRD_GR {
+            establish_crd(&mut obj);
+            let crd_rt = resources::from_crd(&obj).ok_or_else(|| {
+                ApiStatus::invalid(
+                    &rt.kind,
+                    &rt.group,
+                    &name,
+                    vec![Cause {
+                        reason: "FieldValueRequired".into(),
+                        message: "Required value".into(),
+                        field: "spec".into(),
+                    }],
+                )
+            })?;
+            self.registry.insert(crd_rt);
+        }
+        let stored = self.commit(&gr, ns, &name, EventKind::Added, obj);
+        Ok(Outcome { stored, warnings })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn update(
+        &mut self,
+        rt: &ResourceType,
+        version: &str,
+        ns: &str,
+        name: &str,
+        obj: Value,
+        status_only: bool,
+        ctx: &Ctx,
+    ) -> Result<Outcome, ApiStatus> {
+        if rt.create_only {
+            return Err(ApiStatus::method_not_allowed());
+        }
+        let gr = rt.gr();
+        let old = self
+            .get(&gr, ns, name)
+            .cloned()
+            .ok_or_else(|| ApiStatus::not_found(&rt.group, &rt.plural, name))?;
+        let mut obj = obj;
+        let meta = meta_mut(&mut obj)?;
+        let given_name = str_of(meta, "name");
+        if !given_name.is_empty() && given_name != name {
+            return Err(ApiStatus::bad_request(format!(
+                "the name of the object ({given_name}) does not match the name on the URL ({name})"
+            )));
+        }
+        let given_rv = str_of(meta, "resourceVersion");
+        if !given_rv.is_empty() && given_rv != old.rv.to_string() {
+            return Err(ApiStatus::conflict(&rt.group, &rt.plural, name));
+        }
+        let incoming_managed = meta.get("managedFields").filter(|m| !m.is_null()).cloned();
+        let mut new = if status_only {
+            let mut n = old.value.clone();
+            match obj.get("status") {
+                Some(s) => n["status"] = s.clone(),
+                None => {
+                    if let Some(m) = n.as_object_mut() {
+                        m.remove("status");
+                    }
+                }
+            }
+            n
+        } else {
+            let mut n = obj;
+            if let Some(map) = n.as_object_mut() {
+                map.insert("kind".into(), json!(rt.kind));
+                if rt.has_status() {
+                    map.remove("status");
+                    if let Some(s) = old.value.get("status") {
+                        map.insert("status".into(), s.clone());
+                    }
+                }
+            }
+            n
+        };
+        new["apiVersion"] = json!(rt.api_version(version));
+        let warnings = if rt.custom && !status_only {
+            apply_schema(rt, version, &mut new, name)?
+        } else {
+            vec![]
+        };
+        let old_meta = old
+            .value
+            .get("metadata")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        let spec_changed = spec_part(&old.value) != spec_part(&new);
+        let meta = meta_mut(&mut new)?;
+        for key in [
+            "uid",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "generation",
+        ] {
+            match old_meta.get(key) {
+                Some(v) => meta.insert(key.into(), v.clone()),
+                None => meta.remove(key),
+            };
+        }
+        meta.insert("name".into(), json!(name));
+        if rt.namespaced {
+            meta.insert("namespace".into(), json!(ns));
+        }
+        match incoming_managed.or_else(|| old_meta.get("managedFields").cloned()) {
+            Some(m) => meta.insert("managedFields".into(), m),
+            None => meta.remove("managedFields"),
+        };
+        if rt.tracks_generation() && spec_changed && !status_only {
+            let generation = old_meta
+                .get("generation")
+                .and_then(Value::as_i64)
+                .unwrap_or(1);
+            meta.insert("generation".into(), json!(generation + 1));
+        }
+        if gr == CRD_GR && !status_only {
+            establish_crd(&mut new);
+        }
+        if without_bookkeeping(&new) == without_bookkeeping(&old.value) {
+            return Ok(Outcome {
+                stored: old,
+                warnings,
+            });
+        }
+        record_manager(&mut new, ctx, status_only.then_some("status"));
+        if gr == CRD_GR
+            && let Some(crd_rt) = resources::from_crd(&new)
+        {
+            self.registry.insert(crd_rt);
+        }
+        let stored = self.commit(&gr, ns, name, EventKind::Modified, new);
+        Ok(Outcome { stored, warnings })
+    }
+
+    /// Delete an object; a Namespace takes its contents with it, a CRD its type and custom resources.
+    pub fn delete(
+        &mut self,
+        rt: &ResourceType,
+        ns: &str,
+        name: &str,
+    ) -> Result<Arc<Stored>, ApiStatus> {
+        if rt.create_only {
+            return Err(ApiStatus::method_not_allowed());
+        }
+        let gr = rt.gr();
+        let old = self
+            .get(&gr, ns, name)
+            .cloned()
+            .ok_or_else(|| ApiStatus::not_found(&rt.group, &rt.plural, name))?;
+        if gr == "/namespaces" {
+            let namespaced: Vec<String> = self
+                .registry
+                .all()
+                .filter(|t| t.namespaced)
+                .map(|t| t.gr())
+                .collect();
+            for inner_gr in namespaced {
+                let victims: Vec<(String, Value)> = self
+                    .iter(&inner_gr, Some(name))
+                    .map(|s| (s.name().to_string(), s.value.clone()))
+                    .collect();
+                for (victim, value) in victims {
+                    self.commit(&inner_gr, name, &victim, EventKind::Deleted, value);
+                }
+            }
+        }
+        if gr == CRD_GR
+            && let Some(crd_rt) = resources::from_crd(&old.value)
+        {
+            let victims: Vec<(String, String, Value)> = self
+                .iter(&crd_rt.gr(), None)
+                .map(|s| {
+                    (
+                        s.namespace().to_string(),
+                        s.name().to_string(),
+                        s.value.clone(),
+                    )
+                })
+                .collect();
+            for (vns, vname, value) in victims {
+                self.commit(&crd_rt.gr(), &vns, &vname, EventKind::Deleted, value);
+            }
+            self.registry.remove(&crd_rt.group, &crd_rt.plural);
+        }
+        Ok(self.commit(&gr, ns, name, EventKind::Deleted, old.value.clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_v1_marks_nested_objects() {
+        let f = fields_v1(
+            &json!({"apiVersion": "v1", "metadata": {"name": "a", "annotations": {"x": "1"}}, "spec": {"a": {"b": 1}}}),
+            true,
+            false,
+        );
+        assert_eq!(
+            f,
+            json!({"f:metadata": {".": {}, "f:annotations": {".": {}, "f:x": {}}}, "f:spec": {".": {}, "f:a": {".": {}, "f:b": {}}}})
+        );
+    }
+}
