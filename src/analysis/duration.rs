@@ -1,0 +1,63 @@
+//! ESO writes `refreshInterval` as a Go duration ("1h", "1h0m0s", "15m", "0"); the staleness
+//! check needs it as a number, so this reads Go's syntax exactly rather than humantime's.
+
+use std::time::Duration;
+
+/// Parses a Go `time.ParseDuration` string. Negative durations are rejected (ESO rejects them too).
+pub fn parse_go_duration(input: &str) -> Option<Duration> {
+    let s = input.trim().strip_prefix('+').unwrap_or(input.trim());
+    if s == "0" {
+        return Some(Duration::ZERO);
+    }
+    if s.is_empty() || s.starts_with('-') {
+        return None;
+    }
+    let mut total = 0f64;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+        if num_len == 0 {
+            return None;
+        }
+        let value: f64 = rest[..num_len].parse().ok()?;
+        rest = &rest[num_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let seconds_per_unit = match &rest[..unit_len] {
+            "ns" => 1e-9,
+            "us" | "µs" | "μs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        total += value * seconds_per_unit;
+        rest = &rest[unit_len..];
+    }
+    Duration::try_from_secs_f64(total).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_what_eso_writes() {
+        assert_eq!(parse_go_duration("1h0m0s"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_go_duration("1h"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_go_duration("15m"), Some(Duration::from_secs(900)));
+        assert_eq!(parse_go_duration("1h30m"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_go_duration("1.5h"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_go_duration("0"), Some(Duration::ZERO));
+        assert_eq!(parse_go_duration("500ms"), Some(Duration::from_millis(500)));
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        for bad in ["", "h", "1x", "-1h", "1h-", "one hour"] {
+            assert_eq!(parse_go_duration(bad), None, "{bad}");
+        }
+    }
+}

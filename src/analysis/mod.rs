@@ -1,0 +1,8 @@
+//! Pure functions from what was read to what it means. No I/O and no clock: `now` is a parameter,
+//! so every verdict is unit-tested with fixed times. `doctor` reuses `scope`'s analysis; the
+//! consumers of a Secret are shared by scope, force-sync and describe-chain.
+
+pub mod consumers;
+pub mod duration;
+pub mod scope;
+pub mod verdict;

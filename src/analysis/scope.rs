@@ -1,0 +1,424 @@
+//! `scope`'s analysis: one row per ExternalSecret with its store, readiness, target Secret state
+//! and the real provider error (from the latest `UpdateFailed` Event, because ESO's condition
+//! message is a fixed string). The summary and verdict live in `verdict.rs`. `doctor` will call
+//! `analyse` as is.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::Event;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+use super::consumers;
+use super::duration::parse_go_duration;
+use super::verdict;
+use crate::model::eso::{ExternalSecret, SecretStore, ready_condition};
+use crate::model::refs::{StoreFilter, StoreKind, StoreRef};
+use crate::model::scope::*;
+use crate::sanitize;
+
+/// What the user asked for, beyond what was fetched.
+#[derive(Debug, Clone, Default)]
+pub struct ScopeOptions {
+    pub selector: Option<String>,
+    pub store: Option<StoreFilter>,
+    pub failing_only: bool,
+}
+
+pub fn analyse(snap: &ScopeSnapshot, opts: &ScopeOptions, now: Timestamp) -> ScopeReport {
+    let secrets = snap.secrets.as_ref().ok().map(|s| index_secrets(s));
+    let errors = snap.events.as_ref().ok().map(|e| latest_update_failed(e));
+
+    let mut rows: Vec<ExternalSecretRow> = snap
+        .external_secrets
+        .iter()
+        .map(|es| row(es, secrets.as_ref(), errors.as_ref(), now))
+        .collect();
+    rows.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+
+    if let Some(filter) = &opts.store {
+        rows.retain(|r| r.store.as_ref().is_some_and(|s| filter.matches(s)));
+    }
+    let workload = snap.workload.as_ref().map(|w| workload_report(w, &rows));
+    if let Some(w) = &workload {
+        let wanted: BTreeSet<&str> = w
+            .secrets
+            .iter()
+            .flat_map(|s| &s.external_secrets)
+            .map(String::as_str)
+            .collect();
+        rows.retain(|r| r.namespace == w.namespace && wanted.contains(r.name.as_str()));
+    }
+
+    let stores = store_rows(snap, &rows);
+    let summary = verdict::summary(&rows);
+    let verdicts = verdict::verdicts(&rows, &stores);
+    let cluster_external_secrets = ces_rows(snap, &rows, opts);
+    if opts.failing_only {
+        rows.retain(|r| r.failing);
+    }
+
+    ScopeReport {
+        api_version: REPORT_API_VERSION.to_string(),
+        kind: SCOPE_REPORT_KIND.to_string(),
+        eso_api_version: snap.eso_api_version.clone(),
+        scope: ScopeInfo {
+            namespace: snap.namespace.clone(),
+            all_namespaces: snap.namespace.is_none(),
+            selector: opts.selector.clone(),
+            store: opts
+                .store
+                .as_ref()
+                .map(|s| format!("{}/{}", s.kind.as_str(), s.name)),
+            workload: snap.workload.as_ref().map(|w| w.workload.to_string()),
+            failing_only: opts.failing_only,
+        },
+        external_secrets: rows,
+        cluster_external_secrets,
+        stores,
+        summary,
+        verdicts,
+        degraded: degraded(snap),
+        workload,
+    }
+}
+
+type SecretIndex<'a> = HashMap<(&'a str, &'a str), &'a ObjectMeta>;
+
+fn index_secrets(secrets: &[ObjectMeta]) -> SecretIndex<'_> {
+    secrets
+        .iter()
+        .filter_map(|m| Some(((m.namespace.as_deref()?, m.name.as_deref()?), m)))
+        .collect()
+}
+
+/// The latest `UpdateFailed` Event per ExternalSecret, keyed by uid and by namespace/name (events
+/// recorded before a delete-and-recreate carry the old uid, so name is the fallback).
+struct EventIndex {
+    by_uid: HashMap<String, (Timestamp, String)>,
+    by_name: HashMap<(String, String), (Timestamp, String)>,
+}
+
+fn latest_update_failed(events: &[Event]) -> EventIndex {
+    let mut idx = EventIndex {
+        by_uid: HashMap::new(),
+        by_name: HashMap::new(),
+    };
+    for ev in events {
+        let obj = &ev.involved_object;
+        if ev.reason.as_deref() != Some("UpdateFailed")
+            || obj.kind.as_deref().is_some_and(|k| k != "ExternalSecret")
+        {
+            continue;
+        }
+        let (Some(message), Some(at)) = (ev.message.as_deref(), event_time(ev)) else {
+            continue;
+        };
+        let entry = (at, message.to_string());
+        let newer = |slot: &(Timestamp, String)| at >= slot.0;
+        if let Some(uid) = &obj.uid {
+            match idx.by_uid.get(uid) {
+                Some(old) if !newer(old) => {}
+                _ => {
+                    idx.by_uid.insert(uid.clone(), entry.clone());
+                }
+            }
+        }
+        if let (Some(ns), Some(name)) = (&obj.namespace, &obj.name) {
+            let key = (ns.clone(), name.clone());
+            match idx.by_name.get(&key) {
+                Some(old) if !newer(old) => {}
+                _ => {
+                    idx.by_name.insert(key, entry);
+                }
+            }
+        }
+    }
+    idx
+}
+
+fn event_time(ev: &Event) -> Option<Timestamp> {
+    let series = ev
+        .series
+        .as_ref()
+        .and_then(|s| s.last_observed_time.as_ref())
+        .map(|t| t.0);
+    series
+        .or(ev.last_timestamp.as_ref().map(|t| t.0))
+        .or(ev.event_time.as_ref().map(|t| t.0))
+        .or(ev.first_timestamp.as_ref().map(|t| t.0))
+        .or(ev.metadata.creation_timestamp.as_ref().map(|t| t.0))
+}
+
+fn row(
+    es: &ExternalSecret,
+    secrets: Option<&SecretIndex<'_>>,
+    errors: Option<&EventIndex>,
+    now: Timestamp,
+) -> ExternalSecretRow {
+    let ready = ready_state(ready_condition(&es.status.conditions));
+    let target = TargetInfo {
+        name: es.target_name().to_string(),
+        state: target_state(es, secrets, now),
+    };
+    let expects_secret = es.spec.target.creation_policy.as_deref() != Some("None");
+    let failing =
+        ready.status != "True" || (target.state == TargetState::Missing && expects_secret);
+    let error = if ready.status == "True" {
+        None
+    } else {
+        errors.and_then(|idx| {
+            let by_uid = es.metadata.uid.as_ref().and_then(|u| idx.by_uid.get(u));
+            let key = (es.namespace().to_string(), es.name().to_string());
+            by_uid
+                .or_else(|| idx.by_name.get(&key))
+                .map(|(_, m)| sanitize::text(m))
+        })
+    };
+    ExternalSecretRow {
+        namespace: es.namespace().to_string(),
+        name: es.name().to_string(),
+        store: store_of(es),
+        ready,
+        last_sync: es.status.refresh_time.clone(),
+        refresh_interval: es.spec.refresh_interval.clone(),
+        target,
+        error,
+        owned_by: es
+            .metadata
+            .owner_references
+            .iter()
+            .flatten()
+            .find(|o| o.kind == "ClusterExternalSecret")
+            .map(|o| o.name.clone()),
+        failing,
+    }
+}
+
+fn ready_state(cond: Option<&crate::model::eso::Condition>) -> ReadyState {
+    match cond {
+        Some(c) => ReadyState {
+            status: if c.status.is_empty() {
+                "Unknown".into()
+            } else {
+                c.status.clone()
+            },
+            reason: c.reason.clone().filter(|r| !r.is_empty()),
+            message: c
+                .message
+                .as_deref()
+                .filter(|m| !m.is_empty())
+                .map(sanitize::text),
+        },
+        None => ReadyState {
+            status: "Unknown".into(),
+            reason: None,
+            message: None,
+        },
+    }
+}
+
+fn store_of(es: &ExternalSecret) -> Option<StoreRef> {
+    let spec = es.store_ref()?;
+    let kind = StoreKind::from_spec(spec.kind.as_deref())?;
+    let namespace = match kind {
+        StoreKind::SecretStore => Some(es.namespace().to_string()),
+        StoreKind::ClusterSecretStore => None,
+    };
+    Some(StoreRef {
+        kind,
+        namespace,
+        name: spec.name.clone(),
+    })
+}
+
+fn target_state(
+    es: &ExternalSecret,
+    secrets: Option<&SecretIndex<'_>>,
+    now: Timestamp,
+) -> TargetState {
+    let Some(secrets) = secrets else {
+        return TargetState::Unknown;
+    };
+    let Some(meta) = secrets.get(&(es.namespace(), es.target_name())) else {
+        return TargetState::Missing;
+    };
+    let owner_expected = matches!(
+        es.spec.target.creation_policy.as_deref(),
+        None | Some("Owner")
+    );
+    if owner_expected && !owned_by(meta, es) {
+        return TargetState::NotOwned;
+    }
+    if is_stale(es, now) {
+        return TargetState::Stale;
+    }
+    TargetState::Present
+}
+
+fn owned_by(secret: &ObjectMeta, es: &ExternalSecret) -> bool {
+    secret.owner_references.iter().flatten().any(|o| {
+        o.kind == "ExternalSecret"
+            && o.name == es.name()
+            && es.metadata.uid.as_ref().is_none_or(|uid| *uid == o.uid)
+    })
+}
+
+/// Stale: periodic refresh is on, and the last successful sync is older than two intervals
+/// (one missed refresh can be a slow provider; two is a pattern).
+fn is_stale(es: &ExternalSecret, now: Timestamp) -> bool {
+    if matches!(
+        es.spec.refresh_policy.as_deref(),
+        Some("CreatedOnce") | Some("OnChange")
+    ) {
+        return false;
+    }
+    let interval = es
+        .spec
+        .refresh_interval
+        .as_deref()
+        .and_then(parse_go_duration);
+    let last = es
+        .status
+        .refresh_time
+        .as_deref()
+        .and_then(|t| t.parse::<Timestamp>().ok());
+    match (interval, last) {
+        (Some(i), Some(last)) if i > Duration::ZERO => {
+            let age = now.duration_since(last).unsigned_abs();
+            now > last && age > i * 2
+        }
+        _ => false,
+    }
+}
+
+fn store_rows(snap: &ScopeSnapshot, rows: &[ExternalSecretRow]) -> Vec<StoreRow> {
+    let mut used: BTreeMap<StoreRef, (usize, usize, BTreeSet<String>)> = BTreeMap::new();
+    for r in rows {
+        if let Some(s) = &r.store {
+            let e = used.entry(s.clone()).or_default();
+            e.0 += 1;
+            if r.failing {
+                e.1 += 1;
+                e.2.insert(r.namespace.clone());
+            }
+        }
+    }
+    used.into_iter()
+        .map(|(store, (total, failing, namespaces))| {
+            let list = match store.kind {
+                StoreKind::SecretStore => &snap.secret_stores,
+                StoreKind::ClusterSecretStore => &snap.cluster_secret_stores,
+            };
+            let found = list.as_ref().ok().map(|l| find_store(l, &store));
+            let ready = match found {
+                Some(Some(s)) => ready_state(ready_condition(&s.status.conditions)),
+                _ => ready_state(None),
+            };
+            StoreRow {
+                found: found.map(|f| f.is_some()),
+                provider: found
+                    .flatten()
+                    .and_then(|s| s.spec.provider.keys().next().cloned()),
+                ready,
+                store,
+                external_secrets: total,
+                failing,
+                failing_namespaces: namespaces.into_iter().collect(),
+            }
+        })
+        .collect()
+}
+
+fn find_store<'a>(list: &'a [SecretStore], store: &StoreRef) -> Option<&'a SecretStore> {
+    list.iter().find(|s| {
+        s.metadata.name.as_deref() == Some(store.name.as_str())
+            && (store.namespace.is_none() || s.metadata.namespace == store.namespace)
+    })
+}
+
+fn ces_rows(
+    snap: &ScopeSnapshot,
+    rows: &[ExternalSecretRow],
+    opts: &ScopeOptions,
+) -> Vec<ClusterExternalSecretRow> {
+    let Ok(all) = &snap.cluster_external_secrets else {
+        return Vec::new();
+    };
+    let unfiltered = snap.namespace.is_none() && opts.store.is_none() && snap.workload.is_none();
+    let mut out: Vec<ClusterExternalSecretRow> = all
+        .iter()
+        .filter_map(|ces| {
+            let name = ces.metadata.name.clone()?;
+            let children: Vec<&ExternalSecretRow> = rows
+                .iter()
+                .filter(|r| r.owned_by.as_deref() == Some(name.as_str()))
+                .collect();
+            if children.is_empty() && !unfiltered {
+                return None;
+            }
+            Some(ClusterExternalSecretRow {
+                ready: ready_state(ready_condition(&ces.status.conditions)),
+                external_secrets: children
+                    .iter()
+                    .map(|r| format!("{}/{}", r.namespace, r.name))
+                    .collect(),
+                failing: children.iter().filter(|r| r.failing).count(),
+                failed_namespaces: ces
+                    .status
+                    .failed_namespaces
+                    .iter()
+                    .map(|f| f.namespace.clone())
+                    .collect(),
+                name,
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+fn workload_report(w: &WorkloadSnapshot, rows: &[ExternalSecretRow]) -> WorkloadReport {
+    let used = w
+        .pod_spec
+        .as_ref()
+        .map(consumers::secrets_used)
+        .unwrap_or_default();
+    let secrets = used
+        .into_iter()
+        .map(|(name, uses)| ConsumedSecret {
+            external_secrets: rows
+                .iter()
+                .filter(|r| r.namespace == w.namespace && r.target.name == name)
+                .map(|r| r.name.clone())
+                .collect(),
+            uses: uses.iter().map(|u| u.as_str().to_string()).collect(),
+            name,
+        })
+        .collect();
+    WorkloadReport {
+        workload: w.workload.clone(),
+        namespace: w.namespace.clone(),
+        found: w.pod_spec.is_some(),
+        secrets,
+    }
+}
+
+fn degraded(snap: &ScopeSnapshot) -> Vec<Degraded> {
+    [
+        snap.secret_stores.as_ref().err(),
+        snap.cluster_secret_stores.as_ref().err(),
+        snap.cluster_external_secrets.as_ref().err(),
+        snap.secrets.as_ref().err(),
+        snap.events.as_ref().err(),
+    ]
+    .into_iter()
+    .flatten()
+    .cloned()
+    .collect()
+}
+
+#[cfg(test)]
+#[path = "scope_tests.rs"]
+mod tests;

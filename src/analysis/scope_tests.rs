@@ -1,0 +1,402 @@
+//! Unit tests for `scope`'s analysis, on snapshots shaped like the two reference incidents
+//! (../shared/INCIDENTS.md), with a fixed `now`.
+
+use super::*;
+use crate::model::refs::{WorkloadKind, WorkloadRef};
+use serde_json::{Value, json};
+
+const NOW: &str = "2026-11-22T12:00:00Z";
+
+fn now() -> Timestamp {
+    NOW.parse().unwrap_or_default()
+}
+
+fn from<T: serde::de::DeserializeOwned>(v: Value) -> T {
+    match serde_json::from_value(v) {
+        Ok(t) => t,
+        Err(e) => panic!("bad fixture: {e}"),
+    }
+}
+
+fn es(ns: &str, name: &str, store_kind: &str, store: &str, ready: bool) -> ExternalSecret {
+    let (status, reason, msg) = if ready {
+        ("True", "SecretSynced", "secret synced")
+    } else {
+        (
+            "False",
+            "SecretSyncedError",
+            "could not get secret data from provider",
+        )
+    };
+    from(json!({
+        "metadata": {"name": name, "namespace": ns, "uid": format!("uid-{ns}-{name}")},
+        "spec": {
+            "secretStoreRef": {"kind": store_kind, "name": store},
+            "refreshInterval": "1h",
+            "target": {"name": format!("{name}-secret")}
+        },
+        "status": {
+            "refreshTime": "2026-11-22T11:30:00Z",
+            "conditions": [{"type": "Ready", "status": status, "reason": reason, "message": msg}]
+        }
+    }))
+}
+
+fn store(kind_ns: Option<&str>, name: &str, ready: bool, reason: &str) -> SecretStore {
+    from(json!({
+        "metadata": {"name": name, "namespace": kind_ns},
+        "spec": {"provider": {"vault": {}}},
+        "status": {"conditions": [{"type": "Ready", "status": if ready {"True"} else {"False"}, "reason": reason}]}
+    }))
+}
+
+fn owned_secret(e: &ExternalSecret) -> ObjectMeta {
+    from(json!({
+        "name": e.target_name(), "namespace": e.namespace(),
+        "ownerReferences": [{"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+            "name": e.name(), "uid": e.metadata.uid, "controller": true}]
+    }))
+}
+
+fn update_failed(e: &ExternalSecret, at: &str, message: &str) -> Event {
+    from(json!({
+        "metadata": {"name": format!("{}.1", e.name()), "namespace": e.namespace()},
+        "involvedObject": {"kind": "ExternalSecret", "name": e.name(), "namespace": e.namespace(), "uid": e.metadata.uid},
+        "reason": "UpdateFailed", "type": "Warning", "message": message, "lastTimestamp": at
+    }))
+}
+
+fn snapshot(
+    ess: Vec<ExternalSecret>,
+    stores: Vec<SecretStore>,
+    css: Vec<SecretStore>,
+) -> ScopeSnapshot {
+    let secrets = ess.iter().map(owned_secret).collect();
+    ScopeSnapshot {
+        eso_api_version: "external-secrets.io/v1".into(),
+        namespace: None,
+        external_secrets: ess,
+        secret_stores: Ok(stores),
+        cluster_secret_stores: Ok(css),
+        cluster_external_secrets: Ok(vec![]),
+        secrets: Ok(secrets),
+        events: Ok(vec![]),
+        workload: None,
+    }
+}
+
+/// Incident A: the ClusterSecretStore is not ready, and everything on it fails in 3 namespaces.
+fn incident_a() -> ScopeSnapshot {
+    let mut ess = vec![
+        es(
+            "netbox",
+            "netbox-db-password",
+            "ClusterSecretStore",
+            "akv-hybridops",
+            false,
+        ),
+        es(
+            "netbox",
+            "netbox-api-token",
+            "ClusterSecretStore",
+            "akv-hybridops",
+            false,
+        ),
+        es(
+            "grafana",
+            "grafana-admin",
+            "ClusterSecretStore",
+            "akv-hybridops",
+            false,
+        ),
+        es(
+            "awx",
+            "awx-db",
+            "ClusterSecretStore",
+            "akv-hybridops",
+            false,
+        ),
+        es(
+            "awx",
+            "awx-ldap",
+            "ClusterSecretStore",
+            "akv-hybridops",
+            false,
+        ),
+        es(
+            "prod",
+            "order-service-regcred",
+            "SecretStore",
+            "vault",
+            true,
+        ),
+    ];
+    ess[0].status.refresh_time = Some("2026-11-20T08:00:00Z".into());
+    let css = vec![store(None, "akv-hybridops", false, "InvalidProviderConfig")];
+    snapshot(ess, vec![store(Some("prod"), "vault", true, "Valid")], css)
+}
+
+/// Incident B: one ExternalSecret on a ready Vault store fails with Vault's 403.
+fn incident_b() -> ScopeSnapshot {
+    let mut ess: Vec<ExternalSecret> = (0..11)
+        .map(|i| es("prod", &format!("app-{i}"), "SecretStore", "vault", true))
+        .collect();
+    let failing = es("prod", "order-service-regcred", "", "vault", false);
+    let mut failing_spec = failing.clone();
+    failing_spec.spec.target.name = Some("regcred-order-service".into());
+    ess.push(failing_spec.clone());
+    let mut snap = snapshot(
+        ess,
+        vec![store(Some("prod"), "vault", true, "Valid")],
+        vec![],
+    );
+    snap.events = Ok(vec![
+        update_failed(&failing, "2026-11-22T10:00:00Z", "older error"),
+        update_failed(
+            &failing,
+            "2026-11-22T11:55:00Z",
+            "error reading secret: Error making API request.\n\nCode: 403. Errors:\n\n* 1 error occurred:\n\t* permission denied\n\n",
+        ),
+    ]);
+    snap
+}
+
+#[test]
+fn incident_a_gives_a_store_level_verdict_naming_three_namespaces() {
+    let report = analyse(&incident_a(), &ScopeOptions::default(), now());
+    assert_eq!(report.summary.failing, 5);
+    let v = &report.verdicts[0];
+    assert_eq!(v.level, VerdictLevel::Store);
+    assert_eq!(v.namespaces, ["awx", "grafana", "netbox"]);
+    assert_eq!(
+        v.message,
+        "store-level: ClusterSecretStore akv-hybridops is not ready (InvalidProviderConfig); \
+         5 of 5 ExternalSecrets using it fail across 3 namespaces"
+    );
+    assert_eq!(
+        report.verdicts.len(),
+        1,
+        "the healthy vault store gets no verdict"
+    );
+}
+
+#[test]
+fn incident_b_gives_an_app_level_verdict_with_the_event_message() {
+    let report = analyse(&incident_b(), &ScopeOptions::default(), now());
+    assert_eq!(report.verdicts.len(), 1);
+    let v = &report.verdicts[0];
+    assert_eq!(v.level, VerdictLevel::App);
+    assert_eq!(v.external_secrets, ["prod/order-service-regcred"]);
+    assert_eq!(
+        v.message,
+        "app-level: 1 of 12 ExternalSecrets on SecretStore prod/vault fails (prod/order-service-regcred); \
+         the store and its 11 other ExternalSecrets are healthy"
+    );
+    let row = report
+        .external_secrets
+        .iter()
+        .find(|r| r.name == "order-service-regcred");
+    let error = row.and_then(|r| r.error.as_deref()).unwrap_or_default();
+    assert!(
+        error.contains("permission denied"),
+        "latest event wins: {error:?}"
+    );
+    assert!(!error.contains("older error"));
+}
+
+#[test]
+fn every_namespace_failing_on_a_ready_store_is_still_store_level() {
+    let mut snap = incident_a();
+    snap.cluster_secret_stores = Ok(vec![store(None, "akv-hybridops", true, "Valid")]);
+    let report = analyse(&snap, &ScopeOptions::default(), now());
+    assert_eq!(report.verdicts[0].level, VerdictLevel::Store);
+    assert!(
+        report.verdicts[0]
+            .message
+            .contains("reports ready, but 5 of 5"),
+        "{}",
+        report.verdicts[0].message
+    );
+}
+
+#[test]
+fn a_missing_store_is_named() {
+    let mut snap = incident_a();
+    snap.cluster_secret_stores = Ok(vec![]);
+    let report = analyse(&snap, &ScopeOptions::default(), now());
+    assert!(
+        report.verdicts[0]
+            .message
+            .contains("ClusterSecretStore akv-hybridops does not exist")
+    );
+}
+
+#[test]
+fn healthy_scope_has_a_healthy_verdict() {
+    let snap = snapshot(
+        vec![es("prod", "a", "SecretStore", "vault", true)],
+        vec![store(Some("prod"), "vault", true, "Valid")],
+        vec![],
+    );
+    let report = analyse(&snap, &ScopeOptions::default(), now());
+    assert_eq!(report.summary.failing, 0);
+    assert_eq!(report.verdicts[0].level, VerdictLevel::Healthy);
+    assert_eq!(
+        report.external_secrets[0].target.state,
+        TargetState::Present
+    );
+    assert_eq!(report.external_secrets[0].error, None);
+}
+
+#[test]
+fn target_states_missing_not_owned_stale_unknown() {
+    let mut snap = incident_a();
+    let secrets: Vec<ObjectMeta> = vec![
+        // netbox-db-password's Secret: owned, but last sync two days ago with a 1h interval.
+        owned_secret(&snap.external_secrets[0]),
+        // netbox-api-token's Secret exists but nobody owns it.
+        from(json!({"name": "netbox-api-token-secret", "namespace": "netbox"})),
+    ];
+    snap.secrets = Ok(secrets);
+    let report = analyse(&snap, &ScopeOptions::default(), now());
+    let state = |name: &str| {
+        report
+            .external_secrets
+            .iter()
+            .find(|r| r.name == name)
+            .map(|r| r.target.state)
+    };
+    assert_eq!(state("netbox-db-password"), Some(TargetState::Stale));
+    assert_eq!(state("netbox-api-token"), Some(TargetState::NotOwned));
+    assert_eq!(state("awx-db"), Some(TargetState::Missing));
+    // A Ready ExternalSecret whose Secret is gone is failing too.
+    let regcred = report
+        .external_secrets
+        .iter()
+        .find(|r| r.name == "order-service-regcred");
+    assert_eq!(
+        regcred.map(|r| (r.target.state, r.failing)),
+        Some((TargetState::Missing, true))
+    );
+}
+
+#[test]
+fn forbidden_secrets_degrade_with_the_cause_and_keep_rows() {
+    let mut snap = incident_b();
+    snap.secrets = Err(Degraded {
+        resource: "secrets".into(),
+        namespace: Some("prod".into()),
+        cause: "no permission to list secrets in prod".into(),
+    });
+    let report = analyse(&snap, &ScopeOptions::default(), now());
+    assert_eq!(report.external_secrets.len(), 12);
+    assert!(
+        report
+            .external_secrets
+            .iter()
+            .all(|r| r.target.state == TargetState::Unknown)
+    );
+    assert_eq!(
+        report.degraded[0].cause,
+        "no permission to list secrets in prod"
+    );
+    assert_eq!(
+        report.summary.failing, 1,
+        "unknown targets are not counted as failures"
+    );
+}
+
+#[test]
+fn store_filter_and_failing_only() {
+    let opts = ScopeOptions {
+        store: StoreFilter::parse("SecretStore/vault").ok(),
+        failing_only: true,
+        ..Default::default()
+    };
+    let report = analyse(&incident_b(), &opts, now());
+    assert_eq!(
+        report.external_secrets.len(),
+        1,
+        "only the failing row is shown"
+    );
+    assert_eq!(
+        report.summary.external_secrets, 12,
+        "but the summary counts all"
+    );
+    let report = analyse(&incident_a(), &opts, now());
+    assert_eq!(
+        report.summary.external_secrets, 1,
+        "only the vault ExternalSecret uses SecretStore/vault"
+    );
+}
+
+#[test]
+fn workload_leads_to_the_external_secret_producing_its_pull_secret() {
+    let mut snap = incident_b();
+    snap.namespace = Some("prod".into());
+    snap.workload = Some(WorkloadSnapshot {
+        workload: WorkloadRef {
+            kind: WorkloadKind::Deployment,
+            name: "order-service".into(),
+        },
+        namespace: "prod".into(),
+        pod_spec: Some(from(json!({
+            "containers": [{"name": "app", "image": "registry.internal:5000/order-service:1"}],
+            "imagePullSecrets": [{"name": "regcred-order-service"}]
+        }))),
+    });
+    let report = analyse(&snap, &ScopeOptions::default(), now());
+    let names: Vec<&str> = report
+        .external_secrets
+        .iter()
+        .map(|r| r.name.as_str())
+        .collect();
+    assert_eq!(names, ["order-service-regcred"]);
+    let w = report.workload.as_ref().map(|w| {
+        (
+            w.secrets[0].name.as_str(),
+            w.secrets[0].external_secrets.clone(),
+        )
+    });
+    assert_eq!(
+        w,
+        Some((
+            "regcred-order-service",
+            vec!["order-service-regcred".to_string()]
+        ))
+    );
+}
+
+#[test]
+fn cluster_external_secrets_are_shown_with_their_children() {
+    let mut snap = incident_a();
+    for e in snap
+        .external_secrets
+        .iter_mut()
+        .filter(|e| e.name().starts_with("awx"))
+    {
+        e.metadata.owner_references = Some(vec![from(json!({
+            "apiVersion": "external-secrets.io/v1", "kind": "ClusterExternalSecret", "name": "awx-shared", "uid": "u"
+        }))]);
+    }
+    snap.cluster_external_secrets = Ok(vec![from(json!({"metadata": {"name": "awx-shared"}}))]);
+    let report = analyse(&snap, &ScopeOptions::default(), now());
+    let ces = &report.cluster_external_secrets[0];
+    assert_eq!(ces.name, "awx-shared");
+    assert_eq!(ces.external_secrets, ["awx/awx-db", "awx/awx-ldap"]);
+    assert_eq!(ces.failing, 2);
+}
+
+#[test]
+fn event_text_is_cleaned_of_escape_sequences() {
+    let mut snap = incident_b();
+    let failing = snap.external_secrets[11].clone();
+    snap.events = Ok(vec![update_failed(
+        &failing,
+        "2026-11-22T11:59:00Z",
+        "\u{1b}[2Jdenied\u{1b}]0;x\u{7}",
+    )]);
+    let report = analyse(&snap, &ScopeOptions::default(), now());
+    let row = report.external_secrets.iter().find(|r| r.failing);
+    assert_eq!(row.and_then(|r| r.error.as_deref()), Some("denied"));
+}

@@ -1,0 +1,269 @@
+//! The command line as clap sees it, and nothing else: kubectl's global flags plus one enum of
+//! subcommands. `config.rs` turns these types into a validated plain config so no other module
+//! depends on clap. Adding a subcommand is one variant here and one file under `src/cmd/`.
+
+use std::path::PathBuf;
+
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kubectl-eso",
+    version,
+    about = "Walk External Secrets Operator chains and name the broken link",
+    long_about = "Walk External Secrets Operator chains and name the broken link.\n\n\
+        Read-only unless a subcommand says otherwise. Secret values are never printed.",
+    propagate_version = true,
+    after_help = "Exit codes: 0 healthy, 1 findings, 2 the tool could not do its job."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags with the meaning kubectl gives them, accepted before or after the subcommand.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)
+    #[arg(long, global = true, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// The kubeconfig context to use
+    #[arg(long, global = true, value_name = "NAME")]
+    pub context: Option<String>,
+
+    /// The kubeconfig cluster to use
+    #[arg(long, global = true, value_name = "NAME")]
+    pub cluster: Option<String>,
+
+    /// The kubeconfig user to use
+    #[arg(long, global = true, value_name = "NAME")]
+    pub user: Option<String>,
+
+    /// Namespace scope (default: the context's namespace)
+    #[arg(short = 'n', long, global = true, value_name = "NS")]
+    pub namespace: Option<String>,
+
+    /// Look in all namespaces (wins over --namespace, as in kubectl)
+    #[arg(short = 'A', long, global = true)]
+    pub all_namespaces: bool,
+
+    /// Label selector for ExternalSecrets, e.g. app=shop,tier!=db
+    #[arg(short = 'l', long, global = true, value_name = "SELECTOR")]
+    pub selector: Option<String>,
+
+    /// Output format
+    #[arg(short = 'o', long, global = true, value_enum, default_value_t = OutputArg::Table)]
+    pub output: OutputArg,
+
+    /// Time to wait for one API request (e.g. 30s, 1m; 0 = no limit)
+    #[arg(long, global = true, value_name = "DURATION")]
+    pub request_timeout: Option<String>,
+
+    /// User to impersonate for the operation
+    #[arg(long = "as", global = true, value_name = "USER")]
+    pub as_user: Option<String>,
+
+    /// Group to impersonate (repeat for several groups)
+    #[arg(long = "as-group", global = true, value_name = "GROUP")]
+    pub as_group: Vec<String>,
+
+    /// When to colour the output (NO_COLOR is respected in auto)
+    #[arg(long, global = true, value_enum, default_value_t = ColorArg::Auto)]
+    pub color: ColorArg,
+
+    /// Print diagnostics to stderr: API requests, counts, timings (repeat for more)
+    #[arg(short = 'v', long = "verbose", global = true, action = ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputArg {
+    Table,
+    Wide,
+    Json,
+    Yaml,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorArg {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// What is failing, and is it one app or a whole store?
+    #[command(after_help = SCOPE_EXAMPLES)]
+    Scope(ScopeArgs),
+
+    /// Print a shell completion script
+    #[command(after_help = COMPLETION_EXAMPLES)]
+    Completion(CompletionArgs),
+
+    /// Run a subcommand against a simulated cluster with ESO, Vault, Key Vault and a registry
+    #[cfg(feature = "sandbox")]
+    #[command(after_help = SANDBOX_EXAMPLES)]
+    Sandbox(SandboxArgs),
+}
+
+const SCOPE_EXAMPLES: &str = "Examples:
+  # Every ExternalSecret in every namespace, with a verdict under the table
+  kubectl eso scope -A
+
+  # Only the failing ones in one namespace
+  kubectl eso scope -n prod --failing
+
+  # Start from an application that cannot start
+  kubectl eso scope deployment/order-service -n prod
+
+  # Everything that uses one store, as JSON
+  kubectl eso scope -A --store ClusterSecretStore/akv-hybridops -o json";
+
+const COMPLETION_EXAMPLES: &str = "Examples:
+  # bash (add to ~/.bashrc)
+  source <(kubectl eso completion bash)
+
+  # zsh
+  kubectl eso completion zsh > \"${fpath[1]}/_kubectl-eso\"
+
+  # fish
+  kubectl eso completion fish > ~/.config/fish/completions/kubectl-eso.fish
+
+  # kubectl >= 1.26 completes plugins itself: put kubectl_complete-eso on your PATH";
+
+#[cfg(feature = "sandbox")]
+const SANDBOX_EXAMPLES: &str = "Examples:
+  # List the scenarios
+  kubectl eso sandbox --list
+
+  # Run scope against the healthy scenario
+  kubectl eso sandbox -- scope -A
+
+  # Reproduce incident B and keep a kubeconfig for kubectl
+  kubectl eso sandbox --scenario vault-policy-removed --kubeconfig-out /tmp/sandbox.kubeconfig";
+
+#[derive(Debug, Clone, Args)]
+pub struct ScopeArgs {
+    /// Start from a workload: deployment/NAME, statefulset/NAME, daemonset/NAME or pod/NAME
+    #[arg(value_name = "WORKLOAD")]
+    pub workload: Option<String>,
+
+    /// Only ExternalSecrets using this store: SecretStore/NAME or ClusterSecretStore/NAME
+    #[arg(long, value_name = "KIND/NAME")]
+    pub store: Option<String>,
+
+    /// Only show failing ExternalSecrets (the summary still counts all of them)
+    #[arg(long)]
+    pub failing: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CompletionArgs {
+    /// The shell to generate the script for
+    #[arg(value_enum)]
+    pub shell: ShellArg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ShellArg {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+#[cfg(feature = "sandbox")]
+#[derive(Debug, Clone, Args)]
+pub struct SandboxArgs {
+    /// List the scenarios and exit
+    #[arg(long)]
+    pub list: bool,
+
+    /// The scenario to start
+    #[arg(long, value_name = "NAME", default_value = "healthy")]
+    pub scenario: String,
+
+    /// Write a kubeconfig for the simulated cluster here and keep it running
+    #[arg(long, value_name = "PATH")]
+    pub kubeconfig_out: Option<PathBuf>,
+
+    /// Number of ExternalSecrets for the scale scenario
+    #[arg(long, value_name = "N")]
+    pub scale: Option<usize>,
+
+    /// Subcommand and flags to run against the sandbox, after `--`
+    #[arg(last = true, value_name = "SUBCOMMAND")]
+    pub command: Vec<String>,
+}
+
+/// The name to show in usage lines: `kubectl eso` when the binary runs as a kubectl plugin
+/// (its file is called kubectl-eso), the file name otherwise.
+pub fn display_name(argv0: Option<&std::ffi::OsStr>) -> String {
+    let stem = argv0
+        .and_then(|a| std::path::Path::new(a).file_stem())
+        .and_then(|s| s.to_str())
+        .unwrap_or("kubectl-eso");
+    match stem.strip_prefix("kubectl-") {
+        // kubectl maps a `_` in a plugin file name to `-` in the command name.
+        Some(rest) if !rest.is_empty() => format!("kubectl {}", rest.replace('_', "-")),
+        _ => stem.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn plugin_binary_is_shown_as_kubectl_eso() {
+        use std::ffi::OsStr;
+        assert_eq!(
+            display_name(Some(OsStr::new("/usr/local/bin/kubectl-eso"))),
+            "kubectl eso"
+        );
+        assert_eq!(
+            display_name(Some(OsStr::new("kubectl-eso.exe"))),
+            "kubectl eso"
+        );
+        assert_eq!(display_name(Some(OsStr::new("eso-dev"))), "eso-dev");
+        assert_eq!(display_name(None), "kubectl eso");
+    }
+
+    #[test]
+    fn global_flags_work_after_the_subcommand() {
+        let cli = Cli::try_parse_from([
+            "kubectl-eso",
+            "scope",
+            "-n",
+            "prod",
+            "-o",
+            "json",
+            "-vv",
+            "--as",
+            "jane",
+            "--as-group",
+            "a",
+            "--as-group",
+            "b",
+        ])
+        .map_err(|e| e.to_string());
+        let cli = match cli {
+            Ok(c) => c,
+            Err(e) => panic!("parse failed: {e}"),
+        };
+        assert_eq!(cli.global.namespace.as_deref(), Some("prod"));
+        assert_eq!(cli.global.output, OutputArg::Json);
+        assert_eq!(cli.global.verbose, 2);
+        assert_eq!(cli.global.as_group, vec!["a", "b"]);
+    }
+}

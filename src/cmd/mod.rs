@@ -1,0 +1,28 @@
+//! One file per subcommand, each doing fetch -> analyse -> render with no business logic inline.
+//! Adding a subcommand is a variant in `cli.rs`, a file here and one arm in `dispatch`.
+
+pub mod complete;
+pub mod completion;
+#[cfg(feature = "sandbox")]
+pub mod sandbox;
+pub mod scope;
+
+use std::io::Write;
+
+use crate::cli::{Cli, Command};
+use crate::config::{self, Terminal};
+use crate::exit::Exit;
+
+/// Runs the parsed command, writing its stdout into `out`.
+pub async fn dispatch(cli: Cli, out: &mut (impl Write + Send)) -> anyhow::Result<Exit> {
+    match cli.command {
+        Command::Scope(args) => {
+            let cfg = config::from_cli(&cli.global, Terminal::detect())?;
+            Ok(scope::run(&cfg, &args, out).await?)
+        }
+        Command::Completion(args) => Ok(completion::run(&args, out)?),
+        // Boxed because the sandbox runs other subcommands through `run_args`, which leads back here.
+        #[cfg(feature = "sandbox")]
+        Command::Sandbox(args) => Box::pin(sandbox::run(&args)).await,
+    }
+}

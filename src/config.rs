@@ -1,0 +1,229 @@
+//! One step from clap's types to a plain, validated config, so nothing past this file depends on
+//! clap and every decision (colour, namespace, timeout) is a tested pure function of the flags and
+//! the environment.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::cli::{ColorArg, GlobalArgs, OutputArg};
+use crate::error::{Error, Result};
+use crate::render::Format;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub kube: KubeTarget,
+    pub namespace: NamespaceChoice,
+    pub selector: Option<String>,
+    pub format: Format,
+    pub color: bool,
+    pub verbosity: u8,
+}
+
+/// Which cluster, as whom, with kubectl's flags. Left as `None`, kube's own inference applies
+/// ($KUBECONFIG, merged as kubectl merges it, then ~/.kube/config, then in-cluster).
+#[derive(Debug, Clone, Default)]
+pub struct KubeTarget {
+    pub kubeconfig: Option<PathBuf>,
+    pub context: Option<String>,
+    pub cluster: Option<String>,
+    pub user: Option<String>,
+    pub impersonate_user: Option<String>,
+    pub impersonate_groups: Vec<String>,
+    /// `None` means no limit.
+    pub request_timeout: Option<Duration>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NamespaceChoice {
+    All,
+    Named(String),
+    /// The namespace of the kubeconfig context ("default" when it names none).
+    ContextDefault,
+}
+
+impl NamespaceChoice {
+    /// The namespace to look in, given the context's default; `None` for all namespaces.
+    pub fn resolve(&self, context_default: &str) -> Option<String> {
+        match self {
+            NamespaceChoice::All => None,
+            NamespaceChoice::Named(ns) => Some(ns.clone()),
+            NamespaceChoice::ContextDefault => Some(context_default.to_string()),
+        }
+    }
+}
+
+/// The parts of the process environment that change how output looks.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Terminal {
+    pub stdout_is_terminal: bool,
+    /// NO_COLOR set to a non-empty value (https://no-color.org).
+    pub no_color: bool,
+    pub term_is_dumb: bool,
+}
+
+impl Terminal {
+    pub fn detect() -> Self {
+        use std::io::IsTerminal;
+        Terminal {
+            stdout_is_terminal: std::io::stdout().is_terminal(),
+            no_color: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
+            term_is_dumb: std::env::var_os("TERM").is_some_and(|v| v == "dumb"),
+        }
+    }
+}
+
+pub fn from_cli(g: &GlobalArgs, term: Terminal) -> Result<Config> {
+    if !g.as_group.is_empty() && g.as_user.is_none() {
+        return Err(Error::Usage(
+            "--as-group needs --as: a group can only be impersonated with a user".into(),
+        ));
+    }
+    let namespace = match (&g.namespace, g.all_namespaces) {
+        (_, true) => NamespaceChoice::All,
+        (Some(ns), false) if ns.is_empty() => {
+            return Err(Error::Usage("--namespace must not be empty".into()));
+        }
+        (Some(ns), false) => NamespaceChoice::Named(ns.clone()),
+        (None, false) => NamespaceChoice::ContextDefault,
+    };
+    Ok(Config {
+        kube: KubeTarget {
+            kubeconfig: g.kubeconfig.clone(),
+            context: g.context.clone(),
+            cluster: g.cluster.clone(),
+            user: g.user.clone(),
+            impersonate_user: g.as_user.clone(),
+            impersonate_groups: g.as_group.clone(),
+            request_timeout: match &g.request_timeout {
+                Some(t) => parse_request_timeout(t)?,
+                None => None,
+            },
+        },
+        namespace,
+        selector: g.selector.clone().filter(|s| !s.is_empty()),
+        format: match g.output {
+            OutputArg::Table => Format::Table,
+            OutputArg::Wide => Format::Wide,
+            OutputArg::Json => Format::Json,
+            OutputArg::Yaml => Format::Yaml,
+        },
+        color: color_enabled(g.color, term),
+        verbosity: g.verbose,
+    })
+}
+
+/// `--color always` always colours (an explicit flag beats the environment); `never` never does;
+/// `auto` colours only a terminal, and not with NO_COLOR or TERM=dumb.
+pub fn color_enabled(choice: ColorArg, term: Terminal) -> bool {
+    match choice {
+        ColorArg::Always => true,
+        ColorArg::Never => false,
+        ColorArg::Auto => term.stdout_is_terminal && !term.no_color && !term.term_is_dumb,
+    }
+}
+
+/// kubectl's `--request-timeout`: a bare number is seconds, otherwise a duration with a unit
+/// ("30s", "1m", "1h"); zero means no timeout.
+pub fn parse_request_timeout(input: &str) -> Result<Option<Duration>> {
+    let bad = || {
+        Error::Usage(format!(
+            "--request-timeout {input:?}: expected a duration such as 30s, 1m or 0 (no limit)"
+        ))
+    };
+    let d = if input.chars().all(|c| c.is_ascii_digit()) && !input.is_empty() {
+        Duration::from_secs(input.parse().map_err(|_| bad())?)
+    } else {
+        humantime::parse_duration(input).map_err(|_| bad())?
+    };
+    Ok(if d.is_zero() { None } else { Some(d) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::Cli;
+    use clap::Parser;
+
+    fn parse(args: &[&str]) -> Result<Config> {
+        let mut argv = vec!["kubectl-eso"];
+        argv.extend_from_slice(args);
+        argv.push("scope");
+        match Cli::try_parse_from(argv) {
+            Ok(cli) => from_cli(
+                &cli.global,
+                Terminal {
+                    stdout_is_terminal: true,
+                    ..Default::default()
+                },
+            ),
+            Err(e) => Err(Error::Usage(e.to_string())),
+        }
+    }
+
+    #[test]
+    fn colour_decision_table() {
+        let tty = Terminal {
+            stdout_is_terminal: true,
+            no_color: false,
+            term_is_dumb: false,
+        };
+        let pipe = Terminal {
+            stdout_is_terminal: false,
+            ..tty
+        };
+        let no_color = Terminal {
+            no_color: true,
+            ..tty
+        };
+        let dumb = Terminal {
+            term_is_dumb: true,
+            ..tty
+        };
+        assert!(color_enabled(ColorArg::Auto, tty));
+        assert!(!color_enabled(ColorArg::Auto, pipe));
+        assert!(!color_enabled(ColorArg::Auto, no_color));
+        assert!(!color_enabled(ColorArg::Auto, dumb));
+        assert!(!color_enabled(ColorArg::Never, tty));
+        assert!(color_enabled(ColorArg::Always, pipe));
+        assert!(color_enabled(ColorArg::Always, no_color));
+    }
+
+    #[test]
+    fn all_namespaces_wins_like_kubectl() {
+        let cfg = parse(&["-n", "prod", "-A"]).map(|c| c.namespace);
+        assert!(matches!(cfg, Ok(NamespaceChoice::All)));
+        let cfg = parse(&["-n", "prod"]).map(|c| c.namespace.resolve("default"));
+        assert!(matches!(
+            cfg.as_ref().map(|o| o.as_deref()),
+            Ok(Some("prod"))
+        ));
+        let cfg = parse(&[]).map(|c| c.namespace.resolve("team-a"));
+        assert!(matches!(
+            cfg.as_ref().map(|o| o.as_deref()),
+            Ok(Some("team-a"))
+        ));
+    }
+
+    #[test]
+    fn request_timeout_reads_kubectl_forms() {
+        assert_eq!(
+            parse_request_timeout("30").ok().flatten(),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            parse_request_timeout("1m").ok().flatten(),
+            Some(Duration::from_secs(60))
+        );
+        assert!(matches!(parse_request_timeout("0"), Ok(None)));
+        assert!(parse_request_timeout("soon").is_err());
+    }
+
+    #[test]
+    fn group_without_user_is_a_usage_error() {
+        let err = parse(&["--as-group", "admins"])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("--as-group needs --as"), "{err}");
+    }
+}

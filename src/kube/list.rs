@@ -1,0 +1,185 @@
+//! LIST discipline in one place: one paginated LIST per resource type and namespace scope
+//! (limit 500 + continue), never a GET per object, and Kubernetes errors turned into sentences a
+//! user can act on ("no permission to list secrets in prod").
+
+use std::fmt::Debug;
+use std::time::Instant;
+
+use kube::api::{ListParams, ObjectList};
+use kube::core::PartialObjectMeta;
+use kube::{Api, Resource};
+use serde::de::DeserializeOwned;
+
+use crate::diag::Diag;
+use crate::error::Error;
+use crate::model::scope::Degraded;
+
+const PAGE_SIZE: u32 = 500;
+
+/// What is being listed, for diagnostics and error messages.
+#[derive(Debug, Clone)]
+pub struct Listing {
+    /// Resource plural, e.g. `externalsecrets`.
+    pub resource: String,
+    /// `None` for all namespaces or a cluster-scoped resource.
+    pub namespace: Option<String>,
+}
+
+impl Listing {
+    pub fn new(resource: &str, namespace: Option<&str>) -> Self {
+        Listing {
+            resource: resource.to_string(),
+            namespace: namespace.map(str::to_string),
+        }
+    }
+
+    fn place(&self) -> String {
+        match &self.namespace {
+            Some(ns) => format!(" in {ns}"),
+            None => String::new(),
+        }
+    }
+
+    /// A 403/401 or other failure turned into a degraded part of the report.
+    pub fn degraded(&self, e: &kube::Error) -> Degraded {
+        let cause = match status_code(e) {
+            Some(403) => format!("no permission to list {}{}", self.resource, self.place()),
+            Some(401) => format!("not authorised to list {}{}", self.resource, self.place()),
+            _ => format!(
+                "could not list {}{}: {}",
+                self.resource,
+                self.place(),
+                super::client::one_line(e)
+            ),
+        };
+        Degraded {
+            resource: self.resource.clone(),
+            namespace: self.namespace.clone(),
+            cause,
+        }
+    }
+
+    /// A failure the command cannot go on without.
+    pub fn fatal(&self, e: &kube::Error) -> Error {
+        api_error(&format!("cannot list {}{}", self.resource, self.place()), e)
+    }
+}
+
+pub fn status_code(e: &kube::Error) -> Option<u16> {
+    match e {
+        kube::Error::Api(s) => Some(s.code),
+        _ => None,
+    }
+}
+
+pub fn api_error(what: &str, e: &kube::Error) -> Error {
+    let detail = match e {
+        kube::Error::Api(s) if s.code == 401 => {
+            "unauthorised: check your credentials (token expired?)".to_string()
+        }
+        kube::Error::Api(s) if s.code == 403 => {
+            format!("forbidden: {}", crate::sanitize::line(&s.message))
+        }
+        _ => super::client::one_line(e),
+    };
+    Error::Api {
+        what: what.to_string(),
+        detail,
+    }
+}
+
+/// Every object, page by page.
+pub async fn list_all<K>(
+    api: &Api<K>,
+    params: &ListParams,
+    what: &Listing,
+    diag: &Diag,
+) -> Result<Vec<K>, kube::Error>
+where
+    K: Resource + Clone + DeserializeOwned + Debug,
+{
+    paginate(params, what, diag, |lp| async move { api.list(&lp).await }).await
+}
+
+/// Every object's metadata only (PartialObjectMetadataList): used for Secrets so no Secret data
+/// ever crosses the wire.
+pub async fn list_all_metadata<K>(
+    api: &Api<K>,
+    params: &ListParams,
+    what: &Listing,
+    diag: &Diag,
+) -> Result<Vec<PartialObjectMeta<K>>, kube::Error>
+where
+    K: Resource + Clone + DeserializeOwned + Debug,
+{
+    paginate(params, what, diag, |lp| async move {
+        api.list_metadata(&lp).await
+    })
+    .await
+}
+
+async fn paginate<T, F, Fut>(
+    params: &ListParams,
+    what: &Listing,
+    diag: &Diag,
+    fetch: F,
+) -> Result<Vec<T>, kube::Error>
+where
+    T: Clone,
+    F: Fn(ListParams) -> Fut,
+    Fut: std::future::Future<Output = Result<ObjectList<T>, kube::Error>>,
+{
+    let mut lp = params.clone().limit(PAGE_SIZE);
+    let mut items = Vec::new();
+    let mut page = 0;
+    loop {
+        page += 1;
+        let started = Instant::now();
+        let result = fetch(lp.clone()).await;
+        let list = match result {
+            Ok(list) => list,
+            Err(e) => {
+                diag.log(
+                    1,
+                    format_args!(
+                        "LIST {}{} page {page}: failed ({})",
+                        what.resource,
+                        where_(what),
+                        status_text(&e)
+                    ),
+                );
+                return Err(e);
+            }
+        };
+        diag.log(
+            1,
+            format_args!(
+                "LIST {}{} page {page}: {} items in {:?}",
+                what.resource,
+                where_(what),
+                list.items.len(),
+                started.elapsed()
+            ),
+        );
+        items.extend(list.items);
+        match list.metadata.continue_ {
+            Some(token) if !token.is_empty() => lp = lp.continue_token(&token),
+            _ => break,
+        }
+    }
+    Ok(items)
+}
+
+fn where_(what: &Listing) -> String {
+    match &what.namespace {
+        Some(ns) => format!(" -n {ns}"),
+        None => String::new(),
+    }
+}
+
+fn status_text(e: &kube::Error) -> String {
+    match status_code(e) {
+        Some(code) => format!("HTTP {code}"),
+        None => "no answer".to_string(),
+    }
+}

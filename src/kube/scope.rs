@@ -1,0 +1,188 @@
+//! Everything `scope` reads, fetched concurrently with one paginated LIST per resource type and
+//! namespace scope. Only the ExternalSecrets themselves are essential; any other LIST that fails
+//! (a 403 on Secrets, say) becomes a stated cause in the report and the command goes on.
+
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
+use k8s_openapi::api::core::v1::{Event, Pod, PodSpec, Secret};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::ListParams;
+use kube::{Api, Client};
+
+use super::eso::EsoApi;
+use super::list::{Listing, list_all, list_all_metadata};
+use crate::diag::Diag;
+use crate::error::{Error, Result};
+use crate::model::eso::{ClusterExternalSecret, ExternalSecret, SecretStore};
+use crate::model::refs::{WorkloadKind, WorkloadRef};
+use crate::model::scope::{Fetched, ScopeSnapshot, WorkloadSnapshot};
+
+pub struct ScopeQuery<'a> {
+    /// `None` for all namespaces.
+    pub namespace: Option<&'a str>,
+    pub selector: Option<&'a str>,
+    pub workload: Option<&'a WorkloadRef>,
+}
+
+pub async fn fetch(
+    client: &Client,
+    eso: &EsoApi,
+    q: &ScopeQuery<'_>,
+    diag: &Diag,
+) -> Result<ScopeSnapshot> {
+    let ns = q.namespace;
+    let es_api: Api<ExternalSecret> = namespaced_or_all(client, ns, &eso.external_secrets());
+    let mut es_params = ListParams::default();
+    if let Some(sel) = q.selector {
+        es_params = es_params.labels(sel);
+    }
+    let es_listing = Listing::new("externalsecrets", ns);
+
+    let ss_api: Api<SecretStore> = namespaced_or_all(client, ns, &eso.secret_stores());
+    let css_api: Api<SecretStore> = Api::all_with(client.clone(), &eso.cluster_secret_stores());
+    let ces_api: Api<ClusterExternalSecret> =
+        Api::all_with(client.clone(), &eso.cluster_external_secrets());
+    let secret_api: Api<Secret> = match ns {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let event_api: Api<Event> = match ns {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let event_params =
+        ListParams::default().fields("involvedObject.kind=ExternalSecret,reason=UpdateFailed");
+
+    let (es, ss, css, ces, secrets, events, workload) = futures::join!(
+        list_all(&es_api, &es_params, &es_listing, diag),
+        optional(
+            &ss_api,
+            ListParams::default(),
+            Listing::new("secretstores", ns),
+            diag
+        ),
+        optional(
+            &css_api,
+            ListParams::default(),
+            Listing::new("clustersecretstores", None),
+            diag
+        ),
+        optional(
+            &ces_api,
+            ListParams::default(),
+            Listing::new("clusterexternalsecrets", None),
+            diag
+        ),
+        secret_metadata(&secret_api, Listing::new("secrets", ns), diag),
+        optional(&event_api, event_params, Listing::new("events", ns), diag),
+        async {
+            match (q.workload, ns) {
+                (Some(w), Some(ns)) => fetch_workload(client, w, ns, diag).await.map(Some),
+                _ => Ok(None),
+            }
+        },
+    );
+
+    Ok(ScopeSnapshot {
+        eso_api_version: eso.api_version(),
+        namespace: ns.map(str::to_string),
+        external_secrets: es.map_err(|e| es_listing.fatal(&e))?,
+        secret_stores: ss,
+        cluster_secret_stores: css,
+        cluster_external_secrets: ces,
+        secrets,
+        events,
+        workload: workload?,
+    })
+}
+
+fn namespaced_or_all<K>(client: &Client, ns: Option<&str>, ar: &kube::core::ApiResource) -> Api<K>
+where
+    K: kube::Resource<
+            DynamicType = kube::core::ApiResource,
+            Scope = kube::core::DynamicResourceScope,
+        >,
+{
+    match ns {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, ar),
+        None => Api::all_with(client.clone(), ar),
+    }
+}
+
+/// A LIST the report can do without: a failure becomes a stated cause.
+async fn optional<K>(
+    api: &Api<K>,
+    params: ListParams,
+    what: Listing,
+    diag: &Diag,
+) -> Fetched<Vec<K>>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    list_all(api, &params, &what, diag)
+        .await
+        .map_err(|e| what.degraded(&e))
+}
+
+async fn secret_metadata(
+    api: &Api<Secret>,
+    what: Listing,
+    diag: &Diag,
+) -> Fetched<Vec<ObjectMeta>> {
+    match list_all_metadata(api, &ListParams::default(), &what, diag).await {
+        Ok(metas) => Ok(metas.into_iter().map(|m| m.metadata).collect()),
+        Err(e) => Err(what.degraded(&e)),
+    }
+}
+
+/// The workload's pod template, via a LIST with a name field selector (no per-object GET).
+async fn fetch_workload(
+    client: &Client,
+    w: &WorkloadRef,
+    ns: &str,
+    diag: &Diag,
+) -> Result<WorkloadSnapshot> {
+    let params = ListParams::default().fields(&format!("metadata.name={}", w.name));
+    let pod_spec: Option<PodSpec> = match w.kind {
+        WorkloadKind::Deployment => one::<Deployment>(client, ns, &params, "deployments", diag)
+            .await?
+            .and_then(|d| d.spec.template.spec),
+        WorkloadKind::StatefulSet => one::<StatefulSet>(client, ns, &params, "statefulsets", diag)
+            .await?
+            .and_then(|d| d.spec.template.spec),
+        WorkloadKind::DaemonSet => one::<DaemonSet>(client, ns, &params, "daemonsets", diag)
+            .await?
+            .and_then(|d| d.spec.template.spec),
+        WorkloadKind::Pod => one::<Pod>(client, ns, &params, "pods", diag)
+            .await?
+            .and_then(|p| p.spec),
+    };
+    match pod_spec {
+        Some(spec) => Ok(WorkloadSnapshot {
+            workload: w.clone(),
+            namespace: ns.to_string(),
+            pod_spec: Some(spec),
+        }),
+        None => Err(Error::NotFound(format!("{w} not found in namespace {ns}"))),
+    }
+}
+
+async fn one<K>(
+    client: &Client,
+    ns: &str,
+    params: &ListParams,
+    plural: &str,
+    diag: &Diag,
+) -> Result<Option<K>>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    let api: Api<K> = Api::namespaced(client.clone(), ns);
+    let what = Listing::new(plural, Some(ns));
+    let items = list_all(&api, params, &what, diag)
+        .await
+        .map_err(|e| what.fatal(&e))?;
+    Ok(items.into_iter().next())
+}

@@ -1,0 +1,199 @@
+//! The External Secrets Operator objects as the tool reads them: only the fields it uses, every
+//! field defaulted, so an object from an older or newer ESO release (or a half-written one)
+//! never fails to parse. The same structs serve `external-secrets.io/v1` and `v1beta1`, whose
+//! shapes agree on everything read here.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ExternalSecret {
+    pub metadata: ObjectMeta,
+    pub spec: ExternalSecretSpec,
+    pub status: ExternalSecretStatus,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ExternalSecretSpec {
+    pub secret_store_ref: Option<StoreRefSpec>,
+    pub target: TargetSpec,
+    pub refresh_interval: Option<String>,
+    pub refresh_policy: Option<String>,
+    pub data: Vec<DataSpec>,
+    pub data_from: Vec<DataSpec>,
+}
+
+/// `data[]` and `dataFrom[]` entries may name their own store instead of `secretStoreRef`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct DataSpec {
+    pub source_ref: Option<SourceRef>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct SourceRef {
+    pub store_ref: Option<StoreRefSpec>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct StoreRefSpec {
+    pub name: String,
+    /// ESO's default when absent is SecretStore.
+    pub kind: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct TargetSpec {
+    /// ESO's default when absent is the ExternalSecret's own name.
+    pub name: Option<String>,
+    /// Owner (default), Orphan, Merge or None.
+    pub creation_policy: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ExternalSecretStatus {
+    pub conditions: Vec<Condition>,
+    pub refresh_time: Option<String>,
+    pub synced_resource_version: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Condition {
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub status: String,
+    pub reason: Option<String>,
+    pub message: Option<String>,
+    pub last_transition_time: Option<String>,
+}
+
+/// SecretStore and ClusterSecretStore share this shape.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct SecretStore {
+    pub metadata: ObjectMeta,
+    pub spec: SecretStoreSpec,
+    pub status: SecretStoreStatus,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct SecretStoreSpec {
+    /// One key per provider (`vault`, `azurekv`, ...); only the key is read.
+    pub provider: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct SecretStoreStatus {
+    pub conditions: Vec<Condition>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ClusterExternalSecret {
+    pub metadata: ObjectMeta,
+    pub spec: ClusterExternalSecretSpec,
+    pub status: ClusterExternalSecretStatus,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ClusterExternalSecretSpec {
+    /// Name of the ExternalSecrets it creates; defaults to the ClusterExternalSecret's name.
+    pub external_secret_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ClusterExternalSecretStatus {
+    pub provisioned_namespaces: Vec<String>,
+    pub failed_namespaces: Vec<FailedNamespace>,
+    pub conditions: Vec<Condition>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct FailedNamespace {
+    pub namespace: String,
+    pub reason: Option<String>,
+}
+
+/// The `Ready` condition, which is the one ESO keeps for ExternalSecrets and stores.
+pub fn ready_condition(conditions: &[Condition]) -> Option<&Condition> {
+    conditions.iter().find(|c| c.type_ == "Ready")
+}
+
+impl ExternalSecret {
+    pub fn name(&self) -> &str {
+        self.metadata.name.as_deref().unwrap_or_default()
+    }
+
+    pub fn namespace(&self) -> &str {
+        self.metadata.namespace.as_deref().unwrap_or_default()
+    }
+
+    /// The Secret ESO writes: `spec.target.name`, or the ExternalSecret's name.
+    pub fn target_name(&self) -> &str {
+        match self.spec.target.name.as_deref() {
+            Some(n) if !n.is_empty() => n,
+            _ => self.name(),
+        }
+    }
+
+    /// The store it reads from: `secretStoreRef`, else the first per-entry `sourceRef.storeRef`.
+    pub fn store_ref(&self) -> Option<&StoreRefSpec> {
+        self.spec
+            .secret_store_ref
+            .as_ref()
+            .filter(|r| !r.name.is_empty())
+            .or_else(|| {
+                self.spec
+                    .data
+                    .iter()
+                    .chain(&self.spec.data_from)
+                    .filter_map(|d| d.source_ref.as_ref()?.store_ref.as_ref())
+                    .find(|r| !r.name.is_empty())
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn unknown_and_missing_fields_do_not_fail() {
+        let es: ExternalSecret = match serde_json::from_value(json!({
+            "metadata": {"name": "x", "namespace": "prod"},
+            "spec": {"somethingNew": 1, "target": {}},
+        })) {
+            Ok(es) => es,
+            Err(e) => panic!("{e}"),
+        };
+        assert_eq!(es.target_name(), "x");
+        assert!(es.store_ref().is_none());
+        assert!(ready_condition(&es.status.conditions).is_none());
+    }
+
+    #[test]
+    fn store_ref_falls_back_to_source_ref() {
+        let es: ExternalSecret = match serde_json::from_value(json!({
+            "metadata": {"name": "x"},
+            "spec": {"dataFrom": [{"sourceRef": {"storeRef": {"name": "vault", "kind": "ClusterSecretStore"}}}]},
+        })) {
+            Ok(es) => es,
+            Err(e) => panic!("{e}"),
+        };
+        let r = es.store_ref().map(|r| (r.name.as_str(), r.kind.as_deref()));
+        assert_eq!(r, Some(("vault", Some("ClusterSecretStore"))));
+    }
+}

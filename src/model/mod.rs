@@ -1,0 +1,6 @@
+//! Plain data, no I/O: the ESO objects as read, the references users type, and the reports the
+//! renderers print.
+
+pub mod eso;
+pub mod refs;
+pub mod scope;

@@ -1,0 +1,233 @@
+//! What `scope` gathers and what it reports. `ScopeSnapshot` is everything read from the cluster,
+//! with a per-resource error instead of an abort (a 403 on Secrets is data, not a crash);
+//! `ScopeReport` is the one report type that the table, JSON and YAML renderers all print. Its
+//! serialized shape is documented in the README and versioned by `apiVersion`.
+
+use k8s_openapi::api::core::v1::{Event, PodSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde::{Deserialize, Serialize};
+
+use super::eso::{ClusterExternalSecret, ExternalSecret, SecretStore};
+use super::refs::{StoreRef, WorkloadRef};
+
+pub const REPORT_API_VERSION: &str = "kubectl-eso/v1";
+pub const SCOPE_REPORT_KIND: &str = "ScopeReport";
+
+/// One part of the cluster that could not be read, and why, in words a user can act on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Degraded {
+    /// Resource plural, e.g. `secrets`, `events`, `secretstores`.
+    pub resource: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    pub cause: String,
+}
+
+pub type Fetched<T> = Result<T, Degraded>;
+
+/// Everything `scope` read, as read.
+#[derive(Debug, Clone)]
+pub struct ScopeSnapshot {
+    /// `external-secrets.io/v1` or `external-secrets.io/v1beta1`.
+    pub eso_api_version: String,
+    /// `None` when looking at all namespaces.
+    pub namespace: Option<String>,
+    pub external_secrets: Vec<ExternalSecret>,
+    pub secret_stores: Fetched<Vec<SecretStore>>,
+    pub cluster_secret_stores: Fetched<Vec<SecretStore>>,
+    pub cluster_external_secrets: Fetched<Vec<ClusterExternalSecret>>,
+    /// Secrets as metadata only: no data is ever downloaded.
+    pub secrets: Fetched<Vec<ObjectMeta>>,
+    /// `UpdateFailed` Events about ExternalSecrets.
+    pub events: Fetched<Vec<Event>>,
+    pub workload: Option<WorkloadSnapshot>,
+}
+
+#[derive(Debug, Clone)]
+pub struct WorkloadSnapshot {
+    pub workload: WorkloadRef,
+    pub namespace: String,
+    /// `None` when the workload does not exist.
+    pub pod_spec: Option<PodSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScopeReport {
+    pub api_version: String,
+    pub kind: String,
+    pub eso_api_version: String,
+    pub scope: ScopeInfo,
+    pub external_secrets: Vec<ExternalSecretRow>,
+    pub cluster_external_secrets: Vec<ClusterExternalSecretRow>,
+    pub stores: Vec<StoreRow>,
+    pub summary: Summary,
+    pub verdicts: Vec<Verdict>,
+    pub degraded: Vec<Degraded>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload: Option<WorkloadReport>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScopeInfo {
+    /// `None` when all namespaces were looked at.
+    pub namespace: Option<String>,
+    pub all_namespaces: bool,
+    pub selector: Option<String>,
+    pub store: Option<String>,
+    pub workload: Option<String>,
+    pub failing_only: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExternalSecretRow {
+    pub namespace: String,
+    pub name: String,
+    /// `None` when the ExternalSecret names no store (or an unknown store kind).
+    pub store: Option<StoreRef>,
+    pub ready: ReadyState,
+    /// `status.refreshTime`, RFC 3339.
+    pub last_sync: Option<String>,
+    pub refresh_interval: Option<String>,
+    pub target: TargetInfo,
+    /// The latest `UpdateFailed` Event's message: ESO's condition message is a fixed string.
+    pub error: Option<String>,
+    /// The ClusterExternalSecret that owns it, if any.
+    pub owned_by: Option<String>,
+    pub failing: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReadyState {
+    /// `True`, `False` or `Unknown` (also when the condition is absent).
+    pub status: String,
+    pub reason: Option<String>,
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetInfo {
+    pub name: String,
+    pub state: TargetState,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TargetState {
+    /// Exists and is owned by this ExternalSecret (or ownership is not expected).
+    Present,
+    Missing,
+    /// Exists but another owner (or none) controls it while creationPolicy is Owner.
+    NotOwned,
+    /// Exists, but the last successful sync is older than two refresh intervals.
+    Stale,
+    /// Secrets could not be listed; see `degraded`.
+    Unknown,
+}
+
+impl TargetState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetState::Present => "present",
+            TargetState::Missing => "missing",
+            TargetState::NotOwned => "not owned",
+            TargetState::Stale => "stale",
+            TargetState::Unknown => "unknown",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterExternalSecretRow {
+    pub name: String,
+    pub ready: ReadyState,
+    /// `namespace/name` of each ExternalSecret it owns that is in scope.
+    pub external_secrets: Vec<String>,
+    pub failing: usize,
+    pub failed_namespaces: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoreRow {
+    pub store: StoreRef,
+    /// `None` when the store list could not be read.
+    pub found: Option<bool>,
+    pub ready: ReadyState,
+    pub provider: Option<String>,
+    pub external_secrets: usize,
+    pub failing: usize,
+    pub failing_namespaces: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    pub external_secrets: usize,
+    pub failing: usize,
+    pub by_store: Vec<StoreCount>,
+    pub by_namespace: Vec<NamespaceCount>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoreCount {
+    pub store: Option<StoreRef>,
+    pub total: usize,
+    pub failing: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NamespaceCount {
+    pub namespace: String,
+    pub total: usize,
+    pub failing: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VerdictLevel {
+    /// The store (or its provider / credentials) is the broken link.
+    Store,
+    /// Individual ExternalSecrets fail while their store works.
+    App,
+    /// Nothing in scope fails.
+    Healthy,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Verdict {
+    pub level: VerdictLevel,
+    pub store: Option<StoreRef>,
+    /// `namespace/name` of the failing ExternalSecrets this verdict covers.
+    pub external_secrets: Vec<String>,
+    pub namespaces: Vec<String>,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkloadReport {
+    pub workload: WorkloadRef,
+    pub namespace: String,
+    pub found: bool,
+    pub secrets: Vec<ConsumedSecret>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsumedSecret {
+    pub name: String,
+    /// How the pod template uses it: env, envFrom, volume, projected, imagePullSecrets.
+    pub uses: Vec<String>,
+    /// The ExternalSecrets (in the workload's namespace) that produce it.
+    pub external_secrets: Vec<String>,
+}

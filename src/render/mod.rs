@@ -1,0 +1,26 @@
+//! Printing, and nothing else: every command has one report type that the table, wide, JSON and
+//! YAML writers all print, so the formats cannot drift apart. Writers take `&mut impl Write` and
+//! the colour decision and `now` as parameters, which keeps them testable byte for byte.
+
+pub mod age;
+pub mod scope;
+pub mod structured;
+pub mod table;
+
+use jiff::Timestamp;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Wide,
+    Json,
+    Yaml,
+}
+
+/// How to print: the format, whether to colour, and the time ages are measured from.
+#[derive(Debug, Clone, Copy)]
+pub struct RenderOptions {
+    pub format: Format,
+    pub color: bool,
+    pub now: Timestamp,
+}

@@ -1,0 +1,243 @@
+//! The `scope` report as a kubectl-style table with a summary and verdict under it, or as JSON /
+//! YAML of the same `ScopeReport`.
+
+use std::io::{self, Write};
+
+use owo_colors::OwoColorize;
+
+use super::age::age;
+use super::structured::{write_json, write_yaml};
+use super::table::{cell, new_table, status_cell, trimmed_lines, truncate};
+use super::{Format, RenderOptions};
+use crate::model::scope::{
+    ExternalSecretRow, ScopeReport, TargetState, VerdictLevel, WorkloadReport,
+};
+use crate::sanitize;
+
+const ERROR_WIDTH: usize = 60;
+
+pub fn write(out: &mut impl Write, report: &ScopeReport, opts: &RenderOptions) -> io::Result<()> {
+    match opts.format {
+        Format::Json => write_json(out, report),
+        Format::Yaml => write_yaml(out, report),
+        Format::Table | Format::Wide => write_table(out, report, opts),
+    }
+}
+
+fn write_table(out: &mut impl Write, report: &ScopeReport, opts: &RenderOptions) -> io::Result<()> {
+    let wide = opts.format == Format::Wide;
+    if let Some(w) = &report.workload {
+        write_workload(out, w)?;
+    }
+    if report.external_secrets.is_empty() {
+        let where_ = match &report.scope.namespace {
+            Some(ns) => format!(" in namespace {}", sanitize::line(ns)),
+            None => String::new(),
+        };
+        let what = if report.scope.failing_only {
+            "failing ExternalSecrets"
+        } else {
+            "ExternalSecrets"
+        };
+        writeln!(out, "No {what} found{where_}.")?;
+    } else {
+        out.write_all(rows_table(report, opts, wide).as_bytes())?;
+    }
+    writeln!(out)?;
+    write_summary(out, report, opts.color)
+}
+
+fn rows_table(report: &ScopeReport, opts: &RenderOptions, wide: bool) -> String {
+    let all_ns = report.scope.all_namespaces;
+    let mut headers = Vec::new();
+    if all_ns {
+        headers.push("NAMESPACE");
+    }
+    headers.extend([
+        "NAME",
+        "STORE",
+        "READY",
+        "REASON",
+        "LAST SYNC",
+        "REFRESH",
+        "TARGET",
+    ]);
+    if wide {
+        headers.extend(["SECRET", "OWNER"]);
+    }
+    headers.push("ERROR");
+    let mut t = new_table(&headers, opts.color);
+    for r in &report.external_secrets {
+        let mut cells = Vec::new();
+        if all_ns {
+            cells.push(cell(&r.namespace));
+        }
+        cells.push(cell(&r.name));
+        cells.push(cell(
+            &r.store
+                .as_ref()
+                .map(|s| s.short())
+                .unwrap_or_else(|| "<none>".into()),
+        ));
+        cells.push(status_cell(
+            &r.ready.status,
+            r.ready.status != "True",
+            opts.color,
+        ));
+        cells.push(cell(r.ready.reason.as_deref().unwrap_or("")));
+        cells.push(cell(
+            &r.last_sync
+                .as_deref()
+                .map(|t| age(t, opts.now))
+                .unwrap_or_else(|| "<never>".into()),
+        ));
+        cells.push(cell(r.refresh_interval.as_deref().unwrap_or("")));
+        let target_bad = matches!(r.target.state, TargetState::Missing | TargetState::Stale);
+        cells.push(status_cell(r.target.state.as_str(), target_bad, opts.color));
+        if wide {
+            cells.push(cell(&r.target.name));
+            cells.push(cell(
+                &r.owned_by
+                    .as_ref()
+                    .map(|o| format!("ClusterExternalSecret/{o}"))
+                    .unwrap_or_default(),
+            ));
+        }
+        let error = error_text(r);
+        cells.push(cell(&if wide {
+            error
+        } else {
+            truncate(&sanitize::line(&error), ERROR_WIDTH)
+        }));
+        t.add_row(cells);
+    }
+    trimmed_lines(&t)
+}
+
+/// The Event's message when there is one; ESO's fixed condition message otherwise.
+fn error_text(r: &ExternalSecretRow) -> String {
+    if !r.failing {
+        return String::new();
+    }
+    r.error
+        .clone()
+        .or_else(|| r.ready.message.clone())
+        .unwrap_or_default()
+}
+
+fn write_workload(out: &mut impl Write, w: &WorkloadReport) -> io::Result<()> {
+    writeln!(
+        out,
+        "{} in namespace {} uses:",
+        sanitize::line(&w.workload.to_string()),
+        sanitize::line(&w.namespace)
+    )?;
+    if w.secrets.is_empty() {
+        writeln!(out, "  no Secrets")?;
+    }
+    for s in &w.secrets {
+        let from = if s.external_secrets.is_empty() {
+            "not produced by any ExternalSecret".to_string()
+        } else {
+            format!("from ExternalSecret {}", s.external_secrets.join(", "))
+        };
+        writeln!(
+            out,
+            "  Secret {} ({}) {}",
+            sanitize::line(&s.name),
+            s.uses.join(", "),
+            sanitize::line(&from)
+        )?;
+    }
+    writeln!(out)
+}
+
+fn write_summary(out: &mut impl Write, report: &ScopeReport, color: bool) -> io::Result<()> {
+    let s = &report.summary;
+    writeln!(
+        out,
+        "Failing: {} of {} ExternalSecrets",
+        s.failing, s.external_secrets
+    )?;
+    if s.failing > 0 {
+        writeln!(out, "By store:")?;
+        for st in report.stores.iter().filter(|st| st.failing > 0) {
+            let state = match (st.found, st.ready.status.as_str()) {
+                (Some(false), _) => "not found".to_string(),
+                (None, _) => "state unknown".to_string(),
+                (_, "True") => "ready".to_string(),
+                (_, status) => format!(
+                    "not ready: {}",
+                    st.ready.reason.as_deref().unwrap_or(if status == "False" {
+                        "no reason"
+                    } else {
+                        "Unknown"
+                    })
+                ),
+            };
+            writeln!(
+                out,
+                "  {}: {} of {} failing ({})",
+                sanitize::line(&st.store.to_string()),
+                st.failing,
+                st.external_secrets,
+                sanitize::line(&state)
+            )?;
+        }
+        for c in s
+            .by_store
+            .iter()
+            .filter(|c| c.store.is_none() && c.failing > 0)
+        {
+            writeln!(out, "  <no store>: {} of {} failing", c.failing, c.total)?;
+        }
+        writeln!(out, "By namespace:")?;
+        for n in s.by_namespace.iter().filter(|n| n.failing > 0) {
+            writeln!(
+                out,
+                "  {}: {} of {} failing",
+                sanitize::line(&n.namespace),
+                n.failing,
+                n.total
+            )?;
+        }
+    }
+    if !report.cluster_external_secrets.is_empty() {
+        writeln!(out, "ClusterExternalSecrets:")?;
+        for c in &report.cluster_external_secrets {
+            let failed_ns = if c.failed_namespaces.is_empty() {
+                String::new()
+            } else {
+                format!("; could not create in {}", c.failed_namespaces.join(", "))
+            };
+            writeln!(
+                out,
+                "  {}: {} ExternalSecrets, {} failing{}",
+                sanitize::line(&c.name),
+                c.external_secrets.len(),
+                c.failing,
+                sanitize::line(&failed_ns)
+            )?;
+            for es in &c.external_secrets {
+                writeln!(out, "    {}", sanitize::line(es))?;
+            }
+        }
+    }
+    for d in &report.degraded {
+        writeln!(out, "Not checked: {}", sanitize::line(&d.cause))?;
+    }
+    writeln!(out, "Verdict:")?;
+    for v in &report.verdicts {
+        let text = sanitize::line(&v.message);
+        if color {
+            match v.level {
+                VerdictLevel::Store => writeln!(out, "  {}", text.red().bold())?,
+                VerdictLevel::App => writeln!(out, "  {}", text.yellow())?,
+                VerdictLevel::Healthy => writeln!(out, "  {}", text.green())?,
+            }
+        } else {
+            writeln!(out, "  {text}")?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,87 @@
+//! kubectl-looking tables on comfy-table: no borders, upper-case headers, no wrapping (kubectl
+//! never wraps either, and wrapped rows break `grep`). comfy-table ignores NO_COLOR, so it is told
+//! explicitly whether to style.
+
+use comfy_table::{Cell, Color, ContentArrangement, Table, presets};
+
+use crate::sanitize;
+
+pub fn new_table(headers: &[&str], color: bool) -> Table {
+    let mut t = Table::new();
+    t.load_style(presets::NOTHING)
+        .set_content_arrangement(ContentArrangement::Disabled);
+    if color {
+        t.enforce_styling();
+    } else {
+        t.force_no_tty();
+    }
+    t.set_header(headers.iter().map(|h| Cell::new(h)));
+    for col in t.column_iter_mut() {
+        // One space on the left would indent the whole table; kubectl uses three spaces between.
+        col.set_padding((0, 3));
+    }
+    t
+}
+
+/// A cell holding text that came from outside: always sanitized to one line.
+pub fn cell(text: &str) -> Cell {
+    Cell::new(sanitize::line(text))
+}
+
+/// Red when colour is on and `bad` is true.
+pub fn status_cell(text: &str, bad: bool, color: bool) -> Cell {
+    let c = cell(text);
+    if color && bad { c.fg(Color::Red) } else { c }
+}
+
+/// Keeps the table readable: long provider errors are cut (the wide and JSON outputs keep all).
+pub fn truncate(text: &str, max_chars: usize) -> String {
+    if text.chars().count() <= max_chars {
+        text.to_string()
+    } else {
+        let cut: String = text.chars().take(max_chars.saturating_sub(1)).collect();
+        format!("{cut}…")
+    }
+}
+
+/// comfy-table pads the last column too; kubectl's lines have no trailing blanks.
+pub fn trimmed_lines(table: &Table) -> String {
+    let mut s = String::new();
+    for line in table.lines() {
+        s.push_str(line.trim_end());
+        s.push('\n');
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_table_has_no_escape_codes_and_no_trailing_blanks() {
+        let mut t = new_table(&["NAME", "READY"], false);
+        t.add_row(vec![
+            cell("a\u{1b}[31mb"),
+            status_cell("False", true, false),
+        ]);
+        let s = trimmed_lines(&t);
+        assert!(!s.contains('\u{1b}'), "{s:?}");
+        assert!(s.lines().all(|l| l == l.trim_end()));
+        assert!(s.starts_with("NAME"), "{s:?}");
+        assert!(s.contains("ab"), "{s:?}");
+    }
+
+    #[test]
+    fn coloured_table_styles_bad_cells() {
+        let mut t = new_table(&["READY"], true);
+        t.add_row(vec![status_cell("False", true, true)]);
+        assert!(trimmed_lines(&t).contains('\u{1b}'));
+    }
+
+    #[test]
+    fn truncate_counts_characters_not_bytes() {
+        assert_eq!(truncate("ééééé", 3), "éé…");
+        assert_eq!(truncate("short", 10), "short");
+    }
+}

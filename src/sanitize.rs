@@ -1,0 +1,123 @@
+//! Strings that come from the cluster or a provider (event messages, annotations, provider errors)
+//! may carry terminal escape sequences or control characters; printing them raw would let a
+//! cluster object repaint the user's terminal. Everything from outside passes through here before
+//! it reaches a terminal or an error line.
+
+/// One line for a table cell or an error message: escape sequences removed, every other control
+/// character (newlines and tabs included) turned into a single space.
+pub fn line(input: &str) -> String {
+    clean(input, false)
+}
+
+/// Text for structured output: escape sequences and control characters removed, but newlines and
+/// tabs kept because they are part of the data (multi-line provider errors).
+pub fn text(input: &str) -> String {
+    clean(input, true)
+}
+
+fn clean(input: &str, keep_layout: bool) -> String {
+    let mut out = String::with_capacity(input.len());
+    let mut chars = input.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\u{1b}' => skip_escape(&mut chars),
+            // C1 CSI / OSC introducers act like ESC [ and ESC ] on some terminals.
+            '\u{9b}' => skip_csi(&mut chars),
+            '\u{9d}' => skip_string(&mut chars),
+            '\n' | '\t' | '\r' if keep_layout => {
+                if c != '\r' {
+                    out.push(c);
+                }
+            }
+            c if c.is_control() => {
+                if !out.ends_with(' ') {
+                    out.push(' ');
+                }
+            }
+            // Bidi overrides can make a line read differently from what it is.
+            '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => {}
+            c => out.push(c),
+        }
+    }
+    if keep_layout {
+        out
+    } else {
+        out.trim().to_string()
+    }
+}
+
+type Chars<'a> = std::iter::Peekable<std::str::Chars<'a>>;
+
+fn skip_escape(chars: &mut Chars<'_>) {
+    match chars.next() {
+        Some('[') => skip_csi(chars),
+        Some(']') | Some('P') | Some('X') | Some('^') | Some('_') => skip_string(chars),
+        // Two-character sequences (ESC c, ESC 7, ...): the one character is already consumed.
+        _ => {}
+    }
+}
+
+fn skip_csi(chars: &mut Chars<'_>) {
+    // Parameters and intermediates run until a final byte in @..~.
+    for c in chars.by_ref() {
+        if ('@'..='~').contains(&c) {
+            break;
+        }
+    }
+}
+
+fn skip_string(chars: &mut Chars<'_>) {
+    // OSC / DCS strings end with BEL or ST (ESC \).
+    while let Some(c) = chars.next() {
+        match c {
+            '\u{7}' | '\u{9c}' => break,
+            '\u{1b}' => {
+                if chars.peek() == Some(&'\\') {
+                    chars.next();
+                }
+                break;
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_colour_sequences() {
+        assert_eq!(line("\u{1b}[31mred\u{1b}[0m text"), "red text");
+    }
+
+    #[test]
+    fn strips_osc_title_and_hyperlinks() {
+        assert_eq!(line("a\u{1b}]0;pwned\u{7}b"), "ab");
+        assert_eq!(
+            line("\u{1b}]8;;http://x\u{1b}\\link\u{1b}]8;;\u{1b}\\"),
+            "link"
+        );
+    }
+
+    #[test]
+    fn line_flattens_newlines_text_keeps_them() {
+        assert_eq!(
+            line("permission denied\n\n* 403\r\n"),
+            "permission denied * 403"
+        );
+        assert_eq!(text("a\nb\tc\r\u{7}"), "a\nb\tc ");
+    }
+
+    #[test]
+    fn strips_c1_csi_and_bidi() {
+        assert_eq!(line("x\u{9b}2Jy\u{202e}z"), "xyz");
+    }
+
+    #[test]
+    fn leaves_ordinary_text_alone() {
+        let s = "ClusterSecretStore \"akv-hybridops\" is not ready — ünïcode";
+        assert_eq!(line(s), s);
+        assert_eq!(text(s), s);
+    }
+}
