@@ -9,6 +9,7 @@
 
 mod endpoints;
 mod entra;
+mod handle;
 mod jwt;
 mod server;
 mod state;
@@ -26,9 +27,10 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use endpoints::{ApiResponse, DOMAIN};
+pub use handle::{AkvHandle, Faults, HandleError};
 pub use state::{
-    AccessGrant, AkvHandle, AkvState, ClientSecret, FederatedCredential, HandleError, Permission,
-    PermissionModel, Principal, SecretVersion, VaultState,
+    AccessGrant, AkvState, ClientSecret, FederatedCredential, Permission, PermissionModel,
+    Principal, SecretVersion, VaultState,
 };
 
 /// A running fake. Dropping it stops the server too; `shutdown` also waits for that.

@@ -22,7 +22,7 @@ use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
 use super::endpoints::{ApiResponse, Endpoints, strip_port};
-use super::state::AkvHandle;
+use super::handle::AkvHandle;
 use super::{entra, vault_api};
 
 const MAX_BODY: usize = 64 * 1024;

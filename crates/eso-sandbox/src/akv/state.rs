@@ -1,10 +1,8 @@
 //! The Key Vault + Entra ID world as plain data: what a scenario declares (vaults, secret versions,
-//! service principals, access grants) and the handle the sandbox uses to change it while it runs
-//! (rotate a secret, disable it, expire a client secret, revoke access). The request logic in
-//! `vault_api` and `entra` reads this state and never owns it, so it stays unit-testable.
+//! service principals, access grants), deserialized from scenario YAML. The request logic in
+//! `vault_api` and `entra` only reads it, so it stays unit-testable without a server.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard};
 
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -226,245 +224,80 @@ fn derived_object_id(client_id: &str) -> String {
         .to_string()
 }
 
-/// Run-time switches that are not part of the scenario's world.
-#[derive(Debug, Clone, Default)]
-pub struct Faults {
-    /// Answer every vault request with 429 and this Retry-After (seconds).
-    pub throttle_retry_after: Option<u64>,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-#[derive(Debug)]
-pub(crate) struct Inner {
-    pub state: AkvState,
-    pub faults: Faults,
-}
+    const SCENARIO: &str = r#"
+tenantId: 2ed1d494-6c5a-4c5d-aa24-479446fb844d
+vaults:
+  - name: hybridops
+    permissionModel: Rbac
+    secrets:
+      netbox-db-password:
+        - value: canary-old
+          created: "2026-01-01T00:00:00Z"
+        - value: canary-new
+          exp: "2026-06-01T00:00:00Z"
+          contentType: text/plain
+          tags: {owner: netbox}
+principals:
+  - clientId: 7d8cdf74-0000-4000-8000-274d963d358b
+    clientSecrets:
+      - value: canary-sp
+        expires: "2026-03-01T00:00:00Z"
+    federatedCredentials:
+      - issuer: https://kube-sim.sandbox.test
+        subject: system:serviceaccount:external-secrets:external-secrets
+access:
+  - principal: 7d8cdf74-0000-4000-8000-274d963d358b
+    vault: hybridops
+    permissions: [get]
+"#;
 
-/// Shared, mutable view of the running fake; cheap to clone.
-#[derive(Debug, Clone)]
-pub struct AkvHandle {
-    inner: Arc<Mutex<Inner>>,
-}
-
-/// Errors of the run-time mutations (a scenario step naming something that does not exist).
-#[derive(Debug, thiserror::Error)]
-pub enum HandleError {
-    #[error("no vault named {0:?} in the Key Vault sandbox")]
-    NoVault(String),
-    #[error("no secret named {secret:?} in vault {vault:?}")]
-    NoSecret { vault: String, secret: String },
-    #[error("no version {version:?} of secret {secret:?}")]
-    NoVersion { secret: String, version: String },
-    #[error("no service principal with client id {0:?}")]
-    NoPrincipal(String),
-}
-
-impl AkvHandle {
-    pub(crate) fn new(mut state: AkvState, now: Timestamp) -> AkvHandle {
+    #[test]
+    fn scenario_yaml_is_camel_case_with_defaults() {
+        let parsed: Result<AkvState, _> = serde_saphyr::from_str(SCENARIO);
+        let mut state = parsed.map_err(|e| e.to_string()).unwrap_or_default();
+        assert_eq!(state.vaults.len(), 1, "scenario did not parse");
+        let now: Timestamp = "2026-02-01T00:00:00Z"
+            .parse()
+            .unwrap_or(Timestamp::UNIX_EPOCH);
         normalize(&mut state, now);
-        AkvHandle {
-            inner: Arc::new(Mutex::new(Inner {
-                state,
-                faults: Faults::default(),
-            })),
-        }
+        let vault = &state.vaults[0];
+        assert_eq!(vault.permission_model, PermissionModel::Rbac);
+        assert_eq!(vault.location, "westeurope");
+        let versions = &vault.secrets["netbox-db-password"];
+        assert_eq!(
+            versions[0].created.map(|t| t.as_second()),
+            Some(1_767_225_600)
+        );
+        assert_eq!(versions[1].created, Some(now));
+        assert!(
+            versions
+                .iter()
+                .all(|v| v.enabled && v.version.as_ref().is_some_and(|id| id.len() == 32))
+        );
+        assert_eq!(
+            versions[1].tags.get("owner").map(String::as_str),
+            Some("netbox")
+        );
+        let app = &state.principals[0];
+        assert!(app.object_id.is_some());
+        assert_eq!(
+            app.federated_credentials[0].audiences,
+            ["api://AzureADTokenExchange"]
+        );
+        assert_eq!(state.access[0].permissions, [Permission::Get]);
+        assert!(
+            !format!("{state:?}").contains("canary"),
+            "Debug must not print values"
+        );
     }
 
-    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
-        // A panic while holding the lock cannot leave the plain data half-written in a way that
-        // matters to a simulation, so a poisoned lock is used as is.
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    #[test]
+    fn unknown_fields_are_rejected() {
+        let parsed: Result<AkvState, _> = serde_saphyr::from_str("tenantId: t\nvaultz: []\n");
+        assert!(parsed.is_err());
     }
-
-    /// A copy of the current world (for assertions and for the scenario loader).
-    pub fn snapshot(&self) -> AkvState {
-        self.lock().state.clone()
-    }
-
-    /// Adds a new current version (a rotation) and returns its version id.
-    pub fn set_secret(&self, vault: &str, name: &str, value: &str) -> Result<String, HandleError> {
-        let now = Timestamp::now();
-        let mut inner = self.lock();
-        let v = vault_mut(&mut inner.state, vault)?;
-        let version = new_version_id();
-        v.secrets
-            .entry(name.to_owned())
-            .or_default()
-            .push(SecretVersion {
-                version: Some(version.clone()),
-                value: value.to_owned(),
-                enabled: true,
-                created: Some(now),
-                updated: Some(now),
-                ..SecretVersion::default()
-            });
-        Ok(version)
-    }
-
-    /// Enables or disables one version, or the current one when `version` is None.
-    pub fn set_enabled(
-        &self,
-        vault: &str,
-        name: &str,
-        version: Option<&str>,
-        enabled: bool,
-    ) -> Result<(), HandleError> {
-        self.edit_version(vault, name, version, |v| v.enabled = enabled)
-    }
-
-    /// Sets (or clears) the expiry of one version, or of the current one when `version` is None.
-    pub fn set_expiry(
-        &self,
-        vault: &str,
-        name: &str,
-        version: Option<&str>,
-        exp: Option<Timestamp>,
-    ) -> Result<(), HandleError> {
-        self.edit_version(vault, name, version, |v| v.exp = exp)
-    }
-
-    pub fn delete_secret(&self, vault: &str, name: &str) -> Result<(), HandleError> {
-        let mut inner = self.lock();
-        let v = vault_mut(&mut inner.state, vault)?;
-        v.secrets
-            .remove(name)
-            .map(|_| ())
-            .ok_or_else(|| HandleError::NoSecret {
-                vault: vault.to_owned(),
-                secret: name.to_owned(),
-            })
-    }
-
-    /// Makes every client secret of the app expire at `at` (use a past time to break the app now).
-    pub fn expire_client_secrets(&self, client_id: &str, at: Timestamp) -> Result<(), HandleError> {
-        let mut inner = self.lock();
-        let p = principal_mut(&mut inner.state, client_id)?;
-        for s in &mut p.client_secrets {
-            s.expires = Some(at);
-        }
-        Ok(())
-    }
-
-    /// Adds a client secret to the app, as after a credential rotation in Entra ID.
-    pub fn add_client_secret(
-        &self,
-        client_id: &str,
-        value: &str,
-        expires: Option<Timestamp>,
-    ) -> Result<(), HandleError> {
-        let mut inner = self.lock();
-        let p = principal_mut(&mut inner.state, client_id)?;
-        p.client_secrets.push(ClientSecret {
-            value: value.to_owned(),
-            expires,
-        });
-        Ok(())
-    }
-
-    /// Replaces the principal's permissions on the vault.
-    pub fn grant(&self, client_id: &str, vault: &str, permissions: &[Permission]) {
-        let mut inner = self.lock();
-        inner
-            .state
-            .access
-            .retain(|g| !(g.principal == client_id && g.vault == vault));
-        inner.state.access.push(AccessGrant {
-            principal: client_id.to_owned(),
-            vault: vault.to_owned(),
-            permissions: permissions.to_vec(),
-        });
-    }
-
-    pub fn revoke(&self, client_id: &str, vault: &str) {
-        self.lock()
-            .state
-            .access
-            .retain(|g| !(g.principal == client_id && g.vault == vault));
-    }
-
-    pub fn set_firewall_blocks(&self, vault: &str, blocks: bool) -> Result<(), HandleError> {
-        let mut inner = self.lock();
-        vault_mut(&mut inner.state, vault)?.firewall_blocks = blocks;
-        Ok(())
-    }
-
-    pub fn set_permission_model(
-        &self,
-        vault: &str,
-        model: PermissionModel,
-    ) -> Result<(), HandleError> {
-        let mut inner = self.lock();
-        vault_mut(&mut inner.state, vault)?.permission_model = model;
-        Ok(())
-    }
-
-    /// Switches the 429 fault on (Some(retry-after seconds)) or off (None).
-    pub fn set_throttle(&self, retry_after_secs: Option<u64>) {
-        self.lock().faults.throttle_retry_after = retry_after_secs;
-    }
-
-    /// Every secret value and client secret the fake knows, for leak tests.
-    pub fn canaries(&self) -> Vec<String> {
-        let inner = self.lock();
-        let secrets = inner
-            .state
-            .vaults
-            .iter()
-            .flat_map(|v| v.secrets.values().flatten().map(|s| s.value.clone()));
-        let client_secrets = inner
-            .state
-            .principals
-            .iter()
-            .flat_map(|p| p.client_secrets.iter().map(|s| s.value.clone()));
-        secrets.chain(client_secrets).collect()
-    }
-
-    fn edit_version(
-        &self,
-        vault: &str,
-        name: &str,
-        version: Option<&str>,
-        edit: impl FnOnce(&mut SecretVersion),
-    ) -> Result<(), HandleError> {
-        let mut inner = self.lock();
-        let v = vault_mut(&mut inner.state, vault)?;
-        let versions = v
-            .secrets
-            .get_mut(name)
-            .ok_or_else(|| HandleError::NoSecret {
-                vault: vault.to_owned(),
-                secret: name.to_owned(),
-            })?;
-        let target = match version {
-            None => versions.last_mut(),
-            Some(id) => versions
-                .iter_mut()
-                .find(|s| s.version.as_deref() == Some(id)),
-        }
-        .ok_or_else(|| HandleError::NoVersion {
-            secret: name.to_owned(),
-            version: version.unwrap_or("current").to_owned(),
-        })?;
-        edit(target);
-        target.updated = Some(Timestamp::now());
-        Ok(())
-    }
-}
-
-fn vault_mut<'a>(state: &'a mut AkvState, name: &str) -> Result<&'a mut VaultState, HandleError> {
-    state
-        .vaults
-        .iter_mut()
-        .find(|v| v.name.eq_ignore_ascii_case(name))
-        .ok_or_else(|| HandleError::NoVault(name.to_owned()))
-}
-
-fn principal_mut<'a>(
-    state: &'a mut AkvState,
-    client_id: &str,
-) -> Result<&'a mut Principal, HandleError> {
-    state
-        .principals
-        .iter_mut()
-        .find(|p| p.client_id.eq_ignore_ascii_case(client_id))
-        .ok_or_else(|| HandleError::NoPrincipal(client_id.to_owned()))
 }

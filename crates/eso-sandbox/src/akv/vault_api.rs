@@ -7,8 +7,9 @@ use ring::hmac;
 use serde_json::{Map, Value, json};
 
 use super::endpoints::{ApiResponse, Endpoints};
+use super::handle::Faults;
 use super::jwt;
-use super::state::{AkvState, Faults, Permission, PermissionModel, SecretVersion, VaultState};
+use super::state::{AkvState, Permission, PermissionModel, SecretVersion, VaultState};
 
 /// One request to a vault host, already taken apart by the server layer.
 #[derive(Debug, Clone)]
