@@ -45,10 +45,9 @@ pub fn parse_challenges<'a>(headers: impl IntoIterator<Item = &'a str>) -> Vec<C
             let after = rest[token_end..].trim_start();
             if let Some(value_part) = after.strip_prefix('=') {
                 let (value, remaining) = read_value(value_part.trim_start());
-                match current.as_mut() {
-                    Some(challenge) => challenge.params.push((token.to_ascii_lowercase(), value)),
-                    // A parameter before any scheme: malformed, skip it.
-                    None => {}
+                // A parameter before any scheme is malformed and skipped.
+                if let Some(challenge) = current.as_mut() {
+                    challenge.params.push((token.to_ascii_lowercase(), value));
                 }
                 rest = remaining;
             } else {

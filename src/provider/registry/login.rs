@@ -520,36 +520,37 @@ fn or_default(text: String, default: &str) -> String {
 /// anything else that kept us from an answer. The message is the innermost cause, which is the
 /// informative one ("Connection refused", "invalid peer certificate: UnknownIssuer").
 fn transport(error: &reqwest::Error, secrets: &[String]) -> Check {
-    if let Some(tls) = find_rustls_error(error) {
+    let chain = error_chain(error);
+    if let Some(tls) = chain.iter().find_map(|e| e.downcast_ref::<rustls::Error>()) {
         return Check::new(Outcome::TlsError, clean(&tls.to_string(), secrets));
     }
     if error.is_timeout() {
         return Check::new(Outcome::Unreachable, "timed out");
     }
-    let mut cause: &dyn std::error::Error = error;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    let mut message = clean(&cause.to_string(), secrets);
-    if message.is_empty() {
-        message = "connection failed".to_string();
-    }
-    Check::new(Outcome::Unreachable, message)
+    let innermost = chain.last().map(|e| e.to_string()).unwrap_or_default();
+    let message = clean(&innermost, secrets);
+    Check::new(
+        Outcome::Unreachable,
+        or_default(message, "connection failed"),
+    )
 }
 
-fn find_rustls_error(error: &reqwest::Error) -> Option<&rustls::Error> {
-    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+/// Every error in the chain. `io::Error::source()` skips the error it wraps (hyper-rustls nests
+/// the rustls error two `io::Error`s deep), so wrapped errors are unpacked with `get_ref()`.
+fn error_chain<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Vec<&'a (dyn std::error::Error + 'static)> {
+    let mut chain = Vec::new();
+    let mut current = Some(error);
     while let Some(e) = current {
-        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
-            return Some(tls);
-        }
-        if let Some(io) = e.downcast_ref::<std::io::Error>()
-            && let Some(inner) = io.get_ref()
-            && let Some(tls) = inner.downcast_ref::<rustls::Error>()
+        chain.push(e);
+        current = match e
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
         {
-            return Some(tls);
-        }
-        current = e.source();
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => e.source(),
+        };
     }
-    None
+    chain
 }
