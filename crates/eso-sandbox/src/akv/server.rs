@@ -254,7 +254,6 @@ fn to_http(resp: &ApiResponse) -> Response<Full<Bytes>> {
     let mut builder = Response::builder()
         .status(StatusCode::from_u16(resp.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
         .header(header::CONTENT_TYPE, "application/json; charset=utf-8")
-        .header("x-ms-keyvault-service-version", "1.9.2757.1")
         .header("x-ms-request-id", uuid::Uuid::new_v4().to_string());
     for (name, value) in &resp.headers {
         builder = builder.header(*name, value.as_str());

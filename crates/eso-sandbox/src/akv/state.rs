@@ -49,6 +49,9 @@ pub enum PermissionModel {
     AccessPolicy,
     /// Azure RBAC (`enableRbacAuthorization`): denial is innererror `ForbiddenByRbac`.
     Rbac,
+    /// Access policies granted only to an application acting for a user (compound identity): an
+    /// app-only caller such as ESO is always refused with innererror `ForbiddenByPolicy`.
+    CompoundIdentity,
 }
 
 #[derive(Clone, Default, Deserialize, Serialize)]

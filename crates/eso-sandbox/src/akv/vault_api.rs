@@ -56,6 +56,32 @@ pub fn handle(
     req: &VaultRequest<'_>,
     now: Timestamp,
 ) -> ApiResponse {
+    let region = state
+        .vaults
+        .iter()
+        .find(|v| v.name.eq_ignore_ascii_case(req.vault))
+        .map(|v| v.location.clone())
+        .unwrap_or_default();
+    answer(state, faults, ep, key, req, now)
+        .with_header("x-ms-keyvault-service-version", "1.9.2757.1".to_owned())
+        .with_header("x-ms-keyvault-region", region)
+        .with_header(
+            "x-ms-keyvault-network-info",
+            format!(
+                "conn_type=Ipv4;addr={};act_addr_fam=InterNetwork;",
+                req.client_addr
+            ),
+        )
+}
+
+fn answer(
+    state: &AkvState,
+    faults: &Faults,
+    ep: &Endpoints,
+    key: &hmac::Key,
+    req: &VaultRequest<'_>,
+    now: Timestamp,
+) -> ApiResponse {
     let caller = match authenticate(state, ep, key, req.authorization, now) {
         Ok(caller) => caller,
         Err(resp) => return resp,
@@ -197,10 +223,17 @@ fn authorize(
             && g.vault.eq_ignore_ascii_case(&vault.name)
             && g.permissions.contains(&perm)
     });
-    if allowed {
+    if allowed && vault.permission_model != PermissionModel::CompoundIdentity {
         return None;
     }
     Some(match vault.permission_model {
+        PermissionModel::CompoundIdentity => forbidden(
+            "ForbiddenByPolicy",
+            format!(
+                "The policy requires the caller '{}' to use on-behalf-of (OBO) flow. For more information on OBO, please see https://go.microsoft.com/fwlink/?linkid=2152310",
+                caller.describe()
+            ),
+        ),
         PermissionModel::AccessPolicy => forbidden(
             "AccessDenied",
             format!(
@@ -224,7 +257,7 @@ fn authorize(
             forbidden(
                 "ForbiddenByRbac",
                 format!(
-                    "Caller is not authorized to perform action on resource.\r\nIf role assignments, deny assignments or role definitions were changed recently, please observe propagation time.\r\nCaller: {}\r\nAction: '{}'\r\nResource: '{}'\r\nAssignment: (not found)\r\nDenyAssignmentId: null\r\nDecisionReason: null \r\nVault: {};location={}\r\n",
+                    "Caller is not authorized to perform action on resource.\r\nIf role assignments, deny assignments or role definitions were changed recently, please observe propagation time.\r\nCaller: {}\r\nAction: '{}'\r\nResource: '{}'\r\nAssignment: (not found)\r\nDenyAssignmentId: null\r\nDecisionReason: 'DeniedWithNoValidRBAC' \r\nVault: {};location={}\r\n",
                     caller.describe(),
                     perm.rbac_action(),
                     resource,

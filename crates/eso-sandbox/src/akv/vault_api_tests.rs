@@ -398,3 +398,37 @@ fn bad_names_and_missing_api_version_are_400() {
     let no_version = get(&s, "hybridops", "/secrets/netbox-db-password", READER);
     assert_eq!(no_version.status, 400);
 }
+
+#[test]
+fn compound_identity_policy_refuses_app_only_callers() {
+    let mut s = state();
+    s.vaults[0].permission_model = PermissionModel::CompoundIdentity;
+    let resp = get(
+        &s,
+        "hybridops",
+        "/secrets/netbox-db-password?api-version=7.6",
+        READER,
+    );
+    assert_eq!(
+        (resp.status, resp.inner_error_code()),
+        (403, Some("ForbiddenByPolicy"))
+    );
+    assert!(
+        message(&resp).starts_with(&format!("The policy requires the caller 'appid={READER};"))
+    );
+}
+
+#[test]
+fn answers_carry_key_vault_headers() {
+    let resp = get(
+        &state(),
+        "hybridops",
+        "/secrets/netbox-db-password?api-version=7.6",
+        READER,
+    );
+    assert_eq!(resp.header("x-ms-keyvault-region"), Some("westeurope"));
+    assert_eq!(
+        resp.header("x-ms-keyvault-network-info"),
+        Some("conn_type=Ipv4;addr=10.1.2.3;act_addr_fam=InterNetwork;")
+    );
+}
