@@ -214,8 +214,8 @@ async fn route(req: Request<Incoming>, peer: SocketAddr, shared: &Shared) -> Res
         (&Method::GET, [tenant, "v2.0", ".well-known", "openid-configuration"]) => {
             ApiResponse::json(200, openid_configuration(&shared.ep, tenant))
         }
-        (&Method::GET, ["common", "discovery", "instance"]) => {
-            ApiResponse::json(200, instance_discovery(&shared.ep))
+        (&Method::GET, [_, "discovery", "instance"]) => {
+            ApiResponse::json(200, instance_discovery(&shared.ep, &query))
         }
         _ => ApiResponse::json(
             404,
@@ -240,10 +240,20 @@ fn openid_configuration(ep: &Endpoints, tenant: &str) -> serde_json::Value {
     })
 }
 
-fn instance_discovery(ep: &Endpoints) -> serde_json::Value {
-    let host = ep.authority_url().trim_start_matches("https://").to_owned();
+/// MSAL-based clients (Go's azidentity in ESO) validate a custom authority with this call; the tenant
+/// comes from the `authorization_endpoint` they pass.
+fn instance_discovery(ep: &Endpoints, query: &[(String, String)]) -> serde_json::Value {
+    let authority = ep.authority_url();
+    let tenant = query
+        .iter()
+        .find(|(k, _)| k == "authorization_endpoint")
+        .and_then(|(_, v)| v.strip_prefix(&format!("{authority}/")))
+        .and_then(|rest| rest.split('/').next())
+        .filter(|t| !t.is_empty())
+        .unwrap_or("common");
+    let host = authority.trim_start_matches("https://").to_owned();
     json!({
-        "tenant_discovery_endpoint": format!("{}/common/v2.0/.well-known/openid-configuration", ep.authority_url()),
+        "tenant_discovery_endpoint": format!("{authority}/{tenant}/v2.0/.well-known/openid-configuration"),
         "api-version": "1.1",
         "metadata": [{"preferred_network": host, "preferred_cache": host, "aliases": [host]}],
     })
