@@ -110,7 +110,7 @@ async fn proxy(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
             serve_tls(stream, peer, shared).await;
         }
     } else if let (true, Some(port)) = (is_loopback, port) {
-        let Ok(mut upstream) = TcpStream::connect(("127.0.0.1", port)).await else {
+        let Ok(mut upstream) = TcpStream::connect((host.as_str(), port)).await else {
             let _ = stream
                 .write_all(
                     b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
