@@ -157,7 +157,8 @@ async fn route(req: Request<Incoming>, peer: SocketAddr, shared: &Shared) -> Res
         .and_then(|h| h.to_str().ok())
         .map(str::to_owned)
         .or_else(|| req.uri().authority().map(|a| a.to_string()))
-        .unwrap_or_default();
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let query: Vec<(String, String)> = req
