@@ -5,6 +5,17 @@
 //!
 //! Federated tokens (Kubernetes ServiceAccount tokens) are matched on their iss / sub / aud claims only;
 //! their signature is not checked against the cluster's OIDC keys, which the sandbox does not publish.
+//!
+//! Answers (HTTP status, `error`, AADSTS code):
+//! - 200 token: a client secret that matches and has not expired; an assertion with `iss` = `sub` =
+//!   client id, signed RS256/PS256 by a registered certificate named by `x5t#S256` or `x5t`; an
+//!   assertion from another issuer whose iss / sub / aud match a federated credential.
+//! - 401 invalid_client 7000215 wrong secret, 7000222 expired secret, 700027 certificate not
+//!   registered or bad signature, 7000218 no credential at all.
+//! - 400 unauthorized_client 700016 unknown app; invalid_request 90002 unknown tenant, 900144 missing
+//!   parameter, 50027 malformed assertion, 70021 no matching federated credential; invalid_client
+//!   700024 assertion expired; invalid_resource 500011 a scope for another resource (for example the
+//!   public cloud's `https://vault.azure.net/.default`); invalid_scope 1002012 no `/.default`.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -1,6 +1,13 @@
 //! Key Vault secrets REST API (7.x) as a pure function over the state: bearer challenge, token
 //! checks, firewall, access policy / RBAC denial, and the get / list answers with the bodies and
 //! messages real Key Vault sends, so the product's diagnosis can be tested against them.
+//!
+//! Order of checks, as Key Vault does it: token (401 + challenge: AKV10000 none, S2S12005 unreadable,
+//! AKV10032 other tenant, AKV10022 other audience, S2S12086 expired), then 429 when throttled, then
+//! the firewall (403 ForbiddenByFirewall), then permission (403 AccessDenied for access policies,
+//! ForbiddenByRbac for RBAC, ForbiddenByPolicy for compound-identity-only policies), then the secret
+//! (404 SecretNotFound, 403 SecretDisabled). Expired or not-yet-valid secrets are served with their
+//! `exp` / `nbf` attributes, as Key Vault documents.
 
 use jiff::Timestamp;
 use ring::hmac;
