@@ -88,7 +88,18 @@ fn token_op(state: &mut State, token: &Token, tail: &str, req: &Request) -> Repl
                 ttl_secs: if ttl == 0 { DEFAULT_TTL_SECS } else { ttl },
                 orphan: false,
             };
-            Reply::auth(state.issue_token(spec).auth_block())
+            let token = state.issue_token(spec);
+            let missing: Vec<String> = token
+                .policies
+                .iter()
+                .filter(|p| *p != "default" && *p != "root" && !state.policies.contains_key(*p))
+                .map(|p| format!("Policy {p:?} does not exist"))
+                .collect();
+            let mut reply = Reply::auth(token.auth_block());
+            if let (false, Some(body)) = (missing.is_empty(), reply.body.as_mut()) {
+                body["warnings"] = json!(missing);
+            }
+            reply
         }
         _ => no_handler(&req.path),
     }
@@ -112,23 +123,31 @@ fn approle_op(state: &mut State, mount: &str, tail: &str, req: &Request) -> Repl
             }
         }
         (["role", name], Op::Write) => {
+            let legacy =
+                !req.body.contains_key("token_policies") && req.body.contains_key("policies");
             let policies =
                 string_list(&req.body, &["token_policies", "policies"]).unwrap_or_default();
             let role = state.approles.entry(key(name)).or_insert_with(|| AppRole {
                 role_id: uuid::Uuid::new_v4().to_string(),
                 policies: Vec::new(),
+                legacy_policies: false,
                 secret_ids: Vec::new(),
             });
-            role.policies = sorted(policies);
+            role.policies = if legacy { sorted(policies) } else { policies };
+            role.legacy_policies = legacy;
             Reply::no_content()
         }
         (["role", name], Op::Read) => match state.approles.get(&key(name)) {
-            Some(role) => Reply::data(json!({
-                "bind_secret_id": true, "local_secret_ids": false, "secret_id_bound_cidrs": null,
-                "secret_id_num_uses": 0, "secret_id_ttl": 0, "token_bound_cidrs": [], "token_explicit_max_ttl": 0,
-                "token_max_ttl": 0, "token_no_default_policy": false, "token_num_uses": 0, "token_period": 0,
-                "token_policies": role.policies, "token_strictly_bind_ip": false, "token_ttl": 0, "token_type": "default",
-            })),
+            Some(role) => Reply::data(with_legacy_policies(
+                role.legacy_policies,
+                &role.policies,
+                json!({
+                    "bind_secret_id": true, "local_secret_ids": false, "secret_id_bound_cidrs": null,
+                    "secret_id_num_uses": 0, "secret_id_ttl": 0, "token_bound_cidrs": [], "token_explicit_max_ttl": 0,
+                    "token_max_ttl": 0, "token_no_default_policy": false, "token_num_uses": 0, "token_period": 0,
+                    "token_policies": role.policies, "token_strictly_bind_ip": false, "token_ttl": 0, "token_type": "default",
+                }),
+            )),
             None => Reply::not_found(),
         },
         (["role", name], Op::Delete) => {
@@ -233,14 +252,18 @@ fn kube_op(state: &mut State, mount: &str, tail: &str, req: &Request) -> Reply {
                         "bound_service_account_names": role.sa_names,
                         "bound_service_account_namespace_selector": "",
                         "bound_service_account_namespaces": role.sa_namespaces,
-                        "policies": role.policies, "token_bound_cidrs": [], "token_explicit_max_ttl": 0, "token_max_ttl": 0,
+                        "token_bound_cidrs": [], "token_explicit_max_ttl": 0, "token_max_ttl": 0,
                         "token_no_default_policy": false, "token_num_uses": 0, "token_period": 0,
                         "token_policies": role.policies, "token_strictly_bind_ip": false, "token_ttl": 0, "token_type": "default",
                     });
                     if let Some(aud) = &role.audience {
                         data["audience"] = json!(aud);
                     }
-                    Reply::data(data)
+                    Reply::data(with_legacy_policies(
+                        role.legacy_policies,
+                        &role.policies,
+                        data,
+                    ))
                 }
                 None => Reply::not_found(),
             }
@@ -267,10 +290,17 @@ fn put_kube_role(state: &mut State, mount: &str, name: &str, body: &Map<String, 
             "\"bound_service_account_namespaces\" can not be empty if \"bound_service_account_namespace_selector\" is not set",
         );
     }
+    let legacy_policies = !body.contains_key("token_policies") && body.contains_key("policies");
+    let policies = string_list(body, &["token_policies", "policies"]).unwrap_or_default();
     let role = KubeRole {
         sa_names,
         sa_namespaces,
-        policies: sorted(string_list(body, &["token_policies", "policies"]).unwrap_or_default()),
+        policies: if legacy_policies {
+            sorted(policies)
+        } else {
+            policies
+        },
+        legacy_policies,
         audience: body
             .get("audience")
             .and_then(Value::as_str)
@@ -420,6 +450,15 @@ fn string_map(m: &Map<String, Value>) -> BTreeMap<String, String> {
             )
         })
         .collect()
+}
+
+/// Roles written with the deprecated `policies` field echo it back (sorted); roles written with
+/// `token_policies` keep the caller's order and show only that field, as OpenBao does.
+fn with_legacy_policies(legacy: bool, policies: &[String], mut data: Value) -> Value {
+    if legacy {
+        data["policies"] = json!(policies);
+    }
+    data
 }
 
 fn sorted(mut v: Vec<String>) -> Vec<String> {

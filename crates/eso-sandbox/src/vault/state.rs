@@ -184,6 +184,7 @@ pub struct KvSecret {
 pub struct AppRole {
     pub role_id: String,
     pub policies: Vec<String>,
+    pub legacy_policies: bool,
     pub secret_ids: Vec<String>,
 }
 
@@ -198,6 +199,8 @@ pub struct KubeRole {
     pub sa_names: Vec<String>,
     pub sa_namespaces: Vec<String>,
     pub policies: Vec<String>,
+    /// Set through the deprecated `policies` field rather than `token_policies`.
+    pub legacy_policies: bool,
     pub audience: Option<String>,
 }
 

@@ -198,6 +198,7 @@ fn policy_op(state: &mut State, name: &str, req: &Request, legacy: bool) -> Repl
 }
 
 fn put_policy(state: &mut State, name: String, body: &Map<String, Value>) -> Reply {
+    let from_rules = !body.contains_key("policy") && body.contains_key("rules");
     let text = ["policy", "rules"]
         .iter()
         .find_map(|k| body.get(*k).and_then(Value::as_str))
@@ -226,6 +227,11 @@ fn put_policy(state: &mut State, name: String, body: &Map<String, Value>) -> Rep
             modified: Timestamp::now(),
         },
     );
+    if from_rules {
+        let mut body = super::reply::envelope(Value::Null, Value::Null, 0);
+        body["warnings"] = json!(["'rules' is deprecated, please use 'policy' instead"]);
+        return Reply::ok(body);
+    }
     Reply::no_content()
 }
 
@@ -259,10 +265,8 @@ fn capabilities_self(state: &State, token: &Token, body: &Map<String, Value>) ->
         };
         data.insert(path.clone(), json!(caps));
     }
-    if data.len() == 1 {
-        if let Some(caps) = data.values().next().cloned() {
-            data.insert("capabilities".into(), caps);
-        }
+    if let (1, Some(caps)) = (data.len(), data.values().next().cloned()) {
+        data.insert("capabilities".into(), caps);
     }
     Reply::data_flattened(Value::Object(data))
 }
