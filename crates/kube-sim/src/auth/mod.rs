@@ -14,6 +14,8 @@ mod authn;
 mod jwt;
 mod rbac;
 mod reviews;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeMap;
 

@@ -7,6 +7,8 @@
 
 mod gc;
 mod pods;
+#[cfg(test)]
+mod tests;
 mod workloads;
 
 use std::collections::{HashMap, HashSet};
