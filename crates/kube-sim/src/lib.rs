@@ -10,6 +10,7 @@ mod faults;
 mod handler;
 mod list;
 pub mod patch;
+mod protobuf;
 mod resources;
 mod schema;
 mod selectors;
@@ -18,6 +19,8 @@ pub mod status;
 mod store;
 mod table;
 mod tls;
+mod verbs;
+mod view;
 mod watch;
 mod write;
 

@@ -1,1 +1,438 @@
-//! (being written)
+//! LIST (and the response formats a single GET shares with it): selectors, `limit` + `continue` with
+//! the apiserver's token format and consistent snapshots, the resourceVersion rules of the README
+//! ("LIST with an old resourceVersion"), and JSON / PartialObjectMetadataList / Table bodies.
+//! Lists are assembled from each object's cached bytes, so 10,000 items cost a memcpy, not a serialise.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use serde_json::{Value, json};
+
+use crate::selectors::{FieldSelector, LabelSelector, supported_fields};
+use crate::status::ApiStatus;
+use crate::store::{State, Store, Stored};
+use crate::table;
+use crate::view::View;
+
+/// What the client's Accept header asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    Metadata,
+    Table { include: String },
+}
+
+/// Pick the response format from Accept (JSON always; protobuf offers are skipped).
+pub fn negotiate(accept: Option<&str>, include_object: Option<&str>) -> Format {
+    let accept = accept.unwrap_or("application/json");
+    for media in accept.split(',') {
+        let mut parts = media.split(';').map(str::trim);
+        let ty = parts.next().unwrap_or("");
+        if !matches!(
+            ty,
+            "application/json" | "*/*" | "application/*" | "application/yaml"
+        ) {
+            continue;
+        }
+        let params: HashMap<&str, &str> = parts.filter_map(|p| p.split_once('=')).collect();
+        return match params.get("as").copied() {
+            Some("Table") => Format::Table {
+                include: include_object.unwrap_or("Metadata").to_string(),
+            },
+            Some("PartialObjectMetadataList" | "PartialObjectMetadata") => Format::Metadata,
+            _ => Format::Json,
+        };
+    }
+    Format::Json
+}
+
+/// Parsed LIST query parameters.
+#[derive(Debug, Default)]
+pub struct ListQuery {
+    pub labels: LabelSelector,
+    pub fields: FieldSelector,
+    pub limit: Option<usize>,
+    pub cont: Option<(i64, String)>,
+    pub rv: Option<u64>,
+    pub rv_match: Option<String>,
+}
+
+pub fn parse_query(q: &HashMap<String, String>, view: &View) -> Result<ListQuery, ApiStatus> {
+    let labels = match q.get("labelSelector").filter(|s| !s.is_empty()) {
+        Some(s) => LabelSelector::parse(s)?,
+        None => LabelSelector::default(),
+    };
+    let fields = match q.get("fieldSelector").filter(|s| !s.is_empty()) {
+        Some(s) => FieldSelector::parse(s, &supported_fields(&view.rt, &view.version))?,
+        None => FieldSelector::default(),
+    };
+    let limit = match q.get("limit").filter(|s| !s.is_empty()) {
+        Some(s) => Some(
+            s.parse::<i64>()
+                .map_err(|_| ApiStatus::bad_request(format!("invalid limit {s:?}")))?
+                .max(0) as usize,
+        )
+        .filter(|l| *l > 0),
+        None => None,
+    };
+    let rv = match q.get("resourceVersion").filter(|s| !s.is_empty()) {
+        Some(s) => Some(
+            s.parse::<u64>()
+                .map_err(|_| ApiStatus::bad_request(format!("invalid resource version: {s}")))?,
+        ),
+        None => None,
+    };
+    let cont = match q.get("continue").filter(|s| !s.is_empty()) {
+        Some(token) => Some(decode_continue(token)?),
+        None => None,
+    };
+    Ok(ListQuery {
+        labels,
+        fields,
+        limit,
+        cont,
+        rv,
+        rv_match: q.get("resourceVersionMatch").cloned(),
+    })
+}
+
+/// `{"v":"meta.k8s.io/v1","rv":N,"start":"ns/name\u0000"}`, unpadded base64url, as the README shows.
+pub fn encode_continue(rv: i64, start: &str) -> String {
+    // Built by hand: the apiserver's key order (v, rv, start) is not serde_json's sorted order.
+    let body = format!(
+        "{{\"v\":\"meta.k8s.io/v1\",\"rv\":{rv},\"start\":{}}}",
+        json!(format!("{start}\u{0}"))
+    );
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(body)
+}
+
+fn decode_continue(token: &str) -> Result<(i64, String), ApiStatus> {
+    let invalid = |why: &str| ApiStatus::bad_request(format!("continue key is not valid: {why}"));
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token.trim_end_matches('='))
+        .map_err(|e| invalid(&e.to_string()))?;
+    let v: Value = serde_json::from_slice(&raw).map_err(|e| invalid(&e.to_string()))?;
+    let rv = v
+        .get("rv")
+        .and_then(Value::as_i64)
+        .ok_or_else(|| invalid("no resource version"))?;
+    let start = v
+        .get("start")
+        .and_then(Value::as_str)
+        .ok_or_else(|| invalid("no start key"))?;
+    Ok((rv, start.trim_end_matches('\u{0}').to_string()))
+}
+
+/// The objects of a type (in one namespace or all) as they were at `rv`, rebuilt from the history.
+fn snapshot(
+    st: &State,
+    gr: &str,
+    ns: Option<&str>,
+    rv: u64,
+) -> BTreeMap<(String, String), Arc<Stored>> {
+    let mut out: BTreeMap<(String, String), Arc<Stored>> = st
+        .iter(gr, ns)
+        .map(|s| ((s.namespace().to_string(), s.name().to_string()), s.clone()))
+        .collect();
+    if rv >= st.rv {
+        return out;
+    }
+    let mut seen = std::collections::HashSet::new();
+    for change in st.history.iter().filter(|c| c.rv > rv && c.gr == gr) {
+        let key = (
+            change.obj.namespace().to_string(),
+            change.obj.name().to_string(),
+        );
+        if ns.is_some_and(|n| n != key.0) || !seen.insert(key.clone()) {
+            continue;
+        }
+        match &change.prev {
+            Some(prev) => out.insert(key, prev.clone()),
+            None => out.remove(&key),
+        };
+    }
+    out
+}
+
+/// The page of matching objects plus paging metadata.
+pub struct Page {
+    pub items: Vec<Arc<Stored>>,
+    pub rv: u64,
+    pub next: Option<String>,
+    pub remaining: Option<usize>,
+}
+
+fn matches(view: &View, q: &ListQuery, s: &Stored) -> bool {
+    if q.labels.is_empty() && q.fields.is_empty() {
+        return true;
+    }
+    let probe: Cow<Value> = if view.is_alias() {
+        Cow::Owned(crate::view::event_to_new(&s.value))
+    } else {
+        Cow::Borrowed(&s.value)
+    };
+    q.labels.matches(&probe) && q.fields.matches(&probe)
+}
+
+const TOO_OLD_LIST: &str = "The resourceVersion for the provided list is too old.";
+const TOO_OLD_CONTINUE: &str = "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.";
+
+/// Wait (up to 3 s, like the apiserver) for the store to reach a resourceVersion, else 504.
+async fn wait_for_rv(store: &Store, rv: u64) -> Result<(), ApiStatus> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    while store.resource_version() < rv {
+        if tokio::time::Instant::now() >= deadline {
+            return Err(ApiStatus::too_large_resource_version());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
+pub async fn page(
+    store: &Store,
+    view: &View,
+    ns: Option<&str>,
+    q: &ListQuery,
+) -> Result<Page, ApiStatus> {
+    let exact = q.rv.is_some_and(|rv| rv > 0)
+        && q.cont.is_none()
+        && (q.rv_match.as_deref() == Some("Exact") || (q.limit.is_some() && q.rv_match.is_none()));
+    if let Some(rv) = q.rv.filter(|rv| *rv > 0) {
+        wait_for_rv(store, rv).await?;
+    }
+    let st = store.read();
+    let gr = view.storage_gr();
+    let (at, start) = match &q.cont {
+        Some((token_rv, start)) => {
+            if *token_rv >= 0 && (*token_rv as u64) < st.compacted {
+                let mut s = ApiStatus::expired(TOO_OLD_CONTINUE);
+                s.continue_token = Some(encode_continue(-1, start));
+                return Err(s);
+            }
+            let at = if *token_rv < 0 {
+                st.rv
+            } else {
+                *token_rv as u64
+            };
+            (at, Some(start.clone()))
+        }
+        None if exact => {
+            let rv = q.rv.unwrap_or(st.rv);
+            if rv < st.compacted {
+                return Err(ApiStatus::expired(TOO_OLD_LIST));
+            }
+            (rv, None)
+        }
+        None => (st.rv, None),
+    };
+    let start_key = start.map(|s| match (ns, s.split_once('/')) {
+        (None, Some((n, name))) if view.rt.namespaced => (n.to_string(), name.to_string()),
+        _ => (ns.unwrap_or("").to_string(), s),
+    });
+    let all: Box<dyn Iterator<Item = Arc<Stored>>> = if at < st.rv {
+        Box::new(snapshot(&st, &gr, ns, at).into_values())
+    } else {
+        Box::new(st.iter(&gr, ns).cloned())
+    };
+    let mut items = vec![];
+    let mut remaining = 0usize;
+    let mut last_key = None;
+    for s in all {
+        if let Some(k) = &start_key
+            && (s.namespace(), s.name()) <= (k.0.as_str(), k.1.as_str())
+        {
+            continue;
+        }
+        if !matches(view, q, &s) {
+            continue;
+        }
+        if q.limit.is_some_and(|l| items.len() >= l) {
+            remaining += 1;
+            continue;
+        }
+        last_key = Some((s.namespace().to_string(), s.name().to_string()));
+        items.push(s);
+    }
+    let next = (remaining > 0).then(|| {
+        let (n, name) = last_key.unwrap_or_default();
+        let start = if ns.is_none() && view.rt.namespaced {
+            format!("{n}/{name}")
+        } else {
+            name
+        };
+        encode_continue(at as i64, &start)
+    });
+    let selectors = !q.labels.is_empty() || !q.fields.is_empty();
+    let remaining = (remaining > 0 && !selectors).then_some(remaining);
+    Ok(Page {
+        items,
+        rv: at,
+        next,
+        remaining,
+    })
+}
+
+fn list_metadata(view: &View, page: &Page, force_continue: bool) -> Value {
+    let mut m = serde_json::Map::new();
+    m.insert("resourceVersion".into(), json!(page.rv.to_string()));
+    match &page.next {
+        Some(t) => {
+            m.insert("continue".into(), json!(t));
+        }
+        None if force_continue && view.rt.custom => {
+            m.insert("continue".into(), json!(""));
+        }
+        None => {}
+    }
+    if let Some(r) = page.remaining {
+        m.insert("remainingItemCount".into(), json!(r));
+    }
+    Value::Object(m)
+}
+
+fn partial_metadata(s: &Stored) -> Value {
+    json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
+           "metadata": s.value.get("metadata").cloned().unwrap_or(json!({}))})
+}
+
+/// A Table row for one object.
+pub fn table_row(view: &View, s: &Stored, include: &str, now: jiff::Timestamp) -> Value {
+    let obj = view.object(s);
+    let mut row = json!({"cells": table::cells(&view.rt, &view.version, &obj, now)});
+    match include {
+        "None" => {}
+        "Object" => row["object"] = obj,
+        _ => row["object"] = partial_metadata(s),
+    }
+    row
+}
+
+pub fn table(view: &View, items: &[&Stored], meta: Value, include: &str, headers: bool) -> Value {
+    let now = jiff::Timestamp::now();
+    let columns = if headers {
+        table::columns(&view.rt, &view.version)
+    } else {
+        vec![]
+    };
+    let rows: Vec<Value> = items
+        .iter()
+        .map(|s| table_row(view, s, include, now))
+        .collect();
+    json!({"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": meta, "columnDefinitions": columns, "rows": rows})
+}
+
+/// The response body for a LIST page.
+pub fn render(view: &View, page: &Page, fmt: &Format) -> Vec<u8> {
+    match fmt {
+        Format::Table { include } => {
+            let meta = list_metadata(view, page, false);
+            let items: Vec<&Stored> = page.items.iter().map(|s| s.as_ref()).collect();
+            serde_json::to_vec(&table(view, &items, meta, include, true)).unwrap_or_default()
+        }
+        Format::Metadata => {
+            let items: Vec<Value> = page.items.iter().map(|s| partial_metadata(s)).collect();
+            let body = json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1",
+                              "metadata": list_metadata(view, page, false), "items": items});
+            serde_json::to_vec(&body).unwrap_or_default()
+        }
+        Format::Json => render_json(view, page),
+    }
+}
+
+fn render_json(view: &View, page: &Page) -> Vec<u8> {
+    let per_item = page.items.first().map_or(0, |s| s.tail.len() + 64);
+    let mut out = Vec::with_capacity(256 + per_item * page.items.len());
+    let av = json!(view.api_version()).to_string();
+    let list_kind = json!(view.rt.list_kind).to_string();
+    let meta = list_metadata(view, page, true).to_string();
+    let custom = view.rt.custom;
+    if custom {
+        out.extend_from_slice(format!("{{\"apiVersion\":{av},\"items\":[").as_bytes());
+    } else {
+        out.extend_from_slice(
+            format!("{{\"kind\":{list_kind},\"apiVersion\":{av},\"metadata\":{meta},\"items\":[")
+                .as_bytes(),
+        );
+    }
+    for (i, s) in page.items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        view.write_object(s, &mut out, custom);
+    }
+    if custom {
+        out.extend_from_slice(format!("],\"kind\":{list_kind},\"metadata\":{meta}}}").as_bytes());
+    } else {
+        out.extend_from_slice(b"]}");
+    }
+    out
+}
+
+/// The response body for one object (GET, and the answers to writes).
+pub fn render_one(view: &View, s: &Stored, fmt: &Format) -> Vec<u8> {
+    match fmt {
+        Format::Table { include } => {
+            let meta = json!({"resourceVersion": s.rv.to_string()});
+            serde_json::to_vec(&table(view, &[s], meta, include, true)).unwrap_or_default()
+        }
+        Format::Metadata => serde_json::to_vec(&partial_metadata(s)).unwrap_or_default(),
+        Format::Json => {
+            let mut out = Vec::with_capacity(s.tail.len() + 64);
+            view.write_object(s, &mut out, true);
+            out
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn continue_token_matches_the_recorded_format() {
+        let token = encode_continue(428, "netbox/netbox-db-password");
+        assert_eq!(
+            token,
+            "eyJ2IjoibWV0YS5rOHMuaW8vdjEiLCJydiI6NDI4LCJzdGFydCI6Im5ldGJveC9uZXRib3gtZGItcGFzc3dvcmRcdTAwMDAifQ"
+        );
+        assert_eq!(
+            decode_continue(&token).expect("decodes"),
+            (428, "netbox/netbox-db-password".to_string())
+        );
+        assert!(decode_continue("not base64!").is_err());
+    }
+
+    #[test]
+    fn accept_negotiation_answers_json_forms() {
+        assert_eq!(
+            negotiate(
+                Some("application/json;as=Table;g=meta.k8s.io;v=v1,application/json"),
+                None
+            ),
+            Format::Table {
+                include: "Metadata".into()
+            }
+        );
+        assert_eq!(
+            negotiate(
+                Some("application/vnd.kubernetes.protobuf,application/json"),
+                None
+            ),
+            Format::Json
+        );
+        assert_eq!(
+            negotiate(
+                Some(
+                    "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
+                ),
+                None
+            ),
+            Format::Metadata
+        );
+        assert_eq!(negotiate(None, None), Format::Json);
+    }
+}

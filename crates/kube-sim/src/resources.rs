@@ -66,16 +66,6 @@ impl ResourceType {
             .unwrap_or("v1")
     }
 
-    /// The version to use when none is named (discovery's preferred version).
-    pub fn preferred_version(&self) -> &str {
-        self.versions
-            .iter()
-            .find(|v| v.served && v.storage)
-            .or_else(|| self.versions.iter().find(|v| v.served))
-            .map(|v| v.name.as_str())
-            .unwrap_or_else(|| self.storage_version())
-    }
-
     pub fn has_status(&self) -> bool {
         self.versions.iter().any(|v| v.status_subresource)
     }

@@ -22,7 +22,8 @@ pub struct ApiStatus {
     pub code: u16,
     pub reason: String,
     pub message: String,
-    pub details: Option<Value>,
+    /// Boxed to keep `Result<_, ApiStatus>` small.
+    pub details: Option<Box<Value>>,
     /// `metadata.continue` of the Status (only the expired-continue 410 carries one).
     pub continue_token: Option<String>,
     /// Sent as the `Retry-After` header (429, 504).
@@ -71,7 +72,7 @@ impl ApiStatus {
     }
 
     fn with_details(mut self, details: Value) -> Self {
-        self.details = Some(details);
+        self.details = Some(Box::new(details));
         self
     }
 
@@ -107,6 +108,18 @@ impl ApiStatus {
 
     /// The RBAC denial, worded like the recordings (41, 42).
     pub fn forbidden(user: &UserInfo, attrs: &RequestAttributes) -> Self {
+        if attrs.resource.is_empty() {
+            let path = attrs.name.as_deref().unwrap_or("/");
+            return Self::new(
+                403,
+                "Forbidden",
+                format!(
+                    "forbidden: User \"{}\" cannot {} path \"{path}\"",
+                    user.username, attrs.verb
+                ),
+            )
+            .with_details(json!({}));
+        }
         let resource = match &attrs.subresource {
             Some(sub) => format!("{}/{sub}", attrs.resource),
             None => attrs.resource.clone(),
@@ -289,7 +302,7 @@ impl ApiStatus {
         m.insert("message".into(), json!(self.message));
         m.insert("reason".into(), json!(self.reason));
         if let Some(d) = &self.details {
-            m.insert("details".into(), d.clone());
+            m.insert("details".into(), d.as_ref().clone());
         }
         m.insert("code".into(), json!(self.code));
         Value::Object(m)

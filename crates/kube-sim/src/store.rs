@@ -365,10 +365,6 @@ impl Store {
         self.read().public.subscribe()
     }
 
-    pub(crate) fn subscribe_changes(&self) -> broadcast::Receiver<Arc<Change>> {
-        self.read().changes.subscribe()
-    }
-
     /// A ServiceAccount token, exactly as TokenRequest would mint it (404 if the ServiceAccount is missing).
     pub fn issue_token(
         &self,

@@ -320,6 +320,14 @@ impl State {
                 );
             }
         }
+        if gr == "/events"
+            && let Some(map) = obj.as_object_mut()
+        {
+            // Go's core/v1 Event has these without omitempty: real answers always carry them.
+            map.entry("eventTime").or_insert(Value::Null);
+            map.entry("reportingComponent").or_insert(json!(""));
+            map.entry("reportingInstance").or_insert(json!(""));
+        }
         if gr == "/namespaces" && obj.get("status").is_none() {
             obj["status"] = json!({"phase": "Active"});
             obj["spec"] = json!({"finalizers": ["kubernetes"]});
