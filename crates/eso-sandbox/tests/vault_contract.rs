@@ -35,6 +35,7 @@ const VOLATILE: &[&str] = &[
     "service_account_uid",
 ];
 
+const API_AUDIENCE: &str = "https://kubernetes.default.svc.cluster.local";
 const ESO_POLICIES: [&str; 5] = [
     "eso-default",
     "eso-order-service",
@@ -1010,11 +1011,11 @@ async fn run_contract(jwts: &Jwts) -> anyhow::Result<()> {
         real.steps.iter().filter(|(_, s, _)| *s == 200).count() > 30,
         "too few successful calls against OpenBao"
     );
+    let login = real.steps.iter().find(|(l, _, _)| l == "k8s login");
     assert!(
-        real.steps
-            .iter()
-            .any(|(l, s, _)| l == "k8s login" && *s == 200),
-        "kubernetes login failed against OpenBao"
+        matches!(login, Some((_, 200, _))),
+        "kubernetes login failed against OpenBao: {:?}",
+        login.map(|(_, s, b)| (s, b.get("errors")))
     );
     let diffs = compare(&real, &simulated);
     assert!(
@@ -1061,4 +1062,50 @@ fn the_comparison_catches_a_shape_difference() {
             "[x] /data/s: real=\"x\" sim=(absent)".to_string()
         ]
     );
+}
+
+/// Service-account tokens from the simulated API server, whose TokenReview then vouches for them.
+async fn kube_sim_jwts(api: &kube_sim::ApiServer) -> anyhow::Result<Jwts> {
+    let store = api.store();
+    for ns in ["external-secrets", "other"] {
+        let namespace = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
+        // Already present is fine: only the ServiceAccounts below matter.
+        let _ = store.create(namespace);
+    }
+    let pairs = [
+        ("external-secrets", "external-secrets"),
+        ("external-secrets", "other"),
+        ("other", "external-secrets"),
+    ];
+    let mut tokens = Vec::new();
+    for (ns, name) in pairs {
+        let sa = json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": ns}});
+        let _ = store.create(sa);
+        // The bearer of Vault's TokenReview is the client's own JWT, so (as in a real cluster) the token
+        // must also be valid for the API server's audience, not only for Vault's.
+        let audiences = ["vault".to_string(), API_AUDIENCE.to_string()];
+        let token = store.issue_token(ns, name, &audiences, 3600);
+        tokens.push(token.map_err(|e| anyhow::anyhow!("issue_token {ns}/{name}: {e:?}"))?);
+    }
+    let ca_pem = api
+        .ca_pem()
+        .ok_or_else(|| anyhow::anyhow!("kube-sim started without TLS"))?;
+    let mut it = tokens.into_iter();
+    let mut next = || it.next().unwrap_or_default();
+    Ok(Jwts {
+        k8s_url: api.url(),
+        ca_pem,
+        eso: next(),
+        other_name: next(),
+        other_namespace: next(),
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sim_matches_openbao_with_kube_sim_tokenreview() -> anyhow::Result<()> {
+    let api = kube_sim::ApiServer::start(kube_sim::SimConfig::default()).await?;
+    let jwts = kube_sim_jwts(&api).await?;
+    let outcome = run_contract(&jwts).await;
+    api.shutdown().await;
+    outcome
 }
