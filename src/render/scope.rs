@@ -7,14 +7,14 @@ use owo_colors::OwoColorize;
 
 use super::age::age;
 use super::structured::{write_json, write_yaml};
-use super::table::{cell, new_table, status_cell, trimmed_lines, truncate};
+use super::table::{cell, new_table, shorten_middle, status_cell, trimmed_lines};
 use super::{Format, RenderOptions};
 use crate::model::scope::{
     ExternalSecretRow, ScopeReport, TargetState, VerdictLevel, WorkloadReport,
 };
 use crate::sanitize;
 
-const ERROR_WIDTH: usize = 60;
+const ERROR_WIDTH: usize = 90;
 
 pub fn write(out: &mut impl Write, report: &ScopeReport, opts: &RenderOptions) -> io::Result<()> {
     match opts.format {
@@ -107,7 +107,7 @@ fn rows_table(report: &ScopeReport, opts: &RenderOptions, wide: bool) -> String 
         cells.push(cell(&if wide {
             error
         } else {
-            truncate(&sanitize::line(&error), ERROR_WIDTH)
+            shorten_middle(&sanitize::line(&error), ERROR_WIDTH)
         }));
         t.add_row(cells);
     }

@@ -15,7 +15,7 @@ pub fn new_table(headers: &[&str], color: bool) -> Table {
     } else {
         t.force_no_tty();
     }
-    t.set_header(headers.iter().map(|h| Cell::new(h)));
+    t.set_header(headers.iter().map(Cell::new));
     for col in t.column_iter_mut() {
         // One space on the left would indent the whole table; kubectl uses three spaces between.
         col.set_padding((0, 3));
@@ -42,6 +42,20 @@ pub fn truncate(text: &str, max_chars: usize) -> String {
         let cut: String = text.chars().take(max_chars.saturating_sub(1)).collect();
         format!("{cut}…")
     }
+}
+
+/// Shortens a long message by cutting its middle: provider errors put the context first and the
+/// cause last (Vault: "... Code: 403. Errors: * permission denied"), and both matter.
+pub fn shorten_middle(text: &str, max_chars: usize) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    if chars.len() <= max_chars || max_chars < 8 {
+        return text.to_string();
+    }
+    let head = (max_chars - 3) * 2 / 5;
+    let tail = max_chars - 3 - head;
+    let start: String = chars[..head].iter().collect();
+    let end: String = chars[chars.len() - tail..].iter().collect();
+    format!("{} … {}", start.trim_end(), end.trim_start())
 }
 
 /// comfy-table pads the last column too; kubectl's lines have no trailing blanks.
@@ -77,6 +91,19 @@ mod tests {
         let mut t = new_table(&["READY"], true);
         t.add_row(vec![status_cell("False", true, true)]);
         assert!(trimmed_lines(&t).contains('\u{1b}'));
+    }
+
+    #[test]
+    fn shorten_middle_keeps_the_cause_at_the_end() {
+        let msg = "error processing spec.data[0] (key: registry-creds/order-service), err: Error making \
+                   API request. Code: 403. Errors: * 1 error occurred: * permission denied";
+        let short = shorten_middle(msg, 60);
+        assert!(short.chars().count() <= 60, "{short}");
+        assert!(
+            short.starts_with("error processing") && short.ends_with("* permission denied"),
+            "{short}"
+        );
+        assert_eq!(shorten_middle("short", 60), "short");
     }
 
     #[test]

@@ -1,0 +1,425 @@
+//! Shared helpers for binary-level tests: start the simulated apiserver, seed it with the objects
+//! a case needs, write a kubeconfig, and run the built `kubectl-eso` binary against it. The
+//! sandbox tests reuse these, so they avoid anything scope-specific.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use assert_cmd::Command;
+use base64::Engine;
+use kube_sim::{ApiServer, EsoCrds, SimConfig};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+/// A running simulated cluster and a kubeconfig for it (admin, default namespace `prod`).
+/// Dropping it drops the server's runtime tasks along with the test's runtime.
+pub struct Cluster {
+    pub api: ApiServer,
+    pub dir: TempDir,
+    pub kubeconfig: PathBuf,
+}
+
+impl Cluster {
+    pub async fn start(crds: EsoCrds) -> Cluster {
+        let cfg = SimConfig {
+            eso_crds: crds,
+            ..SimConfig::default()
+        };
+        let api = match ApiServer::start(cfg).await {
+            Ok(api) => api,
+            Err(e) => panic!("kube-sim did not start: {e:#}"),
+        };
+        let dir = match tempfile::tempdir() {
+            Ok(d) => d,
+            Err(e) => panic!("tempdir: {e}"),
+        };
+        let kubeconfig = write_file(
+            dir.path(),
+            "admin.kubeconfig",
+            &api.kubeconfig(Some("prod")),
+        );
+        Cluster {
+            api,
+            dir,
+            kubeconfig,
+        }
+    }
+
+    /// Creates an object; returns it as stored (with uid etc.).
+    pub fn create(&self, obj: Value) -> Value {
+        match self.api.store().create(obj.clone()) {
+            Ok(v) => v,
+            Err(e) => panic!("seeding {}: {e:?}", obj["metadata"]["name"]),
+        }
+    }
+
+    /// Creates the namespaces, ignoring ones that already exist.
+    pub fn namespaces(&self, names: &[&str]) {
+        for ns in names {
+            let _ = self
+                .api
+                .store()
+                .create(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}));
+        }
+    }
+
+    /// Writes `status` onto an existing object through the status subresource.
+    pub fn set_status(&self, obj: &Value, status: Value) -> Value {
+        let mut o = obj.clone();
+        o["status"] = status;
+        match self.api.store().replace_status(o) {
+            Ok(v) => v,
+            Err(e) => panic!("status of {}: {e:?}", obj["metadata"]["name"]),
+        }
+    }
+
+    /// A kubeconfig for another identity (token from `issue_token`).
+    pub fn kubeconfig_for_token(&self, token: &str, namespace: Option<&str>) -> PathBuf {
+        let name = format!("token-{}.kubeconfig", uuid_like());
+        write_file(
+            self.dir.path(),
+            &name,
+            &self.api.kubeconfig_with_token(token, namespace),
+        )
+    }
+
+    /// Runs `kubectl-eso --kubeconfig <admin> <args>` with a clean colour environment.
+    pub fn run(&self, args: &[&str]) -> Output {
+        run_with(&self.kubeconfig, args, &[])
+    }
+}
+
+pub fn write_file(dir: &Path, name: &str, contents: &str) -> PathBuf {
+    let path = dir.join(name);
+    if let Err(e) = std::fs::write(&path, contents) {
+        panic!("writing {}: {e}", path.display());
+    }
+    path
+}
+
+fn uuid_like() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Runs the binary against `kubeconfig`; `env` adds variables (NO_COLOR is removed unless given).
+pub fn run_with(kubeconfig: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = match Command::cargo_bin("kubectl-eso") {
+        Ok(c) => c,
+        Err(e) => panic!("binary not built: {e}"),
+    };
+    cmd.env_remove("NO_COLOR")
+        .env_remove("KUBECONFIG")
+        .env("TERM", "xterm-256color");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(args)
+        .timeout(std::time::Duration::from_secs(60));
+    match cmd.output() {
+        Ok(o) => o,
+        Err(e) => panic!("running kubectl-eso: {e}"),
+    }
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A secret value that must never be printed: unique per call so a leak names its test.
+pub fn canary(tag: &str) -> String {
+    format!("CANARY-scope-{tag}-{}", uuid_like())
+}
+
+/// Asserts no canary appears in the output, as is or base64-encoded (standard and URL-safe).
+pub fn assert_no_canary(o: &Output, canaries: &[String]) {
+    let all = format!("{}{}", stdout(o), stderr(o));
+    for c in canaries {
+        let forms = [
+            c.clone(),
+            base64::engine::general_purpose::STANDARD.encode(c),
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(c),
+        ];
+        for f in forms {
+            assert!(!all.contains(&f), "secret value leaked ({f}) in:\n{all}");
+        }
+    }
+}
+
+/// An RFC 3339 time `minutes` before now: ages and staleness are judged against the real clock.
+pub fn ago(minutes: i64) -> String {
+    let t = jiff::Timestamp::now() - jiff::SignedDuration::from_mins(minutes);
+    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+pub fn b64(s: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+// ---- ESO objects -------------------------------------------------------------------------
+
+pub fn cluster_secret_store(api_version: &str, name: &str) -> Value {
+    json!({
+        "apiVersion": api_version, "kind": "ClusterSecretStore", "metadata": {"name": name},
+        "spec": {"provider": {"azurekv": {
+            "vaultUrl": "https://hybridops.vault.azure.net", "tenantId": "t", "authType": "ServicePrincipal",
+            "authSecretRef": {
+                "clientId": {"name": "akv-sp-credentials", "namespace": "external-secrets", "key": "client-id"},
+                "clientSecret": {"name": "akv-sp-credentials", "namespace": "external-secrets", "key": "client-secret"}
+            }
+        }}}
+    })
+}
+
+pub fn vault_secret_store(api_version: &str, ns: &str, name: &str) -> Value {
+    json!({
+        "apiVersion": api_version, "kind": "SecretStore", "metadata": {"name": name, "namespace": ns},
+        "spec": {"provider": {"vault": {
+            "server": "https://vault.internal:8200", "path": "registry-creds", "version": "v2",
+            "auth": {"kubernetes": {"mountPath": "kubernetes", "role": "external-secrets-operator",
+                "serviceAccountRef": {"name": "external-secrets"}}}
+        }}}
+    })
+}
+
+pub fn external_secret(
+    api_version: &str,
+    ns: &str,
+    name: &str,
+    store_kind: &str,
+    store: &str,
+    target: &str,
+) -> Value {
+    json!({
+        "apiVersion": api_version, "kind": "ExternalSecret", "metadata": {"name": name, "namespace": ns},
+        "spec": {
+            "refreshInterval": "1h",
+            "secretStoreRef": {"kind": store_kind, "name": store},
+            "target": {"name": target},
+            "data": [{"secretKey": "password", "remoteRef": {"key": name}}]
+        }
+    })
+}
+
+pub fn store_status(ready: bool, reason: &str) -> Value {
+    json!({"conditions": [{
+        "type": "Ready", "status": if ready {"True"} else {"False"}, "reason": reason,
+        "message": if ready {"store validated"} else {"unable to validate store"},
+        "lastTransitionTime": ago(300)
+    }], "capabilities": "ReadWrite"})
+}
+
+pub fn es_status(ready: bool, refresh_time: &str) -> Value {
+    let (status, reason, message) = if ready {
+        ("True", "SecretSynced", "secret synced")
+    } else {
+        (
+            "False",
+            "SecretSyncedError",
+            "could not get secret data from provider",
+        )
+    };
+    json!({
+        "refreshTime": refresh_time,
+        "syncedResourceVersion": "1-abc",
+        "conditions": [{"type": "Ready", "status": status, "reason": reason, "message": message,
+            "lastTransitionTime": refresh_time}]
+    })
+}
+
+/// The target Secret ESO would write, owned by `es` (the stored ExternalSecret), holding `value`.
+pub fn owned_secret(es: &Value, target: &str, secret_type: &str, key: &str, value: &str) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {
+            "name": target, "namespace": es["metadata"]["namespace"],
+            "labels": {"reconcile.external-secrets.io/managed": "true"},
+            "annotations": {"reconcile.external-secrets.io/data-hash": "0123abcd"},
+            "ownerReferences": [{
+                "apiVersion": es["apiVersion"], "kind": "ExternalSecret", "name": es["metadata"]["name"],
+                "uid": es["metadata"]["uid"], "controller": true, "blockOwnerDeletion": true
+            }]
+        },
+        "type": secret_type,
+        "data": {key: b64(value)}
+    })
+}
+
+/// A core/v1 Warning Event, reason UpdateFailed, about the stored ExternalSecret `es`.
+pub fn update_failed_event(es: &Value, message: &str, at: &str) -> Value {
+    let name = es["metadata"]["name"].as_str().unwrap_or("es");
+    json!({
+        "apiVersion": "v1", "kind": "Event",
+        "metadata": {"name": format!("{name}.{}", uuid_like()), "namespace": es["metadata"]["namespace"]},
+        "involvedObject": {
+            "apiVersion": es["apiVersion"], "kind": "ExternalSecret", "name": name,
+            "namespace": es["metadata"]["namespace"], "uid": es["metadata"]["uid"],
+            "resourceVersion": es["metadata"]["resourceVersion"]
+        },
+        "reason": "UpdateFailed", "message": message, "type": "Warning",
+        "source": {"component": "external-secrets"},
+        "firstTimestamp": at, "lastTimestamp": at, "count": 1,
+        "reportingComponent": "external-secrets", "reportingInstance": ""
+    })
+}
+
+/// One ExternalSecret with its status and (optionally) its owned target Secret; returns it.
+pub fn seed_es(
+    c: &Cluster,
+    api_version: &str,
+    (ns, name): (&str, &str),
+    store: (&str, &str),
+    target: &str,
+    ready: bool,
+    secret_value: Option<&str>,
+) -> Value {
+    let es = c.create(external_secret(
+        api_version,
+        ns,
+        name,
+        store.0,
+        store.1,
+        target,
+    ));
+    let es = c.set_status(&es, es_status(ready, &ago(30)));
+    if let Some(v) = secret_value {
+        c.create(owned_secret(&es, target, "Opaque", "password", v));
+    }
+    es
+}
+
+pub const VAULT_403: &str = "error processing spec.data[0] (key: registry-creds/order-service), err: \
+    Error making API request.\n\nURL: GET https://vault.internal:8200/v1/registry-creds/data/order-service\n\
+    Code: 403. Errors:\n\n* 1 error occurred:\n\t* permission denied\n\n";
+
+/// Incident A: ClusterSecretStore akv-hybridops not ready; its ExternalSecrets fail in netbox,
+/// grafana and awx. A healthy Vault store in prod for contrast. Returns the canaries.
+pub fn seed_incident_a(c: &Cluster, api_version: &str) -> Vec<String> {
+    c.namespaces(&["netbox", "grafana", "awx", "prod", "external-secrets"]);
+    let mut canaries = Vec::new();
+    let css = c.create(cluster_secret_store(api_version, "akv-hybridops"));
+    c.set_status(&css, store_status(false, "InvalidProviderConfig"));
+    let ss = c.create(vault_secret_store(api_version, "prod", "vault"));
+    c.set_status(&ss, store_status(true, "Valid"));
+    let sp = canary("sp");
+    c.create(json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "akv-sp-credentials", "namespace": "external-secrets"},
+        "type": "Opaque", "data": {"client-id": b64("app-id"), "client-secret": b64(&sp)}}));
+    canaries.push(sp);
+    for (ns, name) in [
+        ("netbox", "netbox-db-password"),
+        ("grafana", "grafana-admin"),
+        ("awx", "awx-db"),
+    ] {
+        let v = canary(name);
+        let target = format!("{name}-secret");
+        let es = seed_es(
+            c,
+            api_version,
+            (ns, name),
+            ("ClusterSecretStore", "akv-hybridops"),
+            &target,
+            false,
+            Some(&v),
+        );
+        c.create(update_failed_event(
+            &es,
+            "ClusterSecretStore \"akv-hybridops\" is not ready",
+            &ago(10),
+        ));
+        canaries.push(v);
+    }
+    let v = canary("prod-ok");
+    seed_es(
+        c,
+        api_version,
+        ("prod", "payment-db"),
+        ("SecretStore", "vault"),
+        "payment-db",
+        true,
+        Some(&v),
+    );
+    canaries.push(v);
+    canaries
+}
+
+/// Incident B: prod/order-service-regcred fails with Vault's 403 on a ready store whose other
+/// ExternalSecrets are fine; deployment/order-service pulls with regcred-order-service.
+pub fn seed_incident_b(c: &Cluster, api_version: &str) -> Vec<String> {
+    c.namespaces(&["prod", "external-secrets"]);
+    let mut canaries = Vec::new();
+    let ss = c.create(vault_secret_store(api_version, "prod", "vault"));
+    c.set_status(&ss, store_status(true, "Valid"));
+    for name in ["payment-db", "inventory-db", "user-db"] {
+        let v = canary(name);
+        seed_es(
+            c,
+            api_version,
+            ("prod", name),
+            ("SecretStore", "vault"),
+            name,
+            true,
+            Some(&v),
+        );
+        canaries.push(v);
+    }
+    let es = c.create(external_secret(
+        api_version,
+        "prod",
+        "order-service-regcred",
+        "SecretStore",
+        "vault",
+        "regcred-order-service",
+    ));
+    // Last good sync four hours ago, refresh 1h: the pull secret is stale.
+    let es = c.set_status(&es, es_status(false, &ago(240)));
+    let password = canary("regcred");
+    let auth = b64(&format!("order-service:{password}"));
+    let dockerconfig = format!(
+        r#"{{"auths":{{"registry.internal:5000":{{"username":"order-service","password":"{password}","auth":"{auth}"}}}}}}"#
+    );
+    c.create(owned_secret(
+        &es,
+        "regcred-order-service",
+        "kubernetes.io/dockerconfigjson",
+        ".dockerconfigjson",
+        &dockerconfig,
+    ));
+    c.create(update_failed_event(
+        &es,
+        "older: connection refused",
+        &ago(200),
+    ));
+    c.create(update_failed_event(&es, VAULT_403, &ago(5)));
+    canaries.push(password);
+    c.create(json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "order-service", "namespace": "prod", "labels": {"app": "order-service"}},
+        "spec": {
+            "replicas": 3,
+            "selector": {"matchLabels": {"app": "order-service"}},
+            "template": {
+                "metadata": {"labels": {"app": "order-service"},
+                    "annotations": {"sandbox.kubectl-eso.io/pod-state": "ImagePullBackOff"}},
+                "spec": {
+                    "imagePullSecrets": [{"name": "regcred-order-service"}],
+                    "containers": [{"name": "app", "image": "registry.internal:5000/order-service:1.4.2",
+                        "envFrom": [{"secretRef": {"name": "payment-db"}}]}]
+                }
+            }
+        }
+    }));
+    canaries
+}
