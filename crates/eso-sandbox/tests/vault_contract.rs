@@ -6,6 +6,8 @@
 #[path = "vault_common.rs"]
 mod common;
 
+use std::collections::HashMap;
+
 use common::{Bao, TokenReviewStub, call};
 use eso_sandbox::vault::{VaultAdmin, VaultSim};
 use serde_json::{Map, Value, json};
@@ -36,6 +38,7 @@ const VOLATILE: &[&str] = &[
 ];
 
 const API_AUDIENCE: &str = "https://kubernetes.default.svc.cluster.local";
+const ESO_ROLE: &str = "external-secrets-operator";
 const ESO_POLICIES: [&str; 5] = [
     "eso-default",
     "eso-order-service",
@@ -43,8 +46,159 @@ const ESO_POLICIES: [&str; 5] = [
     "eso-inventory-service",
     "eso-user-service",
 ];
-const ORDER_POLICY: &str = "path \"registry-creds/creds/order-service\" {\n  capabilities = [\"read\"]\n}\npath \"registry-creds/data/order-service\" {\n  capabilities = [\"read\"]\n}\n";
-const WILD_POLICY: &str = "path \"registry-creds/data/team-*\" { capabilities = [\"read\", \"list\"] }\npath \"registry-creds/+/shared\" { capabilities = [\"read\"] }\npath \"registry-creds/data/team-secret\" { capabilities = [\"deny\"] }\n";
+const ORDER_POLICY: &str = "path \"registry-creds/creds/order-service\" {\n  capabilities = [\"read\"]\n}\n\
+                            path \"registry-creds/data/order-service\" {\n  capabilities = [\"read\"]\n}\n";
+const WILD_POLICY: &str = "path \"registry-creds/data/team-*\" { capabilities = [\"read\", \"list\"] }\n\
+                           path \"registry-creds/+/shared\" { capabilities = [\"read\"] }\n\
+                           path \"registry-creds/data/team-secret\" { capabilities = [\"deny\"] }\n";
+
+/// One raw call: label, method, path, token variable, JSON body with `${variable}` placeholders ("" for none).
+/// Token variables: `root`, `none` (no header), `bad` (unknown token), and tokens captured on the way.
+type Step = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+);
+
+#[rustfmt::skip]
+const KV_STEPS: &[Step] = &[
+    ("health", "GET", "sys/health", "none", ""),
+    ("enable mount twice", "POST", "sys/mounts/kv1", "root", r#"{"type": "kv", "options": {"version": "1"}}"#),
+    ("kv2 write", "POST", "registry-creds/data/order-service", "root", r#"{"data": {"username": "order", "password": "canary-v2"}}"#),
+    ("kv2 write without data", "POST", "registry-creds/data/order-service", "root", r#"{"username": "x"}"#),
+    ("kv1 write", "PUT", "kv1/raw", "root", r#"{"k": "canary-raw"}"#),
+    ("kv1 list", "LIST", "kv1/", "root", ""),
+    ("kv2 read latest", "GET", "registry-creds/data/order-service", "root", ""),
+    ("kv2 read version 1", "GET", "registry-creds/data/order-service?version=1", "root", ""),
+    ("kv2 read missing version", "GET", "registry-creds/data/order-service?version=9", "root", ""),
+    ("kv2 metadata", "GET", "registry-creds/metadata/order-service", "root", ""),
+    ("kv2 list", "LIST", "registry-creds/metadata/", "root", ""),
+    ("kv2 missing secret", "GET", "registry-creds/data/missing", "root", ""),
+    ("kv2 missing metadata", "GET", "registry-creds/metadata/missing", "root", ""),
+    ("kv1 read", "GET", "kv1/app", "root", ""),
+    ("kv1 missing", "GET", "kv1/missing", "root", ""),
+    ("no such mount", "GET", "nope/x", "root", ""),
+    ("ui mount kv2", "GET", "sys/internal/ui/mounts/registry-creds/data/order-service", "root", ""),
+    ("ui mount kv1", "GET", "sys/internal/ui/mounts/kv1/app", "root", ""),
+    ("ui mount unknown", "GET", "sys/internal/ui/mounts/nope/x", "root", ""),
+    ("ui mount no token", "GET", "sys/internal/ui/mounts/kv1/app", "none", ""),
+    ("mounts", "GET", "sys/mounts", "root", ""),
+    ("mount one", "GET", "sys/mounts/registry-creds", "root", ""),
+];
+
+#[rustfmt::skip]
+const POLICY_STEPS: &[Step] = &[
+    ("policy read", "GET", "sys/policies/acl/eso-order-service", "root", ""),
+    ("policy read legacy", "GET", "sys/policy/eso-order-service", "root", ""),
+    ("policy read root", "GET", "sys/policies/acl/root", "root", ""),
+    ("policy read default", "GET", "sys/policies/acl/default", "root", ""),
+    ("policy list", "LIST", "sys/policies/acl", "root", ""),
+    ("policy list legacy", "GET", "sys/policy", "root", ""),
+    ("policy missing", "GET", "sys/policies/acl/nope", "root", ""),
+    ("policy bad capability", "PUT", "sys/policies/acl/bad", "root", r#"{"policy": "path \"x\" { capabilities = [\"reed\"] }"}"#),
+    ("policy empty", "PUT", "sys/policies/acl/bad", "root", r#"{"policy": ""}"#),
+    ("policy write legacy", "PUT", "sys/policy/legacy", "root", r#"{"rules": "path \"kv1/*\" { capabilities = [\"list\"] }"}"#),
+    ("policy delete legacy", "DELETE", "sys/policy/legacy", "root", ""),
+    ("policy delete missing", "DELETE", "sys/policies/acl/nope", "root", ""),
+    ("policy delete default", "DELETE", "sys/policies/acl/default", "root", ""),
+    ("token create", "POST", "auth/token/create", "root", r#"{"policies": ["eso-order-service", "eso-wild"], "ttl": "1h"}"#),
+    ("token create missing policies", "POST", "auth/token/create", "root", r#"{"policies": ["zeta", "alpha"], "ttl": "10m", "meta": {"team": "x"}}"#),
+    ("token create bad ttl", "POST", "auth/token/create", "root", r#"{"ttl": "bogus"}"#),
+];
+
+#[rustfmt::skip]
+const TOKEN_STEPS: &[Step] = &[
+    ("lookup-self root", "GET", "auth/token/lookup-self", "root", ""),
+    ("lookup-self token", "GET", "auth/token/lookup-self", "tok", ""),
+    ("lookup-self no token", "GET", "auth/token/lookup-self", "none", ""),
+    ("lookup-self bad token", "GET", "auth/token/lookup-self", "bad", ""),
+    ("capabilities many", "POST", "sys/capabilities-self", "tok", r#"{"paths": [
+        "registry-creds/data/order-service", "registry-creds/creds/order-service", "registry-creds/data/payment-service",
+        "registry-creds/data/team-a", "registry-creds/data/team-secret", "registry-creds/metadata/shared",
+        "registry-creds/data/team-a/nested", "sys/capabilities-self", "auth/token/lookup-self", "cubbyhole/x", "secret/data/x"]}"#),
+    ("capabilities one", "POST", "sys/capabilities-self", "tok", r#"{"paths": ["registry-creds/data/order-service"]}"#),
+    ("capabilities path", "POST", "sys/capabilities-self", "tok", r#"{"path": "registry-creds/data/other"}"#),
+    ("capabilities no paths", "POST", "sys/capabilities-self", "tok", "{}"),
+    ("capabilities comma list", "POST", "sys/capabilities-self", "tok", r#"{"paths": "kv1/a,registry-creds/data/team-b"}"#),
+    ("capabilities root", "POST", "sys/capabilities-self", "root", r#"{"paths": ["a/b"]}"#),
+    ("token read allowed", "GET", "registry-creds/data/order-service", "tok", ""),
+    ("token read denied", "GET", "registry-creds/data/payment-service", "tok", ""),
+    ("token metadata denied", "GET", "registry-creds/metadata/order-service", "tok", ""),
+    ("token write denied", "POST", "registry-creds/data/order-service", "tok", r#"{"data": {"a": "b"}}"#),
+    ("token ui mount allowed", "GET", "sys/internal/ui/mounts/registry-creds/data/order-service", "tok", ""),
+    ("token ui mount denied", "GET", "sys/internal/ui/mounts/kv1/app", "tok", ""),
+    ("token unknown mount", "GET", "nope/x", "tok", ""),
+    ("read no token", "GET", "registry-creds/data/order-service", "none", ""),
+    ("read bad token", "GET", "registry-creds/data/order-service", "bad", ""),
+];
+
+#[rustfmt::skip]
+const APPROLE_STEPS: &[Step] = &[
+    ("approle role read", "GET", "auth/approle/role/eso", "root", ""),
+    ("approle legacy role", "POST", "auth/approle/role/legacy", "root", r#"{"policies": ["b", "a"]}"#),
+    ("approle legacy role read", "GET", "auth/approle/role/legacy", "root", ""),
+    ("approle role missing", "GET", "auth/approle/role/nope/role-id", "root", ""),
+    ("approle secret-id", "POST", "auth/approle/role/eso/secret-id", "root", "{}"),
+    ("approle login", "POST", "auth/approle/login", "none", r#"{"role_id": "${role_id}", "secret_id": "${secret_id}"}"#),
+    ("approle login wrong secret", "POST", "auth/approle/login", "none", r#"{"role_id": "${role_id}", "secret_id": "wrong"}"#),
+    ("approle login no role_id", "POST", "auth/approle/login", "none", "{}"),
+];
+
+#[rustfmt::skip]
+const APPROLE_TOKEN_STEPS: &[Step] = &[
+    ("approle token reads", "GET", "registry-creds/data/order-service", "approle", ""),
+    ("approle lookup-self", "GET", "auth/token/lookup-self", "approle", ""),
+];
+
+#[rustfmt::skip]
+const K8S_STEPS: &[Step] = &[
+    ("k8s config read", "GET", "auth/kubernetes/config", "root", ""),
+    ("k8s role read", "GET", "auth/kubernetes/role/external-secrets-operator", "root", ""),
+    ("k8s legacy role", "POST", "auth/kubernetes/role/legacy", "root",
+        r#"{"bound_service_account_names": ["a"], "bound_service_account_namespaces": ["b"], "policies": ["z", "y"]}"#),
+    ("k8s legacy role read", "GET", "auth/kubernetes/role/legacy", "root", ""),
+    ("k8s role without names", "POST", "auth/kubernetes/role/bad", "root", r#"{"policies": ["p"]}"#),
+    ("k8s login", "POST", "auth/kubernetes/login", "none", r#"{"role": "external-secrets-operator", "jwt": "${jwt_eso}"}"#),
+];
+
+#[rustfmt::skip]
+const K8S_TOKEN_STEPS: &[Step] = &[
+    ("k8s token lookup-self", "GET", "auth/token/lookup-self", "k8s", ""),
+    ("k8s token reads", "GET", "registry-creds/data/order-service", "k8s", ""),
+    ("k8s login sa not bound", "POST", "auth/kubernetes/login", "none", r#"{"role": "external-secrets-operator", "jwt": "${jwt_other_name}"}"#),
+    ("k8s login namespace not bound", "POST", "auth/kubernetes/login", "none", r#"{"role": "external-secrets-operator", "jwt": "${jwt_other_namespace}"}"#),
+    ("k8s login vault-only audience", "POST", "auth/kubernetes/login", "none", r#"{"role": "external-secrets-operator", "jwt": "${jwt_vault_only}"}"#),
+    ("k8s login garbage jwt", "POST", "auth/kubernetes/login", "none", r#"{"role": "external-secrets-operator", "jwt": "not-a-jwt"}"#),
+    ("k8s login unknown role", "POST", "auth/kubernetes/login", "none", r#"{"role": "nope", "jwt": "${jwt_eso}"}"#),
+    ("k8s login missing jwt", "POST", "auth/kubernetes/login", "none", r#"{"role": "external-secrets-operator"}"#),
+    ("k8s login missing role", "POST", "auth/kubernetes/login", "none", r#"{"jwt": "${jwt_eso}"}"#),
+];
+
+/// Reference incident B, after `eso-order-service` was deleted: login works, reads are denied.
+#[rustfmt::skip]
+const INCIDENT_B_STEPS: &[Step] = &[
+    ("incident B: old token read denied", "GET", "registry-creds/data/order-service", "k8s", ""),
+    ("incident B: login still works", "POST", "auth/kubernetes/login", "none", r#"{"role": "external-secrets-operator", "jwt": "${jwt_eso}"}"#),
+];
+
+#[rustfmt::skip]
+const INCIDENT_B_NEW_TOKEN_STEPS: &[Step] = &[
+    ("incident B: new token read denied", "GET", "registry-creds/data/order-service", "k8s2", ""),
+    ("incident B: capabilities deny", "POST", "sys/capabilities-self", "k8s2", r#"{"paths": ["registry-creds/data/order-service"]}"#),
+    ("incident B: policy gone", "GET", "sys/policies/acl/eso-order-service", "root", ""),
+];
+
+#[rustfmt::skip]
+const FINAL_STEPS: &[Step] = &[
+    ("incident B: fixed", "GET", "registry-creds/data/order-service", "k8s2", ""),
+    ("kv2 delete latest", "DELETE", "registry-creds/data/order-service", "root", ""),
+    ("kv2 read deleted", "GET", "registry-creds/data/order-service", "root", ""),
+    ("kv2 delete versions", "POST", "registry-creds/delete/order-service", "root", r#"{"versions": [1]}"#),
+    ("kv2 metadata after delete", "GET", "registry-creds/metadata/order-service", "root", ""),
+    ("auth mounts", "GET", "sys/auth", "root", ""),
+];
 
 /// Service-account JWTs the scenario logs in with; the same tokens go to both servers.
 struct Jwts {
@@ -53,34 +207,52 @@ struct Jwts {
     eso: String,
     other_name: String,
     other_namespace: String,
+    /// For the "vault" audience only: refused as TokenReview bearer by an API server that checks audiences.
+    vault_only: String,
 }
 
+/// The answers of one server, in order, and the variables (tokens, ids) its run captured.
 #[derive(Default)]
 struct Transcript {
     steps: Vec<(String, u16, Value)>,
+    vars: HashMap<String, String>,
 }
 
 impl Transcript {
-    async fn call(
-        &mut self,
-        label: &str,
-        addr: &str,
-        method: &str,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> Value {
-        let (status, json) = call(addr, method, path, token, body).await;
-        self.steps.push((label.to_string(), status, json.clone()));
-        json
+    async fn run(&mut self, addr: &str, steps: &[Step]) -> anyhow::Result<()> {
+        for (label, method, path, token_var, body) in steps {
+            let token = match *token_var {
+                "none" => None,
+                "bad" => Some("s.notarealtoken".to_string()),
+                name => Some(self.vars.get(name).cloned().unwrap_or_default()),
+            };
+            let body = if body.is_empty() {
+                None
+            } else {
+                let mut text = body.to_string();
+                for (k, v) in &self.vars {
+                    text = text.replace(&format!("${{{k}}}"), v);
+                }
+                Some(serde_json::from_str(&text)?)
+            };
+            let (status, json) = call(addr, method, path, token.as_deref(), body).await;
+            self.steps.push((label.to_string(), status, json));
+        }
+        Ok(())
     }
-}
 
-fn text(v: &Value, pointer: &str) -> String {
-    v.pointer(pointer)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string()
+    /// Remembers the client token of the last answer under `name`.
+    fn capture_token(&mut self, name: &str) {
+        let token = self
+            .steps
+            .last()
+            .and_then(|(_, _, b)| b.pointer("/auth/client_token"));
+        let token = token
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        self.vars.insert(name.to_string(), token);
+    }
 }
 
 fn secret(pairs: &[(&str, &str)]) -> Map<String, Value> {
@@ -90,839 +262,74 @@ fn secret(pairs: &[(&str, &str)]) -> Map<String, Value> {
         .collect()
 }
 
-/// The whole sequence, identical for both servers.
+/// The whole sequence, identical for both servers; setup goes through `VaultAdmin`.
 async fn scenario(addr: &str, jwts: &Jwts) -> anyhow::Result<Transcript> {
     let mut t = Transcript::default();
-    let root = Some("root");
+    t.vars.insert("root".into(), "root".into());
+    for (name, jwt) in [
+        ("jwt_eso", &jwts.eso),
+        ("jwt_other_name", &jwts.other_name),
+        ("jwt_other_namespace", &jwts.other_namespace),
+        ("jwt_vault_only", &jwts.vault_only),
+    ] {
+        t.vars.insert(name.into(), jwt.clone());
+    }
     let admin = VaultAdmin::new(addr, "root")?;
-    t.call("health", addr, "GET", "sys/health", None, None)
-        .await;
-
     admin.enable_kv("registry-creds", 2).await?;
     admin.enable_kv("kv1", 1).await?;
-    t.call(
-        "enable mount twice",
-        addr,
-        "POST",
-        "sys/mounts/kv1",
-        root,
-        Some(json!({"type": "kv", "options": {"version": "1"}})),
-    )
-    .await;
-    admin
-        .kv_put(
-            "registry-creds",
-            "order-service",
-            &secret(&[("username", "order"), ("password", "canary-v1")]),
-        )
-        .await?;
-    t.call(
-        "kv2 write",
-        addr,
-        "POST",
-        "registry-creds/data/order-service",
-        root,
-        Some(json!({"data": {"username": "order", "password": "canary-v2"}})),
-    )
-    .await;
-    t.call(
-        "kv2 write without data",
-        addr,
-        "POST",
-        "registry-creds/data/order-service",
-        root,
-        Some(json!({"username": "x"})),
-    )
-    .await;
+    let v1 = secret(&[("username", "order"), ("password", "canary-v1")]);
+    admin.kv_put("registry-creds", "order-service", &v1).await?;
     admin
         .kv_put("kv1", "app", &secret(&[("token", "canary-kv1")]))
         .await?;
-    t.call(
-        "kv1 write",
-        addr,
-        "PUT",
-        "kv1/raw",
-        root,
-        Some(json!({"k": "canary-raw"})),
-    )
-    .await;
-    t.call("kv1 list", addr, "LIST", "kv1/", root, None).await;
-    t.call(
-        "kv2 read latest",
-        addr,
-        "GET",
-        "registry-creds/data/order-service",
-        root,
-        None,
-    )
-    .await;
-    t.call(
-        "kv2 read version 1",
-        addr,
-        "GET",
-        "registry-creds/data/order-service?version=1",
-        root,
-        None,
-    )
-    .await;
-    t.call(
-        "kv2 read missing version",
-        addr,
-        "GET",
-        "registry-creds/data/order-service?version=9",
-        root,
-        None,
-    )
-    .await;
-    t.call(
-        "kv2 metadata",
-        addr,
-        "GET",
-        "registry-creds/metadata/order-service",
-        root,
-        None,
-    )
-    .await;
-    t.call(
-        "kv2 list",
-        addr,
-        "LIST",
-        "registry-creds/metadata/",
-        root,
-        None,
-    )
-    .await;
-    t.call(
-        "kv2 missing secret",
-        addr,
-        "GET",
-        "registry-creds/data/missing",
-        root,
-        None,
-    )
-    .await;
-    t.call(
-        "kv2 missing metadata",
-        addr,
-        "GET",
-        "registry-creds/metadata/missing",
-        root,
-        None,
-    )
-    .await;
-    t.call("kv1 read", addr, "GET", "kv1/app", root, None).await;
-    t.call("kv1 missing", addr, "GET", "kv1/missing", root, None)
-        .await;
-    t.call("no such mount", addr, "GET", "nope/x", root, None)
-        .await;
-
-    t.call(
-        "ui mount kv2",
-        addr,
-        "GET",
-        "sys/internal/ui/mounts/registry-creds/data/order-service",
-        root,
-        None,
-    )
-    .await;
-    t.call(
-        "ui mount kv1",
-        addr,
-        "GET",
-        "sys/internal/ui/mounts/kv1/app",
-        root,
-        None,
-    )
-    .await;
-    t.call(
-        "ui mount unknown",
-        addr,
-        "GET",
-        "sys/internal/ui/mounts/nope/x",
-        root,
-        None,
-    )
-    .await;
-    t.call(
-        "ui mount no token",
-        addr,
-        "GET",
-        "sys/internal/ui/mounts/kv1/app",
-        None,
-        None,
-    )
-    .await;
-    t.call("mounts", addr, "GET", "sys/mounts", root, None)
-        .await;
-    t.call(
-        "mount one",
-        addr,
-        "GET",
-        "sys/mounts/registry-creds",
-        root,
-        None,
-    )
-    .await;
+    t.run(addr, KV_STEPS).await?;
 
     admin.put_policy("eso-order-service", ORDER_POLICY).await?;
     admin.put_policy("eso-wild", WILD_POLICY).await?;
-    t.call(
-        "policy read",
-        addr,
-        "GET",
-        "sys/policies/acl/eso-order-service",
-        root,
-        None,
-    )
-    .await;
-    t.call(
-        "policy read legacy",
-        addr,
-        "GET",
-        "sys/policy/eso-order-service",
-        root,
-        None,
-    )
-    .await;
-    t.call(
-        "policy read root",
-        addr,
-        "GET",
-        "sys/policies/acl/root",
-        root,
-        None,
-    )
-    .await;
-    t.call(
-        "policy read default",
-        addr,
-        "GET",
-        "sys/policies/acl/default",
-        root,
-        None,
-    )
-    .await;
-    t.call("policy list", addr, "LIST", "sys/policies/acl", root, None)
-        .await;
-    t.call("policy list legacy", addr, "GET", "sys/policy", root, None)
-        .await;
-    t.call(
-        "policy missing",
-        addr,
-        "GET",
-        "sys/policies/acl/nope",
-        root,
-        None,
-    )
-    .await;
-    t.call(
-        "policy bad capability",
-        addr,
-        "PUT",
-        "sys/policies/acl/bad",
-        root,
-        Some(json!({"policy": "path \"x\" { capabilities = [\"reed\"] }"})),
-    )
-    .await;
-    t.call(
-        "policy empty",
-        addr,
-        "PUT",
-        "sys/policies/acl/bad",
-        root,
-        Some(json!({"policy": ""})),
-    )
-    .await;
-    t.call(
-        "policy write legacy",
-        addr,
-        "PUT",
-        "sys/policy/legacy",
-        root,
-        Some(json!({"rules": "path \"kv1/*\" { capabilities = [\"list\"] }"})),
-    )
-    .await;
-    t.call(
-        "policy delete legacy",
-        addr,
-        "DELETE",
-        "sys/policy/legacy",
-        root,
-        None,
-    )
-    .await;
-    t.call(
-        "policy delete missing",
-        addr,
-        "DELETE",
-        "sys/policies/acl/nope",
-        root,
-        None,
-    )
-    .await;
-    t.call(
-        "policy delete default",
-        addr,
-        "DELETE",
-        "sys/policies/acl/default",
-        root,
-        None,
-    )
-    .await;
-
-    let created = t
-        .call(
-            "token create",
-            addr,
-            "POST",
-            "auth/token/create",
-            root,
-            Some(json!({"policies": ["eso-order-service", "eso-wild"], "ttl": "1h"})),
-        )
-        .await;
-    t.call(
-        "token create missing policies",
-        addr,
-        "POST",
-        "auth/token/create",
-        root,
-        Some(json!({"policies": ["zeta", "alpha"], "ttl": "10m", "meta": {"team": "x"}})),
-    )
-    .await;
-    t.call(
-        "token create bad ttl",
-        addr,
-        "POST",
-        "auth/token/create",
-        root,
-        Some(json!({"ttl": "bogus"})),
-    )
-    .await;
-    let token = text(&created, "/auth/client_token");
-    let tok = Some(token.as_str());
-    t.call(
-        "lookup-self root",
-        addr,
-        "GET",
-        "auth/token/lookup-self",
-        root,
-        None,
-    )
-    .await;
-    t.call(
-        "lookup-self token",
-        addr,
-        "GET",
-        "auth/token/lookup-self",
-        tok,
-        None,
-    )
-    .await;
-    t.call(
-        "lookup-self no token",
-        addr,
-        "GET",
-        "auth/token/lookup-self",
-        None,
-        None,
-    )
-    .await;
-    t.call(
-        "lookup-self bad token",
-        addr,
-        "GET",
-        "auth/token/lookup-self",
-        Some("s.notarealtoken"),
-        None,
-    )
-    .await;
-    let paths = json!({"paths": [
-        "registry-creds/data/order-service", "registry-creds/creds/order-service", "registry-creds/data/payment-service",
-        "registry-creds/data/team-a", "registry-creds/data/team-secret", "registry-creds/metadata/shared",
-        "registry-creds/data/team-a/nested", "sys/capabilities-self", "auth/token/lookup-self", "cubbyhole/x", "secret/data/x",
-    ]});
-    t.call(
-        "capabilities many",
-        addr,
-        "POST",
-        "sys/capabilities-self",
-        tok,
-        Some(paths),
-    )
-    .await;
-    t.call(
-        "capabilities one",
-        addr,
-        "POST",
-        "sys/capabilities-self",
-        tok,
-        Some(json!({"paths": ["registry-creds/data/order-service"]})),
-    )
-    .await;
-    t.call(
-        "capabilities path",
-        addr,
-        "POST",
-        "sys/capabilities-self",
-        tok,
-        Some(json!({"path": "registry-creds/data/other"})),
-    )
-    .await;
-    t.call(
-        "capabilities no paths",
-        addr,
-        "POST",
-        "sys/capabilities-self",
-        tok,
-        Some(json!({})),
-    )
-    .await;
-    t.call(
-        "capabilities comma list",
-        addr,
-        "POST",
-        "sys/capabilities-self",
-        tok,
-        Some(json!({"paths": "kv1/a,registry-creds/data/team-b"})),
-    )
-    .await;
-    t.call(
-        "capabilities root",
-        addr,
-        "POST",
-        "sys/capabilities-self",
-        root,
-        Some(json!({"paths": ["a/b"]})),
-    )
-    .await;
-    t.call(
-        "token read allowed",
-        addr,
-        "GET",
-        "registry-creds/data/order-service",
-        tok,
-        None,
-    )
-    .await;
-    t.call(
-        "token read denied",
-        addr,
-        "GET",
-        "registry-creds/data/payment-service",
-        tok,
-        None,
-    )
-    .await;
-    t.call(
-        "token metadata denied",
-        addr,
-        "GET",
-        "registry-creds/metadata/order-service",
-        tok,
-        None,
-    )
-    .await;
-    t.call(
-        "token write denied",
-        addr,
-        "POST",
-        "registry-creds/data/order-service",
-        tok,
-        Some(json!({"data": {"a": "b"}})),
-    )
-    .await;
-    t.call(
-        "token ui mount allowed",
-        addr,
-        "GET",
-        "sys/internal/ui/mounts/registry-creds/data/order-service",
-        tok,
-        None,
-    )
-    .await;
-    t.call(
-        "token ui mount denied",
-        addr,
-        "GET",
-        "sys/internal/ui/mounts/kv1/app",
-        tok,
-        None,
-    )
-    .await;
-    t.call("token unknown mount", addr, "GET", "nope/x", tok, None)
-        .await;
-    t.call(
-        "read no token",
-        addr,
-        "GET",
-        "registry-creds/data/order-service",
-        None,
-        None,
-    )
-    .await;
-    t.call(
-        "read bad token",
-        addr,
-        "GET",
-        "registry-creds/data/order-service",
-        Some("s.notarealtoken"),
-        None,
-    )
-    .await;
+    t.run(addr, POLICY_STEPS).await?;
+    let created = t.steps.iter().rev().find(|(l, _, _)| l == "token create");
+    let token = created.and_then(|(_, _, b)| b.pointer("/auth/client_token")?.as_str());
+    let token = token.unwrap_or_default().to_string();
+    t.vars.insert("tok".into(), token);
+    t.run(addr, TOKEN_STEPS).await?;
 
     admin.enable_auth("approle", "approle").await?;
     let (role_id, secret_id) = admin
         .put_approle_role("approle", "eso", &["eso-order-service"])
         .await?;
-    t.call(
-        "approle role read",
-        addr,
-        "GET",
-        "auth/approle/role/eso",
-        root,
-        None,
-    )
-    .await;
-    t.call(
-        "approle legacy role",
-        addr,
-        "POST",
-        "auth/approle/role/legacy",
-        root,
-        Some(json!({"policies": ["b", "a"]})),
-    )
-    .await;
-    t.call(
-        "approle legacy role read",
-        addr,
-        "GET",
-        "auth/approle/role/legacy",
-        root,
-        None,
-    )
-    .await;
-    t.call(
-        "approle role missing",
-        addr,
-        "GET",
-        "auth/approle/role/nope/role-id",
-        root,
-        None,
-    )
-    .await;
-    t.call(
-        "approle secret-id",
-        addr,
-        "POST",
-        "auth/approle/role/eso/secret-id",
-        root,
-        Some(json!({})),
-    )
-    .await;
-    let login = t
-        .call(
-            "approle login",
-            addr,
-            "POST",
-            "auth/approle/login",
-            None,
-            Some(json!({"role_id": role_id, "secret_id": secret_id})),
-        )
-        .await;
-    t.call(
-        "approle login wrong secret",
-        addr,
-        "POST",
-        "auth/approle/login",
-        None,
-        Some(json!({"role_id": role_id, "secret_id": "wrong"})),
-    )
-    .await;
-    t.call(
-        "approle login no role_id",
-        addr,
-        "POST",
-        "auth/approle/login",
-        None,
-        Some(json!({})),
-    )
-    .await;
-    let approle_token = text(&login, "/auth/client_token");
-    t.call(
-        "approle token reads",
-        addr,
-        "GET",
-        "registry-creds/data/order-service",
-        Some(&approle_token),
-        None,
-    )
-    .await;
-    t.call(
-        "approle lookup-self",
-        addr,
-        "GET",
-        "auth/token/lookup-self",
-        Some(&approle_token),
-        None,
-    )
-    .await;
+    t.vars.insert("role_id".into(), role_id);
+    t.vars.insert("secret_id".into(), secret_id);
+    t.run(addr, &APPROLE_STEPS[..6]).await?;
+    t.capture_token("approle");
+    t.run(addr, &APPROLE_STEPS[6..]).await?;
+    t.run(addr, APPROLE_TOKEN_STEPS).await?;
 
-    kubernetes_auth(&mut t, addr, &admin, jwts).await?;
-
-    t.call(
-        "kv2 delete latest",
-        addr,
-        "DELETE",
-        "registry-creds/data/order-service",
-        root,
-        None,
-    )
-    .await;
-    t.call(
-        "kv2 read deleted",
-        addr,
-        "GET",
-        "registry-creds/data/order-service",
-        root,
-        None,
-    )
-    .await;
-    t.call(
-        "kv2 delete versions",
-        addr,
-        "POST",
-        "registry-creds/delete/order-service",
-        root,
-        Some(json!({"versions": [1]})),
-    )
-    .await;
-    t.call(
-        "kv2 metadata after delete",
-        addr,
-        "GET",
-        "registry-creds/metadata/order-service",
-        root,
-        None,
-    )
-    .await;
-    t.call("auth mounts", addr, "GET", "sys/auth", root, None)
-        .await;
-    Ok(t)
-}
-
-/// Kubernetes auth and reference incident B: the ESO role's policy `eso-order-service` is deleted,
-/// login still works but the read is denied; recreating the policy fixes it.
-async fn kubernetes_auth(
-    t: &mut Transcript,
-    addr: &str,
-    admin: &VaultAdmin,
-    jwts: &Jwts,
-) -> anyhow::Result<()> {
-    let root = Some("root");
     admin.enable_auth("kubernetes", "kubernetes").await?;
     admin
         .configure_kubernetes("kubernetes", &jwts.k8s_url, Some(&jwts.ca_pem))
         .await?;
+    let names = ["external-secrets"];
     admin
         .put_kubernetes_role(
             "kubernetes",
-            "external-secrets-operator",
-            &["external-secrets"],
-            &["external-secrets"],
+            ESO_ROLE,
+            &names,
+            &names,
             &ESO_POLICIES,
             Some("vault"),
         )
         .await?;
-    t.call(
-        "k8s config read",
-        addr,
-        "GET",
-        "auth/kubernetes/config",
-        root,
-        None,
-    )
-    .await;
-    t.call(
-        "k8s role read",
-        addr,
-        "GET",
-        "auth/kubernetes/role/external-secrets-operator",
-        root,
-        None,
-    )
-    .await;
-    let legacy_role = json!({"bound_service_account_names": ["a"], "bound_service_account_namespaces": ["b"], "policies": ["z", "y"]});
-    t.call(
-        "k8s legacy role",
-        addr,
-        "POST",
-        "auth/kubernetes/role/legacy",
-        root,
-        Some(legacy_role),
-    )
-    .await;
-    t.call(
-        "k8s legacy role read",
-        addr,
-        "GET",
-        "auth/kubernetes/role/legacy",
-        root,
-        None,
-    )
-    .await;
-    t.call(
-        "k8s role without names",
-        addr,
-        "POST",
-        "auth/kubernetes/role/bad",
-        root,
-        Some(json!({"policies": ["p"]})),
-    )
-    .await;
-    let login_body = |jwt: &str| Some(json!({"role": "external-secrets-operator", "jwt": jwt}));
-    let login = t
-        .call(
-            "k8s login",
-            addr,
-            "POST",
-            "auth/kubernetes/login",
-            None,
-            login_body(&jwts.eso),
-        )
-        .await;
-    let token = text(&login, "/auth/client_token");
-    t.call(
-        "k8s token lookup-self",
-        addr,
-        "GET",
-        "auth/token/lookup-self",
-        Some(&token),
-        None,
-    )
-    .await;
-    t.call(
-        "k8s token reads",
-        addr,
-        "GET",
-        "registry-creds/data/order-service",
-        Some(&token),
-        None,
-    )
-    .await;
-    t.call(
-        "k8s login sa not bound",
-        addr,
-        "POST",
-        "auth/kubernetes/login",
-        None,
-        login_body(&jwts.other_name),
-    )
-    .await;
-    t.call(
-        "k8s login namespace not bound",
-        addr,
-        "POST",
-        "auth/kubernetes/login",
-        None,
-        login_body(&jwts.other_namespace),
-    )
-    .await;
-    t.call(
-        "k8s login garbage jwt",
-        addr,
-        "POST",
-        "auth/kubernetes/login",
-        None,
-        login_body("not-a-jwt"),
-    )
-    .await;
-    t.call(
-        "k8s login unknown role",
-        addr,
-        "POST",
-        "auth/kubernetes/login",
-        None,
-        Some(json!({"role": "nope", "jwt": jwts.eso})),
-    )
-    .await;
-    t.call(
-        "k8s login missing jwt",
-        addr,
-        "POST",
-        "auth/kubernetes/login",
-        None,
-        Some(json!({"role": "external-secrets-operator"})),
-    )
-    .await;
-    t.call(
-        "k8s login missing role",
-        addr,
-        "POST",
-        "auth/kubernetes/login",
-        None,
-        Some(json!({"jwt": jwts.eso})),
-    )
-    .await;
+    t.run(addr, K8S_STEPS).await?;
+    t.capture_token("k8s");
+    t.run(addr, K8S_TOKEN_STEPS).await?;
 
     admin.delete_policy("eso-order-service").await?;
-    t.call(
-        "incident B: old token read denied",
-        addr,
-        "GET",
-        "registry-creds/data/order-service",
-        Some(&token),
-        None,
-    )
-    .await;
-    let relogin = t
-        .call(
-            "incident B: login still works",
-            addr,
-            "POST",
-            "auth/kubernetes/login",
-            None,
-            login_body(&jwts.eso),
-        )
-        .await;
-    let token2 = text(&relogin, "/auth/client_token");
-    t.call(
-        "incident B: new token read denied",
-        addr,
-        "GET",
-        "registry-creds/data/order-service",
-        Some(&token2),
-        None,
-    )
-    .await;
-    t.call(
-        "incident B: capabilities deny",
-        addr,
-        "POST",
-        "sys/capabilities-self",
-        Some(&token2),
-        Some(json!({"paths": ["registry-creds/data/order-service"]})),
-    )
-    .await;
-    t.call(
-        "incident B: policy gone",
-        addr,
-        "GET",
-        "sys/policies/acl/eso-order-service",
-        root,
-        None,
-    )
-    .await;
+    t.run(addr, INCIDENT_B_STEPS).await?;
+    t.capture_token("k8s2");
+    t.run(addr, INCIDENT_B_NEW_TOKEN_STEPS).await?;
     admin.put_policy("eso-order-service", ORDER_POLICY).await?;
-    t.call(
-        "incident B: fixed",
-        addr,
-        "GET",
-        "registry-creds/data/order-service",
-        Some(&token2),
-        None,
-    )
-    .await;
-    Ok(())
+    t.run(addr, FINAL_STEPS).await?;
+    Ok(t)
 }
 
 fn normalize(v: &Value) -> Value {
@@ -1036,6 +443,7 @@ async fn sim_matches_openbao_with_tokenreview_stub() -> anyhow::Result<()> {
         eso: stub.mint("external-secrets", "external-secrets", &["vault"]),
         other_name: stub.mint("external-secrets", "other", &["vault"]),
         other_namespace: stub.mint("other", "external-secrets", &["vault"]),
+        vault_only: stub.mint("external-secrets", "external-secrets", &["vault"]),
     };
     run_contract(&jwts).await
 }
@@ -1072,18 +480,20 @@ async fn kube_sim_jwts(api: &kube_sim::ApiServer) -> anyhow::Result<Jwts> {
         // Already present is fine: only the ServiceAccounts below matter.
         let _ = store.create(namespace);
     }
-    let pairs = [
-        ("external-secrets", "external-secrets"),
-        ("external-secrets", "other"),
-        ("other", "external-secrets"),
+    // The bearer of Vault's TokenReview is the client's own JWT, so (as in a real cluster) a token
+    // must also be valid for the API server's audience, not only for Vault's.
+    let both = ["vault", API_AUDIENCE];
+    let wanted = [
+        ("external-secrets", "external-secrets", &both[..]),
+        ("external-secrets", "other", &both[..]),
+        ("other", "external-secrets", &both[..]),
+        ("external-secrets", "external-secrets", &both[..1]),
     ];
     let mut tokens = Vec::new();
-    for (ns, name) in pairs {
+    for (ns, name, audiences) in wanted {
         let sa = json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": ns}});
         let _ = store.create(sa);
-        // The bearer of Vault's TokenReview is the client's own JWT, so (as in a real cluster) the token
-        // must also be valid for the API server's audience, not only for Vault's.
-        let audiences = ["vault".to_string(), API_AUDIENCE.to_string()];
+        let audiences: Vec<String> = audiences.iter().map(|a| a.to_string()).collect();
         let token = store.issue_token(ns, name, &audiences, 3600);
         tokens.push(token.map_err(|e| anyhow::anyhow!("issue_token {ns}/{name}: {e:?}"))?);
     }
@@ -1098,6 +508,7 @@ async fn kube_sim_jwts(api: &kube_sim::ApiServer) -> anyhow::Result<Jwts> {
         eso: next(),
         other_name: next(),
         other_namespace: next(),
+        vault_only: next(),
     })
 }
 
