@@ -4,15 +4,18 @@
 # sandbox's `scale` scenario (10,000 ExternalSecrets by default). Prints both wall times, their
 # ratio and both peak memories. Targets: ratio <= 1.0, kubectl-eso peak memory <= 150 MB.
 #
-#   tests/bench/scope-scale.sh [N]        # N ExternalSecrets (default 10000)
+#   tests/bench/scope-scale.sh [N]              # N ExternalSecrets (default 10000)
+#   PROFILE=dev tests/bench/scope-scale.sh 2000  # quick look with a debug build
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 n="${1:-10000}"
 command -v kubectl >/dev/null || { echo "kubectl is needed (apt-get install kubernetes-client)" >&2; exit 2; }
 [ -x /usr/bin/time ] || { echo "/usr/bin/time is needed (apt-get install time)" >&2; exit 2; }
 
-cargo build --release --quiet
-bin=target/release/kubectl-eso
+# PROFILE=dev measures a debug build (quick to get, slower to run); the target is for release.
+profile="${PROFILE:-release}"
+cargo build --profile "$profile" --quiet
+case "$profile" in dev) bin=target/debug/kubectl-eso ;; *) bin="target/$profile/kubectl-eso" ;; esac
 work="$(mktemp -d)"
 kc="$work/kubeconfig"
 "$bin" sandbox --scenario scale --scale "$n" --kubeconfig-out "$kc" >"$work/sandbox.log" 2>&1 &
