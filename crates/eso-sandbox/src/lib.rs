@@ -3,5 +3,351 @@
 //! See docs/ARCHITECTURE.md for the public API.
 
 pub mod akv;
+pub mod eso;
+pub mod kubelet;
 pub mod registry;
+pub mod scenario;
 pub mod vault;
+
+use anyhow::{Context, bail};
+use scenario::{Scenario, Step};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+pub use kube_sim::{ApiServer, EsoCrds, SimConfig};
+
+/// (name, one-line description) of every scenario, for `sandbox --list`.
+pub fn scenario_names() -> Vec<(&'static str, String)> {
+    scenario::names()
+}
+
+#[derive(Debug, Clone)]
+pub struct SandboxOptions {
+    pub scenario: String,
+    /// Size of the `scale` scenario (number of ExternalSecrets).
+    pub scale: Option<usize>,
+    pub tls: bool,
+}
+
+impl Default for SandboxOptions {
+    fn default() -> Self {
+        Self {
+            scenario: "healthy".into(),
+            scale: None,
+            tls: true,
+        }
+    }
+}
+
+pub struct Sandbox {
+    // Field order is drop order: controllers stop before the servers they talk to.
+    controller: eso::Controller,
+    _kubelet: kubelet::Kubelet,
+    api: ApiServer,
+    vault: vault::VaultSim,
+    akv: Option<akv::AkvSim>,
+    registry: registry::RegistrySim,
+    canaries: Vec<String>,
+}
+
+const ROOT_TOKEN: &str = "sandbox-root-token";
+const SETTLE: Duration = Duration::from_secs(60);
+
+impl Sandbox {
+    pub async fn start(opts: SandboxOptions) -> anyhow::Result<Sandbox> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let (scenario, text) = if opts.scenario == "scale" {
+            let s = scenario::scale::generate(opts.scale.unwrap_or(10_000));
+            (s, String::new())
+        } else {
+            let Some(text) = scenario::text(&opts.scenario) else {
+                let known: Vec<&str> = scenario_names().iter().map(|(n, _)| *n).collect();
+                bail!(
+                    "unknown scenario {:?} (known: {})",
+                    opts.scenario,
+                    known.join(", ")
+                );
+            };
+            (
+                scenario::parse(text).map_err(anyhow::Error::msg)?,
+                text.to_string(),
+            )
+        };
+
+        let api = ApiServer::start(SimConfig {
+            tls: opts.tls,
+            ..SimConfig::default()
+        })
+        .await
+        .context("starting the simulated API server")?;
+        let users = scenario
+            .registry
+            .users
+            .iter()
+            .map(|u| (u.username.clone(), u.password.clone()))
+            .collect();
+        let registry = registry::RegistrySim::start(users)
+            .await
+            .context("starting the sandbox registry")?;
+        for image in &scenario.registry.images {
+            let (name, tag) = image.split_once(':').unwrap_or((image, "latest"));
+            registry.add_image(name, tag);
+        }
+        let vault = vault::VaultSim::start(ROOT_TOKEN)
+            .await
+            .context("starting the simulated Vault")?;
+        let admin = vault::VaultAdmin::new(&vault.addr(), ROOT_TOKEN)?;
+        configure_vault(&admin, &api, &scenario).await?;
+        let akv = match &scenario.akv {
+            Some(state) => {
+                let state: akv::AkvState =
+                    serde_json::from_value(state.clone()).context("the scenario's akv section")?;
+                Some(
+                    akv::AkvSim::start(state)
+                        .await
+                        .context("starting the Key Vault fake")?,
+                )
+            }
+            None => None,
+        };
+
+        let mut vars = BTreeMap::from([
+            ("VAULT_ADDR".to_string(), vault.addr()),
+            ("REGISTRY_HOST".to_string(), registry.host()),
+        ]);
+        if let Some(a) = &akv {
+            vars.insert("AKV_AUTHORITY".into(), a.authority_url());
+            vars.insert("AKV_KEYVAULT_ENDPOINT".into(), a.key_vault_endpoint());
+            vars.insert("AKV_DNS_SUFFIX".into(), a.key_vault_dns_suffix());
+            vars.insert("AKV_VAULT_URL".into(), a.vault_url("hybridops"));
+            vars.insert("AKV_TENANT".into(), a.tenant_id());
+        }
+        let objects = if opts.scenario == "scale" {
+            scenario::scale::objects(opts.scale.unwrap_or(10_000), &vars)
+        } else {
+            scenario::objects(&scenario::substitute(&scenario.objects, &vars))
+                .map_err(anyhow::Error::msg)?
+        };
+        let store = api.store();
+        for obj in objects {
+            let what = format!(
+                "{} {}",
+                obj["kind"],
+                obj.pointer("/metadata/name").unwrap_or(&Value::Null)
+            );
+            store
+                .apply(obj)
+                .map_err(|e| anyhow::anyhow!("loading {what}: {e}"))?;
+        }
+
+        let mut cas = vec![registry.ca_pem()];
+        let mut proxy = None;
+        if let Some(a) = &akv {
+            cas.push(a.ca_pem());
+            proxy = Some((a.key_vault_dns_suffix(), a.proxy_url()));
+        }
+        let http = eso::provider::http_client(&cas, proxy)?;
+        let controller = eso::Controller::start(eso::Ctx::new(
+            store.clone(),
+            http.clone(),
+            "external-secrets.io/v1",
+        ));
+        let kubelet = kubelet::Kubelet::start(store.clone(), http, registry.host());
+        let mut sandbox = Sandbox {
+            controller,
+            _kubelet: kubelet,
+            api,
+            vault,
+            akv,
+            registry,
+            canaries: scenario::canaries(&text),
+        };
+        sandbox.settle().await;
+        for step in &scenario.incident {
+            sandbox.apply_step(&admin, step).await?;
+        }
+        sandbox.settle().await;
+        Ok(sandbox)
+    }
+
+    async fn settle(&mut self) {
+        self.controller.wait_idle(SETTLE).await;
+        // Let the kubelet and the built-in controllers catch up with what ESO wrote, then ESO with them.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        self.controller.wait_idle(SETTLE).await;
+    }
+
+    async fn apply_step(&mut self, admin: &vault::VaultAdmin, step: &Step) -> anyhow::Result<()> {
+        match step {
+            Step::VaultDeletePolicy(name) => admin.delete_policy(name).await?,
+            Step::VaultPutRole(role) => put_role(admin, role).await?,
+            Step::VaultPutSecret(s) => admin.kv_put(&s.mount, &s.path, &s.data).await?,
+            Step::RegistryUsers(users) => self.registry.set_users(
+                users
+                    .iter()
+                    .map(|u| (u.username.clone(), u.password.clone()))
+                    .collect(),
+            ),
+            Step::AkvSetSecret { vault, name, value } => {
+                self.akv_handle()?.set_secret(vault, name, value)?;
+            }
+            Step::AkvDisableSecret { vault, name } => {
+                self.akv_handle()?.set_enabled(vault, name, None, false)?
+            }
+            Step::AkvExpireClientSecret { client_id } => self.akv_handle()?.expire_client_secrets(
+                client_id,
+                jiff::Timestamp::now() - jiff::SignedDuration::from_hours(1),
+            )?,
+            Step::Resync => {
+                self.controller.resync_all();
+                self.settle().await;
+            }
+            Step::DeletePods {
+                namespace,
+                label_selector,
+            } => {
+                let store = self.api.store();
+                let (key, value) = label_selector
+                    .split_once('=')
+                    .unwrap_or((label_selector, ""));
+                for pod in store.list("v1", "Pod", Some(namespace)) {
+                    if pod["metadata"]["labels"][key].as_str() == Some(value) {
+                        let name = pod["metadata"]["name"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_string();
+                        store
+                            .delete("v1", "Pod", Some(namespace), &name)
+                            .map_err(|e| anyhow::anyhow!("deleting pod {namespace}/{name}: {e}"))?;
+                    }
+                }
+                self.settle().await;
+            }
+            Step::RolloutRestart { namespace, name } => {
+                let store = self.api.store();
+                let mut d = store
+                    .get("apps/v1", "Deployment", Some(namespace), name)
+                    .with_context(|| format!("deployment {namespace}/{name} not found"))?;
+                d["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"] =
+                    Value::String(
+                        jiff::Timestamp::now()
+                            .strftime("%Y-%m-%dT%H:%M:%SZ")
+                            .to_string(),
+                    );
+                store
+                    .replace(d)
+                    .map_err(|e| anyhow::anyhow!("restarting {namespace}/{name}: {e}"))?;
+                self.settle().await;
+            }
+        }
+        Ok(())
+    }
+
+    fn akv_handle(&self) -> anyhow::Result<akv::AkvHandle> {
+        self.akv
+            .as_ref()
+            .map(|a| a.state())
+            .context("this scenario has no Key Vault")
+    }
+
+    pub fn api(&self) -> &ApiServer {
+        &self.api
+    }
+    pub fn vault(&self) -> &vault::VaultSim {
+        &self.vault
+    }
+    /// An admin client of the sandbox's Vault (root token), to change provider state in tests and demos.
+    pub fn vault_admin(&self) -> anyhow::Result<vault::VaultAdmin> {
+        vault::VaultAdmin::new(&self.vault.addr(), ROOT_TOKEN)
+    }
+    pub fn akv(&self) -> Option<&akv::AkvSim> {
+        self.akv.as_ref()
+    }
+    pub fn registry(&self) -> &registry::RegistrySim {
+        &self.registry
+    }
+    /// Every secret value in the scenario, for leak tests.
+    pub fn canaries(&self) -> Vec<String> {
+        self.canaries.clone()
+    }
+    /// Treat every refresh interval as elapsed and wait for the controller to settle.
+    pub async fn resync(&mut self) {
+        self.controller.resync_all();
+        self.settle().await;
+    }
+    pub async fn wait_idle(&self) -> bool {
+        self.controller.wait_idle(SETTLE).await
+    }
+
+    pub async fn shutdown(self) {
+        let Sandbox {
+            controller,
+            _kubelet,
+            api,
+            vault,
+            akv,
+            registry,
+            ..
+        } = self;
+        drop(controller);
+        drop(_kubelet);
+        if let Some(a) = akv {
+            a.shutdown().await;
+        }
+        registry.shutdown().await;
+        vault.shutdown().await;
+        api.shutdown().await;
+    }
+}
+
+async fn put_role(
+    admin: &vault::VaultAdmin,
+    role: &scenario::KubernetesRole,
+) -> anyhow::Result<()> {
+    let names: Vec<&str> = role
+        .service_account_names
+        .iter()
+        .map(String::as_str)
+        .collect();
+    let namespaces: Vec<&str> = role
+        .service_account_namespaces
+        .iter()
+        .map(String::as_str)
+        .collect();
+    let policies: Vec<&str> = role.policies.iter().map(String::as_str).collect();
+    admin
+        .put_kubernetes_role(
+            "kubernetes",
+            &role.name,
+            &names,
+            &namespaces,
+            &policies,
+            role.audience.as_deref(),
+        )
+        .await
+}
+
+async fn configure_vault(
+    admin: &vault::VaultAdmin,
+    api: &ApiServer,
+    scenario: &Scenario,
+) -> anyhow::Result<()> {
+    admin.enable_auth("kubernetes", "kubernetes").await?;
+    admin
+        .configure_kubernetes("kubernetes", &api.url(), api.ca_pem().as_deref())
+        .await?;
+    for m in &scenario.vault.kv_mounts {
+        admin.enable_kv(&m.path, m.version).await?;
+    }
+    for (name, hcl) in &scenario.vault.policies {
+        admin.put_policy(name, hcl).await?;
+    }
+    for role in &scenario.vault.kubernetes_roles {
+        put_role(admin, role).await?;
+    }
+    for s in &scenario.vault.secrets {
+        admin.kv_put(&s.mount, &s.path, &s.data).await?;
+    }
+    Ok(())
+}

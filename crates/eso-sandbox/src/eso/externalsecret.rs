@@ -1,0 +1,668 @@
+//! One ExternalSecret reconcile, following ESO's controller (facts in shared/eso/README.md): decide whether a
+//! refresh is due, find the store (flood gate, ClusterSecretStore conditions), fetch every `data[]` /
+//! `dataFrom[]` entry from the provider, render the target Secret, and record the outcome exactly where ESO
+//! does — status on success; a Warning `UpdateFailed` event with the provider's text on failure, leaving
+//! `refreshTime` and `syncedResourceVersion` untouched.
+
+use super::provider::{self, ProviderError};
+use super::stores::{self, Provider, str_at};
+use super::{Ctx, events, template};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+pub const MANAGED_LABEL: &str = "reconcile.external-secrets.io/managed";
+pub const DATA_HASH_ANNOTATION: &str = "reconcile.external-secrets.io/data-hash";
+
+/// What the controller should do next with this ExternalSecret.
+#[derive(Debug, PartialEq)]
+pub enum Next {
+    RequeueAfter(Duration),
+    Retry,
+    Done,
+}
+
+pub fn hex_digest(bytes: &[u8]) -> String {
+    let d = ring::digest::digest(&ring::digest::SHA256, bytes);
+    d.as_ref()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// `<generation>-<hash of labels and annotations>`, as ESO's getResourceVersion.
+pub fn resource_version_of(es: &Value) -> String {
+    let generation = es
+        .pointer("/metadata/generation")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    let meta = json!({
+        "annotations": es.pointer("/metadata/annotations").cloned().unwrap_or(json!({})),
+        "labels": es.pointer("/metadata/labels").cloned().unwrap_or(json!({})),
+    });
+    format!("{generation}-{}", hex_digest(meta.to_string().as_bytes()))
+}
+
+/// ESO's Go duration strings ("1h", "1h0m0s", "30m", "0s").
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let mut total = 0f64;
+    let mut num = String::new();
+    let mut chars = s.chars().peekable();
+    if s == "0" {
+        return Some(Duration::ZERO);
+    }
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() || c == '.' {
+            num.push(c);
+            continue;
+        }
+        let unit = if c == 'm' && chars.peek() == Some(&'s') {
+            chars.next();
+            0.001
+        } else {
+            match c {
+                'h' => 3600.0,
+                'm' => 60.0,
+                's' => 1.0,
+                _ => return None,
+            }
+        };
+        total += num.parse::<f64>().ok()? * unit;
+        num.clear();
+    }
+    if !num.is_empty() {
+        return None;
+    }
+    Some(Duration::from_secs_f64(total))
+}
+
+pub fn refresh_interval(es: &Value) -> Duration {
+    str_at(es, "/spec/refreshInterval")
+        .and_then(parse_duration)
+        .unwrap_or(Duration::from_secs(3600))
+}
+
+/// ESO's shouldRefresh, with the documented no-ops: CreatedOnce after the first sync, refreshInterval 0 after
+/// the first sync. `force` stands for "the refresh interval has elapsed" (used by scenarios to move time on).
+pub fn should_refresh(es: &Value, now: jiff::Timestamp, force: bool) -> bool {
+    let synced = str_at(es, "/status/syncedResourceVersion").unwrap_or_default();
+    let refreshed: Option<jiff::Timestamp> =
+        str_at(es, "/status/refreshTime").and_then(|t| t.parse().ok());
+    let policy = str_at(es, "/spec/refreshPolicy").unwrap_or("Periodic");
+    if synced.is_empty() || refreshed.is_none() {
+        return true;
+    }
+    let interval = refresh_interval(es);
+    match policy {
+        "CreatedOnce" => false,
+        "OnChange" => synced != resource_version_of(es),
+        _ => {
+            if interval.is_zero() {
+                return false;
+            }
+            if synced != resource_version_of(es) || force {
+                return true;
+            }
+            refreshed.is_some_and(|t| {
+                let due = t + jiff::SignedDuration::try_from(interval).unwrap_or_default();
+                due <= now
+            })
+        }
+    }
+}
+
+pub fn target_name(es: &Value) -> String {
+    str_at(es, "/spec/target/name")
+        .or_else(|| str_at(es, "/metadata/name"))
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Reconcile one ExternalSecret (already fetched) and write the outcome to the cluster.
+pub async fn reconcile(ctx: &Ctx, es: Value, force: bool) -> Next {
+    let ns = str_at(&es, "/metadata/namespace")
+        .unwrap_or_default()
+        .to_string();
+    let secret_name = target_name(&es);
+    let existing = ctx.store.get("v1", "Secret", Some(&ns), &secret_name);
+    let now = jiff::Timestamp::now();
+    if !should_refresh(&es, now, force) && existing.is_some() {
+        return Next::RequeueAfter(refresh_interval(&es).max(Duration::from_secs(1)));
+    }
+    match fetch_and_write(ctx, &es, &ns, &secret_name, existing).await {
+        Ok(()) => {
+            mark_done(ctx, &es, &secret_name, now);
+            let interval = refresh_interval(&es);
+            if interval.is_zero() || str_at(&es, "/spec/refreshPolicy") == Some("CreatedOnce") {
+                Next::Done
+            } else {
+                Next::RequeueAfter(interval)
+            }
+        }
+        Err((condition_message, err)) => {
+            mark_failed(ctx, &es, condition_message, &err.0);
+            Next::Retry
+        }
+    }
+}
+
+type Failure = (&'static str, ProviderError);
+const ERR_GET_SECRET_DATA: &str = "could not get secret data from provider";
+const ERR_UPDATE_SECRET: &str = "could not update Secret";
+
+async fn fetch_and_write(
+    ctx: &Ctx,
+    es: &Value,
+    ns: &str,
+    secret_name: &str,
+    existing: Option<Value>,
+) -> Result<(), Failure> {
+    let data = fetch_data(ctx, es, ns)
+        .await
+        .map_err(|e| (ERR_GET_SECRET_DATA, e))?;
+    let desired = build_secret(es, ns, secret_name, &data).map_err(|e| (ERR_UPDATE_SECRET, e))?;
+    write_secret(ctx, es, desired, existing).map_err(|e| (ERR_UPDATE_SECRET, e))
+}
+
+/// Find the store the ExternalSecret references, applying the flood gate and ClusterSecretStore conditions.
+pub fn find_store(ctx: &Ctx, es: &Value, ns: &str) -> Result<Value, ProviderError> {
+    let kind = str_at(es, "/spec/secretStoreRef/kind").unwrap_or("SecretStore");
+    let name = str_at(es, "/spec/secretStoreRef/name").unwrap_or_default();
+    let store = if kind == "ClusterSecretStore" {
+        ctx.store.get(&ctx.eso_api_version, kind, None, name)
+    } else {
+        ctx.store.get(&ctx.eso_api_version, kind, Some(ns), name)
+    };
+    let plural = if kind == "ClusterSecretStore" {
+        "clustersecretstores"
+    } else {
+        "secretstores"
+    };
+    let store = store.ok_or_else(|| {
+        ProviderError(format!(
+            "could not get {kind} \"{name}\", {plural}.external-secrets.io \"{name}\" not found"
+        ))
+    })?;
+    if kind == "ClusterSecretStore" {
+        let labels = ctx
+            .store
+            .get("v1", "Namespace", None, ns)
+            .and_then(|n| {
+                n.pointer("/metadata/labels")
+                    .and_then(Value::as_object)
+                    .cloned()
+            })
+            .unwrap_or_default();
+        if !stores::cluster_store_admits(&store, ns, &labels) {
+            return Err(ProviderError(format!(
+                "using cluster store \"{name}\" is not allowed from namespace \"{ns}\": denied by spec.condition"
+            )));
+        }
+    }
+    let ready = store
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .and_then(|c| c.iter().find(|c| c["type"] == "Ready"))
+        .is_some_and(|c| c["status"] == "True");
+    if !ready {
+        return Err(ProviderError(format!("{kind} \"{name}\" is not ready")));
+    }
+    Ok(store)
+}
+
+async fn fetch_data(
+    ctx: &Ctx,
+    es: &Value,
+    ns: &str,
+) -> Result<BTreeMap<String, Vec<u8>>, ProviderError> {
+    let store = find_store(ctx, es, ns)?;
+    let provider = stores::resolve(ctx, &store, ns)?;
+    let session = ctx.session(&store, &provider).await?;
+    let fetched = fetch_all(ctx, es, &provider, &session).await;
+    if fetched.is_err() {
+        ctx.forget_session(&store);
+    }
+    fetched
+}
+
+async fn fetch_all(
+    ctx: &Ctx,
+    es: &Value,
+    provider: &Provider,
+    session: &str,
+) -> Result<BTreeMap<String, Vec<u8>>, ProviderError> {
+    let mut out = BTreeMap::new();
+    for (i, item) in es
+        .pointer("/spec/data")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
+        let secret_key = item
+            .get("secretKey")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let remote = item.get("remoteRef").cloned().unwrap_or(Value::Null);
+        let key = remote
+            .get("key")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let value = fetch_one(ctx, provider, session, &remote)
+            .await
+            .map_err(|e| {
+                ProviderError(format!(
+                    "error processing spec.data[{i}] (key: {key}), err: {e}"
+                ))
+            })?;
+        out.insert(secret_key.to_string(), value);
+    }
+    for (i, item) in es
+        .pointer("/spec/dataFrom")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
+        let Some(extract) = item.get("extract") else {
+            return Err(ProviderError(format!(
+                "error processing spec.dataFrom[{i}]: the sandbox supports extract only"
+            )));
+        };
+        let map = fetch_map(ctx, provider, session, extract)
+            .await
+            .map_err(|e| {
+                ProviderError(format!(
+                    "error processing spec.dataFrom[{i}].extract, err: {e}"
+                ))
+            })?;
+        out.extend(map);
+    }
+    Ok(out)
+}
+
+async fn fetch_raw(
+    ctx: &Ctx,
+    provider: &Provider,
+    session: &str,
+    remote: &Value,
+) -> Result<Value, ProviderError> {
+    let key = remote
+        .get("key")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let version = remote.get("version").and_then(Value::as_str);
+    match provider {
+        Provider::Vault {
+            server,
+            mount,
+            kv_version,
+            ..
+        } => provider::vault_read(&ctx.http, server, session, mount, kv_version, key, version)
+            .await
+            .map(Value::Object),
+        Provider::Azure { vault_url, .. } => {
+            let name = key.strip_prefix("secret/").unwrap_or(key);
+            let text =
+                provider::akv_get_secret(&ctx.http, vault_url, session, name, version).await?;
+            Ok(serde_json::from_str::<Value>(&text)
+                .ok()
+                .filter(Value::is_object)
+                .unwrap_or(Value::String(text)))
+        }
+    }
+}
+
+async fn fetch_one(
+    ctx: &Ctx,
+    provider: &Provider,
+    session: &str,
+    remote: &Value,
+) -> Result<Vec<u8>, ProviderError> {
+    let raw = fetch_raw(ctx, provider, session, remote).await?;
+    let key = remote
+        .get("key")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    match (remote.get("property").and_then(Value::as_str), raw) {
+        (Some(p), Value::Object(m)) => m
+            .get(p)
+            .map(value_bytes)
+            .ok_or_else(|| ProviderError(format!("key {p} does not exist in secret {key}"))),
+        (Some(p), _) => Err(ProviderError(format!(
+            "key {p} does not exist in secret {key}"
+        ))),
+        (None, Value::String(s)) => Ok(s.into_bytes()),
+        (None, other) => Ok(other.to_string().into_bytes()),
+    }
+}
+
+async fn fetch_map(
+    ctx: &Ctx,
+    provider: &Provider,
+    session: &str,
+    remote: &Value,
+) -> Result<BTreeMap<String, Vec<u8>>, ProviderError> {
+    match fetch_raw(ctx, provider, session, remote).await? {
+        Value::Object(m) => Ok(m.iter().map(|(k, v)| (k.clone(), value_bytes(v))).collect()),
+        _ => Err(ProviderError(
+            "unable to unmarshal secret: not a JSON object".into(),
+        )),
+    }
+}
+
+fn value_bytes(v: &Value) -> Vec<u8> {
+    match v {
+        Value::String(s) => s.clone().into_bytes(),
+        other => other.to_string().into_bytes(),
+    }
+}
+
+fn build_secret(
+    es: &Value,
+    ns: &str,
+    name: &str,
+    data: &BTreeMap<String, Vec<u8>>,
+) -> Result<Value, ProviderError> {
+    let template = es.pointer("/spec/target/template");
+    let rendered: BTreeMap<String, Vec<u8>> = match template
+        .and_then(|t| t.get("data"))
+        .and_then(Value::as_object)
+    {
+        Some(tpl) => {
+            let mut m = if template
+                .and_then(|t| t.get("mergePolicy"))
+                .and_then(Value::as_str)
+                == Some("Merge")
+            {
+                data.clone()
+            } else {
+                BTreeMap::new()
+            };
+            for (k, v) in tpl {
+                let text = template::render(v.as_str().unwrap_or_default(), data).map_err(|e| {
+                    ProviderError(format!(
+                        "could not apply template: could not execute template: {e}"
+                    ))
+                })?;
+                m.insert(k.clone(), text.into_bytes());
+            }
+            m
+        }
+        None => data.clone(),
+    };
+    let encoded: Map<String, Value> = rendered
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(STANDARD.encode(v))))
+        .collect();
+    let secret_type = template
+        .and_then(|t| t.get("type"))
+        .and_then(Value::as_str)
+        .unwrap_or("Opaque");
+    let hash = hex_digest(Value::Object(encoded.clone()).to_string().as_bytes());
+    let mut labels = template
+        .and_then(|t| t.pointer("/metadata/labels"))
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    labels.insert(MANAGED_LABEL.into(), json!("true"));
+    let mut annotations = template
+        .and_then(|t| t.pointer("/metadata/annotations"))
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    annotations.insert(DATA_HASH_ANNOTATION.into(), json!(hash));
+    let mut secret = json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": ns, "labels": labels, "annotations": annotations},
+        "type": secret_type,
+        "data": encoded,
+    });
+    if str_at(es, "/spec/target/creationPolicy").unwrap_or("Owner") == "Owner" {
+        secret["metadata"]["ownerReferences"] = json!([{
+            "apiVersion": es["apiVersion"], "kind": "ExternalSecret",
+            "name": es["metadata"]["name"], "uid": es["metadata"]["uid"],
+            "controller": true, "blockOwnerDeletion": true,
+        }]);
+    }
+    Ok(secret)
+}
+
+fn write_secret(
+    ctx: &Ctx,
+    es: &Value,
+    desired: Value,
+    existing: Option<Value>,
+) -> Result<(), ProviderError> {
+    let policy = str_at(es, "/spec/target/creationPolicy").unwrap_or("Owner");
+    let es_uid = str_at(es, "/metadata/uid").unwrap_or_default();
+    match (policy, existing) {
+        ("None", _) => Ok(()),
+        ("Merge", None) => Err(ProviderError(format!(
+            "the desired secret {} was not found. With creationPolicy=Merge the secret won't be created",
+            desired["metadata"]["name"].as_str().unwrap_or_default()
+        ))),
+        (_, None) => {
+            ctx.store
+                .create(desired)
+                .map_err(|e| ProviderError(format!("could not create Secret: {e}")))?;
+            events::record(ctx, es, "Normal", "Created", "Created Secret");
+            Ok(())
+        }
+        (_, Some(mut current)) => {
+            let foreign_owner = current
+                .pointer("/metadata/ownerReferences")
+                .and_then(Value::as_array)
+                .and_then(|refs| refs.iter().find(|r| r["controller"] == true))
+                .filter(|r| r["uid"].as_str() != Some(es_uid))
+                .map(|r| r["name"].as_str().unwrap_or_default().to_string());
+            if policy == "Owner"
+                && let Some(owner) = foreign_owner
+            {
+                return Err(ProviderError(format!(
+                    "Object {}/{} is already owned by another ExternalSecret controller {owner}",
+                    str_at(&current, "/metadata/namespace").unwrap_or_default(),
+                    str_at(&current, "/metadata/name").unwrap_or_default()
+                )));
+            }
+            if current.get("data") == desired.get("data")
+                && current.get("type") == desired.get("type")
+            {
+                return Ok(());
+            }
+            for field in ["data", "type"] {
+                current[field] = desired[field].clone();
+            }
+            for section in ["labels", "annotations"] {
+                let merged = current["metadata"][section]
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default();
+                let mut merged = merged;
+                if let Some(m) = desired["metadata"][section].as_object() {
+                    merged.extend(m.clone());
+                }
+                current["metadata"][section] = Value::Object(merged);
+            }
+            if policy == "Owner" {
+                current["metadata"]["ownerReferences"] =
+                    desired["metadata"]["ownerReferences"].clone();
+            }
+            ctx.store
+                .replace(current)
+                .map_err(|e| ProviderError(format!("could not update Secret: {e}")))?;
+            events::record(ctx, es, "Normal", "Updated", "Updated Secret");
+            Ok(())
+        }
+    }
+}
+
+fn set_ready(
+    status: &mut Map<String, Value>,
+    ok: bool,
+    reason: &str,
+    message: &str,
+    now: jiff::Timestamp,
+) {
+    let mut conditions: Vec<Value> = status
+        .get("conditions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let wanted = if ok { "True" } else { "False" };
+    let previous = conditions.iter().find(|c| c["type"] == "Ready").cloned();
+    let transition = match &previous {
+        Some(p) if p["status"] == wanted => p["lastTransitionTime"].clone(),
+        _ => json!(now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()),
+    };
+    conditions.retain(|c| c["type"] != "Ready");
+    conditions.push(json!({
+        "type": "Ready", "status": wanted, "reason": reason, "message": message,
+        "lastTransitionTime": transition,
+    }));
+    status.insert("conditions".into(), Value::Array(conditions));
+}
+
+fn write_status(ctx: &Ctx, es: &Value, edit: impl Fn(&mut Map<String, Value>)) {
+    // Re-read so the status write carries the newest resourceVersion; retry on conflicts.
+    for _ in 0..5 {
+        let Some(mut current) = ctx.store.get(
+            &ctx.eso_api_version,
+            "ExternalSecret",
+            str_at(es, "/metadata/namespace"),
+            str_at(es, "/metadata/name").unwrap_or_default(),
+        ) else {
+            return;
+        };
+        let mut status = current
+            .get("status")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        let before = status.clone();
+        edit(&mut status);
+        if status == before {
+            return;
+        }
+        current["status"] = Value::Object(status);
+        if ctx.store.replace_status(current).is_ok() {
+            return;
+        }
+    }
+}
+
+fn mark_done(ctx: &Ctx, es: &Value, secret_name: &str, now: jiff::Timestamp) {
+    let rv = resource_version_of(es);
+    let policy = str_at(es, "/spec/target/creationPolicy")
+        .unwrap_or("Owner")
+        .to_string();
+    write_status(ctx, es, |status| {
+        set_ready(status, true, "SecretSynced", "secret synced", now);
+        status.insert(
+            "refreshTime".into(),
+            json!(now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()),
+        );
+        status.insert("syncedResourceVersion".into(), json!(rv));
+        if policy != "None" {
+            status.insert("binding".into(), json!({"name": secret_name}));
+        }
+    });
+}
+
+fn mark_failed(ctx: &Ctx, es: &Value, condition_message: &str, error: &str) {
+    events::record(ctx, es, "Warning", "UpdateFailed", error);
+    let now = jiff::Timestamp::now();
+    write_status(ctx, es, |status| {
+        set_ready(status, false, "SecretSyncedError", condition_message, now)
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(parse_duration("1h"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("1h0m0s"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("30m"), Some(Duration::from_secs(1800)));
+        assert_eq!(parse_duration("0s"), Some(Duration::ZERO));
+        assert_eq!(parse_duration("15s"), Some(Duration::from_secs(15)));
+        assert_eq!(parse_duration("abc"), None);
+    }
+
+    fn synced(policy: &str, interval: &str, annotations: Value) -> Value {
+        let mut es = json!({
+            "metadata": {"generation": 1, "annotations": annotations},
+            "spec": {"refreshPolicy": policy, "refreshInterval": interval},
+        });
+        let rv = resource_version_of(&es);
+        es["status"] = json!({"syncedResourceVersion": rv, "refreshTime": "2026-11-22T10:00:00Z"});
+        es
+    }
+
+    #[test]
+    fn refresh_rules_match_eso() {
+        let now: jiff::Timestamp = "2026-11-22T10:30:00Z".parse().unwrap();
+        let es = synced("Periodic", "1h", json!({}));
+        assert!(!should_refresh(&es, now, false));
+        assert!(should_refresh(&es, now, true));
+        let later: jiff::Timestamp = "2026-11-22T11:00:01Z".parse().unwrap();
+        assert!(should_refresh(&es, later, false));
+        // a changed annotation (force-sync) triggers a refresh ...
+        let mut annotated = es.clone();
+        annotated["metadata"]["annotations"] = json!({"force-sync": "1"});
+        assert!(should_refresh(&annotated, now, false));
+        // ... except for CreatedOnce and refreshInterval 0 after the first sync.
+        let mut once = synced("CreatedOnce", "1h", json!({}));
+        once["metadata"]["annotations"] = json!({"force-sync": "1"});
+        assert!(!should_refresh(&once, later, true));
+        let mut zero = synced("Periodic", "0s", json!({}));
+        zero["metadata"]["annotations"] = json!({"force-sync": "1"});
+        assert!(!should_refresh(&zero, later, false));
+        // never synced: always
+        assert!(should_refresh(
+            &json!({"spec": {"refreshPolicy": "CreatedOnce"}}),
+            now,
+            false
+        ));
+    }
+
+    #[test]
+    fn template_builds_a_dockerconfigjson_secret_owned_by_the_es() {
+        let es = json!({
+            "apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+            "metadata": {"name": "order-service-regcred", "namespace": "prod", "uid": "u1"},
+            "spec": {"target": {"name": "regcred-order-service", "template": {
+                "type": "kubernetes.io/dockerconfigjson",
+                "data": {".dockerconfigjson": "{\"auths\":{\"{{ .host }}\":{\"auth\":\"{{ printf \"%s:%s\" .username .password | b64enc }}\"}}}"}
+            }}},
+        });
+        let data: BTreeMap<String, Vec<u8>> =
+            [("host", "r:5000"), ("username", "u"), ("password", "p")]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+                .collect();
+        let s = build_secret(&es, "prod", "regcred-order-service", &data).unwrap();
+        assert_eq!(s["type"], "kubernetes.io/dockerconfigjson");
+        let decoded = STANDARD
+            .decode(s["data"][".dockerconfigjson"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(decoded).unwrap(),
+            r#"{"auths":{"r:5000":{"auth":"dTpw"}}}"#
+        );
+        assert_eq!(s["metadata"]["labels"][MANAGED_LABEL], "true");
+        assert_eq!(s["metadata"]["ownerReferences"][0]["uid"], "u1");
+        assert!(s["metadata"]["annotations"][DATA_HASH_ANNOTATION].is_string());
+        assert!(
+            s["data"].get("password").is_none(),
+            "template data replaces the raw keys"
+        );
+    }
+}

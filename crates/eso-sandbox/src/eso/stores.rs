@@ -1,0 +1,421 @@
+//! SecretStore / ClusterSecretStore handling in the simulated ESO: resolve the store's auth settings to
+//! credentials (reading the referenced Secrets, requesting ServiceAccount tokens), validate the store as ESO's
+//! store controller does, and decide whether a ClusterSecretStore admits a namespace.
+
+use super::Ctx;
+use super::provider::{self, AzureCredential, ProviderError, VaultAuth};
+use serde_json::Value;
+
+/// The kube-apiserver audience ESO's own mounted ServiceAccount token carries.
+const API_AUDIENCE: &str = "https://kubernetes.default.svc.cluster.local";
+/// Where ESO itself runs (Helm defaults, see shared/eso/README.md).
+pub const ESO_NAMESPACE: &str = "external-secrets";
+pub const ESO_SERVICE_ACCOUNT: &str = "external-secrets";
+
+/// A resolved provider, ready to be called.
+pub enum Provider {
+    Vault {
+        server: String,
+        mount: String,
+        kv_version: String,
+        auth: VaultAuth,
+    },
+    Azure {
+        vault_url: String,
+        authority: String,
+        tenant: String,
+        client_id: String,
+        credential: AzureCredential,
+    },
+}
+
+pub fn str_at<'a>(v: &'a Value, pointer: &str) -> Option<&'a str> {
+    v.pointer(pointer).and_then(Value::as_str)
+}
+
+/// Namespace where a store's secret references are looked up: the SecretStore's own namespace, or the
+/// `namespace` field of the reference for a ClusterSecretStore.
+fn ref_namespace(store: &Value, reference: &Value, es_namespace: &str) -> String {
+    if let Some(ns) = str_at(store, "/metadata/namespace") {
+        return ns.to_string();
+    }
+    reference
+        .get("namespace")
+        .and_then(Value::as_str)
+        .unwrap_or(es_namespace)
+        .to_string()
+}
+
+fn read_secret_key(
+    ctx: &Ctx,
+    store: &Value,
+    reference: &Value,
+    es_namespace: &str,
+) -> Result<String, ProviderError> {
+    let name = reference
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let key = reference
+        .get("key")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let ns = ref_namespace(store, reference, es_namespace);
+    let secret = ctx
+        .store
+        .get("v1", "Secret", Some(&ns), name)
+        .ok_or_else(|| ProviderError(format!("cannot get Kubernetes secret \"{name}\" from namespace \"{ns}\": secrets \"{name}\" not found")))?;
+    provider::secret_value(&secret, key)
+        .ok_or_else(|| ProviderError(format!("cannot find secret data for key: \"{key}\"")))
+}
+
+fn service_account_token(
+    ctx: &Ctx,
+    store: &Value,
+    sa_ref: Option<&Value>,
+    es_namespace: &str,
+    default_audiences: &[&str],
+) -> Result<String, ProviderError> {
+    let (ns, name, audiences) = match sa_ref {
+        Some(r) => {
+            let name = r
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            let mut auds: Vec<String> = r
+                .get("audiences")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default();
+            if auds.is_empty() {
+                auds = default_audiences.iter().map(|s| s.to_string()).collect();
+            }
+            (ref_namespace(store, r, es_namespace), name, auds)
+        }
+        None => (
+            ESO_NAMESPACE.to_string(),
+            ESO_SERVICE_ACCOUNT.to_string(),
+            vec![API_AUDIENCE.to_string()],
+        ),
+    };
+    ctx.store
+        .issue_token(&ns, &name, &audiences, 600)
+        .map_err(|e| {
+            ProviderError(format!(
+                "failed to fetch token for service account {ns}/{name}: {e}"
+            ))
+        })
+}
+
+/// Turn a store's provider block into something callable.
+pub fn resolve(ctx: &Ctx, store: &Value, es_namespace: &str) -> Result<Provider, ProviderError> {
+    let spec = store
+        .pointer("/spec/provider")
+        .cloned()
+        .unwrap_or(Value::Null);
+    if let Some(vault) = spec.get("vault") {
+        let server = vault
+            .get("server")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let mount = vault
+            .get("path")
+            .and_then(Value::as_str)
+            .unwrap_or("secret")
+            .to_string();
+        let kv_version = vault
+            .get("version")
+            .and_then(Value::as_str)
+            .unwrap_or("v2")
+            .to_string();
+        let auth = vault.get("auth").cloned().unwrap_or(Value::Null);
+        let auth = if let Some(t) = auth.get("tokenSecretRef") {
+            VaultAuth::Token(read_secret_key(ctx, store, t, es_namespace)?)
+        } else if let Some(k) = auth.get("kubernetes") {
+            let jwt = match k.get("secretRef") {
+                Some(r) => read_secret_key(ctx, store, r, es_namespace)?,
+                None => service_account_token(
+                    ctx,
+                    store,
+                    k.get("serviceAccountRef"),
+                    es_namespace,
+                    &[API_AUDIENCE],
+                )?,
+            };
+            VaultAuth::Kubernetes {
+                mount: k
+                    .get("mountPath")
+                    .and_then(Value::as_str)
+                    .unwrap_or("kubernetes")
+                    .to_string(),
+                role: k
+                    .get("role")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+                jwt,
+            }
+        } else if let Some(a) = auth.get("appRole") {
+            let role_id = match (a.get("roleId").and_then(Value::as_str), a.get("roleRef")) {
+                (Some(id), _) => id.to_string(),
+                (None, Some(r)) => read_secret_key(ctx, store, r, es_namespace)?,
+                (None, None) => {
+                    return Err(ProviderError("appRole needs roleId or roleRef".into()));
+                }
+            };
+            let secret_ref = a.get("secretRef").cloned().unwrap_or(Value::Null);
+            VaultAuth::AppRole {
+                mount: a
+                    .get("path")
+                    .and_then(Value::as_str)
+                    .unwrap_or("approle")
+                    .to_string(),
+                role_id,
+                secret_id: read_secret_key(ctx, store, &secret_ref, es_namespace)?,
+            }
+        } else {
+            return Err(ProviderError(
+                "the sandbox supports Vault token, kubernetes and appRole auth only".into(),
+            ));
+        };
+        return Ok(Provider::Vault {
+            server,
+            mount,
+            kv_version,
+            auth,
+        });
+    }
+    if let Some(az) = spec.get("azurekv") {
+        let vault_url = az
+            .get("vaultUrl")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let tenant = az
+            .get("tenantId")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let authority = az
+            .pointer("/customCloudConfig/activeDirectoryEndpoint")
+            .and_then(Value::as_str)
+            .unwrap_or("https://login.microsoftonline.com/")
+            .to_string();
+        let auth_type = az
+            .get("authType")
+            .and_then(Value::as_str)
+            .unwrap_or("ServicePrincipal");
+        let (client_id, credential) = match auth_type {
+            "ServicePrincipal" => {
+                let refs = az.get("authSecretRef").cloned().unwrap_or(Value::Null);
+                let client_id = read_secret_key(ctx, store, &refs["clientId"], es_namespace)?;
+                let secret = read_secret_key(ctx, store, &refs["clientSecret"], es_namespace)?;
+                (client_id, AzureCredential::Secret(secret))
+            }
+            "WorkloadIdentity" => {
+                let sa_ref = az.get("serviceAccountRef");
+                let sa_ns = sa_ref
+                    .map(|r| ref_namespace(store, r, es_namespace))
+                    .unwrap_or_else(|| ESO_NAMESPACE.to_string());
+                let sa_name = sa_ref
+                    .and_then(|r| r.get("name"))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                let sa = ctx.store.get("v1", "ServiceAccount", Some(&sa_ns), sa_name);
+                let client_id = az
+                    .get("clientId")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+                    .or_else(|| {
+                        sa.as_ref()
+                            .and_then(|s| str_at(s, "/metadata/annotations/azure.workload.identity~1client-id"))
+                            .map(str::to_string)
+                    })
+                    .ok_or_else(|| ProviderError("missing clientID: either serviceAccountRef or service account annotation 'azure.workload.identity/client-id' is missing".into()))?;
+                let jwt = service_account_token(
+                    ctx,
+                    store,
+                    sa_ref,
+                    es_namespace,
+                    &["api://AzureADTokenExchange"],
+                )?;
+                (client_id, AzureCredential::Assertion(jwt))
+            }
+            other => {
+                return Err(ProviderError(format!(
+                    "authType {other} needs the Azure instance metadata service, which does not exist in the sandbox"
+                )));
+            }
+        };
+        return Ok(Provider::Azure {
+            vault_url,
+            authority,
+            tenant,
+            client_id,
+            credential,
+        });
+    }
+    Err(ProviderError(
+        "the sandbox simulates the vault and azurekv providers only".into(),
+    ))
+}
+
+/// What ESO's store controller does to decide Ready: build a client and, for Vault, call lookup-self; for
+/// Key Vault, obtain a token.
+pub async fn validate(ctx: &Ctx, store: &Value) -> Result<(), ProviderError> {
+    let ns = str_at(store, "/metadata/namespace")
+        .unwrap_or(ESO_NAMESPACE)
+        .to_string();
+    match resolve(ctx, store, &ns)? {
+        Provider::Vault { server, auth, .. } => {
+            let token = provider::vault_login(&ctx.http, &server, &auth).await?;
+            provider::vault_validate(&ctx.http, &server, &token).await
+        }
+        Provider::Azure {
+            authority,
+            tenant,
+            client_id,
+            credential,
+            vault_url,
+        } => provider::azure_token(
+            &ctx.http,
+            &authority,
+            &tenant,
+            &client_id,
+            &credential,
+            &azure_scope(&vault_url),
+        )
+        .await
+        .map(|_| ()),
+    }
+}
+
+/// The OAuth scope for a vault URL: `https://<dns-suffix-host>/.default`; for the public cloud that is
+/// `https://vault.azure.net/.default`.
+pub fn azure_scope(vault_url: &str) -> String {
+    let host = vault_url
+        .trim_start_matches("https://")
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    match host.split_once(".vault.") {
+        Some((_, suffix)) => format!(
+            "https://vault.{}/.default",
+            suffix.split(':').next().unwrap_or(suffix)
+        ),
+        None => format!("https://{host}/.default"),
+    }
+}
+
+/// ClusterSecretStore `spec.conditions`: does any condition admit `namespace`? No conditions admit all.
+pub fn cluster_store_admits(
+    store: &Value,
+    namespace: &str,
+    namespace_labels: &serde_json::Map<String, Value>,
+) -> bool {
+    let Some(conditions) = store.pointer("/spec/conditions").and_then(Value::as_array) else {
+        return true;
+    };
+    if conditions.is_empty() {
+        return true;
+    }
+    conditions.iter().any(|c| {
+        let by_name = c
+            .get("namespaces")
+            .and_then(Value::as_array)
+            .is_some_and(|a| a.iter().any(|n| n.as_str() == Some(namespace)));
+        let by_regex = c
+            .get("namespaceRegexes")
+            .and_then(Value::as_array)
+            .is_some_and(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .any(|r| simple_regex_match(r, namespace))
+            });
+        let by_selector = c
+            .get("namespaceSelector")
+            .and_then(|s| s.get("matchLabels"))
+            .and_then(Value::as_object)
+            .is_some_and(|m| {
+                !m.is_empty() && m.iter().all(|(k, v)| namespace_labels.get(k) == Some(v))
+            });
+        by_name || by_regex || by_selector
+    })
+}
+
+/// `^prefix.*`-style anchored patterns are what namespaceRegexes hold in practice; this covers `^`, `$`, `.*`
+/// and literals, which is all the scenarios use.
+fn simple_regex_match(pattern: &str, text: &str) -> bool {
+    let anchored_start = pattern.starts_with('^');
+    let anchored_end = pattern.ends_with('$');
+    let core = pattern.trim_start_matches('^').trim_end_matches('$');
+    let parts: Vec<&str> = core.split(".*").collect();
+    let mut pos = 0;
+    for (i, part) in parts.iter().enumerate() {
+        if part.is_empty() {
+            continue;
+        }
+        match text[pos..].find(part) {
+            Some(idx) if i == 0 && anchored_start && idx != 0 => return false,
+            Some(idx) => pos += idx + part.len(),
+            None => return false,
+        }
+    }
+    !anchored_end || parts.last().is_some_and(|p| p.is_empty()) || pos == text.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn scope_follows_the_vault_dns_suffix() {
+        assert_eq!(
+            azure_scope("https://hybridops.vault.azure.net"),
+            "https://vault.azure.net/.default"
+        );
+        assert_eq!(
+            azure_scope("https://127.0.0.1:8443/kv/hybridops"),
+            "https://127.0.0.1:8443/.default"
+        );
+    }
+
+    #[test]
+    fn cluster_store_conditions() {
+        let open = json!({"spec": {}});
+        assert!(cluster_store_admits(&open, "netbox", &Default::default()));
+        let by_name = json!({"spec": {"conditions": [{"namespaces": ["netbox"]}]}});
+        assert!(cluster_store_admits(
+            &by_name,
+            "netbox",
+            &Default::default()
+        ));
+        assert!(!cluster_store_admits(&by_name, "prod", &Default::default()));
+        let by_regex = json!({"spec": {"conditions": [{"namespaceRegexes": ["^team-.*"]}]}});
+        assert!(cluster_store_admits(
+            &by_regex,
+            "team-a",
+            &Default::default()
+        ));
+        assert!(!cluster_store_admits(
+            &by_regex,
+            "a-team-a",
+            &Default::default()
+        ));
+        let by_label = json!({"spec": {"conditions": [{"namespaceSelector": {"matchLabels": {"eso": "on"}}}]}});
+        let labels = json!({"eso": "on"})
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        assert!(cluster_store_admits(&by_label, "x", &labels));
+        assert!(!cluster_store_admits(&by_label, "x", &Default::default()));
+    }
+}

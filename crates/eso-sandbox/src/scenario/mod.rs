@@ -1,0 +1,271 @@
+//! Scenarios as data: each file in `scenarios/` holds Kubernetes objects, provider state (Vault, Key Vault,
+//! registry) and the incident steps that turn a healthy cluster into the broken one. Loading a scenario
+//! replays that history through the simulated ESO, so statuses, events and stale Secrets are produced by the
+//! controller itself rather than written by hand. `scale` is generated in code (size is a parameter).
+
+pub mod scale;
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+/// (name, file contents) of every scenario shipped in the binary.
+const FILES: &[(&str, &str)] = &[
+    ("healthy", include_str!("../../scenarios/healthy.yaml")),
+    (
+        "vault-policy-removed",
+        include_str!("../../scenarios/vault-policy-removed.yaml"),
+    ),
+    (
+        "akv-sp-secret-expired",
+        include_str!("../../scenarios/akv-sp-secret-expired.yaml"),
+    ),
+    (
+        "akv-wrong-key",
+        include_str!("../../scenarios/akv-wrong-key.yaml"),
+    ),
+    (
+        "akv-secret-disabled",
+        include_str!("../../scenarios/akv-secret-disabled.yaml"),
+    ),
+    (
+        "rotation-not-propagated",
+        include_str!("../../scenarios/rotation-not-propagated.yaml"),
+    ),
+];
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Scenario {
+    pub name: String,
+    pub description: String,
+    #[serde(default)]
+    pub vault: VaultSetup,
+    #[serde(default)]
+    pub akv: Option<Value>,
+    #[serde(default)]
+    pub registry: RegistrySetup,
+    /// Multi-document YAML of Kubernetes objects; `${PLACEHOLDER}`s are replaced with the sandbox's addresses.
+    #[serde(default)]
+    pub objects: String,
+    #[serde(default)]
+    pub incident: Vec<Step>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct VaultSetup {
+    #[serde(default)]
+    pub kv_mounts: Vec<KvMount>,
+    #[serde(default)]
+    pub policies: BTreeMap<String, String>,
+    #[serde(default)]
+    pub kubernetes_roles: Vec<KubernetesRole>,
+    #[serde(default)]
+    pub secrets: Vec<KvSecret>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KvMount {
+    pub path: String,
+    pub version: u8,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KubernetesRole {
+    pub name: String,
+    pub service_account_names: Vec<String>,
+    pub service_account_namespaces: Vec<String>,
+    pub policies: Vec<String>,
+    #[serde(default)]
+    pub audience: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KvSecret {
+    pub mount: String,
+    pub path: String,
+    pub data: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RegistrySetup {
+    #[serde(default)]
+    pub users: Vec<UserPass>,
+    #[serde(default)]
+    pub images: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserPass {
+    pub username: String,
+    pub password: String,
+}
+
+/// One step of an incident's history, applied after the first full sync.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase",
+    deny_unknown_fields
+)]
+pub enum Step {
+    VaultDeletePolicy(String),
+    VaultPutRole(KubernetesRole),
+    VaultPutSecret(KvSecret),
+    RegistryUsers(Vec<UserPass>),
+    AkvSetSecret {
+        vault: String,
+        name: String,
+        value: String,
+    },
+    AkvDisableSecret {
+        vault: String,
+        name: String,
+    },
+    AkvExpireClientSecret {
+        client_id: String,
+    },
+    /// The refresh interval of every ExternalSecret elapses.
+    Resync,
+    /// `kubectl rollout restart deployment/<name> -n <namespace>`.
+    RolloutRestart {
+        namespace: String,
+        name: String,
+    },
+    /// Pods go away (a node is drained); their ReplicaSets replace them. `label_selector` is `key=value`.
+    DeletePods {
+        namespace: String,
+        label_selector: String,
+    },
+}
+
+pub fn names() -> Vec<(&'static str, String)> {
+    let mut out: Vec<(&'static str, String)> = FILES
+        .iter()
+        .map(|(name, text)| {
+            let description = parse(text)
+                .map(|s| s.description)
+                .unwrap_or_else(|e| format!("(invalid: {e})"));
+            (*name, description)
+        })
+        .collect();
+    out.push((
+        "scale",
+        "generated: N ExternalSecrets (default 10,000) in 200 namespaces on several stores, for benchmarks".into(),
+    ));
+    out
+}
+
+pub fn parse(text: &str) -> Result<Scenario, String> {
+    serde_saphyr::from_str(text).map_err(|e| e.to_string())
+}
+
+/// The scenario file's text, by name.
+pub fn text(name: &str) -> Option<&'static str> {
+    FILES.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
+}
+
+/// Replace `${NAME}` placeholders.
+pub fn substitute(text: &str, vars: &BTreeMap<String, String>) -> String {
+    let mut out = text.to_string();
+    for (k, v) in vars {
+        out = out.replace(&format!("${{{k}}}"), v);
+    }
+    out
+}
+
+/// Parse multi-document YAML into objects, turning Secret `stringData` into `data` as the API server does.
+pub fn objects(yaml: &str) -> Result<Vec<Value>, String> {
+    use base64::Engine;
+    let docs: Vec<Value> = serde_saphyr::from_multiple(yaml).map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    for mut doc in docs.into_iter().filter(|d| d.is_object()) {
+        if let Some(Value::Object(sd)) = doc.as_object_mut().and_then(|m| m.remove("stringData")) {
+            let data = doc
+                .as_object_mut()
+                .map(|m| m.entry("data").or_insert_with(|| Value::Object(Map::new())));
+            if let Some(Value::Object(data)) = data {
+                for (k, v) in sd {
+                    let s = v
+                        .as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| v.to_string());
+                    data.insert(
+                        k,
+                        Value::String(base64::engine::general_purpose::STANDARD.encode(s)),
+                    );
+                }
+            }
+        }
+        out.push(doc);
+    }
+    // Namespaces and identities first, then what refers to them.
+    let rank = |v: &Value| match v["kind"].as_str().unwrap_or_default() {
+        "Namespace" => 0,
+        "ServiceAccount" | "Role" | "ClusterRole" | "RoleBinding" | "ClusterRoleBinding" => 1,
+        "Secret" | "ConfigMap" => 2,
+        "SecretStore" | "ClusterSecretStore" => 3,
+        "ExternalSecret" | "ClusterExternalSecret" => 4,
+        _ => 5,
+    };
+    out.sort_by_key(rank);
+    Ok(out)
+}
+
+/// Every string in the scenario that is a secret value: by convention they contain `canary`.
+pub fn canaries(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = text
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.'))
+        .filter(|w| w.to_ascii_lowercase().contains("canary") && w.len() >= 12)
+        .map(|w| w.trim_matches('.').to_string())
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_shipped_scenario_parses_and_has_canaries_and_objects() {
+        for (name, text) in FILES {
+            let s = parse(text).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(&s.name, name);
+            assert!(!canaries(text).is_empty(), "{name} has no canary values");
+            let objs = objects(&s.objects).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(
+                objs.iter().any(|o| o["kind"] == "ExternalSecret"),
+                "{name} has no ExternalSecret"
+            );
+            assert!(objs.iter().all(|o| o.get("stringData").is_none()));
+        }
+    }
+
+    #[test]
+    fn string_data_becomes_base64_data_and_namespaces_come_first() {
+        let objs = objects("kind: Secret\napiVersion: v1\nstringData:\n  a: b\n---\nkind: Namespace\napiVersion: v1\n").unwrap();
+        assert_eq!(objs[0]["kind"], "Namespace");
+        assert_eq!(objs[1]["data"]["a"], "Yg==");
+    }
+
+    #[test]
+    fn canaries_are_found_and_placeholders_replaced() {
+        assert_eq!(
+            canaries("password: canary-order-v1-pw, x: y"),
+            vec!["canary-order-v1-pw"]
+        );
+        let vars = BTreeMap::from([("VAULT_ADDR".to_string(), "http://127.0.0.1:1".to_string())]);
+        assert_eq!(
+            substitute("server: ${VAULT_ADDR}", &vars),
+            "server: http://127.0.0.1:1"
+        );
+    }
+}
