@@ -123,6 +123,22 @@ pub async fn call(
     }
 }
 
+/// Like [`call`] without a body, sending the token as `Authorization: Bearer`.
+pub async fn call_bearer(addr: &str, method: &str, path: &str, token: &str) -> (u16, Value) {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);
+    let req = client()
+        .request(method, format!("{addr}/v1/{path}"))
+        .bearer_auth(token);
+    match req.send().await {
+        Ok(resp) => {
+            let status = resp.status().as_u16();
+            let text = resp.text().await.unwrap_or_default();
+            (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+        }
+        Err(e) => panic!("request {path} failed: {e}"),
+    }
+}
+
 #[derive(Clone)]
 struct Issued {
     namespace: String,
