@@ -185,7 +185,10 @@ async fn wait_for_rv(store: &Store, rv: u64) -> Result<(), ApiStatus> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
     while store.resource_version() < rv {
         if tokio::time::Instant::now() >= deadline {
-            return Err(ApiStatus::too_large_resource_version());
+            return Err(ApiStatus::too_large_resource_version(
+                rv,
+                store.resource_version(),
+            ));
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

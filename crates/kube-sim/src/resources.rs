@@ -86,6 +86,10 @@ impl ResourceType {
     pub fn verbs(&self) -> Vec<&'static str> {
         if self.create_only {
             vec!["create"]
+        } else if self.group.is_empty() && self.plural == "namespaces" {
+            vec![
+                "create", "delete", "get", "list", "patch", "update", "watch",
+            ]
         } else {
             vec![
                 "create",
@@ -352,20 +356,13 @@ fn builtin_type(bt: &Builtin) -> ResourceType {
         list_kind: format!("{}List", bt.kind),
         namespaced: bt.namespaced,
         short_names: bt.short.iter().map(|s| s.to_string()).collect(),
-        categories: if matches!(
-            bt.plural,
-            "pods"
-                | "deployments"
-                | "statefulsets"
-                | "daemonsets"
-                | "replicasets"
-                | "jobs"
-                | "cronjobs"
-                | "services"
-        ) {
-            vec!["all".into()]
-        } else {
-            vec![]
+        categories: match bt.plural {
+            "pods" | "deployments" | "statefulsets" | "daemonsets" | "replicasets" | "jobs"
+            | "cronjobs" | "services" => vec!["all".into()],
+            "customresourcedefinitions"
+            | "validatingwebhookconfigurations"
+            | "mutatingwebhookconfigurations" => vec!["api-extensions".into()],
+            _ => vec![],
         },
         versions: vec![TypeVersion {
             name: bt.version.into(),

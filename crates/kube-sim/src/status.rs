@@ -273,11 +273,11 @@ impl ApiStatus {
     }
 
     /// 504 for a LIST at a resourceVersion the store has not reached (recording 29).
-    pub fn too_large_resource_version() -> Self {
+    pub fn too_large_resource_version(requested: u64, current: u64) -> Self {
         let mut s = Self::new(
             504,
             "Timeout",
-            "Too large resource version",
+            format!("Timeout: Too large resource version: {requested}, current: {current}"),
         )
         .with_details(json!({"causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}], "retryAfterSeconds": 1}));
         s.retry_after_secs = Some(1);

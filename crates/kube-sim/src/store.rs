@@ -366,6 +366,7 @@ impl Store {
     }
 
     /// A ServiceAccount token, exactly as TokenRequest would mint it (404 if the ServiceAccount is missing).
+    /// Empty `audiences` means the apiserver's own audience, as with TokenRequest.
     pub fn issue_token(
         &self,
         namespace: &str,
@@ -385,6 +386,13 @@ impl Store {
                 .unwrap_or("")
                 .to_string();
             (uid, st.authn.clone())
+        };
+        // Like TokenRequest: no audiences means the apiserver's own.
+        let default_audience = ["https://kubernetes.default.svc.cluster.local".to_string()];
+        let audiences = if audiences.is_empty() {
+            &default_audience[..]
+        } else {
+            audiences
         };
         Ok(authn
             .issue_token(

@@ -194,10 +194,15 @@ async fn run(store: Store, view: View, ns: Option<String>, q: WatchQuery, tx: mp
         tokio::select! {
             _ = tokio::time::sleep_until(deadline) => return,
             _ = tokio::time::sleep_until(next_bookmark), if q.allow_bookmarks => {
-                if !em.bookmark(store.resource_version().max(seen), false).await {
+                next_bookmark = Instant::now() + BOOKMARK_EVERY;
+                let current = store.resource_version();
+                // A watch from a future resourceVersion stays silent until the store catches up (recording 28).
+                if from.is_some_and(|rv| rv > current) {
+                    continue;
+                }
+                if !em.bookmark(current.max(seen), false).await {
                     return;
                 }
-                next_bookmark = (Instant::now() + BOOKMARK_EVERY).min(deadline);
             }
             _ = em.tx.closed() => return,
             msg = rx.recv() => match msg {

@@ -333,8 +333,13 @@ impl State {
             obj["spec"] = json!({"finalizers": ["kubernetes"]});
         }
         let meta = meta_mut(&mut obj)?;
-        meta.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
-        meta.insert("creationTimestamp".into(), json!(now_rfc3339()));
+        // In-process callers (scenarios, fixtures) may pin uid and creationTimestamp; HTTP clients may not.
+        if ctx.http || str_of(meta, "uid").is_empty() {
+            meta.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
+        }
+        if ctx.http || str_of(meta, "creationTimestamp").is_empty() {
+            meta.insert("creationTimestamp".into(), json!(now_rfc3339()));
+        }
         meta.remove("deletionTimestamp");
         if rt.tracks_generation() {
             meta.insert("generation".into(), json!(1));
