@@ -276,6 +276,10 @@ impl Sandbox {
         self.controller.resync_all();
         self.settle().await;
     }
+    /// Simulate ESO's controller being down (true) or back (false): annotations are not acted on meanwhile.
+    pub fn set_eso_paused(&self, paused: bool) {
+        self.controller.set_paused(paused);
+    }
     pub async fn wait_idle(&self) -> bool {
         self.controller.wait_idle(SETTLE).await
     }

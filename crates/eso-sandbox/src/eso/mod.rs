@@ -134,6 +134,7 @@ struct Shared {
     queue: std::sync::Mutex<Queue>,
     wake: Notify,
     in_flight: AtomicUsize,
+    paused: std::sync::atomic::AtomicBool,
 }
 
 /// A running controller; dropping it stops it.
@@ -160,6 +161,7 @@ impl Controller {
             queue: Default::default(),
             wake: Notify::new(),
             in_flight: AtomicUsize::new(0),
+            paused: Default::default(),
         });
         shared.enqueue_everything(false);
         let watcher = tokio::spawn(watch_loop(shared.clone(), events));
@@ -174,6 +176,12 @@ impl Controller {
     pub fn resync_all(&self) {
         self.shared.ctx.forget_sessions();
         self.shared.enqueue_everything(true);
+    }
+
+    /// Stop (or resume) reconciling, as when ESO's controller is down: requests queue up unanswered.
+    pub fn set_paused(&self, paused: bool) {
+        self.shared.paused.store(paused, Ordering::SeqCst);
+        self.shared.wake.notify_one();
     }
 
     /// Wait until nothing is queued or running (timers in the future do not count).
@@ -435,6 +443,13 @@ async fn watch_loop(
 
 async fn work_loop(shared: Arc<Shared>) {
     loop {
+        if shared.paused.load(Ordering::SeqCst) {
+            tokio::select! {
+                _ = shared.wake.notified() => {}
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            }
+            continue;
+        }
         let batch: Vec<(Work, bool)> = {
             let Ok(mut q) = shared.queue.lock() else {
                 return;
