@@ -14,9 +14,18 @@ pub struct VaultAdmin {
 }
 
 impl VaultAdmin {
-    /// `addr` is `http(s)://host:port` without `/v1`; an https address is trusted only through `ca_pem`-less
-    /// rustls defaults, so use plain HTTP for local servers.
+    /// `addr` is `http(s)://host:port` without `/v1`. Plain HTTP is what local servers (the sim,
+    /// `bao server -dev`) speak; for an https Vault use [`VaultAdmin::with_ca`].
     pub fn new(addr: &str, root_token: &str) -> anyhow::Result<VaultAdmin> {
+        VaultAdmin::build(addr, root_token, None)
+    }
+
+    /// Like [`VaultAdmin::new`] for an https Vault whose certificate chains to `ca_pem` (and only to it).
+    pub fn with_ca(addr: &str, root_token: &str, ca_pem: &str) -> anyhow::Result<VaultAdmin> {
+        VaultAdmin::build(addr, root_token, Some(ca_pem))
+    }
+
+    fn build(addr: &str, root_token: &str, ca_pem: Option<&str>) -> anyhow::Result<VaultAdmin> {
         let addr = addr.trim_end_matches('/').to_string();
         anyhow::ensure!(
             addr.starts_with("http://") || addr.starts_with("https://"),
@@ -25,7 +34,7 @@ impl VaultAdmin {
         Ok(VaultAdmin {
             addr,
             token: root_token.to_string(),
-            client: http_client(None)?,
+            client: http_client(ca_pem)?,
         })
     }
 

@@ -6,7 +6,9 @@
 //! administers here), leases, response wrapping, token renewal and revocation, entity/identity APIs.
 
 mod admin;
+mod approle;
 mod auth;
+mod kubernetes;
 mod kv;
 pub mod policy;
 mod reply;
