@@ -33,7 +33,7 @@ const KNOWN_FIELDS: &[&str] = &[
 
 /// Which of the two payload layouts the bytes are in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "kebab-case")]
 pub enum PayloadFormat {
     /// `{"auths": {KEY: ENTRY}}`
     DockerConfigJson,
@@ -62,7 +62,7 @@ impl PayloadFormat {
 
 /// How a registry would be logged in to with an entry.
 #[derive(Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Credential {
     /// Username and password (from `auth` or the `username`/`password` fields).
     Basic {
@@ -130,6 +130,7 @@ impl Credential {
 
 /// One entry of the `auths` map.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RegistryEntry {
     /// The key exactly as written in the payload.
     pub key: String,
@@ -146,7 +147,7 @@ pub struct RegistryEntry {
 
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "kebab-case")]
 pub enum Severity {
     Info,
     Warning,
@@ -156,7 +157,7 @@ pub enum Severity {
 
 /// What is wrong with (or notable about) a payload or an entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "kebab-case")]
 pub enum Problem {
     /// `.dockerconfigjson` without an `auths` object.
     NoAuths,
@@ -239,6 +240,7 @@ impl Problem {
 
 /// A typed finding about the payload: which registry key, which field, what.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ConfigFinding {
     /// The registry key as written (`None` for whole-payload problems).
     pub registry: Option<String>,
@@ -271,6 +273,7 @@ impl ConfigFinding {
 
 /// A payload split into entries and findings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "camelCase")]
 pub struct DockerConfig {
     pub entries: Vec<RegistryEntry>,
     pub findings: Vec<ConfigFinding>,

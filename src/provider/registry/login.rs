@@ -35,7 +35,7 @@ const CLIENT_ID: &str = "kubectl-eso";
 
 /// What happened when we tried a registry or an image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "kebab-case")]
 pub enum Outcome {
     /// Logged in (or the manifest is pullable).
     Ok,
@@ -63,6 +63,7 @@ pub enum Outcome {
 
 /// An outcome with a one-line explanation (sanitised; never holds a credential).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Check {
     pub outcome: Outcome,
     pub message: String,

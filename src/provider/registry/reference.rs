@@ -88,6 +88,7 @@ pub fn api_host(host: &str) -> &str {
 /// A parsed image reference: `registry.internal:5000/order-service:1.4.2`,
 /// `nginx` (= `docker.io/library/nginx:latest`), `repo@sha256:...`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ImageRef {
     /// Normalised registry name (`docker.io` for Docker Hub).
     pub registry: String,

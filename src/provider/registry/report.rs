@@ -10,6 +10,7 @@ use super::reference::{best_match, parse_image};
 
 /// One `auths` entry and what logging in with it gave.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RegistryReport {
     /// The key as written in the pull secret.
     pub registry: String,
@@ -22,6 +23,7 @@ pub struct RegistryReport {
 
 /// One image and whether this pull secret lets the kubelet pull it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ImageReport {
     /// The image as given.
     pub image: String,
@@ -36,6 +38,7 @@ pub struct ImageReport {
 
 /// Everything `verify-regcred` learned about one pull secret's payload.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "camelCase")]
 pub struct RegcredReport {
     pub registries: Vec<RegistryReport>,
     pub images: Vec<ImageReport>,
