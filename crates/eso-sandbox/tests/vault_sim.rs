@@ -33,7 +33,18 @@ fn order_secret() -> Map<String, Value> {
 async fn incident_b_setup(
     audiences: &[&str],
 ) -> anyhow::Result<(kube_sim::ApiServer, VaultSim, VaultAdmin, String)> {
-    let api = kube_sim::ApiServer::start(kube_sim::SimConfig::default()).await?;
+    setup_with(audiences, true).await
+}
+
+async fn setup_with(
+    audiences: &[&str],
+    tls: bool,
+) -> anyhow::Result<(kube_sim::ApiServer, VaultSim, VaultAdmin, String)> {
+    let config = kube_sim::SimConfig {
+        tls,
+        ..kube_sim::SimConfig::default()
+    };
+    let api = kube_sim::ApiServer::start(config).await?;
     let store = api.store();
     let _ = store.create(
         json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "external-secrets"}}),
@@ -160,6 +171,21 @@ async fn vault_only_audience_token_is_refused_like_openbao() -> anyhow::Result<(
         (status, errors(&body)),
         (403, vec!["permission denied".to_string()])
     );
+    vault.shutdown().await;
+    api.shutdown().await;
+    Ok(())
+}
+
+/// `kubectl eso sandbox --tls=false` runs the API server on plain HTTP with no CA to configure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubernetes_login_works_against_a_plain_http_api_server() -> anyhow::Result<()> {
+    let (api, vault, _admin, jwt) = setup_with(&["vault", API_AUDIENCE], false).await?;
+    assert!(
+        api.url().starts_with("http://"),
+        "kube-sim should serve plain HTTP here"
+    );
+    let (status, body) = login(&vault.addr(), &jwt).await;
+    assert_eq!(status, 200, "login: {:?}", errors(&body));
     vault.shutdown().await;
     api.shutdown().await;
     Ok(())
