@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
@@ -327,31 +327,50 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// The refresh token (`identitytoken`) the token server accepts for `robot`, as Docker Hub or
+/// ACR hand out after an OAuth2 login.
+const ROBOT_REFRESH_TOKEN: &str = "refresh-token-canary-5521";
+
+/// A token request: GET with basic auth and `service`/`scope` in the query, or the OAuth2 POST
+/// (`grant_type=refresh_token`) with them in a form body.
+struct TokenRequest {
+    authorization: Option<String>,
+    params: Vec<(String, String)>,
+}
+
 fn token_response(
     signer: &Signer,
     issued: &Mutex<Vec<String>>,
-    req: &Request<Incoming>,
+    req: &TokenRequest,
 ) -> Response<Full<Bytes>> {
     let users: HashMap<&str, &str> = [ADMIN, ROBOT, NOPULL].into_iter().collect();
-    let credentials = req
-        .headers()
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
+    let param = |name: &str| {
+        req.params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let from_basic = req
+        .authorization
+        .as_deref()
         .and_then(|v| v.strip_prefix("Basic "))
         .and_then(|v| base64::engine::general_purpose::STANDARD.decode(v).ok())
-        .and_then(|v| String::from_utf8(v).ok());
-    let user = credentials
-        .as_deref()
-        .and_then(|c| c.split_once(':'))
-        .and_then(|(u, p)| (users.get(u) == Some(&p)).then(|| u.to_string()));
-    let Some(user) = user else {
+        .and_then(|v| String::from_utf8(v).ok())
+        .and_then(|c| {
+            c.split_once(':')
+                .and_then(|(u, p)| (users.get(u) == Some(&p)).then(|| u.to_string()))
+        });
+    let from_refresh = (param("grant_type") == Some("refresh_token")
+        && param("refresh_token") == Some(ROBOT_REFRESH_TOKEN))
+    .then(|| ROBOT.0.to_string());
+    let Some(user) = from_basic.or(from_refresh) else {
         let mut response = Response::new(Full::new(Bytes::from_static(
             br#"{"details":"incorrect username or password"}"#,
         )));
         *response.status_mut() = StatusCode::UNAUTHORIZED;
         return response;
     };
-    let params = query_params(req.uri().query().unwrap_or(""));
+    let params = &req.params;
     let mut access = Vec::new();
     for (_, scope) in params.iter().filter(|(k, _)| k == "scope") {
         let parts: Vec<&str> = scope.splitn(3, ':').collect();
@@ -413,8 +432,29 @@ async fn start_token_server(tls_ca: &Ca) -> TokenServer {
                     return;
                 };
                 let service = service_fn(move |req: Request<Incoming>| {
-                    let response = token_response(&signer, &issued, &req);
-                    async move { Ok::<_, std::convert::Infallible>(response) }
+                    let signer = Arc::clone(&signer);
+                    let issued = Arc::clone(&issued);
+                    async move {
+                        let authorization = req
+                            .headers()
+                            .get(http::header::AUTHORIZATION)
+                            .and_then(|v| v.to_str().ok())
+                            .map(str::to_string);
+                        let mut params = query_params(req.uri().query().unwrap_or(""));
+                        let body = req
+                            .into_body()
+                            .collect()
+                            .await
+                            .map(|b| b.to_bytes())
+                            .unwrap_or_default();
+                        params.extend(query_params(&String::from_utf8_lossy(&body)));
+                        let request = TokenRequest {
+                            authorization,
+                            params,
+                        };
+                        let response = token_response(&signer, &issued, &request);
+                        Ok::<_, std::convert::Infallible>(response)
+                    }
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(tls), service)
@@ -697,6 +737,60 @@ async fn issue7_token_auth_login_wrong_password_and_no_pull_scope() {
         Outcome::Unauthorized,
         "incorrect username or password",
     );
+
+    // An identity token (OAuth2 refresh token) is exchanged at the realm with a POST, and a
+    // registry token is sent as it is.
+    let identity = parse(
+        PayloadFormat::DockerConfigJson,
+        format!(
+            r#"{{"auths":{{"{host}":{{"username":"00000000-0000-0000-0000-000000000000","identitytoken":"{ROBOT_REFRESH_TOKEN}"}}}}}}"#
+        )
+        .as_bytes(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let identity_credential = identity.entries[0].credential.as_ref();
+    let by_refresh = client.login(&host, identity_credential).await;
+    assert_outcome(&by_refresh, Outcome::Ok, "bearer token");
+    let pulled_by_refresh = client
+        .check_image(&image_at(&host, IMAGE_TAG), identity_credential)
+        .await;
+    assert_outcome(&pulled_by_refresh, Outcome::Ok, "manifest found");
+    let stale_refresh = parse(
+        PayloadFormat::DockerConfigJson,
+        format!(r#"{{"auths":{{"{host}":{{"identitytoken":"revoked-refresh-token-0001"}}}}}}"#)
+            .as_bytes(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let refused_refresh = client
+        .login(&host, stale_refresh.entries[0].credential.as_ref())
+        .await;
+    assert_outcome(
+        &refused_refresh,
+        Outcome::Unauthorized,
+        "incorrect username or password",
+    );
+    let registry_token = parse(
+        PayloadFormat::DockerConfigJson,
+        format!(r#"{{"auths":{{"{host}":{{"registrytoken":"{push_token}"}}}}}}"#).as_bytes(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let by_registry_token = client
+        .login(&host, registry_token.entries[0].credential.as_ref())
+        .await;
+    assert_outcome(&by_registry_token, Outcome::Ok, "bearer token");
+    for check in [
+        &by_refresh,
+        &pulled_by_refresh,
+        &refused_refresh,
+        &by_registry_token,
+    ] {
+        assert_no_leak(
+            check,
+            &[ROBOT_REFRESH_TOKEN.to_string(), push_token.clone()],
+        );
+    }
+    assert_no_leak(&identity, &[ROBOT_REFRESH_TOKEN.to_string()]);
+    assert_no_leak(&registry_token, &[push_token.clone()]);
 
     // The whole command path, with a pull secret as ESO would write it.
     let payload = format!(
