@@ -790,7 +790,7 @@ async fn issue7_token_auth_login_wrong_password_and_no_pull_scope() {
         );
     }
     assert_no_leak(&identity, &[ROBOT_REFRESH_TOKEN.to_string()]);
-    assert_no_leak(&registry_token, &[push_token.clone()]);
+    assert_no_leak(&registry_token, std::slice::from_ref(&push_token));
 
     // The whole command path, with a pull secret as ESO would write it.
     let payload = format!(
