@@ -81,8 +81,15 @@ impl VaultSim {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
+        if let Some(mut task) = self.task.take() {
+            // A client holding a connection open (a pooled keep-alive mid-request) must not stall
+            // the sandbox's shutdown: give in-flight requests a moment, then stop regardless.
+            if tokio::time::timeout(std::time::Duration::from_secs(5), &mut task)
+                .await
+                .is_err()
+            {
+                task.abort();
+            }
         }
     }
 }
