@@ -1,6 +1,10 @@
 //! Starting and stopping the simulated apiserver: build the store (built-ins, ESO CRDs, the namespaces a
 //! fresh cluster has), bind 127.0.0.1, serve HTTP/1.1 and HTTP/2 (ALPN) over TLS or plain HTTP, and write
 //! kubeconfigs that point at it — what a test or `kubectl eso sandbox` needs to get a "cluster".
+//!
+//! The server runs on its own runtime threads, and the simulated controllers on another thread, so a
+//! caller that blocks its own runtime (a `#[tokio::test]` running the product binary synchronously) or a
+//! burst of controller work never stalls the API.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,7 +15,6 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 use crate::handler::{self, Shared};
 use crate::{Faults, SimConfig, Store, crds, tls};
@@ -24,8 +27,7 @@ pub struct ApiServer {
     store: Store,
     faults: Faults,
     stop: watch::Sender<bool>,
-    accept_task: JoinHandle<()>,
-    controllers: JoinHandle<()>,
+    runtime: Option<tokio::runtime::Runtime>,
 }
 
 /// Namespaces every fresh cluster has.
@@ -35,21 +37,31 @@ impl ApiServer {
     pub async fn start(cfg: SimConfig) -> anyhow::Result<ApiServer> {
         let admin_token = format!("kube-sim-admin-{}", uuid::Uuid::new_v4().simple());
         let store = Store::new(admin_token.clone());
+        let (stop, stop_rx) = watch::channel(false);
         for crd in crds::eso_crds(cfg.eso_crds).map_err(anyhow::Error::msg)? {
             store.load_crd(crd).context("loading the ESO CRD bundle")?;
         }
-        let controllers = crate::controllers::spawn(store.clone());
-        tokio::task::yield_now().await;
+        spawn_controllers(store.clone(), stop_rx.clone())?;
         for ns in BOOT_NAMESPACES {
             store
                 .create(serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}))
                 .with_context(|| format!("creating namespace {ns}"))?;
         }
 
-        let listener = TcpListener::bind(("127.0.0.1", cfg.port))
-            .await
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("kube-sim")
+            .enable_all()
+            .build()
+            .context("starting the kube-sim runtime")?;
+        let std_listener = std::net::TcpListener::bind(("127.0.0.1", cfg.port))
             .with_context(|| format!("binding 127.0.0.1:{}", cfg.port))?;
-        let addr = listener.local_addr()?;
+        std_listener.set_nonblocking(true)?;
+        let addr = std_listener.local_addr()?;
+        let listener = {
+            let _guard = runtime.enter();
+            TcpListener::from_std(std_listener)?
+        };
         let tls = if cfg.tls {
             Some(tls::generate()?)
         } else {
@@ -59,8 +71,7 @@ impl ApiServer {
         let acceptor = tls.map(|t| tokio_rustls::TlsAcceptor::from(t.config));
         let faults = Faults::default();
         let shared = Arc::new(Shared::new(store.clone(), faults.clone()));
-        let (stop, stop_rx) = watch::channel(false);
-        let accept_task = tokio::spawn(accept_loop(listener, acceptor, shared, stop_rx));
+        runtime.spawn(accept_loop(listener, acceptor, shared, stop_rx));
         Ok(ApiServer {
             addr,
             ca_pem,
@@ -68,8 +79,7 @@ impl ApiServer {
             store,
             faults,
             stop,
-            accept_task,
-            controllers,
+            runtime: Some(runtime),
         })
     }
 
@@ -126,20 +136,47 @@ impl ApiServer {
 
     /// Stop accepting, close every open connection (including watches) and stop the controllers.
     pub async fn shutdown(mut self) {
+        self.stop_now();
+    }
+
+    fn stop_now(&mut self) {
         let _ = self.stop.send(true);
-        self.accept_task.abort();
-        self.controllers.abort();
-        let _ = (&mut self.accept_task).await;
-        let _ = (&mut self.controllers).await;
+        if let Some(rt) = self.runtime.take() {
+            // Allowed inside an async context, unlike dropping the runtime.
+            rt.shutdown_background();
+        }
     }
 }
 
 impl Drop for ApiServer {
     fn drop(&mut self) {
-        let _ = self.stop.send(true);
-        self.accept_task.abort();
-        self.controllers.abort();
+        self.stop_now();
     }
+}
+
+/// The simulated kube-controller-manager on its own thread and runtime, until `stop` turns true.
+fn spawn_controllers(store: Store, mut stop: watch::Receiver<bool>) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the controllers' runtime")?;
+    // Spawned (and subscribed) before this returns, so writes made right after start are seen.
+    let handle = {
+        let _guard = rt.enter();
+        crate::controllers::spawn(store)
+    };
+    std::thread::Builder::new()
+        .name("kube-sim-controllers".into())
+        .spawn(move || {
+            rt.block_on(async move {
+                tokio::select! {
+                    _ = handle => {}
+                    _ = stop.wait_for(|s| *s) => {}
+                }
+            });
+        })
+        .context("starting the controllers' thread")?;
+    Ok(())
 }
 
 async fn accept_loop(

@@ -162,7 +162,8 @@ async fn run(store: Store, view: View, ns: Option<String>, q: WatchQuery, tx: mp
     let mut next_bookmark = if timeout > Duration::from_secs(2) {
         (Instant::now() + BOOKMARK_EVERY).min(deadline - Duration::from_secs(2))
     } else {
-        deadline
+        // Too short for the apiserver's "2 s before the end" bookmark.
+        deadline + BOOKMARK_EVERY
     };
     let mut sent = 0usize;
     let limit = q.drop_after.unwrap_or(usize::MAX);
@@ -192,6 +193,7 @@ async fn run(store: Store, view: View, ns: Option<String>, q: WatchQuery, tx: mp
             return;
         }
         tokio::select! {
+            biased;
             _ = tokio::time::sleep_until(deadline) => return,
             _ = tokio::time::sleep_until(next_bookmark), if q.allow_bookmarks => {
                 next_bookmark = Instant::now() + BOOKMARK_EVERY;
