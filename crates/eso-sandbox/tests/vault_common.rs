@@ -105,31 +105,29 @@ pub async fn call(
     token: Option<&str>,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let client = client();
+    let headers: Vec<(&str, String)> = token
+        .map(|t| ("X-Vault-Token", t.to_string()))
+        .into_iter()
+        .collect();
+    call_with(addr, method, path, &headers, body).await
+}
+
+/// Like [`call`] with arbitrary request headers (`Authorization`, `X-Vault-Namespace`, ...).
+pub async fn call_with(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, String)],
+    body: Option<Value>,
+) -> (u16, Value) {
     let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);
-    let mut req = client.request(method, format!("{addr}/v1/{path}"));
-    if let Some(t) = token {
-        req = req.header("X-Vault-Token", t);
+    let mut req = client().request(method, format!("{addr}/v1/{path}"));
+    for (name, value) in headers {
+        req = req.header(*name, value);
     }
     if let Some(b) = body {
         req = req.json(&b);
     }
-    match req.send().await {
-        Ok(resp) => {
-            let status = resp.status().as_u16();
-            let text = resp.text().await.unwrap_or_default();
-            (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-        }
-        Err(e) => panic!("request {path} failed: {e}"),
-    }
-}
-
-/// Like [`call`] without a body, sending the token as `Authorization: Bearer`.
-pub async fn call_bearer(addr: &str, method: &str, path: &str, token: &str) -> (u16, Value) {
-    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);
-    let req = client()
-        .request(method, format!("{addr}/v1/{path}"))
-        .bearer_auth(token);
     match req.send().await {
         Ok(resp) => {
             let status = resp.status().as_u16();

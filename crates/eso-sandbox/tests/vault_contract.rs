@@ -8,7 +8,7 @@ mod common;
 
 use std::collections::HashMap;
 
-use common::{Bao, TokenReviewStub, call};
+use common::{Bao, TokenReviewStub};
 use eso_sandbox::vault::{VaultAdmin, VaultSim};
 use serde_json::{Map, Value, json};
 
@@ -54,7 +54,8 @@ const WILD_POLICY: &str = "path \"registry-creds/data/team-*\" { capabilities = 
 
 /// One raw call: label, method, path, token variable, JSON body with `${variable}` placeholders ("" for none).
 /// Token variables: `root`, `none` (no header), `bad` (unknown token), tokens captured on the way, and
-/// `bearer:<variable>` to send the token as `Authorization: Bearer` instead of `X-Vault-Token`.
+/// `bearer:<variable>` to send the token as `Authorization: Bearer` instead of `X-Vault-Token`; a
+/// `ns=<namespace>;` prefix adds `X-Vault-Namespace`.
 type Step = (
     &'static str,
     &'static str,
@@ -115,6 +116,10 @@ const POLICY_STEPS: &[Step] = &[
 const TOKEN_STEPS: &[Step] = &[
     ("lookup-self root", "GET", "auth/token/lookup-self", "root", ""),
     ("lookup-self bearer header", "GET", "auth/token/lookup-self", "bearer:tok", ""),
+    ("namespace root", "GET", "auth/token/lookup-self", "ns=root/;tok", ""),
+    ("namespace unknown", "GET", "registry-creds/data/order-service", "ns=team-a;tok", ""),
+    ("namespace unknown no token", "POST", "auth/kubernetes/login", "ns=team-a;none", r#"{"role": "x", "jwt": "y"}"#),
+    ("namespace health", "GET", "sys/health", "ns=team-a;none", ""),
     ("lookup-self token", "GET", "auth/token/lookup-self", "tok", ""),
     ("lookup-self no token", "GET", "auth/token/lookup-self", "none", ""),
     ("lookup-self bad token", "GET", "auth/token/lookup-self", "bad", ""),
@@ -216,6 +221,7 @@ const EXPECTED_ON_OPENBAO: &[(&str, u16)] = &[
     ("kv2 read latest", 200),
     ("kv2 missing secret", 404),
     ("lookup-self bearer header", 200),
+    ("namespace unknown", 404),
     ("token read allowed", 200),
     ("token read denied", 403),
     ("approle login", 200),
@@ -249,15 +255,7 @@ struct Transcript {
 impl Transcript {
     async fn run(&mut self, addr: &str, steps: &[Step]) -> anyhow::Result<()> {
         for (label, method, path, token_var, body) in steps {
-            let var = |name: &str| self.vars.get(name).cloned().unwrap_or_default();
-            let (token, bearer) = match *token_var {
-                "none" => (None, false),
-                "bad" => (Some("s.notarealtoken".to_string()), false),
-                name => match name.strip_prefix("bearer:") {
-                    Some(name) => (Some(var(name)), true),
-                    None => (Some(var(name)), false),
-                },
-            };
+            let headers = self.headers(token_var);
             let body = if body.is_empty() {
                 None
             } else {
@@ -267,14 +265,30 @@ impl Transcript {
                 }
                 Some(serde_json::from_str(&text)?)
             };
-            let (status, json) = if bearer {
-                common::call_bearer(addr, method, path, token.as_deref().unwrap_or_default()).await
-            } else {
-                call(addr, method, path, token.as_deref(), body).await
-            };
+            let (status, json) = common::call_with(addr, method, path, &headers, body).await;
             self.steps.push((label.to_string(), status, json));
         }
         Ok(())
+    }
+
+    /// The request headers a step's token spec asks for: `[ns=<namespace>;][bearer:]<variable>`.
+    fn headers(&self, spec: &str) -> Vec<(&'static str, String)> {
+        let mut headers = Vec::new();
+        let mut spec = spec;
+        if let Some((ns, rest)) = spec.strip_prefix("ns=").and_then(|r| r.split_once(';')) {
+            headers.push(("X-Vault-Namespace", ns.to_string()));
+            spec = rest;
+        }
+        let var = |name: &str| self.vars.get(name).cloned().unwrap_or_default();
+        match spec {
+            "none" => {}
+            "bad" => headers.push(("X-Vault-Token", "s.notarealtoken".to_string())),
+            name => match name.strip_prefix("bearer:") {
+                Some(name) => headers.push(("Authorization", format!("Bearer {}", var(name)))),
+                None => headers.push(("X-Vault-Token", var(name))),
+            },
+        }
+        headers
     }
 
     /// Remembers the client token of the last answer under `name`.

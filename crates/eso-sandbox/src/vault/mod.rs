@@ -2,8 +2,9 @@
 //! with policies enforced on paths as Vault enforces them. Its answers are checked field for field
 //! against a real OpenBao by `tests/vault_contract.rs`, so code that works here works against Vault.
 //!
-//! Not simulated: namespaces (`X-Vault-Namespace` is ignored), `sudo`-only paths (only the root token
-//! administers here), leases, response wrapping, token renewal and revocation, entity/identity APIs.
+//! Not simulated: namespaces (only the root namespace exists, as on a fresh OpenBao), `sudo`-only
+//! paths (only the root token administers here), leases, response wrapping, token renewal and
+//! revocation, role TTL settings, `token_reviewer_jwt`, entity/identity APIs.
 
 mod admin;
 mod approle;
@@ -115,10 +116,31 @@ async fn serve(
             .into_response();
     };
     let path = percent_decode(path);
+    if let Some(reply) = namespace_check(&headers, &path) {
+        return reply.into_response();
+    }
     match Request::parse(&method, &path, uri.query().unwrap_or(""), &headers, &body) {
         Ok(req) => router::dispatch(&shared, req).await.into_response(),
         Err(reply) => reply.into_response(),
     }
+}
+
+/// The sim has only OpenBao's root namespace: naming it (`root`, `/`) is fine, any other namespace
+/// gets OpenBao's answers for a namespace that does not exist.
+fn namespace_check(headers: &HeaderMap, path: &str) -> Option<Reply> {
+    let ns = headers
+        .get("x-vault-namespace")?
+        .to_str()
+        .unwrap_or("?")
+        .trim_matches('/');
+    if ns.is_empty() || ns == "root" {
+        return None;
+    }
+    Some(if path == "sys/health" {
+        Reply::bad_request("operation unavailable in namespaces")
+    } else {
+        Reply::error(axum::http::StatusCode::NOT_FOUND, "namespace not found")
+    })
 }
 
 fn percent_decode(path: &str) -> String {

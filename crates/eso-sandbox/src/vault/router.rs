@@ -1,6 +1,6 @@
 //! One entry point for every `/v1/...` request: find the token, check the policy the way Vault does
 //! (before routing, so a denied caller learns nothing about what exists), then hand over to the
-//! sys, auth or KV handlers. `X-Vault-Namespace` is ignored: OpenBao dev mode has only the root namespace.
+//! sys, auth or KV handlers. `X-Vault-Namespace` is checked before this, in `mod.rs`.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
