@@ -78,6 +78,11 @@ pub struct GlobalArgs {
     /// Print diagnostics to stderr: API requests, counts, timings (repeat for more)
     #[arg(short = 'v', long = "verbose", global = true, action = ArgAction::Count)]
     pub verbose: u8,
+
+    /// Extra CA certificate (PEM) to trust for provider connections: Vault, Key Vault, Entra ID
+    /// (repeatable; default: $KUBECTL_ESO_PROVIDER_CA_FILE)
+    #[arg(long, global = true, value_name = "PATH")]
+    pub provider_ca_file: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -100,6 +105,10 @@ pub enum Command {
     /// What is failing, and is it one app or a whole store?
     #[command(after_help = SCOPE_EXAMPLES)]
     Scope(ScopeArgs),
+
+    /// Walk one ExternalSecret to its provider and back, and name the broken link
+    #[command(name = "describe-chain", after_help = DESCRIBE_CHAIN_EXAMPLES)]
+    DescribeChain(DescribeChainArgs),
 
     /// Print a shell completion script
     #[command(after_help = COMPLETION_EXAMPLES)]
@@ -146,6 +155,44 @@ const SANDBOX_EXAMPLES: &str = "Examples:
 
   # Reproduce incident B and keep a kubeconfig for kubectl
   kubectl eso sandbox --scenario vault-policy-removed --kubeconfig-out /tmp/sandbox.kubeconfig";
+
+const DESCRIBE_CHAIN_EXAMPLES: &str = "Examples:
+  # Why does order-service not get its pull secret?
+  kubectl eso describe-chain order-service-regcred -n prod
+
+  # Only what the cluster says, no provider calls
+  kubectl eso describe-chain netbox-db-password -n netbox --no-probe
+
+  # Probe with your own Vault token / Azure CLI login instead of ESO's identity
+  kubectl eso describe-chain netbox-db-password -n netbox --probe-as me
+
+  # Everything, as JSON
+  kubectl eso describe-chain order-service-regcred -n prod -o json";
+
+#[derive(Debug, Clone, Args)]
+pub struct DescribeChainArgs {
+    /// The ExternalSecret to walk (in the namespace of -n)
+    #[arg(value_name = "NAME")]
+    pub name: String,
+
+    /// Do not call the provider; report only what the cluster says
+    #[arg(long)]
+    pub no_probe: bool,
+
+    /// Whose identity probes the provider: ESO's (the store's auth) or yours (VAULT_TOKEN, Azure CLI)
+    #[arg(long, value_enum, default_value_t = ProbeAsArg::Eso, value_name = "WHO")]
+    pub probe_as: ProbeAsArg,
+
+    /// Time limit for the provider probe, e.g. 30s, 1m
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    pub timeout: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProbeAsArg {
+    Eso,
+    Me,
+}
 
 #[derive(Debug, Clone, Args)]
 pub struct ScopeArgs {

@@ -17,6 +17,8 @@ pub struct Config {
     pub format: Format,
     pub color: bool,
     pub verbosity: u8,
+    /// `--provider-ca-file`: extra CAs trusted for provider connections.
+    pub provider_ca_files: Vec<PathBuf>,
 }
 
 /// Which cluster, as whom, with kubectl's flags. Left as `None`, kube's own inference applies
@@ -109,7 +111,21 @@ pub fn from_cli(g: &GlobalArgs, term: Terminal) -> Result<Config> {
         },
         color: color_enabled(g.color, term),
         verbosity: g.verbose,
+        provider_ca_files: provider_ca_files(
+            &g.provider_ca_file,
+            std::env::var_os("KUBECTL_ESO_PROVIDER_CA_FILE"),
+        ),
     })
+}
+
+/// `--provider-ca-file` wins; without it, $KUBECTL_ESO_PROVIDER_CA_FILE names one file.
+pub fn provider_ca_files(flags: &[PathBuf], env: Option<std::ffi::OsString>) -> Vec<PathBuf> {
+    if !flags.is_empty() {
+        return flags.to_vec();
+    }
+    env.filter(|v| !v.is_empty())
+        .map(|v| vec![PathBuf::from(v)])
+        .unwrap_or_default()
 }
 
 /// `--color always` always colours (an explicit flag beats the environment); `never` never does;
@@ -216,6 +232,18 @@ mod tests {
         );
         assert!(matches!(parse_request_timeout("0"), Ok(None)));
         assert!(parse_request_timeout("soon").is_err());
+    }
+
+    #[test]
+    fn provider_ca_flag_wins_over_the_environment() {
+        let flag = vec![PathBuf::from("/a.pem"), PathBuf::from("/b.pem")];
+        assert_eq!(provider_ca_files(&flag, Some("/env.pem".into())), flag);
+        assert_eq!(
+            provider_ca_files(&[], Some("/env.pem".into())),
+            vec![PathBuf::from("/env.pem")]
+        );
+        assert!(provider_ca_files(&[], Some("".into())).is_empty());
+        assert!(provider_ca_files(&[], None).is_empty());
     }
 
     #[test]

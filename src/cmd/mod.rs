@@ -3,6 +3,7 @@
 
 pub mod complete;
 pub mod completion;
+pub mod describe_chain;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod scope;
@@ -19,6 +20,10 @@ pub async fn dispatch(cli: Cli, out: &mut (impl Write + Send)) -> anyhow::Result
         Command::Scope(args) => {
             let cfg = config::from_cli(&cli.global, Terminal::detect())?;
             Ok(scope::run(&cfg, &args, out).await?)
+        }
+        Command::DescribeChain(args) => {
+            let cfg = config::from_cli(&cli.global, Terminal::detect())?;
+            Ok(describe_chain::run(&cfg, &args, out).await?)
         }
         Command::Completion(args) => Ok(completion::run(&args, out)?),
         // Boxed because the sandbox runs other subcommands through `run_args`, which leads back here.

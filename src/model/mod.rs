@@ -1,6 +1,7 @@
 //! Plain data, no I/O: the ESO objects as read, the references users type, and the reports the
 //! renderers print.
 
+pub mod chain;
 pub mod eso;
 pub mod refs;
 pub mod scope;

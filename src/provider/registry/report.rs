@@ -5,8 +5,7 @@
 use serde::Serialize;
 
 use super::dockerconfig::{ConfigFinding, DockerConfig, RegistryEntry};
-use super::login::RegistryClient;
-use super::outcome::{Check, Outcome};
+use super::login::{Check, Outcome, RegistryClient};
 use super::reference::{best_match, parse_image};
 
 /// One `auths` entry and what logging in with it gave.

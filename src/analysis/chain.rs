@@ -1,0 +1,497 @@
+//! Judges each link of a gathered chain (ok / warning / broken / unknown, with the error recorded
+//! on it) and names the verdict, as pure functions of the facts and `now`. The walk order is the
+//! one the runbook follows; the verdict names the first broken link on the provider side, because
+//! an ExternalSecret that is not Ready is the symptom and the store, credentials or provider the
+//! cause.
+
+pub mod compare;
+mod verdict;
+
+use jiff::Timestamp;
+
+use crate::analysis::duration::parse_go_duration;
+use crate::model::chain::*;
+
+pub use verdict::verdict;
+
+/// Pod states that mean the workload is not getting what it needs.
+pub const FAILING_POD_STATES: &[&str] = &[
+    "ImagePullBackOff",
+    "ErrImagePull",
+    "CrashLoopBackOff",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+    "Failed",
+];
+
+/// Login failures that mean the stored credential itself is bad (expired / wrong secret).
+pub const CREDENTIAL_CODES: &[&str] = &["AADSTS7000222", "AADSTS7000215", "AADSTS7000216"];
+
+pub fn analyse(facts: ChainFacts, now: Timestamp) -> ChainReport {
+    let links = vec![
+        external_secret(&facts.external_secret, now),
+        store(&facts.store),
+        credentials(&facts),
+        provider(&facts, now),
+        target(&facts),
+        consumers(&facts.consumers),
+    ];
+    let verdict = verdict(&facts, &links);
+    ChainReport {
+        links,
+        verdict,
+        facts,
+    }
+}
+
+fn link(name: LinkName, state: LinkState, summary: String, error: Option<String>) -> LinkReport {
+    LinkReport {
+        link: name,
+        state,
+        summary,
+        error,
+    }
+}
+
+/// The newest Warning event's message: ESO's real error text lives only there.
+pub fn last_warning(events: &[EventFacts]) -> Option<&str> {
+    events
+        .iter()
+        .find(|e| e.type_ == "Warning")
+        .map(|e| e.message.as_str())
+}
+
+fn external_secret(es: &ExternalSecretFacts, now: Timestamp) -> LinkReport {
+    let mut notes = Vec::new();
+    let interval = es.refresh_interval.as_deref().unwrap_or("1h");
+    notes.push(format!(
+        "refresh {interval}{}",
+        es.refresh_policy
+            .as_deref()
+            .map(|p| format!(" ({p})"))
+            .unwrap_or_default()
+    ));
+    if let Some(t) = &es.refresh_time {
+        notes.push(format!(
+            "last refresh {} ago",
+            crate::render::age::age(t, now)
+        ));
+    }
+    let pending = match (&es.synced_resource_version, es.generation) {
+        (Some(rv), Some(g)) => rv
+            .split('-')
+            .next()
+            .and_then(|n| n.parse::<i64>().ok())
+            .is_some_and(|synced| synced != g),
+        _ => false,
+    };
+    if pending {
+        notes.push("spec changed since the last sync: a resync is pending".into());
+    }
+    let stale = match (&es.refresh_time, parse_go_duration(interval)) {
+        (Some(t), Some(d))
+            if !d.is_zero() && es.refresh_policy.as_deref() != Some("CreatedOnce") =>
+        {
+            t.parse::<Timestamp>()
+                .ok()
+                .is_some_and(|t| now.as_second() - t.as_second() > 2 * d.as_secs() as i64)
+        }
+        _ => false,
+    };
+    if stale {
+        notes.push("the last refresh is more than two intervals old".into());
+    }
+    let ready = es.ready.as_ref();
+    let (state, head, error) = match ready.map(|c| c.status.as_str()) {
+        Some("True") => (
+            if pending || stale {
+                LinkState::Warning
+            } else {
+                LinkState::Ok
+            },
+            "Ready".to_string(),
+            None,
+        ),
+        Some(s) => (
+            LinkState::Broken,
+            format!(
+                "Ready={s} ({})",
+                ready
+                    .and_then(|c| c.reason.as_deref())
+                    .unwrap_or("no reason")
+            ),
+            last_warning(&es.events)
+                .or(ready.and_then(|c| c.message.as_deref()))
+                .map(str::to_string),
+        ),
+        None => (
+            LinkState::Unknown,
+            "no Ready condition yet".to_string(),
+            None,
+        ),
+    };
+    let summary = format!("{}/{} {head}; {}", es.namespace, es.name, notes.join("; "));
+    link(LinkName::ExternalSecret, state, summary, error)
+}
+
+pub fn store_label(s: &StoreFacts) -> String {
+    match &s.namespace {
+        Some(ns) => format!("{} {ns}/{}", s.kind, s.name),
+        None => format!("{} {}", s.kind, s.name),
+    }
+}
+
+fn store(s: &StoreFacts) -> LinkReport {
+    let label = store_label(s);
+    if let Some(e) = &s.error {
+        let state = if e.starts_with("no permission") || e.starts_with("could not") {
+            LinkState::Unknown
+        } else {
+            LinkState::Broken
+        };
+        return link(LinkName::Store, state, label, Some(e.clone()));
+    }
+    if s.found == Some(false) {
+        let error = match &s.other_kind_exists {
+            Some(other) => format!(
+                "{label} does not exist, but a {other} named {} does: secretStoreRef.kind is wrong",
+                s.name
+            ),
+            None => format!("{label} does not exist"),
+        };
+        return link(LinkName::Store, LinkState::Broken, label, Some(error));
+    }
+    if s.admits_namespace == Some(false) {
+        let note = s.admission_note.clone().unwrap_or_default();
+        return link(
+            LinkName::Store,
+            LinkState::Broken,
+            label,
+            Some(format!("{} does not admit this namespace: {note}", s.name)),
+        );
+    }
+    let provider = s.provider.as_deref().unwrap_or("unknown provider");
+    let ready = s.ready.as_ref();
+    match ready.map(|c| c.status.as_str()) {
+        Some("True") => link(
+            LinkName::Store,
+            LinkState::Ok,
+            format!("{label} ({provider}) Ready"),
+            None,
+        ),
+        Some(st) => link(
+            LinkName::Store,
+            LinkState::Broken,
+            format!(
+                "{label} ({provider}) Ready={st} ({})",
+                ready
+                    .and_then(|c| c.reason.as_deref())
+                    .unwrap_or("no reason")
+            ),
+            last_warning(&s.events)
+                .or(ready.and_then(|c| c.message.as_deref()))
+                .map(str::to_string),
+        ),
+        None => link(
+            LinkName::Store,
+            LinkState::Warning,
+            format!("{label} ({provider}) has no Ready condition"),
+            None,
+        ),
+    }
+}
+
+/// A login failure that the credential itself explains (expired or wrong client secret).
+pub fn credential_rejected(p: &ProviderFacts) -> bool {
+    p.login_code
+        .as_deref()
+        .is_some_and(|c| CREDENTIAL_CODES.contains(&c))
+}
+
+fn credentials(f: &ChainFacts) -> LinkReport {
+    let creds = &f.credentials;
+    let names: Vec<String> = creds
+        .iter()
+        .map(|c| match &c.key {
+            Some(k) => format!("{}[{k}]", c.object),
+            None => c.object.clone(),
+        })
+        .collect();
+    let summary = if names.is_empty() {
+        "no credentials referenced".to_string()
+    } else {
+        names.join(", ")
+    };
+    let broken = creds
+        .iter()
+        .find(|c| c.exists == Some(false) || c.key_present == Some(false));
+    if let Some(c) = broken {
+        return link(
+            LinkName::Credentials,
+            LinkState::Broken,
+            summary,
+            c.error.clone(),
+        );
+    }
+    if credential_rejected(&f.provider) {
+        return link(
+            LinkName::Credentials,
+            LinkState::Broken,
+            summary,
+            f.provider.login_error.clone(),
+        );
+    }
+    if let Some(c) = creds.iter().find(|c| c.error.is_some()) {
+        return link(
+            LinkName::Credentials,
+            LinkState::Unknown,
+            summary,
+            c.error.clone(),
+        );
+    }
+    let state = if f.store.found == Some(true) {
+        LinkState::Ok
+    } else {
+        LinkState::Unknown
+    };
+    link(LinkName::Credentials, state, summary, None)
+}
+
+fn provider(f: &ChainFacts, now: Timestamp) -> LinkReport {
+    let p = &f.provider;
+    let who = p
+        .identity
+        .clone()
+        .unwrap_or_else(|| "the store's identity".into());
+    if !p.probed {
+        return link(
+            LinkName::Provider,
+            LinkState::Unknown,
+            format!(
+                "not probed: {}",
+                p.skipped.as_deref().unwrap_or("no usable store")
+            ),
+            p.error.clone(),
+        );
+    }
+    if let Some(e) = &p.login_error {
+        let state = if credential_rejected(p) {
+            LinkState::Unknown
+        } else {
+            LinkState::Broken
+        };
+        return link(
+            LinkName::Provider,
+            state,
+            format!("login as {who} failed"),
+            Some(e.clone()),
+        );
+    }
+    let mut summary = format!("logged in as {who}");
+    if !p.policies.is_empty() {
+        summary.push_str(&format!("; policies [{}]", p.policies.join(", ")));
+    }
+    for k in &p.keys {
+        if let Some(problem) = key_problem(k, now) {
+            return link(
+                LinkName::Provider,
+                LinkState::Broken,
+                summary,
+                Some(problem),
+            );
+        }
+    }
+    if let Some(e) = &p.error {
+        return link(
+            LinkName::Provider,
+            LinkState::Unknown,
+            summary,
+            Some(e.clone()),
+        );
+    }
+    link(LinkName::Provider, LinkState::Ok, summary, None)
+}
+
+/// What is wrong with one remote key, in one sentence; `None` when it is fine.
+pub fn key_problem(k: &KeyFacts, now: Timestamp) -> Option<String> {
+    let past = |t: &Option<String>| {
+        t.as_deref()
+            .and_then(|t| t.parse::<Timestamp>().ok())
+            .map(|t| t <= now)
+    };
+    if k.enabled == Some(false) {
+        return Some(format!("secret {} is disabled", k.key));
+    }
+    if k.readable == Some(false) {
+        return Some(format!(
+            "no read permission on {}{}",
+            k.path,
+            k.error
+                .as_deref()
+                .map(|e| format!(" ({e})"))
+                .unwrap_or_default()
+        ));
+    }
+    if k.exists == Some(false) {
+        return Some(format!("{} does not exist", k.path));
+    }
+    if k.destroyed || k.deleted {
+        return Some(format!("the current version of {} is deleted", k.path));
+    }
+    if past(&k.expires) == Some(true) {
+        return Some(format!(
+            "secret {} expired at {}",
+            k.key,
+            k.expires.as_deref().unwrap_or("")
+        ));
+    }
+    if past(&k.not_before) == Some(false) {
+        return Some(format!(
+            "secret {} is not valid before {}",
+            k.key,
+            k.not_before.as_deref().unwrap_or("")
+        ));
+    }
+    if k.property_exists == Some(false) {
+        return Some(format!(
+            "{} has no property {:?} (properties: {})",
+            k.path,
+            k.property.as_deref().unwrap_or(""),
+            k.properties.join(", ")
+        ));
+    }
+    if let Some(e) = &k.error {
+        return Some(e.clone());
+    }
+    None
+}
+
+fn target(f: &ChainFacts) -> LinkReport {
+    let t = &f.target;
+    let name = format!("Secret {}/{}", f.external_secret.namespace, t.name);
+    if let Some(e) = &t.error {
+        return link(LinkName::Target, LinkState::Unknown, name, Some(e.clone()));
+    }
+    if t.exists == Some(false) {
+        return link(
+            LinkName::Target,
+            LinkState::Broken,
+            name.clone(),
+            Some(format!("{name} does not exist: ESO has not written it")),
+        );
+    }
+    let keys: Vec<String> = t
+        .keys
+        .iter()
+        .map(|k| format!("{} ({} bytes)", k.name, k.size))
+        .collect();
+    let matches = t.matches_provider.as_deref().unwrap_or("not compared");
+    let summary = format!(
+        "{name} {}; keys {}; matches provider: {matches}",
+        t.type_.as_deref().unwrap_or(""),
+        keys.join(", ")
+    );
+    if matches == "no" || matches.starts_with("no (") {
+        return link(
+            LinkName::Target,
+            LinkState::Broken,
+            summary,
+            Some(format!("{name} does not hold the provider's current value")),
+        );
+    }
+    if t.owned_by_this == Some(false) {
+        return link(
+            LinkName::Target,
+            LinkState::Warning,
+            summary,
+            Some(format!(
+                "{name} is not owned by this ExternalSecret (owner: {})",
+                t.owner.as_deref().unwrap_or("none")
+            )),
+        );
+    }
+    link(LinkName::Target, LinkState::Ok, summary, None)
+}
+
+pub fn failing_consumers(c: &ConsumersFacts) -> Vec<&ConsumerFacts> {
+    c.items
+        .iter()
+        .filter(|i| i.kind != "pod")
+        .filter(|i| {
+            i.state
+                .as_deref()
+                .is_some_and(|s| FAILING_POD_STATES.contains(&s))
+        })
+        .collect()
+}
+
+fn consumers(c: &ConsumersFacts) -> LinkReport {
+    let workloads: Vec<String> = c
+        .items
+        .iter()
+        .filter(|i| i.kind != "pod")
+        .map(|i| {
+            format!(
+                "{}/{} ({})",
+                i.kind,
+                i.name,
+                i.state.as_deref().unwrap_or("no pods")
+            )
+        })
+        .collect();
+    let summary = if workloads.is_empty() {
+        "no workload in the namespace uses the Secret".into()
+    } else {
+        workloads.join(", ")
+    };
+    let failing = failing_consumers(c);
+    if !failing.is_empty() {
+        let names: Vec<String> = failing
+            .iter()
+            .map(|i| {
+                format!(
+                    "{}/{} is in {}",
+                    i.kind,
+                    i.name,
+                    i.state.as_deref().unwrap_or("")
+                )
+            })
+            .collect();
+        return link(
+            LinkName::Consumers,
+            LinkState::Broken,
+            summary,
+            Some(names.join("; ")),
+        );
+    }
+    let restart: Vec<&ConsumerFacts> = c
+        .items
+        .iter()
+        .filter(|i| {
+            i.started_before_change == Some(true)
+                && i.uses.iter().any(|u| u == "env" || u == "envFrom")
+        })
+        .collect();
+    if let Some(p) = restart.first() {
+        return link(
+            LinkName::Consumers,
+            LinkState::Warning,
+            summary,
+            Some(format!(
+                "{} pod(s) (e.g. {}) started before the Secret last changed and read it as environment variables: restart needed",
+                restart.len(),
+                p.name
+            )),
+        );
+    }
+    if let Some(e) = c.errors.first() {
+        return link(
+            LinkName::Consumers,
+            LinkState::Unknown,
+            summary,
+            Some(e.clone()),
+        );
+    }
+    link(LinkName::Consumers, LinkState::Ok, summary, None)
+}
+

@@ -1,0 +1,141 @@
+//! "Does the target Secret hold the provider's current value?" answered in memory: each target key
+//! is compared (constant time) with the value ESO would write there, and only yes / no enters the
+//! report. A templated target is not compared: its keys are rendered from the values, not equal to
+//! them.
+
+use std::collections::BTreeMap;
+
+use crate::model::chain::{ExternalSecretFacts, RemoteValue, Sensitive, TargetFacts};
+
+/// Fills `target.keys[].matchesProvider` and `target.matchesProvider`. `values` is aligned with
+/// `es.remote_refs` (`None` where nothing was read).
+pub fn compare(
+    es: &ExternalSecretFacts,
+    target: &mut TargetFacts,
+    target_data: &BTreeMap<String, Sensitive>,
+    values: &[Option<RemoteValue>],
+) {
+    if target.exists != Some(true) {
+        return;
+    }
+    if es.templated {
+        target.matches_provider =
+            Some("not compared: the Secret is rendered from target.template".into());
+        return;
+    }
+    let mut results: BTreeMap<String, bool> = BTreeMap::new();
+    for (r, v) in es.remote_refs.iter().zip(values) {
+        let Some(v) = v else { continue };
+        if r.extract {
+            if let RemoteValue::Map(m) = v {
+                for (prop, remote) in m {
+                    if let Some(local) = target_data.get(prop) {
+                        results.insert(prop.clone(), local.same_as(remote.bytes()));
+                    }
+                }
+            }
+            continue;
+        }
+        let Some(key) = &r.secret_key else { continue };
+        let remote = match (v, &r.property) {
+            (RemoteValue::Single(s), _) => Some(s),
+            (RemoteValue::Map(m), Some(p)) => m.get(p),
+            // A whole Vault secret without `property` is written as JSON ESO formats itself.
+            (RemoteValue::Map(_), None) => None,
+        };
+        if let (Some(remote), Some(local)) = (remote, target_data.get(key)) {
+            results.insert(key.clone(), local.same_as(remote.bytes()));
+        } else if remote.is_some() {
+            // The provider has a value but the Secret lacks the key ESO would write.
+            results.insert(key.clone(), false);
+        }
+    }
+    for k in &mut target.keys {
+        k.matches_provider = results.get(&k.name).copied();
+    }
+    target.matches_provider = Some(if results.is_empty() {
+        "not compared: no provider value was read".into()
+    } else if results.values().all(|m| *m) {
+        "yes".into()
+    } else {
+        let differ: Vec<&str> = results
+            .iter()
+            .filter(|(_, m)| !**m)
+            .map(|(k, _)| k.as_str())
+            .collect();
+        format!("no ({} differs)", differ.join(", "))
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::chain::{RemoteRefFacts, TargetKey};
+
+    fn es(extract: bool, templated: bool) -> ExternalSecretFacts {
+        ExternalSecretFacts {
+            templated,
+            remote_refs: vec![RemoteRefFacts {
+                source: "data[0]".into(),
+                secret_key: (!extract).then(|| "password".into()),
+                key: "db".into(),
+                extract,
+                ..RemoteRefFacts::default()
+            }],
+            ..ExternalSecretFacts::default()
+        }
+    }
+
+    fn target() -> TargetFacts {
+        TargetFacts {
+            name: "t".into(),
+            exists: Some(true),
+            keys: vec![TargetKey {
+                name: "password".into(),
+                size: 2,
+                matches_provider: None,
+            }],
+            ..TargetFacts::default()
+        }
+    }
+
+    fn data(v: &str) -> BTreeMap<String, Sensitive> {
+        BTreeMap::from([("password".into(), Sensitive::from_string(v.into()))])
+    }
+
+    #[test]
+    fn equal_and_different_values_say_yes_and_no() {
+        let mut t = target();
+        let v = vec![Some(RemoteValue::Single(Sensitive::from_string(
+            "v1".into(),
+        )))];
+        compare(&es(false, false), &mut t, &data("v1"), &v);
+        assert_eq!(t.matches_provider.as_deref(), Some("yes"));
+        assert_eq!(t.keys[0].matches_provider, Some(true));
+
+        let mut t = target();
+        compare(&es(false, false), &mut t, &data("v0"), &v);
+        assert_eq!(t.matches_provider.as_deref(), Some("no (password differs)"));
+        assert_eq!(t.keys[0].matches_provider, Some(false));
+    }
+
+    #[test]
+    fn extract_compares_each_property_and_templates_are_skipped() {
+        let m = BTreeMap::from([
+            ("password".to_string(), Sensitive::from_string("p".into())),
+            ("user".to_string(), Sensitive::from_string("u".into())),
+        ]);
+        let v = vec![Some(RemoteValue::Map(m))];
+        let mut t = target();
+        compare(&es(true, false), &mut t, &data("p"), &v);
+        assert_eq!(t.matches_provider.as_deref(), Some("yes"));
+
+        let mut t = target();
+        compare(&es(true, true), &mut t, &data("p"), &v);
+        assert!(
+            t.matches_provider
+                .as_deref()
+                .is_some_and(|m| m.starts_with("not compared"))
+        );
+    }
+}

@@ -1,0 +1,397 @@
+//! The verdict: the first broken link on the way from the store to the application, its cause in
+//! one sentence, who is hurt by it, and the commands to run next. Commands never print a secret
+//! value (`kubectl describe secret` shows key names and sizes only) and ids that came from Secrets
+//! (a service principal's client id) are left as placeholders.
+
+use super::{credential_rejected, failing_consumers, store_label};
+use crate::model::chain::*;
+
+/// Where to look first: the cause lies upstream, the ExternalSecret's own state is the symptom.
+const ORDER: [LinkName; 6] = [
+    LinkName::Store,
+    LinkName::Credentials,
+    LinkName::Provider,
+    LinkName::Target,
+    LinkName::ExternalSecret,
+    LinkName::Consumers,
+];
+
+pub fn verdict(f: &ChainFacts, links: &[LinkReport]) -> ChainVerdict {
+    let find = |state: LinkState| {
+        ORDER
+            .iter()
+            .find_map(|name| links.iter().find(|l| l.link == *name && l.state == state))
+    };
+    let es = &f.external_secret;
+    let force_sync = format!("kubectl eso force-sync {} -n {}", es.name, es.namespace);
+    let (impact, restarts) = impact(f);
+    let Some(broken) = find(LinkState::Broken) else {
+        let failed_lookup = links
+            .iter()
+            .find(|l| l.state == LinkState::Unknown && l.error.is_some());
+        if let Some(l) = failed_lookup {
+            return ChainVerdict {
+                state: LinkState::Unknown,
+                link: Some(l.link),
+                cause: format!(
+                    "could not check the {} link: {}",
+                    l.link.as_str(),
+                    l.error.as_deref().unwrap_or("")
+                ),
+                impact,
+                next: vec![
+                    "check your RBAC: kubectl auth can-i --list -n ".to_string() + &es.namespace,
+                ],
+            };
+        }
+        if let Some(w) = find(LinkState::Warning) {
+            let mut next = restarts;
+            if w.link == LinkName::ExternalSecret {
+                next.push(force_sync);
+            }
+            return ChainVerdict {
+                state: LinkState::Warning,
+                link: Some(w.link),
+                cause: w.error.clone().unwrap_or_else(|| w.summary.clone()),
+                impact,
+                next,
+            };
+        }
+        return ChainVerdict {
+            state: LinkState::Ok,
+            link: None,
+            cause: format!(
+                "healthy: {}/{} is synced and {} holds the provider's value as far as checked",
+                es.namespace, es.name, f.target.name
+            ),
+            impact,
+            next: Vec::new(),
+        };
+    };
+    let mut next = Vec::new();
+    let cause = match broken.link {
+        LinkName::Store => store_cause(f, broken, &mut next),
+        LinkName::Credentials => credentials_cause(f, broken, &mut next, &force_sync),
+        LinkName::Provider => provider_cause(f, broken, &mut next, &force_sync),
+        LinkName::Target => target_cause(f, broken, &mut next, &force_sync),
+        LinkName::ExternalSecret => {
+            next.push(format!(
+                "kubectl describe externalsecret {} -n {}",
+                es.name, es.namespace
+            ));
+            next.push(force_sync);
+            format!(
+                "{}/{} is not synced: {}",
+                es.namespace,
+                es.name,
+                broken.error.as_deref().unwrap_or(&broken.summary)
+            )
+        }
+        LinkName::Consumers => broken.error.clone().unwrap_or_default(),
+    };
+    next.extend(restarts);
+    ChainVerdict {
+        state: LinkState::Broken,
+        link: Some(broken.link),
+        cause: crate::sanitize::line(&cause),
+        impact,
+        next,
+    }
+}
+
+/// Failing workloads, and the restarts they will need once the Secret is right.
+fn impact(f: &ChainFacts) -> (Vec<String>, Vec<String>) {
+    let ns = &f.external_secret.namespace;
+    let mut impact = Vec::new();
+    let mut restarts = Vec::new();
+    for c in failing_consumers(&f.consumers) {
+        impact.push(format!(
+            "{}/{} ({})",
+            c.kind,
+            c.name,
+            c.state.as_deref().unwrap_or("")
+        ));
+        if matches!(c.kind.as_str(), "deployment" | "statefulset" | "daemonset") {
+            restarts.push(format!(
+                "kubectl rollout restart {}/{} -n {ns}",
+                c.kind, c.name
+            ));
+        }
+    }
+    let stale: Vec<String> = f
+        .consumers
+        .items
+        .iter()
+        .filter(|p| {
+            p.started_before_change == Some(true)
+                && p.uses.iter().any(|u| u == "env" || u == "envFrom")
+        })
+        .filter_map(|p| p.workload.clone())
+        .collect();
+    for w in stale {
+        let cmd = format!("kubectl rollout restart {w} -n {ns}");
+        if !restarts.contains(&cmd) && w.starts_with("deployment/") {
+            impact.push(format!("{w} (started before the Secret changed)"));
+            restarts.push(cmd);
+        }
+    }
+    (impact, restarts)
+}
+
+fn store_cause(f: &ChainFacts, l: &LinkReport, next: &mut Vec<String>) -> String {
+    let s = &f.store;
+    let ns_flag = s
+        .namespace
+        .as_deref()
+        .map(|n| format!(" -n {n}"))
+        .unwrap_or_default();
+    if s.found == Some(false) || s.error.is_some() {
+        next.push(format!(
+            "kubectl get secretstores -n {} ; kubectl get clustersecretstores",
+            f.external_secret.namespace
+        ));
+        next.push(format!(
+            "fix spec.secretStoreRef of {} in Git",
+            f.external_secret.name
+        ));
+    } else if s.admits_namespace == Some(false) {
+        next.push(format!(
+            "kubectl get clustersecretstore {} -o yaml   # see spec.conditions",
+            s.name
+        ));
+    } else {
+        next.push(format!(
+            "kubectl describe {} {}{ns_flag}",
+            s.kind.to_ascii_lowercase(),
+            s.name
+        ));
+        next.push(format!(
+            "kubectl eso scope -A --store {}/{}",
+            s.kind, s.name
+        ));
+    }
+    format!(
+        "{}: {}",
+        store_label(s),
+        l.error.as_deref().unwrap_or(&l.summary)
+    )
+}
+
+fn credentials_cause(
+    f: &ChainFacts,
+    l: &LinkReport,
+    next: &mut Vec<String>,
+    force_sync: &str,
+) -> String {
+    let bad = f
+        .credentials
+        .iter()
+        .find(|c| c.exists == Some(false) || c.key_present == Some(false));
+    if let Some(c) = bad {
+        if let Some((ns, name)) = c
+            .object
+            .strip_prefix("Secret ")
+            .and_then(|o| o.split_once('/'))
+        {
+            next.push(format!("kubectl describe secret {name} -n {ns}"));
+        }
+        next.push(force_sync.to_string());
+        return format!(
+            "the store's {} credential is unusable: {}",
+            c.purpose,
+            c.error.as_deref().unwrap_or("")
+        );
+    }
+    if credential_rejected(&f.provider) {
+        let secret = f
+            .credentials
+            .iter()
+            .find(|c| c.purpose == "clientSecret")
+            .map(|c| format!("{}[{}]", c.object, c.key.as_deref().unwrap_or("")))
+            .unwrap_or_else(|| "the credentials Secret".into());
+        next.push("az ad app credential reset --id <client-id>   # a new client secret".into());
+        next.push(format!(
+            "store the new client secret in {secret} (in Git / your secret pipeline)"
+        ));
+        next.push(force_sync.to_string());
+        let what = match f.provider.login_code.as_deref() {
+            Some("AADSTS7000222") => "the service principal's client secret has expired",
+            _ => "Entra ID rejects the service principal's client secret",
+        };
+        return format!(
+            "{what} ({}): {}",
+            f.provider.login_code.as_deref().unwrap_or(""),
+            l.error.as_deref().unwrap_or("")
+        );
+    }
+    l.error.clone().unwrap_or_else(|| l.summary.clone())
+}
+
+fn provider_cause(
+    f: &ChainFacts,
+    l: &LinkReport,
+    next: &mut Vec<String>,
+    force_sync: &str,
+) -> String {
+    let p = &f.provider;
+    let s = &f.store;
+    let is_vault = s.provider.as_deref() == Some("vault");
+    if let Some(e) = &p.login_error {
+        if is_vault {
+            let mount = s.settings.get("mountPath").cloned().unwrap_or_default();
+            if let Some(role) = s.settings.get("role") {
+                next.push(format!("vault read auth/{mount}/role/{role}"));
+            }
+        }
+        return format!(
+            "login to {} as {} failed: {e}",
+            s.provider.as_deref().unwrap_or("the provider"),
+            p.identity.as_deref().unwrap_or("the store's identity")
+        );
+    }
+    let now_bad = p.keys.iter().find(|k| {
+        k.readable == Some(false)
+            || k.exists == Some(false)
+            || k.enabled == Some(false)
+            || k.error.is_some()
+            || k.property_exists == Some(false)
+    });
+    let Some(k) = now_bad else {
+        next.push(force_sync.to_string());
+        return l.error.clone().unwrap_or_else(|| l.summary.clone());
+    };
+    if is_vault && k.readable == Some(false) {
+        let grantor = match &p.role {
+            Some(r) => format!("role {r} grants"),
+            None => "the token has".to_string(),
+        };
+        if let Some(guess) = missing_policy_guess(&p.policies, &k.key) {
+            next.push(format!("vault policy read {guess}"));
+        }
+        if let (Some(role), Some(mount)) = (&p.role, s.settings.get("mountPath")) {
+            next.push(format!("vault read auth/{mount}/role/{role}"));
+        }
+        next.push(force_sync.to_string());
+        return format!(
+            "{grantor} policies [{}]; none allows read on {}",
+            p.policies.join(", "),
+            k.path
+        );
+    }
+    if is_vault {
+        next.push(format!(
+            "vault kv metadata get {}",
+            k.path.replacen("/data/", "/", 1)
+        ));
+        next.push(format!(
+            "fix remoteRef.key of {} in Git if the path is wrong",
+            f.external_secret.name
+        ));
+        return l.error.clone().unwrap_or_default();
+    }
+    azure_cause(f, k, next, force_sync)
+}
+
+fn azure_cause(f: &ChainFacts, k: &KeyFacts, next: &mut Vec<String>, force_sync: &str) -> String {
+    let vault = f
+        .store
+        .settings
+        .get("vaultUrl")
+        .and_then(|u| u.split("://").nth(1))
+        .and_then(|h| h.split('.').next())
+        .unwrap_or("<vault>")
+        .to_string();
+    let code = k.code.as_deref().unwrap_or("");
+    let cause = match code {
+        "SecretNotFound" => {
+            next.push(format!(
+                "az keyvault secret list --vault-name {vault} --query \"[].name\""
+            ));
+            next.push(format!(
+                "fix remoteRef.key of {} in Git",
+                f.external_secret.name
+            ));
+            format!(
+                "Key Vault {vault} has no secret named {} (404 SecretNotFound)",
+                k.key
+            )
+        }
+        "SecretDisabled" => {
+            next.push(format!(
+                "az keyvault secret set-attributes --vault-name {vault} --name {} --enabled true",
+                k.key
+            ));
+            format!(
+                "secret {} is disabled in Key Vault {vault} (403 SecretDisabled)",
+                k.key
+            )
+        }
+        "ForbiddenByRbac" => {
+            next.push(format!("az role assignment create --role \"Key Vault Secrets User\" --assignee <client-id> --scope <vault {vault} resource id>"));
+            format!(
+                "the store's identity has no RBAC role allowing get on {} in {vault}: \"Key Vault Secrets User\" is missing (403 ForbiddenByRbac)",
+                k.key
+            )
+        }
+        "AccessDenied" | "ForbiddenByPolicy" => {
+            next.push(format!("az keyvault set-policy --name {vault} --spn <client-id> --secret-permissions get list"));
+            format!(
+                "the vault's access policies do not give the store's identity get on secrets in {vault} (403 {code})"
+            )
+        }
+        "ForbiddenByFirewall" => {
+            next.push(format!("az keyvault network-rule list --name {vault}"));
+            format!("Key Vault {vault}'s firewall blocks the caller (403 ForbiddenByFirewall)")
+        }
+        _ => super::key_problem(k, jiff::Timestamp::now()).unwrap_or_default(),
+    };
+    next.push(force_sync.to_string());
+    cause
+}
+
+/// Stores commonly name one policy per service (`eso-payment-service`): the policy a key needs is
+/// then the common prefix plus the key's last segment. Only a guess, said as one.
+pub fn missing_policy_guess(policies: &[String], key: &str) -> Option<String> {
+    let leaf = key.rsplit('/').next()?;
+    let mut prefixes: std::collections::BTreeMap<&str, usize> = Default::default();
+    for p in policies.iter().filter(|p| *p != "default") {
+        if let Some((prefix, _)) = p.split_once('-') {
+            *prefixes.entry(prefix).or_default() += 1;
+        }
+    }
+    let (prefix, n) = prefixes.into_iter().max_by_key(|(_, n)| *n)?;
+    (n >= 2).then(|| format!("{prefix}-{leaf}"))
+}
+
+fn target_cause(
+    f: &ChainFacts,
+    l: &LinkReport,
+    next: &mut Vec<String>,
+    force_sync: &str,
+) -> String {
+    let es = &f.external_secret;
+    if f.target.exists == Some(false) {
+        next.push(format!(
+            "kubectl describe externalsecret {} -n {}",
+            es.name, es.namespace
+        ));
+        next.push(force_sync.to_string());
+        return l.error.clone().unwrap_or_default();
+    }
+    let base = l.error.clone().unwrap_or_default();
+    if es.refresh_policy.as_deref() == Some("CreatedOnce") {
+        next.push(format!(
+            "set refreshPolicy: Periodic on {} in Git (CreatedOnce never refreshes; force-sync is a no-op)",
+            es.name
+        ));
+        next.push(format!(
+            "or: kubectl delete secret {} -n {}   # ESO recreates it with the current value",
+            f.target.name, es.namespace
+        ));
+        return format!(
+            "{base}: the provider's value changed, but refreshPolicy CreatedOnce never refreshes the Secret"
+        );
+    }
+    next.push(force_sync.to_string());
+    format!("{base}: a refresh is due")
+}

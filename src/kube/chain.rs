@@ -1,0 +1,346 @@
+//! Everything `describe-chain` reads from the cluster for one ExternalSecret: the ExternalSecret
+//! and its Events, its store and the store's Events, the Secrets and ServiceAccount the store's auth
+//! refers to, the target Secret, and the namespace's workloads. Only the ExternalSecret itself is
+//! essential (its failure is exit 2); every other failed lookup is recorded on its link and the walk
+//! goes on. Secret values read here (credentials for the probe, the target's data for the
+//! comparison) stay in memory in [`Sensitive`] wrappers and never enter the model.
+
+mod auth;
+mod consumers;
+pub mod extract;
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{Event, Namespace, Secret};
+use kube::api::{DynamicObject, ListParams};
+use kube::{Api, Client};
+use serde_json::Value;
+
+use super::eso::EsoApi;
+use super::list::{Listing, api_error, list_all, status_code};
+use crate::diag::Diag;
+use crate::error::{Error, Result};
+use crate::model::chain::{ChainFacts, StoreFacts, TargetFacts, TargetKey};
+
+pub use auth::{ProbeAuth, Sensitive};
+
+/// What the provider probe needs besides the model: the store as read and the credentials.
+pub struct Gathered {
+    pub facts: ChainFacts,
+    /// The store object, when it was found.
+    pub store: Option<Value>,
+    /// Credentials resolved as ESO would resolve them; `None` when not asked (`--no-probe`).
+    pub auth: Option<ProbeAuth>,
+    /// The store's caBundle / caProvider certificate(s), PEM.
+    pub store_ca_pem: Option<String>,
+    /// The target Secret's data, only for the in-memory comparison.
+    pub target_data: BTreeMap<String, Sensitive>,
+}
+
+pub struct ChainQuery<'a> {
+    pub namespace: &'a str,
+    pub name: &'a str,
+    /// Resolve credentials (TokenRequest included) for a probe as ESO.
+    pub resolve_auth: bool,
+}
+
+pub async fn gather(
+    client: &Client,
+    eso: &EsoApi,
+    q: &ChainQuery<'_>,
+    diag: &Diag,
+) -> Result<Gathered> {
+    let ns = q.namespace;
+    let es_api: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), ns, &eso.external_secrets());
+    diag.log(1, format_args!("GET externalsecret {ns}/{}", q.name));
+    let es = match es_api.get(q.name).await {
+        Ok(es) => to_value(&es),
+        Err(e) if status_code(&e) == Some(404) => {
+            return Err(Error::NotFound(format!(
+                "externalsecret {:?} not found in namespace {ns}",
+                q.name
+            )));
+        }
+        Err(e) => {
+            return Err(api_error(
+                &format!("cannot read externalsecret {ns}/{}", q.name),
+                &e,
+            ));
+        }
+    };
+    let mut facts = ChainFacts {
+        external_secret: extract::external_secret(&es),
+        ..ChainFacts::default()
+    };
+    match object_events(client, ns, "ExternalSecret", q.name, diag).await {
+        Ok(ev) => facts.external_secret.events = ev,
+        Err(e) => facts.external_secret.events_error = Some(e),
+    }
+
+    let (store_facts, store) = fetch_store(client, eso, &facts, diag).await;
+    facts.store = store_facts;
+
+    let mut resolved = auth::Resolved::default();
+    if let Some(store) = &store {
+        resolved = auth::resolve(client, store, &facts.store, ns, q.resolve_auth, diag).await;
+    }
+    facts.credentials = resolved.credentials;
+
+    let (target, target_data) = fetch_target(client, ns, &facts, diag).await;
+    facts.target = target;
+    facts.consumers = consumers::fetch(
+        client,
+        ns,
+        &facts.target.name,
+        facts.target.last_changed.as_deref(),
+        diag,
+    )
+    .await;
+    Ok(Gathered {
+        facts,
+        store,
+        auth: resolved.auth,
+        store_ca_pem: resolved.ca_pem,
+        target_data,
+    })
+}
+
+pub fn to_value<T: serde::Serialize>(obj: &T) -> Value {
+    serde_json::to_value(obj).unwrap_or(Value::Null)
+}
+
+/// Events about one object, newest first.
+pub async fn object_events(
+    client: &Client,
+    ns: &str,
+    kind: &str,
+    name: &str,
+    diag: &Diag,
+) -> std::result::Result<Vec<crate::model::chain::EventFacts>, String> {
+    let api: Api<Event> = Api::namespaced(client.clone(), ns);
+    let params = ListParams::default().fields(&format!(
+        "involvedObject.kind={kind},involvedObject.name={name}"
+    ));
+    let what = Listing::new("events", Some(ns));
+    match list_all(&api, &params, &what, diag).await {
+        Ok(items) => {
+            let values: Vec<Value> = items
+                .iter()
+                .map(to_value)
+                .filter(|e| e.pointer("/involvedObject/name").and_then(Value::as_str) == Some(name))
+                .collect();
+            Ok(extract::events(&values, 5))
+        }
+        Err(e) => Err(what.degraded(&e).cause),
+    }
+}
+
+async fn fetch_store(
+    client: &Client,
+    eso: &EsoApi,
+    facts: &ChainFacts,
+    diag: &Diag,
+) -> (StoreFacts, Option<Value>) {
+    let es = &facts.external_secret;
+    let kind = es
+        .store_kind
+        .clone()
+        .unwrap_or_else(|| "SecretStore".into());
+    let mut out = StoreFacts {
+        kind: kind.clone(),
+        name: es.store_name.clone().unwrap_or_default(),
+        ..StoreFacts::default()
+    };
+    if out.name.is_empty() {
+        out.error = Some("the ExternalSecret names no store (spec.secretStoreRef)".into());
+        return (out, None);
+    }
+    let cluster = match kind.as_str() {
+        "SecretStore" => false,
+        "ClusterSecretStore" => true,
+        other => {
+            out.error = Some(format!(
+                "secretStoreRef.kind {other:?} is neither SecretStore nor ClusterSecretStore"
+            ));
+            return (out, None);
+        }
+    };
+    if !cluster {
+        out.namespace = Some(es.namespace.clone());
+    }
+    let got = get_store(client, eso, cluster, &es.namespace, &out.name, diag).await;
+    let store = match got {
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            out.found = Some(false);
+            let other = if cluster {
+                "SecretStore"
+            } else {
+                "ClusterSecretStore"
+            };
+            if let Ok(Some(_)) =
+                get_store(client, eso, !cluster, &es.namespace, &out.name, diag).await
+            {
+                out.other_kind_exists = Some(other.to_string());
+            }
+            return (out, None);
+        }
+        Err(e) => {
+            out.error = Some(e);
+            return (out, None);
+        }
+    };
+    out.found = Some(true);
+    out.ready = extract::ready_condition(&store);
+    let (provider, settings) = extract::provider_settings(&store);
+    out.provider = provider;
+    out.settings = settings;
+    // ClusterSecretStore events are recorded in `default`, like every cluster-scoped object's.
+    let events_ns = if cluster {
+        "default"
+    } else {
+        es.namespace.as_str()
+    };
+    if let Ok(ev) = object_events(client, events_ns, &kind, &out.name, diag).await {
+        out.events = ev;
+    }
+    if cluster {
+        let labels = namespace_labels(client, &es.namespace, diag).await;
+        let (admits, note) = extract::admits_namespace(&store, &es.namespace, labels.as_ref());
+        out.admits_namespace = admits;
+        out.admission_note = note;
+    }
+    (out, Some(store))
+}
+
+async fn get_store(
+    client: &Client,
+    eso: &EsoApi,
+    cluster: bool,
+    ns: &str,
+    name: &str,
+    diag: &Diag,
+) -> std::result::Result<Option<Value>, String> {
+    let (api, what): (Api<DynamicObject>, &str) = if cluster {
+        (
+            Api::all_with(client.clone(), &eso.cluster_secret_stores()),
+            "clustersecretstore",
+        )
+    } else {
+        (
+            Api::namespaced_with(client.clone(), ns, &eso.secret_stores()),
+            "secretstore",
+        )
+    };
+    diag.log(1, format_args!("GET {what} {name}"));
+    match api.get_opt(name).await {
+        Ok(o) => Ok(o.as_ref().map(to_value)),
+        Err(e) => Err(match status_code(&e) {
+            Some(403) => format!("no permission to get {what} {name}"),
+            _ => format!(
+                "could not get {what} {name}: {}",
+                super::client::one_line(&e)
+            ),
+        }),
+    }
+}
+
+async fn namespace_labels(
+    client: &Client,
+    ns: &str,
+    diag: &Diag,
+) -> Option<BTreeMap<String, String>> {
+    let api: Api<Namespace> = Api::all(client.clone());
+    diag.log(1, format_args!("GET namespace {ns}"));
+    let got = api.get_opt(ns).await.ok()??;
+    Some(got.metadata.labels.unwrap_or_default())
+}
+
+async fn fetch_target(
+    client: &Client,
+    ns: &str,
+    facts: &ChainFacts,
+    diag: &Diag,
+) -> (TargetFacts, BTreeMap<String, Sensitive>) {
+    let es = &facts.external_secret;
+    let mut out = TargetFacts {
+        name: es.target_name.clone(),
+        ..TargetFacts::default()
+    };
+    let mut data = BTreeMap::new();
+    let api: Api<Secret> = Api::namespaced(client.clone(), ns);
+    diag.log(1, format_args!("GET secret {ns}/{}", out.name));
+    let secret = match api.get_opt(&out.name).await {
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            out.exists = Some(false);
+            return (out, data);
+        }
+        Err(e) => {
+            out.error = Some(match status_code(&e) {
+                Some(403) => format!("no permission to get secret {} in {ns}", out.name),
+                _ => format!(
+                    "could not get secret {}: {}",
+                    out.name,
+                    super::client::one_line(&e)
+                ),
+            });
+            return (out, data);
+        }
+    };
+    out.exists = Some(true);
+    out.type_ = secret.type_.clone();
+    let owners = secret.metadata.owner_references.clone().unwrap_or_default();
+    let owner = owners
+        .iter()
+        .find(|o| o.controller == Some(true))
+        .or(owners.first());
+    out.owner = Some(match owner {
+        Some(o) => format!("{}/{}", o.kind, o.name),
+        None => "none".into(),
+    });
+    out.owned_by_this = Some(
+        owner.is_some_and(|o| o.kind == "ExternalSecret" && o.name == es.name)
+            || secret
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get("reconcile.external-secrets.io/managed"))
+                .is_some_and(|v| v == "true")
+                && owner.is_none(),
+    );
+    out.data_hash = secret
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get("reconcile.external-secrets.io/data-hash"))
+        .map(|s| crate::sanitize::line(s));
+    out.last_changed = last_changed(&secret.metadata);
+    for (k, v) in secret.data.unwrap_or_default() {
+        out.keys.push(TargetKey {
+            name: crate::sanitize::line(&k),
+            size: v.0.len(),
+            matches_provider: None,
+        });
+        data.insert(k, Sensitive::from_bytes(v.0));
+    }
+    (out, data)
+}
+
+/// The newest managedFields time, else the creation time: when the data last changed, as far as
+/// the API server can tell.
+fn last_changed(
+    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+) -> Option<String> {
+    let newest = meta
+        .managed_fields
+        .iter()
+        .flatten()
+        .filter_map(|m| m.time.as_ref())
+        .map(|t| t.0)
+        .max();
+    newest
+        .or(meta.creation_timestamp.as_ref().map(|t| t.0))
+        .map(|t| t.to_string())
+}

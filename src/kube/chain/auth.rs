@@ -1,0 +1,437 @@
+//! The credentials link: every Secret and ServiceAccount a store's auth block refers to, checked
+//! for existence and for the referenced key (names and sizes only), and, for a probe "as ESO",
+//! resolved to the credential ESO would use — including a TokenRequest for the store's
+//! ServiceAccount, because that is how ESO logs in with Vault kubernetes auth and Azure workload
+//! identity. Namespaces follow ESO: a SecretStore's refs live in its own namespace; a
+//! ClusterSecretStore's refs name theirs (else the ExternalSecret's).
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
+use kube::api::PostParams;
+use kube::{Api, Client};
+use serde_json::Value;
+
+use super::extract::str_at;
+use crate::diag::Diag;
+use crate::kube::list::status_code;
+pub use crate::model::chain::Sensitive;
+use crate::model::chain::{CredentialFacts, StoreFacts};
+
+/// How the probe logs in, as ESO would.
+#[derive(Debug)]
+pub enum ProbeAuth {
+    VaultToken(Sensitive),
+    VaultKubernetes {
+        mount: String,
+        role: String,
+        jwt: Sensitive,
+        /// `external-secrets/external-secrets`, for the report.
+        service_account: String,
+    },
+    VaultAppRole {
+        mount: String,
+        role_id: Sensitive,
+        secret_id: Sensitive,
+    },
+    AzureSecret {
+        tenant: String,
+        client_id: String,
+        secret: Sensitive,
+    },
+    AzureAssertion {
+        tenant: String,
+        client_id: String,
+        assertion: Sensitive,
+    },
+    /// Why no credential could be resolved (recorded on the credentials link too).
+    Unavailable(String),
+}
+
+#[derive(Default)]
+pub struct Resolved {
+    pub credentials: Vec<CredentialFacts>,
+    pub auth: Option<ProbeAuth>,
+    pub ca_pem: Option<String>,
+}
+
+/// ESO's own identity (Helm defaults), used by Vault kubernetes auth without serviceAccountRef.
+const ESO_NAMESPACE: &str = "external-secrets";
+const ESO_SERVICE_ACCOUNT: &str = "external-secrets";
+const AZURE_EXCHANGE_AUDIENCE: &str = "api://AzureADTokenExchange";
+
+struct Ctx<'a> {
+    client: &'a Client,
+    diag: &'a Diag,
+    cluster: bool,
+    es_namespace: &'a str,
+    store_namespace: Option<String>,
+    cache: BTreeMap<(String, String), Result<Option<Secret>, String>>,
+    out: Vec<CredentialFacts>,
+}
+
+impl Ctx<'_> {
+    fn ref_namespace(&self, r: &Value) -> String {
+        if self.cluster {
+            str_at(r, "/namespace")
+                .unwrap_or(self.es_namespace)
+                .to_string()
+        } else {
+            self.store_namespace
+                .clone()
+                .unwrap_or_else(|| self.es_namespace.to_string())
+        }
+    }
+
+    /// Checks `{name, key}` and returns the value when present.
+    async fn secret_key(&mut self, purpose: &str, r: &Value) -> Option<Sensitive> {
+        let ns = self.ref_namespace(r);
+        let name = str_at(r, "/name").unwrap_or_default().to_string();
+        let key = str_at(r, "/key").map(str::to_string);
+        let mut fact = CredentialFacts {
+            purpose: purpose.to_string(),
+            object: format!("Secret {ns}/{name}"),
+            key: key.clone(),
+            ..CredentialFacts::default()
+        };
+        if name.is_empty() {
+            fact.error = Some(format!("{purpose}: the store names no Secret"));
+            self.out.push(fact);
+            return None;
+        }
+        let cache_key = (ns.clone(), name.clone());
+        if !self.cache.contains_key(&cache_key) {
+            let api: Api<Secret> = Api::namespaced(self.client.clone(), &ns);
+            self.diag
+                .log(1, format_args!("GET secret {ns}/{name} (credentials)"));
+            let got = api.get_opt(&name).await.map_err(|e| match status_code(&e) {
+                Some(403) => format!("no permission to get secret {name} in {ns}"),
+                _ => format!(
+                    "could not get secret {ns}/{name}: {}",
+                    crate::kube::client::one_line(&e)
+                ),
+            });
+            self.cache.insert(cache_key.clone(), got);
+        }
+        let mut value = None;
+        match self.cache.get(&cache_key) {
+            Some(Ok(Some(secret))) => {
+                fact.exists = Some(true);
+                let data = secret.data.clone().unwrap_or_default();
+                fact.keys = data.keys().map(|k| crate::sanitize::line(k)).collect();
+                match key.as_deref().and_then(|k| data.get(k)) {
+                    Some(v) => {
+                        fact.key_present = Some(true);
+                        fact.size = Some(v.0.len());
+                        value = Some(Sensitive::from_bytes(v.0.clone()));
+                    }
+                    None => {
+                        fact.key_present = Some(false);
+                        fact.error = Some(format!(
+                            "Secret {ns}/{name} has no key {:?} (keys: {})",
+                            key.as_deref().unwrap_or(""),
+                            fact.keys.join(", ")
+                        ));
+                    }
+                }
+            }
+            Some(Ok(None)) => {
+                fact.exists = Some(false);
+                fact.error = Some(format!("Secret {ns}/{name} does not exist"));
+            }
+            Some(Err(e)) => fact.error = Some(e.clone()),
+            None => {}
+        }
+        self.out.push(fact);
+        value
+    }
+
+    /// Checks the ServiceAccount; with `audiences` (`Some`), requests a token for it.
+    async fn service_account(
+        &mut self,
+        ns: &str,
+        name: &str,
+        audiences: Option<Vec<String>>,
+        request: bool,
+    ) -> (Option<Sensitive>, BTreeMap<String, String>) {
+        let mut fact = CredentialFacts {
+            purpose: "serviceAccount".into(),
+            object: format!("ServiceAccount {ns}/{name}"),
+            ..CredentialFacts::default()
+        };
+        let api: Api<ServiceAccount> = Api::namespaced(self.client.clone(), ns);
+        self.diag
+            .log(1, format_args!("GET serviceaccount {ns}/{name}"));
+        let mut annotations = BTreeMap::new();
+        match api.get_opt(name).await {
+            Ok(Some(sa)) => {
+                fact.exists = Some(true);
+                annotations = sa.metadata.annotations.unwrap_or_default();
+                fact.keys = annotations
+                    .iter()
+                    .filter(|(k, _)| k.starts_with("azure.workload.identity/"))
+                    .map(|(k, v)| crate::sanitize::line(&format!("{k}={v}")))
+                    .collect();
+            }
+            Ok(None) => {
+                fact.exists = Some(false);
+                fact.error = Some(format!("ServiceAccount {ns}/{name} does not exist"));
+                self.out.push(fact);
+                return (None, annotations);
+            }
+            Err(e) => {
+                fact.error = Some(match status_code(&e) {
+                    Some(403) => format!("no permission to get serviceaccount {name} in {ns}"),
+                    _ => crate::kube::client::one_line(&e),
+                });
+            }
+        }
+        let mut token = None;
+        if request {
+            let tr = TokenRequest {
+                spec: Some(TokenRequestSpec {
+                    audiences,
+                    expiration_seconds: Some(600),
+                    ..TokenRequestSpec::default()
+                }),
+                ..TokenRequest::default()
+            };
+            self.diag.log(
+                1,
+                format_args!("POST serviceaccounts/{name}/token -n {ns} (TokenRequest)"),
+            );
+            match api
+                .create_token_request(name, &PostParams::default(), &tr)
+                .await
+            {
+                Ok(answer) => {
+                    token = answer
+                        .status
+                        .and_then(|s| s.token)
+                        .map(Sensitive::from_string)
+                        .filter(|t| !t.bytes().is_empty());
+                    if token.is_none() {
+                        fact.error = Some("the TokenRequest returned no token".into());
+                    }
+                }
+                Err(e) => {
+                    fact.error = Some(match status_code(&e) {
+                        Some(403) => format!(
+                            "no permission to create tokens for serviceaccount {name} in {ns} (TokenRequest)"
+                        ),
+                        _ => format!(
+                            "TokenRequest for {ns}/{name} failed: {}",
+                            crate::kube::client::one_line(&e)
+                        ),
+                    })
+                }
+            }
+        }
+        self.out.push(fact);
+        (token, annotations)
+    }
+}
+
+pub async fn resolve(
+    client: &Client,
+    store: &Value,
+    store_facts: &StoreFacts,
+    es_namespace: &str,
+    request_tokens: bool,
+    diag: &Diag,
+) -> Resolved {
+    let mut ctx = Ctx {
+        client,
+        diag,
+        cluster: store_facts.kind == "ClusterSecretStore",
+        es_namespace,
+        store_namespace: store_facts.namespace.clone(),
+        cache: BTreeMap::new(),
+        out: Vec::new(),
+    };
+    let mut resolved = Resolved::default();
+    if let Some(v) = store.pointer("/spec/provider/vault") {
+        resolved.ca_pem = ca_bundle(&mut ctx, v).await;
+        resolved.auth = vault(&mut ctx, v, request_tokens).await;
+    } else if let Some(a) = store.pointer("/spec/provider/azurekv") {
+        resolved.auth = azure(&mut ctx, a, store_facts, request_tokens).await;
+    }
+    resolved.credentials = ctx.out;
+    resolved
+}
+
+fn unavailable(why: &str) -> Option<ProbeAuth> {
+    Some(ProbeAuth::Unavailable(why.to_string()))
+}
+
+async fn ca_bundle(ctx: &mut Ctx<'_>, v: &Value) -> Option<String> {
+    use base64::Engine;
+    if let Some(b) = str_at(v, "/caBundle") {
+        let pem = base64::engine::general_purpose::STANDARD.decode(b).ok()?;
+        return Some(String::from_utf8_lossy(&pem).into_owned());
+    }
+    let p = v.get("caProvider")?;
+    if str_at(p, "/type") == Some("Secret") {
+        return ctx.secret_key("caProvider", p).await.map(|s| s.text());
+    }
+    None
+}
+
+async fn vault(ctx: &mut Ctx<'_>, v: &Value, request: bool) -> Option<ProbeAuth> {
+    let auth = v.get("auth")?;
+    if let Some(r) = auth.get("tokenSecretRef") {
+        let token = ctx.secret_key("token", r).await;
+        return token
+            .map(ProbeAuth::VaultToken)
+            .or_else(|| unavailable("the Vault token Secret is unusable"));
+    }
+    if let Some(a) = auth.get("appRole") {
+        let mount = str_at(a, "/path").unwrap_or("approle").to_string();
+        let role_id = match (str_at(a, "/roleId"), a.get("roleRef")) {
+            (Some(id), _) => Some(Sensitive::from_string(id.to_string())),
+            (None, Some(r)) => ctx.secret_key("appRole roleId", r).await,
+            (None, None) => None,
+        };
+        let secret_id = match a.get("secretRef") {
+            Some(r) => ctx.secret_key("appRole secretId", r).await,
+            None => None,
+        };
+        return match (role_id, secret_id) {
+            (Some(role_id), Some(secret_id)) => Some(ProbeAuth::VaultAppRole {
+                mount,
+                role_id,
+                secret_id,
+            }),
+            _ => unavailable("the AppRole role id or secret id is unusable"),
+        };
+    }
+    if let Some(k) = auth.get("kubernetes") {
+        let mount = str_at(k, "/mountPath").unwrap_or("kubernetes").to_string();
+        let role = str_at(k, "/role").unwrap_or_default().to_string();
+        if let Some(r) = k.get("secretRef") {
+            let jwt = ctx.secret_key("kubernetes jwt", r).await;
+            return match jwt {
+                Some(jwt) => Some(ProbeAuth::VaultKubernetes {
+                    mount,
+                    role,
+                    jwt,
+                    service_account: "(token from Secret)".into(),
+                }),
+                None => unavailable("the kubernetes auth JWT Secret is unusable"),
+            };
+        }
+        let (ns, name, audiences) = match k.get("serviceAccountRef") {
+            Some(r) => {
+                let auds: Vec<String> = r
+                    .get("audiences")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect();
+                (
+                    ctx.ref_namespace(r),
+                    str_at(r, "/name").unwrap_or_default().to_string(),
+                    Some(auds).filter(|a| !a.is_empty()),
+                )
+            }
+            // No serviceAccountRef: ESO logs in with its own ServiceAccount's token.
+            None => (
+                ESO_NAMESPACE.to_string(),
+                ESO_SERVICE_ACCOUNT.to_string(),
+                None,
+            ),
+        };
+        let (jwt, _) = ctx.service_account(&ns, &name, audiences, request).await;
+        return match jwt {
+            Some(jwt) => Some(ProbeAuth::VaultKubernetes {
+                mount,
+                role,
+                jwt,
+                service_account: format!("{ns}/{name}"),
+            }),
+            None if request => unavailable(&format!(
+                "no token could be requested for serviceaccount {ns}/{name}"
+            )),
+            None => None,
+        };
+    }
+    unavailable("this Vault auth method is not probed by kubectl-eso yet")
+}
+
+async fn azure(
+    ctx: &mut Ctx<'_>,
+    a: &Value,
+    store: &StoreFacts,
+    request: bool,
+) -> Option<ProbeAuth> {
+    let tenant = store.settings.get("tenantId").cloned().unwrap_or_default();
+    match str_at(a, "/authType").unwrap_or("ServicePrincipal") {
+        "ServicePrincipal" => {
+            let refs = a.get("authSecretRef");
+            let client_id = match refs.and_then(|r| r.get("clientId")) {
+                Some(r) => ctx.secret_key("clientId", r).await,
+                None => None,
+            };
+            if let Some(r) = refs.and_then(|r| r.get("clientCertificate")) {
+                let _ = ctx.secret_key("clientCertificate", r).await;
+                return unavailable(
+                    "certificate credentials are checked in the cluster but not probed by kubectl-eso yet",
+                );
+            }
+            let secret = match refs.and_then(|r| r.get("clientSecret")) {
+                Some(r) => ctx.secret_key("clientSecret", r).await,
+                None => None,
+            };
+            match (client_id, secret) {
+                (Some(id), Some(secret)) => Some(ProbeAuth::AzureSecret {
+                    tenant,
+                    client_id: id.text(),
+                    secret,
+                }),
+                _ => unavailable("the service principal's clientId or clientSecret is unusable"),
+            }
+        }
+        "WorkloadIdentity" => {
+            let r = a.get("serviceAccountRef").cloned().unwrap_or(Value::Null);
+            let ns = ctx.ref_namespace(&r);
+            let name = str_at(&r, "/name")
+                .unwrap_or(ESO_SERVICE_ACCOUNT)
+                .to_string();
+            let (token, ann) = ctx
+                .service_account(
+                    &ns,
+                    &name,
+                    Some(vec![AZURE_EXCHANGE_AUDIENCE.to_string()]),
+                    request,
+                )
+                .await;
+            let client_id = ann
+                .get("azure.workload.identity/client-id")
+                .cloned()
+                .unwrap_or_default();
+            let tenant = ann
+                .get("azure.workload.identity/tenant-id")
+                .cloned()
+                .unwrap_or(tenant);
+            match token {
+                Some(assertion) if !client_id.is_empty() => Some(ProbeAuth::AzureAssertion {
+                    tenant,
+                    client_id,
+                    assertion,
+                }),
+                _ if client_id.is_empty() => unavailable(&format!(
+                    "ServiceAccount {ns}/{name} has no azure.workload.identity/client-id annotation"
+                )),
+                _ if request => unavailable("no token could be requested for the ServiceAccount"),
+                _ => None,
+            }
+        }
+        "ManagedIdentity" => unavailable(
+            "managed identity only works from inside Azure; use --probe-as me to probe with your Azure CLI login",
+        ),
+        other => unavailable(&format!("authType {other} is not probed by kubectl-eso")),
+    }
+}

@@ -1,0 +1,334 @@
+//! Pure readings of the raw objects `describe-chain` fetches (ExternalSecret, store, Secret, Pod)
+//! into the chain model, kept apart from the API calls so they are unit-tested without a server.
+//! Objects are read as JSON because the chain needs fields (remoteRef, provider auth blocks) the
+//! shared ESO structs deliberately leave out.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::model::chain::{ConditionFacts, EventFacts, ExternalSecretFacts, RemoteRefFacts};
+use crate::sanitize;
+
+pub fn str_at<'a>(v: &'a Value, pointer: &str) -> Option<&'a str> {
+    v.pointer(pointer)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+}
+
+pub fn string_at(v: &Value, pointer: &str) -> Option<String> {
+    str_at(v, pointer).map(sanitize::text)
+}
+
+pub fn ready_condition(obj: &Value) -> Option<ConditionFacts> {
+    let c = obj
+        .pointer("/status/conditions")?
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == "Ready")?;
+    Some(ConditionFacts {
+        status: string_at(c, "/status").unwrap_or_default(),
+        reason: string_at(c, "/reason"),
+        message: string_at(c, "/message"),
+        last_transition_time: string_at(c, "/lastTransitionTime"),
+    })
+}
+
+pub fn external_secret(es: &Value) -> ExternalSecretFacts {
+    let name = string_at(es, "/metadata/name").unwrap_or_default();
+    let mut remote_refs = Vec::new();
+    for (i, d) in es
+        .pointer("/spec/data")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        remote_refs.push(RemoteRefFacts {
+            source: format!("data[{i}]"),
+            secret_key: string_at(d, "/secretKey"),
+            key: string_at(d, "/remoteRef/key").unwrap_or_default(),
+            property: string_at(d, "/remoteRef/property"),
+            version: string_at(d, "/remoteRef/version"),
+            extract: false,
+            find: false,
+        });
+    }
+    for (i, d) in es
+        .pointer("/spec/dataFrom")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let find = d.get("find").is_some_and(|f| !f.is_null());
+        remote_refs.push(RemoteRefFacts {
+            source: format!("dataFrom[{i}]"),
+            secret_key: None,
+            key: string_at(d, "/extract/key").unwrap_or_default(),
+            property: string_at(d, "/extract/property"),
+            version: string_at(d, "/extract/version"),
+            extract: !find,
+            find,
+        });
+    }
+    let owner = es
+        .pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|o| o["kind"] == "ClusterExternalSecret")
+        .and_then(|o| string_at(o, "/name"));
+    let store_kind = string_at(es, "/spec/secretStoreRef/kind")
+        .or_else(|| string_at(es, "/spec/secretStoreRef/name").map(|_| "SecretStore".into()));
+    ExternalSecretFacts {
+        namespace: string_at(es, "/metadata/namespace").unwrap_or_default(),
+        target_name: string_at(es, "/spec/target/name").unwrap_or_else(|| name.clone()),
+        name,
+        ready: ready_condition(es),
+        refresh_interval: string_at(es, "/spec/refreshInterval"),
+        refresh_policy: string_at(es, "/spec/refreshPolicy"),
+        refresh_time: string_at(es, "/status/refreshTime"),
+        generation: es.pointer("/metadata/generation").and_then(Value::as_i64),
+        synced_resource_version: string_at(es, "/status/syncedResourceVersion"),
+        store_kind,
+        store_name: string_at(es, "/spec/secretStoreRef/name"),
+        creation_policy: string_at(es, "/spec/target/creationPolicy"),
+        templated: es
+            .pointer("/spec/target/template")
+            .is_some_and(|t| !t.is_null()),
+        remote_refs,
+        events: Vec::new(),
+        events_error: None,
+        owner_cluster_external_secret: owner,
+    }
+}
+
+/// Newest first, at most `limit`.
+pub fn events(list: &[Value], limit: usize) -> Vec<EventFacts> {
+    let mut out: Vec<EventFacts> = list
+        .iter()
+        .map(|e| EventFacts {
+            type_: string_at(e, "/type").unwrap_or_default(),
+            reason: string_at(e, "/reason").unwrap_or_default(),
+            message: string_at(e, "/message").unwrap_or_default(),
+            count: e
+                .pointer("/count")
+                .and_then(Value::as_i64)
+                .and_then(|c| i32::try_from(c).ok())
+                .unwrap_or(1),
+            last_seen: string_at(e, "/lastTimestamp")
+                .or_else(|| string_at(e, "/eventTime"))
+                .or_else(|| string_at(e, "/metadata/creationTimestamp")),
+        })
+        .collect();
+    out.sort_by(|a, b| b.last_seen.cmp(&a.last_seen));
+    out.truncate(limit);
+    out
+}
+
+/// The store's non-secret settings, flattened to `name: value` lines.
+pub fn provider_settings(store: &Value) -> (Option<String>, BTreeMap<String, String>) {
+    let mut out = BTreeMap::new();
+    let Some(providers) = store.pointer("/spec/provider").and_then(Value::as_object) else {
+        return (None, out);
+    };
+    let Some((kind, p)) = providers.iter().next() else {
+        return (None, out);
+    };
+    let mut put = |k: &str, v: Option<String>| {
+        if let Some(v) = v {
+            out.insert(k.to_string(), v);
+        }
+    };
+    match kind.as_str() {
+        "vault" => {
+            put("server", string_at(p, "/server"));
+            put("path", string_at(p, "/path"));
+            put(
+                "version",
+                Some(string_at(p, "/version").unwrap_or_else(|| "v2".into())),
+            );
+            put("namespace", string_at(p, "/namespace"));
+            put(
+                "caBundle",
+                str_at(p, "/caBundle").map(|_| "set".to_string()),
+            );
+            put(
+                "caProvider",
+                string_at(p, "/caProvider/type").map(|t| {
+                    format!(
+                        "{t} {}/{}",
+                        str_at(p, "/caProvider/name").unwrap_or(""),
+                        str_at(p, "/caProvider/key").unwrap_or("")
+                    )
+                }),
+            );
+            let auth = p.get("auth").cloned().unwrap_or(Value::Null);
+            if let Some(k) = auth.get("kubernetes") {
+                put("auth", Some("kubernetes".into()));
+                put(
+                    "mountPath",
+                    Some(string_at(k, "/mountPath").unwrap_or_else(|| "kubernetes".into())),
+                );
+                put("role", string_at(k, "/role"));
+                put("serviceAccount", string_at(k, "/serviceAccountRef/name"));
+            } else if let Some(a) = auth.get("appRole") {
+                put("auth", Some("appRole".into()));
+                put(
+                    "mountPath",
+                    Some(string_at(a, "/path").unwrap_or_else(|| "approle".into())),
+                );
+                put("roleId", string_at(a, "/roleId"));
+            } else if auth.get("tokenSecretRef").is_some() {
+                put("auth", Some("token".into()));
+            } else if let Some((method, _)) = auth.as_object().and_then(|m| m.iter().next()) {
+                put("auth", Some(sanitize::line(method)));
+            }
+        }
+        "azurekv" => {
+            put("vaultUrl", string_at(p, "/vaultUrl"));
+            put("tenantId", string_at(p, "/tenantId"));
+            put(
+                "authType",
+                Some(string_at(p, "/authType").unwrap_or_else(|| "ServicePrincipal".into())),
+            );
+            put(
+                "environmentType",
+                Some(string_at(p, "/environmentType").unwrap_or_else(|| "PublicCloud".into())),
+            );
+            put(
+                "activeDirectoryEndpoint",
+                string_at(p, "/customCloudConfig/activeDirectoryEndpoint"),
+            );
+            put(
+                "keyVaultEndpoint",
+                string_at(p, "/customCloudConfig/keyVaultEndpoint"),
+            );
+            put("serviceAccount", string_at(p, "/serviceAccountRef/name"));
+            put("identityId", string_at(p, "/identityId"));
+        }
+        _ => {}
+    }
+    (Some(sanitize::line(kind)), out)
+}
+
+/// ClusterSecretStore `spec.conditions`: `Some(true/false)` when decidable, with a note when not.
+pub fn admits_namespace(
+    store: &Value,
+    namespace: &str,
+    ns_labels: Option<&BTreeMap<String, String>>,
+) -> (Option<bool>, Option<String>) {
+    let Some(conditions) = store.pointer("/spec/conditions").and_then(Value::as_array) else {
+        return (Some(true), None);
+    };
+    if conditions.is_empty() {
+        return (Some(true), None);
+    }
+    let mut undecided = None;
+    for c in conditions {
+        let by_name = c
+            .get("namespaces")
+            .and_then(Value::as_array)
+            .is_some_and(|a| a.iter().any(|n| n.as_str() == Some(namespace)));
+        if by_name {
+            return (Some(true), None);
+        }
+        if let Some(sel) = c.get("namespaceSelector").filter(|s| !s.is_null()) {
+            let has_expressions = sel
+                .get("matchExpressions")
+                .and_then(Value::as_array)
+                .is_some_and(|a| !a.is_empty());
+            match (ns_labels, has_expressions) {
+                (Some(labels), false) => {
+                    let all = sel
+                        .get("matchLabels")
+                        .and_then(Value::as_object)
+                        .into_iter()
+                        .flatten()
+                        .all(|(k, v)| labels.get(k).map(String::as_str) == v.as_str());
+                    if all {
+                        return (Some(true), None);
+                    }
+                }
+                (None, _) => {
+                    undecided = Some("the namespace's labels could not be read".to_string());
+                }
+                (_, true) => {
+                    undecided =
+                        Some("namespaceSelector.matchExpressions not evaluated".to_string());
+                }
+            }
+        }
+        if c.get("namespaceRegexes")
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty())
+        {
+            undecided = Some("namespaceRegexes not evaluated".to_string());
+        }
+    }
+    match undecided {
+        Some(note) => (None, Some(note)),
+        None => (
+            Some(false),
+            Some(format!(
+                "no entry of spec.conditions admits namespace {namespace}"
+            )),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn reads_remote_refs_and_owner() {
+        let es = json!({
+            "metadata": {"name": "a", "namespace": "prod", "generation": 2,
+                "ownerReferences": [{"kind": "ClusterExternalSecret", "name": "ces"}]},
+            "spec": {"secretStoreRef": {"name": "vault"},
+                "target": {"template": {"type": "x"}},
+                "data": [{"secretKey": "pw", "remoteRef": {"key": "db", "property": "password", "version": "3"}}],
+                "dataFrom": [{"extract": {"key": "order-service"}}, {"find": {"name": {"regexp": ".*"}}}]}
+        });
+        let f = external_secret(&es);
+        assert_eq!(f.target_name, "a");
+        assert_eq!(f.store_kind.as_deref(), Some("SecretStore"));
+        assert!(f.templated);
+        assert_eq!(f.remote_refs.len(), 3);
+        assert_eq!(f.remote_refs[0].property.as_deref(), Some("password"));
+        assert!(f.remote_refs[1].extract && !f.remote_refs[1].find);
+        assert!(f.remote_refs[2].find);
+        assert_eq!(f.owner_cluster_external_secret.as_deref(), Some("ces"));
+    }
+
+    #[test]
+    fn cluster_store_conditions_decide_by_name_and_labels() {
+        let open = json!({"spec": {}});
+        assert_eq!(admits_namespace(&open, "netbox", None).0, Some(true));
+        let named = json!({"spec": {"conditions": [{"namespaces": ["awx"]}]}});
+        assert_eq!(admits_namespace(&named, "netbox", None).0, Some(false));
+        assert_eq!(admits_namespace(&named, "awx", None).0, Some(true));
+        let sel = json!({"spec": {"conditions": [{"namespaceSelector": {"matchLabels": {"team": "ops"}}}]}});
+        let labels = BTreeMap::from([("team".to_string(), "ops".to_string())]);
+        assert_eq!(admits_namespace(&sel, "x", Some(&labels)).0, Some(true));
+        assert_eq!(
+            admits_namespace(&sel, "x", Some(&BTreeMap::new())).0,
+            Some(false)
+        );
+        assert_eq!(admits_namespace(&sel, "x", None).0, None);
+    }
+
+    #[test]
+    fn settings_hold_no_secret_material() {
+        let store = json!({"spec": {"provider": {"vault": {"server": "http://v", "caBundle": "LS0tQ0FCVU5ETEU=",
+            "auth": {"tokenSecretRef": {"name": "t", "key": "token"}}}}}});
+        let (kind, s) = provider_settings(&store);
+        assert_eq!(kind.as_deref(), Some("vault"));
+        assert_eq!(s.get("auth").map(String::as_str), Some("token"));
+        assert_eq!(s.get("caBundle").map(String::as_str), Some("set"));
+        assert!(!format!("{s:?}").contains("LS0t"));
+    }
+}

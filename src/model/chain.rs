@@ -1,0 +1,429 @@
+//! The chain `describe-chain` walks, as plain data: ExternalSecret -> store -> credentials ->
+//! provider -> target Secret -> consumers. The fetchers fill the facts (recording a failed lookup
+//! on its link instead of aborting), the analysis adds each link's state and the verdict, and all
+//! three output formats print this one report. No field ever holds a secret value: credentials and
+//! target data appear as key names and sizes, and the provider comparison as yes/no.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// How one link of the chain looks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LinkState {
+    Ok,
+    Warning,
+    Broken,
+    Unknown,
+}
+
+impl LinkState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkState::Ok => "ok",
+            LinkState::Warning => "warning",
+            LinkState::Broken => "broken",
+            LinkState::Unknown => "unknown",
+        }
+    }
+}
+
+/// The six links, in the order the chain is walked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum LinkName {
+    ExternalSecret,
+    Store,
+    Credentials,
+    Provider,
+    Target,
+    Consumers,
+}
+
+impl LinkName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkName::ExternalSecret => "ExternalSecret",
+            LinkName::Store => "Store",
+            LinkName::Credentials => "Credentials",
+            LinkName::Provider => "Provider",
+            LinkName::Target => "Target Secret",
+            LinkName::Consumers => "Consumers",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConditionFacts {
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_transition_time: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventFacts {
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub reason: String,
+    pub message: String,
+    pub count: i32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen: Option<String>,
+}
+
+/// One `data[]` / `dataFrom[]` entry: where in the provider ESO looks.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RemoteRefFacts {
+    /// `data[0]`, `dataFrom[1]`.
+    pub source: String,
+    /// `secretKey` for data[], `extract` / `find` for dataFrom[].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_key: Option<String>,
+    pub key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub property: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// `dataFrom[].extract` copies every property of the remote secret.
+    #[serde(default)]
+    pub extract: bool,
+    /// `dataFrom[].find` has no single key: it is not probed.
+    #[serde(default)]
+    pub find: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExternalSecretFacts {
+    pub namespace: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready: Option<ConditionFacts>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_interval: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_policy: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synced_resource_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store_kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store_name: Option<String>,
+    pub target_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub creation_policy: Option<String>,
+    /// The target is rendered from `target.template`: its keys are not the provider's values.
+    #[serde(default)]
+    pub templated: bool,
+    pub remote_refs: Vec<RemoteRefFacts>,
+    pub events: Vec<EventFacts>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events_error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_cluster_external_secret: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoreFacts {
+    /// As referenced: `SecretStore` or `ClusterSecretStore`.
+    pub kind: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// `None` when the lookup itself failed (see `error`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub found: Option<bool>,
+    /// Set when a store of the same name exists only as the other kind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub other_kind_exists: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready: Option<ConditionFacts>,
+    pub events: Vec<EventFacts>,
+    /// ClusterSecretStore `spec.conditions`: does it admit the ExternalSecret's namespace?
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admits_namespace: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admission_note: Option<String>,
+    /// `vault`, `azurekv`, ... (the key under `spec.provider`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// Non-secret settings: server, path, version, auth method, role, vaultUrl, tenant...
+    pub settings: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// One Secret key or ServiceAccount the store's auth needs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CredentialFacts {
+    /// What it is for: `token`, `appRole secretId`, `clientId`, `clientSecret`, `serviceAccount`, `caBundle`...
+    pub purpose: String,
+    /// `Secret ns/name` or `ServiceAccount ns/name`.
+    pub object: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exists: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_present: Option<bool>,
+    /// Size in bytes of the referenced key's value (never the value).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<usize>,
+    /// The object's key names (Secrets) or workload-identity annotations (ServiceAccounts).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// What the provider said about one remote key.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyFacts {
+    pub key: String,
+    /// The exact API path (Vault: `registry-creds/data/order-service`) or secret URL path.
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub capabilities: Vec<String>,
+    /// May the probing identity read it? `None` when not asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readable: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exists: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_before: Option<String>,
+    #[serde(default)]
+    pub deleted: bool,
+    #[serde(default)]
+    pub destroyed: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub property: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub property_exists: Option<bool>,
+    /// Property names of the remote secret (Vault), never values.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub properties: Vec<String>,
+    /// Provider error code (`SecretNotFound`, `ForbiddenByRbac`, HTTP 403...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProviderFacts {
+    pub probed: bool,
+    /// Why it was not probed (`--no-probe`, managed identity, unsupported provider...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+    /// `eso` or `me`.
+    pub probe_as: String,
+    /// Who logged in, in words: "kubernetes auth role external-secrets-operator as external-secrets/external-secrets".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// Vault: the policies of the logged-in token.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login_error: Option<String>,
+    /// Provider error code of the login (`AADSTS7000222`, HTTP 403...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login_code: Option<String>,
+    pub keys: Vec<KeyFacts>,
+    /// Every provider request made (method and path, no tokens), in order.
+    pub calls: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetKey {
+    pub name: String,
+    pub size: usize,
+    /// Same bytes as the provider's current value? `None` when not compared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matches_provider: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetFacts {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exists: Option<bool>,
+    /// `ExternalSecret/<name>`, another owner, or `none`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owned_by_this: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "type")]
+    pub type_: Option<String>,
+    pub keys: Vec<TargetKey>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_hash: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_changed: Option<String>,
+    /// "yes", "no", or why it could not be compared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matches_provider: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsumerFacts {
+    /// `deployment`, `statefulset`, `daemonset`, `cronjob`, `pod`.
+    pub kind: String,
+    pub name: String,
+    /// env, envFrom, volume, projected, imagePullSecrets.
+    pub uses: Vec<String>,
+    /// Pods: Running, ImagePullBackOff, CrashLoopBackOff...; workloads: the worst of their pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started: Option<String>,
+    /// Pods only: started before the Secret last changed (env vars do not refresh).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_before_change: Option<bool>,
+    /// Pods: the owning workload, `deployment/order-service`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsumersFacts {
+    pub items: Vec<ConsumerFacts>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
+}
+
+/// Everything gathered, before judgement.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChainFacts {
+    pub external_secret: ExternalSecretFacts,
+    pub store: StoreFacts,
+    pub credentials: Vec<CredentialFacts>,
+    pub provider: ProviderFacts,
+    pub target: TargetFacts,
+    pub consumers: ConsumersFacts,
+}
+
+/// One link's judgement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LinkReport {
+    pub link: LinkName,
+    pub state: LinkState,
+    pub summary: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChainVerdict {
+    pub state: LinkState,
+    /// The first broken link (or first warning when nothing is broken).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<LinkName>,
+    pub cause: String,
+    /// Consumers hurt by it: `deployment/order-service (ImagePullBackOff)`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub impact: Vec<String>,
+    pub next: Vec<String>,
+}
+
+/// What all three output formats print.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChainReport {
+    pub links: Vec<LinkReport>,
+    pub verdict: ChainVerdict,
+    #[serde(flatten)]
+    pub facts: ChainFacts,
+}
+
+impl ChainReport {
+    pub fn any_broken(&self) -> bool {
+        self.links.iter().any(|l| l.state == LinkState::Broken)
+    }
+}
+
+/// A secret value held only in memory (a credential, a target key, a provider's current value).
+/// It is not serializable and its Debug form is redacted, so it cannot slip into a report or a log.
+pub struct Sensitive(Vec<u8>);
+
+impl Sensitive {
+    pub fn from_bytes(b: Vec<u8>) -> Self {
+        Sensitive(b)
+    }
+    pub fn from_string(s: String) -> Self {
+        Sensitive(s.into_bytes())
+    }
+    pub fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+    /// The value as text (credentials are text); invalid UTF-8 is replaced.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0).trim().to_string()
+    }
+}
+
+impl std::fmt::Debug for Sensitive {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "<{} bytes redacted>", self.0.len())
+    }
+}
+
+impl Sensitive {
+    /// Equal bytes, compared in constant time for equal lengths (the length is not secret here:
+    /// the report prints sizes anyway).
+    pub fn same_as(&self, other: &[u8]) -> bool {
+        self.0.len() == other.len()
+            && self
+                .0
+                .iter()
+                .zip(other)
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
+    }
+}
+
+/// A provider's current value for one remote key, held only until it has been compared.
+#[derive(Debug)]
+pub enum RemoteValue {
+    /// Key Vault secrets, or one Vault property.
+    Single(Sensitive),
+    /// Every property of a Vault secret (for `dataFrom.extract` and `property` lookups).
+    Map(BTreeMap<String, Sensitive>),
+}

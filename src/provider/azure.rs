@@ -1,0 +1,323 @@
+//! Azure Key Vault probed as ESO would: an Entra ID client-credentials token (service principal
+//! secret, or a workload-identity ServiceAccount token as client assertion) for the store's cloud,
+//! then one GET per remote key. Key Vault has no "properties only" read, so the value arrives with
+//! the answer; it is returned as a [`RemoteValue`] for the comparison and never printed.
+//!
+//! Plain reqwest rather than the official SDK: two REST calls are all the probe needs, the SDK's
+//! `error_code` degrades to "403" on real answers so the body must be parsed here anyway
+//! (CRATES.md pitfall 3), and the SDK would add minutes to every build on these machines. The
+//! custom-cloud settings (Azure Stack `customCloudConfig`), HTTPS_PROXY / NO_PROXY and the
+//! `--provider-ca-file` CAs are honoured through the shared [`ProbeHttp`] client.
+
+use serde_json::Value;
+
+use crate::model::chain::{KeyFacts, RemoteValue, Sensitive};
+use crate::provider::vault::http::{self, ProbeHttp};
+
+/// Where the store's cloud lives.
+#[derive(Debug, Clone)]
+pub struct AzureCloud {
+    /// Entra ID authority host, no tenant (`https://login.microsoftonline.com`).
+    pub authority: String,
+    /// Key Vault token audience (`https://vault.azure.net`).
+    pub key_vault_resource: String,
+}
+
+impl AzureCloud {
+    /// ESO's `environmentType`, with `customCloudConfig` for Azure Stack.
+    pub fn for_environment(
+        environment: &str,
+        custom_authority: Option<&str>,
+        custom_key_vault: Option<&str>,
+    ) -> Result<AzureCloud, String> {
+        let (a, k) = match environment {
+            "" | "PublicCloud" => (
+                "https://login.microsoftonline.com",
+                "https://vault.azure.net",
+            ),
+            "USGovernmentCloud" => (
+                "https://login.microsoftonline.us",
+                "https://vault.usgovcloudapi.net",
+            ),
+            "ChinaCloud" => ("https://login.chinacloudapi.cn", "https://vault.azure.cn"),
+            "GermanCloud" => (
+                "https://login.microsoftonline.de",
+                "https://vault.microsoftazure.de",
+            ),
+            "AzureStackCloud" => match (custom_authority, custom_key_vault) {
+                (Some(a), Some(k)) => (a, k),
+                _ => {
+                    return Err("environmentType AzureStackCloud needs customCloudConfig \
+                                activeDirectoryEndpoint and keyVaultEndpoint"
+                        .into());
+                }
+            },
+            other => return Err(format!("unknown environmentType {other:?}")),
+        };
+        Ok(AzureCloud {
+            authority: a.trim_end_matches('/').to_string(),
+            key_vault_resource: k.trim_end_matches('/').to_string(),
+        })
+    }
+}
+
+pub enum AzureLogin<'a> {
+    ClientSecret {
+        tenant: &'a str,
+        client_id: &'a str,
+        secret: &'a str,
+    },
+    /// Workload identity: the ServiceAccount token as client assertion.
+    Assertion {
+        tenant: &'a str,
+        client_id: &'a str,
+        assertion: &'a str,
+    },
+    /// `--probe-as me`: a token the user's Azure CLI issued.
+    Bearer(&'a str),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AzureKey {
+    pub name: String,
+    pub version: Option<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct AzureOutcome {
+    pub login_error: Option<String>,
+    /// `AADSTS7000222`, `invalid_client`, `HTTP 401`...
+    pub login_code: Option<String>,
+    pub keys: Vec<KeyFacts>,
+    pub values: Vec<Option<RemoteValue>>,
+}
+
+pub async fn probe(
+    http: &ProbeHttp,
+    cloud: &AzureCloud,
+    vault_url: &str,
+    how: &AzureLogin<'_>,
+    keys: &[AzureKey],
+) -> AzureOutcome {
+    let mut out = AzureOutcome::default();
+    let bearer = match how {
+        AzureLogin::Bearer(t) => Sensitive::from_string(t.to_string()),
+        _ => match token(http, cloud, how).await {
+            Ok(t) => t,
+            Err((e, code)) => {
+                out.login_error = Some(e);
+                out.login_code = code;
+                return out;
+            }
+        },
+    };
+    let bearer = bearer.text();
+    for k in keys {
+        let (facts, value) = get_secret(http, vault_url, &bearer, k).await;
+        out.keys.push(facts);
+        out.values.push(value);
+    }
+    out
+}
+
+async fn token(
+    http: &ProbeHttp,
+    cloud: &AzureCloud,
+    how: &AzureLogin<'_>,
+) -> Result<Sensitive, (String, Option<String>)> {
+    let scope = format!("{}/.default", cloud.key_vault_resource);
+    let (tenant, mut form) = match how {
+        AzureLogin::ClientSecret {
+            tenant,
+            client_id,
+            secret,
+        } => (
+            *tenant,
+            vec![
+                ("client_id", client_id.to_string()),
+                ("client_secret", secret.to_string()),
+            ],
+        ),
+        AzureLogin::Assertion {
+            tenant,
+            client_id,
+            assertion,
+        } => (
+            *tenant,
+            vec![
+                ("client_id", client_id.to_string()),
+                (
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_string(),
+                ),
+                ("client_assertion", assertion.to_string()),
+            ],
+        ),
+        AzureLogin::Bearer(_) => return Err(("no token request for a bearer".into(), None)),
+    };
+    form.push(("grant_type", "client_credentials".to_string()));
+    form.push(("scope", scope));
+    let path = format!("/{tenant}/oauth2/v2.0/token");
+    let url = format!("{}{path}", cloud.authority);
+    let resp = http.client.post(&url).form(&form).send().await;
+    let resp = match resp {
+        Ok(r) => r,
+        Err(e) => {
+            http.record(format!("entra POST {path} -> no answer"));
+            return Err((
+                format!(
+                    "no answer from Entra ID at {}: {}",
+                    crate::sanitize::line(&cloud.authority),
+                    http::chain(&e)
+                ),
+                None,
+            ));
+        }
+    };
+    let status = resp.status().as_u16();
+    http.record(format!("entra POST {path} -> {status}"));
+    let body: Value = resp.json().await.unwrap_or(Value::Null);
+    if status >= 400 {
+        let description = body
+            .get("error_description")
+            .and_then(Value::as_str)
+            .map(|d| crate::sanitize::line(d.lines().next().unwrap_or(d)))
+            .unwrap_or_else(|| format!("HTTP {status}"));
+        let code = description
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .find(|w| w.starts_with("AADSTS"))
+            .map(str::to_string)
+            .or_else(|| {
+                body.get("error")
+                    .and_then(Value::as_str)
+                    .map(crate::sanitize::line)
+            });
+        return Err((
+            format!("Entra ID refused the credentials: {description}"),
+            code,
+        ));
+    }
+    body.get("access_token")
+        .and_then(Value::as_str)
+        .map(|t| Sensitive::from_string(t.to_string()))
+        .ok_or_else(|| {
+            (
+                "Entra ID answered without an access token".to_string(),
+                None,
+            )
+        })
+}
+
+async fn get_secret(
+    http: &ProbeHttp,
+    vault_url: &str,
+    bearer: &str,
+    k: &AzureKey,
+) -> (KeyFacts, Option<RemoteValue>) {
+    let path = format!(
+        "/secrets/{}/{}",
+        k.name,
+        k.version.as_deref().unwrap_or_default()
+    );
+    let mut facts = KeyFacts {
+        key: crate::sanitize::line(&k.name),
+        path: crate::sanitize::line(path.trim_end_matches('/')),
+        ..KeyFacts::default()
+    };
+    let url = format!("{}{path}?api-version=7.4", vault_url.trim_end_matches('/'));
+    let resp = match http.client.get(&url).bearer_auth(bearer).send().await {
+        Ok(r) => r,
+        Err(e) => {
+            http.record(format!("keyvault GET {} -> no answer", facts.path));
+            facts.error = Some(format!(
+                "no answer from Key Vault {}: {}",
+                crate::sanitize::line(vault_url),
+                http::chain(&e)
+            ));
+            return (facts, None);
+        }
+    };
+    let status = resp.status().as_u16();
+    http.record(format!("keyvault GET {} -> {status}", facts.path));
+    let body: Value = resp.json().await.unwrap_or(Value::Null);
+    if status >= 400 {
+        let code = body
+            .pointer("/error/innererror/code")
+            .or_else(|| body.pointer("/error/code"))
+            .and_then(Value::as_str)
+            .map(crate::sanitize::line)
+            .unwrap_or_else(|| format!("HTTP {status}"));
+        let message = body
+            .pointer("/error/message")
+            .and_then(Value::as_str)
+            .map(crate::sanitize::line)
+            .unwrap_or_default();
+        match code.as_str() {
+            "SecretNotFound" => facts.exists = Some(false),
+            "SecretDisabled" => {
+                facts.exists = Some(true);
+                facts.enabled = Some(false);
+            }
+            _ => {}
+        }
+        if status == 401 || status == 403 && code != "SecretDisabled" {
+            facts.readable = Some(false);
+        }
+        facts.error = Some(format!("HTTP {status} {code}: {message}"));
+        facts.code = Some(code);
+        return (facts, None);
+    }
+    facts.readable = Some(true);
+    facts.exists = Some(true);
+    let attrs = body.get("attributes").cloned().unwrap_or(Value::Null);
+    facts.enabled = attrs.get("enabled").and_then(Value::as_bool);
+    let time = |name: &str| {
+        attrs
+            .get(name)
+            .and_then(Value::as_i64)
+            .and_then(|s| jiff::Timestamp::from_second(s).ok())
+            .map(|t| t.to_string())
+    };
+    facts.expires = time("exp");
+    facts.not_before = time("nbf");
+    facts.updated = time("updated");
+    facts.current_version = body
+        .get("id")
+        .and_then(Value::as_str)
+        .and_then(|id| id.trim_end_matches('/').rsplit('/').next())
+        .map(crate::sanitize::line);
+    let value = body
+        .get("value")
+        .and_then(Value::as_str)
+        .map(|v| RemoteValue::Single(Sensitive::from_string(v.to_string())));
+    (facts, value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clouds_resolve_and_azure_stack_needs_its_endpoints() {
+        let c = AzureCloud::for_environment("PublicCloud", None, None);
+        assert_eq!(
+            c.map(|c| c.key_vault_resource).ok().as_deref(),
+            Some("https://vault.azure.net")
+        );
+        let s = AzureCloud::for_environment(
+            "AzureStackCloud",
+            Some("https://127.0.0.1:1/"),
+            Some("https://vault.x.test/"),
+        );
+        let s = s.map(|c| (c.authority, c.key_vault_resource));
+        assert_eq!(
+            s,
+            Ok((
+                "https://127.0.0.1:1".to_string(),
+                "https://vault.x.test".to_string()
+            ))
+        );
+        assert!(AzureCloud::for_environment("AzureStackCloud", None, None).is_err());
+        assert!(AzureCloud::for_environment("Mars", None, None).is_err());
+    }
+}

@@ -1,0 +1,76 @@
+//! The one HTTP client `describe-chain` probes providers with (Vault and Azure Key Vault alike):
+//! rustls with the process's ring provider, the system's roots plus any `--provider-ca-file` and
+//! store caBundle, the environment's HTTPS_PROXY / NO_PROXY honoured (reqwest's default, which real
+//! users behind an egress proxy or on Azure Stack need), and a record of every request made so the
+//! report and `-v` can show — and tests can count — exactly what was asked. Tokens and bodies are
+//! never recorded.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::diag::Diag;
+
+#[derive(Clone)]
+pub struct ProbeHttp {
+    pub client: reqwest::Client,
+    calls: Arc<Mutex<Vec<String>>>,
+    diag: Diag,
+}
+
+impl ProbeHttp {
+    /// `ca_pems`: extra trusted CAs (PEM bundles); `timeout` per request.
+    pub fn new(ca_pems: &[String], timeout: Duration, diag: Diag) -> Result<ProbeHttp, String> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut builder = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .user_agent(concat!("kubectl-eso/", env!("CARGO_PKG_VERSION")));
+        let mut certs = Vec::new();
+        for pem in ca_pems {
+            let found = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
+                .map_err(|e| format!("a provider CA is not valid PEM: {e}"))?;
+            if found.is_empty() {
+                return Err("a provider CA file holds no certificate".into());
+            }
+            certs.extend(found);
+        }
+        if !certs.is_empty() {
+            builder = builder.tls_certs_merge(certs);
+        }
+        let client = builder
+            .build()
+            .map_err(|e| format!("cannot build the provider HTTP client: {e}"))?;
+        Ok(ProbeHttp {
+            client,
+            calls: Arc::new(Mutex::new(Vec::new())),
+            diag,
+        })
+    }
+
+    /// Records one request (`POST vault auth/kubernetes/login -> 200`).
+    pub fn record(&self, call: String) {
+        self.diag.log(1, format_args!("provider: {call}"));
+        if let Ok(mut c) = self.calls.lock() {
+            c.push(call);
+        }
+    }
+
+    pub fn calls(&self) -> Vec<String> {
+        self.calls.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+}
+
+/// An error and its sources on one line: reqwest hides the cause (refused, TLS) in `source()`.
+pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(inner) = cur {
+        let text = inner.to_string();
+        if !s.contains(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
+        cur = inner.source();
+    }
+    crate::sanitize::line(&s)
+}

@@ -1,0 +1,475 @@
+//! Vault (and OpenBao) probed as ESO would: log in with the store's method, keep the policies the
+//! login returned, ask `sys/capabilities-self` once for the exact API path of every remote key,
+//! then read only what that identity may read. Plain reqwest rather than vaultrs: the calls are
+//! four small JSON requests, vaultrs has no `sys/capabilities-self` (CRATES.md) and reads `VAULT_*`
+//! from the environment behind our back, and the same client then serves Key Vault too.
+//!
+//! Call budget per store: one login, one capabilities call, then at most a metadata and a data read
+//! per remote key — never a call per consumer. Values read for the comparison are returned as
+//! [`RemoteValue`]s and never formatted into an error or a log line.
+
+pub mod http;
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use crate::model::chain::{KeyFacts, RemoteValue, Sensitive};
+use http::ProbeHttp;
+
+/// The store's Vault settings.
+#[derive(Debug, Clone)]
+pub struct VaultStore {
+    pub server: String,
+    pub namespace: Option<String>,
+    pub mount: String,
+    /// `v1` or `v2`.
+    pub kv_version: String,
+}
+
+pub enum VaultLogin<'a> {
+    /// Use this token as is (token auth, or `--probe-as me` with VAULT_TOKEN).
+    Token(&'a str),
+    Kubernetes {
+        mount: &'a str,
+        role: &'a str,
+        jwt: &'a str,
+    },
+    AppRole {
+        mount: &'a str,
+        role_id: &'a str,
+        secret_id: &'a str,
+    },
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RemoteKey {
+    pub key: String,
+    pub property: Option<String>,
+    pub version: Option<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct VaultOutcome {
+    pub policies: Vec<String>,
+    pub login_error: Option<String>,
+    pub login_code: Option<String>,
+    pub keys: Vec<KeyFacts>,
+    /// Per remote key, the current value when it could be read.
+    pub values: Vec<Option<RemoteValue>>,
+}
+
+struct Answer {
+    status: u16,
+    body: Value,
+}
+
+impl VaultStore {
+    /// ESO accepts keys with or without the mount in front.
+    pub fn relative_key<'a>(&self, key: &'a str) -> &'a str {
+        let key = key.trim_start_matches('/');
+        key.strip_prefix(&format!("{}/", self.mount)).unwrap_or(key)
+    }
+
+    /// The API path ESO reads: `<mount>/data/<key>` on KV v2, `<mount>/<key>` on v1.
+    pub fn data_path(&self, key: &str) -> String {
+        let key = self.relative_key(key);
+        if self.kv_version == "v1" {
+            format!("{}/{key}", self.mount)
+        } else {
+            format!("{}/data/{key}", self.mount)
+        }
+    }
+
+    pub fn metadata_path(&self, key: &str) -> Option<String> {
+        (self.kv_version != "v1")
+            .then(|| format!("{}/metadata/{}", self.mount, self.relative_key(key)))
+    }
+}
+
+async fn call(
+    http: &ProbeHttp,
+    store: &VaultStore,
+    method: reqwest::Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> Result<Answer, String> {
+    let url = format!("{}/v1/{path}", store.server.trim_end_matches('/'));
+    let mut req = http.client.request(method.clone(), &url);
+    if let Some(t) = token {
+        req = req.header("X-Vault-Token", t);
+    }
+    if let Some(ns) = &store.namespace {
+        req = req.header("X-Vault-Namespace", ns);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let shown = path.split('?').next().unwrap_or(path);
+    match req.send().await {
+        Ok(resp) => {
+            let status = resp.status().as_u16();
+            http.record(format!("vault {method} {shown} -> {status}"));
+            let text = resp.text().await.unwrap_or_default();
+            let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+            Ok(Answer { status, body })
+        }
+        Err(e) => {
+            http.record(format!("vault {method} {shown} -> no answer"));
+            Err(format!(
+                "no answer from Vault at {}: {}",
+                crate::sanitize::line(&store.server),
+                http::chain(&e)
+            ))
+        }
+    }
+}
+
+/// Vault's `errors` array as one line (Vault puts no secret data in errors).
+fn vault_errors(a: &Answer) -> String {
+    let errs: Vec<String> = a
+        .body
+        .get("errors")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(crate::sanitize::line)
+        .collect();
+    if errs.is_empty() {
+        format!("HTTP {}", a.status)
+    } else {
+        format!("HTTP {}: {}", a.status, errs.join("; "))
+    }
+}
+
+fn strings(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(crate::sanitize::line)
+        .collect()
+}
+
+/// Logs in; returns the token and its policies.
+async fn login(
+    http: &ProbeHttp,
+    store: &VaultStore,
+    how: &VaultLogin<'_>,
+) -> Result<(Sensitive, Vec<String>), (String, Option<String>)> {
+    let (path, body) = match how {
+        VaultLogin::Token(t) => {
+            let a = call(
+                http,
+                store,
+                reqwest::Method::GET,
+                "auth/token/lookup-self",
+                Some(t),
+                None,
+            )
+            .await
+            .map_err(|e| (e, None))?;
+            if a.status >= 400 {
+                return Err((
+                    format!("the token was refused: {}", vault_errors(&a)),
+                    Some(format!("HTTP {}", a.status)),
+                ));
+            }
+            let mut policies = strings(a.body.pointer("/data/policies"));
+            policies.sort();
+            return Ok((Sensitive::from_string(t.to_string()), policies));
+        }
+        VaultLogin::Kubernetes { mount, role, jwt } => (
+            format!("auth/{mount}/login"),
+            json!({"role": role, "jwt": jwt}),
+        ),
+        VaultLogin::AppRole {
+            mount,
+            role_id,
+            secret_id,
+        } => (
+            format!("auth/{mount}/login"),
+            json!({"role_id": role_id, "secret_id": secret_id}),
+        ),
+    };
+    let a = call(http, store, reqwest::Method::POST, &path, None, Some(body))
+        .await
+        .map_err(|e| (e, None))?;
+    if a.status >= 400 {
+        return Err((
+            format!("login at {path} failed: {}", vault_errors(&a)),
+            Some(format!("HTTP {}", a.status)),
+        ));
+    }
+    let token = a
+        .body
+        .pointer("/auth/client_token")
+        .and_then(Value::as_str)
+        .map(|t| Sensitive::from_string(t.to_string()));
+    let mut policies = strings(a.body.pointer("/auth/token_policies"));
+    if policies.is_empty() {
+        policies = strings(a.body.pointer("/auth/policies"));
+    }
+    policies.sort();
+    match token {
+        Some(t) => Ok((t, policies)),
+        None => Err(("Vault's login answer holds no client token".into(), None)),
+    }
+}
+
+pub async fn probe(
+    http: &ProbeHttp,
+    store: &VaultStore,
+    how: &VaultLogin<'_>,
+    keys: &[RemoteKey],
+) -> VaultOutcome {
+    let mut out = VaultOutcome::default();
+    let (token, policies) = match login(http, store, how).await {
+        Ok(t) => t,
+        Err((e, code)) => {
+            out.login_error = Some(e);
+            out.login_code = code;
+            return out;
+        }
+    };
+    out.policies = policies;
+    let token = token.text();
+
+    let mut paths: Vec<String> = Vec::new();
+    for k in keys {
+        paths.push(store.data_path(&k.key));
+        if let Some(m) = store.metadata_path(&k.key) {
+            paths.push(m);
+        }
+    }
+    paths.sort();
+    paths.dedup();
+    let caps = capabilities(http, store, &token, &paths).await;
+
+    for k in keys {
+        let data_path = store.data_path(&k.key);
+        let mut facts = KeyFacts {
+            key: crate::sanitize::line(&k.key),
+            path: crate::sanitize::line(&data_path),
+            property: k.property.clone(),
+            ..KeyFacts::default()
+        };
+        let (may_read, may_read_meta) = match &caps {
+            Ok(c) => {
+                let data_caps = c.get(&data_path).cloned().unwrap_or_default();
+                let meta = store
+                    .metadata_path(&k.key)
+                    .and_then(|m| c.get(&m).cloned())
+                    .unwrap_or_default();
+                facts.capabilities = data_caps.clone();
+                (allows_read(&data_caps), allows_read(&meta))
+            }
+            // Without the capabilities answer, try the read and let Vault say no.
+            Err(_) => (true, false),
+        };
+        if caps.is_ok() {
+            facts.readable = Some(may_read);
+        }
+        if may_read_meta && let Some(m) = store.metadata_path(&k.key) {
+            metadata(http, store, &token, &m, &mut facts).await;
+        }
+        let value = if may_read {
+            read(http, store, &token, k, &mut facts).await
+        } else {
+            None
+        };
+        out.keys.push(facts);
+        out.values.push(value);
+    }
+    out
+}
+
+fn allows_read(caps: &[String]) -> bool {
+    caps.iter().any(|c| c == "read" || c == "root")
+}
+
+/// One batched `sys/capabilities-self` for every path.
+async fn capabilities(
+    http: &ProbeHttp,
+    store: &VaultStore,
+    token: &str,
+    paths: &[String],
+) -> Result<BTreeMap<String, Vec<String>>, String> {
+    let a = call(
+        http,
+        store,
+        reqwest::Method::POST,
+        "sys/capabilities-self",
+        Some(token),
+        Some(json!({ "paths": paths })),
+    )
+    .await?;
+    if a.status >= 400 {
+        return Err(vault_errors(&a));
+    }
+    let map = a
+        .body
+        .get("data")
+        .filter(|d| d.is_object())
+        .unwrap_or(&a.body);
+    let mut out = BTreeMap::new();
+    for p in paths {
+        let mut caps = strings(map.get(p));
+        if caps.is_empty() && paths.len() == 1 {
+            caps = strings(map.get("capabilities"));
+        }
+        out.insert(p.clone(), caps);
+    }
+    Ok(out)
+}
+
+async fn metadata(
+    http: &ProbeHttp,
+    store: &VaultStore,
+    token: &str,
+    path: &str,
+    facts: &mut KeyFacts,
+) {
+    let Ok(a) = call(http, store, reqwest::Method::GET, path, Some(token), None).await else {
+        return;
+    };
+    match a.status {
+        200 => {
+            let d = a.body.get("data").cloned().unwrap_or(Value::Null);
+            facts.exists = Some(true);
+            facts.current_version = d
+                .get("current_version")
+                .and_then(Value::as_u64)
+                .map(|v| v.to_string());
+            facts.updated = d
+                .get("updated_time")
+                .and_then(Value::as_str)
+                .map(crate::sanitize::line);
+        }
+        404 => facts.exists = Some(false),
+        _ => {}
+    }
+}
+
+async fn read(
+    http: &ProbeHttp,
+    store: &VaultStore,
+    token: &str,
+    k: &RemoteKey,
+    facts: &mut KeyFacts,
+) -> Option<RemoteValue> {
+    let mut path = store.data_path(&k.key);
+    if let (Some(v), "v2") = (&k.version, store.kv_version.as_str()) {
+        path = format!("{path}?version={v}");
+    }
+    let a = match call(http, store, reqwest::Method::GET, &path, Some(token), None).await {
+        Ok(a) => a,
+        Err(e) => {
+            facts.error = Some(e);
+            return None;
+        }
+    };
+    match a.status {
+        200 => {}
+        404 => {
+            facts.exists = Some(false);
+            facts.code = Some("HTTP 404".into());
+            facts.error = Some(format!("no secret at {}", facts.path));
+            return None;
+        }
+        403 => {
+            facts.readable = Some(false);
+            facts.code = Some("HTTP 403".into());
+            facts.error = Some(vault_errors(&a));
+            return None;
+        }
+        _ => {
+            facts.code = Some(format!("HTTP {}", a.status));
+            facts.error = Some(vault_errors(&a));
+            return None;
+        }
+    }
+    facts.readable = Some(true);
+    let (data, meta) = if store.kv_version == "v1" {
+        (a.body.get("data"), None)
+    } else {
+        (
+            a.body.pointer("/data/data"),
+            a.body.pointer("/data/metadata"),
+        )
+    };
+    if let Some(m) = meta {
+        facts.current_version = facts.current_version.clone().or_else(|| {
+            m.get("version")
+                .and_then(Value::as_u64)
+                .map(|v| v.to_string())
+        });
+        facts.updated = facts.updated.clone().or_else(|| {
+            m.get("created_time")
+                .and_then(Value::as_str)
+                .map(crate::sanitize::line)
+        });
+        facts.deleted = m
+            .get("deletion_time")
+            .and_then(Value::as_str)
+            .is_some_and(|t| !t.is_empty());
+        facts.destroyed = m.get("destroyed").and_then(Value::as_bool).unwrap_or(false);
+    }
+    let Some(Value::Object(fields)) = data else {
+        // KV v2 answers a deleted or destroyed version with `data: null`.
+        facts.exists = Some(false);
+        return None;
+    };
+    facts.exists = Some(true);
+    facts.properties = fields.keys().map(|k| crate::sanitize::line(k)).collect();
+    if let Some(p) = &k.property {
+        facts.property_exists = Some(fields.contains_key(p));
+    }
+    let values = fields
+        .iter()
+        .map(|(name, v)| {
+            // ESO writes non-string values as their JSON text.
+            let bytes = match v {
+                Value::String(s) => s.clone().into_bytes(),
+                other => other.to_string().into_bytes(),
+            };
+            (name.clone(), Sensitive::from_bytes(bytes))
+        })
+        .collect();
+    Some(RemoteValue::Map(values))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_follow_the_kv_version_and_strip_the_mount() {
+        let v2 = VaultStore {
+            server: "http://v".into(),
+            namespace: None,
+            mount: "registry-creds".into(),
+            kv_version: "v2".into(),
+        };
+        assert_eq!(
+            v2.data_path("order-service"),
+            "registry-creds/data/order-service"
+        );
+        assert_eq!(
+            v2.data_path("registry-creds/order-service"),
+            "registry-creds/data/order-service"
+        );
+        assert_eq!(
+            v2.metadata_path("order-service").as_deref(),
+            Some("registry-creds/metadata/order-service")
+        );
+        let v1 = VaultStore {
+            kv_version: "v1".into(),
+            ..v2
+        };
+        assert_eq!(v1.data_path("a/b"), "registry-creds/a/b");
+        assert_eq!(v1.metadata_path("a"), None);
+    }
+}
