@@ -280,6 +280,9 @@ async fn route(shared: &Shared, req: Request<Incoming>) -> Result<Response<Body>
             ),
             ["version"] => json(discovery::version()),
             ["healthz" | "livez" | "readyz", ..] => Ok(text_response(200, "ok")),
+            ["openapi", "v3"] => json(crate::openapi::root(&reg)),
+            ["openapi", "v3", rest @ ..] => crate::openapi::group_version(&reg, &rest.join("/"))
+                .map_or_else(|| Ok(text_response(404, "404 page not found\n")), json),
             ["api"] => match accepts_aggregated(accept) {
                 Some(v) => Ok(aggregated_response(discovery::aggregated(&reg, true), v)),
                 None => json(discovery::api_versions(&host)),

@@ -9,6 +9,7 @@ mod discovery;
 mod faults;
 mod handler;
 mod list;
+mod openapi;
 pub mod patch;
 mod protobuf;
 mod resources;

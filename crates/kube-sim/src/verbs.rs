@@ -187,6 +187,7 @@ fn watch_objects(store: &Store, req: &Req, call: &Call) -> Result<Response<Body>
 fn ctx_for(call: &Call, fields: &Value) -> Ctx {
     let mut ctx = Ctx::http(call.manager());
     ctx.fields = Some(fields.clone());
+    ctx.strict = call.param("fieldValidation") == Some("Strict");
     ctx
 }
 

@@ -23,6 +23,8 @@ pub struct Ctx {
     pub http: bool,
     /// What the client sent (a patch body or the whole object), for the managedFields entry.
     pub fields: Option<Value>,
+    /// `fieldValidation=Strict`: unknown fields are a 400 instead of a warning.
+    pub strict: bool,
 }
 
 impl Ctx {
@@ -32,6 +34,7 @@ impl Ctx {
             operation: "Update",
             http: false,
             fields: None,
+            strict: false,
         }
     }
 
@@ -41,6 +44,7 @@ impl Ctx {
             operation: "Update",
             http: true,
             fields: None,
+            strict: false,
         }
     }
 }
@@ -89,6 +93,7 @@ fn apply_schema(
     version: &str,
     obj: &mut Value,
     name: &str,
+    strict: bool,
 ) -> Result<Vec<String>, ApiStatus> {
     let Some(schema) = rt.version(version).and_then(|v| v.schema.clone()) else {
         return Ok(vec![]);
@@ -100,6 +105,16 @@ fn apply_schema(
     schema::validate(&schema, obj, "", &mut causes);
     if !causes.is_empty() {
         return Err(ApiStatus::invalid(&rt.kind, &rt.group, name, causes));
+    }
+    if strict && !unknown.is_empty() {
+        let fields: Vec<String> = unknown
+            .iter()
+            .map(|f| format!("unknown field \"{f}\""))
+            .collect();
+        return Err(ApiStatus::bad_request(format!(
+            "strict decoding error: {}",
+            fields.join(", ")
+        )));
     }
     Ok(unknown
         .into_iter()
@@ -304,7 +319,7 @@ impl State {
             return Err(ApiStatus::already_exists(&rt.group, &rt.plural, &name));
         }
         let warnings = if rt.custom {
-            apply_schema(rt, version, &mut obj, &name)?
+            apply_schema(rt, version, &mut obj, &name, ctx.strict)?
         } else {
             vec![]
         };
@@ -434,7 +449,7 @@ impl State {
         };
         new["apiVersion"] = json!(rt.api_version(version));
         let warnings = if rt.custom && !status_only {
-            apply_schema(rt, version, &mut new, name)?
+            apply_schema(rt, version, &mut new, name, ctx.strict)?
         } else {
             vec![]
         };
