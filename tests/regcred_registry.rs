@@ -935,3 +935,72 @@ async fn issue7_sandbox_registry_answers_like_the_real_one() {
     assert_outcome(&stale, Outcome::Unauthorized, "authentication required");
     sim.shutdown().await;
 }
+
+/// A registry that serves `/v2/` anonymously but challenges on repositories (as some hosted
+/// registries do): the image check must answer the repository's challenge, like a runtime.
+async fn start_anonymous_ping_registry(ca: &Ca) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("bind: {e}"));
+    let addr = listener
+        .local_addr()
+        .unwrap_or_else(|e| panic!("addr: {e}"));
+    let acceptor = TlsAcceptor::from(server_tls(ca, &["127.0.0.1"]));
+    let expected = format!("Basic {}", b64(&format!("{}:{}", ROBOT.0, ROBOT.1)));
+    let task = tokio::spawn(async move {
+        let mut connections = tokio::task::JoinSet::new();
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                continue;
+            };
+            let acceptor = acceptor.clone();
+            let expected = expected.clone();
+            connections.spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let service = service_fn(move |req: Request<Incoming>| {
+                    let authorized = req
+                        .headers()
+                        .get(http::header::AUTHORIZATION)
+                        .and_then(|v| v.to_str().ok())
+                        == Some(expected.as_str());
+                    let mut response = Response::new(Full::new(Bytes::new()));
+                    if req.uri().path() != "/v2/" && !authorized {
+                        *response.status_mut() = StatusCode::UNAUTHORIZED;
+                        response.headers_mut().insert(
+                            http::header::WWW_AUTHENTICATE,
+                            http::HeaderValue::from_static("Basic realm=\"repositories\""),
+                        );
+                    }
+                    async move { Ok::<_, std::convert::Infallible>(response) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(tls), service)
+                    .await;
+            });
+        }
+    });
+    (addr, task)
+}
+
+#[tokio::test]
+async fn issue7_repository_challenge_after_anonymous_ping_is_answered() {
+    let ca = Ca::new("anonymous ping CA");
+    let (addr, task) = start_anonymous_ping_registry(&ca).await;
+    let host = addr.to_string();
+    let client = client(Some(&ca.pem()));
+    let image = image_at(&host, IMAGE_TAG);
+    let ok = client.check_image(&image, Some(&basic(ROBOT))).await;
+    assert_outcome(&ok, Outcome::Ok, "manifest found");
+    let wrong = client
+        .check_image(&image, Some(&basic((ROBOT.0, WRONG_PASSWORD))))
+        .await;
+    assert_eq!(wrong.outcome, Outcome::Unauthorized, "{wrong:?}");
+    let anonymous = client.check_image(&image, None).await;
+    assert_eq!(anonymous.outcome, Outcome::Unauthorized, "{anonymous:?}");
+    for check in [&ok, &wrong, &anonymous] {
+        assert_no_leak(check, &secret_forms(&[]));
+    }
+    task.abort();
+}

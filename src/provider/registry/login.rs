@@ -17,12 +17,13 @@ use std::path::Path;
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode, header};
-use serde::Serialize;
 
-use super::challenge::{Challenge, clean, error_text, parse_challenges, token_grants};
+use super::challenge::{Challenge, clean, token_grants};
 use super::dockerconfig::Credential;
+use super::outcome::{Check, Outcome};
 use super::redact::Redacted;
 use super::reference::{ImageRef, api_host};
+use super::transport::{body_text, challenges_of, or_default, send_request, transport, unexpected};
 
 /// The `Accept` list runtimes send for a manifest, newest formats first.
 const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
@@ -32,51 +33,6 @@ application/vnd.docker.distribution.manifest.v2+json";
 
 /// OAuth2 client id sent with the refresh-token flow (runtimes send their own name).
 const CLIENT_ID: &str = "kubectl-eso";
-
-/// What happened when we tried a registry or an image.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Outcome {
-    /// Logged in (or the manifest is pullable).
-    Ok,
-    /// The registry or its token endpoint refused the credentials.
-    Unauthorized,
-    /// Logged in, but not allowed to pull this repository.
-    Denied,
-    /// Logged in and allowed, but the repository or tag does not exist.
-    NotFound,
-    /// Could not connect (refused, DNS, timeout).
-    Unreachable,
-    /// Connected, but the TLS handshake failed (unknown CA, wrong host name, not TLS).
-    TlsError,
-    /// The registry answered something a registry should not.
-    UnexpectedResponse,
-    /// The pull-secret entry is malformed, so there was nothing to try.
-    InvalidEntry,
-    /// The entry cannot be tried on its own (a wildcard host).
-    NotChecked,
-    /// No entry of the pull secret applies to the image's registry (and anonymous pull failed).
-    NoEntry,
-    /// The image reference could not be parsed.
-    InvalidImage,
-}
-
-/// An outcome with a one-line explanation (sanitised; never holds a credential).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Check {
-    pub outcome: Outcome,
-    pub message: String,
-}
-
-impl Check {
-    pub fn new(outcome: Outcome, message: impl Into<String>) -> Check {
-        Check {
-            outcome,
-            message: message.into(),
-        }
-    }
-}
 
 /// How requests are sent.
 #[derive(Debug, Clone)]
@@ -241,7 +197,8 @@ impl RegistryClient {
             Ok(response) => response,
             Err(check) => return check,
         };
-        let authz = match first.status() {
+        let scope = format!("repository:{}:pull", image.repository);
+        let mut authz = match first.status() {
             StatusCode::OK => Authz::Anonymous,
             StatusCode::UNAUTHORIZED => {
                 let challenges = challenges_of(&first);
@@ -251,7 +208,6 @@ impl RegistryClient {
                         "registry requires authentication and there are no credentials for it",
                     );
                 };
-                let scope = format!("repository:{}:pull", image.repository);
                 match self
                     .authorize(&challenges, credential, Some(&scope), &mut secrets)
                     .await
@@ -262,18 +218,37 @@ impl RegistryClient {
             }
             status => return unexpected(status, first, &secrets).await,
         };
-        let pull_granted = match &authz {
-            Authz::Bearer(token) => token_grants(token.expose(), &image.repository, "pull"),
-            _ => None,
-        };
         let url = format!(
             "https://{host}/v2/{}/manifests/{}",
             image.repository,
             image.reference()
         );
-        let response = match self.send(Method::HEAD, &url, &authz, &secrets).await {
+        let mut response = match self.send(Method::HEAD, &url, &authz, &secrets).await {
             Ok(response) => response,
             Err(check) => return check,
+        };
+        // Some registries serve /v2/ anonymously and challenge only on the repository; a runtime
+        // then answers that challenge, so we do too (once).
+        if response.status() == StatusCode::UNAUTHORIZED
+            && matches!(authz, Authz::Anonymous)
+            && let Some(credential) = credential
+        {
+            let challenges = challenges_of(&response);
+            authz = match self
+                .authorize(&challenges, credential, Some(&scope), &mut secrets)
+                .await
+            {
+                Ok(authz) => authz,
+                Err(check) => return check,
+            };
+            response = match self.send(Method::HEAD, &url, &authz, &secrets).await {
+                Ok(response) => response,
+                Err(check) => return check,
+            };
+        }
+        let pull_granted = match &authz {
+            Authz::Bearer(token) => token_grants(token.expose(), &image.repository, "pull"),
+            _ => None,
         };
         let denied_message = || {
             format!(
@@ -462,96 +437,4 @@ impl RegistryClient {
         };
         send_request(request, url, secrets).await
     }
-}
-
-async fn send_request(
-    request: reqwest::RequestBuilder,
-    url: &str,
-    secrets: &[String],
-) -> Result<reqwest::Response, Check> {
-    request.send().await.map_err(|e| {
-        let mut check = transport(&e, secrets);
-        check.message = format!("{}: {}", clean(strip_query(url), secrets), check.message);
-        check
-    })
-}
-
-/// Drops the query string: it is ours (service, scope), adds noise, and is the one place a
-/// realm URL could carry something sensitive.
-fn strip_query(url: &str) -> &str {
-    url.split_once('?').map_or(url, |(base, _)| base)
-}
-
-fn challenges_of(response: &reqwest::Response) -> Vec<Challenge> {
-    parse_challenges(
-        response
-            .headers()
-            .get_all(header::WWW_AUTHENTICATE)
-            .iter()
-            .filter_map(|v| v.to_str().ok()),
-    )
-}
-
-async fn body_text(response: reqwest::Response, secrets: &[String]) -> String {
-    match response.bytes().await {
-        Ok(body) => error_text(&body, secrets),
-        Err(_) => String::new(),
-    }
-}
-
-async fn unexpected(status: StatusCode, response: reqwest::Response, secrets: &[String]) -> Check {
-    let text = body_text(response, secrets).await;
-    let mut message = format!("unexpected HTTP {}", status.as_u16());
-    if !text.is_empty() {
-        message.push_str(": ");
-        message.push_str(&text);
-    }
-    Check::new(Outcome::UnexpectedResponse, message)
-}
-
-fn or_default(text: String, default: &str) -> String {
-    if text.is_empty() {
-        default.to_string()
-    } else {
-        text
-    }
-}
-
-/// Classifies a transport failure: a TLS problem (the chain holds a rustls error), a timeout, or
-/// anything else that kept us from an answer. The message is the innermost cause, which is the
-/// informative one ("Connection refused", "invalid peer certificate: UnknownIssuer").
-fn transport(error: &reqwest::Error, secrets: &[String]) -> Check {
-    let chain = error_chain(error);
-    if let Some(tls) = chain.iter().find_map(|e| e.downcast_ref::<rustls::Error>()) {
-        return Check::new(Outcome::TlsError, clean(&tls.to_string(), secrets));
-    }
-    if error.is_timeout() {
-        return Check::new(Outcome::Unreachable, "timed out");
-    }
-    let innermost = chain.last().map(|e| e.to_string()).unwrap_or_default();
-    let message = clean(&innermost, secrets);
-    Check::new(
-        Outcome::Unreachable,
-        or_default(message, "connection failed"),
-    )
-}
-
-/// Every error in the chain. `io::Error::source()` skips the error it wraps (hyper-rustls nests
-/// the rustls error two `io::Error`s deep), so wrapped errors are unpacked with `get_ref()`.
-fn error_chain<'a>(
-    error: &'a (dyn std::error::Error + 'static),
-) -> Vec<&'a (dyn std::error::Error + 'static)> {
-    let mut chain = Vec::new();
-    let mut current = Some(error);
-    while let Some(e) = current {
-        chain.push(e);
-        current = match e
-            .downcast_ref::<std::io::Error>()
-            .and_then(std::io::Error::get_ref)
-        {
-            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
-            None => e.source(),
-        };
-    }
-    chain
 }
