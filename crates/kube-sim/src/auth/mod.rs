@@ -12,6 +12,8 @@
 
 mod authn;
 mod jwt;
+#[cfg(test)]
+mod openbao_tests;
 mod rbac;
 mod reviews;
 #[cfg(test)]
