@@ -218,7 +218,7 @@ async fn unbound_service_account_is_named_in_the_error() -> anyhow::Result<()> {
 async fn expired_tokens_are_refused() -> anyhow::Result<()> {
     let vault = VaultSim::start("root").await?;
     let admin = VaultAdmin::new(&vault.addr(), "root")?;
-    let token = admin.create_token(&["default"], "1s").await?;
+    let token = admin.create_token(&["default"], "2s").await?;
     let (status, _) = call(
         &vault.addr(),
         "GET",
@@ -228,7 +228,7 @@ async fn expired_tokens_are_refused() -> anyhow::Result<()> {
     )
     .await;
     assert_eq!(status, 200);
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(2200)).await;
     let (status, body) = call(
         &vault.addr(),
         "GET",

@@ -112,7 +112,9 @@ pub struct Token {
 
 impl Token {
     pub fn expired(&self, now: Timestamp) -> bool {
-        self.ttl_secs > 0 && now.as_second() >= self.issued.as_second() + self.ttl_secs
+        // Sub-second precision: a 1s token issued at x.999 must not expire at x+1.0.
+        let ttl = jiff::SignedDuration::from_secs(self.ttl_secs);
+        self.ttl_secs > 0 && now.duration_since(self.issued) >= ttl
     }
 
     /// The `auth` block of a login or token-create response.
