@@ -218,6 +218,12 @@ fn seed(store: &Store) {
             "template": {"metadata": {"labels": {"app": "order-service"}, "annotations": {"sandbox.kubectl-eso.io/pod-state": "ImagePullBackOff"}},
                 "spec": {"imagePullSecrets": [{"name": "regcred-order-service"}],
                     "containers": [{"name": "order-service", "image": "registry.internal:5000/order-service:1.4.2"}]}}}})));
+    must(store.create(json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "netbox", "namespace": "netbox", "labels": {"app": "netbox"}},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "netbox"}},
+            "template": {"metadata": {"labels": {"app": "netbox"}, "annotations": {"sandbox.kubectl-eso.io/pod-state": "Running"}},
+                "spec": {"containers": [{"name": "netbox", "image": "netboxcommunity/netbox:v4.1",
+                    "env": [{"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "netbox-db-credentials", "key": "password"}}}]}]}}}})));
     must(store.create(json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "readonly", "namespace": "prod"}})));
     must(store.create(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
         "metadata": {"name": "externalsecrets-reader", "namespace": "prod"},
@@ -573,4 +579,51 @@ async fn auth_can_i_with_impersonation_and_with_a_service_account_token() {
         .kubectl_with(&config, &["get", "es", "-n", "netbox"])
         .await;
     assert_eq!(netbox.code, 1, "{}", netbox.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollout_status_and_get_deployments_read_the_controller_status() {
+    let Some(c) = cluster().await else { return };
+    let out = c
+        .ok(&[
+            "rollout",
+            "status",
+            "deploy/netbox",
+            "-n",
+            "netbox",
+            "--timeout=20s",
+        ])
+        .await;
+    assert!(out.contains("successfully rolled out"), "{out}");
+    let deployments = c.ok(&["get", "deploy", "-A"]).await;
+    let netbox = deployments
+        .lines()
+        .find(|l| l.starts_with("netbox "))
+        .unwrap_or_default();
+    assert!(netbox.contains("2/2"), "{deployments}");
+    let stuck = deployments
+        .lines()
+        .find(|l| l.starts_with("prod "))
+        .unwrap_or_default();
+    assert!(stuck.contains("0/1"), "{deployments}");
+    c.ok(&["rollout", "restart", "deploy/netbox", "-n", "netbox"])
+        .await;
+    let out = c
+        .ok(&[
+            "rollout",
+            "status",
+            "deploy/netbox",
+            "-n",
+            "netbox",
+            "--timeout=20s",
+        ])
+        .await;
+    assert!(out.contains("successfully rolled out"), "{out}");
+    let pods = c.ok(&["get", "pods", "-n", "netbox"]).await;
+    let running: Vec<&str> = pods.lines().filter(|l| l.contains("Running")).collect();
+    assert_eq!(
+        running.len(),
+        2,
+        "old pods are replaced, not added to:\n{pods}"
+    );
 }
