@@ -5,6 +5,7 @@
 //! cause.
 
 pub mod compare;
+pub mod redact;
 mod verdict;
 
 use jiff::Timestamp;
@@ -494,4 +495,3 @@ fn consumers(c: &ConsumersFacts) -> LinkReport {
     }
     link(LinkName::Consumers, LinkState::Ok, summary, None)
 }
-

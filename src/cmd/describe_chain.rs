@@ -101,12 +101,16 @@ pub async fn run(cfg: &Config, args: &DescribeChainArgs, out: &mut impl Write) -
         &g.target_data,
         &values,
     );
-    // The provider's copy and the target's data are not needed past the comparison.
+    // The provider's copy is not needed past the comparison.
     drop(values);
+    // Entra ID and ESO's events quote credentials (the client id); nothing here quotes values,
+    // and scrubbing values would also blank names that happen to equal one (a username).
+    let known: Vec<&crate::model::chain::Sensitive> = g.credential_values.iter().collect();
+    let facts = crate::analysis::chain::redact::redact(g.facts, &known);
     g.target_data.clear();
 
     let now = jiff::Timestamp::now();
-    let report = analyse(g.facts, now);
+    let report = analyse(facts, now);
     let opts = RenderOptions {
         format: cfg.format,
         color: cfg.color,

@@ -35,6 +35,8 @@ pub struct Gathered {
     pub store_ca_pem: Option<String>,
     /// The target Secret's data, only for the in-memory comparison.
     pub target_data: BTreeMap<String, Sensitive>,
+    /// Every credential value read, so messages quoting one can be scrubbed.
+    pub credential_values: Vec<Sensitive>,
 }
 
 pub struct ChainQuery<'a> {
@@ -103,6 +105,7 @@ pub async fn gather(
         auth: resolved.auth,
         store_ca_pem: resolved.ca_pem,
         target_data,
+        credential_values: resolved.read,
     })
 }
 

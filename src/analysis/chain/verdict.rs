@@ -25,7 +25,20 @@ pub fn verdict(f: &ChainFacts, links: &[LinkReport]) -> ChainVerdict {
     let es = &f.external_secret;
     let force_sync = format!("kubectl eso force-sync {} -n {}", es.name, es.namespace);
     let (impact, restarts) = impact(f);
-    let Some(broken) = find(LinkState::Broken) else {
+    let mut first = find(LinkState::Broken);
+    // A store that exists but is not Ready is the symptom when its credentials or the provider
+    // show the cause: name the cause.
+    if first.is_some_and(|l| l.link == LinkName::Store)
+        && f.store.found == Some(true)
+        && f.store.admits_namespace != Some(false)
+    {
+        let deeper = links.iter().find(|l| {
+            matches!(l.link, LinkName::Credentials | LinkName::Provider)
+                && l.state == LinkState::Broken
+        });
+        first = deeper.or(first);
+    }
+    let Some(broken) = first else {
         let failed_lookup = links
             .iter()
             .find(|l| l.state == LinkState::Unknown && l.error.is_some());

@@ -52,6 +52,8 @@ pub enum ProbeAuth {
 #[derive(Default)]
 pub struct Resolved {
     pub credentials: Vec<CredentialFacts>,
+    /// Every credential value read (for scrubbing messages).
+    pub read: Vec<Sensitive>,
     pub auth: Option<ProbeAuth>,
     pub ca_pem: Option<String>,
 }
@@ -69,6 +71,8 @@ struct Ctx<'a> {
     store_namespace: Option<String>,
     cache: BTreeMap<(String, String), Result<Option<Secret>, String>>,
     out: Vec<CredentialFacts>,
+    /// Every value read, to scrub from messages before printing.
+    read: Vec<Sensitive>,
 }
 
 impl Ctx<'_> {
@@ -125,6 +129,7 @@ impl Ctx<'_> {
                         fact.key_present = Some(true);
                         fact.size = Some(v.0.len());
                         value = Some(Sensitive::from_bytes(v.0.clone()));
+                        self.read.push(Sensitive::from_bytes(v.0.clone()));
                     }
                     None => {
                         fact.key_present = Some(false);
@@ -249,6 +254,7 @@ pub async fn resolve(
         store_namespace: store_facts.namespace.clone(),
         cache: BTreeMap::new(),
         out: Vec::new(),
+        read: Vec::new(),
     };
     let mut resolved = Resolved::default();
     if let Some(v) = store.pointer("/spec/provider/vault") {
@@ -258,6 +264,7 @@ pub async fn resolve(
         resolved.auth = azure(&mut ctx, a, store_facts, request_tokens).await;
     }
     resolved.credentials = ctx.out;
+    resolved.read = ctx.read;
     resolved
 }
 
