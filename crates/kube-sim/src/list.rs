@@ -5,6 +5,7 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -236,29 +237,53 @@ pub async fn page(
         (None, Some((n, name))) if view.rt.namespaced => (n.to_string(), name.to_string()),
         _ => (ns.unwrap_or("").to_string(), s),
     });
-    let all: Box<dyn Iterator<Item = Arc<Stored>>> = if at < st.rv {
-        Box::new(snapshot(&st, &gr, ns, at).into_values())
+    // Rebuild an older state only when this type really changed since `at`.
+    let changed_since = at < st.rv
+        && st
+            .history
+            .iter()
+            .rev()
+            .take_while(|c| c.rv > at)
+            .any(|c| c.gr == gr);
+    let snap;
+    let map = if changed_since {
+        snap = snapshot(&st, &gr, ns, at);
+        Some(&snap)
     } else {
-        Box::new(st.iter(&gr, ns).cloned())
+        st.objects.get(&gr)
     };
+    let empty = BTreeMap::new();
+    let map = map.unwrap_or(&empty);
+    let lower = match (&start_key, ns) {
+        (Some(k), _) => Bound::Excluded(k.clone()),
+        (None, Some(n)) => Bound::Included((n.to_string(), String::new())),
+        (None, None) => Bound::Unbounded,
+    };
+    let mut range = map
+        .range((lower, Bound::Unbounded))
+        .take_while(|((n, _), _)| ns.is_none_or(|ns| n == ns));
+    let selectors = !q.labels.is_empty() || !q.fields.is_empty();
+    let limit = q.limit.unwrap_or(usize::MAX);
     let mut items = vec![];
     let mut remaining = 0usize;
     let mut last_key = None;
-    for s in all {
-        if let Some(k) = &start_key
-            && (s.namespace(), s.name()) <= (k.0.as_str(), k.1.as_str())
-        {
+    for (key, s) in range.by_ref() {
+        if !matches(view, q, s) {
             continue;
         }
-        if !matches(view, q, &s) {
-            continue;
+        if items.len() >= limit {
+            remaining = 1;
+            break;
         }
-        if q.limit.is_some_and(|l| items.len() >= l) {
-            remaining += 1;
-            continue;
-        }
-        last_key = Some((s.namespace().to_string(), s.name().to_string()));
-        items.push(s);
+        last_key = Some(key.clone());
+        items.push(s.clone());
+    }
+    if remaining > 0 {
+        remaining += if selectors {
+            range.filter(|(_, s)| matches(view, q, s)).count()
+        } else {
+            range.count()
+        };
     }
     let next = (remaining > 0).then(|| {
         let (n, name) = last_key.unwrap_or_default();
@@ -269,7 +294,6 @@ pub async fn page(
         };
         encode_continue(at as i64, &start)
     });
-    let selectors = !q.labels.is_empty() || !q.fields.is_empty();
     let remaining = (remaining > 0 && !selectors).then_some(remaining);
     Ok(Page {
         items,
@@ -304,11 +328,13 @@ fn partial_metadata(s: &Stored) -> Value {
 
 /// A Table row for one object.
 pub fn table_row(view: &View, s: &Stored, include: &str, now: jiff::Timestamp) -> Value {
-    let obj = view.object(s);
-    let mut row = json!({"cells": table::cells(&view.rt, &view.version, &obj, now)});
+    // The cells only read fields; the events.k8s.io view is the one case that needs a converted copy.
+    let converted = view.is_alias().then(|| view.object(s));
+    let obj = converted.as_ref().unwrap_or(&s.value);
+    let mut row = json!({"cells": table::cells(&view.rt, &view.version, obj, now)});
     match include {
         "None" => {}
-        "Object" => row["object"] = obj,
+        "Object" => row["object"] = view.object(s),
         _ => row["object"] = partial_metadata(s),
     }
     row
