@@ -106,6 +106,10 @@ pub enum Command {
     #[command(after_help = SCOPE_EXAMPLES)]
     Scope(ScopeArgs),
 
+    /// Ask ESO to resync ExternalSecrets now, wait for its answer, restart what needs it
+    #[command(name = "force-sync", after_help = FORCE_SYNC_EXAMPLES)]
+    ForceSync(ForceSyncArgs),
+
     /// Walk one ExternalSecret to its provider and back, and name the broken link
     #[command(name = "describe-chain", after_help = DESCRIBE_CHAIN_EXAMPLES)]
     DescribeChain(DescribeChainArgs),
@@ -192,6 +196,59 @@ pub struct DescribeChainArgs {
 pub enum ProbeAsArg {
     Eso,
     Me,
+}
+
+const FORCE_SYNC_EXAMPLES: &str = "Examples:
+  # Resync one ExternalSecret and wait for ESO's answer
+  kubectl eso force-sync order-service-regcred -n prod
+
+  # Resync, then restart the workloads that read the Secret (as kubectl rollout restart)
+  kubectl eso force-sync order-service-regcred -n prod --restart
+
+  # Everything on one store, without changing anything
+  kubectl eso force-sync -A --store ClusterSecretStore/akv-hybridops --dry-run
+
+Exit codes: 0 everything synced (and restarted), 1 something failed, timed out or cannot resync,
+2 the tool could not do its job.";
+
+#[derive(Debug, Clone, Args)]
+pub struct ForceSyncArgs {
+    /// ExternalSecrets to resync (in the namespace of -n)
+    #[arg(value_name = "NAME")]
+    pub names: Vec<String>,
+
+    /// Every ExternalSecret in the namespace (or in all namespaces with -A)
+    #[arg(long)]
+    pub all: bool,
+
+    /// Every ExternalSecret using this store: SecretStore/NAME or ClusterSecretStore/NAME
+    #[arg(long, value_name = "KIND/NAME")]
+    pub store: Option<String>,
+
+    /// How long to wait for ESO (and for rollouts with --restart), e.g. 60s, 2m
+    #[arg(long, value_name = "DURATION", default_value = "60s")]
+    pub timeout: String,
+
+    /// Annotate and return without waiting for ESO
+    #[arg(long)]
+    pub no_wait: bool,
+
+    /// After a successful sync, restart the workloads that read the Secret; =all also restarts
+    /// those reading it through a volume (which refresh by themselves)
+    #[arg(long, value_enum, num_args = 0..=1, require_equals = true, default_missing_value = "needed", value_name = "WHICH")]
+    pub restart: Option<RestartArg>,
+
+    /// Print what would be annotated and restarted; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RestartArg {
+    /// Workloads that cannot see the new value without a restart
+    Needed,
+    /// Every workload that reads the Secret
+    All,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -5,5 +5,6 @@
 pub mod chain;
 pub mod consumers;
 pub mod duration;
+pub mod force_sync;
 pub mod scope;
 pub mod verdict;

@@ -3,6 +3,7 @@
 
 pub mod complete;
 pub mod completion;
+pub mod force_sync;
 pub mod describe_chain;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
@@ -24,6 +25,10 @@ pub async fn dispatch(cli: Cli, out: &mut (impl Write + Send)) -> anyhow::Result
         Command::DescribeChain(args) => {
             let cfg = config::from_cli(&cli.global, Terminal::detect())?;
             Ok(describe_chain::run(&cfg, &args, out).await?)
+        }
+        Command::ForceSync(args) => {
+            let cfg = config::from_cli(&cli.global, Terminal::detect())?;
+            Ok(force_sync::run(&cfg, &args, out).await?)
         }
         Command::Completion(args) => Ok(completion::run(&args, out)?),
         // Boxed because the sandbox runs other subcommands through `run_args`, which leads back here.

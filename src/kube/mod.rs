@@ -4,5 +4,6 @@
 pub mod chain;
 pub mod client;
 pub mod eso;
+pub mod force_sync;
 pub mod list;
 pub mod scope;

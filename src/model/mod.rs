@@ -3,5 +3,6 @@
 
 pub mod chain;
 pub mod eso;
+pub mod force_sync;
 pub mod refs;
 pub mod scope;

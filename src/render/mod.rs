@@ -3,6 +3,7 @@
 //! the colour decision and `now` as parameters, which keeps them testable byte for byte.
 
 pub mod age;
+pub mod force_sync;
 pub mod chain;
 pub mod scope;
 pub mod structured;

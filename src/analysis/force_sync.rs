@@ -1,0 +1,424 @@
+//! `force-sync`'s decisions as pure functions, so every rule is unit-tested without a cluster:
+//! which ExternalSecrets are selected, which of them ESO cannot resync (and why, and what to do
+//! instead), what a status change or an Event means for one of them, which workloads a synced
+//! Secret needs restarted, and when a rollout is done.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::{Event, PodSpec};
+
+use super::consumers::{SecretUse, uses_of};
+use super::duration::parse_go_duration;
+use crate::exit::Exit;
+use crate::model::eso::{ExternalSecret, SecretStore, ready_condition};
+use crate::model::force_sync::*;
+use crate::model::refs::{StoreFilter, StoreKind, StoreRef};
+use crate::sanitize;
+
+/// The ExternalSecrets to act on, in namespace/name order, and the names asked for but absent.
+pub fn select<'a>(
+    all: &'a [ExternalSecret],
+    names: &[String],
+    store: Option<&StoreFilter>,
+) -> (Vec<&'a ExternalSecret>, Vec<String>) {
+    let mut chosen: Vec<&ExternalSecret> = all
+        .iter()
+        .filter(|es| names.is_empty() || names.iter().any(|n| n == es.name()))
+        .filter(|es| store.is_none_or(|f| store_of(es).is_some_and(|s| f.matches(&s))))
+        .collect();
+    chosen.sort_by(|a, b| (a.namespace(), a.name()).cmp(&(b.namespace(), b.name())));
+    let missing = names
+        .iter()
+        .filter(|n| !chosen.iter().any(|es| es.name() == n.as_str()))
+        .cloned()
+        .collect();
+    (chosen, missing)
+}
+
+pub fn store_of(es: &ExternalSecret) -> Option<StoreRef> {
+    let spec = es.store_ref()?;
+    let kind = StoreKind::from_spec(spec.kind.as_deref())?;
+    Some(StoreRef {
+        kind,
+        namespace: (kind == StoreKind::SecretStore).then(|| es.namespace().to_string()),
+        name: spec.name.clone(),
+    })
+}
+
+/// The stores as read; `None` when a list could not be read (then the store check is skipped
+/// rather than guessed).
+#[derive(Debug, Clone, Default)]
+pub struct Stores {
+    pub secret_stores: Option<Vec<SecretStore>>,
+    pub cluster_secret_stores: Option<Vec<SecretStore>>,
+}
+
+/// Why ESO will not act on the annotation, or `None` when it will. Checked before annotating so
+/// the command says so instead of waiting out the timeout.
+pub fn blocker(es: &ExternalSecret, stores: &Stores) -> Option<Outcome> {
+    let cannot = |message: String, hint: String| {
+        Some(Outcome {
+            kind: OutcomeKind::CannotResync,
+            message: Some(message),
+            refresh_time: None,
+            hint: Some(hint),
+        })
+    };
+    if let Some(parent) = es
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .find(|o| o.kind == "ClusterExternalSecret")
+    {
+        let parent = sanitize::line(&parent.name);
+        return cannot(
+            format!("owned by ClusterExternalSecret {parent}, which overwrites its annotations"),
+            format!(
+                "annotate the parent instead: kubectl patch clusterexternalsecret {parent} --type merge \
+                 -p '{{\"spec\":{{\"externalSecretMetadata\":{{\"annotations\":{{\"force-sync\":\"'$(date +%s)'\"}}}}}}}}'"
+            ),
+        );
+    }
+    let synced_once = es
+        .status
+        .synced_resource_version
+        .as_deref()
+        .is_some_and(|v| !v.is_empty())
+        || es.status.refresh_time.is_some();
+    let policy = es.spec.refresh_policy.as_deref().unwrap_or("Periodic");
+    if synced_once && policy == "CreatedOnce" {
+        return cannot(
+            "refreshPolicy CreatedOnce: ESO never refreshes it after the first sync".into(),
+            format!(
+                "ESO writes it again only when the Secret {} is missing, or change refreshPolicy to Periodic",
+                sanitize::line(es.target_name())
+            ),
+        );
+    }
+    let zero_interval = es
+        .spec
+        .refresh_interval
+        .as_deref()
+        .and_then(parse_go_duration)
+        .is_some_and(|d| d.is_zero());
+    if synced_once && zero_interval && policy != "OnChange" {
+        return cannot(
+            "refreshInterval 0: ESO syncs it only once".into(),
+            "set a refreshInterval (e.g. 1h) or refreshPolicy OnChange".into(),
+        );
+    }
+    store_blocker(es, stores)
+}
+
+fn store_blocker(es: &ExternalSecret, stores: &Stores) -> Option<Outcome> {
+    let store = store_of(es)?;
+    let list = match store.kind {
+        StoreKind::SecretStore => stores.secret_stores.as_ref(),
+        StoreKind::ClusterSecretStore => stores.cluster_secret_stores.as_ref(),
+    }?;
+    let found = list.iter().find(|s| {
+        s.metadata.name.as_deref() == Some(store.name.as_str())
+            && (store.namespace.is_none() || s.metadata.namespace == store.namespace)
+    });
+    let short = sanitize::line(&store.short());
+    let message = match found {
+        None => format!("{short} does not exist"),
+        Some(s) => {
+            let ready = ready_condition(&s.status.conditions);
+            if ready.is_some_and(|c| c.status == "True") {
+                return None;
+            }
+            let reason = ready
+                .and_then(|c| c.reason.as_deref())
+                .map(|r| format!(" ({})", sanitize::line(r)))
+                .unwrap_or_default();
+            format!("{short} is not ready{reason}: ESO fails every ExternalSecret on it")
+        }
+    };
+    Some(Outcome {
+        kind: OutcomeKind::CannotResync,
+        message: Some(message),
+        refresh_time: None,
+        hint: Some(format!(
+            "fix the store first: kubectl eso scope --store {short} -A"
+        )),
+    })
+}
+
+pub fn baseline(es: &ExternalSecret) -> Baseline {
+    let ready = ready_condition(&es.status.conditions);
+    Baseline {
+        namespace: es.namespace().to_string(),
+        name: es.name().to_string(),
+        uid: es.metadata.uid.clone(),
+        synced_resource_version: es.status.synced_resource_version.clone(),
+        ready_status: ready.map(|c| c.status.clone()),
+        ready_message: ready.and_then(|c| c.message.clone()),
+        target: es.target_name().to_string(),
+        force_sync: es
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(FORCE_SYNC_ANNOTATION).cloned()),
+        seen: seen(es),
+    }
+}
+
+/// The annotation value: the current unix time, or one more than the value already there, so a
+/// second run within the same second still changes the annotation (an unchanged one is no
+/// change to ESO, and it would never answer).
+pub fn annotation_value(now: Timestamp, existing: Option<&str>) -> String {
+    let now = now.as_second();
+    match existing.and_then(|v| v.trim().parse::<i64>().ok()) {
+        Some(old) if old >= now => (old + 1).to_string(),
+        _ => now.to_string(),
+    }
+}
+
+/// What one watched version of an ExternalSecret says about the forced sync.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatusSignal {
+    Synced {
+        refresh_time: Option<String>,
+    },
+    /// Ready=False with a message other than before; the Event usually carries the real text.
+    Failed {
+        message: String,
+    },
+    Pending,
+}
+
+pub fn judge_status(base: &Baseline, es: &ExternalSecret) -> StatusSignal {
+    let ready = ready_condition(&es.status.conditions);
+    let new_version = es.status.synced_resource_version.is_some()
+        && es.status.synced_resource_version != base.synced_resource_version;
+    match ready {
+        Some(c) if c.status == "True" && new_version => StatusSignal::Synced {
+            refresh_time: es.status.refresh_time.clone(),
+        },
+        Some(c)
+            if c.status == "False"
+                && (base.ready_status.as_deref() != Some("False")
+                    || c.message != base.ready_message) =>
+        {
+            StatusSignal::Failed {
+                message: sanitize::text(c.message.as_deref().unwrap_or("Ready=False")),
+            }
+        }
+        _ => StatusSignal::Pending,
+    }
+}
+
+/// An `UpdateFailed` Warning Event about `base`, last seen at or after the annotation (Events have
+/// one-second resolution, so the second of the patch counts). Its message is the provider's text.
+pub fn failure_from_event(base: &Baseline, ev: &Event, annotated_at: Timestamp) -> Option<String> {
+    let obj = &ev.involved_object;
+    let same_object = match (&base.uid, &obj.uid) {
+        (Some(a), Some(b)) => a == b,
+        _ => {
+            obj.namespace.as_deref() == Some(base.namespace.as_str())
+                && obj.name.as_deref() == Some(base.name.as_str())
+        }
+    };
+    if !same_object
+        || ev.reason.as_deref() != Some("UpdateFailed")
+        || ev.type_.as_deref().is_some_and(|t| t != "Warning")
+    {
+        return None;
+    }
+    let last = ev
+        .series
+        .as_ref()
+        .and_then(|s| s.last_observed_time.as_ref().map(|t| t.0))
+        .or(ev.last_timestamp.as_ref().map(|t| t.0))
+        .or(ev.event_time.as_ref().map(|t| t.0))?;
+    if last.as_second() < annotated_at.as_second() {
+        return None;
+    }
+    Some(sanitize::text(
+        ev.message.as_deref().unwrap_or("UpdateFailed"),
+    ))
+}
+
+/// What was last seen, for a timeout.
+pub fn timed_out(base: &Baseline, es: Option<&ExternalSecret>, timeout_secs: u64) -> Outcome {
+    let seen = es.map(seen).unwrap_or_else(|| base.seen.clone());
+    Outcome::new(
+        OutcomeKind::TimedOut,
+        Some(format!(
+            "no answer from ESO within {timeout_secs}s; last seen: {seen}"
+        )),
+    )
+}
+
+fn seen(es: &ExternalSecret) -> String {
+    let ready = match ready_condition(&es.status.conditions) {
+        Some(c) => format!(
+            "Ready={}{}",
+            c.status,
+            c.reason
+                .as_deref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default()
+        ),
+        None => "no Ready condition".into(),
+    };
+    let refreshed = es
+        .status
+        .refresh_time
+        .as_deref()
+        .map(|t| format!(", last refresh {t}"))
+        .unwrap_or_default();
+    sanitize::line(&format!("{ready}{refreshed}"))
+}
+
+/// How a pod spec uses `secret`, with mounts through `subPath` told apart: the kubelet never
+/// updates those, so they need a restart like env vars do.
+pub fn secret_uses(spec: &PodSpec, secret: &str) -> Vec<String> {
+    let mut out: Vec<String> = uses_of(spec, secret)
+        .into_iter()
+        .map(|u| u.as_str().to_string())
+        .collect();
+    if mounted_with_sub_path(spec, secret) {
+        out.push("volume-subPath".into());
+    }
+    out
+}
+
+fn mounted_with_sub_path(spec: &PodSpec, secret: &str) -> bool {
+    let volumes: Vec<&str> = spec
+        .volumes
+        .iter()
+        .flatten()
+        .filter(|v| {
+            v.secret
+                .as_ref()
+                .is_some_and(|s| s.secret_name.as_deref() == Some(secret))
+                || v.projected.as_ref().is_some_and(|p| {
+                    p.sources
+                        .iter()
+                        .flatten()
+                        .any(|s| s.secret.as_ref().is_some_and(|s| s.name == secret))
+                })
+        })
+        .map(|v| v.name.as_str())
+        .collect();
+    spec.containers
+        .iter()
+        .chain(spec.init_containers.iter().flatten())
+        .flat_map(|c| c.volume_mounts.iter().flatten())
+        .any(|m| {
+            volumes.contains(&m.name.as_str())
+                && (m.sub_path.as_deref().is_some_and(|p| !p.is_empty())
+                    || m.sub_path_expr.as_deref().is_some_and(|p| !p.is_empty()))
+        })
+}
+
+/// Whether these uses see a new Secret value only after a restart.
+pub fn needs_restart(uses: &[String]) -> bool {
+    uses.iter().any(|u| {
+        u == SecretUse::Env.as_str()
+            || u == SecretUse::EnvFrom.as_str()
+            || u == SecretUse::ImagePullSecret.as_str()
+            || u == "volume-subPath"
+    })
+}
+
+/// One entry per workload that consumes any of `secrets` (namespace, Secret names), with the
+/// action `--restart` takes before knowing the sync outcome: restart (or would, in a dry run),
+/// or skip because volume files refresh by themselves.
+pub fn restart_plan(
+    workloads: &[WorkloadState],
+    secrets: &[(String, String)],
+    mode: RestartMode,
+    dry_run: bool,
+) -> Vec<(usize, RestartResult)> {
+    let mut out = Vec::new();
+    if mode == RestartMode::None {
+        return out;
+    }
+    for (i, w) in workloads.iter().enumerate() {
+        let Some(spec) = &w.pod_spec else { continue };
+        let mut names = Vec::new();
+        let mut uses: BTreeMap<String, ()> = BTreeMap::new();
+        for (ns, secret) in secrets {
+            if *ns != w.namespace {
+                continue;
+            }
+            let u = secret_uses(spec, secret);
+            if !u.is_empty() {
+                names.push(secret.clone());
+                uses.extend(u.into_iter().map(|u| (u, ())));
+            }
+        }
+        if names.is_empty() {
+            continue;
+        }
+        let uses: Vec<String> = uses.into_keys().collect();
+        let restart = mode == RestartMode::All || needs_restart(&uses);
+        let action = match (restart, dry_run) {
+            (false, _) => RestartAction::SkippedRefreshesItself,
+            (true, true) => RestartAction::WouldRestart,
+            (true, false) => RestartAction::Restarted,
+        };
+        let message = (!restart).then(|| {
+            "mounted as a volume without subPath: the kubelet updates the files itself (use --restart=all to restart anyway)"
+                .to_string()
+        });
+        out.push((
+            i,
+            RestartResult {
+                namespace: w.namespace.clone(),
+                workload: w.reference(),
+                secrets: names,
+                uses,
+                action,
+                message,
+            },
+        ));
+    }
+    out
+}
+
+/// `kubectl rollout status`'s test: the controller saw the new template, every desired pod runs
+/// it, no old pod is left, and the new ones are available.
+pub fn rollout_complete(w: &WorkloadState) -> bool {
+    let observed = match (w.generation, w.observed_generation) {
+        (Some(g), Some(o)) => o >= g,
+        (None, _) => true,
+        (Some(_), None) => false,
+    };
+    observed && w.updated >= w.desired && w.current <= w.updated && w.available >= w.updated
+}
+
+pub fn summary(results: &[ExternalSecretResult], restarts: &[RestartResult]) -> ForceSyncSummary {
+    let count = |k: OutcomeKind| results.iter().filter(|r| r.outcome.kind == k).count();
+    ForceSyncSummary {
+        selected: results.len(),
+        synced: count(OutcomeKind::Synced),
+        failed: count(OutcomeKind::Failed),
+        timed_out: count(OutcomeKind::TimedOut),
+        cannot_resync: count(OutcomeKind::CannotResync),
+        not_found: count(OutcomeKind::NotFound),
+        restarted: restarts
+            .iter()
+            .filter(|r| r.action == RestartAction::Restarted)
+            .count(),
+    }
+}
+
+/// 0 when everything selected synced (and restarted), 1 otherwise.
+pub fn exit_code(report: &ForceSyncReport) -> Exit {
+    let bad = report
+        .external_secrets
+        .iter()
+        .any(|r| r.outcome.kind.is_problem())
+        || report.restarts.iter().any(|r| r.action.is_problem());
+    Exit::from_findings(bad)
+}
+
+#[cfg(test)]
+#[path = "force_sync_tests.rs"]
+mod tests;

@@ -1,0 +1,367 @@
+//! Unit tests for `force_sync`'s pure decisions: selection, the "cannot resync" rules, what a
+//! watched status or Event means, the restart rules and the rollout test.
+
+use super::*;
+use serde_json::{Value, json};
+
+fn es(v: Value) -> ExternalSecret {
+    serde_json::from_value(v).unwrap_or_else(|e| panic!("bad fixture: {e}"))
+}
+
+fn synced_es(name: &str, spec: Value) -> ExternalSecret {
+    es(json!({
+        "metadata": {"name": name, "namespace": "prod", "uid": format!("uid-{name}")},
+        "spec": spec,
+        "status": {
+            "syncedResourceVersion": "1-abc",
+            "refreshTime": "2026-11-22T10:00:00Z",
+            "conditions": [{"type": "Ready", "status": "True", "reason": "SecretSynced", "message": "secret synced"}]
+        }
+    }))
+}
+
+fn store(name: &str, ns: Option<&str>, ready: &str) -> SecretStore {
+    serde_json::from_value(json!({
+        "metadata": {"name": name, "namespace": ns},
+        "status": {"conditions": [{"type": "Ready", "status": ready, "reason": "InvalidProviderConfig"}]}
+    }))
+    .unwrap_or_else(|e| panic!("bad fixture: {e}"))
+}
+
+fn ready_stores() -> Stores {
+    Stores {
+        secret_stores: Some(vec![store("vault", Some("prod"), "True")]),
+        cluster_secret_stores: Some(vec![store("akv", None, "True")]),
+    }
+}
+
+const VAULT: &str =
+    r#"{"secretStoreRef": {"name": "vault", "kind": "SecretStore"}, "refreshInterval": "1h"}"#;
+
+fn vault_spec() -> Value {
+    serde_json::from_str(VAULT).unwrap_or_default()
+}
+
+#[test]
+fn select_by_name_reports_missing_and_filters_by_store() {
+    let all = vec![
+        synced_es("b", vault_spec()),
+        synced_es(
+            "a",
+            json!({"secretStoreRef": {"name": "akv", "kind": "ClusterSecretStore"}}),
+        ),
+    ];
+    let (chosen, missing) = select(&all, &["a".into(), "zz".into()], None);
+    assert_eq!(chosen.iter().map(|e| e.name()).collect::<Vec<_>>(), ["a"]);
+    assert_eq!(missing, ["zz"]);
+    let (chosen, _) = select(&all, &[], None);
+    assert_eq!(
+        chosen.iter().map(|e| e.name()).collect::<Vec<_>>(),
+        ["a", "b"]
+    );
+    let filter = StoreFilter::parse("css/akv").ok();
+    let (chosen, _) = select(&all, &[], filter.as_ref());
+    assert_eq!(chosen.iter().map(|e| e.name()).collect::<Vec<_>>(), ["a"]);
+}
+
+#[test]
+fn a_periodic_external_secret_on_a_ready_store_can_resync() {
+    assert_eq!(
+        blocker(&synced_es("a", vault_spec()), &ready_stores()),
+        None
+    );
+}
+
+#[test]
+fn created_once_blocks_only_after_the_first_sync() {
+    let spec = json!({"secretStoreRef": {"name": "vault"}, "refreshPolicy": "CreatedOnce"});
+    let o = blocker(&synced_es("a", spec.clone()), &ready_stores());
+    let o = o.unwrap_or_else(|| panic!("CreatedOnce not blocked"));
+    assert_eq!(o.kind, OutcomeKind::CannotResync);
+    assert!(o.message.unwrap_or_default().contains("CreatedOnce"));
+    let fresh = es(json!({"metadata": {"name": "a", "namespace": "prod"}, "spec": spec}));
+    assert_eq!(blocker(&fresh, &ready_stores()), None);
+}
+
+#[test]
+fn zero_refresh_interval_blocks_unless_on_change() {
+    let spec = json!({"secretStoreRef": {"name": "vault"}, "refreshInterval": "0s"});
+    let o = blocker(&synced_es("a", spec), &ready_stores());
+    assert!(o.is_some_and(|o| o.message.unwrap_or_default().contains("refreshInterval 0")));
+    let on_change = json!({"secretStoreRef": {"name": "vault"}, "refreshInterval": "0", "refreshPolicy": "OnChange"});
+    assert_eq!(blocker(&synced_es("a", on_change), &ready_stores()), None);
+}
+
+#[test]
+fn cluster_external_secret_child_points_at_the_parent() {
+    let mut child = synced_es("platform-ca", vault_spec());
+    child.metadata.owner_references = serde_json::from_value(json!([
+        {"apiVersion": "external-secrets.io/v1", "kind": "ClusterExternalSecret", "name": "platform-ca", "uid": "p"}
+    ]))
+    .ok();
+    let o = blocker(&child, &ready_stores()).unwrap_or_else(|| panic!("not blocked"));
+    assert!(
+        o.message
+            .unwrap_or_default()
+            .contains("ClusterExternalSecret platform-ca")
+    );
+    let hint = o.hint.unwrap_or_default();
+    assert!(
+        hint.contains("kubectl patch clusterexternalsecret platform-ca"),
+        "{hint}"
+    );
+    assert!(hint.contains("externalSecretMetadata"), "{hint}");
+}
+
+#[test]
+fn store_not_ready_or_missing_is_named() {
+    let stores = Stores {
+        secret_stores: Some(vec![store("vault", Some("prod"), "False")]),
+        cluster_secret_stores: Some(vec![]),
+    };
+    let o =
+        blocker(&synced_es("a", vault_spec()), &stores).unwrap_or_else(|| panic!("not blocked"));
+    let m = o.message.unwrap_or_default();
+    assert!(
+        m.contains("SecretStore/vault is not ready (InvalidProviderConfig)"),
+        "{m}"
+    );
+    let css = synced_es(
+        "b",
+        json!({"secretStoreRef": {"name": "akv", "kind": "ClusterSecretStore"}}),
+    );
+    let m = blocker(&css, &stores)
+        .and_then(|o| o.message)
+        .unwrap_or_default();
+    assert!(m.contains("ClusterSecretStore/akv does not exist"), "{m}");
+    // Stores that could not be listed are not guessed at.
+    assert_eq!(blocker(&css, &Stores::default()), None);
+}
+
+#[test]
+fn status_changes_mean_synced_failed_or_nothing_yet() {
+    let before = synced_es("a", vault_spec());
+    let base = baseline(&before);
+    assert_eq!(judge_status(&base, &before), StatusSignal::Pending);
+    let mut after = before.clone();
+    after.status.synced_resource_version = Some("1-def".into());
+    after.status.refresh_time = Some("2026-11-22T11:00:00Z".into());
+    assert_eq!(
+        judge_status(&base, &after),
+        StatusSignal::Synced {
+            refresh_time: Some("2026-11-22T11:00:00Z".into())
+        }
+    );
+    let mut failed = before.clone();
+    failed.status.conditions[0].status = "False".into();
+    failed.status.conditions[0].message = Some("could not get secret data from provider".into());
+    assert!(matches!(
+        judge_status(&base, &failed),
+        StatusSignal::Failed { .. }
+    ));
+    // Already failing with the same message: nothing new.
+    let base_failed = baseline(&failed);
+    assert_eq!(judge_status(&base_failed, &failed), StatusSignal::Pending);
+}
+
+fn event(uid: &str, last: &str, message: &str) -> Event {
+    serde_json::from_value(json!({
+        "metadata": {"name": "e", "namespace": "prod"},
+        "involvedObject": {"kind": "ExternalSecret", "namespace": "prod", "name": "a", "uid": uid},
+        "reason": "UpdateFailed", "type": "Warning", "message": message,
+        "lastTimestamp": last, "firstTimestamp": "2026-11-22T09:00:00Z"
+    }))
+    .unwrap_or_else(|e| panic!("bad fixture: {e}"))
+}
+
+#[test]
+fn only_update_failed_events_from_the_annotation_on_count() {
+    let base = baseline(&synced_es("a", vault_spec()));
+    let at: Timestamp = "2026-11-22T10:30:00.700Z".parse().unwrap_or_default();
+    let text = "Code: 403. Errors: * permission denied";
+    assert_eq!(
+        failure_from_event(&base, &event("uid-a", "2026-11-22T10:30:00Z", text), at),
+        Some(text.to_string()),
+        "the same second counts"
+    );
+    assert_eq!(
+        failure_from_event(&base, &event("uid-a", "2026-11-22T10:29:59Z", text), at),
+        None
+    );
+    assert_eq!(
+        failure_from_event(&base, &event("uid-b", "2026-11-22T10:31:00Z", text), at),
+        None
+    );
+    let dirty = failure_from_event(
+        &base,
+        &event("uid-a", "2026-11-22T10:31:00Z", "x\u{1b}[2Jy"),
+        at,
+    );
+    assert_eq!(dirty.as_deref(), Some("xy"));
+}
+
+#[test]
+fn annotation_value_always_changes() {
+    let now: Timestamp = "2026-11-22T10:30:00Z".parse().unwrap_or_default();
+    let secs = now.as_second();
+    assert_eq!(annotation_value(now, None), secs.to_string());
+    assert_eq!(annotation_value(now, Some("12")), secs.to_string());
+    assert_eq!(
+        annotation_value(now, Some(&secs.to_string())),
+        (secs + 1).to_string()
+    );
+    assert_eq!(
+        annotation_value(now, Some("not a number")),
+        secs.to_string()
+    );
+}
+
+#[test]
+fn timeout_says_what_was_last_seen() {
+    let e = synced_es("a", vault_spec());
+    let o = timed_out(&baseline(&e), None, 5);
+    let m = o.message.unwrap_or_default();
+    assert_eq!(o.kind, OutcomeKind::TimedOut);
+    assert!(
+        m.contains("within 5s") && m.contains("Ready=True (SecretSynced)"),
+        "{m}"
+    );
+}
+
+fn workload(name: &str, spec: Value) -> WorkloadState {
+    WorkloadState {
+        namespace: "prod".into(),
+        kind: Some(crate::model::refs::WorkloadKind::Deployment),
+        name: name.into(),
+        pod_spec: serde_json::from_value(spec).ok(),
+        ..WorkloadState::default()
+    }
+}
+
+#[test]
+fn restart_rules_follow_how_the_secret_is_read() {
+    let workloads = vec![
+        workload(
+            "env",
+            json!({"containers": [{"name": "c", "envFrom": [{"secretRef": {"name": "s"}}]}]}),
+        ),
+        workload(
+            "vol",
+            json!({
+                "containers": [{"name": "c", "volumeMounts": [{"name": "v", "mountPath": "/s"}]}],
+                "volumes": [{"name": "v", "secret": {"secretName": "s"}}]
+            }),
+        ),
+        workload(
+            "subpath",
+            json!({
+                "containers": [{"name": "c", "volumeMounts": [{"name": "v", "mountPath": "/s/k", "subPath": "k"}]}],
+                "volumes": [{"name": "v", "secret": {"secretName": "s"}}]
+            }),
+        ),
+        workload(
+            "pull",
+            json!({"containers": [{"name": "c"}], "imagePullSecrets": [{"name": "s"}]}),
+        ),
+        workload(
+            "other",
+            json!({"containers": [{"name": "c", "envFrom": [{"secretRef": {"name": "t"}}]}]}),
+        ),
+    ];
+    let secrets = vec![("prod".to_string(), "s".to_string())];
+    let plan = restart_plan(&workloads, &secrets, RestartMode::Needed, false);
+    let actions: Vec<(&str, RestartAction)> = plan
+        .iter()
+        .map(|(_, r)| (r.workload.as_str(), r.action))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("deployment/env", RestartAction::Restarted),
+            ("deployment/vol", RestartAction::SkippedRefreshesItself),
+            ("deployment/subpath", RestartAction::Restarted),
+            ("deployment/pull", RestartAction::Restarted),
+        ]
+    );
+    let all = restart_plan(&workloads, &secrets, RestartMode::All, true);
+    assert!(
+        all.iter()
+            .all(|(_, r)| r.action == RestartAction::WouldRestart)
+    );
+    assert_eq!(all.len(), 4);
+    assert!(restart_plan(&workloads, &secrets, RestartMode::None, false).is_empty());
+    // Another namespace's Secret of the same name is not this one.
+    let elsewhere = vec![("dev".to_string(), "s".to_string())];
+    assert!(restart_plan(&workloads, &elsewhere, RestartMode::All, false).is_empty());
+}
+
+#[test]
+fn rollout_is_complete_like_kubectl_rollout_status() {
+    let mut w = WorkloadState {
+        generation: Some(2),
+        observed_generation: Some(1),
+        desired: 2,
+        current: 3,
+        updated: 1,
+        available: 2,
+        ..WorkloadState::default()
+    };
+    assert!(!rollout_complete(&w));
+    w.observed_generation = Some(2);
+    assert!(!rollout_complete(&w), "old pods still there");
+    w.updated = 2;
+    w.current = 2;
+    w.available = 1;
+    assert!(!rollout_complete(&w), "new pods not available");
+    w.available = 2;
+    assert!(rollout_complete(&w));
+}
+
+#[test]
+fn exit_code_is_one_for_any_problem() {
+    let ok = ExternalSecretResult {
+        namespace: "prod".into(),
+        name: "a".into(),
+        store: None,
+        target: "a".into(),
+        annotation: Some("1".into()),
+        outcome: Outcome::new(OutcomeKind::Synced, None),
+    };
+    let mut report = ForceSyncReport {
+        api_version: "kubectl-eso/v1".into(),
+        kind: FORCE_SYNC_REPORT_KIND.into(),
+        dry_run: false,
+        wait: true,
+        timeout_seconds: 60,
+        restart: RestartMode::None,
+        external_secrets: vec![ok.clone()],
+        restarts: vec![],
+        summary: ForceSyncSummary::default(),
+    };
+    assert_eq!(exit_code(&report), Exit::Healthy);
+    for kind in [
+        OutcomeKind::Failed,
+        OutcomeKind::TimedOut,
+        OutcomeKind::CannotResync,
+        OutcomeKind::NotFound,
+    ] {
+        let mut bad = ok.clone();
+        bad.outcome.kind = kind;
+        report.external_secrets = vec![ok.clone(), bad];
+        assert_eq!(exit_code(&report), Exit::Findings, "{kind:?}");
+    }
+    report.external_secrets = vec![ok];
+    report.restarts = vec![RestartResult {
+        namespace: "prod".into(),
+        workload: "deployment/x".into(),
+        secrets: vec!["a".into()],
+        uses: vec!["env".into()],
+        action: RestartAction::RolloutTimedOut,
+        message: None,
+    }];
+    assert_eq!(exit_code(&report), Exit::Findings);
+    assert_eq!(
+        summary(&report.external_secrets, &report.restarts).synced,
+        1
+    );
+}
