@@ -495,3 +495,6 @@ fn consumers(c: &ConsumersFacts) -> LinkReport {
     }
     link(LinkName::Consumers, LinkState::Ok, summary, None)
 }
+
+#[cfg(test)]
+mod tests;

@@ -302,10 +302,22 @@ fn provider_cause(
         ));
         return l.error.clone().unwrap_or_default();
     }
-    azure_cause(f, k, next, force_sync)
+    azure_cause(
+        f,
+        k,
+        l.error.as_deref().unwrap_or_default(),
+        next,
+        force_sync,
+    )
 }
 
-fn azure_cause(f: &ChainFacts, k: &KeyFacts, next: &mut Vec<String>, force_sync: &str) -> String {
+fn azure_cause(
+    f: &ChainFacts,
+    k: &KeyFacts,
+    fallback: &str,
+    next: &mut Vec<String>,
+    force_sync: &str,
+) -> String {
     let vault = f
         .store
         .settings
@@ -356,7 +368,7 @@ fn azure_cause(f: &ChainFacts, k: &KeyFacts, next: &mut Vec<String>, force_sync:
             next.push(format!("az keyvault network-rule list --name {vault}"));
             format!("Key Vault {vault}'s firewall blocks the caller (403 ForbiddenByFirewall)")
         }
-        _ => super::key_problem(k, jiff::Timestamp::now()).unwrap_or_default(),
+        _ => fallback.to_string(),
     };
     next.push(force_sync.to_string());
     cause

@@ -1,0 +1,373 @@
+//! The link states and the verdict as pure functions: fixtures of gathered facts for each incident
+//! and each failed lookup, judged at a fixed `now`, without any server.
+
+use super::verdict::missing_policy_guess;
+use super::*;
+
+fn now() -> Timestamp {
+    "2026-11-22T12:00:00Z".parse().unwrap_or_default()
+}
+
+fn ready(status: &str, reason: &str) -> Option<ConditionFacts> {
+    Some(ConditionFacts {
+        status: status.into(),
+        reason: Some(reason.into()),
+        ..ConditionFacts::default()
+    })
+}
+
+/// A healthy Vault chain: prod/order-service-regcred on SecretStore prod/vault.
+fn healthy() -> ChainFacts {
+    ChainFacts {
+        external_secret: ExternalSecretFacts {
+            namespace: "prod".into(),
+            name: "order-service-regcred".into(),
+            ready: ready("True", "SecretSynced"),
+            refresh_interval: Some("1h".into()),
+            refresh_time: Some("2026-11-22T11:30:00Z".into()),
+            generation: Some(1),
+            synced_resource_version: Some("1-abc".into()),
+            store_kind: Some("SecretStore".into()),
+            store_name: Some("vault".into()),
+            target_name: "regcred-order-service".into(),
+            remote_refs: vec![RemoteRefFacts {
+                source: "dataFrom[0]".into(),
+                key: "order-service".into(),
+                extract: true,
+                ..RemoteRefFacts::default()
+            }],
+            ..ExternalSecretFacts::default()
+        },
+        store: StoreFacts {
+            kind: "SecretStore".into(),
+            name: "vault".into(),
+            namespace: Some("prod".into()),
+            found: Some(true),
+            ready: ready("True", "Valid"),
+            provider: Some("vault".into()),
+            settings: [
+                ("role", "external-secrets-operator"),
+                ("mountPath", "kubernetes"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+            ..StoreFacts::default()
+        },
+        credentials: vec![CredentialFacts {
+            purpose: "serviceAccount".into(),
+            object: "ServiceAccount external-secrets/external-secrets".into(),
+            exists: Some(true),
+            ..CredentialFacts::default()
+        }],
+        provider: ProviderFacts {
+            probed: true,
+            probe_as: "eso".into(),
+            role: Some("external-secrets-operator".into()),
+            policies: vec!["default".into(), "eso-default".into()],
+            keys: vec![KeyFacts {
+                key: "order-service".into(),
+                path: "registry-creds/data/order-service".into(),
+                readable: Some(true),
+                exists: Some(true),
+                ..KeyFacts::default()
+            }],
+            ..ProviderFacts::default()
+        },
+        target: TargetFacts {
+            name: "regcred-order-service".into(),
+            exists: Some(true),
+            owned_by_this: Some(true),
+            ..TargetFacts::default()
+        },
+        consumers: ConsumersFacts {
+            items: vec![ConsumerFacts {
+                kind: "deployment".into(),
+                name: "order-service".into(),
+                uses: vec!["imagePullSecrets".into()],
+                state: Some("Running".into()),
+                ..ConsumerFacts::default()
+            }],
+            errors: Vec::new(),
+        },
+    }
+}
+
+fn state_of(r: &ChainReport, link: LinkName) -> LinkState {
+    r.links
+        .iter()
+        .find(|l| l.link == link)
+        .map(|l| l.state)
+        .unwrap_or(LinkState::Unknown)
+}
+
+#[test]
+fn a_healthy_chain_is_ok_everywhere() {
+    let r = analyse(healthy(), now());
+    assert!(r.links.iter().all(|l| l.state == LinkState::Ok), "{r:#?}");
+    assert_eq!(r.verdict.state, LinkState::Ok);
+    assert!(r.verdict.next.is_empty());
+    assert!(!r.any_broken());
+}
+
+/// Incident B: the policy granting read on the key was removed from the role.
+#[test]
+fn incident_b_names_role_policies_and_path() {
+    let mut f = healthy();
+    f.external_secret.ready = ready("False", "SecretSyncedError");
+    f.provider.policies = [
+        "default",
+        "eso-default",
+        "eso-inventory-service",
+        "eso-payment-service",
+        "eso-user-service",
+    ]
+    .map(String::from)
+    .to_vec();
+    f.provider.keys[0].readable = Some(false);
+    f.provider.keys[0].exists = None;
+    f.consumers.items[0].state = Some("ImagePullBackOff".into());
+    let r = analyse(f, now());
+    assert_eq!(r.verdict.link, Some(LinkName::Provider));
+    assert_eq!(
+        r.verdict.cause,
+        "role external-secrets-operator grants policies [default, eso-default, eso-inventory-service, \
+         eso-payment-service, eso-user-service]; none allows read on registry-creds/data/order-service"
+    );
+    assert_eq!(
+        r.verdict.next,
+        [
+            "vault policy read eso-order-service",
+            "vault read auth/kubernetes/role/external-secrets-operator",
+            "kubectl eso force-sync order-service-regcred -n prod",
+            "kubectl rollout restart deployment/order-service -n prod",
+        ]
+    );
+    assert_eq!(
+        r.verdict.impact,
+        ["deployment/order-service (ImagePullBackOff)"]
+    );
+    assert_eq!(state_of(&r, LinkName::Consumers), LinkState::Broken);
+}
+
+#[test]
+fn a_missing_store_and_a_wrong_kind_are_store_links() {
+    let mut f = healthy();
+    f.store = StoreFacts {
+        kind: "SecretStore".into(),
+        name: "vault".into(),
+        namespace: Some("prod".into()),
+        found: Some(false),
+        other_kind_exists: Some("ClusterSecretStore".into()),
+        ..StoreFacts::default()
+    };
+    f.provider = ProviderFacts {
+        skipped: Some("the store could not be read".into()),
+        ..ProviderFacts::default()
+    };
+    let r = analyse(f, now());
+    assert_eq!(r.verdict.link, Some(LinkName::Store));
+    assert!(
+        r.verdict.cause.contains("secretStoreRef.kind is wrong"),
+        "{}",
+        r.verdict.cause
+    );
+    assert_eq!(state_of(&r, LinkName::Provider), LinkState::Unknown);
+}
+
+#[test]
+fn a_cluster_store_that_denies_the_namespace_is_broken() {
+    let mut f = healthy();
+    f.store.kind = "ClusterSecretStore".into();
+    f.store.namespace = None;
+    f.store.admits_namespace = Some(false);
+    f.store.admission_note = Some("no entry of spec.conditions admits namespace prod".into());
+    let r = analyse(f, now());
+    assert_eq!(r.verdict.link, Some(LinkName::Store));
+    assert!(
+        r.verdict.cause.contains("does not admit"),
+        "{}",
+        r.verdict.cause
+    );
+}
+
+#[test]
+fn a_missing_credentials_key_beats_the_not_ready_store() {
+    let mut f = healthy();
+    f.store.ready = ready("False", "InvalidProviderConfig");
+    f.credentials = vec![CredentialFacts {
+        purpose: "clientSecret".into(),
+        object: "Secret external-secrets/akv-sp-credentials".into(),
+        key: Some("ClientSecret".into()),
+        exists: Some(true),
+        key_present: Some(false),
+        error: Some(
+            "Secret external-secrets/akv-sp-credentials has no key \"ClientSecret\"".into(),
+        ),
+        ..CredentialFacts::default()
+    }];
+    let r = analyse(f, now());
+    assert_eq!(r.verdict.link, Some(LinkName::Credentials));
+    assert!(
+        r.verdict.next.contains(
+            &"kubectl describe secret akv-sp-credentials -n external-secrets".to_string()
+        ),
+        "{:?}",
+        r.verdict.next
+    );
+}
+
+#[test]
+fn failed_lookups_are_unknown_and_still_count_as_findings() {
+    let mut f = healthy();
+    f.credentials[0].exists = None;
+    f.credentials[0].error = Some(
+        "no permission to create tokens for serviceaccount external-secrets in external-secrets (TokenRequest)"
+            .into(),
+    );
+    f.provider = ProviderFacts {
+        skipped: Some("no token could be requested".into()),
+        ..ProviderFacts::default()
+    };
+    let r = analyse(f, now());
+    assert_eq!(state_of(&r, LinkName::Credentials), LinkState::Unknown);
+    assert_eq!(r.verdict.state, LinkState::Unknown);
+    assert!(
+        r.verdict.cause.contains("TokenRequest"),
+        "{}",
+        r.verdict.cause
+    );
+}
+
+#[test]
+fn key_vault_causes_are_plain_words() {
+    let cases = [
+        ("SecretNotFound", Some(false), None, "has no secret named"),
+        ("SecretDisabled", Some(true), Some(false), "is disabled"),
+        ("ForbiddenByRbac", None, None, "Key Vault Secrets User"),
+        ("AccessDenied", None, None, "access policies"),
+        ("ForbiddenByFirewall", None, None, "firewall"),
+    ];
+    for (code, exists, enabled, want) in cases {
+        let mut f = healthy();
+        f.store.provider = Some("azurekv".into());
+        f.store.settings = [(
+            "vaultUrl".to_string(),
+            "https://hybridops.vault.azure.net/".to_string(),
+        )]
+        .into();
+        f.provider.keys = vec![KeyFacts {
+            key: "netbox-db-password".into(),
+            path: "/secrets/netbox-db-password".into(),
+            exists,
+            enabled,
+            readable: (code.starts_with("Forbidden") || code == "AccessDenied").then_some(false),
+            code: Some(code.into()),
+            error: Some(format!("HTTP 4xx {code}")),
+            ..KeyFacts::default()
+        }];
+        let r = analyse(f, now());
+        assert_eq!(r.verdict.link, Some(LinkName::Provider), "{code}");
+        assert!(
+            r.verdict.cause.contains(want),
+            "{code}: {}",
+            r.verdict.cause
+        );
+        assert!(
+            r.verdict.cause.contains("hybridops"),
+            "{code}: {}",
+            r.verdict.cause
+        );
+    }
+}
+
+#[test]
+fn an_expired_client_secret_is_the_credentials_link() {
+    let mut f = healthy();
+    f.store.ready = ready("False", "InvalidProviderConfig");
+    f.provider.login_error =
+        Some("Entra ID refused the credentials: AADSTS7000222: expired".into());
+    f.provider.login_code = Some("AADSTS7000222".into());
+    f.provider.keys.clear();
+    let r = analyse(f, now());
+    assert_eq!(r.verdict.link, Some(LinkName::Credentials));
+    assert!(r.verdict.cause.contains("client secret has expired"));
+    assert_eq!(state_of(&r, LinkName::Provider), LinkState::Unknown);
+}
+
+#[test]
+fn expiry_is_judged_against_the_given_now() {
+    let k = KeyFacts {
+        key: "k".into(),
+        path: "/secrets/k".into(),
+        exists: Some(true),
+        expires: Some("2026-11-22T11:00:00Z".into()),
+        ..KeyFacts::default()
+    };
+    assert!(key_problem(&k, now()).is_some_and(|p| p.contains("expired")));
+    let later = KeyFacts {
+        expires: Some("2026-11-23T00:00:00Z".into()),
+        ..k
+    };
+    assert_eq!(key_problem(&later, now()), None);
+}
+
+#[test]
+fn a_rotation_blocked_by_created_once_says_so() {
+    let mut f = healthy();
+    f.external_secret.refresh_policy = Some("CreatedOnce".into());
+    f.target.matches_provider = Some("no (password differs)".into());
+    f.consumers.items.push(ConsumerFacts {
+        kind: "pod".into(),
+        name: "netbox-1".into(),
+        uses: vec!["env".into()],
+        state: Some("Running".into()),
+        started_before_change: Some(true),
+        workload: Some("deployment/order-service".into()),
+        ..ConsumerFacts::default()
+    });
+    let r = analyse(f, now());
+    assert_eq!(r.verdict.link, Some(LinkName::Target));
+    assert!(
+        r.verdict.cause.contains("CreatedOnce"),
+        "{}",
+        r.verdict.cause
+    );
+    assert!(
+        r.verdict
+            .next
+            .iter()
+            .any(|n| n.contains("refreshPolicy: Periodic")),
+        "{:?}",
+        r.verdict.next
+    );
+    assert_eq!(state_of(&r, LinkName::Consumers), LinkState::Warning);
+}
+
+#[test]
+fn a_stale_or_pending_sync_is_a_warning() {
+    let mut f = healthy();
+    f.external_secret.refresh_time = Some("2026-11-22T08:00:00Z".into());
+    let r = analyse(f, now());
+    assert_eq!(state_of(&r, LinkName::ExternalSecret), LinkState::Warning);
+    let mut f = healthy();
+    f.external_secret.generation = Some(2);
+    let r = analyse(f, now());
+    assert!(
+        r.links[0].summary.contains("resync is pending"),
+        "{}",
+        r.links[0].summary
+    );
+}
+
+#[test]
+fn the_missing_policy_is_guessed_from_the_others_naming() {
+    let p: Vec<String> = ["default", "eso-default", "eso-payment-service"]
+        .map(String::from)
+        .to_vec();
+    assert_eq!(
+        missing_policy_guess(&p, "registry-creds/order-service").as_deref(),
+        Some("eso-order-service")
+    );
+    assert_eq!(missing_policy_guess(&["default".to_string()], "x"), None);
+}
