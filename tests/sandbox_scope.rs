@@ -44,7 +44,12 @@ impl Env {
     fn secret_values(&self) -> Vec<String> {
         let mut out = self.sandbox.canaries();
         for secret in self.sandbox.api().store().list("v1", "Secret", None) {
-            for (_, v) in secret["data"].as_object().into_iter().flatten() {
+            for (key, v) in secret["data"].as_object().into_iter().flatten() {
+                // Identifiers are not secrets: Entra's own errors name the client id, and usernames are shown.
+                let k = key.to_ascii_lowercase().replace(['-', '_'], "");
+                if ["clientid", "tenantid", "username", "user"].contains(&k.as_str()) {
+                    continue;
+                }
                 let Some(b64) = v.as_str() else { continue };
                 if b64.len() >= 8 {
                     out.push(b64.to_string());

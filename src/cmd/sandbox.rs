@@ -4,10 +4,8 @@
 //! sandbox, runs one kubectl-eso subcommand against it in-process and exits with that subcommand's code.
 //! This is the only product module that knows about the simulation.
 
-use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use anyhow::Context;
 use eso_sandbox::{Sandbox, SandboxOptions};
@@ -42,59 +40,105 @@ pub async fn run(args: &SandboxArgs) -> anyhow::Result<Exit> {
     outcome
 }
 
-fn write_kubeconfig(sandbox: &Sandbox, path: &Path) -> anyhow::Result<()> {
-    let text = sandbox.api().kubeconfig(None);
+fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
-        // It carries the sandbox's admin token.
+        // The kubeconfig carries the sandbox's admin token.
         options.mode(0o600);
     }
     let mut file = options
         .open(path)
-        .with_context(|| format!("cannot write kubeconfig {}", path.display()))?;
+        .with_context(|| format!("cannot write {}", path.display()))?;
     file.write_all(text.as_bytes())
-        .with_context(|| format!("cannot write kubeconfig {}", path.display()))
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 async fn run_once(sandbox: &Sandbox, args: &SandboxArgs) -> anyhow::Result<Exit> {
-    let path = match &args.kubeconfig_out {
-        Some(p) => p.clone(),
-        None => default_kubeconfig_path(),
-    };
-    write_kubeconfig(sandbox, &path)?;
-    let mut argv: Vec<OsString> = vec![
-        "kubectl-eso".into(),
-        "--kubeconfig".into(),
-        path.clone().into_os_string(),
-    ];
-    argv.extend(args.command.iter().map(OsString::from));
-    let code = Box::pin(crate::run_args(argv)).await;
-    if args.kubeconfig_out.is_none() {
-        let _ = std::fs::remove_file(&path);
+    let files = SandboxFiles::write(sandbox, args.kubeconfig_out.as_deref())?;
+    // A child process, so the subcommand sees the sandbox exactly as a user's shell would (kubeconfig,
+    // proxy and CA environment), and its output and exit code are its own.
+    let exe = std::env::current_exe().context("cannot find the kubectl-eso executable")?;
+    let mut child = tokio::process::Command::new(exe);
+    child
+        .arg("--kubeconfig")
+        .arg(&files.kubeconfig)
+        .args(&args.command)
+        .env_remove("KUBECONFIG");
+    for (k, v) in files.environment(sandbox) {
+        child.env(k, v);
     }
-    Ok([Exit::Healthy, Exit::Findings]
-        .into_iter()
-        .find(|e| ExitCode::from(*e) == code)
-        .unwrap_or(Exit::Error))
+    let status = child.status().await.context("cannot run the subcommand")?;
+    files.remove(args.kubeconfig_out.is_none());
+    Ok(match status.code() {
+        Some(0) => Exit::Healthy,
+        Some(1) => Exit::Findings,
+        _ => Exit::Error,
+    })
+}
+
+/// The files a sandbox user needs: the kubeconfig and the CA bundle of the sandbox's providers.
+struct SandboxFiles {
+    kubeconfig: PathBuf,
+    provider_ca: PathBuf,
+}
+
+impl SandboxFiles {
+    fn write(sandbox: &Sandbox, kubeconfig: Option<&Path>) -> anyhow::Result<SandboxFiles> {
+        let kubeconfig = kubeconfig
+            .map(Path::to_path_buf)
+            .unwrap_or_else(default_kubeconfig_path);
+        write_private(&kubeconfig, &sandbox.api().kubeconfig(None))?;
+        // The registry's and Key Vault's CAs, as a private cloud's CA bundle would be handed out.
+        let mut bundle = sandbox.registry().ca_pem();
+        if let Some(akv) = sandbox.akv() {
+            bundle.push('\n');
+            bundle.push_str(&akv.ca_pem());
+        }
+        let provider_ca = kubeconfig.with_extension("provider-ca.pem");
+        write_private(&provider_ca, &bundle)?;
+        Ok(SandboxFiles {
+            kubeconfig,
+            provider_ca,
+        })
+    }
+
+    /// Environment that points kubectl-eso's provider probes at the sandbox: the providers' CA bundle and,
+    /// for the Key Vault fake (a custom cloud), its https proxy — how real users reach private clouds too.
+    fn environment(&self, sandbox: &Sandbox) -> Vec<(&'static str, String)> {
+        let mut env = vec![(
+            "KUBECTL_ESO_PROVIDER_CA_FILE",
+            self.provider_ca.display().to_string(),
+        )];
+        if let Some(akv) = sandbox.akv() {
+            env.push(("HTTPS_PROXY", akv.proxy_url()));
+            env.push(("NO_PROXY", "127.0.0.1,localhost".to_string()));
+        }
+        env
+    }
+
+    fn remove(&self, kubeconfig_too: bool) {
+        if kubeconfig_too {
+            let _ = std::fs::remove_file(&self.kubeconfig);
+        }
+        let _ = std::fs::remove_file(&self.provider_ca);
+    }
 }
 
 async fn serve(sandbox: &Sandbox, args: &SandboxArgs) -> anyhow::Result<Exit> {
-    let path: PathBuf = match &args.kubeconfig_out {
-        Some(p) => p.clone(),
-        None => default_kubeconfig_path(),
-    };
-    write_kubeconfig(sandbox, &path)?;
-    let shown = path.display();
+    let files = SandboxFiles::write(sandbox, args.kubeconfig_out.as_deref())?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "Sandbox {:?} is running.", args.scenario)?;
     writeln!(out, "  API server: {}", sandbox.api().url())?;
     writeln!(out, "  Vault:      {}", sandbox.vault().addr())?;
     writeln!(out, "  Registry:   {}", sandbox.registry().host())?;
     writeln!(out, "Use it from another shell:")?;
-    writeln!(out, "  export KUBECONFIG={shown}")?;
+    writeln!(out, "  export KUBECONFIG={}", files.kubeconfig.display())?;
+    for (k, v) in files.environment(sandbox) {
+        writeln!(out, "  export {k}={v}")?;
+    }
     writeln!(out, "  kubectl get externalsecrets -A")?;
     writeln!(out, "  kubectl eso scope -A")?;
     writeln!(out, "Press Ctrl-C to stop.")?;
@@ -102,7 +146,7 @@ async fn serve(sandbox: &Sandbox, args: &SandboxArgs) -> anyhow::Result<Exit> {
     drop(out);
     wait_for_stop().await;
     eprintln!("stopping sandbox …");
-    let _ = std::fs::remove_file(&path);
+    files.remove(true);
     Ok(Exit::Healthy)
 }
 
