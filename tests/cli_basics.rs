@@ -101,3 +101,28 @@ fn issue4_completion_scripts_for_three_shells() {
     let o = eso(&["__complete", "scope", "-o", ""]);
     assert_eq!(text(&o.stdout), "table\nwide\njson\nyaml\n:4\n");
 }
+
+#[test]
+fn issue4_kubectl_plugin_completion_script_answers_in_cobra_format() {
+    let script = format!(
+        "{}/completions/kubectl_complete-eso",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let bin = assert_cmd::cargo::cargo_bin("kubectl-eso");
+    let bin_dir = bin.parent().map(|p| p.to_path_buf()).unwrap_or_default();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    // kubectl runs the script with the words after `kubectl eso`, the last one being completed.
+    let o = match std::process::Command::new(&script)
+        .args(["sc"])
+        .env("PATH", path)
+        .output()
+    {
+        Ok(o) => o,
+        Err(e) => panic!("{script}: {e}"),
+    };
+    assert_eq!(text(&o.stdout), "scope\n:4\n", "{}", text(&o.stderr));
+}

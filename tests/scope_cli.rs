@@ -49,8 +49,20 @@ async fn issue4_store_level_verdict_names_the_store_and_its_three_namespaces() {
         ),
         "{out}"
     );
+    assert!(
+        out.contains("AADSTS7000222"),
+        "the store's Warning Event is shown:\n{out}"
+    );
     let v = parse_json(&stdout(&c.run(&["scope", "-A", "-o", "json"])));
     assert_eq!(v["verdicts"][0]["level"], "store");
+    let stores = v["stores"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let css = stores
+        .iter()
+        .find(|s| s["store"]["name"] == "akv-hybridops");
+    assert_eq!(css.map(|s| &s["error"]), Some(&json!(AKV_EXPIRED)));
     assert_eq!(
         v["verdicts"][0]["namespaces"],
         json!(["awx", "grafana", "netbox"])
@@ -391,4 +403,84 @@ async fn issue4_broken_pipe_is_quiet() {
         "broken pipe must be quiet: {}",
         String::from_utf8_lossy(&o.stderr)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue4_label_selector_and_cluster_external_secrets() {
+    let c = Cluster::start(EsoCrds::V1).await;
+    c.namespaces(&["netbox", "grafana"]);
+    let css = c.create(cluster_secret_store(V1, "akv-hybridops"));
+    c.set_status(&css, store_status(true, "Valid"));
+    let ces = c.create(json!({
+        "apiVersion": V1, "kind": "ClusterExternalSecret", "metadata": {"name": "platform-ca"},
+        "spec": {"namespaceSelectors": [{"matchLabels": {"ca": "yes"}}],
+                 "externalSecretSpec": {"secretStoreRef": {"kind": "ClusterSecretStore", "name": "akv-hybridops"},
+                                        "target": {"name": "platform-ca"}}}
+    }));
+    for (ns, ready) in [("netbox", true), ("grafana", false)] {
+        let mut es = external_secret(
+            V1,
+            ns,
+            "platform-ca",
+            "ClusterSecretStore",
+            "akv-hybridops",
+            "platform-ca",
+        );
+        es["metadata"]["labels"] = json!({"app.kubernetes.io/part-of": "platform"});
+        es["metadata"]["ownerReferences"] = json!([{
+            "apiVersion": V1, "kind": "ClusterExternalSecret", "name": "platform-ca",
+            "uid": ces["metadata"]["uid"], "controller": true
+        }]);
+        let es = c.create(es);
+        let es = c.set_status(&es, es_status(ready, &ago(10)));
+        c.create(owned_secret(
+            &es,
+            "platform-ca",
+            "Opaque",
+            "ca.crt",
+            "not-a-secret-ca",
+        ));
+    }
+    seed_es(
+        &c,
+        V1,
+        ("netbox", "netbox-db"),
+        ("ClusterSecretStore", "akv-hybridops"),
+        "netbox-db",
+        true,
+        None,
+    );
+
+    let v = parse_json(&stdout(&c.run(&["scope", "-A", "-o", "json"])));
+    let ces_rows = v["clusterExternalSecrets"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(ces_rows.len(), 1, "{v:#}");
+    assert_eq!(
+        ces_rows[0]["externalSecrets"],
+        json!(["grafana/platform-ca", "netbox/platform-ca"])
+    );
+    assert_eq!(ces_rows[0]["failing"], 1);
+    assert_eq!(row(&v, "grafana", "platform-ca")["ownedBy"], "platform-ca");
+    let table = stdout(&c.run(&["scope", "-A"]));
+    assert!(
+        table.contains("platform-ca: 2 ExternalSecrets, 1 failing"),
+        "{table}"
+    );
+
+    let v = parse_json(&stdout(&c.run(&[
+        "scope",
+        "-A",
+        "-l",
+        "app.kubernetes.io/part-of=platform",
+        "-o",
+        "json",
+    ])));
+    assert_eq!(
+        v["summary"]["externalSecrets"], 2,
+        "netbox-db has no such label"
+    );
+    let bad = c.run(&["scope", "-A", "-l", "=nonsense="]);
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
 }

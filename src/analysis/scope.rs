@@ -316,7 +316,13 @@ fn store_rows(snap: &ScopeSnapshot, rows: &[ExternalSecretRow]) -> Vec<StoreRow>
                 Some(Some(s)) => ready_state(ready_condition(&s.status.conditions)),
                 _ => ready_state(None),
             };
+            let error = if ready.status == "True" {
+                None
+            } else {
+                store_error(snap, &store)
+            };
             StoreRow {
+                error,
                 found: found.map(|f| f.is_some()),
                 provider: found
                     .flatten()
@@ -329,6 +335,24 @@ fn store_rows(snap: &ScopeSnapshot, rows: &[ExternalSecretRow]) -> Vec<StoreRow>
             }
         })
         .collect()
+}
+
+/// The latest Warning Event about the store: ESO's store condition message is a fixed string too.
+fn store_error(snap: &ScopeSnapshot, store: &StoreRef) -> Option<String> {
+    snap.store_events
+        .iter()
+        .filter_map(|f| f.as_ref().ok())
+        .flatten()
+        .filter(|ev| {
+            let o = &ev.involved_object;
+            ev.type_.as_deref() == Some("Warning")
+                && o.kind.as_deref() == Some(store.kind.as_str())
+                && o.name.as_deref() == Some(store.name.as_str())
+                && (store.namespace.is_none() || o.namespace == store.namespace)
+        })
+        .filter_map(|ev| Some((event_time(ev)?, ev.message.as_deref()?)))
+        .max_by_key(|(at, _)| *at)
+        .map(|(_, m)| sanitize::text(m))
 }
 
 fn find_store<'a>(list: &'a [SecretStore], store: &StoreRef) -> Option<&'a SecretStore> {
@@ -414,9 +438,16 @@ fn degraded(snap: &ScopeSnapshot) -> Vec<Degraded> {
         snap.events.as_ref().err(),
     ]
     .into_iter()
+    .chain(snap.store_events.iter().map(|f| f.as_ref().err()))
     .flatten()
     .cloned()
-    .collect()
+    .fold(Vec::new(), |mut acc: Vec<Degraded>, d| {
+        // Several event LISTs in one namespace fail for the same reason: say it once.
+        if !acc.contains(&d) {
+            acc.push(d);
+        }
+        acc
+    })
 }
 
 #[cfg(test)]

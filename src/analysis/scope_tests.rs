@@ -81,6 +81,7 @@ fn snapshot(
         cluster_external_secrets: Ok(vec![]),
         secrets: Ok(secrets),
         events: Ok(vec![]),
+        store_events: vec![],
         workload: None,
     }
 }
@@ -399,4 +400,38 @@ fn event_text_is_cleaned_of_escape_sequences() {
     let report = analyse(&snap, &ScopeOptions::default(), now());
     let row = report.external_secrets.iter().find(|r| r.failing);
     assert_eq!(row.and_then(|r| r.error.as_deref()), Some("denied"));
+}
+
+#[test]
+fn a_not_ready_store_carries_its_latest_warning_event() {
+    let mut snap = incident_a();
+    let ev = |at: &str, msg: &str| -> Event {
+        from(json!({
+            "metadata": {"name": format!("akv-hybridops.{at}"), "namespace": "default"},
+            "involvedObject": {"kind": "ClusterSecretStore", "name": "akv-hybridops"},
+            "reason": "InvalidProviderConfig", "type": "Warning", "message": msg, "lastTimestamp": at
+        }))
+    };
+    snap.store_events = vec![Ok(vec![
+        ev("2026-11-22T11:00:00Z", "old"),
+        ev(
+            "2026-11-22T11:58:00Z",
+            "AADSTS7000222: The provided client secret keys are expired",
+        ),
+    ])];
+    let report = analyse(&snap, &ScopeOptions::default(), now());
+    let css = report
+        .stores
+        .iter()
+        .find(|s| s.store.name == "akv-hybridops");
+    assert_eq!(
+        css.and_then(|s| s.error.as_deref()),
+        Some("AADSTS7000222: The provided client secret keys are expired")
+    );
+    let vault = report.stores.iter().find(|s| s.store.name == "vault");
+    assert_eq!(
+        vault.map(|s| s.error.clone()),
+        Some(None),
+        "ready stores carry no error"
+    );
 }

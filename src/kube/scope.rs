@@ -52,7 +52,12 @@ pub async fn fetch(
     let event_params =
         ListParams::default().fields("involvedObject.kind=ExternalSecret,reason=UpdateFailed");
 
-    let (es, ss, css, ces, secrets, events, workload) = futures::join!(
+    let ss_event_params =
+        ListParams::default().fields("involvedObject.kind=SecretStore,type=Warning");
+    let css_event_params =
+        ListParams::default().fields("involvedObject.kind=ClusterSecretStore,type=Warning");
+    let default_event_api: Api<Event> = Api::namespaced(client.clone(), "default");
+    let (es, ss, css, ces, secrets, events, ss_events, css_events, workload) = futures::join!(
         list_all(&es_api, &es_params, &es_listing, diag),
         optional(
             &ss_api,
@@ -74,6 +79,18 @@ pub async fn fetch(
         ),
         secret_metadata(&secret_api, Listing::new("secrets", ns), diag),
         optional(&event_api, event_params, Listing::new("events", ns), diag),
+        optional(
+            &event_api,
+            ss_event_params,
+            Listing::new("events", ns),
+            diag
+        ),
+        optional(
+            &default_event_api,
+            css_event_params,
+            Listing::new("events", Some("default")),
+            diag
+        ),
         async {
             match (q.workload, ns) {
                 (Some(w), Some(ns)) => fetch_workload(client, w, ns, diag).await.map(Some),
@@ -91,6 +108,7 @@ pub async fn fetch(
         cluster_external_secrets: ces,
         secrets,
         events,
+        store_events: vec![ss_events, css_events],
         workload: workload?,
     })
 }

@@ -41,6 +41,9 @@ pub struct ScopeSnapshot {
     pub secrets: Fetched<Vec<ObjectMeta>>,
     /// `UpdateFailed` Events about ExternalSecrets.
     pub events: Fetched<Vec<Event>>,
+    /// Warning Events about SecretStores in scope and ClusterSecretStores (recorded in
+    /// `default`, as for every cluster-scoped object): a store's real error lives only there.
+    pub store_events: Vec<Fetched<Vec<Event>>>,
     pub workload: Option<WorkloadSnapshot>,
 }
 
@@ -164,6 +167,8 @@ pub struct StoreRow {
     pub external_secrets: usize,
     pub failing: usize,
     pub failing_namespaces: Vec<String>,
+    /// The latest Warning Event's message when the store is not ready.
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

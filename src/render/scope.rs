@@ -183,6 +183,9 @@ fn write_summary(out: &mut impl Write, report: &ScopeReport, color: bool) -> io:
                 st.external_secrets,
                 sanitize::line(&state)
             )?;
+            if let Some(error) = &st.error {
+                writeln!(out, "    {}", sanitize::line(error))?;
+            }
         }
         for c in s
             .by_store

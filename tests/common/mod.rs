@@ -275,6 +275,22 @@ pub fn update_failed_event(es: &Value, message: &str, at: &str) -> Value {
     })
 }
 
+pub const AKV_EXPIRED: &str = "unable to create client: AADSTS7000222: The provided client secret keys \
+    for app '00000000-1111-2222-3333-444444444444' are expired.";
+
+/// A Warning Event about a store, where ESO records it (`default` for a ClusterSecretStore).
+pub fn store_event(store: &Value, message: &str, at: &str) -> Value {
+    let ns = store["metadata"]["namespace"].as_str().unwrap_or("default");
+    json!({
+        "apiVersion": "v1", "kind": "Event",
+        "metadata": {"name": format!("{}.{}", store["metadata"]["name"].as_str().unwrap_or("store"), uuid_like()), "namespace": ns},
+        "involvedObject": {"apiVersion": store["apiVersion"], "kind": store["kind"], "name": store["metadata"]["name"],
+            "namespace": store["metadata"]["namespace"], "uid": store["metadata"]["uid"]},
+        "reason": "InvalidProviderConfig", "message": message, "type": "Warning",
+        "source": {"component": "external-secrets"}, "firstTimestamp": at, "lastTimestamp": at, "count": 1
+    })
+}
+
 /// One ExternalSecret with its status and (optionally) its owned target Secret; returns it.
 pub fn seed_es(
     c: &Cluster,
@@ -309,8 +325,10 @@ pub const VAULT_403: &str = "error processing spec.data[0] (key: registry-creds/
 pub fn seed_incident_a(c: &Cluster, api_version: &str) -> Vec<String> {
     c.namespaces(&["netbox", "grafana", "awx", "prod", "external-secrets"]);
     let mut canaries = Vec::new();
+    c.namespaces(&["default"]);
     let css = c.create(cluster_secret_store(api_version, "akv-hybridops"));
-    c.set_status(&css, store_status(false, "InvalidProviderConfig"));
+    let css = c.set_status(&css, store_status(false, "InvalidProviderConfig"));
+    c.create(store_event(&css, AKV_EXPIRED, &ago(3)));
     let ss = c.create(vault_secret_store(api_version, "prod", "vault"));
     c.set_status(&ss, store_status(true, "Valid"));
     let sp = canary("sp");
