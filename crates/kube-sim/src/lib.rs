@@ -10,7 +10,7 @@ mod faults;
 mod handler;
 mod list;
 mod openapi;
-pub mod patch;
+mod patch;
 mod protobuf;
 mod resources;
 mod schema;
