@@ -264,6 +264,21 @@ async fn issue4_user_without_secret_permission_still_gets_rows_with_the_cause() 
     );
     assert_no_canary(&o, &canaries);
 
+    // The same identity through impersonation (--as) from the admin kubeconfig.
+    let as_sa = c.run(&[
+        "scope",
+        "--as",
+        "system:serviceaccount:prod:readonly",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(as_sa.status.code(), Some(1), "{}", stderr(&as_sa));
+    let v = parse_json(&stdout(&as_sa));
+    assert_eq!(
+        row(&v, "prod", "order-service-regcred")["target"]["state"],
+        "unknown"
+    );
+
     // Without permission on the ExternalSecrets themselves the tool cannot do its job.
     let other_ns = run_with(&kc, &["scope", "-n", "netbox"], &[]);
     assert_eq!(other_ns.status.code(), Some(2), "{}", stderr(&other_ns));

@@ -19,3 +19,39 @@ pub fn write_yaml<T: Serialize>(out: &mut impl Write, report: &T) -> io::Result<
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn neither_format_lets_a_raw_escape_byte_through() {
+        let value = serde_json::json!({"reason": "\u{1b}]0;pwned\u{7}\u{1b}[31mred", "n": 1});
+        for write in [
+            write_json::<serde_json::Value>,
+            write_yaml::<serde_json::Value>,
+        ] {
+            let mut out = Vec::new();
+            if let Err(e) = write(&mut out, &value) {
+                panic!("{e}");
+            }
+            assert!(
+                !out.contains(&0x1b) && !out.contains(&0x07),
+                "{}",
+                String::from_utf8_lossy(&out)
+            );
+        }
+    }
+
+    #[test]
+    fn yaml_and_json_read_back_to_the_same_value() {
+        let value = serde_json::json!({"apiVersion": "kubectl-eso/v1", "list": ["a", "b: c"], "n": null, "t": true});
+        let (mut j, mut y) = (Vec::new(), Vec::new());
+        assert!(write_json(&mut j, &value).is_ok() && write_yaml(&mut y, &value).is_ok());
+        let from_j: serde_json::Value = serde_json::from_slice(&j).unwrap_or_default();
+        let from_y: serde_json::Value =
+            serde_saphyr::from_str(&String::from_utf8_lossy(&y)).unwrap_or_default();
+        assert_eq!(from_j, value);
+        assert_eq!(from_y, value);
+    }
+}
