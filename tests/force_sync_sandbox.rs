@@ -69,6 +69,19 @@ impl Env {
     }
 }
 
+/// No secret value of the scenario, plain or base64, in anything the command printed.
+fn assert_no_secret_values(env: &Env, o: &Output) {
+    use base64::Engine;
+    let all = format!("{}{}", stdout(o), stderr(o));
+    for v in env.sandbox.canaries() {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&v);
+        assert!(
+            !all.contains(&v) && !all.contains(&b64),
+            "secret value leaked: {all}"
+        );
+    }
+}
+
 fn json_of(o: &Output) -> Value {
     serde_json::from_str(&stdout(o))
         .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}\n{}", stdout(o), stderr(o)))
@@ -155,6 +168,7 @@ async fn vault_policy_removed_fails_with_vaults_text_then_syncs_and_restarts_aft
         ])
         .await;
     assert_eq!(o.status.code(), Some(1), "{}\n{}", stdout(&o), stderr(&o));
+    assert_no_secret_values(&env, &o);
     let report = json_of(&o);
     let r = result(&report, "prod", "order-service-regcred");
     assert_eq!(r["outcome"], "failed", "{report:#}");
@@ -213,6 +227,7 @@ async fn vault_policy_removed_fails_with_vaults_text_then_syncs_and_restarts_aft
         ])
         .await;
     assert_eq!(o.status.code(), Some(0), "{}\n{}", stdout(&o), stderr(&o));
+    assert_no_secret_values(&env, &o);
     let report = json_of(&o);
     assert_eq!(
         result(&report, "prod", "order-service-regcred")["outcome"],

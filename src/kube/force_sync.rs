@@ -159,19 +159,33 @@ pub async fn annotate(
     requests: &Requests,
 ) -> Result<(), String> {
     let patch = json!({"metadata": {"annotations": {FORCE_SYNC_ANNOTATION: value}}});
+    let (params, body) = (PatchParams::default(), Patch::Merge(&patch));
+    retry_conflicts(CONFLICT_ATTEMPTS, || {
+        requests.add(1);
+        api.patch(name, &params, &body)
+    })
+    .await
+    .map(|_| ())
+    .map_err(|e| error_text(&e))
+}
+
+const CONFLICT_ATTEMPTS: u64 = 5;
+
+/// Runs `call` again after a short pause while the server answers 409 Conflict, up to `attempts`
+/// times in all; any other answer is returned as is.
+async fn retry_conflicts<T, F, Fut>(attempts: u64, mut call: F) -> Result<T, kube::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, kube::Error>>,
+{
     let mut attempt = 0;
     loop {
         attempt += 1;
-        requests.add(1);
-        match api
-            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-        {
-            Ok(_) => return Ok(()),
-            Err(e) if status_code(&e) == Some(409) && attempt < 5 => {
-                tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
+        match call().await {
+            Err(e) if status_code(&e) == Some(409) && attempt < attempts => {
+                tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
             }
-            Err(e) => return Err(error_text(&e)),
+            other => return other,
         }
     }
 }
@@ -441,5 +455,57 @@ fn from_daemonset(d: &DaemonSet) -> WorkloadState {
         current: i64::from(st.current_number_scheduled),
         updated: i64::from(st.updated_number_scheduled.unwrap_or(0)),
         available: i64::from(st.number_available.unwrap_or(0)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::core::Status;
+
+    fn conflict() -> kube::Error {
+        kube::Error::Api(
+            Status::failure("the object has been modified", "Conflict")
+                .with_code(409)
+                .boxed(),
+        )
+    }
+
+    #[tokio::test]
+    async fn conflicts_are_retried_then_succeed() {
+        let calls = AtomicUsize::new(0);
+        let out = retry_conflicts(5, || {
+            let n = calls.fetch_add(1, Ordering::SeqCst);
+            async move { if n < 2 { Err(conflict()) } else { Ok(n) } }
+        })
+        .await;
+        assert_eq!(out.ok(), Some(2));
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn other_errors_and_endless_conflicts_are_returned() {
+        let calls = AtomicUsize::new(0);
+        let out: Result<(), kube::Error> = retry_conflicts(3, || {
+            calls.fetch_add(1, Ordering::SeqCst);
+            async { Err(conflict()) }
+        })
+        .await;
+        assert_eq!(out.err().as_ref().and_then(status_code), Some(409));
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+        let calls = AtomicUsize::new(0);
+        let forbidden = || {
+            calls.fetch_add(1, Ordering::SeqCst);
+            async {
+                Err::<(), _>(kube::Error::Api(
+                    Status::failure("forbidden", "Forbidden")
+                        .with_code(403)
+                        .boxed(),
+                ))
+            }
+        };
+        let out = retry_conflicts(3, forbidden).await;
+        assert_eq!(out.err().as_ref().and_then(status_code), Some(403));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
 }
