@@ -499,3 +499,41 @@ async fn issue4_label_selector_and_cluster_external_secrets() {
     let bad = c.run(&["scope", "-A", "-l", "=nonsense="]);
     assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue4_lists_are_paginated() {
+    let c = Cluster::start(EsoCrds::V1).await;
+    c.namespaces(&["prod"]);
+    let ss = c.create(vault_secret_store(V1, "prod", "vault"));
+    c.set_status(&ss, store_status(true, "Valid"));
+    for i in 0..1100 {
+        let name = format!("app-{i:04}");
+        seed_es(
+            &c,
+            V1,
+            ("prod", &name),
+            ("SecretStore", "vault"),
+            &name,
+            true,
+            Some("x"),
+        );
+    }
+    let o = c.run(&["scope", "-o", "json", "-v"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v = parse_json(&stdout(&o));
+    assert_eq!(v["summary"]["externalSecrets"], 1100);
+    assert_eq!(
+        v["summary"]["failing"], 0,
+        "every target Secret was found across pages"
+    );
+    let log = stderr(&o);
+    assert!(
+        log.contains("LIST externalsecrets -n prod page 3: 100 items"),
+        "{log}"
+    );
+    assert!(
+        log.contains("LIST secrets -n prod page 3: 100 items"),
+        "{log}"
+    );
+    assert!(!log.contains("page 4"), "{log}");
+}
