@@ -191,6 +191,40 @@ async fn incident_b_against_openbao() -> anyhow::Result<()> {
         assert_no_canary(&run(&["-o", format, "-vv"]), &canaries);
     }
 
+    // As the user (VAULT_TOKEN): the secret is fine, so it is ESO's identity that lacks access.
+    let mut all = vec![
+        "describe-chain",
+        "order-service-regcred",
+        "-n",
+        "prod",
+        "--probe-as",
+        "me",
+        "-o",
+        "json",
+    ];
+    let o = run_with(
+        &c.kubeconfig,
+        &all,
+        &[("NO_PROXY", "127.0.0.1,localhost"), ("VAULT_TOKEN", "root")],
+    );
+    let v: Value = serde_json::from_str(&stdout(&o))?;
+    assert_eq!(v["provider"]["identity"], "your VAULT_TOKEN", "{v:#}");
+    assert_eq!(link(&v, "provider")["state"], "ok", "{v:#}");
+    assert_eq!(v["provider"]["keys"][0]["exists"], true, "{v:#}");
+    assert_eq!(count(&v, "/login"), 0, "a token needs no login");
+    assert_no_canary(&o, &canaries);
+    all.truncate(6);
+    let o = run_with(
+        &c.kubeconfig,
+        &all,
+        &[("NO_PROXY", "127.0.0.1,localhost"), ("VAULT_TOKEN", "")],
+    );
+    assert!(
+        stdout(&o).contains("--probe-as me needs VAULT_TOKEN"),
+        "{}",
+        stdout(&o)
+    );
+
     // Give the role the missing policy: the key is now readable and its version known.
     admin
         .put_policy(

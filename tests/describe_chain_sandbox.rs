@@ -213,7 +213,7 @@ async fn key_vault_incidents_get_the_right_link_and_cause() {
         (
             "akv-wrong-key",
             "provider",
-            "no secret named netbox-db-pasword",
+            "no secret named netbox-db-pasword (404 SecretNotFound); did you mean netbox-db-password?",
         ),
         (
             "akv-secret-disabled",

@@ -225,6 +225,9 @@ pub struct KeyFacts {
     /// Property names of the remote secret (Vault), never values.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub properties: Vec<String>,
+    /// A similarly named key that does exist (a typo in `remoteRef.key`?).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub did_you_mean: Option<String>,
     /// Provider error code (`SecretNotFound`, `ForbiddenByRbac`, HTTP 403...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,

@@ -117,7 +117,85 @@ pub async fn probe(
         out.keys.push(facts);
         out.values.push(value);
     }
+    if out.keys.iter().any(|k| k.exists == Some(false)) {
+        // One listing (names only; Key Vault lists no values) to spot a typo in remoteRef.key.
+        let names = list_names(http, vault_url, &bearer).await;
+        for k in out.keys.iter_mut().filter(|k| k.exists == Some(false)) {
+            k.did_you_mean = closest(&k.key, &names);
+        }
+    }
     out
+}
+
+/// Secret names in the vault, following `nextLink` for at most a few pages.
+async fn list_names(http: &ProbeHttp, vault_url: &str, bearer: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut url = Some(format!(
+        "{}/secrets?api-version=7.4&maxresults=25",
+        vault_url.trim_end_matches('/')
+    ));
+    let mut pages = 0;
+    while let Some(u) = url.take() {
+        pages += 1;
+        let Ok(resp) = http.client.get(&u).bearer_auth(bearer).send().await else {
+            http.record("keyvault GET /secrets -> no answer".into());
+            break;
+        };
+        http.record(format!(
+            "keyvault GET /secrets (list) -> {}",
+            resp.status().as_u16()
+        ));
+        if !resp.status().is_success() {
+            break;
+        }
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        for item in body
+            .get("value")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(name) = item
+                .get("id")
+                .and_then(Value::as_str)
+                .and_then(|id| id.trim_end_matches('/').rsplit('/').next())
+            {
+                names.push(crate::sanitize::line(name));
+            }
+        }
+        url = body
+            .get("nextLink")
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty() && pages < 10)
+            .map(str::to_string);
+    }
+    names
+}
+
+/// The existing name within two edits of `wanted`, if exactly one is nearest.
+pub fn closest(wanted: &str, names: &[String]) -> Option<String> {
+    let mut best: Option<(usize, &String)> = None;
+    for n in names {
+        let d = edit_distance(wanted, n);
+        if d > 0 && d <= 2 && best.is_none_or(|(bd, _)| d < bd) {
+            best = Some((d, n));
+        }
+    }
+    best.map(|(_, n)| n.clone())
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
 }
 
 async fn token(
@@ -296,6 +374,23 @@ async fn get_secret(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_typo_finds_the_existing_name() {
+        let names: Vec<String> = [
+            "netbox-db-password",
+            "netbox-secret-key",
+            "grafana-admin-password",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(
+            closest("netbox-db-pasword", &names).as_deref(),
+            Some("netbox-db-password")
+        );
+        assert_eq!(closest("something-else", &names), None);
+        assert_eq!(closest("netbox-db-password", &names), None);
+    }
 
     #[test]
     fn clouds_resolve_and_azure_stack_needs_its_endpoints() {

@@ -371,3 +371,26 @@ fn the_missing_policy_is_guessed_from_the_others_naming() {
     );
     assert_eq!(missing_policy_guess(&["default".to_string()], "x"), None);
 }
+
+#[test]
+fn a_child_of_a_cluster_external_secret_is_resynced_through_its_parent() {
+    let mut f = healthy();
+    f.external_secret.ready = ready("False", "SecretSyncedError");
+    f.external_secret.owner_cluster_external_secret = Some("shared-db".into());
+    f.provider.keys[0].readable = Some(false);
+    let r = analyse(f, now());
+    assert!(
+        r.verdict
+            .next
+            .iter()
+            .any(|n| n.starts_with("kubectl annotate clusterexternalsecret shared-db force-sync=")),
+        "{:?}",
+        r.verdict.next
+    );
+    assert!(
+        !r.verdict
+            .next
+            .iter()
+            .any(|n| n.contains("kubectl eso force-sync"))
+    );
+}

@@ -23,7 +23,13 @@ pub fn verdict(f: &ChainFacts, links: &[LinkReport]) -> ChainVerdict {
             .find_map(|name| links.iter().find(|l| l.link == *name && l.state == state))
     };
     let es = &f.external_secret;
-    let force_sync = format!("kubectl eso force-sync {} -n {}", es.name, es.namespace);
+    // A ClusterExternalSecret overwrites its children's annotations: resync it instead.
+    let force_sync = match &es.owner_cluster_external_secret {
+        Some(ces) => format!(
+            "kubectl annotate clusterexternalsecret {ces} force-sync=$(date +%s) --overwrite"
+        ),
+        None => format!("kubectl eso force-sync {} -n {}", es.name, es.namespace),
+    };
     let (impact, restarts) = impact(f);
     let mut first = find(LinkState::Broken);
     // A store that exists but is not Ready is the symptom when its credentials or the provider
@@ -336,8 +342,13 @@ fn azure_cause(
                 "fix remoteRef.key of {} in Git",
                 f.external_secret.name
             ));
+            let hint = k
+                .did_you_mean
+                .as_deref()
+                .map(|n| format!("; did you mean {n}?"))
+                .unwrap_or_default();
             format!(
-                "Key Vault {vault} has no secret named {} (404 SecretNotFound)",
+                "Key Vault {vault} has no secret named {} (404 SecretNotFound){hint}",
                 k.key
             )
         }
