@@ -15,7 +15,8 @@ command -v kubectl >/dev/null || { echo "kubectl is needed (apt-get install kube
 # PROFILE=dev measures a debug build (quick to get, slower to run); the target is for release.
 profile="${PROFILE:-release}"
 cargo build --profile "$profile" --quiet
-case "$profile" in dev) bin=target/debug/kubectl-eso ;; *) bin="target/$profile/kubectl-eso" ;; esac
+target_dir="${CARGO_TARGET_DIR:-target}"
+case "$profile" in dev) bin="$target_dir/debug/kubectl-eso" ;; *) bin="$target_dir/$profile/kubectl-eso" ;; esac
 work="$(mktemp -d)"
 kc="$work/kubeconfig"
 "$bin" sandbox --scenario scale --scale "$n" --kubeconfig-out "$kc" >"$work/sandbox.log" 2>&1 &
