@@ -149,6 +149,33 @@ async fn healthy_external_secret_syncs_and_reports_the_new_refresh_time() {
         "{}",
         stdout(&o)
     );
+    // --no-wait annotates and returns at once.
+    let before = env.es("prod", "payment-service-regcred");
+    let o = env
+        .run(&[
+            "force-sync",
+            "payment-service-regcred",
+            "-n",
+            "prod",
+            "--no-wait",
+            "-o",
+            "json",
+        ])
+        .await;
+    assert_eq!(o.status.code(), Some(0), "{}\n{}", stdout(&o), stderr(&o));
+    let report = json_of(&o);
+    let r = result(&report, "prod", "payment-service-regcred");
+    assert_eq!(r["outcome"], "annotated", "{report:#}");
+    assert_eq!(report["wait"], false);
+    let after = env.es("prod", "payment-service-regcred");
+    assert_ne!(
+        after["metadata"]["annotations"]["force-sync"],
+        before["metadata"]["annotations"]["force-sync"]
+    );
+    assert_eq!(
+        after["metadata"]["annotations"]["force-sync"],
+        r["annotation"]
+    );
     env.sandbox.shutdown().await;
 }
 

@@ -116,15 +116,16 @@ pub async fn run(cfg: &Config, args: &ForceSyncArgs, out: &mut impl Write) -> Re
         kf::stores(&client, &eso, ns.as_deref(), &requests, &diag),
         async {
             match waits {
-                true => kf::events_version(&client, ns.as_deref(), &requests)
-                    .await
-                    .map(Some),
-                false => Ok(None),
+                true => kf::events_version(&client, ns.as_deref(), &requests).await,
+                false => Ok(String::new()),
             }
         },
     );
     let (all, list_rv) = listed.map_err(|e| listing.fatal(&e))?;
-    let events_rv = events_rv?;
+    // Without Events the Ready condition still tells a failure, only without the provider's text.
+    let events_rv = events_rv
+        .inspect_err(|e| diag.log(1, format_args!("no UpdateFailed Events: {e}")))
+        .ok();
     let (chosen, missing) = analysis::select(&all, &plan.names, plan.store.as_ref());
 
     let mut results = Vec::new();
@@ -206,7 +207,7 @@ pub async fn run(cfg: &Config, args: &ForceSyncArgs, out: &mut impl Write) -> Re
             .into_iter()
             .filter(|(i, _)| results[*i].outcome.kind == OutcomeKind::Annotated)
             .collect();
-        if let Some(events_rv) = events_rv {
+        if waits {
             let wait = Wait {
                 client: &client,
                 es_api: &es_api,

@@ -25,7 +25,8 @@ pub struct Wait<'a> {
     pub client: &'a Client,
     pub es_api: &'a Api<ExternalSecret>,
     pub es_watch: WatchSpec,
-    pub events_rv: String,
+    /// Where the Event watch starts; `None` when Events cannot be read.
+    pub events_rv: Option<String>,
     pub ns: Option<&'a str>,
     pub annotated_at: Timestamp,
     pub deadline: Instant,
@@ -87,8 +88,10 @@ pub async fn wait_for_eso(
         w.requests.clone(),
         w.diag,
     );
-    let (ev_api, ev_spec) = kf::event_watch(w.client, w.ns, w.events_rv.clone());
-    let ev_task = kf::spawn_watch(ev_api, ev_spec, ev_tx, w.requests.clone(), w.diag);
+    let ev_task = w.events_rv.clone().map(|rv| {
+        let (ev_api, ev_spec) = kf::event_watch(w.client, w.ns, rv);
+        kf::spawn_watch(ev_api, ev_spec, ev_tx, w.requests.clone(), w.diag)
+    });
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     let mut last_answer = Instant::now();
     let total = pending.len();
@@ -123,7 +126,9 @@ pub async fn wait_for_eso(
         }
     }
     es_task.abort();
-    ev_task.abort();
+    if let Some(t) = ev_task {
+        t.abort();
+    }
     for p in pending.into_values() {
         let r = &mut results[p.index];
         r.outcome = match p.failed_since {
