@@ -255,3 +255,118 @@ async fn incident_b_against_openbao() -> anyhow::Result<()> {
     drop(bao);
     Ok(())
 }
+
+/// A SecretStore on `bao` whose auth is `auth`, an ExternalSecret reading `app-db`'s password
+/// through it, and the target Secret holding `value`.
+fn seed_token_chain(c: &Cluster, store: &str, bao: &str, auth: Value, value: &str) {
+    let ss = c.create(json!({
+        "apiVersion": V1, "kind": "SecretStore", "metadata": {"name": store, "namespace": "prod"},
+        "spec": {"provider": {"vault": {"server": bao, "path": "registry-creds", "version": "v2", "auth": auth}}}
+    }));
+    c.set_status(&ss, store_status(true, "Valid"));
+    let es = c.create(json!({
+        "apiVersion": V1, "kind": "ExternalSecret", "metadata": {"name": store, "namespace": "prod"},
+        "spec": {"refreshInterval": "1h", "secretStoreRef": {"kind": "SecretStore", "name": store},
+            "target": {"name": store},
+            "data": [{"secretKey": "password", "remoteRef": {"key": "app-db", "property": "password"}}]}
+    }));
+    let es = c.set_status(&es, es_status(true, &ago(5)));
+    c.create(owned_secret(&es, store, "Opaque", "password", value));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_and_approle_stores_against_openbao() -> anyhow::Result<()> {
+    let Some(bao) = start_bao().await else {
+        return Ok(());
+    };
+    let c = Cluster::start(EsoCrds::V1).await;
+    c.namespaces(&["prod"]);
+    let admin = VaultAdmin::new(&bao.addr, "root")?;
+    admin.enable_kv("registry-creds", 2).await?;
+    admin
+        .put_policy(
+            "reader",
+            "path \"registry-creds/data/app-db\" { capabilities = [\"read\"] }\n\
+             path \"sys/capabilities-self\" { capabilities = [\"update\"] }",
+        )
+        .await?;
+    admin.enable_auth("approle", "approle").await?;
+    let (role_id, secret_id) = admin
+        .put_approle_role("approle", "app", &["reader"])
+        .await?;
+    let token = admin.create_token(&["reader"], "1h").await?;
+    let password = canary("app-db");
+    admin
+        .kv_put(
+            "registry-creds",
+            "app-db",
+            &data(&[("password", &password)]),
+        )
+        .await?;
+    c.create(json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "vault-creds", "namespace": "prod"}, "type": "Opaque",
+        "data": {"token": b64(&token), "secret-id": b64(&secret_id)}}));
+    seed_token_chain(
+        &c,
+        "vault-token",
+        &bao.addr,
+        json!({"tokenSecretRef": {"name": "vault-creds", "key": "token"}}),
+        &password,
+    );
+    seed_token_chain(
+        &c,
+        "vault-approle",
+        &bao.addr,
+        json!({"appRole": {"path": "approle", "roleId": role_id,
+            "secretRef": {"name": "vault-creds", "key": "secret-id"}}}),
+        &password,
+    );
+    let canaries = vec![password.clone(), token.clone(), secret_id.clone()];
+    let run = |name: &str| {
+        let o = run_with(
+            &c.kubeconfig,
+            &["describe-chain", name, "-n", "prod", "-o", "json"],
+            &[("NO_PROXY", "127.0.0.1,localhost")],
+        );
+        assert_no_canary(&o, &canaries);
+        let v: Value = serde_json::from_str(&stdout(&o)).unwrap_or_else(|e| {
+            panic!("not JSON ({e}): {}{}", stdout(&o), stderr(&o));
+        });
+        (o, v)
+    };
+    for (name, identity, logins) in [
+        ("vault-token", "tokenSecretRef", 0),
+        ("vault-approle", "AppRole (auth/approle)", 1),
+    ] {
+        let (o, v) = run(name);
+        assert_eq!(o.status.code(), Some(0), "{name}: {v:#}");
+        assert!(
+            v["provider"]["identity"]
+                .as_str()
+                .is_some_and(|i| i.contains(identity)),
+            "{v:#}"
+        );
+        assert!(
+            v["provider"]["policies"].to_string().contains("reader"),
+            "{v:#}"
+        );
+        assert_eq!(count(&v, "/login"), logins, "{name}");
+        assert_eq!(v["target"]["matchesProvider"], "yes", "{name}: {v:#}");
+    }
+
+    // The provider's value moves on; the Secret does not: the target link is broken.
+    admin
+        .kv_put(
+            "registry-creds",
+            "app-db",
+            &data(&[("password", "rotated-value-2")]),
+        )
+        .await?;
+    let (o, v) = run("vault-token");
+    assert_eq!(o.status.code(), Some(1), "{v:#}");
+    assert_eq!(v["target"]["matchesProvider"], "no (password differs)");
+    assert_eq!(v["verdict"]["link"], "target");
+    assert!(!stdout(&o).contains("rotated-value-2"));
+    drop(bao);
+    Ok(())
+}
