@@ -372,6 +372,41 @@ async fn cluster_external_secret_children_point_at_the_parent() {
     env.sandbox.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_is_not_ready_is_named_instead_of_waiting() {
+    let env = start("akv-sp-secret-expired").await;
+    let started = Instant::now();
+    let o = env
+        .run(&[
+            "force-sync",
+            "--all",
+            "-n",
+            "netbox",
+            "--timeout",
+            "40s",
+            "-o",
+            "json",
+        ])
+        .await;
+    assert!(started.elapsed() < Duration::from_secs(20), "it waited");
+    assert_eq!(o.status.code(), Some(1), "{}\n{}", stdout(&o), stderr(&o));
+    let report = json_of(&o);
+    let r = result(&report, "netbox", "netbox-db-password");
+    assert_eq!(r["outcome"], "cannot-resync", "{report:#}");
+    let m = r["message"].as_str().unwrap_or_default();
+    assert!(
+        m.contains("ClusterSecretStore/akv-hybridops is not ready"),
+        "{m}"
+    );
+    let es = env.es("netbox", "netbox-db-password");
+    assert!(
+        es["metadata"]["annotations"].get("force-sync").is_none(),
+        "{es:#}"
+    );
+    assert_no_secret_values(&env, &o);
+    env.sandbox.shutdown().await;
+}
+
 fn versions(env: &Env) -> Vec<(String, Value, Value)> {
     let store = env.sandbox.api().store();
     let mut out = Vec::new();
