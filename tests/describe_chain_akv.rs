@@ -12,6 +12,8 @@ use serde_json::{Value, json};
 
 const V1: &str = "external-secrets.io/v1";
 const CLIENT_ID: &str = "0b3f6c1e-5d2a-4e8b-9c7d-1a2b3c4d5e6f";
+/// The user of `--probe-as me`, whose Azure CLI login may read `policyonly`.
+const USER_ID: &str = "9a8b7c6d-1111-4222-8333-444455556666";
 
 async fn akv(value: &str) -> AkvSim {
     let vault = |name: &str, model: &str, firewall: bool| {
@@ -28,10 +30,12 @@ async fn akv(value: &str) -> AkvSim {
         ],
         "principals": [{"clientId": CLIENT_ID, "federatedCredentials": [{
             "issuer": "https://kubernetes.default.svc.cluster.local",
-            "subject": "system:serviceaccount:netbox:netbox-wi"}]}],
+            "subject": "system:serviceaccount:netbox:netbox-wi"}]},
+            {"clientId": USER_ID, "clientSecrets": [{"value": "user-secret-0123456789"}]}],
         "access": [
             {"principal": CLIENT_ID, "vault": "hybridops", "permissions": ["get", "list"]},
-            {"principal": CLIENT_ID, "vault": "walled", "permissions": ["get", "list"]}
+            {"principal": CLIENT_ID, "vault": "walled", "permissions": ["get", "list"]},
+            {"principal": USER_ID, "vault": "policyonly", "permissions": ["get"]}
         ]
     }))
     .unwrap_or_else(|e| panic!("akv state: {e}"));
@@ -132,5 +136,82 @@ async fn workload_identity_and_the_403_causes() {
         let cause = v["verdict"]["cause"].as_str().unwrap_or_default();
         assert!(cause.contains(want), "{vault}: {cause}");
     }
+
+    // --probe-as me: the user's Azure CLI token reads the secret ESO may not read.
+    let token = user_token(&a).await;
+    let bin = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let az = bin.path().join("az");
+    std::fs::write(&az, format!("#!/bin/sh\necho {token}\n")).unwrap_or_else(|e| panic!("{e}"));
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&az, std::fs::Permissions::from_mode(0o755))
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let o = run_with(
+        &c.kubeconfig,
+        &[
+            "describe-chain",
+            "policyonly",
+            "-n",
+            "netbox",
+            "-o",
+            "json",
+            "--probe-as",
+            "me",
+            "--provider-ca-file",
+            &ca,
+        ],
+        &[
+            ("HTTPS_PROXY", &proxy),
+            ("NO_PROXY", "127.0.0.1,localhost"),
+            ("PATH", &path),
+        ],
+    );
+    let v: Value = serde_json::from_str(&stdout(&o))
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}{}", stdout(&o), stderr(&o)));
+    assert_eq!(v["provider"]["identity"], "your Azure CLI login", "{v:#}");
+    assert_eq!(v["target"]["matchesProvider"], "yes", "{v:#}");
+    assert_eq!(o.status.code(), Some(0), "{v:#}");
+    assert!(!format!("{}{}", stdout(&o), stderr(&o)).contains(&token));
     a.shutdown().await;
+}
+
+/// A Key Vault token for the user, as `az account get-access-token` would print it.
+async fn user_token(a: &AkvSim) -> String {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let certs = reqwest::Certificate::from_pem_bundle(a.ca_pem().as_bytes())
+        .unwrap_or_else(|e| panic!("ca: {e}"));
+    let client = reqwest::Client::builder()
+        .tls_certs_only(certs)
+        .no_proxy()
+        .build()
+        .unwrap_or_else(|e| panic!("client: {e}"));
+    let scope = format!("{}.default", a.key_vault_endpoint());
+    let answer: Value = client
+        .post(format!(
+            "{}/{}/oauth2/v2.0/token",
+            a.authority_url(),
+            a.tenant_id()
+        ))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", USER_ID),
+            ("client_secret", "user-secret-0123456789"),
+            ("scope", scope.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("token: {e}"))
+        .json()
+        .await
+        .unwrap_or_else(|e| panic!("token json: {e}"));
+    answer["access_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no token: {answer}"))
+        .to_string()
 }
