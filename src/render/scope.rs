@@ -7,7 +7,7 @@ use owo_colors::OwoColorize;
 
 use super::age::age;
 use super::structured::{write_json, write_yaml};
-use super::table::{cell, new_table, shorten_middle, status_cell, trimmed_lines};
+use super::table::{cell, headline, new_table, shorten_middle, status_cell, trimmed_lines};
 use super::{Format, RenderOptions};
 use crate::model::scope::{
     ExternalSecretRow, ScopeReport, TargetState, VerdictLevel, WorkloadReport,
@@ -15,6 +15,7 @@ use crate::model::scope::{
 use crate::sanitize;
 
 const ERROR_WIDTH: usize = 90;
+const STORE_ERROR_WIDTH: usize = 200;
 
 pub fn write(out: &mut impl Write, report: &ScopeReport, opts: &RenderOptions) -> io::Result<()> {
     match opts.format {
@@ -44,7 +45,7 @@ fn write_table(out: &mut impl Write, report: &ScopeReport, opts: &RenderOptions)
         out.write_all(rows_table(report, opts, wide).as_bytes())?;
     }
     writeln!(out)?;
-    write_summary(out, report, opts.color)
+    write_summary(out, report, opts.color, wide)
 }
 
 fn rows_table(report: &ScopeReport, opts: &RenderOptions, wide: bool) -> String {
@@ -152,7 +153,12 @@ fn write_workload(out: &mut impl Write, w: &WorkloadReport) -> io::Result<()> {
     writeln!(out)
 }
 
-fn write_summary(out: &mut impl Write, report: &ScopeReport, color: bool) -> io::Result<()> {
+fn write_summary(
+    out: &mut impl Write,
+    report: &ScopeReport,
+    color: bool,
+    wide: bool,
+) -> io::Result<()> {
     let s = &report.summary;
     writeln!(
         out,
@@ -184,7 +190,14 @@ fn write_summary(out: &mut impl Write, report: &ScopeReport, color: bool) -> io:
                 sanitize::line(&state)
             )?;
             if let Some(error) = &st.error {
-                writeln!(out, "    {}", sanitize::line(error))?;
+                // SDK errors run to kilobytes (Azure dumps the whole token response); wide keeps all.
+                let error = sanitize::line(error);
+                let error = if wide {
+                    error
+                } else {
+                    headline(&error, STORE_ERROR_WIDTH)
+                };
+                writeln!(out, "    {error}")?;
             }
         }
         for c in s

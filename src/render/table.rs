@@ -44,6 +44,23 @@ pub fn truncate(text: &str, max_chars: usize) -> String {
     }
 }
 
+/// One readable line from an SDK error that embeds an OAuth error body (Entra ID / Azure SDK put
+/// the cause in `error_description` inside a multi-kilobyte dump): the text before the first
+/// colon plus that description; other messages are shortened in the middle.
+pub fn headline(text: &str, max_chars: usize) -> String {
+    const KEY: &str = "\"error_description\":";
+    if let Some(at) = text.find(KEY) {
+        let rest = text[at + KEY.len()..].trim_start();
+        if let Some(body) = rest.strip_prefix('"') {
+            let description: String = body.split('"').next().unwrap_or_default().to_string();
+            let lead = text.split(':').next().unwrap_or_default().trim();
+            // The description leads with the cause and trails off into trace ids.
+            return truncate(&format!("{lead}: {description}"), max_chars);
+        }
+    }
+    shorten_middle(text, max_chars)
+}
+
 /// Shortens a long message by cutting its middle: provider errors put the context first and the
 /// cause last (Vault: "... Code: 403. Errors: * permission denied"), and both matter.
 pub fn shorten_middle(text: &str, max_chars: usize) -> String {
@@ -104,6 +121,17 @@ mod tests {
             "{short}"
         );
         assert_eq!(shorten_middle("short", 60), "short");
+    }
+
+    #[test]
+    fn headline_picks_the_oauth_error_description() {
+        let msg = "ClientSecretCredential: authentication failed: POST https://x/token ---- RESPONSE 401 \
+                   { \"error\": \"invalid_client\", \"error_description\": \"AADSTS7000222: keys are expired.\" } ----";
+        assert_eq!(
+            headline(msg, 200),
+            "ClientSecretCredential: AADSTS7000222: keys are expired."
+        );
+        assert_eq!(headline("plain", 200), "plain");
     }
 
     #[test]
