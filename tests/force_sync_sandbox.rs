@@ -361,7 +361,7 @@ async fn cluster_external_secret_children_point_at_the_parent() {
         "{out}"
     );
     assert!(
-        out.contains("kubectl patch clusterexternalsecret platform-ca"),
+        out.contains("kubectl eso force-sync clusterexternalsecret/platform-ca"),
         "{out}"
     );
     let es = env.es("netbox", "platform-ca");
@@ -404,6 +404,55 @@ async fn a_store_that_is_not_ready_is_named_instead_of_waiting() {
         "{es:#}"
     );
     assert_no_secret_values(&env, &o);
+    env.sandbox.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_external_secret_resyncs_its_children_through_the_parent() {
+    let env = start("healthy").await;
+    let before = env.es("netbox", "platform-ca");
+    let o = env
+        .run(&[
+            "force-sync",
+            "clusterexternalsecret/platform-ca",
+            "--timeout",
+            "30s",
+            "-o",
+            "json",
+        ])
+        .await;
+    assert_eq!(o.status.code(), Some(0), "{}\n{}", stdout(&o), stderr(&o));
+    let report = json_of(&o);
+    assert_eq!(report["summary"]["selected"], 2, "{report:#}");
+    for ns in ["grafana", "netbox"] {
+        assert_eq!(
+            result(&report, ns, "platform-ca")["outcome"],
+            "synced",
+            "{report:#}"
+        );
+    }
+    let ces = env
+        .sandbox
+        .api()
+        .store()
+        .get(ESO, "ClusterExternalSecret", None, "platform-ca")
+        .unwrap_or_else(|| panic!("platform-ca missing"));
+    let value = &ces["spec"]["externalSecretMetadata"]["annotations"]["force-sync"];
+    assert_eq!(
+        value,
+        &result(&report, "netbox", "platform-ca")["annotation"]
+    );
+    let after = env.es("netbox", "platform-ca");
+    assert_eq!(&after["metadata"]["annotations"]["force-sync"], value);
+    assert_ne!(
+        after["status"]["syncedResourceVersion"],
+        before["status"]["syncedResourceVersion"]
+    );
+    assert!(
+        stderr(&o).contains("► annotating ClusterExternalSecret platform-ca with force-sync="),
+        "{}",
+        stderr(&o)
+    );
     env.sandbox.shutdown().await;
 }
 

@@ -57,6 +57,36 @@ pub struct Stores {
 /// Why ESO will not act on the annotation, or `None` when it will. Checked before annotating so
 /// the command says so instead of waiting out the timeout.
 pub fn blocker(es: &ExternalSecret, stores: &Stores) -> Option<Outcome> {
+    parent_blocker(es).or_else(|| own_blocker(es, stores))
+}
+
+/// The ClusterExternalSecret that owns `es`, if any.
+pub fn parent_of(es: &ExternalSecret) -> Option<&str> {
+    es.metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .find(|o| o.kind == "ClusterExternalSecret")
+        .map(|o| o.name.as_str())
+}
+
+/// A ClusterExternalSecret overwrites its children's annotations: the annotation belongs on it.
+fn parent_blocker(es: &ExternalSecret) -> Option<Outcome> {
+    let parent = sanitize::line(parent_of(es)?);
+    Some(Outcome {
+        kind: OutcomeKind::CannotResync,
+        message: Some(format!(
+            "owned by ClusterExternalSecret {parent}, which overwrites its annotations"
+        )),
+        refresh_time: None,
+        hint: Some(format!(
+            "resync through the parent: kubectl eso force-sync clusterexternalsecret/{parent}"
+        )),
+    })
+}
+
+/// The rules that hold however the annotation arrives (directly or through a parent).
+pub fn own_blocker(es: &ExternalSecret, stores: &Stores) -> Option<Outcome> {
     let cannot = |message: String, hint: String| {
         Some(Outcome {
             kind: OutcomeKind::CannotResync,
@@ -65,22 +95,6 @@ pub fn blocker(es: &ExternalSecret, stores: &Stores) -> Option<Outcome> {
             hint: Some(hint),
         })
     };
-    if let Some(parent) = es
-        .metadata
-        .owner_references
-        .iter()
-        .flatten()
-        .find(|o| o.kind == "ClusterExternalSecret")
-    {
-        let parent = sanitize::line(&parent.name);
-        return cannot(
-            format!("owned by ClusterExternalSecret {parent}, which overwrites its annotations"),
-            format!(
-                "annotate the parent instead: kubectl patch clusterexternalsecret {parent} --type merge \
-                 -p '{{\"spec\":{{\"externalSecretMetadata\":{{\"annotations\":{{\"force-sync\":\"'$(date +%s)'\"}}}}}}}}'"
-            ),
-        );
-    }
     let synced_once = es
         .status
         .synced_resource_version

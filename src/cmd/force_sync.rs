@@ -36,6 +36,8 @@ const ANNOTATE_CONCURRENCY: usize = 16;
 
 struct Plan {
     names: Vec<String>,
+    /// `clusterexternalsecret/NAME`: annotate the parent, wait for its children.
+    parent: Option<String>,
     store: Option<StoreFilter>,
     timeout: Duration,
     restart: RestartMode,
@@ -43,7 +45,13 @@ struct Plan {
 
 fn validate(cfg: &Config, args: &ForceSyncArgs) -> Result<Plan> {
     let usage = |m: &str| Err(Error::Usage(m.to_string()));
-    let named = !args.names.is_empty();
+    let parent = parent_name(&args.names)?;
+    if parent.is_some() && (args.all || cfg.selector.is_some() || args.store.is_some()) {
+        return usage(
+            "clusterexternalsecret/NAME selects its own ExternalSecrets: it cannot be combined with --all, -l or --store",
+        );
+    }
+    let named = !args.names.is_empty() && parent.is_none();
     if named && args.all {
         return usage("NAME and --all are mutually exclusive: name ExternalSecrets or use --all");
     }
@@ -55,7 +63,7 @@ fn validate(cfg: &Config, args: &ForceSyncArgs) -> Result<Plan> {
     if named && cfg.namespace == NamespaceChoice::All {
         return usage("a NAME lives in one namespace: use -n NAMESPACE instead of -A");
     }
-    if !named && !args.all && cfg.selector.is_none() && args.store.is_none() {
+    if !named && parent.is_none() && !args.all && cfg.selector.is_none() && args.store.is_none() {
         return usage(
             "nothing selected: name ExternalSecrets, or use --all, -l SELECTOR or --store KIND/NAME",
         );
@@ -79,7 +87,12 @@ fn validate(cfg: &Config, args: &ForceSyncArgs) -> Result<Plan> {
         .transpose()
         .map_err(Error::Usage)?;
     Ok(Plan {
-        names: args.names.clone(),
+        names: if parent.is_some() {
+            Vec::new()
+        } else {
+            args.names.clone()
+        },
+        parent,
         store,
         timeout,
         restart: match args.restart {
@@ -88,6 +101,27 @@ fn validate(cfg: &Config, args: &ForceSyncArgs) -> Result<Plan> {
             Some(RestartArg::All) => RestartMode::All,
         },
     })
+}
+
+/// `clusterexternalsecret/NAME` (or `ces/NAME`) as the only NAME; any other KIND/ is an error.
+fn parent_name(names: &[String]) -> Result<Option<String>> {
+    let parents: Vec<&str> = names
+        .iter()
+        .filter_map(|n| {
+            let (kind, name) = n.split_once('/')?;
+            match kind.to_ascii_lowercase().as_str() {
+                "clusterexternalsecret" | "clusterexternalsecrets" | "ces" => Some(name),
+                _ => Some(""),
+            }
+        })
+        .collect();
+    match (parents.as_slice(), names.len()) {
+        ([], _) => Ok(None),
+        ([name], 1) if !name.is_empty() && !name.contains('/') => Ok(Some(name.to_string())),
+        _ => Err(Error::Usage(
+            "NAME is an ExternalSecret's name, or a single clusterexternalsecret/NAME".into(),
+        )),
+    }
 }
 
 pub async fn run(cfg: &Config, args: &ForceSyncArgs, out: &mut impl Write) -> Result<Exit> {
@@ -100,7 +134,11 @@ pub async fn run(cfg: &Config, args: &ForceSyncArgs, out: &mut impl Write) -> Re
     let (client, default_ns) = client::connect(&cfg.kube).await?;
     requests.add(1);
     let eso = eso::discover(&client, &diag).await?;
-    let ns = cfg.namespace.resolve(&default_ns);
+    // A ClusterExternalSecret's children live in many namespaces.
+    let ns = match plan.parent {
+        Some(_) => None,
+        None => cfg.namespace.resolve(&default_ns),
+    };
     let es_api = kf::external_secrets(&client, &eso, ns.as_deref());
     let mut list_params = ListParams::default();
     if let Some(sel) = &cfg.selector {
@@ -126,12 +164,21 @@ pub async fn run(cfg: &Config, args: &ForceSyncArgs, out: &mut impl Write) -> Re
     let events_rv = events_rv
         .inspect_err(|e| diag.log(1, format_args!("no UpdateFailed Events: {e}")))
         .ok();
-    let (chosen, missing) = analysis::select(&all, &plan.names, plan.store.as_ref());
+    let (mut chosen, mut missing) = analysis::select(&all, &plan.names, plan.store.as_ref());
+    if let Some(parent) = &plan.parent {
+        chosen.retain(|es| analysis::parent_of(es) == Some(parent.as_str()));
+        if chosen.is_empty() {
+            missing.push(format!("clusterexternalsecret/{parent}"));
+        }
+    }
 
     let mut results = Vec::new();
     let mut baselines = Vec::new();
     for es in &chosen {
-        let blocked = analysis::blocker(es, &stores);
+        let blocked = match plan.parent {
+            Some(_) => analysis::own_blocker(es, &stores),
+            None => analysis::blocker(es, &stores),
+        };
         if blocked.is_none() {
             baselines.push((results.len(), analysis::baseline(es)));
         }
@@ -193,16 +240,31 @@ pub async fn run(cfg: &Config, args: &ForceSyncArgs, out: &mut impl Write) -> Re
                 &value,
             ));
         }
-        annotate_all(
-            &client,
-            &eso,
-            &mut results,
-            &baselines,
-            annotated_at,
-            &requests,
-            &mut progress,
-        )
-        .await;
+        match &plan.parent {
+            Some(parent) => {
+                annotate_parent(
+                    (&client, &eso, &requests),
+                    parent,
+                    &mut results,
+                    &baselines,
+                    annotated_at,
+                    &mut progress,
+                )
+                .await
+            }
+            None => {
+                annotate_all(
+                    &client,
+                    &eso,
+                    &mut results,
+                    &baselines,
+                    annotated_at,
+                    &requests,
+                    &mut progress,
+                )
+                .await
+            }
+        }
         let annotated: Vec<(usize, Baseline)> = baselines
             .into_iter()
             .filter(|(i, _)| results[*i].outcome.kind == OutcomeKind::Annotated)
@@ -259,6 +321,51 @@ pub async fn run(cfg: &Config, args: &ForceSyncArgs, out: &mut impl Write) -> Re
     };
     render::force_sync::write(out, &report, &render_opts).map_err(Error::Output)?;
     Ok(analysis::exit_code(&report))
+}
+
+/// One patch on the parent; its children count as annotated once it is accepted.
+async fn annotate_parent(
+    (client, eso, requests): (&Client, &eso::EsoApi, &Requests),
+    parent: &str,
+    results: &mut [ExternalSecretResult],
+    baselines: &[(usize, Baseline)],
+    now: Timestamp,
+    progress: &mut Progress,
+) {
+    if baselines.is_empty() {
+        return;
+    }
+    // Every child carries the parent's value; the newest one decides what "changed" means.
+    let newest = baselines
+        .iter()
+        .filter_map(|(_, b)| b.force_sync.as_deref()?.trim().parse::<i64>().ok())
+        .max()
+        .map(|v| v.to_string());
+    let value = analysis::annotation_value(now, newest.as_deref());
+    progress.line(&render::force_sync::annotating_parent(
+        parent,
+        baselines.len(),
+        &value,
+    ));
+    let res = kf::annotate_parent(client, eso, parent, &value, requests).await;
+    for (i, _) in baselines {
+        let r = &mut results[*i];
+        match &res {
+            Ok(()) => {
+                r.annotation = Some(value.clone());
+                r.outcome = Outcome::new(OutcomeKind::Annotated, None);
+            }
+            Err(e) => {
+                r.outcome = Outcome::new(
+                    OutcomeKind::Failed,
+                    Some(format!(
+                        "cannot annotate ClusterExternalSecret {parent}: {e}"
+                    )),
+                );
+                progress.line(&render::force_sync::outcome(r));
+            }
+        }
+    }
 }
 
 async fn annotate_all(

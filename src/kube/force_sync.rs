@@ -24,7 +24,7 @@ use super::list::{Listing, api_error, status_code};
 use crate::analysis::force_sync::Stores;
 use crate::diag::Diag;
 use crate::error::Result;
-use crate::model::eso::{ExternalSecret, SecretStore};
+use crate::model::eso::{ClusterExternalSecret, ExternalSecret, SecretStore};
 use crate::model::force_sync::{FORCE_SYNC_ANNOTATION, RESTARTED_AT_ANNOTATION, WorkloadState};
 use crate::model::refs::WorkloadKind;
 
@@ -159,6 +159,29 @@ pub async fn annotate(
     requests: &Requests,
 ) -> Result<(), String> {
     let patch = json!({"metadata": {"annotations": {FORCE_SYNC_ANNOTATION: value}}});
+    let (params, body) = (PatchParams::default(), Patch::Merge(&patch));
+    retry_conflicts(CONFLICT_ATTEMPTS, || {
+        requests.add(1);
+        api.patch(name, &params, &body)
+    })
+    .await
+    .map(|_| ())
+    .map_err(|e| error_text(&e))
+}
+
+/// Sets `force-sync=<value>` in a ClusterExternalSecret's `spec.externalSecretMetadata`, which
+/// ESO copies onto every child ExternalSecret (annotations on the children themselves are
+/// overwritten by the parent).
+pub async fn annotate_parent(
+    client: &Client,
+    eso: &EsoApi,
+    name: &str,
+    value: &str,
+    requests: &Requests,
+) -> Result<(), String> {
+    let api: Api<ClusterExternalSecret> =
+        Api::all_with(client.clone(), &eso.cluster_external_secrets());
+    let patch = json!({"spec": {"externalSecretMetadata": {"annotations": {FORCE_SYNC_ANNOTATION: value}}}});
     let (params, body) = (PatchParams::default(), Patch::Merge(&patch));
     retry_conflicts(CONFLICT_ATTEMPTS, || {
         requests.add(1);

@@ -135,6 +135,13 @@ pub fn annotating(r: &ExternalSecretResult, value: &str) -> String {
     )
 }
 
+pub fn annotating_parent(parent: &str, children: usize, value: &str) -> String {
+    format!(
+        "► annotating ClusterExternalSecret {} with force-sync={value} (for its {children} ExternalSecrets)",
+        sanitize::line(parent)
+    )
+}
+
 pub fn annotating_many(count: usize, value: &str) -> String {
     format!("► annotating {count} ExternalSecrets with force-sync={value}")
 }
