@@ -130,7 +130,8 @@ impl Sandbox {
                 .map_err(anyhow::Error::msg)?
         };
         let store = api.store();
-        for obj in objects {
+        let install = scenario::objects(scenario::ESO_INSTALL).map_err(anyhow::Error::msg)?;
+        for obj in install.into_iter().chain(objects) {
             let what = format!(
                 "{} {}",
                 obj["kind"],

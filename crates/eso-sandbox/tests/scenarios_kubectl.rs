@@ -197,6 +197,31 @@ async fn healthy_everything_synced_and_running() {
         .json(&["get", "clustersecretstore", "akv-hybridops"])
         .await;
     assert_eq!(ready(&css), ("True".into(), "Valid".into()));
+    // ESO's own installation, as the Helm chart makes it.
+    let eso = run
+        .json(&[
+            "get",
+            "deployments",
+            "-n",
+            "external-secrets",
+            "-l",
+            "app.kubernetes.io/instance=external-secrets",
+        ])
+        .await;
+    let names: Vec<&str> = eso["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|d| d["metadata"]["name"].as_str())
+        .collect();
+    assert_eq!(names.len(), 3, "{names:?}");
+    let (ok, out, err) = run
+        .kubectl(&["get", "validatingwebhookconfigurations", "-o", "name"])
+        .await;
+    assert!(
+        ok && out.contains("externalsecret-validate") && out.contains("secretstore-validate"),
+        "{out}{err}"
+    );
     for ns in ["netbox", "grafana"] {
         let child = run.es(ns, "platform-ca").await;
         assert_eq!(

@@ -9,6 +9,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
+/// ESO's own installation (Deployments, webhooks), loaded into every scenario.
+pub const ESO_INSTALL: &str = include_str!("../../scenarios/eso-install.yaml");
+
 /// (name, file contents) of every scenario shipped in the binary.
 const FILES: &[(&str, &str)] = &[
     ("healthy", include_str!("../../scenarios/healthy.yaml")),
@@ -247,6 +250,19 @@ mod tests {
             );
             assert!(objs.iter().all(|o| o.get("stringData").is_none()));
         }
+    }
+
+    #[test]
+    fn the_eso_installation_parses() {
+        let objs = objects(ESO_INSTALL).unwrap();
+        let deployments = objs.iter().filter(|o| o["kind"] == "Deployment").count();
+        assert_eq!(deployments, 3);
+        assert_eq!(
+            objs.iter()
+                .filter(|o| o["kind"] == "ValidatingWebhookConfiguration")
+                .count(),
+            2
+        );
     }
 
     #[test]
