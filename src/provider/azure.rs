@@ -259,7 +259,8 @@ async fn token(
         let description = body
             .get("error_description")
             .and_then(Value::as_str)
-            .map(|d| crate::sanitize::line(d.lines().next().unwrap_or(d)))
+            // Entra's trace and correlation ids and timestamp say nothing to the user.
+            .map(|d| crate::sanitize::line(d.split("Trace ID:").next().unwrap_or(d)))
             .unwrap_or_else(|| format!("HTTP {status}"));
         let code = description
             .split(|c: char| !c.is_ascii_alphanumeric())

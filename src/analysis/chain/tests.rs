@@ -318,6 +318,13 @@ fn a_rotation_blocked_by_created_once_says_so() {
     f.external_secret.refresh_policy = Some("CreatedOnce".into());
     f.target.matches_provider = Some("no (password differs)".into());
     f.consumers.items.push(ConsumerFacts {
+        kind: "deployment".into(),
+        name: "netbox".into(),
+        uses: vec!["env".into()],
+        state: Some("Running".into()),
+        ..ConsumerFacts::default()
+    });
+    f.consumers.items.push(ConsumerFacts {
         kind: "pod".into(),
         name: "netbox-1".into(),
         uses: vec!["env".into()],
@@ -342,6 +349,14 @@ fn a_rotation_blocked_by_created_once_says_so() {
         r.verdict.next
     );
     assert_eq!(state_of(&r, LinkName::Consumers), LinkState::Warning);
+    assert!(
+        r.verdict
+            .next
+            .iter()
+            .any(|n| n.starts_with("kubectl rollout restart deployment/netbox -n prod")),
+        "{:?}",
+        r.verdict.next
+    );
 }
 
 #[test]

@@ -415,6 +415,17 @@ fn target_cause(
         return l.error.clone().unwrap_or_default();
     }
     let base = l.error.clone().unwrap_or_default();
+    // Environment variables keep the old value until the pods restart.
+    let mut restarts = Vec::new();
+    for w in f.consumers.items.iter().filter(|c| {
+        matches!(c.kind.as_str(), "deployment" | "statefulset" | "daemonset")
+            && c.uses.iter().any(|u| u == "env" || u == "envFrom")
+    }) {
+        restarts.push(format!(
+            "kubectl rollout restart {}/{} -n {}   # once the Secret holds the new value",
+            w.kind, w.name, es.namespace
+        ));
+    }
     if es.refresh_policy.as_deref() == Some("CreatedOnce") {
         next.push(format!(
             "set refreshPolicy: Periodic on {} in Git (CreatedOnce never refreshes; force-sync is a no-op)",
@@ -424,10 +435,12 @@ fn target_cause(
             "or: kubectl delete secret {} -n {}   # ESO recreates it with the current value",
             f.target.name, es.namespace
         ));
+        next.extend(restarts);
         return format!(
             "{base}: the provider's value changed, but refreshPolicy CreatedOnce never refreshes the Secret"
         );
     }
     next.push(force_sync.to_string());
+    next.extend(restarts);
     format!("{base}: a refresh is due")
 }
