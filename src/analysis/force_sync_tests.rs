@@ -107,10 +107,12 @@ fn cluster_external_secret_child_points_at_the_parent() {
     );
     let hint = o.hint.unwrap_or_default();
     assert!(
-        hint.contains("kubectl patch clusterexternalsecret platform-ca"),
+        hint.contains("kubectl eso force-sync clusterexternalsecret/platform-ca"),
         "{hint}"
     );
-    assert!(hint.contains("externalSecretMetadata"), "{hint}");
+    assert_eq!(parent_of(&child), Some("platform-ca"));
+    // Through the parent, the child's own rules still apply, and here none blocks.
+    assert_eq!(own_blocker(&child, &ready_stores()), None);
 }
 
 #[test]
