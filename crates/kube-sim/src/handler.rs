@@ -169,11 +169,24 @@ pub async fn read_body(
         return crate::protobuf::decode(&bytes)
             .map_err(|_| ApiStatus::unsupported_media_type(content_type));
     }
-    serde_json::from_slice(&bytes)
-        .or_else(|_| serde_saphyr::from_slice::<serde_json::Value>(&bytes))
-        .map_err(|e| {
-            ApiStatus::bad_request(format!("the body of the request could not be decoded: {e}"))
-        })
+    // Error texts name a position only: a YAML parser's snippet of the body could echo a Secret's value.
+    match serde_json::from_slice(&bytes) {
+        Ok(v) => Ok(v),
+        Err(json_err) if content_type.starts_with("application/apply-patch+yaml") => {
+            serde_saphyr::from_slice::<serde_json::Value>(&bytes).map_err(|_| {
+                ApiStatus::bad_request(format!(
+                    "the body of the request could not be decoded as YAML (as JSON: line {}, column {})",
+                    json_err.line(),
+                    json_err.column()
+                ))
+            })
+        }
+        Err(e) => Err(ApiStatus::bad_request(format!(
+            "the body of the request could not be decoded as JSON: line {}, column {}",
+            e.line(),
+            e.column()
+        ))),
+    }
 }
 
 fn accepts_aggregated(accept: Option<&str>) -> Option<&'static str> {

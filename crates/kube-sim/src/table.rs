@@ -59,7 +59,7 @@ fn step<'a>(cur: Vec<&'a Value>, seg: &str) -> Vec<&'a Value> {
         cur.into_iter().filter_map(|v| v.get(name)).collect()
     };
     let mut rest = filters;
-    while let Some(end) = rest.find(']') {
+    while let Some(end) = rest.find(']').filter(|_| rest.starts_with('[')) {
         let inner = &rest[1..end];
         rest = &rest[end + 1..];
         vals = if inner == "*" {
@@ -377,5 +377,8 @@ mod tests {
         let found = json_path(&obj, ".status.conditions[?(@.type==\"Ready\")].reason");
         assert_eq!(found, vec![&json!("SecretSynced")]);
         assert!(json_path(&obj, ".spec.missing").is_empty());
+        for odd in [".a]b[", ".status.conditions[0]x[", "[", "]", ".x[é]"] {
+            let _ = json_path(&obj, odd);
+        }
     }
 }

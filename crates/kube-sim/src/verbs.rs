@@ -161,9 +161,12 @@ fn watch_objects(store: &Store, req: &Req, call: &Call) -> Result<Response<Body>
         q.fields = FieldSelector::parse(&format!("metadata.name={name}"), &[])?;
     }
     let timeout = match call.param("timeoutSeconds") {
-        Some(t) => Some(Duration::from_secs(t.parse::<u64>().map_err(|_| {
-            ApiStatus::bad_request(format!("invalid timeoutSeconds {t:?}"))
-        })?)),
+        // Capped at a day: an absurd value must not overflow the deadline arithmetic.
+        Some(t) => Some(Duration::from_secs(
+            t.parse::<u64>()
+                .map_err(|_| ApiStatus::bad_request(format!("invalid timeoutSeconds {t:?}")))?
+                .min(86_400),
+        )),
         None => None,
     };
     let flag = |k: &str| call.param(k).map(|v| v == "true" || v == "1");
@@ -250,7 +253,9 @@ async fn patch_object(
         ctx.operation = "Apply";
         if existing.is_none() && !status_only {
             let mut obj = req.view.to_storage(patch_body);
-            obj["metadata"]["name"] = json!(req.name());
+            if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+                meta.insert("name".into(), json!(req.name()));
+            }
             let out = st.create(
                 &req.view.storage,
                 &req.storage_version(),

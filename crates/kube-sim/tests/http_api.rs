@@ -769,3 +769,58 @@ async fn in_process_store_keeps_the_http_semantics() {
             .is_none()
     );
 }
+
+#[tokio::test]
+async fn bad_input_is_a_clear_error_that_never_echoes_the_body() {
+    let s = sim().await;
+    let canary = "canary-not-a-real-password";
+    let body = format!(
+        "{{\"apiVersion\": \"v1\", \"kind\": \"Secret\", \"metadata\": {{\"name\": \"x\"}}, \"stringData\": {{\"p\": \"{canary}\""
+    );
+    let (code, _, err) = s
+        .send(
+            s.req(Method::POST, "/api/v1/namespaces/prod/secrets")
+                .header("content-type", "application/json")
+                .body(body.clone()),
+        )
+        .await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+    assert!(!err.to_string().contains(canary), "{err}");
+    let (code, _, err) = s
+        .send(
+            s.req(Method::PATCH, &format!("{ES}/x?fieldManager=t"))
+                .header("content-type", "application/apply-patch+yaml")
+                .body(format!("password: [{canary}")),
+        )
+        .await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+    assert!(!err.to_string().contains(canary), "{err}");
+    let (code, _) = s
+        .patch(
+            &format!("{ES}/x?fieldManager=t"),
+            "application/apply-patch+yaml",
+            json!([1, 2]),
+        )
+        .await;
+    assert!(
+        code.is_client_error(),
+        "a non-object apply body is refused, not a crash: {code}"
+    );
+    let watch = s
+        .req(
+            Method::GET,
+            &format!("{ES}?watch=1&timeoutSeconds=18446744073709551615&resourceVersion=999999999"),
+        )
+        .send()
+        .await
+        .expect("watch answered");
+    let code = watch.status();
+    drop(watch);
+    assert_eq!(code, StatusCode::OK, "an absurd timeout is capped");
+    let (code, v) = s.json(Method::GET, "/version", None).await;
+    assert_eq!(
+        (code, v["major"].clone()),
+        (StatusCode::OK, json!("1")),
+        "the server is still up"
+    );
+}
