@@ -114,6 +114,10 @@ pub enum Command {
     #[command(name = "describe-chain", after_help = DESCRIBE_CHAIN_EXAMPLES)]
     DescribeChain(DescribeChainArgs),
 
+    /// The whole-cluster checklist: installation, stores, ExternalSecrets, leftovers; a CI gate
+    #[command(after_help = DOCTOR_EXAMPLES)]
+    Doctor(DoctorArgs),
+
     /// Print a shell completion script
     #[command(after_help = COMPLETION_EXAMPLES)]
     Completion(CompletionArgs),
@@ -316,6 +320,43 @@ pub fn display_name(argv0: Option<&std::ffi::OsStr>) -> String {
         Some(rest) if !rest.is_empty() => format!("kubectl {}", rest.replace('_', "-")),
         _ => stem.to_string(),
     }
+}
+
+const DOCTOR_EXAMPLES: &str = "Examples:
+  # Check the whole cluster
+  kubectl eso doctor -A
+
+  # In CI: JUnit for the test report, fail on warnings too
+  kubectl eso doctor -A --fail-on warning --junit > doctor.xml
+
+  # Incident B's alert rule: Ready but not refreshed for 2 hours
+  kubectl eso doctor -A --stale-after 2h -o json
+
+Exit codes: 0 no finding at or above --fail-on, 1 findings, 2 the tool could not run.";
+
+#[derive(Debug, Clone, Args)]
+pub struct DoctorArgs {
+    /// Do not call the providers; judge only what the cluster says
+    #[arg(long)]
+    pub no_probe: bool,
+
+    /// Warn about a Ready ExternalSecret not refreshed for longer than this, e.g. 2h, 90m
+    #[arg(long, value_name = "DURATION", default_value = "2h")]
+    pub stale_after: String,
+
+    /// The lowest finding severity that makes the exit code 1
+    #[arg(long, value_enum, default_value_t = FailOnArg::Error, value_name = "LEVEL")]
+    pub fail_on: FailOnArg,
+
+    /// Print JUnit XML (one test case per check) for CI test reports, instead of -o
+    #[arg(long)]
+    pub junit: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOnArg {
+    Error,
+    Warning,
 }
 
 #[cfg(test)]

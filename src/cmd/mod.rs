@@ -5,6 +5,7 @@ pub mod complete;
 pub mod completion;
 pub mod force_sync;
 pub mod describe_chain;
+pub mod doctor;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod scope;
@@ -29,6 +30,10 @@ pub async fn dispatch(cli: Cli, out: &mut (impl Write + Send)) -> anyhow::Result
         Command::ForceSync(args) => {
             let cfg = config::from_cli(&cli.global, Terminal::detect())?;
             Ok(force_sync::run(&cfg, &args, out).await?)
+        }
+        Command::Doctor(args) => {
+            let cfg = config::from_cli(&cli.global, Terminal::detect())?;
+            Ok(doctor::run(&cfg, &args, out).await?)
         }
         Command::Completion(args) => Ok(completion::run(&args, out)?),
         // Boxed because the sandbox runs other subcommands through `run_args`, which leads back here.

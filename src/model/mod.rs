@@ -2,6 +2,7 @@
 //! renderers print.
 
 pub mod chain;
+pub mod doctor;
 pub mod eso;
 pub mod force_sync;
 pub mod refs;

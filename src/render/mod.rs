@@ -5,6 +5,7 @@
 pub mod age;
 pub mod force_sync;
 pub mod chain;
+pub mod doctor;
 pub mod scope;
 pub mod structured;
 pub mod table;

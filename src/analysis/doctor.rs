@@ -1,0 +1,144 @@
+//! `doctor`'s analysis: the whole-cluster checklist of issue 8 as pure functions. It does not read
+//! ExternalSecrets or stores a second time: the stores, ExternalSecrets and leftovers checks are
+//! built from the very `ScopeSnapshot` and `ScopeReport` that `scope` produces, so both commands
+//! agree on what is failing. `now` is a parameter; so is every threshold.
+
+mod install;
+mod objects;
+mod stores;
+#[cfg(test)]
+mod tests;
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+use crate::model::doctor::*;
+use crate::model::scope::{REPORT_API_VERSION, ScopeReport, ScopeSnapshot};
+
+/// What the user asked for.
+#[derive(Debug, Clone)]
+pub struct DoctorOptions {
+    pub selector: Option<String>,
+    /// `--stale-after`, parsed, and as typed (for the report).
+    pub stale_after: Duration,
+    pub stale_after_text: String,
+    pub probe: bool,
+    /// `Status::Error` or `Status::Warning`.
+    pub fail_on: Status,
+}
+
+pub fn analyse(
+    install: &InstallSnapshot,
+    snap: &ScopeSnapshot,
+    scope: &ScopeReport,
+    opts: &DoctorOptions,
+    now: Timestamp,
+) -> DoctorReport {
+    let checks = vec![
+        install::check(install),
+        stores::check(snap, scope),
+        providers_check(opts),
+        objects::external_secrets(snap, scope, opts.stale_after, now),
+        objects::leftovers(snap, scope),
+    ];
+    let totals = totals(&checks);
+    DoctorReport {
+        api_version: REPORT_API_VERSION.to_string(),
+        kind: DOCTOR_REPORT_KIND.to_string(),
+        eso_api_version: snap.eso_api_version.clone(),
+        scope: DoctorScope {
+            namespace: snap.namespace.clone(),
+            all_namespaces: snap.namespace.is_none(),
+            selector: opts.selector.clone(),
+            probe: opts.probe,
+            stale_after: opts.stale_after_text.clone(),
+            fail_on: opts.fail_on,
+        },
+        checks,
+        totals,
+        degraded: scope.degraded.clone(),
+    }
+}
+
+/// Whether the report should end with exit code 1: any finding at or above `--fail-on`.
+pub fn fails(report: &DoctorReport) -> bool {
+    report
+        .checks
+        .iter()
+        .flat_map(|c| &c.findings)
+        .any(|f| f.severity >= report.scope.fail_on)
+}
+
+/// The live provider probes are not part of doctor yet; say so rather than report a false "ok".
+fn providers_check(opts: &DoctorOptions) -> Check {
+    let why = if opts.probe {
+        "live provider probes are not wired into doctor yet: run `kubectl eso describe-chain NAME -n NS` \
+         for a live probe of one ExternalSecret"
+    } else {
+        "--no-probe"
+    };
+    Check {
+        id: CheckId::Providers,
+        title: CheckId::Providers.title().to_string(),
+        status: Status::Skipped,
+        checked: 0,
+        skipped_because: Some(why.to_string()),
+        findings: Vec::new(),
+    }
+}
+
+/// A check whose status is its worst finding (ok without findings), findings sorted worst first.
+fn finish(id: CheckId, checked: usize, mut findings: Vec<Finding>) -> Check {
+    findings.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| a.object.cmp(&b.object))
+            .then_with(|| a.message.cmp(&b.message))
+    });
+    findings.dedup();
+    Check {
+        id,
+        title: id.title().to_string(),
+        status: findings
+            .iter()
+            .map(|f| f.severity)
+            .max()
+            .unwrap_or(Status::Ok),
+        checked,
+        skipped_because: None,
+        findings,
+    }
+}
+
+fn finding(severity: Status, object: String, message: String, next_step: String) -> Finding {
+    Finding {
+        severity,
+        object,
+        message,
+        next_step,
+    }
+}
+
+fn totals(checks: &[Check]) -> Totals {
+    let mut t = Totals {
+        checks: checks.len(),
+        ..Totals::default()
+    };
+    for c in checks {
+        match c.status {
+            Status::Ok => t.ok += 1,
+            Status::Skipped => t.skipped += 1,
+            Status::Warning => t.warning += 1,
+            Status::Error => t.error += 1,
+        }
+        for f in &c.findings {
+            match f.severity {
+                Status::Warning => t.warning_findings += 1,
+                Status::Error => t.error_findings += 1,
+                Status::Ok | Status::Skipped => {}
+            }
+        }
+    }
+    t
+}

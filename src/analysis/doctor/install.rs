@@ -1,0 +1,165 @@
+//! Check 1, the ESO installation: the CRDs and the versions they serve (v1beta1 is deprecated), the
+//! three Deployments the Helm chart creates, found by their `app.kubernetes.io/name` label in any
+//! namespace, and the two validating webhook configurations.
+
+use super::{finding, finish};
+use crate::model::doctor::*;
+use crate::sanitize;
+
+const CRDS: [&str; 4] = [
+    "externalsecrets.external-secrets.io",
+    "secretstores.external-secrets.io",
+    "clustersecretstores.external-secrets.io",
+    "clusterexternalsecrets.external-secrets.io",
+];
+
+/// The Helm chart's components; the controller is essential, the other two can be turned off in
+/// the chart (cert-manager instead of the cert-controller, no webhook) at some cost.
+const COMPONENTS: [(&str, Status); 3] = [
+    ("external-secrets", Status::Error),
+    ("external-secrets-webhook", Status::Warning),
+    ("external-secrets-cert-controller", Status::Warning),
+];
+
+const WEBHOOKS: [&str; 2] = ["secretstore-validate", "externalsecret-validate"];
+
+pub fn check(s: &InstallSnapshot) -> Check {
+    let mut findings = Vec::new();
+    let mut checked = 0;
+    checked += crds(s, &mut findings);
+    checked += deployments(s, &mut findings);
+    checked += webhooks(s, &mut findings);
+    finish(CheckId::Installation, checked, findings)
+}
+
+fn crds(s: &InstallSnapshot, findings: &mut Vec<Finding>) -> usize {
+    if !s.served_versions.iter().any(|v| v == "v1") {
+        findings.push(finding(
+            Status::Warning,
+            "API group external-secrets.io".into(),
+            format!(
+                "only {} is served: v1beta1 is deprecated and removed from ESO 0.17 on",
+                s.served_versions.join(", ")
+            ),
+            "upgrade ESO and convert manifests to external-secrets.io/v1".into(),
+        ));
+    }
+    let crds = match &s.crds {
+        Ok(c) => c,
+        Err(d) => {
+            findings.push(unreadable("CustomResourceDefinitions", &d.cause));
+            return 0;
+        }
+    };
+    for name in CRDS {
+        let object = format!("CustomResourceDefinition {name}");
+        let Some(crd) = crds.iter().find(|c| c.name == name) else {
+            findings.push(finding(
+                Status::Error,
+                object,
+                "not installed".into(),
+                "install ESO's CRDs (helm upgrade --install external-secrets \
+                 external-secrets/external-secrets --set installCRDs=true)"
+                    .into(),
+            ));
+            continue;
+        };
+        let v1_served = crd.served.iter().any(|v| v == "v1");
+        if v1_served && crd.stored.iter().any(|v| v == "v1beta1") {
+            findings.push(finding(
+                Status::Warning,
+                object,
+                format!(
+                    "objects may still be stored as deprecated v1beta1 (storedVersions: {})",
+                    crd.stored.join(", ")
+                ),
+                "re-write the objects as v1 (kubectl get ... -o yaml | kubectl replace -f -), \
+                 then drop v1beta1 from status.storedVersions"
+                    .into(),
+            ));
+        }
+    }
+    CRDS.len()
+}
+
+fn deployments(s: &InstallSnapshot, findings: &mut Vec<Finding>) -> usize {
+    let deployments = match &s.deployments {
+        Ok(d) => d,
+        Err(d) => {
+            findings.push(unreadable("Deployments", &d.cause));
+            return 0;
+        }
+    };
+    for (component, missing) in COMPONENTS {
+        let found: Vec<&DeploymentFacts> = deployments
+            .iter()
+            .filter(|d| d.component == component)
+            .collect();
+        if found.is_empty() {
+            findings.push(finding(
+                missing,
+                format!("Deployment app.kubernetes.io/name={component}"),
+                "not found in any namespace".into(),
+                "install or repair ESO with its Helm chart; if it was left out on purpose, \
+                 ignore this"
+                    .into(),
+            ));
+        }
+        for d in found {
+            if d.desired <= 0 || d.ready < d.desired {
+                findings.push(finding(
+                    Status::Error,
+                    format!(
+                        "Deployment {}/{}",
+                        sanitize::line(&d.namespace),
+                        sanitize::line(&d.name)
+                    ),
+                    if d.desired <= 0 {
+                        "scaled to zero replicas".into()
+                    } else {
+                        format!("{}/{} replicas ready", d.ready, d.desired)
+                    },
+                    format!(
+                        "kubectl get pods -n {} -l app.kubernetes.io/name={component}; \
+                         kubectl describe deployment {} -n {}",
+                        sanitize::line(&d.namespace),
+                        sanitize::line(&d.name),
+                        sanitize::line(&d.namespace)
+                    ),
+                ));
+            }
+        }
+    }
+    COMPONENTS.len()
+}
+
+fn webhooks(s: &InstallSnapshot, findings: &mut Vec<Finding>) -> usize {
+    let present = match &s.webhook_configurations {
+        Ok(w) => w,
+        Err(d) => {
+            findings.push(unreadable("ValidatingWebhookConfigurations", &d.cause));
+            return 0;
+        }
+    };
+    for name in WEBHOOKS {
+        if !present.iter().any(|p| p == name) {
+            findings.push(finding(
+                Status::Warning,
+                format!("ValidatingWebhookConfiguration {name}"),
+                "not found: invalid stores and ExternalSecrets are not rejected at apply time"
+                    .into(),
+                "re-install ESO's Helm chart with webhook.create=true".into(),
+            ));
+        }
+    }
+    WEBHOOKS.len()
+}
+
+fn unreadable(what: &str, cause: &str) -> Finding {
+    finding(
+        Status::Warning,
+        what.to_string(),
+        format!("could not be checked: {}", sanitize::line(cause)),
+        "run doctor with rights to list it (cluster-wide), or check it by hand".into(),
+    )
+}

@@ -1,0 +1,284 @@
+//! Unit tests for doctor's checks at a fixed time, over hand-built snapshots: each check must flag
+//! the broken object and stay quiet on the healthy ones next to it.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde_json::{Value, json};
+
+use super::*;
+use crate::analysis::scope::{ScopeOptions, analyse as analyse_scope};
+use crate::model::eso::{ExternalSecret, SecretStore};
+
+fn now() -> Timestamp {
+    "2026-11-22T12:00:00Z".parse().unwrap_or_default()
+}
+
+fn from<T: serde::de::DeserializeOwned>(v: Value) -> T {
+    match serde_json::from_value(v) {
+        Ok(t) => t,
+        Err(e) => panic!("bad fixture: {e}"),
+    }
+}
+
+fn es(ns: &str, name: &str, ready: bool, refreshed: &str) -> ExternalSecret {
+    from(json!({
+        "metadata": {"name": name, "namespace": ns, "uid": format!("uid-{name}")},
+        "spec": {"secretStoreRef": {"kind": "SecretStore", "name": "vault"}, "refreshInterval": "1h",
+                 "target": {"name": format!("{name}-secret")}},
+        "status": {"refreshTime": refreshed, "conditions": [{"type": "Ready",
+            "status": if ready {"True"} else {"False"}, "reason": if ready {"SecretSynced"} else {"SecretSyncedError"}}]}
+    }))
+}
+
+fn owned(e: &ExternalSecret) -> ObjectMeta {
+    from(json!({"name": e.target_name(), "namespace": e.namespace(),
+        "ownerReferences": [{"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+            "name": e.name(), "uid": e.metadata.uid, "controller": true}]}))
+}
+
+fn plain(ns: &str, name: &str) -> ObjectMeta {
+    from(json!({"name": name, "namespace": ns}))
+}
+
+fn vault_store(ready: bool) -> SecretStore {
+    from(json!({
+        "metadata": {"name": "vault", "namespace": "prod"},
+        "spec": {"provider": {"vault": {"server": "https://vault", "auth": {
+            "tokenSecretRef": {"name": "vault-token", "key": "token"}},
+            "caProvider": {"type": "ConfigMap", "name": "ca", "key": "ca.crt"}}}},
+        "status": {"conditions": [{"type": "Ready", "status": if ready {"True"} else {"False"}}]}
+    }))
+}
+
+fn healthy_install() -> InstallSnapshot {
+    let crd = |n: &str| CrdFacts {
+        name: format!("{n}.external-secrets.io"),
+        served: vec!["v1".into()],
+        stored: vec!["v1".into()],
+    };
+    let dep = |c: &str| DeploymentFacts {
+        namespace: "external-secrets".into(),
+        name: c.into(),
+        component: c.into(),
+        desired: 1,
+        ready: 1,
+    };
+    InstallSnapshot {
+        served_versions: vec!["v1".into()],
+        crds: Ok([
+            "externalsecrets",
+            "secretstores",
+            "clustersecretstores",
+            "clusterexternalsecrets",
+        ]
+        .map(crd)
+        .to_vec()),
+        deployments: Ok([
+            "external-secrets",
+            "external-secrets-webhook",
+            "external-secrets-cert-controller",
+        ]
+        .map(dep)
+        .to_vec()),
+        webhook_configurations: Ok(vec![
+            "secretstore-validate".into(),
+            "externalsecret-validate".into(),
+        ]),
+    }
+}
+
+fn snapshot(
+    ess: Vec<ExternalSecret>,
+    secrets: Vec<ObjectMeta>,
+    store_ready: bool,
+) -> ScopeSnapshot {
+    ScopeSnapshot {
+        eso_api_version: "external-secrets.io/v1".into(),
+        namespace: None,
+        external_secrets: ess,
+        secret_stores: Ok(vec![vault_store(store_ready)]),
+        cluster_secret_stores: Ok(vec![]),
+        cluster_external_secrets: Ok(vec![]),
+        secrets: Ok(secrets),
+        events: Ok(vec![]),
+        store_events: vec![],
+        workload: None,
+    }
+}
+
+fn opts(fail_on: Status) -> DoctorOptions {
+    DoctorOptions {
+        selector: None,
+        stale_after: Duration::from_secs(7200),
+        stale_after_text: "2h".into(),
+        probe: false,
+        fail_on,
+    }
+}
+
+fn run(install: &InstallSnapshot, snap: &ScopeSnapshot, fail_on: Status) -> DoctorReport {
+    let scope = analyse_scope(snap, &ScopeOptions::default(), now());
+    analyse(install, snap, &scope, &opts(fail_on), now())
+}
+
+fn check(r: &DoctorReport, id: CheckId) -> &Check {
+    match r.checks.iter().find(|c| c.id == id) {
+        Some(c) => c,
+        None => panic!("no {id:?} check"),
+    }
+}
+
+fn objects(c: &Check) -> Vec<&str> {
+    c.findings.iter().map(|f| f.object.as_str()).collect()
+}
+
+#[test]
+fn healthy_cluster_has_every_check_ok_and_passes() {
+    let a = es("prod", "a", true, "2026-11-22T11:30:00Z");
+    let secrets = vec![owned(&a), plain("prod", "vault-token")];
+    let r = run(
+        &healthy_install(),
+        &snapshot(vec![a], secrets, true),
+        Status::Warning,
+    );
+    for c in &r.checks {
+        let expected = if c.id == CheckId::Providers {
+            Status::Skipped
+        } else {
+            Status::Ok
+        };
+        assert_eq!(c.status, expected, "{c:?}");
+    }
+    assert!(!fails(&r));
+    assert_eq!(r.totals.ok, 4);
+}
+
+#[test]
+fn not_ready_missing_target_and_stale_are_each_named() {
+    let broken = es("prod", "broken", false, "2026-11-22T11:30:00Z");
+    let missing = es("prod", "missing", true, "2026-11-22T11:30:00Z");
+    let stale = es("prod", "stale", true, "2026-11-22T08:00:00Z");
+    let fine = es("prod", "fine", true, "2026-11-22T11:30:00Z");
+    let secrets = vec![
+        owned(&broken),
+        owned(&stale),
+        owned(&fine),
+        plain("prod", "vault-token"),
+    ];
+    let r = run(
+        &healthy_install(),
+        &snapshot(vec![broken, missing, stale, fine], secrets, true),
+        Status::Error,
+    );
+    let c = check(&r, CheckId::ExternalSecrets);
+    assert_eq!(c.status, Status::Error);
+    assert_eq!(
+        objects(c),
+        vec![
+            "ExternalSecret prod/broken",
+            "ExternalSecret prod/missing",
+            "ExternalSecret prod/stale"
+        ]
+    );
+    assert_eq!(c.findings[2].severity, Status::Warning);
+    assert!(c.findings[2].message.contains("4h"), "{:?}", c.findings[2]);
+    assert!(fails(&r));
+}
+
+#[test]
+fn fail_on_decides_whether_a_warning_fails() {
+    let stale = es("prod", "stale", true, "2026-11-22T08:00:00Z");
+    let secrets = vec![owned(&stale), plain("prod", "vault-token")];
+    let snap = snapshot(vec![stale], secrets, true);
+    assert!(!fails(&run(&healthy_install(), &snap, Status::Error)));
+    assert!(fails(&run(&healthy_install(), &snap, Status::Warning)));
+}
+
+#[test]
+fn store_not_ready_and_missing_credentials_are_store_errors() {
+    let a = es("prod", "a", false, "2026-11-22T11:30:00Z");
+    let r = run(
+        &healthy_install(),
+        &snapshot(vec![a.clone()], vec![owned(&a)], false),
+        Status::Error,
+    );
+    let c = check(&r, CheckId::Stores);
+    assert_eq!(c.status, Status::Error);
+    let messages: Vec<&str> = c.findings.iter().map(|f| f.message.as_str()).collect();
+    assert!(
+        messages.iter().any(|m| m.starts_with("not Ready")),
+        "{messages:?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("prod/vault-token (key token) does not exist")),
+        "{messages:?}"
+    );
+    // The ConfigMap CA is not a Secret reference.
+    assert!(
+        !messages.iter().any(|m| m.contains("prod/ca")),
+        "{messages:?}"
+    );
+    let es_check = check(&r, CheckId::ExternalSecrets);
+    assert!(
+        es_check.findings[0]
+            .next_step
+            .starts_with("fix SecretStore/vault first")
+    );
+}
+
+#[test]
+fn hand_made_replacements_are_leftovers() {
+    let a = es("prod", "a", true, "2026-11-22T11:30:00Z");
+    let b = es("prod", "b", true, "2026-11-22T11:30:00Z");
+    let secrets = vec![
+        owned(&a),
+        plain("prod", "b-secret"),
+        plain("prod", "a-secret-manual"),
+        plain("prod", "unrelated-manual"),
+        plain("prod", "vault-token"),
+    ];
+    let r = run(
+        &healthy_install(),
+        &snapshot(vec![a, b], secrets, true),
+        Status::Error,
+    );
+    let c = check(&r, CheckId::Leftovers);
+    assert_eq!(
+        objects(c),
+        vec!["Secret prod/b-secret", "Secret prod/a-secret-manual"]
+    );
+    assert_eq!(c.findings[0].severity, Status::Error);
+    assert_eq!(c.findings[1].severity, Status::Warning);
+}
+
+#[test]
+fn installation_problems_are_named() {
+    let mut install = healthy_install();
+    install.served_versions = vec!["v1beta1".into()];
+    if let Ok(d) = &mut install.deployments {
+        d[0].ready = 0;
+        d.retain(|d| d.component != "external-secrets-webhook");
+    }
+    install.webhook_configurations = Ok(vec![]);
+    if let Ok(c) = &mut install.crds {
+        c.retain(|c| !c.name.starts_with("clusterexternalsecrets"));
+    }
+    let r = run(&install, &snapshot(vec![], vec![], true), Status::Error);
+    let c = check(&r, CheckId::Installation);
+    assert_eq!(c.status, Status::Error);
+    let text = format!("{:?}", c.findings);
+    for expected in [
+        "0/1 replicas ready",
+        "app.kubernetes.io/name=external-secrets-webhook",
+        "secretstore-validate",
+        "externalsecret-validate",
+        "clusterexternalsecrets.external-secrets.io",
+        "v1beta1 is deprecated",
+    ] {
+        assert!(text.contains(expected), "{expected} missing: {text}");
+    }
+}

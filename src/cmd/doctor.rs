@@ -1,0 +1,225 @@
+//! `kubectl eso doctor`: the whole-cluster checklist and CI gate of issue 8. It reuses scope's
+//! fetch (one LIST per resource type, Secrets as metadata only) and scope's analysis, adds three
+//! LISTs for the ESO installation (CRDs, the Helm chart's Deployments, webhook configurations),
+//! and turns both into one `DoctorReport`.
+
+use std::io::Write;
+use std::time::Duration;
+
+use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{ApiResource, DynamicObject, ListParams};
+use kube::{Api, Client};
+use serde_json::Value;
+
+use crate::analysis::doctor::{DoctorOptions, analyse, fails};
+use crate::analysis::scope::{ScopeOptions, analyse as analyse_scope};
+use crate::cli::{DoctorArgs, FailOnArg};
+use crate::config::Config;
+use crate::diag::Diag;
+use crate::error::{Error, Result};
+use crate::exit::Exit;
+use crate::kube::eso::{EsoApi, GROUP};
+use crate::kube::list::{Listing, list_all, list_all_metadata};
+use crate::kube::scope::{ScopeQuery, fetch};
+use crate::kube::{client, eso};
+use crate::model::doctor::{CrdFacts, DeploymentFacts, InstallSnapshot, Status};
+use crate::model::scope::Fetched;
+use crate::render::doctor::DoctorFormat;
+use crate::render::{self, RenderOptions};
+
+const COMPONENT_SELECTOR: &str = "app.kubernetes.io/name in \
+    (external-secrets,external-secrets-webhook,external-secrets-cert-controller)";
+
+pub async fn run(cfg: &Config, args: &DoctorArgs, out: &mut impl Write) -> Result<Exit> {
+    let opts = options(cfg, args)?;
+    let diag = Diag::new(cfg.verbosity);
+    let started = std::time::Instant::now();
+
+    let (client, default_ns) = client::connect(&cfg.kube).await?;
+    let eso = eso::discover(&client, &diag).await?;
+    let namespace = cfg.namespace.resolve(&default_ns);
+    let query = ScopeQuery {
+        namespace: namespace.as_deref(),
+        selector: cfg.selector.as_deref(),
+        workload: None,
+    };
+    let (snapshot, install) = futures::join!(
+        fetch(&client, &eso, &query, &diag),
+        fetch_install(&client, &eso, &diag)
+    );
+    let snapshot = snapshot?;
+
+    let now = jiff::Timestamp::now();
+    let scope = analyse_scope(
+        &snapshot,
+        &ScopeOptions {
+            selector: cfg.selector.clone(),
+            store: None,
+            failing_only: false,
+        },
+        now,
+    );
+    let report = analyse(&install, &snapshot, &scope, &opts, now);
+    diag.log(
+        1,
+        format_args!(
+            "doctor: {} ExternalSecrets, {} error and {} warning findings in {:?}",
+            scope.summary.external_secrets,
+            report.totals.error_findings,
+            report.totals.warning_findings,
+            started.elapsed()
+        ),
+    );
+
+    let render_opts = RenderOptions {
+        format: cfg.format,
+        color: cfg.color,
+        now,
+    };
+    let format = DoctorFormat::from_render(&render_opts, args.junit);
+    render::doctor::write(out, &report, format).map_err(Error::Output)?;
+    Ok(Exit::from_findings(fails(&report)))
+}
+
+fn options(cfg: &Config, args: &DoctorArgs) -> Result<DoctorOptions> {
+    Ok(DoctorOptions {
+        selector: cfg.selector.clone(),
+        stale_after: parse_stale_after(&args.stale_after)?,
+        stale_after_text: args.stale_after.clone(),
+        probe: !args.no_probe,
+        fail_on: match args.fail_on {
+            FailOnArg::Error => Status::Error,
+            FailOnArg::Warning => Status::Warning,
+        },
+    })
+}
+
+pub fn parse_stale_after(input: &str) -> Result<Duration> {
+    match humantime::parse_duration(input) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        _ => Err(Error::Usage(format!(
+            "--stale-after {input:?}: expected a duration such as 2h, 90m or 1d"
+        ))),
+    }
+}
+
+/// The installation LISTs; each one that fails is a stated cause, never an abort.
+async fn fetch_install(client: &Client, eso: &EsoApi, diag: &Diag) -> InstallSnapshot {
+    let (crds, deployments, webhooks) = futures::join!(
+        fetch_crds(client, diag),
+        fetch_deployments(client, diag),
+        fetch_webhooks(client, diag)
+    );
+    let mut served_versions: Vec<String> = match &crds {
+        Ok(c) => c.iter().flat_map(|c| c.served.iter().cloned()).collect(),
+        Err(_) => Vec::new(),
+    };
+    if served_versions.is_empty() {
+        served_versions.push(eso.version.clone());
+    }
+    served_versions.sort();
+    served_versions.dedup();
+    InstallSnapshot {
+        served_versions,
+        crds,
+        deployments,
+        webhook_configurations: webhooks,
+    }
+}
+
+async fn fetch_crds(client: &Client, diag: &Diag) -> Fetched<Vec<CrdFacts>> {
+    // Dynamic objects: only a few fields are read, and typed CRDs would parse every schema.
+    let ar = ApiResource::erase::<CustomResourceDefinition>(&());
+    let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
+    let what = Listing::new("customresourcedefinitions", None);
+    let items = list_all(&api, &ListParams::default(), &what, diag)
+        .await
+        .map_err(|e| what.degraded(&e))?;
+    Ok(items.iter().filter_map(crd_facts).collect())
+}
+
+fn crd_facts(o: &DynamicObject) -> Option<CrdFacts> {
+    let spec = o.data.get("spec")?;
+    if spec.get("group").and_then(Value::as_str) != Some(GROUP) {
+        return None;
+    }
+    let served = spec
+        .get("versions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|v| v.get("served").and_then(Value::as_bool) == Some(true))
+        .filter_map(|v| v.get("name").and_then(Value::as_str).map(str::to_string))
+        .collect();
+    let stored = o
+        .data
+        .pointer("/status/storedVersions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
+    Some(CrdFacts {
+        name: o.metadata.name.clone()?,
+        served,
+        stored,
+    })
+}
+
+async fn fetch_deployments(client: &Client, diag: &Diag) -> Fetched<Vec<DeploymentFacts>> {
+    let api: Api<Deployment> = Api::all(client.clone());
+    let what = Listing::new("deployments", None);
+    let params = ListParams::default().labels(COMPONENT_SELECTOR);
+    let items = list_all(&api, &params, &what, diag)
+        .await
+        .map_err(|e| what.degraded(&e))?;
+    Ok(items
+        .into_iter()
+        .filter_map(|d| {
+            let component = d
+                .metadata
+                .labels
+                .as_ref()?
+                .get("app.kubernetes.io/name")?
+                .clone();
+            Some(DeploymentFacts {
+                namespace: d.metadata.namespace.clone().unwrap_or_default(),
+                name: d.metadata.name.clone()?,
+                component,
+                desired: d.spec.replicas.unwrap_or(1),
+                ready: d.status.and_then(|s| s.ready_replicas).unwrap_or(0),
+            })
+        })
+        .collect())
+}
+
+async fn fetch_webhooks(client: &Client, diag: &Diag) -> Fetched<Vec<String>> {
+    let api: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
+    let what = Listing::new("validatingwebhookconfigurations", None);
+    let items = list_all_metadata(&api, &ListParams::default(), &what, diag)
+        .await
+        .map_err(|e| what.degraded(&e))?;
+    Ok(items.into_iter().filter_map(|m| m.metadata.name).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stale_after_takes_humane_durations_and_rejects_the_rest() {
+        assert_eq!(
+            parse_stale_after("2h").ok(),
+            Some(Duration::from_secs(7200))
+        );
+        assert_eq!(
+            parse_stale_after("90m").ok(),
+            Some(Duration::from_secs(5400))
+        );
+        for bad in ["", "0s", "two hours", "-1h"] {
+            assert!(parse_stale_after(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! What `doctor` gathers beyond scope's snapshot (the ESO installation itself) and the one report
+//! type its table, JSON, YAML and JUnit writers all print: a checklist of checks, each with a
+//! status and findings that name the object and the next step. The serialized shape is documented
+//! in the README and versioned by `apiVersion`.
+
+use serde::{Deserialize, Serialize};
+
+use super::scope::{Degraded, Fetched};
+
+pub const DOCTOR_REPORT_KIND: &str = "DoctorReport";
+
+/// A check's outcome, or a finding's severity (findings are only `warning` or `error`). Ordered
+/// from best to worst so the worst finding decides a check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    /// The check did not run (`--no-probe`, or what it needs could not be read).
+    Skipped,
+    Warning,
+    Error,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Skipped => "skipped",
+            Status::Warning => "warning",
+            Status::Error => "error",
+        }
+    }
+}
+
+/// The checks of issue 8, in the order a person works through them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CheckId {
+    Installation,
+    Stores,
+    Providers,
+    ExternalSecrets,
+    Leftovers,
+}
+
+impl CheckId {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckId::Installation => "installation",
+            CheckId::Stores => "stores",
+            CheckId::Providers => "providers",
+            CheckId::ExternalSecrets => "external-secrets",
+            CheckId::Leftovers => "leftovers",
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            CheckId::Installation => "ESO installation",
+            CheckId::Stores => "Stores",
+            CheckId::Providers => "Providers",
+            CheckId::ExternalSecrets => "ExternalSecrets",
+            CheckId::Leftovers => "Leftovers",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DoctorReport {
+    pub api_version: String,
+    pub kind: String,
+    pub eso_api_version: String,
+    pub scope: DoctorScope,
+    pub checks: Vec<Check>,
+    pub totals: Totals,
+    pub degraded: Vec<Degraded>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DoctorScope {
+    /// `None` when all namespaces were looked at.
+    pub namespace: Option<String>,
+    pub all_namespaces: bool,
+    pub selector: Option<String>,
+    pub probe: bool,
+    /// `--stale-after` as given, e.g. `2h`.
+    pub stale_after: String,
+    /// `--fail-on`: `error` or `warning`.
+    pub fail_on: Status,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Check {
+    pub id: CheckId,
+    pub title: String,
+    pub status: Status,
+    /// How many objects the check looked at.
+    pub checked: usize,
+    /// Why the check was skipped, when it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped_because: Option<String>,
+    pub findings: Vec<Finding>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Finding {
+    /// `warning` or `error`.
+    pub severity: Status,
+    /// The object concerned, kubectl style: `ExternalSecret prod/order-service-regcred`.
+    pub object: String,
+    pub message: String,
+    pub next_step: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Totals {
+    pub checks: usize,
+    pub ok: usize,
+    pub skipped: usize,
+    pub warning: usize,
+    pub error: usize,
+    pub warning_findings: usize,
+    pub error_findings: usize,
+}
+
+/// The ESO installation as read from the cluster: one GET /apis, one LIST each of the ESO CRDs,
+/// of Deployments by the Helm chart's labels, and of ValidatingWebhookConfigurations.
+#[derive(Debug, Clone)]
+pub struct InstallSnapshot {
+    /// Versions of `external-secrets.io` the API server serves (discovery).
+    pub served_versions: Vec<String>,
+    pub crds: Fetched<Vec<CrdFacts>>,
+    pub deployments: Fetched<Vec<DeploymentFacts>>,
+    pub webhook_configurations: Fetched<Vec<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrdFacts {
+    /// e.g. `externalsecrets.external-secrets.io`.
+    pub name: String,
+    pub served: Vec<String>,
+    /// `status.storedVersions`: a version listed here may still be how objects sit in etcd.
+    pub stored: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeploymentFacts {
+    pub namespace: String,
+    pub name: String,
+    /// The `app.kubernetes.io/name` label.
+    pub component: String,
+    pub desired: i32,
+    pub ready: i32,
+}

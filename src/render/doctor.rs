@@ -1,0 +1,303 @@
+//! The `doctor` report as a checklist grouped by check with totals under it, as JSON / YAML of the
+//! same `DoctorReport`, or as JUnit XML so CI systems show each check as a test case: a check
+//! with error findings (or warnings under `--fail-on warning`) is a failed test case, a skipped
+//! check a skipped one, every finding one line of the failure's text.
+
+use std::io::{self, Write};
+
+use owo_colors::OwoColorize;
+
+use super::structured::{write_json, write_yaml};
+use super::table::{cell, new_table, trimmed_lines};
+use super::{Format, RenderOptions};
+use crate::model::doctor::{Check, DoctorReport, Status};
+use crate::sanitize;
+
+/// `doctor` prints one more format than the other commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DoctorFormat {
+    Checklist { color: bool },
+    Json,
+    Yaml,
+    Junit,
+}
+
+impl DoctorFormat {
+    pub fn from_render(opts: &RenderOptions, junit: bool) -> Self {
+        if junit {
+            return DoctorFormat::Junit;
+        }
+        match opts.format {
+            Format::Json => DoctorFormat::Json,
+            Format::Yaml => DoctorFormat::Yaml,
+            Format::Table | Format::Wide => DoctorFormat::Checklist { color: opts.color },
+        }
+    }
+}
+
+pub fn write(out: &mut impl Write, report: &DoctorReport, format: DoctorFormat) -> io::Result<()> {
+    match format {
+        DoctorFormat::Json => write_json(out, report),
+        DoctorFormat::Yaml => write_yaml(out, report),
+        DoctorFormat::Junit => write_junit(out, report),
+        DoctorFormat::Checklist { color } => write_checklist(out, report, color),
+    }
+}
+
+fn mark(status: Status) -> &'static str {
+    match status {
+        Status::Ok => "[ok]",
+        Status::Skipped => "[skip]",
+        Status::Warning => "[warn]",
+        Status::Error => "[FAIL]",
+    }
+}
+
+fn paint(text: &str, status: Status, color: bool) -> String {
+    if !color {
+        return text.to_string();
+    }
+    match status {
+        Status::Ok => text.green().to_string(),
+        Status::Skipped => text.dimmed().to_string(),
+        Status::Warning => text.yellow().to_string(),
+        Status::Error => text.red().to_string(),
+    }
+}
+
+fn write_checklist(out: &mut impl Write, report: &DoctorReport, color: bool) -> io::Result<()> {
+    let mut t = new_table(&["CHECK", "STATUS", "CHECKED", "FINDINGS"], color);
+    for c in &report.checks {
+        t.add_row(vec![
+            cell(&c.title),
+            cell(c.status.as_str()),
+            cell(&c.checked.to_string()),
+            cell(&c.findings.len().to_string()),
+        ]);
+    }
+    out.write_all(trimmed_lines(&t).as_bytes())?;
+    for c in &report.checks {
+        write_check(out, c, color)?;
+    }
+    for d in &report.degraded {
+        writeln!(out, "\nCould not read: {}", sanitize::line(&d.cause))?;
+    }
+    let t = &report.totals;
+    writeln!(
+        out,
+        "\n{} checks: {} ok, {} warning, {} error, {} skipped; findings: {} error, {} warning \
+         (failing on: {}).",
+        t.checks,
+        t.ok,
+        t.warning,
+        t.error,
+        t.skipped,
+        t.error_findings,
+        t.warning_findings,
+        report.scope.fail_on.as_str()
+    )
+}
+
+fn write_check(out: &mut impl Write, c: &Check, color: bool) -> io::Result<()> {
+    writeln!(
+        out,
+        "\n{} {}",
+        paint(mark(c.status), c.status, color),
+        sanitize::line(&c.title)
+    )?;
+    if let Some(why) = &c.skipped_because {
+        writeln!(out, "    skipped: {}", sanitize::line(why))?;
+    }
+    for f in &c.findings {
+        writeln!(
+            out,
+            "  - {} {}: {}",
+            paint(f.severity.as_str(), f.severity, color),
+            sanitize::line(&f.object),
+            sanitize::line(&f.message)
+        )?;
+        writeln!(out, "      next: {}", sanitize::line(&f.next_step))?;
+    }
+    Ok(())
+}
+
+/// JUnit as Jenkins, GitLab and GitHub's test reporters read it: one `<testsuite>` named after
+/// the command, one `<testcase>` per check.
+fn write_junit(out: &mut impl Write, report: &DoctorReport) -> io::Result<()> {
+    let failed = |c: &Check| {
+        c.findings
+            .iter()
+            .any(|f| f.severity >= report.scope.fail_on)
+    };
+    let failures = report.checks.iter().filter(|c| failed(c)).count();
+    let skipped = report
+        .checks
+        .iter()
+        .filter(|c| c.status == Status::Skipped)
+        .count();
+    writeln!(out, r#"<?xml version="1.0" encoding="UTF-8"?>"#)?;
+    writeln!(
+        out,
+        r#"<testsuites name="kubectl-eso doctor" tests="{}" failures="{failures}" errors="0" skipped="{skipped}">"#,
+        report.checks.len()
+    )?;
+    writeln!(
+        out,
+        r#"  <testsuite name="kubectl-eso doctor" tests="{}" failures="{failures}" errors="0" skipped="{skipped}">"#,
+        report.checks.len()
+    )?;
+    for c in &report.checks {
+        writeln!(
+            out,
+            r#"    <testcase classname="kubectl-eso.doctor" name="{}">"#,
+            xml(&c.title)
+        )?;
+        if let Some(why) = &c.skipped_because {
+            writeln!(out, r#"      <skipped message="{}"/>"#, xml(why))?;
+        }
+        let lines: Vec<String> = c
+            .findings
+            .iter()
+            .map(|f| {
+                format!(
+                    "{} {}: {} (next: {})",
+                    f.severity.as_str(),
+                    f.object,
+                    f.message,
+                    f.next_step
+                )
+            })
+            .collect();
+        if failed(c) {
+            writeln!(
+                out,
+                r#"      <failure message="{}" type="{}">{}</failure>"#,
+                xml(&format!("{} finding(s)", c.findings.len())),
+                c.status.as_str(),
+                xml(&lines.join("\n"))
+            )?;
+        } else if !lines.is_empty() {
+            writeln!(
+                out,
+                "      <system-out>{}</system-out>",
+                xml(&lines.join("\n"))
+            )?;
+        }
+        writeln!(out, "    </testcase>")?;
+    }
+    writeln!(out, "  </testsuite>")?;
+    writeln!(out, "</testsuites>")
+}
+
+/// Escapes for attribute and text content alike, and drops what XML 1.0 cannot carry at all.
+fn xml(text: &str) -> String {
+    let clean = sanitize::text(text);
+    let mut out = String::with_capacity(clean.len());
+    for c in clean.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\n' => out.push_str("&#10;"),
+            '\t' => out.push_str("&#9;"),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::doctor::*;
+
+    fn report(severity: Status) -> DoctorReport {
+        DoctorReport {
+            api_version: "kubectl-eso/v1".into(),
+            kind: DOCTOR_REPORT_KIND.into(),
+            eso_api_version: "external-secrets.io/v1".into(),
+            scope: DoctorScope {
+                namespace: None,
+                all_namespaces: true,
+                selector: None,
+                probe: true,
+                stale_after: "2h".into(),
+                fail_on: Status::Error,
+            },
+            checks: vec![
+                Check {
+                    id: CheckId::Stores,
+                    title: "Stores".into(),
+                    status: severity,
+                    checked: 2,
+                    skipped_because: None,
+                    findings: vec![Finding {
+                        severity,
+                        object: "SecretStore prod/<vault> & \"co\"".into(),
+                        message: "not Ready: \u{1b}[31mboom".into(),
+                        next_step: "kubectl describe secretstore vault -n prod".into(),
+                    }],
+                },
+                Check {
+                    id: CheckId::Providers,
+                    title: "Providers".into(),
+                    status: Status::Skipped,
+                    checked: 0,
+                    skipped_because: Some("--no-probe".into()),
+                    findings: vec![],
+                },
+            ],
+            totals: Totals::default(),
+            degraded: vec![],
+        }
+    }
+
+    fn render(r: &DoctorReport, f: DoctorFormat) -> String {
+        let mut out = Vec::new();
+        if let Err(e) = write(&mut out, r, f) {
+            panic!("{e}");
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    #[test]
+    fn junit_escapes_and_fails_only_at_fail_on() {
+        let text = render(&report(Status::Error), DoctorFormat::Junit);
+        assert!(
+            text.contains("&lt;vault&gt; &amp; &quot;co&quot;"),
+            "{text}"
+        );
+        assert!(!text.contains('\u{1b}'), "{text}");
+        assert_eq!(text.matches("<failure ").count(), 1, "{text}");
+        assert!(
+            text.contains(r#"<skipped message="--no-probe"/>"#),
+            "{text}"
+        );
+
+        let text = render(&report(Status::Warning), DoctorFormat::Junit);
+        assert_eq!(text.matches("<failure ").count(), 0, "{text}");
+        assert!(text.contains("<system-out>warning SecretStore"), "{text}");
+        let mut strict = report(Status::Warning);
+        strict.scope.fail_on = Status::Warning;
+        let text = render(&strict, DoctorFormat::Junit);
+        assert_eq!(text.matches("<failure ").count(), 1, "{text}");
+    }
+
+    #[test]
+    fn checklist_names_object_and_next_step() {
+        let text = render(
+            &report(Status::Error),
+            DoctorFormat::Checklist { color: false },
+        );
+        assert!(text.contains("[FAIL] Stores"), "{text}");
+        assert!(
+            text.contains("next: kubectl describe secretstore"),
+            "{text}"
+        );
+        assert!(text.contains("skipped: --no-probe"), "{text}");
+        assert!(!text.contains('\u{1b}'), "{text}");
+    }
+}
