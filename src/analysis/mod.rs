@@ -4,6 +4,7 @@
 
 pub mod chain;
 pub mod consumers;
+pub mod doctor;
 pub mod duration;
 pub mod force_sync;
 pub mod scope;
