@@ -229,3 +229,25 @@ async fn no_permission_to_create_tokens_is_reported_on_the_credentials_link() {
     assert_eq!(v["target"]["exists"], true);
     assert_no_canary(&o, &canaries);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_flags_are_one_line_usage_errors() {
+    let c = Cluster::start(EsoCrds::V1).await;
+    for args in [
+        &["describe-chain", "x", "--timeout", "soon"][..],
+        &["describe-chain", "x", "-A"][..],
+        &[
+            "describe-chain",
+            "x",
+            "--provider-ca-file",
+            "/nonexistent/ca.pem",
+        ][..],
+        &["describe-chain", "x", "--probe-as", "someone"][..],
+    ] {
+        let o = c.run(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stdout(&o));
+        let err = stderr(&o);
+        assert!(err.starts_with("error:"), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
