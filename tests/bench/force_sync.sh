@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark for issue 6 (not a timed test): `kubectl eso force-sync --all -A` over the sandbox's
 # `scale` scenario, 500 ExternalSecrets in 200 namespaces by default. Prints the wall time, how
-# long the command ran after ESO's last answer (target: about a second at most), the number of
+# long the command ran after the slowest sync (target: about a second at most), the number of
 # API requests the tool made (counted by the tool, reported with -v) and the number of
 # ExternalSecret watches (target: exactly one).
 #
