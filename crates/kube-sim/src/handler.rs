@@ -293,6 +293,16 @@ async fn route(shared: &Shared, req: Request<Incoming>) -> Result<Response<Body>
             ),
             ["version"] => json(discovery::version()),
             ["healthz" | "livez" | "readyz", ..] => Ok(text_response(200, "ok")),
+            ["openapi", "v2"] if accept.is_some_and(|a| a.contains("protobuf")) => {
+                let mut resp = Response::new(full(crate::openapi::v2_protobuf()));
+                resp.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    // What kube-openapi sends: Go's mime parser rejects the '@' of the Accept type.
+                    HeaderValue::from_static("application/octet-stream"),
+                );
+                Ok(resp)
+            }
+            ["openapi", "v2"] => json(crate::openapi::v2_json()),
             ["openapi", "v3"] => json(crate::openapi::root(&reg)),
             ["openapi", "v3", rest @ ..] => crate::openapi::group_version(&reg, &rest.join("/"))
                 .map_or_else(|| Ok(text_response(404, "404 page not found\n")), json),

@@ -2,6 +2,8 @@
 //! the type catalogue. It carries no schemas: its only job is to tell kubectl that every resource's PATCH
 //! accepts `fieldValidation`, so `kubectl apply` leaves validation to the server (which prunes and
 //! validates custom resources from their CRD) instead of failing to download a client-side schema.
+//! Older kubectl (Debian's 1.20) validates against `/openapi/v2` instead; an empty v2 document there
+//! makes it skip client-side validation for every kind, as it does for kinds a cluster publishes no schema for.
 
 use std::collections::BTreeMap;
 
@@ -84,6 +86,28 @@ pub fn group_version(reg: &Registry, gv: &str) -> Option<Value> {
     }))
 }
 
+fn proto_string(field: u8, s: &str) -> Vec<u8> {
+    let mut out = vec![(field << 3) | 2, s.len() as u8];
+    out.extend_from_slice(s.as_bytes());
+    out
+}
+
+/// An OpenAPI v2 document with no paths or definitions, as a gnostic `openapi_v2.Document`
+/// (swagger = 1, info = 2 {title = 1, version = 2}).
+pub fn v2_protobuf() -> Vec<u8> {
+    let info = [proto_string(1, "Kubernetes"), proto_string(2, "v1.32.13")].concat();
+    let mut out = proto_string(1, "2.0");
+    out.push((2 << 3) | 2);
+    out.push(info.len() as u8);
+    out.extend(info);
+    out
+}
+
+/// The same empty document as JSON.
+pub fn v2_json() -> Value {
+    json!({"swagger": "2.0", "info": {"title": "Kubernetes", "version": "v1.32.13"}, "paths": {}, "definitions": {}})
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,5 +130,14 @@ mod tests {
                 .is_some_and(|p| p.iter().any(|p| p["name"] == "fieldValidation"))
         );
         assert!(group_version(&reg, "apis/nope/v1").is_none());
+    }
+
+    #[test]
+    fn v2_document_is_well_formed_protobuf() {
+        let doc = v2_protobuf();
+        assert_eq!(&doc[..5], b"\x0a\x032.0");
+        assert_eq!(doc[5], 0x12);
+        assert_eq!(doc[6] as usize, doc.len() - 7);
+        assert_eq!(v2_json()["swagger"], "2.0");
     }
 }
