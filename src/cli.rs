@@ -106,13 +106,17 @@ pub enum Command {
     #[command(after_help = SCOPE_EXAMPLES)]
     Scope(ScopeArgs),
 
+    /// Walk one ExternalSecret to its provider and back, and name the broken link
+    #[command(name = "describe-chain", after_help = DESCRIBE_CHAIN_EXAMPLES)]
+    DescribeChain(DescribeChainArgs),
+
     /// Ask ESO to resync ExternalSecrets now, wait for its answer, restart what needs it
     #[command(name = "force-sync", after_help = FORCE_SYNC_EXAMPLES)]
     ForceSync(ForceSyncArgs),
 
-    /// Walk one ExternalSecret to its provider and back, and name the broken link
-    #[command(name = "describe-chain", after_help = DESCRIBE_CHAIN_EXAMPLES)]
-    DescribeChain(DescribeChainArgs),
+    /// Does this pull secret log in to its registries, and can it pull the images?
+    #[command(name = "verify-regcred", after_help = VERIFY_REGCRED_EXAMPLES)]
+    VerifyRegcred(VerifyRegcredArgs),
 
     /// The whole-cluster checklist: installation, stores, ExternalSecrets, leftovers; a CI gate
     #[command(after_help = DOCTOR_EXAMPLES)]
@@ -163,44 +167,6 @@ const SANDBOX_EXAMPLES: &str = "Examples:
 
   # Reproduce incident B and keep a kubeconfig for kubectl
   kubectl eso sandbox --scenario vault-policy-removed --kubeconfig-out /tmp/sandbox.kubeconfig";
-
-const DESCRIBE_CHAIN_EXAMPLES: &str = "Examples:
-  # Why does order-service not get its pull secret?
-  kubectl eso describe-chain order-service-regcred -n prod
-
-  # Only what the cluster says, no provider calls
-  kubectl eso describe-chain netbox-db-password -n netbox --no-probe
-
-  # Probe with your own Vault token / Azure CLI login instead of ESO's identity
-  kubectl eso describe-chain netbox-db-password -n netbox --probe-as me
-
-  # Everything, as JSON
-  kubectl eso describe-chain order-service-regcred -n prod -o json";
-
-#[derive(Debug, Clone, Args)]
-pub struct DescribeChainArgs {
-    /// The ExternalSecret to walk (in the namespace of -n)
-    #[arg(value_name = "NAME")]
-    pub name: String,
-
-    /// Do not call the provider; report only what the cluster says
-    #[arg(long)]
-    pub no_probe: bool,
-
-    /// Whose identity probes the provider: ESO's (the store's auth) or yours (VAULT_TOKEN, Azure CLI)
-    #[arg(long, value_enum, default_value_t = ProbeAsArg::Eso, value_name = "WHO")]
-    pub probe_as: ProbeAsArg,
-
-    /// Time limit for the provider probe, e.g. 30s, 1m
-    #[arg(long, value_name = "DURATION", default_value = "30s")]
-    pub timeout: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ProbeAsArg {
-    Eso,
-    Me,
-}
 
 const FORCE_SYNC_EXAMPLES: &str = "Examples:
   # Resync one ExternalSecret and wait for ESO's answer
@@ -253,6 +219,44 @@ pub enum RestartArg {
     Needed,
     /// Every workload that reads the Secret
     All,
+}
+
+const DESCRIBE_CHAIN_EXAMPLES: &str = "Examples:
+  # Why does order-service not get its pull secret?
+  kubectl eso describe-chain order-service-regcred -n prod
+
+  # Only what the cluster says, no provider calls
+  kubectl eso describe-chain netbox-db-password -n netbox --no-probe
+
+  # Probe with your own Vault token / Azure CLI login instead of ESO's identity
+  kubectl eso describe-chain netbox-db-password -n netbox --probe-as me
+
+  # Everything, as JSON
+  kubectl eso describe-chain order-service-regcred -n prod -o json";
+
+#[derive(Debug, Clone, Args)]
+pub struct DescribeChainArgs {
+    /// The ExternalSecret to walk (in the namespace of -n)
+    #[arg(value_name = "NAME")]
+    pub name: String,
+
+    /// Do not call the provider; report only what the cluster says
+    #[arg(long)]
+    pub no_probe: bool,
+
+    /// Whose identity probes the provider: ESO's (the store's auth) or yours (VAULT_TOKEN, Azure CLI)
+    #[arg(long, value_enum, default_value_t = ProbeAsArg::Eso, value_name = "WHO")]
+    pub probe_as: ProbeAsArg,
+
+    /// Time limit for the provider probe, e.g. 30s, 1m
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    pub timeout: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProbeAsArg {
+    Eso,
+    Me,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -320,6 +324,39 @@ pub fn display_name(argv0: Option<&std::ffi::OsStr>) -> String {
         Some(rest) if !rest.is_empty() => format!("kubectl {}", rest.replace('_', "-")),
         _ => stem.to_string(),
     }
+}
+
+const VERIFY_REGCRED_EXAMPLES: &str = "Examples:
+  # Does the pull secret log in to every registry in it?
+  kubectl eso verify-regcred regcred-order-service -n prod
+
+  # Start from the ExternalSecret that writes it, and check one more image
+  kubectl eso verify-regcred --from-es order-service-regcred -n prod --image registry.internal:5000/order-service:1.4.2
+
+  # A registry with a private CA
+  kubectl eso verify-regcred regcred -n prod --ca-file ./registry-ca.pem -o json";
+
+#[derive(Debug, Clone, Args)]
+pub struct VerifyRegcredArgs {
+    /// The pull secret (type kubernetes.io/dockerconfigjson or kubernetes.io/dockercfg)
+    #[arg(value_name = "SECRET", required_unless_present = "from_es")]
+    pub secret: Option<String>,
+
+    /// Follow this ExternalSecret to the Secret it writes, instead of naming the Secret
+    #[arg(long, value_name = "NAME", conflicts_with = "secret")]
+    pub from_es: Option<String>,
+
+    /// Also check this image can be pulled (repeat; images of pods using the Secret are always checked)
+    #[arg(long, value_name = "IMAGE")]
+    pub image: Vec<String>,
+
+    /// Extra CA certificates (PEM) to trust for the registries
+    #[arg(long, value_name = "PATH")]
+    pub ca_file: Option<PathBuf>,
+
+    /// Time to wait for one registry request (e.g. 15s, 1m)
+    #[arg(long, value_name = "DURATION", default_value = "15s")]
+    pub timeout: String,
 }
 
 const DOCTOR_EXAMPLES: &str = "Examples:

@@ -3,12 +3,13 @@
 
 pub mod complete;
 pub mod completion;
-pub mod force_sync;
 pub mod describe_chain;
 pub mod doctor;
+pub mod force_sync;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod scope;
+pub mod verify_regcred;
 
 use std::io::Write;
 
@@ -23,13 +24,17 @@ pub async fn dispatch(cli: Cli, out: &mut (impl Write + Send)) -> anyhow::Result
             let cfg = config::from_cli(&cli.global, Terminal::detect())?;
             Ok(scope::run(&cfg, &args, out).await?)
         }
+        Command::ForceSync(args) => {
+            let cfg = config::from_cli(&cli.global, Terminal::detect())?;
+            Ok(force_sync::run(&cfg, &args, out).await?)
+        }
         Command::DescribeChain(args) => {
             let cfg = config::from_cli(&cli.global, Terminal::detect())?;
             Ok(describe_chain::run(&cfg, &args, out).await?)
         }
-        Command::ForceSync(args) => {
+        Command::VerifyRegcred(args) => {
             let cfg = config::from_cli(&cli.global, Terminal::detect())?;
-            Ok(force_sync::run(&cfg, &args, out).await?)
+            Ok(verify_regcred::run(&cfg, &args, out).await?)
         }
         Command::Doctor(args) => {
             let cfg = config::from_cli(&cli.global, Terminal::detect())?;

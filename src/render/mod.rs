@@ -3,9 +3,9 @@
 //! the colour decision and `now` as parameters, which keeps them testable byte for byte.
 
 pub mod age;
-pub mod force_sync;
 pub mod chain;
 pub mod doctor;
+pub mod force_sync;
 pub mod scope;
 pub mod structured;
 pub mod table;

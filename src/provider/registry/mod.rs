@@ -3,20 +3,24 @@
 //! without any credential ever reaching output.
 //!
 //! Pure parts ([`dockerconfig`], [`reference`], [`challenge`]) are separate from the one module
-//! doing I/O ([`login`]); [`report`] holds the plain serde result and the function filling it.
+//! doing I/O ([`login`] on top of `transport`); [`report`] holds the plain serde result and the
+//! function filling it.
 
 pub mod challenge;
 pub mod dockerconfig;
 pub mod login;
+pub mod outcome;
 pub mod redact;
 pub mod reference;
 pub mod report;
+mod transport;
 
 pub use dockerconfig::{
     ConfigFinding, Credential, DockerConfig, NotJson, PayloadFormat, Problem, RegistryEntry,
     Severity, parse,
 };
-pub use login::{Check, ClientError, ClientOptions, Outcome, RegistryClient, read_ca_file};
+pub use login::{ClientError, ClientOptions, RegistryClient, read_ca_file};
+pub use outcome::{Check, Outcome};
 pub use redact::Redacted;
 pub use reference::{ImageRef, ImageRefError, parse_image};
 pub use report::{ImageReport, RegcredReport, RegistryReport, verify};

@@ -5,7 +5,8 @@
 use serde::Serialize;
 
 use super::dockerconfig::{ConfigFinding, DockerConfig, RegistryEntry};
-use super::login::{Check, Outcome, RegistryClient};
+use super::login::RegistryClient;
+use super::outcome::{Check, Outcome};
 use super::reference::{best_match, parse_image};
 
 /// One `auths` entry and what logging in with it gave.
