@@ -140,6 +140,11 @@ impl Cluster {
             args.extend_from_slice(extra);
             return self.ok(&args).await.trim().to_string();
         }
+        self.create_token_raw(namespace, sa).await
+    }
+
+    /// The TokenRequest as kubectl < 1.24 can send it: `create --raw`.
+    async fn create_token_raw(&self, namespace: &str, sa: &str) -> String {
         let body = self.write(
             "token-request.json",
             r#"{"apiVersion":"authentication.k8s.io/v1","kind":"TokenRequest","spec":{}}"#,
@@ -519,6 +524,14 @@ async fn create_token_gives_a_reviewable_service_account_token() {
         );
         assert_eq!(review["status"]["audiences"], json!(["vault"]), "{review}");
     }
+    let raw = c
+        .create_token_raw("external-secrets", "external-secrets")
+        .await;
+    let review = kube_sim::auth::token_review(&authn, &c.store(), json!({"spec": {"token": raw}}));
+    assert_eq!(
+        review["status"]["authenticated"], true,
+        "create --raw path: {review}"
+    );
     let missing = c
         .kubectl(&["create", "token", "nobody", "-n", "prod"])
         .await;
