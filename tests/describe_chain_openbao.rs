@@ -31,6 +31,11 @@ impl Drop for Bao {
 }
 
 async fn start_bao() -> Option<Bao> {
+    start_bao_with(false).await.map(|(b, _)| b)
+}
+
+/// With `tls`, `-dev-tls`: HTTPS with a CA of its own, returned as PEM.
+async fn start_bao_with(tls: bool) -> Option<(Bao, Option<String>)> {
     let found = Command::new("bao")
         .arg("version")
         .stdout(Stdio::null())
@@ -47,13 +52,18 @@ async fn start_bao() -> Option<Bao> {
         .map(|a| a.port())
         .unwrap_or_else(|e| panic!("free port: {e}"));
     let home = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let mut args = vec![
+        "server".to_string(),
+        "-dev".into(),
+        "-dev-root-token-id=root".into(),
+        format!("-dev-listen-address=127.0.0.1:{port}"),
+    ];
+    if tls {
+        args.push("-dev-tls".into());
+        args.push(format!("-dev-tls-cert-dir={}", home.path().display()));
+    }
     let child = Command::new("bao")
-        .args([
-            "server",
-            "-dev",
-            "-dev-root-token-id=root",
-            &format!("-dev-listen-address=127.0.0.1:{port}"),
-        ])
+        .args(&args)
         .env("HOME", home.path())
         .env_remove("VAULT_ADDR")
         .env_remove("BAO_ADDR")
@@ -61,21 +71,36 @@ async fn start_bao() -> Option<Bao> {
         .stderr(Stdio::null())
         .spawn()
         .unwrap_or_else(|e| panic!("could not start bao: {e}"));
+    let scheme = if tls { "https" } else { "http" };
+    let ca_path = home.path().join("vault-ca.pem");
     let bao = Bao {
         child,
-        addr: format!("http://127.0.0.1:{port}"),
+        addr: format!("{scheme}://127.0.0.1:{port}"),
         _home: home,
     };
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = reqwest::Client::new();
     for _ in 0..150 {
+        let ca = std::fs::read_to_string(&ca_path).ok();
+        let mut builder = reqwest::Client::builder().no_proxy();
+        if let Some(pem) = &ca {
+            if let Ok(certs) = reqwest::Certificate::from_pem_bundle(pem.as_bytes()) {
+                builder = builder.tls_certs_only(certs);
+            }
+        }
+        if tls && ca.is_none() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        }
+        let Ok(client) = builder.build() else {
+            continue;
+        };
         let ok = client
             .get(format!("{}/v1/sys/health", bao.addr))
             .send()
             .await
             .map(|r| r.status().is_success());
         if matches!(ok, Ok(true)) {
-            return Some(bao);
+            return Some((bao, ca));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -367,6 +392,78 @@ async fn token_and_approle_stores_against_openbao() -> anyhow::Result<()> {
     assert_eq!(v["target"]["matchesProvider"], "no (password differs)");
     assert_eq!(v["verdict"]["link"], "target");
     assert!(!stdout(&o).contains("rotated-value-2"));
+    drop(bao);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stores_ca_bundle_or_provider_ca_file_is_trusted() -> anyhow::Result<()> {
+    use base64::Engine;
+    let Some((bao, Some(ca))) = start_bao_with(true).await else {
+        return Ok(());
+    };
+    let c = Cluster::start(EsoCrds::V1).await;
+    c.namespaces(&["prod"]);
+    let admin = VaultAdmin::with_ca(&bao.addr, "root", &ca)?;
+    admin.enable_kv("registry-creds", 2).await?;
+    admin
+        .put_policy(
+            "reader",
+            "path \"registry-creds/data/app-db\" { capabilities = [\"read\"] }",
+        )
+        .await?;
+    let token = admin.create_token(&["reader"], "1h").await?;
+    let password = canary("tls");
+    admin
+        .kv_put(
+            "registry-creds",
+            "app-db",
+            &data(&[("password", &password)]),
+        )
+        .await?;
+    c.create(json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "vault-creds", "namespace": "prod"}, "type": "Opaque",
+        "data": {"token": b64(&token)}}));
+    let auth = json!({"tokenSecretRef": {"name": "vault-creds", "key": "token"}});
+    seed_token_chain(&c, "no-ca", &bao.addr, auth.clone(), &password);
+    seed_token_chain(&c, "with-ca", &bao.addr, auth, &password);
+    let store = c.api.store();
+    let mut ss = store
+        .get(V1, "SecretStore", Some("prod"), "with-ca")
+        .ok_or_else(|| anyhow::anyhow!("store missing"))?;
+    ss["spec"]["provider"]["vault"]["caBundle"] =
+        json!(base64::engine::general_purpose::STANDARD.encode(&ca));
+    store
+        .replace(ss)
+        .map_err(|e| anyhow::anyhow!("store: {e:?}"))?;
+    let ca_file = write_file(c.dir.path(), "vault-ca.pem", &ca);
+    let ca_file = ca_file.to_string_lossy().into_owned();
+    let canaries = vec![password.clone(), token.clone()];
+    let run = |args: &[&str]| {
+        let mut all = vec!["describe-chain", "-n", "prod", "-o", "json"];
+        all.extend_from_slice(args);
+        let o = run_with(&c.kubeconfig, &all, &[("NO_PROXY", "127.0.0.1,localhost")]);
+        assert_no_canary(&o, &canaries);
+        let v: Value = serde_json::from_str(&stdout(&o)).unwrap_or_else(|e| {
+            panic!("not JSON ({e}): {}{}", stdout(&o), stderr(&o));
+        });
+        (o, v)
+    };
+    let (o, v) = run(&["with-ca"]);
+    assert_eq!(o.status.code(), Some(0), "{v:#}");
+    assert_eq!(v["target"]["matchesProvider"], "yes", "{v:#}");
+
+    // Without the store's CA the TLS handshake fails, and the link says so.
+    let (o, v) = run(&["no-ca"]);
+    assert_eq!(o.status.code(), Some(1), "{v:#}");
+    assert_eq!(link(&v, "provider")["state"], "broken", "{v:#}");
+    let err = link(&v, "provider")["error"].as_str().unwrap_or_default();
+    assert!(err.contains("no answer from Vault"), "{err}");
+    assert!(err.to_lowercase().contains("certificate"), "{err}");
+
+    // --provider-ca-file is the user's way to trust it.
+    let (o, v) = run(&["no-ca", "--provider-ca-file", &ca_file]);
+    assert_eq!(o.status.code(), Some(0), "{v:#}");
     drop(bao);
     Ok(())
 }
