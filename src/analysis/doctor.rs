@@ -5,6 +5,7 @@
 
 mod install;
 mod objects;
+mod providers;
 mod stores;
 #[cfg(test)]
 mod tests;
@@ -28,17 +29,22 @@ pub struct DoctorOptions {
     pub fail_on: Status,
 }
 
+/// `probes` is `None` when the providers were not probed; the providers check then says why.
 pub fn analyse(
     install: &InstallSnapshot,
     snap: &ScopeSnapshot,
     scope: &ScopeReport,
+    probes: Option<&[StoreProbe]>,
     opts: &DoctorOptions,
     now: Timestamp,
 ) -> DoctorReport {
     let checks = vec![
         install::check(install),
         stores::check(snap, scope),
-        providers_check(opts),
+        match probes {
+            Some(p) => providers::check(p, now),
+            None => providers_skipped(opts),
+        },
         objects::external_secrets(snap, scope, opts.stale_after, now),
         objects::leftovers(snap, scope),
     ];
@@ -70,8 +76,8 @@ pub fn fails(report: &DoctorReport) -> bool {
         .any(|f| f.severity >= report.scope.fail_on)
 }
 
-/// The live provider probes are not part of doctor yet; say so rather than report a false "ok".
-fn providers_check(opts: &DoctorOptions) -> Check {
+/// Without probes, say why rather than report a false "ok".
+fn providers_skipped(opts: &DoctorOptions) -> Check {
     let why = if opts.probe {
         "live provider probes are not wired into doctor yet: run `kubectl eso describe-chain NAME -n NS` \
          for a live probe of one ExternalSecret"

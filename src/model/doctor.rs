@@ -157,3 +157,27 @@ pub struct DeploymentFacts {
     pub desired: i32,
     pub ready: i32,
 }
+
+/// One store's live probe, batched as issue 8 asks: one login and one capabilities call for the
+/// store, covering the distinct remote keys of every ExternalSecret that uses it.
+#[derive(Debug, Clone)]
+pub struct StoreProbe {
+    pub store: super::refs::StoreRef,
+    /// As describe-chain's probe reports it; `keys` holds each distinct remote key once.
+    pub provider: super::chain::ProviderFacts,
+    pub users: Vec<KeyUser>,
+}
+
+/// One ExternalSecret's use of one remote key of a probed store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyUser {
+    pub namespace: String,
+    pub name: String,
+    /// The remote key, as in `KeyFacts::key`.
+    pub key: String,
+    /// `refreshPolicy: CreatedOnce`: ESO will never update the Secret again.
+    pub created_once: bool,
+    /// Whether the provider's current value differs from the target Secret's, compared in memory
+    /// by the prober; `None` when not compared. Only this answer enters the model.
+    pub value_changed: Option<bool>,
+}

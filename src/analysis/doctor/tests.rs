@@ -9,7 +9,9 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::analysis::scope::{ScopeOptions, analyse as analyse_scope};
+use crate::model::chain::{KeyFacts, ProviderFacts};
 use crate::model::eso::{ExternalSecret, SecretStore};
+use crate::model::refs::{StoreKind, StoreRef};
 
 fn now() -> Timestamp {
     "2026-11-22T12:00:00Z".parse().unwrap_or_default()
@@ -120,7 +122,7 @@ fn opts(fail_on: Status) -> DoctorOptions {
 
 fn run(install: &InstallSnapshot, snap: &ScopeSnapshot, fail_on: Status) -> DoctorReport {
     let scope = analyse_scope(snap, &ScopeOptions::default(), now());
-    analyse(install, snap, &scope, &opts(fail_on), now())
+    analyse(install, snap, &scope, None, &opts(fail_on), now())
 }
 
 fn check(r: &DoctorReport, id: CheckId) -> &Check {
@@ -281,4 +283,115 @@ fn installation_problems_are_named() {
     ] {
         assert!(text.contains(expected), "{expected} missing: {text}");
     }
+}
+
+fn probe(login_error: Option<&str>, keys: Vec<KeyFacts>, users: Vec<KeyUser>) -> StoreProbe {
+    StoreProbe {
+        store: StoreRef {
+            kind: StoreKind::ClusterSecretStore,
+            namespace: None,
+            name: "akv-hybridops".into(),
+        },
+        provider: ProviderFacts {
+            probed: true,
+            login_error: login_error.map(str::to_string),
+            login_code: login_error.map(|_| "AADSTS7000222".to_string()),
+            keys,
+            ..ProviderFacts::default()
+        },
+        users,
+    }
+}
+
+fn user(name: &str, key: &str, created_once: bool, changed: Option<bool>) -> KeyUser {
+    KeyUser {
+        namespace: "netbox".into(),
+        name: name.into(),
+        key: key.into(),
+        created_once,
+        value_changed: changed,
+    }
+}
+
+fn key(name: &str) -> KeyFacts {
+    KeyFacts {
+        key: name.into(),
+        path: format!("/secrets/{name}"),
+        readable: Some(true),
+        exists: Some(true),
+        enabled: Some(true),
+        ..KeyFacts::default()
+    }
+}
+
+fn run_probes(probes: &[StoreProbe]) -> DoctorReport {
+    let snap = snapshot(vec![], vec![plain("prod", "vault-token")], true);
+    let scope = analyse_scope(&snap, &ScopeOptions::default(), now());
+    analyse(
+        &healthy_install(),
+        &snap,
+        &scope,
+        Some(probes),
+        &opts(Status::Error),
+        now(),
+    )
+}
+
+#[test]
+fn a_failed_login_is_one_error_on_the_store() {
+    let users = vec![user("a", "k", false, None), user("b", "k", false, None)];
+    let r = run_probes(&[probe(Some("client secret expired"), vec![], users)]);
+    let c = check(&r, CheckId::Providers);
+    assert_eq!(objects(c), vec!["ClusterSecretStore akv-hybridops"]);
+    assert!(
+        c.findings[0].message.contains("AADSTS7000222"),
+        "{:?}",
+        c.findings
+    );
+    assert!(fails(&r));
+}
+
+#[test]
+fn key_problems_land_on_every_externalsecret_using_the_key_and_only_those() {
+    let mut disabled = key("db-password");
+    disabled.enabled = Some(false);
+    let mut soon = key("api-key");
+    soon.expires = Some("2026-11-30T00:00:00Z".into());
+    let mut later = key("other");
+    later.expires = Some("2027-06-01T00:00:00Z".into());
+    let users = vec![
+        user("db", "db-password", false, None),
+        user("db-copy", "db-password", false, None),
+        user("api", "api-key", false, None),
+        user("other", "other", false, None),
+        user("rotated", "other", true, Some(true)),
+        user("same", "other", true, Some(false)),
+    ];
+    let r = run_probes(&[probe(None, vec![disabled, soon, later], users)]);
+    let c = check(&r, CheckId::Providers);
+    let got: Vec<(Status, &str)> = c
+        .findings
+        .iter()
+        .map(|f| (f.severity, f.object.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (Status::Error, "ExternalSecret netbox/db"),
+            (Status::Error, "ExternalSecret netbox/db-copy"),
+            (Status::Error, "ExternalSecret netbox/rotated"),
+            (Status::Warning, "ExternalSecret netbox/api"),
+        ]
+    );
+    assert!(
+        c.findings[0].message.contains("disabled"),
+        "{:?}",
+        c.findings[0]
+    );
+    assert!(
+        c.findings[2].message.contains("CreatedOnce"),
+        "{:?}",
+        c.findings[2]
+    );
+    assert_eq!(c.checked, 1);
 }
