@@ -233,6 +233,34 @@ fn without_bookkeeping(v: &Value) -> Value {
     v
 }
 
+/// What the apiserver does to every Secret written: `stringData` is merged into `data` (base64) and
+/// dropped, and a missing `type` is `Opaque`. Readers only ever see `data`.
+fn normalise_secret(obj: &mut Value) {
+    use base64::Engine;
+    let Some(map) = obj.as_object_mut() else {
+        return;
+    };
+    if let Some(Value::Object(string_data)) = map.remove("stringData") {
+        let data = map.entry("data").or_insert_with(|| json!({}));
+        if !data.is_object() {
+            *data = json!({});
+        }
+        if let Some(data) = data.as_object_mut() {
+            for (k, v) in string_data {
+                let text = v
+                    .as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| v.to_string());
+                data.insert(
+                    k,
+                    json!(base64::engine::general_purpose::STANDARD.encode(text)),
+                );
+            }
+        }
+    }
+    map.entry("type").or_insert(json!("Opaque"));
+}
+
 /// A served CRD gets the status a real apiextensions controller would give it at once.
 fn establish_crd(obj: &mut Value) {
     let names = obj.pointer("/spec/names").cloned().unwrap_or(json!({}));
@@ -334,6 +362,9 @@ impl State {
                     json!({"phase": "Pending", "qosClass": "BestEffort"}),
                 );
             }
+        }
+        if gr == "/secrets" {
+            normalise_secret(&mut obj);
         }
         if gr == "/events"
             && let Some(map) = obj.as_object_mut()
@@ -448,6 +479,9 @@ impl State {
             n
         };
         new["apiVersion"] = json!(rt.api_version(version));
+        if gr == "/secrets" {
+            normalise_secret(&mut new);
+        }
         let warnings = if rt.custom && !status_only {
             apply_schema(rt, version, &mut new, name, ctx.strict)?
         } else {
@@ -563,6 +597,16 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_get_string_data_folded_into_data() {
+        let mut s = json!({"data": {"a": "YQ=="}, "stringData": {"b": "bee", "a": "x"}});
+        normalise_secret(&mut s);
+        assert_eq!(
+            s,
+            json!({"data": {"a": "eA==", "b": "YmVl"}, "type": "Opaque"})
+        );
+    }
 
     #[test]
     fn fields_v1_marks_nested_objects() {
