@@ -29,12 +29,22 @@ pub fn spawn(store: Store) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut controllers = Controllers::new(store);
         controllers.resync();
+        // Progress deadlines expire with time, not with an event.
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            match rx.recv().await {
-                Ok(event) => controllers.handle(&event),
-                // Events were dropped: rebuild everything from the Store's current state.
-                Err(RecvError::Lagged(_)) => controllers.resync(),
-                Err(RecvError::Closed) => break,
+            tokio::select! {
+                received = rx.recv() => match received {
+                    Ok(event) => controllers.handle(&event),
+                    // Events were dropped: rebuild everything from the Store's current state.
+                    Err(RecvError::Lagged(_)) => controllers.resync(),
+                    Err(RecvError::Closed) => break,
+                },
+                _ = tick.tick() => {
+                    for (ns, name) in workloads::rollouts_in_progress(&controllers.store) {
+                        workloads::reconcile_deployment(&controllers.store, &ns, &name);
+                    }
+                }
             }
         }
     })

@@ -278,3 +278,28 @@ async fn stateful_sets_and_daemon_sets_get_a_status() {
     assert_eq!(ds["status"]["numberUnavailable"], 1);
     handle.abort();
 }
+
+#[tokio::test]
+async fn a_stuck_rollout_exceeds_its_progress_deadline() {
+    let (store, handle) = started();
+    let mut d = deployment("order-service", 1, "ImagePullBackOff");
+    d["spec"]["progressDeadlineSeconds"] = json!(1);
+    create(&store, d);
+    let progressing = eventually("ProgressDeadlineExceeded", || {
+        let d = store.get("apps/v1", "Deployment", Some("prod"), "order-service")?;
+        let conditions = d.pointer("/status/conditions")?.as_array()?.clone();
+        let p = conditions
+            .into_iter()
+            .find(|c| c["type"] == "Progressing")?;
+        (p["reason"] == "ProgressDeadlineExceeded").then_some(p)
+    })
+    .await;
+    assert_eq!(progressing["status"], "False");
+    let message = progressing["message"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with("ReplicaSet \"order-service-")
+            && message.ends_with("\" has timed out progressing."),
+        "{message}"
+    );
+    handle.abort();
+}

@@ -316,6 +316,61 @@ fn deployment_condition(
     })
 }
 
+/// Progressing: (ok, reason, message). A rollout that has not completed within
+/// `spec.progressDeadlineSeconds` of its last progress turns False, which `kubectl rollout status`
+/// reports as "exceeded its progress deadline".
+fn progress_condition(
+    d: &Value,
+    old_conditions: Option<&Value>,
+    complete: bool,
+    rs_name: &str,
+) -> (bool, &'static str, String) {
+    if complete {
+        let message = format!("ReplicaSet \"{rs_name}\" has successfully progressed.");
+        return (true, "NewReplicaSetAvailable", message);
+    }
+    let progressing = format!("ReplicaSet \"{rs_name}\" is progressing.");
+    let timed_out = format!("ReplicaSet \"{rs_name}\" has timed out progressing.");
+    let previous = old_conditions
+        .and_then(Value::as_array)
+        .and_then(|cs| cs.iter().find(|c| c["type"] == "Progressing"));
+    let field = |k: &str| previous.and_then(|c| c.get(k)).and_then(Value::as_str);
+    let deadline = d
+        .pointer("/spec/progressDeadlineSeconds")
+        .and_then(Value::as_i64)
+        .unwrap_or(600);
+    let since_update = field("lastUpdateTime")
+        .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+        .map(|t| jiff::Timestamp::now().as_second() - t.as_second());
+    let expired = field("reason") == Some("ReplicaSetUpdated")
+        && field("message") == Some(progressing.as_str())
+        && since_update.is_some_and(|s| s >= deadline);
+    let still_expired = field("reason") == Some("ProgressDeadlineExceeded")
+        && field("message") == Some(timed_out.as_str());
+    if expired || still_expired {
+        (false, "ProgressDeadlineExceeded", timed_out)
+    } else {
+        (true, "ReplicaSetUpdated", progressing)
+    }
+}
+
+/// Deployments whose rollout is still running, so the deadline check can run on a clock tick.
+pub(super) fn rollouts_in_progress(store: &Store) -> Vec<(String, String)> {
+    store
+        .list("apps/v1", "Deployment", None)
+        .into_iter()
+        .filter(|d| {
+            d.pointer("/status/conditions")
+                .and_then(Value::as_array)
+                .is_some_and(|cs| {
+                    cs.iter()
+                        .any(|c| c["type"] == "Progressing" && c["reason"] == "ReplicaSetUpdated")
+                })
+        })
+        .map(|d| (super::namespace_of(&d).to_string(), name_of(&d).to_string()))
+        .collect()
+}
+
 fn write_deployment_status(
     store: &Store,
     mut d: Value,
@@ -348,18 +403,7 @@ fn write_deployment_status(
         )
     };
     let complete = updated == desired && replicas == desired && available == desired;
-    let rs_name = name_of(new_rs);
-    let (progress_reason, progress_message) = if complete {
-        (
-            "NewReplicaSetAvailable",
-            format!("ReplicaSet \"{rs_name}\" has successfully progressed."),
-        )
-    } else {
-        (
-            "ReplicaSetUpdated",
-            format!("ReplicaSet \"{rs_name}\" is progressing."),
-        )
-    };
+    let progress = progress_condition(&d, old_conditions.as_ref(), complete, name_of(new_rs));
     let mut status = Map::new();
     status.insert(
         "observedGeneration".into(),
@@ -391,9 +435,9 @@ fn write_deployment_status(
             deployment_condition(
                 old_conditions.as_ref(),
                 "Progressing",
-                true,
-                progress_reason,
-                &progress_message,
+                progress.0,
+                progress.1,
+                &progress.2,
                 &now
             ),
         ]),
