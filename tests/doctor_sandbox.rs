@@ -340,3 +340,32 @@ async fn no_secret_value_leaks_from_doctor_in_any_format() {
         env.sandbox.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_namespace_and_a_hand_made_copy() {
+    let env = start("akv-wrong-key").await;
+    let created = env.sandbox.api().store().create(serde_json::json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "netbox-db-credentials-manual", "namespace": "netbox"},
+        "type": "Opaque", "data": {"password": "bWFudWFsLWNvcHk="}
+    }));
+    assert!(created.is_ok(), "{created:?}");
+    let (code, report) = env.json(&["doctor", "-n", "netbox", "-o", "json"]);
+    assert_eq!(code, Some(1), "{report:#}");
+    assert_eq!(report["scope"]["namespace"], "netbox");
+    // The ClusterSecretStore's credentials live outside netbox: not listed, so no verdict on them.
+    assert_eq!(check(&report, "stores")["status"], "ok", "{report:#}");
+    assert_eq!(
+        error_objects(&report),
+        vec!["ExternalSecret netbox/netbox-db-password"]
+    );
+    assert_eq!(
+        findings(&report, "leftovers"),
+        vec![(
+            "warning".into(),
+            "Secret netbox/netbox-db-credentials-manual".into()
+        )],
+        "{report:#}"
+    );
+    env.sandbox.shutdown().await;
+}
