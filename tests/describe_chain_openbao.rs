@@ -82,10 +82,10 @@ async fn start_bao_with(tls: bool) -> Option<(Bao, Option<String>)> {
     for _ in 0..150 {
         let ca = std::fs::read_to_string(&ca_path).ok();
         let mut builder = reqwest::Client::builder().no_proxy();
-        if let Some(pem) = &ca {
-            if let Ok(certs) = reqwest::Certificate::from_pem_bundle(pem.as_bytes()) {
-                builder = builder.tls_certs_only(certs);
-            }
+        if let Some(pem) = &ca
+            && let Ok(certs) = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
+        {
+            builder = builder.tls_certs_only(certs);
         }
         if tls && ca.is_none() {
             tokio::time::sleep(Duration::from_millis(100)).await;
