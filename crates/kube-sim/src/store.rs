@@ -13,6 +13,7 @@ use tokio::sync::broadcast;
 use crate::auth::Authenticator;
 use crate::resources::{Registry, ResourceType, split_api_version};
 use crate::status::ApiStatus;
+use crate::view::{event_to_core, event_to_new};
 
 /// How many changes are kept for watches to resume from; older resourceVersions are "compacted".
 const HISTORY_LEN: usize = 20_000;
@@ -164,6 +165,16 @@ struct Inner {
     state: RwLock<State>,
 }
 
+/// events.k8s.io/v1 Events are a view of core/v1 Events: in-process callers may use either.
+fn is_new_event(api_version: &str, kind: &str) -> bool {
+    api_version == "events.k8s.io/v1" && kind == "Event"
+}
+
+fn as_core_event(obj: &Value) -> Option<Value> {
+    let s = |k: &str| obj.get(k).and_then(Value::as_str).unwrap_or("");
+    is_new_event(s("apiVersion"), s("kind")).then(|| event_to_core(obj))
+}
+
 /// Cheaply cloneable handle to the simulated cluster state.
 #[derive(Clone)]
 pub struct Store {
@@ -257,6 +268,9 @@ impl Store {
     /// Create an object. Unlike an HTTP POST a given `status` is kept and a missing namespace is created,
     /// which is what scenario loading wants.
     pub fn create(&self, obj: Value) -> Result<Value, StoreError> {
+        if let Some(core) = as_core_event(&obj) {
+            return self.create(core).map(|v| event_to_new(&v));
+        }
         let (av, kind, ns, _) = Self::identify(&obj)?;
         let (rt, version) = self.resolve(&av, &kind)?;
         let ns = Self::namespace_for(&rt, &ns);
@@ -268,6 +282,9 @@ impl Store {
 
     /// Create, or replace spec/metadata of the existing object keeping its status (a given status is written too).
     pub fn apply(&self, obj: Value) -> Result<Value, StoreError> {
+        if let Some(core) = as_core_event(&obj) {
+            return self.apply(core).map(|v| event_to_new(&v));
+        }
         let (av, kind, ns, name) = Self::identify(&obj)?;
         let (rt, version) = self.resolve(&av, &kind)?;
         let ns = Self::namespace_for(&rt, &ns);
@@ -300,6 +317,11 @@ impl Store {
         namespace: Option<&str>,
         name: &str,
     ) -> Option<Value> {
+        if is_new_event(api_version, kind) {
+            return self
+                .get("v1", kind, namespace, name)
+                .map(|v| event_to_new(&v));
+        }
         let (rt, _) = self.resolve(api_version, kind).ok()?;
         let ns = Self::namespace_for(&rt, namespace.unwrap_or(""));
         let st = self.read();
@@ -311,6 +333,13 @@ impl Store {
 
     /// Every object of the type, in one namespace or (None) all of them, sorted by namespace/name.
     pub fn list(&self, api_version: &str, kind: &str, namespace: Option<&str>) -> Vec<Value> {
+        if is_new_event(api_version, kind) {
+            return self
+                .list("v1", kind, namespace)
+                .iter()
+                .map(event_to_new)
+                .collect();
+        }
         let Ok((rt, _)) = self.resolve(api_version, kind) else {
             return vec![];
         };
@@ -335,6 +364,9 @@ impl Store {
     }
 
     fn replace_inner(&self, obj: Value, status: bool) -> Result<Value, StoreError> {
+        if let Some(core) = as_core_event(&obj) {
+            return self.replace_inner(core, status).map(|v| event_to_new(&v));
+        }
         let (av, kind, ns, name) = Self::identify(&obj)?;
         let (rt, version) = self.resolve(&av, &kind)?;
         let ns = Self::namespace_for(&rt, &ns);
@@ -354,6 +386,9 @@ impl Store {
         namespace: Option<&str>,
         name: &str,
     ) -> Result<(), StoreError> {
+        if is_new_event(api_version, kind) {
+            return self.delete("v1", kind, namespace, name);
+        }
         let (rt, _) = self.resolve(api_version, kind)?;
         let ns = Self::namespace_for(&rt, namespace.unwrap_or(""));
         self.write().delete(&rt, &ns, name)?;

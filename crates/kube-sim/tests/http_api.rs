@@ -692,6 +692,21 @@ async fn events_k8s_io_is_a_view_of_core_events() {
         .await;
     assert_eq!(code, StatusCode::BAD_REQUEST);
     assert_eq!(err["message"], "field label not supported: regarding.uid");
+
+    let store = s.server.store();
+    let created = store
+        .create(json!({"apiVersion": "events.k8s.io/v1", "kind": "Event", "metadata": {"name": "e2", "namespace": "prod"},
+            "regarding": {"uid": "u-2"}, "note": "n", "reason": "R", "type": "Normal"}))
+        .expect("created through the new API");
+    assert_eq!(created["regarding"]["uid"], "u-2");
+    let core = store
+        .get("v1", "Event", Some("prod"), "e2")
+        .expect("stored as a core event");
+    assert_eq!(core["involvedObject"]["uid"], "u-2");
+    assert_eq!(
+        store.list("events.k8s.io/v1", "Event", Some("prod")).len(),
+        2
+    );
 }
 
 #[tokio::test]
