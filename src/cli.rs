@@ -388,6 +388,10 @@ pub struct DoctorArgs {
     /// Print JUnit XML (one test case per check) for CI test reports, instead of -o
     #[arg(long)]
     pub junit: bool,
+
+    /// Also log in to the registries of every dockerconfigjson Secret an ExternalSecret writes
+    #[arg(long)]
+    pub regcred: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -27,6 +27,8 @@ struct Env {
     sandbox: Sandbox,
     _dir: tempfile::TempDir,
     kubeconfig: std::path::PathBuf,
+    /// The registry's CA, as `kubectl eso sandbox` hands it to subcommands.
+    provider_ca: std::path::PathBuf,
 }
 
 async fn start(scenario: &str) -> Env {
@@ -38,16 +40,23 @@ async fn start(scenario: &str) -> Env {
     .unwrap_or_else(|e| panic!("sandbox {scenario}: {e:#}"));
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     let kubeconfig = write_file(dir.path(), "kubeconfig", &sandbox.api().kubeconfig(None));
+    let provider_ca = write_file(dir.path(), "provider-ca.pem", &sandbox.registry().ca_pem());
     Env {
         sandbox,
         _dir: dir,
         kubeconfig,
+        provider_ca,
     }
 }
 
 impl Env {
     fn run(&self, args: &[&str]) -> Output {
-        run_with(&self.kubeconfig, args, &[])
+        let ca = self.provider_ca.display().to_string();
+        run_with(
+            &self.kubeconfig,
+            args,
+            &[("KUBECTL_ESO_PROVIDER_CA_FILE", ca.as_str())],
+        )
     }
 
     fn json(&self, args: &[&str]) -> (Option<i32>, Value) {
@@ -138,7 +147,7 @@ async fn healthy_exits_zero_with_every_check_ok() {
     let (code, report) = env.json(&["doctor", "-A", "-o", "json"]);
     assert_eq!(code, Some(0), "{report:#}");
     for c in report["checks"].as_array().into_iter().flatten() {
-        let expected = if c["id"] == "providers" {
+        let expected = if c["id"] == "providers" || c["id"] == "regcreds" {
             "skipped"
         } else {
             "ok"
@@ -147,6 +156,15 @@ async fn healthy_exits_zero_with_every_check_ok() {
     }
     assert!(check(&report, "external-secrets")["checked"].as_u64() >= Some(9));
     assert!(check(&report, "installation")["checked"].as_u64() >= Some(9));
+
+    let (code, report) = env.json(&["doctor", "-A", "--regcred", "-o", "json"]);
+    assert_eq!(code, Some(0), "{report:#}");
+    let regcreds = check(&report, "regcreds");
+    assert_eq!(regcreds["status"], "ok", "{report:#}");
+    assert_eq!(
+        regcreds["checked"], 4,
+        "the four regcreds in prod: {report:#}"
+    );
 
     let o = env.run(&["doctor", "-A"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
@@ -197,6 +215,15 @@ async fn vault_policy_removed_names_only_order_service() {
     let text = check(&report, "external-secrets").to_string();
     assert!(text.contains("permission denied"), "{text}");
     assert_eq!(check(&report, "stores")["status"], "ok", "{report:#}");
+
+    // Incident B's stale regcred no longer logs in; the other three still do.
+    let (code, report) = env.json(&["doctor", "-A", "--regcred", "-o", "json"]);
+    assert_eq!(code, Some(1), "{report:#}");
+    assert_eq!(
+        findings(&report, "regcreds"),
+        vec![("error".into(), "Secret prod/regcred-order-service".into())],
+        "{report:#}"
+    );
     env.sandbox.shutdown().await;
 }
 
@@ -306,11 +333,11 @@ async fn no_secret_value_leaks_from_doctor_in_any_format() {
         let values = env.secret_values();
         assert!(values.len() >= 3, "{scenario}: nothing to look for");
         let formats: [&[&str]; 5] = [
-            &["-o", "table"],
+            &["-o", "table", "--regcred"],
             &["-o", "wide"],
-            &["-o", "json"],
-            &["-o", "yaml"],
-            &["--junit"],
+            &["-o", "json", "--regcred"],
+            &["-o", "yaml", "--regcred"],
+            &["--junit", "--regcred"],
         ];
         for format in formats {
             for verbose in [false, true] {

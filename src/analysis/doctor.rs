@@ -6,6 +6,7 @@
 mod install;
 mod objects;
 mod providers;
+mod regcreds;
 mod stores;
 #[cfg(test)]
 mod tests;
@@ -35,6 +36,7 @@ pub fn analyse(
     snap: &ScopeSnapshot,
     scope: &ScopeReport,
     probes: Option<&[StoreProbe]>,
+    regcreds: Option<&[RegcredResult]>,
     opts: &DoctorOptions,
     now: Timestamp,
 ) -> DoctorReport {
@@ -47,6 +49,10 @@ pub fn analyse(
         },
         objects::external_secrets(snap, scope, opts.stale_after, now),
         objects::leftovers(snap, scope),
+        match regcreds {
+            Some(r) => regcreds::check(r),
+            None => skipped(CheckId::Regcreds, "not asked for: pass --regcred"),
+        },
     ];
     let totals = totals(&checks);
     DoctorReport {
@@ -84,9 +90,13 @@ fn providers_skipped(opts: &DoctorOptions) -> Check {
     } else {
         "--no-probe"
     };
+    skipped(CheckId::Providers, why)
+}
+
+fn skipped(id: CheckId, why: &str) -> Check {
     Check {
-        id: CheckId::Providers,
-        title: CheckId::Providers.title().to_string(),
+        id,
+        title: id.title().to_string(),
         status: Status::Skipped,
         checked: 0,
         skipped_because: Some(why.to_string()),

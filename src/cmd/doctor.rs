@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{ApiResource, DynamicObject, ListParams};
 use kube::{Api, Client};
@@ -24,8 +25,11 @@ use crate::kube::eso::{EsoApi, GROUP};
 use crate::kube::list::{Listing, list_all, list_all_metadata};
 use crate::kube::scope::{ScopeQuery, fetch};
 use crate::kube::{client, eso};
-use crate::model::doctor::{CrdFacts, DeploymentFacts, InstallSnapshot, Status};
-use crate::model::scope::Fetched;
+use crate::model::doctor::{
+    CrdFacts, DeploymentFacts, InstallSnapshot, RegcredResult, RegistryLogin, Status,
+};
+use crate::model::scope::{Fetched, ScopeReport};
+use crate::provider::registry::{self, ClientOptions, Outcome, PayloadFormat, RegistryClient};
 use crate::render::doctor::DoctorFormat;
 use crate::render::{self, RenderOptions};
 
@@ -61,8 +65,21 @@ pub async fn run(cfg: &Config, args: &DoctorArgs, out: &mut impl Write) -> Resul
         },
         now,
     );
+    let regcreds = if args.regcred {
+        Some(check_regcreds(&client, cfg, namespace.as_deref(), &scope, &diag).await?)
+    } else {
+        None
+    };
     // describe-chain's probe is not reachable from here yet (see the providers check's reason).
-    let report = analyse(&install, &snapshot, &scope, None, &opts, now);
+    let report = analyse(
+        &install,
+        &snapshot,
+        &scope,
+        None,
+        regcreds.as_deref(),
+        &opts,
+        now,
+    );
     diag.log(
         1,
         format_args!(
@@ -203,6 +220,112 @@ async fn fetch_webhooks(client: &Client, diag: &Diag) -> Fetched<Vec<String>> {
         .await
         .map_err(|e| what.degraded(&e))?;
     Ok(items.into_iter().filter_map(|m| m.metadata.name).collect())
+}
+
+/// How many registry logins run at once.
+const REGCRED_CONCURRENCY: usize = 8;
+
+/// Every dockerconfigjson Secret that an ExternalSecret in scope writes, logged in to with
+/// verify-regcred's client. One LIST (by type) reads their data; it never leaves this function.
+async fn check_regcreds(
+    client: &Client,
+    cfg: &Config,
+    namespace: Option<&str>,
+    scope: &ScopeReport,
+    diag: &Diag,
+) -> Result<Vec<RegcredResult>> {
+    use futures::StreamExt;
+
+    let mut ca = Vec::new();
+    for path in &cfg.provider_ca_files {
+        ca.extend(registry::read_ca_file(path).map_err(|e| Error::Usage(e.to_string()))?);
+        ca.push(b'\n');
+    }
+    let registry_client = RegistryClient::new(&ClientOptions {
+        timeout: Duration::from_secs(15),
+        extra_ca_pem: (!ca.is_empty()).then_some(ca),
+    })
+    .map_err(|e| Error::Usage(e.to_string()))?;
+
+    let api: Api<Secret> = match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let what = Listing::new("secrets", namespace);
+    let params = ListParams::default().fields("type=kubernetes.io/dockerconfigjson");
+    let secrets = list_all(&api, &params, &what, diag)
+        .await
+        .map_err(|e| what.fatal(&e))?;
+    let writers: std::collections::HashMap<(&str, &str), &str> = scope
+        .external_secrets
+        .iter()
+        .map(|r| {
+            (
+                (r.namespace.as_str(), r.target.name.as_str()),
+                r.name.as_str(),
+            )
+        })
+        .collect();
+    let jobs: Vec<(Secret, String)> = secrets
+        .into_iter()
+        .filter_map(|s| {
+            let key = (
+                s.metadata.namespace.as_deref()?,
+                s.metadata.name.as_deref()?,
+            );
+            let es = writers.get(&key)?.to_string();
+            Some((s, es))
+        })
+        .collect();
+    let client_ref = &registry_client;
+    let mut results: Vec<RegcredResult> = futures::stream::iter(jobs)
+        .map(|(secret, es)| async move { check_one(client_ref, secret, es).await })
+        .buffer_unordered(REGCRED_CONCURRENCY)
+        .collect()
+        .await;
+    results.sort_by(|a, b| (&a.namespace, &a.secret).cmp(&(&b.namespace, &b.secret)));
+    Ok(results)
+}
+
+async fn check_one(client: &RegistryClient, secret: Secret, es: String) -> RegcredResult {
+    let mut result = RegcredResult {
+        namespace: secret.metadata.namespace.clone().unwrap_or_default(),
+        secret: secret.metadata.name.clone().unwrap_or_default(),
+        external_secret: es,
+        payload_error: None,
+        registries: Vec::new(),
+    };
+    let format = PayloadFormat::DockerConfigJson;
+    let Some(payload) = secret.data.as_ref().and_then(|d| d.get(format.data_key())) else {
+        result.payload_error = Some(format!("no {} key", format.data_key()));
+        return result;
+    };
+    let config = match registry::parse(format, &payload.0) {
+        Ok(c) => c,
+        Err(e) => {
+            result.payload_error = Some(format!(
+                "not JSON ({} at line {}, column {})",
+                e.kind, e.line, e.column
+            ));
+            return result;
+        }
+    };
+    drop(secret);
+    let checked = registry::verify(client, &config, &[]).await;
+    result.registries = checked
+        .registries
+        .into_iter()
+        .map(|r| RegistryLogin {
+            ok: matches!(r.outcome, Outcome::Ok | Outcome::NotChecked),
+            outcome: serde_json::to_value(r.outcome)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            host: r.host,
+            message: r.message,
+        })
+        .collect();
+    result
 }
 
 #[cfg(test)]

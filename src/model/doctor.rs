@@ -41,6 +41,7 @@ pub enum CheckId {
     Providers,
     ExternalSecrets,
     Leftovers,
+    Regcreds,
 }
 
 impl CheckId {
@@ -51,6 +52,7 @@ impl CheckId {
             CheckId::Providers => "providers",
             CheckId::ExternalSecrets => "external-secrets",
             CheckId::Leftovers => "leftovers",
+            CheckId::Regcreds => "regcreds",
         }
     }
 
@@ -61,6 +63,7 @@ impl CheckId {
             CheckId::Providers => "Providers",
             CheckId::ExternalSecrets => "ExternalSecrets",
             CheckId::Leftovers => "Leftovers",
+            CheckId::Regcreds => "Registry credentials",
         }
     }
 }
@@ -180,4 +183,26 @@ pub struct KeyUser {
     /// Whether the provider's current value differs from the target Secret's, compared in memory
     /// by the prober; `None` when not compared. Only this answer enters the model.
     pub value_changed: Option<bool>,
+}
+
+/// One `kubernetes.io/dockerconfigjson` Secret written by an ExternalSecret, checked with
+/// verify-regcred's login (no image pulls). Holds outcomes only, never the payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegcredResult {
+    pub namespace: String,
+    pub secret: String,
+    pub external_secret: String,
+    /// Why the payload could not be read at all.
+    pub payload_error: Option<String>,
+    pub registries: Vec<RegistryLogin>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistryLogin {
+    pub host: String,
+    /// verify-regcred's outcome word: `ok`, `unauthorized`, `unreachable`, ...
+    pub outcome: String,
+    /// Logged in, or the entry cannot be tried on its own (a wildcard host).
+    pub ok: bool,
+    pub message: String,
 }

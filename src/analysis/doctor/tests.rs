@@ -122,7 +122,7 @@ fn opts(fail_on: Status) -> DoctorOptions {
 
 fn run(install: &InstallSnapshot, snap: &ScopeSnapshot, fail_on: Status) -> DoctorReport {
     let scope = analyse_scope(snap, &ScopeOptions::default(), now());
-    analyse(install, snap, &scope, None, &opts(fail_on), now())
+    analyse(install, snap, &scope, None, None, &opts(fail_on), now())
 }
 
 fn check(r: &DoctorReport, id: CheckId) -> &Check {
@@ -146,7 +146,7 @@ fn healthy_cluster_has_every_check_ok_and_passes() {
         Status::Warning,
     );
     for c in &r.checks {
-        let expected = if c.id == CheckId::Providers {
+        let expected = if matches!(c.id, CheckId::Providers | CheckId::Regcreds) {
             Status::Skipped
         } else {
             Status::Ok
@@ -332,6 +332,7 @@ fn run_probes(probes: &[StoreProbe]) -> DoctorReport {
         &snap,
         &scope,
         Some(probes),
+        None,
         &opts(Status::Error),
         now(),
     )
@@ -394,4 +395,54 @@ fn key_problems_land_on_every_externalsecret_using_the_key_and_only_those() {
         c.findings[2]
     );
     assert_eq!(c.checked, 1);
+}
+
+#[test]
+fn a_regcred_that_does_not_log_in_is_an_error_on_its_secret() {
+    let snap = snapshot(vec![], vec![plain("prod", "vault-token")], true);
+    let scope = analyse_scope(&snap, &ScopeOptions::default(), now());
+    let login = |host: &str, ok: bool| RegistryLogin {
+        host: host.into(),
+        outcome: if ok { "ok" } else { "unauthorized" }.into(),
+        ok,
+        message: if ok {
+            "logged in"
+        } else {
+            "401: bad credentials"
+        }
+        .into(),
+    };
+    let results = vec![
+        RegcredResult {
+            namespace: "prod".into(),
+            secret: "regcred-order-service".into(),
+            external_secret: "order-service-regcred".into(),
+            payload_error: None,
+            registries: vec![login("registry.internal:5000", false)],
+        },
+        RegcredResult {
+            namespace: "prod".into(),
+            secret: "regcred-user-service".into(),
+            external_secret: "user-service-regcred".into(),
+            payload_error: None,
+            registries: vec![login("registry.internal:5000", true)],
+        },
+    ];
+    let r = analyse(
+        &healthy_install(),
+        &snap,
+        &scope,
+        None,
+        Some(&results),
+        &opts(Status::Error),
+        now(),
+    );
+    let c = check(&r, CheckId::Regcreds);
+    assert_eq!(objects(c), vec!["Secret prod/regcred-order-service"]);
+    assert!(
+        c.findings[0].message.contains("unauthorized"),
+        "{:?}",
+        c.findings
+    );
+    assert_eq!(c.checked, 2);
 }
