@@ -4,7 +4,9 @@
 
 use std::path::PathBuf;
 
-use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+use clap::{
+    ArgAction, ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum,
+};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -16,13 +18,60 @@ use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
     propagate_version = true,
     after_help = "Exit codes: 0 healthy, 1 findings, 2 the tool could not do its job."
 )]
-pub struct Cli {
+struct Parsed {
     #[command(flatten)]
-    pub global: GlobalArgs,
+    global: GlobalArgs,
 
     #[command(subcommand)]
+    command: Command,
+}
+
+/// The parsed command line. It wraps clap's derived parser so that rules spanning a global flag
+/// and the subcommand (`-o junit` only for `doctor`) are usage errors at parse time, for every
+/// caller of the parser (the binary, the sandbox, completions) alike.
+#[derive(Debug)]
+pub struct Cli {
+    pub global: GlobalArgs,
     pub command: Command,
 }
+
+impl Cli {
+    fn checked(p: Parsed) -> Result<Self, clap::Error> {
+        if p.global.output == OutputArg::Junit && !matches!(p.command, Command::Doctor(_)) {
+            return Err(clap::Error::raw(
+                clap::error::ErrorKind::ArgumentConflict,
+                "-o junit is only for `doctor`; use -o table, wide, json or yaml\n",
+            ));
+        }
+        Ok(Cli {
+            global: p.global,
+            command: p.command,
+        })
+    }
+}
+
+impl CommandFactory for Cli {
+    fn command() -> clap::Command {
+        Parsed::command()
+    }
+
+    fn command_for_update() -> clap::Command {
+        Parsed::command_for_update()
+    }
+}
+
+impl FromArgMatches for Cli {
+    fn from_arg_matches(m: &ArgMatches) -> Result<Self, clap::Error> {
+        Cli::checked(Parsed::from_arg_matches(m)?)
+    }
+
+    fn update_from_arg_matches(&mut self, m: &ArgMatches) -> Result<(), clap::Error> {
+        *self = Cli::from_arg_matches(m)?;
+        Ok(())
+    }
+}
+
+impl Parser for Cli {}
 
 /// Flags with the meaning kubectl gives them, accepted before or after the subcommand.
 #[derive(Debug, Clone, Args)]
@@ -91,6 +140,8 @@ pub enum OutputArg {
     Wide,
     Json,
     Yaml,
+    /// JUnit XML, one test case per check (`doctor` only)
+    Junit,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -364,7 +415,7 @@ const DOCTOR_EXAMPLES: &str = "Examples:
   kubectl eso doctor -A
 
   # In CI: JUnit for the test report, fail on warnings too
-  kubectl eso doctor -A --fail-on warning --junit > doctor.xml
+  kubectl eso doctor -A --fail-on warning -o junit > doctor.xml
 
   # Incident B's alert rule: Ready but not refreshed for 2 hours
   kubectl eso doctor -A --stale-after 2h -o json
@@ -384,10 +435,6 @@ pub struct DoctorArgs {
     /// The lowest finding severity that makes the exit code 1
     #[arg(long, value_enum, default_value_t = FailOnArg::Error, value_name = "LEVEL")]
     pub fail_on: FailOnArg,
-
-    /// Print JUnit XML (one test case per check) for CI test reports, instead of -o
-    #[arg(long)]
-    pub junit: bool,
 
     /// Also log in to the registries of every dockerconfigjson Secret an ExternalSecret writes
     #[arg(long)]
@@ -451,5 +498,31 @@ mod tests {
         assert_eq!(cli.global.output, OutputArg::Json);
         assert_eq!(cli.global.verbose, 2);
         assert_eq!(cli.global.as_group, vec!["a", "b"]);
+    }
+
+    #[test]
+    fn junit_output_is_only_for_doctor() {
+        let doctor = Cli::try_parse_from(["kubectl-eso", "doctor", "-o", "junit"]);
+        assert!(
+            matches!(&doctor, Ok(c) if c.global.output == OutputArg::Junit),
+            "{doctor:?}"
+        );
+        for sub in [
+            &["scope"][..],
+            &["describe-chain", "x"],
+            &["force-sync", "x"],
+            &["verify-regcred", "x"],
+        ] {
+            let mut argv = vec!["kubectl-eso"];
+            argv.extend_from_slice(sub);
+            argv.extend(["-o", "junit"]);
+            match Cli::try_parse_from(&argv) {
+                Ok(_) => panic!("{sub:?} accepted -o junit"),
+                Err(e) => {
+                    assert_eq!(e.exit_code(), 2, "{sub:?}");
+                    assert!(e.to_string().contains("only for `doctor`"), "{e}");
+                }
+            }
+        }
     }
 }

@@ -15,6 +15,9 @@ pub struct Config {
     pub namespace: NamespaceChoice,
     pub selector: Option<String>,
     pub format: Format,
+    /// `-o junit`, which only `doctor` prints (the parser refuses it for the others); `format` is
+    /// then `Table`, so no other writer has to know JUnit.
+    pub junit: bool,
     pub color: bool,
     pub verbosity: u8,
     /// `--provider-ca-file`: extra CAs trusted for provider connections.
@@ -108,7 +111,9 @@ pub fn from_cli(g: &GlobalArgs, term: Terminal) -> Result<Config> {
             OutputArg::Wide => Format::Wide,
             OutputArg::Json => Format::Json,
             OutputArg::Yaml => Format::Yaml,
+            OutputArg::Junit => Format::Table,
         },
+        junit: g.output == OutputArg::Junit,
         color: color_enabled(g.color, term),
         verbosity: g.verbose,
         provider_ca_files: provider_ca_files(

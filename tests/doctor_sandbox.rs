@@ -1,7 +1,7 @@
 //! Issue 8 "Done when" against the sandbox scenarios: the built binary runs `doctor` against each
 //! incident and must exit 1 with the right error findings and nothing false about the healthy
 //! parts; `healthy` exits 0 with every check ok; `--fail-on warning` turns a warning into exit 1;
-//! `--junit` is JUnit XML (parsed by Python's XML parser); and no secret value leaks from any
+//! `-o junit` is JUnit XML (parsed by Python's XML parser); and no secret value leaks from any
 //! scenario in any output format, with and without `-v`.
 
 mod common;
@@ -314,13 +314,13 @@ print(",".join(failed))
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn junit_is_valid_and_fails_the_broken_checks() {
     let env = start("akv-sp-secret-expired").await;
-    let o = env.run(&["doctor", "-A", "--junit"]);
+    let o = env.run(&["doctor", "-A", "-o", "junit"]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert_junit(&stdout(&o), &["ExternalSecrets", "Stores"]);
     env.sandbox.shutdown().await;
 
     let env = start("healthy").await;
-    let o = env.run(&["doctor", "-A", "--junit"]);
+    let o = env.run(&["doctor", "-A", "-o", "junit"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_junit(&stdout(&o), &[]);
     env.sandbox.shutdown().await;
@@ -337,7 +337,7 @@ async fn no_secret_value_leaks_from_doctor_in_any_format() {
             &["-o", "wide"],
             &["-o", "json", "--regcred"],
             &["-o", "yaml", "--regcred"],
-            &["--junit", "--regcred"],
+            &["-o", "junit", "--regcred"],
         ];
         for format in formats {
             for verbose in [false, true] {

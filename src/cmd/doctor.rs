@@ -96,7 +96,7 @@ pub async fn run(cfg: &Config, args: &DoctorArgs, out: &mut impl Write) -> Resul
         color: cfg.color,
         now,
     };
-    let format = DoctorFormat::from_render(&render_opts, args.junit);
+    let format = DoctorFormat::from_render(&render_opts, cfg.junit);
     render::doctor::write(out, &report, format).map_err(Error::Output)?;
     Ok(Exit::from_findings(fails(&report)))
 }

@@ -23,6 +23,7 @@ pub enum DoctorFormat {
 }
 
 impl DoctorFormat {
+    /// `junit` is the config's `-o junit`, which wins over `opts.format`.
     pub fn from_render(opts: &RenderOptions, junit: bool) -> Self {
         if junit {
             return DoctorFormat::Junit;
