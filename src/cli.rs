@@ -105,7 +105,7 @@ pub struct GlobalArgs {
     pub selector: Option<String>,
 
     /// Output format
-    #[arg(short = 'o', long, global = true, value_enum, default_value_t = OutputArg::Table)]
+    #[arg(short = 'o', long, global = true, value_parser = OutputParser, default_value_t = OutputArg::Table)]
     pub output: OutputArg,
 
     /// Time to wait for one API request (e.g. 30s, 1m; 0 = no limit)
@@ -140,8 +140,48 @@ pub enum OutputArg {
     Wide,
     Json,
     Yaml,
-    /// JUnit XML, one test case per check (`doctor` only)
+    /// JUnit XML, one test case per check. `doctor` only, so it is hidden from the shared `-o`
+    /// help and completions, where every other subcommand would offer it.
+    #[value(hide = true)]
     Junit,
+}
+
+/// Parses `-o` like clap's enum parser but offers (help, completions) only the values every
+/// subcommand accepts: completion reads the offered values, and a hidden value is still offered there.
+#[derive(Debug, Clone, Copy)]
+struct OutputParser;
+
+impl clap::builder::TypedValueParser for OutputParser {
+    type Value = OutputArg;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<OutputArg, clap::Error> {
+        clap::builder::EnumValueParser::<OutputArg>::new().parse_ref(cmd, arg, value)
+    }
+
+    fn possible_values(
+        &self,
+    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        Some(Box::new(
+            OutputArg::value_variants()
+                .iter()
+                .filter_map(ValueEnum::to_possible_value)
+                .filter(|v| !v.is_hide_set()),
+        ))
+    }
+}
+
+impl std::fmt::Display for OutputArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.to_possible_value() {
+            Some(v) => f.write_str(v.get_name()),
+            None => Ok(()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
