@@ -85,8 +85,8 @@ pub fn fails(report: &DoctorReport) -> bool {
 /// Without probes, say why rather than report a false "ok".
 fn providers_skipped(opts: &DoctorOptions) -> Check {
     let why = if opts.probe {
-        "live provider probes are not wired into doctor yet: run `kubectl eso describe-chain NAME -n NS` \
-         for a live probe of one ExternalSecret"
+        "the providers were not probed: run `kubectl eso describe-chain NAME -n NS` for a live probe \
+         of one ExternalSecret"
     } else {
         "--no-probe"
     };

@@ -6,8 +6,10 @@
 //! comparison) stay in memory in [`Sensitive`] wrappers and never enter the model.
 
 mod auth;
+pub mod batch;
 mod consumers;
 pub mod extract;
+pub mod probe;
 
 use std::collections::BTreeMap;
 
@@ -22,7 +24,7 @@ use crate::diag::Diag;
 use crate::error::{Error, Result};
 use crate::model::chain::{ChainFacts, StoreFacts, TargetFacts, TargetKey};
 
-pub use auth::{ProbeAuth, Sensitive};
+pub use auth::{ProbeAuth, Resolved, Sensitive, resolve as resolve_auth};
 
 /// What the provider probe needs besides the model: the store as read and the credentials.
 pub struct Gathered {

@@ -25,11 +25,34 @@ pub struct ExternalSecretSpec {
     pub data_from: Vec<DataSpec>,
 }
 
-/// `data[]` and `dataFrom[]` entries may name their own store instead of `secretStoreRef`.
+/// `data[]` and `dataFrom[]` entries may name their own store instead of `secretStoreRef`. The
+/// remote key fields let doctor batch one probe per store from the single ExternalSecret LIST.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct DataSpec {
     pub source_ref: Option<SourceRef>,
+    /// `data[].secretKey`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret_key: Option<String>,
+    /// `data[].remoteRef`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remote_ref: Option<RemoteRefSpec>,
+    /// `dataFrom[].extract`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extract: Option<RemoteRefSpec>,
+    /// `dataFrom[].find`: no single key, kept only to know it is there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub find: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct RemoteRefSpec {
+    pub key: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub property: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]

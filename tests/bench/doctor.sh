@@ -2,8 +2,9 @@
 # Benchmark for issue 8 (not a timed test): `kubectl eso doctor -A -o json` against the sandbox's
 # `scale` scenario (10,000 ExternalSecrets over several stores by default). Prints the wall time,
 # the peak memory, the number of Kubernetes API requests (counted from -v's per-request lines) and
-# the number of findings. Provider requests per store: doctor does not probe providers yet (the
-# providers check reports "skipped"), so the count is 0 for every store; see the report.
+# the number of findings, and per store the provider requests next to its distinct remote keys
+# (from -v's "doctor: N provider requests for STORE" lines): the probes are batched per store, so
+# requests follow the distinct keys, never the number of ExternalSecrets.
 #
 #   tests/bench/doctor.sh [N]                 # N ExternalSecrets (default 10000)
 #   PROFILE=dev tests/bench/doctor.sh 2000    # quick look with a debug build
@@ -45,5 +46,6 @@ printf '%-40s %s s\n' "wall time" "$secs"
 printf '%-40s %s MB\n' "peak memory" "$((peak_kb / 1024))"
 printf '%-40s %s\n' "diagnostic request lines (-v)" "$api_requests"
 printf '%-40s %s\n' "findings" "$findings"
-printf '%-40s %s\n' "provider requests per store" "0 (providers check not wired yet: skipped)"
+echo "provider requests per store:"
+sed -n 's/^.*doctor: \([0-9]* provider requests for .*\)$/  \1/p' "$work/stderr"
 printf '%-40s %s\n' "exit code" "$code"
