@@ -441,3 +441,62 @@ pub fn seed_incident_b(c: &Cluster, api_version: &str) -> Vec<String> {
     }));
     canaries
 }
+
+/// Every secret value a sandbox holds, for leak tests: the scenario's canaries, every Secret data value (as
+/// stored in base64, and decoded), and the `auth` / `password` inside dockerconfigjson payloads. Identifiers
+/// are not secrets (Entra's own errors name the client id; usernames are shown on purpose).
+#[cfg(feature = "sandbox")]
+pub fn sandbox_secret_values(sandbox: &eso_sandbox::Sandbox) -> Vec<String> {
+    use base64::engine::general_purpose::STANDARD;
+    let mut out = sandbox.canaries();
+    for secret in sandbox.api().store().list("v1", "Secret", None) {
+        for (key, v) in secret["data"].as_object().into_iter().flatten() {
+            let k = key.to_ascii_lowercase().replace(['-', '_'], "");
+            if ["clientid", "tenantid", "username", "user"].contains(&k.as_str()) {
+                continue;
+            }
+            let Some(b64) = v.as_str() else { continue };
+            if b64.len() >= 8 {
+                out.push(b64.to_string());
+            }
+            let Ok(plain) = STANDARD.decode(b64) else {
+                continue;
+            };
+            let plain = String::from_utf8_lossy(&plain).into_owned();
+            if let Ok(cfg) = serde_json::from_str::<Value>(&plain) {
+                for (_, entry) in cfg["auths"].as_object().into_iter().flatten() {
+                    for field in ["auth", "password"] {
+                        if let Some(s) = entry[field].as_str() {
+                            out.push(s.to_string());
+                        }
+                    }
+                }
+            }
+            if plain.len() >= 8 {
+                out.push(plain);
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Asserts none of `values` appears in the output, as is or base64-encoded (standard and URL-safe).
+pub fn assert_no_leak(o: &Output, values: &[String], what: &str) {
+    let all = format!("{}{}", stdout(o), stderr(o));
+    for v in values {
+        let forms = [
+            v.clone(),
+            base64::engine::general_purpose::STANDARD.encode(v),
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v),
+        ];
+        for form in forms {
+            assert!(
+                !all.contains(&form),
+                "{what}: a secret value leaked ({} chars) in:\n{all}",
+                form.len()
+            );
+        }
+    }
+}
