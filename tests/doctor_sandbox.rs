@@ -34,8 +34,13 @@ struct Env {
 }
 
 async fn start(scenario: &str) -> Env {
+    start_scaled(scenario, None).await
+}
+
+async fn start_scaled(scenario: &str, scale: Option<usize>) -> Env {
     let sandbox = Sandbox::start(SandboxOptions {
         scenario: scenario.into(),
+        scale,
         ..SandboxOptions::default()
     })
     .await
@@ -281,6 +286,48 @@ async fn akv_sp_secret_expired_is_a_store_error_and_five_externalsecrets() {
         "{report:#}"
     );
     env.sandbox.shutdown().await;
+}
+
+/// `(requests, distinct keys)` per store from doctor's `-v` lines.
+fn provider_requests(stderr: &str) -> Vec<(String, usize, usize)> {
+    let mut out: Vec<(String, usize, usize)> = stderr
+        .lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix("kubectl-eso: doctor: ")?;
+            let (n, rest) = rest.split_once(" provider requests for ")?;
+            let (store, rest) = rest.split_once(" (")?;
+            let (keys, _) = rest.split_once(" distinct remote keys")?;
+            Some((store.to_string(), n.parse().ok()?, keys.parse().ok()?))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue8_provider_requests_follow_distinct_keys_not_externalsecrets() {
+    let mut seen = Vec::new();
+    for n in [100, 400] {
+        let env = start_scaled("scale", Some(n)).await;
+        let o = env.run(&["doctor", "-A", "-o", "json", "-v"]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let per_store = provider_requests(&stderr(&o));
+        assert!(!per_store.is_empty(), "no per-store lines: {}", stderr(&o));
+        for (store, requests, keys) in &per_store {
+            // One login, one capabilities call, then one read per distinct remote key.
+            assert!(*keys > 0, "{store}");
+            assert!(
+                *requests <= keys + 2,
+                "{store}: {requests} requests for {keys} keys"
+            );
+        }
+        seen.push(per_store);
+        env.sandbox.shutdown().await;
+    }
+    assert_eq!(
+        seen[0], seen[1],
+        "four times the ExternalSecrets, same provider requests"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

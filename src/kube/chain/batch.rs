@@ -311,3 +311,50 @@ async fn changed_since_created(
         .collect();
     (!compared.is_empty()).then(|| compared.iter().any(|m| !m))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn es(refs: &[(&str, Option<&str>, Option<&str>, bool)]) -> ExternalSecretFacts {
+        ExternalSecretFacts {
+            remote_refs: refs
+                .iter()
+                .map(|(key, property, version, find)| RemoteRefFacts {
+                    key: key.to_string(),
+                    property: property.map(str::to_string),
+                    version: version.map(str::to_string),
+                    find: *find,
+                    ..RemoteRefFacts::default()
+                })
+                .collect(),
+            ..ExternalSecretFacts::default()
+        }
+    }
+
+    #[test]
+    fn one_ref_per_distinct_key_and_version_across_externalsecrets() {
+        let users = [
+            es(&[
+                ("db", Some("user"), None, false),
+                ("db", Some("password"), None, false),
+            ]),
+            es(&[("db", None, None, false), ("db", None, Some("3"), false)]),
+            es(&[("", None, None, true), ("api", None, None, false)]),
+        ];
+        let refs = distinct_refs(users.iter());
+        let got: Vec<(&str, Option<&str>, Option<&str>)> = refs
+            .iter()
+            .map(|r| (r.key.as_str(), r.property.as_deref(), r.version.as_deref()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("db", None, None),
+                ("db", None, Some("3")),
+                ("api", None, None)
+            ]
+        );
+        assert!(refs.iter().all(|r| !r.find && !r.extract));
+    }
+}
