@@ -104,7 +104,7 @@ pub struct GlobalArgs {
     #[arg(short = 'l', long, global = true, value_name = "SELECTOR")]
     pub selector: Option<String>,
 
-    /// Output format
+    /// Output format (doctor also takes junit)
     #[arg(short = 'o', long, global = true, value_parser = OutputParser, default_value_t = OutputArg::Table)]
     pub output: OutputArg,
 
