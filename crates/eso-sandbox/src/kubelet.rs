@@ -11,7 +11,7 @@ use kube_sim::{EventKind, Store};
 use serde_json::{Value, json};
 use std::time::Duration;
 
-pub const POD_STATE_ANNOTATION: &str = "sandbox.kubectl-eso.io/pod-state";
+use kube_sim::controllers::POD_STATE_ANNOTATION;
 const RETRY_EVERY: Duration = Duration::from_secs(5);
 
 pub struct Kubelet {

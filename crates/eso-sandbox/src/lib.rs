@@ -7,6 +7,7 @@ pub mod eso;
 pub mod kubelet;
 pub mod registry;
 pub mod scenario;
+mod tls;
 pub mod vault;
 
 use anyhow::{Context, bail};
@@ -58,7 +59,7 @@ impl Sandbox {
     pub async fn start(opts: SandboxOptions) -> anyhow::Result<Sandbox> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let (scenario, text) = if opts.scenario == "scale" {
-            let s = scenario::scale::generate(opts.scale.unwrap_or(10_000));
+            let s = scenario::scale::generate();
             (s, String::new())
         } else {
             let Some(text) = scenario::text(&opts.scenario) else {
@@ -162,7 +163,19 @@ impl Sandbox {
             vault,
             akv,
             registry,
-            canaries: scenario::canaries(&text),
+            // The scale scenario is generated, not read from a file: its values are in the Vault setup.
+            canaries: if text.is_empty() {
+                scenario
+                    .vault
+                    .secrets
+                    .iter()
+                    .flat_map(|s| s.data.values())
+                    .filter_map(|v| v.as_str())
+                    .map(str::to_string)
+                    .collect()
+            } else {
+                scenario::canaries(&text)
+            },
         };
         sandbox.settle().await;
         for step in &scenario.incident {

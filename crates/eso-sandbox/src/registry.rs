@@ -20,11 +20,6 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
-};
-use rustls::ServerConfig;
-use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
@@ -52,7 +47,10 @@ pub struct RegistrySim {
 impl RegistrySim {
     /// Starts HTTPS on `127.0.0.1:<ephemeral>` with a fresh CA; `users` are (name, password).
     pub async fn start(users: Vec<(String, String)>) -> anyhow::Result<RegistrySim> {
-        let (ca_pem, tls) = generate_tls()?;
+        let crate::tls::Tls {
+            ca_pem,
+            server_config: tls,
+        } = crate::tls::generate("registry", &["127.0.0.1".into(), "localhost".into()])?;
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .context("bind registry fake on loopback")?;
@@ -110,34 +108,6 @@ impl Drop for RegistrySim {
     fn drop(&mut self) {
         self.server.abort();
     }
-}
-
-fn generate_tls() -> anyhow::Result<(String, Arc<ServerConfig>)> {
-    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "kubectl-eso sandbox registry CA");
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate()?)?;
-
-    let mut leaf_params = CertificateParams::new(vec!["127.0.0.1".into(), "localhost".into()])?;
-    leaf_params
-        .distinguished_name
-        .push(DnType::CommonName, "sandbox registry");
-    let leaf_key = KeyPair::generate()?;
-    let leaf = leaf_params.signed_by(&leaf_key, &ca)?;
-
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
-    let mut config =
-        ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .context("TLS protocol versions")?
-            .with_no_client_auth()
-            .with_single_cert(vec![leaf.der().clone(), ca.der().clone()], key)
-            .context("server certificate")?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok((ca.pem(), Arc::new(config)))
 }
 
 async fn accept_loop(listener: TcpListener, acceptor: TlsAcceptor, state: Arc<Mutex<State>>) {

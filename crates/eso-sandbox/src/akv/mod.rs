@@ -13,7 +13,6 @@ mod handle;
 mod jwt;
 mod server;
 mod state;
-mod tls;
 mod vault_api;
 
 use std::sync::Arc;
@@ -58,7 +57,7 @@ impl AkvSim {
             .await
             .context("Key Vault sandbox: binding 127.0.0.1")?;
         let ep = endpoints::Endpoints::new(listener.local_addr()?.port());
-        let tls = tls::generate(&ep.certificate_names())
+        let tls = crate::tls::generate("Azure Stack", &ep.certificate_names())
             .context("Key Vault sandbox: generating certificates")?;
         let mut key_bytes = [0u8; 32];
         SystemRandom::new()

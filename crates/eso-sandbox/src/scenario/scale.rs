@@ -10,7 +10,7 @@ pub const NAMESPACES: usize = 200;
 pub const STORES: usize = 4;
 pub const DISTINCT_KEYS: usize = 100;
 
-pub fn generate(_n: usize) -> Scenario {
+pub fn generate() -> Scenario {
     let secrets = (0..DISTINCT_KEYS)
         .map(|k| KvSecret {
             mount: "apps".into(),
@@ -107,6 +107,6 @@ mod tests {
         assert_eq!(count("Pod"), 2000);
         assert_eq!(count("Namespace"), NAMESPACES + 1);
         assert_eq!(count("ClusterSecretStore"), STORES);
-        assert_eq!(generate(1000).vault.secrets.len(), DISTINCT_KEYS);
+        assert_eq!(generate().vault.secrets.len(), DISTINCT_KEYS);
     }
 }

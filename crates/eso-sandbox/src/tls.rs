@@ -1,5 +1,6 @@
-//! The fake's own certificate authority and server certificate. Clients must trust `ca_pem()` as an
-//! extra CA, exactly as an Azure Stack Hub user trusts their stamp's internal CA.
+//! A fresh certificate authority and server certificate for each sandbox server that speaks TLS (the Key Vault
+//! fake, the registry). Clients trust the CA as an extra root, exactly as a user of a private cloud or
+//! registry trusts its internal CA.
 
 use std::sync::Arc;
 
@@ -15,12 +16,13 @@ pub struct Tls {
     pub server_config: Arc<ServerConfig>,
 }
 
-/// A fresh CA and a server certificate for `names` (IP literals become IP SANs).
-pub fn generate(names: &[String]) -> anyhow::Result<Tls> {
+/// A fresh CA called `authority` and a server certificate for `names` (IP literals become IP SANs).
+pub fn generate(authority: &str, names: &[String]) -> anyhow::Result<Tls> {
     let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "kubectl-eso sandbox Azure Stack CA");
+    ca_params.distinguished_name.push(
+        DnType::CommonName,
+        format!("kubectl-eso sandbox {authority} CA"),
+    );
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate()?)?;
@@ -28,7 +30,7 @@ pub fn generate(names: &[String]) -> anyhow::Result<Tls> {
     let mut leaf_params = CertificateParams::new(names.to_vec())?;
     leaf_params
         .distinguished_name
-        .push(DnType::CommonName, "Key Vault sandbox");
+        .push(DnType::CommonName, format!("sandbox {authority}"));
     let leaf_key = KeyPair::generate()?;
     let leaf = leaf_params.signed_by(&leaf_key, &ca)?;
 
