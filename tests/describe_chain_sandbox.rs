@@ -77,6 +77,13 @@ impl Env {
     fn secret_values(&self) -> Vec<String> {
         let mut out = self.sandbox.canaries();
         for secret in self.sandbox.api().store().list("v1", "Secret", None) {
+            // ESO's data-hash annotation is an unkeyed hash of the values: it must not be printed either.
+            if let Some(h) =
+                secret["metadata"]["annotations"]["reconcile.external-secrets.io/data-hash"]
+                    .as_str()
+            {
+                out.push(h.to_string());
+            }
             for (_, v) in secret["data"].as_object().into_iter().flatten() {
                 let Some(b64) = v.as_str() else { continue };
                 if b64.len() >= 8 {

@@ -315,12 +315,12 @@ async fn fetch_target(
                 .is_some_and(|v| v == "true")
                 && owner.is_none(),
     );
-    out.data_hash = secret
+    // ESO's data-hash is an unkeyed hash of the Secret's values: say whether it is there, never what it is.
+    out.data_hash_present = secret
         .metadata
         .annotations
         .as_ref()
-        .and_then(|a| a.get("reconcile.external-secrets.io/data-hash"))
-        .map(|s| crate::sanitize::line(s));
+        .is_some_and(|a| a.contains_key("reconcile.external-secrets.io/data-hash"));
     out.last_changed = last_changed(&secret.metadata);
     for (k, v) in secret.data.unwrap_or_default() {
         out.keys.push(TargetKey {

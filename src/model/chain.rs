@@ -289,8 +289,10 @@ pub struct TargetFacts {
     #[serde(rename = "type")]
     pub type_: Option<String>,
     pub keys: Vec<TargetKey>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub data_hash: Option<String>,
+    /// Whether ESO's `reconcile.external-secrets.io/data-hash` annotation is set (its value, an unkeyed hash of
+    /// the Secret's data, is never shown).
+    #[serde(default)]
+    pub data_hash_present: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_changed: Option<String>,
     /// "yes", "no", or why it could not be compared.

@@ -450,6 +450,12 @@ pub fn sandbox_secret_values(sandbox: &eso_sandbox::Sandbox) -> Vec<String> {
     use base64::engine::general_purpose::STANDARD;
     let mut out = sandbox.canaries();
     for secret in sandbox.api().store().list("v1", "Secret", None) {
+        // ESO's data-hash annotation is an unkeyed hash of the values: it must not be printed either.
+        if let Some(h) =
+            secret["metadata"]["annotations"]["reconcile.external-secrets.io/data-hash"].as_str()
+        {
+            out.push(h.to_string());
+        }
         for (key, v) in secret["data"].as_object().into_iter().flatten() {
             let k = key.to_ascii_lowercase().replace(['-', '_'], "");
             if ["clientid", "tenantid", "username", "user"].contains(&k.as_str()) {
