@@ -479,11 +479,10 @@ fn write_secret(
                 current[field] = desired[field].clone();
             }
             for section in ["labels", "annotations"] {
-                let merged = current["metadata"][section]
+                let mut merged = current["metadata"][section]
                     .as_object()
                     .cloned()
                     .unwrap_or_default();
-                let mut merged = merged;
                 if let Some(m) = desired["metadata"][section].as_object() {
                     merged.extend(m.clone());
                 }
