@@ -114,20 +114,13 @@ fn subresources(rt: &ResourceType, version: &str) -> Vec<(String, Value, Vec<&'s
             vec!["get", "patch", "update"],
         ));
     }
-    for sub in &rt.extra_subresources {
-        match sub.as_str() {
-            "token" => out.push((
-                "token".into(),
-                json!({"group": "authentication.k8s.io", "version": "v1", "kind": "TokenRequest"}),
-                vec!["create"],
-            )),
-            "scale" => out.push((
-                "scale".into(),
-                json!({"group": "autoscaling", "version": "v1", "kind": "Scale"}),
-                vec!["get", "patch", "update"],
-            )),
-            _ => {}
-        }
+    // The only extra subresource served is serviceaccounts/token (no scale: `kubectl scale` would get a 404).
+    if rt.extra_subresources.iter().any(|s| s == "token") {
+        out.push((
+            "token".into(),
+            json!({"group": "authentication.k8s.io", "version": "v1", "kind": "TokenRequest"}),
+            vec!["create"],
+        ));
     }
     out
 }

@@ -376,7 +376,6 @@ fn builtin_type(bt: &Builtin) -> ResourceType {
         custom: false,
         extra_subresources: match bt.plural {
             "serviceaccounts" => vec!["token".into()],
-            "deployments" | "statefulsets" | "replicasets" => vec!["scale".into()],
             _ => vec![],
         },
         create_only,

@@ -10,7 +10,7 @@ use hyper::Response;
 use hyper::body::Incoming;
 use serde_json::{Value, json};
 
-use crate::auth::{self, RequestAttributes, UserInfo};
+use crate::auth;
 use crate::handler::{Body, Call, json_response, read_body, stream};
 use crate::list::{self, Format, Page};
 use crate::patch;
@@ -352,66 +352,6 @@ async fn delete_collection(
     ))
 }
 
-/// SubjectAccessReview: may this (other) user do that? Answered by the same authorizer.
-fn subject_access_review(store: &Store, body: &Value) -> Value {
-    let spec = body.get("spec").cloned().unwrap_or(json!({}));
-    let strs = |v: Option<&Value>| -> Vec<String> {
-        v.and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|s| s.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let user = UserInfo {
-        username: spec
-            .get("user")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string(),
-        uid: spec
-            .get("uid")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string(),
-        groups: strs(spec.get("groups")),
-        extra: Default::default(),
-    };
-    let s = |v: &Value, k: &str| {
-        v.get(k)
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-    };
-    let attrs = match (
-        spec.get("resourceAttributes"),
-        spec.get("nonResourceAttributes"),
-    ) {
-        (Some(ra), _) => RequestAttributes {
-            verb: s(ra, "verb").unwrap_or_default(),
-            api_group: s(ra, "group").unwrap_or_default(),
-            resource: s(ra, "resource").unwrap_or_default(),
-            subresource: s(ra, "subresource"),
-            namespace: s(ra, "namespace"),
-            name: s(ra, "name"),
-        },
-        (None, Some(nra)) => RequestAttributes {
-            verb: s(nra, "verb").unwrap_or_default(),
-            name: s(nra, "path"),
-            ..RequestAttributes::default()
-        },
-        _ => RequestAttributes::default(),
-    };
-    let decision = auth::authorize(store, &user, &attrs);
-    let mut status = json!({"allowed": decision.allowed});
-    if let Some(reason) = decision.reason {
-        status["reason"] = json!(reason);
-    }
-    json!({"kind": "SubjectAccessReview", "apiVersion": "authorization.k8s.io/v1", "metadata": {"creationTimestamp": null},
-           "spec": spec, "status": status})
-}
-
 async fn virtual_create(
     store: &Store,
     req: &Req,
@@ -432,7 +372,9 @@ async fn virtual_create(
         ("authorization.k8s.io", "selfsubjectrulesreviews") => {
             auth::self_subject_rules_review(store, &call.user, body)
         }
-        ("authorization.k8s.io", "subjectaccessreviews") => subject_access_review(store, &body),
+        ("authorization.k8s.io", "subjectaccessreviews") => {
+            auth::subject_access_review(store, body)
+        }
         _ => return Err(ApiStatus::method_not_allowed()),
     };
     Ok(json_response(

@@ -839,3 +839,43 @@ async fn bad_input_is_a_clear_error_that_never_echoes_the_body() {
         "the server is still up"
     );
 }
+
+/// SubjectAccessReview (what Vault-style reviewers and `kubectl auth can-i --as` rely on) is answered by the
+/// same RBAC authorizer as real requests, and a review that names neither resource nor non-resource attributes
+/// is refused rather than read as a request for `/api`.
+#[tokio::test]
+async fn subject_access_review_uses_rbac_and_refuses_an_empty_spec() {
+    let s = sim().await;
+    let store = s.server.store();
+    for obj in [
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+               "metadata": {"name": "es-reader", "namespace": "prod"},
+               "rules": [{"apiGroups": ["external-secrets.io"], "resources": ["externalsecrets"], "verbs": ["get", "list"]}]}),
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+               "metadata": {"name": "es-reader", "namespace": "prod"},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "es-reader"},
+               "subjects": [{"kind": "User", "name": "alice"}]}),
+    ] {
+        store.create(obj).expect("rbac object");
+    }
+    let review = |resource: &str| {
+        json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+               "spec": {"user": "alice", "groups": ["system:authenticated"],
+                        "resourceAttributes": {"namespace": "prod", "verb": "list", "group": if resource == "secrets" { "" } else { "external-secrets.io" }, "resource": resource}}})
+    };
+    let path = "/apis/authorization.k8s.io/v1/subjectaccessreviews";
+    let (status, _, body) = s
+        .send(s.req(Method::POST, path).json(&review("externalsecrets")))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(body["status"]["allowed"], true, "{body}");
+    let (_, _, body) = s
+        .send(s.req(Method::POST, path).json(&review("secrets")))
+        .await;
+    assert_eq!(body["status"]["allowed"], false, "{body}");
+    let empty = json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+                       "spec": {"user": "admin", "groups": ["system:masters"]}});
+    let (_, _, body) = s.send(s.req(Method::POST, path).json(&empty)).await;
+    assert_eq!(body["status"]["allowed"], false, "{body}");
+    assert!(body["status"]["evaluationError"].is_string(), "{body}");
+}
