@@ -278,12 +278,9 @@ pub async fn page(
         last_key = Some(key.clone());
         items.push(s.clone());
     }
-    if remaining > 0 {
-        remaining += if selectors {
-            range.filter(|(_, s)| matches(view, q, s)).count()
-        } else {
-            range.count()
-        };
+    // remainingItemCount is only reported without selectors (as the real server does), so only then count.
+    if remaining > 0 && !selectors {
+        remaining += range.count();
     }
     let next = (remaining > 0).then(|| {
         let (n, name) = last_key.unwrap_or_default();
