@@ -216,6 +216,10 @@ impl Ctx<'_> {
                         .and_then(|s| s.token)
                         .map(Sensitive::from_string)
                         .filter(|t| !t.bytes().is_empty());
+                    // A credential we hold: scrub it from any provider message like the others read.
+                    if let Some(t) = &token {
+                        self.read.push(Sensitive::from_bytes(t.bytes().to_vec()));
+                    }
                     if token.is_none() {
                         fact.error = Some("the TokenRequest returned no token".into());
                     }

@@ -342,10 +342,14 @@ impl RegistryClient {
                 format!("token realm {:?} is not a URL", clean(realm, secrets)),
             )
         })?;
-        if !matches!(url.scheme(), "https" | "http") {
+        // The realm gets the password with Basic auth: never over plain http (we only talk https to registries).
+        if url.scheme() != "https" {
             return Err(Check::new(
                 Outcome::UnexpectedResponse,
-                format!("token realm {:?} is not http(s)", clean(realm, secrets)),
+                format!(
+                    "token realm {:?} is not https: the credentials are not sent to it",
+                    clean(realm, secrets)
+                ),
             ));
         }
         let service = challenge.param("service");
