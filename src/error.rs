@@ -1,6 +1,7 @@
 //! The library's error type. Each variant carries the context a user needs (which object, which
 //! namespace, what to do) and prints as one line; `run_args` turns any of them into exit code 2.
-//! Messages never include Secret data: the tool never downloads any.
+//! Messages never include Secret data: where a command reads Secret values (verify-regcred, describe-chain,
+//! doctor's probes) they stay in memory and only names, sizes and yes/no verdicts leave it.
 
 use std::io;
 

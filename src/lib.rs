@@ -1,7 +1,6 @@
 //! kubectl-eso: a kubectl plugin that walks External Secrets Operator chains (ExternalSecret ->
 //! store -> provider -> Secret -> workload) and names the broken link, without ever printing a
-//! secret value. The library holds everything; `main.rs` only calls `run_args`, which the
-//! sandbox also uses to run any subcommand in-process.
+//! secret value. The library holds everything; `main.rs` only calls `run_args`.
 
 pub mod analysis;
 pub mod cli;

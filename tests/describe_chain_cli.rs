@@ -235,6 +235,8 @@ async fn bad_flags_are_one_line_usage_errors() {
     let c = Cluster::start(EsoCrds::V1).await;
     for args in [
         &["describe-chain", "x", "--timeout", "soon"][..],
+        // 0 used to be taken as "no limit" and then silently replaced by 30s.
+        &["describe-chain", "x", "--timeout", "0"][..],
         &["describe-chain", "x", "-A"][..],
         &[
             "describe-chain",

@@ -4,7 +4,6 @@
 //! broken or could not be checked.
 
 use std::io::Write;
-use std::time::Duration;
 
 use crate::analysis::chain::{analyse, compare::compare};
 use crate::cli::{DescribeChainArgs, ProbeAsArg};
@@ -27,7 +26,9 @@ pub async fn run(cfg: &Config, args: &DescribeChainArgs, out: &mut impl Write) -
                 args.timeout
             ))
         })?
-        .unwrap_or(Duration::from_secs(30));
+        .ok_or_else(|| {
+            Error::Usage("--timeout must be greater than 0 (the walk needs a time limit)".into())
+        })?;
     if cfg.namespace == NamespaceChoice::All {
         return Err(Error::Usage(
             "an ExternalSecret lives in one namespace: use -n NAMESPACE instead of -A".into(),

@@ -41,7 +41,7 @@ pub async fn dispatch(cli: Cli, out: &mut (impl Write + Send)) -> anyhow::Result
             Ok(doctor::run(&cfg, &args, out).await?)
         }
         Command::Completion(args) => Ok(completion::run(&args, out)?),
-        // Boxed because the sandbox runs other subcommands through `run_args`, which leads back here.
+        // Boxed: the sandbox's future (a whole simulated cluster) is large.
         #[cfg(feature = "sandbox")]
         Command::Sandbox(args) => Box::pin(sandbox::run(&args)).await,
     }

@@ -1,7 +1,7 @@
 //! `kubectl eso sandbox`: a simulated cluster with ESO, Vault, Azure Key Vault and a registry, loaded with an
 //! incident scenario, so anyone can try every command without a cluster. Three modes: `--list`; serve
 //! (`--kubeconfig-out PATH`, until Ctrl-C / SIGTERM); and run-once (`-- <subcommand>`), which starts the
-//! sandbox, runs one kubectl-eso subcommand against it in-process and exits with that subcommand's code.
+//! sandbox, runs one kubectl-eso subcommand against it as a child process and exits with that subcommand's code.
 //! This is the only product module that knows about the simulation.
 
 use std::io::Write;
