@@ -313,42 +313,80 @@ async fn check_regcreds(
             Some((s, es))
         })
         .collect();
+    // Many Secrets often carry the same payload (one pull secret templated into every namespace): log in once
+    // per distinct payload, not once per Secret — registries rate-limit, and repeated wrong passwords lock
+    // accounts. The payloads stay in this map, in memory, and are dropped with it.
+    let mut by_payload: std::collections::BTreeMap<Result<Vec<u8>, String>, Vec<Writer>> =
+        Default::default();
+    for (secret, es) in jobs {
+        let who = (
+            secret.metadata.namespace.clone().unwrap_or_default(),
+            secret.metadata.name.clone().unwrap_or_default(),
+            es,
+        );
+        by_payload.entry(payload_of(secret)).or_default().push(who);
+    }
     let client_ref = &registry_client;
-    let mut results: Vec<RegcredResult> = futures::stream::iter(jobs)
-        .map(|(secret, es)| async move { check_one(client_ref, secret, es).await })
-        .buffer_unordered(REGCRED_CONCURRENCY)
-        .collect()
-        .await;
+    let checked: Vec<(Option<String>, Vec<RegistryLogin>, Vec<Writer>)> =
+        futures::stream::iter(by_payload)
+            .map(|(payload, users)| async move {
+                let (error, logins) = match payload {
+                    Ok(bytes) => login_payload(client_ref, &bytes).await,
+                    Err(e) => (Some(e), Vec::new()),
+                };
+                (error, logins, users)
+            })
+            .buffer_unordered(REGCRED_CONCURRENCY)
+            .collect()
+            .await;
+    let mut results: Vec<RegcredResult> = checked
+        .into_iter()
+        .flat_map(|(error, logins, users)| {
+            users
+                .into_iter()
+                .map(move |(namespace, secret, external_secret)| RegcredResult {
+                    namespace,
+                    secret,
+                    external_secret,
+                    payload_error: error.clone(),
+                    registries: logins.clone(),
+                })
+        })
+        .collect();
     results.sort_by(|a, b| (&a.namespace, &a.secret).cmp(&(&b.namespace, &b.secret)));
     Ok(results)
 }
 
-async fn check_one(client: &RegistryClient, secret: Secret, es: String) -> RegcredResult {
-    let mut result = RegcredResult {
-        namespace: secret.metadata.namespace.clone().unwrap_or_default(),
-        secret: secret.metadata.name.clone().unwrap_or_default(),
-        external_secret: es,
-        payload_error: None,
-        registries: Vec::new(),
-    };
-    let format = PayloadFormat::DockerConfigJson;
-    let Some(payload) = secret.data.as_ref().and_then(|d| d.get(format.data_key())) else {
-        result.payload_error = Some(format!("no {} key", format.data_key()));
-        return result;
-    };
-    let config = match registry::parse(format, &payload.0) {
+/// (namespace, Secret, the ExternalSecret that writes it).
+type Writer = (String, String, String);
+
+/// The `.dockerconfigjson` bytes of a Secret, or why there are none.
+fn payload_of(secret: Secret) -> Result<Vec<u8>, String> {
+    let key = PayloadFormat::DockerConfigJson.data_key();
+    secret
+        .data
+        .and_then(|mut d| d.remove(key))
+        .map(|b| b.0)
+        .ok_or_else(|| format!("no {key} key"))
+}
+
+/// Parse one payload and log in to each registry in it (verify-regcred's library, no image pulls).
+async fn login_payload(
+    client: &RegistryClient,
+    payload: &[u8],
+) -> (Option<String>, Vec<RegistryLogin>) {
+    let config = match registry::parse(PayloadFormat::DockerConfigJson, payload) {
         Ok(c) => c,
         Err(e) => {
-            result.payload_error = Some(format!(
+            let why = format!(
                 "not JSON ({} at line {}, column {})",
                 e.kind, e.line, e.column
-            ));
-            return result;
+            );
+            return (Some(why), Vec::new());
         }
     };
-    drop(secret);
     let checked = registry::verify(client, &config, &[]).await;
-    result.registries = checked
+    let logins = checked
         .registries
         .into_iter()
         .map(|r| RegistryLogin {
@@ -361,7 +399,7 @@ async fn check_one(client: &RegistryClient, secret: Secret, es: String) -> Regcr
             message: r.message,
         })
         .collect();
-    result
+    (None, logins)
 }
 
 #[cfg(test)]
