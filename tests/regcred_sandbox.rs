@@ -79,28 +79,17 @@ async fn wait_for_stuck_pods(env: &Env, prefix: &str, count: usize) {
     }
 }
 
-/// Every form a leaked credential could take: the canaries themselves, their base64, and the
-/// base64 of `user:password` as in an `auth` field.
-fn leak_forms(canaries: &[String]) -> Vec<String> {
-    let mut forms = Vec::new();
-    for canary in canaries {
-        forms.push(canary.clone());
-        forms.push(b64(canary));
+/// Every form a leaked credential could take: every secret value the sandbox holds (common helper: canaries,
+/// stored and decoded Secret data, `auth` / `password` inside dockerconfigjson, data-hash) plus the base64 of
+/// `user:password` as an `auth` field would hold it.
+fn leak_forms(sandbox: &Sandbox) -> Vec<String> {
+    let mut forms = sandbox_secret_values(sandbox);
+    for canary in sandbox.canaries() {
         for user in USERS {
             forms.push(b64(&format!("{user}:{canary}")));
         }
     }
     forms
-}
-
-fn assert_no_leak(output: &std::process::Output, forms: &[String]) {
-    let all = format!("{}{}", stdout(output), stderr(output));
-    for form in forms {
-        assert!(
-            !all.contains(form.as_str()),
-            "leaked a credential form into the output:\n{all}"
-        );
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -136,14 +125,14 @@ async fn issue7_incident_b_regcred_is_unauthorized_with_stuck_pods() {
     assert_eq!(report["stuckPods"][0]["reason"], "ImagePullBackOff");
     assert_eq!(report["images"][0]["outcome"], "unauthorized", "{report:#}");
 
-    let forms = leak_forms(&env.sandbox.canaries());
+    let forms = leak_forms(&env.sandbox);
     assert!(!forms.is_empty(), "the sandbox should name its canaries");
     for format in ["table", "wide", "json", "yaml"] {
         let mut leak_args = args.to_vec();
         leak_args.extend(["-o", format, "-v", "-v"]);
         let o = run_with(&env.kubeconfig, &leak_args, &[]);
         assert_eq!(o.status.code(), Some(1), "{format}: {}", stderr(&o));
-        assert_no_leak(&o, &forms);
+        assert_no_leak(&o, &forms, "verify-regcred");
     }
     env.sandbox.shutdown().await;
 }
@@ -169,7 +158,7 @@ async fn issue7_a_working_regcred_exits_zero_and_follows_its_external_secret() {
     assert_eq!(o.status.code(), Some(0), "{out}{}", stderr(&o));
     assert!(out.contains("regcred-payment-service"), "{out}");
     assert!(out.contains("OK: every registry"), "{out}");
-    assert_no_leak(&o, &leak_forms(&env.sandbox.canaries()));
+    assert_no_leak(&o, &leak_forms(&env.sandbox), "verify-regcred");
 
     // Without the sandbox CA the registry's certificate is not trusted: a finding, not a crash.
     let o = run_with(
