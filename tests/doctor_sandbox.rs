@@ -6,10 +6,8 @@
 
 mod common;
 
-use std::process::Output;
 
 use common::*;
-use eso_sandbox::{Sandbox, SandboxOptions};
 use serde_json::Value;
 
 const SCENARIOS: [&str; 6] = [
@@ -21,68 +19,8 @@ const SCENARIOS: [&str; 6] = [
     "rotation-not-propagated",
 ];
 
-struct Env {
-    sandbox: Sandbox,
-    _dir: tempfile::TempDir,
-    kubeconfig: std::path::PathBuf,
-    /// The registry's and Key Vault's CAs, as `kubectl eso sandbox` hands them to subcommands.
-    provider_ca: std::path::PathBuf,
-    /// The Key Vault fake's proxy: its custom cloud's vault hosts are reached through it.
-    proxy: Option<String>,
-}
-
-async fn start(scenario: &str) -> Env {
-    start_scaled(scenario, None).await
-}
-
-async fn start_scaled(scenario: &str, scale: Option<usize>) -> Env {
-    let sandbox = Sandbox::start(SandboxOptions {
-        scenario: scenario.into(),
-        scale,
-        ..SandboxOptions::default()
-    })
-    .await
-    .unwrap_or_else(|e| panic!("sandbox {scenario}: {e:#}"));
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
-    let kubeconfig = write_file(dir.path(), "kubeconfig", &sandbox.api().kubeconfig(None));
-    let mut bundle = sandbox.registry().ca_pem();
-    let mut proxy = None;
-    if let Some(akv) = sandbox.akv() {
-        bundle.push('\n');
-        bundle.push_str(&akv.ca_pem());
-        proxy = Some(akv.proxy_url());
-    }
-    let provider_ca = write_file(dir.path(), "provider-ca.pem", &bundle);
-    Env {
-        sandbox,
-        _dir: dir,
-        kubeconfig,
-        provider_ca,
-        proxy,
-    }
-}
-
-impl Env {
-    fn run(&self, args: &[&str]) -> Output {
-        let ca = self.provider_ca.display().to_string();
-        let mut env = vec![("KUBECTL_ESO_PROVIDER_CA_FILE", ca.as_str())];
-        if let Some(p) = &self.proxy {
-            env.push(("HTTPS_PROXY", p.as_str()));
-            env.push(("NO_PROXY", "127.0.0.1,localhost"));
-        }
-        run_with(&self.kubeconfig, args, &env)
-    }
-
-    fn json(&self, args: &[&str]) -> (Option<i32>, Value) {
-        let o = self.run(args);
-        let v = serde_json::from_str(&stdout(&o))
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}{}", stdout(&o), stderr(&o)));
-        (o.status.code(), v)
-    }
-
-    fn secret_values(&self) -> Vec<String> {
-        sandbox_secret_values(&self.sandbox)
-    }
+async fn start(scenario: &str) -> SandboxEnv {
+    SandboxEnv::start(scenario).await
 }
 
 fn check<'a>(report: &'a Value, id: &str) -> &'a Value {
@@ -273,7 +211,7 @@ fn provider_requests(stderr: &str) -> Vec<(String, usize, usize)> {
 async fn issue8_provider_requests_follow_distinct_keys_not_externalsecrets() {
     let mut seen = Vec::new();
     for n in [100, 400] {
-        let env = start_scaled("scale", Some(n)).await;
+        let env = SandboxEnv::start_scaled("scale", Some(n)).await;
         let o = env.run(&["doctor", "-A", "-o", "json", "-v"]);
         assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
         let per_store = provider_requests(&stderr(&o));

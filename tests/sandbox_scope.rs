@@ -6,40 +6,11 @@
 mod common;
 
 use common::*;
-use eso_sandbox::{Sandbox, SandboxOptions};
 use serde_json::Value;
 use std::process::Output;
 
-struct Env {
-    sandbox: Sandbox,
-    _dir: tempfile::TempDir,
-    kubeconfig: std::path::PathBuf,
-}
-
-async fn start(scenario: &str) -> Env {
-    let sandbox = Sandbox::start(SandboxOptions {
-        scenario: scenario.into(),
-        ..SandboxOptions::default()
-    })
-    .await
-    .unwrap_or_else(|e| panic!("sandbox {scenario}: {e:#}"));
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
-    let kubeconfig = write_file(dir.path(), "kubeconfig", &sandbox.api().kubeconfig(None));
-    Env {
-        sandbox,
-        _dir: dir,
-        kubeconfig,
-    }
-}
-
-impl Env {
-    fn run(&self, args: &[&str]) -> Output {
-        run_with(&self.kubeconfig, args, &[])
-    }
-
-    fn secret_values(&self) -> Vec<String> {
-        sandbox_secret_values(&self.sandbox)
-    }
+async fn start(scenario: &str) -> SandboxEnv {
+    SandboxEnv::start(scenario).await
 }
 
 fn json(o: &Output) -> Value {

@@ -12,6 +12,11 @@ use kube_sim::{ApiServer, EsoCrds, SimConfig};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
+#[cfg(feature = "sandbox")]
+mod sandbox;
+#[cfg(feature = "sandbox")]
+pub use sandbox::SandboxEnv;
+
 /// A running simulated cluster and a kubeconfig for it (admin, default namespace `prod`).
 /// Dropping it drops the server's runtime tasks along with the test's runtime.
 pub struct Cluster {

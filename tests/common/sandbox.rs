@@ -1,0 +1,78 @@
+//! One harness for the tests that run the built binary against a sandbox: the simulated cluster
+//! with a scenario loaded, a kubeconfig for it, and the provider CA bundle and proxy that
+//! `kubectl eso sandbox` hands its subcommands, so a test runs the binary exactly as a user of the
+//! sandbox would.
+
+use std::path::PathBuf;
+use std::process::Output;
+
+use eso_sandbox::{Sandbox, SandboxOptions};
+use serde_json::Value;
+
+use super::{run_with, sandbox_secret_values, stderr, stdout, write_file};
+
+pub struct SandboxEnv {
+    pub sandbox: Sandbox,
+    _dir: tempfile::TempDir,
+    pub kubeconfig: PathBuf,
+    /// The registry's and Key Vault's CAs in one PEM file.
+    pub provider_ca: PathBuf,
+    /// The Key Vault fake's proxy: its custom cloud's vault hosts are reached through it.
+    pub proxy: Option<String>,
+}
+
+impl SandboxEnv {
+    pub async fn start(scenario: &str) -> SandboxEnv {
+        SandboxEnv::start_scaled(scenario, None).await
+    }
+
+    pub async fn start_scaled(scenario: &str, scale: Option<usize>) -> SandboxEnv {
+        let sandbox = Sandbox::start(SandboxOptions {
+            scenario: scenario.into(),
+            scale,
+            ..SandboxOptions::default()
+        })
+        .await
+        .unwrap_or_else(|e| panic!("sandbox {scenario}: {e:#}"));
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let kubeconfig = write_file(dir.path(), "kubeconfig", &sandbox.api().kubeconfig(None));
+        let mut bundle = sandbox.registry().ca_pem();
+        let mut proxy = None;
+        if let Some(akv) = sandbox.akv() {
+            bundle.push('\n');
+            bundle.push_str(&akv.ca_pem());
+            proxy = Some(akv.proxy_url());
+        }
+        let provider_ca = write_file(dir.path(), "provider-ca.pem", &bundle);
+        SandboxEnv {
+            sandbox,
+            _dir: dir,
+            kubeconfig,
+            provider_ca,
+            proxy,
+        }
+    }
+
+    /// Runs the binary with the provider CA file and proxy in its environment.
+    pub fn run(&self, args: &[&str]) -> Output {
+        let ca = self.provider_ca.display().to_string();
+        let mut env = vec![("KUBECTL_ESO_PROVIDER_CA_FILE", ca.as_str())];
+        if let Some(p) = &self.proxy {
+            env.push(("HTTPS_PROXY", p.as_str()));
+            env.push(("NO_PROXY", "127.0.0.1,localhost"));
+        }
+        run_with(&self.kubeconfig, args, &env)
+    }
+
+    /// `run`, parsing stdout as JSON; returns the exit code with it.
+    pub fn json(&self, args: &[&str]) -> (Option<i32>, Value) {
+        let o = self.run(args);
+        let v = serde_json::from_str(&stdout(&o))
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}{}", stdout(&o), stderr(&o)));
+        (o.status.code(), v)
+    }
+
+    pub fn secret_values(&self) -> Vec<String> {
+        sandbox_secret_values(&self.sandbox)
+    }
+}
