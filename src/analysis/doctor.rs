@@ -30,26 +30,25 @@ pub struct DoctorOptions {
     pub fail_on: Status,
 }
 
-/// `probes` is `None` when the providers were not probed; the providers check then says why.
+/// `extras.probes` is `None` when the providers were not probed; the providers check then says why.
 pub fn analyse(
     install: &InstallSnapshot,
     snap: &ScopeSnapshot,
     scope: &ScopeReport,
-    probes: Option<&[StoreProbe]>,
-    regcreds: Option<&[RegcredResult]>,
+    extras: &DoctorExtras,
     opts: &DoctorOptions,
     now: Timestamp,
 ) -> DoctorReport {
     let checks = vec![
         install::check(install),
         stores::check(snap, scope),
-        match probes {
+        match &extras.probes {
             Some(p) => providers::check(p, now),
             None => providers_skipped(opts),
         },
         objects::external_secrets(snap, scope, opts.stale_after, now),
         objects::leftovers(snap, scope),
-        match regcreds {
+        match &extras.regcreds {
             Some(r) => regcreds::check(r),
             None => skipped(CheckId::Regcreds, "not asked for: pass --regcred"),
         },

@@ -27,7 +27,8 @@ use crate::kube::list::{Listing, list_all, list_all_metadata};
 use crate::kube::scope::{ScopeQuery, fetch};
 use crate::kube::{client, eso};
 use crate::model::doctor::{
-    CrdFacts, DeploymentFacts, InstallSnapshot, RegcredResult, RegistryLogin, Status,
+    CrdFacts, DeploymentFacts, DoctorExtras, InstallSnapshot, RegcredResult, RegistryLogin, Status,
+    StoreExtras, TargetExtras,
 };
 use crate::model::scope::{Fetched, ScopeReport};
 use crate::provider::registry::{self, ClientOptions, Outcome, PayloadFormat, RegistryClient};
@@ -91,15 +92,13 @@ pub async fn run(cfg: &Config, args: &DoctorArgs, out: &mut impl Write) -> Resul
             );
         }
     }
-    let report = analyse(
-        &install,
-        &snapshot,
-        &scope,
-        probes.as_deref(),
-        regcreds.as_deref(),
-        &opts,
-        now,
-    );
+    let extras = DoctorExtras {
+        probes,
+        regcreds,
+        stores: StoreExtras::default(),
+        targets: TargetExtras::default(),
+    };
+    let report = analyse(&install, &snapshot, &scope, &extras, &opts, now);
     diag.log(
         1,
         format_args!(

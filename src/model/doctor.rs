@@ -161,6 +161,28 @@ pub struct DeploymentFacts {
     pub ready: i32,
 }
 
+/// What doctor reads beyond scope's snapshot and the installation, one field per check that
+/// needs it; `None` where the check was not asked for.
+#[derive(Debug, Clone, Default)]
+pub struct DoctorExtras {
+    /// Check 3: one batched probe per store; `None` with `--no-probe`.
+    pub probes: Option<Vec<StoreProbe>>,
+    /// Check 6: `None` without `--regcred`.
+    pub regcreds: Option<Vec<RegcredResult>>,
+    /// Check 2: what the stores' conditions and credential references point at.
+    pub stores: StoreExtras,
+    /// Check 4: what the target Secrets' consumers and values say.
+    pub targets: TargetExtras,
+}
+
+/// Check 2's reads beyond scope's snapshot.
+#[derive(Debug, Clone, Default)]
+pub struct StoreExtras {}
+
+/// Check 4's reads beyond scope's snapshot.
+#[derive(Debug, Clone, Default)]
+pub struct TargetExtras {}
+
 /// One store's live probe, batched as issue 8 asks: one login and one capabilities call for the
 /// store, covering the distinct remote keys of every ExternalSecret that uses it.
 #[derive(Debug, Clone)]

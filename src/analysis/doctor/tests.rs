@@ -122,7 +122,14 @@ fn opts(fail_on: Status) -> DoctorOptions {
 
 fn run(install: &InstallSnapshot, snap: &ScopeSnapshot, fail_on: Status) -> DoctorReport {
     let scope = analyse_scope(snap, &ScopeOptions::default(), now());
-    analyse(install, snap, &scope, None, None, &opts(fail_on), now())
+    analyse(
+        install,
+        snap,
+        &scope,
+        &DoctorExtras::default(),
+        &opts(fail_on),
+        now(),
+    )
 }
 
 fn check(r: &DoctorReport, id: CheckId) -> &Check {
@@ -331,8 +338,10 @@ fn run_probes(probes: &[StoreProbe]) -> DoctorReport {
         &healthy_install(),
         &snap,
         &scope,
-        Some(probes),
-        None,
+        &DoctorExtras {
+            probes: Some(probes.to_vec()),
+            ..DoctorExtras::default()
+        },
         &opts(Status::Error),
         now(),
     )
@@ -432,8 +441,10 @@ fn a_regcred_that_does_not_log_in_is_an_error_on_its_secret() {
         &healthy_install(),
         &snap,
         &scope,
-        None,
-        Some(&results),
+        &DoctorExtras {
+            regcreds: Some(results),
+            ..DoctorExtras::default()
+        },
         &opts(Status::Error),
         now(),
     );
