@@ -15,6 +15,7 @@ use tempfile::TempDir;
 #[cfg(feature = "sandbox")]
 mod sandbox;
 #[cfg(feature = "sandbox")]
+#[allow(unused_imports)]
 pub use sandbox::SandboxEnv;
 
 /// A running simulated cluster and a kubeconfig for it (admin, default namespace `prod`).
