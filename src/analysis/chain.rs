@@ -10,7 +10,8 @@ mod verdict;
 
 use jiff::Timestamp;
 
-use crate::analysis::duration::parse_go_duration;
+use crate::analysis::consumers::read_at_start;
+use crate::analysis::duration::periodic_refresh;
 use crate::model::chain::*;
 
 pub use verdict::verdict;
@@ -89,14 +90,12 @@ fn external_secret(es: &ExternalSecretFacts, now: Timestamp) -> LinkReport {
     if pending {
         notes.push("spec changed since the last sync: a resync is pending".into());
     }
-    let stale = match (&es.refresh_time, parse_go_duration(interval)) {
-        (Some(t), Some(d))
-            if !d.is_zero() && es.refresh_policy.as_deref() != Some("CreatedOnce") =>
-        {
-            t.parse::<Timestamp>()
-                .ok()
-                .is_some_and(|t| now.as_second() - t.as_second() > 2 * d.as_secs() as i64)
-        }
+    let every = periodic_refresh(es.refresh_policy.as_deref(), es.refresh_interval.as_deref());
+    let stale = match (&es.refresh_time, every) {
+        (Some(t), Some(d)) => t
+            .parse::<Timestamp>()
+            .ok()
+            .is_some_and(|t| now.as_second() - t.as_second() > 2 * d.as_secs() as i64),
         _ => false,
     };
     if stale {
@@ -468,10 +467,7 @@ fn consumers(c: &ConsumersFacts) -> LinkReport {
     let restart: Vec<&ConsumerFacts> = c
         .items
         .iter()
-        .filter(|i| {
-            i.started_before_change == Some(true)
-                && i.uses.iter().any(|u| u == "env" || u == "envFrom")
-        })
+        .filter(|i| i.started_before_change == Some(true) && read_at_start(&i.uses))
         .collect();
     if let Some(p) = restart.first() {
         return link(
@@ -479,7 +475,7 @@ fn consumers(c: &ConsumersFacts) -> LinkReport {
             LinkState::Warning,
             summary,
             Some(format!(
-                "{} pod(s) (e.g. {}) started before the Secret last changed and read it as environment variables: restart needed",
+                "{} pod(s) (e.g. {}) started before the Secret last changed and read it at start (env, envFrom or a subPath mount): restart needed",
                 restart.len(),
                 p.name
             )),

@@ -4,7 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{Container, PodSpec};
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::{Container, PodSpec, PodStatus};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 /// How a pod template refers to a Secret.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -107,6 +109,118 @@ fn container_secrets(c: &Container, add: &mut impl FnMut(Option<&str>, SecretUse
 /// How the pod spec uses one Secret; empty when it does not use it at all.
 pub fn uses_of(spec: &PodSpec, secret: &str) -> Vec<SecretUse> {
     secrets_used(spec).remove(secret).unwrap_or_default()
+}
+
+/// The `uses` string of a Secret volume mounted through `subPath`.
+pub const VOLUME_SUB_PATH: &str = "volume-subPath";
+
+/// How a pod spec uses `secret`, with mounts through `subPath` told apart: the kubelet never
+/// updates those, so they need a restart like env vars do.
+pub fn secret_uses(spec: &PodSpec, secret: &str) -> Vec<String> {
+    let mut out: Vec<String> = uses_of(spec, secret)
+        .into_iter()
+        .map(|u| u.as_str().to_string())
+        .collect();
+    if mounted_with_sub_path(spec, secret) {
+        out.push(VOLUME_SUB_PATH.into());
+    }
+    out
+}
+
+fn mounted_with_sub_path(spec: &PodSpec, secret: &str) -> bool {
+    let volumes: Vec<&str> = spec
+        .volumes
+        .iter()
+        .flatten()
+        .filter(|v| {
+            v.secret
+                .as_ref()
+                .is_some_and(|s| s.secret_name.as_deref() == Some(secret))
+                || v.projected.as_ref().is_some_and(|p| {
+                    p.sources
+                        .iter()
+                        .flatten()
+                        .any(|s| s.secret.as_ref().is_some_and(|s| s.name == secret))
+                })
+        })
+        .map(|v| v.name.as_str())
+        .collect();
+    spec.containers
+        .iter()
+        .chain(spec.init_containers.iter().flatten())
+        .flat_map(|c| c.volume_mounts.iter().flatten())
+        .any(|m| {
+            volumes.contains(&m.name.as_str())
+                && (m.sub_path.as_deref().is_some_and(|p| !p.is_empty())
+                    || m.sub_path_expr.as_deref().is_some_and(|p| !p.is_empty()))
+        })
+}
+
+/// Whether these uses read the value once, when the container starts (environment variables,
+/// `subPath` mounts): a container started before the Secret last changed still has the old value.
+/// Plain volume files are refreshed by the kubelet and never need this.
+pub fn read_at_start(uses: &[String]) -> bool {
+    uses.iter().any(|u| {
+        u == SecretUse::Env.as_str() || u == SecretUse::EnvFrom.as_str() || u == VOLUME_SUB_PATH
+    })
+}
+
+/// Whether a restart is what brings these uses a new Secret value: everything read at start, and
+/// image pull secrets (a pod in ImagePullBackOff waits out its back-off otherwise).
+pub fn needs_restart(uses: &[String]) -> bool {
+    read_at_start(uses)
+        || uses
+            .iter()
+            .any(|u| u == SecretUse::ImagePullSecret.as_str())
+}
+
+/// When the Secret's data last changed, as far as the API server can tell: the newest
+/// managedFields time (every writer, ESO included, leaves one), else the creation time.
+pub fn last_changed(meta: &ObjectMeta) -> Option<Timestamp> {
+    let newest = meta
+        .managed_fields
+        .iter()
+        .flatten()
+        .filter_map(|m| m.time.as_ref())
+        .map(|t| t.0)
+        .max();
+    newest.or(meta.creation_timestamp.as_ref().map(|t| t.0))
+}
+
+/// When the pod's running containers read their environment: the earliest `startedAt` of a
+/// running container (a container still waiting has read nothing yet). `None` when none runs.
+pub fn containers_started(status: Option<&PodStatus>) -> Option<Timestamp> {
+    status?
+        .container_statuses
+        .iter()
+        .flatten()
+        .filter_map(|c| c.state.as_ref()?.running.as_ref()?.started_at.as_ref())
+        .map(|t| t.0)
+        .min()
+}
+
+/// Whether `kubectl rollout restart` works on this workload (`deployment/x` style).
+pub fn rollout_restartable(workload: &str) -> bool {
+    ["deployment/", "statefulset/", "daemonset/"]
+        .iter()
+        .any(|k| workload.starts_with(k))
+}
+
+/// The workload controlling a pod, kubectl style (`deployment/order-service`): a Deployment's
+/// ReplicaSet is `<deployment>-<pod-template-hash>`, so the Deployment is named instead.
+pub fn controller_workload(meta: &ObjectMeta) -> Option<String> {
+    let o = meta
+        .owner_references
+        .iter()
+        .flatten()
+        .find(|o| o.controller == Some(true))?;
+    Some(match o.kind.as_str() {
+        "ReplicaSet" => match o.name.rsplit_once('-') {
+            Some((d, _)) => format!("deployment/{d}"),
+            None => format!("replicaset/{}", o.name),
+        },
+        other => format!("{}/{}", other.to_ascii_lowercase(), o.name),
+    })
 }
 
 #[cfg(test)]

@@ -1,7 +1,26 @@
 //! ESO writes `refreshInterval` as a Go duration ("1h", "1h0m0s", "15m", "0"); the staleness
-//! check needs it as a number, so this reads Go's syntax exactly rather than humantime's.
+//! check needs it as a number, so this reads Go's syntax exactly rather than humantime's. It also
+//! holds the one rule for "does ESO refresh this ExternalSecret by itself, and how often" that
+//! scope, describe-chain and doctor all judge staleness by.
 
 use std::time::Duration;
+
+/// The CRD's default `refreshInterval`, for objects read without one.
+pub const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// How often ESO refreshes an ExternalSecret by itself; `None` when it never does:
+/// `refreshPolicy` CreatedOnce or OnChange, `refreshInterval: 0`, or an interval that is not a
+/// Go duration (ESO would reject it).
+pub fn periodic_refresh(policy: Option<&str>, interval: Option<&str>) -> Option<Duration> {
+    if matches!(policy, Some("CreatedOnce") | Some("OnChange")) {
+        return None;
+    }
+    let every = match interval {
+        Some(i) => parse_go_duration(i)?,
+        None => DEFAULT_REFRESH_INTERVAL,
+    };
+    (!every.is_zero()).then_some(every)
+}
 
 /// Parses a Go `time.ParseDuration` string. Negative durations are rejected (ESO rejects them too).
 pub fn parse_go_duration(input: &str) -> Option<Duration> {
@@ -58,6 +77,29 @@ mod tests {
     fn rejects_garbage() {
         for bad in ["", "h", "1x", "-1h", "1h-", "one hour"] {
             assert_eq!(parse_go_duration(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn periodic_refresh_follows_policy_and_interval() {
+        let hour = Some(Duration::from_secs(3600));
+        assert_eq!(periodic_refresh(None, None), hour);
+        assert_eq!(periodic_refresh(Some("Periodic"), Some("1h0m0s")), hour);
+        assert_eq!(
+            periodic_refresh(None, Some("15m")),
+            Some(Duration::from_secs(900))
+        );
+        for (policy, interval) in [
+            (Some("CreatedOnce"), Some("1h")),
+            (Some("OnChange"), Some("1h")),
+            (None, Some("0")),
+            (None, Some("soon")),
+        ] {
+            assert_eq!(
+                periodic_refresh(policy, interval),
+                None,
+                "{policy:?} {interval:?}"
+            );
         }
     }
 }

@@ -6,9 +6,9 @@
 use std::collections::BTreeMap;
 
 use jiff::Timestamp;
-use k8s_openapi::api::core::v1::{Event, PodSpec};
+use k8s_openapi::api::core::v1::Event;
 
-use super::consumers::{SecretUse, uses_of};
+use super::consumers::{needs_restart, secret_uses};
 use super::duration::parse_go_duration;
 use crate::exit::Exit;
 use crate::model::eso::{ExternalSecret, SecretStore, ready_condition};
@@ -286,58 +286,6 @@ fn seen(es: &ExternalSecret) -> String {
         .map(|t| format!(", last refresh {t}"))
         .unwrap_or_default();
     sanitize::line(&format!("{ready}{refreshed}"))
-}
-
-/// How a pod spec uses `secret`, with mounts through `subPath` told apart: the kubelet never
-/// updates those, so they need a restart like env vars do.
-pub fn secret_uses(spec: &PodSpec, secret: &str) -> Vec<String> {
-    let mut out: Vec<String> = uses_of(spec, secret)
-        .into_iter()
-        .map(|u| u.as_str().to_string())
-        .collect();
-    if mounted_with_sub_path(spec, secret) {
-        out.push("volume-subPath".into());
-    }
-    out
-}
-
-fn mounted_with_sub_path(spec: &PodSpec, secret: &str) -> bool {
-    let volumes: Vec<&str> = spec
-        .volumes
-        .iter()
-        .flatten()
-        .filter(|v| {
-            v.secret
-                .as_ref()
-                .is_some_and(|s| s.secret_name.as_deref() == Some(secret))
-                || v.projected.as_ref().is_some_and(|p| {
-                    p.sources
-                        .iter()
-                        .flatten()
-                        .any(|s| s.secret.as_ref().is_some_and(|s| s.name == secret))
-                })
-        })
-        .map(|v| v.name.as_str())
-        .collect();
-    spec.containers
-        .iter()
-        .chain(spec.init_containers.iter().flatten())
-        .flat_map(|c| c.volume_mounts.iter().flatten())
-        .any(|m| {
-            volumes.contains(&m.name.as_str())
-                && (m.sub_path.as_deref().is_some_and(|p| !p.is_empty())
-                    || m.sub_path_expr.as_deref().is_some_and(|p| !p.is_empty()))
-        })
-}
-
-/// Whether these uses see a new Secret value only after a restart.
-pub fn needs_restart(uses: &[String]) -> bool {
-    uses.iter().any(|u| {
-        u == SecretUse::Env.as_str()
-            || u == SecretUse::EnvFrom.as_str()
-            || u == SecretUse::ImagePullSecret.as_str()
-            || u == "volume-subPath"
-    })
 }
 
 /// One entry per workload that consumes any of `secrets` (namespace, Secret names), with the

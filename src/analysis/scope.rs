@@ -4,14 +4,13 @@
 //! `analyse` as is.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::time::Duration;
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Event;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::consumers;
-use super::duration::parse_go_duration;
+use super::duration::periodic_refresh;
 use super::verdict;
 use crate::model::eso::{ExternalSecret, SecretStore, ready_condition};
 use crate::model::refs::{StoreFilter, StoreKind, StoreRef};
@@ -268,27 +267,17 @@ fn owned_by(secret: &ObjectMeta, es: &ExternalSecret) -> bool {
 /// Stale: periodic refresh is on, and the last successful sync is older than two intervals
 /// (one missed refresh can be a slow provider; two is a pattern).
 fn is_stale(es: &ExternalSecret, now: Timestamp) -> bool {
-    if matches!(
+    let every = periodic_refresh(
         es.spec.refresh_policy.as_deref(),
-        Some("CreatedOnce") | Some("OnChange")
-    ) {
-        return false;
-    }
-    let interval = es
-        .spec
-        .refresh_interval
-        .as_deref()
-        .and_then(parse_go_duration);
+        es.spec.refresh_interval.as_deref(),
+    );
     let last = es
         .status
         .refresh_time
         .as_deref()
         .and_then(|t| t.parse::<Timestamp>().ok());
-    match (interval, last) {
-        (Some(i), Some(last)) if i > Duration::ZERO => {
-            let age = now.duration_since(last).unsigned_abs();
-            now > last && age > i * 2
-        }
+    match (every, last) {
+        (Some(i), Some(last)) => now > last && now.duration_since(last).unsigned_abs() > i * 2,
         _ => false,
     }
 }

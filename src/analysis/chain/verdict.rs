@@ -4,6 +4,7 @@
 //! (a service principal's client id) are left as placeholders.
 
 use super::{credential_rejected, failing_consumers, store_label};
+use crate::analysis::consumers::{read_at_start, rollout_restartable};
 use crate::model::chain::*;
 
 /// Where to look first: the cause lies upstream, the ExternalSecret's own state is the symptom.
@@ -141,15 +142,12 @@ fn impact(f: &ChainFacts) -> (Vec<String>, Vec<String>) {
         .consumers
         .items
         .iter()
-        .filter(|p| {
-            p.started_before_change == Some(true)
-                && p.uses.iter().any(|u| u == "env" || u == "envFrom")
-        })
+        .filter(|p| p.started_before_change == Some(true) && read_at_start(&p.uses))
         .filter_map(|p| p.workload.clone())
         .collect();
     for w in stale {
         let cmd = format!("kubectl rollout restart {w} -n {ns}");
-        if !restarts.contains(&cmd) && w.starts_with("deployment/") {
+        if !restarts.contains(&cmd) && rollout_restartable(&w) {
             impact.push(format!("{w} (started before the Secret changed)"));
             restarts.push(cmd);
         }

@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::{Pod, PodSpec};
 use kube::api::ListParams;
 use kube::{Api, Client};
 
-use crate::analysis::consumers::uses_of;
+use crate::analysis::consumers::{containers_started, controller_workload, secret_uses};
 use crate::diag::Diag;
 use crate::kube::list::{Listing, list_all};
 use crate::model::chain::{ConsumerFacts, ConsumersFacts};
@@ -45,12 +45,12 @@ pub async fn fetch(
         list_all(&p_api, &lp, &listings[4], diag),
     );
     let mut workload = |kind: &str, name: Option<String>, spec: Option<&PodSpec>| {
-        let uses = spec.map(|s| uses_of(s, secret)).unwrap_or_default();
+        let uses = spec.map(|s| secret_uses(s, secret)).unwrap_or_default();
         if !uses.is_empty() {
             out.items.push(ConsumerFacts {
                 kind: kind.to_string(),
                 name: crate::sanitize::line(&name.unwrap_or_default()),
-                uses: uses.iter().map(|u| u.as_str().to_string()).collect(),
+                uses,
                 ..ConsumerFacts::default()
             });
         }
@@ -129,7 +129,7 @@ fn pod(p: &Pod, secret: &str, secret_changed: Option<&str>) -> Option<ConsumerFa
     let uses = p
         .spec
         .as_ref()
-        .map(|s| uses_of(s, secret))
+        .map(|s| secret_uses(s, secret))
         .unwrap_or_default();
     if uses.is_empty() {
         return None;
@@ -147,34 +147,21 @@ fn pod(p: &Pod, secret: &str, secret_changed: Option<&str>) -> Option<ConsumerFa
         )
         .find_map(|c| c.state.as_ref()?.waiting.as_ref()?.reason.clone());
     let state = waiting.or_else(|| status.and_then(|s| s.phase.clone()));
-    let started = status
-        .and_then(|s| s.start_time.as_ref())
-        .map(|t| t.0.to_string());
-    let started_before_change = match (&started, secret_changed) {
-        (Some(s), Some(c)) => match (s.parse::<jiff::Timestamp>(), c.parse::<jiff::Timestamp>()) {
-            (Ok(s), Ok(c)) => Some(s < c),
-            _ => None,
-        },
+    // Environment variables are read when a container starts, not when the pod is scheduled:
+    // a pod that waited for its Secret has an old startTime but read the value on arrival.
+    let containers = containers_started(status);
+    let started = containers
+        .or_else(|| status.and_then(|s| s.start_time.as_ref()).map(|t| t.0))
+        .map(|t| t.to_string());
+    let started_before_change = match (containers, secret_changed) {
+        (Some(s), Some(c)) => c.parse::<jiff::Timestamp>().ok().map(|c| s < c),
         _ => None,
     };
-    let workload = p
-        .metadata
-        .owner_references
-        .iter()
-        .flatten()
-        .find(|o| o.controller == Some(true))
-        .map(|o| match o.kind.as_str() {
-            // A Deployment's ReplicaSet is `<deployment>-<pod-template-hash>`.
-            "ReplicaSet" => match o.name.rsplit_once('-') {
-                Some((d, _)) => format!("deployment/{d}"),
-                None => format!("replicaset/{}", o.name),
-            },
-            other => format!("{}/{}", other.to_ascii_lowercase(), o.name),
-        });
+    let workload = controller_workload(&p.metadata);
     Some(ConsumerFacts {
         kind: "pod".into(),
         name: crate::sanitize::line(p.metadata.name.as_deref().unwrap_or_default()),
-        uses: uses.iter().map(|u| u.as_str().to_string()).collect(),
+        uses,
         state: state.map(|s| crate::sanitize::line(&s)),
         started,
         started_before_change,
