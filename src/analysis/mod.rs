@@ -8,4 +8,5 @@ pub mod doctor;
 pub mod duration;
 pub mod force_sync;
 pub mod scope;
+pub mod store_conditions;
 pub mod verdict;

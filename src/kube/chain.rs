@@ -212,7 +212,11 @@ async fn fetch_store(
     }
     if cluster {
         let labels = namespace_labels(client, &es.namespace, diag).await;
-        let (admits, note) = extract::admits_namespace(&store, &es.namespace, labels.as_ref());
+        let (admits, note) = crate::analysis::store_conditions::admits_namespace(
+            crate::analysis::store_conditions::conditions_of(&store),
+            &es.namespace,
+            labels.as_ref(),
+        );
         out.admits_namespace = admits;
         out.admission_note = note;
     }
@@ -321,7 +325,8 @@ async fn fetch_target(
         .annotations
         .as_ref()
         .is_some_and(|a| a.contains_key("reconcile.external-secrets.io/data-hash"));
-    out.last_changed = last_changed(&secret.metadata);
+    out.last_changed =
+        crate::analysis::consumers::last_changed(&secret.metadata).map(|t| t.to_string());
     for (k, v) in secret.data.unwrap_or_default() {
         out.keys.push(TargetKey {
             name: crate::sanitize::line(&k),
@@ -331,21 +336,4 @@ async fn fetch_target(
         data.insert(k, Sensitive::from_bytes(v.0));
     }
     (out, data)
-}
-
-/// The newest managedFields time, else the creation time: when the data last changed, as far as
-/// the API server can tell.
-fn last_changed(
-    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
-) -> Option<String> {
-    let newest = meta
-        .managed_fields
-        .iter()
-        .flatten()
-        .filter_map(|m| m.time.as_ref())
-        .map(|t| t.0)
-        .max();
-    newest
-        .or(meta.creation_timestamp.as_ref().map(|t| t.0))
-        .map(|t| t.to_string())
 }

@@ -213,71 +213,6 @@ pub fn provider_settings(store: &Value) -> (Option<String>, BTreeMap<String, Str
     (Some(sanitize::line(kind)), out)
 }
 
-/// ClusterSecretStore `spec.conditions`: `Some(true/false)` when decidable, with a note when not.
-pub fn admits_namespace(
-    store: &Value,
-    namespace: &str,
-    ns_labels: Option<&BTreeMap<String, String>>,
-) -> (Option<bool>, Option<String>) {
-    let Some(conditions) = store.pointer("/spec/conditions").and_then(Value::as_array) else {
-        return (Some(true), None);
-    };
-    if conditions.is_empty() {
-        return (Some(true), None);
-    }
-    let mut undecided = None;
-    for c in conditions {
-        let by_name = c
-            .get("namespaces")
-            .and_then(Value::as_array)
-            .is_some_and(|a| a.iter().any(|n| n.as_str() == Some(namespace)));
-        if by_name {
-            return (Some(true), None);
-        }
-        if let Some(sel) = c.get("namespaceSelector").filter(|s| !s.is_null()) {
-            let has_expressions = sel
-                .get("matchExpressions")
-                .and_then(Value::as_array)
-                .is_some_and(|a| !a.is_empty());
-            match (ns_labels, has_expressions) {
-                (Some(labels), false) => {
-                    let all = sel
-                        .get("matchLabels")
-                        .and_then(Value::as_object)
-                        .into_iter()
-                        .flatten()
-                        .all(|(k, v)| labels.get(k).map(String::as_str) == v.as_str());
-                    if all {
-                        return (Some(true), None);
-                    }
-                }
-                (None, _) => {
-                    undecided = Some("the namespace's labels could not be read".to_string());
-                }
-                (_, true) => {
-                    undecided =
-                        Some("namespaceSelector.matchExpressions not evaluated".to_string());
-                }
-            }
-        }
-        if c.get("namespaceRegexes")
-            .and_then(Value::as_array)
-            .is_some_and(|a| !a.is_empty())
-        {
-            undecided = Some("namespaceRegexes not evaluated".to_string());
-        }
-    }
-    match undecided {
-        Some(note) => (None, Some(note)),
-        None => (
-            Some(false),
-            Some(format!(
-                "no entry of spec.conditions admits namespace {namespace}"
-            )),
-        ),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -302,23 +237,6 @@ mod tests {
         assert!(f.remote_refs[1].extract && !f.remote_refs[1].find);
         assert!(f.remote_refs[2].find);
         assert_eq!(f.owner_cluster_external_secret.as_deref(), Some("ces"));
-    }
-
-    #[test]
-    fn cluster_store_conditions_decide_by_name_and_labels() {
-        let open = json!({"spec": {}});
-        assert_eq!(admits_namespace(&open, "netbox", None).0, Some(true));
-        let named = json!({"spec": {"conditions": [{"namespaces": ["awx"]}]}});
-        assert_eq!(admits_namespace(&named, "netbox", None).0, Some(false));
-        assert_eq!(admits_namespace(&named, "awx", None).0, Some(true));
-        let sel = json!({"spec": {"conditions": [{"namespaceSelector": {"matchLabels": {"team": "ops"}}}]}});
-        let labels = BTreeMap::from([("team".to_string(), "ops".to_string())]);
-        assert_eq!(admits_namespace(&sel, "x", Some(&labels)).0, Some(true));
-        assert_eq!(
-            admits_namespace(&sel, "x", Some(&BTreeMap::new())).0,
-            Some(false)
-        );
-        assert_eq!(admits_namespace(&sel, "x", None).0, None);
     }
 
     #[test]
