@@ -8,15 +8,20 @@ mod objects;
 mod providers;
 mod regcreds;
 mod stores;
+mod targets;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_stores;
+#[cfg(test)]
+mod tests_targets;
 
 use std::time::Duration;
 
 use jiff::Timestamp;
 
 use crate::model::doctor::*;
-use crate::model::scope::{REPORT_API_VERSION, ScopeReport, ScopeSnapshot};
+use crate::model::scope::{Degraded, REPORT_API_VERSION, ScopeReport, ScopeSnapshot};
 
 /// What the user asked for.
 #[derive(Debug, Clone)]
@@ -41,12 +46,12 @@ pub fn analyse(
 ) -> DoctorReport {
     let checks = vec![
         install::check(install),
-        stores::check(snap, scope),
+        stores::check(snap, scope, &extras.stores),
         match &extras.probes {
             Some(p) => providers::check(p, now),
             None => providers_skipped(opts),
         },
-        objects::external_secrets(snap, scope, opts.stale_after, now),
+        objects::external_secrets(snap, scope, extras, opts.stale_after, now),
         objects::leftovers(snap, scope),
         match &extras.regcreds {
             Some(r) => regcreds::check(r),
@@ -68,8 +73,31 @@ pub fn analyse(
         },
         checks,
         totals,
-        degraded: scope.degraded.clone(),
+        degraded: degraded(scope, extras),
     }
+}
+
+/// Scope's unreadable parts, and those of checks 2 and 4.
+fn degraded(scope: &ScopeReport, extras: &DoctorExtras) -> Vec<Degraded> {
+    let mut out = scope.degraded.clone();
+    out.extend(extras.targets.values_unread.clone());
+    if let Some(Err(pods)) = &extras.targets.pods {
+        out.push(pods.clone());
+    }
+    if let Some(Err(namespaces)) = &extras.stores.namespace_labels {
+        out.push(namespaces.clone());
+    }
+    for unread in extras
+        .stores
+        .credential_keys
+        .values()
+        .filter_map(|k| k.as_ref().err())
+    {
+        if !out.contains(unread) {
+            out.push(unread.clone());
+        }
+    }
+    out
 }
 
 /// Whether the report should end with exit code 1: any finding at or above `--fail-on`.

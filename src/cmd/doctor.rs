@@ -3,6 +3,7 @@
 //! LISTs for the ESO installation (CRDs, the Helm chart's Deployments, webhook configurations),
 //! and turns both into one `DoctorReport`.
 
+use std::collections::HashSet;
 use std::io::Write;
 use std::time::Duration;
 
@@ -21,16 +22,17 @@ use crate::config::Config;
 use crate::diag::Diag;
 use crate::error::{Error, Result};
 use crate::exit::Exit;
-use crate::kube::chain::batch::{BatchOptions, probe_stores};
+use crate::kube::chain::batch::{BatchOptions, TargetData, probe_stores};
 use crate::kube::eso::{EsoApi, GROUP};
 use crate::kube::list::{Listing, list_all, list_all_metadata};
 use crate::kube::scope::{ScopeQuery, fetch};
 use crate::kube::{client, eso};
+use crate::kube::{doctor_stores, doctor_targets};
 use crate::model::doctor::{
     CrdFacts, DeploymentFacts, DoctorExtras, InstallSnapshot, RegcredResult, RegistryLogin, Status,
-    StoreExtras, TargetExtras,
+    TargetExtras,
 };
-use crate::model::scope::{Fetched, ScopeReport};
+use crate::model::scope::{Fetched, ScopeReport, TargetState};
 use crate::provider::registry::{self, ClientOptions, Outcome, PayloadFormat, RegistryClient};
 use crate::render::doctor::DoctorFormat;
 use crate::render::{self, RenderOptions};
@@ -72,11 +74,18 @@ pub async fn run(cfg: &Config, args: &DoctorArgs, out: &mut impl Write) -> Resul
     } else {
         None
     };
+    let batch = batch_options(cfg)?;
+    let ((targets, target_data), stores) = futures::join!(
+        fetch_targets(&client, namespace.as_deref(), &scope, opts.probe, &diag),
+        doctor_stores::fetch(&client, &snapshot, &scope, &diag)
+    );
     let probes = if opts.probe {
-        Some(probe_stores(&client, &snapshot, &batch_options(cfg)?, &diag).await)
+        Some(probe_stores(&client, &snapshot, &target_data, &batch, &diag).await)
     } else {
         None
     };
+    // The managed Secrets' values are not needed past the probes.
+    drop(target_data);
     if let Some(probes) = &probes {
         for p in probes {
             // The benchmark and -v read this: requests grow with distinct keys, not ExternalSecrets.
@@ -95,8 +104,8 @@ pub async fn run(cfg: &Config, args: &DoctorArgs, out: &mut impl Write) -> Resul
     let extras = DoctorExtras {
         probes,
         regcreds,
-        stores: StoreExtras::default(),
-        targets: TargetExtras::default(),
+        stores,
+        targets,
     };
     let report = analyse(&install, &snapshot, &scope, &extras, &opts, now);
     diag.log(
@@ -118,6 +127,47 @@ pub async fn run(cfg: &Config, args: &DoctorArgs, out: &mut impl Write) -> Resul
     let format = DoctorFormat::from_render(&render_opts, cfg.junit);
     render::doctor::write(out, &report, format).map_err(Error::Output)?;
     Ok(Exit::from_findings(fails(&report)))
+}
+
+/// Check 4's reads: the running pods that read a target Secret at start, and — only when the
+/// providers are probed — the data of the Secrets ESO manages, for the prober to compare.
+async fn fetch_targets(
+    client: &Client,
+    namespace: Option<&str>,
+    scope: &ScopeReport,
+    probe: bool,
+    diag: &Diag,
+) -> (TargetExtras, TargetData) {
+    let targets: HashSet<(String, String)> = scope
+        .external_secrets
+        .iter()
+        .filter(|r| r.target.state != TargetState::Missing)
+        .map(|r| (r.namespace.clone(), r.target.name.clone()))
+        .collect();
+    let pods = async {
+        if targets.is_empty() {
+            return None;
+        }
+        Some(doctor_targets::pods_reading_at_start(client, namespace, &targets, diag).await)
+    };
+    let data = async {
+        if !probe || targets.is_empty() {
+            return Ok(TargetData::default());
+        }
+        doctor_targets::managed_secret_data(client, namespace, diag).await
+    };
+    let (pods, data) = futures::join!(pods, data);
+    let (data, values_unread) = match data {
+        Ok(d) => (d, None),
+        Err(why) => (TargetData::default(), Some(why)),
+    };
+    (
+        TargetExtras {
+            pods,
+            values_unread,
+        },
+        data,
+    )
 }
 
 /// Each provider request, and each store's whole probe, gets this long.

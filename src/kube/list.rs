@@ -98,7 +98,37 @@ pub async fn list_all<K>(
 where
     K: Resource + Clone + DeserializeOwned + Debug,
 {
-    paginate(params, what, diag, |lp| async move { api.list(&lp).await }).await
+    paginate(
+        params,
+        what,
+        diag,
+        |lp| async move { api.list(&lp).await },
+        Some,
+    )
+    .await
+}
+
+/// Every object, page by page, each reduced by `keep` as its page arrives: for big lists (every
+/// pod of a cluster) of which only a few facts per object are needed, so whole objects never
+/// pile up in memory.
+pub async fn list_reduced<K, T>(
+    api: &Api<K>,
+    params: &ListParams,
+    what: &Listing,
+    diag: &Diag,
+    keep: impl FnMut(K) -> Option<T>,
+) -> Result<Vec<T>, kube::Error>
+where
+    K: Resource + Clone + DeserializeOwned + Debug,
+{
+    paginate(
+        params,
+        what,
+        diag,
+        |lp| async move { api.list(&lp).await },
+        keep,
+    )
+    .await
 }
 
 /// Every object's metadata only (PartialObjectMetadataList): used for Secrets so no Secret data
@@ -112,18 +142,23 @@ pub async fn list_all_metadata<K>(
 where
     K: Resource + Clone + DeserializeOwned + Debug,
 {
-    paginate(params, what, diag, |lp| async move {
-        api.list_metadata(&lp).await
-    })
+    paginate(
+        params,
+        what,
+        diag,
+        |lp| async move { api.list_metadata(&lp).await },
+        Some,
+    )
     .await
 }
 
-async fn paginate<T, F, Fut>(
+async fn paginate<T, U, F, Fut>(
     params: &ListParams,
     what: &Listing,
     diag: &Diag,
     fetch: F,
-) -> Result<Vec<T>, kube::Error>
+    mut keep: impl FnMut(T) -> Option<U>,
+) -> Result<Vec<U>, kube::Error>
 where
     T: Clone,
     F: Fn(ListParams) -> Fut,
@@ -161,7 +196,7 @@ where
                 started.elapsed()
             ),
         );
-        items.extend(list.items);
+        items.extend(list.items.into_iter().filter_map(&mut keep));
         match list.metadata.continue_ {
             Some(token) if !token.is_empty() => lp = lp.continue_token(&token),
             _ => break,

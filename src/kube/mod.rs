@@ -3,6 +3,8 @@
 
 pub mod chain;
 pub mod client;
+pub mod doctor_stores;
+pub mod doctor_targets;
 pub mod eso;
 pub mod force_sync;
 pub mod list;

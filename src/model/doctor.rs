@@ -3,6 +3,8 @@
 //! status and findings that name the object and the next step. The serialized shape is documented
 //! in the README and versioned by `apiVersion`.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::scope::{Degraded, Fetched};
@@ -177,11 +179,40 @@ pub struct DoctorExtras {
 
 /// Check 2's reads beyond scope's snapshot.
 #[derive(Debug, Clone, Default)]
-pub struct StoreExtras {}
+pub struct StoreExtras {
+    /// The labels of every namespace, by name, from one metadata LIST of namespaces, for
+    /// ClusterSecretStore `spec.conditions`; `None` when no store in use has conditions.
+    pub namespace_labels: Option<Fetched<BTreeMap<String, BTreeMap<String, String>>>>,
+    /// The key names of each credentials Secret a store references, by (namespace, name):
+    /// `Ok(None)` when it does not exist. Read with one GET each; values are never kept.
+    pub credential_keys: CredentialKeys,
+}
+
+/// Key names of credentials Secrets by (namespace, name); `Ok(None)`: the Secret does not exist.
+pub type CredentialKeys = BTreeMap<(String, String), Fetched<Option<Vec<String>>>>;
 
 /// Check 4's reads beyond scope's snapshot.
 #[derive(Debug, Clone, Default)]
-pub struct TargetExtras {}
+pub struct TargetExtras {
+    /// The running pods in scope that read an ExternalSecret's target Secret at start (env,
+    /// envFrom, subPath mounts), from one LIST of pods; `None` when there was nothing to look for.
+    pub pods: Option<Fetched<Vec<PodFacts>>>,
+    /// The managed Secrets' data could not be listed, so no target was compared.
+    pub values_unread: Option<Degraded>,
+}
+
+/// One running pod, reduced to what "started before its Secret last changed" needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodFacts {
+    pub namespace: String,
+    pub name: String,
+    /// The controlling workload, kubectl style (`deployment/order-service`), when there is one.
+    pub workload: Option<String>,
+    /// When its running containers started (the earliest): when they read their environment.
+    pub started: jiff::Timestamp,
+    /// The Secrets it read at start.
+    pub reads_at_start: Vec<String>,
+}
 
 /// One store's live probe, batched as issue 8 asks: one login and one capabilities call for the
 /// store, covering the distinct remote keys of every ExternalSecret that uses it.
@@ -191,6 +222,21 @@ pub struct StoreProbe {
     /// As describe-chain's probe reports it; `keys` holds each distinct remote key once.
     pub provider: super::chain::ProviderFacts,
     pub users: Vec<KeyUser>,
+    /// The target Secrets of the store's ExternalSecrets compared with the provider's values;
+    /// only those that could be compared.
+    pub targets: Vec<TargetValues>,
+}
+
+/// One ExternalSecret's target Secret compared in memory, key by key, with the value ESO would
+/// write there now. Only key names leave the comparison.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetValues {
+    /// The ExternalSecret's namespace and name.
+    pub namespace: String,
+    pub name: String,
+    /// Target keys whose value is not the provider's current one (or that are missing); empty
+    /// when every compared key matches.
+    pub differs: Vec<String>,
 }
 
 /// One ExternalSecret's use of one remote key of a probed store.
@@ -200,11 +246,9 @@ pub struct KeyUser {
     pub name: String,
     /// The remote key, as in `KeyFacts::key`.
     pub key: String,
-    /// `refreshPolicy: CreatedOnce`: ESO will never update the Secret again.
-    pub created_once: bool,
-    /// Whether the provider's current value differs from the target Secret's, compared in memory
-    /// by the prober; `None` when not compared. Only this answer enters the model.
-    pub value_changed: Option<bool>,
+    /// `remoteRef.property` values the ExternalSecret asks of this key that the remote secret
+    /// does not have (ESO fails the sync on each).
+    pub missing_properties: Vec<String>,
 }
 
 /// One `kubernetes.io/dockerconfigjson` Secret written by an ExternalSecret, checked with

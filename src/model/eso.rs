@@ -109,8 +109,62 @@ pub struct SecretStore {
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct SecretStoreSpec {
-    /// One key per provider (`vault`, `azurekv`, ...); only the key is read.
+    /// One key per provider (`vault`, `azurekv`, ...).
     pub provider: serde_json::Map<String, serde_json::Value>,
+    /// ClusterSecretStore `spec.conditions`: which namespaces may use it (raw; read by
+    /// `analysis::store_conditions`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<serde_json::Value>,
+}
+
+/// One `{name, key, namespace?}` Secret key selector in a store's provider block (`secretRef`,
+/// `tokenSecretRef`, `clientId`, `clientSecret`, ...).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SecretKeyRef {
+    /// The selector's own namespace, else the store's (none for a ClusterSecretStore whose
+    /// selector names none: ESO then uses the ExternalSecret's namespace).
+    pub namespace: Option<String>,
+    pub name: String,
+    pub key: String,
+}
+
+impl SecretStore {
+    /// Every Secret key selector in the provider block, in order of appearance.
+    pub fn secret_key_refs(&self) -> Vec<SecretKeyRef> {
+        let mut out = Vec::new();
+        for v in self.spec.provider.values() {
+            selectors(v, self.metadata.namespace.as_deref(), &mut out);
+        }
+        out
+    }
+}
+
+fn selectors(v: &serde_json::Value, store_ns: Option<&str>, out: &mut Vec<SecretKeyRef>) {
+    use serde_json::Value;
+    match v {
+        Value::Object(map) => {
+            if let (Some(Value::String(name)), Some(Value::String(key))) =
+                (map.get("name"), map.get("key"))
+            {
+                // `caProvider` has the same shape and may point at a ConfigMap instead.
+                if map.get("type").and_then(Value::as_str) == Some("ConfigMap") {
+                    return;
+                }
+                let ns = map.get("namespace").and_then(Value::as_str).or(store_ns);
+                out.push(SecretKeyRef {
+                    namespace: ns.map(str::to_string),
+                    name: name.clone(),
+                    key: key.clone(),
+                });
+                return;
+            }
+            for child in map.values() {
+                selectors(child, store_ns, out);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|i| selectors(i, store_ns, out)),
+        _ => {}
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]

@@ -7,21 +7,22 @@ use std::collections::BTreeMap;
 
 use crate::model::chain::{ExternalSecretFacts, RemoteValue, Sensitive, TargetFacts};
 
-/// Fills `target.keys[].matchesProvider` and `target.matchesProvider`. `values` is aligned with
-/// `es.remote_refs` (`None` where nothing was read).
+/// Fills `target.keys[].matchesProvider` and `target.matchesProvider`, and returns the verdict
+/// per target key compared (a key ESO would write but the Secret lacks counts as differing).
+/// `values` is aligned with `es.remote_refs` (`None` where nothing was read).
 pub fn compare(
     es: &ExternalSecretFacts,
     target: &mut TargetFacts,
     target_data: &BTreeMap<String, Sensitive>,
     values: &[Option<RemoteValue>],
-) {
+) -> BTreeMap<String, bool> {
     if target.exists != Some(true) {
-        return;
+        return BTreeMap::new();
     }
     if es.templated {
         target.matches_provider =
             Some("not compared: the Secret is rendered from target.template".into());
-        return;
+        return BTreeMap::new();
     }
     let mut results: BTreeMap<String, bool> = BTreeMap::new();
     for (r, v) in es.remote_refs.iter().zip(values) {
@@ -37,13 +38,11 @@ pub fn compare(
             continue;
         }
         let Some(key) = &r.secret_key else { continue };
-        let remote = match (v, &r.property) {
-            (RemoteValue::Single(s), _) => Some(s),
-            (RemoteValue::Map(m), Some(p)) => m.get(p),
-            // A whole Vault secret without `property` is written as JSON ESO formats itself.
-            (RemoteValue::Map(_), None) => None,
+        let remote = match select(v, r.property.as_deref()) {
+            Selected::Value(s) => Some(s),
+            Selected::MissingProperty | Selected::NotComparable => None,
         };
-        if let (Some(remote), Some(local)) = (remote, target_data.get(key)) {
+        if let (Some(remote), Some(local)) = (&remote, target_data.get(key)) {
             results.insert(key.clone(), local.same_as(remote.bytes()));
         } else if remote.is_some() {
             // The provider has a value but the Secret lacks the key ESO would write.
@@ -65,6 +64,47 @@ pub fn compare(
             .collect();
         format!("no ({} differs)", differ.join(", "))
     });
+    results
+}
+
+/// What ESO writes for one `data[]` ref, picked out of the provider's value.
+pub enum Selected {
+    Value(Sensitive),
+    /// The ref names a `property` the remote secret does not have: ESO fails the sync.
+    MissingProperty,
+    /// A whole Vault secret without `property`: ESO writes JSON it formats itself.
+    NotComparable,
+}
+
+/// The value ESO would write for a ref with this `property`: a Vault secret's field; for a Key
+/// Vault secret (one string), the JSON field the property names, dotted paths descending into
+/// objects as ESO's gjson lookup does for plain names. Non-string JSON values are written as their
+/// JSON text, as ESO does.
+pub fn select(v: &RemoteValue, property: Option<&str>) -> Selected {
+    let copy = |s: &Sensitive| Sensitive::from_bytes(s.bytes().to_vec());
+    match (v, property) {
+        (RemoteValue::Single(s), None) => Selected::Value(copy(s)),
+        (RemoteValue::Map(_), None) => Selected::NotComparable,
+        (RemoteValue::Map(m), Some(p)) => match m.get(p) {
+            Some(s) => Selected::Value(copy(s)),
+            None => Selected::MissingProperty,
+        },
+        (RemoteValue::Single(s), Some(p)) => {
+            let Ok(doc) = serde_json::from_slice::<serde_json::Value>(s.bytes()) else {
+                return Selected::MissingProperty;
+            };
+            let found = doc
+                .get(p)
+                .or_else(|| p.split('.').try_fold(&doc, |at, part| at.get(part)));
+            match found {
+                Some(serde_json::Value::String(text)) => {
+                    Selected::Value(Sensitive::from_string(text.clone()))
+                }
+                Some(other) => Selected::Value(Sensitive::from_string(other.to_string())),
+                None => Selected::MissingProperty,
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -137,5 +177,39 @@ mod tests {
                 .as_deref()
                 .is_some_and(|m| m.starts_with("not compared"))
         );
+    }
+
+    fn single(v: &str) -> RemoteValue {
+        RemoteValue::Single(Sensitive::from_string(v.into()))
+    }
+
+    fn picked(v: &RemoteValue, property: Option<&str>) -> Option<String> {
+        match select(v, property) {
+            Selected::Value(s) => Some(s.text()),
+            Selected::MissingProperty => Some("<missing>".into()),
+            Selected::NotComparable => None,
+        }
+    }
+
+    #[test]
+    fn select_picks_properties_as_eso_does() {
+        let vault = RemoteValue::Map(BTreeMap::from([(
+            "password".to_string(),
+            Sensitive::from_string("p".into()),
+        )]));
+        assert_eq!(picked(&vault, Some("password")).as_deref(), Some("p"));
+        assert_eq!(picked(&vault, Some("user")).as_deref(), Some("<missing>"));
+        assert_eq!(picked(&vault, None), None);
+
+        let akv = single(r#"{"user":"u","db":{"port":5432,"host":"h"}}"#);
+        assert_eq!(picked(&akv, Some("user")).as_deref(), Some("u"));
+        assert_eq!(picked(&akv, Some("db.host")).as_deref(), Some("h"));
+        assert_eq!(picked(&akv, Some("db.port")).as_deref(), Some("5432"));
+        assert_eq!(picked(&akv, Some("nope")).as_deref(), Some("<missing>"));
+        assert_eq!(
+            picked(&single("plain text"), Some("user")).as_deref(),
+            Some("<missing>")
+        );
+        assert_eq!(picked(&single("plain"), None).as_deref(), Some("plain"));
     }
 }

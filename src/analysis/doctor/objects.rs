@@ -1,6 +1,6 @@
 //! Checks 4 and 5 over scope's rows: ExternalSecrets that are not Ready, whose target Secret is
 //! missing, or that are Ready but have not refreshed for longer than `--stale-after` (incident B's
-//! alert rule); and leftovers, Secrets that look like the runbook's "temporary manual Secret"
+//! alert rule), plus what `targets` finds in the Secret's values and consumers; and leftovers, Secrets that look like the runbook's "temporary manual Secret"
 //! standing in for an ExternalSecret's target.
 
 use std::collections::{HashMap, HashSet};
@@ -9,7 +9,8 @@ use std::time::Duration;
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use super::{finding, finish};
+use super::{finding, finish, targets};
+use crate::analysis::duration::periodic_refresh;
 use crate::model::doctor::*;
 use crate::model::eso::ExternalSecret;
 use crate::model::scope::{ExternalSecretRow, ScopeReport, ScopeSnapshot, TargetState};
@@ -21,6 +22,7 @@ const MANUAL_MARKS: [&str; 7] = ["manual", "tmp", "temp", "backup", "bak", "old"
 pub fn external_secrets(
     snap: &ScopeSnapshot,
     scope: &ScopeReport,
+    extras: &DoctorExtras,
     stale_after: Duration,
     now: Timestamp,
 ) -> Check {
@@ -29,11 +31,36 @@ pub fn external_secrets(
         .iter()
         .map(|es| ((es.namespace(), es.name()), es))
         .collect();
+    let compared: HashMap<(&str, &str), &TargetValues> = extras
+        .probes
+        .iter()
+        .flatten()
+        .flat_map(|p| &p.targets)
+        .map(|t| ((t.namespace.as_str(), t.name.as_str()), t))
+        .collect();
+    let secrets: HashMap<(&str, &str), &ObjectMeta> = match &snap.secrets {
+        Ok(list) => list
+            .iter()
+            .filter_map(|m| Some(((m.namespace.as_deref()?, m.name.as_deref()?), m)))
+            .collect(),
+        Err(_) => HashMap::new(),
+    };
+    let pods = match &extras.targets.pods {
+        Some(Ok(pods)) => targets::pods_by_namespace(pods),
+        _ => HashMap::new(),
+    };
     let mut findings = Vec::new();
     for row in &scope.external_secrets {
-        let es = by_name.get(&(row.namespace.as_str(), row.name.as_str()));
-        if let Some(f) = row_finding(row, es.copied(), scope, stale_after, now) {
-            findings.push(f);
+        let key = (row.namespace.as_str(), row.name.as_str());
+        let es = by_name.get(&key).copied();
+        findings.extend(row_finding(row, es, scope, stale_after, now));
+        if let Some(c) = compared.get(&key) {
+            findings.extend(targets::stale_value(row, es, c));
+        }
+        let secret = secrets.get(&(row.namespace.as_str(), row.target.name.as_str()));
+        let in_ns = pods.get(row.namespace.as_str());
+        if let (Some(secret), Some(in_ns)) = (secret, in_ns) {
+            findings.extend(targets::started_before_change(row, secret, in_ns));
         }
     }
     finish(
@@ -124,13 +151,10 @@ fn row_finding(
 
 /// How long since the last refresh, for ExternalSecrets that are meant to refresh periodically.
 fn stale_for(es: &ExternalSecret, now: Timestamp) -> Option<Duration> {
-    if matches!(
+    periodic_refresh(
         es.spec.refresh_policy.as_deref(),
-        Some("CreatedOnce") | Some("OnChange")
-    ) || es.spec.refresh_interval.as_deref() == Some("0")
-    {
-        return None;
-    }
+        es.spec.refresh_interval.as_deref(),
+    )?;
     let last: Timestamp = es.status.refresh_time.as_deref()?.parse().ok()?;
     if last >= now {
         return None;

@@ -1,8 +1,8 @@
 //! Check 3, providers, over per-store batched probes: a failed login is one error on the store;
 //! a key problem (describe-chain's own `key_problem`: no permission, missing, disabled, expired…)
-//! is an error on every ExternalSecret using that key; a Key Vault secret expiring within 14 days
-//! is a warning; a CreatedOnce ExternalSecret whose provider value has changed since is an error,
-//! because ESO will never bring the new value.
+//! is an error on every ExternalSecret using that key, and so is a `property` the remote secret
+//! lacks; a Key Vault secret expiring within 14 days is a warning. What the values say about the
+//! target Secrets (stale, CreatedOnce) is check 4's.
 
 use std::time::Duration;
 
@@ -74,16 +74,16 @@ fn store_findings(p: &StoreProbe, now: Timestamp, out: &mut Vec<Finding>) {
         }
         let expiring = expires_soon(key, now);
         for u in users {
-            if u.created_once && u.value_changed == Some(true) {
+            if !u.missing_properties.is_empty() {
                 out.push(finding(
                     Status::Error,
                     es_object(u),
-                    "refreshPolicy CreatedOnce: the provider's value changed after the Secret \
-                     was created, and ESO will not update it"
-                        .into(),
-                    "delete the target Secret so ESO creates it again with the current value, \
-                     then restart its consumers"
-                        .into(),
+                    missing_properties(key, &u.missing_properties),
+                    sanitize::line(&format!(
+                        "fix remoteRef.property in the ExternalSecret, or add the property to the \
+                         remote secret; kubectl eso describe-chain {} -n {}",
+                        u.name, u.namespace
+                    )),
                 ));
             }
             if let Some(at) = &expiring {
@@ -99,6 +99,19 @@ fn store_findings(p: &StoreProbe, now: Timestamp, out: &mut Vec<Finding>) {
             }
         }
     }
+}
+
+fn missing_properties(key: &KeyFacts, missing: &[String]) -> String {
+    let have = if key.properties.is_empty() {
+        String::new()
+    } else {
+        format!(" (properties: {})", key.properties.join(", "))
+    };
+    sanitize::line(&format!(
+        "remote key {} has no property {}{have}: ESO fails the sync",
+        key.key,
+        missing.join(", ")
+    ))
 }
 
 fn es_object(u: &KeyUser) -> String {

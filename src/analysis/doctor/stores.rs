@@ -1,20 +1,20 @@
 //! Check 2, stores: every SecretStore in scope and every ClusterSecretStore Ready, every store an
-//! ExternalSecret names exists, and the credentials Secrets a store's provider block references
-//! exist. Readiness and the store's real error come from scope's `StoreRow`s; only Secret
-//! metadata is read, so the referenced keys themselves are not looked at.
+//! ExternalSecret names exists, the credentials Secrets a store's provider block references exist
+//! with the referenced keys, and every ClusterSecretStore's `spec.conditions` admit the namespaces
+//! whose ExternalSecrets use it. Readiness and the store's real error come from scope's
+//! `StoreRow`s; key names and namespace labels from `StoreExtras`.
 
-use std::collections::HashSet;
-
-use serde_json::Value;
+use std::collections::{BTreeMap, HashSet};
 
 use super::{finding, finish};
+use crate::analysis::store_conditions::admits_namespace;
 use crate::model::doctor::*;
 use crate::model::eso::{SecretStore, ready_condition};
 use crate::model::refs::{StoreKind, StoreRef};
 use crate::model::scope::{ScopeReport, ScopeSnapshot};
 use crate::sanitize;
 
-pub fn check(snap: &ScopeSnapshot, scope: &ScopeReport) -> Check {
+pub fn check(snap: &ScopeSnapshot, scope: &ScopeReport, extras: &StoreExtras) -> Check {
     let mut findings = Vec::new();
     let secrets: Option<HashSet<(&str, &str)>> = snap.secrets.as_ref().ok().map(|s| {
         s.iter()
@@ -32,7 +32,8 @@ pub fn check(snap: &ScopeSnapshot, scope: &ScopeReport) -> Check {
             checked += 1;
             let r = store_ref(kind, store);
             readiness(&r, store, scope, &mut findings);
-            credentials(&r, store, snap, secrets.as_ref(), &mut findings);
+            credentials(&r, store, snap, extras, secrets.as_ref(), &mut findings);
+            admission(&r, store, scope, extras, &mut findings);
         }
     }
     for row in &scope.stores {
@@ -88,69 +89,124 @@ fn readiness(r: &StoreRef, store: &SecretStore, scope: &ScopeReport, out: &mut V
     ));
 }
 
-/// Every `{name, key}` object in the provider block is a Secret key selector (`secretRef`,
-/// `tokenSecretRef`, `clientId`, `clientSecret`, ...). A selector without a namespace points into
-/// the store's own namespace.
+/// Every Secret key selector in the provider block: the Secret exists and has the key. Key names
+/// come from `extras.credential_keys` (one GET per Secret, names only); where those could not be
+/// read, existence alone is judged from scope's metadata LIST.
 fn credentials(
     r: &StoreRef,
     store: &SecretStore,
     snap: &ScopeSnapshot,
+    extras: &StoreExtras,
     secrets: Option<&HashSet<(&str, &str)>>,
     out: &mut Vec<Finding>,
 ) {
-    let Some(secrets) = secrets else { return };
-    let mut refs = Vec::new();
-    for v in store.spec.provider.values() {
-        selectors(v, &mut refs);
-    }
-    for (ns, name, key) in refs {
-        let Some(ns) = ns.or(r.namespace.as_deref()) else {
+    for cred in store.secret_key_refs() {
+        // A ClusterSecretStore selector without a namespace means the ExternalSecret's own
+        // (referent authentication): one Secret per namespace, not this check's to list.
+        let Some(ns) = cred.namespace.as_deref() else {
             continue;
         };
-        // A Secret outside the namespace looked at was not listed: no verdict.
-        if snap.namespace.as_deref().is_some_and(|scoped| scoped != ns) {
-            continue;
-        }
-        if !secrets.contains(&(ns, name)) {
+        let (name, key) = (cred.name.as_str(), cred.key.as_str());
+        let exists = match extras
+            .credential_keys
+            .get(&(ns.to_string(), name.to_string()))
+        {
+            Some(Ok(Some(keys))) => {
+                if !keys.iter().any(|k| k == key) {
+                    out.push(finding(
+                        Status::Error,
+                        sanitize::line(&r.to_string()),
+                        sanitize::line(&format!(
+                            "credentials Secret {ns}/{name} has no key {key} (keys: {})",
+                            if keys.is_empty() {
+                                "none".to_string()
+                            } else {
+                                keys.join(", ")
+                            }
+                        )),
+                        sanitize::line(&format!(
+                            "add key {key} to Secret {name} in namespace {ns}, or fix the key in \
+                             the store's reference"
+                        )),
+                    ));
+                }
+                true
+            }
+            Some(Ok(None)) => false,
+            // A Secret outside the namespace looked at was not listed: no verdict.
+            _ if snap.namespace.as_deref().is_some_and(|scoped| scoped != ns) => true,
+            _ => secrets.is_none_or(|s| s.contains(&(ns, name))),
+        };
+        if !exists {
             out.push(finding(
                 Status::Error,
                 sanitize::line(&r.to_string()),
-                format!(
-                    "credentials Secret {}/{} (key {}) does not exist",
-                    sanitize::line(ns),
-                    sanitize::line(name),
-                    sanitize::line(key)
-                ),
-                format!(
-                    "create Secret {} in namespace {} with key {}, or fix the store's reference",
-                    sanitize::line(name),
-                    sanitize::line(ns),
-                    sanitize::line(key)
-                ),
+                sanitize::line(&format!(
+                    "credentials Secret {ns}/{name} (key {key}) does not exist"
+                )),
+                sanitize::line(&format!(
+                    "create Secret {name} in namespace {ns} with key {key}, or fix the store's \
+                     reference"
+                )),
             ));
         }
     }
 }
 
-fn selectors<'a>(v: &'a Value, out: &mut Vec<(Option<&'a str>, &'a str, &'a str)>) {
-    match v {
-        Value::Object(map) => {
-            if let (Some(Value::String(name)), Some(Value::String(key))) =
-                (map.get("name"), map.get("key"))
-            {
-                // `caProvider` has the same shape and may point at a ConfigMap instead.
-                if map.get("type").and_then(Value::as_str) == Some("ConfigMap") {
-                    return;
-                }
-                let ns = map.get("namespace").and_then(Value::as_str);
-                out.push((ns, name, key));
-                return;
-            }
-            for child in map.values() {
-                selectors(child, out);
-            }
+/// A ClusterSecretStore with `spec.conditions`, against every namespace in which an
+/// ExternalSecret in scope uses it: ESO refuses the store where no condition admits the namespace.
+fn admission(
+    r: &StoreRef,
+    store: &SecretStore,
+    scope: &ScopeReport,
+    extras: &StoreExtras,
+    out: &mut Vec<Finding>,
+) {
+    if store.spec.conditions.is_empty() {
+        return;
+    }
+    let mut users: BTreeMap<&str, usize> = BTreeMap::new();
+    for row in &scope.external_secrets {
+        if row.store.as_ref() == Some(r) {
+            *users.entry(row.namespace.as_str()).or_default() += 1;
         }
-        Value::Array(items) => items.iter().for_each(|i| selectors(i, out)),
-        _ => {}
+    }
+    for (ns, n) in users {
+        let labels = match &extras.namespace_labels {
+            Some(Ok(all)) => all.get(ns),
+            _ => None,
+        };
+        let (admits, note) = admits_namespace(&store.spec.conditions, ns, labels);
+        let object = sanitize::line(&r.to_string());
+        match admits {
+            Some(true) => {}
+            Some(false) => out.push(finding(
+                Status::Error,
+                object,
+                sanitize::line(&format!(
+                    "spec.conditions do not admit namespace {ns}, where {n} ExternalSecret(s) \
+                     use it: ESO refuses them (denied by spec.condition)"
+                )),
+                sanitize::line(&format!(
+                    "add {ns} to the store's spec.conditions (namespaces, namespaceRegexes or a \
+                     namespaceSelector its labels match), or point those ExternalSecrets at \
+                     another store"
+                )),
+            )),
+            None => out.push(finding(
+                Status::Warning,
+                object,
+                sanitize::line(&format!(
+                    "could not tell whether spec.conditions admit namespace {ns}, where {n} \
+                     ExternalSecret(s) use it: {}",
+                    note.unwrap_or_default()
+                )),
+                format!(
+                    "kubectl get clustersecretstore {} -o yaml; kubectl get namespace {ns} \
+                     --show-labels",
+                    sanitize::line(&r.name)
+                ),
+            )),
+        }
     }
 }

@@ -13,18 +13,18 @@ use crate::model::chain::{KeyFacts, ProviderFacts};
 use crate::model::eso::{ExternalSecret, SecretStore};
 use crate::model::refs::{StoreKind, StoreRef};
 
-fn now() -> Timestamp {
+pub(super) fn now() -> Timestamp {
     "2026-11-22T12:00:00Z".parse().unwrap_or_default()
 }
 
-fn from<T: serde::de::DeserializeOwned>(v: Value) -> T {
+pub(super) fn from<T: serde::de::DeserializeOwned>(v: Value) -> T {
     match serde_json::from_value(v) {
         Ok(t) => t,
         Err(e) => panic!("bad fixture: {e}"),
     }
 }
 
-fn es(ns: &str, name: &str, ready: bool, refreshed: &str) -> ExternalSecret {
+pub(super) fn es(ns: &str, name: &str, ready: bool, refreshed: &str) -> ExternalSecret {
     from(json!({
         "metadata": {"name": name, "namespace": ns, "uid": format!("uid-{name}")},
         "spec": {"secretStoreRef": {"kind": "SecretStore", "name": "vault"}, "refreshInterval": "1h",
@@ -34,17 +34,17 @@ fn es(ns: &str, name: &str, ready: bool, refreshed: &str) -> ExternalSecret {
     }))
 }
 
-fn owned(e: &ExternalSecret) -> ObjectMeta {
+pub(super) fn owned(e: &ExternalSecret) -> ObjectMeta {
     from(json!({"name": e.target_name(), "namespace": e.namespace(),
         "ownerReferences": [{"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
             "name": e.name(), "uid": e.metadata.uid, "controller": true}]}))
 }
 
-fn plain(ns: &str, name: &str) -> ObjectMeta {
+pub(super) fn plain(ns: &str, name: &str) -> ObjectMeta {
     from(json!({"name": name, "namespace": ns}))
 }
 
-fn vault_store(ready: bool) -> SecretStore {
+pub(super) fn vault_store(ready: bool) -> SecretStore {
     from(json!({
         "metadata": {"name": "vault", "namespace": "prod"},
         "spec": {"provider": {"vault": {"server": "https://vault", "auth": {
@@ -54,7 +54,7 @@ fn vault_store(ready: bool) -> SecretStore {
     }))
 }
 
-fn healthy_install() -> InstallSnapshot {
+pub(super) fn healthy_install() -> InstallSnapshot {
     let crd = |n: &str| CrdFacts {
         name: format!("{n}.external-secrets.io"),
         served: vec!["v1".into()],
@@ -91,7 +91,7 @@ fn healthy_install() -> InstallSnapshot {
     }
 }
 
-fn snapshot(
+pub(super) fn snapshot(
     ess: Vec<ExternalSecret>,
     secrets: Vec<ObjectMeta>,
     store_ready: bool,
@@ -110,7 +110,7 @@ fn snapshot(
     }
 }
 
-fn opts(fail_on: Status) -> DoctorOptions {
+pub(super) fn opts(fail_on: Status) -> DoctorOptions {
     DoctorOptions {
         selector: None,
         stale_after: Duration::from_secs(7200),
@@ -132,14 +132,14 @@ fn run(install: &InstallSnapshot, snap: &ScopeSnapshot, fail_on: Status) -> Doct
     )
 }
 
-fn check(r: &DoctorReport, id: CheckId) -> &Check {
+pub(super) fn check(r: &DoctorReport, id: CheckId) -> &Check {
     match r.checks.iter().find(|c| c.id == id) {
         Some(c) => c,
         None => panic!("no {id:?} check"),
     }
 }
 
-fn objects(c: &Check) -> Vec<&str> {
+pub(super) fn objects(c: &Check) -> Vec<&str> {
     c.findings.iter().map(|f| f.object.as_str()).collect()
 }
 
@@ -307,16 +307,16 @@ fn probe(login_error: Option<&str>, keys: Vec<KeyFacts>, users: Vec<KeyUser>) ->
             ..ProviderFacts::default()
         },
         users,
+        targets: vec![],
     }
 }
 
-fn user(name: &str, key: &str, created_once: bool, changed: Option<bool>) -> KeyUser {
+fn user(name: &str, key: &str) -> KeyUser {
     KeyUser {
         namespace: "netbox".into(),
         name: name.into(),
         key: key.into(),
-        created_once,
-        value_changed: changed,
+        missing_properties: vec![],
     }
 }
 
@@ -349,7 +349,7 @@ fn run_probes(probes: &[StoreProbe]) -> DoctorReport {
 
 #[test]
 fn a_failed_login_is_one_error_on_the_store() {
-    let users = vec![user("a", "k", false, None), user("b", "k", false, None)];
+    let users = vec![user("a", "k"), user("b", "k")];
     let r = run_probes(&[probe(Some("client secret expired"), vec![], users)]);
     let c = check(&r, CheckId::Providers);
     assert_eq!(objects(c), vec!["ClusterSecretStore akv-hybridops"]);
@@ -370,12 +370,10 @@ fn key_problems_land_on_every_externalsecret_using_the_key_and_only_those() {
     let mut later = key("other");
     later.expires = Some("2027-06-01T00:00:00Z".into());
     let users = vec![
-        user("db", "db-password", false, None),
-        user("db-copy", "db-password", false, None),
-        user("api", "api-key", false, None),
-        user("other", "other", false, None),
-        user("rotated", "other", true, Some(true)),
-        user("same", "other", true, Some(false)),
+        user("db", "db-password"),
+        user("db-copy", "db-password"),
+        user("api", "api-key"),
+        user("other", "other"),
     ];
     let r = run_probes(&[probe(None, vec![disabled, soon, later], users)]);
     let c = check(&r, CheckId::Providers);
@@ -389,7 +387,6 @@ fn key_problems_land_on_every_externalsecret_using_the_key_and_only_those() {
         vec![
             (Status::Error, "ExternalSecret netbox/db"),
             (Status::Error, "ExternalSecret netbox/db-copy"),
-            (Status::Error, "ExternalSecret netbox/rotated"),
             (Status::Warning, "ExternalSecret netbox/api"),
         ]
     );
@@ -398,12 +395,22 @@ fn key_problems_land_on_every_externalsecret_using_the_key_and_only_those() {
         "{:?}",
         c.findings[0]
     );
-    assert!(
-        c.findings[2].message.contains("CreatedOnce"),
-        "{:?}",
-        c.findings[2]
-    );
     assert_eq!(c.checked, 1);
+}
+
+#[test]
+fn a_property_the_remote_secret_lacks_is_an_error_naming_the_properties_it_has() {
+    let mut k = key("db");
+    k.properties = vec!["password".into(), "username".into()];
+    let mut wrong = user("wrong", "db");
+    wrong.missing_properties = vec!["pasword".into()];
+    let r = run_probes(&[probe(None, vec![k], vec![wrong, user("right", "db")])]);
+    let c = check(&r, CheckId::Providers);
+    assert_eq!(objects(c), vec!["ExternalSecret netbox/wrong"]);
+    assert_eq!(
+        c.findings[0].message,
+        "remote key db has no property pasword (properties: password, username): ESO fails the sync"
+    );
 }
 
 #[test]

@@ -2,31 +2,34 @@
 //! one ExternalSecret LIST scope already made; each store gets one credential resolution, one
 //! login and one capabilities call covering the distinct keys of all its ExternalSecrets, so the
 //! provider sees requests in proportion to distinct keys, never to ExternalSecrets. Stores are
-//! probed a few at a time. Provider values live only inside `probe_one`: the target Secrets of
-//! CreatedOnce ExternalSecrets are read and compared there, and only "changed or not" leaves.
+//! probed a few at a time. Provider values live only inside `probe_one`: each ExternalSecret's
+//! `property` lookups and its target Secret (from the one LIST of ESO-managed Secrets the caller
+//! made) are checked against them there, and only key names and yes / no leave.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::Secret;
-use kube::{Api, Client};
+use kube::Client;
 
 use super::auth::{self, Sensitive};
 use super::extract;
 use super::probe::{self, ProbeAs};
-use crate::analysis::chain::compare::compare;
+use crate::analysis::chain::compare::{Selected, compare, select};
 use crate::analysis::chain::redact::redact;
 use crate::diag::Diag;
 use crate::model::chain::{
     ChainFacts, ExternalSecretFacts, ProviderFacts, RemoteRefFacts, RemoteValue, StoreFacts,
     TargetFacts, TargetKey,
 };
-use crate::model::doctor::{KeyUser, StoreProbe};
+use crate::model::doctor::{KeyUser, StoreProbe, TargetValues};
 use crate::model::eso::{ExternalSecret, SecretStore};
 use crate::model::refs::{StoreKind, StoreRef};
 use crate::model::scope::ScopeSnapshot;
 use crate::provider::vault::http::ProbeHttp;
+
+/// The data of the ESO-managed Secrets in scope, by (namespace, name), for the comparison.
+pub type TargetData = std::collections::HashMap<(String, String), BTreeMap<String, Sensitive>>;
 
 /// How many stores are probed at once.
 pub const STORE_CONCURRENCY: usize = 4;
@@ -50,12 +53,13 @@ struct Job<'a> {
 pub async fn probe_stores(
     client: &Client,
     snap: &ScopeSnapshot,
+    targets: &TargetData,
     opts: &BatchOptions,
     diag: &Diag,
 ) -> Vec<StoreProbe> {
     let jobs = jobs(snap);
     let mut probes: Vec<StoreProbe> = futures::stream::iter(jobs)
-        .map(|job| probe_one(client, job, opts, *diag))
+        .map(|job| probe_one(client, job, targets, opts, *diag))
         .buffer_unordered(STORE_CONCURRENCY)
         .collect()
         .await;
@@ -132,7 +136,13 @@ fn distinct_refs<'a>(users: impl Iterator<Item = &'a ExternalSecretFacts>) -> Ve
     out
 }
 
-async fn probe_one(client: &Client, job: Job<'_>, opts: &BatchOptions, diag: Diag) -> StoreProbe {
+async fn probe_one(
+    client: &Client,
+    job: Job<'_>,
+    targets: &TargetData,
+    opts: &BatchOptions,
+    diag: Diag,
+) -> StoreProbe {
     let refs = distinct_refs(job.users.iter().map(|(_, f)| f));
     let store_value = super::to_value(job.object);
     let (provider_name, settings) = extract::provider_settings(&store_value);
@@ -207,29 +217,13 @@ async fn probe_one(client: &Client, job: Job<'_>, opts: &BatchOptions, diag: Dia
     };
 
     let mut users = Vec::new();
+    let mut compared = Vec::new();
     for (es, facts) in &job.users {
-        let created_once = es.spec.refresh_policy.as_deref() == Some("CreatedOnce");
-        let value_changed = if created_once && !values.is_empty() {
-            changed_since_created(client, es, facts, &refs, &values, &diag).await
-        } else {
-            None
-        };
-        let mut keys: Vec<&str> = facts
-            .remote_refs
-            .iter()
-            .filter(|r| !r.find && !r.key.is_empty())
-            .map(|r| r.key.as_str())
-            .collect();
-        keys.sort_unstable();
-        keys.dedup();
-        for key in keys {
-            users.push(KeyUser {
-                namespace: facts.namespace.clone(),
-                name: facts.name.clone(),
-                key: key.to_string(),
-                created_once,
-                value_changed,
-            });
+        let own = own_values(facts, &refs, &values);
+        users.extend(key_users(facts, &own));
+        let data = targets.get(&(es.namespace().to_string(), es.target_name().to_string()));
+        if let Some(t) = data.and_then(|d| compare_target(es.target_name(), facts, d, &own)) {
+            compared.push(t);
         }
     }
     drop(values);
@@ -246,7 +240,28 @@ async fn probe_one(client: &Client, job: Job<'_>, opts: &BatchOptions, diag: Dia
         store: job.store,
         provider,
         users,
+        targets: compared,
     }
+}
+
+/// The store-wide values, aligned with one ExternalSecret's own refs (a copy each, in memory).
+fn own_values(
+    facts: &ExternalSecretFacts,
+    refs: &[RemoteRefFacts],
+    values: &[Option<RemoteValue>],
+) -> Vec<Option<RemoteValue>> {
+    facts
+        .remote_refs
+        .iter()
+        .map(|r| {
+            if r.find {
+                return None;
+            }
+            refs.iter()
+                .position(|d| d.key == r.key && d.version == r.version)
+                .and_then(|i| values.get(i)?.as_ref().map(copy))
+        })
+        .collect()
 }
 
 /// A second in-memory copy, so several ExternalSecrets can be compared against one read.
@@ -260,26 +275,40 @@ fn copy(v: &RemoteValue) -> RemoteValue {
     }
 }
 
-/// Reads the target Secret of a CreatedOnce ExternalSecret and compares it in memory with the
-/// provider's current values; `None` when it could not be compared.
-async fn changed_since_created(
-    client: &Client,
-    es: &ExternalSecret,
-    facts: &ExternalSecretFacts,
-    refs: &[RemoteRefFacts],
-    values: &[Option<RemoteValue>],
-    diag: &Diag,
-) -> Option<bool> {
-    let api: Api<Secret> = Api::namespaced(client.clone(), es.namespace());
-    let target = es.target_name();
-    diag.log(1, format_args!("GET secret {}/{target}", es.namespace()));
-    let secret = api.get_opt(target).await.ok()??;
-    let data: BTreeMap<String, Sensitive> = secret
-        .data
-        .unwrap_or_default()
+/// One entry per distinct remote key the ExternalSecret reads, with the properties it asks of
+/// that key that the provider's value lacks (known only where the value was read).
+fn key_users(facts: &ExternalSecretFacts, own: &[Option<RemoteValue>]) -> Vec<KeyUser> {
+    let mut by_key: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    for (r, v) in facts.remote_refs.iter().zip(own) {
+        if r.find || r.key.is_empty() {
+            continue;
+        }
+        let missing = by_key.entry(r.key.as_str()).or_default();
+        if let (Some(v), Some(p)) = (v, r.property.as_deref())
+            && matches!(select(v, Some(p)), Selected::MissingProperty)
+        {
+            missing.insert(p.to_string());
+        }
+    }
+    by_key
         .into_iter()
-        .map(|(k, v)| (k, Sensitive::from_bytes(v.0)))
-        .collect();
+        .map(|(key, missing)| KeyUser {
+            namespace: facts.namespace.clone(),
+            name: facts.name.clone(),
+            key: key.to_string(),
+            missing_properties: missing.into_iter().collect(),
+        })
+        .collect()
+}
+
+/// The target Secret's keys compared with the values ESO would write now; `None` when nothing
+/// could be compared (templated target, nothing read).
+fn compare_target(
+    target: &str,
+    facts: &ExternalSecretFacts,
+    data: &BTreeMap<String, Sensitive>,
+    own: &[Option<RemoteValue>],
+) -> Option<TargetValues> {
     let mut target_facts = TargetFacts {
         name: target.to_string(),
         exists: Some(true),
@@ -293,23 +322,16 @@ async fn changed_since_created(
             .collect(),
         ..TargetFacts::default()
     };
-    // Align the store-wide values with this ExternalSecret's own refs.
-    let own: Vec<Option<RemoteValue>> = facts
-        .remote_refs
-        .iter()
-        .map(|r| {
-            refs.iter()
-                .position(|d| d.key == r.key && d.version == r.version && !r.find)
-                .and_then(|i| values.get(i)?.as_ref().map(copy))
-        })
-        .collect();
-    compare(facts, &mut target_facts, &data, &own);
-    let compared: Vec<bool> = target_facts
-        .keys
-        .iter()
-        .filter_map(|k| k.matches_provider)
-        .collect();
-    (!compared.is_empty()).then(|| compared.iter().any(|m| !m))
+    let results = compare(facts, &mut target_facts, data, own);
+    (!results.is_empty()).then(|| TargetValues {
+        namespace: facts.namespace.clone(),
+        name: facts.name.clone(),
+        differs: results
+            .into_iter()
+            .filter(|(_, same)| !same)
+            .map(|(k, _)| crate::sanitize::line(&k))
+            .collect(),
+    })
 }
 
 #[cfg(test)]
@@ -356,5 +378,72 @@ mod tests {
             ]
         );
         assert!(refs.iter().all(|r| !r.find && !r.extract));
+    }
+
+    fn sens(v: &str) -> Sensitive {
+        Sensitive::from_string(v.into())
+    }
+
+    fn data_ref(secret_key: &str, key: &str, property: Option<&str>) -> RemoteRefFacts {
+        RemoteRefFacts {
+            secret_key: Some(secret_key.into()),
+            key: key.into(),
+            property: property.map(str::to_string),
+            ..RemoteRefFacts::default()
+        }
+    }
+
+    #[test]
+    fn issue8_missing_properties_and_differing_keys_come_out_as_names_only() {
+        let facts = ExternalSecretFacts {
+            namespace: "prod".into(),
+            name: "db".into(),
+            remote_refs: vec![
+                data_ref("password", "db", Some("password")),
+                data_ref("user", "db", Some("username")),
+                data_ref("typo", "db", Some("pasword")),
+                data_ref("api", "api", None),
+            ],
+            ..ExternalSecretFacts::default()
+        };
+        let db = RemoteValue::Map(BTreeMap::from([
+            ("password".to_string(), sens("canary-new")),
+            ("username".to_string(), sens("app")),
+        ]));
+        let own = vec![
+            Some(copy(&db)),
+            Some(copy(&db)),
+            Some(copy(&db)),
+            Some(RemoteValue::Single(sens("canary-api"))),
+        ];
+        let users = key_users(&facts, &own);
+        let got: Vec<(&str, Vec<String>)> = users
+            .iter()
+            .map(|u| (u.key.as_str(), u.missing_properties.clone()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![("api", vec![]), ("db", vec!["pasword".to_string()])]
+        );
+
+        let target = BTreeMap::from([
+            ("password".to_string(), sens("canary-old")),
+            ("user".to_string(), sens("app")),
+            ("api".to_string(), sens("canary-api")),
+        ]);
+        let t = compare_target("db-secret", &facts, &target, &own);
+        assert_eq!(t.map(|t| t.differs), Some(vec!["password".to_string()]));
+        let debug = format!("{users:?}");
+        assert!(!debug.contains("canary"), "{debug}");
+    }
+
+    #[test]
+    fn nothing_read_means_nothing_compared() {
+        let facts = ExternalSecretFacts {
+            remote_refs: vec![data_ref("password", "db", None)],
+            ..ExternalSecretFacts::default()
+        };
+        let target = BTreeMap::from([("password".to_string(), sens("x"))]);
+        assert_eq!(compare_target("t", &facts, &target, &[None]), None);
     }
 }

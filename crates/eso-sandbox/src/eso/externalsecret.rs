@@ -448,6 +448,8 @@ fn write_secret(
             desired["metadata"]["name"].as_str().unwrap_or_default()
         ))),
         (_, None) => {
+            let mut desired = desired;
+            stamp_manager(&mut desired, es);
             ctx.store
                 .create(desired)
                 .map_err(|e| ProviderError(format!("could not create Secret: {e}")))?;
@@ -492,6 +494,7 @@ fn write_secret(
                 current["metadata"]["ownerReferences"] =
                     desired["metadata"]["ownerReferences"].clone();
             }
+            stamp_manager(&mut current, es);
             ctx.store
                 .replace(current)
                 .map_err(|e| ProviderError(format!("could not update Secret: {e}")))?;
@@ -499,6 +502,32 @@ fn write_secret(
             Ok(())
         }
     }
+}
+
+/// Records ESO's write in `metadata.managedFields` as a real API server would for its field
+/// manager `externalsecrets.external-secrets.io/<es>`: the entry's time is when the data last
+/// changed, which is what tells a consumer pod that started earlier it holds an old value.
+/// (In-process writes keep the managedFields they are given.)
+fn stamp_manager(secret: &mut Value, es: &Value) {
+    let manager = format!(
+        "externalsecrets.external-secrets.io/{}",
+        str_at(es, "/metadata/name").unwrap_or_default()
+    );
+    let now = jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    let mut entries: Vec<Value> = secret
+        .pointer("/metadata/managedFields")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    entries.retain(|e| e["manager"].as_str() != Some(manager.as_str()));
+    entries.push(json!({
+        "manager": manager, "operation": "Update", "apiVersion": "v1", "time": now,
+        "fieldsType": "FieldsV1",
+        "fieldsV1": {"f:data": {}, "f:metadata": {"f:annotations": {}, "f:labels": {}}, "f:type": {}},
+    }));
+    secret["metadata"]["managedFields"] = Value::Array(entries);
 }
 
 fn set_ready(

@@ -1,0 +1,223 @@
+//! Check 2's reads beyond scope's snapshot (issue 8): the referenced keys of credentials Secrets,
+//! and ClusterSecretStore `spec.conditions` against the namespaces whose ExternalSecrets use it.
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+
+use super::tests::{check, es, from, healthy_install, now, opts, owned, plain, snapshot};
+use super::*;
+use crate::analysis::scope::{ScopeOptions, analyse as analyse_scope};
+use crate::model::eso::{ExternalSecret, SecretStore};
+use crate::model::scope::Fetched;
+
+fn run(snap: &ScopeSnapshot, stores: StoreExtras) -> DoctorReport {
+    let scope = analyse_scope(snap, &ScopeOptions::default(), now());
+    let extras = DoctorExtras {
+        stores,
+        ..DoctorExtras::default()
+    };
+    analyse(
+        &healthy_install(),
+        snap,
+        &scope,
+        &extras,
+        &opts(Status::Error),
+        now(),
+    )
+}
+
+fn messages(r: &DoctorReport) -> Vec<(Status, String, String)> {
+    check(r, CheckId::Stores)
+        .findings
+        .iter()
+        .map(|f| (f.severity, f.object.clone(), f.message.clone()))
+        .collect()
+}
+
+/// One credentials Secret's key names as check 2 receives them.
+fn keys(ns: &str, name: &str, k: Fetched<Option<&[&str]>>) -> CredentialKeys {
+    let k = k.map(|k| k.map(|k| k.iter().map(|s| s.to_string()).collect()));
+    CredentialKeys::from([((ns.to_string(), name.to_string()), k)])
+}
+
+#[test]
+fn issue8_a_credentials_secret_without_the_referenced_key_is_a_store_error() {
+    let a = es("prod", "a", true, "2026-11-22T11:50:00Z");
+    let snap = snapshot(
+        vec![a.clone()],
+        vec![owned(&a), plain("prod", "vault-token")],
+        true,
+    );
+    let wrong = keys("prod", "vault-token", Ok(Some(&["root", "ttl"])));
+    let r = run(
+        &snap,
+        StoreExtras {
+            credential_keys: wrong,
+            ..StoreExtras::default()
+        },
+    );
+    assert_eq!(
+        messages(&r),
+        vec![(
+            Status::Error,
+            "SecretStore prod/vault".to_string(),
+            "credentials Secret prod/vault-token has no key token (keys: root, ttl)".to_string()
+        )]
+    );
+    assert!(
+        check(&r, CheckId::Stores).findings[0]
+            .next_step
+            .starts_with("add key token")
+    );
+
+    let right = keys("prod", "vault-token", Ok(Some(&["token"])));
+    let r = run(
+        &snap,
+        StoreExtras {
+            credential_keys: right,
+            ..StoreExtras::default()
+        },
+    );
+    assert_eq!(check(&r, CheckId::Stores).status, Status::Ok);
+
+    // Read by name, a missing Secret is missing even where the metadata LIST had it listed.
+    let gone = keys("prod", "vault-token", Ok(None));
+    let r = run(
+        &snap,
+        StoreExtras {
+            credential_keys: gone,
+            ..StoreExtras::default()
+        },
+    );
+    assert!(messages(&r)[0].2.ends_with("(key token) does not exist"));
+
+    // Unreadable (403): existence from the metadata LIST, and the cause among the degraded parts.
+    let forbidden = Degraded {
+        resource: "secrets".into(),
+        namespace: Some("prod".into()),
+        cause: "no permission to get secret prod/vault-token: its keys were not checked".into(),
+    };
+    let r = run(
+        &snap,
+        StoreExtras {
+            credential_keys: keys("prod", "vault-token", Err(forbidden.clone())),
+            ..StoreExtras::default()
+        },
+    );
+    assert_eq!(check(&r, CheckId::Stores).status, Status::Ok);
+    assert!(r.degraded.contains(&forbidden), "{:?}", r.degraded);
+}
+
+fn cluster_store(conditions: serde_json::Value) -> SecretStore {
+    from(json!({
+        "metadata": {"name": "shared"},
+        "spec": {"conditions": conditions, "provider": {"vault": {"server": "https://vault",
+            "auth": {"tokenSecretRef": {"name": "t", "namespace": "eso", "key": "token"}}}}},
+        "status": {"conditions": [{"type": "Ready", "status": "True"}]}
+    }))
+}
+
+fn on_cluster_store(ns: &str, name: &str) -> ExternalSecret {
+    let mut e = es(ns, name, true, "2026-11-22T11:50:00Z");
+    e.spec.secret_store_ref = Some(from(
+        json!({"kind": "ClusterSecretStore", "name": "shared"}),
+    ));
+    e
+}
+
+fn labels(entries: &[(&str, &[(&str, &str)])]) -> BTreeMap<String, BTreeMap<String, String>> {
+    entries
+        .iter()
+        .map(|(ns, l)| {
+            let l = l
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            (ns.to_string(), l)
+        })
+        .collect()
+}
+
+#[test]
+fn issue8_cluster_store_conditions_that_shut_out_a_using_namespace_are_store_errors() {
+    let ess = vec![
+        on_cluster_store("team-a", "db"),
+        on_cluster_store("team-b", "db"),
+        on_cluster_store("team-b", "api"),
+        on_cluster_store("legacy", "db"),
+    ];
+    let mut secrets: Vec<_> = ess.iter().map(owned).collect();
+    secrets.extend([plain("eso", "t"), plain("prod", "vault-token")]);
+    let mut snap = snapshot(ess, secrets, true);
+    snap.cluster_secret_stores = Ok(vec![cluster_store(json!([
+        {"namespaceSelector": {"matchLabels": {"team": "a"}}},
+        {"namespaceRegexes": ["^team-b$"]}
+    ]))]);
+    let ns = labels(&[
+        ("team-a", &[("team", "a")]),
+        ("team-b", &[]),
+        ("legacy", &[("team", "old")]),
+    ]);
+    let r = run(
+        &snap,
+        StoreExtras {
+            namespace_labels: Some(Ok(ns)),
+            ..StoreExtras::default()
+        },
+    );
+    assert_eq!(
+        messages(&r),
+        vec![(
+            Status::Error,
+            "ClusterSecretStore shared".to_string(),
+            "spec.conditions do not admit namespace legacy, where 1 ExternalSecret(s) use it: \
+             ESO refuses them (denied by spec.condition)"
+                .to_string()
+        )]
+    );
+
+    // Without the namespaces' labels the selector decides nothing: a warning for the namespaces
+    // no name or pattern admits, never an error.
+    let r = run(
+        &snap,
+        StoreExtras {
+            namespace_labels: Some(Err(Degraded {
+                resource: "namespaces".into(),
+                namespace: None,
+                cause: "no permission to list namespaces".into(),
+            })),
+            ..StoreExtras::default()
+        },
+    );
+    let got = messages(&r);
+    let objects: Vec<(Status, &str)> = got
+        .iter()
+        .map(|(s, _, m)| (*s, m.split(',').next().unwrap_or_default()))
+        .collect();
+    assert_eq!(
+        objects,
+        vec![
+            (
+                Status::Warning,
+                "could not tell whether spec.conditions admit namespace legacy"
+            ),
+            (
+                Status::Warning,
+                "could not tell whether spec.conditions admit namespace team-a"
+            ),
+        ],
+        "{got:?}"
+    );
+    assert!(r.degraded.iter().any(|d| d.resource == "namespaces"));
+
+    // A store without conditions admits everyone, labels or not.
+    snap.cluster_secret_stores = Ok(vec![cluster_store(json!([]))]);
+    let r = run(&snap, StoreExtras::default());
+    assert_eq!(
+        check(&r, CheckId::Stores).status,
+        Status::Ok,
+        "{:?}",
+        messages(&r)
+    );
+}

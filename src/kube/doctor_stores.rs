@@ -1,0 +1,122 @@
+//! What doctor's check 2 reads beyond scope's snapshot: the key names of every credentials Secret
+//! a store references (one GET each — stores are few, and only key names leave this module; the
+//! values are dropped as the response is read), and, only when a ClusterSecretStore in use has
+//! `spec.conditions`, the namespaces' labels (one metadata LIST).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use kube::api::ListParams;
+use kube::{Api, Client};
+
+use super::list::{Listing, list_all_metadata, status_code};
+use crate::diag::Diag;
+use crate::model::doctor::StoreExtras;
+use crate::model::refs::StoreKind;
+use crate::model::scope::{Degraded, Fetched, ScopeReport, ScopeSnapshot};
+
+/// How many credentials Secrets are read at once.
+const GET_CONCURRENCY: usize = 8;
+
+pub async fn fetch(
+    client: &Client,
+    snap: &ScopeSnapshot,
+    scope: &ScopeReport,
+    diag: &Diag,
+) -> StoreExtras {
+    let stores = || {
+        let namespaced = snap.secret_stores.iter().flatten();
+        namespaced.chain(snap.cluster_secret_stores.iter().flatten())
+    };
+    let wanted: BTreeSet<(String, String)> = stores()
+        .flat_map(|s| s.secret_key_refs())
+        .filter_map(|r| Some((r.namespace?, r.name)))
+        .collect();
+    let conditioned_in_use = snap
+        .cluster_secret_stores
+        .iter()
+        .flatten()
+        .filter(|s| !s.spec.conditions.is_empty())
+        .filter_map(|s| s.metadata.name.as_deref())
+        .any(|name| {
+            scope.external_secrets.iter().any(|row| {
+                row.store
+                    .as_ref()
+                    .is_some_and(|r| r.kind == StoreKind::ClusterSecretStore && r.name == name)
+            })
+        });
+    let keys = futures::stream::iter(wanted)
+        .map(|(ns, name)| async move {
+            let keys = secret_keys(client, &ns, &name, diag).await;
+            ((ns, name), keys)
+        })
+        .buffer_unordered(GET_CONCURRENCY)
+        .collect::<BTreeMap<_, _>>();
+    let labels = async {
+        if conditioned_in_use {
+            Some(namespace_labels(client, diag).await)
+        } else {
+            None
+        }
+    };
+    let (credential_keys, namespace_labels) = futures::join!(keys, labels);
+    StoreExtras {
+        namespace_labels,
+        credential_keys,
+    }
+}
+
+/// The key names of one Secret, `None` when it does not exist.
+async fn secret_keys(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    diag: &Diag,
+) -> Fetched<Option<Vec<String>>> {
+    let api: Api<Secret> = Api::namespaced(client.clone(), ns);
+    diag.log(1, format_args!("GET secret {ns}/{name} (key names only)"));
+    match api.get_opt(name).await {
+        Ok(Some(secret)) => {
+            let mut keys: Vec<String> = secret.data.unwrap_or_default().into_keys().collect();
+            keys.extend(secret.string_data.unwrap_or_default().into_keys());
+            keys.sort();
+            keys.dedup();
+            Ok(Some(
+                keys.iter().map(|k| crate::sanitize::line(k)).collect(),
+            ))
+        }
+        Ok(None) => Ok(None),
+        Err(e) => Err(Degraded {
+            resource: "secrets".into(),
+            namespace: Some(ns.to_string()),
+            cause: match status_code(&e) {
+                Some(403) => {
+                    format!("no permission to get secret {ns}/{name}: its keys were not checked")
+                }
+                _ => format!(
+                    "could not get secret {ns}/{name}: {}",
+                    super::client::one_line(&e)
+                ),
+            },
+        }),
+    }
+}
+
+async fn namespace_labels(
+    client: &Client,
+    diag: &Diag,
+) -> Fetched<BTreeMap<String, BTreeMap<String, String>>> {
+    let api: Api<Namespace> = Api::all(client.clone());
+    let what = Listing::new("namespaces", None);
+    let items = list_all_metadata(&api, &ListParams::default(), &what, diag)
+        .await
+        .map_err(|e| what.degraded(&e))?;
+    Ok(items
+        .into_iter()
+        .filter_map(|m| {
+            let name = m.metadata.name?;
+            Some((name, m.metadata.labels.unwrap_or_default()))
+        })
+        .collect())
+}
