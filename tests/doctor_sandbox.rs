@@ -93,6 +93,11 @@ async fn healthy_exits_zero_with_every_check_ok() {
         regcreds["checked"], 4,
         "the four regcreds in prod: {report:#}"
     );
+    // Without the probe the pull secrets are still read (once, with the other managed Secrets).
+    let (code, report) = env.json(&["doctor", "-A", "--regcred", "--no-probe", "-o", "json"]);
+    assert_eq!(code, Some(0), "{report:#}");
+    assert_eq!(check(&report, "regcreds")["checked"], 4, "{report:#}");
+    assert_eq!(check(&report, "providers")["status"], "skipped");
 
     let o = env.run(&["doctor", "-A"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));

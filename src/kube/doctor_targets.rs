@@ -1,6 +1,7 @@
 //! What doctor's check 4 reads beyond scope's snapshot: the data of the Secrets ESO manages (one
 //! paginated LIST by ESO's `reconcile.external-secrets.io/managed=true` label, only when the
-//! providers are probed, so targets can be compared with the provider's current values in memory),
+//! providers are probed or `--regcred` asked, so targets can be compared with the provider's
+//! current values, and pull secrets logged in with, in memory),
 //! and the running pods that read a target Secret at start (one paginated LIST of pods, each page
 //! reduced to a few facts as it arrives). Secret values never leave the returned map; the caller
 //! hands it to the prober and drops it.
@@ -11,7 +12,7 @@ use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::api::ListParams;
 use kube::{Api, Client};
 
-use super::chain::batch::TargetData;
+use super::chain::batch::{ManagedSecret, TargetData};
 use super::list::{Listing, list_all, list_reduced};
 use crate::analysis::consumers::{
     containers_started, controller_workload, read_at_start, secret_uses, secrets_used,
@@ -57,7 +58,13 @@ pub async fn managed_secret_data(
                 .into_iter()
                 .map(|(k, v)| (k, Sensitive::from_bytes(v.0)))
                 .collect();
-            Some((key, data))
+            Some((
+                key,
+                ManagedSecret {
+                    type_: s.type_,
+                    data,
+                },
+            ))
         })
         .collect())
 }

@@ -3,6 +3,7 @@
 
 pub mod chain;
 pub mod client;
+pub mod doctor_install;
 pub mod doctor_stores;
 pub mod doctor_targets;
 pub mod eso;

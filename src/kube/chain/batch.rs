@@ -28,8 +28,16 @@ use crate::model::refs::{StoreKind, StoreRef};
 use crate::model::scope::ScopeSnapshot;
 use crate::provider::vault::http::ProbeHttp;
 
-/// The data of the ESO-managed Secrets in scope, by (namespace, name), for the comparison.
-pub type TargetData = std::collections::HashMap<(String, String), BTreeMap<String, Sensitive>>;
+/// The ESO-managed Secrets in scope, by (namespace, name), held in memory for the comparison
+/// (and doctor's registry logins), then dropped.
+pub type TargetData = std::collections::HashMap<(String, String), ManagedSecret>;
+
+/// One Secret ESO writes: its `type` and its data.
+#[derive(Default)]
+pub struct ManagedSecret {
+    pub type_: Option<String>,
+    pub data: BTreeMap<String, Sensitive>,
+}
 
 /// How many stores are probed at once.
 pub const STORE_CONCURRENCY: usize = 4;
@@ -222,7 +230,7 @@ async fn probe_one(
         let own = own_values(facts, &refs, &values);
         users.extend(key_users(facts, &own));
         let data = targets.get(&(es.namespace().to_string(), es.target_name().to_string()));
-        if let Some(t) = data.and_then(|d| compare_target(es.target_name(), facts, d, &own)) {
+        if let Some(t) = data.and_then(|d| compare_target(es.target_name(), facts, &d.data, &own)) {
             compared.push(t);
         }
     }

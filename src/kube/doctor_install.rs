@@ -1,0 +1,118 @@
+//! What doctor's check 1 reads: the ESO installation itself — the ESO CRDs and the versions they
+//! serve, the Helm chart's Deployments (by label, any namespace) and the webhook configurations.
+//! One LIST each; a LIST that fails is a stated cause in the report, never an abort.
+
+use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{ApiResource, DynamicObject, ListParams};
+use kube::{Api, Client};
+use serde_json::Value;
+
+use super::eso::{EsoApi, GROUP};
+use super::list::{Listing, list_all, list_all_metadata};
+use crate::diag::Diag;
+use crate::model::doctor::{CrdFacts, DeploymentFacts, InstallSnapshot};
+use crate::model::scope::Fetched;
+
+const COMPONENT_SELECTOR: &str = "app.kubernetes.io/name in \
+    (external-secrets,external-secrets-webhook,external-secrets-cert-controller)";
+
+/// The installation LISTs; each one that fails is a stated cause, never an abort.
+pub async fn fetch(client: &Client, eso: &EsoApi, diag: &Diag) -> InstallSnapshot {
+    let (crds, deployments, webhooks) = futures::join!(
+        fetch_crds(client, diag),
+        fetch_deployments(client, diag),
+        fetch_webhooks(client, diag)
+    );
+    let mut served_versions: Vec<String> = match &crds {
+        Ok(c) => c.iter().flat_map(|c| c.served.iter().cloned()).collect(),
+        Err(_) => Vec::new(),
+    };
+    if served_versions.is_empty() {
+        served_versions.push(eso.version.clone());
+    }
+    served_versions.sort();
+    served_versions.dedup();
+    InstallSnapshot {
+        served_versions,
+        crds,
+        deployments,
+        webhook_configurations: webhooks,
+    }
+}
+
+async fn fetch_crds(client: &Client, diag: &Diag) -> Fetched<Vec<CrdFacts>> {
+    // Dynamic objects: only a few fields are read, and typed CRDs would parse every schema.
+    let ar = ApiResource::erase::<CustomResourceDefinition>(&());
+    let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
+    let what = Listing::new("customresourcedefinitions", None);
+    let items = list_all(&api, &ListParams::default(), &what, diag)
+        .await
+        .map_err(|e| what.degraded(&e))?;
+    Ok(items.iter().filter_map(crd_facts).collect())
+}
+
+fn crd_facts(o: &DynamicObject) -> Option<CrdFacts> {
+    let spec = o.data.get("spec")?;
+    if spec.get("group").and_then(Value::as_str) != Some(GROUP) {
+        return None;
+    }
+    let served = spec
+        .get("versions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|v| v.get("served").and_then(Value::as_bool) == Some(true))
+        .filter_map(|v| v.get("name").and_then(Value::as_str).map(str::to_string))
+        .collect();
+    let stored = o
+        .data
+        .pointer("/status/storedVersions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
+    Some(CrdFacts {
+        name: o.metadata.name.clone()?,
+        served,
+        stored,
+    })
+}
+
+async fn fetch_deployments(client: &Client, diag: &Diag) -> Fetched<Vec<DeploymentFacts>> {
+    let api: Api<Deployment> = Api::all(client.clone());
+    let what = Listing::new("deployments", None);
+    let params = ListParams::default().labels(COMPONENT_SELECTOR);
+    let items = list_all(&api, &params, &what, diag)
+        .await
+        .map_err(|e| what.degraded(&e))?;
+    Ok(items
+        .into_iter()
+        .filter_map(|d| {
+            let component = d
+                .metadata
+                .labels
+                .as_ref()?
+                .get("app.kubernetes.io/name")?
+                .clone();
+            Some(DeploymentFacts {
+                namespace: d.metadata.namespace.clone().unwrap_or_default(),
+                name: d.metadata.name.clone()?,
+                component,
+                desired: d.spec.replicas.unwrap_or(1),
+                ready: d.status.and_then(|s| s.ready_replicas).unwrap_or(0),
+            })
+        })
+        .collect())
+}
+
+async fn fetch_webhooks(client: &Client, diag: &Diag) -> Fetched<Vec<String>> {
+    let api: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
+    let what = Listing::new("validatingwebhookconfigurations", None);
+    let items = list_all_metadata(&api, &ListParams::default(), &what, diag)
+        .await
+        .map_err(|e| what.degraded(&e))?;
+    Ok(items.into_iter().filter_map(|m| m.metadata.name).collect())
+}
