@@ -76,35 +76,40 @@ pub enum Selected {
     NotComparable,
 }
 
-/// The value ESO would write for a ref with this `property`: a Vault secret's field; for a Key
+/// The value ESO would write for a ref with this `property`: a Vault secret's field, or a field
+/// nested in one (`db.host`: ESO falls back to a gjson lookup over the whole secret); for a Key
 /// Vault secret (one string), the JSON field the property names, dotted paths descending into
-/// objects as ESO's gjson lookup does for plain names. Non-string JSON values are written as their
-/// JSON text, as ESO does.
+/// objects likewise. Non-string JSON values are written as their JSON text, as ESO does.
 pub fn select(v: &RemoteValue, property: Option<&str>) -> Selected {
     let copy = |s: &Sensitive| Sensitive::from_bytes(s.bytes().to_vec());
-    match (v, property) {
-        (RemoteValue::Single(s), None) => Selected::Value(copy(s)),
-        (RemoteValue::Map(_), None) => Selected::NotComparable,
-        (RemoteValue::Map(m), Some(p)) => match m.get(p) {
-            Some(s) => Selected::Value(copy(s)),
-            None => Selected::MissingProperty,
-        },
-        (RemoteValue::Single(s), Some(p)) => {
-            let Ok(doc) = serde_json::from_slice::<serde_json::Value>(s.bytes()) else {
-                return Selected::MissingProperty;
-            };
-            let found = doc
-                .get(p)
-                .or_else(|| p.split('.').try_fold(&doc, |at, part| at.get(part)));
-            match found {
-                Some(serde_json::Value::String(text)) => {
-                    Selected::Value(Sensitive::from_string(text.clone()))
-                }
-                Some(other) => Selected::Value(Sensitive::from_string(other.to_string())),
-                None => Selected::MissingProperty,
+    let found = match (v, property) {
+        (RemoteValue::Single(s), None) => return Selected::Value(copy(s)),
+        (RemoteValue::Map(_), None) => return Selected::NotComparable,
+        (RemoteValue::Map(m), Some(p)) => {
+            if let Some(s) = m.get(p) {
+                return Selected::Value(copy(s));
             }
+            // A nested field: the first segment is a field whose value ESO holds as JSON.
+            p.split_once('.').and_then(|(head, rest)| {
+                let doc = serde_json::from_slice::<serde_json::Value>(m.get(head)?.bytes()).ok()?;
+                json_path(&doc, rest).cloned()
+            })
         }
+        (RemoteValue::Single(s), Some(p)) => serde_json::from_slice::<serde_json::Value>(s.bytes())
+            .ok()
+            .and_then(|doc| json_path(&doc, p).cloned()),
+    };
+    match found {
+        Some(serde_json::Value::String(text)) => Selected::Value(Sensitive::from_string(text)),
+        Some(other) => Selected::Value(Sensitive::from_string(other.to_string())),
+        None => Selected::MissingProperty,
     }
+}
+
+/// A gjson-style lookup for plain names: the whole path as one key, else dot-separated segments.
+pub fn json_path<'a>(doc: &'a serde_json::Value, path: &str) -> Option<&'a serde_json::Value> {
+    doc.get(path)
+        .or_else(|| path.split('.').try_fold(doc, |at, part| at.get(part)))
 }
 
 #[cfg(test)]
@@ -200,6 +205,17 @@ mod tests {
         assert_eq!(picked(&vault, Some("password")).as_deref(), Some("p"));
         assert_eq!(picked(&vault, Some("user")).as_deref(), Some("<missing>"));
         assert_eq!(picked(&vault, None), None);
+        // Vault holds a nested object as its JSON text; ESO finds `db.host` inside it.
+        let nested = RemoteValue::Map(BTreeMap::from([(
+            "db".to_string(),
+            Sensitive::from_string(r#"{"host":"h","port":5432}"#.into()),
+        )]));
+        assert_eq!(picked(&nested, Some("db.host")).as_deref(), Some("h"));
+        assert_eq!(picked(&nested, Some("db.port")).as_deref(), Some("5432"));
+        assert_eq!(
+            picked(&nested, Some("db.user")).as_deref(),
+            Some("<missing>")
+        );
 
         let akv = single(r#"{"user":"u","db":{"port":5432,"host":"h"}}"#);
         assert_eq!(picked(&akv, Some("user")).as_deref(), Some("u"));

@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
+use crate::analysis::chain::compare::json_path;
 use crate::model::chain::{KeyFacts, RemoteValue, Sensitive};
 use http::ProbeHttp;
 
@@ -425,7 +426,12 @@ async fn read(
     facts.exists = Some(true);
     facts.properties = fields.keys().map(|k| crate::sanitize::line(k)).collect();
     if let Some(p) = &k.property {
-        facts.property_exists = Some(fields.contains_key(p));
+        // ESO falls back to a gjson lookup, so a nested field (`db.host`) exists too.
+        let nested = || {
+            let (head, rest) = p.split_once('.')?;
+            json_path(fields.get(head)?, rest)
+        };
+        facts.property_exists = Some(fields.contains_key(p) || nested().is_some());
     }
     let values = fields
         .iter()
