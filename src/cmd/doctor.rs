@@ -161,7 +161,7 @@ async fn fetch_targets(
         if !wants_data || targets.is_empty() {
             return Ok(TargetData::default());
         }
-        doctor_targets::managed_secret_data(client, namespace, diag).await
+        doctor_targets::managed_secret_data(client, namespace, &targets, diag).await
     };
     futures::join!(pods, data)
 }

@@ -13,7 +13,7 @@ use kube::api::ListParams;
 use kube::{Api, Client};
 
 use super::chain::batch::{ManagedSecret, TargetData};
-use super::list::{Listing, list_all, list_reduced};
+use super::list::{Listing, list_reduced};
 use crate::analysis::consumers::{
     containers_started, controller_workload, read_at_start, secret_uses, secrets_used,
 };
@@ -36,37 +36,35 @@ where
     }
 }
 
-/// The data of every ESO-managed Secret in scope, held as `Sensitive` for the comparison.
+/// The type and data of every ESO-managed Secret that is one of `targets` (namespace, name), held
+/// as `Sensitive`; each page is reduced as it arrives, so whole Secret objects never pile up.
 pub async fn managed_secret_data(
     client: &Client,
     namespace: Option<&str>,
+    targets: &HashSet<(String, String)>,
     diag: &Diag,
 ) -> Fetched<TargetData> {
     let api: Api<Secret> = scoped(client, namespace);
     let what = Listing::new("secrets", namespace);
     let params = ListParams::default().labels(MANAGED_SELECTOR);
-    let secrets = list_all(&api, &params, &what, diag)
+    let keep = |s: Secret| {
+        let key = (s.metadata.namespace?, s.metadata.name?);
+        if !targets.contains(&key) {
+            return None;
+        }
+        let data: BTreeMap<String, Sensitive> = s
+            .data
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, Sensitive::from_bytes(v.0)))
+            .collect();
+        let type_ = s.type_;
+        Some((key, ManagedSecret { type_, data }))
+    };
+    let secrets = list_reduced(&api, &params, &what, diag, keep)
         .await
         .map_err(|e| what.degraded(&e))?;
-    Ok(secrets
-        .into_iter()
-        .filter_map(|s| {
-            let key = (s.metadata.namespace?, s.metadata.name?);
-            let data: BTreeMap<String, Sensitive> = s
-                .data
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(k, v)| (k, Sensitive::from_bytes(v.0)))
-                .collect();
-            Some((
-                key,
-                ManagedSecret {
-                    type_: s.type_,
-                    data,
-                },
-            ))
-        })
-        .collect())
+    Ok(secrets.into_iter().collect())
 }
 
 /// Running pods in scope that read one of `targets` (namespace, Secret name) at start.

@@ -98,14 +98,7 @@ pub async fn list_all<K>(
 where
     K: Resource + Clone + DeserializeOwned + Debug,
 {
-    paginate(
-        params,
-        what,
-        diag,
-        |lp| async move { api.list(&lp).await },
-        Some,
-    )
-    .await
+    list_reduced(api, params, what, diag, Some).await
 }
 
 /// Every object, page by page, each reduced by `keep` as its page arrives: for big lists (every
