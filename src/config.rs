@@ -2,7 +2,7 @@
 //! clap and every decision (colour, namespace, timeout) is a tested pure function of the flags and
 //! the environment.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::cli::{ColorArg, GlobalArgs, OutputArg};
@@ -121,6 +121,36 @@ pub fn from_cli(g: &GlobalArgs, term: Terminal) -> Result<Config> {
             std::env::var_os("KUBECTL_ESO_PROVIDER_CA_FILE"),
         ),
     })
+}
+
+impl Config {
+    /// The PEM text of every provider CA file (`--provider-ca-file`, or the environment's), read
+    /// once per command before anything is fetched, so a bad file is a usage error.
+    pub fn provider_ca_pems(&self) -> Result<Vec<String>> {
+        self.provider_ca_files
+            .iter()
+            .map(|p| read_ca_pem(p))
+            .collect()
+    }
+}
+
+/// Reads one CA file (`--provider-ca-file`, verify-regcred's `--ca-file`), checking it holds at
+/// least one PEM certificate.
+pub fn read_ca_pem(path: &Path) -> Result<String> {
+    let pem = std::fs::read_to_string(path).map_err(|e| {
+        Error::Usage(format!(
+            "cannot read CA file {}: {}",
+            path.display(),
+            e.kind()
+        ))
+    })?;
+    if !pem.contains("-----BEGIN CERTIFICATE-----") {
+        return Err(Error::Usage(format!(
+            "CA file {} holds no PEM certificate",
+            path.display()
+        )));
+    }
+    Ok(pem)
 }
 
 /// `--provider-ca-file` wins; without it, $KUBECTL_ESO_PROVIDER_CA_FILE names one file.
@@ -249,6 +279,30 @@ mod tests {
         );
         assert!(provider_ca_files(&[], Some("".into())).is_empty());
         assert!(provider_ca_files(&[], None).is_empty());
+    }
+
+    #[test]
+    fn ca_files_must_exist_and_hold_a_certificate() {
+        let dir = std::env::temp_dir().join(format!("kubectl-eso-ca-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let empty = dir.join("empty.pem");
+        let good = dir.join("good.pem");
+        let written = std::fs::write(&empty, "not a certificate")
+            .and_then(|_| std::fs::write(&good, "-----BEGIN CERTIFICATE-----\nMIIB\n"));
+        assert!(written.is_ok(), "{written:?}");
+        let err = |p: &Path| read_ca_pem(p).err().map(|e| e.to_string());
+        assert_eq!(
+            err(&empty),
+            Some(format!(
+                "CA file {} holds no PEM certificate",
+                empty.display()
+            ))
+        );
+        assert!(
+            err(&dir.join("missing.pem")).is_some_and(|e| e.starts_with("cannot read CA file")),
+        );
+        assert!(read_ca_pem(&good).is_ok());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -34,12 +34,7 @@ pub async fn run(cfg: &Config, args: &DescribeChainArgs, out: &mut impl Write) -
             "an ExternalSecret lives in one namespace: use -n NAMESPACE instead of -A".into(),
         ));
     }
-    let mut cas = Vec::new();
-    for path in &cfg.provider_ca_files {
-        let pem = std::fs::read_to_string(path)
-            .map_err(|e| Error::Usage(format!("--provider-ca-file {}: {e}", path.display())))?;
-        cas.push(pem);
-    }
+    let cas = cfg.provider_ca_pems()?;
     let diag = Diag::new(cfg.verbosity);
     let (client, default_ns) = client::connect(&cfg.kube).await?;
     let eso = eso::discover(&client, &diag).await?;

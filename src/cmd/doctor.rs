@@ -170,14 +170,8 @@ async fn fetch_targets(
 const PROBE_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn batch_options(cfg: &Config) -> Result<BatchOptions> {
-    let mut ca_pems = Vec::new();
-    for path in &cfg.provider_ca_files {
-        let pem = std::fs::read_to_string(path)
-            .map_err(|e| Error::Usage(format!("--provider-ca-file {}: {e}", path.display())))?;
-        ca_pems.push(pem);
-    }
     Ok(BatchOptions {
-        ca_pems,
+        ca_pems: cfg.provider_ca_pems()?,
         timeout: PROBE_TIMEOUT,
     })
 }

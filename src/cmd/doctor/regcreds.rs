@@ -23,14 +23,10 @@ const DOCKER_CONFIG_JSON: &str = "kubernetes.io/dockerconfigjson";
 /// The registry client with the registry CAs from `--provider-ca-file`, built before anything
 /// is read so a bad file is a usage error.
 pub fn client(cfg: &Config) -> Result<RegistryClient> {
-    let mut ca = Vec::new();
-    for path in &cfg.provider_ca_files {
-        ca.extend(registry::read_ca_file(path).map_err(|e| Error::Usage(e.to_string()))?);
-        ca.push(b'\n');
-    }
+    let cas = cfg.provider_ca_pems()?;
     RegistryClient::new(&ClientOptions {
         timeout: Duration::from_secs(15),
-        extra_ca_pem: (!ca.is_empty()).then_some(ca),
+        extra_ca_pem: (!cas.is_empty()).then(|| cas.join("\n").into_bytes()),
     })
     .map_err(|e| Error::Usage(e.to_string()))
 }

@@ -85,13 +85,12 @@ pub async fn run(cfg: &Config, args: &VerifyRegcredArgs, out: &mut impl Write) -
     let timeout = parse_timeout(&args.timeout)?;
     check_images(&args.image)?;
     // `--ca-file` and the global provider CAs (`--provider-ca-file`, KUBECTL_ESO_PROVIDER_CA_FILE) all count.
-    let mut extra_ca_pem: Option<Vec<u8>> = None;
-    for path in args.ca_file.iter().chain(&cfg.provider_ca_files) {
-        let pem = registry::read_ca_file(path).map_err(|e| Error::Usage(e.to_string()))?;
-        extra_ca_pem
-            .get_or_insert_with(Vec::new)
-            .extend(pem.iter().chain(b"\n"));
-    }
+    let mut cas = match &args.ca_file {
+        Some(path) => vec![crate::config::read_ca_pem(path)?],
+        None => Vec::new(),
+    };
+    cas.extend(cfg.provider_ca_pems()?);
+    let extra_ca_pem = (!cas.is_empty()).then(|| cas.join("\n").into_bytes());
     let registry_client = RegistryClient::new(&ClientOptions {
         timeout,
         extra_ca_pem,

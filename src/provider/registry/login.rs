@@ -13,7 +13,6 @@
 //! the credentials in use (password, base64 `user:pass`, tokens) — a server echoing a header back
 //! cannot make us print it.
 
-use std::path::Path;
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode, header};
@@ -55,28 +54,10 @@ impl Default for ClientOptions {
 /// The client could not be set up (a tool error, not a registry finding).
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("cannot read CA file {path}: {reason}")]
-    CaFileUnreadable { path: String, reason: String },
-    #[error("CA file {path} holds no PEM certificate")]
-    CaFileEmpty { path: String },
     #[error("extra CA certificates are not valid PEM: {0}")]
     BadCa(String),
     #[error("cannot set up the HTTP client: {0}")]
     Build(String),
-}
-
-/// Reads a `--ca-file`, checking it holds at least one PEM certificate.
-pub fn read_ca_file(path: &Path) -> Result<Vec<u8>, ClientError> {
-    let pem = std::fs::read(path).map_err(|e| ClientError::CaFileUnreadable {
-        path: path.display().to_string(),
-        reason: e.kind().to_string(),
-    })?;
-    if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
-        return Err(ClientError::CaFileEmpty {
-            path: path.display().to_string(),
-        });
-    }
-    Ok(pem)
 }
 
 /// Talks to registries. Cheap to clone; reuse one for a whole report.

@@ -19,7 +19,7 @@ pub use dockerconfig::{
     ConfigFinding, Credential, DockerConfig, NotJson, PayloadFormat, Problem, RegistryEntry,
     Severity, parse,
 };
-pub use login::{ClientError, ClientOptions, RegistryClient, read_ca_file};
+pub use login::{ClientError, ClientOptions, RegistryClient};
 pub use outcome::{Check, Outcome};
 pub use redact::Redacted;
 pub use reference::{ImageRef, ImageRefError, parse_image};
