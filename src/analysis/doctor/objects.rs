@@ -1,7 +1,8 @@
 //! Checks 4 and 5 over scope's rows: ExternalSecrets that are not Ready, whose target Secret is
 //! missing, or that are Ready but have not refreshed for longer than `--stale-after` (incident B's
-//! alert rule), plus what `targets` finds in the Secret's values and consumers; and leftovers, Secrets that look like the runbook's "temporary manual Secret"
-//! standing in for an ExternalSecret's target.
+//! alert rule), plus what `targets` finds in the Secret's values and consumers; and leftovers,
+//! Secrets that look like the runbook's "temporary manual Secret" standing in for an
+//! ExternalSecret's target.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
