@@ -487,6 +487,19 @@ async fn issue8_store_conditions_and_credential_keys_are_checked() {
     env.sandbox.shutdown().await;
 }
 
+/// The one finding of check 4: a warning on grafana's ExternalSecret; its message.
+fn grafana_warning(report: &Value) -> String {
+    assert_eq!(
+        findings(report, "external-secrets"),
+        vec![(
+            "warning".into(),
+            "ExternalSecret grafana/grafana-admin".into()
+        )],
+        "{report:#}"
+    );
+    messages(report, "external-secrets").join("\n")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issue8_a_rotation_is_followed_from_the_provider_to_the_pods() {
     let env = start("healthy").await;
@@ -506,15 +519,7 @@ async fn issue8_a_rotation_is_followed_from_the_provider_to_the_pods() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(!stdout(&o).contains(rotated) && !stderr(&o).contains(rotated));
     let report: Value = serde_json::from_str(&stdout(&o)).unwrap_or_default();
-    assert_eq!(
-        findings(&report, "external-secrets"),
-        vec![(
-            "warning".into(),
-            "ExternalSecret grafana/grafana-admin".into()
-        )],
-        "{report:#}"
-    );
-    let text = messages(&report, "external-secrets").join("\n");
+    let text = grafana_warning(&report);
     assert!(text.contains("(admin-password differs)"), "{text}");
     assert!(
         check(&report, "external-secrets")
@@ -535,15 +540,7 @@ async fn issue8_a_rotation_is_followed_from_the_provider_to_the_pods() {
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
     let (code, report) = env.json(&["doctor", "-A", "-o", "json"]);
     assert_eq!(code, Some(0), "{report:#}");
-    assert_eq!(
-        findings(&report, "external-secrets"),
-        vec![(
-            "warning".into(),
-            "ExternalSecret grafana/grafana-admin".into()
-        )],
-        "{report:#}"
-    );
-    let text = messages(&report, "external-secrets").join("\n");
+    let text = grafana_warning(&report);
     assert!(
         text.starts_with("deployment/grafana started before Secret grafana-admin last changed"),
         "{text}"
