@@ -98,11 +98,12 @@ pub async fn run(cfg: &Config, args: &DescribeChainArgs, out: &mut impl Write) -
             }
         }
     };
+    let read: Vec<Option<&RemoteValue>> = values.iter().map(Option::as_ref).collect();
     compare(
         &g.facts.external_secret,
         &mut g.facts.target,
         &g.target_data,
-        &values,
+        &read,
     );
     // The provider's copy is not needed past the comparison.
     drop(values);

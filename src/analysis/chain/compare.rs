@@ -9,12 +9,13 @@ use crate::model::chain::{ExternalSecretFacts, RemoteValue, Sensitive, TargetFac
 
 /// Fills `target.keys[].matchesProvider` and `target.matchesProvider`, and returns the verdict
 /// per target key compared (a key ESO would write but the Secret lacks counts as differing).
-/// `values` is aligned with `es.remote_refs` (`None` where nothing was read).
+/// `values` is aligned with `es.remote_refs` (`None` where nothing was read); they are borrowed,
+/// so one read serves every ExternalSecret compared against it without a copy of the value.
 pub fn compare(
     es: &ExternalSecretFacts,
     target: &mut TargetFacts,
     target_data: &BTreeMap<String, Sensitive>,
-    values: &[Option<RemoteValue>],
+    values: &[Option<&RemoteValue>],
 ) -> BTreeMap<String, bool> {
     if target.exists != Some(true) {
         return BTreeMap::new();
@@ -151,9 +152,8 @@ mod tests {
     #[test]
     fn equal_and_different_values_say_yes_and_no() {
         let mut t = target();
-        let v = vec![Some(RemoteValue::Single(Sensitive::from_string(
-            "v1".into(),
-        )))];
+        let v1 = RemoteValue::Single(Sensitive::from_string("v1".into()));
+        let v = [Some(&v1)];
         compare(&es(false, false), &mut t, &data("v1"), &v);
         assert_eq!(t.matches_provider.as_deref(), Some("yes"));
         assert_eq!(t.keys[0].matches_provider, Some(true));
@@ -170,7 +170,8 @@ mod tests {
             ("password".to_string(), Sensitive::from_string("p".into())),
             ("user".to_string(), Sensitive::from_string("u".into())),
         ]);
-        let v = vec![Some(RemoteValue::Map(m))];
+        let m = RemoteValue::Map(m);
+        let v = vec![Some(&m)];
         let mut t = target();
         compare(&es(true, false), &mut t, &data("p"), &v);
         assert_eq!(t.matches_provider.as_deref(), Some("yes"));

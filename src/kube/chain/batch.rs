@@ -252,12 +252,13 @@ async fn probe_one(
     }
 }
 
-/// The store-wide values, aligned with one ExternalSecret's own refs (a copy each, in memory).
-fn own_values(
+/// The store-wide values, aligned with one ExternalSecret's own refs (borrowed: one read serves
+/// every ExternalSecret that uses the key).
+fn own_values<'v>(
     facts: &ExternalSecretFacts,
     refs: &[RemoteRefFacts],
-    values: &[Option<RemoteValue>],
-) -> Vec<Option<RemoteValue>> {
+    values: &'v [Option<RemoteValue>],
+) -> Vec<Option<&'v RemoteValue>> {
     facts
         .remote_refs
         .iter()
@@ -267,25 +268,14 @@ fn own_values(
             }
             refs.iter()
                 .position(|d| d.key == r.key && d.version == r.version)
-                .and_then(|i| values.get(i)?.as_ref().map(copy))
+                .and_then(|i| values.get(i)?.as_ref())
         })
         .collect()
 }
 
-/// A second in-memory copy, so several ExternalSecrets can be compared against one read.
-fn copy(v: &RemoteValue) -> RemoteValue {
-    let dup = |s: &Sensitive| Sensitive::from_bytes(s.bytes().to_vec());
-    match v {
-        RemoteValue::Single(s) => RemoteValue::Single(dup(s)),
-        RemoteValue::Map(m) => {
-            RemoteValue::Map(m.iter().map(|(k, s)| (k.clone(), dup(s))).collect())
-        }
-    }
-}
-
 /// One entry per distinct remote key the ExternalSecret reads, with the properties it asks of
 /// that key that the provider's value lacks (known only where the value was read).
-fn key_users(facts: &ExternalSecretFacts, own: &[Option<RemoteValue>]) -> Vec<KeyUser> {
+fn key_users(facts: &ExternalSecretFacts, own: &[Option<&RemoteValue>]) -> Vec<KeyUser> {
     let mut by_key: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
     for (r, v) in facts.remote_refs.iter().zip(own) {
         if r.find || r.key.is_empty() {
@@ -315,7 +305,7 @@ fn compare_target(
     target: &str,
     facts: &ExternalSecretFacts,
     data: &BTreeMap<String, Sensitive>,
-    own: &[Option<RemoteValue>],
+    own: &[Option<&RemoteValue>],
 ) -> Option<TargetValues> {
     let mut target_facts = TargetFacts {
         name: target.to_string(),
@@ -418,12 +408,8 @@ mod tests {
             ("password".to_string(), sens("canary-new")),
             ("username".to_string(), sens("app")),
         ]));
-        let own = vec![
-            Some(copy(&db)),
-            Some(copy(&db)),
-            Some(copy(&db)),
-            Some(RemoteValue::Single(sens("canary-api"))),
-        ];
+        let api = RemoteValue::Single(sens("canary-api"));
+        let own = vec![Some(&db), Some(&db), Some(&db), Some(&api)];
         let users = key_users(&facts, &own);
         let got: Vec<(&str, Vec<String>)> = users
             .iter()
