@@ -264,6 +264,44 @@ async fn rotation_not_propagated_is_found_only_by_the_probe() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_without_esos_label_is_still_compared() {
+    // ESO leaves its managed label off a Secret it merges into, and older releases labelled none:
+    // doctor reads such a target by name instead of missing the rotation.
+    let env = start("rotation-not-propagated").await;
+    let store = env.sandbox.api().store();
+    let Some(mut secret) = store.get("v1", "Secret", Some("netbox"), "netbox-db-credentials")
+    else {
+        panic!("no target Secret netbox-db-credentials");
+    };
+    if let Some(labels) = secret["metadata"]["labels"].as_object_mut() {
+        labels.remove("reconcile.external-secrets.io/managed");
+    }
+    let replaced = store.replace(secret);
+    assert!(replaced.is_ok(), "{replaced:?}");
+    let o = env.run(&["doctor", "-A", "-o", "json", "-v"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("GET secret netbox/netbox-db-credentials"),
+        "{}",
+        stderr(&o)
+    );
+    let report: Value = serde_json::from_str(&stdout(&o)).unwrap_or_default();
+    assert_eq!(
+        findings(&report, "external-secrets"),
+        vec![(
+            "error".into(),
+            "ExternalSecret netbox/netbox-db-password".into()
+        )],
+        "{report:#}"
+    );
+    assert!(
+        messages(&report, "external-secrets")[0].contains("CreatedOnce"),
+        "{report:#}"
+    );
+    env.sandbox.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn akv_key_problems_name_the_one_externalsecret() {
     for scenario in ["akv-wrong-key", "akv-secret-disabled"] {
         let env = start(scenario).await;

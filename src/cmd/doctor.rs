@@ -21,7 +21,7 @@ use crate::kube::chain::batch::{BatchOptions, TargetData, probe_stores};
 use crate::kube::scope::{ScopeQuery, fetch};
 use crate::kube::{client, doctor_install, doctor_stores, doctor_targets, eso};
 use crate::model::doctor::{DoctorExtras, PodFacts, Status, TargetExtras};
-use crate::model::scope::{Fetched, ScopeReport, TargetState};
+use crate::model::scope::{Degraded, Fetched, ScopeReport, TargetState};
 use crate::render::doctor::DoctorFormat;
 use crate::render::{self, RenderOptions};
 
@@ -61,27 +61,27 @@ pub async fn run(cfg: &Config, args: &DoctorArgs, out: &mut impl Write) -> Resul
         true => Some(regcreds::client(cfg)?),
         false => None,
     };
-    // One LIST of the Secrets ESO writes, with data, serves both the probe's comparison and the
-    // registry logins.
+    // One read of the target Secrets ESO writes, with data, serves both the probe's comparison and
+    // the registry logins.
     let wants_data = opts.probe || args.regcred;
     let ((pods, managed), stores) = futures::join!(
         fetch_targets(&client, namespace.as_deref(), &scope, wants_data, &diag),
         doctor_stores::fetch(&client, &snapshot, &scope, &diag)
     );
     let (managed, values_unread) = match managed {
-        Ok(m) => (m, None),
-        Err(why) => (TargetData::default(), Some(why)),
-    };
-    let regcreds = match (&registry_client, &values_unread) {
+        Ok(read) => read,
         // A gate asked to log in with the pull secrets cannot pass without reading them.
-        (Some(_), Some(why)) => {
+        Err(why) if args.regcred => {
             return Err(Error::Api {
                 what: "doctor --regcred".into(),
-                detail: why.cause.clone(),
+                detail: why.cause,
             });
         }
-        (Some(rc), None) => Some(regcreds::check(rc, &managed, &scope).await),
-        (None, _) => None,
+        Err(why) => (TargetData::default(), vec![why]),
+    };
+    let regcreds = match &registry_client {
+        Some(rc) => Some(regcreds::check(rc, &managed, &scope).await),
+        None => None,
     };
     let probes = if opts.probe {
         Some(probe_stores(&client, &snapshot, &managed, &batch, &diag).await)
@@ -111,7 +111,7 @@ pub async fn run(cfg: &Config, args: &DoctorArgs, out: &mut impl Write) -> Resul
         stores,
         targets: TargetExtras {
             pods,
-            values_unread: values_unread.filter(|_| opts.probe),
+            values_unread,
         },
     };
     let report = analyse(&install, &snapshot, &scope, &extras, &opts, now);
@@ -137,14 +137,17 @@ pub async fn run(cfg: &Config, args: &DoctorArgs, out: &mut impl Write) -> Resul
 }
 
 /// Check 4's reads: the running pods that read a target Secret at start, and — only when asked
-/// for (probe or `--regcred`) — the type and data of the Secrets ESO manages.
+/// for (probe or `--regcred`) — the type and data of the target Secrets ESO writes.
 async fn fetch_targets(
     client: &Client,
     namespace: Option<&str>,
     scope: &ScopeReport,
     wants_data: bool,
     diag: &Diag,
-) -> (Option<Fetched<Vec<PodFacts>>>, Fetched<TargetData>) {
+) -> (
+    Option<Fetched<Vec<PodFacts>>>,
+    Fetched<(TargetData, Vec<Degraded>)>,
+) {
     let targets: HashSet<(String, String)> = scope
         .external_secrets
         .iter()
@@ -159,7 +162,7 @@ async fn fetch_targets(
     };
     let data = async {
         if !wants_data || targets.is_empty() {
-            return Ok(TargetData::default());
+            return Ok(Default::default());
         }
         doctor_targets::managed_secret_data(client, namespace, &targets, diag).await
     };

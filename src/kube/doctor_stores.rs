@@ -6,18 +6,16 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::api::core::v1::Namespace;
 use kube::api::ListParams;
 use kube::{Api, Client};
 
-use super::list::{Listing, list_all_metadata, status_code};
+use super::doctor_targets::{GET_CONCURRENCY, get_secret};
+use super::list::{Listing, list_all_metadata};
 use crate::diag::Diag;
 use crate::model::doctor::StoreExtras;
 use crate::model::refs::StoreKind;
-use crate::model::scope::{Degraded, Fetched, ScopeReport, ScopeSnapshot};
-
-/// How many credentials Secrets are read at once.
-const GET_CONCURRENCY: usize = 8;
+use crate::model::scope::{Fetched, ScopeReport, ScopeSnapshot};
 
 pub async fn fetch(
     client: &Client,
@@ -74,33 +72,15 @@ async fn secret_keys(
     name: &str,
     diag: &Diag,
 ) -> Fetched<Option<Vec<String>>> {
-    let api: Api<Secret> = Api::namespaced(client.clone(), ns);
-    diag.log(1, format_args!("GET secret {ns}/{name} (key names only)"));
-    match api.get_opt(name).await {
-        Ok(Some(secret)) => {
-            let mut keys: Vec<String> = secret.data.unwrap_or_default().into_keys().collect();
-            keys.extend(secret.string_data.unwrap_or_default().into_keys());
-            keys.sort();
-            keys.dedup();
-            Ok(Some(
-                keys.iter().map(|k| crate::sanitize::line(k)).collect(),
-            ))
-        }
-        Ok(None) => Ok(None),
-        Err(e) => Err(Degraded {
-            resource: "secrets".into(),
-            namespace: Some(ns.to_string()),
-            cause: match status_code(&e) {
-                Some(403) => {
-                    format!("no permission to get secret {ns}/{name}: its keys were not checked")
-                }
-                _ => format!(
-                    "could not get secret {ns}/{name}: {}",
-                    super::client::one_line(&e)
-                ),
-            },
-        }),
-    }
+    let secret = get_secret(client, ns, name, "its keys were not checked", diag).await?;
+    Ok(secret.map(|s| {
+        // The values are dropped here, with the rest of the object.
+        let mut keys: Vec<String> = s.data.unwrap_or_default().into_keys().collect();
+        keys.extend(s.string_data.unwrap_or_default().into_keys());
+        keys.sort();
+        keys.dedup();
+        keys.iter().map(|k| crate::sanitize::line(k)).collect()
+    }))
 }
 
 async fn namespace_labels(

@@ -1,26 +1,27 @@
-//! What doctor's check 4 reads beyond scope's snapshot: the data of the Secrets ESO manages (one
-//! paginated LIST by ESO's `reconcile.external-secrets.io/managed=true` label, only when the
-//! providers are probed or `--regcred` asked, so targets can be compared with the provider's
-//! current values, and pull secrets logged in with, in memory),
-//! and the running pods that read a target Secret at start (one paginated LIST of pods, each page
-//! reduced to a few facts as it arrives). Secret values never leave the returned map; the caller
-//! hands it to the prober and drops it.
+//! What doctor's check 4 reads beyond scope's snapshot: the data of the target Secrets ESO writes
+//! (one paginated LIST by ESO's `reconcile.external-secrets.io/managed=true` label, then one GET per
+//! target the LIST did not return — a Secret ESO merged into, or one written by a release that did
+//! not label its Secrets; only when the providers are probed or `--regcred` asked, so targets can
+//! be compared with the provider's current values, and pull secrets logged in with, in memory), and the running pods that read a target Secret at start
+//! (one paginated LIST of pods, each page reduced to a few facts as it arrives). Secret values
+//! never leave the returned map; the caller hands it to the prober and drops it.
 
 use std::collections::{BTreeMap, HashSet};
 
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::api::ListParams;
 use kube::{Api, Client};
 
 use super::chain::batch::{ManagedSecret, TargetData};
-use super::list::{Listing, list_reduced};
+use super::list::{Listing, list_reduced, status_code};
 use crate::analysis::consumers::{
     containers_started, controller_workload, read_at_start, secret_uses, secrets_used,
 };
 use crate::diag::Diag;
 use crate::model::chain::Sensitive;
 use crate::model::doctor::PodFacts;
-use crate::model::scope::Fetched;
+use crate::model::scope::{Degraded, Fetched};
 
 /// ESO's label on every Secret it writes.
 pub const MANAGED_SELECTOR: &str = "reconcile.external-secrets.io/managed=true";
@@ -36,35 +37,89 @@ where
     }
 }
 
-/// The type and data of every ESO-managed Secret that is one of `targets` (namespace, name), held
-/// as `Sensitive`; each page is reduced as it arrives, so whole Secret objects never pile up.
+/// How many single Secrets are read at once.
+pub const GET_CONCURRENCY: usize = 8;
+
+/// The type and data of every target Secret in `targets` (namespace, name), held as `Sensitive`:
+/// the labelled ones from one LIST, each page reduced as it arrives so whole Secret objects never
+/// pile up, the rest by name (no other Secret's data is read). `Err` when the LIST failed; the GETs
+/// that failed come back as degraded parts next to what was read.
 pub async fn managed_secret_data(
     client: &Client,
     namespace: Option<&str>,
     targets: &HashSet<(String, String)>,
     diag: &Diag,
-) -> Fetched<TargetData> {
+) -> Fetched<(TargetData, Vec<Degraded>)> {
     let api: Api<Secret> = scoped(client, namespace);
     let what = Listing::new("secrets", namespace);
     let params = ListParams::default().labels(MANAGED_SELECTOR);
     let keep = |s: Secret| {
-        let key = (s.metadata.namespace?, s.metadata.name?);
-        if !targets.contains(&key) {
-            return None;
-        }
-        let data: BTreeMap<String, Sensitive> = s
-            .data
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(k, v)| (k, Sensitive::from_bytes(v.0)))
-            .collect();
-        let type_ = s.type_;
-        Some((key, ManagedSecret { type_, data }))
+        let key = (s.metadata.namespace.clone()?, s.metadata.name.clone()?);
+        targets.contains(&key).then(|| (key, managed(s)))
     };
-    let secrets = list_reduced(&api, &params, &what, diag, keep)
+    let mut data: TargetData = list_reduced(&api, &params, &what, diag, keep)
         .await
-        .map_err(|e| what.degraded(&e))?;
-    Ok(secrets.into_iter().collect())
+        .map_err(|e| what.degraded(&e))?
+        .into_iter()
+        .collect();
+    let unlabelled = targets.iter().filter(|k| !data.contains_key(*k));
+    let got: Vec<_> = futures::stream::iter(unlabelled)
+        .map(|(ns, name)| async move {
+            let read = get_secret(client, ns, name, "its values were not compared", diag).await;
+            ((ns.clone(), name.clone()), read)
+        })
+        .buffer_unordered(GET_CONCURRENCY)
+        .collect()
+        .await;
+    let mut unread = Vec::new();
+    for (key, read) in got {
+        match read {
+            Ok(Some(s)) => {
+                data.insert(key, managed(s));
+            }
+            Ok(None) => {}
+            Err(why) => unread.push(why),
+        }
+    }
+    Ok((data, unread))
+}
+
+/// A Secret reduced to its type and data; the rest of the object is dropped.
+fn managed(s: Secret) -> ManagedSecret {
+    let data: BTreeMap<String, Sensitive> = s
+        .data
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, Sensitive::from_bytes(v.0)))
+        .collect();
+    ManagedSecret {
+        type_: s.type_,
+        data,
+    }
+}
+
+/// One Secret by name, `None` when it does not exist; a refusal becomes a degraded part saying
+/// what was therefore not checked (`unchecked`).
+pub async fn get_secret(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    unchecked: &str,
+    diag: &Diag,
+) -> Result<Option<Secret>, Degraded> {
+    let api: Api<Secret> = Api::namespaced(client.clone(), ns);
+    diag.log(1, format_args!("GET secret {ns}/{name}"));
+    api.get_opt(name).await.map_err(|e| Degraded {
+        resource: "secrets".into(),
+        namespace: Some(ns.to_string()),
+        cause: match status_code(&e) {
+            Some(403) => format!("no permission to get secret {ns}/{name}: {unchecked}"),
+            _ => format!(
+                "could not get secret {ns}/{name}: {}",
+                super::client::one_line(&e)
+            ),
+        },
+    })
 }
 
 /// Running pods in scope that read one of `targets` (namespace, Secret name) at start.

@@ -197,8 +197,9 @@ pub struct TargetExtras {
     /// The running pods in scope that read an ExternalSecret's target Secret at start (env,
     /// envFrom, subPath mounts), from one LIST of pods; `None` when there was nothing to look for.
     pub pods: Option<Fetched<Vec<PodFacts>>>,
-    /// The managed Secrets' data could not be listed, so no target was compared.
-    pub values_unread: Option<Degraded>,
+    /// Target Secrets whose data could not be read (the whole LIST, or single Merge targets), so
+    /// they were not compared.
+    pub values_unread: Vec<Degraded>,
 }
 
 /// One running pod, reduced to what "started before its Secret last changed" needs.

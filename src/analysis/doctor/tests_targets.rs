@@ -60,7 +60,7 @@ fn run_with_secrets(
         probes: Some(vec![probe]),
         targets: TargetExtras {
             pods: pods.map(Ok),
-            values_unread: None,
+            values_unread: vec![],
         },
         ..DoctorExtras::default()
     };
