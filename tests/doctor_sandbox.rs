@@ -237,25 +237,23 @@ async fn issue8_provider_requests_follow_distinct_keys_not_externalsecrets() {
     );
 }
 
+/// Check 4 has exactly this one finding; its message.
+fn sole_finding(report: &Value, severity: &str, object: &str) -> String {
+    assert_eq!(
+        findings(report, "external-secrets"),
+        vec![(severity.to_string(), object.to_string())],
+        "{report:#}"
+    );
+    messages(report, "external-secrets").join("\n")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotation_not_propagated_is_found_only_by_the_probe() {
     let env = start("rotation-not-propagated").await;
     let (code, report) = env.json(&["doctor", "-A", "-o", "json"]);
     assert_eq!(code, Some(1), "{report:#}");
-    assert_eq!(
-        findings(&report, "external-secrets"),
-        vec![(
-            "error".into(),
-            "ExternalSecret netbox/netbox-db-password".into()
-        )],
-        "{report:#}"
-    );
-    assert!(
-        check(&report, "external-secrets")
-            .to_string()
-            .contains("CreatedOnce"),
-        "{report:#}"
-    );
+    let text = sole_finding(&report, "error", "ExternalSecret netbox/netbox-db-password");
+    assert!(text.contains("CreatedOnce"), "{text}");
     assert_eq!(findings(&report, "providers"), vec![], "{report:#}");
     // Without the probe the cluster alone looks healthy: ESO reports Ready.
     let (code, report) = env.json(&["doctor", "-A", "--no-probe", "-o", "json"]);
@@ -286,18 +284,8 @@ async fn a_target_without_esos_label_is_still_compared() {
         stderr(&o)
     );
     let report: Value = serde_json::from_str(&stdout(&o)).unwrap_or_default();
-    assert_eq!(
-        findings(&report, "external-secrets"),
-        vec![(
-            "error".into(),
-            "ExternalSecret netbox/netbox-db-password".into()
-        )],
-        "{report:#}"
-    );
-    assert!(
-        messages(&report, "external-secrets")[0].contains("CreatedOnce"),
-        "{report:#}"
-    );
+    let text = sole_finding(&report, "error", "ExternalSecret netbox/netbox-db-password");
+    assert!(text.contains("CreatedOnce"), "{text}");
     env.sandbox.shutdown().await;
 }
 
@@ -525,19 +513,6 @@ async fn issue8_store_conditions_and_credential_keys_are_checked() {
     env.sandbox.shutdown().await;
 }
 
-/// The one finding of check 4: a warning on grafana's ExternalSecret; its message.
-fn grafana_warning(report: &Value) -> String {
-    assert_eq!(
-        findings(report, "external-secrets"),
-        vec![(
-            "warning".into(),
-            "ExternalSecret grafana/grafana-admin".into()
-        )],
-        "{report:#}"
-    );
-    messages(report, "external-secrets").join("\n")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issue8_a_rotation_is_followed_from_the_provider_to_the_pods() {
     let env = start("healthy").await;
@@ -557,7 +532,7 @@ async fn issue8_a_rotation_is_followed_from_the_provider_to_the_pods() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(!stdout(&o).contains(rotated) && !stderr(&o).contains(rotated));
     let report: Value = serde_json::from_str(&stdout(&o)).unwrap_or_default();
-    let text = grafana_warning(&report);
+    let text = sole_finding(&report, "warning", "ExternalSecret grafana/grafana-admin");
     assert!(text.contains("(admin-password differs)"), "{text}");
     assert!(
         check(&report, "external-secrets")
@@ -578,7 +553,7 @@ async fn issue8_a_rotation_is_followed_from_the_provider_to_the_pods() {
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
     let (code, report) = env.json(&["doctor", "-A", "-o", "json"]);
     assert_eq!(code, Some(0), "{report:#}");
-    let text = grafana_warning(&report);
+    let text = sole_finding(&report, "warning", "ExternalSecret grafana/grafana-admin");
     assert!(
         text.starts_with("deployment/grafana started before Secret grafana-admin last changed"),
         "{text}"
