@@ -176,6 +176,7 @@ fn batch_options(cfg: &Config) -> Result<BatchOptions> {
     Ok(BatchOptions {
         ca_pems: cfg.provider_ca_pems()?,
         timeout: PROBE_TIMEOUT,
+        trust: cfg.trust.clone(),
     })
 }
 
@@ -185,6 +186,7 @@ fn options(cfg: &Config, args: &DoctorArgs) -> Result<DoctorOptions> {
         stale_after: parse_stale_after(&args.stale_after)?,
         stale_after_text: args.stale_after.clone(),
         probe: !args.no_probe,
+        allow_partial: args.allow_partial,
         fail_on: match args.fail_on {
             FailOnArg::Error => Status::Error,
             FailOnArg::Warning => Status::Warning,
