@@ -40,8 +40,11 @@ pub fn analyse(facts: ChainFacts, now: Timestamp) -> ChainReport {
     ];
     let verdict = verdict(&facts, &links);
     ChainReport {
+        api_version: crate::model::scope::REPORT_API_VERSION.to_string(),
+        kind: CHAIN_REPORT_KIND.to_string(),
         links,
         verdict,
+        findings: Vec::new(),
         facts,
     }
 }

@@ -192,6 +192,7 @@ fn row(
             .find(|o| o.kind == "ClusterExternalSecret")
             .map(|o| o.name.clone()),
         failing,
+        root_cause: None,
     }
 }
 

@@ -128,7 +128,15 @@ pub async fn run(cfg: &Config, args: &DescribeChainArgs, out: &mut impl Write) -
     g.target_data.clear();
 
     let now = jiff::Timestamp::now();
-    let report = analyse(facts, now);
+    let mut report = analyse(facts, now);
+    let probed = !args.no_probe && probe_as_eso;
+    // ESO's Events and Entra's errors quote credentials (the client id): the shared findings
+    // come from the raw snapshot, so they are scrubbed like the chain's facts.
+    report.findings = crate::analysis::chain::redact::redact_any(
+        super::chain_findings::findings(&client, &eso, &report.facts, probed, &diag, now).await,
+        &known,
+    );
+    apply_root_cause(&mut report);
     let opts = RenderOptions {
         format: cfg.format,
         color: cfg.color,
@@ -136,8 +144,56 @@ pub async fn run(cfg: &Config, args: &DescribeChainArgs, out: &mut impl Write) -
     };
     render::chain::write(out, &report, &opts).map_err(Error::Output)?;
     Ok(Exit::from_findings(
-        report.any_broken() || report.verdict.state == LinkState::Unknown,
+        report.any_broken()
+            || report.verdict.state == LinkState::Unknown
+            || report
+                .findings
+                .iter()
+                .any(|f| f.severity == crate::model::doctor::Status::Error),
     ))
+}
+
+/// The verdict names the root cause doctor and scope name for the same facts (issue 12): always
+/// its code; and its cause, next commands and link wherever the link walk alone named another
+/// link or nothing (a symptom: the ExternalSecret's state, a refresh that is due). Where both sit
+/// on the same link, the walk's own sentence (which quotes the role, policies and path it saw)
+/// is kept.
+fn apply_root_cause(report: &mut crate::model::chain::ChainReport) {
+    use crate::diagnose::catalogue::{Layer, layer};
+    use crate::model::chain::LinkName;
+    let Some(root) = report.findings.first() else {
+        return;
+    };
+    let root_link = match layer(&root.code) {
+        Layer::Controller | Layer::ExternalSecret => LinkName::ExternalSecret,
+        Layer::StoreRef | Layer::Store => LinkName::Store,
+        Layer::Credentials => LinkName::Credentials,
+        Layer::Provider => LinkName::Provider,
+        Layer::Ownership | Layer::Target | Layer::Leftovers => LinkName::Target,
+        Layer::Consumers => LinkName::Consumers,
+    };
+    let severe = root.severity == crate::model::doctor::Status::Error;
+    let v = &mut report.verdict;
+    v.code = Some(root.code.clone());
+    let walk_found_it = v.state == LinkState::Broken && v.link == Some(root_link);
+    if walk_found_it {
+        return;
+    }
+    if v.state == LinkState::Broken && !severe {
+        // A warning does not replace a broken link's verdict.
+        v.code = None;
+        return;
+    }
+    v.cause = root.message.clone();
+    if !root.next.is_empty() {
+        v.next = root.next.clone();
+    }
+    v.link = Some(root_link);
+    v.state = if severe {
+        LinkState::Broken
+    } else {
+        LinkState::Warning
+    };
 }
 
 fn probe_as(args: &DescribeChainArgs) -> ProbeAs {

@@ -83,10 +83,11 @@ pub async fn run(cfg: &Config, args: &DoctorArgs, out: &mut impl Write) -> Resul
         Some(rc) => Some(regcreds::check(rc, &managed, &scope).await),
         None => None,
     };
-    let probes = if opts.probe {
-        Some(probe_stores(&client, &snapshot, &managed, &batch, &diag).await)
+    let (probes, credentials) = if opts.probe {
+        let (p, read) = probe_stores(&client, &snapshot, &managed, &batch, &diag).await;
+        (Some(p), read)
     } else {
-        None
+        (None, Vec::new())
     };
     // The managed Secrets' values are not needed past the probes and the logins.
     drop(managed);
@@ -115,6 +116,11 @@ pub async fn run(cfg: &Config, args: &DoctorArgs, out: &mut impl Write) -> Resul
         },
     };
     let report = analyse(&install, &snapshot, &scope, &extras, &opts, now);
+    // ESO copies provider errors into Events, and Entra's quote the client id: every value the
+    // probe read from a credentials Secret is scrubbed from the whole report (issue 18, defect 3).
+    let known: Vec<&crate::model::chain::Sensitive> = credentials.iter().collect();
+    let report = crate::analysis::chain::redact::redact_any(report, &known);
+    drop(credentials);
     diag.log(
         1,
         format_args!(
@@ -138,7 +144,7 @@ pub async fn run(cfg: &Config, args: &DoctorArgs, out: &mut impl Write) -> Resul
 
 /// Check 4's reads: the running pods that read a target Secret at start, and — only when asked
 /// for (probe or `--regcred`) — the type and data of the target Secrets ESO writes.
-async fn fetch_targets(
+pub(crate) async fn fetch_targets(
     client: &Client,
     namespace: Option<&str>,
     scope: &ScopeReport,

@@ -1,6 +1,7 @@
 //! One file per subcommand, each doing fetch -> analyse -> render with no business logic inline.
 //! Adding a subcommand is a variant in `cli.rs`, a file here and one arm in `dispatch`.
 
+mod chain_findings;
 pub mod complete;
 pub mod completion;
 pub mod describe_chain;

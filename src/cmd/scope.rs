@@ -3,6 +3,7 @@
 
 use std::io::Write;
 
+use crate::analysis::doctor::{DoctorOptions, analyse as analyse_doctor};
 use crate::analysis::scope::{ScopeOptions, analyse};
 use crate::cli::ScopeArgs;
 use crate::config::{Config, NamespaceChoice};
@@ -11,7 +12,9 @@ use crate::error::{Error, Result};
 use crate::exit::Exit;
 use crate::kube::scope::{ScopeQuery, fetch};
 use crate::kube::{client, eso};
+use crate::model::doctor::{DoctorExtras, InstallSnapshot, Status};
 use crate::model::refs::{StoreFilter, WorkloadRef};
+use crate::model::scope::{Degraded, RootCause, ScopeReport, ScopeSnapshot};
 use crate::render::{self, RenderOptions};
 
 pub async fn run(cfg: &Config, args: &ScopeArgs, out: &mut impl Write) -> Result<Exit> {
@@ -51,7 +54,8 @@ pub async fn run(cfg: &Config, args: &ScopeArgs, out: &mut impl Write) -> Result
         store,
         failing_only: args.failing,
     };
-    let report = analyse(&snapshot, &opts, now);
+    let mut report = analyse(&snapshot, &opts, now);
+    root_causes(&snapshot, &mut report, now);
     diag.log(
         1,
         format_args!(
@@ -69,4 +73,52 @@ pub async fn run(cfg: &Config, args: &ScopeArgs, out: &mut impl Write) -> Result
     };
     render::scope::write(out, &report, &render_opts).map_err(Error::Output)?;
     Ok(Exit::from_findings(report.summary.failing > 0))
+}
+
+/// Each row's root cause from the one diagnosis doctor runs (issue 12), over what scope read:
+/// no probe and no installation check here, so a row's root is the first finding those facts
+/// support — the same doctor gives for the same facts.
+fn root_causes(snapshot: &ScopeSnapshot, report: &mut ScopeReport, now: jiff::Timestamp) {
+    fn not_read<T>() -> Result<T, Degraded> {
+        Err(Degraded {
+            resource: "installation".into(),
+            namespace: None,
+            cause: "not read by scope".into(),
+        })
+    }
+    let install = InstallSnapshot {
+        served_versions: vec!["v1".into()],
+        crds: not_read(),
+        deployments: not_read(),
+        webhook_configurations: not_read(),
+    };
+    let opts = DoctorOptions {
+        selector: None,
+        stale_after: std::time::Duration::from_secs(2 * 3600),
+        stale_after_text: "2h".into(),
+        probe: false,
+        allow_partial: true,
+        fail_on: Status::Error,
+    };
+    let diagnosis = analyse_doctor(
+        &install,
+        snapshot,
+        report,
+        &DoctorExtras::default(),
+        &opts,
+        now,
+    );
+    for row in &mut report.external_secrets {
+        let me = Some((row.namespace.clone(), row.name.clone()));
+        let root = diagnosis.findings.iter().find(|r| {
+            std::iter::once(*r)
+                .chain(r.effects.iter())
+                .any(|f| f.about.external_secret == me)
+        });
+        row.root_cause = root.map(|r| RootCause {
+            code: r.code.clone(),
+            object: r.object.clone(),
+            cause: r.message.clone(),
+        });
+    }
 }

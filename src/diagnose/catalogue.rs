@@ -65,14 +65,14 @@ codes! {
     VAULT_ROLE_MISSING = "vault-role-missing", Provider;
     VAULT_AUTH_MOUNT_MISSING = "vault-auth-mount-missing", Provider;
     VAULT_TOKENREVIEW_REFUSED = "vault-tokenreview-refused", Provider;
-    VAULT_TOKEN_EXPIRED = "vault-token-expired", Provider;
+    VAULT_TOKEN_EXPIRED = "vault-token-expired", Credentials;
     VAULT_POLICY_DENIED = "vault-policy-denied", Provider;
     VAULT_POLICY_PATH_KV2_DATA = "vault-policy-path-kv2-data", Provider;
     VAULT_KV_VERSION_MISMATCH = "vault-kv-version-mismatch", Provider;
     VAULT_MOUNT_MISSING = "vault-mount-missing", Provider;
     VAULT_SECRET_DELETED = "vault-secret-deleted", Provider;
-    AZURE_CLIENT_SECRET_EXPIRED = "azure-client-secret-expired", Provider;
-    AZURE_CLIENT_SECRET_INVALID = "azure-client-secret-invalid", Provider;
+    AZURE_CLIENT_SECRET_EXPIRED = "azure-client-secret-expired", Credentials;
+    AZURE_CLIENT_SECRET_INVALID = "azure-client-secret-invalid", Credentials;
     AZURE_FEDERATED_CREDENTIAL_MISMATCH = "azure-federated-credential-mismatch", Provider;
     AZURE_ACCESS_POLICY_DENIED = "azure-access-policy-denied", Provider;
     AZURE_RBAC_DENIED = "azure-rbac-denied", Provider;
@@ -92,7 +92,7 @@ codes! {
     ES_NOT_READY = "es-not-ready", ExternalSecret;
     ES_TARGET_MISSING = "es-target-missing", ExternalSecret;
     ES_STALE = "es-stale", ExternalSecret;
-    REFRESH_NEVER = "refresh-never", ExternalSecret;
+    REFRESH_NEVER = "refresh-never", Target;
     // the target Secret's values
     TARGET_VALUE_OUTDATED = "target-value-outdated", Target;
     // consumers

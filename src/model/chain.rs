@@ -358,6 +358,9 @@ pub struct LinkReport {
 #[serde(rename_all = "camelCase")]
 pub struct ChainVerdict {
     pub state: LinkState,
+    /// The root cause's finding code (issue 12), the same doctor and scope give for this chain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
     /// The first broken link (or first warning when nothing is broken).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub link: Option<LinkName>,
@@ -368,12 +371,18 @@ pub struct ChainVerdict {
     pub next: Vec<String>,
 }
 
+pub const CHAIN_REPORT_KIND: &str = "ChainReport";
+
 /// What all three output formats print.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ChainReport {
+    pub api_version: String,
+    pub kind: String,
     pub links: Vec<LinkReport>,
     pub verdict: ChainVerdict,
+    /// This chain's findings as doctor ranks them: root causes first, effects under them.
+    pub findings: Vec<crate::model::finding::Finding>,
     #[serde(flatten)]
     pub facts: ChainFacts,
 }

@@ -101,6 +101,18 @@ pub struct ExternalSecretRow {
     /// The ClusterExternalSecret that owns it, if any.
     pub owned_by: Option<String>,
     pub failing: bool,
+    /// The root cause doctor names for this ExternalSecret (issue 12): the first finding that
+    /// concerns it, with the code and cause describe-chain and doctor give too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root_cause: Option<RootCause>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RootCause {
+    pub code: String,
+    pub object: String,
+    pub cause: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -120,10 +120,16 @@ fn error_text(r: &ExternalSecretRow) -> String {
     if !r.failing {
         return String::new();
     }
-    r.error
+    let error = r
+        .error
         .clone()
         .or_else(|| r.ready.message.clone())
-        .unwrap_or_default()
+        .unwrap_or_default();
+    // The root cause's code leads, the same doctor and describe-chain name (issue 12).
+    match &r.root_cause {
+        Some(root) => format!("[{}] {error}", root.code),
+        None => error,
+    }
 }
 
 fn write_workload(out: &mut impl Write, w: &WorkloadReport) -> io::Result<()> {

@@ -45,12 +45,49 @@ impl Cluster {
             "admin.kubeconfig",
             &api.kubeconfig(Some("prod")),
         );
-        Cluster {
+        let c = Cluster {
             api,
             dir,
             kubeconfig,
+        };
+        if crds != EsoCrds::None {
+            c.install_eso().await;
         }
+        c
     }
+
+    /// What ESO's Helm chart installs besides the CRDs (the sandbox's own copy), with its
+    /// Deployments ready: a cluster with ESO's CRDs but no controller is a different incident
+    /// (doctor's and describe-chain's root cause would be "eso-controller-missing").
+    #[cfg(feature = "sandbox")]
+    async fn install_eso(&self) {
+        let objects = eso_sandbox::scenario::objects(eso_sandbox::scenario::ESO_INSTALL)
+            .unwrap_or_else(|e| panic!("ESO install objects: {e}"));
+        for o in objects {
+            let _ = self.api.store().apply(o);
+        }
+        for _ in 0..100 {
+            let ready = self
+                .api
+                .store()
+                .get(
+                    "apps/v1",
+                    "Deployment",
+                    Some("external-secrets"),
+                    "external-secrets",
+                )
+                .and_then(|d| d["status"]["readyReplicas"].as_i64())
+                .unwrap_or(0);
+            if ready >= 1 {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the simulated ESO Deployment did not become ready");
+    }
+
+    #[cfg(not(feature = "sandbox"))]
+    async fn install_eso(&self) {}
 
     /// Creates an object; returns it as stored (with uid etc.).
     pub fn create(&self, obj: Value) -> Value {

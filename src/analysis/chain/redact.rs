@@ -14,6 +14,14 @@ const MIN_LEN: usize = 6;
 const MARK: &str = "<redacted>";
 
 pub fn redact(facts: ChainFacts, values: &[&Sensitive]) -> ChainFacts {
+    redact_any(facts, values)
+}
+
+/// The same scrub over any report (doctor's, describe-chain's findings): every string of it.
+pub fn redact_any<T: serde::Serialize + serde::de::DeserializeOwned>(
+    facts: T,
+    values: &[&Sensitive],
+) -> T {
     let mut forms: Vec<String> = Vec::new();
     for v in values {
         let text = String::from_utf8_lossy(v.bytes()).into_owned();

@@ -51,6 +51,7 @@ pub fn verdict(f: &ChainFacts, links: &[LinkReport]) -> ChainVerdict {
             .find(|l| l.state == LinkState::Unknown && l.error.is_some());
         if let Some(l) = failed_lookup {
             return ChainVerdict {
+                code: None,
                 state: LinkState::Unknown,
                 link: Some(l.link),
                 cause: format!(
@@ -70,6 +71,7 @@ pub fn verdict(f: &ChainFacts, links: &[LinkReport]) -> ChainVerdict {
                 next.push(force_sync);
             }
             return ChainVerdict {
+                code: None,
                 state: LinkState::Warning,
                 link: Some(w.link),
                 cause: w.error.clone().unwrap_or_else(|| w.summary.clone()),
@@ -78,6 +80,7 @@ pub fn verdict(f: &ChainFacts, links: &[LinkReport]) -> ChainVerdict {
             };
         }
         return ChainVerdict {
+            code: None,
             state: LinkState::Ok,
             link: None,
             cause: format!(
@@ -111,6 +114,7 @@ pub fn verdict(f: &ChainFacts, links: &[LinkReport]) -> ChainVerdict {
     };
     next.extend(restarts);
     ChainVerdict {
+        code: None,
         state: LinkState::Broken,
         link: Some(broken.link),
         cause: crate::sanitize::line(&cause),

@@ -68,7 +68,7 @@ pub async fn probe_stores(
     targets: &TargetData,
     opts: &BatchOptions,
     diag: &Diag,
-) -> Vec<StoreProbe> {
+) -> (Vec<StoreProbe>, Vec<Sensitive>) {
     let jobs = jobs(snap);
     let cluster_stores: Vec<serde_json::Value> = snap
         .cluster_secret_stores
@@ -78,13 +78,20 @@ pub async fn probe_stores(
         .map(super::to_value)
         .collect();
     let vouched = trust::cluster_store_endpoints(cluster_stores.iter());
-    let mut probes: Vec<StoreProbe> = futures::stream::iter(jobs)
+    let done: Vec<(StoreProbe, Vec<Sensitive>)> = futures::stream::iter(jobs)
         .map(|job| probe_one(client, job, targets, opts, &vouched, *diag))
         .buffer_unordered(STORE_CONCURRENCY)
         .collect()
         .await;
+    let mut probes = Vec::with_capacity(done.len());
+    let mut read = Vec::new();
+    for (p, values) in done {
+        probes.push(p);
+        read.extend(values);
+    }
     probes.sort_by(|a, b| a.store.cmp(&b.store));
-    probes
+    // The credential values read, so the caller can scrub every message that quotes one.
+    (probes, read)
 }
 
 fn jobs(snap: &ScopeSnapshot) -> Vec<Job<'_>> {
@@ -163,7 +170,7 @@ async fn probe_one(
     opts: &BatchOptions,
     vouched: &BTreeSet<Endpoint>,
     diag: Diag,
-) -> StoreProbe {
+) -> (StoreProbe, Vec<Sensitive>) {
     let refs = distinct_refs(job.users.iter().map(|(_, f)| f));
     let store_value = super::to_value(job.object);
     let (provider_name, settings) = extract::provider_settings(&store_value);
@@ -228,14 +235,15 @@ async fn probe_one(
         &known,
     )
     .provider;
-    StoreProbe {
+    let probe = StoreProbe {
         store: job.store,
         provider_kind: store_facts.provider.clone().unwrap_or_default(),
         settings: store_facts.settings.clone(),
         provider,
         users,
         targets: compared,
-    }
+    };
+    (probe, resolved.read)
 }
 
 /// One store's probe once it is allowed: build the HTTP client, log in, read, within `timeout`.

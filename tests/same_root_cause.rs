@@ -1,0 +1,139 @@
+//! Issue 12: one diagnosis for every command. On every sandbox scenario, `doctor`'s first finding
+//! is the root cause, and `describe-chain` of the ExternalSecret it concerns and that
+//! ExternalSecret's `scope` row name the same code; doctor exits 1 on every incident and 0 on the
+//! healthy scenario.
+
+#![cfg(feature = "sandbox")]
+
+mod common;
+
+use common::SandboxEnv;
+use serde_json::Value;
+
+/// The ExternalSecret a finding concerns: its object, else the first ExternalSecret it affects,
+/// else the first of its effects'.
+fn external_secret_of(f: &Value) -> Option<(String, String)> {
+    let mut candidates: Vec<&str> = vec![f["object"].as_str().unwrap_or_default()];
+    for a in f["affects"].as_array().into_iter().flatten() {
+        candidates.push(a.as_str().unwrap_or_default());
+    }
+    for e in f["effects"].as_array().into_iter().flatten() {
+        candidates.push(e["object"].as_str().unwrap_or_default());
+    }
+    candidates.into_iter().find_map(|c| {
+        let (ns, name) = c.strip_prefix("ExternalSecret ")?.split_once('/')?;
+        Some((ns.to_string(), name.to_string()))
+    })
+}
+
+async fn same_root_cause(scenario: &str, incident: bool) {
+    let env = SandboxEnv::start(scenario).await;
+    let (code, doctor) = env.json(&["doctor", "-A", "-o", "json"]);
+    let findings = doctor["findings"].as_array().cloned().unwrap_or_default();
+    if !incident {
+        assert_eq!(code, Some(0), "{doctor:#}");
+        assert!(findings.is_empty(), "{doctor:#}");
+        env.sandbox.shutdown().await;
+        return;
+    }
+    assert_eq!(code, Some(1), "doctor must fail on an incident: {doctor:#}");
+    let root = &findings[0];
+    let root_code = root["code"].as_str().unwrap_or_default().to_string();
+    assert!(!root_code.is_empty(), "{doctor:#}");
+    // Findings are ordered root first: no later root is more severe.
+    if root["severity"] == "warning" {
+        assert!(
+            findings.iter().all(|f| f["severity"] == "warning"),
+            "{doctor:#}"
+        );
+    }
+    let Some((ns, name)) = external_secret_of(root) else {
+        panic!("the root cause concerns no ExternalSecret: {root:#}");
+    };
+
+    let (_, chain) = env.json(&["describe-chain", &name, "-n", &ns, "-o", "json"]);
+    assert_eq!(
+        chain["verdict"]["code"].as_str(),
+        Some(root_code.as_str()),
+        "describe-chain disagrees with doctor ({root_code}): {:#}",
+        chain["verdict"]
+    );
+    assert_eq!(chain["kind"], "ChainReport");
+
+    let (_, scope) = env.json(&["scope", "-A", "-o", "json"]);
+    let row = scope["externalSecrets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|r| r["namespace"] == ns.as_str() && r["name"] == name.as_str())
+        .cloned()
+        .unwrap_or_default();
+    // scope reads no provider and no installation: where doctor's root comes from the probe or
+    // the installation, scope names the root its own facts support, which must then be one of
+    // doctor's findings about this ExternalSecret.
+    let scope_code = row["rootCause"]["code"].as_str().unwrap_or_default();
+    let probe_or_install = root_code.starts_with("vault-")
+        || root_code.starts_with("azure-")
+        || root_code.starts_with("provider-")
+        || root_code.starts_with("eso-")
+        || root_code.starts_with("consumer-")
+        || root_code == "refresh-never"
+        || root_code == "target-value-outdated";
+    if probe_or_install {
+        if !scope_code.is_empty() {
+            let all: Vec<&str> = findings
+                .iter()
+                .flat_map(|f| {
+                    std::iter::once(f).chain(f["effects"].as_array().into_iter().flatten())
+                })
+                .filter_map(|f| f["code"].as_str())
+                .collect();
+            assert!(all.contains(&scope_code), "{scope_code} not in {all:?}");
+        }
+    } else {
+        assert_eq!(
+            scope_code, root_code,
+            "scope disagrees with doctor: {row:#}"
+        );
+    }
+    env.sandbox.shutdown().await;
+}
+
+macro_rules! scenario {
+    ($test:ident, $name:literal, $incident:expr) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $test() {
+            same_root_cause($name, $incident).await;
+        }
+    };
+}
+
+scenario!(issue12_healthy, "healthy", false);
+scenario!(issue12_vault_policy_removed, "vault-policy-removed", true);
+scenario!(issue12_akv_sp_secret_expired, "akv-sp-secret-expired", true);
+scenario!(issue12_akv_secret_disabled, "akv-secret-disabled", true);
+scenario!(issue12_akv_wrong_key, "akv-wrong-key", true);
+scenario!(
+    issue12_rotation_not_propagated,
+    "rotation-not-propagated",
+    true
+);
+
+#[test]
+fn issue12_every_scenario_is_covered() {
+    let covered = [
+        "healthy",
+        "vault-policy-removed",
+        "akv-sp-secret-expired",
+        "akv-secret-disabled",
+        "akv-wrong-key",
+        "rotation-not-propagated",
+        "scale",
+    ];
+    for (name, _) in eso_sandbox::scenario_names() {
+        assert!(
+            covered.contains(&name),
+            "scenario {name} has no same-root-cause test"
+        );
+    }
+}
