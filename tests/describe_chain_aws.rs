@@ -174,7 +174,8 @@ async fn issue15_describe_chain_names_the_aws_cause() {
     assert_eq!(v["verdict"]["state"], "ok", "{v:#}");
     assert_eq!(v["target"]["matchesProvider"], "yes", "{v:#}");
     assert_eq!(
-        v["provider"]["identity"], "arn:aws:iam::123456789012:user/eso",
+        v["provider"]["identity"],
+        "arn:aws:iam::123456789012:user/eso (the access key from the store's secretRef)",
         "{v:#}"
     );
     let calls = v["provider"]["calls"].to_string();

@@ -174,6 +174,7 @@ pub async fn probe(
         Some(arn) if settings.role.is_some() || !settings.additional_roles.is_empty() => {
             format!("{arn} (assumed from {described})")
         }
+        Some(arn) if arn != &described => format!("{arn} ({described})"),
         _ => described,
     });
     facts.login_error = outcome.login_error;
@@ -191,7 +192,7 @@ pub async fn probe(
                 k.property_exists = Some(aws::has_property(v.bytes(), p));
             }
         }
-        if !facts.keys.iter().any(|f| *f == k) {
+        if !facts.keys.contains(&k) {
             facts.keys.push(k);
         }
         values[i] = value.map(|v| match v {

@@ -226,10 +226,7 @@ fn refused(
         )
     } else if e.is_access_denied() {
         facts.readable = Some(false);
-        format!(
-            "secretsmanager:GetSecretValue on {arn} is denied ({}){note}",
-            e.line()
-        )
+        format!("secretsmanager:GetSecretValue denied: {}{note}", e.line())
     } else if e.code == "InvalidRequestException"
         && (deleted_at.is_some() || e.message.contains("deleted"))
     {

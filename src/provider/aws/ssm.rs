@@ -124,7 +124,7 @@ fn refused(facts: &mut KeyFacts, e: &AwsError, name: &str, mismatch: Option<Stri
         }
         _ if e.is_access_denied() => {
             facts.readable = Some(false);
-            format!("ssm:GetParameter on {path} is denied ({})", e.line())
+            format!("ssm:GetParameter denied: {}", e.line())
         }
         "NoAnswer" => e.message.clone(),
         _ => format!("GetParameter on {path} failed: {}", e.line()),
