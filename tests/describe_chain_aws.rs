@@ -270,3 +270,93 @@ async fn issue15_aws_outputs_never_leak_keys_or_values() {
         assert_no_leak(&o, &b.canaries, &format!("doctor {format}"));
     }
 }
+
+/// IRSA as ESO does it: the store's `auth.jwt.serviceAccountRef`, the ServiceAccount's
+/// `eks.amazonaws.com/role-arn`, a TokenRequest for audience `sts.amazonaws.com`, then one
+/// `AssumeRoleWithWebIdentity` per store however many keys. moto cannot check the web identity
+/// with IAM enforcement on (see tests/aws_moto.rs), so this moto runs without it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue15_irsa_store_exchanges_a_service_account_token_once() {
+    let Some(moto) = moto_or_skip().await else {
+        return;
+    };
+    let c = Cluster::start(EsoCrds::V1).await;
+    c.namespaces(&["prod"]);
+    let password = canary("irsa-db");
+    let api = canary("irsa-api");
+    moto.create_secret("prod/db", &json!({"password": password}).to_string())
+        .await;
+    moto.create_secret("prod/api", &api).await;
+    let role = moto
+        .role(
+            "eso-irsa",
+            "arn:aws:iam::123456789012:root",
+            &["secretsmanager:*"],
+        )
+        .await;
+    c.create(json!({"apiVersion": "v1", "kind": "ServiceAccount",
+        "metadata": {"name": "eso-irsa", "namespace": "prod",
+            "annotations": {"eks.amazonaws.com/role-arn": role}}}));
+    c.create(json!({"apiVersion": "v1", "kind": "ServiceAccount",
+        "metadata": {"name": "no-role", "namespace": "prod"}}));
+    for (name, sa) in [("aws-irsa", "eso-irsa"), ("aws-no-role", "no-role")] {
+        let s = c.create(json!({
+            "apiVersion": V1, "kind": "SecretStore", "metadata": {"name": name, "namespace": "prod"},
+            "spec": {"provider": {"aws": {"service": "SecretsManager", "region": "eu-west-1",
+                "auth": {"jwt": {"serviceAccountRef": {"name": sa}}}}}}
+        }));
+        c.set_status(&s, store_status(true, "Valid"));
+    }
+    let mut two = es("both", "aws-irsa", "prod/db", Some("password"));
+    two["spec"]["data"]
+        .as_array_mut()
+        .map(|d| d.push(json!({"secretKey": "api", "remoteRef": {"key": "prod/api"}})));
+    let e = c.create(two);
+    let e = c.set_status(&e, es_status(true, &ago(30)));
+    c.create(owned_secret(&e, "both", "Opaque", "password", &password));
+    let e = c.create(es("orphan", "aws-no-role", "prod/db", None));
+    c.set_status(&e, es_status(false, &ago(30)));
+    let b = Bed {
+        c,
+        moto,
+        canaries: vec![password, api],
+    };
+
+    let o = b.run(&["describe-chain", "both", "-n", "prod", "-o", "json", "-vv"]);
+    assert_no_leak(&o, &b.canaries, "irsa");
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap_or(Value::Null);
+    let calls = v["provider"]["calls"].to_string();
+    assert_eq!(
+        calls.matches("sts AssumeRoleWithWebIdentity").count(),
+        1,
+        "{calls}"
+    );
+    assert_eq!(calls.matches("GetSecretValue").count(), 2, "{calls}");
+    let identity = v["provider"]["identity"].as_str().unwrap_or_default();
+    assert!(
+        identity.contains("IRSA role arn:aws:iam::123456789012:role/eso-irsa with ServiceAccount prod/eso-irsa"),
+        "{v:#}"
+    );
+    assert_eq!(v["provider"]["keys"][0]["propertyExists"], true, "{v:#}");
+    let creds = v["credentials"].to_string();
+    assert!(creds.contains("eks.amazonaws.com/role-arn="), "{creds}");
+    // The TokenRequest asked for AWS's audience (the token itself never appears).
+    let err = stderr(&o);
+    assert!(err.contains("TokenRequest"), "{err}");
+    assert!(!err.contains("eyJ") && !stdout(&o).contains("eyJ"), "no JWT printed");
+
+    let (code, v) = {
+        let o = b.run(&["describe-chain", "orphan", "-n", "prod", "-o", "json"]);
+        (
+            o.status.code(),
+            serde_json::from_str::<Value>(&stdout(&o)).unwrap_or(Value::Null),
+        )
+    };
+    assert_eq!(code, Some(1), "{v:#}");
+    let text = v.to_string();
+    assert!(
+        text.contains("ServiceAccount prod/no-role has no eks.amazonaws.com/role-arn annotation"),
+        "{v:#}"
+    );
+    assert_eq!(v["provider"]["probed"], false, "{v:#}");
+}
