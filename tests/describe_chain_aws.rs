@@ -334,7 +334,9 @@ async fn issue15_irsa_store_exchanges_a_service_account_token_once() {
     assert_eq!(calls.matches("GetSecretValue").count(), 2, "{calls}");
     let identity = v["provider"]["identity"].as_str().unwrap_or_default();
     assert!(
-        identity.contains("IRSA role arn:aws:iam::123456789012:role/eso-irsa with ServiceAccount prod/eso-irsa"),
+        identity.contains(
+            "IRSA role arn:aws:iam::123456789012:role/eso-irsa with ServiceAccount prod/eso-irsa"
+        ),
         "{v:#}"
     );
     assert_eq!(v["provider"]["keys"][0]["propertyExists"], true, "{v:#}");
@@ -343,7 +345,10 @@ async fn issue15_irsa_store_exchanges_a_service_account_token_once() {
     // The TokenRequest asked for AWS's audience (the token itself never appears).
     let err = stderr(&o);
     assert!(err.contains("TokenRequest"), "{err}");
-    assert!(!err.contains("eyJ") && !stdout(&o).contains("eyJ"), "no JWT printed");
+    assert!(
+        !err.contains("eyJ") && !stdout(&o).contains("eyJ"),
+        "no JWT printed"
+    );
 
     let (code, v) = {
         let o = b.run(&["describe-chain", "orphan", "-n", "prod", "-o", "json"]);

@@ -98,16 +98,12 @@ pub(super) fn key_cause(
 /// Next steps for a failed STS exchange.
 pub(super) fn login_next(f: &ChainFacts, next: &mut Vec<String>, force_sync: &str) {
     let p = &f.provider;
+    // The first role ARN the error names (`sts:AssumeRole on arn:aws:iam::1:role/x: ...`).
     let role = p
         .login_error
         .as_deref()
-        .and_then(|e| e.split(" on ").nth(1))
-        .and_then(|r| {
-            r.split(':')
-                .nth(5)
-                .map(|_| r.split(": ").next().unwrap_or(r))
-        })
-        .and_then(|arn| arn.rsplit('/').next())
+        .and_then(|e| e.split_whitespace().find(|w| w.contains(":role/")))
+        .and_then(|arn| arn.trim_end_matches([':', ',', ')']).rsplit('/').next())
         .map(str::to_string);
     match p.login_code.as_deref() {
         Some("AccessDenied" | "InvalidIdentityToken" | "IDPRejectedClaim") => {
@@ -126,4 +122,123 @@ pub(super) fn login_next(f: &ChainFacts, next: &mut Vec<String>, force_sync: &st
         _ => {}
     }
     next.push(force_sync.to_string());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::chain::ProviderFacts;
+
+    fn facts(service: &str) -> ChainFacts {
+        let mut f = ChainFacts::default();
+        f.store.name = "aws".into();
+        f.store.settings.insert("region".into(), "eu-west-1".into());
+        f.store.settings.insert("service".into(), service.into());
+        f.external_secret.name = "db".into();
+        f.provider = ProviderFacts {
+            identity: Some(
+                "arn:aws:iam::1:user/eso (the access key from the store's secretRef)".into(),
+            ),
+            ..ProviderFacts::default()
+        };
+        f
+    }
+
+    fn next_for(f: &ChainFacts, k: &KeyFacts) -> (String, Vec<String>) {
+        let mut next = Vec::new();
+        let cause = key_cause(
+            f,
+            k,
+            "the cause",
+            &mut next,
+            "kubectl eso force-sync db -n prod",
+        );
+        (cause, next)
+    }
+
+    #[test]
+    fn issue15_each_aws_cause_gets_its_own_next_step() {
+        let f = facts("SecretsManager");
+        let gone = KeyFacts {
+            key: "prod/gone".into(),
+            code: Some("ScheduledForDeletion".into()),
+            ..KeyFacts::default()
+        };
+        let (_, next) = next_for(&f, &gone);
+        assert_eq!(
+            next[0],
+            "aws secretsmanager restore-secret --secret-id prod/gone --region eu-west-1"
+        );
+        let denied = KeyFacts {
+            key: "prod/api".into(),
+            path: "arn:aws:secretsmanager:eu-west-1:1:secret:prod/api-x".into(),
+            readable: Some(false),
+            code: Some("AccessDeniedException".into()),
+            ..KeyFacts::default()
+        };
+        let (_, next) = next_for(&f, &denied);
+        assert!(
+            next[0].starts_with("aws iam simulate-principal-policy --policy-source-arn arn:aws:iam::1:user/eso --action-names secretsmanager:GetSecretValue"),
+            "{next:?}"
+        );
+        let kms = KeyFacts {
+            readable: Some(false),
+            code: Some("KMSAccessDenied".into()),
+            kms_key: Some("alias/prod".into()),
+            ..denied.clone()
+        };
+        let (_, next) = next_for(&f, &kms);
+        assert!(
+            next[0].contains("aws kms get-key-policy --key-id alias/prod"),
+            "{next:?}"
+        );
+        let typo = KeyFacts {
+            key: "prod/dbx".into(),
+            exists: Some(false),
+            code: Some("ResourceNotFoundException".into()),
+            did_you_mean: Some("prod/db".into()),
+            ..KeyFacts::default()
+        };
+        let (cause, next) = next_for(&f, &typo);
+        assert_eq!(cause, "the cause; did you mean prod/db?");
+        assert!(
+            next[0].starts_with("aws secretsmanager list-secrets"),
+            "{next:?}"
+        );
+        let ps = facts("ParameterStore");
+        let (_, next) = next_for(
+            &ps,
+            &KeyFacts {
+                code: Some("ParameterNotFound".into()),
+                ..typo
+            },
+        );
+        assert!(
+            next[0].starts_with("aws ssm describe-parameters"),
+            "{next:?}"
+        );
+        assert_eq!(
+            next.last().map(String::as_str),
+            Some("kubectl eso force-sync db -n prod")
+        );
+    }
+
+    #[test]
+    fn issue15_a_refused_trust_policy_points_at_the_role() {
+        let mut f = facts("SecretsManager");
+        f.provider.login_code = Some("AccessDenied".into());
+        f.provider.login_error = Some(
+            "sts:AssumeRole on arn:aws:iam::1:role/locked: the caller may not assume role arn:aws:iam::1:role/locked".into(),
+        );
+        let mut next = Vec::new();
+        login_next(&f, &mut next, "force");
+        assert_eq!(
+            next,
+            vec![
+                "aws iam get-role --role-name locked --query Role.AssumeRolePolicyDocument"
+                    .to_string(),
+                "force".to_string()
+            ]
+        );
+    }
 }
