@@ -260,6 +260,25 @@ async fn issue15_secrets_manager_with_static_keys_and_roles() {
         "no value in facts or calls"
     );
 
+    // An ARN key from another region than the store's: not found here, and said why.
+    let http = http_again();
+    let elsewhere = db.path.replace(":eu-west-1:", ":us-east-1:");
+    let out = aws::probe(
+        &http,
+        &sm,
+        &AwsLogin::Static(&s.eso),
+        &[key(&elsewhere, None)],
+    )
+    .await;
+    let k = &out.keys[0];
+    assert_eq!(k.code.as_deref(), Some("RegionMismatch"), "{k:?}");
+    assert!(
+        k.error.as_deref().is_some_and(
+            |e| e.contains("ARN in region us-east-1, but the store reads region eu-west-1")
+        ),
+        "{k:?}"
+    );
+
     // A VersionId as ESO spells it (`uuid/<id>`) reads that version.
     let current = db.current_version.clone().unwrap_or_default();
     let http = http_again();
