@@ -143,16 +143,18 @@ async fn bed() -> Option<Bed> {
 
 impl Bed {
     fn run(&self, args: &[&str]) -> std::process::Output {
-        run_with(
-            &self.c.kubeconfig,
-            args,
-            &[
-                ("NO_PROXY", "127.0.0.1,localhost"),
-                ("AWS_SECRETSMANAGER_ENDPOINT", &self.moto.url),
-                ("AWS_STS_ENDPOINT", &self.moto.url),
-                ("AWS_SSM_ENDPOINT", &self.moto.url),
-            ],
-        )
+        self.run_env(args, &[])
+    }
+
+    fn run_env(&self, args: &[&str], extra: &[(&str, &str)]) -> std::process::Output {
+        let mut env = vec![
+            ("NO_PROXY", "127.0.0.1,localhost"),
+            ("AWS_SECRETSMANAGER_ENDPOINT", self.moto.url.as_str()),
+            ("AWS_STS_ENDPOINT", self.moto.url.as_str()),
+            ("AWS_SSM_ENDPOINT", self.moto.url.as_str()),
+        ];
+        env.extend_from_slice(extra);
+        run_with(&self.c.kubeconfig, args, &env)
     }
 
     fn chain(&self, name: &str) -> (Option<i32>, Value) {
@@ -210,6 +212,32 @@ async fn issue15_describe_chain_names_the_aws_cause() {
     let cause = v["verdict"]["cause"].as_str().unwrap_or_default();
     assert!(cause.contains("no property \"pasword\""), "{cause}");
     assert!(cause.contains("password, username"), "{cause}");
+
+    // --probe-as me with the user's own keys (here a user who may read): the secret is fine, so
+    // the refusal above is the store identity's.
+    let (id, secret) = (b.canaries[3].as_str(), b.canaries[4].as_str());
+    let o = b.run_env(
+        &[
+            "describe-chain",
+            "api",
+            "-n",
+            "prod",
+            "--probe-as",
+            "me",
+            "-o",
+            "json",
+        ],
+        &[("AWS_ACCESS_KEY_ID", id), ("AWS_SECRET_ACCESS_KEY", secret)],
+    );
+    assert_no_leak(&o, &b.canaries, "--probe-as me");
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap_or(Value::Null);
+    assert_eq!(v["provider"]["probeAs"], "me", "{v:#}");
+    assert_eq!(v["provider"]["keys"][0]["readable"], true, "{v:#}");
+    assert_eq!(
+        v["provider"]["identity"],
+        "arn:aws:iam::123456789012:user/eso (your AWS access key (environment))",
+        "{v:#}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
