@@ -90,7 +90,9 @@ pub async fn probe(
         }
     };
     facts.role = settings.role.clone();
+    // The credential the login borrows, held for the length of the probe.
     let me;
+    let jwt;
     let (login, described) = if who == ProbeAs::Me {
         me = match creds_from_env() {
             Some(c) => c,
@@ -131,15 +133,11 @@ pub async fn probe(
                 service_account,
             }) => {
                 facts.role = facts.role.clone().or_else(|| Some(role_arn.clone()));
-                me = AwsCreds {
-                    access_key_id: String::new(),
-                    secret_access_key: String::new(),
-                    session_token: Some(token.text()),
-                };
+                jwt = token.text();
                 (
                     AwsLogin::WebIdentity {
                         role_arn,
-                        token: me.session_token.as_deref().unwrap_or_default(),
+                        token: &jwt,
                     },
                     format!("IRSA role {role_arn} with ServiceAccount {service_account}"),
                 )

@@ -302,6 +302,89 @@ async fn list_names(call: &Call<'_>, store: &AwsStore, creds: &AwsCreds) -> Vec<
 mod tests {
     use super::*;
 
+    fn described() -> KeyFacts {
+        KeyFacts {
+            key: "prod/db".into(),
+            path: "arn:aws:secretsmanager:eu-west-1:1:secret:prod/db-AbCd".into(),
+            exists: Some(true),
+            kms_key: Some("arn:aws:kms:eu-west-1:1:key/k-1".into()),
+            ..KeyFacts::default()
+        }
+    }
+
+    /// AWS's answers that moto cannot give (moto does not call KMS, and scopes no refusal to
+    /// an ARN): the documented JSON bodies, parsed as the probe parses them.
+    #[test]
+    fn issue15_aws_kms_and_iam_refusals_map_to_plain_causes() {
+        let kms = crate::provider::aws::errors::parse(
+            400,
+            None,
+            r#"{"__type":"AccessDeniedException","Message":"Access to KMS is not allowed"}"#,
+            &[],
+        );
+        let mut f = described();
+        refused(&mut f, &kms, "prod/db", None, None);
+        assert_eq!(f.code.as_deref(), Some("KMSAccessDenied"));
+        assert_eq!(f.readable, Some(false));
+        let e = f.error.unwrap_or_default();
+        assert!(
+            e.contains("not kms:Decrypt on key arn:aws:kms:eu-west-1:1:key/k-1"),
+            "{e}"
+        );
+
+        let decrypt = crate::provider::aws::errors::parse(
+            400,
+            None,
+            r#"{"__type":"DecryptionFailure","Message":"Secrets Manager can't decrypt the protected secret text using the provided KMS key."}"#,
+            &[],
+        );
+        let mut f = described();
+        refused(&mut f, &decrypt, "prod/db", None, None);
+        assert_eq!(f.code.as_deref(), Some("KMSAccessDenied"));
+
+        let iam = crate::provider::aws::errors::parse(
+            400,
+            None,
+            r#"{"__type":"AccessDeniedException","Message":"User: arn:aws:sts::1:assumed-role/eso/x is not authorized to perform: secretsmanager:GetSecretValue on resource: prod/db because no identity-based policy allows the secretsmanager:GetSecretValue action"}"#,
+            &[],
+        );
+        let mut f = described();
+        refused(
+            &mut f,
+            &iam,
+            "prod/db",
+            None,
+            Some("DescribeSecret refused (AccessDeniedException)".into()),
+        );
+        assert_eq!(f.code.as_deref(), Some("AccessDeniedException"));
+        assert_eq!(f.readable, Some(false));
+        let e = f.error.unwrap_or_default();
+        assert!(e.starts_with("secretsmanager:GetSecretValue denied: HTTP 400 AccessDeniedException: User: arn:aws:sts::1:assumed-role/eso/x"), "{e}");
+        assert!(
+            e.ends_with("; DescribeSecret refused (AccessDeniedException)"),
+            "{e}"
+        );
+
+        let stage = crate::provider::aws::errors::parse(
+            400,
+            None,
+            r#"{"__type":"ResourceNotFoundException","Message":"Secrets Manager can't find the specified secret value for staging label: AWSPREVIOUS"}"#,
+            &[],
+        );
+        let mut f = described();
+        refused(&mut f, &stage, "prod/db", None, None);
+        assert_eq!(
+            f.exists,
+            Some(true),
+            "the secret exists, the version does not"
+        );
+        assert!(
+            f.error
+                .unwrap_or_default()
+                .contains("no version ESO asks for")
+        );
+    }
+
     #[test]
     fn versions_map_as_eso_maps_them() {
         assert_eq!(
