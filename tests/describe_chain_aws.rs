@@ -336,9 +336,9 @@ async fn issue15_irsa_store_exchanges_a_service_account_token_once() {
         c.set_status(&s, store_status(true, "Valid"));
     }
     let mut two = es("both", "aws-irsa", "prod/db", Some("password"));
-    two["spec"]["data"]
-        .as_array_mut()
-        .map(|d| d.push(json!({"secretKey": "api", "remoteRef": {"key": "prod/api"}})));
+    if let Some(d) = two["spec"]["data"].as_array_mut() {
+        d.push(json!({"secretKey": "api", "remoteRef": {"key": "prod/api"}}));
+    }
     let e = c.create(two);
     let e = c.set_status(&e, es_status(true, &ago(30)));
     c.create(owned_secret(&e, "both", "Opaque", "password", &password));
