@@ -393,3 +393,39 @@ async fn issue15_irsa_store_exchanges_a_service_account_token_once() {
     );
     assert_eq!(v["provider"]["probed"], false, "{v:#}");
 }
+
+/// Static keys AWS does not accept: the login is the broken link, named with AWS's code, and
+/// neither key is printed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue15_rejected_static_keys_are_a_login_failure() {
+    let Some(mut b) = bed().await else {
+        return;
+    };
+    let bad_id = "AKIABADBADBADBADBAD0".to_string();
+    let bad_secret = canary("bad-secret-key");
+    b.c.create(creds_secret("aws-bad-credentials", &bad_id, &bad_secret));
+    let s = b.c.create(aws_store("aws-bad", "aws-bad-credentials"));
+    b.c.set_status(&s, store_status(false, "InvalidProviderConfig"));
+    let e = b.c.create(es("bad", "aws-bad", "prod/db", None));
+    b.c.set_status(&e, es_status(false, &ago(30)));
+    b.canaries.extend([bad_id, bad_secret]);
+    let (code, v) = b.chain("bad");
+    assert_eq!(code, Some(1), "{v:#}");
+    assert_eq!(v["provider"]["loginCode"], "InvalidClientTokenId", "{v:#}");
+    let cause = v["verdict"]["cause"].as_str().unwrap_or_default();
+    assert!(
+        cause.contains("AWS does not know the access key"),
+        "{cause}"
+    );
+    assert!(
+        v["verdict"]["next"]
+            .to_string()
+            .contains("list-access-keys"),
+        "{v:#}"
+    );
+    let calls = v["provider"]["calls"].to_string();
+    assert!(
+        !calls.contains("secretsmanager"),
+        "no key read after a failed login: {calls}"
+    );
+}
