@@ -2,7 +2,8 @@
 //! credentials `auth` resolved, turned into the AWS client's login and key list. Requests go once
 //! per distinct (key, version); every ref of the ExternalSecret then gets its own key facts
 //! (its `property` checked against the one value read) and its own copy of the value for the
-//! comparison. Custom endpoints come from the same variables ESO's controller reads
+//! comparison. `--probe-as me` reads with the user's own keys and assumes none of the store's
+//! roles. Custom endpoints come from the same variables ESO's controller reads
 //! (`AWS_SECRETSMANAGER_ENDPOINT`, `AWS_SSM_ENDPOINT`, `AWS_STS_ENDPOINT`), set in this tool's
 //! environment.
 
@@ -82,13 +83,19 @@ pub async fn probe(
     };
     let mut values: Vec<Option<RemoteValue>> = refs.iter().map(|_| None).collect();
     let overrides = EndpointOverrides::from_vars(|k| std::env::var(k).ok());
-    let settings = match store_settings(store, &overrides) {
+    let mut settings = match store_settings(store, &overrides) {
         Ok(s) => s,
         Err(e) => {
             facts.error = Some(e);
             return (facts, values);
         }
     };
+    if who == ProbeAs::Me {
+        // As the user, like VAULT_TOKEN or the Azure CLI login: the user's own identity reads,
+        // without assuming the store's roles (ESO's roles rarely trust a person).
+        settings.role = None;
+        settings.additional_roles.clear();
+    }
     facts.role = settings.role.clone();
     // The credential the login borrows, held for the length of the probe.
     let me;
