@@ -226,3 +226,46 @@ async fn exchange(
         .map(|s| crate::sanitize::line(&s));
     Ok((creds, arn))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// AWS's refusals of a web identity, which moto never gives (see tests/aws_moto.rs).
+    #[test]
+    fn issue15_web_identity_refusals_name_the_trust_policy_or_the_issuer() {
+        let role = "arn:aws:iam::1:role/eso";
+        let denied = crate::provider::aws::errors::parse(
+            403,
+            None,
+            "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>Not authorized to perform sts:AssumeRoleWithWebIdentity</Message></Error></ErrorResponse>",
+            &[],
+        );
+        let mut out = AwsOutcome::default();
+        fail(&mut out, "AssumeRoleWithWebIdentity", role, &denied);
+        assert_eq!(out.login_code.as_deref(), Some("AccessDenied"));
+        let e = out.login_error.unwrap_or_default();
+        assert!(
+            e.starts_with(
+                "sts:AssumeRoleWithWebIdentity on arn:aws:iam::1:role/eso: the trust policy"
+            ),
+            "{e}"
+        );
+        assert!(e.contains("system:serviceaccount:NAMESPACE:NAME"), "{e}");
+
+        let issuer = crate::provider::aws::errors::parse(
+            400,
+            None,
+            "<ErrorResponse><Error><Code>InvalidIdentityToken</Code><Message>No OpenIDConnect provider found in your account for https://oidc.eks.eu-west-1.amazonaws.com/id/X</Message></Error></ErrorResponse>",
+            &[],
+        );
+        let mut out = AwsOutcome::default();
+        fail(&mut out, "AssumeRoleWithWebIdentity", role, &issuer);
+        assert_eq!(out.login_code.as_deref(), Some("InvalidIdentityToken"));
+        assert!(
+            out.login_error
+                .unwrap_or_default()
+                .contains("OIDC issuer is not an IAM identity provider"),
+        );
+    }
+}
