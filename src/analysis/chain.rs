@@ -7,6 +7,7 @@
 pub mod compare;
 pub mod redact;
 mod verdict;
+mod verdict_aws;
 
 use jiff::Timestamp;
 

@@ -10,6 +10,7 @@ pub mod batch;
 mod consumers;
 pub mod extract;
 pub mod probe;
+pub mod probe_aws;
 
 use std::collections::BTreeMap;
 

@@ -225,6 +225,15 @@ pub struct KeyFacts {
     /// Property names of the remote secret (Vault), never values.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub properties: Vec<String>,
+    /// AWS: the KMS key the secret is encrypted with (`aws/secretsmanager` when AWS's own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms_key: Option<String>,
+    /// AWS Secrets Manager: the version stages the secret has (`AWSCURRENT`, `AWSPREVIOUS`...).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stages: Vec<String>,
+    /// AWS Secrets Manager: when a secret scheduled for deletion will be deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_date: Option<String>,
     /// A similarly named key that does exist (a typo in `remoteRef.key`?).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub did_you_mean: Option<String>,

@@ -1,6 +1,8 @@
-//! The only code that talks to secret providers and registries (Vault, Azure Key Vault, container
-//! registries), so the rest of the product works on plain data and can be tested without servers.
+//! The only code that talks to secret providers and registries (Vault, Azure Key Vault, AWS
+//! Secrets Manager and Parameter Store, container registries), so the rest of the product works
+//! on plain data and can be tested without servers.
 
+pub mod aws;
 pub mod azure;
 pub mod registry;
 pub mod vault;

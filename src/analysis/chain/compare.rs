@@ -29,10 +29,20 @@ pub fn compare(
     for (r, v) in es.remote_refs.iter().zip(values) {
         let Some(v) = v else { continue };
         if r.extract {
-            if let RemoteValue::Map(m) = v {
-                for (prop, remote) in m {
-                    if let Some(local) = target_data.get(prop) {
-                        results.insert(prop.clone(), local.same_as(remote.bytes()));
+            match v {
+                RemoteValue::Map(m) => {
+                    for (prop, remote) in m {
+                        if let Some(local) = target_data.get(prop) {
+                            results.insert(prop.clone(), local.same_as(remote.bytes()));
+                        }
+                    }
+                }
+                // AWS / Key Vault: ESO's GetSecretMap reads the value as a JSON object.
+                RemoteValue::Single(s) => {
+                    for (prop, remote) in json_map(s.bytes()) {
+                        if let Some(local) = target_data.get(&prop) {
+                            results.insert(prop, local.same_as(remote.bytes()));
+                        }
                     }
                 }
             }
@@ -66,6 +76,24 @@ pub fn compare(
         format!("no ({} differs)", differ.join(", "))
     });
     results
+}
+
+/// A JSON object's fields as ESO's GetSecretMap writes them: strings as their text, anything
+/// else as its JSON. Not an object: nothing.
+fn json_map(value: &[u8]) -> Vec<(String, Sensitive)> {
+    match serde_json::from_slice::<serde_json::Value>(value) {
+        Ok(serde_json::Value::Object(m)) => m
+            .into_iter()
+            .map(|(k, v)| {
+                let bytes = match v {
+                    serde_json::Value::String(s) => s.into_bytes(),
+                    other => other.to_string().into_bytes(),
+                };
+                (k, Sensitive::from_bytes(bytes))
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// What ESO writes for one `data[]` ref, picked out of the provider's value.
@@ -175,6 +203,15 @@ mod tests {
         let mut t = target();
         compare(&es(true, false), &mut t, &data("p"), &v);
         assert_eq!(t.matches_provider.as_deref(), Some("yes"));
+
+        // Issue 15: an AWS / Key Vault JSON secret under dataFrom.extract is compared per field.
+        let json = single(r#"{"password":"p","port":5432}"#);
+        let mut t = target();
+        compare(&es(true, false), &mut t, &data("p"), &[Some(&json)]);
+        assert_eq!(t.matches_provider.as_deref(), Some("yes"));
+        let mut t = target();
+        compare(&es(true, false), &mut t, &data("q"), &[Some(&json)]);
+        assert_eq!(t.matches_provider.as_deref(), Some("no (password differs)"));
 
         let mut t = target();
         compare(&es(true, true), &mut t, &data("p"), &v);

@@ -258,6 +258,9 @@ fn provider_cause(
     let s = &f.store;
     let is_vault = s.provider.as_deref() == Some("vault");
     if let Some(e) = &p.login_error {
+        if s.provider.as_deref() == Some("aws") {
+            super::verdict_aws::login_next(f, next, force_sync);
+        }
         if is_vault {
             let mount = s.settings.get("mountPath").cloned().unwrap_or_default();
             if let Some(role) = s.settings.get("role") {
@@ -309,6 +312,15 @@ fn provider_cause(
             f.external_secret.name
         ));
         return l.error.clone().unwrap_or_default();
+    }
+    if s.provider.as_deref() == Some("aws") {
+        return super::verdict_aws::key_cause(
+            f,
+            k,
+            l.error.as_deref().unwrap_or_default(),
+            next,
+            force_sync,
+        );
     }
     azure_cause(
         f,

@@ -13,6 +13,9 @@ use kube::api::PostParams;
 use kube::{Api, Client};
 use serde_json::Value;
 
+#[path = "auth_aws.rs"]
+mod aws;
+
 use super::extract::str_at;
 use crate::diag::Diag;
 use crate::kube::list::status_code;
@@ -44,6 +47,19 @@ pub enum ProbeAuth {
         tenant: String,
         client_id: String,
         assertion: Sensitive,
+    },
+    /// AWS static keys from the store's `auth.secretRef`.
+    AwsStatic {
+        access_key_id: Sensitive,
+        secret_access_key: Sensitive,
+        session_token: Option<Sensitive>,
+    },
+    /// AWS IRSA: a ServiceAccount token for the role its `eks.amazonaws.com/role-arn` names.
+    AwsWebIdentity {
+        role_arn: String,
+        token: Sensitive,
+        /// `ns/name`, for the report.
+        service_account: String,
     },
     /// Why no credential could be resolved (recorded on the credentials link too).
     Unavailable(String),
@@ -266,6 +282,8 @@ pub async fn resolve(
         resolved.auth = vault(&mut ctx, v, request_tokens).await;
     } else if let Some(a) = store.pointer("/spec/provider/azurekv") {
         resolved.auth = azure(&mut ctx, a, store_facts, request_tokens).await;
+    } else if let Some(a) = store.pointer("/spec/provider/aws") {
+        resolved.auth = aws::resolve(&mut ctx, a, request_tokens).await;
     }
     resolved.credentials = ctx.out;
     resolved.read = ctx.read;

@@ -208,6 +208,40 @@ pub fn provider_settings(store: &Value) -> (Option<String>, BTreeMap<String, Str
             put("serviceAccount", string_at(p, "/serviceAccountRef/name"));
             put("identityId", string_at(p, "/identityId"));
         }
+        "aws" => {
+            put("service", string_at(p, "/service"));
+            put("region", string_at(p, "/region"));
+            put("role", string_at(p, "/role"));
+            put("prefix", string_at(p, "/prefix"));
+            put(
+                "externalID",
+                str_at(p, "/externalID").map(|_| "set".to_string()),
+            );
+            let roles: Vec<String> = p
+                .get("additionalRoles")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(sanitize::line)
+                .collect();
+            put(
+                "additionalRoles",
+                (!roles.is_empty()).then(|| roles.join(", ")),
+            );
+            let auth = p.get("auth").cloned().unwrap_or(Value::Null);
+            if auth.get("secretRef").is_some() {
+                put("auth", Some("secretRef".into()));
+            } else if auth.get("jwt").is_some() {
+                put("auth", Some("jwt".into()));
+                put(
+                    "serviceAccount",
+                    string_at(&auth, "/jwt/serviceAccountRef/name"),
+                );
+            } else {
+                put("auth", Some("default (ESO's pod credentials)".into()));
+            }
+        }
         _ => {}
     }
     (Some(sanitize::line(kind)), out)

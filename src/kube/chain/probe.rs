@@ -234,10 +234,13 @@ pub async fn probe_store(
         place(outcome.values);
         return (facts, values);
     }
+    if store.pointer("/spec/provider/aws").is_some() {
+        return super::probe_aws::probe(http, store, auth, refs, who).await;
+    }
     (
         skipped(
             who,
-            "this provider is not probed by kubectl-eso (Vault and Azure Key Vault are)",
+            "this provider is not probed by kubectl-eso (Vault, Azure Key Vault and AWS are)",
         ),
         values,
     )

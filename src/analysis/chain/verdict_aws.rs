@@ -1,0 +1,244 @@
+//! The AWS half of the verdict: a broken AWS key or login turned into the next steps an AWS user
+//! runs (the aws CLI command that shows the cause, then the fix), keyed on the probe's plain
+//! codes (`ScheduledForDeletion`, `KMSAccessDenied`, `VersionNotFound`, `RegionMismatch`...).
+//! The cause sentence itself is the probe's, already specific (action, ARN, stage, date).
+
+use crate::model::chain::{ChainFacts, KeyFacts};
+
+fn region(f: &ChainFacts) -> String {
+    f.store
+        .settings
+        .get("region")
+        .cloned()
+        .unwrap_or_else(|| "<region>".into())
+}
+
+fn parameter_store(f: &ChainFacts) -> bool {
+    f.store.settings.get("service").map(String::as_str) == Some("ParameterStore")
+}
+
+pub(super) fn key_cause(
+    f: &ChainFacts,
+    k: &KeyFacts,
+    fallback: &str,
+    next: &mut Vec<String>,
+    force_sync: &str,
+) -> String {
+    let region = region(f);
+    let es = &f.external_secret.name;
+    let id = &k.key;
+    let mut cause = fallback.to_string();
+    match k.code.as_deref().unwrap_or_default() {
+        "ScheduledForDeletion" => next.push(format!(
+            "aws secretsmanager restore-secret --secret-id {id} --region {region}"
+        )),
+        "ResourceNotFoundException" | "ParameterNotFound" => {
+            next.push(if parameter_store(f) {
+                format!("aws ssm describe-parameters --region {region} --query \"Parameters[].Name\"")
+            } else {
+                format!(
+                    "aws secretsmanager list-secrets --region {region} --query \"SecretList[].Name\""
+                )
+            });
+            next.push(format!("fix remoteRef.key of {es} in Git"));
+            if let Some(n) = &k.did_you_mean {
+                cause = format!("{cause}; did you mean {n}?");
+            }
+        }
+        "VersionNotFound" | "ParameterVersionNotFound" => {
+            next.push(if parameter_store(f) {
+                format!("aws ssm get-parameter-history --name {id} --region {region} --query \"Parameters[].Version\"")
+            } else {
+                format!(
+                    "aws secretsmanager describe-secret --secret-id {id} --region {region} --query VersionIdsToStages"
+                )
+            });
+            next.push(format!("fix remoteRef.version of {es} in Git"));
+        }
+        "KMSAccessDenied" => {
+            let key = k.kms_key.clone().unwrap_or_else(|| "<key-id>".into());
+            next.push(format!(
+                "aws kms get-key-policy --key-id {key} --policy-name default --region {region}"
+            ));
+            next.push("allow kms:Decrypt for the store's identity in the key policy (or a grant)".into());
+        }
+        "RegionMismatch" => next.push(format!(
+            "set spec.provider.aws.region of store {} to the key's region, or use a store for that region",
+            f.store.name
+        )),
+        _ if k.readable == Some(false) => {
+            let action = if parameter_store(f) {
+                "ssm:GetParameter"
+            } else {
+                "secretsmanager:GetSecretValue"
+            };
+            let who = f
+                .provider
+                .identity
+                .as_deref()
+                .and_then(|i| i.split_whitespace().next())
+                .filter(|i| i.starts_with("arn:"))
+                .unwrap_or("<identity-arn>");
+            next.push(format!(
+                "aws iam simulate-principal-policy --policy-source-arn {who} --action-names {action} --resource-arns {}",
+                k.path
+            ));
+            next.push(format!("grant {action} on {} to the store's identity", k.path));
+        }
+        _ if k.property_exists == Some(false) => next.push(format!(
+            "fix remoteRef.property of {es} in Git, or add {:?} to the secret's JSON",
+            k.property.as_deref().unwrap_or_default()
+        )),
+        _ => {}
+    }
+    next.push(force_sync.to_string());
+    cause
+}
+
+/// Next steps for a failed STS exchange.
+pub(super) fn login_next(f: &ChainFacts, next: &mut Vec<String>, force_sync: &str) {
+    let p = &f.provider;
+    // The first role ARN the error names (`sts:AssumeRole on arn:aws:iam::1:role/x: ...`).
+    let role = p
+        .login_error
+        .as_deref()
+        .and_then(|e| e.split_whitespace().find(|w| w.contains(":role/")))
+        .and_then(|arn| arn.trim_end_matches([':', ',', ')']).rsplit('/').next())
+        .map(str::to_string);
+    match p.login_code.as_deref() {
+        Some("AccessDenied" | "InvalidIdentityToken" | "IDPRejectedClaim") => {
+            if let Some(r) = role {
+                next.push(format!(
+                    "aws iam get-role --role-name {r} --query Role.AssumeRolePolicyDocument"
+                ));
+            }
+        }
+        Some("InvalidClientTokenId" | "SignatureDoesNotMatch" | "UnrecognizedClientException") => {
+            next.push(
+                "aws iam list-access-keys --user-name <user>   # is the key still active?".into(),
+            );
+            next.push("store a valid key pair in the store's secretRef Secret".into());
+        }
+        _ => {}
+    }
+    next.push(force_sync.to_string());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::chain::ProviderFacts;
+
+    fn facts(service: &str) -> ChainFacts {
+        let mut f = ChainFacts::default();
+        f.store.name = "aws".into();
+        f.store.settings.insert("region".into(), "eu-west-1".into());
+        f.store.settings.insert("service".into(), service.into());
+        f.external_secret.name = "db".into();
+        f.provider = ProviderFacts {
+            identity: Some(
+                "arn:aws:iam::1:user/eso (the access key from the store's secretRef)".into(),
+            ),
+            ..ProviderFacts::default()
+        };
+        f
+    }
+
+    fn next_for(f: &ChainFacts, k: &KeyFacts) -> (String, Vec<String>) {
+        let mut next = Vec::new();
+        let cause = key_cause(
+            f,
+            k,
+            "the cause",
+            &mut next,
+            "kubectl eso force-sync db -n prod",
+        );
+        (cause, next)
+    }
+
+    #[test]
+    fn issue15_each_aws_cause_gets_its_own_next_step() {
+        let f = facts("SecretsManager");
+        let gone = KeyFacts {
+            key: "prod/gone".into(),
+            code: Some("ScheduledForDeletion".into()),
+            ..KeyFacts::default()
+        };
+        let (_, next) = next_for(&f, &gone);
+        assert_eq!(
+            next[0],
+            "aws secretsmanager restore-secret --secret-id prod/gone --region eu-west-1"
+        );
+        let denied = KeyFacts {
+            key: "prod/api".into(),
+            path: "arn:aws:secretsmanager:eu-west-1:1:secret:prod/api-x".into(),
+            readable: Some(false),
+            code: Some("AccessDeniedException".into()),
+            ..KeyFacts::default()
+        };
+        let (_, next) = next_for(&f, &denied);
+        assert!(
+            next[0].starts_with("aws iam simulate-principal-policy --policy-source-arn arn:aws:iam::1:user/eso --action-names secretsmanager:GetSecretValue"),
+            "{next:?}"
+        );
+        let kms = KeyFacts {
+            readable: Some(false),
+            code: Some("KMSAccessDenied".into()),
+            kms_key: Some("alias/prod".into()),
+            ..denied.clone()
+        };
+        let (_, next) = next_for(&f, &kms);
+        assert!(
+            next[0].contains("aws kms get-key-policy --key-id alias/prod"),
+            "{next:?}"
+        );
+        let typo = KeyFacts {
+            key: "prod/dbx".into(),
+            exists: Some(false),
+            code: Some("ResourceNotFoundException".into()),
+            did_you_mean: Some("prod/db".into()),
+            ..KeyFacts::default()
+        };
+        let (cause, next) = next_for(&f, &typo);
+        assert_eq!(cause, "the cause; did you mean prod/db?");
+        assert!(
+            next[0].starts_with("aws secretsmanager list-secrets"),
+            "{next:?}"
+        );
+        let ps = facts("ParameterStore");
+        let (_, next) = next_for(
+            &ps,
+            &KeyFacts {
+                code: Some("ParameterNotFound".into()),
+                ..typo
+            },
+        );
+        assert!(
+            next[0].starts_with("aws ssm describe-parameters"),
+            "{next:?}"
+        );
+        assert_eq!(
+            next.last().map(String::as_str),
+            Some("kubectl eso force-sync db -n prod")
+        );
+    }
+
+    #[test]
+    fn issue15_a_refused_trust_policy_points_at_the_role() {
+        let mut f = facts("SecretsManager");
+        f.provider.login_code = Some("AccessDenied".into());
+        f.provider.login_error = Some(
+            "sts:AssumeRole on arn:aws:iam::1:role/locked: the caller may not assume role arn:aws:iam::1:role/locked".into(),
+        );
+        let mut next = Vec::new();
+        login_next(&f, &mut next, "force");
+        assert_eq!(
+            next,
+            vec![
+                "aws iam get-role --role-name locked --query Role.AssumeRolePolicyDocument"
+                    .to_string(),
+                "force".to_string()
+            ]
+        );
+    }
+}
