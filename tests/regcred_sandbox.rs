@@ -121,7 +121,8 @@ async fn issue7_incident_b_regcred_is_unauthorized_with_stuck_pods() {
     let report: Value = serde_json::from_str(&stdout(&o))
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(&o)));
     assert_eq!(report["registries"][0]["outcome"], "unauthorized");
-    assert_eq!(report["registries"][0]["username"], "order-service");
+    // Issue 12: the username is secret data; only its presence and length are reported.
+    assert_eq!(report["registries"][0]["username"], "set (13 chars)");
     assert_eq!(report["stuckPods"][0]["reason"], "ImagePullBackOff");
     assert_eq!(report["images"][0]["outcome"], "unauthorized", "{report:#}");
 
@@ -192,5 +193,79 @@ async fn issue7_a_working_regcred_exits_zero_and_follows_its_external_secret() {
         "{}",
         stderr(&missing)
     );
+    env.sandbox.shutdown().await;
+}
+
+/// Issue 12: a pull secret's usernames (from `auth`, `username` or an `auths` key written
+/// `https://user:password@host`) are secret data. None may appear in any output format, with or
+/// without `-v`; only "set (N chars)" may.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue12_usernames_never_appear_in_any_format_or_verbosity() {
+    let env = start("vault-policy-removed").await;
+    let registry = env.sandbox.registry().host();
+    const BASIC_USER: &str = "robot$leak-canary-4b8e";
+    const BASIC_PASS: &str = "pw-canary-5a1c-9f0e";
+    const TOKEN_USER: &str = "idtoken-user-canary-77d1";
+    const KEY_USER: &str = "keyuser-canary-3e9b";
+    const KEY_PASS: &str = "keypass-canary-c02d";
+    let payload = serde_json::json!({"auths": {
+        format!("https://{KEY_USER}:{KEY_PASS}@{registry}/"): {
+            "username": BASIC_USER,
+            "password": BASIC_PASS,
+            "auth": b64(&format!("{BASIC_USER}:{BASIC_PASS}")),
+        },
+        format!("http://{KEY_USER}@127.0.0.1:1"): {
+            "username": TOKEN_USER,
+            "identitytoken": "refresh-canary-8d2e-41b7",
+        },
+    }});
+    let created = env.sandbox.api().store().create(serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "kubernetes.io/dockerconfigjson",
+        "metadata": {"name": "regcred-leakcheck", "namespace": "prod"},
+        "data": {".dockerconfigjson": b64(&payload.to_string())},
+    }));
+    assert!(created.is_ok(), "{created:?}");
+    let forms: Vec<String> = [
+        BASIC_USER,
+        BASIC_PASS,
+        TOKEN_USER,
+        KEY_USER,
+        KEY_PASS,
+        "refresh-canary-8d2e-41b7",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let base = [
+        "verify-regcred",
+        "regcred-leakcheck",
+        "-n",
+        "prod",
+        "--ca-file",
+        env.ca_file.as_str(),
+        "--timeout",
+        "5s",
+    ];
+    for format in ["table", "wide", "json", "yaml"] {
+        for verbose in [false, true] {
+            let mut args = base.to_vec();
+            args.extend(["-o", format]);
+            if verbose {
+                args.extend(["-v", "-v"]);
+            }
+            let o = run_with(&env.kubeconfig, &args, &[]);
+            assert_eq!(o.status.code(), Some(1), "{format}: {}", stderr(&o));
+            // The check ran: the registry is named and the username's presence is reported.
+            assert!(stdout(&o).contains(&registry), "{format}: {}", stdout(&o));
+            assert!(
+                stdout(&o).contains(&format!("set ({} chars)", BASIC_USER.len())),
+                "{format}: {}",
+                stdout(&o)
+            );
+            assert_no_leak(&o, &forms, "verify-regcred");
+        }
+    }
     env.sandbox.shutdown().await;
 }

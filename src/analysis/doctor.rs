@@ -6,12 +6,15 @@
 mod install;
 mod objects;
 mod providers;
+mod pull_secrets;
 mod regcreds;
 mod store_refs;
 mod stores;
 mod targets;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_pull_secrets;
 #[cfg(test)]
 mod tests_stores;
 #[cfg(test)]

@@ -20,7 +20,7 @@ use crate::exit::Exit;
 use crate::kube::chain::batch::{BatchOptions, TargetData, probe_stores};
 use crate::kube::scope::{ScopeQuery, fetch};
 use crate::kube::{client, doctor_install, doctor_stores, doctor_targets, eso};
-use crate::model::doctor::{DoctorExtras, PodFacts, Status, TargetExtras};
+use crate::model::doctor::{DoctorExtras, PodFacts, PodRefs, Status, TargetExtras};
 use crate::model::scope::{Degraded, Fetched, ScopeReport, TargetState};
 use crate::render::doctor::DoctorFormat;
 use crate::render::{self, RenderOptions};
@@ -79,6 +79,10 @@ pub async fn run(cfg: &Config, args: &DoctorArgs, out: &mut impl Write) -> Resul
         }
         Err(why) => (TargetData::default(), vec![why]),
     };
+    let pod_refs = match &pods {
+        Some(Ok((_, refs))) => refs.clone(),
+        _ => Vec::new(),
+    };
     let regcreds = match &registry_client {
         Some(rc) => Some(regcreds::check(rc, &managed, &scope).await),
         None => None,
@@ -89,6 +93,8 @@ pub async fn run(cfg: &Config, args: &DoctorArgs, out: &mut impl Write) -> Resul
     } else {
         (None, Vec::new())
     };
+    // Only key names and pull-secret hosts go on to the analysis.
+    let secrets = doctor_targets::secret_facts(&managed);
     // The managed Secrets' values are not needed past the probes and the logins.
     drop(managed);
     if let Some(probes) = &probes {
@@ -111,8 +117,10 @@ pub async fn run(cfg: &Config, args: &DoctorArgs, out: &mut impl Write) -> Resul
         regcreds,
         stores,
         targets: TargetExtras {
-            pods,
+            pods: pods.map(|p| p.map(|(facts, _)| facts)),
             values_unread,
+            pod_refs,
+            secrets,
         },
     };
     let report = analyse(&install, &snapshot, &scope, &extras, &opts, now);
@@ -142,7 +150,8 @@ pub async fn run(cfg: &Config, args: &DoctorArgs, out: &mut impl Write) -> Resul
     Ok(Exit::from_findings(fails(&report)))
 }
 
-/// Check 4's reads: the running pods that read a target Secret at start, and — only when asked
+/// Check 4's reads: the running pods that read a target Secret at start (and, from the same
+/// LIST, the pods of any phase using one as pull secret or by key), and — only when asked
 /// for (probe or `--regcred`) — the type and data of the target Secrets ESO writes.
 pub(crate) async fn fetch_targets(
     client: &Client,
@@ -151,7 +160,7 @@ pub(crate) async fn fetch_targets(
     wants_data: bool,
     diag: &Diag,
 ) -> (
-    Option<Fetched<Vec<PodFacts>>>,
+    Option<Fetched<(Vec<PodFacts>, Vec<PodRefs>)>>,
     Fetched<(TargetData, Vec<Degraded>)>,
 ) {
     let targets: HashSet<(String, String)> = scope

@@ -3,8 +3,10 @@
 //! target the LIST did not return — a Secret ESO merged into, or one written by a release that did
 //! not label its Secrets; only when the providers are probed or `--regcred` asked, so targets can
 //! be compared with the provider's current values, and pull secrets logged in with, in memory), and the running pods that read a target Secret at start
-//! (one paginated LIST of pods, each page reduced to a few facts as it arrives). Secret values
-//! never leave the returned map; the caller hands it to the prober and drops it.
+//! (one paginated LIST of pods, each page reduced to a few facts as it arrives), plus the pods of
+//! any phase that use a target as pull secret or through a `secretKeyRef` (same LIST). Secret
+//! values never leave the returned map; the caller hands it to the prober, takes the key names
+//! and pull-secret hosts out with `secret_facts`, and drops it.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
@@ -20,7 +22,7 @@ use crate::analysis::consumers::{
 };
 use crate::diag::Diag;
 use crate::model::chain::Sensitive;
-use crate::model::doctor::PodFacts;
+use crate::model::doctor::{ContainerRefs, PodFacts, PodRefs, TargetSecretFacts};
 use crate::model::scope::{Degraded, Fetched};
 
 /// ESO's label on every Secret it writes.
@@ -122,21 +124,123 @@ pub async fn get_secret(
     })
 }
 
-/// Running pods in scope that read one of `targets` (namespace, Secret name) at start.
+/// From one LIST of the pods in scope (every phase, each page reduced as it arrives): the running
+/// pods that read one of `targets` (namespace, Secret name) at start, and the pods, running or
+/// not, that name a target in `imagePullSecrets` or a `secretKeyRef` (issue 12: a pod stuck in
+/// ImagePullBackOff is Pending).
 pub async fn pods_reading_at_start(
     client: &Client,
     namespace: Option<&str>,
     targets: &HashSet<(String, String)>,
     diag: &Diag,
-) -> Fetched<Vec<PodFacts>> {
+) -> Fetched<(Vec<PodFacts>, Vec<PodRefs>)> {
     let api: Api<Pod> = scoped(client, namespace);
     let what = Listing::new("pods", namespace);
-    let params = ListParams::default().fields("status.phase=Running");
-    let mut pods = list_reduced(&api, &params, &what, diag, |p| pod_facts(p, targets))
+    let params = ListParams::default();
+    let reduce = |p: Pod| {
+        let refs = pod_refs(&p, targets);
+        let running = p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");
+        let facts = if running { pod_facts(p, targets) } else { None };
+        (facts.is_some() || refs.is_some()).then_some((facts, refs))
+    };
+    let both = list_reduced(&api, &params, &what, diag, reduce)
         .await
         .map_err(|e| what.degraded(&e))?;
+    let (facts, refs): (Vec<_>, Vec<_>) = both.into_iter().unzip();
+    let mut pods: Vec<PodFacts> = facts.into_iter().flatten().collect();
     reloader_annotations(client, &mut pods, diag).await;
-    Ok(pods)
+    Ok((pods, refs.into_iter().flatten().collect()))
+}
+
+/// A pod reduced to its pull secrets, images and secret key references, when it names one of
+/// `targets` in `imagePullSecrets` or in a non-optional `secretKeyRef`.
+pub fn pod_refs(pod: &Pod, targets: &HashSet<(String, String)>) -> Option<PodRefs> {
+    let namespace = pod.metadata.namespace.clone()?;
+    let spec = pod.spec.as_ref()?;
+    let is_target = |name: &str| targets.contains(&(namespace.clone(), name.to_string()));
+    let pull_secrets: Vec<String> = spec
+        .image_pull_secrets
+        .iter()
+        .flatten()
+        .map(|r| r.name.clone())
+        .filter(|n| !n.is_empty())
+        .collect();
+    let statuses: Vec<_> = pod
+        .status
+        .iter()
+        .flat_map(|s| {
+            s.init_container_statuses
+                .iter()
+                .flatten()
+                .chain(s.container_statuses.iter().flatten())
+        })
+        .collect();
+    let containers: Vec<ContainerRefs> = spec
+        .init_containers
+        .iter()
+        .flatten()
+        .chain(&spec.containers)
+        .map(|c| ContainerRefs {
+            name: c.name.clone(),
+            image: c.image.clone().unwrap_or_default(),
+            waiting: statuses
+                .iter()
+                .find(|s| s.name == c.name)
+                .and_then(|s| s.state.as_ref()?.waiting.as_ref()?.reason.clone()),
+            key_refs: c
+                .env
+                .iter()
+                .flatten()
+                .filter_map(|e| e.value_from.as_ref()?.secret_key_ref.as_ref())
+                .filter(|r| r.optional != Some(true) && is_target(&r.name))
+                .map(|r| (r.name.clone(), r.key.clone()))
+                .collect(),
+        })
+        .collect();
+    let names_target = pull_secrets.iter().any(|n| is_target(n))
+        || containers.iter().any(|c| !c.key_refs.is_empty());
+    if !names_target {
+        return None;
+    }
+    Some(PodRefs {
+        workload: controller_workload(&pod.metadata),
+        name: pod.metadata.name.clone()?,
+        namespace,
+        pull_secrets,
+        containers,
+    })
+}
+
+/// What the pull-secret and consumer-key rules may know of each target Secret read: key names,
+/// and for a pull secret its `auths` keys as the kubelet indexes them. No value leaves here.
+pub fn secret_facts(data: &TargetData) -> BTreeMap<(String, String), TargetSecretFacts> {
+    use crate::provider::registry::{PayloadFormat, matching};
+    data.iter()
+        .map(|(key, secret)| {
+            let format = secret
+                .type_
+                .as_deref()
+                .and_then(PayloadFormat::from_secret_type);
+            let auths_keys = format.and_then(|format| {
+                let payload = secret.data.get(format.data_key())?;
+                let config = crate::provider::registry::parse(format, payload.bytes()).ok()?;
+                let mut keys: Vec<String> = config
+                    .entries
+                    .iter()
+                    .filter_map(|e| matching::keyring_key(&e.key))
+                    .collect();
+                keys.sort();
+                keys.dedup();
+                Some(keys)
+            });
+            let facts = TargetSecretFacts {
+                type_: secret.type_.clone(),
+                keys: secret.data.keys().cloned().collect(),
+                auths_keys,
+            };
+            (key.clone(), facts)
+        })
+        .collect()
 }
 
 /// The Reloader annotations of each distinct workload the pods belong to: one metadata GET per
@@ -217,4 +321,68 @@ pub fn pod_facts(pod: Pod, targets: &HashSet<(String, String)>) -> Option<PodFac
         namespace,
         reads_at_start: reads,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issue12_secret_facts_keep_hosts_and_key_names_never_credentials() {
+        let payload = br#"{"auths":{"https://keyuser:keypass@registry.internal/v2/":{"username":"robot-canary","password":"pw-canary"},"ghcr.io":{"auth":"cm9ib3Q6cHctY2FuYXJ5"}}}"#;
+        let mut data = TargetData::default();
+        data.insert(
+            ("prod".into(), "regcred".into()),
+            ManagedSecret {
+                type_: Some("kubernetes.io/dockerconfigjson".into()),
+                data: [(
+                    ".dockerconfigjson".to_string(),
+                    Sensitive::from_bytes(payload.to_vec()),
+                )]
+                .into(),
+            },
+        );
+        let facts = secret_facts(&data);
+        let f = &facts[&("prod".to_string(), "regcred".to_string())];
+        assert_eq!(
+            f.auths_keys,
+            Some(vec!["ghcr.io".to_string(), "registry.internal".to_string()])
+        );
+        assert_eq!(f.keys, vec![".dockerconfigjson".to_string()]);
+        let shown = format!("{facts:?}");
+        for secret in ["keyuser", "keypass", "robot", "pw-canary", "cm9ib3Q6"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+    }
+
+    #[test]
+    fn issue12_pod_refs_keep_pending_pods_and_skip_optional_keys() {
+        let pod: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "app-1", "namespace": "prod"},
+            "spec": {"imagePullSecrets": [{"name": "regcred"}], "containers": [{
+                "name": "app", "image": "registry.internal:5000/app:1",
+                "env": [
+                    {"name": "A", "valueFrom": {"secretKeyRef": {"name": "db", "key": "pw"}}},
+                    {"name": "B", "valueFrom": {"secretKeyRef": {"name": "db", "key": "x", "optional": true}}},
+                    {"name": "C", "valueFrom": {"secretKeyRef": {"name": "other", "key": "y"}}}
+                ]}]},
+            "status": {"phase": "Pending", "containerStatuses": [{"name": "app", "ready": false,
+                "restartCount": 0, "image": "", "imageID": "",
+                "state": {"waiting": {"reason": "ImagePullBackOff"}}}]}
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+        let targets: HashSet<(String, String)> = [
+            ("prod".to_string(), "regcred".to_string()),
+            ("prod".to_string(), "db".to_string()),
+        ]
+        .into();
+        let refs = pod_refs(&pod, &targets).unwrap_or_else(|| panic!("pod names targets"));
+        assert_eq!(refs.pull_secrets, vec!["regcred".to_string()]);
+        let c = &refs.containers[0];
+        assert_eq!(c.waiting.as_deref(), Some("ImagePullBackOff"));
+        assert_eq!(c.key_refs, vec![("db".to_string(), "pw".to_string())]);
+        let none: HashSet<(String, String)> =
+            [("prod".to_string(), "unrelated".to_string())].into();
+        assert_eq!(pod_refs(&pod, &none), None);
+    }
 }

@@ -199,6 +199,47 @@ pub struct TargetExtras {
     /// Target Secrets whose data could not be read (the whole LIST, or single Merge targets), so
     /// they were not compared.
     pub values_unread: Vec<Degraded>,
+    /// The pods in scope, in any phase, that name a target Secret in `imagePullSecrets` or an
+    /// `env[].valueFrom.secretKeyRef`, from the same LIST as `pods` (issue 12).
+    pub pod_refs: Vec<PodRefs>,
+    /// Key names and pull-secret hosts of the target Secrets whose data was read, by
+    /// (namespace, name); empty when their data was not read. Never a value.
+    pub secrets: BTreeMap<(String, String), TargetSecretFacts>,
+}
+
+/// What the pull-secret and consumer-key rules may know of a target Secret: its type, its key
+/// names and, for a pull secret, its `auths` keys as the kubelet indexes them (host[:port] and
+/// path; scheme and `user:password@` dropped). Built where the data is held; never a value.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TargetSecretFacts {
+    pub type_: Option<String>,
+    pub keys: Vec<String>,
+    /// `None` when the Secret is not a pull secret or its payload cannot be parsed.
+    pub auths_keys: Option<Vec<String>>,
+}
+
+/// One pod (any phase) reduced to its references to target Secrets.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PodRefs {
+    pub namespace: String,
+    pub name: String,
+    /// The controlling workload, kubectl style (`deployment/order-service`).
+    pub workload: Option<String>,
+    /// Every `imagePullSecrets` name (targets or not: the kubelet uses them all).
+    pub pull_secrets: Vec<String>,
+    pub containers: Vec<ContainerRefs>,
+}
+
+/// One container (init containers included): its image, why it waits, and the secret keys it
+/// reads through `env[].valueFrom.secretKeyRef` (non-optional ones only).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ContainerRefs {
+    pub name: String,
+    pub image: String,
+    /// `state.waiting.reason` (`ImagePullBackOff`, `CreateContainerConfigError`...).
+    pub waiting: Option<String>,
+    /// (Secret name, key) pairs.
+    pub key_refs: Vec<(String, String)>,
 }
 
 /// One running pod, reduced to what "started before its Secret last changed" needs.

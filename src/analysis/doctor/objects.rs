@@ -65,6 +65,8 @@ pub fn external_secrets(
             findings.extend(targets::started_before_change(row, secret, in_ns));
         }
     }
+    // Issue 12: pods whose pull secret or secret key an ExternalSecret writes wrong.
+    findings.extend(super::pull_secrets::findings(scope, &extras.targets));
     finish(
         CheckId::ExternalSecrets,
         scope.external_secrets.len(),

@@ -63,6 +63,7 @@ fn run_with_secrets(
         targets: TargetExtras {
             pods: pods.map(Ok),
             values_unread: vec![],
+            ..TargetExtras::default()
         },
         ..DoctorExtras::default()
     };

@@ -215,7 +215,7 @@ mod tests {
             registries: vec![RegistryReport {
                 registry: "127.0.0.1:5000".into(),
                 host: "127.0.0.1:5000".into(),
-                username: Some("order-service".into()),
+                username: Some("set (13 chars)".into()),
                 outcome,
                 message: "authentication required".into(),
             }],

@@ -66,11 +66,14 @@ impl PayloadFormat {
 pub enum Credential {
     /// Username and password (from `auth` or the `username`/`password` fields).
     Basic {
+        /// Read from the Secret: never serialized, never printed.
+        #[serde(skip)]
         username: String,
         password: Redacted<String>,
     },
     /// An OAuth2 refresh token (`identitytoken`), exchanged at the token realm.
     IdentityToken {
+        #[serde(skip)]
         username: Option<String>,
         token: Redacted<String>,
     },
@@ -83,12 +86,12 @@ impl std::fmt::Debug for Credential {
         match self {
             Credential::Basic { username, password } => f
                 .debug_struct("Basic")
-                .field("username", username)
+                .field("username", &described_username(Some(username)))
                 .field("password", password)
                 .finish(),
             Credential::IdentityToken { username, token } => f
                 .debug_struct("IdentityToken")
-                .field("username", username)
+                .field("username", &described_username(username.as_deref()))
                 .field("token", token)
                 .finish(),
             Credential::RegistryToken { token } => f
@@ -115,34 +118,70 @@ impl Credential {
         match self {
             Credential::Basic { username, password } => {
                 let pair = format!("{username}:{}", password.expose());
-                vec![
+                let mut forms = vec![
                     password.expose().clone(),
                     base64::engine::general_purpose::STANDARD.encode(&pair),
                     base64::engine::general_purpose::STANDARD.encode(password.expose()),
-                ]
+                ];
+                forms.extend(scrubbable_username(username));
+                forms
             }
-            Credential::IdentityToken { token, .. } | Credential::RegistryToken { token } => {
-                vec![token.expose().clone()]
+            Credential::IdentityToken { token, username } => {
+                let mut forms = vec![token.expose().clone()];
+                forms.extend(username.as_deref().and_then(scrubbable_username));
+                forms
             }
+            Credential::RegistryToken { token } => vec![token.expose().clone()],
         }
     }
 }
 
+/// Usernames shorter than this are not scrubbed from registry answers: they would blank out
+/// ordinary words. They are still never printed (see [`described_username`]).
+const MIN_SCRUBBED_USERNAME: usize = 3;
+
+fn scrubbable_username(username: &str) -> Option<String> {
+    (username.chars().count() >= MIN_SCRUBBED_USERNAME).then(|| username.to_string())
+}
+
+/// What output may say about a username read from a Secret (issue 12: the username is secret
+/// data too): whether it is set and how long it is, never its text.
+pub fn described_username(username: Option<&str>) -> String {
+    match username {
+        Some(u) => format!("set ({} chars)", u.chars().count()),
+        None => "<none>".to_string(),
+    }
+}
+
 /// One entry of the `auths` map.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RegistryEntry {
-    /// The key exactly as written in the payload.
+    /// The key as written in the payload, minus any `user:password@` (see
+    /// [`super::matching::without_userinfo`]).
     pub key: String,
     /// The key normalised as runtimes do (`None` when the key is unusable).
     #[serde(skip)]
     pub normalised: Option<RegistryKey>,
     /// The normalised registry host (`docker.io` for Docker Hub), or the raw key when unusable.
     pub host: String,
-    /// The user name, shown to users.
+    /// The user name, read from the Secret: never serialized nor printed (`described_username`).
+    #[serde(skip)]
     pub username: Option<String>,
     /// What to log in with; `None` when the entry has no usable credentials (see the findings).
     pub credential: Option<Credential>,
+}
+
+impl std::fmt::Debug for RegistryEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryEntry")
+            .field("key", &self.key)
+            .field("normalised", &self.normalised)
+            .field("host", &self.host)
+            .field("username", &described_username(self.username.as_deref()))
+            .field("credential", &self.credential)
+            .finish()
+    }
 }
 
 /// How bad a finding is.
@@ -337,6 +376,9 @@ pub fn parse(format: PayloadFormat, bytes: &[u8]) -> Result<DockerConfig, NotJso
             .push(ConfigFinding::new(None, None, Problem::EmptyAuths));
     }
     for (key, value) in auths {
+        // A key written `https://user:password@host` carries a credential; only the rest is kept.
+        let key = super::matching::without_userinfo(key);
+        let key = key.as_ref();
         let entry = parse_entry(key, value, &mut config.findings);
         if let Some(normalised) = &entry.normalised
             && config

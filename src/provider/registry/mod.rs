@@ -9,6 +9,7 @@
 pub mod challenge;
 pub mod dockerconfig;
 pub mod login;
+pub mod matching;
 pub mod outcome;
 pub mod redact;
 pub mod reference;

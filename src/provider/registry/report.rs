@@ -17,6 +17,7 @@ pub struct RegistryReport {
     pub registry: String,
     /// The normalised host that was contacted (`docker.io` means `registry-1.docker.io`).
     pub host: String,
+    /// Whether the entry has a username and its length (`set (13 chars)`), never the username.
     pub username: Option<String>,
     pub outcome: Outcome,
     pub message: String,
@@ -74,7 +75,10 @@ pub async fn verify(
         report.registries.push(RegistryReport {
             registry: entry.key.clone(),
             host: entry.host.clone(),
-            username: entry.username.clone(),
+            username: entry
+                .username
+                .as_deref()
+                .map(|u| super::dockerconfig::described_username(Some(u))),
             outcome: check.outcome,
             message: check.message,
         });
