@@ -6,6 +6,7 @@
 //! first of them is the verdict's root cause: the same facts give the same root cause in every
 //! command.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use kube::Client;
@@ -19,7 +20,8 @@ use crate::kube::scope::{ScopeQuery, fetch};
 use crate::kube::{doctor_install, doctor_stores};
 use crate::model::chain::ChainFacts;
 use crate::model::doctor::{
-    DoctorExtras, Finding, KeyUser, Status, StoreProbe, TargetExtras, TargetValues,
+    DoctorExtras, Finding, KeyUser, Status, StoreProbe, TargetExtras, TargetSecretFacts,
+    TargetValues,
 };
 use crate::model::refs::{StoreKind, StoreRef};
 
@@ -29,6 +31,7 @@ pub async fn findings(
     eso: &EsoApi,
     facts: &ChainFacts,
     probed: bool,
+    secrets: BTreeMap<(String, String), TargetSecretFacts>,
     diag: &Diag,
     now: jiff::Timestamp,
 ) -> Vec<Finding> {
@@ -58,8 +61,13 @@ pub async fn findings(
         regcreds: None,
         stores,
         targets: TargetExtras {
-            pods,
+            pod_refs: match &pods {
+                Some(Ok((_, refs))) => refs.clone(),
+                _ => Vec::new(),
+            },
+            pods: pods.map(|p| p.map(|(facts, _)| facts)),
             values_unread: Vec::new(),
+            secrets,
         },
     };
     let opts = DoctorOptions {

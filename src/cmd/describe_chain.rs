@@ -124,8 +124,21 @@ pub async fn run(cfg: &Config, args: &DescribeChainArgs, out: &mut impl Write) -
     // Entra ID and ESO's events quote credentials (the client id); nothing here quotes values,
     // and scrubbing values would also blank names that happen to equal one (a username).
     let known: Vec<&crate::model::chain::Sensitive> = g.credential_values.iter().collect();
+    // Key names and pull-secret hosts of the target, for the shared rules; its values go here.
+    let target_secret = {
+        let mut one = crate::kube::chain::batch::TargetData::default();
+        if !g.target_data.is_empty() {
+            one.insert(
+                (namespace.clone(), g.facts.target.name.clone()),
+                crate::kube::chain::batch::ManagedSecret {
+                    type_: g.facts.target.type_.clone(),
+                    data: std::mem::take(&mut g.target_data),
+                },
+            );
+        }
+        crate::kube::doctor_targets::secret_facts(&one)
+    };
     let facts = crate::analysis::chain::redact::redact(g.facts, &known);
-    g.target_data.clear();
 
     let now = jiff::Timestamp::now();
     let mut report = analyse(facts, now);
@@ -133,7 +146,16 @@ pub async fn run(cfg: &Config, args: &DescribeChainArgs, out: &mut impl Write) -
     // ESO's Events and Entra's errors quote credentials (the client id): the shared findings
     // come from the raw snapshot, so they are scrubbed like the chain's facts.
     report.findings = crate::analysis::chain::redact::redact_any(
-        super::chain_findings::findings(&client, &eso, &report.facts, probed, &diag, now).await,
+        super::chain_findings::findings(
+            &client,
+            &eso,
+            &report.facts,
+            probed,
+            target_secret,
+            &diag,
+            now,
+        )
+        .await,
         &known,
     );
     apply_root_cause(&mut report);
