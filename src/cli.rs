@@ -347,6 +347,10 @@ pub struct DescribeChainArgs {
         default_value = "30s"
     )]
     pub timeout: String,
+
+    /// Time limit for the whole command, API retries included (at most 24h)
+    #[arg(long, value_name = "DURATION", default_value = "10m")]
+    pub deadline: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -486,6 +490,10 @@ pub struct DoctorArgs {
     /// --timeout
     #[arg(long, value_name = "DURATION", default_value = "30s")]
     pub provider_timeout: String,
+
+    /// Time limit for the whole command, API retries included (at most 24h)
+    #[arg(long, value_name = "DURATION", default_value = "10m")]
+    pub deadline: String,
 
     /// The lowest finding severity that makes the exit code 1
     #[arg(long, value_enum, default_value_t = FailOnArg::Error, value_name = "LEVEL")]

@@ -97,12 +97,17 @@ fn clap_error_lines(rendered: &str) -> String {
         .split_whitespace()
         .take_while(|w| !w.starts_with(['[', '<', '-']))
         .collect();
+    let tip = lines.iter().find_map(|l| l.strip_prefix("tip:"));
+    // A message clap raised without usage or tip (our own `-o junit` rule) is complete as is.
+    if command.is_empty() && tip.is_none() {
+        return first;
+    }
     let help = if command.is_empty() {
         "see --help".to_string()
     } else {
         format!("see '{} --help'", sanitize::line(&command.join(" ")))
     };
-    let hint = match lines.iter().find_map(|l| l.strip_prefix("tip:")) {
+    let hint = match tip {
         Some(tip) => format!("{}; {help}", sanitize::line(tip.trim())),
         None => help,
     };
@@ -125,4 +130,23 @@ fn write_stdout(out: &[u8]) -> io::Result<()> {
     let mut stdout = io::stdout().lock();
     stdout.write_all(out)?;
     stdout.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clap_error_lines;
+
+    #[test]
+    fn issue_18_clap_errors_are_one_line_and_a_hint() {
+        let rendered = "error: unexpected argument '--nope' found\n\n  tip: to pass '--nope' as a \
+                        value, use '-- --nope'\n\nUsage: kubectl eso scope [OPTIONS] [WORKLOAD]\n\n\
+                        For more information, try '--help'.\n";
+        assert_eq!(
+            clap_error_lines(rendered),
+            "error: unexpected argument '--nope' found\nhint: to pass '--nope' as a value, use \
+             '-- --nope'; see 'kubectl eso scope --help'"
+        );
+        let raw = "error: -o junit is only for `doctor`; use -o table, wide, json or yaml\n";
+        assert_eq!(clap_error_lines(raw).lines().count(), 1);
+    }
 }

@@ -418,3 +418,78 @@ fn issue_18_force_sync_survives_dropped_watches_from_the_sandbox_flag() {
     );
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_18_the_sandbox_eso_survives_a_refresh_interval_go_cannot_hold() {
+    let env = SandboxEnv::start("healthy").await;
+    let store = env.sandbox.api().store();
+    let es = |name: &str, interval: &str| {
+        json!({
+            "apiVersion": V1, "kind": "ExternalSecret",
+            "metadata": {"name": name, "namespace": "prod"},
+            "spec": {
+                "refreshInterval": interval,
+                "secretStoreRef": {"kind": "SecretStore", "name": "vault"},
+                "target": {"name": name},
+                "dataFrom": [{"extract": {"key": "order-service"}}]
+            }
+        })
+    };
+    if let Err(e) = store.create(es("huge-interval", "3000000000000000h")) {
+        panic!("{e:?}");
+    }
+    // Give the controller time to reconcile (and, before the fix, die on) the first object.
+    env.sandbox.wait_idle().await;
+    if let Err(e) = store.create(es("after-it", "1h")) {
+        panic!("{e:?}");
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let ready = |name: &str| {
+        store
+            .get(V1, "ExternalSecret", Some("prod"), name)
+            .and_then(|o| o.pointer("/status/conditions/0/status").cloned())
+            == Some(json!("True"))
+    };
+    while !ready("after-it") && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        ready("after-it"),
+        "the simulated ESO stopped reconciling after the huge refreshInterval"
+    );
+    // And the binary reads the same objects without crashing.
+    let o = env.run(&["scope", "-n", "prod"]);
+    assert_not_a_crash(&o, "scope");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_18_doctor_and_describe_chain_end_by_their_deadline() {
+    let c = Cluster::start(EsoCrds::V1).await;
+    seed_synced(&c, "1h");
+    // Each request answers, but slowly: no single request times out, the run as a whole would.
+    c.api
+        .faults()
+        .set("externalsecrets", Fault::Latency(Duration::from_secs(20)));
+    for args in [
+        vec!["doctor", "-n", "prod", "--no-probe", "--deadline", "2s"],
+        vec![
+            "describe-chain",
+            "order",
+            "-n",
+            "prod",
+            "--no-probe",
+            "--deadline",
+            "2s",
+        ],
+    ] {
+        let started = Instant::now();
+        let o = c.run(&args);
+        let took = started.elapsed();
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{}: {err}", args[0]);
+        assert!(err.contains("did not finish within 2s"), "{err}");
+        assert!(took < Duration::from_secs(15), "{}: {took:?}", args[0]);
+    }
+    let o = c.run(&["doctor", "-n", "prod", "--deadline", "300000000000y"]);
+    assert_one_line_usage_error(&o, "--deadline");
+}
