@@ -606,3 +606,82 @@ fn issue_18_fuzz_registry_keys_and_image_references() {
         },
     );
 }
+
+/// A ClusterSecretStore with random grafts: provider settings as describe-chain shows them, and
+/// `spec.conditions` (namespace lists, regexes, selectors) as doctor judges them.
+fn random_store(rng: &mut fastrand::Rng) -> Value {
+    let mut store = json!({
+        "apiVersion": "external-secrets.io/v1",
+        "kind": "ClusterSecretStore",
+        "metadata": {"name": "vault"},
+        "spec": {
+            "provider": {"vault": {
+                "server": "https://vault.internal:8200", "path": "secret", "version": "v2",
+                "namespace": "team", "caBundle": "LS0t",
+                "auth": {"kubernetes": {"mountPath": "kubernetes", "role": "eso"}}
+            }},
+            "conditions": [{
+                "namespaces": ["prod"],
+                "namespaceRegexes": ["^team-.*$"],
+                "namespaceSelector": {"matchLabels": {"env": "prod"}}
+            }]
+        }
+    });
+    let paths = [
+        "/spec/provider/vault/server",
+        "/spec/provider/vault/auth",
+        "/spec/provider/vault",
+        "/spec/provider",
+        "/spec/conditions/0/namespaces/0",
+        "/spec/conditions/0/namespaceRegexes/0",
+        "/spec/conditions/0/namespaceSelector",
+        "/spec/conditions",
+    ];
+    for _ in 0..rng.usize(1..=4) {
+        let path = paths[rng.usize(0..paths.len())];
+        let value = if rng.bool() {
+            let seeds = [
+                "(a|b)*",
+                "[",
+                "^prod$",
+                ".{1000}{1000}",
+                "\\",
+                "https://x",
+                "prod",
+            ];
+            json!(text_from(rng, &seeds))
+        } else {
+            random_json(rng, 3)
+        };
+        if let Some(slot) = store.pointer_mut(path) {
+            *slot = value;
+        }
+    }
+    store
+}
+
+#[test]
+fn issue_18_fuzz_store_specs() {
+    use kubectl_eso::analysis::store_conditions::{admits_namespace, conditions_of};
+    use kubectl_eso::kube::chain::extract;
+    let labels: std::collections::BTreeMap<String, String> =
+        [("env".to_string(), "prod".to_string())].into();
+    fuzz("store-spec", random_store, |store| {
+        let (_, settings) = extract::provider_settings(store);
+        for (k, v) in &settings {
+            assert!(
+                no_control(k) && no_control(&v.replace(['\n', '\t'], "")),
+                "{k}: {v:?}"
+            );
+            assert!(v.len() <= MAX_OUTSIDE_BYTES + MARKER_ROOM, "{}", v.len());
+        }
+        let conditions = conditions_of(store);
+        for ns in ["prod", "team-a", ""] {
+            let (_, note) = admits_namespace(conditions, ns, Some(&labels));
+            if let Some(note) = note {
+                assert!(no_control(&note), "{note:?}");
+            }
+            let _ = admits_namespace(conditions, ns, None);
+        }
+    });
+}
