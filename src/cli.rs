@@ -132,6 +132,12 @@ pub struct GlobalArgs {
     /// (repeatable; default: $KUBECTL_ESO_PROVIDER_CA_FILE)
     #[arg(long, global = true, value_name = "PATH")]
     pub provider_ca_file: Vec<PathBuf>,
+
+    /// Provider host (HOST or HOST:PORT) a namespaced SecretStore may name and still be probed with
+    /// ESO's credentials (repeatable; default: $KUBECTL_ESO_TRUST_PROVIDER_HOST, comma-separated).
+    /// ClusterSecretStores' hosts are trusted already; see docs/security.md
+    #[arg(long, global = true, value_name = "HOST[:PORT]")]
+    pub trust_provider_host: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -502,6 +508,11 @@ pub struct DoctorArgs {
     /// Also log in to the registries of every dockerconfigjson Secret an ExternalSecret writes
     #[arg(long)]
     pub regcred: bool,
+
+    /// Pass even when a check could not run (RBAC, unreachable provider, host not vouched for);
+    /// without it such a run exits 1, because a check that did not run is not a pass
+    #[arg(long)]
+    pub allow_partial: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

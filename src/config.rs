@@ -22,6 +22,8 @@ pub struct Config {
     pub verbosity: u8,
     /// `--provider-ca-file`: extra CAs trusted for provider connections.
     pub provider_ca_files: Vec<PathBuf>,
+    /// Where the provider probe may send credentials (`--trust-provider-host`).
+    pub trust: crate::analysis::trust::TrustPolicy,
 }
 
 /// Which cluster, as whom, with kubectl's flags. Left as `None`, kube's own inference applies
@@ -120,6 +122,10 @@ pub fn from_cli(g: &GlobalArgs, term: Terminal) -> Result<Config> {
             &g.provider_ca_file,
             std::env::var_os("KUBECTL_ESO_PROVIDER_CA_FILE"),
         ),
+        trust: trust_policy(
+            &g.trust_provider_host,
+            std::env::var("KUBECTL_ESO_TRUST_PROVIDER_HOST").ok(),
+        )?,
     })
 }
 
@@ -151,6 +157,28 @@ pub fn read_ca_pem(path: &Path) -> Result<String> {
         )));
     }
     Ok(pem)
+}
+
+/// `--trust-provider-host` values, else the environment's comma-separated list, validated.
+pub fn trust_policy(
+    flags: &[String],
+    env: Option<String>,
+) -> Result<crate::analysis::trust::TrustPolicy> {
+    let raw: Vec<String> = if flags.is_empty() {
+        env.unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect()
+    } else {
+        flags.to_vec()
+    };
+    let flagged = raw
+        .iter()
+        .map(|r| crate::analysis::trust::parse_trusted_host(r).map_err(Error::Usage))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(crate::analysis::trust::TrustPolicy { flagged })
 }
 
 /// `--provider-ca-file` wins; without it, $KUBECTL_ESO_PROVIDER_CA_FILE names one file.

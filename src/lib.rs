@@ -7,6 +7,8 @@ pub mod cli;
 pub mod cmd;
 pub mod config;
 pub mod diag;
+pub mod diagnose;
+pub mod egress;
 pub mod error;
 pub mod exit;
 pub mod kube;

@@ -216,7 +216,15 @@ async fn no_permission_to_create_tokens_is_reported_on_the_credentials_link() {
             {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["list"]}
         ]),
     );
-    let (o, v) = chain_json(&kc, &["order-service-regcred"]);
+    // The namespaced store's host must be vouched for before any token is minted (issue 18).
+    let (o, v) = chain_json(
+        &kc,
+        &[
+            "order-service-regcred",
+            "--trust-provider-host",
+            "vault.internal:8200",
+        ],
+    );
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let creds = link(&v, "credentials");
     assert!(

@@ -16,6 +16,10 @@ use serde_json::{Map, Value, json};
 
 const V1: &str = "external-secrets.io/v1";
 
+/// The stores here are namespaced SecretStores naming the loopback OpenBao: vouch for it, as a
+/// user would with `--trust-provider-host` (issue 18).
+const TRUST_LOOPBACK: (&str, &str) = ("KUBECTL_ESO_TRUST_PROVIDER_HOST", "127.0.0.1");
+
 /// `bao server -dev` on a free loopback port, killed on drop.
 struct Bao {
     child: Child,
@@ -192,7 +196,11 @@ async fn incident_b_against_openbao() -> anyhow::Result<()> {
     let run = |args: &[&str]| {
         let mut all = vec!["describe-chain", "order-service-regcred", "-n", "prod"];
         all.extend_from_slice(args);
-        run_with(&c.kubeconfig, &all, &[("NO_PROXY", "127.0.0.1,localhost")])
+        run_with(
+            &c.kubeconfig,
+            &all,
+            &[("NO_PROXY", "127.0.0.1,localhost"), TRUST_LOOPBACK],
+        )
     };
     let o = run(&["-o", "json"]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
@@ -230,7 +238,11 @@ async fn incident_b_against_openbao() -> anyhow::Result<()> {
     let o = run_with(
         &c.kubeconfig,
         &all,
-        &[("NO_PROXY", "127.0.0.1,localhost"), ("VAULT_TOKEN", "root")],
+        &[
+            ("NO_PROXY", "127.0.0.1,localhost"),
+            TRUST_LOOPBACK,
+            ("VAULT_TOKEN", "root"),
+        ],
     );
     let v: Value = serde_json::from_str(&stdout(&o))?;
     assert_eq!(v["provider"]["identity"], "your VAULT_TOKEN", "{v:#}");
@@ -242,7 +254,11 @@ async fn incident_b_against_openbao() -> anyhow::Result<()> {
     let o = run_with(
         &c.kubeconfig,
         &all,
-        &[("NO_PROXY", "127.0.0.1,localhost"), ("VAULT_TOKEN", "")],
+        &[
+            ("NO_PROXY", "127.0.0.1,localhost"),
+            TRUST_LOOPBACK,
+            ("VAULT_TOKEN", ""),
+        ],
     );
     assert!(
         stdout(&o).contains("--probe-as me needs VAULT_TOKEN"),
@@ -351,7 +367,7 @@ async fn token_and_approle_stores_against_openbao() -> anyhow::Result<()> {
         let o = run_with(
             &c.kubeconfig,
             &["describe-chain", name, "-n", "prod", "-o", "json"],
-            &[("NO_PROXY", "127.0.0.1,localhost")],
+            &[("NO_PROXY", "127.0.0.1,localhost"), TRUST_LOOPBACK],
         );
         assert_no_canary(&o, &canaries);
         let v: Value = serde_json::from_str(&stdout(&o)).unwrap_or_else(|e| {
@@ -442,7 +458,11 @@ async fn the_stores_ca_bundle_or_provider_ca_file_is_trusted() -> anyhow::Result
     let run = |args: &[&str]| {
         let mut all = vec!["describe-chain", "-n", "prod", "-o", "json"];
         all.extend_from_slice(args);
-        let o = run_with(&c.kubeconfig, &all, &[("NO_PROXY", "127.0.0.1,localhost")]);
+        let o = run_with(
+            &c.kubeconfig,
+            &all,
+            &[("NO_PROXY", "127.0.0.1,localhost"), TRUST_LOOPBACK],
+        );
         assert_no_canary(&o, &canaries);
         let v: Value = serde_json::from_str(&stdout(&o)).unwrap_or_else(|e| {
             panic!("not JSON ({e}): {}{}", stdout(&o), stderr(&o));

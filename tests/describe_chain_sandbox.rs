@@ -57,7 +57,12 @@ impl Env {
             all.push("--provider-ca-file");
             all.push(ca);
         }
-        let mut env = vec![("NO_PROXY", "127.0.0.1,localhost")];
+        // The sandbox's Vault is on loopback and its stores are namespaced: vouch for it as
+        // `kubectl eso sandbox` does (issue 18).
+        let mut env = vec![
+            ("NO_PROXY", "127.0.0.1,localhost"),
+            ("KUBECTL_ESO_TRUST_PROVIDER_HOST", "127.0.0.1"),
+        ];
         if let Some(p) = &self.proxy {
             env.push(("HTTPS_PROXY", p));
         }

@@ -7,7 +7,7 @@
 mod common;
 
 use common::*;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 const SCENARIOS: [&str; 6] = [
     "healthy",
@@ -102,7 +102,8 @@ async fn healthy_exits_zero_with_every_check_ok() {
     let o = env.run(&["doctor", "-A"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let text = stdout(&o);
-    assert!(text.contains("[ok] ESO installation"), "{text}");
+    assert!(text.starts_with("No findings."), "{text}");
+    assert!(text.contains("ESO installation       ok"), "{text}");
     assert!(text.contains("0 error"), "{text}");
     env.sandbox.shutdown().await;
 }
@@ -448,7 +449,7 @@ fn messages(report: &Value, id: &str) -> Vec<String> {
         .as_array()
         .into_iter()
         .flatten()
-        .filter_map(|f| f["message"].as_str().map(str::to_string))
+        .filter_map(|f| f["cause"].as_str().map(str::to_string))
         .collect()
 }
 
@@ -489,10 +490,11 @@ async fn issue8_store_conditions_and_credential_keys_are_checked() {
         "{report:#}"
     );
     let text = messages(&report, "stores");
+    // Issue 12: the near miss is named as the fix.
     assert!(
         text.iter().any(|m| m.starts_with(
-            "credentials Secret external-secrets/akv-sp-credentials has no key client-secret \
-             (keys: ClientID, ClientSecret)"
+            "the store references key client-secret of Secret external-secrets/akv-sp-credentials, \
+             which has no such key but has ClientSecret: did you mean ClientSecret?"
         )),
         "{text:?}"
     );
@@ -551,9 +553,15 @@ async fn issue8_a_rotation_is_followed_from_the_provider_to_the_pods() {
         "30s",
     ]);
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    // Issue 12: a pod running the old value is an error (nothing restarts it by itself), so
+    // the gate fails and the finding leads the report.
     let (code, report) = env.json(&["doctor", "-A", "-o", "json"]);
-    assert_eq!(code, Some(0), "{report:#}");
-    let text = sole_finding(&report, "warning", "ExternalSecret grafana/grafana-admin");
+    assert_eq!(code, Some(1), "{report:#}");
+    assert_eq!(
+        report["findings"][0]["code"], "consumer-old-value",
+        "{report:#}"
+    );
+    let text = sole_finding(&report, "error", "ExternalSecret grafana/grafana-admin");
     assert!(
         text.starts_with("deployment/grafana started before Secret grafana-admin last changed"),
         "{text}"
@@ -564,6 +572,18 @@ async fn issue8_a_rotation_is_followed_from_the_provider_to_the_pods() {
             .contains("kubectl rollout restart deployment/grafana -n grafana"),
         "{report:#}"
     );
+    // Reloader's annotation on the workload makes it a warning that names Reloader.
+    let store = env.sandbox.api().store();
+    let Some(mut deploy) = store.get("apps/v1", "Deployment", Some("grafana"), "grafana") else {
+        panic!("no deployment grafana");
+    };
+    deploy["metadata"]["annotations"]["reloader.stakater.com/auto"] = json!("true");
+    let replaced = store.replace(deploy);
+    assert!(replaced.is_ok(), "{replaced:?}");
+    let (code, report) = env.json(&["doctor", "-A", "-o", "json"]);
+    assert_eq!(code, Some(0), "{report:#}");
+    let text = sole_finding(&report, "warning", "ExternalSecret grafana/grafana-admin");
+    assert!(text.contains("Reloader restarts them"), "{text}");
     // With --fail-on warning that is a failing gate.
     let o = env.run(&["doctor", "-A", "--fail-on", "warning"]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));

@@ -223,10 +223,53 @@ pub fn controller_workload(meta: &ObjectMeta) -> Option<String> {
     })
 }
 
+/// Will Stakater Reloader restart this workload when `secret` changes? Judged from the
+/// workload's annotations as Reloader reads them: `reloader.stakater.com/auto` or
+/// `secret.reloader.stakater.com/auto` set to true, or `secret.reloader.stakater.com/reload`
+/// listing the Secret. (`reloader.stakater.com/search` also needs the Secret's own `match`
+/// annotation, which is not read here: not counted.)
+pub fn reloader_restarts(
+    annotations: &std::collections::BTreeMap<String, String>,
+    secret: &str,
+) -> bool {
+    let on = |k: &str| annotations.get(k).is_some_and(|v| v.trim() == "true");
+    on("reloader.stakater.com/auto")
+        || on("secret.reloader.stakater.com/auto")
+        || annotations
+            .get("secret.reloader.stakater.com/reload")
+            .is_some_and(|list| list.split(',').any(|n| n.trim() == secret))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn issue12_reloader_annotations_and_near_misses() {
+        let a =
+            |k: &str, v: &str| std::collections::BTreeMap::from([(k.to_string(), v.to_string())]);
+        assert!(reloader_restarts(
+            &a("reloader.stakater.com/auto", "true"),
+            "db"
+        ));
+        assert!(reloader_restarts(
+            &a("secret.reloader.stakater.com/reload", "x, db"),
+            "db"
+        ));
+        assert!(!reloader_restarts(
+            &a("secret.reloader.stakater.com/reload", "db-old"),
+            "db"
+        ));
+        assert!(!reloader_restarts(
+            &a("reloader.stakater.com/auto", "false"),
+            "db"
+        ));
+        assert!(!reloader_restarts(
+            &a("configmap.reloader.stakater.com/auto", "true"),
+            "db"
+        ));
+    }
 
     fn spec(v: serde_json::Value) -> PodSpec {
         match serde_json::from_value(v) {

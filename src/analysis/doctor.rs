@@ -7,6 +7,7 @@ mod install;
 mod objects;
 mod providers;
 mod regcreds;
+mod store_refs;
 mod stores;
 mod targets;
 #[cfg(test)]
@@ -31,6 +32,8 @@ pub struct DoctorOptions {
     pub stale_after: Duration,
     pub stale_after_text: String,
     pub probe: bool,
+    /// `--allow-partial`.
+    pub allow_partial: bool,
     /// `Status::Error` or `Status::Warning`.
     pub fail_on: Status,
 }
@@ -59,6 +62,14 @@ pub fn analyse(
         },
     ];
     let totals = totals(&checks);
+    let degraded_parts = degraded(scope, extras);
+    let incomplete = incomplete(&degraded_parts, &checks, extras, opts);
+    let findings = crate::diagnose::rank::rank(
+        checks
+            .iter()
+            .flat_map(|c| c.findings.iter().cloned())
+            .collect(),
+    );
     DoctorReport {
         api_version: REPORT_API_VERSION.to_string(),
         kind: DOCTOR_REPORT_KIND.to_string(),
@@ -70,11 +81,51 @@ pub fn analyse(
             probe: opts.probe,
             stale_after: opts.stale_after_text.clone(),
             fail_on: opts.fail_on,
+            allow_partial: opts.allow_partial,
         },
+        findings,
         checks,
         totals,
-        degraded: degraded(scope, extras),
+        incomplete,
+        degraded: degraded_parts,
     }
+}
+
+/// What was asked for and could not be checked: unreadable resources, stores whose provider
+/// was not probed (not vouched for, credentials unusable), checks that were skipped.
+fn incomplete(
+    degraded: &[Degraded],
+    checks: &[Check],
+    extras: &DoctorExtras,
+    opts: &DoctorOptions,
+) -> Vec<String> {
+    let mut out: Vec<String> = degraded
+        .iter()
+        .map(|d| format!("could not read {}", d.resource))
+        .collect();
+    out.dedup();
+    if opts.probe {
+        let unprobed = extras
+            .probes
+            .iter()
+            .flatten()
+            .filter(|p| !p.provider.probed || p.provider.error.is_some())
+            .count();
+        if unprobed > 0 {
+            out.push(format!("{unprobed} store(s) could not be probed"));
+        }
+    }
+    for c in checks {
+        let asked = match c.id {
+            CheckId::Providers => opts.probe,
+            CheckId::Regcreds => extras.regcreds.is_some(),
+            _ => true,
+        };
+        if asked && c.status == Status::Skipped {
+            out.push(format!("the {} check did not run", c.id.as_str()));
+        }
+    }
+    out
 }
 
 /// Scope's unreadable parts, and those of checks 2 and 4.
@@ -102,11 +153,12 @@ fn degraded(scope: &ScopeReport, extras: &DoctorExtras) -> Vec<Degraded> {
 
 /// Whether the report should end with exit code 1: any finding at or above `--fail-on`.
 pub fn fails(report: &DoctorReport) -> bool {
-    report
+    let found = report
         .checks
         .iter()
         .flat_map(|c| &c.findings)
-        .any(|f| f.severity >= report.scope.fail_on)
+        .any(|f| f.severity >= report.scope.fail_on);
+    found || (!report.scope.allow_partial && !report.incomplete.is_empty())
 }
 
 /// Without probes, say why rather than report a false "ok".
@@ -154,13 +206,15 @@ fn finish(id: CheckId, checked: usize, mut findings: Vec<Finding>) -> Check {
     }
 }
 
-fn finding(severity: Status, object: String, message: String, next_step: String) -> Finding {
-    Finding {
-        severity,
-        object,
-        message,
-        next_step,
-    }
+fn finding(
+    code: &'static str,
+    severity: Status,
+    object: String,
+    message: String,
+    next_step: String,
+) -> Finding {
+    debug_assert!(crate::diagnose::catalogue::known(code), "{code}");
+    Finding::new(code, severity, object, message, next_step)
 }
 
 fn totals(checks: &[Check]) -> Totals {

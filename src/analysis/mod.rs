@@ -9,4 +9,5 @@ pub mod duration;
 pub mod force_sync;
 pub mod scope;
 pub mod store_conditions;
+pub mod trust;
 pub mod verdict;

@@ -45,16 +45,30 @@ pub async fn run(cfg: &Config, args: &DescribeChainArgs, out: &mut impl Write) -
         .resolve(&default_ns)
         .unwrap_or(default_ns.clone());
     let probe_as_eso = args.probe_as == ProbeAsArg::Eso;
+    // Probing as yourself sends your VAULT_TOKEN: your own VAULT_ADDR is vouched for by you.
+    let mut trust = cfg.trust.clone();
+    if !probe_as_eso {
+        let own = std::env::var("VAULT_ADDR").ok();
+        if let Some(e) = own
+            .as_deref()
+            .and_then(crate::analysis::trust::Endpoint::parse)
+        {
+            trust.flagged.push(e.host_port());
+        }
+    }
     let query = ChainQuery {
         namespace: &namespace,
         name: &args.name,
         resolve_auth: !args.no_probe && probe_as_eso,
+        trust: (!args.no_probe).then_some(&trust),
     };
     let mut g = gather(&client, &eso, &query, &diag).await?;
 
     let mut values: Vec<Option<RemoteValue>> = Vec::new();
     g.facts.provider = if args.no_probe {
         skipped(args, "--no-probe")
+    } else if let Some(why) = &g.probe_refused {
+        skipped(args, why)
     } else {
         let http = {
             let mut all = cas.clone();

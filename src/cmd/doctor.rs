@@ -178,6 +178,7 @@ fn batch_options(cfg: &Config, args: &DoctorArgs) -> Result<BatchOptions> {
             "--provider-timeout",
             &args.provider_timeout,
         )?,
+        trust: cfg.trust.clone(),
     })
 }
 
@@ -187,6 +188,7 @@ fn options(cfg: &Config, args: &DoctorArgs) -> Result<DoctorOptions> {
         stale_after: parse_stale_after(&args.stale_after)?,
         stale_after_text: args.stale_after.clone(),
         probe: !args.no_probe,
+        allow_partial: args.allow_partial,
         fail_on: match args.fail_on {
             FailOnArg::Error => Status::Error,
             FailOnArg::Warning => Status::Warning,

@@ -124,6 +124,11 @@ impl SandboxFiles {
             "KUBECTL_ESO_PROVIDER_CA_FILE",
             self.provider_ca.display().to_string(),
         )];
+        // The sandbox's own Vault is the one its namespaced SecretStores name: whoever started the
+        // sandbox vouches for it (docs/security.md); nothing else is trusted beyond the defaults.
+        if let Some(e) = crate::analysis::trust::Endpoint::parse(&sandbox.vault().addr()) {
+            env.push(("KUBECTL_ESO_TRUST_PROVIDER_HOST", e.host_port()));
+        }
         if let Some(akv) = sandbox.akv() {
             env.push(("HTTPS_PROXY", akv.proxy_url()));
             env.push(("NO_PROXY", "127.0.0.1,localhost".to_string()));

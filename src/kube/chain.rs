@@ -20,6 +20,7 @@ use serde_json::Value;
 
 use super::eso::EsoApi;
 use super::list::{Listing, api_error, list_all, status_code};
+use crate::analysis::trust::{self, TrustPolicy};
 use crate::diag::Diag;
 use crate::error::{Error, Result};
 use crate::model::chain::{ChainFacts, StoreFacts, TargetFacts, TargetKey};
@@ -39,6 +40,8 @@ pub struct Gathered {
     pub target_data: BTreeMap<String, Sensitive>,
     /// Every credential value read, so messages quoting one can be scrubbed.
     pub credential_values: Vec<Sensitive>,
+    /// Why the probe must not send credentials to the store's provider (`analysis::trust`).
+    pub probe_refused: Option<String>,
 }
 
 pub struct ChainQuery<'a> {
@@ -46,6 +49,9 @@ pub struct ChainQuery<'a> {
     pub name: &'a str,
     /// Resolve credentials (TokenRequest included) for a probe as ESO.
     pub resolve_auth: bool,
+    /// The probe will run (as ESO or as the user): decide first whether the store's provider host
+    /// may receive credentials, and mint nothing when it may not.
+    pub trust: Option<&'a TrustPolicy>,
 }
 
 pub async fn gather(
@@ -85,9 +91,16 @@ pub async fn gather(
     let (store_facts, store) = fetch_store(client, eso, &facts, diag).await;
     facts.store = store_facts;
 
+    let mut probe_refused = None;
+    if let (Some(store), Some(policy)) = (&store, q.trust) {
+        probe_refused = vouch_for(client, eso, store, &facts.store, policy, diag)
+            .await
+            .err();
+    }
     let mut resolved = auth::Resolved::default();
     if let Some(store) = &store {
-        resolved = auth::resolve(client, store, &facts.store, ns, q.resolve_auth, diag).await;
+        let request_tokens = q.resolve_auth && probe_refused.is_none();
+        resolved = auth::resolve(client, store, &facts.store, ns, request_tokens, diag).await;
     }
     facts.credentials = resolved.credentials;
 
@@ -108,6 +121,38 @@ pub async fn gather(
         store_ca_pem: resolved.ca_pem,
         target_data,
         credential_values: resolved.read,
+        probe_refused,
+    })
+}
+
+/// `analysis::trust::vouch` for one store; a namespaced store needs the hosts the cluster's
+/// ClusterSecretStores use (one LIST, only then).
+async fn vouch_for(
+    client: &Client,
+    eso: &EsoApi,
+    store: &Value,
+    store_facts: &StoreFacts,
+    policy: &TrustPolicy,
+    diag: &Diag,
+) -> std::result::Result<(), String> {
+    let cluster = store_facts.kind == "ClusterSecretStore";
+    let endpoints = trust::store_endpoints(store);
+    let mut vouched = std::collections::BTreeSet::new();
+    let mut list_error = None;
+    if !cluster && trust::vouch(cluster, &endpoints, &vouched, policy).is_err() {
+        let api: Api<DynamicObject> = Api::all_with(client.clone(), &eso.cluster_secret_stores());
+        let what = Listing::new("clustersecretstores", None);
+        match list_all(&api, &ListParams::default(), &what, diag).await {
+            Ok(items) => {
+                let values: Vec<Value> = items.iter().map(to_value).collect();
+                vouched = trust::cluster_store_endpoints(values.iter());
+            }
+            Err(e) => list_error = Some(what.degraded(&e).cause),
+        }
+    }
+    trust::vouch(cluster, &endpoints, &vouched, policy).map_err(|why| match list_error {
+        Some(e) => format!("{why} (ClusterSecretStores could not be listed to vouch for it: {e})"),
+        None => why,
     })
 }
 

@@ -6,7 +6,7 @@
 //! (one paginated LIST of pods, each page reduced to a few facts as it arrives). Secret values
 //! never leave the returned map; the caller hands it to the prober and drops it.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Pod, Secret};
@@ -132,9 +132,68 @@ pub async fn pods_reading_at_start(
     let api: Api<Pod> = scoped(client, namespace);
     let what = Listing::new("pods", namespace);
     let params = ListParams::default().fields("status.phase=Running");
-    list_reduced(&api, &params, &what, diag, |p| pod_facts(p, targets))
+    let mut pods = list_reduced(&api, &params, &what, diag, |p| pod_facts(p, targets))
         .await
-        .map_err(|e| what.degraded(&e))
+        .map_err(|e| what.degraded(&e))?;
+    reloader_annotations(client, &mut pods, diag).await;
+    Ok(pods)
+}
+
+/// The Reloader annotations of each distinct workload the pods belong to: one metadata GET per
+/// workload (a workload that cannot be read counts as not managed by Reloader).
+async fn reloader_annotations(client: &Client, pods: &mut [PodFacts], diag: &Diag) {
+    use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
+    let wanted: BTreeSet<(String, String)> = pods
+        .iter()
+        .filter_map(|p| Some((p.namespace.clone(), p.workload.clone()?)))
+        .collect();
+    let found: BTreeMap<(String, String), BTreeMap<String, String>> = futures::stream::iter(wanted)
+        .map(|(ns, workload)| async move {
+            let (kind, name) = workload.split_once('/')?;
+            diag.log(1, format_args!("GET {kind} {ns}/{name} (metadata)"));
+            let meta = match kind {
+                "deployment" => {
+                    Api::<Deployment>::namespaced(client.clone(), &ns)
+                        .get_metadata_opt(name)
+                        .await
+                        .ok()??
+                        .metadata
+                }
+                "statefulset" => {
+                    Api::<StatefulSet>::namespaced(client.clone(), &ns)
+                        .get_metadata_opt(name)
+                        .await
+                        .ok()??
+                        .metadata
+                }
+                "daemonset" => {
+                    Api::<DaemonSet>::namespaced(client.clone(), &ns)
+                        .get_metadata_opt(name)
+                        .await
+                        .ok()??
+                        .metadata
+                }
+                _ => return None,
+            };
+            let annotations: BTreeMap<String, String> = meta
+                .annotations
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|(k, _)| k.contains("reloader.stakater.com/"))
+                .collect();
+            Some(((ns, workload), annotations))
+        })
+        .buffer_unordered(8)
+        .filter_map(|x| async move { x })
+        .collect()
+        .await;
+    for p in pods.iter_mut() {
+        if let Some(w) = &p.workload
+            && let Some(a) = found.get(&(p.namespace.clone(), w.clone()))
+        {
+            p.reloader = a.clone();
+        }
+    }
 }
 
 /// A pod reduced to the target Secrets it read at start and when its containers started; `None`
@@ -151,6 +210,7 @@ pub fn pod_facts(pod: Pod, targets: &HashSet<(String, String)>) -> Option<PodFac
         return None;
     }
     Some(PodFacts {
+        reloader: BTreeMap::new(),
         started: containers_started(pod.status.as_ref())?,
         workload: controller_workload(&pod.metadata),
         name: pod.metadata.name.clone()?,

@@ -77,9 +77,15 @@ pub struct DoctorReport {
     pub kind: String,
     pub eso_api_version: String,
     pub scope: DoctorScope,
+    /// Every finding of every check, root causes first, each with the findings it explains
+    /// under it as `effects` (issue 12). The checks below list the same findings by check.
+    pub findings: Vec<Finding>,
     pub checks: Vec<Check>,
     pub totals: Totals,
     pub degraded: Vec<Degraded>,
+    /// Checks that were asked for but could not run, wholly or in part (RBAC, unreachable,
+    /// not vouched for): doctor fails on them unless `--allow-partial`.
+    pub incomplete: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -94,6 +100,8 @@ pub struct DoctorScope {
     pub stale_after: String,
     /// `--fail-on`: `error` or `warning`.
     pub fail_on: Status,
+    /// `--allow-partial`: checks that could not run do not fail the run.
+    pub allow_partial: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -110,16 +118,7 @@ pub struct Check {
     pub findings: Vec<Finding>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Finding {
-    /// `warning` or `error`.
-    pub severity: Status,
-    /// The object concerned, kubectl style: `ExternalSecret prod/order-service-regcred`.
-    pub object: String,
-    pub message: String,
-    pub next_step: String,
-}
+pub use super::finding::Finding;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -207,6 +206,9 @@ pub struct TargetExtras {
 pub struct PodFacts {
     pub namespace: String,
     pub name: String,
+    /// The controlling workload's Reloader annotations (`*reloader.stakater.com/*`), read with
+    /// one GET of the workload's metadata; empty when it has none or could not be read.
+    pub reloader: BTreeMap<String, String>,
     /// The controlling workload, kubectl style (`deployment/order-service`), when there is one.
     pub workload: Option<String>,
     /// When its running containers started (the earliest): when they read their environment.
@@ -220,6 +222,11 @@ pub struct PodFacts {
 #[derive(Debug, Clone)]
 pub struct StoreProbe {
     pub store: super::refs::StoreRef,
+    /// The provider block's name: `vault`, `azurekv`, ….
+    pub provider_kind: String,
+    /// The store's provider settings as describe-chain shows them (server, path, version,
+    /// mountPath, role, …; never a credential).
+    pub settings: BTreeMap<String, String>,
     /// As describe-chain's probe reports it; `keys` holds each distinct remote key once.
     pub provider: super::chain::ProviderFacts,
     pub users: Vec<KeyUser>,

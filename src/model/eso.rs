@@ -225,6 +225,16 @@ impl ExternalSecret {
         }
     }
 
+    /// The ClusterExternalSecret that owns it (and rewrites its spec), if one does.
+    pub fn owner_cluster_external_secret(&self) -> Option<&str> {
+        self.metadata
+            .owner_references
+            .iter()
+            .flatten()
+            .find(|o| o.kind == "ClusterExternalSecret")
+            .map(|o| o.name.as_str())
+    }
+
     /// The store it reads from: `secretStoreRef`, else the first per-entry `sourceRef.storeRef`.
     pub fn store_ref(&self) -> Option<&StoreRefSpec> {
         self.spec

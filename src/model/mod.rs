@@ -4,6 +4,7 @@
 pub mod chain;
 pub mod doctor;
 pub mod eso;
+pub mod finding;
 pub mod force_sync;
 pub mod refs;
 pub mod scope;

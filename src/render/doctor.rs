@@ -10,7 +10,7 @@ use owo_colors::OwoColorize;
 use super::structured::{write_json, write_yaml};
 use super::table::{cell, new_table, trimmed_lines};
 use super::{Format, RenderOptions};
-use crate::model::doctor::{Check, DoctorReport, Status};
+use crate::model::doctor::{Check, DoctorReport, Finding, Status};
 use crate::sanitize;
 
 /// `doctor` prints one more format than the other commands.
@@ -45,15 +45,6 @@ pub fn write(out: &mut impl Write, report: &DoctorReport, format: DoctorFormat) 
     }
 }
 
-fn mark(status: Status) -> &'static str {
-    match status {
-        Status::Ok => "[ok]",
-        Status::Skipped => "[skip]",
-        Status::Warning => "[warn]",
-        Status::Error => "[FAIL]",
-    }
-}
-
 fn paint(text: &str, status: Status, color: bool) -> String {
     if !color {
         return text.to_string();
@@ -67,21 +58,34 @@ fn paint(text: &str, status: Status, color: bool) -> String {
 }
 
 fn write_checklist(out: &mut impl Write, report: &DoctorReport, color: bool) -> io::Result<()> {
+    if report.findings.is_empty() {
+        writeln!(out, "No findings.")?;
+    } else {
+        writeln!(
+            out,
+            "Root causes first; what each one explains is listed under it."
+        )?;
+    }
+    for (i, f) in report.findings.iter().enumerate() {
+        write_finding(out, i + 1, f, color)?;
+    }
+    writeln!(out)?;
     let mut t = new_table(&["CHECK", "STATUS", "CHECKED", "FINDINGS"], color);
     for c in &report.checks {
+        let status = match &c.skipped_because {
+            Some(why) => format!("{} ({})", c.status.as_str(), sanitize::line(why)),
+            None => c.status.as_str().to_string(),
+        };
         t.add_row(vec![
             cell(&c.title),
-            cell(c.status.as_str()),
+            cell(&status),
             cell(&c.checked.to_string()),
             cell(&c.findings.len().to_string()),
         ]);
     }
     out.write_all(trimmed_lines(&t).as_bytes())?;
-    for c in &report.checks {
-        write_check(out, c, color)?;
-    }
     for d in &report.degraded {
-        writeln!(out, "\nCould not read: {}", sanitize::line(&d.cause))?;
+        writeln!(out, "Could not read: {}", sanitize::line(&d.cause))?;
     }
     let t = &report.totals;
     writeln!(
@@ -96,28 +100,52 @@ fn write_checklist(out: &mut impl Write, report: &DoctorReport, color: bool) -> 
         t.error_findings,
         t.warning_findings,
         report.scope.fail_on.as_str()
-    )
-}
-
-fn write_check(out: &mut impl Write, c: &Check, color: bool) -> io::Result<()> {
-    writeln!(
-        out,
-        "\n{} {}",
-        paint(mark(c.status), c.status, color),
-        sanitize::line(&c.title)
     )?;
-    if let Some(why) = &c.skipped_because {
-        writeln!(out, "    skipped: {}", sanitize::line(why))?;
-    }
-    for f in &c.findings {
+    if !report.incomplete.is_empty() {
         writeln!(
             out,
-            "  - {} {}: {}",
-            paint(f.severity.as_str(), f.severity, color),
-            sanitize::line(&f.object),
-            sanitize::line(&f.message)
+            "Incomplete: {} (a check that could not run is not a pass; --allow-partial accepts it).",
+            sanitize::line(&report.incomplete.join("; "))
         )?;
-        writeln!(out, "      next: {}", sanitize::line(&f.next_step))?;
+    }
+    Ok(())
+}
+
+fn write_finding(out: &mut impl Write, n: usize, f: &Finding, color: bool) -> io::Result<()> {
+    let field = f
+        .field
+        .as_deref()
+        .map(|x| format!(" ({})", sanitize::line(x)))
+        .unwrap_or_default();
+    writeln!(
+        out,
+        "\n{n}. {} {} {}{field}",
+        paint(&format!("[{}]", f.severity.as_str()), f.severity, color),
+        sanitize::line(&f.code),
+        sanitize::line(&f.object)
+    )?;
+    writeln!(out, "   {}", sanitize::line(&f.message))?;
+    for e in &f.evidence {
+        writeln!(out, "   evidence: {}", sanitize::line(e))?;
+    }
+    if !f.affects.is_empty() {
+        writeln!(out, "   affects: {}", sanitize::line(&f.affects.join(", ")))?;
+    }
+    for step in &f.next {
+        writeln!(out, "   next: {}", sanitize::line(step))?;
+    }
+    if !f.effects.is_empty() {
+        writeln!(out, "   explains:")?;
+        for e in &f.effects {
+            writeln!(
+                out,
+                "     - {} {} {}: {}",
+                paint(e.severity.as_str(), e.severity, color),
+                sanitize::line(&e.code),
+                sanitize::line(&e.object),
+                sanitize::line(&e.message)
+            )?;
+        }
     }
     Ok(())
 }
@@ -161,11 +189,12 @@ fn write_junit(out: &mut impl Write, report: &DoctorReport) -> io::Result<()> {
             .iter()
             .map(|f| {
                 format!(
-                    "{} {}: {} (next: {})",
+                    "{} {} {}: {} (next: {})",
                     f.severity.as_str(),
+                    f.code,
                     f.object,
                     f.message,
-                    f.next_step
+                    f.next.join("; ")
                 )
             })
             .collect();
@@ -216,6 +245,12 @@ mod tests {
     use crate::model::doctor::*;
 
     fn report(severity: Status) -> DoctorReport {
+        let mut r = bare(severity);
+        r.findings = r.checks.iter().flat_map(|c| c.findings.clone()).collect();
+        r
+    }
+
+    fn bare(severity: Status) -> DoctorReport {
         DoctorReport {
             api_version: "kubectl-eso/v1".into(),
             kind: DOCTOR_REPORT_KIND.into(),
@@ -227,7 +262,9 @@ mod tests {
                 probe: true,
                 stale_after: "2h".into(),
                 fail_on: Status::Error,
+                allow_partial: false,
             },
+            findings: vec![],
             checks: vec![
                 Check {
                     id: CheckId::Stores,
@@ -235,12 +272,13 @@ mod tests {
                     status: severity,
                     checked: 2,
                     skipped_because: None,
-                    findings: vec![Finding {
+                    findings: vec![Finding::new(
+                        "store-not-ready",
                         severity,
-                        object: "SecretStore prod/<vault> & \"co\"".into(),
-                        message: "not Ready: \u{1b}[31mboom".into(),
-                        next_step: "kubectl describe secretstore vault -n prod".into(),
-                    }],
+                        "SecretStore prod/<vault> & \"co\"".into(),
+                        "not Ready: \u{1b}[31mboom".into(),
+                        "kubectl describe secretstore vault -n prod".into(),
+                    )],
                 },
                 Check {
                     id: CheckId::Providers,
@@ -253,6 +291,7 @@ mod tests {
             ],
             totals: Totals::default(),
             degraded: vec![],
+            incomplete: vec![],
         }
     }
 
@@ -280,7 +319,10 @@ mod tests {
 
         let text = render(&report(Status::Warning), DoctorFormat::Junit);
         assert_eq!(text.matches("<failure ").count(), 0, "{text}");
-        assert!(text.contains("<system-out>warning SecretStore"), "{text}");
+        assert!(
+            text.contains("<system-out>warning store-not-ready SecretStore"),
+            "{text}"
+        );
         let mut strict = report(Status::Warning);
         strict.scope.fail_on = Status::Warning;
         let text = render(&strict, DoctorFormat::Junit);
@@ -293,12 +335,18 @@ mod tests {
             &report(Status::Error),
             DoctorFormat::Checklist { color: false },
         );
-        assert!(text.contains("[FAIL] Stores"), "{text}");
+        // Issue 12: the root cause comes first, with its code, then the checklist once.
+        assert!(text.starts_with("Root causes first"), "{text}");
+        assert!(
+            text.contains("1. [error] store-not-ready SecretStore prod/<vault>"),
+            "{text}"
+        );
         assert!(
             text.contains("next: kubectl describe secretstore"),
             "{text}"
         );
-        assert!(text.contains("skipped: --no-probe"), "{text}");
+        assert!(text.contains("skipped (--no-probe)"), "{text}");
+        assert_eq!(text.matches("not Ready: ").count(), 1, "said once: {text}");
         assert!(!text.contains('\u{1b}'), "{text}");
     }
 }

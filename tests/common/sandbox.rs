@@ -56,7 +56,14 @@ impl SandboxEnv {
     /// Runs the binary with the provider CA file and proxy in its environment.
     pub fn run(&self, args: &[&str]) -> Output {
         let ca = self.provider_ca.display().to_string();
-        let mut env = vec![("KUBECTL_ESO_PROVIDER_CA_FILE", ca.as_str())];
+        // As `kubectl eso sandbox` does: whoever started the sandbox vouches for its Vault, which
+        // its namespaced SecretStores name (docs/security.md).
+        let vault = self.sandbox.vault().addr();
+        let vault_host = vault.trim_start_matches("http://").trim_end_matches('/');
+        let mut env = vec![
+            ("KUBECTL_ESO_PROVIDER_CA_FILE", ca.as_str()),
+            ("KUBECTL_ESO_TRUST_PROVIDER_HOST", vault_host),
+        ];
         if let Some(p) = &self.proxy {
             env.push(("HTTPS_PROXY", p.as_str()));
             env.push(("NO_PROXY", "127.0.0.1,localhost"));

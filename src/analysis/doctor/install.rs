@@ -3,6 +3,7 @@
 //! namespace, and the two validating webhook configurations.
 
 use super::{finding, finish};
+use crate::diagnose::catalogue::*;
 use crate::model::doctor::*;
 use crate::sanitize;
 
@@ -35,6 +36,7 @@ pub fn check(s: &InstallSnapshot) -> Check {
 fn crds(s: &InstallSnapshot, findings: &mut Vec<Finding>) -> usize {
     if !s.served_versions.iter().any(|v| v == "v1") {
         findings.push(finding(
+            ESO_API_V1BETA1_ONLY,
             Status::Warning,
             "API group external-secrets.io".into(),
             format!(
@@ -55,6 +57,7 @@ fn crds(s: &InstallSnapshot, findings: &mut Vec<Finding>) -> usize {
         let object = format!("CustomResourceDefinition {name}");
         let Some(crd) = crds.iter().find(|c| c.name == name) else {
             findings.push(finding(
+                ESO_CRD_MISSING,
                 Status::Error,
                 object,
                 "not installed".into(),
@@ -67,6 +70,7 @@ fn crds(s: &InstallSnapshot, findings: &mut Vec<Finding>) -> usize {
         let v1_served = crd.served.iter().any(|v| v == "v1");
         if v1_served && crd.stored.iter().any(|v| v == "v1beta1") {
             findings.push(finding(
+                ESO_CRD_STORED_VERSION,
                 Status::Warning,
                 object,
                 format!(
@@ -95,19 +99,55 @@ fn deployments(s: &InstallSnapshot, findings: &mut Vec<Finding>) -> usize {
             .iter()
             .filter(|d| d.component == component)
             .collect();
+        let controller = component == "external-secrets";
         if found.is_empty() {
-            findings.push(finding(
+            let f = finding(
+                if controller {
+                    ESO_CONTROLLER_MISSING
+                } else {
+                    ESO_COMPONENT_MISSING
+                },
                 missing,
                 format!("Deployment app.kubernetes.io/name={component}"),
                 "not found in any namespace".into(),
                 "install or repair ESO with its Helm chart; if it was left out on purpose, \
                  ignore this"
                     .into(),
-            ));
+            );
+            findings.push(if controller { f.about_controller() } else { f });
+        }
+        let active = found.iter().filter(|d| d.ready > 0).count();
+        if controller && active > 1 {
+            let names: Vec<String> = found
+                .iter()
+                .filter(|d| d.ready > 0)
+                .map(|d| sanitize::line(&format!("{}/{}", d.namespace, d.name)))
+                .collect();
+            findings.push(
+                finding(
+                    ESO_CONTROLLER_DUPLICATE,
+                    Status::Error,
+                    format!("Deployment app.kubernetes.io/name={component}"),
+                    format!(
+                        "{active} ESO controllers are running ({}): both reconcile the same \
+                         ExternalSecrets, so their status flaps between the two controllers' views",
+                        names.join(", ")
+                    ),
+                    "keep one installation (helm list -A | grep external-secrets), or give each \
+                     its own controllerClass / scope"
+                        .into(),
+                )
+                .about_controller(),
+            );
         }
         for d in found {
             if d.desired <= 0 || d.ready < d.desired {
-                findings.push(finding(
+                let f = finding(
+                    if controller {
+                        ESO_CONTROLLER_NOT_READY
+                    } else {
+                        ESO_COMPONENT_NOT_READY
+                    },
                     Status::Error,
                     format!(
                         "Deployment {}/{}",
@@ -126,7 +166,8 @@ fn deployments(s: &InstallSnapshot, findings: &mut Vec<Finding>) -> usize {
                         sanitize::line(&d.name),
                         sanitize::line(&d.namespace)
                     ),
-                ));
+                );
+                findings.push(if controller { f.about_controller() } else { f });
             }
         }
     }
@@ -144,6 +185,7 @@ fn webhooks(s: &InstallSnapshot, findings: &mut Vec<Finding>) -> usize {
     for name in WEBHOOKS {
         if !present.iter().any(|p| p == name) {
             findings.push(finding(
+                ESO_WEBHOOK_MISSING,
                 Status::Warning,
                 format!("ValidatingWebhookConfiguration {name}"),
                 "not found: invalid stores and ExternalSecrets are not rejected at apply time"
@@ -157,6 +199,7 @@ fn webhooks(s: &InstallSnapshot, findings: &mut Vec<Finding>) -> usize {
 
 fn unreadable(what: &str, cause: &str) -> Finding {
     finding(
+        CHECK_NOT_RUN,
         Status::Warning,
         what.to_string(),
         format!("could not be checked: {}", sanitize::line(cause)),

@@ -4,7 +4,7 @@
 //! Secrets that look like the runbook's "temporary manual Secret" standing in for an
 //! ExternalSecret's target.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -12,6 +12,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::{finding, finish, targets};
 use crate::analysis::duration::periodic_refresh;
+use crate::diagnose::catalogue::*;
 use crate::model::doctor::*;
 use crate::model::eso::ExternalSecret;
 use crate::model::scope::{ExternalSecretRow, ScopeReport, ScopeSnapshot, TargetState};
@@ -56,7 +57,7 @@ pub fn external_secrets(
         let es = by_name.get(&key).copied();
         findings.extend(row_finding(row, es, scope, stale_after, now));
         if let Some(c) = compared.get(&key) {
-            findings.extend(targets::stale_value(row, es, c));
+            findings.extend(targets::stale_value(row, es, c).map(|f| about(row, f)));
         }
         let secret = secrets.get(&(row.namespace.as_str(), row.target.name.as_str()));
         let in_ns = pods.get(row.namespace.as_str());
@@ -111,43 +112,88 @@ fn row_finding(
             ),
             _ => describe_chain(row),
         };
-        return Some(finding(
-            Status::Error,
-            object(row),
-            format!("not Ready ({}): {why}", sanitize::line(reason)),
-            next,
+        return Some(about(
+            row,
+            finding(
+                ES_NOT_READY,
+                Status::Error,
+                object(row),
+                format!("not Ready ({}): {why}", sanitize::line(reason)),
+                next,
+            ),
         ));
     }
-    let expects_secret =
-        es.is_none_or(|e| e.spec.target.creation_policy.as_deref() != Some("None"));
-    if row.target.state == TargetState::Missing && expects_secret {
-        return Some(finding(
-            Status::Error,
-            object(row),
-            format!(
-                "Ready, but its target Secret {} does not exist",
-                sanitize::line(&row.target.name)
-            ),
-            format!(
-                "kubectl annotate externalsecret {} -n {} force-sync=$(date +%s) --overwrite",
-                sanitize::line(&row.name),
-                sanitize::line(&row.namespace)
+    let policy = es.and_then(|e| e.spec.target.creation_policy.as_deref());
+    if row.target.state == TargetState::Missing && policy == Some("Merge") {
+        return Some(about(
+            row,
+            finding(
+                TARGET_MERGE_MISSING,
+                Status::Error,
+                object(row),
+                format!(
+                    "creationPolicy Merge writes into an existing Secret and never creates one, \
+                     and Secret {} does not exist",
+                    sanitize::line(&row.target.name)
+                ),
+                sanitize::line(&format!(
+                    "create the Secret it should merge into (kubectl create secret generic {} -n \
+                     {}), or set spec.target.creationPolicy to Owner (kubectl patch \
+                     externalsecret {} -n {} --type merge -p \
+                     '{{\"spec\":{{\"target\":{{\"creationPolicy\":\"Owner\"}}}}}}')",
+                    row.target.name, row.namespace, row.name, row.namespace
+                )),
+            )
+            .field("spec.target.creationPolicy"),
+        ));
+    }
+    if row.target.state == TargetState::Missing && policy != Some("None") {
+        return Some(about(
+            row,
+            finding(
+                ES_TARGET_MISSING,
+                Status::Error,
+                object(row),
+                format!(
+                    "Ready, but its target Secret {} does not exist",
+                    sanitize::line(&row.target.name)
+                ),
+                format!(
+                    "kubectl annotate externalsecret {} -n {} force-sync=$(date +%s) --overwrite",
+                    sanitize::line(&row.name),
+                    sanitize::line(&row.namespace)
+                ),
             ),
         ));
     }
     let age = es.and_then(|e| stale_for(e, now))?;
     (age > stale_after).then(|| {
-        finding(
-            Status::Warning,
-            object(row),
-            format!(
-                "Ready, but last refreshed {} ago (more than --stale-after {})",
-                round_to_minutes(age),
-                round_to_minutes(stale_after)
+        about(
+            row,
+            finding(
+                ES_STALE,
+                Status::Warning,
+                object(row),
+                format!(
+                    "Ready, but last refreshed {} ago (more than --stale-after {})",
+                    round_to_minutes(age),
+                    round_to_minutes(stale_after)
+                ),
+                describe_chain(row),
             ),
-            describe_chain(row),
         )
     })
+}
+
+/// What a finding about one ExternalSecret row concerns: the row, its store, its target.
+pub(super) fn about(row: &ExternalSecretRow, f: Finding) -> Finding {
+    let f = f
+        .about_es(&row.namespace, &row.name)
+        .about_target(&row.namespace, &row.target.name);
+    match &row.store {
+        Some(s) => f.about_store(s),
+        None => f,
+    }
 }
 
 /// How long since the last refresh, for ExternalSecrets that are meant to refresh periodically.
@@ -172,12 +218,24 @@ fn round_to_minutes(d: Duration) -> String {
 }
 
 pub fn leftovers(snap: &ScopeSnapshot, scope: &ScopeReport) -> Check {
-    let mut findings: Vec<Finding> = scope
-        .external_secrets
-        .iter()
-        .filter(|r| r.target.state == TargetState::NotOwned)
-        .map(not_owned)
-        .collect();
+    let writers = writers(snap);
+    let owners = es_owners(snap);
+    let mut findings: Vec<Finding> = shared_targets(&writers, &owners);
+    findings.extend(
+        scope
+            .external_secrets
+            .iter()
+            .filter(|r| r.target.state == TargetState::NotOwned)
+            // A Secret another ExternalSecret writes or owns is never a leftover to delete.
+            .filter(|r| {
+                let key = (r.namespace.as_str(), r.target.name.as_str());
+                writers.get(&key).is_none_or(|w| w.len() < 2)
+            })
+            .map(|r| {
+                let key = (r.namespace.as_str(), r.target.name.as_str());
+                not_owned(r, owners.get(&key).and_then(|o| o.first().copied()))
+            }),
+    );
     let Ok(secrets) = &snap.secrets else {
         let mut check = finish(CheckId::Leftovers, 0, findings);
         if check.findings.is_empty() {
@@ -200,25 +258,135 @@ pub fn leftovers(snap: &ScopeSnapshot, scope: &ScopeReport) -> Check {
     finish(CheckId::Leftovers, secrets.len(), findings)
 }
 
-fn not_owned(row: &ExternalSecretRow) -> Finding {
-    let then = if row.ready.status == "True" {
-        ""
-    } else {
-        "once ESO syncs again, "
+type Writers<'a> = BTreeMap<(&'a str, &'a str), Vec<&'a ExternalSecret>>;
+
+/// Every target Secret and the ExternalSecrets that write it.
+fn writers(snap: &ScopeSnapshot) -> Writers<'_> {
+    let mut out: Writers<'_> = BTreeMap::new();
+    for es in &snap.external_secrets {
+        if es.spec.target.creation_policy.as_deref() == Some("None") {
+            continue;
+        }
+        out.entry((es.namespace(), es.target_name()))
+            .or_default()
+            .push(es);
+    }
+    out
+}
+
+/// The ExternalSecrets named as owners of each Secret, from the Secrets' metadata.
+fn es_owners(snap: &ScopeSnapshot) -> BTreeMap<(&str, &str), Vec<&str>> {
+    let Ok(secrets) = &snap.secrets else {
+        return BTreeMap::new();
     };
-    finding(
-        Status::Error,
-        sanitize::line(&format!("Secret {}/{}", row.namespace, row.target.name)),
-        sanitize::line(&format!(
-            "has the name of ExternalSecret {}'s target but is not owned by it \
-             (creationPolicy Owner): a hand-made replacement ESO will not update",
-            row.name
-        )),
-        sanitize::line(&format!(
-            "{then}delete it so ESO recreates it: kubectl delete secret {} -n {}",
-            row.target.name, row.namespace
-        )),
-    )
+    secrets
+        .iter()
+        .filter_map(|m| {
+            let owners: Vec<&str> = m
+                .owner_references
+                .iter()
+                .flatten()
+                .filter(|o| o.kind == "ExternalSecret")
+                .map(|o| o.name.as_str())
+                .collect();
+            Some(((m.namespace.as_deref()?, m.name.as_deref()?), owners))
+        })
+        .collect()
+}
+
+/// Two or more ExternalSecrets writing one Secret: the one that owns it wins, the others fail or
+/// overwrite it, and every "stale value" after that is this conflict's effect.
+fn shared_targets(
+    writers: &Writers<'_>,
+    owners: &BTreeMap<(&str, &str), Vec<&str>>,
+) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for ((ns, secret), ess) in writers {
+        if ess.len() < 2 {
+            continue;
+        }
+        let names: Vec<&str> = ess.iter().map(|e| e.name()).collect();
+        let owner = owners
+            .get(&(*ns, *secret))
+            .and_then(|o| o.iter().find(|o| names.contains(o)).copied());
+        let others: Vec<&&ExternalSecret> =
+            ess.iter().filter(|e| Some(e.name()) != owner).collect();
+        let change = others.first().map(|e| e.name()).unwrap_or(names[0]);
+        let mut f = finding(
+            TARGET_SHARED,
+            Status::Error,
+            sanitize::line(&format!("Secret {ns}/{secret}")),
+            sanitize::line(&format!(
+                "{} ExternalSecrets write this Secret ({}){}: they overwrite each other or all \
+                 but the owner fail, so its content depends on which synced last",
+                ess.len(),
+                names.join(", "),
+                owner
+                    .map(|o| format!("; it is owned by {o}"))
+                    .unwrap_or_default()
+            )),
+            sanitize::line(&format!(
+                "give each ExternalSecret its own target: kubectl patch externalsecret {change} -n \
+                 {ns} --type merge -p '{{\"spec\":{{\"target\":{{\"name\":\"{secret}-{change}\"}}}}}}' \
+                 (then point {change}'s consumers at the new Secret), or merge the two into one"
+            )),
+        )
+        .field("spec.target.name")
+        .about_target(ns, secret);
+        for e in ess {
+            f = f.affects(sanitize::line(&format!("ExternalSecret {ns}/{}", e.name())));
+        }
+        out.push(f);
+    }
+    out
+}
+
+fn not_owned(row: &ExternalSecretRow, other_owner: Option<&str>) -> Finding {
+    let secret = sanitize::line(&format!("Secret {}/{}", row.namespace, row.target.name));
+    let f = match other_owner {
+        // Owned by another ExternalSecret: deleting it would break that one.
+        Some(owner) => finding(
+            TARGET_NOT_OWNED,
+            Status::Error,
+            secret,
+            sanitize::line(&format!(
+                "is the target of ExternalSecret {} (creationPolicy Owner) but is owned by \
+                 ExternalSecret {owner}: ESO will not write it for {}",
+                row.name, row.name
+            )),
+            sanitize::line(&format!(
+                "kubectl get externalsecret {owner} -n {ns} (if it still uses the Secret, give \
+                 {name} another target: kubectl patch externalsecret {name} -n {ns} --type merge \
+                 -p '{{\"spec\":{{\"target\":{{\"name\":\"{target}-{name}\"}}}}}}'); do not \
+                 delete the Secret while {owner} owns it",
+                ns = row.namespace,
+                name = row.name,
+                target = row.target.name
+            )),
+        ),
+        None => {
+            let then = if row.ready.status == "True" {
+                ""
+            } else {
+                "once ESO syncs again, "
+            };
+            finding(
+                TARGET_NOT_OWNED,
+                Status::Error,
+                secret,
+                sanitize::line(&format!(
+                    "has the name of ExternalSecret {}'s target but is not owned by it \
+                     (creationPolicy Owner): a hand-made replacement ESO will not update",
+                    row.name
+                )),
+                sanitize::line(&format!(
+                    "{then}delete it so ESO recreates it: kubectl delete secret {} -n {}",
+                    row.target.name, row.namespace
+                )),
+            )
+        }
+    };
+    about(row, f.field("metadata.ownerReferences"))
 }
 
 /// A Secret not written by ESO whose name is a target's name plus a "manual" mark.
@@ -241,6 +409,7 @@ fn look_alike(
     })?;
     let row = targets.get(&(ns, base))?;
     Some(finding(
+        LEFTOVER_STAND_IN,
         Status::Warning,
         sanitize::line(&format!("Secret {ns}/{name}")),
         sanitize::line(&format!(

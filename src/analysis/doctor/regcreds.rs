@@ -2,6 +2,7 @@
 //! writes must log in to each registry it names, judged by verify-regcred's own login outcomes.
 
 use super::{finding, finish};
+use crate::diagnose::catalogue::*;
 use crate::model::doctor::*;
 use crate::sanitize;
 
@@ -15,6 +16,7 @@ pub fn check(results: &[RegcredResult]) -> Check {
         ));
         if let Some(e) = &r.payload_error {
             findings.push(finding(
+                REGCRED_UNREADABLE,
                 Status::Error,
                 object.clone(),
                 format!("payload cannot be read: {}", sanitize::line(e)),
@@ -23,6 +25,7 @@ pub fn check(results: &[RegcredResult]) -> Check {
         }
         if r.payload_error.is_none() && r.registries.is_empty() {
             findings.push(finding(
+                REGCRED_NO_REGISTRY,
                 Status::Error,
                 object.clone(),
                 "names no registry".into(),
@@ -31,6 +34,7 @@ pub fn check(results: &[RegcredResult]) -> Check {
         }
         for l in r.registries.iter().filter(|l| !l.ok) {
             findings.push(finding(
+                REGCRED_LOGIN_FAILED,
                 Status::Error,
                 object.clone(),
                 sanitize::line(&format!(

@@ -8,6 +8,8 @@ use std::collections::{BTreeMap, HashSet};
 
 use super::{finding, finish};
 use crate::analysis::store_conditions::admits_namespace;
+use crate::diagnose::catalogue::*;
+use crate::diagnose::similar::did_you_mean;
 use crate::model::doctor::*;
 use crate::model::eso::{SecretStore, ready_condition};
 use crate::model::refs::{StoreKind, StoreRef};
@@ -33,22 +35,11 @@ pub fn check(snap: &ScopeSnapshot, scope: &ScopeReport, extras: &StoreExtras) ->
             let r = store_ref(kind, store);
             readiness(&r, store, scope, &mut findings);
             credentials(&r, store, snap, extras, secrets.as_ref(), &mut findings);
+            referent(&r, store, snap, scope, secrets.as_ref(), &mut findings);
             admission(&r, store, scope, extras, &mut findings);
         }
     }
-    for row in &scope.stores {
-        if row.found == Some(false) {
-            findings.push(finding(
-                Status::Error,
-                row.store.to_string(),
-                format!(
-                    "does not exist, but {} ExternalSecret(s) use it",
-                    row.external_secrets
-                ),
-                "create the store, or fix secretStoreRef in the ExternalSecrets".into(),
-            ));
-        }
-    }
+    findings.extend(super::store_refs::findings(snap));
     finish(CheckId::Stores, checked, findings)
 }
 
@@ -81,12 +72,16 @@ fn readiness(r: &StoreRef, store: &SecretStore, scope: &ScopeReport, out: &mut V
         Some(ns) => format!("kubectl describe {kind} {} -n {ns}", r.name),
         None => format!("kubectl describe {kind} {}", r.name),
     };
-    out.push(finding(
-        Status::Error,
-        sanitize::line(&r.to_string()),
-        format!("not Ready ({users} ExternalSecret(s) use it): {why}"),
-        format!("fix the store's provider settings or credentials; {describe}"),
-    ));
+    out.push(
+        finding(
+            STORE_NOT_READY,
+            Status::Error,
+            sanitize::line(&r.to_string()),
+            format!("not Ready ({users} ExternalSecret(s) use it): {why}"),
+            describe,
+        )
+        .about_store(r),
+    );
 }
 
 /// Every Secret key selector in the provider block: the Secret exists and has the key. Key names
@@ -113,22 +108,7 @@ fn credentials(
         {
             Some(Ok(Some(keys))) => {
                 if !keys.iter().any(|k| k == key) {
-                    out.push(finding(
-                        Status::Error,
-                        sanitize::line(&r.to_string()),
-                        sanitize::line(&format!(
-                            "credentials Secret {ns}/{name} has no key {key} (keys: {})",
-                            if keys.is_empty() {
-                                "none".to_string()
-                            } else {
-                                keys.join(", ")
-                            }
-                        )),
-                        sanitize::line(&format!(
-                            "add key {key} to Secret {name} in namespace {ns}, or fix the key in \
-                             the store's reference"
-                        )),
-                    ));
+                    out.push(missing_key(r, ns, name, key, keys));
                 }
                 true
             }
@@ -138,17 +118,133 @@ fn credentials(
             _ => secrets.is_none_or(|s| s.contains(&(ns, name))),
         };
         if !exists {
-            out.push(finding(
+            out.push(
+                finding(
+                    CREDENTIALS_SECRET_MISSING,
+                    Status::Error,
+                    sanitize::line(&r.to_string()),
+                    sanitize::line(&format!(
+                        "credentials Secret {ns}/{name} (key {key}) does not exist"
+                    )),
+                    sanitize::line(&format!(
+                        "kubectl create secret generic {name} -n {ns} --from-file={key}=PATH_TO_FILE \
+                         (or fix the reference: {})",
+                        edit_store(r)
+                    )),
+                )
+                .about_store(r),
+            );
+        }
+    }
+}
+
+/// A referenced key that is not there; a near miss (`ClientSecret` for `client-secret`) is
+/// named, because that is the fix.
+fn missing_key(r: &StoreRef, ns: &str, name: &str, key: &str, keys: &[String]) -> Finding {
+    let listed = if keys.is_empty() {
+        "none".to_string()
+    } else {
+        keys.join(", ")
+    };
+    let object = sanitize::line(&r.to_string());
+    let f = match did_you_mean(key, keys.iter().map(String::as_str)) {
+        Some(meant) => finding(
+            CREDENTIALS_KEY_NEAR_MISS,
+            Status::Error,
+            object,
+            sanitize::line(&format!(
+                "the store references key {key} of Secret {ns}/{name}, which has no such key but \
+                 has {meant}: did you mean {meant}?"
+            )),
+            sanitize::line(&format!(
+                "change the key to {meant} in the store's reference: {}",
+                edit_store(r)
+            )),
+        ),
+        None => finding(
+            CREDENTIALS_KEY_MISSING,
+            Status::Error,
+            object,
+            sanitize::line(&format!(
+                "credentials Secret {ns}/{name} has no key {key} (keys: {listed})"
+            )),
+            sanitize::line(&format!(
+                "add key {key} to Secret {name} in namespace {ns} (kubectl edit secret {name} -n \
+                 {ns}), or fix the key in the store's reference ({})",
+                edit_store(r)
+            )),
+        ),
+    };
+    f.field("spec.provider").about_store(r)
+}
+
+fn edit_store(r: &StoreRef) -> String {
+    match &r.namespace {
+        Some(ns) => format!("kubectl edit secretstore {} -n {ns}", r.name),
+        None => format!("kubectl edit clustersecretstore {}", r.name),
+    }
+}
+
+/// A ClusterSecretStore credential reference without `namespace` is resolved in each
+/// ExternalSecret's own namespace (ESO's referent authentication): the Secret must exist in every
+/// namespace that uses the store.
+fn referent(
+    r: &StoreRef,
+    store: &SecretStore,
+    snap: &ScopeSnapshot,
+    scope: &ScopeReport,
+    secrets: Option<&HashSet<(&str, &str)>>,
+    out: &mut Vec<Finding>,
+) {
+    let Some(secrets) = secrets else { return };
+    if r.kind != StoreKind::ClusterSecretStore {
+        return;
+    }
+    for cred in store
+        .secret_key_refs()
+        .iter()
+        .filter(|c| c.namespace.is_none())
+    {
+        let mut missing: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for row in scope
+            .external_secrets
+            .iter()
+            .filter(|e| e.store.as_ref() == Some(r))
+        {
+            let ns = row.namespace.as_str();
+            // Only namespaces whose Secrets were listed can be judged.
+            if snap.namespace.as_deref().is_some_and(|s| s != ns) {
+                continue;
+            }
+            if !secrets.contains(&(ns, cred.name.as_str())) {
+                missing.entry(ns).or_default().push(row.name.as_str());
+            }
+        }
+        for (ns, users) in missing {
+            let mut f = finding(
+                CREDENTIALS_REFERENT_MISSING,
                 Status::Error,
                 sanitize::line(&r.to_string()),
                 sanitize::line(&format!(
-                    "credentials Secret {ns}/{name} (key {key}) does not exist"
+                    "its credentials reference Secret {} (key {}) names no namespace, so ESO \
+                     reads it from each ExternalSecret's own namespace; namespace {ns} has no \
+                     Secret {}",
+                    cred.name, cred.key, cred.name
                 )),
                 sanitize::line(&format!(
-                    "create Secret {name} in namespace {ns} with key {key}, or fix the store's \
-                     reference"
+                    "create Secret {} with key {} in namespace {ns}, or set namespace on the \
+                     reference ({})",
+                    cred.name,
+                    cred.key,
+                    edit_store(r)
                 )),
-            ));
+            )
+            .field("spec.provider")
+            .about_store(r);
+            for es in users {
+                f = f.affects(sanitize::line(&format!("ExternalSecret {ns}/{es}")));
+            }
+            out.push(f);
         }
     }
 }
@@ -180,20 +276,28 @@ fn admission(
         let object = sanitize::line(&r.to_string());
         match admits {
             Some(true) => {}
-            Some(false) => out.push(finding(
-                Status::Error,
-                object,
-                sanitize::line(&format!(
-                    "spec.conditions do not admit namespace {ns}, where {n} ExternalSecret(s) \
-                     use it: ESO refuses them (denied by spec.condition)"
-                )),
-                sanitize::line(&format!(
-                    "add {ns} to the store's spec.conditions (namespaces, namespaceRegexes or a \
-                     namespaceSelector its labels match), or point those ExternalSecrets at \
-                     another store"
-                )),
-            )),
+            Some(false) => out.push(
+                finding(
+                    STORE_CONDITIONS_DENY,
+                    Status::Error,
+                    object,
+                    sanitize::line(&format!(
+                        "spec.conditions do not admit namespace {ns}, where {n} ExternalSecret(s) \
+                         use it: ESO refuses them (denied by spec.condition)"
+                    )),
+                    sanitize::line(&format!(
+                        "add {ns} to the store's spec.conditions (namespaces, namespaceRegexes or \
+                         a namespaceSelector its labels match): {}; or point those \
+                         ExternalSecrets at another store",
+                        edit_store(r)
+                    )),
+                )
+                .field("spec.conditions")
+                .about_store(r)
+                .about_namespace(ns),
+            ),
             None => out.push(finding(
+                STORE_CONDITIONS_UNKNOWN,
                 Status::Warning,
                 object,
                 sanitize::line(&format!(

@@ -8,8 +8,9 @@ use std::collections::{BTreeMap, HashMap};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::finding;
-use crate::analysis::consumers::{last_changed, rollout_restartable};
+use crate::analysis::consumers::{last_changed, reloader_restarts, rollout_restartable};
 use crate::analysis::duration::periodic_refresh;
+use crate::diagnose::catalogue::*;
 use crate::model::doctor::*;
 use crate::model::eso::ExternalSecret;
 use crate::model::scope::ExternalSecretRow;
@@ -36,19 +37,23 @@ pub fn stale_value(
     let policy = es.and_then(|e| e.spec.refresh_policy.as_deref());
     if policy == Some("CreatedOnce") {
         return Some(finding(
+            REFRESH_NEVER,
             Status::Error,
             object(row),
             format!(
                 "refreshPolicy CreatedOnce: the provider's value changed after the Secret was \
                  created ({keys} differs), and ESO will not update it"
             ),
-            "delete the target Secret so ESO creates it again with the current value, then \
-             restart its consumers"
-                .into(),
-        ));
+            sanitize::line(&format!(
+                "delete the target Secret so ESO creates it again with the current value (kubectl \
+                 delete secret {} -n {}), then restart its consumers",
+                row.target.name, row.namespace
+            )),
+        ).field("spec.refreshPolicy"));
     }
     if row.ready.status != "True" {
         return Some(finding(
+            TARGET_VALUE_OUTDATED,
             Status::Error,
             object(row),
             format!(
@@ -64,6 +69,7 @@ pub fn stale_value(
     let interval = es.and_then(|e| e.spec.refresh_interval.as_deref());
     match periodic_refresh(policy, interval) {
         Some(every) => Some(finding(
+            TARGET_VALUE_OUTDATED,
             Status::Warning,
             object(row),
             format!(
@@ -74,6 +80,7 @@ pub fn stale_value(
             format!("to bring it now: {force_sync}"),
         )),
         None => Some(finding(
+            REFRESH_NEVER,
             Status::Error,
             object(row),
             format!(
@@ -98,17 +105,45 @@ pub fn started_before_change(
 ) -> Option<Finding> {
     let changed = last_changed(secret)?;
     let mut old: BTreeMap<String, usize> = BTreeMap::new();
+    let mut left_to_reloader: Vec<String> = Vec::new();
     for p in pods {
         if p.started < changed && p.reads_at_start.contains(&row.target.name) {
             let who = match &p.workload {
                 Some(w) if rollout_restartable(w) => w.clone(),
                 _ => format!("pod/{}", p.name),
             };
+            if reloader_restarts(&p.reloader, &row.target.name) {
+                if !left_to_reloader.contains(&who) {
+                    left_to_reloader.push(who);
+                }
+                continue;
+            }
             *old.entry(who).or_default() += 1;
         }
     }
-    if old.is_empty() {
+    if old.is_empty() && left_to_reloader.is_empty() {
         return None;
+    }
+    if old.is_empty() {
+        // Reloader restarts them: say so, as a warning, with no restart to run by hand.
+        return Some(super::objects::about(
+            row,
+            finding(
+                CONSUMER_OLD_VALUE,
+                Status::Warning,
+                object(row),
+                sanitize::line(&format!(
+                    "{} still run the value from before Secret {} last changed ({changed}); \
+                     Reloader restarts them (its annotations are on the workload)",
+                    left_to_reloader.join(", "),
+                    row.target.name
+                )),
+                sanitize::line(&format!(
+                    "kubectl rollout status {} -n {} (Reloader's restart)",
+                    left_to_reloader[0], row.namespace
+                )),
+            ),
+        ));
     }
     let named: Vec<String> = old
         .iter()
@@ -127,8 +162,9 @@ pub fn started_before_change(
             None => format!("kubectl rollout restart {w} -n {}", row.namespace),
         })
         .collect();
-    Some(finding(
-        Status::Warning,
+    let mut f = finding(
+        CONSUMER_OLD_VALUE,
+        Status::Error,
         object(row),
         sanitize::line(&format!(
             "{} started before Secret {} last changed ({changed}) and read it at start (env, \
@@ -137,7 +173,11 @@ pub fn started_before_change(
             row.target.name
         )),
         sanitize::line(&steps.join("; ")),
-    ))
+    );
+    for w in old.keys() {
+        f = f.affects(sanitize::line(&format!("{w} -n {}", row.namespace)));
+    }
+    Some(super::objects::about(row, f))
 }
 
 /// Pods by namespace, for the per-ExternalSecret lookups.

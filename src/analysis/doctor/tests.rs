@@ -116,6 +116,7 @@ pub(super) fn opts(fail_on: Status) -> DoctorOptions {
         stale_after: Duration::from_secs(7200),
         stale_after_text: "2h".into(),
         probe: false,
+        allow_partial: false,
         fail_on,
     }
 }
@@ -232,11 +233,7 @@ fn store_not_ready_and_missing_credentials_are_store_errors() {
         "{messages:?}"
     );
     let es_check = check(&r, CheckId::ExternalSecrets);
-    assert!(
-        es_check.findings[0]
-            .next_step
-            .starts_with("fix SecretStore/vault first")
-    );
+    assert!(es_check.findings[0].next[0].starts_with("fix SecretStore/vault first"));
 }
 
 #[test]
@@ -299,6 +296,8 @@ fn probe(login_error: Option<&str>, keys: Vec<KeyFacts>, users: Vec<KeyUser>) ->
             namespace: None,
             name: "akv-hybridops".into(),
         },
+        provider_kind: "azurekv".into(),
+        settings: Default::default(),
         provider: ProviderFacts {
             probed: true,
             login_error: login_error.map(str::to_string),

@@ -65,11 +65,7 @@ fn issue8_a_credentials_secret_without_the_referenced_key_is_a_store_error() {
             "credentials Secret prod/vault-token has no key token (keys: root, ttl)".to_string()
         )]
     );
-    assert!(
-        check(&r, CheckId::Stores).findings[0]
-            .next_step
-            .starts_with("add key token")
-    );
+    assert!(check(&r, CheckId::Stores).findings[0].next[0].starts_with("add key token"));
 
     let right = keys("prod", "vault-token", Ok(Some(&["token"])));
     let r = run(

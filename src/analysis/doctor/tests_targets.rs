@@ -49,6 +49,8 @@ fn run_with_secrets(
             namespace: Some("prod".into()),
             name: "vault".into(),
         },
+        provider_kind: "vault".into(),
+        settings: Default::default(),
         provider: ProviderFacts {
             probed: true,
             ..ProviderFacts::default()
@@ -125,7 +127,12 @@ fn issue8_a_target_behind_the_provider_is_judged_by_whether_eso_will_bring_the_v
     assert_eq!(failing.len(), 2, "{got:?}");
     assert!(failing.iter().any(|(_, m)| m.contains("older value")));
     assert!(find("same").is_empty(), "{got:?}");
-    let next: Vec<&str> = c.findings.iter().map(|f| f.next_step.as_str()).collect();
+    let next: Vec<&str> = c
+        .findings
+        .iter()
+        .flat_map(|f| &f.next)
+        .map(String::as_str)
+        .collect();
     assert!(
         next.contains(&"to bring it now: kubectl eso force-sync periodic -n prod"),
         "{next:?}"
@@ -136,6 +143,7 @@ fn pod(name: &str, ns: &str, workload: Option<&str>, started: &str, reads: &[&st
     PodFacts {
         namespace: ns.into(),
         name: name.into(),
+        reloader: Default::default(),
         workload: workload.map(str::to_string),
         started: started.parse().unwrap_or(Timestamp::UNIX_EPOCH),
         reads_at_start: reads.iter().map(|r| r.to_string()).collect(),
@@ -197,7 +205,9 @@ fn issue8_pods_that_started_before_their_secret_changed_are_named_with_their_res
     let c = check(&r, CheckId::ExternalSecrets);
     assert_eq!(objects(c), vec!["ExternalSecret prod/db"], "{c:?}");
     let f = &c.findings[0];
-    assert_eq!(f.severity, Status::Warning);
+    // Issue 12: pods running a value from before the change are an error, not a warning.
+    assert_eq!(f.severity, Status::Error);
+    assert_eq!(f.code, "consumer-old-value");
     assert!(
         f.message
             .starts_with("deployment/api (2 pods), pod/debug, pod/job-x started before Secret db-secret last changed (2026-11-22T11:30:00Z)"),
@@ -205,7 +215,7 @@ fn issue8_pods_that_started_before_their_secret_changed_are_named_with_their_res
         f.message
     );
     assert_eq!(
-        f.next_step,
+        f.next.join("; "),
         "kubectl rollout restart deployment/api -n prod; kubectl delete pod debug -n prod \
          (recreate it); kubectl delete pod job-x -n prod (recreate it)"
     );

@@ -17,6 +17,8 @@ use super::extract;
 use super::probe::{self, ProbeAs};
 use crate::analysis::chain::compare::{Selected, compare, select};
 use crate::analysis::chain::redact::redact;
+use crate::analysis::trust::TrustPolicy;
+use crate::analysis::trust::{self, Endpoint};
 use crate::diag::Diag;
 use crate::model::chain::{
     ChainFacts, ExternalSecretFacts, ProviderFacts, RemoteRefFacts, RemoteValue, StoreFacts,
@@ -47,6 +49,8 @@ pub struct BatchOptions {
     pub ca_pems: Vec<String>,
     /// For each provider request, and again for a whole store's probe.
     pub timeout: Duration,
+    /// Where credentials may be sent (`analysis::trust`).
+    pub trust: TrustPolicy,
 }
 
 /// One store and what its ExternalSecrets ask of it.
@@ -66,8 +70,16 @@ pub async fn probe_stores(
     diag: &Diag,
 ) -> Vec<StoreProbe> {
     let jobs = jobs(snap);
+    let cluster_stores: Vec<serde_json::Value> = snap
+        .cluster_secret_stores
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .map(super::to_value)
+        .collect();
+    let vouched = trust::cluster_store_endpoints(cluster_stores.iter());
     let mut probes: Vec<StoreProbe> = futures::stream::iter(jobs)
-        .map(|job| probe_one(client, job, targets, opts, *diag))
+        .map(|job| probe_one(client, job, targets, opts, &vouched, *diag))
         .buffer_unordered(STORE_CONCURRENCY)
         .collect()
         .await;
@@ -149,6 +161,7 @@ async fn probe_one(
     job: Job<'_>,
     targets: &TargetData,
     opts: &BatchOptions,
+    vouched: &BTreeSet<Endpoint>,
     diag: Diag,
 ) -> StoreProbe {
     let refs = distinct_refs(job.users.iter().map(|(_, f)| f));
@@ -171,57 +184,28 @@ async fn probe_one(
         .map(|(es, _)| es.namespace().to_string())
         .or_else(|| job.store.namespace.clone())
         .unwrap_or_else(|| "default".into());
+    let refused = trust::vouch(
+        job.store.kind == StoreKind::ClusterSecretStore,
+        &trust::store_endpoints(&store_value),
+        vouched,
+        &opts.trust,
+    )
+    .err();
     let resolved = auth::resolve(
         client,
         &store_value,
         &store_facts,
         &es_namespace,
-        true,
+        refused.is_none(),
         &diag,
     )
     .await;
     let mut cas = opts.ca_pems.clone();
     cas.extend(resolved.ca_pem.clone());
 
-    let (provider, values) = match ProbeHttp::new(&cas, opts.timeout, diag) {
-        Err(e) => (
-            ProviderFacts {
-                error: Some(e),
-                ..probe::skipped(ProbeAs::Eso, "the provider HTTP client could not be built")
-            },
-            Vec::new(),
-        ),
-        Ok(http) => {
-            let run = probe::probe_store(
-                &http,
-                Some(&store_value),
-                resolved.auth.as_ref(),
-                &refs,
-                ProbeAs::Eso,
-            );
-            match tokio::time::timeout(opts.timeout, run).await {
-                Ok((facts, values)) => (
-                    ProviderFacts {
-                        calls: http.calls(),
-                        ..facts
-                    },
-                    values,
-                ),
-                Err(_) => (
-                    ProviderFacts {
-                        probed: true,
-                        probe_as: ProbeAs::Eso.as_str().into(),
-                        error: Some(format!(
-                            "the provider did not answer within {:?}",
-                            opts.timeout
-                        )),
-                        calls: http.calls(),
-                        ..ProviderFacts::default()
-                    },
-                    Vec::new(),
-                ),
-            }
-        }
+    let (provider, values) = match refused {
+        Some(why) => (probe::skipped(ProbeAs::Eso, &why), Vec::new()),
+        None => probe_with(&store_value, &resolved, &refs, &cas, opts.timeout, diag).await,
     };
 
     let mut users = Vec::new();
@@ -246,9 +230,59 @@ async fn probe_one(
     .provider;
     StoreProbe {
         store: job.store,
+        provider_kind: store_facts.provider.clone().unwrap_or_default(),
+        settings: store_facts.settings.clone(),
         provider,
         users,
         targets: compared,
+    }
+}
+
+/// One store's probe once it is allowed: build the HTTP client, log in, read, within `timeout`.
+async fn probe_with(
+    store_value: &serde_json::Value,
+    resolved: &auth::Resolved,
+    refs: &[RemoteRefFacts],
+    cas: &[String],
+    timeout: Duration,
+    diag: Diag,
+) -> (ProviderFacts, Vec<Option<RemoteValue>>) {
+    match ProbeHttp::new(cas, timeout, diag) {
+        Err(e) => (
+            ProviderFacts {
+                error: Some(e),
+                ..probe::skipped(ProbeAs::Eso, "the provider HTTP client could not be built")
+            },
+            Vec::new(),
+        ),
+        Ok(http) => {
+            let run = probe::probe_store(
+                &http,
+                Some(store_value),
+                resolved.auth.as_ref(),
+                refs,
+                ProbeAs::Eso,
+            );
+            match tokio::time::timeout(timeout, run).await {
+                Ok((facts, values)) => (
+                    ProviderFacts {
+                        calls: http.calls(),
+                        ..facts
+                    },
+                    values,
+                ),
+                Err(_) => (
+                    ProviderFacts {
+                        probed: true,
+                        probe_as: ProbeAs::Eso.as_str().into(),
+                        error: Some(format!("the provider did not answer within {timeout:?}")),
+                        calls: http.calls(),
+                        ..ProviderFacts::default()
+                    },
+                    Vec::new(),
+                ),
+            }
+        }
     }
 }
 

@@ -24,6 +24,20 @@ impl ProbeHttp {
         let mut builder = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)
+            // Vault's token travels in X-Vault-Token and a login's JWT in the body, which reqwest
+            // keeps across redirects: follow a redirect only to the host already vouched for.
+            .redirect(reqwest::redirect::Policy::custom(|attempt| {
+                let same = attempt
+                    .previous()
+                    .first()
+                    .is_some_and(|first| same_origin(first, attempt.url()));
+                if same && attempt.previous().len() < 5 {
+                    attempt.follow()
+                } else {
+                    attempt.stop()
+                }
+            }))
+            .dns_resolver(Arc::new(GuardedResolver))
             .user_agent(concat!("kubectl-eso/", env!("CARGO_PKG_VERSION")));
         let mut certs = Vec::new();
         for pem in ca_pems {
@@ -57,6 +71,40 @@ impl ProbeHttp {
 
     pub fn calls(&self) -> Vec<String> {
         self.calls.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+}
+
+fn same_origin(a: &reqwest::Url, b: &reqwest::Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host_str() == b.host_str()
+        && a.port_or_known_default() == b.port_or_known_default()
+}
+
+/// The system resolver, minus link-local and metadata addresses (`crate::egress`): a provider
+/// host name that resolves only to such an address is never connected to.
+struct GuardedResolver;
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            if let Some(why) = crate::egress::never_contact(&host) {
+                return Err(format!("{host} is {why}: never contacted").into());
+            }
+            let found: Vec<std::net::SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let kept: Vec<std::net::SocketAddr> = found
+                .into_iter()
+                .filter(|a| crate::egress::never_contact_ip(a.ip()).is_none())
+                .collect();
+            if kept.is_empty() {
+                return Err(format!(
+                    "{host} resolves only to link-local or metadata addresses: never contacted"
+                )
+                .into());
+            }
+            Ok(Box::new(kept.into_iter()) as reqwest::dns::Addrs)
+        })
     }
 }
 

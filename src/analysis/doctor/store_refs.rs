@@ -1,0 +1,220 @@
+//! Store references (issue 12's first family): for each ExternalSecret whose store is not where
+//! its `spec.secretStoreRef` says, tell which of these it is — the other kind exists (never
+//! "create it": that would leave two stores), a SecretStore of that name lives in another
+//! namespace, the name is one or two letters off an existing store ("did you mean"), or the store
+//! is really missing. The field at fault is the ExternalSecret's, and the next command edits it.
+
+use std::collections::BTreeSet;
+
+use super::finding;
+use crate::diagnose::catalogue::*;
+use crate::diagnose::similar::did_you_mean;
+use crate::model::doctor::{Finding, Status};
+use crate::model::eso::{ExternalSecret, SecretStore};
+use crate::model::refs::{StoreKind, StoreRef};
+use crate::model::scope::ScopeSnapshot;
+use crate::sanitize;
+
+/// The stores as listed: `None` where the list could not be read (no verdict then).
+struct Stores<'a> {
+    namespaced: Option<&'a [SecretStore]>,
+    cluster: Option<&'a [SecretStore]>,
+}
+
+impl Stores<'_> {
+    fn namespaced_in(&self, ns: &str) -> Option<BTreeSet<&str>> {
+        self.namespaced.map(|l| {
+            l.iter()
+                .filter(|s| s.metadata.namespace.as_deref() == Some(ns))
+                .filter_map(|s| s.metadata.name.as_deref())
+                .collect()
+        })
+    }
+
+    fn cluster_names(&self) -> Option<BTreeSet<&str>> {
+        self.cluster.map(|l| {
+            l.iter()
+                .filter_map(|s| s.metadata.name.as_deref())
+                .collect()
+        })
+    }
+
+    /// Namespaces (other than `ns`) holding a SecretStore called `name`.
+    fn elsewhere(&self, ns: &str, name: &str) -> Vec<&str> {
+        self.namespaced
+            .into_iter()
+            .flatten()
+            .filter(|s| s.metadata.name.as_deref() == Some(name))
+            .filter_map(|s| s.metadata.namespace.as_deref())
+            .filter(|n| *n != ns)
+            .collect()
+    }
+}
+
+pub fn findings(snap: &ScopeSnapshot) -> Vec<Finding> {
+    let stores = Stores {
+        namespaced: snap.secret_stores.as_deref().ok(),
+        cluster: snap.cluster_secret_stores.as_deref().ok(),
+    };
+    snap.external_secrets
+        .iter()
+        .filter_map(|es| check(es, &stores))
+        .collect()
+}
+
+fn check(es: &ExternalSecret, stores: &Stores<'_>) -> Option<Finding> {
+    // Per-source stores (`sourceRef.storeRef`) are checked where they are written, not here.
+    let r = es
+        .spec
+        .secret_store_ref
+        .as_ref()
+        .filter(|r| !r.name.is_empty())?;
+    let kind = StoreKind::from_spec(r.kind.as_deref())?;
+    let (ns, name) = (es.namespace(), r.name.as_str());
+    let here = stores.namespaced_in(ns)?;
+    let cluster = stores.cluster_names()?;
+    let (same_kind, other_kind): (&BTreeSet<&str>, &BTreeSet<&str>) = match kind {
+        StoreKind::SecretStore => (&here, &cluster),
+        StoreKind::ClusterSecretStore => (&cluster, &here),
+    };
+    if same_kind.contains(name) {
+        return None;
+    }
+    let store = StoreRef {
+        kind,
+        namespace: (kind == StoreKind::SecretStore).then(|| ns.to_string()),
+        name: name.to_string(),
+    };
+    let object = sanitize::line(&format!("ExternalSecret {ns}/{}", es.name()));
+    let other = match kind {
+        StoreKind::SecretStore => StoreKind::ClusterSecretStore,
+        StoreKind::ClusterSecretStore => StoreKind::SecretStore,
+    };
+    let f = if other_kind.contains(name) {
+        finding(
+            STORE_KIND_MISMATCH,
+            Status::Error,
+            object,
+            sanitize::line(&format!(
+                "secretStoreRef names {} {name}, which does not exist; a {} {name} does: \
+                 the kind is wrong, the store is not missing",
+                kind.as_str(),
+                other.as_str()
+            )),
+            patch(
+                es,
+                &format!(
+                    r#"{{"spec":{{"secretStoreRef":{{"kind":"{}"}}}}}}"#,
+                    other.as_str()
+                ),
+            ),
+        )
+        .field("spec.secretStoreRef.kind")
+    } else if let (StoreKind::SecretStore, Some(first)) =
+        (kind, stores.elsewhere(ns, name).first().copied())
+    {
+        finding(
+            STORE_OTHER_NAMESPACE,
+            Status::Error,
+            object,
+            sanitize::line(&format!(
+                "secretStoreRef names SecretStore {name}, which exists in namespace {first} but \
+                 not in {ns}: a SecretStore serves only its own namespace"
+            )),
+            sanitize::line(&format!(
+                "create SecretStore {name} in namespace {ns} (kubectl get secretstore {name} -n \
+                 {first} -o yaml shows the one to copy), or use a ClusterSecretStore"
+            )),
+        )
+        .field("spec.secretStoreRef.name")
+    } else if let Some(meant) = did_you_mean(
+        name,
+        same_kind.iter().copied().chain(other_kind.iter().copied()),
+    ) {
+        let meant_kind = if same_kind.contains(meant) {
+            kind
+        } else {
+            other
+        };
+        let body = if meant_kind == kind {
+            format!(r#"{{"spec":{{"secretStoreRef":{{"name":"{meant}"}}}}}}"#)
+        } else {
+            format!(
+                r#"{{"spec":{{"secretStoreRef":{{"name":"{meant}","kind":"{}"}}}}}}"#,
+                meant_kind.as_str()
+            )
+        };
+        finding(
+            STORE_NAME_TYPO,
+            Status::Error,
+            object,
+            sanitize::line(&format!(
+                "secretStoreRef names {} {name}, which does not exist; did you mean {} {meant}?",
+                kind.as_str(),
+                meant_kind.as_str()
+            )),
+            patch(es, &body),
+        )
+        .field("spec.secretStoreRef.name")
+    } else {
+        let create = match kind {
+            StoreKind::SecretStore => format!("create SecretStore {name} in namespace {ns}"),
+            StoreKind::ClusterSecretStore => format!("create ClusterSecretStore {name}"),
+        };
+        let existing = match kind {
+            StoreKind::SecretStore => {
+                format!("kubectl get secretstores -n {ns}; kubectl get clustersecretstores")
+            }
+            StoreKind::ClusterSecretStore => {
+                format!("kubectl get clustersecretstores; kubectl get secretstores -n {ns}")
+            }
+        };
+        finding(
+            STORE_MISSING,
+            Status::Error,
+            object,
+            sanitize::line(&format!(
+                "secretStoreRef names {} {name}, which does not exist (no store of either kind \
+                 has that name or one close to it)",
+                kind.as_str()
+            )),
+            sanitize::line(&format!(
+                "{create}, or point the ExternalSecret at an existing store ({existing})"
+            )),
+        )
+        .field("spec.secretStoreRef.name")
+    };
+    let f = match es.owner_cluster_external_secret() {
+        Some(ces) => f.evidence(sanitize::line(&format!(
+            "ClusterExternalSecret {ces} owns this ExternalSecret and rewrites its spec: the fix \
+             goes there"
+        ))),
+        None => f,
+    };
+    Some(
+        f.about_es(ns, es.name())
+            .about_store(&store)
+            .about_target(ns, es.target_name()),
+    )
+}
+
+/// The merge patch that fixes the ExternalSecret, as one copy-pasteable command. An
+/// ExternalSecret a ClusterExternalSecret owns is rewritten by it: the patch goes there.
+fn patch(es: &ExternalSecret, body: &str) -> String {
+    match es.owner_cluster_external_secret() {
+        Some(ces) => {
+            let inner = body
+                .strip_prefix(r#"{"spec":"#)
+                .and_then(|b| b.strip_suffix('}'))
+                .unwrap_or(body);
+            sanitize::line(&format!(
+                r#"kubectl patch clusterexternalsecret {ces} --type merge -p '{{"spec":{{"externalSecretSpec":{inner}}}}}'"#
+            ))
+        }
+        None => sanitize::line(&format!(
+            "kubectl patch externalsecret {} -n {} --type merge -p '{body}'",
+            es.name(),
+            es.namespace()
+        )),
+    }
+}

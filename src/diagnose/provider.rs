@@ -1,0 +1,344 @@
+//! Provider refusals named by their cause, not their symptom (issue 12): which failure class a
+//! login error or a key's facts belong to, read from the provider's own error codes and texts
+//! (OpenBao / Vault's kubernetes, AppRole and token auth; Entra ID's AADSTS codes; Key Vault's
+//! inner error codes). Pure: the caller turns the class into a finding with its object and next
+//! command.
+
+use crate::diagnose::catalogue::*;
+use crate::model::chain::KeyFacts;
+
+/// A class and the sentence that explains it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Class {
+    pub code: &'static str,
+    pub cause: String,
+}
+
+fn class(code: &'static str, cause: impl Into<String>) -> Class {
+    Class {
+        code,
+        cause: cause.into(),
+    }
+}
+
+/// A failed login. `error` is the provider's text (already scrubbed of credentials), `code`
+/// the provider's error code when it gave one (`AADSTS7000222`, `HTTP 403`).
+pub fn login(provider: &str, code: Option<&str>, error: &str) -> Class {
+    let text = error.to_ascii_lowercase();
+    let code_text = code.unwrap_or_default().to_ascii_lowercase();
+    let has = |needle: &str| {
+        let needle = needle.to_ascii_lowercase();
+        text.contains(&needle) || code_text.contains(&needle)
+    };
+    if provider == "azurekv" || has("aadsts") {
+        if has("AADSTS7000222") {
+            return class(
+                AZURE_CLIENT_SECRET_EXPIRED,
+                "the service principal's client secret has expired (AADSTS7000222)",
+            );
+        }
+        if has("AADSTS7000215") || has("AADSTS7000216") {
+            return class(
+                AZURE_CLIENT_SECRET_INVALID,
+                "Entra ID rejects the client secret: it is not a current secret of this \
+                 application (AADSTS7000215)",
+            );
+        }
+        if [
+            "AADSTS70021",
+            "AADSTS700211",
+            "AADSTS700212",
+            "AADSTS700213",
+            "AADSTS700024",
+        ]
+        .iter()
+        .any(|c| has(c))
+        {
+            return class(
+                AZURE_FEDERATED_CREDENTIAL_MISMATCH,
+                "no federated identity credential of the application matches the \
+                 ServiceAccount token's issuer, subject or audience (workload identity)",
+            );
+        }
+    }
+    if has("service account name not authorized") {
+        return class(
+            VAULT_ROLE_BINDING_MISMATCH,
+            "the Vault role's bound_service_account_names do not include the ServiceAccount ESO \
+             logs in with",
+        );
+    }
+    if has("namespace not authorized") {
+        return class(
+            VAULT_ROLE_BINDING_MISMATCH,
+            "the Vault role's bound_service_account_namespaces do not include the namespace of \
+             the ServiceAccount ESO logs in with",
+        );
+    }
+    if has("invalid audience") || has("aud) claim") {
+        return class(
+            VAULT_ROLE_BINDING_MISMATCH,
+            "the Vault role's audience does not match the audience of the token ESO sends",
+        );
+    }
+    if has("invalid role name") || (has("role") && has("not found")) {
+        return class(
+            VAULT_ROLE_MISSING,
+            "the Vault role the store names does not exist on that auth mount",
+        );
+    }
+    if has("no handler for route") || has("unsupported path") {
+        return class(
+            VAULT_AUTH_MOUNT_MISSING,
+            "no auth method is mounted at the store's auth mount path",
+        );
+    }
+    if has("lookup failed") || has("tokenreviews") || has("token review") {
+        return class(
+            VAULT_TOKENREVIEW_REFUSED,
+            "Vault could not confirm the ServiceAccount token with the Kubernetes API \
+             (TokenReview): its reviewer needs system:auth-delegator, or its kubernetes_host / \
+             CA is wrong",
+        );
+    }
+    if has("invalid role or secret id") || has("invalid secret id") || has("secret id") {
+        return class(
+            VAULT_TOKEN_EXPIRED,
+            "the AppRole secret-id is expired, used up or revoked",
+        );
+    }
+    if provider == "vault" && (has("bad token") || has("permission denied") || has("403")) {
+        return class(
+            VAULT_TOKEN_EXPIRED,
+            "Vault refuses the credential: the token is expired or revoked, or the login is \
+             not allowed",
+        );
+    }
+    class(PROVIDER_LOGIN_FAILED, "the provider refused ESO's login")
+}
+
+/// What is wrong with one remote key, if anything. `store_kv_version` is the store's `version`
+/// for Vault stores.
+pub fn key(
+    provider: &str,
+    k: &KeyFacts,
+    store_kv_version: Option<&str>,
+    now: jiff::Timestamp,
+) -> Option<Class> {
+    let error = k.error.as_deref().unwrap_or_default().to_ascii_lowercase();
+    let code = k.code.as_deref().unwrap_or_default();
+    if k.enabled == Some(false) || code == "SecretDisabled" {
+        return Some(class(
+            AZURE_SECRET_DISABLED,
+            format!("secret {} is disabled in Key Vault", k.key),
+        ));
+    }
+    if k.readable == Some(false) || code.contains("Forbidden") || code == "AccessDenied" {
+        return Some(match code {
+            "ForbiddenByRbac" => class(
+                AZURE_RBAC_DENIED,
+                format!(
+                    "Key Vault's RBAC gives ESO's identity no role that may get secret {} (Key \
+                     Vault Secrets User)",
+                    k.key
+                ),
+            ),
+            "ForbiddenByFirewall" => class(
+                AZURE_FIREWALL_DENIED,
+                "Key Vault's firewall does not admit the network ESO calls from",
+            ),
+            "AccessDenied" | "ForbiddenByPolicy" => class(
+                AZURE_ACCESS_POLICY_DENIED,
+                format!(
+                    "no Key Vault access policy gives ESO's identity get on secrets ({})",
+                    k.key
+                ),
+            ),
+            _ if provider == "vault" => class(
+                VAULT_POLICY_DENIED,
+                format!(
+                    "ESO's Vault token has no read capability on {} (capabilities: {})",
+                    k.path,
+                    if k.capabilities.is_empty() {
+                        "none".to_string()
+                    } else {
+                        k.capabilities.join(", ")
+                    }
+                ),
+            ),
+            _ => class(
+                PROVIDER_READ_DENIED,
+                format!("ESO's identity may not read {}", k.path),
+            ),
+        });
+    }
+    if k.exists == Some(false) {
+        if error.contains("invalid path for a versioned k/v secrets engine")
+            || (provider == "vault"
+                && store_kv_version == Some("v1")
+                && error.contains("versioned"))
+        {
+            return Some(class(
+                VAULT_KV_VERSION_MISMATCH,
+                format!(
+                    "the store says version v1 but the mount is a KV v2 engine: ESO reads {} \
+                     instead of its data/ path",
+                    k.path
+                ),
+            ));
+        }
+        if let Some(near) = &k.did_you_mean {
+            return Some(class(
+                PROVIDER_KEY_NEAR_MISS,
+                format!(
+                    "{} does not exist; {near} does: did you mean {near}?",
+                    k.path
+                ),
+            ));
+        }
+        return Some(class(
+            PROVIDER_KEY_MISSING,
+            format!("{} does not exist", k.path),
+        ));
+    }
+    if k.destroyed || k.deleted {
+        return Some(class(
+            VAULT_SECRET_DELETED,
+            format!(
+                "the current version of {} is {}",
+                k.path,
+                if k.destroyed { "destroyed" } else { "deleted" }
+            ),
+        ));
+    }
+    // Expiry, not-before, a missing property, and any other text the provider gave.
+    let problem = crate::analysis::chain::key_problem(k, now)?;
+    let code = if k.property_exists == Some(false) {
+        PROVIDER_PROPERTY_MISSING
+    } else if k.expires.is_some() || k.not_before.is_some() {
+        PROVIDER_SECRET_EXPIRED
+    } else {
+        PROVIDER_READ_DENIED
+    };
+    Some(class(code, problem))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issue12_vault_login_texts_map_to_their_cause() {
+        let cases = [
+            (
+                "service account name not authorized",
+                VAULT_ROLE_BINDING_MISMATCH,
+            ),
+            ("namespace not authorized", VAULT_ROLE_BINDING_MISMATCH),
+            ("invalid role name \"eso\"", VAULT_ROLE_MISSING),
+            (
+                "no handler for route \"auth/k8s/login\". route entry not found.",
+                VAULT_AUTH_MOUNT_MISSING,
+            ),
+            (
+                "lookup failed: service account unauthorized; this could mean it has been deleted",
+                VAULT_TOKENREVIEW_REFUSED,
+            ),
+            ("invalid role or secret ID", VAULT_TOKEN_EXPIRED),
+        ];
+        for (text, code) in cases {
+            assert_eq!(login("vault", None, text).code, code, "{text}");
+        }
+    }
+
+    #[test]
+    fn azure_codes_map_and_a_bare_failure_stays_generic() {
+        assert_eq!(
+            login("azurekv", Some("AADSTS7000222"), "x").code,
+            AZURE_CLIENT_SECRET_EXPIRED
+        );
+        assert_eq!(
+            login(
+                "azurekv",
+                None,
+                "AADSTS7000215: Invalid client secret provided"
+            )
+            .code,
+            AZURE_CLIENT_SECRET_INVALID
+        );
+        assert_eq!(
+            login(
+                "azurekv",
+                None,
+                "AADSTS700213: No matching federated identity record"
+            )
+            .code,
+            AZURE_FEDERATED_CREDENTIAL_MISMATCH
+        );
+        // Near miss: an Azure error that is none of these, and a network error for Vault.
+        assert_eq!(
+            login("azurekv", None, "AADSTS90002: Tenant not found").code,
+            PROVIDER_LOGIN_FAILED
+        );
+        assert_eq!(
+            login("vault", None, "connection refused").code,
+            PROVIDER_LOGIN_FAILED
+        );
+    }
+
+    fn now() -> jiff::Timestamp {
+        jiff::Timestamp::UNIX_EPOCH
+    }
+
+    fn k() -> KeyFacts {
+        KeyFacts {
+            key: "app".into(),
+            path: "secret/data/app".into(),
+            ..KeyFacts::default()
+        }
+    }
+
+    #[test]
+    fn issue12_kv_version_mismatch_is_named_not_reported_as_missing() {
+        let mut facts = k();
+        facts.path = "secret/app".into();
+        facts.exists = Some(false);
+        facts.error = Some("Invalid path for a versioned K/V secrets engine".into());
+        assert_eq!(
+            key("vault", &facts, Some("v1"), now()).map(|c| c.code),
+            Some(VAULT_KV_VERSION_MISMATCH)
+        );
+        // Without Vault's warning, a 404 is a missing key.
+        facts.error = None;
+        assert_eq!(
+            key("vault", &facts, Some("v1"), now()).map(|c| c.code),
+            Some(PROVIDER_KEY_MISSING)
+        );
+    }
+
+    #[test]
+    fn key_classes() {
+        let mut denied = k();
+        denied.readable = Some(false);
+        denied.capabilities = vec!["deny".into()];
+        let c = key("vault", &denied, Some("v2"), now()).map(|c| (c.code, c.cause));
+        assert_eq!(c.as_ref().map(|c| c.0), Some(VAULT_POLICY_DENIED));
+        assert!(c.is_some_and(|c| c.1.contains("secret/data/app")));
+
+        let mut rbac = k();
+        rbac.readable = Some(false);
+        rbac.code = Some("ForbiddenByRbac".into());
+        assert_eq!(
+            key("azurekv", &rbac, None, now()).map(|c| c.code),
+            Some(AZURE_RBAC_DENIED)
+        );
+        let mut typo = k();
+        typo.exists = Some(false);
+        typo.did_you_mean = Some("apps".into());
+        assert_eq!(
+            key("vault", &typo, Some("v2"), now()).map(|c| c.code),
+            Some(PROVIDER_KEY_NEAR_MISS)
+        );
+        assert_eq!(key("vault", &k(), Some("v2"), now()), None);
+    }
+}
