@@ -345,9 +345,18 @@ pub struct DescribeChainArgs {
     #[arg(long, value_enum, default_value_t = ProbeAsArg::Eso, value_name = "WHO")]
     pub probe_as: ProbeAsArg,
 
-    /// Time limit for the provider probe, e.g. 30s, 1m
-    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    /// Time limit for the provider probe, e.g. 30s, 1m (at most 24h)
+    #[arg(
+        long,
+        visible_alias = "provider-timeout",
+        value_name = "DURATION",
+        default_value = "30s"
+    )]
     pub timeout: String,
+
+    /// Time limit for the whole command, API retries included (at most 24h)
+    #[arg(long, value_name = "DURATION", default_value = "10m")]
+    pub deadline: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -403,6 +412,11 @@ pub struct SandboxArgs {
     /// Number of ExternalSecrets for the scale scenario
     #[arg(long, value_name = "N")]
     pub scale: Option<usize>,
+
+    /// Make the simulated API server misbehave for one resource (repeatable): RESOURCE=403, =429,
+    /// =429:SECS, =500, =hang, =latency:DURATION or =drop-watch:N, e.g. externalsecrets=429
+    #[arg(long, value_name = "RESOURCE=FAULT")]
+    pub fault: Vec<String>,
 
     /// Subcommand and flags to run against the sandbox, after `--`
     #[arg(last = true, value_name = "SUBCOMMAND")]
@@ -477,6 +491,15 @@ pub struct DoctorArgs {
     /// Warn about a Ready ExternalSecret not refreshed for longer than this, e.g. 2h, 90m
     #[arg(long, value_name = "DURATION", default_value = "2h")]
     pub stale_after: String,
+
+    /// Time limit for each store's provider probe, e.g. 30s, 1m (at most 24h); describe-chain's
+    /// --timeout
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    pub provider_timeout: String,
+
+    /// Time limit for the whole command, API retries included (at most 24h)
+    #[arg(long, value_name = "DURATION", default_value = "10m")]
+    pub deadline: String,
 
     /// The lowest finding severity that makes the exit code 1
     #[arg(long, value_enum, default_value_t = FailOnArg::Error, value_name = "LEVEL")]

@@ -201,20 +201,53 @@ pub fn color_enabled(choice: ColorArg, term: Terminal) -> bool {
     }
 }
 
+/// The longest any duration flag may be. Longer is a typo (`300000000000y`) that would only
+/// overflow deadline arithmetic later (issue 18); a day is more than any wait here needs.
+pub const MAX_FLAG_DURATION: Duration = Duration::from_secs(24 * 3600);
+
+/// A duration flag in kubectl's forms: a bare number is seconds, otherwise a duration with a unit
+/// ("30s", "1m", "1h"). `Ok(None)` for zero, whose meaning each flag decides. Anything longer than
+/// `max` is a one-line usage error naming the flag, not a crash later.
+pub fn parse_duration_flag(
+    flag: &str,
+    input: &str,
+    max: Duration,
+    examples: &str,
+) -> Result<Option<Duration>> {
+    let text = input.trim();
+    let parsed = if text.chars().all(|c| c.is_ascii_digit()) && !text.is_empty() {
+        text.parse::<u64>().ok().map(Duration::from_secs)
+    } else {
+        humantime::parse_duration(text).ok()
+    };
+    let too_long = || {
+        Error::Usage(format!(
+            "{flag} {:?}: longer than the maximum of {}",
+            crate::sanitize::line(input),
+            humantime::format_duration(max)
+        ))
+    };
+    match parsed {
+        // A bare number too large for u64 is still a number: say it is too long.
+        None if text.chars().all(|c| c.is_ascii_digit()) && !text.is_empty() => Err(too_long()),
+        None => Err(Error::Usage(format!(
+            "{flag} {:?}: expected a duration such as {examples}",
+            crate::sanitize::line(input)
+        ))),
+        Some(d) if d > max => Err(too_long()),
+        Some(d) => Ok((!d.is_zero()).then_some(d)),
+    }
+}
+
 /// kubectl's `--request-timeout`: a bare number is seconds, otherwise a duration with a unit
 /// ("30s", "1m", "1h"); zero means no timeout.
 pub fn parse_request_timeout(input: &str) -> Result<Option<Duration>> {
-    let bad = || {
-        Error::Usage(format!(
-            "--request-timeout {input:?}: expected a duration such as 30s, 1m or 0 (no limit)"
-        ))
-    };
-    let d = if input.chars().all(|c| c.is_ascii_digit()) && !input.is_empty() {
-        Duration::from_secs(input.parse().map_err(|_| bad())?)
-    } else {
-        humantime::parse_duration(input).map_err(|_| bad())?
-    };
-    Ok(if d.is_zero() { None } else { Some(d) })
+    parse_duration_flag(
+        "--request-timeout",
+        input,
+        MAX_FLAG_DURATION,
+        "30s, 1m or 0 (no limit)",
+    )
 }
 
 #[cfg(test)]
@@ -295,6 +328,23 @@ mod tests {
         );
         assert!(matches!(parse_request_timeout("0"), Ok(None)));
         assert!(parse_request_timeout("soon").is_err());
+    }
+
+    #[test]
+    fn issue_18_huge_duration_flags_are_one_line_usage_errors() {
+        for huge in ["300000000000y", "25h", "99999999999999999999999999"] {
+            match parse_request_timeout(huge) {
+                Err(Error::Usage(m)) => {
+                    assert!(m.contains("longer than the maximum of 1day"), "{m}");
+                    assert!(!m.contains('\n'), "{m}");
+                }
+                other => panic!("{huge}: {other:?}"),
+            }
+        }
+        assert_eq!(
+            parse_request_timeout("24h").ok().flatten(),
+            Some(MAX_FLAG_DURATION)
+        );
     }
 
     #[test]

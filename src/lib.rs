@@ -52,8 +52,13 @@ pub async fn run_args(args: Vec<OsString>) -> ExitCode {
     let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
-            // Help and --version go to stdout with 0; usage errors to stderr with 2.
-            let _ = e.print();
+            // Help and --version go to stdout with 0; usage errors to stderr with 2, as one
+            // line and a hint (issue 18: clap's own rendering is 4-6 lines).
+            if e.use_stderr() {
+                let _ = writeln!(io::stderr().lock(), "{}", clap_error_lines(&e.to_string()));
+            } else {
+                let _ = e.print();
+            }
             return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
         }
     };
@@ -69,6 +74,46 @@ pub async fn run_args(args: Vec<OsString>) -> ExitCode {
             Exit::Error.into()
         }
     }
+}
+
+/// clap's rendered error as `error: …` and one `hint: …` line: clap's own tip when it gives one,
+/// otherwise where the usage is (`kubectl eso scope --help`).
+fn clap_error_lines(rendered: &str) -> String {
+    let lines: Vec<&str> = rendered.lines().map(str::trim).collect();
+    let first = lines
+        .iter()
+        .find(|l| !l.is_empty())
+        .copied()
+        .unwrap_or("error: invalid arguments");
+    let first = sanitize::line(first);
+    let first = if first.starts_with("error:") {
+        first
+    } else {
+        format!("error: {first}")
+    };
+    let usage = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("Usage:"))
+        .unwrap_or("");
+    let command: Vec<&str> = usage
+        .split_whitespace()
+        .take_while(|w| !w.starts_with(['[', '<', '-']))
+        .collect();
+    let tip = lines.iter().find_map(|l| l.strip_prefix("tip:"));
+    // A message clap raised without usage or tip (our own `-o junit` rule) is complete as is.
+    if command.is_empty() && tip.is_none() {
+        return first;
+    }
+    let help = if command.is_empty() {
+        "see --help".to_string()
+    } else {
+        format!("see '{} --help'", sanitize::line(&command.join(" ")))
+    };
+    let hint = match tip {
+        Some(tip) => format!("{}; {help}", sanitize::line(tip.trim())),
+        None => help,
+    };
+    format!("{first}\nhint: {hint}")
 }
 
 fn finish(out: &[u8], exit: Exit) -> ExitCode {
@@ -87,4 +132,23 @@ fn write_stdout(out: &[u8]) -> io::Result<()> {
     let mut stdout = io::stdout().lock();
     stdout.write_all(out)?;
     stdout.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clap_error_lines;
+
+    #[test]
+    fn issue_18_clap_errors_are_one_line_and_a_hint() {
+        let rendered = "error: unexpected argument '--nope' found\n\n  tip: to pass '--nope' as a \
+                        value, use '-- --nope'\n\nUsage: kubectl eso scope [OPTIONS] [WORKLOAD]\n\n\
+                        For more information, try '--help'.\n";
+        assert_eq!(
+            clap_error_lines(rendered),
+            "error: unexpected argument '--nope' found\nhint: to pass '--nope' as a value, use \
+             '-- --nope'; see 'kubectl eso scope --help'"
+        );
+        let raw = "error: -o junit is only for `doctor`; use -o table, wide, json or yaml\n";
+        assert_eq!(clap_error_lines(raw).lines().count(), 1);
+    }
 }

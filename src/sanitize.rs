@@ -15,7 +15,37 @@ pub fn text(input: &str) -> String {
     clean(input, true)
 }
 
+/// The most any one string from the cluster or a provider keeps, in bytes (issue 18: a 10 MB
+/// Event message was printed three times by `describe-chain -o json`).
+pub const MAX_OUTSIDE_BYTES: usize = 4096;
+
+/// `input` cut to at most [`MAX_OUTSIDE_BYTES`] on a character boundary, with a marker saying
+/// how long it was; shorter input is returned as is. Applied where strings enter the model and
+/// again by [`line`] and [`text`], so nothing from outside reaches the output longer than this.
+pub fn cap(input: &str) -> std::borrow::Cow<'_, str> {
+    if input.len() <= MAX_OUTSIDE_BYTES {
+        return std::borrow::Cow::Borrowed(input);
+    }
+    let mut end = MAX_OUTSIDE_BYTES;
+    while !input.is_char_boundary(end) {
+        end -= 1;
+    }
+    std::borrow::Cow::Owned(format!(
+        "{}… [cut: {} bytes in all]",
+        &input[..end],
+        input.len()
+    ))
+}
+
+/// [`cap`] on an owned string, for fields filled straight from the API.
+pub fn cap_in_place(s: &mut String) {
+    if let std::borrow::Cow::Owned(cut) = cap(s) {
+        *s = cut;
+    }
+}
+
 fn clean(input: &str, keep_layout: bool) -> String {
+    let input = cap(input);
     let mut out = String::with_capacity(input.len());
     let mut chars = input.chars().peekable();
     while let Some(c) = chars.next() {
@@ -112,6 +142,24 @@ mod tests {
     #[test]
     fn strips_c1_csi_and_bidi() {
         assert_eq!(line("x\u{9b}2Jy\u{202e}z"), "xyz");
+    }
+
+    #[test]
+    fn issue_18_long_text_is_cut_and_marked() {
+        let huge = "é".repeat(5_000_000);
+        for out in [line(&huge), text(&huge), cap(&huge).into_owned()] {
+            assert!(out.len() <= MAX_OUTSIDE_BYTES + 40, "{}", out.len());
+            assert!(
+                out.ends_with("[cut: 10000000 bytes in all]"),
+                "{}",
+                &out[out.len() - 40..]
+            );
+        }
+        let mut owned = huge.clone();
+        cap_in_place(&mut owned);
+        assert!(owned.len() < MAX_OUTSIDE_BYTES + 40);
+        let short = "x".repeat(MAX_OUTSIDE_BYTES);
+        assert_eq!(line(&short), short);
     }
 
     #[test]

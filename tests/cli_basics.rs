@@ -42,11 +42,14 @@ fn issue4_bad_flags_are_exit_2_with_usage() {
     let o = eso(&["scope", "--no-such-flag"]);
     assert_eq!(o.status.code(), Some(2));
     let err = text(&o.stderr);
+    // issue 18: one line and a hint, not clap's 4-6 lines.
     assert!(
-        err.contains("unexpected argument '--no-such-flag'")
-            && err.contains("Usage: kubectl eso scope"),
+        err.starts_with("error: unexpected argument '--no-such-flag'")
+            && err.contains("\nhint: ")
+            && err.contains("see 'kubectl eso scope --help'"),
         "{err}"
     );
+    assert_eq!(err.lines().count(), 2, "{err}");
     let o = eso(&["scope", "-o", "xml"]);
     assert_eq!(o.status.code(), Some(2));
     let o = eso(&["scope", "--request-timeout", "soon"]);

@@ -96,10 +96,12 @@ fn external_secret(es: &ExternalSecretFacts, now: Timestamp) -> LinkReport {
     }
     let every = periodic_refresh(es.refresh_policy.as_deref(), es.refresh_interval.as_deref());
     let stale = match (&es.refresh_time, every) {
-        (Some(t), Some(d)) => t
-            .parse::<Timestamp>()
-            .ok()
-            .is_some_and(|t| now.as_second() - t.as_second() > 2 * d.as_secs() as i64),
+        (Some(t), Some(d)) => t.parse::<Timestamp>().ok().is_some_and(|t| {
+            let twice = i64::try_from(d.as_secs())
+                .unwrap_or(i64::MAX)
+                .saturating_mul(2);
+            now.as_second().saturating_sub(t.as_second()) > twice
+        }),
         _ => false,
     };
     if stale {

@@ -22,7 +22,13 @@ pub fn periodic_refresh(policy: Option<&str>, interval: Option<&str>) -> Option<
     (!every.is_zero()).then_some(every)
 }
 
-/// Parses a Go `time.ParseDuration` string. Negative durations are rejected (ESO rejects them too).
+/// The longest duration Go can hold (`math.MaxInt64` nanoseconds, about 292 years): a longer
+/// `refreshInterval` is "invalid duration" to Go, so ESO cannot read the object either.
+pub const GO_MAX_DURATION: Duration = Duration::new(9_223_372_036, 854_775_807);
+
+/// Parses a Go `time.ParseDuration` string. Negative durations are rejected (ESO rejects them too),
+/// and so is anything longer than Go can hold (issue 18: `3000000000000000h` used to overflow the
+/// staleness arithmetic and stop scope and doctor cluster-wide).
 pub fn parse_go_duration(input: &str) -> Option<Duration> {
     let s = input.trim().strip_prefix('+').unwrap_or(input.trim());
     if s == "0" {
@@ -55,7 +61,9 @@ pub fn parse_go_duration(input: &str) -> Option<Duration> {
         total += value * seconds_per_unit;
         rest = &rest[unit_len..];
     }
-    Duration::try_from_secs_f64(total).ok()
+    Duration::try_from_secs_f64(total)
+        .ok()
+        .filter(|d| *d <= GO_MAX_DURATION)
 }
 
 #[cfg(test)]
@@ -78,6 +86,24 @@ mod tests {
         for bad in ["", "h", "1x", "-1h", "1h-", "one hour"] {
             assert_eq!(parse_go_duration(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn issue_18_longer_than_go_can_hold_is_not_a_duration() {
+        assert_eq!(
+            parse_go_duration("2562047h"),
+            Some(Duration::from_secs(2562047 * 3600))
+        );
+        for huge in [
+            "3000000000000000h",
+            "2562048h",
+            "99999999999999999999999999999999999999999999999999999999999999999999999999999999h",
+        ] {
+            assert_eq!(parse_go_duration(huge), None, "{huge}");
+            assert_eq!(periodic_refresh(None, Some(huge)), None, "{huge}");
+        }
+        let nines = "9".repeat(400) + "h";
+        assert_eq!(parse_go_duration(&nines), None);
     }
 
     #[test]

@@ -186,7 +186,8 @@ pub fn baseline(es: &ExternalSecret) -> Baseline {
 pub fn annotation_value(now: Timestamp, existing: Option<&str>) -> String {
     let now = now.as_second();
     match existing.and_then(|v| v.trim().parse::<i64>().ok()) {
-        Some(old) if old >= now => (old + 1).to_string(),
+        // At i64::MAX there is no "one more": any other value still changes the annotation.
+        Some(old) if old >= now => old.checked_add(1).unwrap_or(now).to_string(),
         _ => now.to_string(),
     }
 }

@@ -278,7 +278,9 @@ fn is_stale(es: &ExternalSecret, now: Timestamp) -> bool {
         .as_deref()
         .and_then(|t| t.parse::<Timestamp>().ok());
     match (every, last) {
-        (Some(i), Some(last)) => now > last && now.duration_since(last).unsigned_abs() > i * 2,
+        (Some(i), Some(last)) => {
+            now > last && now.duration_since(last).unsigned_abs() > i.saturating_mul(2)
+        }
         _ => false,
     }
 }

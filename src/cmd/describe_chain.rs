@@ -18,17 +18,19 @@ use crate::model::chain::{LinkState, ProviderFacts, RemoteValue};
 use crate::provider::vault::http::ProbeHttp;
 use crate::render::{self, RenderOptions};
 
-pub async fn run(cfg: &Config, args: &DescribeChainArgs, out: &mut impl Write) -> Result<Exit> {
-    let timeout = crate::config::parse_request_timeout(&args.timeout)
-        .map_err(|_| {
-            Error::Usage(format!(
-                "--timeout {:?}: expected a duration such as 30s or 1m",
-                args.timeout
-            ))
-        })?
+/// The provider probe's time limit (`describe-chain --timeout`, `doctor --provider-timeout`): at
+/// most [`crate::config::MAX_FLAG_DURATION`], and never zero (the walk needs a time limit).
+pub fn provider_timeout(flag: &str, input: &str) -> Result<std::time::Duration> {
+    crate::config::parse_duration_flag(flag, input, crate::config::MAX_FLAG_DURATION, "30s or 1m")?
         .ok_or_else(|| {
-            Error::Usage("--timeout must be greater than 0 (the walk needs a time limit)".into())
-        })?;
+            Error::Usage(format!(
+                "{flag} must be greater than 0 (the provider probe needs a time limit)"
+            ))
+        })
+}
+
+pub async fn run(cfg: &Config, args: &DescribeChainArgs, out: &mut impl Write) -> Result<Exit> {
+    let timeout = provider_timeout("--timeout", &args.timeout)?;
     if cfg.namespace == NamespaceChoice::All {
         return Err(Error::Usage(
             "an ExternalSecret lives in one namespace: use -n NAMESPACE instead of -A".into(),

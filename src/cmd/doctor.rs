@@ -29,6 +29,7 @@ mod regcreds;
 
 pub async fn run(cfg: &Config, args: &DoctorArgs, out: &mut impl Write) -> Result<Exit> {
     let opts = options(cfg, args)?;
+    let batch = batch_options(cfg, args)?;
     let diag = Diag::new(cfg.verbosity);
     let started = std::time::Instant::now();
 
@@ -56,7 +57,6 @@ pub async fn run(cfg: &Config, args: &DoctorArgs, out: &mut impl Write) -> Resul
         },
         now,
     );
-    let batch = batch_options(cfg)?;
     let registry_client = match args.regcred {
         true => Some(regcreds::client(cfg)?),
         false => None,
@@ -184,13 +184,15 @@ pub(crate) async fn fetch_targets(
     futures::join!(pods, data)
 }
 
-/// Each provider request, and each store's whole probe, gets this long.
-const PROBE_TIMEOUT: Duration = Duration::from_secs(30);
-
-fn batch_options(cfg: &Config) -> Result<BatchOptions> {
+/// Each provider request, and each store's whole probe, gets `--provider-timeout` (issue 18: it
+/// was a fixed 30 s that no flag changed).
+fn batch_options(cfg: &Config, args: &DoctorArgs) -> Result<BatchOptions> {
     Ok(BatchOptions {
         ca_pems: cfg.provider_ca_pems()?,
-        timeout: PROBE_TIMEOUT,
+        timeout: crate::cmd::describe_chain::provider_timeout(
+            "--provider-timeout",
+            &args.provider_timeout,
+        )?,
         trust: cfg.trust.clone(),
     })
 }
@@ -210,12 +212,16 @@ fn options(cfg: &Config, args: &DoctorArgs) -> Result<DoctorOptions> {
 }
 
 pub fn parse_stale_after(input: &str) -> Result<Duration> {
-    match humantime::parse_duration(input) {
-        Ok(d) if !d.is_zero() => Ok(d),
-        _ => Err(Error::Usage(format!(
-            "--stale-after {input:?}: expected a duration such as 2h, 90m or 1d"
-        ))),
-    }
+    // Ten years: longer says "never stale", which --stale-after cannot mean.
+    let max = Duration::from_secs(3650 * 24 * 3600);
+    crate::config::parse_duration_flag("--stale-after", input, max, "2h, 90m or 1d")?.ok_or_else(
+        || {
+            Error::Usage(format!(
+                "--stale-after {:?}: expected a duration such as 2h, 90m or 1d",
+                crate::sanitize::line(input)
+            ))
+        },
+    )
 }
 
 #[cfg(test)]

@@ -71,15 +71,13 @@ fn validate(cfg: &Config, args: &ForceSyncArgs) -> Result<Plan> {
     if args.no_wait && args.restart.is_some() {
         return usage("--restart waits for the sync first: it cannot be combined with --no-wait");
     }
-    let timeout = humantime::parse_duration(&args.timeout)
-        .ok()
-        .filter(|d| !d.is_zero())
-        .ok_or_else(|| {
-            Error::Usage(format!(
-                "--timeout {:?}: expected a duration such as 60s or 2m",
-                args.timeout
-            ))
-        })?;
+    let timeout = crate::config::parse_duration_flag(
+        "--timeout",
+        &args.timeout,
+        crate::config::MAX_FLAG_DURATION,
+        "60s or 2m",
+    )?
+    .ok_or_else(|| Error::Usage("--timeout must be greater than 0".into()))?;
     let store = args
         .store
         .as_deref()
@@ -281,7 +279,9 @@ pub async fn run(cfg: &Config, args: &ForceSyncArgs, out: &mut impl Write) -> Re
                 events_rv,
                 ns: ns.as_deref(),
                 annotated_at,
-                deadline: Instant::now() + plan.timeout,
+                deadline: Instant::now()
+                    .checked_add(plan.timeout)
+                    .unwrap_or_else(Instant::now),
                 timeout: plan.timeout,
                 requests: &requests,
                 diag,

@@ -31,7 +31,13 @@ pub async fn dispatch(cli: Cli, out: &mut (impl Write + Send)) -> anyhow::Result
         }
         Command::DescribeChain(args) => {
             let cfg = config::from_cli(&cli.global, Terminal::detect())?;
-            Ok(describe_chain::run(&cfg, &args, out).await?)
+            let deadline = command_deadline(&args.deadline)?;
+            within(
+                deadline,
+                "describe-chain",
+                describe_chain::run(&cfg, &args, out),
+            )
+            .await
         }
         Command::VerifyRegcred(args) => {
             let cfg = config::from_cli(&cli.global, Terminal::detect())?;
@@ -39,11 +45,39 @@ pub async fn dispatch(cli: Cli, out: &mut (impl Write + Send)) -> anyhow::Result
         }
         Command::Doctor(args) => {
             let cfg = config::from_cli(&cli.global, Terminal::detect())?;
-            Ok(doctor::run(&cfg, &args, out).await?)
+            let deadline = command_deadline(&args.deadline)?;
+            within(deadline, "doctor", doctor::run(&cfg, &args, out)).await
         }
         Command::Completion(args) => Ok(completion::run(&args, out)?),
         // Boxed: the sandbox's future (a whole simulated cluster) is large.
         #[cfg(feature = "sandbox")]
         Command::Sandbox(args) => Box::pin(sandbox::run(&args)).await,
+    }
+}
+
+/// `--deadline` of the commands that make many requests (doctor, describe-chain): the whole run,
+/// API retries and provider probes included, ends by then (issue 18).
+fn command_deadline(input: &str) -> crate::error::Result<std::time::Duration> {
+    config::parse_duration_flag("--deadline", input, config::MAX_FLAG_DURATION, "10m or 1h")?
+        .ok_or_else(|| crate::error::Error::Usage("--deadline must be greater than 0".into()))
+}
+
+async fn within(
+    deadline: std::time::Duration,
+    command: &str,
+    run: impl std::future::Future<Output = crate::error::Result<Exit>>,
+) -> anyhow::Result<Exit> {
+    match tokio::time::timeout(deadline, run).await {
+        Ok(result) => Ok(result?),
+        Err(_) => Err(crate::error::Error::Api {
+            what: format!(
+                "{command} did not finish within {}",
+                humantime::format_duration(deadline)
+            ),
+            detail: "the cluster or a provider is too slow; raise --deadline or narrow the \
+                     scope (-n, -l)"
+                .into(),
+        }
+        .into()),
     }
 }

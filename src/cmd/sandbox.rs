@@ -24,6 +24,13 @@ pub async fn run(args: &SandboxArgs) -> anyhow::Result<Exit> {
     if args.scale.is_some() && args.scenario != "scale" {
         anyhow::bail!("--scale only applies to --scenario scale");
     }
+    // Checked before anything starts, so a typo is a one-line error, not a half-started sandbox.
+    let faults = args
+        .fault
+        .iter()
+        .map(|spec| eso_sandbox::parse_fault(spec.as_str()))
+        .collect::<Result<Vec<_>, String>>()
+        .map_err(|e| anyhow::anyhow!(e))?;
     eprintln!("starting sandbox scenario {:?} …", args.scenario);
     let sandbox = Sandbox::start(SandboxOptions {
         scenario: args.scenario.clone(),
@@ -31,6 +38,11 @@ pub async fn run(args: &SandboxArgs) -> anyhow::Result<Exit> {
         tls: true,
     })
     .await?;
+    // After the scenario is loaded (in process): only clients of the HTTP API see the faults.
+    for (resource, fault) in faults {
+        eprintln!("fault: {resource} answers {fault:?}");
+        sandbox.api().faults().set(&resource, fault);
+    }
     let outcome = if args.command.is_empty() {
         serve(&sandbox, args).await
     } else {

@@ -72,16 +72,19 @@ pub fn status_code(e: &kube::Error) -> Option<u16> {
     }
 }
 
+/// `what: 403 Forbidden: <message> (server …, context …)`: the API server's answer and which
+/// cluster gave it, on one line.
 pub fn api_error(what: &str, e: &kube::Error) -> Error {
-    let detail = match e {
-        kube::Error::Api(s) if s.code == 401 => {
-            "unauthorised: check your credentials (token expired?)".to_string()
-        }
-        kube::Error::Api(s) if s.code == 403 => {
-            format!("forbidden: {}", crate::sanitize::line(&s.message))
-        }
+    let mut detail = match e {
+        kube::Error::Api(s) if s.code == 401 => format!(
+            "{}; check your credentials (token expired?)",
+            super::client::api_status_line(s)
+        ),
         _ => super::client::one_line(e),
     };
+    if let Some(cluster) = super::client::cluster_label() {
+        detail = format!("{detail} ({})", crate::sanitize::line(cluster));
+    }
     Error::Api {
         what: what.to_string(),
         detail,

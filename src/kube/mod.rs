@@ -9,4 +9,5 @@ pub mod doctor_targets;
 pub mod eso;
 pub mod force_sync;
 pub mod list;
+pub mod retry;
 pub mod scope;

@@ -99,7 +99,7 @@ pub async fn fetch(
         },
     );
 
-    Ok(ScopeSnapshot {
+    let mut snapshot = ScopeSnapshot {
         eso_api_version: eso.api_version(),
         namespace: ns.map(str::to_string),
         external_secrets: es.map_err(|e| es_listing.fatal(&e))?,
@@ -110,7 +110,40 @@ pub async fn fetch(
         events,
         store_events: vec![ss_events, css_events],
         workload: workload?,
-    })
+    };
+    cap_free_text(&mut snapshot);
+    Ok(snapshot)
+}
+
+/// Event messages and condition messages are free text any controller (or tenant) writes:
+/// each is cut to [`crate::sanitize::MAX_OUTSIDE_BYTES`] as it enters the snapshot (issue 18).
+fn cap_free_text(snap: &mut ScopeSnapshot) {
+    use crate::sanitize::cap_in_place;
+    let conditions = snap
+        .external_secrets
+        .iter_mut()
+        .flat_map(|es| es.status.conditions.iter_mut())
+        .chain(
+            [&mut snap.secret_stores, &mut snap.cluster_secret_stores]
+                .into_iter()
+                .filter_map(|s| s.as_mut().ok())
+                .flatten()
+                .flat_map(|s| s.status.conditions.iter_mut()),
+        );
+    for c in conditions {
+        if let Some(m) = c.message.as_mut() {
+            cap_in_place(m);
+        }
+    }
+    let events = std::iter::once(&mut snap.events)
+        .chain(snap.store_events.iter_mut())
+        .filter_map(|e| e.as_mut().ok())
+        .flatten();
+    for ev in events {
+        if let Some(m) = ev.message.as_mut() {
+            cap_in_place(m);
+        }
+    }
 }
 
 fn namespaced_or_all<K>(client: &Client, ns: Option<&str>, ar: &kube::core::ApiResource) -> Api<K>

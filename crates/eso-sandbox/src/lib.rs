@@ -16,7 +16,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-pub use kube_sim::{ApiServer, EsoCrds, SimConfig};
+pub use kube_sim::{ApiServer, EsoCrds, Fault, SimConfig, parse_fault};
 
 /// (name, one-line description) of every scenario, for `sandbox --list`.
 pub fn scenario_names() -> Vec<(&'static str, String)> {

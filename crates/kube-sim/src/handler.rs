@@ -372,6 +372,12 @@ async fn route(shared: &Shared, req: Request<Incoming>) -> Result<Response<Body>
             }
             Fault::InternalError => return Err(ApiStatus::internal_error("injected fault")),
             Fault::DropWatchAfter(n) => drop_after = Some(n),
+            Fault::Forbidden => {
+                return Err(ApiStatus::forbidden_message(format!(
+                    "{} is forbidden: injected fault",
+                    target.plural
+                )));
+            }
         }
     }
     let call = Call {

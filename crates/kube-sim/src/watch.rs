@@ -157,7 +157,11 @@ async fn run(store: Store, view: View, ns: Option<String>, q: WatchQuery, tx: mp
         em.raw("ERROR", status.to_json()).await;
         return;
     }
-    let timeout = q.timeout.unwrap_or(DEFAULT_TIMEOUT);
+    // A client's `timeoutSeconds` is outside input: cap it so the deadline cannot overflow.
+    let timeout = q
+        .timeout
+        .unwrap_or(DEFAULT_TIMEOUT)
+        .min(Duration::from_secs(365 * 86_400));
     let deadline = Instant::now() + timeout;
     let mut next_bookmark = if timeout > Duration::from_secs(2) {
         (Instant::now() + BOOKMARK_EVERY).min(deadline - Duration::from_secs(2))

@@ -197,16 +197,13 @@ fn check_images(images: &[String]) -> Result<()> {
 
 /// `--timeout 15s`, `1m`, ... (humantime); zero makes no sense for a login check.
 fn parse_timeout(input: &str) -> Result<Duration> {
-    let timeout = humantime::parse_duration(input.trim()).map_err(|e| {
-        Error::Usage(format!(
-            "--timeout {:?}: {e} (examples: 15s, 1m)",
-            crate::sanitize::line(input)
-        ))
-    })?;
-    if timeout.is_zero() {
-        return Err(Error::Usage("--timeout must be more than 0s".into()));
-    }
-    Ok(timeout)
+    crate::config::parse_duration_flag(
+        "--timeout",
+        input,
+        crate::config::MAX_FLAG_DURATION,
+        "15s or 1m",
+    )?
+    .ok_or_else(|| Error::Usage("--timeout must be more than 0s".into()))
 }
 
 async fn get_secret(

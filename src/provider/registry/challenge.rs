@@ -167,34 +167,30 @@ fn json_error_text(json: &Value) -> String {
 /// Makes server- or library-provided text safe to print: credentials replaced, control characters
 /// and escape sequences dropped, whitespace collapsed, length capped.
 pub fn clean(text: &str, secrets: &[String]) -> String {
-    let mut scrubbed = text.to_string();
-    for secret in secrets {
-        // Very short "secrets" would mangle ordinary words; a 1-3 character password is reported
-        // elsewhere as weak anyway and is not worth corrupting messages for.
-        if secret.len() >= 4 {
-            scrubbed = scrubbed.replace(secret.as_str(), REDACTED);
+    let scrub = |text: &str| {
+        let mut scrubbed = text.to_string();
+        for secret in secrets {
+            // Very short "secrets" would mangle ordinary words; a 1-3 character password is
+            // reported elsewhere as weak anyway and is not worth corrupting messages for.
+            if secret.len() >= 4 {
+                scrubbed = scrubbed.replace(secret.as_str(), REDACTED);
+            }
         }
-    }
+        scrubbed
+    };
+    // The shared sanitizer drops whole escape sequences (OSC titles included: issue 18 found
+    // `]0;pwned` left behind by the CSI-only loop this replaced); scrubbing again afterwards
+    // catches a credential an escape sequence had split.
+    let flat = scrub(&crate::sanitize::line(&scrub(text)));
     let mut out = String::new();
     let mut last_space = false;
-    let mut chars = scrubbed.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            // Drop a whole CSI escape sequence (ESC [ params final-byte), not just the ESC.
-            if chars.peek() == Some(&'[') {
-                chars.next();
-                for next in chars.by_ref() {
-                    if ('@'..='~').contains(&next) {
-                        break;
-                    }
-                }
-            }
-        } else if c.is_whitespace() {
+    for c in flat.chars() {
+        if c.is_whitespace() {
             if !last_space && !out.is_empty() {
                 out.push(' ');
             }
             last_space = true;
-        } else if !c.is_control() {
+        } else {
             out.push(c);
             last_space = false;
         }
@@ -291,6 +287,10 @@ mod tests {
         assert!(!cleaned.contains("dTpz"));
         assert!(!cleaned.contains('\u{1b}'));
         assert_eq!(cleaned, "bad creds <redacted> header <redacted>");
+        // issue 18: an OSC sequence goes whole, and a credential split by an escape is caught.
+        assert_eq!(clean("a\u{1b}]0;pwned\u{7}b", &[]), "ab");
+        assert_eq!(clean("x\u{1b}]2;t\u{1b}\\y \u{9d}0;z\u{7}w", &[]), "xy w");
+        assert_eq!(clean("s3cr3t\u{1b}[0m-pass", &secrets), "<redacted>");
         let long = "x".repeat(1000);
         assert_eq!(clean(&long, &[]).chars().count(), MAX_MESSAGE + 1);
     }

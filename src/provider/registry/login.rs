@@ -85,8 +85,9 @@ impl RegistryClient {
             .timeout(options.timeout)
             .connect_timeout(options.timeout)
             .user_agent(concat!("kubectl-eso/", env!("CARGO_PKG_VERSION")))
-            // The registry and its token realm are asked directly; no proxy guessing from the
-            // environment would make a login check more faithful.
+            // HTTPS_PROXY / NO_PROXY from the environment are honoured, as the container
+            // runtime honours them: behind an egress proxy the registry is reachable only
+            // through it (issue 18: this comment used to claim the opposite of what the code did).
             .redirect(reqwest::redirect::Policy::limited(5));
         if let Some(pem) = &options.extra_ca_pem {
             let certs = reqwest::Certificate::from_pem_bundle(pem)
@@ -140,13 +141,44 @@ impl RegistryClient {
             Err(check) => return check,
         };
         let scheme = match authz {
-            Authz::Basic(..) => "basic auth",
-            _ => "bearer token",
+            Authz::Basic(..) => "basic auth".to_string(),
+            _ => match realm_elsewhere(&challenges, api_host(host)) {
+                // Docker and containerd send the Basic credentials to the realm whatever host it
+                // is on; so do we, and the report says so (issue 18).
+                Some(realm) if !matches!(credential, Credential::RegistryToken { .. }) => format!(
+                    "bearer token; the credentials were sent to the token realm on another host, \
+                     {}, as Docker sends them",
+                    clean(&realm, &secrets)
+                ),
+                _ => "bearer token".to_string(),
+            },
         };
         let response = match self.send(Method::GET, &url, &authz, &secrets).await {
             Ok(response) => response,
             Err(check) => return check,
         };
+        if let Some(elsewhere) = redirected_elsewhere(&response, &url) {
+            // The client dropped the Authorization header on the cross-host redirect: whatever
+            // answered there answered an anonymous request (issue 18).
+            let elsewhere = clean(&elsewhere, &secrets);
+            return match response.status() {
+                StatusCode::OK => Check::new(
+                    Outcome::Ok,
+                    format!(
+                        "anonymous: /v2/ redirected to {elsewhere}, which allows anonymous access; \
+                         the credentials were not sent there and were not checked"
+                    ),
+                ),
+                status => Check::new(
+                    Outcome::UnexpectedResponse,
+                    format!(
+                        "/v2/ redirected to {elsewhere}, which answered {} to a request without \
+                         the credentials (they are not sent to another host)",
+                        status.as_u16()
+                    ),
+                ),
+            };
+        }
         match response.status() {
             StatusCode::OK => Check::new(Outcome::Ok, format!("logged in ({scheme})")),
             StatusCode::UNAUTHORIZED => {
@@ -237,8 +269,20 @@ impl RegistryClient {
                 image.repository
             )
         };
+        let anonymous_elsewhere = redirected_elsewhere(&response, &url)
+            .filter(|_| !matches!(authz, Authz::Anonymous))
+            .map(|h| clean(&h, &secrets));
         match response.status() {
-            StatusCode::OK => Check::new(Outcome::Ok, "manifest found; pull allowed"),
+            StatusCode::OK => match anonymous_elsewhere {
+                Some(elsewhere) => Check::new(
+                    Outcome::Ok,
+                    format!(
+                        "manifest found anonymously at {elsewhere} after a redirect; the \
+                         credentials were not sent there and were not checked"
+                    ),
+                ),
+                None => Check::new(Outcome::Ok, "manifest found; pull allowed"),
+            },
             StatusCode::NOT_FOUND => Check::new(
                 Outcome::NotFound,
                 format!(
@@ -422,4 +466,42 @@ impl RegistryClient {
         };
         send_request(request, url, secrets).await
     }
+}
+
+/// `scheme://host:port` of a URL, for telling whether a redirect left the registry.
+fn origin(url: &reqwest::Url) -> String {
+    format!(
+        "{}://{}:{}",
+        url.scheme(),
+        url.host_str().unwrap_or_default(),
+        url.port_or_known_default().unwrap_or_default()
+    )
+}
+
+/// The host a response finally came from when redirects took the request to another origin
+/// (where the Authorization header is not sent).
+fn redirected_elsewhere(response: &reqwest::Response, requested: &str) -> Option<String> {
+    let requested = reqwest::Url::parse(requested).ok()?;
+    let got = response.url();
+    (origin(got) != origin(&requested)).then(|| {
+        let host = got.host_str().unwrap_or_default();
+        match got.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_string(),
+        }
+    })
+}
+
+/// The token realm's host when it is not the registry's own host.
+fn realm_elsewhere(challenges: &[Challenge], registry_host: &str) -> Option<String> {
+    let realm = challenges
+        .iter()
+        .find(|c| c.scheme == "bearer")
+        .and_then(|c| c.param("realm"))?;
+    let url = reqwest::Url::parse(realm).ok()?;
+    let host = match url.port() {
+        Some(port) => format!("{}:{port}", url.host_str()?),
+        None => url.host_str()?.to_string(),
+    };
+    (host != registry_host).then_some(host)
 }

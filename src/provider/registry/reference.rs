@@ -43,6 +43,12 @@ pub fn normalise_key(key: &str) -> Option<RegistryKey> {
         None => (without_scheme, ""),
     };
     let host = normalise_host(host)?;
+    // A path no repository name can have (control or bidi characters, white space: anything
+    // but printable ASCII) matches nothing a runtime would pull: the key is unusable, not
+    // silently kept (found by the issue 18 fuzzer).
+    if !path.chars().all(|c| c.is_ascii_graphic()) {
+        return None;
+    }
     // Docker Hub's legacy key `https://index.docker.io/v1/` carries the API version, not a repository.
     let path = if host == DOCKER_HUB && (path == "v1" || path == "v2") {
         ""
@@ -58,6 +64,9 @@ pub fn normalise_key(key: &str) -> Option<RegistryKey> {
 /// Lower-cases a host[:port] and folds Docker Hub aliases into [`DOCKER_HUB`].
 pub fn normalise_host(host: &str) -> Option<String> {
     let host = host.trim().trim_end_matches('/').to_ascii_lowercase();
+    if host.starts_with('[') {
+        return normalise_ipv6_host(&host);
+    }
     let (name, port) = match host.rsplit_once(':') {
         Some((name, port)) => (name, Some(port)),
         None => (host.as_str(), None),
@@ -74,6 +83,18 @@ pub fn normalise_host(host: &str) -> Option<String> {
         return Some(DOCKER_HUB.to_string());
     }
     Some(host)
+}
+
+/// `[::1]:5000`: a bracketed IPv6 address (as in a URL), optionally with a port (issue 18: such
+/// keys were rejected as malformed).
+fn normalise_ipv6_host(host: &str) -> Option<String> {
+    let (inside, after) = host.strip_prefix('[')?.split_once(']')?;
+    inside.parse::<std::net::Ipv6Addr>().ok()?;
+    let port_ok = match after.strip_prefix(':') {
+        Some(port) => !port.is_empty() && port.chars().all(|c| c.is_ascii_digit()),
+        None => after.is_empty(),
+    };
+    port_ok.then(|| host.to_string())
 }
 
 /// The host to send registry API requests to for a normalised registry name.
@@ -298,6 +319,28 @@ mod tests {
 
     fn key(k: &str) -> RegistryKey {
         normalise_key(k).unwrap_or_else(|| panic!("key {k} should normalise"))
+    }
+
+    #[test]
+    fn issue_18_bracketed_ipv6_keys_are_accepted() {
+        let k = key("https://[::1]:5000/");
+        assert_eq!(k.host, "[::1]:5000");
+        assert_eq!(key("[::1]").host, "[::1]");
+        for bad in [
+            "[::1",
+            "[nothost]:5000",
+            "[::1]:",
+            "[::1]x",
+            "[::1]:50a",
+            "registry.internal/team\u{9d}0;t",
+            "registry.internal/a b",
+        ] {
+            assert_eq!(normalise_key(bad), None, "{bad}");
+        }
+        let image = parse_image("[::1]:5000/team/app:1.0").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(image.registry, "[::1]:5000");
+        assert!(key_matches(&k, &image));
+        assert!(!key_matches(&key("[::1]:5001"), &image));
     }
 
     #[test]

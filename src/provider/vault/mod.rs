@@ -240,6 +240,9 @@ pub async fn probe(
 
     let mut paths: Vec<String> = Vec::new();
     for k in keys {
+        if refused_key(store, k).is_some() {
+            continue;
+        }
         paths.push(store.data_path(&k.key));
         if let Some(m) = store.metadata_path(&k.key) {
             paths.push(m);
@@ -257,6 +260,13 @@ pub async fn probe(
             property: k.property.clone(),
             ..KeyFacts::default()
         };
+        if let Some(why) = refused_key(store, k) {
+            facts.code = Some("refused".into());
+            facts.error = Some(why);
+            out.keys.push(facts);
+            out.values.push(None);
+            continue;
+        }
         let (may_read, may_read_meta) = match &caps {
             Ok(c) => {
                 let data_caps = c.get(&data_path).cloned().unwrap_or_default();
@@ -285,6 +295,47 @@ pub async fn probe(
         out.values.push(value);
     }
     out
+}
+
+/// Why a remote key is not sent to Vault at all, or `None` when its API path is exactly the one
+/// Vault reads. A `..` or `.` segment, an empty segment, a percent sign (`%2e%2e`, `%2f`), a
+/// backslash, `?` or `#` would make the URL mean another path after normalisation than the one
+/// the capabilities were asked for (issue 18: `../../sys/policy/root` was reported "readable"
+/// while the read went to `sys/policy/root`). ESO's own client sends such a key verbatim and Vault
+/// redirects it elsewhere, so the honest answer is to name the key and ask nothing.
+pub fn refused_key(store: &VaultStore, k: &RemoteKey) -> Option<String> {
+    let shown = crate::sanitize::line(&k.key);
+    let relative = store.relative_key(&k.key);
+    let problem = if relative.is_empty() {
+        Some("it is empty".to_string())
+    } else if let Some(c) = relative
+        .chars()
+        .find(|c| matches!(c, '%' | '\\' | '?' | '#') || c.is_control())
+    {
+        Some(format!(
+            "it contains {c:?}, which the URL would not carry as written"
+        ))
+    } else {
+        relative.split('/').find_map(|seg| match seg {
+            "" => Some("it has an empty segment (`//` or a trailing `/`)".to_string()),
+            "." | ".." => Some(format!(
+                "it has a `{seg}` segment, which would make the request read another path"
+            )),
+            // A URL drops a trailing space: the read would go to the trimmed path.
+            _ if seg.trim() != seg => Some("a segment starts or ends with white space".to_string()),
+            _ => None,
+        })
+    };
+    let problem = problem.or_else(|| {
+        k.version
+            .as_deref()
+            .filter(|v| !v.chars().all(|c| c.is_ascii_digit()) || v.is_empty())
+            .map(|v| format!("its version {:?} is not a number", crate::sanitize::line(v)))
+    })?;
+    Some(format!(
+        "remote key {shown:?} refused: {problem}; nothing was asked or read for it \
+         (fix remoteRef.key in the ExternalSecret)"
+    ))
 }
 
 fn allows_read(caps: &[String]) -> bool {
@@ -450,6 +501,51 @@ async fn read(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn issue_18_keys_that_would_read_another_path_are_refused() {
+        let v2 = VaultStore {
+            server: "http://127.0.0.1:8200".into(),
+            namespace: None,
+            mount: "secret".into(),
+            kv_version: "v2".into(),
+        };
+        let key = |k: &str| RemoteKey {
+            key: k.into(),
+            ..RemoteKey::default()
+        };
+        for bad in [
+            "../../sys/policy/root",
+            "a/../b",
+            "./a",
+            "a//b",
+            "a/",
+            "a%2f..%2fb",
+            "%2e%2e/sys",
+            "a\\..\\b",
+            "a?list=true",
+            "a#b",
+            "db ",
+            " db",
+            "",
+            "secret/",
+        ] {
+            let why = refused_key(&v2, &key(bad));
+            assert!(
+                why.as_deref().is_some_and(|w| w.contains("refused")),
+                "{bad}: {why:?}"
+            );
+        }
+        for good in ["order-service", "/secret/team/db", "a.b/c..d", "team/db-1"] {
+            assert_eq!(refused_key(&v2, &key(good)), None, "{good}");
+        }
+        let versioned = RemoteKey {
+            key: "db".into(),
+            version: Some("1&x=y".into()),
+            ..RemoteKey::default()
+        };
+        assert!(refused_key(&v2, &versioned).is_some());
+    }
 
     #[test]
     fn paths_follow_the_kv_version_and_strip_the_mount() {

@@ -75,7 +75,11 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
     if !num.is_empty() {
         return None;
     }
-    Some(Duration::from_secs_f64(total))
+    // Go cannot hold more than i64::MAX nanoseconds: a longer interval is "invalid duration" to
+    // ESO, and `from_secs_f64` would panic on it (issue 18).
+    Duration::try_from_secs_f64(total)
+        .ok()
+        .filter(|d| *d <= Duration::new(9_223_372_036, 854_775_807))
 }
 
 pub fn refresh_interval(es: &Value) -> Duration {
@@ -106,8 +110,10 @@ pub fn should_refresh(es: &Value, now: jiff::Timestamp, force: bool) -> bool {
                 return true;
             }
             refreshed.is_some_and(|t| {
-                let due = t + jiff::SignedDuration::try_from(interval).unwrap_or_default();
-                due <= now
+                jiff::SignedDuration::try_from(interval)
+                    .ok()
+                    .and_then(|d| t.checked_add(d).ok())
+                    .is_some_and(|due| due <= now)
             })
         }
     }
@@ -622,6 +628,9 @@ mod tests {
         assert_eq!(parse_duration("0s"), Some(Duration::ZERO));
         assert_eq!(parse_duration("15s"), Some(Duration::from_secs(15)));
         assert_eq!(parse_duration("abc"), None);
+        // issue 18: longer than Go can hold, or too long for f64, is not a duration.
+        assert_eq!(parse_duration("3000000000000000h"), None);
+        assert_eq!(parse_duration(&("9".repeat(400) + "h")), None);
     }
 
     fn synced(policy: &str, interval: &str, annotations: Value) -> Value {

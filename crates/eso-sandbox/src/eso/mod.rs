@@ -397,7 +397,11 @@ impl Shared {
                     }
                 };
                 if let (Some(d), Ok(mut q)) = (delay, self.queue.lock()) {
-                    q.timers.entry(Instant::now() + d).or_default().push(work);
+                    // Saturating: a requeue too far to represent is "never" (issue 18).
+                    let at = Instant::now().checked_add(d).unwrap_or_else(|| {
+                        Instant::now() + Duration::from_secs(100 * 365 * 86_400)
+                    });
+                    q.timers.entry(at).or_default().push(work);
                 }
             }
         }
