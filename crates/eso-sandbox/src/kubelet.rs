@@ -9,6 +9,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use kube_sim::{EventKind, Store};
 use serde_json::{Value, json};
+use std::sync::Arc;
 use std::time::Duration;
 
 use kube_sim::controllers::POD_STATE_ANNOTATION;
@@ -40,35 +41,107 @@ fn waiting(pod: &Value) -> bool {
         || pod.pointer("/status/containerStatuses").is_none()
 }
 
+/// The managed pods that are waiting, by namespace then name (the order the kubelet retries them
+/// in). Kept from the watch so that a new Secret costs the pods waiting in its namespace, not
+/// every pod there (issue 16: 100,000 Secrets next to 200,000 pods).
+#[derive(Default)]
+struct Waiting(std::collections::BTreeMap<String, std::collections::BTreeSet<String>>);
+
+impl Waiting {
+    /// Every managed waiting pod in the cluster; only pods whose JSON names the annotation are parsed.
+    fn scan(store: &Store) -> Self {
+        let mut w = Waiting::default();
+        for pod in store.list_mentioning("v1", "Pod", None, POD_STATE_ANNOTATION) {
+            w.track(&pod);
+        }
+        w
+    }
+
+    fn track(&mut self, pod: &Value) {
+        let ns = str_at(pod, "/metadata/namespace").unwrap_or_default();
+        let name = str_at(pod, "/metadata/name").unwrap_or_default();
+        if managed(pod) && waiting(pod) {
+            self.0
+                .entry(ns.to_string())
+                .or_default()
+                .insert(name.to_string());
+        } else {
+            self.forget(ns, name);
+        }
+    }
+
+    fn forget(&mut self, ns: &str, name: &str) {
+        if let Some(names) = self.0.get_mut(ns) {
+            names.remove(name);
+            if names.is_empty() {
+                self.0.remove(ns);
+            }
+        }
+    }
+
+    fn keys(&self, ns: Option<&str>) -> Vec<(String, String)> {
+        self.0
+            .iter()
+            .filter(|(n, _)| ns.is_none_or(|ns| ns == n.as_str()))
+            .flat_map(|(n, names)| names.iter().map(move |name| (n.clone(), name.clone())))
+            .collect()
+    }
+}
+
+/// Retry the tracked waiting pods (of one namespace or all) that are still managed and waiting.
+async fn retry(
+    store: &Store,
+    http: &reqwest::Client,
+    registry_host: &str,
+    waiting_pods: &Waiting,
+    ns: Option<&str>,
+) {
+    for (ns, name) in waiting_pods.keys(ns) {
+        if let Some(pod) = store.get("v1", "Pod", Some(&ns), &name)
+            && managed(&pod)
+            && waiting(&pod)
+        {
+            sync_pod(store, http, registry_host, pod).await;
+        }
+    }
+}
+
 impl Kubelet {
     pub fn start(store: Store, http: reqwest::Client, registry_host: String) -> Kubelet {
         let mut events = store.subscribe();
         let task = tokio::spawn(async move {
             let mut tick = tokio::time::interval(RETRY_EVERY);
+            let mut waiting_pods = Waiting::scan(&store);
             loop {
                 tokio::select! {
                     ev = events.recv() => match ev {
-                        Ok(ev) if ev.object_kind == "Pod" && matches!(ev.kind, EventKind::Added) && managed(&ev.object) => {
-                            sync_pod(&store, &http, &registry_host, ev.object).await;
+                        Ok(ev) if ev.object_kind == "Pod" => {
+                            if matches!(ev.kind, EventKind::Deleted) {
+                                waiting_pods.forget(
+                                    str_at(&ev.object, "/metadata/namespace").unwrap_or_default(),
+                                    str_at(&ev.object, "/metadata/name").unwrap_or_default(),
+                                );
+                                continue;
+                            }
+                            waiting_pods.track(&ev.object);
+                            if matches!(ev.kind, EventKind::Added) && managed(&ev.object) {
+                                sync_pod(&store, &http, &registry_host, Arc::unwrap_or_clone(ev.object)).await;
+                            }
                         }
                         // A kubelet retries waiting containers; a new or changed Secret is what unblocks them.
                         Ok(ev) if ev.object_kind == "Secret" && !matches!(ev.kind, EventKind::Deleted) => {
                             let ns = str_at(&ev.object, "/metadata/namespace").unwrap_or_default().to_string();
-                            for pod in store.list("v1", "Pod", Some(&ns)) {
-                                if managed(&pod) && waiting(&pod) {
-                                    sync_pod(&store, &http, &registry_host, pod).await;
-                                }
-                            }
+                            retry(&store, &http, &registry_host, &waiting_pods, Some(&ns)).await;
+                        }
+                        // Changes were missed: look at every pod again.
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                            waiting_pods = Waiting::scan(&store);
                         }
                         Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
                         _ => {}
                     },
                     _ = tick.tick() => {
-                        for pod in store.list("v1", "Pod", None) {
-                            if managed(&pod) && waiting(&pod) {
-                                sync_pod(&store, &http, &registry_host, pod).await;
-                            }
-                        }
+                        retry(&store, &http, &registry_host, &waiting_pods, None).await;
                     }
                 }
             }

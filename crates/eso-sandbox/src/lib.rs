@@ -124,11 +124,17 @@ impl Sandbox {
             vars.insert("AKV_VAULT_URL".into(), a.vault_url("hybridops"));
             vars.insert("AKV_TENANT".into(), a.tenant_id());
         }
-        let objects = if opts.scenario == "scale" {
-            scenario::scale::objects(opts.scale.unwrap_or(10_000), &vars)
+        let objects: Box<dyn Iterator<Item = Value>> = if opts.scenario == "scale" {
+            Box::new(scenario::scale::objects(
+                opts.scale.unwrap_or(10_000),
+                &vars,
+            ))
         } else {
-            scenario::objects(&scenario::substitute(&scenario.objects, &vars))
-                .map_err(anyhow::Error::msg)?
+            Box::new(
+                scenario::objects(&scenario::substitute(&scenario.objects, &vars))
+                    .map_err(anyhow::Error::msg)?
+                    .into_iter(),
+            )
         };
         let store = api.store();
         let install = scenario::objects(scenario::ESO_INSTALL).map_err(anyhow::Error::msg)?;

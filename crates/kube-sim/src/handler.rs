@@ -24,15 +24,45 @@ use crate::{Faults, Store};
 
 pub type Body = BoxBody<Bytes, Infallible>;
 
+/// Environment variable naming a file to which every request is appended as one JSON line (method,
+/// path and query, Accept, status, body bytes, server time): what benchmarks read to know the
+/// exact pages a client fetched and what each cost the server (tests/bench/scale.sh, issue 16).
+pub const REQUEST_LOG_ENV: &str = "KUBE_SIM_REQUEST_LOG";
+
 /// What every connection shares.
 pub struct Shared {
     pub store: Store,
     pub faults: Faults,
+    request_log: Option<std::sync::Mutex<std::fs::File>>,
 }
 
 impl Shared {
     pub fn new(store: Store, faults: Faults) -> Self {
-        Self { store, faults }
+        let request_log = std::env::var_os(REQUEST_LOG_ENV)
+            .filter(|p| !p.is_empty())
+            .and_then(|p| {
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p)
+                    .ok()
+            })
+            .map(std::sync::Mutex::new);
+        Self {
+            store,
+            faults,
+            request_log,
+        }
+    }
+
+    fn log_request(&self, line: &serde_json::Value) {
+        use std::io::Write;
+        if let Some(file) = &self.request_log {
+            let mut text = line.to_string();
+            text.push('\n');
+            let mut file = file.lock().unwrap_or_else(|e| e.into_inner());
+            let _ = file.write_all(text.as_bytes());
+        }
     }
 }
 
@@ -97,10 +127,39 @@ pub async fn handle(
     shared: Arc<Shared>,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
+    let logged = shared.request_log.is_some().then(|| {
+        let accept = req
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let since_epoch = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_micros() as u64)
+            .unwrap_or(0);
+        (
+            (std::time::Instant::now(), since_epoch),
+            req.method().to_string(),
+            req.uri()
+                .path_and_query()
+                .map(|p| p.to_string())
+                .unwrap_or_default(),
+            accept,
+        )
+    });
     let mut resp = match route(&shared, req).await {
         Ok(r) => r,
         Err(status) => status_response(&status),
     };
+    if let Some(((started, start_us), method, path, accept)) = logged {
+        use hyper::body::Body as _;
+        shared.log_request(&serde_json::json!({
+            "start_us": start_us, "method": method, "path": path, "accept": accept, "status": resp.status().as_u16(),
+            "bytes": resp.body().size_hint().exact(),
+            "micros": started.elapsed().as_micros() as u64,
+        }));
+    }
     let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
         h.insert("audit-id", v);

@@ -26,6 +26,7 @@ mod watch;
 mod write;
 
 pub use faults::{Fault, Faults, parse_fault};
+pub use handler::REQUEST_LOG_ENV;
 pub use server::ApiServer;
 pub use store::{EventKind, Store, StoreError, WatchEvent};
 

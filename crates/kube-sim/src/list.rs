@@ -3,7 +3,6 @@
 //! ("LIST with an old resourceVersion"), and JSON / PartialObjectMetadataList / Table bodies.
 //! Lists are assembled from each object's cached bytes, so 10,000 items cost a memcpy, not a serialise.
 
-use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 use std::sync::Arc;
@@ -127,35 +126,80 @@ fn decode_continue(token: &str) -> Result<(i64, String), ApiStatus> {
     Ok((rv, start.trim_end_matches('\u{0}').to_string()))
 }
 
-/// The objects of a type (in one namespace or all) as they were at `rv`, rebuilt from the history.
-fn snapshot(
+type Key = (String, String);
+
+/// What differs at `rv` from the current objects of a type (in one namespace or all): for every key
+/// changed since, its state at `rv` (`None`: it did not exist). Built from the history only, so a
+/// paged LIST at an older resourceVersion costs the changes since, not the size of the type.
+fn changes_since(
     st: &State,
     gr: &str,
     ns: Option<&str>,
     rv: u64,
-) -> BTreeMap<(String, String), Arc<Stored>> {
-    let mut out: BTreeMap<(String, String), Arc<Stored>> = st
-        .iter(gr, ns)
-        .map(|s| ((s.namespace().to_string(), s.name().to_string()), s.clone()))
-        .collect();
+) -> BTreeMap<Key, Option<Arc<Stored>>> {
+    let mut out = BTreeMap::new();
     if rv >= st.rv {
         return out;
     }
-    let mut seen = std::collections::HashSet::new();
-    for change in st.history.iter().filter(|c| c.rv > rv && c.gr == gr) {
+    let first = st.history.partition_point(|c| c.rv <= rv);
+    // Oldest first: the first change to a key after `rv` holds its state at `rv` in `prev`.
+    for change in st.history.range(first..).filter(|c| c.gr == gr) {
+        if ns.is_some_and(|n| n != change.obj.namespace()) {
+            continue;
+        }
         let key = (
             change.obj.namespace().to_string(),
             change.obj.name().to_string(),
         );
-        if ns.is_some_and(|n| n != key.0) || !seen.insert(key.clone()) {
-            continue;
-        }
-        match &change.prev {
-            Some(prev) => out.insert(key, prev.clone()),
-            None => out.remove(&key),
-        };
+        out.entry(key).or_insert_with(|| change.prev.clone());
     }
     out
+}
+
+/// The objects of a type at some resourceVersion, in key order from a lower bound: the current
+/// index with the keys changed since overlaid, merged as two ordered ranges (as etcd seeks a
+/// revision), so a page costs its own size.
+struct AtRevision<'a, C, O>
+where
+    C: Iterator<Item = (&'a Key, &'a Arc<Stored>)>,
+    O: Iterator<Item = (&'a Key, &'a Option<Arc<Stored>>)>,
+{
+    current: std::iter::Peekable<C>,
+    overlay: std::iter::Peekable<O>,
+    changed: &'a BTreeMap<Key, Option<Arc<Stored>>>,
+}
+
+impl<'a, C, O> Iterator for AtRevision<'a, C, O>
+where
+    C: Iterator<Item = (&'a Key, &'a Arc<Stored>)>,
+    O: Iterator<Item = (&'a Key, &'a Option<Arc<Stored>>)>,
+{
+    type Item = (&'a Key, &'a Arc<Stored>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            // Current objects whose key changed since are replaced by the overlay's state.
+            while let Some((k, _)) = self.current.peek() {
+                if self.changed.contains_key(*k) {
+                    self.current.next();
+                } else {
+                    break;
+                }
+            }
+            let take_overlay = match (self.current.peek(), self.overlay.peek()) {
+                (None, None) => return None,
+                (Some(_), None) => false,
+                (None, Some(_)) => true,
+                (Some((ck, _)), Some((ok, _))) => ok < ck,
+            };
+            if !take_overlay {
+                return self.current.next();
+            }
+            if let Some((k, Some(s))) = self.overlay.next() {
+                return Some((k, s));
+            }
+        }
+    }
 }
 
 /// The page of matching objects plus paging metadata.
@@ -170,10 +214,11 @@ fn matches(view: &View, q: &ListQuery, s: &Stored) -> bool {
     if q.labels.is_empty() && q.fields.is_empty() {
         return true;
     }
-    let probe: Cow<Value> = if view.is_alias() {
-        Cow::Owned(crate::view::event_to_new(&s.value))
+    let value = s.value();
+    let probe = if view.is_alias() {
+        crate::view::event_to_new(&value)
     } else {
-        Cow::Borrowed(&s.value)
+        value
     };
     q.labels.matches(&probe) && q.fields.matches(&probe)
 }
@@ -237,31 +282,26 @@ pub async fn page(
         (None, Some((n, name))) if view.rt.namespaced => (n.to_string(), name.to_string()),
         _ => (ns.unwrap_or("").to_string(), s),
     });
-    // Rebuild an older state only when this type really changed since `at`.
-    let changed_since = at < st.rv
-        && st
-            .history
-            .iter()
-            .rev()
-            .take_while(|c| c.rv > at)
-            .any(|c| c.gr == gr);
-    let snap;
-    let map = if changed_since {
-        snap = snapshot(&st, &gr, ns, at);
-        Some(&snap)
-    } else {
-        st.objects.get(&gr)
-    };
+    let changed = changes_since(&st, &gr, ns, at);
     let empty = BTreeMap::new();
-    let map = map.unwrap_or(&empty);
+    let map = st.objects.get(&gr).unwrap_or(&empty);
     let lower = match (&start_key, ns) {
         (Some(k), _) => Bound::Excluded(k.clone()),
         (None, Some(n)) => Bound::Included((n.to_string(), String::new())),
         (None, None) => Bound::Unbounded,
     };
-    let mut range = map
-        .range((lower, Bound::Unbounded))
-        .take_while(|((n, _), _)| ns.is_none_or(|ns| n == ns));
+    let in_ns = |k: &Key| ns.is_none_or(|ns| k.0 == ns);
+    let mut range = AtRevision {
+        current: map
+            .range((lower.clone(), Bound::Unbounded))
+            .take_while(|(k, _)| in_ns(k))
+            .peekable(),
+        overlay: changed
+            .range((lower, Bound::Unbounded))
+            .take_while(|(k, _)| in_ns(k))
+            .peekable(),
+        changed: &changed,
+    };
     let selectors = !q.labels.is_empty() || !q.fields.is_empty();
     let limit = q.limit.unwrap_or(usize::MAX);
     let mut items = vec![];
@@ -318,16 +358,24 @@ fn list_metadata(view: &View, page: &Page, force_continue: bool) -> Value {
     Value::Object(m)
 }
 
-fn partial_metadata(s: &Stored) -> Value {
+pub(crate) fn partial_metadata(s: &Stored) -> Value {
+    let metadata = match s.value() {
+        Value::Object(mut m) => m.remove("metadata"),
+        _ => None,
+    };
     json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
-           "metadata": s.value.get("metadata").cloned().unwrap_or(json!({}))})
+           "metadata": metadata.unwrap_or(json!({}))})
 }
 
 /// A Table row for one object.
 pub fn table_row(view: &View, s: &Stored, include: &str, now: jiff::Timestamp) -> Value {
     // The cells only read fields; the events.k8s.io view is the one case that needs a converted copy.
-    let converted = view.is_alias().then(|| view.object(s));
-    let obj = converted.as_ref().unwrap_or(&s.value);
+    let obj = if view.is_alias() {
+        view.object(s)
+    } else {
+        s.value()
+    };
+    let obj = &obj;
     let mut row = json!({"cells": table::cells(&view.rt, &view.version, obj, now)});
     match include {
         "None" => {}

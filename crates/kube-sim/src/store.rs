@@ -41,7 +41,8 @@ pub struct WatchEvent {
     pub kind: EventKind,
     pub api_version: String,
     pub object_kind: String,
-    pub object: Value,
+    /// Shared by every subscriber: one copy per change, however many listen.
+    pub object: Arc<Value>,
 }
 
 /// A failed store operation; `status` is what the HTTP API would answer.
@@ -75,36 +76,67 @@ impl From<ApiStatus> for StoreError {
     }
 }
 
-/// One stored object, with its JSON already serialised (minus `apiVersion`/`kind`) so LISTs of
-/// thousands of objects are byte copies rather than re-serialisation.
+/// One stored object, kept only as its serialised JSON (minus `apiVersion`/`kind`): a LIST of
+/// thousands of objects is a byte copy rather than a re-serialisation, and an object costs about
+/// its size on the wire instead of a `serde_json::Value` tree several times larger (issue 16).
+/// Readers that need fields parse it with [`Stored::value`]; namespace and name are kept apart
+/// because every index and watch filter reads them.
 #[derive(Debug)]
 pub struct Stored {
-    pub value: Value,
     /// The serialised object without its `apiVersion` and `kind` keys, starting after the opening `{`.
     pub tail: Bytes,
     pub rv: u64,
+    api_version: Option<Box<str>>,
+    kind: Option<Box<str>>,
+    namespace: Box<str>,
+    name: Box<str>,
 }
 
 impl Stored {
-    pub fn new(mut value: Value, rv: u64) -> Self {
+    /// Serialise `value` (left as it was) into a stored object.
+    pub fn new(value: &mut Value, rv: u64) -> Self {
         let mut tail = Vec::new();
+        let mut type_meta: [Option<Box<str>>; 2] = [None, None];
         if let Some(map) = value.as_object_mut() {
-            let av = map.remove("apiVersion");
-            let kind = map.remove("kind");
-            tail = serde_json::to_vec(map).unwrap_or_else(|_| b"{}".to_vec());
-            if let Some(av) = av {
-                map.insert("apiVersion".into(), av);
+            // Only string apiVersion/kind are kept apart (anything else stays in the bytes).
+            let mut taken = [None, None];
+            for (slot, key) in taken.iter_mut().zip(["apiVersion", "kind"]) {
+                if map.get(key).is_some_and(Value::is_string) {
+                    *slot = map.remove(key);
+                }
             }
-            if let Some(kind) = kind {
-                map.insert("kind".into(), kind);
+            tail = serde_json::to_vec(map).unwrap_or_else(|_| b"{}".to_vec());
+            for ((slot, key), v) in type_meta.iter_mut().zip(["apiVersion", "kind"]).zip(taken) {
+                if let Some(Value::String(s)) = v {
+                    *slot = Some(s.as_str().into());
+                    map.insert(key.into(), Value::String(s));
+                }
             }
         }
+        let [api_version, kind] = type_meta;
+        let s = |p: &str| -> Box<str> {
+            value
+                .pointer(p)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .into()
+        };
+        let (namespace, name) = (s("/metadata/namespace"), s("/metadata/name"));
         let tail = if tail.len() > 1 {
+            // Kept for the object's life: no spare capacity from the serialiser's growth.
+            tail.shrink_to_fit();
             Bytes::from(tail).slice(1..)
         } else {
             Bytes::from_static(b"}")
         };
-        Self { value, tail, rv }
+        Self {
+            tail,
+            rv,
+            api_version,
+            kind,
+            namespace,
+            name,
+        }
     }
 
     /// Append the object as JSON, with the given apiVersion/kind (or none, for built-in list items).
@@ -122,18 +154,34 @@ impl Stored {
         out.extend_from_slice(&self.tail);
     }
 
+    /// The whole object as it was stored (with its own apiVersion and kind), parsed from the bytes.
+    pub fn value(&self) -> Value {
+        let mut bytes = Vec::with_capacity(self.tail.len() + 1);
+        self.write_json(&mut bytes, None);
+        let mut v: Value =
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::Object(Default::default()));
+        if let Some(map) = v.as_object_mut() {
+            if let Some(av) = &self.api_version {
+                map.insert("apiVersion".into(), Value::from(av.as_ref()));
+            }
+            if let Some(kind) = &self.kind {
+                map.insert("kind".into(), Value::from(kind.as_ref()));
+            }
+        }
+        v
+    }
+
+    /// Does the serialised object contain this text? A cheap pre-filter before parsing it.
+    pub fn mentions(&self, needle: &str) -> bool {
+        memchr::memmem::find(&self.tail, needle.as_bytes()).is_some()
+    }
+
     pub fn namespace(&self) -> &str {
-        self.value
-            .pointer("/metadata/namespace")
-            .and_then(Value::as_str)
-            .unwrap_or("")
+        &self.namespace
     }
 
     pub fn name(&self) -> &str {
-        self.value
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or("")
+        &self.name
     }
 }
 
@@ -277,7 +325,8 @@ impl Store {
         let mut st = self.write();
         let ctx = crate::write::Ctx::in_process();
         let out = st.create(&rt, &version, &ns, obj, &ctx)?;
-        Ok(out.stored.value.clone())
+        drop(st);
+        Ok(out.value())
     }
 
     /// Create, or replace spec/metadata of the existing object keeping its status (a given status is written too).
@@ -291,11 +340,9 @@ impl Store {
         let mut st = self.write();
         let ctx = crate::write::Ctx::in_process();
         if st.get(&rt.gr(), &ns, &name).is_none() {
-            return Ok(st
-                .create(&rt, &version, &ns, obj, &ctx)?
-                .stored
-                .value
-                .clone());
+            let out = st.create(&rt, &version, &ns, obj, &ctx)?;
+            drop(st);
+            return Ok(out.value());
         }
         let status = obj.get("status").cloned();
         let mut obj = obj;
@@ -307,7 +354,8 @@ impl Store {
             obj["status"] = status;
             out = st.update(&rt, &version, &ns, &name, obj, true, &ctx)?;
         }
-        Ok(out.stored.value.clone())
+        drop(st);
+        Ok(out.value())
     }
 
     pub fn get(
@@ -325,8 +373,9 @@ impl Store {
         let (rt, _) = self.resolve(api_version, kind).ok()?;
         let ns = Self::namespace_for(&rt, namespace.unwrap_or(""));
         let st = self.read();
-        let stored = st.get(&rt.gr(), &ns, name)?;
-        let mut v = stored.value.clone();
+        let stored = st.get(&rt.gr(), &ns, name)?.clone();
+        drop(st);
+        let mut v = stored.value();
         v["apiVersion"] = Value::from(api_version);
         Some(v)
     }
@@ -343,14 +392,85 @@ impl Store {
         let Ok((rt, _)) = self.resolve(api_version, kind) else {
             return vec![];
         };
-        let st = self.read();
-        st.iter(&rt.gr(), namespace)
+        let stored: Vec<Arc<Stored>> = self.read().iter(&rt.gr(), namespace).cloned().collect();
+        stored
+            .iter()
             .map(|s| {
-                let mut v = s.value.clone();
+                let mut v = s.value();
                 v["apiVersion"] = Value::from(api_version);
                 v
             })
             .collect()
+    }
+
+    /// Like [`Store::list`], but only objects whose serialised JSON contains `needle` (a cheap
+    /// pre-filter: callers still check the fields they mean). Only those are parsed.
+    pub fn list_mentioning(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        needle: &str,
+    ) -> Vec<Value> {
+        if is_new_event(api_version, kind) {
+            return self
+                .list_mentioning("v1", kind, namespace, needle)
+                .iter()
+                .map(event_to_new)
+                .collect();
+        }
+        let Ok((rt, _)) = self.resolve(api_version, kind) else {
+            return vec![];
+        };
+        let stored: Vec<Arc<Stored>> = self
+            .read()
+            .iter(&rt.gr(), namespace)
+            .filter(|s| s.mentions(needle))
+            .cloned()
+            .collect();
+        stored
+            .iter()
+            .map(|s| {
+                let mut v = s.value();
+                v["apiVersion"] = Value::from(api_version);
+                v
+            })
+            .collect()
+    }
+
+    /// (namespace, name) of every object of the type, in one namespace or all, in key order, without
+    /// reading the objects.
+    pub fn keys(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+    ) -> Vec<(String, String)> {
+        let api_version = if is_new_event(api_version, kind) {
+            "v1"
+        } else {
+            api_version
+        };
+        let Ok((rt, _)) = self.resolve(api_version, kind) else {
+            return vec![];
+        };
+        self.read()
+            .iter(&rt.gr(), namespace)
+            .map(|s| (s.namespace().to_string(), s.name().to_string()))
+            .collect()
+    }
+
+    /// How many objects of the type are stored (in one namespace or all).
+    pub fn count(&self, api_version: &str, kind: &str, namespace: Option<&str>) -> usize {
+        let api_version = if is_new_event(api_version, kind) {
+            "v1"
+        } else {
+            api_version
+        };
+        let Ok((rt, _)) = self.resolve(api_version, kind) else {
+            return 0;
+        };
+        self.read().iter(&rt.gr(), namespace).count()
     }
 
     /// PUT: status ignored (for kinds with a status subresource); 409 Conflict on a stale resourceVersion.
@@ -372,11 +492,9 @@ impl Store {
         let ns = Self::namespace_for(&rt, &ns);
         let mut st = self.write();
         let ctx = crate::write::Ctx::in_process();
-        Ok(st
-            .update(&rt, &version, &ns, &name, obj, status, &ctx)?
-            .stored
-            .value
-            .clone())
+        let out = st.update(&rt, &version, &ns, &name, obj, status, &ctx)?;
+        drop(st);
+        Ok(out.value())
     }
 
     pub fn delete(
@@ -415,7 +533,7 @@ impl Store {
                 .get("/serviceaccounts", namespace, service_account)
                 .ok_or_else(|| ApiStatus::not_found("", "serviceaccounts", service_account))?;
             let uid = sa
-                .value
+                .value()
                 .pointer("/metadata/uid")
                 .and_then(Value::as_str)
                 .unwrap_or("")
@@ -476,7 +594,8 @@ impl State {
         self.get("/namespaces", "", ns).is_some()
     }
 
-    /// Store (or, with `None`, remove) an object at a new resourceVersion and tell every watcher.
+    /// Store (or, for `Deleted`, remove) an object at a new resourceVersion and tell every watcher.
+    /// Returns the stored form and the object as written (shared with in-process subscribers).
     pub fn commit(
         &mut self,
         gr: &str,
@@ -484,13 +603,14 @@ impl State {
         name: &str,
         kind: EventKind,
         mut value: Value,
-    ) -> Arc<Stored> {
+    ) -> (Arc<Stored>, Arc<Value>) {
         self.rv += 1;
         let rv = self.rv;
         if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
             meta.insert("resourceVersion".into(), Value::from(rv.to_string()));
         }
-        let stored = Arc::new(Stored::new(value, rv));
+        let stored = Arc::new(Stored::new(&mut value, rv));
+        let value = Arc::new(value);
         let key = (ns.to_string(), name.to_string());
         let map = self.objects.entry(gr.to_string()).or_default();
         let prev = if kind == EventKind::Deleted {
@@ -513,16 +633,21 @@ impl State {
         self.history.push_back(change.clone());
         let _ = self.changes.send(change);
         if self.public.receiver_count() > 0 {
-            let v = &stored.value;
-            let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+            let s = |k: &str| {
+                value
+                    .get(k)
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string()
+            };
             let _ = self.public.send(WatchEvent {
                 kind,
                 api_version: s("apiVersion"),
                 object_kind: s("kind"),
-                object: v.clone(),
+                object: value.clone(),
             });
         }
-        stored
+        (stored, value)
     }
 }
 
@@ -533,17 +658,22 @@ mod tests {
 
     #[test]
     fn stored_bytes_round_trip_with_and_without_type_meta() {
-        let s = Stored::new(
-            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "a"}, "type": "Opaque"}),
-            5,
-        );
+        let mut original = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "a", "namespace": "n"}, "type": "Opaque"});
+        let s = Stored::new(&mut original, 5);
+        assert_eq!(original["kind"], "Secret", "the value is left as it was");
+        assert_eq!(s.value(), original);
+        assert_eq!((s.namespace(), s.name()), ("n", "a"));
         let mut with = vec![];
         s.write_json(&mut with, Some(("v1", "Secret")));
         let parsed: Value = serde_json::from_slice(&with).expect("valid json");
-        assert_eq!(parsed, s.value);
+        assert_eq!(parsed, original);
         let mut without = vec![];
         s.write_json(&mut without, None);
         let parsed: Value = serde_json::from_slice(&without).expect("valid json");
-        assert_eq!(parsed, json!({"metadata": {"name": "a"}, "type": "Opaque"}));
+        assert_eq!(
+            parsed,
+            json!({"metadata": {"name": "a", "namespace": "n"}, "type": "Opaque"})
+        );
+        assert!(s.mentions("Opaque") && !s.mentions("Secret"));
     }
 }

@@ -311,8 +311,8 @@ fn delete(store: &Store, req: &Req) -> Result<Response<Body>, ApiStatus> {
         req.view.write_object(&deleted, &mut out, true);
         out
     } else {
+        let deleted = deleted.value();
         let uid = deleted
-            .value
             .pointer("/metadata/uid")
             .and_then(Value::as_str)
             .unwrap_or("");

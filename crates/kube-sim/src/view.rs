@@ -76,9 +76,9 @@ impl View {
     /// The object as this client sees it.
     pub fn object(&self, s: &Stored) -> Value {
         if self.is_alias() {
-            return event_to_new(&s.value);
+            return event_to_new(&s.value());
         }
-        let mut v = s.value.clone();
+        let mut v = s.value();
         v["apiVersion"] = json!(self.api_version());
         v
     }
@@ -86,7 +86,7 @@ impl View {
     /// Append the object's JSON; `with_type` false gives the built-in list item form (no kind/apiVersion).
     pub fn write_object(&self, s: &Stored, out: &mut Vec<u8>, with_type: bool) {
         if self.is_alias() {
-            let mut v = event_to_new(&s.value);
+            let mut v = event_to_new(&s.value());
             if !with_type && let Some(m) = v.as_object_mut() {
                 m.remove("apiVersion");
                 m.remove("kind");

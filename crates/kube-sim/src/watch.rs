@@ -46,8 +46,7 @@ impl Emitter {
         match &self.format {
             Format::Json => self.view.write_object(s, &mut out, true),
             Format::Metadata => {
-                let obj = json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
-                                 "metadata": s.value.get("metadata").cloned().unwrap_or(json!({}))});
+                let obj = crate::list::partial_metadata(s);
                 out.extend_from_slice(obj.to_string().as_bytes());
             }
             Format::Table { include } => {
@@ -83,10 +82,11 @@ fn selected(view: &View, q: &ListQuery, ns: Option<&str>, s: &Stored) -> bool {
     if q.labels.is_empty() && q.fields.is_empty() {
         return true;
     }
+    let value = s.value();
     let probe = if view.is_alias() {
-        crate::view::event_to_new(&s.value)
+        crate::view::event_to_new(&value)
     } else {
-        s.value.clone()
+        value
     };
     q.labels.matches(&probe) && q.fields.matches(&probe)
 }

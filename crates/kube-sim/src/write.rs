@@ -49,10 +49,19 @@ impl Ctx {
     }
 }
 
-/// The result of a write: the stored object and any `warning: 299` texts.
+/// The result of a write: the stored object (and as a value, for in-process callers) and any
+/// `warning: 299` texts.
 pub struct Outcome {
     pub stored: Arc<Stored>,
+    pub object: Arc<Value>,
     pub warnings: Vec<String>,
+}
+
+impl Outcome {
+    /// The object as written.
+    pub fn value(self) -> Value {
+        Arc::unwrap_or_clone(self.object)
+    }
 }
 
 pub fn now_rfc3339() -> String {
@@ -418,8 +427,12 @@ impl State {
             })?;
             self.registry.insert(crd_rt);
         }
-        let stored = self.commit(&gr, ns, &name, EventKind::Added, obj);
-        Ok(Outcome { stored, warnings })
+        let (stored, object) = self.commit(&gr, ns, &name, EventKind::Added, obj);
+        Ok(Outcome {
+            stored,
+            object,
+            warnings,
+        })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -454,8 +467,9 @@ impl State {
             return Err(ApiStatus::conflict(&rt.group, &rt.plural, name));
         }
         let incoming_managed = meta.get("managedFields").filter(|m| !m.is_null()).cloned();
+        let old_value = old.value();
         let mut new = if status_only {
-            let mut n = old.value.clone();
+            let mut n = old_value.clone();
             match obj.get("status") {
                 Some(s) => n["status"] = s.clone(),
                 None => {
@@ -471,7 +485,7 @@ impl State {
                 map.insert("kind".into(), json!(rt.kind));
                 if rt.has_status() {
                     map.remove("status");
-                    if let Some(s) = old.value.get("status") {
+                    if let Some(s) = old_value.get("status") {
                         map.insert("status".into(), s.clone());
                     }
                 }
@@ -487,13 +501,12 @@ impl State {
         } else {
             vec![]
         };
-        let old_meta = old
-            .value
+        let old_meta = old_value
             .get("metadata")
             .and_then(Value::as_object)
             .cloned()
             .unwrap_or_default();
-        let spec_changed = spec_part(&old.value) != spec_part(&new);
+        let spec_changed = spec_part(&old_value) != spec_part(&new);
         let meta = meta_mut(&mut new)?;
         for key in [
             "uid",
@@ -524,9 +537,10 @@ impl State {
         if gr == CRD_GR && !status_only {
             establish_crd(&mut new);
         }
-        if without_bookkeeping(&new) == without_bookkeeping(&old.value) {
+        if without_bookkeeping(&new) == without_bookkeeping(&old_value) {
             return Ok(Outcome {
                 stored: old,
+                object: Arc::new(old_value),
                 warnings,
             });
         }
@@ -536,8 +550,12 @@ impl State {
         {
             self.registry.insert(crd_rt);
         }
-        let stored = self.commit(&gr, ns, name, EventKind::Modified, new);
-        Ok(Outcome { stored, warnings })
+        let (stored, object) = self.commit(&gr, ns, name, EventKind::Modified, new);
+        Ok(Outcome {
+            stored,
+            object,
+            warnings,
+        })
     }
 
     /// Delete an object; a Namespace takes its contents with it, a CRD its type and custom resources.
@@ -565,32 +583,27 @@ impl State {
             for inner_gr in namespaced {
                 let victims: Vec<(String, Value)> = self
                     .iter(&inner_gr, Some(name))
-                    .map(|s| (s.name().to_string(), s.value.clone()))
+                    .map(|s| (s.name().to_string(), s.value()))
                     .collect();
                 for (victim, value) in victims {
                     self.commit(&inner_gr, name, &victim, EventKind::Deleted, value);
                 }
             }
         }
+        let old_value = old.value();
         if gr == CRD_GR
-            && let Some(crd_rt) = resources::from_crd(&old.value)
+            && let Some(crd_rt) = resources::from_crd(&old_value)
         {
             let victims: Vec<(String, String, Value)> = self
                 .iter(&crd_rt.gr(), None)
-                .map(|s| {
-                    (
-                        s.namespace().to_string(),
-                        s.name().to_string(),
-                        s.value.clone(),
-                    )
-                })
+                .map(|s| (s.namespace().to_string(), s.name().to_string(), s.value()))
                 .collect();
             for (vns, vname, value) in victims {
                 self.commit(&crd_rt.gr(), &vns, &vname, EventKind::Deleted, value);
             }
             self.registry.remove(&crd_rt.group, &crd_rt.plural);
         }
-        Ok(self.commit(&gr, ns, name, EventKind::Deleted, old.value.clone()))
+        Ok(self.commit(&gr, ns, name, EventKind::Deleted, old_value).0)
     }
 }
 

@@ -335,6 +335,173 @@ async fn json_patch_strategic_merge_and_server_side_apply() {
     );
 }
 
+/// (name, resourceVersion) of every item of every page of a LIST, following `continue`.
+async fn all_pages(s: &Sim, first: &str, limit: usize) -> (Vec<(String, String)>, Vec<String>) {
+    let (mut items, mut rvs) = (vec![], vec![]);
+    let mut url = format!("{first}?limit={limit}");
+    loop {
+        let (code, page) = s.json(Method::GET, &url, None).await;
+        assert_eq!(code, StatusCode::OK, "{page}");
+        rvs.push(
+            page["metadata"]["resourceVersion"]
+                .as_str()
+                .unwrap_or("")
+                .to_string(),
+        );
+        for i in page["items"].as_array().into_iter().flatten() {
+            let m = &i["metadata"];
+            items.push((
+                format!(
+                    "{}/{}",
+                    m["namespace"].as_str().unwrap_or(""),
+                    m["name"].as_str().unwrap_or("")
+                ),
+                m["resourceVersion"].as_str().unwrap_or("").to_string(),
+            ));
+        }
+        match page["metadata"]["continue"].as_str() {
+            Some(t) if !t.is_empty() => url = format!("{first}?limit={limit}&continue={t}"),
+            _ => return (items, rvs),
+        }
+    }
+}
+
+/// Issue 16: pages after the first are served from the first page's resourceVersion by overlaying
+/// the changes made since on the current index (not by rebuilding the type): creations, updates
+/// and deletions before and after the cursor, in and out of the listed namespace, must all be
+/// invisible, and the items must be exactly those of a LIST taken at that resourceVersion.
+#[tokio::test]
+async fn later_pages_show_the_first_pages_revision_whatever_changed_since() {
+    let s = sim().await;
+    let store = s.server.store();
+    let secret = |ns: &str, name: &str, v: &str| json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": ns, "labels": {"v": v}}});
+    for ns in ["a", "b", "c"] {
+        for i in 0..10 {
+            store
+                .create(secret(ns, &format!("s{i}"), "1"))
+                .expect("secret");
+        }
+    }
+    let (before, _) = all_pages(&s, "/api/v1/secrets", 1000).await;
+    let (before_b, _) = all_pages(&s, "/api/v1/namespaces/b/secrets", 1000).await;
+    // The first page of each LIST, then changes everywhere, then the remaining pages.
+    let (code, first) = s.json(Method::GET, "/api/v1/secrets?limit=12", None).await;
+    assert_eq!(code, StatusCode::OK);
+    let (_, first_b) = s
+        .json(Method::GET, "/api/v1/namespaces/b/secrets?limit=3", None)
+        .await;
+    store
+        .apply(secret("a", "s1", "2"))
+        .expect("update before the cursor");
+    store
+        .apply(secret("b", "s5", "2"))
+        .expect("update after the cursor");
+    store
+        .apply(secret("b", "s5", "3"))
+        .expect("second update of the same key");
+    store
+        .delete("v1", "Secret", Some("c"), "s7")
+        .expect("delete after the cursor");
+    store
+        .delete("v1", "Secret", Some("a"), "s0")
+        .expect("delete before the cursor");
+    store
+        .create(secret("b", "s55", "1"))
+        .expect("create after the cursor");
+    store
+        .create(secret("a", "s00", "1"))
+        .expect("create before the cursor");
+    store
+        .create(secret("d", "s0", "1"))
+        .expect("create in a new namespace");
+    store
+        .delete("v1", "Secret", Some("c"), "s7")
+        .expect_err("already gone");
+    store
+        .create(secret("c", "s7", "9"))
+        .expect("re-create a deleted key");
+
+    let rest = |page: &Value, path: &str| {
+        let token = page["metadata"]["continue"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        format!("{path}?limit=5&continue={token}")
+    };
+    let mut seen: Vec<(String, String)> = vec![];
+    let mut collect = |page: &Value| {
+        for i in page["items"].as_array().into_iter().flatten() {
+            let m = &i["metadata"];
+            seen.push((
+                format!(
+                    "{}/{}",
+                    m["namespace"].as_str().unwrap_or(""),
+                    m["name"].as_str().unwrap_or("")
+                ),
+                m["resourceVersion"].as_str().unwrap_or("").to_string(),
+            ));
+        }
+    };
+    collect(&first);
+    let mut url = rest(&first, "/api/v1/secrets");
+    loop {
+        let (code, page) = s.json(Method::GET, &url, None).await;
+        assert_eq!(code, StatusCode::OK, "{page}");
+        assert_eq!(
+            page["metadata"]["resourceVersion"],
+            first["metadata"]["resourceVersion"]
+        );
+        collect(&page);
+        if page["metadata"]["continue"]
+            .as_str()
+            .is_none_or(str::is_empty)
+        {
+            break;
+        }
+        url = rest(&page, "/api/v1/secrets");
+    }
+    assert_eq!(
+        seen, before,
+        "all namespaces, at the first page's resourceVersion"
+    );
+
+    let mut seen_b: Vec<(String, String)> = vec![];
+    let mut collect_b = |page: &Value| {
+        for i in page["items"].as_array().into_iter().flatten() {
+            let m = &i["metadata"];
+            seen_b.push((
+                format!(
+                    "{}/{}",
+                    m["namespace"].as_str().unwrap_or(""),
+                    m["name"].as_str().unwrap_or("")
+                ),
+                m["resourceVersion"].as_str().unwrap_or("").to_string(),
+            ));
+        }
+    };
+    collect_b(&first_b);
+    let mut url = rest(&first_b, "/api/v1/namespaces/b/secrets");
+    loop {
+        let (_, page) = s.json(Method::GET, &url, None).await;
+        collect_b(&page);
+        if page["metadata"]["continue"]
+            .as_str()
+            .is_none_or(str::is_empty)
+        {
+            break;
+        }
+        url = rest(&page, "/api/v1/namespaces/b/secrets");
+    }
+    assert_eq!(
+        seen_b, before_b,
+        "one namespace, at the first page's resourceVersion"
+    );
+
+    let (now, _) = all_pages(&s, "/api/v1/secrets", 4).await;
+    assert_ne!(now, before, "a fresh LIST sees the changes");
+    assert!(now.iter().any(|(k, _)| k == "b/s55") && !now.iter().any(|(k, _)| k == "a/s0"));
+}
+
 #[tokio::test]
 async fn paging_is_a_consistent_snapshot_and_expires_after_compaction() {
     let s = sim().await;

@@ -27,6 +27,8 @@ pub struct Ctx {
     pub http: reqwest::Client,
     pub eso_api_version: String,
     sessions: std::sync::Mutex<HashMap<String, (String, Instant)>>,
+    /// The Events recorded so far, to aggregate repeats without scanning the namespace's Events.
+    events: std::sync::Mutex<events::Recorded>,
 }
 
 impl Ctx {
@@ -36,6 +38,7 @@ impl Ctx {
             http,
             eso_api_version: eso_api_version.to_string(),
             sessions: Default::default(),
+            events: Default::default(),
         }
     }
 
@@ -230,17 +233,21 @@ impl Shared {
                 .to_string();
             self.push(Work::ClusterExternalSecret { name }, false);
         }
-        for es in self.ctx.store.list(&v, "ExternalSecret", None) {
-            self.push(es_work(&es), force);
+        // Only names are needed: the objects are read when their work runs.
+        for (namespace, name) in self.ctx.store.keys(&v, "ExternalSecret", None) {
+            self.push(Work::ExternalSecret { namespace, name }, force);
         }
     }
 
     fn enqueue_users_of_store(&self, kind: &str, namespace: Option<&str>, name: &str) {
-        for es in self
-            .ctx
-            .store
-            .list(&self.ctx.eso_api_version, "ExternalSecret", namespace)
-        {
+        // Only ExternalSecrets whose JSON names the store can refer to it: the others are not parsed.
+        let needle = serde_json::Value::from(name).to_string();
+        for es in self.ctx.store.list_mentioning(
+            &self.ctx.eso_api_version,
+            "ExternalSecret",
+            namespace,
+            &needle,
+        ) {
             let es_kind = str_at(&es, "/spec/secretStoreRef/kind").unwrap_or("SecretStore");
             if es_kind == kind && str_at(&es, "/spec/secretStoreRef/name") == Some(name) {
                 self.push(es_work(&es), false);

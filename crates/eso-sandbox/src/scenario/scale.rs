@@ -49,29 +49,31 @@ pub fn generate() -> Scenario {
     }
 }
 
-pub fn objects(n: usize, vars: &BTreeMap<String, String>) -> Vec<Value> {
+/// The scenario's objects, generated one at a time so that loading 100,000 ExternalSecrets never
+/// holds them all as values at once (issue 16).
+pub fn objects(n: usize, vars: &BTreeMap<String, String>) -> impl Iterator<Item = Value> + use<> {
     let vault_addr = vars.get("VAULT_ADDR").cloned().unwrap_or_default();
-    let mut out = vec![
+    let fixed = [
         json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "external-secrets"}}),
         json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "external-secrets", "namespace": "external-secrets"}}),
     ];
-    for ns in 0..NAMESPACES {
-        out.push(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": format!("team-{ns:03}")}}));
-    }
-    for s in 0..STORES {
-        out.push(json!({
+    let namespaces = (0..NAMESPACES).map(|ns| {
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": format!("team-{ns:03}")}})
+    });
+    let stores = (0..STORES).map(move |s| {
+        json!({
             "apiVersion": "external-secrets.io/v1", "kind": "ClusterSecretStore",
             "metadata": {"name": format!("vault-{s}")},
             "spec": {"provider": {"vault": {
                 "server": vault_addr, "path": "apps", "version": "v2",
                 "auth": {"kubernetes": {"mountPath": "kubernetes", "role": "external-secrets-operator"}},
             }}},
-        }));
-    }
-    for i in 0..n {
+        })
+    });
+    let apps = (0..n).flat_map(|i| {
         let ns = format!("team-{:03}", i % NAMESPACES);
         let name = format!("app-{i:05}");
-        out.push(json!({
+        let es = json!({
             "apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
             "metadata": {"name": name, "namespace": ns, "labels": {"app": name}},
             "spec": {
@@ -80,19 +82,24 @@ pub fn objects(n: usize, vars: &BTreeMap<String, String>) -> Vec<Value> {
                 "target": {"name": format!("{name}-creds")},
                 "data": [{"secretKey": "password", "remoteRef": {"key": format!("app-{}", i % DISTINCT_KEYS), "property": "password"}}],
             },
-        }));
-        for replica in 0..2 {
-            out.push(json!({
+        });
+        let pods = (0..2).map(move |replica| {
+            json!({
                 "apiVersion": "v1", "kind": "Pod",
                 "metadata": {"name": format!("{name}-{replica}"), "namespace": ns, "labels": {"app": name}},
                 "spec": {"containers": [{
                     "name": "app", "image": "busybox:1.36",
                     "env": [{"name": "PASSWORD", "valueFrom": {"secretKeyRef": {"name": format!("{name}-creds"), "key": "password"}}}],
                 }]},
-            }));
-        }
-    }
-    out
+            })
+        });
+        std::iter::once(es).chain(pods)
+    });
+    fixed
+        .into_iter()
+        .chain(namespaces)
+        .chain(stores)
+        .chain(apps)
 }
 
 #[cfg(test)]
@@ -101,7 +108,7 @@ mod tests {
 
     #[test]
     fn sizes_follow_the_parameter() {
-        let objs = objects(1000, &BTreeMap::new());
+        let objs: Vec<Value> = objects(1000, &BTreeMap::new()).collect();
         let count = |k: &str| objs.iter().filter(|o| o["kind"] == k).count();
         assert_eq!(count("ExternalSecret"), 1000);
         assert_eq!(count("Pod"), 2000);

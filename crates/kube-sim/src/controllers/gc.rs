@@ -22,7 +22,12 @@ pub(super) fn all_owner_uids(store: &Store) -> HashSet<String> {
         .filter(|rt| rt.storage_alias.is_none() && !rt.create_only)
     {
         for stored in st.iter(&rt.gr(), None) {
-            for owner in owner_references(&stored.value) {
+            // Most objects have no owner: only those whose bytes name one are parsed.
+            if !stored.mentions("\"ownerReferences\"") {
+                continue;
+            }
+            let value = stored.value();
+            for owner in owner_references(&value) {
                 if let Some(uid) = owner.get("uid").and_then(Value::as_str) {
                     uids.insert(uid.to_string());
                 }
@@ -51,7 +56,11 @@ pub(super) fn delete_dependents(store: &Store, owner: &Value, owner_uid: &str) {
                 continue;
             }
             for stored in st.iter(&rt.gr(), owner_ns) {
-                let refs = owner_references(&stored.value);
+                if !stored.mentions(owner_uid) {
+                    continue;
+                }
+                let value = stored.value();
+                let refs = owner_references(&value);
                 if refs
                     .iter()
                     .any(|o| o.get("uid").and_then(Value::as_str) == Some(owner_uid))

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Benchmark for issue 16 (not a timed test): the product against the sandbox's `scale` scenario at
+# N ExternalSecrets (default 30,000; run it again with 100000), next to the page-fetch limit.
+#
+# Prints, for the sandbox: its start time (launch to ready), its peak memory, and what its API server
+# spent per LIST page (from kube-sim's request log, KUBE_SIM_REQUEST_LOG); for `scope -A -o json` and
+# `doctor -A --no-probe`: wall time, peak RSS, requests and bytes on the wire, and the wall
+# time and peak RSS of a bare program that fetches exactly the same pages with the same concurrency
+# (crates/kube-sim/examples/page_fetch.rs, fed the command's own request log), measured in the same
+# run, alternating with the command, and the ratio of the two. Targets (issue 16): at 30k scope
+# <= 150 MiB and doctor <= 200 MiB peak, at 100k <= 400 MiB; ratio <= 1.05.
+#
+#   tests/bench/scale.sh [N] [RUNS]            # N ExternalSecrets (default 30000), RUNS pairs (default 3)
+#   PROFILE=dev tests/bench/scale.sh 2000 1    # quick look with a debug build
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+n="${1:-30000}"
+runs="${2:-3}"
+[ -x /usr/bin/time ] || { echo "/usr/bin/time is needed (apt-get install time)" >&2; exit 2; }
+
+profile="${PROFILE:-release}"
+cargo build --profile "$profile" --quiet -p kubectl-eso
+cargo build --profile "$profile" --quiet -p kube-sim --example page_fetch
+target_dir="${CARGO_TARGET_DIR:-target}"
+case "$profile" in dev) dir="$target_dir/debug" ;; *) dir="$target_dir/$profile" ;; esac
+bin="$dir/kubectl-eso"
+fetch="$dir/examples/page_fetch"
+work="$(mktemp -d)"
+kc="$work/kubeconfig"
+log="$work/requests.log"
+: >"$log"
+
+started_ns="$(date +%s%N)"
+KUBE_SIM_REQUEST_LOG="$log" "$bin" sandbox --scenario scale --scale "$n" --kubeconfig-out "$kc" \
+  >"$work/sandbox.log" 2>&1 &
+sandbox_pid=$!
+trap 'kill "$sandbox_pid" 2>/dev/null || true; wait "$sandbox_pid" 2>/dev/null || true; rm -rf "$work"' EXIT
+for _ in $(seq 1 3600); do
+  grep -q "Press Ctrl-C" "$work/sandbox.log" 2>/dev/null && break
+  kill -0 "$sandbox_pid" 2>/dev/null || break
+  sleep 0.1
+done
+grep -q "Press Ctrl-C" "$work/sandbox.log" || { echo "sandbox did not start:" >&2; cat "$work/sandbox.log" >&2; exit 2; }
+start_s="$(awk -v a="$started_ns" -v b="$(date +%s%N)" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')"
+while read -r line; do
+  case "$line" in export\ KUBECTL_ESO_*|export\ HTTPS_PROXY=*|export\ NO_PROXY=*) eval "$line" ;; esac
+done <"$work/sandbox.log"
+sandbox_mem() { awk '/^VmRSS:/ {r=$2} /^VmHWM:/ {h=$2} END {printf "%d MiB RSS, peak %d MiB", r/1024, h/1024}' "/proc/$sandbox_pid/status"; }
+
+printf '%s\n' "sandbox --scenario scale --scale $n"
+printf '  %-44s %s s\n' "start (launch to ready)" "$start_s"
+printf '  %-44s %s\n' "memory after start" "$(sandbox_mem)"
+
+lines() { wc -l <"$log" | tr -d ' '; }
+# Summary of the request log's lines FROM..TO: requests, bytes, and LIST page server times.
+summary() {
+  python3 - "$log" "$1" "$2" <<'EOF'
+import json, sys
+path, lo, hi = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+with open(path) as f:
+    rows = [json.loads(l) for i, l in enumerate(f, 1) if lo <= i <= hi and l.strip()]
+gets = [r for r in rows if r["method"] == "GET" and "watch=" not in r["path"]]
+pages = [r["micros"] / 1000 for r in gets if "limit=" in r["path"]]
+pages.sort()
+size = sum(r.get("bytes") or 0 for r in rows)
+med = pages[len(pages) // 2] if pages else float("nan")
+p95 = pages[min(len(pages) - 1, int(len(pages) * 0.95))] if pages else float("nan")
+mx = pages[-1] if pages else float("nan")
+print(f"{len(rows)} {size} {len(pages)} {med:.1f} {p95:.1f} {mx:.1f}")
+EOF
+}
+
+measure() { # label, command... -> sets wall, peak_kb; records the request-log lines it caused
+  local label="$1"; shift
+  local from; from=$(( $(lines) + 1 ))
+  set +e
+  /usr/bin/time -f "%e %M" -o "$work/time" "$@" >"$work/$label.out" 2>"$work/$label.err"
+  local code=$?
+  set -e
+  [ "$code" -le 1 ] || { echo "$label failed (exit $code):" >&2; tail -5 "$work/$label.err" >&2; exit 2; }
+  read -r wall peak_kb <"$work/time"
+  seg_from=$from
+  seg_to=$(lines)
+}
+
+median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
+
+bench() { # label, kubectl-eso arguments...
+  local label="$1"; shift
+  measure "$label-warmup" "$bin" --kubeconfig "$kc" "$@"
+  : >"$work/walls"; : >"$work/peaks"; : >"$work/base_walls"; : >"$work/base_peaks"
+  local req_summary=""
+  for _ in $(seq 1 "$runs"); do
+    measure "$label" "$bin" --kubeconfig "$kc" "$@"
+    echo "$wall" >>"$work/walls"; echo "$peak_kb" >>"$work/peaks"
+    req_summary="$(summary "$seg_from" "$seg_to")"
+    local a=$seg_from b=$seg_to
+    measure "$label-pages" "$fetch" "$kc" "$log" "$a" "$b"
+    echo "$wall" >>"$work/base_walls"; echo "$peak_kb" >>"$work/base_peaks"
+  done
+  local w p bw bp
+  w="$(median <"$work/walls")"; p="$(median <"$work/peaks")"
+  bw="$(median <"$work/base_walls")"; bp="$(median <"$work/base_peaks")"
+  read -r reqs bytes npages med p95 mx <<<"$req_summary"
+  printf '%s (%s pairs, medians)\n' "kubectl eso $*" "$runs"
+  printf '  %-44s %8.2f s %8d MiB\n' "command" "$w" "$((${p%.*} / 1024))"
+  printf '  %-44s %8.2f s %8d MiB\n' "page-fetch baseline (same pages)" "$bw" "$((${bp%.*} / 1024))"
+  printf '  %-44s %s\n' "ratio (command / baseline)" "$(awk -v a="$w" -v b="$bw" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')"
+  printf '  %-44s %s requests, %s bytes\n' "on the wire" "$reqs" "$bytes"
+  printf '  %-44s %s pages: median %s ms, p95 %s ms, max %s ms\n' "sandbox API server time per LIST page" "$npages" "$med" "$p95" "$mx"
+  tail -1 "$work/$label-pages.out" | sed 's/^/  /'
+}
+
+bench scope scope -A -o json
+bench doctor doctor -A --no-probe
+printf '  %-44s %s\n' "sandbox memory at the end" "$(sandbox_mem)"
