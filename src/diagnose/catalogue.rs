@@ -81,6 +81,7 @@ codes! {
     PROVIDER_KEY_MISSING = "provider-key-missing", Provider;
     PROVIDER_KEY_NEAR_MISS = "provider-key-near-miss", Provider;
     PROVIDER_READ_DENIED = "provider-read-denied", Provider;
+    PROVIDER_SECRET_DELETED = "provider-secret-deleted", Provider;
     PROVIDER_PROPERTY_MISSING = "provider-property-missing", Provider;
     PROVIDER_SECRET_EXPIRED = "provider-secret-expired", Provider;
     PROVIDER_SECRET_EXPIRING = "provider-secret-expiring", Provider;

@@ -125,6 +125,9 @@ pub fn key(
     store_kv_version: Option<&str>,
     now: jiff::Timestamp,
 ) -> Option<Class> {
+    if provider != "vault" && provider != "azurekv" {
+        return other_provider_key(k, now);
+    }
     let error = k.error.as_deref().unwrap_or_default().to_ascii_lowercase();
     let code = k.code.as_deref().unwrap_or_default();
     if k.enabled == Some(false) || code == "SecretDisabled" {
@@ -223,6 +226,26 @@ pub fn key(
     Some(class(code, problem))
 }
 
+/// Providers whose codes are not classified here (AWS, …): the class from the facts, the cause
+/// in the provider's own words as the probe recorded them (which action on which ARN).
+fn other_provider_key(k: &KeyFacts, now: jiff::Timestamp) -> Option<Class> {
+    let problem = crate::analysis::chain::key_problem(k, now)?;
+    let code = if k.readable == Some(false) {
+        PROVIDER_READ_DENIED
+    } else if k.exists == Some(false) && k.did_you_mean.is_some() {
+        PROVIDER_KEY_NEAR_MISS
+    } else if k.exists == Some(false) {
+        PROVIDER_KEY_MISSING
+    } else if k.property_exists == Some(false) {
+        PROVIDER_PROPERTY_MISSING
+    } else if k.deleted || k.destroyed {
+        PROVIDER_SECRET_DELETED
+    } else {
+        PROVIDER_READ_DENIED
+    };
+    Some(class(code, problem))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -314,6 +337,17 @@ mod tests {
             key("vault", &facts, Some("v1"), now()).map(|c| c.code),
             Some(PROVIDER_KEY_MISSING)
         );
+    }
+
+    #[test]
+    fn aws_refusals_are_not_taken_for_azure_ones() {
+        let mut denied = k();
+        denied.readable = Some(false);
+        denied.code = Some("AccessDenied".into());
+        denied.error = Some("not allowed secretsmanager:GetSecretValue on arn:aws:…".into());
+        let c = key("aws", &denied, None, now());
+        assert_eq!(c.as_ref().map(|c| c.code), Some(PROVIDER_READ_DENIED));
+        assert!(c.is_some_and(|c| c.cause.contains("secretsmanager:GetSecretValue")));
     }
 
     #[test]
