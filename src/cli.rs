@@ -8,10 +8,19 @@ use clap::{
     ArgAction, ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum,
 };
 
+/// What `--version` prints after the program name: the package version and the commit it was
+/// built from (`build.rs`; `unknown` outside a git checkout unless KUBECTL_ESO_COMMIT was set).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("KUBECTL_ESO_COMMIT"),
+    ")"
+);
+
 #[derive(Debug, Parser)]
 #[command(
     name = "kubectl-eso",
-    version,
+    version = VERSION,
     about = "Walk External Secrets Operator chains and name the broken link",
     long_about = "Walk External Secrets Operator chains and name the broken link.\n\n\
         Read-only unless a subcommand says otherwise. Secret values are never printed.",

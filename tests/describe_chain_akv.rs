@@ -73,6 +73,11 @@ async fn workload_identity_and_the_403_causes() {
     let value = canary("akv-wi");
     let a = akv(&value).await;
     let c = Cluster::start(EsoCrds::V1).await;
+    // Entra ID verifies the federated token with the cluster's published service-account keys.
+    let Some(jwks) = c.api.store().authenticator().jwks() else {
+        panic!("the simulated cluster has no service-account signing key")
+    };
+    a.state().trust_issuer(kube_sim::auth::ISSUER, jwks);
     c.namespaces(&["netbox"]);
     c.create(
         json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {

@@ -104,11 +104,15 @@ impl Sandbox {
             Some(state) => {
                 let state: akv::AkvState =
                     serde_json::from_value(state.clone()).context("the scenario's akv section")?;
-                Some(
-                    akv::AkvSim::start(state)
-                        .await
-                        .context("starting the Key Vault fake")?,
-                )
+                let akv = akv::AkvSim::start(state)
+                    .await
+                    .context("starting the Key Vault fake")?;
+                // Entra ID verifies workload-identity tokens with the cluster's published
+                // service-account keys (its OIDC issuer's JWK Set): hand it this cluster's.
+                if let Some(jwks) = api.store().authenticator().jwks() {
+                    akv.state().trust_issuer(kube_sim::auth::ISSUER, jwks);
+                }
+                Some(akv)
             }
             None => None,
         };

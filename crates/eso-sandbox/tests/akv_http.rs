@@ -46,6 +46,7 @@ async fn start() -> Result<AkvSim, Box<dyn std::error::Error>> {
             vault: "hybridops".to_owned(),
             permissions: vec![Permission::Get],
         }],
+        oidc_issuers: Vec::new(),
     };
     Ok(AkvSim::start(state).await?)
 }

@@ -22,8 +22,8 @@ use azure_security_keyvault_secrets::{SecretClient, SecretClientOptions};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use eso_sandbox::akv::{
-    AccessGrant, AkvSim, AkvState, ClientSecret, FederatedCredential, Permission, PermissionModel,
-    Principal, SecretVersion, VaultState,
+    AccessGrant, AkvSim, AkvState, ClientSecret, FederatedCredential, OidcIssuer, Permission,
+    PermissionModel, Principal, SecretVersion, VaultState,
 };
 use futures::TryStreamExt;
 use rustls::pki_types::pem::PemObject;
@@ -119,6 +119,55 @@ fn scenario(cert_pem: String) -> AkvState {
             grant(CERT_APP, "hybridops"),
             grant(WI_APP, "hybridops"),
         ],
+        // The cluster's published service-account key: Entra verifies federated tokens with it.
+        oidc_issuers: vec![OidcIssuer {
+            issuer: SA_ISSUER.to_owned(),
+            jwks: cluster_key().jwks(),
+        }],
+    }
+}
+
+/// The simulated cluster's service-account signing key (ES256, as kube-sim's), one per test process.
+struct ClusterKey(ring::signature::EcdsaKeyPair);
+
+fn cluster_key() -> &'static ClusterKey {
+    static KEY: std::sync::OnceLock<ClusterKey> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| {
+        use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
+        let rng = ring::rand::SystemRandom::new();
+        let pair = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+            .ok()
+            .and_then(|p| {
+                EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, p.as_ref(), &rng).ok()
+            });
+        match pair {
+            Some(pair) => ClusterKey(pair),
+            None => panic!("no P-256 key"),
+        }
+    })
+}
+
+impl ClusterKey {
+    fn jwks(&self) -> Value {
+        use ring::signature::KeyPair;
+        let point = self.0.public_key().as_ref();
+        json!({"keys": [{"kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig", "kid": "sandbox",
+            "x": URL_SAFE_NO_PAD.encode(&point[1..33]), "y": URL_SAFE_NO_PAD.encode(&point[33..65])}]})
+    }
+
+    fn sign(&self, claims: &Value) -> String {
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(r#"{"alg":"ES256","kid":"sandbox"}"#),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        match self
+            .0
+            .sign(&ring::rand::SystemRandom::new(), input.as_bytes())
+        {
+            Ok(sig) => format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig.as_ref())),
+            Err(_) => panic!("signing failed"),
+        }
     }
 }
 
@@ -431,12 +480,7 @@ async fn sdk_authenticates_with_a_certificate_assertion() -> TestResult {
 fn service_account_token(subject: &str) -> String {
     let now = jiff::Timestamp::now().as_second();
     let claims = json!({"iss": SA_ISSUER, "sub": subject, "aud": ["api://AzureADTokenExchange"], "iat": now, "exp": now + 3600});
-    format!(
-        "{}.{}.{}",
-        URL_SAFE_NO_PAD.encode(r#"{"alg":"RS256","kid":"sandbox"}"#),
-        URL_SAFE_NO_PAD.encode(claims.to_string()),
-        URL_SAFE_NO_PAD.encode("not-checked")
-    )
+    cluster_key().sign(&claims)
 }
 
 #[tokio::test]

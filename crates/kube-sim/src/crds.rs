@@ -90,24 +90,17 @@ mod tests {
         assert!(eso_crds(EsoCrds::None).expect("empty").is_empty());
     }
 
+    /// The bundle is the repository's own copy (a fresh clone tests itself, issue 19): its sha256 is
+    /// the one recorded in `crds/NOTICE` for ESO's deploy/crds/bundle.yaml at v2.9.0, so an edit
+    /// (or a swapped release) fails here.
     #[test]
-    fn embedded_bundle_is_the_shared_copy() {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/eso/crds-bundle-v2.9.0.yaml"
+    fn embedded_bundle_is_the_upstream_file() {
+        const NOTICE: &str = include_str!("../crds/NOTICE");
+        let digest = ring::digest::digest(&ring::digest::SHA256, BUNDLE.as_bytes());
+        let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        assert!(
+            NOTICE.contains(&format!("sha256 {hex}")),
+            "crds/crds-bundle-v2.9.0.yaml hashes to {hex}, not the sha256 crds/NOTICE records"
         );
-        match std::fs::read_to_string(path) {
-            Ok(shared) => assert!(
-                shared == BUNDLE,
-                "crates/kube-sim/crds/ differs from {path}"
-            ),
-            Err(e) => {
-                assert!(
-                    std::env::var("CI").as_deref() != Ok("true"),
-                    "{path} missing in CI: {e}"
-                );
-                eprintln!("SKIPPED: {path} not found: {e}");
-            }
-        }
     }
 }

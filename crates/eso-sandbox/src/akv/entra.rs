@@ -3,8 +3,10 @@
 //! tokens, answering with the AADSTS codes and texts real Entra ID uses so that a diagnosis keyed on
 //! them is tested against the real wording.
 //!
-//! Federated tokens (Kubernetes ServiceAccount tokens) are matched on their iss / sub / aud claims only;
-//! their signature is not checked against the cluster's OIDC keys, which the sandbox does not publish.
+//! Federated tokens (Kubernetes ServiceAccount tokens) are verified as Entra ID verifies them (issue
+//! 19): a federated credential must name the token's issuer, the signature must verify with a key
+//! of that issuer's JWK Set (`AkvState::oidc_issuers`, which the sandbox fills with its cluster's
+//! service-account signing key), and sub / aud must match the credential; expiry is checked first.
 //!
 //! Answers (HTTP status, `error`, AADSTS code):
 //! - 200 token: a client secret that matches and has not expired; an assertion with `iss` = `sub` =
@@ -12,6 +14,8 @@
 //!   assertion from another issuer whose iss / sub / aud match a federated credential.
 //! - 401 invalid_client 7000215 wrong secret, 7000222 expired secret, 700027 certificate not
 //!   registered or bad signature, 7000218 no credential at all.
+//!   401 invalid_client 7000272 federated assertion signed by a key the issuer does not publish (or an
+//!   issuer whose keys cannot be fetched), 7000274 key found but the signature does not verify.
 //! - 400 unauthorized_client 700016 unknown app; invalid_request 90002 unknown tenant, 900144 missing
 //!   parameter, 50027 malformed assertion, 70021 no matching federated credential; invalid_client
 //!   700024 assertion expired; invalid_resource 500011 a scope for another resource (for example the
@@ -95,7 +99,7 @@ pub fn token(
     let checked = match (field("client_secret"), field("client_assertion")) {
         (Some(secret), _) => check_client_secret(principal, secret, now),
         (None, Some(assertion)) if field("client_assertion_type") == Some(JWT_BEARER) => {
-            check_assertion(principal, assertion, now)
+            check_assertion(state, principal, assertion, now)
         }
         (None, Some(_)) => Err((
             400,
@@ -188,7 +192,12 @@ fn check_client_secret(p: &Principal, secret: &str, now: Timestamp) -> Result<()
 }
 
 /// An assertion issued by the app itself is a certificate credential; any other issuer is federated.
-fn check_assertion(p: &Principal, assertion: &str, now: Timestamp) -> Result<(), Rejection> {
+fn check_assertion(
+    state: &AkvState,
+    p: &Principal,
+    assertion: &str,
+    now: Timestamp,
+) -> Result<(), Rejection> {
     let Ok(jwt) = jwt::decode(assertion) else {
         return Err((
             400,
@@ -220,7 +229,7 @@ fn check_assertion(p: &Principal, assertion: &str, now: Timestamp) -> Result<(),
     {
         check_certificate_assertion(p, &jwt)
     } else {
-        check_federated_assertion(p, &jwt)
+        check_federated_assertion(state, p, &jwt)
     }
 }
 
@@ -264,15 +273,28 @@ fn check_certificate_assertion(p: &Principal, jwt: &Jwt) -> Result<(), Rejection
     Ok(())
 }
 
-fn check_federated_assertion(p: &Principal, jwt: &Jwt) -> Result<(), Rejection> {
+/// Entra's order: find the app's federated credentials for the token's issuer, verify the
+/// signature with that issuer's published keys, then match subject and audience.
+fn check_federated_assertion(state: &AkvState, p: &Principal, jwt: &Jwt) -> Result<(), Rejection> {
     let iss = jwt.claim_str("iss").unwrap_or_default();
     let sub = jwt.claim_str("sub").unwrap_or_default();
     let auds = jwt.audiences();
-    let matched = p.federated_credentials.iter().any(|fc| {
-        fc.issuer == iss
-            && fc.subject == sub
-            && auds.iter().any(|a| fc.audiences.iter().any(|x| x == a))
-    });
+    let for_issuer: Vec<_> = p
+        .federated_credentials
+        .iter()
+        .filter(|fc| fc.issuer == iss)
+        .collect();
+    if !for_issuer.is_empty() {
+        let keys = state
+            .oidc_issuers
+            .iter()
+            .find(|i| i.issuer == iss)
+            .map(|i| &i.jwks);
+        verify_with_issuer_keys(jwt, iss, keys)?;
+    }
+    let matched = for_issuer
+        .iter()
+        .any(|fc| fc.subject == sub && auds.iter().any(|a| fc.audiences.iter().any(|x| x == a)));
     if matched {
         return Ok(());
     }
@@ -285,6 +307,40 @@ fn check_federated_assertion(p: &Principal, jwt: &Jwt) -> Result<(), Rejection> 
             auds.join(",")
         ),
     ))
+}
+
+/// The signature check against the issuer's JWK Set, keyed by the token's `kid`.
+fn verify_with_issuer_keys(
+    jwt: &Jwt,
+    iss: &str,
+    jwks: Option<&serde_json::Value>,
+) -> Result<(), Rejection> {
+    let kid = jwt.header_str("kid").unwrap_or_default();
+    let key = jwks
+        .and_then(|k| k.get("keys"))
+        .and_then(serde_json::Value::as_array)
+        .and_then(|keys| keys.iter().find(|k| k["kid"].as_str() == Some(kid)));
+    let Some(key) = key else {
+        return Err((
+            401,
+            "invalid_client",
+            7000272,
+            format!(
+                "The certificate with identifier {kid} used to sign the federated credential could not be found in the metadata of identity provider {iss}. Please validate that your Identity Provider's metadata exposes the key used to sign the incoming token."
+            ),
+        ));
+    };
+    if jwt.verify_with_jwk(key).is_err() {
+        return Err((
+            401,
+            "invalid_client",
+            7000274,
+            format!(
+                "Key was found, but use of the key to verify the signature failed. Key identifier {kid} from identity provider {iss}."
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn format_time(t: Timestamp) -> String {

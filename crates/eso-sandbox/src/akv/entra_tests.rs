@@ -156,6 +156,64 @@ fn signed(claims: &Value, cert_pem: &str, sha1: bool) -> String {
     format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig))
 }
 
+/// A cluster's service-account signing key (ES256, as kube-sim's) and the JWK Set it publishes.
+struct ClusterKey {
+    pair: ring::signature::EcdsaKeyPair,
+    kid: String,
+}
+
+impl ClusterKey {
+    fn new(kid: &str) -> ClusterKey {
+        use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
+        let rng = ring::rand::SystemRandom::new();
+        let pair = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+            .ok()
+            .and_then(|p| {
+                EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, p.as_ref(), &rng).ok()
+            });
+        let Some(pair) = pair else {
+            panic!("no P-256 key")
+        };
+        ClusterKey {
+            pair,
+            kid: kid.to_owned(),
+        }
+    }
+
+    fn jwks(&self) -> Value {
+        use ring::signature::KeyPair;
+        let point = self.pair.public_key().as_ref();
+        json!({"keys": [{"kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig", "kid": self.kid,
+            "x": URL_SAFE_NO_PAD.encode(&point[1..33]), "y": URL_SAFE_NO_PAD.encode(&point[33..65])}]})
+    }
+
+    fn sign(&self, claims: &Value) -> String {
+        let header = json!({"alg": "ES256", "kid": self.kid});
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let rng = ring::rand::SystemRandom::new();
+        let Ok(sig) = self.pair.sign(&rng, input.as_bytes()) else {
+            panic!("signing failed")
+        };
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig.as_ref()))
+    }
+}
+
+/// The test state with `key` published as the service-account issuer's JWK Set.
+fn trusting(key: &ClusterKey) -> AkvState {
+    let mut s = state(vec![]);
+    s.oidc_issuers.push(crate::akv::state::OidcIssuer {
+        issuer: SA_ISSUER.to_owned(),
+        jwks: key.jwks(),
+    });
+    s
+}
+
+const ESO_SA: &str = "system:serviceaccount:external-secrets:external-secrets";
+
 fn cert_claims(exp_offset: i64) -> Value {
     let t = now().as_second();
     json!({"aud": format!("{}/{TENANT}/oauth2/v2.0/token", ep().authority_url()), "iss": APP, "sub": APP, "jti": "1", "nbf": t - 10, "exp": t + exp_offset})
@@ -228,35 +286,65 @@ fn unknown_app_tenant_and_resource_have_their_own_codes() {
 
 #[test]
 fn federated_service_account_token_matches_on_iss_sub_aud() {
-    let s = state(vec![]);
-    let ok = ask(
-        &s,
-        &with_assertion(&unsigned(&sa_claims(
-            "system:serviceaccount:external-secrets:external-secrets",
-            600,
-        ))),
-    );
+    let key = ClusterKey::new("sa-key-1");
+    let s = trusting(&key);
+    let ok = ask(&s, &with_assertion(&key.sign(&sa_claims(ESO_SA, 600))));
     assert_eq!(ok.status, 200, "{}", ok.body);
 
     let (status, code, text) = aadsts(&ask(
         &s,
-        &with_assertion(&unsigned(&sa_claims(
-            "system:serviceaccount:netbox:default",
-            600,
-        ))),
+        &with_assertion(&key.sign(&sa_claims("system:serviceaccount:netbox:default", 600))),
     ));
     assert_eq!((status, code), (400, Some(70021)));
     assert!(text.contains("Assertion Subject: 'system:serviceaccount:netbox:default'"));
 
-    let expired = ask(
-        &s,
-        &with_assertion(&unsigned(&sa_claims(
-            "system:serviceaccount:external-secrets:external-secrets",
-            -60,
-        ))),
-    );
+    let mut other_audience = sa_claims(ESO_SA, 600);
+    other_audience["aud"] = json!(["https://kubernetes.default.svc"]);
+    let (status, code, _) = aadsts(&ask(&s, &with_assertion(&key.sign(&other_audience))));
+    assert_eq!((status, code), (400, Some(70021)));
+
+    let expired = ask(&s, &with_assertion(&key.sign(&sa_claims(ESO_SA, -60))));
     assert_eq!(aadsts(&expired).1, Some(700024));
     assert_eq!(aadsts(&ask(&s, &with_assertion("garbage"))).1, Some(50027));
+}
+
+/// Issue 19: Entra ID verifies a federated assertion's signature with the issuer's published keys;
+/// the fake used to accept any token whose claims matched.
+#[test]
+fn issue19_federated_assertion_must_be_signed_by_the_issuers_key() {
+    let key = ClusterKey::new("sa-key-1");
+    let s = trusting(&key);
+    // Unsigned (as the fake used to accept): its kid is not among the issuer's keys.
+    let (status, code, text) = aadsts(&ask(
+        &s,
+        &with_assertion(&unsigned(&sa_claims(ESO_SA, 600))),
+    ));
+    assert_eq!((status, code), (401, Some(7000272)), "{text}");
+    assert!(text.contains(SA_ISSUER), "{text}");
+    // Another key claiming the published kid: found, but the signature does not verify.
+    let impostor = ClusterKey::new("sa-key-1");
+    let (status, code, text) = aadsts(&ask(
+        &s,
+        &with_assertion(&impostor.sign(&sa_claims(ESO_SA, 600))),
+    ));
+    assert_eq!((status, code), (401, Some(7000274)), "{text}");
+    // Claims changed after signing.
+    let good = key.sign(&sa_claims(ESO_SA, 600));
+    let mut parts: Vec<&str> = good.split('.').collect();
+    let forged = URL_SAFE_NO_PAD.encode(sa_claims(ESO_SA, 7200).to_string());
+    parts[1] = &forged;
+    let (_, code, _) = aadsts(&ask(&s, &with_assertion(&parts.join("."))));
+    assert_eq!(code, Some(7000274));
+    // An issuer whose keys Entra cannot read accepts nothing.
+    let (_, code, _) = aadsts(&ask(&state(vec![]), &with_assertion(&good)));
+    assert_eq!(code, Some(7000272));
+    // A token from an issuer no federated credential names: no matching record.
+    let mut elsewhere = sa_claims(ESO_SA, 600);
+    elsewhere["iss"] = json!("https://oidc.other-cluster.example");
+    let (status, code, _) = aadsts(&ask(&s, &with_assertion(&key.sign(&elsewhere))));
+    assert_eq!((status, code), (400, Some(70021)));
+    // And the genuine token still works.
+    assert_eq!(ask(&s, &with_assertion(&good)).status, 200);
 }
 
 #[test]

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use jiff::Timestamp;
 
 use super::state::{
-    AccessGrant, AkvState, ClientSecret, Permission, PermissionModel, Principal, SecretVersion,
-    VaultState, new_version_id, normalize,
+    AccessGrant, AkvState, ClientSecret, OidcIssuer, Permission, PermissionModel, Principal,
+    SecretVersion, VaultState, new_version_id, normalize,
 };
 
 /// Run-time switches that are not part of the scenario's world.
@@ -58,6 +58,17 @@ impl AkvHandle {
         // A panic while holding the lock cannot leave the plain data half-written in a way that
         // matters to a simulation, so a poisoned lock is used as is.
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Publishes (or replaces) an OIDC issuer's JWK Set: federated assertions from `issuer` are then
+    /// verified against these keys, as Entra ID does with the issuer's `jwks_uri`.
+    pub fn trust_issuer(&self, issuer: &str, jwks: serde_json::Value) {
+        let mut inner = self.lock();
+        inner.state.oidc_issuers.retain(|i| i.issuer != issuer);
+        inner.state.oidc_issuers.push(OidcIssuer {
+            issuer: issuer.to_owned(),
+            jwks,
+        });
     }
 
     /// A copy of the current world (for assertions and for the scenario loader).

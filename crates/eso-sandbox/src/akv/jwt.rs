@@ -1,6 +1,7 @@
 //! The few JWT operations the fake needs, kept tiny and dependency-free on purpose: read the claims of
 //! a client assertion or a Kubernetes ServiceAccount token, check an RS256/PS256 signature against a
-//! registered certificate, and mint / check the fake's own HS256 access tokens.
+//! registered certificate or an RS256/ES256 one against an OIDC issuer's JWK, and mint / check the
+//! fake's own HS256 access tokens.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -57,6 +58,52 @@ impl Jwt {
         };
         cert.verify_signature(alg, self.signing_input.as_bytes(), &self.signature)
             .map_err(|_| JwtError::BadSignature)
+    }
+}
+
+impl Jwt {
+    /// Checks the signature with one key of an OIDC issuer's JWK Set: RS256 with an RSA key
+    /// (`n`, `e`) or ES256 with a P-256 key (`x`, `y`), the algorithms Kubernetes signs
+    /// service-account tokens with. The header's `alg` must be the key's.
+    pub fn verify_with_jwk(&self, jwk: &Value) -> Result<(), JwtError> {
+        let field = |name: &str| {
+            jwk.get(name)
+                .and_then(Value::as_str)
+                .and_then(|v| URL_SAFE_NO_PAD.decode(v).ok())
+                .ok_or(JwtError::BadSignature)
+        };
+        let input = self.signing_input.as_bytes();
+        match (
+            self.header_str("alg"),
+            jwk.get("kty").and_then(Value::as_str),
+        ) {
+            (Some("RS256"), Some("RSA")) => {
+                let key = ring::signature::RsaPublicKeyComponents {
+                    n: field("n")?,
+                    e: field("e")?,
+                };
+                key.verify(
+                    &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+                    input,
+                    &self.signature,
+                )
+                .map_err(|_| JwtError::BadSignature)
+            }
+            (Some("ES256"), Some("EC"))
+                if jwk.get("crv").and_then(Value::as_str) == Some("P-256") =>
+            {
+                let mut point = vec![4u8];
+                point.extend(field("x")?);
+                point.extend(field("y")?);
+                ring::signature::UnparsedPublicKey::new(
+                    &ring::signature::ECDSA_P256_SHA256_FIXED,
+                    point,
+                )
+                .verify(input, &self.signature)
+                .map_err(|_| JwtError::BadSignature)
+            }
+            _ => Err(JwtError::BadSignature),
+        }
     }
 }
 

@@ -28,8 +28,8 @@ use tokio::task::JoinHandle;
 pub use endpoints::{ApiResponse, DOMAIN};
 pub use handle::{AkvHandle, Faults, HandleError};
 pub use state::{
-    AccessGrant, AkvState, ClientSecret, FederatedCredential, Permission, PermissionModel,
-    Principal, SecretVersion, VaultState,
+    AccessGrant, AkvState, ClientSecret, FederatedCredential, OidcIssuer, Permission,
+    PermissionModel, Principal, SecretVersion, VaultState,
 };
 
 /// A running fake. Dropping it stops the server too; `shutdown` also waits for that.

@@ -18,6 +18,19 @@ pub struct AkvState {
     pub principals: Vec<Principal>,
     #[serde(default)]
     pub access: Vec<AccessGrant>,
+    /// The OpenID Connect issuers whose signing keys the tenant can fetch (Entra ID reads them from
+    /// `<issuer>/.well-known/openid-configuration` -> `jwks_uri`): a federated assertion is only
+    /// accepted when one of these keys verifies it. The sandbox registers its cluster's issuer.
+    #[serde(default)]
+    pub oidc_issuers: Vec<OidcIssuer>,
+}
+
+/// One OIDC issuer and its published JWK Set (`{"keys": [...]}`, RS256 or ES256 keys).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OidcIssuer {
+    pub issuer: String,
+    pub jwks: serde_json::Value,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]

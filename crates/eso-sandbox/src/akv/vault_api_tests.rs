@@ -94,6 +94,7 @@ fn state() -> AkvState {
                 permissions: vec![Permission::Get],
             }])
             .collect(),
+        oidc_issuers: Vec::new(),
     };
     normalize(&mut s, now());
     s

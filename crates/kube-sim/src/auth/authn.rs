@@ -73,6 +73,11 @@ impl Authenticator {
         self.signer.as_ref().map(Signer::public_key_pem)
     }
 
+    /// The JWK Set that verifies this server's ServiceAccount tokens (see `Signer::jwks`).
+    pub fn jwks(&self) -> Option<Value> {
+        self.signer.as_ref().map(Signer::jwks)
+    }
+
     /// The identity behind a request's headers, impersonation included.
     pub fn authenticate(&self, store: &Store, headers: &HeaderMap) -> Result<UserInfo, AuthnError> {
         let user = match bearer_token(headers) {

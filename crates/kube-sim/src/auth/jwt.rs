@@ -97,6 +97,21 @@ impl Signer {
         Ok(claims)
     }
 
+    /// The JWK Set a cluster publishes at `/openid/v1/jwks` (service account issuer discovery): what
+    /// an OIDC relying party such as Entra ID's workload identity federation verifies tokens with.
+    pub fn jwks(&self) -> Value {
+        // The public key is the uncompressed point 0x04 || x || y, 32 bytes each.
+        let point = self.key.public_key().as_ref();
+        let (x, y) = point
+            .get(1..)
+            .unwrap_or_default()
+            .split_at(point.len().saturating_sub(1) / 2);
+        serde_json::json!({"keys": [{
+            "use": "sig", "kty": "EC", "kid": self.key_id, "crv": "P-256", "alg": "ES256",
+            "x": URL_SAFE_NO_PAD.encode(x), "y": URL_SAFE_NO_PAD.encode(y),
+        }]})
+    }
+
     /// PEM public key, the form Vault's `pem_keys` and kube's `--service-account-key-file` use.
     pub fn public_key_pem(&self) -> String {
         let b64 = base64::engine::general_purpose::STANDARD
@@ -180,6 +195,30 @@ mod tests {
             a.verify(&format!("{head}.{forged_claims}.{sig}")),
             Err(JwtError::BadSignature)
         );
+    }
+
+    #[test]
+    fn jwks_holds_the_verifying_key() {
+        let s = signer();
+        let jwks = s.jwks();
+        let key = &jwks["keys"][0];
+        let coord = |k: &str| URL_SAFE_NO_PAD.decode(key[k].as_str().unwrap_or_default());
+        let (Ok(x), Ok(y)) = (coord("x"), coord("y")) else {
+            panic!("x / y are not base64url: {jwks}")
+        };
+        assert_eq!((x.len(), y.len()), (32, 32));
+        let mut point = vec![4u8];
+        point.extend(x.iter().chain(&y));
+        let token = s.sign(&serde_json::json!({"sub": "x"}));
+        let (input, sig) = token.rsplit_once('.').unwrap_or_default();
+        let sig = URL_SAFE_NO_PAD.decode(sig).unwrap_or_default();
+        assert!(
+            UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &point)
+                .verify(input.as_bytes(), &sig)
+                .is_ok()
+        );
+        let header = split(&token).map(|(h, _, _)| h).unwrap_or_default();
+        assert_eq!(header["kid"], key["kid"]);
     }
 
     #[test]
