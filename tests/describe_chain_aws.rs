@@ -167,6 +167,10 @@ impl Bed {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(has_moto),
+    ignore = "needs moto_server on PATH: pip install 'moto[server]'"
+)]
 async fn issue15_describe_chain_names_the_aws_cause() {
     let Some(b) = bed().await else {
         return;
@@ -241,6 +245,10 @@ async fn issue15_describe_chain_names_the_aws_cause() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(has_moto),
+    ignore = "needs moto_server on PATH: pip install 'moto[server]'"
+)]
 async fn issue15_doctor_probes_aws_stores_once_per_key() {
     let Some(b) = bed().await else {
         return;
@@ -273,6 +281,10 @@ async fn issue15_doctor_probes_aws_stores_once_per_key() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(has_moto),
+    ignore = "needs moto_server on PATH: pip install 'moto[server]'"
+)]
 async fn issue15_aws_outputs_never_leak_keys_or_values() {
     let Some(b) = bed().await else {
         return;
@@ -304,6 +316,10 @@ async fn issue15_aws_outputs_never_leak_keys_or_values() {
 /// `AssumeRoleWithWebIdentity` per store however many keys. moto cannot check the web identity
 /// with IAM enforcement on (see tests/aws_moto.rs), so this moto runs without it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(has_moto),
+    ignore = "needs moto_server on PATH: pip install 'moto[server]'"
+)]
 async fn issue15_irsa_store_exchanges_a_service_account_token_once() {
     let Some(moto) = moto_or_skip().await else {
         return;
@@ -397,6 +413,10 @@ async fn issue15_irsa_store_exchanges_a_service_account_token_once() {
 /// Static keys AWS does not accept: the login is the broken link, named with AWS's code, and
 /// neither key is printed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(has_moto),
+    ignore = "needs moto_server on PATH: pip install 'moto[server]'"
+)]
 async fn issue15_rejected_static_keys_are_a_login_failure() {
     let Some(mut b) = bed().await else {
         return;
