@@ -224,9 +224,20 @@ fn key_next(p: &StoreProbe, u: &KeyUser, code: &str) -> String {
                 p.store.name
             ),
         },
-        VAULT_POLICY_DENIED => format!(
-            "{chain} --probe-as me (with VAULT_TOKEN set) shows which policy paths ESO's role has"
-        ),
+        VAULT_POLICY_DENIED => {
+            // The policies ESO's token carries, each readable with the user's own token.
+            let reads: Vec<String> = p
+                .provider
+                .policies
+                .iter()
+                .filter(|name| name.as_str() != "default")
+                .map(|name| format!("vault policy read {name}"))
+                .collect();
+            match reads.is_empty() {
+                true => format!("{chain} --probe-as me"),
+                false => format!("{}; {chain} --probe-as me", reads.join("; ")),
+            }
+        }
         _ => chain,
     }
 }

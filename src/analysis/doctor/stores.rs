@@ -127,8 +127,8 @@ fn credentials(
                         "credentials Secret {ns}/{name} (key {key}) does not exist"
                     )),
                     sanitize::line(&format!(
-                        "kubectl create secret generic {name} -n {ns} --from-file={key}=PATH_TO_FILE \
-                         (or fix the reference: {})",
+                        "kubectl get secrets -n {ns} (create Secret {name} with key {key} there, or \
+                         fix the reference: {})",
                         edit_store(r)
                     )),
                 )
