@@ -16,6 +16,8 @@ mod tests;
 #[cfg(test)]
 mod tests_pull_secrets;
 #[cfg(test)]
+mod tests_refs;
+#[cfg(test)]
 mod tests_stores;
 #[cfg(test)]
 mod tests_targets;
@@ -39,6 +41,21 @@ pub struct DoctorOptions {
     pub allow_partial: bool,
     /// `Status::Error` or `Status::Warning`.
     pub fail_on: Status,
+}
+
+impl DoctorOptions {
+    /// doctor's defaults, for the commands that show its findings as a view (describe-chain,
+    /// scope): no selector, `--stale-after 2h`, nothing incomplete fails them.
+    pub fn view(probe: bool) -> DoctorOptions {
+        DoctorOptions {
+            selector: None,
+            stale_after: Duration::from_secs(2 * 3600),
+            stale_after_text: "2h".into(),
+            probe,
+            allow_partial: true,
+            fail_on: Status::Error,
+        }
+    }
 }
 
 /// `extras.probes` is `None` when the providers were not probed; the providers check then says why.

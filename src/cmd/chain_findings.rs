@@ -7,7 +7,6 @@
 //! command.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use kube::Client;
 
@@ -20,8 +19,7 @@ use crate::kube::scope::{ScopeQuery, fetch};
 use crate::kube::{doctor_install, doctor_stores};
 use crate::model::chain::ChainFacts;
 use crate::model::doctor::{
-    DoctorExtras, Finding, KeyUser, Status, StoreProbe, TargetExtras, TargetSecretFacts,
-    TargetValues,
+    DoctorExtras, Finding, KeyUser, StoreProbe, TargetExtras, TargetSecretFacts, TargetValues,
 };
 use crate::model::refs::{StoreKind, StoreRef};
 
@@ -70,14 +68,7 @@ pub async fn findings(
             secrets,
         },
     };
-    let opts = DoctorOptions {
-        selector: None,
-        stale_after: Duration::from_secs(2 * 3600),
-        stale_after_text: "2h".into(),
-        probe: probed,
-        allow_partial: true,
-        fail_on: Status::Error,
-    };
+    let opts = DoctorOptions::view(probed);
     let report = analyse(&install, &snapshot, &scope, &extras, &opts, now);
     of_chain(&report.findings, facts)
 }

@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::exit::Exit;
 use crate::kube::scope::{ScopeQuery, fetch};
 use crate::kube::{client, eso};
-use crate::model::doctor::{DoctorExtras, InstallSnapshot, Status};
+use crate::model::doctor::{DoctorExtras, InstallSnapshot};
 use crate::model::refs::{StoreFilter, WorkloadRef};
 use crate::model::scope::{Degraded, RootCause, ScopeReport, ScopeSnapshot};
 use crate::render::{self, RenderOptions};
@@ -92,14 +92,7 @@ fn root_causes(snapshot: &ScopeSnapshot, report: &mut ScopeReport, now: jiff::Ti
         deployments: not_read(),
         webhook_configurations: not_read(),
     };
-    let opts = DoctorOptions {
-        selector: None,
-        stale_after: std::time::Duration::from_secs(2 * 3600),
-        stale_after_text: "2h".into(),
-        probe: false,
-        allow_partial: true,
-        fail_on: Status::Error,
-    };
+    let opts = DoctorOptions::view(false);
     let diagnosis = analyse_doctor(
         &install,
         snapshot,

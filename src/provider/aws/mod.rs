@@ -242,6 +242,53 @@ impl Call<'_> {
         })
     }
 
+    /// Names (never values) from a paginated JSON listing — `ListSecrets`' `SecretList` or
+    /// `DescribeParameters`' `Parameters` — a few pages at most; empty when the listing is refused.
+    pub async fn names(
+        &self,
+        endpoint: &str,
+        service: &str,
+        creds: &AwsCreds,
+        listing: (&str, &str),
+        page_size: u32,
+        what: &str,
+    ) -> Vec<String> {
+        let (target, field) = listing;
+        let mut names = Vec::new();
+        let mut token: Option<String> = None;
+        for _ in 0..5 {
+            let mut body = serde_json::json!({ "MaxResults": page_size });
+            if let Some(t) = &token {
+                body["NextToken"] = serde_json::json!(t);
+            }
+            let Ok(page) = self
+                .json(endpoint, service, creds, target, &body, what)
+                .await
+            else {
+                break;
+            };
+            for item in page
+                .get(field)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                if let Some(n) = item.get("Name").and_then(Value::as_str) {
+                    names.push(crate::sanitize::line(n));
+                }
+            }
+            token = page
+                .get("NextToken")
+                .and_then(Value::as_str)
+                .filter(|t| !t.is_empty())
+                .map(str::to_string);
+            if token.is_none() {
+                break;
+            }
+        }
+        names
+    }
+
     pub fn error(&self, a: &Answer) -> AwsError {
         let scrub: Vec<&str> = self.scrub.iter().map(String::as_str).collect();
         errors::parse(a.status, a.error_type.as_deref(), &a.body, &scrub)

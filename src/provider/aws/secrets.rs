@@ -256,46 +256,15 @@ fn refused(
 
 /// Secret names (never values), a few pages at most; empty when ListSecrets is refused.
 async fn list_names(call: &Call<'_>, store: &AwsStore, creds: &AwsCreds) -> Vec<String> {
-    let mut names = Vec::new();
-    let mut token: Option<String> = None;
-    for _ in 0..5 {
-        let mut body = json!({ "MaxResults": 100 });
-        if let Some(t) = &token {
-            body["NextToken"] = json!(t);
-        }
-        let Ok(page) = call
-            .json(
-                &store.endpoints.secrets_manager,
-                SERVICE,
-                creds,
-                "secretsmanager.ListSecrets",
-                &body,
-                "secretsmanager ListSecrets (names)",
-            )
-            .await
-        else {
-            break;
-        };
-        for s in page
-            .get("SecretList")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            if let Some(n) = s.get("Name").and_then(Value::as_str) {
-                names.push(crate::sanitize::line(n));
-            }
-        }
-        token = page
-            .get("NextToken")
-            .and_then(Value::as_str)
-            .filter(|t| !t.is_empty())
-            .map(str::to_string);
-        if token.is_none() {
-            break;
-        }
-    }
-    names
+    call.names(
+        &store.endpoints.secrets_manager,
+        SERVICE,
+        creds,
+        ("secretsmanager.ListSecrets", "SecretList"),
+        100,
+        "secretsmanager ListSecrets (names)",
+    )
+    .await
 }
 
 #[cfg(test)]

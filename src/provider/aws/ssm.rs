@@ -133,44 +133,13 @@ fn refused(facts: &mut KeyFacts, e: &AwsError, name: &str, mismatch: Option<Stri
 
 /// Parameter names (never values), a few pages at most; empty when DescribeParameters is refused.
 async fn list_names(call: &Call<'_>, store: &AwsStore, creds: &AwsCreds) -> Vec<String> {
-    let mut names = Vec::new();
-    let mut token: Option<String> = None;
-    for _ in 0..5 {
-        let mut body = json!({ "MaxResults": 50 });
-        if let Some(t) = &token {
-            body["NextToken"] = json!(t);
-        }
-        let Ok(page) = call
-            .json(
-                &store.endpoints.ssm,
-                SERVICE,
-                creds,
-                "AmazonSSM.DescribeParameters",
-                &body,
-                "ssm DescribeParameters (names)",
-            )
-            .await
-        else {
-            break;
-        };
-        for p in page
-            .get("Parameters")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            if let Some(n) = p.get("Name").and_then(Value::as_str) {
-                names.push(crate::sanitize::line(n));
-            }
-        }
-        token = page
-            .get("NextToken")
-            .and_then(Value::as_str)
-            .filter(|t| !t.is_empty())
-            .map(str::to_string);
-        if token.is_none() {
-            break;
-        }
-    }
-    names
+    call.names(
+        &store.endpoints.ssm,
+        SERVICE,
+        creds,
+        ("AmazonSSM.DescribeParameters", "Parameters"),
+        50,
+        "ssm DescribeParameters (names)",
+    )
+    .await
 }

@@ -1,0 +1,186 @@
+//! Issue 12's store-reference and ownership rules over facts, each with the near miss that must not
+//! fire: a store of the other kind is "kind mismatch", never "create it"; a one-letter typo is
+//! "did you mean", a name far from every store is "missing"; two ExternalSecrets on one Secret are
+//! one ownership root, and a Secret another ExternalSecret owns is never suggested for deletion.
+
+use serde_json::json;
+
+use super::tests::{check, es, from, healthy_install, now, opts, owned, plain, snapshot};
+use super::*;
+use crate::analysis::scope::{ScopeOptions, analyse as analyse_scope};
+use crate::model::eso::{ExternalSecret, SecretStore};
+
+fn run(snap: &ScopeSnapshot) -> DoctorReport {
+    let scope = analyse_scope(snap, &ScopeOptions::default(), now());
+    analyse(
+        &healthy_install(),
+        snap,
+        &scope,
+        &DoctorExtras::default(),
+        &opts(Status::Error),
+        now(),
+    )
+}
+
+fn pointing_at(name: &str, kind: &str, store: &str) -> ExternalSecret {
+    let mut v =
+        serde_json::to_value(es("prod", name, false, "2026-11-22T11:50:00Z")).unwrap_or_default();
+    v["spec"]["secretStoreRef"] = json!({"kind": kind, "name": store});
+    from(v)
+}
+
+fn cluster_store(name: &str) -> SecretStore {
+    from(
+        json!({"metadata": {"name": name}, "spec": {"provider": {"vault": {"server": "https://v"}}},
+        "status": {"conditions": [{"type": "Ready", "status": "True"}]}}),
+    )
+}
+
+fn codes(r: &DoctorReport) -> Vec<(String, String)> {
+    crate::diagnose::rank::flatten(&r.findings)
+        .map(|f| (f.code.clone(), f.object.clone()))
+        .collect()
+}
+
+fn with_cluster_store(ess: Vec<ExternalSecret>, name: &str) -> ScopeSnapshot {
+    let mut snap = snapshot(ess, vec![], true);
+    snap.cluster_secret_stores = Ok(vec![cluster_store(name)]);
+    snap
+}
+
+#[test]
+fn issue12_kind_mismatch_is_named_and_never_create_the_store() {
+    let r = run(&with_cluster_store(
+        vec![pointing_at("a", "SecretStore", "platform")],
+        "platform",
+    ));
+    let root = &r.findings[0];
+    assert_eq!(root.code, "store-kind-mismatch", "{:#?}", r.findings);
+    assert_eq!(root.field.as_deref(), Some("spec.secretStoreRef.kind"));
+    assert!(
+        root.next[0].contains(r#""kind":"ClusterSecretStore""#),
+        "{:?}",
+        root.next
+    );
+    assert!(
+        !root.next.iter().any(|n| n.contains("create")),
+        "{:?}",
+        root.next
+    );
+    // The ExternalSecret's not-Ready state is listed under it, not beside it.
+    assert!(
+        root.effects.iter().any(|e| e.code == "es-not-ready"),
+        "{root:#?}"
+    );
+    // Near miss: the right kind finds the store; no store-reference finding at all.
+    let ok = run(&with_cluster_store(
+        vec![pointing_at("a", "ClusterSecretStore", "platform")],
+        "platform",
+    ));
+    assert!(
+        !codes(&ok).iter().any(|(c, _)| c.starts_with("store-")),
+        "{:?}",
+        codes(&ok)
+    );
+}
+
+#[test]
+fn issue12_a_typo_is_did_you_mean_and_a_far_name_is_missing() {
+    let r = run(&snapshot(
+        vec![pointing_at("a", "SecretStore", "vualt")],
+        vec![],
+        true,
+    ));
+    let f = &r.findings[0];
+    assert_eq!(f.code, "store-name-typo", "{:#?}", r.findings);
+    assert!(
+        f.message.contains("did you mean SecretStore vault"),
+        "{}",
+        f.message
+    );
+    assert!(f.next[0].contains(r#"{"spec":{"secretStoreRef":{"name":"vault"}}}"#));
+
+    let r = run(&snapshot(
+        vec![pointing_at("a", "SecretStore", "azure-keyvault")],
+        vec![],
+        true,
+    ));
+    assert_eq!(r.findings[0].code, "store-missing", "{:#?}", r.findings);
+    assert!(!r.findings[0].message.contains("did you mean"));
+}
+
+#[test]
+fn issue12_two_externalsecrets_on_one_target_are_one_root_and_nothing_says_delete() {
+    let a = es("prod", "a", true, "2026-11-22T11:50:00Z");
+    let mut b_json =
+        serde_json::to_value(es("prod", "b", false, "2026-11-22T11:50:00Z")).unwrap_or_default();
+    b_json["spec"]["target"]["name"] = json!(a.target_name());
+    let b: ExternalSecret = from(b_json);
+    let r = run(&snapshot(
+        vec![a.clone(), b],
+        vec![owned(&a), plain("prod", "vault-token")],
+        true,
+    ));
+    let root = &r.findings[0];
+    assert_eq!(root.code, "target-shared", "{:#?}", r.findings);
+    assert!(root.affects.contains(&"ExternalSecret prod/a".to_string()));
+    assert!(root.affects.contains(&"ExternalSecret prod/b".to_string()));
+    // b (not the owner) is the one to move; a's Secret is never to be deleted.
+    assert!(
+        root.next[0].contains("kubectl patch externalsecret b"),
+        "{:?}",
+        root.next
+    );
+    for f in crate::diagnose::rank::flatten(&r.findings) {
+        assert!(
+            !f.next
+                .iter()
+                .any(|n| n.contains("kubectl delete secret a-secret")),
+            "{f:#?}"
+        );
+    }
+    assert!(
+        check(&r, CheckId::Leftovers)
+            .findings
+            .iter()
+            .all(|f| f.code == "target-shared")
+    );
+
+    // Near miss: one writer per Secret, no ownership finding.
+    let c = es("prod", "c", true, "2026-11-22T11:50:00Z");
+    let r = run(&snapshot(
+        vec![a.clone(), c.clone()],
+        vec![owned(&a), owned(&c)],
+        true,
+    ));
+    assert!(
+        !codes(&r).iter().any(|(c, _)| c.starts_with("target-")),
+        "{:?}",
+        codes(&r)
+    );
+}
+
+#[test]
+fn issue12_merge_into_a_missing_secret_is_not_a_force_sync() {
+    let mut v =
+        serde_json::to_value(es("prod", "m", true, "2026-11-22T11:50:00Z")).unwrap_or_default();
+    v["spec"]["target"]["creationPolicy"] = json!("Merge");
+    let r = run(&snapshot(
+        vec![from(v)],
+        vec![plain("prod", "vault-token")],
+        true,
+    ));
+    assert_eq!(
+        r.findings[0].code, "target-merge-missing",
+        "{:#?}",
+        r.findings
+    );
+    assert!(!r.findings[0].next[0].contains("force-sync"));
+    // Near miss: the default policy (Owner) with a missing target is es-target-missing.
+    let r = run(&snapshot(
+        vec![es("prod", "o", true, "2026-11-22T11:50:00Z")],
+        vec![plain("prod", "vault-token")],
+        true,
+    ));
+    assert_eq!(r.findings[0].code, "es-target-missing", "{:#?}", r.findings);
+}
