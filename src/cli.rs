@@ -432,20 +432,6 @@ pub struct SandboxArgs {
     pub command: Vec<String>,
 }
 
-/// The name to show in usage lines: `kubectl eso` when the binary runs as a kubectl plugin
-/// (its file is called kubectl-eso), the file name otherwise.
-pub fn display_name(argv0: Option<&std::ffi::OsStr>) -> String {
-    let stem = argv0
-        .and_then(|a| std::path::Path::new(a).file_stem())
-        .and_then(|s| s.to_str())
-        .unwrap_or("kubectl-eso");
-    match stem.strip_prefix("kubectl-") {
-        // kubectl maps a `_` in a plugin file name to `-` in the command name.
-        Some(rest) if !rest.is_empty() => format!("kubectl {}", rest.replace('_', "-")),
-        _ => stem.to_string(),
-    }
-}
-
 const VERIFY_REGCRED_EXAMPLES: &str = "Examples:
   # Does the pull secret log in to every registry in it?
   kubectl eso verify-regcred regcred-order-service -n prod
@@ -538,21 +524,6 @@ mod tests {
     #[test]
     fn clap_definition_is_consistent() {
         Cli::command().debug_assert();
-    }
-
-    #[test]
-    fn plugin_binary_is_shown_as_kubectl_eso() {
-        use std::ffi::OsStr;
-        assert_eq!(
-            display_name(Some(OsStr::new("/usr/local/bin/kubectl-eso"))),
-            "kubectl eso"
-        );
-        assert_eq!(
-            display_name(Some(OsStr::new("kubectl-eso.exe"))),
-            "kubectl eso"
-        );
-        assert_eq!(display_name(Some(OsStr::new("eso-dev"))), "eso-dev");
-        assert_eq!(display_name(None), "kubectl eso");
     }
 
     #[test]

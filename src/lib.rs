@@ -11,6 +11,7 @@ pub mod diagnose;
 pub mod egress;
 pub mod error;
 pub mod exit;
+pub mod invoked;
 pub mod kube;
 pub mod model;
 pub mod provider;
@@ -32,7 +33,7 @@ use crate::exit::Exit;
 pub async fn run_args(args: Vec<OsString>) -> ExitCode {
     // kube and reqwest must agree on one crypto provider; a second install is harmless.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let display = cli::display_name(args.first().map(OsString::as_os_str));
+    let display = invoked::from_argv0(args.first().map(OsString::as_os_str));
 
     if args.get(1).is_some_and(|a| a == "__complete") {
         let words: Vec<String> = args
@@ -42,7 +43,7 @@ pub async fn run_args(args: Vec<OsString>) -> ExitCode {
             .collect();
         let mut out = Vec::new();
         let _ = cmd::complete::complete(&words, &mut out);
-        return finish(&out, Exit::Healthy);
+        return finish(&out, Exit::Healthy, &display);
     }
 
     let command = Cli::command().bin_name(&display).display_name(&display);
@@ -54,22 +55,26 @@ pub async fn run_args(args: Vec<OsString>) -> ExitCode {
         Err(e) => {
             // Help and --version go to stdout with 0; usage errors to stderr with 2, as one
             // line and a hint (issue 18: clap's own rendering is 4-6 lines).
+            // The examples in the help are written with the canonical name (issue 13).
+            let rendered = invoked::rewrite(&e.to_string(), &display).into_owned();
             if e.use_stderr() {
-                let _ = writeln!(io::stderr().lock(), "{}", clap_error_lines(&e.to_string()));
+                let _ = writeln!(io::stderr().lock(), "{}", clap_error_lines(&rendered));
             } else {
-                let _ = e.print();
+                return finish(rendered.as_bytes(), Exit::Healthy, &display);
             }
             return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
         }
     };
 
     let mut out = Vec::new();
-    match cmd::dispatch(cli, &mut out).await {
-        Ok(exit) => finish(&out, exit),
+    let argv0 = args.first().cloned().unwrap_or_default();
+    match cmd::dispatch(cli, &argv0, &mut out).await {
+        Ok(exit) => finish(&out, exit, &display),
         Err(e) => {
             // Output written before a failure is still worth showing.
-            let _ = write_stdout(&out);
+            let _ = write_stdout(&invoked::rewrite_bytes(&out, &display));
             let message = sanitize::line(&format!("{e:#}"));
+            let message = invoked::rewrite(&message, &display);
             let _ = writeln!(io::stderr().lock(), "error: {message}");
             Exit::Error.into()
         }
@@ -116,8 +121,9 @@ fn clap_error_lines(rendered: &str) -> String {
     format!("{first}\nhint: {hint}")
 }
 
-fn finish(out: &[u8], exit: Exit) -> ExitCode {
-    match write_stdout(out) {
+/// Writes the command's output under the invoked name (issue 13); a closed pipe is not an error.
+fn finish(out: &[u8], exit: Exit, display: &str) -> ExitCode {
+    match write_stdout(&invoked::rewrite_bytes(out, display)) {
         Ok(()) => exit.into(),
         // `kubectl eso scope | head` closes the pipe early: not an error.
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => exit.into(),

@@ -18,8 +18,13 @@ use crate::cli::{Cli, Command};
 use crate::config::{self, Terminal};
 use crate::exit::Exit;
 
-/// Runs the parsed command, writing its stdout into `out`.
-pub async fn dispatch(cli: Cli, out: &mut (impl Write + Send)) -> anyhow::Result<Exit> {
+/// Runs the parsed command, writing its stdout into `out`. `argv0` is handed to the sandbox's
+/// child so it shows the same invoked name (issue 13).
+pub async fn dispatch(
+    cli: Cli,
+    argv0: &std::ffi::OsStr,
+    out: &mut (impl Write + Send),
+) -> anyhow::Result<Exit> {
     match cli.command {
         Command::Scope(args) => {
             let cfg = config::from_cli(&cli.global, Terminal::detect())?;
@@ -51,7 +56,7 @@ pub async fn dispatch(cli: Cli, out: &mut (impl Write + Send)) -> anyhow::Result
         Command::Completion(args) => Ok(completion::run(&args, out)?),
         // Boxed: the sandbox's future (a whole simulated cluster) is large.
         #[cfg(feature = "sandbox")]
-        Command::Sandbox(args) => Box::pin(sandbox::run(&args)).await,
+        Command::Sandbox(args) => Box::pin(sandbox::run(&args, argv0, out)).await,
     }
 }
 
