@@ -52,6 +52,12 @@ impl Cli {
                 "-o junit is only for `doctor`; use -o table, wide, json or yaml\n",
             ));
         }
+        if p.global.output == OutputArg::Name && !matches!(p.command, Command::Scope(_)) {
+            return Err(clap::Error::raw(
+                clap::error::ErrorKind::ArgumentConflict,
+                "-o name is only for `scope`; use -o table, wide, json or yaml\n",
+            ));
+        }
         Ok(Cli {
             global: p.global,
             command: p.command,
@@ -117,6 +123,10 @@ pub struct GlobalArgs {
     #[arg(short = 'o', long, global = true, value_parser = OutputParser, default_value_t = OutputArg::Table)]
     pub output: OutputArg,
 
+    /// Print tables without their header row, and only the rows (as kubectl's --no-headers)
+    #[arg(long, global = true)]
+    pub no_headers: bool,
+
     /// Time to wait for one API request (e.g. 30s, 1m; 0 = no limit)
     #[arg(long, global = true, value_name = "DURATION")]
     pub request_timeout: Option<String>,
@@ -159,6 +169,10 @@ pub enum OutputArg {
     /// help and completions, where every other subcommand would offer it.
     #[value(hide = true)]
     Junit,
+    /// `kind.group/name` per line, as `kubectl get -o name`. `scope` only, hidden for the
+    /// same reason as junit.
+    #[value(hide = true)]
+    Name,
 }
 
 /// Parses `-o` like clap's enum parser but offers (help, completions) only the values every

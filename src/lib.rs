@@ -17,6 +17,7 @@ pub mod model;
 pub mod provider;
 pub mod render;
 pub mod sanitize;
+pub mod selector;
 
 use std::ffi::OsString;
 use std::io::{self, Write};

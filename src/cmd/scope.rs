@@ -41,6 +41,19 @@ pub async fn run(cfg: &Config, args: &ScopeArgs, out: &mut impl Write) -> Result
     let (client, default_ns) = client::connect(&cfg.kube).await?;
     let eso = eso::discover(&client, &diag).await?;
     let namespace = cfg.namespace.resolve(&default_ns);
+    // An error, as kubectl's `get namespace nosuchns`: a namespace that does not exist is a
+    // wrong argument, not a healthy place (issue 13).
+    if let Some(ns) = &namespace
+        && crate::kube::scope::namespace_exists(&client, ns).await == Some(false)
+    {
+        let cluster = client::cluster_label()
+            .map(|c| format!(" ({})", crate::sanitize::line(c)))
+            .unwrap_or_default();
+        return Err(Error::NotFound(format!(
+            "namespace \"{}\" does not exist{cluster}; list them with: kubectl get namespaces",
+            crate::sanitize::line(ns)
+        )));
+    }
     let query = ScopeQuery {
         namespace: namespace.as_deref(),
         selector: cfg.selector.as_deref(),
@@ -71,7 +84,11 @@ pub async fn run(cfg: &Config, args: &ScopeArgs, out: &mut impl Write) -> Result
         color: cfg.color,
         now,
     };
-    render::scope::write(out, &report, &render_opts).map_err(Error::Output)?;
+    let listing = render::scope::Listing {
+        names_only: cfg.names_only,
+        no_headers: cfg.no_headers,
+    };
+    render::scope::write_listing(out, &report, &render_opts, listing).map_err(Error::Output)?;
     Ok(Exit::from_findings(report.summary.failing > 0))
 }
 

@@ -67,6 +67,10 @@ pub struct ScopeReport {
     pub stores: Vec<StoreRow>,
     pub summary: Summary,
     pub verdicts: Vec<Verdict>,
+    /// Commands to run next (issue 13): describe-chain of the worst row and doctor, or `-A`
+    /// when the namespace holds no ExternalSecret.
+    #[serde(default)]
+    pub next: Vec<String>,
     pub degraded: Vec<Degraded>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workload: Option<WorkloadReport>,

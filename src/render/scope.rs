@@ -17,6 +17,42 @@ use crate::sanitize;
 const ERROR_WIDTH: usize = 90;
 const STORE_ERROR_WIDTH: usize = 200;
 
+/// kubectl's list habits for scripts (issue 13): `-o name` and `--no-headers`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Listing {
+    pub names_only: bool,
+    pub no_headers: bool,
+}
+
+/// `write`, or one of kubectl's script-friendly listings.
+pub fn write_listing(
+    out: &mut impl Write,
+    report: &ScopeReport,
+    opts: &RenderOptions,
+    listing: Listing,
+) -> io::Result<()> {
+    if listing.names_only {
+        for r in &report.external_secrets {
+            writeln!(
+                out,
+                "externalsecret.external-secrets.io/{}",
+                sanitize::line(&r.name)
+            )?;
+        }
+        return Ok(());
+    }
+    if listing.no_headers && matches!(opts.format, Format::Table | Format::Wide) {
+        if !report.external_secrets.is_empty() {
+            let table = rows_table(report, opts, opts.format == Format::Wide);
+            for line in table.lines().skip(1) {
+                writeln!(out, "{line}")?;
+            }
+        }
+        return Ok(());
+    }
+    write(out, report, opts)
+}
+
 pub fn write(out: &mut impl Write, report: &ScopeReport, opts: &RenderOptions) -> io::Result<()> {
     match opts.format {
         Format::Json => write_json(out, report),
@@ -30,7 +66,9 @@ fn write_table(out: &mut impl Write, report: &ScopeReport, opts: &RenderOptions)
     if let Some(w) = &report.workload {
         write_workload(out, w)?;
     }
-    if report.external_secrets.is_empty() {
+    // With nothing in scope at all, the verdict says so, once (issue 13).
+    let nothing_here = report.summary.external_secrets == 0;
+    if report.external_secrets.is_empty() && !nothing_here {
         let where_ = match &report.scope.namespace {
             Some(ns) => format!(" in namespace {}", sanitize::line(ns)),
             None => String::new(),
@@ -41,10 +79,12 @@ fn write_table(out: &mut impl Write, report: &ScopeReport, opts: &RenderOptions)
             "ExternalSecrets"
         };
         writeln!(out, "No {what} found{where_}.")?;
-    } else {
+    } else if !nothing_here {
         out.write_all(rows_table(report, opts, wide).as_bytes())?;
     }
-    writeln!(out)?;
+    if !nothing_here {
+        writeln!(out)?;
+    }
     write_summary(out, report, opts.color, wide)
 }
 
@@ -166,11 +206,13 @@ fn write_summary(
     wide: bool,
 ) -> io::Result<()> {
     let s = &report.summary;
-    writeln!(
-        out,
-        "Failing: {} of {} ExternalSecrets",
-        s.failing, s.external_secrets
-    )?;
+    if s.external_secrets > 0 {
+        writeln!(
+            out,
+            "Failing: {} of {} ExternalSecrets",
+            s.failing, s.external_secrets
+        )?;
+    }
     if s.failing > 0 {
         writeln!(out, "By store:")?;
         for st in report.stores.iter().filter(|st| st.failing > 0) {
@@ -259,6 +301,12 @@ fn write_summary(
             }
         } else {
             writeln!(out, "  {text}")?;
+        }
+    }
+    if !report.next.is_empty() {
+        writeln!(out, "Next:")?;
+        for n in &report.next {
+            writeln!(out, "  {}", sanitize::line(n))?;
         }
     }
     Ok(())
