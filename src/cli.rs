@@ -58,10 +58,26 @@ impl Cli {
                 "-o name is only for `scope`; use -o table, wide, json or yaml\n",
             ));
         }
+        if p.global.output == OutputArg::Jsonpath && !prints_report(&p.command) {
+            return Err(clap::Error::raw(
+                clap::error::ErrorKind::ArgumentConflict,
+                "-o jsonpath is for the commands that print a report\n",
+            ));
+        }
         Ok(Cli {
             global: p.global,
             command: p.command,
         })
+    }
+}
+
+/// Whether the subcommand prints a report (`-o json` / `-o jsonpath=` make sense for it).
+fn prints_report(c: &Command) -> bool {
+    match c {
+        Command::Completion(_) => false,
+        #[cfg(feature = "sandbox")]
+        Command::Sandbox(_) => false,
+        _ => true,
     }
 }
 
@@ -119,9 +135,9 @@ pub struct GlobalArgs {
     #[arg(short = 'l', long, global = true, value_name = "SELECTOR")]
     pub selector: Option<String>,
 
-    /// Output format (doctor also takes junit)
-    #[arg(short = 'o', long, global = true, value_parser = OutputParser, default_value_t = OutputArg::Table)]
-    pub output: OutputArg,
+    /// Output format: table, wide, json, yaml, or jsonpath=TEMPLATE over the JSON (doctor also takes junit)
+    #[arg(short = 'o', long, global = true, value_parser = OutputParser, default_value_t = Output::from(OutputArg::Table))]
+    pub output: Output,
 
     /// Print tables without their header row, and only the rows (as kubectl's --no-headers)
     #[arg(long, global = true)]
@@ -173,6 +189,40 @@ pub enum OutputArg {
     /// same reason as junit.
     #[value(hide = true)]
     Name,
+    /// `jsonpath=TEMPLATE` (the template is in `Output::jsonpath`), as kubectl's -o jsonpath.
+    #[value(hide = true)]
+    Jsonpath,
+}
+
+/// `-o`: the format, and for `-o jsonpath=TEMPLATE` its template (issue 13).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    pub kind: OutputArg,
+    pub jsonpath: Option<String>,
+}
+
+impl From<OutputArg> for Output {
+    fn from(kind: OutputArg) -> Self {
+        Output {
+            kind,
+            jsonpath: None,
+        }
+    }
+}
+
+impl PartialEq<OutputArg> for Output {
+    fn eq(&self, other: &OutputArg) -> bool {
+        self.kind == *other
+    }
+}
+
+impl std::fmt::Display for Output {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.jsonpath {
+            Some(t) => write!(f, "jsonpath={t}"),
+            None => self.kind.fmt(f),
+        }
+    }
 }
 
 /// Parses `-o` like clap's enum parser but offers (help, completions) only the values every
@@ -181,15 +231,33 @@ pub enum OutputArg {
 struct OutputParser;
 
 impl clap::builder::TypedValueParser for OutputParser {
-    type Value = OutputArg;
+    type Value = Output;
 
     fn parse_ref(
         &self,
         cmd: &clap::Command,
         arg: Option<&clap::Arg>,
         value: &std::ffi::OsStr,
-    ) -> Result<OutputArg, clap::Error> {
-        clap::builder::EnumValueParser::<OutputArg>::new().parse_ref(cmd, arg, value)
+    ) -> Result<Output, clap::Error> {
+        let text = value.to_string_lossy();
+        if let Some(template) = text.strip_prefix("jsonpath=") {
+            crate::render::jsonpath::validate(template).map_err(|e| {
+                clap::Error::raw(clap::error::ErrorKind::InvalidValue, format!("{e}\n"))
+            })?;
+            return Ok(Output {
+                kind: OutputArg::Jsonpath,
+                jsonpath: Some(template.to_string()),
+            });
+        }
+        if text == "jsonpath" {
+            return Err(clap::Error::raw(
+                clap::error::ErrorKind::InvalidValue,
+                "-o jsonpath needs a template, e.g. -o jsonpath='{.kind}'\n",
+            ));
+        }
+        clap::builder::EnumValueParser::<OutputArg>::new()
+            .parse_ref(cmd, arg, value)
+            .map(Output::from)
     }
 
     fn possible_values(
@@ -401,6 +469,10 @@ pub struct ScopeArgs {
     /// Only show failing ExternalSecrets (the summary still counts all of them)
     #[arg(long)]
     pub failing: bool,
+
+    /// After the table, watch the ExternalSecrets and print each row again when it changes
+    #[arg(short = 'w', long)]
+    pub watch: bool,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -118,10 +118,11 @@ pub fn from_cli(g: &GlobalArgs, term: Terminal) -> Result<Config> {
             }
             None => None,
         },
-        format: match g.output {
+        format: match g.output.kind {
             OutputArg::Table => Format::Table,
             OutputArg::Wide => Format::Wide,
-            OutputArg::Json => Format::Json,
+            // The command prints its JSON report; `cmd::dispatch` applies the template to it.
+            OutputArg::Json | OutputArg::Jsonpath => Format::Json,
             OutputArg::Yaml => Format::Yaml,
             OutputArg::Junit | OutputArg::Name => Format::Table,
         },

@@ -226,3 +226,194 @@ async fn issue_13_scope_lists_like_kubectl_and_says_when_there_is_nothing() {
     assert!(text.contains("Next:\n  kubectl eso scope -A\n"), "{text}");
     env.sandbox.shutdown().await;
 }
+
+/// Issue 13, "say it once": `force-sync --store` on ExternalSecrets of a store that is not Ready
+/// printed one identical error and one identical hint per ExternalSecret, and `--dry-run` printed
+/// one progress line per ExternalSecret however many there were. `-o jsonpath=` is checked on
+/// the same cluster. No controller runs here: nothing is waited for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_13_force_sync_says_a_shared_cause_once_and_totals_a_big_dry_run() {
+    const V1: &str = "external-secrets.io/v1";
+    let c = Cluster::start(kube_sim::EsoCrds::V1).await;
+    c.namespaces(&["prod"]);
+    let broken = c.create(vault_secret_store(V1, "prod", "vault"));
+    c.set_status(&broken, store_status(false, "InvalidProviderConfig"));
+    let fine = c.create(vault_secret_store(V1, "prod", "vault-ok"));
+    c.set_status(&fine, store_status(true, "Valid"));
+    for i in 0..7 {
+        let name = format!("broken-{i}");
+        seed_es(
+            &c,
+            V1,
+            ("prod", &name),
+            ("SecretStore", "vault"),
+            &name,
+            false,
+            None,
+        );
+    }
+    for i in 0..25 {
+        let name = format!("fine-{i:02}");
+        seed_es(
+            &c,
+            V1,
+            ("prod", &name),
+            ("SecretStore", "vault-ok"),
+            &name,
+            true,
+            None,
+        );
+    }
+
+    let o = c.run(&["force-sync", "--store", "SecretStore/vault", "-n", "prod"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let (out, err) = (stdout(&o), stderr(&o));
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with(
+            "✗ cannot resync: 7 ExternalSecrets (prod/broken-0, prod/broken-1, prod/broken-2, \
+             prod/broken-3, prod/broken-4 and 2 more): SecretStore/vault is not ready"
+        ),
+        "{err}"
+    );
+    assert_eq!(out.matches("hint:").count(), 1, "{out}");
+    assert!(
+        out.contains("hint: 7 ExternalSecrets (prod/broken-0,"),
+        "{out}"
+    );
+
+    let o = c.run(&["force-sync", "--all", "-n", "prod", "--dry-run"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 2, "{err}");
+    assert!(
+        err.contains("► would annotate 25 ExternalSecrets (prod/fine-00,"),
+        "{err}"
+    );
+    assert!(
+        stdout(&o).contains("32 selected: 25 would be annotated, 7 cannot resync"),
+        "{}",
+        stdout(&o)
+    );
+
+    // -o jsonpath over scope's JSON, with range, a filter and a literal newline.
+    let o = c.run(&[
+        "scope",
+        "-n",
+        "prod",
+        "-o",
+        "jsonpath={range .externalSecrets[?(@.ready.status==\"False\")]}{.name}{\"\\n\"}{end}",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let names: Vec<String> = (0..7).map(|i| format!("broken-{i}")).collect();
+    assert_eq!(stdout(&o), format!("{}\n", names.join("\n")));
+    let o = c.run(&[
+        "force-sync",
+        "--all",
+        "-n",
+        "prod",
+        "--dry-run",
+        "-o",
+        "jsonpath={.kind}",
+    ]);
+    assert_eq!(stdout(&o), "ForceSyncReport");
+    // A malformed template is a usage error before any request.
+    let o = c.run(&["scope", "-o", "jsonpath={.externalSecrets"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).starts_with("error: jsonpath template"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// Issue 13: `scope -w` as `kubectl get -w`: the table, then the row of an ExternalSecret that
+/// changes, printed again without a header, while the command keeps running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_13_scope_watch_prints_a_changed_row() {
+    use std::io::BufRead;
+    const V1: &str = "external-secrets.io/v1";
+    let c = Cluster::start(kube_sim::EsoCrds::V1).await;
+    c.namespaces(&["prod"]);
+    let store = c.create(vault_secret_store(V1, "prod", "vault"));
+    c.set_status(&store, store_status(true, "Valid"));
+    let a = seed_es(
+        &c,
+        V1,
+        ("prod", "app-a"),
+        ("SecretStore", "vault"),
+        "app-a",
+        true,
+        Some("v-a"),
+    );
+    seed_es(
+        &c,
+        V1,
+        ("prod", "app-b"),
+        ("SecretStore", "vault"),
+        "app-b",
+        true,
+        Some("v-b"),
+    );
+
+    let mut child = match Command::new(binary())
+        .env_remove("KUBECONFIG")
+        .env("NO_COLOR", "1")
+        .arg("--kubeconfig")
+        .arg(&c.kubeconfig)
+        .args(["scope", "-n", "prod", "-w"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(e) => panic!("{e}"),
+    };
+    let Some(stdout) = child.stdout.take() else {
+        panic!("no stdout")
+    };
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let wait_for = |what: &dyn Fn(&str) -> bool| -> Vec<String> {
+        let mut seen = Vec::new();
+        while let Ok(line) = rx.recv_timeout(std::time::Duration::from_secs(20)) {
+            let done = what(&line);
+            seen.push(line);
+            if done {
+                return seen;
+            }
+        }
+        panic!("not seen in 20s; got {seen:#?}");
+    };
+    // The whole report first, down to its verdict.
+    let first = wait_for(&|l: &str| l.starts_with("  healthy"));
+    assert!(first[0].starts_with("NAME"), "{first:#?}");
+
+    let mut failed = es_status(false, &ago(0));
+    failed["syncedResourceVersion"] = "1-abc".into();
+    c.set_status(&a, failed);
+    let changed = wait_for(&|l: &str| l.starts_with("app-a"));
+    let row = changed.last().cloned().unwrap_or_default();
+    assert!(
+        row.contains("False") && row.contains("SecretSyncedError"),
+        "{changed:#?}"
+    );
+    // Only the changed row: app-b did not change, and no header is printed again.
+    assert!(
+        changed
+            .iter()
+            .all(|l| !l.starts_with("app-b") && !l.starts_with("NAME")),
+        "{changed:#?}"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}

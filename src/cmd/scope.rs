@@ -10,14 +10,25 @@ use crate::config::{Config, NamespaceChoice};
 use crate::diag::Diag;
 use crate::error::{Error, Result};
 use crate::exit::Exit;
+use crate::kube::force_sync as kf;
 use crate::kube::scope::{ScopeQuery, fetch};
 use crate::kube::{client, eso};
 use crate::model::doctor::{DoctorExtras, InstallSnapshot};
 use crate::model::refs::{StoreFilter, WorkloadRef};
 use crate::model::scope::{Degraded, RootCause, ScopeReport, ScopeSnapshot};
-use crate::render::{self, RenderOptions};
+use crate::render::{self, Format, RenderOptions};
+use kube::api::ListParams;
 
-pub async fn run(cfg: &Config, args: &ScopeArgs, out: &mut impl Write) -> Result<Exit> {
+/// What one scope run needs besides the config: checked arguments and a connection.
+struct Prepared {
+    client: kube::Client,
+    eso: eso::EsoApi,
+    namespace: Option<String>,
+    store: Option<StoreFilter>,
+    workload: Option<WorkloadRef>,
+}
+
+async fn prepare(cfg: &Config, args: &ScopeArgs, diag: &Diag) -> Result<Prepared> {
     let store = args
         .store
         .as_deref()
@@ -35,11 +46,14 @@ pub async fn run(cfg: &Config, args: &ScopeArgs, out: &mut impl Write) -> Result
             "a WORKLOAD lives in one namespace: use -n NAMESPACE instead of -A".into(),
         ));
     }
-    let diag = Diag::new(cfg.verbosity);
-    let started = std::time::Instant::now();
-
+    if args.watch && !matches!(cfg.format, Format::Table | Format::Wide) {
+        return Err(Error::Usage(
+            "--watch prints the table, then each row that changes: use it with -o table or wide"
+                .into(),
+        ));
+    }
     let (client, default_ns) = client::connect(&cfg.kube).await?;
-    let eso = eso::discover(&client, &diag).await?;
+    let eso = eso::discover(&client, diag).await?;
     let namespace = cfg.namespace.resolve(&default_ns);
     // An error, as kubectl's `get namespace nosuchns`: a namespace that does not exist is a
     // wrong argument, not a healthy place (issue 13).
@@ -54,17 +68,34 @@ pub async fn run(cfg: &Config, args: &ScopeArgs, out: &mut impl Write) -> Result
             crate::sanitize::line(ns)
         )));
     }
+    Ok(Prepared {
+        client,
+        eso,
+        namespace,
+        store,
+        workload,
+    })
+}
+
+/// One snapshot, analysed: what `scope` prints, and what `--watch` compares.
+async fn report(
+    p: &Prepared,
+    cfg: &Config,
+    args: &ScopeArgs,
+    diag: &Diag,
+) -> Result<(ScopeReport, jiff::Timestamp)> {
+    let started = std::time::Instant::now();
     let query = ScopeQuery {
-        namespace: namespace.as_deref(),
+        namespace: p.namespace.as_deref(),
         selector: cfg.selector.as_deref(),
-        workload: workload.as_ref(),
+        workload: p.workload.as_ref(),
     };
-    let snapshot = fetch(&client, &eso, &query, &diag).await?;
+    let snapshot = fetch(&p.client, &p.eso, &query, diag).await?;
 
     let now = jiff::Timestamp::now();
     let opts = ScopeOptions {
         selector: cfg.selector.clone(),
-        store,
+        store: p.store.clone(),
         failing_only: args.failing,
     };
     let mut report = analyse(&snapshot, &opts, now);
@@ -78,18 +109,147 @@ pub async fn run(cfg: &Config, args: &ScopeArgs, out: &mut impl Write) -> Result
             started.elapsed()
         ),
     );
+    Ok((report, now))
+}
 
-    let render_opts = RenderOptions {
+fn listing(cfg: &Config) -> render::scope::Listing {
+    render::scope::Listing {
+        names_only: cfg.names_only,
+        no_headers: cfg.no_headers,
+    }
+}
+
+fn render_options(cfg: &Config, now: jiff::Timestamp) -> RenderOptions {
+    RenderOptions {
         format: cfg.format,
         color: cfg.color,
         now,
-    };
-    let listing = render::scope::Listing {
-        names_only: cfg.names_only,
-        no_headers: cfg.no_headers,
-    };
-    render::scope::write_listing(out, &report, &render_opts, listing).map_err(Error::Output)?;
+    }
+}
+
+pub async fn run(cfg: &Config, args: &ScopeArgs, out: &mut impl Write) -> Result<Exit> {
+    let diag = Diag::new(cfg.verbosity);
+    let prepared = prepare(cfg, args, &diag).await?;
+    let (report, now) = report(&prepared, cfg, args, &diag).await?;
+    render::scope::write_listing(out, &report, &render_options(cfg, now), listing(cfg))
+        .map_err(Error::Output)?;
     Ok(Exit::from_findings(report.summary.failing > 0))
+}
+
+/// `scope -w` (issue 13), as `kubectl get -w`: the report once, then one watch on the
+/// ExternalSecrets in scope; after each burst of changes the rows whose content changed are
+/// printed again (no header), until the watch is interrupted. Writes to stdout as it goes, under
+/// the invoked name (`display`), since a buffer would print nothing until the end.
+pub async fn watch(cfg: &Config, args: &ScopeArgs, display: &str) -> Result<Exit> {
+    let diag = Diag::new(cfg.verbosity);
+    let prepared = prepare(cfg, args, &diag).await?;
+    // The watch starts where this LIST's snapshot ends; the report read after it may already
+    // show some of the changes the watch then replays, which compare equal and print nothing.
+    let es_api = kf::external_secrets(
+        &prepared.client,
+        &prepared.eso,
+        prepared.namespace.as_deref(),
+    );
+    let mut list = ListParams::default();
+    if let Some(sel) = &cfg.selector {
+        list = list.labels(sel);
+    }
+    let first_page = es_api
+        .list_metadata(&list.clone().limit(1))
+        .await
+        .map_err(|e| {
+            crate::kube::list::Listing::new("externalsecrets", prepared.namespace.as_deref())
+                .fatal(&e)
+        })?;
+    let version = first_page.metadata.resource_version.unwrap_or_default();
+
+    let (mut report, now) = report(&prepared, cfg, args, &diag).await?;
+    let mut text = Vec::new();
+    render::scope::write_listing(&mut text, &report, &render_options(cfg, now), listing(cfg))
+        .map_err(Error::Output)?;
+    if !emit(&crate::invoked::rewrite_bytes(&text, display)) {
+        return Ok(Exit::from_findings(report.summary.failing > 0));
+    }
+    let mut seen = rows_by_key(&report);
+
+    let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
+    let requests = kf::Requests::default();
+    let task = kf::spawn_watch(
+        es_api,
+        kf::WatchSpec {
+            what: "externalsecrets",
+            list,
+            resource_version: version,
+        },
+        tx,
+        requests,
+        diag,
+    );
+    while rx.recv().await.is_some() {
+        // A burst (ESO updating many ExternalSecrets at once) is one re-read.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        while rx.try_recv().is_ok() {}
+        let (next, now) = match report_again(&prepared, cfg, args, &diag).await {
+            Some(r) => r,
+            None => continue,
+        };
+        let now_rows = rows_by_key(&next);
+        let mut changed = next.clone();
+        changed
+            .external_secrets
+            .retain(|r| seen.get(&key(r)) != now_rows.get(&key(r)));
+        if !changed.external_secrets.is_empty() {
+            let mut text = Vec::new();
+            let rows = render::scope::Listing {
+                no_headers: true,
+                ..listing(cfg)
+            };
+            render::scope::write_listing(&mut text, &changed, &render_options(cfg, now), rows)
+                .map_err(Error::Output)?;
+            if !emit(&text) {
+                break;
+            }
+        }
+        seen = now_rows;
+        report = next;
+    }
+    task.abort();
+    Ok(Exit::from_findings(report.summary.failing > 0))
+}
+
+/// A re-read that fails (the API briefly away) skips one redraw instead of ending the watch.
+async fn report_again(
+    p: &Prepared,
+    cfg: &Config,
+    args: &ScopeArgs,
+    diag: &Diag,
+) -> Option<(ScopeReport, jiff::Timestamp)> {
+    report(p, cfg, args, diag)
+        .await
+        .inspect_err(|e| diag.log(1, format_args!("watch: re-reading scope: {e}")))
+        .ok()
+}
+
+fn key(r: &crate::model::scope::ExternalSecretRow) -> (String, String) {
+    (r.namespace.clone(), r.name.clone())
+}
+
+/// Each row as JSON, to tell a changed row from one that only aged.
+fn rows_by_key(report: &ScopeReport) -> std::collections::BTreeMap<(String, String), String> {
+    report
+        .external_secrets
+        .iter()
+        .map(|r| (key(r), serde_json::to_string(r).unwrap_or_default()))
+        .collect()
+}
+
+/// Writes and flushes stdout; false once the reader is gone (`scope -w | head`).
+fn emit(bytes: &[u8]) -> bool {
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(bytes)
+        .and_then(|()| stdout.flush())
+        .is_ok()
 }
 
 /// Each row's root cause from the one diagnosis doctor runs (issue 12), over what scope read:
