@@ -351,13 +351,9 @@ pub fn denied_read(
         .iter()
         .filter(|p| *p != "default" && !x.policies.iter().any(|q| &q.name == *p))
         .collect();
+    // The probe's own next step already lists `vault policy read` for each policy.
     if x.policies.is_empty() {
-        for p in &unread {
-            e.next.push(cmd(&format!("policy read {p}")));
-        }
-        if !x.policies_unread.is_empty() {
-            e.evidence.extend(x.policies_unread.iter().cloned());
-        }
+        e.evidence.extend(x.policies_unread.iter().cloned());
         return e;
     }
     let (caps, decided) = capabilities(&x.policies, data_path);
@@ -388,9 +384,6 @@ pub fn denied_read(
                 .collect::<Vec<_>>()
                 .join(", ")
         ));
-        for p in &unread {
-            e.next.push(cmd(&format!("policy read {p}")));
-        }
     }
     if reads(&caps) {
         e.evidence.push(
@@ -419,22 +412,16 @@ pub fn denied_read(
             return e;
         }
     }
-    e.cause = Some(match decided {
-        Some((pattern, holders)) if caps.iter().any(|c| c == "deny") => format!(
+    // A plain lack of read is already said by the probe; the rule that decided is evidence. An
+    // explicit deny is a cause of its own.
+    if let Some((pattern, holders)) = decided
+        && caps.iter().any(|c| c == "deny")
+    {
+        e.cause = Some(format!(
             "policy {} denies {data_path} (path \"{pattern}\")",
             holders.join(", ")
-        ),
-        Some((pattern, holders)) => format!(
-            "ESO's token may not read {data_path}: the rule that applies, path \"{pattern}\" in \
-             policy {}, grants {}",
-            holders.join(", "),
-            list(&caps)
-        ),
-        None => format!(
-            "none of ESO's policies ({}) has a rule for {data_path}",
-            list(token_policies)
-        ),
-    });
+        ));
+    }
     e
 }
 
@@ -467,10 +454,10 @@ fn glob(pattern: &str, s: &str) -> bool {
 pub fn role_binding(x: &VaultExplain, role: &str, mount: &str) -> Explained {
     let mut e = Explained::default();
     let Some(r) = &x.role else {
+        // The login's next step already says `vault read auth/MOUNT/role/NAME`.
         if let Some(why) = &x.role_unread {
             e.evidence.push(why.clone());
         }
-        e.next.push(cmd(&format!("read auth/{mount}/role/{role}")));
         return e;
     };
     if !r.exists {
@@ -550,7 +537,6 @@ pub fn mount(x: &VaultExplain, store_mount: &str, store_version: &str) -> Explai
             "nothing is mounted at {store_mount}/ on this Vault (the store's \
              spec.provider.vault.path)"
         ));
-        e.next.push(cmd("secrets list"));
         return e;
     }
     if m.type_

@@ -166,17 +166,29 @@ pub async fn explain(http: &ProbeHttp, store: &VaultStore, ask: &Ask<'_>) -> Vau
             }
         }
     }
-    for name in ask.policies.iter().take(MAX_POLICIES) {
+    let wanted: Vec<&String> = ask
+        .policies
+        .iter()
+        .filter(|p| p.as_str() != "default")
+        .collect();
+    if ask.user_token.is_none() && !wanted.is_empty() {
+        x.policies_unread.push(format!(
+            "the policies {} were not read: {}",
+            wanted
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            no_user_token(&store.server)
+        ));
+    }
+    for name in wanted.iter().take(MAX_POLICIES) {
         let Some(token) = ask.user_token else {
-            x.policies_unread.push(format!(
-                "policy {name} was not read: {}",
-                no_user_token(&store.server)
-            ));
-            continue;
+            break;
         };
-        if name == "root" {
+        if name.as_str() == "root" {
             x.policies.push(VaultPolicyFacts {
-                name: name.clone(),
+                name: name.to_string(),
                 rules: Vec::new(),
             });
             continue;
@@ -203,7 +215,7 @@ pub async fn explain(http: &ProbeHttp, store: &VaultStore, ask: &Ask<'_>) -> Vau
             .filter(|_| a.status == 200);
         match text.map(parse_policy) {
             Some(Ok(rules)) => x.policies.push(VaultPolicyFacts {
-                name: name.clone(),
+                name: name.to_string(),
                 rules,
             }),
             Some(Err(e)) => x
@@ -215,10 +227,10 @@ pub async fn explain(http: &ProbeHttp, store: &VaultStore, ask: &Ask<'_>) -> Vau
             )),
         }
     }
-    if ask.policies.len() > MAX_POLICIES {
+    if ask.user_token.is_some() && wanted.len() > MAX_POLICIES {
         x.policies_unread.push(format!(
             "{} more policies not read (at most {MAX_POLICIES} are)",
-            ask.policies.len() - MAX_POLICIES
+            wanted.len() - MAX_POLICIES
         ));
     }
     x
