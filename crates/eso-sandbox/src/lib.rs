@@ -120,6 +120,15 @@ impl Sandbox {
         let mut vars = BTreeMap::from([
             ("VAULT_ADDR".to_string(), vault.addr()),
             ("REGISTRY_HOST".to_string(), registry.host()),
+            // The host without its port: what a pull secret's `auths` key often says by mistake.
+            (
+                "REGISTRY_HOSTNAME".to_string(),
+                registry
+                    .host()
+                    .rsplit_once(':')
+                    .map(|(h, _)| h.to_string())
+                    .unwrap_or_else(|| registry.host()),
+            ),
         ]);
         if let Some(a) = &akv {
             vars.insert("AKV_AUTHORITY".into(), a.authority_url());

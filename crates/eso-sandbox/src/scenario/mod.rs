@@ -36,6 +36,22 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../../scenarios/rotation-not-propagated.yaml"),
     ),
     (
+        "store-name-typo",
+        include_str!("../../scenarios/store-name-typo.yaml"),
+    ),
+    (
+        "vault-kv-version-mismatch",
+        include_str!("../../scenarios/vault-kv-version-mismatch.yaml"),
+    ),
+    (
+        "vault-role-wrong-namespace",
+        include_str!("../../scenarios/vault-role-wrong-namespace.yaml"),
+    ),
+    (
+        "target-merge-missing",
+        include_str!("../../scenarios/target-merge-missing.yaml"),
+    ),
+    (
         "vault-policy-kv2-path",
         include_str!("../../scenarios/vault-policy-kv2-path.yaml"),
     ),
@@ -46,6 +62,10 @@ const FILES: &[(&str, &str)] = &[
     (
         "two-owners-one-secret",
         include_str!("../../scenarios/two-owners-one-secret.yaml"),
+    ),
+    (
+        "pull-secret-port-missing",
+        include_str!("../../scenarios/pull-secret-port-missing.yaml"),
     ),
 ];
 
