@@ -78,7 +78,7 @@ async fn same_root_cause(scenario: &str, incident: bool, expect: Option<&str>, o
         .find(|r| r["namespace"] == ns.as_str() && r["name"] == name.as_str())
         .cloned()
         .unwrap_or_default();
-    // scope reads no provider, no installation and no pods: where doctor's root comes from the probe or
+    // scope reads no provider, no installation, no pods and no credentials Secret: where doctor's root comes from the probe or
     // the installation, scope names the root its own facts support, which must then be one of
     // doctor's findings about this ExternalSecret.
     let scope_code = row["rootCause"]["code"].as_str().unwrap_or_default();
@@ -87,8 +87,10 @@ async fn same_root_cause(scenario: &str, incident: bool, expect: Option<&str>, o
         || root_code.starts_with("provider-")
         || root_code.starts_with("eso-")
         || root_code.starts_with("consumer-")
-        // Pull secrets are judged against the pods that use them, which scope does not read.
+        // Pull secrets are judged against the pods that use them, and credentials against the
+        // keys of the store's credentials Secret: scope reads neither.
         || root_code.starts_with("pull-secret-")
+        || root_code.starts_with("credentials-")
         || root_code == "refresh-never"
         || root_code == "target-value-outdated";
     if probe_or_install {
@@ -195,6 +197,25 @@ scenario!(
     operator false
 );
 
+scenario!(
+    issue12_credentials_key_near_miss,
+    "credentials-key-near-miss",
+    root "credentials-key-near-miss",
+    operator false
+);
+scenario!(
+    issue12_store_conditions_deny,
+    "store-conditions-deny",
+    root "store-conditions-deny",
+    operator false
+);
+scenario!(
+    issue12_consumer_key_missing,
+    "consumer-key-missing",
+    root "consumer-key-missing",
+    operator false
+);
+
 #[test]
 fn issue12_every_scenario_is_covered() {
     let covered = [
@@ -212,6 +233,9 @@ fn issue12_every_scenario_is_covered() {
         "vault-role-wrong-namespace",
         "target-merge-missing",
         "pull-secret-port-missing",
+        "credentials-key-near-miss",
+        "store-conditions-deny",
+        "consumer-key-missing",
         "scale",
     ];
     for (name, _) in eso_sandbox::scenario_names() {

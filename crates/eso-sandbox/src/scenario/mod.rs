@@ -67,6 +67,18 @@ const FILES: &[(&str, &str)] = &[
         "pull-secret-port-missing",
         include_str!("../../scenarios/pull-secret-port-missing.yaml"),
     ),
+    (
+        "credentials-key-near-miss",
+        include_str!("../../scenarios/credentials-key-near-miss.yaml"),
+    ),
+    (
+        "store-conditions-deny",
+        include_str!("../../scenarios/store-conditions-deny.yaml"),
+    ),
+    (
+        "consumer-key-missing",
+        include_str!("../../scenarios/consumer-key-missing.yaml"),
+    ),
 ];
 
 #[derive(Debug, Deserialize)]
