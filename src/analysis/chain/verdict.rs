@@ -148,7 +148,13 @@ fn after_store_is_ready(f: &ChainFacts, force_sync: String) -> String {
 /// The service principal's client id as the user's shell reads it from the store's credentials
 /// Secret: a command that runs as printed, while the id itself (Secret data) is never printed.
 fn client_id_from_secret(f: &ChainFacts) -> Option<String> {
-    let c = f.credentials.iter().find(|c| c.purpose == "clientId")?;
+    from_secret(f, "clientId")
+}
+
+/// The credential of `purpose` (`clientId`, `accessKeyID`) as a shell substitution that reads it
+/// from its Secret when the command runs.
+pub(super) fn from_secret(f: &ChainFacts, purpose: &str) -> Option<String> {
+    let c = f.credentials.iter().find(|c| c.purpose == purpose)?;
     let (ns, name) = c.object.strip_prefix("Secret ")?.split_once('/')?;
     let key = c.key.as_deref()?.replace('.', "\\.");
     Some(format!(
