@@ -8,7 +8,7 @@
 //! `password=`/`token=` pairs, userinfo in URLs) even when the run never saw them.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{LazyLock, Mutex, OnceLock};
 
 use aho_corasick::AhoCorasick;
@@ -29,14 +29,16 @@ pub const PREFIX_LEN: usize = 8;
 /// Values the run learned, in every printable form, and the matcher over them.
 #[derive(Debug, Default)]
 pub struct Redactor {
-    /// Every form of every learned value, deduplicated; each at least [`MIN_LEN`] bytes.
-    forms: Vec<String>,
-    /// Built on first use after the last `learn`.
+    /// Every form of every learned value; each at least [`MIN_LEN`] bytes.
+    forms: HashSet<String>,
+    /// Built on first use after the last `learn` that added a form.
     index: OnceLock<Option<Index>>,
 }
 
 #[derive(Debug)]
 struct Index {
+    /// The forms, in the order the head lists refer to.
+    forms: Vec<String>,
     /// Over the distinct first [`MIN_LEN`] bytes of the forms.
     heads: AhoCorasick,
     /// Head pattern id -> the forms starting with it.
@@ -93,8 +95,6 @@ impl Redactor {
             self.add_forms(&part);
         }
         if self.forms.len() != before {
-            self.forms.sort_unstable();
-            self.forms.dedup();
             self.index = OnceLock::new();
         }
     }
@@ -140,10 +140,11 @@ impl Redactor {
     fn index(&self) -> Option<&Index> {
         self.index
             .get_or_init(|| {
+                let forms: Vec<String> = self.forms.iter().cloned().collect();
                 let mut heads: Vec<&[u8]> = Vec::new();
                 let mut ids: HashMap<&[u8], usize> = HashMap::new();
                 let mut forms_by_head: Vec<Vec<usize>> = Vec::new();
-                for (i, f) in self.forms.iter().enumerate() {
+                for (i, f) in forms.iter().enumerate() {
                     let head = &f.as_bytes()[..MIN_LEN];
                     let id = *ids.entry(head).or_insert_with(|| {
                         heads.push(head);
@@ -154,6 +155,7 @@ impl Redactor {
                 }
                 let heads = AhoCorasick::new(&heads).ok()?;
                 Some(Index {
+                    forms,
                     heads,
                     forms_by_head,
                 })
@@ -201,7 +203,7 @@ impl Redactor {
             let start = hit.start();
             let mut best = 0;
             for &i in &index.forms_by_head[hit.pattern().as_usize()] {
-                let form = self.forms[i].as_bytes();
+                let form = index.forms[i].as_bytes();
                 let m = common_prefix(&bytes[start..], form);
                 let whole = m == form.len();
                 let cut = m >= PREFIX_LEN && !continues(&text[start..], m);

@@ -139,6 +139,9 @@ impl Ctx<'_> {
             Some(Ok(Some(secret))) => {
                 fact.exists = Some(true);
                 let data = secret.data.clone().unwrap_or_default();
+                // Every value of a credentials Secret, not only the referenced key: a message
+                // may quote a client id kept next to the secret (issue 18).
+                data.values().for_each(|v| crate::redact::learn(&v.0));
                 fact.keys = data.keys().map(|k| crate::sanitize::line(k)).collect();
                 match key.as_deref().and_then(|k| data.get(k)) {
                     Some(v) => {
