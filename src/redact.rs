@@ -29,9 +29,13 @@ pub const PREFIX_LEN: usize = 8;
 /// Values the run learned, in every printable form, and the matcher over them.
 #[derive(Debug, Default)]
 pub struct Redactor {
-    /// Every form of every learned value; each at least [`MIN_LEN`] bytes.
-    forms: HashSet<String>,
-    /// Built on first use after the last `learn` that added a form.
+    /// Every learned value and part of one; each at least [`MIN_LEN`] bytes.
+    values: HashSet<Vec<u8>>,
+    /// Identifiers the run prints on purpose (object names, remote keys, store settings): a
+    /// learned value found inside one is an identifier, not a secret — a registry username equal
+    /// to the app's name must not turn `inventory-service-regcred` into `<redacted>-regcred`.
+    public: HashSet<String>,
+    /// Built on first use after the last change.
     index: OnceLock<Option<Index>>,
 }
 
@@ -48,7 +52,8 @@ struct Index {
 impl Clone for Redactor {
     fn clone(&self) -> Self {
         Redactor {
-            forms: self.forms.clone(),
+            values: self.values.clone(),
+            public: self.public.clone(),
             index: OnceLock::new(),
         }
     }
@@ -61,14 +66,22 @@ impl Redactor {
 
     /// True when nothing was learned (token shapes are still replaced).
     pub fn is_empty(&self) -> bool {
-        self.forms.is_empty()
+        self.values.is_empty()
+    }
+
+    /// Marks `identifier` as printed on purpose: learned values inside it are not replaced.
+    /// Only for strings from object names and specs, never from status, Events or Secrets.
+    pub fn public(&mut self, identifier: &str) {
+        if identifier.len() >= MIN_LEN && self.public.insert(identifier.to_string()) {
+            self.index = OnceLock::new();
+        }
     }
 
     /// Remembers `value` and its parts: the value as is and trimmed, each line of a multi-line
     /// value (PEM bodies, env files), each string in a JSON value (dockerconfigjson, cloud
     /// credentials files) and the user and password of a base64 `user:pass` pair inside it.
     pub fn learn(&mut self, value: &[u8]) {
-        let before = self.forms.len();
+        let before = self.values.len();
         let mut parts: Vec<Vec<u8>> = vec![value.to_vec()];
         if let Ok(text) = std::str::from_utf8(value) {
             parts.push(text.trim().as_bytes().to_vec());
@@ -91,10 +104,9 @@ impl Redactor {
                 parts.push(pass.into_bytes());
             }
         }
-        for part in parts {
-            self.add_forms(&part);
-        }
-        if self.forms.len() != before {
+        self.values
+            .extend(parts.into_iter().filter(|p| p.len() >= MIN_LEN));
+        if self.values.len() != before {
             self.index = OnceLock::new();
         }
     }
@@ -104,10 +116,7 @@ impl Redactor {
         self.learn(value.as_bytes());
     }
 
-    fn add_forms(&mut self, v: &[u8]) {
-        if v.len() < MIN_LEN {
-            return;
-        }
+    fn forms_of(v: &[u8], out: &mut HashSet<String>) {
         let mut forms = vec![
             STANDARD.encode(v),
             STANDARD_NO_PAD.encode(v),
@@ -133,14 +142,42 @@ impl Redactor {
                 forms.push(quoted[1..quoted.len() - 1].to_string());
             }
         }
-        self.forms
-            .extend(forms.into_iter().filter(|f| f.len() >= MIN_LEN));
+        out.extend(forms.into_iter().filter(|f| f.len() >= MIN_LEN));
+    }
+
+    /// The learned values that are not inside a public identifier.
+    fn secret_values(&self) -> Vec<&[u8]> {
+        let values: Vec<&[u8]> = self.values.iter().map(Vec::as_slice).collect();
+        if self.public.is_empty() {
+            return values;
+        }
+        let Ok(finder) = AhoCorasick::new(&values) else {
+            return values;
+        };
+        let mut inside = vec![false; values.len()];
+        for p in &self.public {
+            for hit in finder.find_overlapping_iter(p.as_str()) {
+                inside[hit.pattern().as_usize()] = true;
+            }
+        }
+        values
+            .into_iter()
+            .zip(inside)
+            .filter_map(|(v, inside)| (!inside).then_some(v))
+            .collect()
     }
 
     fn index(&self) -> Option<&Index> {
         self.index
             .get_or_init(|| {
-                let forms: Vec<String> = self.forms.iter().cloned().collect();
+                let mut all = HashSet::new();
+                for v in self.secret_values() {
+                    Self::forms_of(v, &mut all);
+                }
+                let forms: Vec<String> = all.into_iter().collect();
+                if forms.is_empty() {
+                    return None;
+                }
                 let mut heads: Vec<&[u8]> = Vec::new();
                 let mut ids: HashMap<&[u8], usize> = HashMap::new();
                 let mut forms_by_head: Vec<Vec<usize>> = Vec::new();
@@ -194,7 +231,7 @@ impl Redactor {
 
     /// Learned values only, no cleaning and no shapes.
     pub fn redact_known<'a>(&self, text: &'a str) -> Cow<'a, str> {
-        let Some(index) = (!self.forms.is_empty()).then(|| self.index()).flatten() else {
+        let Some(index) = (!self.values.is_empty()).then(|| self.index()).flatten() else {
             return Cow::Borrowed(text);
         };
         let bytes = text.as_bytes();
@@ -429,6 +466,15 @@ pub fn output(text: &str, keep_colour: bool) -> String {
     guard.redact_with(text, keep_colour).into_owned()
 }
 
+/// Marks `identifier` (an object name, a remote key, a store setting) as printed on purpose for
+/// the rest of the process; see [`Redactor::public`].
+pub fn public(identifier: &str) {
+    match GLOBAL.lock() {
+        Ok(mut r) => r.public(identifier),
+        Err(poisoned) => poisoned.into_inner().public(identifier),
+    }
+}
+
 /// A copy of the process-wide redactor, for code that redacts many strings at once.
 pub fn snapshot() -> Redactor {
     match GLOBAL.lock() {
@@ -594,6 +640,17 @@ mod tests {
         let r = learned(&["ünïcödé-sécret"]);
         assert_eq!(r.redact("→ ünïcödé-sécret ←"), "→ <redacted> ←");
         assert_eq!(r.redact("→ ünïcödé… ←"), "→ <redacted>… ←");
+    }
+
+    #[test]
+    fn issue_18_a_value_inside_a_public_identifier_is_not_replaced() {
+        let mut r = learned(&["inventory-service", "canary-inventory-pw"]);
+        r.public("inventory-service-regcred");
+        let out = r.redact("ExternalSecret prod/inventory-service-regcred: canary-inventory-pw");
+        assert_eq!(
+            out,
+            "ExternalSecret prod/inventory-service-regcred: <redacted>"
+        );
     }
 
     #[test]
