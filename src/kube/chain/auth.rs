@@ -92,6 +92,18 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// `: <why>` from the last ServiceAccount fact (a refused TokenRequest names the permission
+    /// it lacks), for the probe's "not probed" reason and doctor's `incomplete` (issue 18).
+    pub(crate) fn why_no_token(&self) -> String {
+        self.out
+            .iter()
+            .rev()
+            .find(|f| f.purpose == "serviceAccount")
+            .and_then(|f| f.error.as_deref())
+            .map(|e| format!(": {e}"))
+            .unwrap_or_default()
+    }
+
     fn ref_namespace(&self, r: &Value) -> String {
         if self.cluster {
             str_at(r, "/namespace")
@@ -246,7 +258,7 @@ impl Ctx<'_> {
                 Err(e) => {
                     fact.error = Some(match status_code(&e) {
                         Some(403) => format!(
-                            "no permission to create tokens for serviceaccount {name} in {ns} (TokenRequest)"
+                            "no permission to create tokens for serviceaccount {name} in {ns} (TokenRequest: create serviceaccounts/token)"
                         ),
                         _ => format!(
                             "TokenRequest for {ns}/{name} failed: {}",
@@ -385,7 +397,8 @@ async fn vault(ctx: &mut Ctx<'_>, v: &Value, request: bool) -> Option<ProbeAuth>
                 service_account: format!("{ns}/{name}"),
             }),
             None if request => unavailable(&format!(
-                "no token could be requested for serviceaccount {ns}/{name}"
+                "no token could be requested for serviceaccount {ns}/{name}{}",
+                ctx.why_no_token()
             )),
             None => None,
         };
@@ -457,7 +470,10 @@ async fn azure(
                 _ if client_id.is_empty() => unavailable(&format!(
                     "ServiceAccount {ns}/{name} has no azure.workload.identity/client-id annotation"
                 )),
-                _ if request => unavailable("no token could be requested for the ServiceAccount"),
+                _ if request => unavailable(&format!(
+                    "no token could be requested for the ServiceAccount{}",
+                    ctx.why_no_token()
+                )),
                 _ => None,
             }
         }
