@@ -32,6 +32,13 @@ pub async fn run(args: &SandboxArgs) -> anyhow::Result<Exit> {
         .map(|spec| eso_sandbox::parse_fault(spec.as_str()))
         .collect::<Result<Vec<_>, String>>()
         .map_err(|e| anyhow::anyhow!(e))?;
+    if let Some(addr) = args.admin_addr
+        && !addr.ip().is_loopback()
+    {
+        anyhow::bail!(
+            "--admin-addr {addr}: the admin endpoint only listens on loopback (127.0.0.1 or [::1])"
+        );
+    }
     print_err(&format!("starting sandbox scenario {:?} …", args.scenario));
     let sandbox = Sandbox::start(SandboxOptions {
         scenario: args.scenario.clone(),
@@ -44,11 +51,25 @@ pub async fn run(args: &SandboxArgs) -> anyhow::Result<Exit> {
         print_err(&format!("fault: {resource} answers {fault:?}"));
         sandbox.api().faults().set(&resource, fault);
     }
+    // Faults switched at run time from outside the process (issue 18).
+    let admin = match args.admin_addr {
+        Some(addr) => {
+            let admin =
+                eso_sandbox::admin::AdminServer::start(addr, sandbox.api().faults()).await?;
+            print_err(&format!(
+                "admin: {} (POST /faults RESOURCE=FAULT, DELETE /faults[/RESOURCE], GET /faults)",
+                admin.url()
+            ));
+            Some(admin)
+        }
+        None => None,
+    };
     let outcome = if args.command.is_empty() {
         serve(&sandbox, args).await
     } else {
         run_once(&sandbox, args).await
     };
+    drop(admin);
     sandbox.shutdown().await;
     outcome
 }
