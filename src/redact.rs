@@ -145,6 +145,13 @@ impl Redactor {
         out.extend(forms.into_iter().filter(|f| f.len() >= MIN_LEN));
     }
 
+    /// Whether `fragment` is (part of) an identifier printed on purpose: then a learned value
+    /// that merely begins like it (a kubeconfig token `kube-sim-admin-…` and the context name
+    /// `kube-sim`) is not evidence of the value. Only asked for cut matches, which are rare.
+    fn is_public_part(&self, fragment: &str) -> bool {
+        self.public.iter().any(|p| p.contains(fragment))
+    }
+
     /// The learned values that are not inside a public identifier.
     fn secret_values(&self) -> Vec<&[u8]> {
         let values: Vec<&[u8]> = self.values.iter().map(Vec::as_slice).collect();
@@ -243,7 +250,9 @@ impl Redactor {
                 let form = index.forms[i].as_bytes();
                 let m = common_prefix(&bytes[start..], form);
                 let whole = m == form.len();
-                let cut = m >= PREFIX_LEN && !continues(&text[start..], m);
+                let cut = m >= PREFIX_LEN
+                    && !continues(&text[start..], m)
+                    && !self.is_public_part(&text[start..start + m]);
                 if (whole || cut) && m > best {
                     best = m;
                 }
@@ -549,6 +558,21 @@ mod tests {
             r.redact("at https://vault.internal:8200/v1"),
             "at <redacted>/v1"
         );
+    }
+
+    #[test]
+    fn issue_18_a_name_printed_on_purpose_is_not_a_cut_credential() {
+        let mut r = learned(&["kube-sim-admin-0f3a9c2e7b1d4e5f"]);
+        // Without the name published, its first 8 bytes read as a cut token.
+        assert_eq!(r.redact("(context kube-sim)"), "(context <redacted>)");
+        r.public("kube-sim");
+        assert_eq!(r.redact("(context kube-sim)"), "(context kube-sim)");
+        // The credential itself, whole or cut longer than the name, is still replaced.
+        assert_eq!(
+            r.redact("token kube-sim-admin-0f3a9c2e7b1d4e5f"),
+            "token <redacted>"
+        );
+        assert_eq!(r.redact("token kube-sim-adm…"), "token <redacted>…");
     }
 
     #[test]

@@ -67,6 +67,14 @@ pub async fn connect(target: &KubeTarget) -> Result<(Client, String)> {
     if target.kubeconfig.is_none() && context.is_none() {
         context = Kubeconfig::read().ok().and_then(|k| k.current_context);
     }
+    // Printed on purpose in every error line: a credential that merely begins like one of these
+    // names is not quoted by it.
+    for name in [context.as_deref(), Some(config.cluster_url.to_string().as_str())]
+        .into_iter()
+        .flatten()
+    {
+        crate::redact::public(name);
+    }
     let _ = CLUSTER.set(format!(
         "server {}, context {}",
         config.cluster_url,
