@@ -69,9 +69,12 @@ pub async fn connect(target: &KubeTarget) -> Result<(Client, String)> {
     }
     // Printed on purpose in every error line: a credential that merely begins like one of these
     // names is not quoted by it.
-    for name in [context.as_deref(), Some(config.cluster_url.to_string().as_str())]
-        .into_iter()
-        .flatten()
+    for name in [
+        context.as_deref(),
+        Some(config.cluster_url.to_string().as_str()),
+    ]
+    .into_iter()
+    .flatten()
     {
         crate::redact::public(name);
     }
