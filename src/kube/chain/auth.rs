@@ -32,6 +32,8 @@ pub enum ProbeAuth {
         jwt: Sensitive,
         /// `external-secrets/external-secrets`, for the report.
         service_account: String,
+        /// The audiences the token was requested with (empty: the API server's default).
+        audiences: Vec<String>,
     },
     VaultAppRole {
         mount: String,
@@ -361,6 +363,7 @@ async fn vault(ctx: &mut Ctx<'_>, v: &Value, request: bool) -> Option<ProbeAuth>
                     role,
                     jwt,
                     service_account: "(token from Secret)".into(),
+                    audiences: Vec::new(),
                 }),
                 None => unavailable("the kubernetes auth JWT Secret is unusable"),
             };
@@ -388,6 +391,7 @@ async fn vault(ctx: &mut Ctx<'_>, v: &Value, request: bool) -> Option<ProbeAuth>
                 None,
             ),
         };
+        let asked = audiences.clone().unwrap_or_default();
         let (jwt, _) = ctx.service_account(&ns, &name, audiences, request).await;
         return match jwt {
             Some(jwt) => Some(ProbeAuth::VaultKubernetes {
@@ -395,6 +399,7 @@ async fn vault(ctx: &mut Ctx<'_>, v: &Value, request: bool) -> Option<ProbeAuth>
                 role,
                 jwt,
                 service_account: format!("{ns}/{name}"),
+                audiences: asked,
             }),
             None if request => unavailable(&format!(
                 "no token could be requested for serviceaccount {ns}/{name}{}",
