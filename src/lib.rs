@@ -15,6 +15,7 @@ pub mod invoked;
 pub mod kube;
 pub mod model;
 pub mod provider;
+pub mod redact;
 pub mod render;
 pub mod sanitize;
 pub mod selector;
@@ -35,6 +36,7 @@ pub async fn run_args(args: Vec<OsString>) -> ExitCode {
     // kube and reqwest must agree on one crypto provider; a second install is harmless.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let display = invoked::from_argv0(args.first().map(OsString::as_os_str));
+    learn_environment();
 
     if args.get(1).is_some_and(|a| a == "__complete") {
         let words: Vec<String> = args
@@ -44,7 +46,7 @@ pub async fn run_args(args: Vec<OsString>) -> ExitCode {
             .collect();
         let mut out = Vec::new();
         let _ = cmd::complete::complete(&words, &mut out);
-        return finish(&out, Exit::Healthy, &display);
+        return finish(&out, Exit::Healthy, false, &display);
     }
 
     let command = Cli::command().bin_name(&display).display_name(&display);
@@ -59,25 +61,47 @@ pub async fn run_args(args: Vec<OsString>) -> ExitCode {
             // The examples in the help are written with the canonical name (issue 13).
             let rendered = invoked::rewrite(&e.to_string(), &display).into_owned();
             if e.use_stderr() {
-                let _ = writeln!(io::stderr().lock(), "{}", clap_error_lines(&rendered));
+                let lines = redact::output(&clap_error_lines(&rendered), false);
+                let _ = writeln!(io::stderr().lock(), "{lines}");
             } else {
-                return finish(rendered.as_bytes(), Exit::Healthy, &display);
+                return finish(rendered.as_bytes(), Exit::Healthy, false, &display);
             }
             return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
         }
     };
 
+    // The tool's own coloured tables keep their colour at the output boundary.
+    let colour = config::color_enabled(cli.global.color, config::Terminal::detect());
     let mut out = Vec::new();
     let argv0 = args.first().cloned().unwrap_or_default();
     match cmd::dispatch(cli, &argv0, &mut out).await {
-        Ok(exit) => finish(&out, exit, &display),
+        Ok(exit) => finish(&out, exit, colour, &display),
         Err(e) => {
             // Output written before a failure is still worth showing.
-            let _ = write_stdout(&invoked::rewrite_bytes(&out, &display));
-            let message = sanitize::line(&format!("{e:#}"));
-            let message = invoked::rewrite(&message, &display);
-            let _ = writeln!(io::stderr().lock(), "error: {message}");
+            let _ = write_stdout(&invoked::rewrite_bytes(&out, &display), colour);
+            error_line(&invoked::rewrite(&format!("{e:#}"), &display));
             Exit::Error.into()
+        }
+    }
+}
+
+/// An error as the one `error: …` line on stderr, through the output boundary.
+pub fn error_line(message: &str) {
+    let message = redact::output(&sanitize::line(message), false);
+    let _ = writeln!(io::stderr().lock(), "error: {message}");
+}
+
+/// Credentials the process was given in its environment are remembered by the output boundary
+/// (issue 18: `VAULT_TOKEN` must not reach the output, whatever quotes it).
+fn learn_environment() {
+    for name in [
+        "VAULT_TOKEN",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AZURE_CLIENT_SECRET",
+    ] {
+        if let Some(v) = std::env::var_os(name) {
+            redact::learn(v.as_encoded_bytes());
         }
     }
 }
@@ -123,8 +147,8 @@ fn clap_error_lines(rendered: &str) -> String {
 }
 
 /// Writes the command's output under the invoked name (issue 13); a closed pipe is not an error.
-fn finish(out: &[u8], exit: Exit, display: &str) -> ExitCode {
-    match write_stdout(&invoked::rewrite_bytes(out, display)) {
+fn finish(out: &[u8], exit: Exit, colour: bool, display: &str) -> ExitCode {
+    match write_stdout(&invoked::rewrite_bytes(out, display), colour) {
         Ok(()) => exit.into(),
         // `kubectl eso scope | head` closes the pipe early: not an error.
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => exit.into(),
@@ -135,9 +159,11 @@ fn finish(out: &[u8], exit: Exit, display: &str) -> ExitCode {
     }
 }
 
-fn write_stdout(out: &[u8]) -> io::Result<()> {
+/// The one place stdout is written: every command's output passes the redaction boundary here.
+fn write_stdout(out: &[u8], colour: bool) -> io::Result<()> {
+    let text = redact::output(&String::from_utf8_lossy(out), colour);
     let mut stdout = io::stdout().lock();
-    stdout.write_all(out)?;
+    stdout.write_all(text.as_bytes())?;
     stdout.flush()
 }
 

@@ -19,7 +19,8 @@ pub async fn run(
     out: &mut (impl Write + Send),
 ) -> anyhow::Result<Exit> {
     if args.list {
-        // Into the command's buffer: `sandbox --list | head -1` closing the pipe is not an error.
+        // Into the command's buffer, which passes the output boundary: `sandbox --list | head -1`
+        // closing the pipe is not an error.
         for (name, description) in eso_sandbox::scenario_names() {
             writeln!(out, "{name:<26} {description}")?;
         }
@@ -35,7 +36,14 @@ pub async fn run(
         .map(|spec| eso_sandbox::parse_fault(spec.as_str()))
         .collect::<Result<Vec<_>, String>>()
         .map_err(|e| anyhow::anyhow!(e))?;
-    eprintln!("starting sandbox scenario {:?} …", args.scenario);
+    if let Some(addr) = args.admin_addr
+        && !addr.ip().is_loopback()
+    {
+        anyhow::bail!(
+            "--admin-addr {addr}: the admin endpoint only listens on loopback (127.0.0.1 or [::1])"
+        );
+    }
+    print_err(&format!("starting sandbox scenario {:?} …", args.scenario));
     let sandbox = Sandbox::start(SandboxOptions {
         scenario: args.scenario.clone(),
         scale: args.scale,
@@ -44,14 +52,28 @@ pub async fn run(
     .await?;
     // After the scenario is loaded (in process): only clients of the HTTP API see the faults.
     for (resource, fault) in faults {
-        eprintln!("fault: {resource} answers {fault:?}");
+        print_err(&format!("fault: {resource} answers {fault:?}"));
         sandbox.api().faults().set(&resource, fault);
     }
+    // Faults switched at run time from outside the process (issue 18).
+    let admin = match args.admin_addr {
+        Some(addr) => {
+            let admin =
+                eso_sandbox::admin::AdminServer::start(addr, sandbox.api().faults()).await?;
+            print_err(&format!(
+                "admin: {} (POST /faults RESOURCE=FAULT, DELETE /faults[/RESOURCE], GET /faults)",
+                admin.url()
+            ));
+            Some(admin)
+        }
+        None => None,
+    };
     let outcome = if args.command.is_empty() {
         serve(&sandbox, args, argv0).await
     } else {
         run_once(&sandbox, args, argv0).await
     };
+    drop(admin);
     sandbox.shutdown().await;
     outcome
 }
@@ -174,7 +196,7 @@ async fn serve(
     argv0: &std::ffi::OsStr,
 ) -> anyhow::Result<Exit> {
     let files = SandboxFiles::write(sandbox, args.kubeconfig_out.as_deref())?;
-    let mut out = std::io::stdout().lock();
+    let mut out = Vec::new();
     writeln!(out, "Sandbox {:?} is running.", args.scenario)?;
     writeln!(out, "  API server: {}", sandbox.api().url())?;
     writeln!(out, "  Vault:      {}", sandbox.vault().addr())?;
@@ -188,12 +210,27 @@ async fn serve(
     let invoked = crate::invoked::from_argv0(Some(argv0));
     writeln!(out, "  {invoked} scope -A")?;
     writeln!(out, "Press Ctrl-C to stop.")?;
-    out.flush()?;
-    drop(out);
+    print_out(&String::from_utf8_lossy(&out))?;
     wait_for_stop().await;
-    eprintln!("stopping sandbox …");
+    print_err("stopping sandbox …");
     files.remove(true);
     Ok(Exit::Healthy)
+}
+
+/// What the sandbox itself prints goes through the same output boundary as every command's
+/// output (`crate::redact`); it prints this directly because it keeps running.
+fn print_out(text: &str) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(crate::redact::output(text, false).as_bytes())?;
+    out.flush()
+}
+
+fn print_err(line: &str) {
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "{}",
+        crate::redact::output(line, false)
+    );
 }
 
 fn default_kubeconfig_path() -> PathBuf {

@@ -91,6 +91,10 @@ async fn report(
         workload: p.workload.as_ref(),
     };
     let snapshot = fetch(&p.client, &p.eso, &query, diag).await?;
+    super::publish_identifiers(&snapshot);
+    // Only so the output boundary can replace credentials quoted in Event text (issue 18).
+    let unredacted =
+        crate::kube::doctor_stores::learn_credentials(&p.client, &snapshot, diag).await;
 
     let now = jiff::Timestamp::now();
     let opts = ScopeOptions {
@@ -100,6 +104,7 @@ async fn report(
     };
     let mut report = analyse(&snapshot, &opts, now);
     root_causes(&snapshot, &mut report, now);
+    report.degraded.extend(unredacted);
     diag.log(
         1,
         format_args!(
@@ -167,7 +172,7 @@ pub async fn watch(cfg: &Config, args: &ScopeArgs, display: &str) -> Result<Exit
     let mut text = Vec::new();
     render::scope::write_listing(&mut text, &report, &render_options(cfg, now), listing(cfg))
         .map_err(Error::Output)?;
-    if !emit(&crate::invoked::rewrite_bytes(&text, display)) {
+    if !emit(&crate::invoked::rewrite_bytes(&text, display), cfg.color) {
         return Ok(Exit::from_findings(report.summary.failing > 0));
     }
     let mut seen = rows_by_key(&report);
@@ -206,7 +211,7 @@ pub async fn watch(cfg: &Config, args: &ScopeArgs, display: &str) -> Result<Exit
             };
             render::scope::write_listing(&mut text, &changed, &render_options(cfg, now), rows)
                 .map_err(Error::Output)?;
-            if !emit(&text) {
+            if !emit(&text, cfg.color) {
                 break;
             }
         }
@@ -243,11 +248,13 @@ fn rows_by_key(report: &ScopeReport) -> std::collections::BTreeMap<(String, Stri
         .collect()
 }
 
-/// Writes and flushes stdout; false once the reader is gone (`scope -w | head`).
-fn emit(bytes: &[u8]) -> bool {
+/// Writes and flushes stdout through the output boundary (redaction, as every command's
+/// output); false once the reader is gone (`scope -w | head`).
+fn emit(bytes: &[u8], colour: bool) -> bool {
+    let text = crate::redact::output(&String::from_utf8_lossy(bytes), colour);
     let mut stdout = std::io::stdout().lock();
     stdout
-        .write_all(bytes)
+        .write_all(text.as_bytes())
         .and_then(|()| stdout.flush())
         .is_ok()
 }
