@@ -9,5 +9,6 @@ pub mod duration;
 pub mod force_sync;
 pub mod scope;
 pub mod store_conditions;
+pub mod sync_window;
 pub mod trust;
 pub mod verdict;

@@ -23,6 +23,25 @@ pub struct ExternalSecretSpec {
     pub refresh_policy: Option<String>,
     pub data: Vec<DataSpec>,
     pub data_from: Vec<DataSpec>,
+    /// ESO 2.7+: when periodic refreshes may run (`analysis::sync_window`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sync_windows: Option<SyncWindows>,
+}
+
+/// `spec.syncWindows`: `kind` (allow / deny) applies to every window.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(default, rename_all = "camelCase")]
+pub struct SyncWindows {
+    pub kind: String,
+    pub windows: Vec<SyncWindow>,
+}
+
+/// One cron `schedule` (UTC) and how long the window stays open after each firing (Go duration).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(default, rename_all = "camelCase")]
+pub struct SyncWindow {
+    pub schedule: String,
+    pub duration: String,
 }
 
 /// `data[]` and `dataFrom[]` entries may name their own store instead of `secretStoreRef`. The
