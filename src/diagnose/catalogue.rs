@@ -93,6 +93,7 @@ codes! {
     ES_NOT_READY = "es-not-ready", ExternalSecret;
     ES_TARGET_MISSING = "es-target-missing", ExternalSecret;
     ES_STALE = "es-stale", ExternalSecret;
+    ES_SYNC_WINDOW_CLOSED = "es-sync-window-closed", ExternalSecret;
     REFRESH_NEVER = "refresh-never", Target;
     // the target Secret's values
     TARGET_VALUE_OUTDATED = "target-value-outdated", Target;

@@ -12,6 +12,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::{finding, finish, targets};
 use crate::analysis::duration::periodic_refresh;
+use crate::analysis::sync_window;
 use crate::diagnose::catalogue::*;
 use crate::model::doctor::*;
 use crate::model::eso::ExternalSecret;
@@ -168,8 +169,17 @@ fn row_finding(
             ),
         ));
     }
-    let age = es.and_then(|e| stale_for(e, now))?;
-    (age > stale_after).then(|| {
+    let es = es?;
+    let age = stale_for(es, now)?;
+    if age <= stale_after {
+        return None;
+    }
+    if let Some(w) =
+        sync_window::evaluate(es.spec.sync_windows.as_ref(), now).filter(|w| !w.allowed)
+    {
+        return Some(about(row, window_closed(row, &w, age)));
+    }
+    Some({
         about(
             row,
             finding(
@@ -185,6 +195,44 @@ fn row_finding(
             ),
         )
     })
+}
+
+/// Issue 14: a stale ExternalSecret whose `spec.syncWindows` hold periodic refreshes back: the
+/// window's doing, not ESO failing.
+fn window_closed(
+    row: &ExternalSecretRow,
+    w: &sync_window::WindowVerdict,
+    age: Duration,
+) -> Finding {
+    let until = match w.reopens {
+        Some(t) => format!("until {}", t.strftime("%Y-%m-%dT%H:%M:%SZ")),
+        None => "with no end in sight".to_string(),
+    };
+    let which = if w.kind == "allow" {
+        "no allow window is open"
+    } else {
+        "a deny window is open"
+    };
+    let mut f = finding(
+        ES_SYNC_WINDOW_CLOSED,
+        Status::Warning,
+        object(row),
+        format!(
+            "last refreshed {} ago because spec.syncWindows holds periodic refreshes back ({which}) \
+             {until} (UTC); ESO is not failing",
+            round_to_minutes(age)
+        ),
+        sanitize::line(&format!(
+            "to refresh now (a force-sync is a spec change, which sync windows do not gate): \
+             kubectl eso force-sync {} -n {}",
+            row.name, row.namespace
+        )),
+    )
+    .field("spec.syncWindows");
+    for bad in &w.invalid {
+        f = f.evidence(sanitize::line(&format!("ESO cannot use {bad}")));
+    }
+    f
 }
 
 /// What a finding about one ExternalSecret row concerns: the row, its store, its target.

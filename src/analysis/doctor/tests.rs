@@ -463,3 +463,79 @@ fn a_regcred_that_does_not_log_in_is_an_error_on_its_secret() {
     );
     assert_eq!(c.checked, 2);
 }
+
+fn with_windows(mut e: ExternalSecret, kind: &str, schedule: &str) -> ExternalSecret {
+    e.spec.sync_windows = Some(from(json!({"kind": kind,
+        "windows": [{"schedule": schedule, "duration": "2h"}]})));
+    e
+}
+
+#[test]
+fn issue14_a_closed_sync_window_explains_staleness_instead_of_es_stale() {
+    // Refreshed 4h ago; windows open 22:00-00:00 UTC; now is 12:00 UTC.
+    let held = with_windows(
+        es("prod", "held", true, "2026-11-22T08:00:00Z"),
+        "allow",
+        "0 22 * * *",
+    );
+    // Near miss: the allow window opened at 11:00 and is open now, so ESO should have refreshed.
+    let open = with_windows(
+        es("prod", "open", true, "2026-11-22T08:00:00Z"),
+        "allow",
+        "0 11 * * *",
+    );
+    // A deny window open now holds refreshes back too.
+    let denied = with_windows(
+        es("prod", "denied", true, "2026-11-22T08:00:00Z"),
+        "deny",
+        "30 10 * * *",
+    );
+    let secrets = vec![
+        owned(&held),
+        owned(&open),
+        owned(&denied),
+        plain("prod", "vault-token"),
+    ];
+    let r = run(
+        &healthy_install(),
+        &snapshot(vec![held, open, denied], secrets, true),
+        Status::Error,
+    );
+    let c = check(&r, CheckId::ExternalSecrets);
+    let codes: Vec<(&str, &str)> = c
+        .findings
+        .iter()
+        .map(|f| (f.object.as_str(), f.code.as_str()))
+        .collect();
+    assert_eq!(
+        codes,
+        vec![
+            (
+                "ExternalSecret prod/denied",
+                crate::diagnose::catalogue::ES_SYNC_WINDOW_CLOSED
+            ),
+            (
+                "ExternalSecret prod/held",
+                crate::diagnose::catalogue::ES_SYNC_WINDOW_CLOSED
+            ),
+            (
+                "ExternalSecret prod/open",
+                crate::diagnose::catalogue::ES_STALE
+            ),
+        ]
+    );
+    let held = &c.findings[1];
+    assert!(
+        held.message.contains("until 2026-11-22T22:00:00Z"),
+        "{held:?}"
+    );
+    assert!(
+        held.next[0].contains("kubectl eso force-sync held -n prod"),
+        "{held:?}"
+    );
+    assert!(
+        c.findings[0].message.contains("until 2026-11-22T12:30:01Z"),
+        "{:?}",
+        c.findings[0]
+    );
+}
