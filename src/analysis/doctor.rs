@@ -94,6 +94,7 @@ pub fn analyse(
         api_version: REPORT_API_VERSION.to_string(),
         kind: DOCTOR_REPORT_KIND.to_string(),
         eso_api_version: snap.eso_api_version.clone(),
+        eso_version: install::eso_version(install),
         scope: DoctorScope {
             namespace: snap.namespace.clone(),
             all_namespaces: snap.namespace.is_none(),

@@ -106,6 +106,8 @@ codes! {
     REGCRED_LOGIN_FAILED = "regcred-login-failed", Consumers;
     // leftovers
     LEFTOVER_STAND_IN = "leftover-stand-in", Leftovers;
+    // notes that explain nothing: last among findings of their severity
+    ESO_VERSION_NEWER = "eso-version-newer", Leftovers;
 }
 
 /// The layer of a code; unknown codes sort last (they never explain anything).

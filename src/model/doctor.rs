@@ -76,6 +76,9 @@ pub struct DoctorReport {
     pub api_version: String,
     pub kind: String,
     pub eso_api_version: String,
+    /// The ESO version the controller's image tag names (`v2.9.0`), when one was found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eso_version: Option<String>,
     pub scope: DoctorScope,
     /// Every finding of every check, root causes first, each with the findings it explains
     /// under it as `effects` (issue 12). The checks below list the same findings by check.
@@ -160,6 +163,8 @@ pub struct DeploymentFacts {
     pub component: String,
     pub desired: i32,
     pub ready: i32,
+    /// The first container's image (`…/external-secrets:v2.9.0`): its tag is the ESO version.
+    pub image: Option<String>,
 }
 
 /// What doctor reads beyond scope's snapshot and the installation, one field per check that

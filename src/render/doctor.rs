@@ -87,6 +87,13 @@ fn write_checklist(out: &mut impl Write, report: &DoctorReport, color: bool) -> 
     for d in &report.degraded {
         writeln!(out, "Could not read: {}", sanitize::line(&d.cause))?;
     }
+    if let Some(v) = &report.eso_version {
+        writeln!(
+            out,
+            "ESO version (controller image tag): {}",
+            sanitize::line(v)
+        )?;
+    }
     let t = &report.totals;
     writeln!(
         out,
@@ -255,6 +262,7 @@ mod tests {
             api_version: "kubectl-eso/v1".into(),
             kind: DOCTOR_REPORT_KIND.into(),
             eso_api_version: "external-secrets.io/v1".into(),
+            eso_version: None,
             scope: DoctorScope {
                 namespace: None,
                 all_namespaces: true,

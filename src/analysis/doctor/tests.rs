@@ -66,6 +66,7 @@ pub(super) fn healthy_install() -> InstallSnapshot {
         component: c.into(),
         desired: 1,
         ready: 1,
+        image: None,
     };
     InstallSnapshot {
         served_versions: vec!["v1".into()],
@@ -538,4 +539,53 @@ fn issue14_a_closed_sync_window_explains_staleness_instead_of_es_stale() {
         "{:?}",
         c.findings[0]
     );
+}
+
+fn with_controller_image(image: Option<&str>) -> InstallSnapshot {
+    let mut install = healthy_install();
+    if let Ok(deps) = &mut install.deployments {
+        for d in deps
+            .iter_mut()
+            .filter(|d| d.component == "external-secrets")
+        {
+            d.image = image.map(str::to_string);
+        }
+    }
+    install
+}
+
+#[test]
+fn issue14_doctor_reports_the_eso_version_and_says_when_it_is_newer() {
+    let snap = snapshot(vec![], vec![plain("prod", "vault-token")], true);
+    let newer = |image: Option<&str>| {
+        let r = run(&with_controller_image(image), &snap, Status::Error);
+        let flagged = r
+            .findings
+            .iter()
+            .any(|f| f.code == crate::diagnose::catalogue::ESO_VERSION_NEWER);
+        (r.eso_version, flagged)
+    };
+    let image = "oci.external-secrets.io/external-secrets/external-secrets";
+    assert_eq!(
+        newer(Some(&format!("{image}:v2.9.0"))),
+        (Some("v2.9.0".into()), false)
+    );
+    assert_eq!(
+        newer(Some(&format!("{image}:v2.10.1"))),
+        (Some("v2.10.1".into()), true)
+    );
+    assert_eq!(
+        newer(Some(&format!("{image}:v2.8.3-ubi"))),
+        (Some("v2.8.3-ubi".into()), false)
+    );
+    // A registry with a port is not a tag; a digest-only image has no version to report.
+    assert_eq!(
+        newer(Some("registry.local:5000/eso/external-secrets@sha256:abcd")),
+        (None, false)
+    );
+    assert_eq!(
+        newer(Some(&format!("{image}:main"))),
+        (Some("main".into()), false)
+    );
+    assert_eq!(newer(None), (None, false));
 }
