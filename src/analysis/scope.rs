@@ -316,9 +316,7 @@ fn store_rows(snap: &ScopeSnapshot, rows: &[ExternalSecretRow]) -> Vec<StoreRow>
             StoreRow {
                 error,
                 found: found.map(|f| f.is_some()),
-                provider: found
-                    .flatten()
-                    .and_then(|s| s.spec.provider.keys().next().cloned()),
+                provider: found.flatten().and_then(|s| s.provider_name()),
                 ready,
                 store,
                 external_secrets: total,
@@ -387,6 +385,7 @@ fn ces_rows(
                     .iter()
                     .map(|f| f.namespace.clone())
                     .collect(),
+                provisioned_namespaces: ces.status.provisioned_namespaces.clone(),
                 name,
             })
         })

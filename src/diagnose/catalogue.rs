@@ -94,6 +94,7 @@ codes! {
     ES_TARGET_MISSING = "es-target-missing", ExternalSecret;
     ES_STALE = "es-stale", ExternalSecret;
     ES_SYNC_WINDOW_CLOSED = "es-sync-window-closed", ExternalSecret;
+    CES_NAMESPACE_FAILED = "ces-namespace-failed", ExternalSecret;
     REFRESH_NEVER = "refresh-never", Target;
     // the target Secret's values
     TARGET_VALUE_OUTDATED = "target-value-outdated", Target;

@@ -166,6 +166,9 @@ pub struct ClusterExternalSecretRow {
     pub external_secrets: Vec<String>,
     pub failing: usize,
     pub failed_namespaces: Vec<String>,
+    /// `status.provisionedNamespaces`: where ESO says it created the ExternalSecret.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub provisioned_namespaces: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

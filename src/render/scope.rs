@@ -227,11 +227,19 @@ fn write_summary(
     if !report.cluster_external_secrets.is_empty() {
         writeln!(out, "ClusterExternalSecrets:")?;
         for c in &report.cluster_external_secrets {
-            let failed_ns = if c.failed_namespaces.is_empty() {
-                String::new()
-            } else {
-                format!("; could not create in {}", c.failed_namespaces.join(", "))
-            };
+            let mut failed_ns = String::new();
+            if !c.provisioned_namespaces.is_empty() {
+                failed_ns.push_str(&format!(
+                    "; provisioned in {}",
+                    c.provisioned_namespaces.join(", ")
+                ));
+            }
+            if !c.failed_namespaces.is_empty() {
+                failed_ns.push_str(&format!(
+                    "; could not create in {}",
+                    c.failed_namespaces.join(", ")
+                ));
+            }
             writeln!(
                 out,
                 "  {}: {} ExternalSecrets, {} failing{}",

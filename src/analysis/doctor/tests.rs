@@ -589,3 +589,41 @@ fn issue14_doctor_reports_the_eso_version_and_says_when_it_is_newer() {
     );
     assert_eq!(newer(None), (None, false));
 }
+
+#[test]
+fn issue14_clusterexternalsecret_failed_namespaces_are_an_error_with_reasons() {
+    let mut snap = snapshot(vec![], vec![plain("prod", "vault-token")], true);
+    snap.cluster_external_secrets = Ok(vec![
+        from(json!({"metadata": {"name": "shared-db"},
+            "spec": {"externalSecretName": "db", "somethingNewer": true},
+            "status": {"provisionedNamespaces": ["prod"],
+                "failedNamespaces": [{"namespace": "staging", "reason": "could not create or update ExternalSecret"}],
+                "conditions": [{"type": "Ready", "status": "False", "reason": "SomeFutureReason"}]}})),
+        // Near miss: every namespace provisioned.
+        from(json!({"metadata": {"name": "fine"},
+            "status": {"provisionedNamespaces": ["prod", "staging"]}})),
+    ]);
+    let r = run(&healthy_install(), &snap, Status::Error);
+    let ces: Vec<&Finding> = r
+        .findings
+        .iter()
+        .filter(|f| f.code == crate::diagnose::catalogue::CES_NAMESPACE_FAILED)
+        .collect();
+    assert_eq!(ces.len(), 1, "{:#?}", r.findings);
+    let f = ces[0];
+    assert_eq!(f.object, "ClusterExternalSecret shared-db");
+    assert!(
+        f.message
+            .contains("db in 1 of its namespaces: staging (could not create or update"),
+        "{f:?}"
+    );
+    assert!(
+        f.next[0].contains("kubectl get externalsecret db -n staging"),
+        "{f:?}"
+    );
+    assert!(
+        f.evidence.iter().any(|e| e == "provisioned in: prod"),
+        "{f:?}"
+    );
+    assert!(fails(&r));
+}
