@@ -7,6 +7,7 @@ pub mod consumers;
 pub mod doctor;
 pub mod duration;
 pub mod force_sync;
+pub mod push;
 pub mod scope;
 pub mod store_conditions;
 pub mod sync_window;

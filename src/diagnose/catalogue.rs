@@ -89,6 +89,13 @@ codes! {
     TARGET_SHARED = "target-shared", Ownership;
     TARGET_NOT_OWNED = "target-not-owned", Ownership;
     TARGET_MERGE_MISSING = "target-merge-missing", Ownership;
+    // PushSecrets (issue 14): Kubernetes -> provider
+    PUSHSECRET_STORE_MISSING = "pushsecret-store-missing", StoreRef;
+    PUSHSECRET_SOURCE_MISSING = "pushsecret-source-missing", Credentials;
+    PUSHSECRET_KEY_MISSING = "pushsecret-key-missing", Credentials;
+    PUSHSECRET_WRITE_DENIED = "pushsecret-write-denied", Provider;
+    PUSHSECRET_WRITE_NOT_CHECKED = "pushsecret-write-not-checked", Provider;
+    PUSHSECRET_NOT_READY = "pushsecret-not-ready", ExternalSecret;
     // the ExternalSecret's own state
     ES_NOT_READY = "es-not-ready", ExternalSecret;
     ES_TARGET_MISSING = "es-target-missing", ExternalSecret;
