@@ -80,6 +80,15 @@ pub fn analyse(
             Some(r) => regcreds::check(r),
             None => skipped(CheckId::Regcreds, "not asked for: pass --regcred"),
         },
+        match &extras.push {
+            Some(Ok(all)) => finish(
+                CheckId::PushSecrets,
+                all.len(),
+                crate::analysis::push::findings(all),
+            ),
+            Some(Err(why)) => skipped(CheckId::PushSecrets, why),
+            None => skipped(CheckId::PushSecrets, "not read"),
+        },
     ];
     let totals = totals(&checks);
     let degraded_parts = degraded(scope, extras);
@@ -140,6 +149,7 @@ fn incomplete(
         let asked = match c.id {
             CheckId::Providers => opts.probe,
             CheckId::Regcreds => extras.regcreds.is_some(),
+            CheckId::PushSecrets => extras.push.is_some(),
             _ => true,
         };
         if asked && c.status == Status::Skipped {

@@ -44,6 +44,7 @@ pub enum CheckId {
     ExternalSecrets,
     Leftovers,
     Regcreds,
+    PushSecrets,
 }
 
 impl CheckId {
@@ -55,6 +56,7 @@ impl CheckId {
             CheckId::ExternalSecrets => "external-secrets",
             CheckId::Leftovers => "leftovers",
             CheckId::Regcreds => "regcreds",
+            CheckId::PushSecrets => "push-secrets",
         }
     }
 
@@ -66,6 +68,7 @@ impl CheckId {
             CheckId::ExternalSecrets => "ExternalSecrets",
             CheckId::Leftovers => "Leftovers",
             CheckId::Regcreds => "Registry credentials",
+            CheckId::PushSecrets => "PushSecrets",
         }
     }
 }
@@ -179,6 +182,9 @@ pub struct DoctorExtras {
     pub stores: StoreExtras,
     /// Check 4: what the target Secrets' consumers and values say.
     pub targets: TargetExtras,
+    /// Issue 14: the PushSecrets in scope and what their stores say about writing; `None` when
+    /// not read, `Err` when they could not be listed.
+    pub push: Option<Result<Vec<crate::model::push::PushFacts>, String>>,
 }
 
 /// Check 2's reads beyond scope's snapshot.

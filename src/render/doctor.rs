@@ -118,7 +118,7 @@ fn write_checklist(out: &mut impl Write, report: &DoctorReport, color: bool) -> 
     Ok(())
 }
 
-fn write_finding(out: &mut impl Write, n: usize, f: &Finding, color: bool) -> io::Result<()> {
+pub fn write_finding(out: &mut impl Write, n: usize, f: &Finding, color: bool) -> io::Result<()> {
     let field = f
         .field
         .as_deref()

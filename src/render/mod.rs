@@ -6,6 +6,7 @@ pub mod age;
 pub mod chain;
 pub mod doctor;
 pub mod force_sync;
+pub mod push;
 pub mod scope;
 pub mod structured;
 pub mod table;

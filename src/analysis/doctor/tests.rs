@@ -339,6 +339,7 @@ fn run_probes(probes: &[StoreProbe]) -> DoctorReport {
         &snap,
         &scope,
         &DoctorExtras {
+            push: None,
             probes: Some(probes.to_vec()),
             ..DoctorExtras::default()
         },
@@ -449,6 +450,7 @@ fn a_regcred_that_does_not_log_in_is_an_error_on_its_secret() {
         &snap,
         &scope,
         &DoctorExtras {
+            push: None,
             regcreds: Some(results),
             ..DoctorExtras::default()
         },
