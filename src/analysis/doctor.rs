@@ -83,7 +83,7 @@ pub fn analyse(
         match &extras.push {
             Some(Ok(all)) => finish(
                 CheckId::PushSecrets,
-                all.len(),
+                all.push_secrets.len() + all.cluster_push_secrets.len(),
                 crate::analysis::push::findings(all),
             ),
             Some(Err(why)) => skipped(CheckId::PushSecrets, why),

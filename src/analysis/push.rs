@@ -9,7 +9,7 @@
 use crate::diagnose::catalogue::*;
 use crate::model::doctor::Status;
 use crate::model::finding::Finding;
-use crate::model::push::{PushFacts, PushStoreFacts};
+use crate::model::push::{ClusterPushFacts, PushFacts, PushSnapshot, PushStoreFacts};
 use crate::sanitize;
 
 fn object(p: &PushFacts) -> String {
@@ -35,9 +35,87 @@ fn describe(p: &PushFacts) -> String {
     )
 }
 
-/// Every finding about these PushSecrets.
-pub fn findings(all: &[PushFacts]) -> Vec<Finding> {
-    all.iter().flat_map(one).collect()
+/// Issue 14: scope's row for one PushSecret. Scope does not probe providers, so "write not
+/// checked" is not a row's root cause there (doctor and describe-chain say it).
+pub fn scope_row(p: &PushFacts) -> crate::model::scope::PushSecretRow {
+    let roots = crate::diagnose::rank::rank(one(p));
+    let root = roots
+        .iter()
+        .find(|f| f.code != PUSHSECRET_WRITE_NOT_CHECKED);
+    crate::model::scope::PushSecretRow {
+        namespace: p.namespace.clone(),
+        name: p.name.clone(),
+        ready: p
+            .ready
+            .as_ref()
+            .map(|c| c.status.clone())
+            .unwrap_or_else(|| "Unknown".into()),
+        reason: p.ready.as_ref().and_then(|c| c.reason.clone()),
+        source: p
+            .source
+            .secret
+            .clone()
+            .or_else(|| p.source.generator.clone()),
+        stores: p.stores.iter().map(|s| s.store.short()).collect(),
+        failing: root.is_some_and(|f| f.severity == Status::Error),
+        root_cause: root.map(|f| crate::model::scope::RootCause {
+            code: f.code.clone(),
+            object: f.object.clone(),
+            cause: f.message.clone(),
+        }),
+    }
+}
+
+/// Every finding about these PushSecrets and ClusterPushSecrets.
+pub fn findings(snap: &PushSnapshot) -> Vec<Finding> {
+    snap.push_secrets
+        .iter()
+        .flat_map(one)
+        .chain(snap.cluster_push_secrets.iter().filter_map(cluster_failed))
+        .collect()
+}
+
+/// A ClusterPushSecret's `status.failedNamespaces`: namespaces where ESO could not create or
+/// update its PushSecret.
+pub fn cluster_failed(c: &ClusterPushFacts) -> Option<Finding> {
+    let (first, _) = c.failed_namespaces.first()?;
+    let list: Vec<String> = c
+        .failed_namespaces
+        .iter()
+        .map(|(ns, reason)| match reason.as_deref() {
+            Some(r) if !r.is_empty() => format!("{ns} ({r})"),
+            _ => ns.clone(),
+        })
+        .collect();
+    let ps = &c.push_secret_name;
+    let mut f = Finding::new(
+        CLUSTERPUSHSECRET_NAMESPACE_FAILED,
+        Status::Error,
+        sanitize::line(&format!("ClusterPushSecret {}", c.name)),
+        sanitize::line(&format!(
+            "could not create or update PushSecret {ps} in {} of its namespaces: {}",
+            c.failed_namespaces.len(),
+            list.join(", ")
+        )),
+        sanitize::line(&format!(
+            "kubectl get pushsecret {ps} -n {first} -o yaml (a PushSecret of that name that the \
+             ClusterPushSecret does not own blocks it), then kubectl logs -n external-secrets \
+             deploy/external-secrets | grep {}",
+            c.name
+        )),
+    )
+    .field("status.failedNamespaces")
+    .about_push_secret(first, ps);
+    if !c.provisioned_namespaces.is_empty() {
+        f = f.evidence(sanitize::line(&format!(
+            "provisioned in: {}",
+            c.provisioned_namespaces.join(", ")
+        )));
+    }
+    for (ns, _) in &c.failed_namespaces {
+        f = f.affects(sanitize::line(&format!("PushSecret {ns}/{ps}")));
+    }
+    Some(f)
 }
 
 pub fn one(p: &PushFacts) -> Vec<Finding> {

@@ -155,3 +155,35 @@ fn issue14_an_unknown_reason_or_no_condition_is_not_healthy() {
     fresh.ready = None;
     assert_eq!(one(&fresh)[0].severity, Status::Warning);
 }
+
+#[test]
+fn issue14_cluster_push_secret_failed_namespaces_are_a_finding_and_none_is_not() {
+    let mut c = ClusterPushFacts {
+        name: "shared-db".into(),
+        push_secret_name: "db".into(),
+        provisioned_namespaces: vec!["prod".into()],
+        ..ClusterPushFacts::default()
+    };
+    // Near miss: provisioned everywhere, nothing to say.
+    assert!(cluster_failed(&c).is_none());
+    c.failed_namespaces = vec![("staging".into(), Some("could not create PushSecret".into()))];
+    let all = findings(&PushSnapshot {
+        push_secrets: vec![healthy()],
+        cluster_push_secrets: vec![c],
+    });
+    assert_eq!(all.len(), 1, "{all:#?}");
+    let f = &all[0];
+    assert_eq!(f.code, CLUSTERPUSHSECRET_NAMESPACE_FAILED);
+    assert_eq!(f.object, "ClusterPushSecret shared-db");
+    assert!(
+        f.message.contains(
+            "PushSecret db in 1 of its namespaces: staging (could not create PushSecret)"
+        ),
+        "{}",
+        f.message
+    );
+    assert!(
+        f.evidence.iter().any(|e| e == "provisioned in: prod"),
+        "{f:#?}"
+    );
+}

@@ -59,6 +59,8 @@ pub fn analyse(snap: &ScopeSnapshot, opts: &ScopeOptions, now: Timestamp) -> Sco
     }
 
     ScopeReport {
+        push_secrets: Vec::new(),
+        cluster_push_secrets: Vec::new(),
         api_version: REPORT_API_VERSION.to_string(),
         kind: SCOPE_REPORT_KIND.to_string(),
         eso_api_version: snap.eso_api_version.clone(),

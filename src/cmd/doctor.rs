@@ -104,7 +104,11 @@ pub async fn run(cfg: &Config, args: &DoctorArgs, out: &mut impl Write) -> Resul
             };
             let (facts, read) = push::gather(&client, &eso, &all, &probe, &diag).await;
             credentials.extend(read);
-            Ok(facts)
+            Ok(crate::model::push::PushSnapshot {
+                push_secrets: facts,
+                cluster_push_secrets: push::list_cluster(&client, namespace.as_deref(), &diag)
+                    .await,
+            })
         }
         Err(why) => Err(why),
     };

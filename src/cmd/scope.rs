@@ -56,6 +56,16 @@ pub async fn run(cfg: &Config, args: &ScopeArgs, out: &mut impl Write) -> Result
     };
     let mut report = analyse(&snapshot, &opts, now);
     root_causes(&snapshot, &mut report, now);
+    // Issue 14: PushSecrets, without provider calls (scope never probes).
+    if workload.is_none() && opts.store.is_none() {
+        push_rows(cfg, &client, &eso, namespace.as_deref(), &diag, &mut report).await;
+        if args.failing {
+            report.push_secrets.retain(|r| r.failing);
+            report
+                .cluster_push_secrets
+                .retain(|c| !c.failed_namespaces.is_empty());
+        }
+    }
     diag.log(
         1,
         format_args!(
@@ -72,7 +82,39 @@ pub async fn run(cfg: &Config, args: &ScopeArgs, out: &mut impl Write) -> Result
         now,
     };
     render::scope::write(out, &report, &render_opts).map_err(Error::Output)?;
-    Ok(Exit::from_findings(report.summary.failing > 0))
+    Ok(Exit::from_findings(
+        report.summary.failing > 0
+            || report.push_secrets.iter().any(|p| p.failing)
+            || report
+                .cluster_push_secrets
+                .iter()
+                .any(|c| !c.failed_namespaces.is_empty()),
+    ))
+}
+
+/// The PushSecrets and ClusterPushSecrets in scope, judged without asking any provider. Not
+/// readable PushSecrets (no CRD, RBAC) leave the section out.
+async fn push_rows(
+    cfg: &Config,
+    client: &kube::Client,
+    eso: &eso::EsoApi,
+    namespace: Option<&str>,
+    diag: &Diag,
+    report: &mut ScopeReport,
+) {
+    use crate::kube::push;
+    let Ok(all) = push::list(client, namespace, diag).await else {
+        return;
+    };
+    let probe = push::PushProbe {
+        enabled: false,
+        ca_pems: Vec::new(),
+        timeout: std::time::Duration::from_secs(1),
+        trust: cfg.trust.clone(),
+    };
+    let (facts, _) = push::gather(client, eso, &all, &probe, diag).await;
+    report.push_secrets = facts.iter().map(crate::analysis::push::scope_row).collect();
+    report.cluster_push_secrets = push::list_cluster(client, namespace, diag).await;
 }
 
 /// Each row's root cause from the one diagnosis doctor runs (issue 12), over what scope read:

@@ -96,6 +96,7 @@ codes! {
     PUSHSECRET_WRITE_DENIED = "pushsecret-write-denied", Provider;
     PUSHSECRET_WRITE_NOT_CHECKED = "pushsecret-write-not-checked", Provider;
     PUSHSECRET_NOT_READY = "pushsecret-not-ready", ExternalSecret;
+    CLUSTERPUSHSECRET_NAMESPACE_FAILED = "clusterpushsecret-namespace-failed", ExternalSecret;
     // the ExternalSecret's own state
     ES_NOT_READY = "es-not-ready", ExternalSecret;
     ES_TARGET_MISSING = "es-target-missing", ExternalSecret;

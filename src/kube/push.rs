@@ -67,6 +67,41 @@ pub async fn list(
     }
 }
 
+pub fn cluster_push_secrets_resource() -> ApiResource {
+    ApiResource {
+        kind: "ClusterPushSecret".to_string(),
+        plural: "clusterpushsecrets".to_string(),
+        ..push_secrets_resource()
+    }
+}
+
+/// The ClusterPushSecrets (cluster-scoped), limited to those that provisioned or failed in
+/// `namespace` when one is given. Not readable (RBAC for a namespaced user, no CRD) is an empty
+/// list, logged at -v: the PushSecrets they create are still read and judged.
+pub async fn list_cluster(
+    client: &Client,
+    namespace: Option<&str>,
+    diag: &Diag,
+) -> Vec<ClusterPushFacts> {
+    let api: Api<DynamicObject> = Api::all_with(client.clone(), &cluster_push_secrets_resource());
+    let what = Listing::new("clusterpushsecrets", None);
+    match list_all(&api, &ListParams::default(), &what, diag).await {
+        Ok(items) => items
+            .iter()
+            .filter_map(|o| serde_json::from_value::<ClusterPushSecret>(to_value(o)).ok())
+            .filter(|c| namespace.is_none_or(|ns| c.touches(ns)))
+            .map(|c| c.facts())
+            .collect(),
+        Err(e) => {
+            diag.log(
+                1,
+                format_args!("clusterpushsecrets not read: {}", what.degraded(&e).cause),
+            );
+            Vec::new()
+        }
+    }
+}
+
 /// One PushSecret by name; `Ok(None)` when it does not exist.
 pub async fn get(
     client: &Client,

@@ -184,7 +184,7 @@ pub struct DoctorExtras {
     pub targets: TargetExtras,
     /// Issue 14: the PushSecrets in scope and what their stores say about writing; `None` when
     /// not read, `Err` when they could not be listed.
-    pub push: Option<Result<Vec<crate::model::push::PushFacts>, String>>,
+    pub push: Option<Result<crate::model::push::PushSnapshot, String>>,
 }
 
 /// Check 2's reads beyond scope's snapshot.

@@ -149,6 +149,62 @@ impl PushSecret {
     }
 }
 
+/// Everything doctor reads about pushing: the PushSecrets in scope and the ClusterPushSecrets.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PushSnapshot {
+    pub push_secrets: Vec<PushFacts>,
+    pub cluster_push_secrets: Vec<ClusterPushFacts>,
+}
+
+/// One ClusterPushSecret: where it created its PushSecret and where it could not.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterPushFacts {
+    pub name: String,
+    /// The name of the PushSecrets it creates (`spec.pushSecretName`, else its own name).
+    pub push_secret_name: String,
+    pub ready: Option<Condition>,
+    pub provisioned_namespaces: Vec<String>,
+    /// `(namespace, ESO's reason)` per `status.failedNamespaces` entry.
+    pub failed_namespaces: Vec<(String, Option<String>)>,
+}
+
+impl ClusterPushSecret {
+    pub fn facts(&self) -> ClusterPushFacts {
+        let name = self.metadata.name.clone().unwrap_or_default();
+        ClusterPushFacts {
+            push_secret_name: self
+                .spec
+                .push_secret_name
+                .clone()
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| name.clone()),
+            name,
+            ready: super::eso::ready_condition(&self.status.conditions).cloned(),
+            provisioned_namespaces: self.status.provisioned_namespaces.clone(),
+            failed_namespaces: self
+                .status
+                .failed_namespaces
+                .iter()
+                .map(|f| (f.namespace.clone(), f.reason.clone()))
+                .collect(),
+        }
+    }
+
+    /// Whether it concerns `namespace`: it provisioned there or failed to.
+    pub fn touches(&self, namespace: &str) -> bool {
+        self.status
+            .provisioned_namespaces
+            .iter()
+            .any(|n| n == namespace)
+            || self
+                .status
+                .failed_namespaces
+                .iter()
+                .any(|f| f.namespace == namespace)
+    }
+}
+
 /// Everything read about one PushSecret: facts, never a value.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
