@@ -155,7 +155,10 @@ fn healthy_cluster_has_every_check_ok_and_passes() {
         Status::Warning,
     );
     for c in &r.checks {
-        let expected = if matches!(c.id, CheckId::Providers | CheckId::Regcreds) {
+        let expected = if matches!(
+            c.id,
+            CheckId::Providers | CheckId::Regcreds | CheckId::PushSecrets
+        ) {
             Status::Skipped
         } else {
             Status::Ok
