@@ -473,6 +473,7 @@ async fn write_check(
             role,
             jwt,
             service_account,
+            ..
         }) => {
             owned = (jwt.text(), String::new());
             (

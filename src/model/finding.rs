@@ -54,6 +54,9 @@ pub struct About {
     pub controller: bool,
     /// (namespace, name) of the PushSecret (issue 14).
     pub push_secret: Option<(String, String)>,
+    /// The cause was read from the provider's own configuration (a Vault policy, role or mount),
+    /// so it is sharper than what an error text says: describe-chain's verdict takes it.
+    pub from_provider_config: bool,
 }
 
 impl Finding {
