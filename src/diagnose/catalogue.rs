@@ -53,6 +53,7 @@ codes! {
     STORE_CONDITIONS_UNKNOWN = "store-conditions-unknown", StoreRef;
     // stores and their credentials
     STORE_NOT_READY = "store-not-ready", Store;
+    STORE_VALIDATION_UNKNOWN = "store-validation-unknown", Store;
     CREDENTIALS_SECRET_MISSING = "credentials-secret-missing", Credentials;
     CREDENTIALS_KEY_MISSING = "credentials-key-missing", Credentials;
     CREDENTIALS_KEY_NEAR_MISS = "credentials-key-near-miss", Credentials;
