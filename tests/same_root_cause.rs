@@ -247,6 +247,19 @@ scenario!(
     operator false
 );
 
+scenario!(
+    issue12_akv_firewall,
+    "akv-firewall",
+    root "azure-firewall-denied",
+    operator false
+);
+scenario!(
+    issue12_akv_rbac_denied,
+    "akv-rbac-denied",
+    root "azure-rbac-denied",
+    operator false
+);
+
 #[test]
 fn issue12_every_scenario_is_covered() {
     let covered = [
@@ -272,6 +285,8 @@ fn issue12_every_scenario_is_covered() {
         "vault-auth-mount-wrong",
         "credentials-secret-missing",
         "store-missing",
+        "akv-firewall",
+        "akv-rbac-denied",
         "scale",
     ];
     for (name, _) in eso_sandbox::scenario_names() {

@@ -99,6 +99,14 @@ const FILES: &[(&str, &str)] = &[
         "store-missing",
         include_str!("../../scenarios/store-missing.yaml"),
     ),
+    (
+        "akv-firewall",
+        include_str!("../../scenarios/akv-firewall.yaml"),
+    ),
+    (
+        "akv-rbac-denied",
+        include_str!("../../scenarios/akv-rbac-denied.yaml"),
+    ),
 ];
 
 #[derive(Debug, Deserialize)]
