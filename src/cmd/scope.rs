@@ -47,6 +47,9 @@ pub async fn run(cfg: &Config, args: &ScopeArgs, out: &mut impl Write) -> Result
         workload: workload.as_ref(),
     };
     let snapshot = fetch(&client, &eso, &query, &diag).await?;
+    super::publish_identifiers(&snapshot);
+    // Only so the output boundary can replace credentials quoted in Event text (issue 18).
+    let unredacted = crate::kube::doctor_stores::learn_credentials(&client, &snapshot, &diag).await;
 
     let now = jiff::Timestamp::now();
     let opts = ScopeOptions {
@@ -66,6 +69,7 @@ pub async fn run(cfg: &Config, args: &ScopeArgs, out: &mut impl Write) -> Result
                 .retain(|c| !c.failed_namespaces.is_empty());
         }
     }
+    report.degraded.extend(unredacted);
     diag.log(
         1,
         format_args!(
