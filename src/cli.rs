@@ -420,11 +420,14 @@ const DESCRIBE_CHAIN_EXAMPLES: &str = "Examples:
   kubectl eso describe-chain netbox-db-password -n netbox --probe-as me
 
   # Everything, as JSON
-  kubectl eso describe-chain order-service-regcred -n prod -o json";
+  kubectl eso describe-chain order-service-regcred -n prod -o json
+
+  # A PushSecret (Kubernetes -> provider): source Secret, stores, write permission
+  kubectl eso describe-chain pushsecret/push-db-password -n prod";
 
 #[derive(Debug, Clone, Args)]
 pub struct DescribeChainArgs {
-    /// The ExternalSecret to walk (in the namespace of -n)
+    /// The ExternalSecret to walk (in the namespace of -n), or pushsecret/NAME for a PushSecret
     #[arg(value_name = "NAME")]
     pub name: String,
 

@@ -16,6 +16,26 @@ use crate::model::force_sync::*;
 use crate::model::refs::{StoreFilter, StoreKind, StoreRef};
 use crate::sanitize;
 
+/// Issue 14: when `spec.syncWindows` hold periodic refreshes back at `now`, the note that a
+/// force-sync goes through anyway. ESO gates only periodic refreshes by its windows
+/// (`isPeriodicRefreshAllowedByWindows`); the force-sync annotation changes the ExternalSecret's
+/// labels-and-annotations hash, which ESO syncs on at once.
+pub fn window_note(es: &ExternalSecret, now: Timestamp) -> Option<String> {
+    let w = super::sync_window::evaluate(es.spec.sync_windows.as_ref(), now)?;
+    if w.allowed {
+        return None;
+    }
+    let until = match w.reopens {
+        Some(t) => format!("until {}", t.strftime("%Y-%m-%dT%H:%M:%SZ")),
+        None => "for the foreseeable future".to_string(),
+    };
+    Some(format!(
+        "spec.syncWindows (kind {}) hold periodic refreshes back {until} (UTC); a force-sync is \
+         not a periodic refresh and bypasses the window",
+        sanitize::line(&w.kind)
+    ))
+}
+
 /// The ExternalSecrets to act on, in namespace/name order, and the names asked for but absent.
 pub fn select<'a>(
     all: &'a [ExternalSecret],

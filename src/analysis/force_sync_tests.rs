@@ -452,3 +452,25 @@ fn issue_13_a_secret_counts_as_changed_only_when_its_data_may_have() {
     let names: Vec<&str> = changed.iter().map(|(_, n)| n.as_str()).collect();
     assert_eq!(names, vec!["new-data", "no-hash", "unread"]);
 }
+
+#[test]
+fn issue14_force_sync_says_it_bypasses_a_closed_sync_window() {
+    let with_windows = synced_es(
+        "nightly",
+        json!({"secretStoreRef": {"name": "vault"}, "refreshInterval": "1h",
+            "syncWindows": {"kind": "allow", "windows": [{"schedule": "0 22 * * *", "duration": "2h"}]}}),
+    );
+    let closed: Timestamp = "2026-06-02T03:00:00Z"
+        .parse()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let note = window_note(&with_windows, closed).unwrap_or_default();
+    assert!(note.contains("bypasses the window"), "{note}");
+    assert!(note.contains("until 2026-06-02T22:00:00Z"), "{note}");
+    // Near misses: the window is open, or there are no windows.
+    let open: Timestamp = "2026-06-01T23:59:59Z"
+        .parse()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(window_note(&with_windows, open), None);
+    let plain = synced_es("plain", json!({"secretStoreRef": {"name": "vault"}}));
+    assert_eq!(window_note(&plain, closed), None);
+}

@@ -67,6 +67,8 @@ pub fn analyse(snap: &ScopeSnapshot, opts: &ScopeOptions, now: Timestamp) -> Sco
     }
 
     ScopeReport {
+        push_secrets: Vec::new(),
+        cluster_push_secrets: Vec::new(),
         api_version: REPORT_API_VERSION.to_string(),
         kind: SCOPE_REPORT_KIND.to_string(),
         eso_api_version: snap.eso_api_version.clone(),
@@ -354,9 +356,7 @@ fn store_rows(snap: &ScopeSnapshot, rows: &[ExternalSecretRow]) -> Vec<StoreRow>
             StoreRow {
                 error,
                 found: found.map(|f| f.is_some()),
-                provider: found
-                    .flatten()
-                    .and_then(|s| s.spec.provider.keys().next().cloned()),
+                provider: found.flatten().and_then(|s| s.provider_name()),
                 ready,
                 store,
                 external_secrets: total,
@@ -425,6 +425,7 @@ fn ces_rows(
                     .iter()
                     .map(|f| f.namespace.clone())
                     .collect(),
+                provisioned_namespaces: ces.status.provisioned_namespaces.clone(),
                 name,
             })
         })

@@ -329,6 +329,20 @@ pub async fn run(cfg: &Config, args: &ForceSyncArgs, out: &mut impl Write) -> Re
         }
     }
     progress.clear();
+    // Issue 14: say when this force-sync goes through a closed sync window.
+    let now = Timestamp::now();
+    for r in results.iter_mut().filter(|r| r.outcome.hint.is_none()) {
+        if matches!(
+            r.outcome.kind,
+            OutcomeKind::CannotResync | OutcomeKind::NotFound
+        ) {
+            continue;
+        }
+        let es = all
+            .iter()
+            .find(|e| e.namespace() == r.namespace && e.name() == r.name);
+        r.outcome.hint = es.and_then(|es| analysis::window_note(es, now));
+    }
 
     let restarts: Vec<RestartResult> = restarts.into_iter().map(|(_, r)| r).collect();
     let summary = analysis::summary(&results, &restarts);

@@ -5,6 +5,7 @@ mod chain_findings;
 pub mod complete;
 pub mod completion;
 pub mod describe_chain;
+pub mod describe_push;
 pub mod doctor;
 pub mod force_sync;
 #[cfg(feature = "sandbox")]

@@ -104,6 +104,24 @@ async fn report(
     };
     let mut report = analyse(&snapshot, &opts, now);
     root_causes(&snapshot, &mut report, now);
+    // Issue 14: PushSecrets, without provider calls (scope never probes).
+    if p.workload.is_none() && opts.store.is_none() {
+        push_rows(
+            cfg,
+            &p.client,
+            &p.eso,
+            p.namespace.as_deref(),
+            diag,
+            &mut report,
+        )
+        .await;
+        if args.failing {
+            report.push_secrets.retain(|r| r.failing);
+            report
+                .cluster_push_secrets
+                .retain(|c| !c.failed_namespaces.is_empty());
+        }
+    }
     report.degraded.extend(unredacted);
     diag.log(
         1,
@@ -138,7 +156,43 @@ pub async fn run(cfg: &Config, args: &ScopeArgs, out: &mut impl Write) -> Result
     let (report, now) = report(&prepared, cfg, args, &diag).await?;
     render::scope::write_listing(out, &report, &render_options(cfg, now), listing(cfg))
         .map_err(Error::Output)?;
-    Ok(Exit::from_findings(report.summary.failing > 0))
+    Ok(Exit::from_findings(failing(&report)))
+}
+
+/// Anything in the report that fails: an ExternalSecret, a PushSecret or a ClusterPushSecret's
+/// namespace.
+fn failing(report: &ScopeReport) -> bool {
+    report.summary.failing > 0
+        || report.push_secrets.iter().any(|p| p.failing)
+        || report
+            .cluster_push_secrets
+            .iter()
+            .any(|c| !c.failed_namespaces.is_empty())
+}
+
+/// The PushSecrets and ClusterPushSecrets in scope, judged without asking any provider. Not
+/// readable PushSecrets (no CRD, RBAC) leave the section out.
+async fn push_rows(
+    cfg: &Config,
+    client: &kube::Client,
+    eso: &eso::EsoApi,
+    namespace: Option<&str>,
+    diag: &Diag,
+    report: &mut ScopeReport,
+) {
+    use crate::kube::push;
+    let Ok(all) = push::list(client, namespace, diag).await else {
+        return;
+    };
+    let probe = push::PushProbe {
+        enabled: false,
+        ca_pems: Vec::new(),
+        timeout: std::time::Duration::from_secs(1),
+        trust: cfg.trust.clone(),
+    };
+    let (facts, _) = push::gather(client, eso, &all, &probe, diag).await;
+    report.push_secrets = facts.iter().map(crate::analysis::push::scope_row).collect();
+    report.cluster_push_secrets = push::list_cluster(client, namespace, diag).await;
 }
 
 /// `scope -w` (issue 13), as `kubectl get -w`: the report once, then one watch on the
@@ -173,7 +227,7 @@ pub async fn watch(cfg: &Config, args: &ScopeArgs, display: &str) -> Result<Exit
     render::scope::write_listing(&mut text, &report, &render_options(cfg, now), listing(cfg))
         .map_err(Error::Output)?;
     if !emit(&crate::invoked::rewrite_bytes(&text, display), cfg.color) {
-        return Ok(Exit::from_findings(report.summary.failing > 0));
+        return Ok(Exit::from_findings(failing(&report)));
     }
     let mut seen = rows_by_key(&report);
 
@@ -219,7 +273,7 @@ pub async fn watch(cfg: &Config, args: &ScopeArgs, display: &str) -> Result<Exit
         report = next;
     }
     task.abort();
-    Ok(Exit::from_findings(report.summary.failing > 0))
+    Ok(Exit::from_findings(failing(&report)))
 }
 
 /// A re-read that fails (the API briefly away) skips one redraw instead of ending the watch.

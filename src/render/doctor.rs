@@ -87,6 +87,13 @@ fn write_checklist(out: &mut impl Write, report: &DoctorReport, color: bool) -> 
     for d in &report.degraded {
         writeln!(out, "Could not read: {}", sanitize::line(&d.cause))?;
     }
+    if let Some(v) = &report.eso_version {
+        writeln!(
+            out,
+            "ESO version (controller image tag): {}",
+            sanitize::line(v)
+        )?;
+    }
     let t = &report.totals;
     writeln!(
         out,
@@ -111,7 +118,7 @@ fn write_checklist(out: &mut impl Write, report: &DoctorReport, color: bool) -> 
     Ok(())
 }
 
-fn write_finding(out: &mut impl Write, n: usize, f: &Finding, color: bool) -> io::Result<()> {
+pub fn write_finding(out: &mut impl Write, n: usize, f: &Finding, color: bool) -> io::Result<()> {
     let field = f
         .field
         .as_deref()
@@ -255,6 +262,7 @@ mod tests {
             api_version: "kubectl-eso/v1".into(),
             kind: DOCTOR_REPORT_KIND.into(),
             eso_api_version: "external-secrets.io/v1".into(),
+            eso_version: None,
             scope: DoctorScope {
                 namespace: None,
                 all_namespaces: true,

@@ -7,6 +7,7 @@ pub mod chain;
 pub mod doctor;
 pub mod force_sync;
 pub mod jsonpath;
+pub mod push;
 pub mod scope;
 pub mod structured;
 pub mod table;

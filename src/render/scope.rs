@@ -269,11 +269,19 @@ fn write_summary(
     if !report.cluster_external_secrets.is_empty() {
         writeln!(out, "ClusterExternalSecrets:")?;
         for c in &report.cluster_external_secrets {
-            let failed_ns = if c.failed_namespaces.is_empty() {
-                String::new()
-            } else {
-                format!("; could not create in {}", c.failed_namespaces.join(", "))
-            };
+            let mut failed_ns = String::new();
+            if !c.provisioned_namespaces.is_empty() {
+                failed_ns.push_str(&format!(
+                    "; provisioned in {}",
+                    c.provisioned_namespaces.join(", ")
+                ));
+            }
+            if !c.failed_namespaces.is_empty() {
+                failed_ns.push_str(&format!(
+                    "; could not create in {}",
+                    c.failed_namespaces.join(", ")
+                ));
+            }
             writeln!(
                 out,
                 "  {}: {} ExternalSecrets, {} failing{}",
@@ -286,6 +294,60 @@ fn write_summary(
                 writeln!(out, "    {}", sanitize::line(es))?;
             }
         }
+    }
+    if !report.push_secrets.is_empty() {
+        writeln!(out, "PushSecrets:")?;
+        for p in &report.push_secrets {
+            writeln!(
+                out,
+                "  {}/{}: Ready={}{}, Secret {} -> {}{}",
+                sanitize::line(&p.namespace),
+                sanitize::line(&p.name),
+                sanitize::line(&p.ready),
+                p.reason
+                    .as_deref()
+                    .map(|r| format!(" ({})", sanitize::line(r)))
+                    .unwrap_or_default(),
+                sanitize::line(p.source.as_deref().unwrap_or("(none)")),
+                sanitize::line(&p.stores.join(", ")),
+                p.root_cause
+                    .as_ref()
+                    .map(|r| format!(
+                        "; {}: {}",
+                        sanitize::line(&r.code),
+                        sanitize::line(&r.cause)
+                    ))
+                    .unwrap_or_default()
+            )?;
+        }
+    }
+    for c in &report.cluster_push_secrets {
+        let failed: Vec<String> = c
+            .failed_namespaces
+            .iter()
+            .map(|(ns, reason)| match reason {
+                Some(r) => format!("{ns} ({r})"),
+                None => ns.clone(),
+            })
+            .collect();
+        writeln!(
+            out,
+            "ClusterPushSecret {}: provisioned in {}{}",
+            sanitize::line(&c.name),
+            sanitize::line(&if c.provisioned_namespaces.is_empty() {
+                "(none)".to_string()
+            } else {
+                c.provisioned_namespaces.join(", ")
+            }),
+            if failed.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; could not create in {}",
+                    sanitize::line(&failed.join(", "))
+                )
+            }
+        )?;
     }
     for d in &report.degraded {
         writeln!(out, "Not checked: {}", sanitize::line(&d.cause))?;
