@@ -6,7 +6,7 @@
 
 use super::provider::{self, ProviderError};
 use super::stores::{self, Provider, str_at};
-use super::{Ctx, events, template};
+use super::{Ctx, events, generator, template};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Map, Value, json};
@@ -172,10 +172,14 @@ async fn fetch_and_write(
     write_secret(ctx, es, desired, existing).map_err(|e| (ERR_UPDATE_SECRET, e))
 }
 
-/// Find the store the ExternalSecret references, applying the flood gate and ClusterSecretStore conditions.
-pub fn find_store(ctx: &Ctx, es: &Value, ns: &str) -> Result<Value, ProviderError> {
-    let kind = str_at(es, "/spec/secretStoreRef/kind").unwrap_or("SecretStore");
-    let name = str_at(es, "/spec/secretStoreRef/name").unwrap_or_default();
+/// Find a store by reference, applying the flood gate and ClusterSecretStore conditions. `store_ref` is an
+/// entry's `sourceRef.storeRef` or the ExternalSecret's `secretStoreRef`.
+pub fn find_store(ctx: &Ctx, store_ref: Option<&Value>, ns: &str) -> Result<Value, ProviderError> {
+    let field = |k: &str| store_ref.and_then(|r| r.get(k)).and_then(Value::as_str);
+    let kind = field("kind")
+        .filter(|k| !k.is_empty())
+        .unwrap_or("SecretStore");
+    let name = field("name").unwrap_or_default();
     let store = if kind == "ClusterSecretStore" {
         ctx.store.get(&ctx.eso_api_version, kind, None, name)
     } else {
@@ -218,36 +222,96 @@ pub fn find_store(ctx: &Ctx, es: &Value, ns: &str) -> Result<Value, ProviderErro
     Ok(store)
 }
 
+/// Every `dataFrom[]` entry, then every `data[]` entry (ESO's order, so `data[]` wins on a clash), each from
+/// its own source: a generator, its `sourceRef.storeRef`, or the ExternalSecret's `secretStoreRef`.
 async fn fetch_data(
     ctx: &Ctx,
     es: &Value,
     ns: &str,
 ) -> Result<BTreeMap<String, Vec<u8>>, ProviderError> {
-    let store = find_store(ctx, es, ns)?;
-    let provider = stores::resolve(ctx, &store, ns)?;
-    let session = ctx.session(&store, &provider).await?;
-    let fetched = fetch_all(ctx, es, &provider, &session).await;
+    let mut sessions = Sessions::default();
+    let fetched = fetch_all(ctx, es, ns, &mut sessions).await;
     if fetched.is_err() {
-        ctx.forget_session(&store);
+        for (store, _, _) in &sessions.open {
+            ctx.forget_session(store);
+        }
     }
     fetched
+}
+
+/// The stores an ExternalSecret reads from, each logged in once per reconcile.
+#[derive(Default)]
+struct Sessions {
+    open: Vec<(Value, Provider, String)>,
+}
+
+impl Sessions {
+    async fn get(
+        &mut self,
+        ctx: &Ctx,
+        es: &Value,
+        ns: &str,
+        entry: &Value,
+    ) -> Result<usize, ProviderError> {
+        let store_ref = entry
+            .pointer("/sourceRef/storeRef")
+            .filter(|r| {
+                r.get("name")
+                    .and_then(Value::as_str)
+                    .is_some_and(|n| !n.is_empty())
+            })
+            .or_else(|| es.pointer("/spec/secretStoreRef"));
+        let store = find_store(ctx, store_ref, ns)?;
+        let uid = str_at(&store, "/metadata/uid");
+        if let Some(i) = self
+            .open
+            .iter()
+            .position(|(s, _, _)| str_at(s, "/metadata/uid") == uid)
+        {
+            return Ok(i);
+        }
+        let provider = stores::resolve(ctx, &store, ns)?;
+        let session = ctx.session(&store, &provider).await?;
+        self.open.push((store, provider, session));
+        Ok(self.open.len() - 1)
+    }
 }
 
 async fn fetch_all(
     ctx: &Ctx,
     es: &Value,
-    provider: &Provider,
-    session: &str,
+    ns: &str,
+    sessions: &mut Sessions,
 ) -> Result<BTreeMap<String, Vec<u8>>, ProviderError> {
     let mut out = BTreeMap::new();
-    for (i, item) in es
-        .pointer("/spec/data")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .enumerate()
-    {
+    let entries = |field: &str| {
+        es.pointer(field)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    for (i, item) in entries("/spec/dataFrom").iter().enumerate() {
+        if let Some(generator_ref) = item.pointer("/sourceRef/generatorRef") {
+            out.extend(generator::generate(ctx, ns, generator_ref).await?);
+            continue;
+        }
+        let Some(extract) = item.get("extract") else {
+            return Err(ProviderError(format!(
+                "error processing spec.dataFrom[{i}]: the sandbox supports extract and generatorRef only"
+            )));
+        };
+        let at = sessions.get(ctx, es, ns, item).await?;
+        let (_, provider, session) = &sessions.open[at];
+        let map = fetch_map(ctx, provider, session, extract)
+            .await
+            .map_err(|e| {
+                ProviderError(format!(
+                    "error processing spec.dataFrom[{i}].extract, err: {e}"
+                ))
+            })?;
+        out.extend(map);
+    }
+    for (i, item) in entries("/spec/data").iter().enumerate() {
         let secret_key = item
             .get("secretKey")
             .and_then(Value::as_str)
@@ -257,6 +321,10 @@ async fn fetch_all(
             .get("key")
             .and_then(Value::as_str)
             .unwrap_or_default();
+        // `data[].sourceRef.generatorRef` is not implemented by ESO (deprecated in the CRD): the entry
+        // reads from its storeRef or the ExternalSecret's store like any other.
+        let at = sessions.get(ctx, es, ns, item).await?;
+        let (_, provider, session) = &sessions.open[at];
         let value = fetch_one(ctx, provider, session, &remote)
             .await
             .map_err(|e| {
@@ -265,28 +333,6 @@ async fn fetch_all(
                 ))
             })?;
         out.insert(secret_key.to_string(), value);
-    }
-    for (i, item) in es
-        .pointer("/spec/dataFrom")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .enumerate()
-    {
-        let Some(extract) = item.get("extract") else {
-            return Err(ProviderError(format!(
-                "error processing spec.dataFrom[{i}]: the sandbox supports extract only"
-            )));
-        };
-        let map = fetch_map(ctx, provider, session, extract)
-            .await
-            .map_err(|e| {
-                ProviderError(format!(
-                    "error processing spec.dataFrom[{i}].extract, err: {e}"
-                ))
-            })?;
-        out.extend(map);
     }
     Ok(out)
 }

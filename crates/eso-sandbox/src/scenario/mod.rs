@@ -35,6 +35,10 @@ const FILES: &[(&str, &str)] = &[
         "rotation-not-propagated",
         include_str!("../../scenarios/rotation-not-propagated.yaml"),
     ),
+    (
+        "generator-role-removed",
+        include_str!("../../scenarios/generator-role-removed.yaml"),
+    ),
 ];
 
 #[derive(Debug, Deserialize)]
