@@ -149,6 +149,9 @@ pub fn store_label(s: &StoreFacts) -> String {
 
 fn store(s: &StoreFacts) -> LinkReport {
     let label = store_label(s);
+    if s.generator.is_some() {
+        return generator(s, label);
+    }
     if let Some(e) = &s.error {
         let state = if e.starts_with("no permission") || e.starts_with("could not") {
             LinkState::Unknown
@@ -205,6 +208,42 @@ fn store(s: &StoreFacts) -> LinkReport {
             None,
         ),
     }
+}
+
+/// The store link of an ExternalSecret made only of generators (issue 14): the generator, which
+/// has no Ready condition of its own; missing, unreadable or of an unknown kind is broken.
+fn generator(s: &StoreFacts, label: String) -> LinkReport {
+    let runs = s.generator.as_deref().unwrap_or_default();
+    if let Some(e) = &s.error {
+        let state = if e.starts_with("no permission") || e.starts_with("could not") {
+            LinkState::Unknown
+        } else {
+            LinkState::Broken
+        };
+        return link(LinkName::Store, state, label, Some(e.clone()));
+    }
+    if s.found == Some(false) {
+        return link(
+            LinkName::Store,
+            LinkState::Broken,
+            label.clone(),
+            Some(format!(
+                "generator {label} does not exist: dataFrom[].sourceRef.generatorRef names it"
+            )),
+        );
+    }
+    let what = if s.kind == runs {
+        format!("generator {label}")
+    } else {
+        format!("generator {label} (runs {runs})")
+    };
+    let settings: Vec<String> = s.settings.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    let summary = if settings.is_empty() {
+        format!("{what}; no store needed")
+    } else {
+        format!("{what}: {}; no store needed", settings.join(", "))
+    };
+    link(LinkName::Store, LinkState::Ok, summary, None)
 }
 
 /// A login failure that the credential itself explains (expired or wrong client secret).
@@ -269,6 +308,23 @@ fn provider(f: &ChainFacts, now: Timestamp) -> LinkReport {
         .identity
         .clone()
         .unwrap_or_else(|| "the store's identity".into());
+    if !p.probed && f.store.generator.is_some() && f.store.provider.is_none() {
+        let runs = f.store.generator.as_deref().unwrap_or_default();
+        let (state, why) = match runs {
+            // These make their values inside ESO: there is nothing outside to ask.
+            "Password" | "UUID" | "SSHKey" | "Fake" | "MFA" => (
+                LinkState::Ok,
+                format!("none: a {runs} generator makes its values inside ESO"),
+            ),
+            _ => (
+                LinkState::Unknown,
+                format!(
+                    "not probed: the {runs} generator's provider cannot be checked without minting a credential"
+                ),
+            ),
+        };
+        return link(LinkName::Provider, state, why, None);
+    }
     if !p.probed {
         return link(
             LinkName::Provider,

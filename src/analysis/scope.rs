@@ -179,6 +179,11 @@ fn row(
         namespace: es.namespace().to_string(),
         name: es.name().to_string(),
         store: store_of(es),
+        generators: es
+            .generator_refs()
+            .iter()
+            .map(|g| sanitize::line(&format!("{}/{}", g.kind, g.name)))
+            .collect(),
         ready,
         last_sync: es.status.refresh_time.clone(),
         refresh_interval: es.spec.refresh_interval.clone(),
@@ -241,6 +246,10 @@ fn target_state(
     let Some(secrets) = secrets else {
         return TargetState::Unknown;
     };
+    // `target.manifest` (a ConfigMap, a custom resource): scope lists only Secrets.
+    if es.target_kind() != "Secret" {
+        return TargetState::Unknown;
+    }
     let Some(meta) = secrets.get(&(es.namespace(), es.target_name())) else {
         return TargetState::Missing;
     };

@@ -9,6 +9,7 @@ mod auth;
 pub mod batch;
 mod consumers;
 pub mod extract;
+pub mod generators;
 pub mod probe;
 pub mod probe_aws;
 
@@ -89,7 +90,19 @@ pub async fn gather(
         Err(e) => facts.external_secret.events_error = Some(e),
     }
 
-    let (store_facts, store) = fetch_store(client, eso, &facts, diag).await;
+    // Generators (issue 14): an ExternalSecret made only of them names no store, validly; its
+    // store link is then its (first) generator.
+    let es_model: crate::model::eso::ExternalSecret =
+        serde_json::from_value(es.clone()).unwrap_or_default();
+    let gens = generators::fetch(client, &es_model, diag).await;
+    facts.generators = gens.iter().map(|g| g.facts.clone()).collect();
+    let (store_facts, store) = if es_model.generators_only() {
+        let (store_facts, store, remote) = generators::as_store(&gens, ns);
+        facts.external_secret.remote_refs.extend(remote);
+        (store_facts, store)
+    } else {
+        fetch_store(client, eso, &facts, diag).await
+    };
     facts.store = store_facts;
 
     let mut probe_refused = None;
@@ -136,7 +149,11 @@ async fn vouch_for(
     policy: &TrustPolicy,
     diag: &Diag,
 ) -> std::result::Result<(), String> {
-    let cluster = store_facts.kind == "ClusterSecretStore";
+    // A ClusterGenerator is vouched for like a ClusterSecretStore, a generator like a SecretStore.
+    let cluster = matches!(
+        store_facts.kind.as_str(),
+        "ClusterSecretStore" | "ClusterGenerator"
+    );
     let endpoints = trust::store_endpoints(store);
     let mut vouched = std::collections::BTreeSet::new();
     let mut list_error = None;

@@ -59,6 +59,20 @@ pub struct RemoteRefSpec {
 #[serde(default, rename_all = "camelCase")]
 pub struct SourceRef {
     pub store_ref: Option<StoreRefSpec>,
+    /// `dataFrom[].sourceRef.generatorRef` (ESO ignores it in `data[]`: deprecated, never implemented).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub generator_ref: Option<GeneratorRefSpec>,
+}
+
+/// A `generators.external-secrets.io` object an ExternalSecret takes values from.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(default, rename_all = "camelCase")]
+pub struct GeneratorRefSpec {
+    /// ESO's default is `generators.external-secrets.io/v1alpha1`.
+    pub api_version: Option<String>,
+    /// `Password`, `VaultDynamicSecret`, ..., or `ClusterGenerator`.
+    pub kind: String,
+    pub name: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -76,6 +90,16 @@ pub struct TargetSpec {
     pub name: Option<String>,
     /// Owner (default), Orphan, Merge or None.
     pub creation_policy: Option<String>,
+    /// `target.manifest`: ESO writes this kind (a ConfigMap, a custom resource) instead of a Secret.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<ManifestSpec>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ManifestSpec {
+    pub api_version: String,
+    pub kind: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -235,6 +259,41 @@ impl ExternalSecret {
             .map(|o| o.name.as_str())
     }
 
+    /// The generators its `dataFrom[]` entries name, in order, without repeats.
+    pub fn generator_refs(&self) -> Vec<&GeneratorRefSpec> {
+        let mut out: Vec<&GeneratorRefSpec> = Vec::new();
+        for g in self
+            .spec
+            .data_from
+            .iter()
+            .filter_map(|d| d.source_ref.as_ref()?.generator_ref.as_ref())
+        {
+            if !out.contains(&g) {
+                out.push(g);
+            }
+        }
+        out
+    }
+
+    /// Every entry takes its values from a generator: no store is needed, and none named is valid.
+    pub fn generators_only(&self) -> bool {
+        self.spec.data.is_empty()
+            && !self.spec.data_from.is_empty()
+            && self.spec.data_from.iter().all(|d| {
+                d.source_ref
+                    .as_ref()
+                    .is_some_and(|s| s.generator_ref.is_some())
+            })
+    }
+
+    /// The kind ESO writes: `Secret`, or `target.manifest.kind` (`ConfigMap`, a custom resource).
+    pub fn target_kind(&self) -> &str {
+        match &self.spec.target.manifest {
+            Some(m) if !m.kind.is_empty() => m.kind.as_str(),
+            _ => "Secret",
+        }
+    }
+
     /// The store it reads from: `secretStoreRef`, else the first per-entry `sourceRef.storeRef`.
     pub fn store_ref(&self) -> Option<&StoreRefSpec> {
         self.spec
@@ -282,5 +341,35 @@ mod tests {
         };
         let r = es.store_ref().map(|r| (r.name.as_str(), r.kind.as_deref()));
         assert_eq!(r, Some(("vault", Some("ClusterSecretStore"))));
+    }
+
+    /// Issue 14: an ExternalSecret made only of generatorRefs needs no store.
+    #[test]
+    fn issue14_generator_only_external_secret() {
+        let es: ExternalSecret = match serde_json::from_value(json!({
+            "metadata": {"name": "x"},
+            "spec": {"target": {"manifest": {"apiVersion": "v1", "kind": "ConfigMap"}},
+                     "dataFrom": [
+                {"sourceRef": {"generatorRef": {"kind": "Password", "name": "pw"}}},
+                {"sourceRef": {"generatorRef": {"kind": "Password", "name": "pw"}}},
+            ]},
+        })) {
+            Ok(es) => es,
+            Err(e) => panic!("{e}"),
+        };
+        assert!(es.generators_only());
+        assert!(es.store_ref().is_none());
+        assert_eq!(es.generator_refs().len(), 1);
+        assert_eq!(es.target_kind(), "ConfigMap");
+        let mixed: ExternalSecret = match serde_json::from_value(json!({
+            "metadata": {"name": "x"},
+            "spec": {"dataFrom": [{"sourceRef": {"generatorRef": {"kind": "Password", "name": "pw"}}},
+                                  {"extract": {"key": "k"}}]},
+        })) {
+            Ok(es) => es,
+            Err(e) => panic!("{e}"),
+        };
+        assert!(!mixed.generators_only());
+        assert_eq!(mixed.target_kind(), "Secret");
     }
 }

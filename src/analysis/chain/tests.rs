@@ -38,6 +38,7 @@ fn healthy() -> ChainFacts {
             }],
             ..ExternalSecretFacts::default()
         },
+        generators: Vec::new(),
         store: StoreFacts {
             kind: "SecretStore".into(),
             name: "vault".into(),
@@ -408,4 +409,68 @@ fn a_child_of_a_cluster_external_secret_is_resynced_through_its_parent() {
             .iter()
             .any(|n| n.contains("kubectl eso force-sync"))
     );
+}
+
+/// Issue 14: an ExternalSecret made only of a Password generator has no store and no provider to
+/// ask, and is healthy; before, describe-chain said "names no store".
+#[test]
+fn issue14_password_generator_chain_is_ok() {
+    let mut f = healthy();
+    f.external_secret.store_kind = None;
+    f.external_secret.store_name = None;
+    f.external_secret.remote_refs.clear();
+    f.store = StoreFacts {
+        kind: "Password".into(),
+        name: "session-key".into(),
+        namespace: Some("prod".into()),
+        found: Some(true),
+        generator: Some("Password".into()),
+        ..StoreFacts::default()
+    };
+    f.credentials.clear();
+    f.provider = ProviderFacts {
+        skipped: Some("the store could not be read".into()),
+        ..ProviderFacts::default()
+    };
+    f.target.matches_provider = None;
+    let r = analyse(f, now());
+    assert_eq!(state_of(&r, LinkName::Store), LinkState::Ok, "{r:#?}");
+    assert_eq!(state_of(&r, LinkName::Provider), LinkState::Ok, "{r:#?}");
+    let store = r.links.iter().find(|l| l.link == LinkName::Store);
+    assert!(store.is_some_and(|l| l.summary.contains("generator Password prod/session-key")));
+    assert!(!r.any_broken());
+}
+
+/// Issue 14: a generatorRef naming nothing is the broken store link, with generator next steps.
+#[test]
+fn issue14_missing_generator_is_a_broken_store_link() {
+    let mut f = healthy();
+    f.external_secret.ready = ready("False", "SecretSyncedError");
+    f.store = StoreFacts {
+        kind: "VaultDynamicSecret".into(),
+        name: "order-service-registry".into(),
+        namespace: Some("prod".into()),
+        found: Some(false),
+        generator: Some("VaultDynamicSecret".into()),
+        ..StoreFacts::default()
+    };
+    let r = analyse(f, now());
+    assert_eq!(state_of(&r, LinkName::Store), LinkState::Broken);
+    assert_eq!(r.verdict.link, Some(LinkName::Store));
+    assert!(
+        r.verdict
+            .cause
+            .contains("generator VaultDynamicSecret prod/order-service-registry does not exist"),
+        "{}",
+        r.verdict.cause
+    );
+    assert!(
+        r.verdict
+            .next
+            .iter()
+            .any(|n| n == "kubectl get vaultdynamicsecrets.generators.external-secrets.io -n prod"),
+        "{:?}",
+        r.verdict.next
+    );
+    assert!(!r.verdict.next.iter().any(|n| n.contains("secretStoreRef")));
 }

@@ -166,7 +166,20 @@ fn store_cause(f: &ChainFacts, l: &LinkReport, next: &mut Vec<String>) -> String
         .as_deref()
         .map(|n| format!(" -n {n}"))
         .unwrap_or_default();
-    if s.found == Some(false) || s.error.is_some() {
+    if s.generator.is_some() && (s.found == Some(false) || s.error.is_some()) {
+        let plural = format!(
+            "{}s.generators.external-secrets.io",
+            s.kind.to_ascii_lowercase()
+        );
+        next.push(match &s.namespace {
+            Some(ns) => format!("kubectl get {plural} -n {ns}"),
+            None => format!("kubectl get {plural}"),
+        });
+        next.push(format!(
+            "fix spec.dataFrom[].sourceRef.generatorRef of {} in Git",
+            f.external_secret.name
+        ));
+    } else if s.found == Some(false) || s.error.is_some() {
         next.push(format!(
             "kubectl get secretstores -n {} ; kubectl get clustersecretstores",
             f.external_secret.namespace

@@ -92,6 +92,11 @@ fn row_finding(
     stale_after: Duration,
     now: Timestamp,
 ) -> Option<Finding> {
+    if row.ready.status != "True"
+        && let Some(f) = super::generators::check(row)
+    {
+        return Some(about(row, f));
+    }
     if row.ready.status != "True" {
         let why = row
             .error

@@ -463,3 +463,49 @@ fn a_regcred_that_does_not_log_in_is_an_error_on_its_secret() {
     );
     assert_eq!(c.checked, 2);
 }
+
+/// Issue 14: a generator's failure, as ESO's event words it, is a generator finding with a code,
+/// not "not Ready" or a missing store.
+#[test]
+fn issue14_generator_failures_have_their_own_codes() {
+    use crate::model::scope::{ExternalSecretRow, ReadyState, TargetInfo, TargetState};
+    let row = |error: &str| ExternalSecretRow {
+        namespace: "prod".into(),
+        name: "regcred".into(),
+        store: None,
+        generators: vec!["VaultDynamicSecret/order-service-registry".into()],
+        ready: ReadyState {
+            status: "False".into(),
+            reason: Some("SecretSyncedError".into()),
+            message: None,
+        },
+        last_sync: None,
+        refresh_interval: None,
+        target: TargetInfo {
+            name: "regcred".into(),
+            state: TargetState::Present,
+        },
+        error: Some(error.into()),
+        owned_by: None,
+        failing: true,
+        root_cause: None,
+    };
+    let code = |error: &str| super::generators::check(&row(error)).map(|f| f.code);
+    assert_eq!(
+        code(r#"vaultdynamicsecrets.generators.external-secrets.io "order-service-registry" not found"#).as_deref(),
+        Some("generator-missing")
+    );
+    assert_eq!(
+        code(r#"error using generator: cannot get Kubernetes secret "vault-token": secrets "vault-token" not found"#).as_deref(),
+        Some("generator-credentials-missing")
+    );
+    assert_eq!(
+        code("error using generator: unable to get dynamic secret: Code: 403. Errors: * permission denied").as_deref(),
+        Some("generator-failed")
+    );
+    // A store's error on an ExternalSecret that also names generators is not a generator's.
+    assert_eq!(code("could not get secret data from provider"), None);
+    let mut no_gen = row("error using generator: x");
+    no_gen.generators.clear();
+    assert!(super::generators::check(&no_gen).is_none());
+}

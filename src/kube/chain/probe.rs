@@ -87,6 +87,7 @@ pub async fn probe_store(
                 key: refs[*i].key.clone(),
                 property: refs[*i].property.clone(),
                 version: refs[*i].version.clone(),
+                no_read: refs[*i].generator,
             })
             .collect();
         let me_token;
