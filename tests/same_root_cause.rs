@@ -118,6 +118,11 @@ scenario!(
     "rotation-not-propagated",
     true
 );
+scenario!(
+    issue14_generator_role_removed,
+    "generator-role-removed",
+    true
+);
 
 #[test]
 fn issue12_every_scenario_is_covered() {
@@ -128,6 +133,7 @@ fn issue12_every_scenario_is_covered() {
         "akv-secret-disabled",
         "akv-wrong-key",
         "rotation-not-propagated",
+        "generator-role-removed",
         "scale",
     ];
     for (name, _) in eso_sandbox::scenario_names() {
