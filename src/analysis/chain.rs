@@ -31,14 +31,25 @@ pub const FAILING_POD_STATES: &[&str] = &[
 pub const CREDENTIAL_CODES: &[&str] = &["AADSTS7000222", "AADSTS7000215", "AADSTS7000216"];
 
 pub fn analyse(facts: ChainFacts, now: Timestamp) -> ChainReport {
-    let links = vec![
+    let mut links = vec![
         external_secret(&facts.external_secret, now),
         store(&facts.store),
+    ];
+    // Per-entry stores (issue 14): one Store link each, after the chain's own.
+    links.extend(facts.other_stores.iter().map(|s| {
+        let mut l = store(s);
+        l.summary = format!(
+            "{} (per-entry sourceRef.storeRef; not probed here)",
+            l.summary
+        );
+        l
+    }));
+    links.extend([
         credentials(&facts),
         provider(&facts, now),
         target(&facts),
         consumers(&facts.consumers),
-    ];
+    ]);
     let verdict = verdict(&facts, &links);
     ChainReport {
         api_version: crate::model::scope::REPORT_API_VERSION.to_string(),

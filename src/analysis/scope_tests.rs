@@ -479,3 +479,50 @@ fn issue14_configmap_target_is_not_a_missing_secret() {
     );
     assert!(!report.external_secrets[0].failing);
 }
+
+/// Issue 14: when ESO's error names a per-entry store, the row is that store's, so the failure
+/// is not blamed on the ExternalSecret's healthy default store.
+#[test]
+fn issue14_failure_is_attributed_to_the_per_entry_store_named() {
+    let mut e = es("prod", "app", "SecretStore", "vault", false);
+    e.spec.data = from(json!([
+        {"secretKey": "a", "remoteRef": {"key": "a"}},
+        {"secretKey": "b", "remoteRef": {"key": "b"},
+         "sourceRef": {"storeRef": {"kind": "SecretStore", "name": "vault-legacy"}}},
+    ]));
+    let failed = update_failed(
+        &e,
+        "2026-11-22T11:59:00Z",
+        r#"SecretStore "vault-legacy" is not ready"#,
+    );
+    let mut snap = snapshot(
+        vec![e],
+        vec![
+            store(Some("prod"), "vault", true, "Valid"),
+            store(Some("prod"), "vault-legacy", false, "InvalidProviderConfig"),
+        ],
+        vec![],
+    );
+    snap.events = Ok(vec![failed]);
+    let report = analyse(&snap, &ScopeOptions::default(), now());
+    let row = &report.external_secrets[0];
+    assert_eq!(
+        row.store.as_ref().map(|s| s.name.as_str()),
+        Some("vault-legacy")
+    );
+    // Without the error naming it, the default store stands.
+    let plain = es("prod", "b", "SecretStore", "vault", false);
+    let snap = snapshot(
+        vec![plain],
+        vec![store(Some("prod"), "vault", true, "Valid")],
+        vec![],
+    );
+    let report = analyse(&snap, &ScopeOptions::default(), now());
+    assert_eq!(
+        report.external_secrets[0]
+            .store
+            .as_ref()
+            .map(|s| s.name.as_str()),
+        Some("vault")
+    );
+}

@@ -101,9 +101,18 @@ pub async fn gather(
         facts.external_secret.remote_refs.extend(remote);
         (store_facts, store)
     } else {
+        // The chain's store: secretStoreRef, else the first entry's own storeRef.
+        if facts.external_secret.store_name.is_none()
+            && let Some(r) = es_model.store_ref()
+        {
+            facts.external_secret.store_name = Some(r.name.clone());
+            facts.external_secret.store_kind =
+                Some(r.kind.clone().unwrap_or_else(|| "SecretStore".into()));
+        }
         fetch_store(client, eso, &facts, diag).await
     };
     facts.store = store_facts;
+    facts.other_stores = other_stores(client, eso, &mut facts, &es_model, diag).await;
 
     let mut probe_refused = None;
     if let (Some(store), Some(policy)) = (&store, q.trust) {
@@ -137,6 +146,51 @@ pub async fn gather(
         credential_values: resolved.read,
         probe_refused,
     })
+}
+
+/// The stores entries name in their own `sourceRef.storeRef` besides the chain's store (issue 14):
+/// each is read like the chain's store, and the entries reading from it are marked so the chain's
+/// probe does not ask the wrong store for their keys.
+async fn other_stores(
+    client: &Client,
+    eso: &EsoApi,
+    facts: &mut ChainFacts,
+    es: &crate::model::eso::ExternalSecret,
+    diag: &Diag,
+) -> Vec<StoreFacts> {
+    let main = (facts.store.kind.clone(), facts.store.name.clone());
+    let mut wanted: Vec<(String, String)> = Vec::new();
+    for r in facts.external_secret.remote_refs.iter_mut() {
+        let Some(s) = es.store_for_entry(&r.source) else {
+            continue;
+        };
+        let key = (
+            s.kind
+                .clone()
+                .filter(|k| !k.is_empty())
+                .unwrap_or_else(|| "SecretStore".into()),
+            s.name.clone(),
+        );
+        if key == main {
+            continue;
+        }
+        r.other_store = Some(crate::sanitize::line(&format!("{} {}", key.0, key.1)));
+        if !wanted.contains(&key) {
+            wanted.push(key);
+        }
+    }
+    let mut out = Vec::new();
+    for (kind, name) in wanted {
+        let mut view = ChainFacts {
+            external_secret: facts.external_secret.clone(),
+            ..ChainFacts::default()
+        };
+        view.external_secret.store_kind = Some(kind);
+        view.external_secret.store_name = Some(name);
+        let (store_facts, _) = fetch_store(client, eso, &view, diag).await;
+        out.push(store_facts);
+    }
+    out
 }
 
 /// `analysis::trust::vouch` for one store; a namespaced store needs the hosts the cluster's

@@ -102,6 +102,11 @@ pub struct RemoteRefFacts {
     /// because reading it would mint a credential (issue 14).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub generator: bool,
+    /// The store this entry reads from when its `sourceRef.storeRef` overrides the chain's store
+    /// (`ClusterSecretStore vault-old`): that store is walked as its own link, and this key is not
+    /// probed against the chain's store (issue 14).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub other_store: Option<String>,
 }
 
 /// One generator an ExternalSecret's `dataFrom[].sourceRef.generatorRef` names (issue 14).
@@ -382,6 +387,10 @@ pub struct ChainFacts {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub generators: Vec<GeneratorFacts>,
     pub store: StoreFacts,
+    /// The stores `data[]` / `dataFrom[]` entries name in their own `sourceRef.storeRef`, other
+    /// than `store` (issue 14): each is a Store link of its own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other_stores: Vec<StoreFacts>,
     pub credentials: Vec<CredentialFacts>,
     pub provider: ProviderFacts,
     pub target: TargetFacts,

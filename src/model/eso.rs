@@ -294,6 +294,30 @@ impl ExternalSecret {
         }
     }
 
+    /// The store one entry reads from, by its source (`data[1]`, `dataFrom[0]`): its own
+    /// `sourceRef.storeRef`, else `secretStoreRef` (issue 14). `None` for a generator's entry and
+    /// when no store is named.
+    pub fn store_for_entry(&self, source: &str) -> Option<&StoreRefSpec> {
+        let (list, i) = if let Some(i) = source.strip_prefix("dataFrom[") {
+            (&self.spec.data_from, i)
+        } else {
+            (&self.spec.data, source.strip_prefix("data[")?)
+        };
+        let entry = list.get(i.strip_suffix(']')?.parse::<usize>().ok()?)?;
+        let own = entry.source_ref.as_ref();
+        if own.is_some_and(|s| s.generator_ref.is_some() && s.store_ref.is_none()) {
+            return None;
+        }
+        own.and_then(|s| s.store_ref.as_ref())
+            .filter(|r| !r.name.is_empty())
+            .or_else(|| {
+                self.spec
+                    .secret_store_ref
+                    .as_ref()
+                    .filter(|r| !r.name.is_empty())
+            })
+    }
+
     /// The store it reads from: `secretStoreRef`, else the first per-entry `sourceRef.storeRef`.
     pub fn store_ref(&self) -> Option<&StoreRefSpec> {
         self.spec
@@ -341,6 +365,32 @@ mod tests {
         };
         let r = es.store_ref().map(|r| (r.name.as_str(), r.kind.as_deref()));
         assert_eq!(r, Some(("vault", Some("ClusterSecretStore"))));
+    }
+
+    /// Issue 14: each entry reads from its own storeRef, else from secretStoreRef.
+    #[test]
+    fn issue14_store_for_entry_follows_source_refs() {
+        let es: ExternalSecret = match serde_json::from_value(json!({
+            "metadata": {"name": "x"},
+            "spec": {
+                "secretStoreRef": {"name": "vault"},
+                "data": [
+                    {"secretKey": "a", "remoteRef": {"key": "a"}},
+                    {"secretKey": "b", "remoteRef": {"key": "b"},
+                     "sourceRef": {"storeRef": {"name": "akv", "kind": "ClusterSecretStore"}}},
+                ],
+                "dataFrom": [{"sourceRef": {"generatorRef": {"kind": "Password", "name": "pw"}}}],
+            },
+        })) {
+            Ok(es) => es,
+            Err(e) => panic!("{e}"),
+        };
+        let name = |s: &str| es.store_for_entry(s).map(|r| r.name.clone());
+        assert_eq!(name("data[0]").as_deref(), Some("vault"));
+        assert_eq!(name("data[1]").as_deref(), Some("akv"));
+        assert_eq!(name("dataFrom[0]"), None);
+        assert_eq!(name("data[7]"), None);
+        assert_eq!(name("nonsense"), None);
     }
 
     /// Issue 14: an ExternalSecret made only of generatorRefs needs no store.

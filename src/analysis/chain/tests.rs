@@ -39,6 +39,7 @@ fn healthy() -> ChainFacts {
             ..ExternalSecretFacts::default()
         },
         generators: Vec::new(),
+        other_stores: Vec::new(),
         store: StoreFacts {
             kind: "SecretStore".into(),
             name: "vault".into(),
@@ -473,4 +474,42 @@ fn issue14_missing_generator_is_a_broken_store_link() {
         r.verdict.next
     );
     assert!(!r.verdict.next.iter().any(|n| n.contains("secretStoreRef")));
+}
+
+/// Issue 14: a per-entry store that is not Ready is its own broken Store link, and the verdict
+/// names it (not the ExternalSecret's healthy default store) and the sourceRef field.
+#[test]
+fn issue14_a_broken_per_entry_store_is_named() {
+    let mut f = healthy();
+    f.external_secret.ready = ready("False", "SecretSyncedError");
+    f.other_stores = vec![StoreFacts {
+        kind: "SecretStore".into(),
+        name: "vault-old".into(),
+        namespace: Some("prod".into()),
+        found: Some(false),
+        ..StoreFacts::default()
+    }];
+    let r = analyse(f, now());
+    let stores: Vec<&LinkReport> = r
+        .links
+        .iter()
+        .filter(|l| l.link == LinkName::Store)
+        .collect();
+    assert_eq!(stores.len(), 2, "{r:#?}");
+    assert_eq!(stores[0].state, LinkState::Ok);
+    assert_eq!(stores[1].state, LinkState::Broken);
+    assert_eq!(r.verdict.link, Some(LinkName::Store));
+    assert!(
+        r.verdict.cause.starts_with("SecretStore prod/vault-old"),
+        "{}",
+        r.verdict.cause
+    );
+    assert!(
+        r.verdict
+            .next
+            .iter()
+            .any(|n| n.contains("sourceRef.storeRef")),
+        "{:?}",
+        r.verdict.next
+    );
 }

@@ -53,6 +53,7 @@ pub fn external_secret(es: &Value) -> ExternalSecretFacts {
             extract: false,
             find: false,
             generator: false,
+            other_store: None,
         });
     }
     for (i, d) in es
@@ -76,6 +77,7 @@ pub fn external_secret(es: &Value) -> ExternalSecretFacts {
             extract: !find,
             find,
             generator: false,
+            other_store: None,
         });
     }
     let owner = es

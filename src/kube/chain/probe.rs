@@ -66,7 +66,10 @@ pub async fn probe_store(
         ..ProviderFacts::default()
     };
     // Only refs naming one key are probed; `find` has none.
-    let probed: Vec<usize> = (0..refs.len()).filter(|i| !refs[*i].find).collect();
+    // Entries reading from another store (`sourceRef.storeRef`) are not asked of this one.
+    let probed: Vec<usize> = (0..refs.len())
+        .filter(|i| !refs[*i].find && refs[*i].other_store.is_none())
+        .collect();
     let mut values: Vec<Option<RemoteValue>> = refs.iter().map(|_| None).collect();
     let mut place = |got: Vec<Option<RemoteValue>>| {
         for (i, v) in probed.iter().zip(got) {
