@@ -441,7 +441,8 @@ pub fn key_problem(k: &KeyFacts, now: Timestamp) -> Option<String> {
 
 fn target(f: &ChainFacts) -> LinkReport {
     let t = &f.target;
-    let name = format!("Secret {}/{}", f.external_secret.namespace, t.name);
+    let kind = t.kind.as_deref().unwrap_or("Secret");
+    let name = format!("{kind} {}/{}", f.external_secret.namespace, t.name);
     if let Some(e) = &t.error {
         return link(LinkName::Target, LinkState::Unknown, name, Some(e.clone()));
     }

@@ -127,11 +127,17 @@ pub async fn gather(
     }
     facts.credentials = resolved.credentials;
 
-    let (target, target_data) = fetch_target(client, ns, &facts, diag).await;
+    let target_kind = es_model.target_kind().to_string();
+    let (target, target_data) = if target_kind == "Secret" {
+        fetch_target(client, ns, &facts, diag).await
+    } else {
+        fetch_manifest_target(client, ns, &facts, &es_model, diag).await
+    };
     facts.target = target;
     facts.consumers = consumers::fetch(
         client,
         ns,
+        &target_kind,
         &facts.target.name,
         facts.target.last_changed.as_deref(),
         diag,
@@ -381,6 +387,87 @@ async fn namespace_labels(
     diag.log(1, format_args!("GET namespace {ns}"));
     let got = api.get_opt(ns).await.ok()??;
     Some(got.metadata.labels.unwrap_or_default())
+}
+
+/// A `target.manifest` target (issue 14): a ConfigMap is read like a Secret (key names and sizes
+/// in the facts; its values, which ESO copied from the provider, only in memory for the
+/// comparison); a custom resource's kind is named and its content not checked.
+async fn fetch_manifest_target(
+    client: &Client,
+    ns: &str,
+    facts: &ChainFacts,
+    es: &crate::model::eso::ExternalSecret,
+    diag: &Diag,
+) -> (TargetFacts, BTreeMap<String, Sensitive>) {
+    let mut data = BTreeMap::new();
+    let name = facts.external_secret.target_name.clone();
+    let kind = crate::sanitize::line(es.target_kind());
+    let mut out = TargetFacts {
+        name: name.clone(),
+        kind: Some(kind.clone()),
+        ..TargetFacts::default()
+    };
+    if kind != "ConfigMap" {
+        out.error = Some(format!(
+            "the target is a {kind} (target.manifest): its content is not checked"
+        ));
+        return (out, data);
+    }
+    let api: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(client.clone(), ns);
+    diag.log(1, format_args!("GET configmap {ns}/{name}"));
+    let cm = match api.get_opt(&name).await {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            out.exists = Some(false);
+            return (out, data);
+        }
+        Err(e) => {
+            out.error = Some(match status_code(&e) {
+                Some(403) => format!("no permission to get configmap {name} in {ns}"),
+                _ => format!(
+                    "could not get configmap {name}: {}",
+                    super::client::one_line(&e)
+                ),
+            });
+            return (out, data);
+        }
+    };
+    out.exists = Some(true);
+    let owners = cm.metadata.owner_references.clone().unwrap_or_default();
+    let owner = owners
+        .iter()
+        .find(|o| o.controller == Some(true))
+        .or(owners.first());
+    out.owner = Some(match owner {
+        Some(o) => format!("{}/{}", o.kind, o.name),
+        None => "none".into(),
+    });
+    out.owned_by_this = Some(
+        owner.is_some_and(|o| o.kind == "ExternalSecret" && o.name == facts.external_secret.name)
+            || owner.is_none()
+                && cm
+                    .metadata
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get("reconcile.external-secrets.io/managed"))
+                    .is_some_and(|v| v == "true"),
+    );
+    out.data_hash_present = cm
+        .metadata
+        .annotations
+        .as_ref()
+        .is_some_and(|a| a.contains_key("reconcile.external-secrets.io/data-hash"));
+    out.last_changed =
+        crate::analysis::consumers::last_changed(&cm.metadata).map(|t| t.to_string());
+    for (k, v) in cm.data.unwrap_or_default() {
+        out.keys.push(TargetKey {
+            name: crate::sanitize::line(&k),
+            size: v.len(),
+            matches_provider: None,
+        });
+        data.insert(k, Sensitive::from_string(v));
+    }
+    (out, data)
 }
 
 async fn fetch_target(

@@ -325,6 +325,10 @@ pub struct TargetKey {
 #[serde(rename_all = "camelCase")]
 pub struct TargetFacts {
     pub name: String,
+    /// `target.manifest.kind` when ESO writes something else than a Secret (`ConfigMap`, a
+    /// custom resource; issue 14).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exists: Option<bool>,
     /// `ExternalSecret/<name>`, another owner, or `none`.

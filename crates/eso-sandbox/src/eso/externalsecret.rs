@@ -119,6 +119,50 @@ pub fn should_refresh(es: &Value, now: jiff::Timestamp, force: bool) -> bool {
     }
 }
 
+/// What ESO writes: `target.manifest.kind` (issue 14: a ConfigMap here), else a Secret.
+pub fn target_kind(es: &Value) -> &str {
+    str_at(es, "/spec/target/manifest/kind")
+        .filter(|k| !k.is_empty())
+        .unwrap_or("Secret")
+}
+
+/// The reasons ESO gives a `target.manifest` ExternalSecret: `Resource*` instead of `Secret*`.
+fn reason(es: &Value, ok: bool) -> &'static str {
+    match (target_kind(es) == "Secret", ok) {
+        (true, true) => "SecretSynced",
+        (true, false) => "SecretSyncedError",
+        (false, true) => "ResourceSynced",
+        (false, false) => "ResourceSyncedError",
+    }
+}
+
+/// A rendered Secret turned into the ConfigMap ESO writes for a `target.manifest` ConfigMap:
+/// the same keys, values as text, no type.
+fn as_config_map(secret: &mut Value) {
+    let data: Map<String, Value> = secret
+        .get("data")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| {
+                    let raw = STANDARD
+                        .decode(v.as_str().unwrap_or_default())
+                        .unwrap_or_default();
+                    (
+                        k.clone(),
+                        Value::String(String::from_utf8_lossy(&raw).into_owned()),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    secret["kind"] = json!("ConfigMap");
+    secret["data"] = Value::Object(data);
+    if let Some(o) = secret.as_object_mut() {
+        o.remove("type");
+    }
+}
+
 pub fn target_name(es: &Value) -> String {
     str_at(es, "/spec/target/name")
         .or_else(|| str_at(es, "/metadata/name"))
@@ -132,7 +176,9 @@ pub async fn reconcile(ctx: &Ctx, es: Value, force: bool) -> Next {
         .unwrap_or_default()
         .to_string();
     let secret_name = target_name(&es);
-    let existing = ctx.store.get("v1", "Secret", Some(&ns), &secret_name);
+    let existing = ctx
+        .store
+        .get("v1", target_kind(&es), Some(&ns), &secret_name);
     let now = jiff::Timestamp::now();
     if !should_refresh(&es, now, force) && existing.is_some() {
         return Next::RequeueAfter(refresh_interval(&es).max(Duration::from_secs(1)));
@@ -168,7 +214,20 @@ async fn fetch_and_write(
     let data = fetch_data(ctx, es, ns)
         .await
         .map_err(|e| (ERR_GET_SECRET_DATA, e))?;
-    let desired = build_secret(es, ns, secret_name, &data).map_err(|e| (ERR_UPDATE_SECRET, e))?;
+    let mut desired =
+        build_secret(es, ns, secret_name, &data).map_err(|e| (ERR_UPDATE_SECRET, e))?;
+    match target_kind(es) {
+        "Secret" => {}
+        "ConfigMap" => as_config_map(&mut desired),
+        other => {
+            return Err((
+                ERR_UPDATE_SECRET,
+                ProviderError(format!(
+                    "the sandbox's ESO writes Secrets and ConfigMaps only, not {other}"
+                )),
+            ));
+        }
+    }
     write_secret(ctx, es, desired, existing).map_err(|e| (ERR_UPDATE_SECRET, e))
 }
 
@@ -505,7 +564,13 @@ fn write_secret(
             ctx.store
                 .create(desired)
                 .map_err(|e| ProviderError(format!("could not create Secret: {e}")))?;
-            events::record(ctx, es, "Normal", "Created", "Created Secret");
+            events::record(
+                ctx,
+                es,
+                "Normal",
+                "Created",
+                &format!("Created {}", target_kind(es)),
+            );
             Ok(())
         }
         (_, Some(mut current)) => {
@@ -530,7 +595,9 @@ fn write_secret(
                 return Ok(());
             }
             for field in ["data", "type"] {
-                current[field] = desired[field].clone();
+                if let Some(v) = desired.get(field) {
+                    current[field] = v.clone();
+                }
             }
             for section in ["labels", "annotations"] {
                 let mut merged = current["metadata"][section]
@@ -550,7 +617,13 @@ fn write_secret(
             ctx.store
                 .replace(current)
                 .map_err(|e| ProviderError(format!("could not update Secret: {e}")))?;
-            events::record(ctx, es, "Normal", "Updated", "Updated Secret");
+            events::record(
+                ctx,
+                es,
+                "Normal",
+                "Updated",
+                &format!("Updated {}", target_kind(es)),
+            );
             Ok(())
         }
     }
@@ -638,11 +711,12 @@ fn write_status(ctx: &Ctx, es: &Value, edit: impl Fn(&mut Map<String, Value>)) {
 
 fn mark_done(ctx: &Ctx, es: &Value, secret_name: &str, now: jiff::Timestamp) {
     let rv = resource_version_of(es);
+    let ok_reason = reason(es, true);
     let policy = str_at(es, "/spec/target/creationPolicy")
         .unwrap_or("Owner")
         .to_string();
     write_status(ctx, es, |status| {
-        set_ready(status, true, "SecretSynced", "secret synced", now);
+        set_ready(status, true, ok_reason, "secret synced", now);
         status.insert(
             "refreshTime".into(),
             json!(now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()),
@@ -657,8 +731,9 @@ fn mark_done(ctx: &Ctx, es: &Value, secret_name: &str, now: jiff::Timestamp) {
 fn mark_failed(ctx: &Ctx, es: &Value, condition_message: &str, error: &str) {
     events::record(ctx, es, "Warning", "UpdateFailed", error);
     let now = jiff::Timestamp::now();
+    let failed = reason(es, false);
     write_status(ctx, es, |status| {
-        set_ready(status, false, "SecretSyncedError", condition_message, now)
+        set_ready(status, false, failed, condition_message, now)
     });
 }
 
