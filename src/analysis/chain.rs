@@ -361,6 +361,19 @@ fn provider(f: &ChainFacts, now: Timestamp) -> LinkReport {
         );
     }
     let mut summary = format!("logged in as {who}");
+    // An ACRAccessToken generator (issue 14): the login is all that can be known without
+    // minting a registry token.
+    if f.store.generator.as_deref() == Some("ACRAccessToken") {
+        summary.push_str(&format!(
+            "; whether it may pull from {} cannot be known without minting an ACR token (not attempted)",
+            f.store
+                .settings
+                .get("registry")
+                .map(String::as_str)
+                .unwrap_or("the registry")
+        ));
+        return link(LinkName::Provider, LinkState::Unknown, summary, None);
+    }
     if !p.policies.is_empty() {
         summary.push_str(&format!("; policies [{}]", p.policies.join(", ")));
     }

@@ -513,3 +513,79 @@ fn issue14_a_broken_per_entry_store_is_named() {
         r.verdict.next
     );
 }
+
+/// Issue 14: an ACRAccessToken generator whose Entra login works is not called healthy (the
+/// registry token is never minted), and one whose service principal secret expired is the broken
+/// credentials link, as for a Key Vault store.
+#[test]
+fn issue14_acr_access_token_login_is_probed_and_the_pull_left_unknown() {
+    let acr = |login_error: Option<&str>, code: Option<&str>| {
+        let mut f = healthy();
+        f.external_secret.store_kind = None;
+        f.external_secret.store_name = None;
+        f.external_secret.remote_refs.clear();
+        f.store = StoreFacts {
+            kind: "ACRAccessToken".into(),
+            name: "acr".into(),
+            namespace: Some("prod".into()),
+            found: Some(true),
+            generator: Some("ACRAccessToken".into()),
+            provider: Some("azurekv".into()),
+            settings: [("registry".to_string(), "myregistry.azurecr.io".to_string())].into(),
+            ..StoreFacts::default()
+        };
+        f.provider = ProviderFacts {
+            probed: true,
+            identity: Some("the service principal from the store's authSecretRef".into()),
+            login_error: login_error.map(str::to_string),
+            login_code: code.map(str::to_string),
+            ..ProviderFacts::default()
+        };
+        f.target.matches_provider = None;
+        analyse(f, now())
+    };
+    let ok = acr(None, None);
+    assert_eq!(
+        state_of(&ok, LinkName::Provider),
+        LinkState::Unknown,
+        "{ok:#?}"
+    );
+    let p = ok.links.iter().find(|l| l.link == LinkName::Provider);
+    assert!(
+        p.is_some_and(|l| l.summary.contains("myregistry.azurecr.io")
+            && l.summary.starts_with("logged in as")),
+        "{p:?}"
+    );
+    assert!(!ok.any_broken(), "{ok:#?}");
+
+    let expired = acr(
+        Some("AADSTS7000222: the provided client secret keys are expired"),
+        Some("AADSTS7000222"),
+    );
+    assert_eq!(
+        state_of(&expired, LinkName::Credentials),
+        LinkState::Broken,
+        "{expired:#?}"
+    );
+    assert!(expired.any_broken());
+}
+
+/// Issue 14: a `target.manifest` ExternalSecret reports `ResourceSynced*` reasons instead of
+/// `SecretSynced*`; they are read like ESO's Secret reasons (Ready decides, the reason is shown).
+#[test]
+fn issue14_resource_reasons_are_read_like_secret_reasons() {
+    let mut f = healthy();
+    f.external_secret.ready = ready("True", "ResourceSynced");
+    let r = analyse(f, now());
+    assert_eq!(state_of(&r, LinkName::ExternalSecret), LinkState::Ok);
+
+    let mut f = healthy();
+    f.external_secret.ready = ready("False", "ResourceSyncedError");
+    let r = analyse(f, now());
+    assert_eq!(state_of(&r, LinkName::ExternalSecret), LinkState::Broken);
+    let es = r.links.iter().find(|l| l.link == LinkName::ExternalSecret);
+    assert!(
+        es.is_some_and(|l| l.summary.contains("Ready=False (ResourceSyncedError)")),
+        "{es:?}"
+    );
+}

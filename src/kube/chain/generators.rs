@@ -259,6 +259,11 @@ pub fn as_store(
         settings: f.settings.clone(),
         ..StoreFacts::default()
     };
+    if let (Some(spec), "ACRAccessToken") = (&first.spec, runs.as_str()) {
+        let value = acr_stand_in(spec, f, es_namespace);
+        store.provider = value.as_ref().map(|_| "azurekv".to_string());
+        return (store, value, None);
+    }
     let (Some(spec), "VaultDynamicSecret") = (&first.spec, runs.as_str()) else {
         return (store, None, None);
     };
@@ -288,6 +293,37 @@ pub fn as_store(
         ..RemoteRefFacts::default()
     };
     (store, Some(value), Some(remote))
+}
+
+/// An ACRAccessToken's Entra login is a Key Vault store's (tenant, cloud, service principal or
+/// workload identity), so it is walked as a stand-in azurekv store with no vault: the login is
+/// probed as ESO makes it (for the Resource Manager audience, `acrRegistry` tells the probe) and
+/// vouched for like a ClusterSecretStore's or SecretStore's. The registry is never contacted: its
+/// token exchange mints a refresh token, so it is not attempted and the registry host is no
+/// endpoint the credential is sent to.
+fn acr_stand_in(spec: &Value, f: &GeneratorFacts, es_namespace: &str) -> Option<Value> {
+    let registry = spec.get("registry").and_then(Value::as_str)?;
+    let auth = spec.get("auth").cloned().unwrap_or(json!({}));
+    let mut provider = json!({
+        "acrRegistry": registry,
+        "tenantId": spec.get("tenantId"),
+        "environmentType": spec.get("environmentType").cloned().unwrap_or(json!("PublicCloud")),
+    });
+    if let Some(sp) = auth.pointer("/servicePrincipal/secretRef") {
+        provider["authType"] = json!("ServicePrincipal");
+        provider["authSecretRef"] = sp.clone();
+    } else if let Some(wi) = auth.get("workloadIdentity") {
+        provider["authType"] = json!("WorkloadIdentity");
+        provider["serviceAccountRef"] = wi.get("serviceAccountRef").cloned().unwrap_or(Value::Null);
+    } else if auth.get("managedIdentity").is_some() {
+        provider["authType"] = json!("ManagedIdentity");
+    }
+    Some(json!({
+        "apiVersion": format!("{GROUP}/v1alpha1"),
+        "kind": if f.kind == "ClusterGenerator" { "ClusterSecretStore" } else { "SecretStore" },
+        "metadata": {"name": f.name, "namespace": es_namespace},
+        "spec": {"provider": {"azurekv": provider}},
+    }))
 }
 
 #[cfg(test)]
@@ -341,6 +377,29 @@ mod tests {
             as_store(&[fetched("Password", json!({"length": 32}))], "prod");
         assert_eq!(facts.generator.as_deref(), Some("Password"));
         assert!(facts.provider.is_none() && store.is_none() && remote.is_none());
+    }
+
+    /// Issue 14: an ACRAccessToken's service principal is probed as an Entra login, with the
+    /// registry as the host that must be vouched for; nothing is read.
+    #[test]
+    fn issue14_acr_access_token_is_an_entra_login() {
+        let g = fetched(
+            "ACRAccessToken",
+            json!({"registry": "myregistry.azurecr.io", "tenantId": "t",
+                   "auth": {"servicePrincipal": {"secretRef": {
+                       "clientId": {"name": "acr-sp", "key": "id"},
+                       "clientSecret": {"name": "acr-sp", "key": "secret"}}}}}),
+        );
+        let (facts, store, remote) = as_store(&[g], "prod");
+        assert_eq!(facts.provider.as_deref(), Some("azurekv"));
+        assert!(remote.is_none());
+        let store = store.unwrap_or_default();
+        let p = &store["spec"]["provider"]["azurekv"];
+        assert_eq!(p["acrRegistry"], "myregistry.azurecr.io");
+        // The registry is not where the credential goes: only Entra is an endpoint.
+        assert!(crate::analysis::trust::store_endpoints(&store).is_empty());
+        assert_eq!(p["authType"], "ServicePrincipal");
+        assert_eq!(p["authSecretRef"]["clientSecret"]["name"], "acr-sp");
     }
 
     #[test]
