@@ -23,10 +23,17 @@ fn link<'a>(chain: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no link {name}: {chain:#}"))
 }
 
+/// One sandbox for every check: starting it is the expensive part.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn issue14_describe_chain_walks_generators() {
+async fn issue14_generator_made_secrets() {
     let env = SandboxEnv::start(SCENARIO).await;
+    describe_chain_walks_generators(&env);
+    doctor_and_scope_blame_the_generator(&env);
+    no_secret_value_leaks_from_generator_chains(&env);
+    env.sandbox.shutdown().await;
+}
 
+fn describe_chain_walks_generators(env: &SandboxEnv) {
     // A Password generator: no store, no provider, healthy.
     let (code, chain) = env.json(&["describe-chain", "session-key", "-n", "prod", "-o", "json"]);
     assert_eq!(code, Some(0), "{chain:#}");
@@ -39,6 +46,19 @@ async fn issue14_describe_chain_walks_generators() {
         "{store:#}"
     );
     assert!(!chain.to_string().contains("names no store"), "{chain:#}");
+
+    // A ClusterGenerator running Password: the same, named as the cluster-wide object it is.
+    let (code, chain) = env.json(&["describe-chain", "api-key", "-n", "prod", "-o", "json"]);
+    assert_eq!(code, Some(0), "{chain:#}");
+    let store = link(&chain, "store");
+    assert_eq!(store["state"], "ok", "{chain:#}");
+    assert!(
+        store["summary"].as_str().is_some_and(
+            |s| s.contains("ClusterGenerator shared-api-key") && s.contains("Password")
+        ),
+        "{store:#}"
+    );
+    assert_eq!(link(&chain, "provider")["state"], "ok", "{chain:#}");
 
     // A VaultDynamicSecret still allowed: logged in as ESO, the path readable, not read.
     let (code, chain) = env.json(&[
@@ -91,12 +111,9 @@ async fn issue14_describe_chain_walks_generators() {
         "{:#}",
         chain["verdict"]
     );
-    env.sandbox.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn issue14_doctor_and_scope_blame_the_generator() {
-    let env = SandboxEnv::start(SCENARIO).await;
+fn doctor_and_scope_blame_the_generator(env: &SandboxEnv) {
     let (code, doctor) = env.json(&["doctor", "-A", "-o", "json"]);
     assert_eq!(code, Some(1), "{doctor:#}");
     let findings: Vec<&Value> = doctor["checks"]
@@ -114,7 +131,9 @@ async fn issue14_doctor_and_scope_blame_the_generator() {
     for f in &findings {
         let object = f["object"].as_str().unwrap_or_default();
         assert!(
-            !object.contains("payment-service-regcred") && !object.contains("session-key"),
+            !object.contains("payment-service-regcred")
+                && !object.contains("session-key")
+                && !object.contains("api-key"),
             "{f:#}"
         );
         assert!(
@@ -138,31 +157,32 @@ async fn issue14_doctor_and_scope_blame_the_generator() {
         )),
         "{verdicts:?}"
     );
-    env.sandbox.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn issue14_no_secret_value_leaks_from_generator_chains() {
-    let env = SandboxEnv::start(SCENARIO).await;
+fn no_secret_value_leaks_from_generator_chains(env: &SandboxEnv) {
     let mut values = env.secret_values();
-    // The Password generator's output is made at run time: look for it too.
-    if let Some(s) = env
-        .sandbox
-        .api()
-        .store()
-        .get("v1", "Secret", Some("prod"), "session-key")
-        && let Some(pw) = s.pointer("/data/password").and_then(Value::as_str)
-    {
-        values.push(pw.to_string());
-        if let Ok(raw) = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, pw) {
-            values.push(String::from_utf8_lossy(&raw).into_owned());
+    // The Password generators' output is made at run time: look for it too.
+    for target in ["session-key", "api-key"] {
+        if let Some(s) = env
+            .sandbox
+            .api()
+            .store()
+            .get("v1", "Secret", Some("prod"), target)
+            && let Some(pw) = s.pointer("/data/password").and_then(Value::as_str)
+        {
+            values.push(pw.to_string());
+            if let Ok(raw) = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, pw)
+            {
+                values.push(String::from_utf8_lossy(&raw).into_owned());
+            }
         }
     }
-    assert!(values.len() >= 3, "nothing to look for");
+    assert!(values.len() >= 5, "nothing to look for");
     for name in [
         "order-service-regcred",
         "payment-service-regcred",
         "session-key",
+        "api-key",
     ] {
         for format in ["table", "wide", "json", "yaml"] {
             let o = env.run(&["describe-chain", name, "-n", "prod", "-o", format, "-vv"]);
@@ -178,5 +198,4 @@ async fn issue14_no_secret_value_leaks_from_generator_chains() {
         let o = env.run(&["doctor", "-A", "-o", format]);
         assert_no_leak(&o, &values, &format!("doctor {format}"));
     }
-    env.sandbox.shutdown().await;
 }

@@ -348,30 +348,6 @@ pub fn secret_value(secret: &Value, key: &str) -> Option<String> {
     String::from_utf8(bytes).ok()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn vault_errors_read_like_the_go_client() {
-        let e = vault_error(
-            "GET",
-            "http://127.0.0.1:8200/v1/registry-creds/data/order-service",
-            403,
-            r#"{"errors":["1 error occurred:\n\t* permission denied\n\n"]}"#,
-        );
-        assert!(e.0.starts_with("Error making API request.\n\nURL: GET http://127.0.0.1:8200/v1/registry-creds/data/order-service\nCode: 403. Errors:"));
-        assert!(e.0.contains("permission denied"));
-    }
-
-    #[test]
-    fn secret_value_decodes_base64() {
-        let s = json!({"data": {"token": STANDARD.encode("abc")}});
-        assert_eq!(secret_value(&s, "token").as_deref(), Some("abc"));
-        assert_eq!(secret_value(&s, "missing"), None);
-    }
-}
-
 /// One call to a Vault path as ESO's VaultDynamicSecret generator makes it (`spec.method`, default GET;
 /// `spec.parameters` as the body of a write); returns the whole response.
 pub async fn vault_dynamic(
@@ -394,4 +370,28 @@ pub async fn vault_dynamic(
     };
     let body = (method != reqwest::Method::GET).then(|| parameters.unwrap_or(Value::Null));
     vault_call(http, method, server, path, Some(token), body).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vault_errors_read_like_the_go_client() {
+        let e = vault_error(
+            "GET",
+            "http://127.0.0.1:8200/v1/registry-creds/data/order-service",
+            403,
+            r#"{"errors":["1 error occurred:\n\t* permission denied\n\n"]}"#,
+        );
+        assert!(e.0.starts_with("Error making API request.\n\nURL: GET http://127.0.0.1:8200/v1/registry-creds/data/order-service\nCode: 403. Errors:"));
+        assert!(e.0.contains("permission denied"));
+    }
+
+    #[test]
+    fn secret_value_decodes_base64() {
+        let s = json!({"data": {"token": STANDARD.encode("abc")}});
+        assert_eq!(secret_value(&s, "token").as_deref(), Some("abc"));
+        assert_eq!(secret_value(&s, "missing"), None);
+    }
 }
