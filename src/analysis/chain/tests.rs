@@ -589,3 +589,42 @@ fn issue14_resource_reasons_are_read_like_secret_reasons() {
         "{es:?}"
     );
 }
+
+/// Issue 14, near miss of the Password case: an ECRAuthorizationToken, GCRAccessToken or Webhook
+/// generator calls a provider this tool cannot ask without minting, so it is never called healthy.
+#[test]
+fn issue14_token_generators_are_not_probed_and_not_healthy() {
+    for kind in ["ECRAuthorizationToken", "GCRAccessToken", "Webhook"] {
+        let mut f = healthy();
+        f.external_secret.store_kind = None;
+        f.external_secret.store_name = None;
+        f.external_secret.remote_refs.clear();
+        f.store = StoreFacts {
+            kind: kind.into(),
+            name: "registry".into(),
+            namespace: Some("prod".into()),
+            found: Some(true),
+            generator: Some(kind.into()),
+            ..StoreFacts::default()
+        };
+        f.credentials.clear();
+        f.provider = ProviderFacts::default();
+        f.target.matches_provider = None;
+        let r = analyse(f, now());
+        assert_eq!(
+            state_of(&r, LinkName::Store),
+            LinkState::Ok,
+            "{kind}: {r:#?}"
+        );
+        assert_eq!(
+            state_of(&r, LinkName::Provider),
+            LinkState::Unknown,
+            "{kind}: {r:#?}"
+        );
+        let p = r.links.iter().find(|l| l.link == LinkName::Provider);
+        assert!(
+            p.is_some_and(|l| l.summary.starts_with("not probed") && l.summary.contains(kind)),
+            "{p:?}"
+        );
+    }
+}
