@@ -222,6 +222,50 @@ scenario!(
     operator false
 );
 
+scenario!(
+    issue12_vault_property_renamed,
+    "vault-property-renamed",
+    root "provider-property-missing",
+    operator false
+);
+scenario!(
+    issue12_vault_mount_missing,
+    "vault-mount-missing",
+    root "vault-mount-missing",
+    operator true
+);
+scenario!(
+    issue12_vault_auth_mount_wrong,
+    "vault-auth-mount-wrong",
+    root "vault-auth-mount-missing",
+    operator true
+);
+scenario!(
+    issue12_credentials_secret_missing,
+    "credentials-secret-missing",
+    root "credentials-secret-missing",
+    operator false
+);
+scenario!(
+    issue12_store_missing,
+    "store-missing",
+    root "store-missing",
+    operator false
+);
+
+scenario!(
+    issue12_akv_firewall,
+    "akv-firewall",
+    root "azure-firewall-denied",
+    operator false
+);
+scenario!(
+    issue12_akv_rbac_denied,
+    "akv-rbac-denied",
+    root "azure-rbac-denied",
+    operator false
+);
+
 #[test]
 fn issue12_every_scenario_is_covered() {
     let covered = [
@@ -243,6 +287,13 @@ fn issue12_every_scenario_is_covered() {
         "credentials-key-near-miss",
         "store-conditions-deny",
         "consumer-key-missing",
+        "vault-property-renamed",
+        "vault-mount-missing",
+        "vault-auth-mount-wrong",
+        "credentials-secret-missing",
+        "store-missing",
+        "akv-firewall",
+        "akv-rbac-denied",
         "scale",
     ];
     for (name, _) in eso_sandbox::scenario_names() {

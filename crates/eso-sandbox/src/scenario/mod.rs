@@ -83,6 +83,34 @@ const FILES: &[(&str, &str)] = &[
         "consumer-key-missing",
         include_str!("../../scenarios/consumer-key-missing.yaml"),
     ),
+    (
+        "vault-property-renamed",
+        include_str!("../../scenarios/vault-property-renamed.yaml"),
+    ),
+    (
+        "vault-mount-missing",
+        include_str!("../../scenarios/vault-mount-missing.yaml"),
+    ),
+    (
+        "vault-auth-mount-wrong",
+        include_str!("../../scenarios/vault-auth-mount-wrong.yaml"),
+    ),
+    (
+        "credentials-secret-missing",
+        include_str!("../../scenarios/credentials-secret-missing.yaml"),
+    ),
+    (
+        "store-missing",
+        include_str!("../../scenarios/store-missing.yaml"),
+    ),
+    (
+        "akv-firewall",
+        include_str!("../../scenarios/akv-firewall.yaml"),
+    ),
+    (
+        "akv-rbac-denied",
+        include_str!("../../scenarios/akv-rbac-denied.yaml"),
+    ),
 ];
 
 #[derive(Debug, Deserialize)]
