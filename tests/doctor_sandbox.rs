@@ -9,13 +9,14 @@ mod common;
 use common::*;
 use serde_json::{Value, json};
 
-const SCENARIOS: [&str; 6] = [
+const SCENARIOS: [&str; 7] = [
     "healthy",
     "vault-policy-removed",
     "akv-sp-secret-expired",
     "akv-wrong-key",
     "akv-secret-disabled",
     "rotation-not-propagated",
+    "generator-role-removed",
 ];
 
 async fn start(scenario: &str) -> SandboxEnv {

@@ -139,6 +139,12 @@ scenario!(
     true
 );
 scenario!(
+    issue14_generator_role_removed,
+    "generator-role-removed",
+    root "generator-failed",
+    operator false
+);
+scenario!(
     issue12_vault_policy_kv2_path,
     "vault-policy-kv2-path",
     root "vault-policy-path-kv2-data",
@@ -269,6 +275,7 @@ fn issue12_every_scenario_is_covered() {
         "akv-secret-disabled",
         "akv-wrong-key",
         "rotation-not-propagated",
+        "generator-role-removed",
         "vault-policy-kv2-path",
         "store-kind-mismatch",
         "two-owners-one-secret",

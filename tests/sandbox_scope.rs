@@ -86,6 +86,7 @@ async fn no_secret_value_leaks_from_scope_in_any_format() {
         "akv-wrong-key",
         "akv-secret-disabled",
         "rotation-not-propagated",
+        "generator-role-removed",
     ] {
         let env = start(scenario).await;
         let values = env.secret_values();
@@ -146,6 +147,7 @@ fn sandbox_runs_one_subcommand_and_returns_its_exit_code() {
         "akv-wrong-key",
         "akv-secret-disabled",
         "rotation-not-propagated",
+        "generator-role-removed",
         "scale",
     ] {
         assert!(

@@ -31,14 +31,25 @@ pub const FAILING_POD_STATES: &[&str] = &[
 pub const CREDENTIAL_CODES: &[&str] = &["AADSTS7000222", "AADSTS7000215", "AADSTS7000216"];
 
 pub fn analyse(facts: ChainFacts, now: Timestamp) -> ChainReport {
-    let links = vec![
+    let mut links = vec![
         external_secret(&facts.external_secret, now),
         store(&facts.store),
+    ];
+    // Per-entry stores (issue 14): one Store link each, after the chain's own.
+    links.extend(facts.other_stores.iter().map(|s| {
+        let mut l = store(s);
+        l.summary = format!(
+            "{} (per-entry sourceRef.storeRef; not probed here)",
+            l.summary
+        );
+        l
+    }));
+    links.extend([
         credentials(&facts),
         provider(&facts, now),
         target(&facts),
         consumers(&facts.consumers),
-    ];
+    ]);
     let verdict = verdict(&facts, &links);
     ChainReport {
         api_version: crate::model::scope::REPORT_API_VERSION.to_string(),
@@ -149,6 +160,9 @@ pub fn store_label(s: &StoreFacts) -> String {
 
 fn store(s: &StoreFacts) -> LinkReport {
     let label = store_label(s);
+    if s.generator.is_some() {
+        return generator(s, label);
+    }
     if let Some(e) = &s.error {
         let state = if e.starts_with("no permission") || e.starts_with("could not") {
             LinkState::Unknown
@@ -205,6 +219,42 @@ fn store(s: &StoreFacts) -> LinkReport {
             None,
         ),
     }
+}
+
+/// The store link of an ExternalSecret made only of generators (issue 14): the generator, which
+/// has no Ready condition of its own; missing, unreadable or of an unknown kind is broken.
+fn generator(s: &StoreFacts, label: String) -> LinkReport {
+    let runs = s.generator.as_deref().unwrap_or_default();
+    if let Some(e) = &s.error {
+        let state = if e.starts_with("no permission") || e.starts_with("could not") {
+            LinkState::Unknown
+        } else {
+            LinkState::Broken
+        };
+        return link(LinkName::Store, state, label, Some(e.clone()));
+    }
+    if s.found == Some(false) {
+        return link(
+            LinkName::Store,
+            LinkState::Broken,
+            label.clone(),
+            Some(format!(
+                "generator {label} does not exist: dataFrom[].sourceRef.generatorRef names it"
+            )),
+        );
+    }
+    let what = if s.kind == runs {
+        format!("generator {label}")
+    } else {
+        format!("generator {label} (runs {runs})")
+    };
+    let settings: Vec<String> = s.settings.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    let summary = if settings.is_empty() {
+        format!("{what}; no store needed")
+    } else {
+        format!("{what}: {}; no store needed", settings.join(", "))
+    };
+    link(LinkName::Store, LinkState::Ok, summary, None)
 }
 
 /// A login failure that the credential itself explains (expired or wrong client secret).
@@ -269,6 +319,23 @@ fn provider(f: &ChainFacts, now: Timestamp) -> LinkReport {
         .identity
         .clone()
         .unwrap_or_else(|| "the store's identity".into());
+    if !p.probed && f.store.generator.is_some() && f.store.provider.is_none() {
+        let runs = f.store.generator.as_deref().unwrap_or_default();
+        let (state, why) = match runs {
+            // These make their values inside ESO: there is nothing outside to ask.
+            "Password" | "UUID" | "SSHKey" | "Fake" | "MFA" => (
+                LinkState::Ok,
+                format!("none: a {runs} generator makes its values inside ESO"),
+            ),
+            _ => (
+                LinkState::Unknown,
+                format!(
+                    "not probed: the {runs} generator's provider cannot be checked without minting a credential"
+                ),
+            ),
+        };
+        return link(LinkName::Provider, state, why, None);
+    }
     if !p.probed {
         return link(
             LinkName::Provider,
@@ -294,6 +361,19 @@ fn provider(f: &ChainFacts, now: Timestamp) -> LinkReport {
         );
     }
     let mut summary = format!("logged in as {who}");
+    // An ACRAccessToken generator (issue 14): the login is all that can be known without
+    // minting a registry token.
+    if f.store.generator.as_deref() == Some("ACRAccessToken") {
+        summary.push_str(&format!(
+            "; whether it may pull from {} cannot be known without minting an ACR token (not attempted)",
+            f.store
+                .settings
+                .get("registry")
+                .map(String::as_str)
+                .unwrap_or("the registry")
+        ));
+        return link(LinkName::Provider, LinkState::Unknown, summary, None);
+    }
     if !p.policies.is_empty() {
         summary.push_str(&format!("; policies [{}]", p.policies.join(", ")));
     }
@@ -374,7 +454,8 @@ pub fn key_problem(k: &KeyFacts, now: Timestamp) -> Option<String> {
 
 fn target(f: &ChainFacts) -> LinkReport {
     let t = &f.target;
-    let name = format!("Secret {}/{}", f.external_secret.namespace, t.name);
+    let kind = t.kind.as_deref().unwrap_or("Secret");
+    let name = format!("{kind} {}/{}", f.external_secret.namespace, t.name);
     if let Some(e) = &t.error {
         return link(LinkName::Target, LinkState::Unknown, name, Some(e.clone()));
     }

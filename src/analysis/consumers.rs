@@ -106,6 +106,100 @@ fn container_secrets(c: &Container, add: &mut impl FnMut(Option<&str>, SecretUse
     }
 }
 
+/// Every ConfigMap the pod spec names (`env[].valueFrom.configMapKeyRef`, `envFrom[].configMapRef`,
+/// `volumes[].configMap`, projected `configMap` sources), each with the distinct ways it is used:
+/// ExternalSecrets may write ConfigMaps (`target.manifest`, issue 14), consumed like Secrets.
+pub fn configmaps_used(spec: &PodSpec) -> BTreeMap<String, Vec<SecretUse>> {
+    let mut found: BTreeMap<String, Vec<SecretUse>> = BTreeMap::new();
+    let mut add = |name: Option<&str>, how: SecretUse| {
+        if let Some(name) = name.filter(|n| !n.is_empty()) {
+            let uses = found.entry(name.to_string()).or_default();
+            if !uses.contains(&how) {
+                uses.push(how);
+                uses.sort();
+            }
+        }
+    };
+    for c in spec
+        .containers
+        .iter()
+        .chain(spec.init_containers.iter().flatten())
+    {
+        for e in c.env.iter().flatten() {
+            let r = e
+                .value_from
+                .as_ref()
+                .and_then(|v| v.config_map_key_ref.as_ref());
+            add(r.map(|r| r.name.as_str()), SecretUse::Env);
+        }
+        for e in c.env_from.iter().flatten() {
+            add(
+                e.config_map_ref.as_ref().map(|r| r.name.as_str()),
+                SecretUse::EnvFrom,
+            );
+        }
+    }
+    for v in spec.volumes.iter().flatten() {
+        if let Some(c) = &v.config_map {
+            add(Some(c.name.as_str()), SecretUse::Volume);
+        }
+        if let Some(p) = &v.projected {
+            for src in p.sources.iter().flatten() {
+                add(
+                    src.config_map.as_ref().map(|c| c.name.as_str()),
+                    SecretUse::ProjectedVolume,
+                );
+            }
+        }
+    }
+    found
+}
+
+/// How a pod spec uses the target an ExternalSecret writes: a Secret, or a ConfigMap
+/// (`target.manifest`); other kinds are not mounted by pods.
+pub fn target_uses(spec: &PodSpec, kind: &str, name: &str) -> Vec<String> {
+    match kind {
+        "ConfigMap" => {
+            let mut out: Vec<String> = configmaps_used(spec)
+                .remove(name)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|u| u.as_str().to_string())
+                .collect();
+            let volumes: Vec<&str> = spec
+                .volumes
+                .iter()
+                .flatten()
+                .filter(|v| {
+                    v.config_map.as_ref().is_some_and(|c| c.name == name)
+                        || v.projected.as_ref().is_some_and(|p| {
+                            p.sources
+                                .iter()
+                                .flatten()
+                                .any(|s| s.config_map.as_ref().is_some_and(|c| c.name == name))
+                        })
+                })
+                .map(|v| v.name.as_str())
+                .collect();
+            let sub_path = spec
+                .containers
+                .iter()
+                .chain(spec.init_containers.iter().flatten())
+                .flat_map(|c| c.volume_mounts.iter().flatten())
+                .any(|m| {
+                    volumes.contains(&m.name.as_str())
+                        && m.sub_path.as_deref().is_some_and(|p| !p.is_empty())
+                });
+            if sub_path {
+                out.push(VOLUME_SUB_PATH.into());
+            }
+            out
+        }
+        "Secret" => secret_uses(spec, name),
+        _ => Vec::new(),
+    }
+}
+
 /// How the pod spec uses one Secret; empty when it does not use it at all.
 pub fn uses_of(spec: &PodSpec, secret: &str) -> Vec<SecretUse> {
     secrets_used(spec).remove(secret).unwrap_or_default()
@@ -327,5 +421,26 @@ mod tests {
         }));
         assert_eq!(uses_of(&s, "db"), [SecretUse::EnvFrom, SecretUse::Volume]);
         assert!(uses_of(&s, "other").is_empty());
+    }
+
+    /// Issue 14: ConfigMap targets are found through every way a pod reads a ConfigMap, and a
+    /// Secret of the same name is not mistaken for it.
+    #[test]
+    fn issue14_configmap_consumers() {
+        let spec: PodSpec = serde_json::from_value(serde_json::json!({
+            "containers": [{"name": "c",
+                "env": [{"name": "A", "valueFrom": {"configMapKeyRef": {"name": "settings", "key": "a"}}}],
+                "envFrom": [{"secretRef": {"name": "settings"}}],
+                "volumeMounts": [{"name": "v", "mountPath": "/x", "subPath": "a"}]}],
+            "volumes": [{"name": "v", "configMap": {"name": "settings"}},
+                        {"name": "p", "projected": {"sources": [{"configMap": {"name": "settings"}}]}}]
+        }))
+        .unwrap_or_default();
+        assert_eq!(
+            target_uses(&spec, "ConfigMap", "settings"),
+            vec!["env", "volume", "projected", VOLUME_SUB_PATH]
+        );
+        assert_eq!(target_uses(&spec, "Secret", "settings"), vec!["envFrom"]);
+        assert!(target_uses(&spec, "Application", "settings").is_empty());
     }
 }

@@ -3,6 +3,7 @@
 //! built from the very `ScopeSnapshot` and `ScopeReport` that `scope` produces, so both commands
 //! agree on what is failing. `now` is a parameter; so is every threshold.
 
+mod generators;
 mod install;
 mod objects;
 mod providers;

@@ -215,10 +215,16 @@ fn row(
                 .map(|(_, m)| sanitize::text(m))
         })
     };
+    let store = failing_entry_store(es, error.as_deref()).or_else(|| store_of(es));
     ExternalSecretRow {
         namespace: es.namespace().to_string(),
         name: es.name().to_string(),
-        store: store_of(es),
+        store,
+        generators: es
+            .generator_refs()
+            .iter()
+            .map(|g| sanitize::line(&format!("{}/{}", g.kind, g.name)))
+            .collect(),
         ready,
         last_sync: es.status.refresh_time.clone(),
         refresh_interval: es.spec.refresh_interval.clone(),
@@ -259,6 +265,29 @@ fn ready_state(cond: Option<&crate::model::eso::Condition>) -> ReadyState {
     }
 }
 
+/// The per-entry store (`sourceRef.storeRef`, issue 14) ESO's error names (`SecretStore
+/// "vault-legacy" is not ready`, `could not get ClusterSecretStore "x"`): the failure is that
+/// store's, not the ExternalSecret's default store's.
+fn failing_entry_store(es: &ExternalSecret, error: Option<&str>) -> Option<StoreRef> {
+    let error = error?;
+    es.spec
+        .data
+        .iter()
+        .chain(&es.spec.data_from)
+        .filter_map(|d| d.source_ref.as_ref()?.store_ref.as_ref())
+        .filter(|r| !r.name.is_empty())
+        .find_map(|r| {
+            let kind = StoreKind::from_spec(r.kind.as_deref())?;
+            error
+                .contains(&format!("{} \"{}\"", kind.as_str(), r.name))
+                .then(|| StoreRef {
+                    kind,
+                    namespace: (kind == StoreKind::SecretStore).then(|| es.namespace().to_string()),
+                    name: r.name.clone(),
+                })
+        })
+}
+
 fn store_of(es: &ExternalSecret) -> Option<StoreRef> {
     let spec = es.store_ref()?;
     let kind = StoreKind::from_spec(spec.kind.as_deref())?;
@@ -281,6 +310,10 @@ fn target_state(
     let Some(secrets) = secrets else {
         return TargetState::Unknown;
     };
+    // `target.manifest` (a ConfigMap, a custom resource): scope lists only Secrets.
+    if es.target_kind() != "Secret" {
+        return TargetState::Unknown;
+    }
     let Some(meta) = secrets.get(&(es.namespace(), es.target_name())) else {
         return TargetState::Missing;
     };

@@ -435,3 +435,94 @@ fn a_not_ready_store_carries_its_latest_warning_event() {
         "ready stores carry no error"
     );
 }
+
+/// Issue 14: an ExternalSecret made only of a generatorRef names no store, validly: a failure is
+/// blamed on its generator, never on a "missing store".
+#[test]
+fn issue14_generator_only_external_secret_is_not_a_missing_store() {
+    let mut gen_es = es("prod", "regcred", "SecretStore", "x", false);
+    gen_es.spec.secret_store_ref = None;
+    gen_es.spec.data_from = from(json!([{"sourceRef": {"generatorRef": {
+        "apiVersion": "generators.external-secrets.io/v1alpha1",
+        "kind": "VaultDynamicSecret", "name": "order-service-registry"}}}]));
+    let snap = snapshot(vec![gen_es], vec![], vec![]);
+    let report = analyse(&snap, &ScopeOptions::default(), now());
+    let row = &report.external_secrets[0];
+    assert_eq!(row.store, None);
+    assert_eq!(
+        row.generators,
+        vec!["VaultDynamicSecret/order-service-registry".to_string()]
+    );
+    let message = &report.verdicts[0].message;
+    assert!(
+        message.contains("fails on its generator VaultDynamicSecret/order-service-registry"),
+        "{message}"
+    );
+    assert!(!message.contains("no usable store"), "{message}");
+}
+
+/// Issue 14: a `target.manifest` ConfigMap is not reported as a missing Secret.
+#[test]
+fn issue14_configmap_target_is_not_a_missing_secret() {
+    let mut cm_es = es("prod", "settings", "SecretStore", "vault", true);
+    cm_es.spec.target.manifest = Some(from(json!({"apiVersion": "v1", "kind": "ConfigMap"})));
+    let mut snap = snapshot(
+        vec![cm_es],
+        vec![store(Some("prod"), "vault", true, "Valid")],
+        vec![],
+    );
+    snap.secrets = Ok(vec![]);
+    let report = analyse(&snap, &ScopeOptions::default(), now());
+    assert_eq!(
+        report.external_secrets[0].target.state,
+        TargetState::Unknown
+    );
+    assert!(!report.external_secrets[0].failing);
+}
+
+/// Issue 14: when ESO's error names a per-entry store, the row is that store's, so the failure
+/// is not blamed on the ExternalSecret's healthy default store.
+#[test]
+fn issue14_failure_is_attributed_to_the_per_entry_store_named() {
+    let mut e = es("prod", "app", "SecretStore", "vault", false);
+    e.spec.data = from(json!([
+        {"secretKey": "a", "remoteRef": {"key": "a"}},
+        {"secretKey": "b", "remoteRef": {"key": "b"},
+         "sourceRef": {"storeRef": {"kind": "SecretStore", "name": "vault-legacy"}}},
+    ]));
+    let failed = update_failed(
+        &e,
+        "2026-11-22T11:59:00Z",
+        r#"SecretStore "vault-legacy" is not ready"#,
+    );
+    let mut snap = snapshot(
+        vec![e],
+        vec![
+            store(Some("prod"), "vault", true, "Valid"),
+            store(Some("prod"), "vault-legacy", false, "InvalidProviderConfig"),
+        ],
+        vec![],
+    );
+    snap.events = Ok(vec![failed]);
+    let report = analyse(&snap, &ScopeOptions::default(), now());
+    let row = &report.external_secrets[0];
+    assert_eq!(
+        row.store.as_ref().map(|s| s.name.as_str()),
+        Some("vault-legacy")
+    );
+    // Without the error naming it, the default store stands.
+    let plain = es("prod", "b", "SecretStore", "vault", false);
+    let snap = snapshot(
+        vec![plain],
+        vec![store(Some("prod"), "vault", true, "Valid")],
+        vec![],
+    );
+    let report = analyse(&snap, &ScopeOptions::default(), now());
+    assert_eq!(
+        report.external_secrets[0]
+            .store
+            .as_ref()
+            .map(|s| s.name.as_str()),
+        Some("vault")
+    );
+}

@@ -73,15 +73,25 @@ pub fn verdicts(rows: &[ExternalSecretRow], stores: &[StoreRow], place: &str) ->
         })
         .collect();
     for row in failing.iter().filter(|r| r.store.is_none()) {
+        // Generators need no store (issue 14): the failure is the generator's, not a missing store.
+        let message = if row.generators.is_empty() {
+            format!(
+                "app-level: {} names no usable store (secretStoreRef)",
+                qualified(row)
+            )
+        } else {
+            format!(
+                "app-level: {} fails on its generator {}",
+                qualified(row),
+                row.generators.join(", ")
+            )
+        };
         out.push(Verdict {
             level: VerdictLevel::App,
             store: None,
             external_secrets: vec![qualified(row)],
             namespaces: vec![row.namespace.clone()],
-            message: format!(
-                "app-level: {} names no usable store (secretStoreRef)",
-                qualified(row)
-            ),
+            message,
         });
     }
     out.sort_by(|a, b| {

@@ -80,14 +80,23 @@ pub fn of_chain(all: &[Finding], facts: &ChainFacts) -> Vec<Finding> {
     let es = &facts.external_secret;
     let me = (es.namespace.clone(), es.name.clone());
     let target = (es.namespace.clone(), facts.target.name.clone());
-    let store = store_ref(facts);
+    // The chain's store and every per-entry store it walks (issue 14).
+    let stores: Vec<StoreRef> = store_ref(facts)
+        .into_iter()
+        .chain(
+            facts
+                .other_stores
+                .iter()
+                .filter_map(|s| ref_of(s, &es.namespace)),
+        )
+        .collect();
     let mine: Vec<Finding> = flatten(all)
         .filter(|f| {
             let a = &f.about;
             a.controller
                 || a.external_secret.as_ref() == Some(&me)
                 || (a.external_secret.is_none()
-                    && ((store.is_some() && a.store == store)
+                    && (a.store.as_ref().is_some_and(|s| stores.contains(s))
                         || a.target.as_ref() == Some(&target)))
         })
         .filter(|f| {
@@ -105,14 +114,18 @@ pub fn of_chain(all: &[Finding], facts: &ChainFacts) -> Vec<Finding> {
 }
 
 fn store_ref(facts: &ChainFacts) -> Option<StoreRef> {
-    let kind = StoreKind::from_spec(Some(&facts.store.kind))?;
+    ref_of(&facts.store, &facts.external_secret.namespace)
+}
+
+fn ref_of(s: &crate::model::chain::StoreFacts, es_namespace: &str) -> Option<StoreRef> {
+    let kind = StoreKind::from_spec(Some(&s.kind))?;
     Some(StoreRef {
         kind,
         namespace: match kind {
-            StoreKind::SecretStore => Some(facts.external_secret.namespace.clone()),
+            StoreKind::SecretStore => Some(es_namespace.to_string()),
             StoreKind::ClusterSecretStore => None,
         },
-        name: facts.store.name.clone(),
+        name: s.name.clone(),
     })
 }
 

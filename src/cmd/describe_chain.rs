@@ -166,7 +166,8 @@ pub async fn run(cfg: &Config, args: &DescribeChainArgs, out: &mut impl Write) -
     // Key names and pull-secret hosts of the target, for the shared rules; its values go here.
     let target_secret = {
         let mut one = crate::kube::chain::batch::TargetData::default();
-        if !g.target_data.is_empty() {
+        // A ConfigMap target (issue 14) is not a Secret for the shared rules.
+        if !g.target_data.is_empty() && g.facts.target.kind.is_none() {
             one.insert(
                 (namespace.clone(), g.facts.target.name.clone()),
                 crate::kube::chain::batch::ManagedSecret {

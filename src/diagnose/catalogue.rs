@@ -51,6 +51,10 @@ codes! {
     STORE_OTHER_NAMESPACE = "store-other-namespace", StoreRef;
     STORE_CONDITIONS_DENY = "store-conditions-deny", StoreRef;
     STORE_CONDITIONS_UNKNOWN = "store-conditions-unknown", StoreRef;
+    // generators (issue 14)
+    GENERATOR_MISSING = "generator-missing", StoreRef;
+    GENERATOR_CREDENTIALS_MISSING = "generator-credentials-missing", Credentials;
+    GENERATOR_FAILED = "generator-failed", Provider;
     // stores and their credentials
     STORE_NOT_READY = "store-not-ready", Store;
     STORE_VALIDATION_UNKNOWN = "store-validation-unknown", Store;

@@ -9,6 +9,7 @@ mod auth;
 pub mod batch;
 mod consumers;
 pub mod extract;
+pub mod generators;
 pub mod probe;
 pub mod probe_aws;
 
@@ -89,8 +90,29 @@ pub async fn gather(
         Err(e) => facts.external_secret.events_error = Some(e),
     }
 
-    let (store_facts, store) = fetch_store(client, eso, &facts, diag).await;
+    // Generators (issue 14): an ExternalSecret made only of them names no store, validly; its
+    // store link is then its (first) generator.
+    let es_model: crate::model::eso::ExternalSecret =
+        serde_json::from_value(es.clone()).unwrap_or_default();
+    let gens = generators::fetch(client, &es_model, diag).await;
+    facts.generators = gens.iter().map(|g| g.facts.clone()).collect();
+    let (store_facts, store) = if es_model.generators_only() {
+        let (store_facts, store, remote) = generators::as_store(&gens, ns);
+        facts.external_secret.remote_refs.extend(remote);
+        (store_facts, store)
+    } else {
+        // The chain's store: secretStoreRef, else the first entry's own storeRef.
+        if facts.external_secret.store_name.is_none()
+            && let Some(r) = es_model.store_ref()
+        {
+            facts.external_secret.store_name = Some(r.name.clone());
+            facts.external_secret.store_kind =
+                Some(r.kind.clone().unwrap_or_else(|| "SecretStore".into()));
+        }
+        fetch_store(client, eso, &facts, diag).await
+    };
     facts.store = store_facts;
+    facts.other_stores = other_stores(client, eso, &mut facts, &es_model, diag).await;
 
     let mut probe_refused = None;
     if let (Some(store), Some(policy)) = (&store, q.trust) {
@@ -105,11 +127,17 @@ pub async fn gather(
     }
     facts.credentials = resolved.credentials;
 
-    let (target, target_data) = fetch_target(client, ns, &facts, diag).await;
+    let target_kind = es_model.target_kind().to_string();
+    let (target, target_data) = if target_kind == "Secret" {
+        fetch_target(client, ns, &facts, diag).await
+    } else {
+        fetch_manifest_target(client, ns, &facts, &es_model, diag).await
+    };
     facts.target = target;
     facts.consumers = consumers::fetch(
         client,
         ns,
+        &target_kind,
         &facts.target.name,
         facts.target.last_changed.as_deref(),
         diag,
@@ -126,6 +154,51 @@ pub async fn gather(
     })
 }
 
+/// The stores entries name in their own `sourceRef.storeRef` besides the chain's store (issue 14):
+/// each is read like the chain's store, and the entries reading from it are marked so the chain's
+/// probe does not ask the wrong store for their keys.
+async fn other_stores(
+    client: &Client,
+    eso: &EsoApi,
+    facts: &mut ChainFacts,
+    es: &crate::model::eso::ExternalSecret,
+    diag: &Diag,
+) -> Vec<StoreFacts> {
+    let main = (facts.store.kind.clone(), facts.store.name.clone());
+    let mut wanted: Vec<(String, String)> = Vec::new();
+    for r in facts.external_secret.remote_refs.iter_mut() {
+        let Some(s) = es.store_for_entry(&r.source) else {
+            continue;
+        };
+        let key = (
+            s.kind
+                .clone()
+                .filter(|k| !k.is_empty())
+                .unwrap_or_else(|| "SecretStore".into()),
+            s.name.clone(),
+        );
+        if key == main {
+            continue;
+        }
+        r.other_store = Some(crate::sanitize::line(&format!("{} {}", key.0, key.1)));
+        if !wanted.contains(&key) {
+            wanted.push(key);
+        }
+    }
+    let mut out = Vec::new();
+    for (kind, name) in wanted {
+        let mut view = ChainFacts {
+            external_secret: facts.external_secret.clone(),
+            ..ChainFacts::default()
+        };
+        view.external_secret.store_kind = Some(kind);
+        view.external_secret.store_name = Some(name);
+        let (store_facts, _) = fetch_store(client, eso, &view, diag).await;
+        out.push(store_facts);
+    }
+    out
+}
+
 /// `analysis::trust::vouch` for one store; a namespaced store needs the hosts the cluster's
 /// ClusterSecretStores use (one LIST, only then).
 async fn vouch_for(
@@ -136,7 +209,11 @@ async fn vouch_for(
     policy: &TrustPolicy,
     diag: &Diag,
 ) -> std::result::Result<(), String> {
-    let cluster = store_facts.kind == "ClusterSecretStore";
+    // A ClusterGenerator is vouched for like a ClusterSecretStore, a generator like a SecretStore.
+    let cluster = matches!(
+        store_facts.kind.as_str(),
+        "ClusterSecretStore" | "ClusterGenerator"
+    );
     let endpoints = trust::store_endpoints(store);
     let mut vouched = std::collections::BTreeSet::new();
     let mut list_error = None;
@@ -310,6 +387,87 @@ async fn namespace_labels(
     diag.log(1, format_args!("GET namespace {ns}"));
     let got = api.get_opt(ns).await.ok()??;
     Some(got.metadata.labels.unwrap_or_default())
+}
+
+/// A `target.manifest` target (issue 14): a ConfigMap is read like a Secret (key names and sizes
+/// in the facts; its values, which ESO copied from the provider, only in memory for the
+/// comparison); a custom resource's kind is named and its content not checked.
+async fn fetch_manifest_target(
+    client: &Client,
+    ns: &str,
+    facts: &ChainFacts,
+    es: &crate::model::eso::ExternalSecret,
+    diag: &Diag,
+) -> (TargetFacts, BTreeMap<String, Sensitive>) {
+    let mut data = BTreeMap::new();
+    let name = facts.external_secret.target_name.clone();
+    let kind = crate::sanitize::line(es.target_kind());
+    let mut out = TargetFacts {
+        name: name.clone(),
+        kind: Some(kind.clone()),
+        ..TargetFacts::default()
+    };
+    if kind != "ConfigMap" {
+        out.error = Some(format!(
+            "the target is a {kind} (target.manifest): its content is not checked"
+        ));
+        return (out, data);
+    }
+    let api: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(client.clone(), ns);
+    diag.log(1, format_args!("GET configmap {ns}/{name}"));
+    let cm = match api.get_opt(&name).await {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            out.exists = Some(false);
+            return (out, data);
+        }
+        Err(e) => {
+            out.error = Some(match status_code(&e) {
+                Some(403) => format!("no permission to get configmap {name} in {ns}"),
+                _ => format!(
+                    "could not get configmap {name}: {}",
+                    super::client::one_line(&e)
+                ),
+            });
+            return (out, data);
+        }
+    };
+    out.exists = Some(true);
+    let owners = cm.metadata.owner_references.clone().unwrap_or_default();
+    let owner = owners
+        .iter()
+        .find(|o| o.controller == Some(true))
+        .or(owners.first());
+    out.owner = Some(match owner {
+        Some(o) => format!("{}/{}", o.kind, o.name),
+        None => "none".into(),
+    });
+    out.owned_by_this = Some(
+        owner.is_some_and(|o| o.kind == "ExternalSecret" && o.name == facts.external_secret.name)
+            || owner.is_none()
+                && cm
+                    .metadata
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get("reconcile.external-secrets.io/managed"))
+                    .is_some_and(|v| v == "true"),
+    );
+    out.data_hash_present = cm
+        .metadata
+        .annotations
+        .as_ref()
+        .is_some_and(|a| a.contains_key("reconcile.external-secrets.io/data-hash"));
+    out.last_changed =
+        crate::analysis::consumers::last_changed(&cm.metadata).map(|t| t.to_string());
+    for (k, v) in cm.data.unwrap_or_default() {
+        out.keys.push(TargetKey {
+            name: crate::sanitize::line(&k),
+            size: v.len(),
+            matches_provider: None,
+        });
+        data.insert(k, Sensitive::from_string(v));
+    }
+    (out, data)
 }
 
 async fn fetch_target(

@@ -98,6 +98,40 @@ pub struct RemoteRefFacts {
     /// `dataFrom[].find` has no single key: it is not probed.
     #[serde(default)]
     pub find: bool,
+    /// A generator's path (VaultDynamicSecret): its permissions are asked, it is never read,
+    /// because reading it would mint a credential (issue 14).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub generator: bool,
+    /// The store this entry reads from when its `sourceRef.storeRef` overrides the chain's store
+    /// (`ClusterSecretStore vault-old`): that store is walked as its own link, and this key is not
+    /// probed against the chain's store (issue 14).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub other_store: Option<String>,
+}
+
+/// One generator an ExternalSecret's `dataFrom[].sourceRef.generatorRef` names (issue 14).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GeneratorFacts {
+    /// `dataFrom[0]`.
+    pub source: String,
+    /// As referenced: `Password`, `VaultDynamicSecret`, ..., `ClusterGenerator`.
+    pub kind: String,
+    pub name: String,
+    /// Absent for a ClusterGenerator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// A ClusterGenerator's `spec.kind`: what it really runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runs: Option<String>,
+    /// `None` when the lookup itself failed (see `error`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub found: Option<bool>,
+    /// Non-secret settings: path, method, server, auth method, role, registry, length...
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub settings: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -164,6 +198,10 @@ pub struct StoreFacts {
     pub settings: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Set when the ExternalSecret takes every value from generators (issue 14): this link is
+    /// then the generator (kind `VaultDynamicSecret`, ...), which has no Ready condition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generator: Option<String>,
 }
 
 /// One Secret key or ServiceAccount the store's auth needs.
@@ -372,6 +410,10 @@ pub struct TargetKey {
 #[serde(rename_all = "camelCase")]
 pub struct TargetFacts {
     pub name: String,
+    /// `target.manifest.kind` when ESO writes something else than a Secret (`ConfigMap`, a
+    /// custom resource; issue 14).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exists: Option<bool>,
     /// `ExternalSecret/<name>`, another owner, or `none`.
@@ -430,7 +472,14 @@ pub struct ConsumersFacts {
 #[serde(rename_all = "camelCase")]
 pub struct ChainFacts {
     pub external_secret: ExternalSecretFacts,
+    /// The generators it names (issue 14), in `dataFrom[]` order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub generators: Vec<GeneratorFacts>,
     pub store: StoreFacts,
+    /// The stores `data[]` / `dataFrom[]` entries name in their own `sourceRef.storeRef`, other
+    /// than `store` (issue 14): each is a Store link of its own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other_stores: Vec<StoreFacts>,
     pub credentials: Vec<CredentialFacts>,
     pub provider: ProviderFacts,
     pub target: TargetFacts,

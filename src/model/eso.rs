@@ -78,6 +78,20 @@ pub struct RemoteRefSpec {
 #[serde(default, rename_all = "camelCase")]
 pub struct SourceRef {
     pub store_ref: Option<StoreRefSpec>,
+    /// `dataFrom[].sourceRef.generatorRef` (ESO ignores it in `data[]`: deprecated, never implemented).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub generator_ref: Option<GeneratorRefSpec>,
+}
+
+/// A `generators.external-secrets.io` object an ExternalSecret takes values from.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(default, rename_all = "camelCase")]
+pub struct GeneratorRefSpec {
+    /// ESO's default is `generators.external-secrets.io/v1alpha1`.
+    pub api_version: Option<String>,
+    /// `Password`, `VaultDynamicSecret`, ..., or `ClusterGenerator`.
+    pub kind: String,
+    pub name: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -95,6 +109,16 @@ pub struct TargetSpec {
     pub name: Option<String>,
     /// Owner (default), Orphan, Merge or None.
     pub creation_policy: Option<String>,
+    /// `target.manifest`: ESO writes this kind (a ConfigMap, a custom resource) instead of a Secret.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<ManifestSpec>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ManifestSpec {
+    pub api_version: String,
+    pub kind: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -271,6 +295,65 @@ impl ExternalSecret {
             .map(|o| o.name.as_str())
     }
 
+    /// The generators its `dataFrom[]` entries name, in order, without repeats.
+    pub fn generator_refs(&self) -> Vec<&GeneratorRefSpec> {
+        let mut out: Vec<&GeneratorRefSpec> = Vec::new();
+        for g in self
+            .spec
+            .data_from
+            .iter()
+            .filter_map(|d| d.source_ref.as_ref()?.generator_ref.as_ref())
+        {
+            if !out.contains(&g) {
+                out.push(g);
+            }
+        }
+        out
+    }
+
+    /// Every entry takes its values from a generator: no store is needed, and none named is valid.
+    pub fn generators_only(&self) -> bool {
+        self.spec.data.is_empty()
+            && !self.spec.data_from.is_empty()
+            && self.spec.data_from.iter().all(|d| {
+                d.source_ref
+                    .as_ref()
+                    .is_some_and(|s| s.generator_ref.is_some())
+            })
+    }
+
+    /// The kind ESO writes: `Secret`, or `target.manifest.kind` (`ConfigMap`, a custom resource).
+    pub fn target_kind(&self) -> &str {
+        match &self.spec.target.manifest {
+            Some(m) if !m.kind.is_empty() => m.kind.as_str(),
+            _ => "Secret",
+        }
+    }
+
+    /// The store one entry reads from, by its source (`data[1]`, `dataFrom[0]`): its own
+    /// `sourceRef.storeRef`, else `secretStoreRef` (issue 14). `None` for a generator's entry and
+    /// when no store is named.
+    pub fn store_for_entry(&self, source: &str) -> Option<&StoreRefSpec> {
+        let (list, i) = if let Some(i) = source.strip_prefix("dataFrom[") {
+            (&self.spec.data_from, i)
+        } else {
+            (&self.spec.data, source.strip_prefix("data[")?)
+        };
+        let entry = list.get(i.strip_suffix(']')?.parse::<usize>().ok()?)?;
+        let own = entry.source_ref.as_ref();
+        if own.is_some_and(|s| s.generator_ref.is_some() && s.store_ref.is_none()) {
+            return None;
+        }
+        own.and_then(|s| s.store_ref.as_ref())
+            .filter(|r| !r.name.is_empty())
+            .or_else(|| {
+                self.spec
+                    .secret_store_ref
+                    .as_ref()
+                    .filter(|r| !r.name.is_empty())
+            })
+    }
+
     /// The store it reads from: `secretStoreRef`, else the first per-entry `sourceRef.storeRef`.
     pub fn store_ref(&self) -> Option<&StoreRefSpec> {
         self.spec
@@ -318,5 +401,61 @@ mod tests {
         };
         let r = es.store_ref().map(|r| (r.name.as_str(), r.kind.as_deref()));
         assert_eq!(r, Some(("vault", Some("ClusterSecretStore"))));
+    }
+
+    /// Issue 14: each entry reads from its own storeRef, else from secretStoreRef.
+    #[test]
+    fn issue14_store_for_entry_follows_source_refs() {
+        let es: ExternalSecret = match serde_json::from_value(json!({
+            "metadata": {"name": "x"},
+            "spec": {
+                "secretStoreRef": {"name": "vault"},
+                "data": [
+                    {"secretKey": "a", "remoteRef": {"key": "a"}},
+                    {"secretKey": "b", "remoteRef": {"key": "b"},
+                     "sourceRef": {"storeRef": {"name": "akv", "kind": "ClusterSecretStore"}}},
+                ],
+                "dataFrom": [{"sourceRef": {"generatorRef": {"kind": "Password", "name": "pw"}}}],
+            },
+        })) {
+            Ok(es) => es,
+            Err(e) => panic!("{e}"),
+        };
+        let name = |s: &str| es.store_for_entry(s).map(|r| r.name.clone());
+        assert_eq!(name("data[0]").as_deref(), Some("vault"));
+        assert_eq!(name("data[1]").as_deref(), Some("akv"));
+        assert_eq!(name("dataFrom[0]"), None);
+        assert_eq!(name("data[7]"), None);
+        assert_eq!(name("nonsense"), None);
+    }
+
+    /// Issue 14: an ExternalSecret made only of generatorRefs needs no store.
+    #[test]
+    fn issue14_generator_only_external_secret() {
+        let es: ExternalSecret = match serde_json::from_value(json!({
+            "metadata": {"name": "x"},
+            "spec": {"target": {"manifest": {"apiVersion": "v1", "kind": "ConfigMap"}},
+                     "dataFrom": [
+                {"sourceRef": {"generatorRef": {"kind": "Password", "name": "pw"}}},
+                {"sourceRef": {"generatorRef": {"kind": "Password", "name": "pw"}}},
+            ]},
+        })) {
+            Ok(es) => es,
+            Err(e) => panic!("{e}"),
+        };
+        assert!(es.generators_only());
+        assert!(es.store_ref().is_none());
+        assert_eq!(es.generator_refs().len(), 1);
+        assert_eq!(es.target_kind(), "ConfigMap");
+        let mixed: ExternalSecret = match serde_json::from_value(json!({
+            "metadata": {"name": "x"},
+            "spec": {"dataFrom": [{"sourceRef": {"generatorRef": {"kind": "Password", "name": "pw"}}},
+                                  {"extract": {"key": "k"}}]},
+        })) {
+            Ok(es) => es,
+            Err(e) => panic!("{e}"),
+        };
+        assert!(!mixed.generators_only());
+        assert_eq!(mixed.target_kind(), "Secret");
     }
 }

@@ -118,6 +118,10 @@ pub struct ExternalSecretRow {
     pub name: String,
     /// `None` when the ExternalSecret names no store (or an unknown store kind).
     pub store: Option<StoreRef>,
+    /// The generators its `dataFrom[]` names (`VaultDynamicSecret/order-service-registry`): with
+    /// them, no store is a valid spec (issue 14).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub generators: Vec<String>,
     pub ready: ReadyState,
     /// `status.refreshTime`, RFC 3339.
     pub last_sync: Option<String>,

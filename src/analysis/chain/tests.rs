@@ -38,6 +38,8 @@ fn healthy() -> ChainFacts {
             }],
             ..ExternalSecretFacts::default()
         },
+        generators: Vec::new(),
+        other_stores: Vec::new(),
         store: StoreFacts {
             kind: "SecretStore".into(),
             name: "vault".into(),
@@ -510,4 +512,221 @@ fn issue_13_a_healthy_verdict_does_not_say_healthy_twice() {
         "{}",
         r.verdict.cause
     );
+}
+
+/// Issue 14: an ExternalSecret made only of a Password generator has no store and no provider to
+/// ask, and is healthy; before, describe-chain said "names no store".
+#[test]
+fn issue14_password_generator_chain_is_ok() {
+    let mut f = healthy();
+    f.external_secret.store_kind = None;
+    f.external_secret.store_name = None;
+    f.external_secret.remote_refs.clear();
+    f.store = StoreFacts {
+        kind: "Password".into(),
+        name: "session-key".into(),
+        namespace: Some("prod".into()),
+        found: Some(true),
+        generator: Some("Password".into()),
+        ..StoreFacts::default()
+    };
+    f.credentials.clear();
+    f.provider = ProviderFacts {
+        skipped: Some("the store could not be read".into()),
+        ..ProviderFacts::default()
+    };
+    f.target.matches_provider = None;
+    let r = analyse(f, now());
+    assert_eq!(state_of(&r, LinkName::Store), LinkState::Ok, "{r:#?}");
+    assert_eq!(state_of(&r, LinkName::Provider), LinkState::Ok, "{r:#?}");
+    let store = r.links.iter().find(|l| l.link == LinkName::Store);
+    assert!(store.is_some_and(|l| l.summary.contains("generator Password prod/session-key")));
+    assert!(!r.any_broken());
+}
+
+/// Issue 14: a generatorRef naming nothing is the broken store link, with generator next steps.
+#[test]
+fn issue14_missing_generator_is_a_broken_store_link() {
+    let mut f = healthy();
+    f.external_secret.ready = ready("False", "SecretSyncedError");
+    f.store = StoreFacts {
+        kind: "VaultDynamicSecret".into(),
+        name: "order-service-registry".into(),
+        namespace: Some("prod".into()),
+        found: Some(false),
+        generator: Some("VaultDynamicSecret".into()),
+        ..StoreFacts::default()
+    };
+    let r = analyse(f, now());
+    assert_eq!(state_of(&r, LinkName::Store), LinkState::Broken);
+    assert_eq!(r.verdict.link, Some(LinkName::Store));
+    assert!(
+        r.verdict
+            .cause
+            .contains("generator VaultDynamicSecret prod/order-service-registry does not exist"),
+        "{}",
+        r.verdict.cause
+    );
+    assert!(
+        r.verdict
+            .next
+            .iter()
+            .any(|n| n == "kubectl get vaultdynamicsecrets.generators.external-secrets.io -n prod"),
+        "{:?}",
+        r.verdict.next
+    );
+    assert!(!r.verdict.next.iter().any(|n| n.contains("secretStoreRef")));
+}
+
+/// Issue 14: a per-entry store that is not Ready is its own broken Store link, and the verdict
+/// names it (not the ExternalSecret's healthy default store) and the sourceRef field.
+#[test]
+fn issue14_a_broken_per_entry_store_is_named() {
+    let mut f = healthy();
+    f.external_secret.ready = ready("False", "SecretSyncedError");
+    f.other_stores = vec![StoreFacts {
+        kind: "SecretStore".into(),
+        name: "vault-old".into(),
+        namespace: Some("prod".into()),
+        found: Some(false),
+        ..StoreFacts::default()
+    }];
+    let r = analyse(f, now());
+    let stores: Vec<&LinkReport> = r
+        .links
+        .iter()
+        .filter(|l| l.link == LinkName::Store)
+        .collect();
+    assert_eq!(stores.len(), 2, "{r:#?}");
+    assert_eq!(stores[0].state, LinkState::Ok);
+    assert_eq!(stores[1].state, LinkState::Broken);
+    assert_eq!(r.verdict.link, Some(LinkName::Store));
+    assert!(
+        r.verdict.cause.starts_with("SecretStore prod/vault-old"),
+        "{}",
+        r.verdict.cause
+    );
+    assert!(
+        r.verdict
+            .next
+            .iter()
+            .any(|n| n.contains("sourceRef.storeRef")),
+        "{:?}",
+        r.verdict.next
+    );
+}
+
+/// Issue 14: an ACRAccessToken generator whose Entra login works is not called healthy (the
+/// registry token is never minted), and one whose service principal secret expired is the broken
+/// credentials link, as for a Key Vault store.
+#[test]
+fn issue14_acr_access_token_login_is_probed_and_the_pull_left_unknown() {
+    let acr = |login_error: Option<&str>, code: Option<&str>| {
+        let mut f = healthy();
+        f.external_secret.store_kind = None;
+        f.external_secret.store_name = None;
+        f.external_secret.remote_refs.clear();
+        f.store = StoreFacts {
+            kind: "ACRAccessToken".into(),
+            name: "acr".into(),
+            namespace: Some("prod".into()),
+            found: Some(true),
+            generator: Some("ACRAccessToken".into()),
+            provider: Some("azurekv".into()),
+            settings: [("registry".to_string(), "myregistry.azurecr.io".to_string())].into(),
+            ..StoreFacts::default()
+        };
+        f.provider = ProviderFacts {
+            probed: true,
+            identity: Some("the service principal from the store's authSecretRef".into()),
+            login_error: login_error.map(str::to_string),
+            login_code: code.map(str::to_string),
+            ..ProviderFacts::default()
+        };
+        f.target.matches_provider = None;
+        analyse(f, now())
+    };
+    let ok = acr(None, None);
+    assert_eq!(
+        state_of(&ok, LinkName::Provider),
+        LinkState::Unknown,
+        "{ok:#?}"
+    );
+    let p = ok.links.iter().find(|l| l.link == LinkName::Provider);
+    assert!(
+        p.is_some_and(|l| l.summary.contains("myregistry.azurecr.io")
+            && l.summary.starts_with("logged in as")),
+        "{p:?}"
+    );
+    assert!(!ok.any_broken(), "{ok:#?}");
+
+    let expired = acr(
+        Some("AADSTS7000222: the provided client secret keys are expired"),
+        Some("AADSTS7000222"),
+    );
+    assert_eq!(
+        state_of(&expired, LinkName::Credentials),
+        LinkState::Broken,
+        "{expired:#?}"
+    );
+    assert!(expired.any_broken());
+}
+
+/// Issue 14: a `target.manifest` ExternalSecret reports `ResourceSynced*` reasons instead of
+/// `SecretSynced*`; they are read like ESO's Secret reasons (Ready decides, the reason is shown).
+#[test]
+fn issue14_resource_reasons_are_read_like_secret_reasons() {
+    let mut f = healthy();
+    f.external_secret.ready = ready("True", "ResourceSynced");
+    let r = analyse(f, now());
+    assert_eq!(state_of(&r, LinkName::ExternalSecret), LinkState::Ok);
+
+    let mut f = healthy();
+    f.external_secret.ready = ready("False", "ResourceSyncedError");
+    let r = analyse(f, now());
+    assert_eq!(state_of(&r, LinkName::ExternalSecret), LinkState::Broken);
+    let es = r.links.iter().find(|l| l.link == LinkName::ExternalSecret);
+    assert!(
+        es.is_some_and(|l| l.summary.contains("Ready=False (ResourceSyncedError)")),
+        "{es:?}"
+    );
+}
+
+/// Issue 14, near miss of the Password case: an ECRAuthorizationToken, GCRAccessToken or Webhook
+/// generator calls a provider this tool cannot ask without minting, so it is never called healthy.
+#[test]
+fn issue14_token_generators_are_not_probed_and_not_healthy() {
+    for kind in ["ECRAuthorizationToken", "GCRAccessToken", "Webhook"] {
+        let mut f = healthy();
+        f.external_secret.store_kind = None;
+        f.external_secret.store_name = None;
+        f.external_secret.remote_refs.clear();
+        f.store = StoreFacts {
+            kind: kind.into(),
+            name: "registry".into(),
+            namespace: Some("prod".into()),
+            found: Some(true),
+            generator: Some(kind.into()),
+            ..StoreFacts::default()
+        };
+        f.credentials.clear();
+        f.provider = ProviderFacts::default();
+        f.target.matches_provider = None;
+        let r = analyse(f, now());
+        assert_eq!(
+            state_of(&r, LinkName::Store),
+            LinkState::Ok,
+            "{kind}: {r:#?}"
+        );
+        assert_eq!(
+            state_of(&r, LinkName::Provider),
+            LinkState::Unknown,
+            "{kind}: {r:#?}"
+        );
+        let p = r.links.iter().find(|l| l.link == LinkName::Provider);
+        assert!(
+            p.is_some_and(|l| l.summary.starts_with("not probed") && l.summary.contains(kind)),
+            "{p:?}"
+        );
+    }
 }

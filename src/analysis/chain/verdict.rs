@@ -199,21 +199,41 @@ fn impact(f: &ChainFacts) -> (Vec<String>, Vec<String>) {
 }
 
 fn store_cause(f: &ChainFacts, l: &LinkReport, next: &mut Vec<String>) -> String {
-    let s = &f.store;
+    // The link may be a per-entry store's (issue 14): name that one.
+    let s = f
+        .other_stores
+        .iter()
+        .find(|s| l.summary.starts_with(&store_label(s)))
+        .unwrap_or(&f.store);
+    let field = if std::ptr::eq(s, &f.store) {
+        "spec.secretStoreRef"
+    } else {
+        "spec.data[].sourceRef.storeRef / spec.dataFrom[].sourceRef.storeRef"
+    };
     let ns_flag = s
         .namespace
         .as_deref()
         .map(|n| format!(" -n {n}"))
         .unwrap_or_default();
-    if s.found == Some(false) || s.error.is_some() {
+    if s.generator.is_some() && (s.found == Some(false) || s.error.is_some()) {
+        let plural = format!(
+            "{}s.generators.external-secrets.io",
+            s.kind.to_ascii_lowercase()
+        );
+        next.push(match &s.namespace {
+            Some(ns) => format!("kubectl get {plural} -n {ns}"),
+            None => format!("kubectl get {plural}"),
+        });
+        next.push(format!(
+            "fix spec.dataFrom[].sourceRef.generatorRef of {} in Git",
+            f.external_secret.name
+        ));
+    } else if s.found == Some(false) || s.error.is_some() {
         next.push(format!(
             "kubectl get secretstores -n {} ; kubectl get clustersecretstores",
             f.external_secret.namespace
         ));
-        next.push(format!(
-            "fix spec.secretStoreRef of {} in Git",
-            f.external_secret.name
-        ));
+        next.push(format!("fix {field} of {} in Git", f.external_secret.name));
     } else if s.admits_namespace == Some(false) {
         next.push(format!(
             "kubectl get clustersecretstore {} -o yaml   # see spec.conditions",

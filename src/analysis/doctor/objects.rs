@@ -133,6 +133,11 @@ fn row_finding(
     if row.target.state == TargetState::Missing && policy == Some("Merge") && merge_refused {
         return Some(merge_missing(row));
     }
+    if row.ready.status != "True"
+        && let Some(f) = super::generators::check(row)
+    {
+        return Some(about(row, f));
+    }
     if row.ready.status != "True" {
         let why = row
             .error

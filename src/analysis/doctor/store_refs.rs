@@ -59,11 +59,101 @@ pub fn findings(snap: &ScopeSnapshot) -> Vec<Finding> {
     snap.external_secrets
         .iter()
         .filter_map(|es| check(es, &stores))
+        .chain(
+            snap.external_secrets
+                .iter()
+                .flat_map(|es| entry_stores(es, &stores)),
+        )
         .collect()
 }
 
+/// Per-entry stores (`data[i].sourceRef.storeRef`, `dataFrom[i].sourceRef.storeRef`; issue 14):
+/// each names a store that must exist like `secretStoreRef`'s; the field at fault is the entry's.
+fn entry_stores(es: &ExternalSecret, stores: &Stores<'_>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let entries = es
+        .spec
+        .data
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (format!("data[{i}]"), d))
+        .chain(
+            es.spec
+                .data_from
+                .iter()
+                .enumerate()
+                .map(|(i, d)| (format!("dataFrom[{i}]"), d)),
+        );
+    let ns = es.namespace();
+    let (Some(here), Some(cluster)) = (stores.namespaced_in(ns), stores.cluster_names()) else {
+        return out;
+    };
+    for (source, entry) in entries {
+        let Some(r) = entry
+            .source_ref
+            .as_ref()
+            .and_then(|s| s.store_ref.as_ref())
+            .filter(|r| !r.name.is_empty())
+        else {
+            continue;
+        };
+        let Some(kind) = StoreKind::from_spec(r.kind.as_deref()) else {
+            continue;
+        };
+        let name = r.name.as_str();
+        let (same_kind, other_kind) = match kind {
+            StoreKind::SecretStore => (&here, &cluster),
+            StoreKind::ClusterSecretStore => (&cluster, &here),
+        };
+        if same_kind.contains(name) {
+            continue;
+        }
+        let store = StoreRef {
+            kind,
+            namespace: (kind == StoreKind::SecretStore).then(|| ns.to_string()),
+            name: name.to_string(),
+        };
+        let object = sanitize::line(&format!("ExternalSecret {ns}/{}", es.name()));
+        let field = format!("spec.{source}.sourceRef.storeRef");
+        let f = if other_kind.contains(name) {
+            finding(
+                STORE_KIND_MISMATCH,
+                Status::Error,
+                object,
+                sanitize::line(&format!(
+                    "{source}.sourceRef.storeRef names {} {name}, which does not exist; a store                      of the other kind named {name} does: the kind is wrong",
+                    kind.as_str()
+                )),
+                sanitize::line(&format!("fix {field}.kind of ExternalSecret {ns}/{} in Git", es.name())),
+            )
+            .field(&format!("{field}.kind"))
+        } else {
+            finding(
+                STORE_MISSING,
+                Status::Error,
+                object,
+                sanitize::line(&format!(
+                    "{source}.sourceRef.storeRef names {} {name}, which does not exist (the                      ExternalSecret's other entries are not affected by this store)",
+                    kind.as_str()
+                )),
+                sanitize::line(&format!(
+                    "kubectl get secretstores -n {ns}; kubectl get clustersecretstores; then fix                      {field} of ExternalSecret {ns}/{} in Git or create the store",
+                    es.name()
+                )),
+            )
+            .field(&format!("{field}.name"))
+        };
+        out.push(
+            f.about_es(ns, es.name())
+                .about_store(&store)
+                .about_target(ns, es.target_name()),
+        );
+    }
+    out
+}
+
 fn check(es: &ExternalSecret, stores: &Stores<'_>) -> Option<Finding> {
-    // Per-source stores (`sourceRef.storeRef`) are checked where they are written, not here.
+    // Per-entry stores (`sourceRef.storeRef`) are checked by `entry_stores`.
     let r = es
         .spec
         .secret_store_ref

@@ -688,3 +688,49 @@ fn issue12_a_refusal_on_every_key_of_a_store_is_one_store_finding() {
     assert_eq!(rbac.len(), 1, "{:#?}", r.findings);
     assert_eq!(rbac[0].object, "ExternalSecret netbox/a");
 }
+
+/// Issue 14: a generator's failure, as ESO's event words it, is a generator finding with a code,
+/// not "not Ready" or a missing store.
+#[test]
+fn issue14_generator_failures_have_their_own_codes() {
+    use crate::model::scope::{ExternalSecretRow, ReadyState, TargetInfo, TargetState};
+    let row = |error: &str| ExternalSecretRow {
+        namespace: "prod".into(),
+        name: "regcred".into(),
+        store: None,
+        generators: vec!["VaultDynamicSecret/order-service-registry".into()],
+        ready: ReadyState {
+            status: "False".into(),
+            reason: Some("SecretSyncedError".into()),
+            message: None,
+        },
+        last_sync: None,
+        refresh_interval: None,
+        target: TargetInfo {
+            name: "regcred".into(),
+            state: TargetState::Present,
+        },
+        error: Some(error.into()),
+        owned_by: None,
+        failing: true,
+        root_cause: None,
+    };
+    let code = |error: &str| super::generators::check(&row(error)).map(|f| f.code);
+    assert_eq!(
+        code(r#"vaultdynamicsecrets.generators.external-secrets.io "order-service-registry" not found"#).as_deref(),
+        Some("generator-missing")
+    );
+    assert_eq!(
+        code(r#"error using generator: cannot get Kubernetes secret "vault-token": secrets "vault-token" not found"#).as_deref(),
+        Some("generator-credentials-missing")
+    );
+    assert_eq!(
+        code("error using generator: unable to get dynamic secret: Code: 403. Errors: * permission denied").as_deref(),
+        Some("generator-failed")
+    );
+    // A store's error on an ExternalSecret that also names generators is not a generator's.
+    assert_eq!(code("could not get secret data from provider"), None);
+    let mut no_gen = row("error using generator: x");
+    no_gen.generators.clear();
+    assert!(super::generators::check(&no_gen).is_none());
+}

@@ -216,3 +216,39 @@ fn issue12_merge_into_a_missing_secret_is_not_a_force_sync() {
         r.findings
     );
 }
+
+/// Issue 14: a `data[].sourceRef.storeRef` naming a store that does not exist is a store finding
+/// on that entry's field, while the ExternalSecret's default store is fine.
+#[test]
+fn issue14_a_missing_per_entry_store_is_named_on_its_field() {
+    let mut v = serde_json::to_value(pointing_at("a", "ClusterSecretStore", "platform"))
+        .unwrap_or_default();
+    v["spec"]["data"] = json!([
+        {"secretKey": "x", "remoteRef": {"key": "x"}},
+        {"secretKey": "y", "remoteRef": {"key": "y"},
+         "sourceRef": {"storeRef": {"kind": "ClusterSecretStore", "name": "vault-legacy"}}},
+    ]);
+    let r = run(&with_cluster_store(vec![from(v)], "platform"));
+    let all: Vec<&Finding> = crate::diagnose::rank::flatten(&r.findings).collect();
+    let missing = all.iter().find(|f| f.code == "store-missing");
+    let Some(missing) = missing else {
+        panic!("no store-missing: {:#?}", r.findings);
+    };
+    assert_eq!(
+        missing.field.as_deref(),
+        Some("spec.data[1].sourceRef.storeRef.name")
+    );
+    assert!(
+        missing.message.contains("vault-legacy"),
+        "{}",
+        missing.message
+    );
+    // The default store exists: nothing about secretStoreRef.
+    assert!(
+        !all.iter().any(|f| f
+            .field
+            .as_deref()
+            .is_some_and(|x| x.starts_with("spec.secretStoreRef"))),
+        "{all:#?}"
+    );
+}

@@ -57,7 +57,9 @@ pub struct BatchOptions {
 struct Job<'a> {
     store: StoreRef,
     object: &'a SecretStore,
-    users: Vec<(&'a ExternalSecret, ExternalSecretFacts)>,
+    /// Each ExternalSecret with the refs it reads from this store, and whether this store
+    /// provides all of its target (only then is the target compared).
+    users: Vec<(&'a ExternalSecret, ExternalSecretFacts, bool)>,
 }
 
 /// Probes every store of the snapshot; stores that could not be listed are not probed (the
@@ -122,21 +124,54 @@ fn jobs(snap: &ScopeSnapshot) -> Vec<Job<'_>> {
         }
     }
     for es in &snap.external_secrets {
-        let Some(r) = es.store_ref() else { continue };
-        let Some(kind) = StoreKind::from_spec(r.kind.as_deref()) else {
-            continue;
-        };
-        let key = StoreRef {
-            kind,
-            namespace: (kind == StoreKind::SecretStore).then(|| es.namespace().to_string()),
-            name: r.name.clone(),
-        };
-        if let Some(job) = by_store.get_mut(&key) {
-            let facts = extract::external_secret(&super::to_value(es));
-            job.users.push((es, facts));
+        let facts = extract::external_secret(&super::to_value(es));
+        let per_store = refs_by_store(es, facts);
+        // The target is compared only when one store provides all of it.
+        let whole = per_store.len() == 1;
+        for (key, facts) in per_store {
+            if let Some(job) = by_store.get_mut(&key) {
+                job.users.push((es, facts, whole));
+            }
         }
     }
     by_store.into_values().collect()
+}
+
+/// The ExternalSecret's remote refs split by the store each entry really reads from (its own
+/// `sourceRef.storeRef`, else `secretStoreRef`; issue 14), so each store is probed for its own
+/// keys and a failure is attributed to the store at fault.
+fn refs_by_store(
+    es: &ExternalSecret,
+    facts: ExternalSecretFacts,
+) -> BTreeMap<StoreRef, ExternalSecretFacts> {
+    let key_of = |r: &crate::model::eso::StoreRefSpec| {
+        let kind = StoreKind::from_spec(r.kind.as_deref())?;
+        Some(StoreRef {
+            kind,
+            namespace: (kind == StoreKind::SecretStore).then(|| es.namespace().to_string()),
+            name: r.name.clone(),
+        })
+    };
+    let mut out: BTreeMap<StoreRef, ExternalSecretFacts> = BTreeMap::new();
+    for r in &facts.remote_refs {
+        let Some(store) = es.store_for_entry(&r.source).and_then(key_of) else {
+            continue;
+        };
+        out.entry(store)
+            .or_insert_with(|| ExternalSecretFacts {
+                remote_refs: Vec::new(),
+                ..facts.clone()
+            })
+            .remote_refs
+            .push(r.clone());
+    }
+    // An ExternalSecret with no entry still uses its store (doctor counts its users).
+    if out.is_empty()
+        && let Some(store) = es.store_ref().and_then(key_of)
+    {
+        out.insert(store, facts);
+    }
+    out
 }
 
 /// The distinct (key, version) pairs the store's ExternalSecrets read. Property is left out: one
@@ -171,7 +206,7 @@ async fn probe_one(
     vouched: &BTreeSet<Endpoint>,
     diag: Diag,
 ) -> (StoreProbe, Vec<Sensitive>) {
-    let refs = distinct_refs(job.users.iter().map(|(_, f)| f));
+    let refs = distinct_refs(job.users.iter().map(|(_, f, _)| f));
     let store_value = super::to_value(job.object);
     let (provider_name, settings) = extract::provider_settings(&store_value);
     let store_facts = StoreFacts {
@@ -188,7 +223,7 @@ async fn probe_one(
     let es_namespace = job
         .users
         .first()
-        .map(|(es, _)| es.namespace().to_string())
+        .map(|(es, _, _)| es.namespace().to_string())
         .or_else(|| job.store.namespace.clone())
         .unwrap_or_else(|| "default".into());
     let refused = trust::vouch(
@@ -217,9 +252,12 @@ async fn probe_one(
 
     let mut users = Vec::new();
     let mut compared = Vec::new();
-    for (es, facts) in &job.users {
+    for (es, facts, whole) in &job.users {
         let own = own_values(facts, &refs, &values);
         users.extend(key_users(facts, &own));
+        if !whole {
+            continue;
+        }
         let data = targets.get(&(es.namespace().to_string(), es.target_name().to_string()));
         if let Some(t) = data.and_then(|d| compare_target(es.target_name(), facts, &d.data, &own)) {
             compared.push(t);
@@ -418,6 +456,45 @@ mod tests {
             ]
         );
         assert!(refs.iter().all(|r| !r.find && !r.extract));
+    }
+
+    /// Issue 14: an entry's `sourceRef.storeRef` sends its key to that store's probe, not to the
+    /// ExternalSecret's default store.
+    #[test]
+    fn issue14_refs_go_to_the_store_each_entry_names() {
+        let model: ExternalSecret = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "app", "namespace": "prod"},
+            "spec": {
+                "secretStoreRef": {"name": "vault", "kind": "SecretStore"},
+                "data": [
+                    {"secretKey": "a", "remoteRef": {"key": "a"}},
+                    {"secretKey": "b", "remoteRef": {"key": "b"},
+                     "sourceRef": {"storeRef": {"name": "vault-old", "kind": "ClusterSecretStore"}}},
+                ],
+            },
+        }))
+        .unwrap_or_default();
+        let facts = extract::external_secret(&super::super::to_value(&model));
+        let split = refs_by_store(&model, facts);
+        let keys: Vec<(String, Vec<String>)> = split
+            .iter()
+            .map(|(s, f)| {
+                (
+                    s.short(),
+                    f.remote_refs.iter().map(|r| r.key.clone()).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            keys,
+            vec![
+                ("SecretStore/vault".to_string(), vec!["a".to_string()]),
+                (
+                    "ClusterSecretStore/vault-old".to_string(),
+                    vec!["b".to_string()]
+                ),
+            ]
+        );
     }
 
     fn sens(v: &str) -> Sensitive {

@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::{Pod, PodSpec};
 use kube::api::ListParams;
 use kube::{Api, Client};
 
-use crate::analysis::consumers::{containers_started, controller_workload, secret_uses};
+use crate::analysis::consumers::{containers_started, controller_workload, target_uses};
 use crate::diag::Diag;
 use crate::kube::list::{Listing, list_all};
 use crate::model::chain::{ConsumerFacts, ConsumersFacts};
@@ -17,6 +17,7 @@ use crate::model::chain::{ConsumerFacts, ConsumersFacts};
 pub async fn fetch(
     client: &Client,
     ns: &str,
+    target_kind: &str,
     secret: &str,
     secret_changed: Option<&str>,
     diag: &Diag,
@@ -45,7 +46,9 @@ pub async fn fetch(
         list_all(&p_api, &lp, &listings[4], diag),
     );
     let mut workload = |kind: &str, name: Option<String>, spec: Option<&PodSpec>| {
-        let uses = spec.map(|s| secret_uses(s, secret)).unwrap_or_default();
+        let uses = spec
+            .map(|s| target_uses(s, target_kind, secret))
+            .unwrap_or_default();
         if !uses.is_empty() {
             out.items.push(ConsumerFacts {
                 kind: kind.to_string(),
@@ -101,7 +104,7 @@ pub async fn fetch(
     match pods {
         Ok(items) => {
             for p in &items {
-                if let Some(c) = pod(p, secret, secret_changed) {
+                if let Some(c) = pod(p, target_kind, secret, secret_changed) {
                     out.items.push(c);
                 }
             }
@@ -125,11 +128,11 @@ pub async fn fetch(
     out
 }
 
-fn pod(p: &Pod, secret: &str, secret_changed: Option<&str>) -> Option<ConsumerFacts> {
+fn pod(p: &Pod, kind: &str, secret: &str, secret_changed: Option<&str>) -> Option<ConsumerFacts> {
     let uses = p
         .spec
         .as_ref()
-        .map(|s| secret_uses(s, secret))
+        .map(|s| target_uses(s, kind, secret))
         .unwrap_or_default();
     if uses.is_empty() {
         return None;

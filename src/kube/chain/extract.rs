@@ -52,6 +52,8 @@ pub fn external_secret(es: &Value) -> ExternalSecretFacts {
             version: string_at(d, "/remoteRef/version"),
             extract: false,
             find: false,
+            generator: false,
+            other_store: None,
         });
     }
     for (i, d) in es
@@ -61,6 +63,10 @@ pub fn external_secret(es: &Value) -> ExternalSecretFacts {
         .flatten()
         .enumerate()
     {
+        // A generator's entry reads no store (issue 14): `kube::chain::generators` walks it.
+        if d.pointer("/sourceRef/generatorRef").is_some() {
+            continue;
+        }
         let find = d.get("find").is_some_and(|f| !f.is_null());
         remote_refs.push(RemoteRefFacts {
             source: format!("dataFrom[{i}]"),
@@ -70,6 +76,8 @@ pub fn external_secret(es: &Value) -> ExternalSecretFacts {
             version: string_at(d, "/extract/version"),
             extract: !find,
             find,
+            generator: false,
+            other_store: None,
         });
     }
     let owner = es

@@ -66,7 +66,10 @@ pub async fn probe_store(
         ..ProviderFacts::default()
     };
     // Only refs naming one key are probed; `find` has none.
-    let probed: Vec<usize> = (0..refs.len()).filter(|i| !refs[*i].find).collect();
+    // Entries reading from another store (`sourceRef.storeRef`) are not asked of this one.
+    let probed: Vec<usize> = (0..refs.len())
+        .filter(|i| !refs[*i].find && refs[*i].other_store.is_none())
+        .collect();
     let mut values: Vec<Option<RemoteValue>> = refs.iter().map(|_| None).collect();
     let mut place = |got: Vec<Option<RemoteValue>>| {
         for (i, v) in probed.iter().zip(got) {
@@ -87,6 +90,7 @@ pub async fn probe_store(
                 key: refs[*i].key.clone(),
                 property: refs[*i].property.clone(),
                 version: refs[*i].version.clone(),
+                no_read: refs[*i].generator,
             })
             .collect();
         let me_token;
@@ -187,6 +191,20 @@ pub async fn probe_store(
                 return (facts, values);
             }
         };
+        // An ACRAccessToken generator's stand-in (issue 14): ESO logs in for Resource Manager.
+        let mut cloud = cloud;
+        if setting(store, &format!("{p}/acrRegistry")).is_some() {
+            match resource_manager_audience(
+                &setting(store, &format!("{p}/environmentType")).unwrap_or_default(),
+            ) {
+                Some(a) => cloud.key_vault_resource = a.into(),
+                None => {
+                    facts.error =
+                        Some("this cloud's Resource Manager audience is not known".into());
+                    return (facts, values);
+                }
+            }
+        }
         let vault_url = setting(store, &format!("{p}/vaultUrl")).unwrap_or_default();
         let keys: Vec<AzureKey> = probed
             .iter()
@@ -262,6 +280,18 @@ pub async fn probe_store(
         ),
         values,
     )
+}
+
+/// The token audience ESO's ACRAccessToken generator asks Entra for (the Azure SDK's
+/// `cloud.ResourceManager` audience), per `environmentType`.
+fn resource_manager_audience(environment: &str) -> Option<&'static str> {
+    Some(match environment {
+        "" | "PublicCloud" => "https://management.core.windows.net",
+        "USGovernmentCloud" => "https://management.core.usgovcloudapi.net",
+        "ChinaCloud" => "https://management.core.chinacloudapi.cn",
+        "GermanCloud" => "https://management.core.cloudapi.de",
+        _ => return None,
+    })
 }
 
 /// `--probe-as me` on Azure: a Key Vault token from the user's Azure CLI login.

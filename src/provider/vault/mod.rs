@@ -49,6 +49,8 @@ pub struct RemoteKey {
     pub key: String,
     pub property: Option<String>,
     pub version: Option<String>,
+    /// Ask for its capabilities only: a generator's dynamic path mints a credential when read.
+    pub no_read: bool,
 }
 
 #[derive(Debug, Default)]
@@ -322,7 +324,7 @@ pub async fn probe_explained(
         if may_read_meta && let Some(m) = store.metadata_path(&k.key) {
             metadata(http, store, &token, &m, &mut facts).await;
         }
-        let value = if may_read {
+        let value = if may_read && !k.no_read {
             read(http, store, &token, k, &mut facts).await
         } else {
             None

@@ -6,7 +6,7 @@
 
 use super::provider::{self, ProviderError};
 use super::stores::{self, Provider, str_at};
-use super::{Ctx, events, template};
+use super::{Ctx, events, generator, template};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Map, Value, json};
@@ -119,6 +119,50 @@ pub fn should_refresh(es: &Value, now: jiff::Timestamp, force: bool) -> bool {
     }
 }
 
+/// What ESO writes: `target.manifest.kind` (issue 14: a ConfigMap here), else a Secret.
+pub fn target_kind(es: &Value) -> &str {
+    str_at(es, "/spec/target/manifest/kind")
+        .filter(|k| !k.is_empty())
+        .unwrap_or("Secret")
+}
+
+/// The reasons ESO gives a `target.manifest` ExternalSecret: `Resource*` instead of `Secret*`.
+fn reason(es: &Value, ok: bool) -> &'static str {
+    match (target_kind(es) == "Secret", ok) {
+        (true, true) => "SecretSynced",
+        (true, false) => "SecretSyncedError",
+        (false, true) => "ResourceSynced",
+        (false, false) => "ResourceSyncedError",
+    }
+}
+
+/// A rendered Secret turned into the ConfigMap ESO writes for a `target.manifest` ConfigMap:
+/// the same keys, values as text, no type.
+fn as_config_map(secret: &mut Value) {
+    let data: Map<String, Value> = secret
+        .get("data")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| {
+                    let raw = STANDARD
+                        .decode(v.as_str().unwrap_or_default())
+                        .unwrap_or_default();
+                    (
+                        k.clone(),
+                        Value::String(String::from_utf8_lossy(&raw).into_owned()),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    secret["kind"] = json!("ConfigMap");
+    secret["data"] = Value::Object(data);
+    if let Some(o) = secret.as_object_mut() {
+        o.remove("type");
+    }
+}
+
 pub fn target_name(es: &Value) -> String {
     str_at(es, "/spec/target/name")
         .or_else(|| str_at(es, "/metadata/name"))
@@ -132,7 +176,9 @@ pub async fn reconcile(ctx: &Ctx, es: Value, force: bool) -> Next {
         .unwrap_or_default()
         .to_string();
     let secret_name = target_name(&es);
-    let existing = ctx.store.get("v1", "Secret", Some(&ns), &secret_name);
+    let existing = ctx
+        .store
+        .get("v1", target_kind(&es), Some(&ns), &secret_name);
     let now = jiff::Timestamp::now();
     if !should_refresh(&es, now, force) && existing.is_some() {
         return Next::RequeueAfter(refresh_interval(&es).max(Duration::from_secs(1)));
@@ -168,14 +214,31 @@ async fn fetch_and_write(
     let data = fetch_data(ctx, es, ns)
         .await
         .map_err(|e| (ERR_GET_SECRET_DATA, e))?;
-    let desired = build_secret(es, ns, secret_name, &data).map_err(|e| (ERR_UPDATE_SECRET, e))?;
+    let mut desired =
+        build_secret(es, ns, secret_name, &data).map_err(|e| (ERR_UPDATE_SECRET, e))?;
+    match target_kind(es) {
+        "Secret" => {}
+        "ConfigMap" => as_config_map(&mut desired),
+        other => {
+            return Err((
+                ERR_UPDATE_SECRET,
+                ProviderError(format!(
+                    "the sandbox's ESO writes Secrets and ConfigMaps only, not {other}"
+                )),
+            ));
+        }
+    }
     write_secret(ctx, es, desired, existing).map_err(|e| (ERR_UPDATE_SECRET, e))
 }
 
-/// Find the store the ExternalSecret references, applying the flood gate and ClusterSecretStore conditions.
-pub fn find_store(ctx: &Ctx, es: &Value, ns: &str) -> Result<Value, ProviderError> {
-    let kind = str_at(es, "/spec/secretStoreRef/kind").unwrap_or("SecretStore");
-    let name = str_at(es, "/spec/secretStoreRef/name").unwrap_or_default();
+/// Find a store by reference, applying the flood gate and ClusterSecretStore conditions. `store_ref` is an
+/// entry's `sourceRef.storeRef` or the ExternalSecret's `secretStoreRef`.
+pub fn find_store(ctx: &Ctx, store_ref: Option<&Value>, ns: &str) -> Result<Value, ProviderError> {
+    let field = |k: &str| store_ref.and_then(|r| r.get(k)).and_then(Value::as_str);
+    let kind = field("kind")
+        .filter(|k| !k.is_empty())
+        .unwrap_or("SecretStore");
+    let name = field("name").unwrap_or_default();
     let store = if kind == "ClusterSecretStore" {
         ctx.store.get(&ctx.eso_api_version, kind, None, name)
     } else {
@@ -218,36 +281,96 @@ pub fn find_store(ctx: &Ctx, es: &Value, ns: &str) -> Result<Value, ProviderErro
     Ok(store)
 }
 
+/// Every `dataFrom[]` entry, then every `data[]` entry (ESO's order, so `data[]` wins on a clash), each from
+/// its own source: a generator, its `sourceRef.storeRef`, or the ExternalSecret's `secretStoreRef`.
 async fn fetch_data(
     ctx: &Ctx,
     es: &Value,
     ns: &str,
 ) -> Result<BTreeMap<String, Vec<u8>>, ProviderError> {
-    let store = find_store(ctx, es, ns)?;
-    let provider = stores::resolve(ctx, &store, ns)?;
-    let session = ctx.session(&store, &provider).await?;
-    let fetched = fetch_all(ctx, es, &provider, &session).await;
+    let mut sessions = Sessions::default();
+    let fetched = fetch_all(ctx, es, ns, &mut sessions).await;
     if fetched.is_err() {
-        ctx.forget_session(&store);
+        for (store, _, _) in &sessions.open {
+            ctx.forget_session(store);
+        }
     }
     fetched
+}
+
+/// The stores an ExternalSecret reads from, each logged in once per reconcile.
+#[derive(Default)]
+struct Sessions {
+    open: Vec<(Value, Provider, String)>,
+}
+
+impl Sessions {
+    async fn get(
+        &mut self,
+        ctx: &Ctx,
+        es: &Value,
+        ns: &str,
+        entry: &Value,
+    ) -> Result<usize, ProviderError> {
+        let store_ref = entry
+            .pointer("/sourceRef/storeRef")
+            .filter(|r| {
+                r.get("name")
+                    .and_then(Value::as_str)
+                    .is_some_and(|n| !n.is_empty())
+            })
+            .or_else(|| es.pointer("/spec/secretStoreRef"));
+        let store = find_store(ctx, store_ref, ns)?;
+        let uid = str_at(&store, "/metadata/uid");
+        if let Some(i) = self
+            .open
+            .iter()
+            .position(|(s, _, _)| str_at(s, "/metadata/uid") == uid)
+        {
+            return Ok(i);
+        }
+        let provider = stores::resolve(ctx, &store, ns)?;
+        let session = ctx.session(&store, &provider).await?;
+        self.open.push((store, provider, session));
+        Ok(self.open.len() - 1)
+    }
 }
 
 async fn fetch_all(
     ctx: &Ctx,
     es: &Value,
-    provider: &Provider,
-    session: &str,
+    ns: &str,
+    sessions: &mut Sessions,
 ) -> Result<BTreeMap<String, Vec<u8>>, ProviderError> {
     let mut out = BTreeMap::new();
-    for (i, item) in es
-        .pointer("/spec/data")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .enumerate()
-    {
+    let entries = |field: &str| {
+        es.pointer(field)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    for (i, item) in entries("/spec/dataFrom").iter().enumerate() {
+        if let Some(generator_ref) = item.pointer("/sourceRef/generatorRef") {
+            out.extend(generator::generate(ctx, ns, generator_ref).await?);
+            continue;
+        }
+        let Some(extract) = item.get("extract") else {
+            return Err(ProviderError(format!(
+                "error processing spec.dataFrom[{i}]: the sandbox supports extract and generatorRef only"
+            )));
+        };
+        let at = sessions.get(ctx, es, ns, item).await?;
+        let (_, provider, session) = &sessions.open[at];
+        let map = fetch_map(ctx, provider, session, extract)
+            .await
+            .map_err(|e| {
+                ProviderError(format!(
+                    "error processing spec.dataFrom[{i}].extract, err: {e}"
+                ))
+            })?;
+        out.extend(map);
+    }
+    for (i, item) in entries("/spec/data").iter().enumerate() {
         let secret_key = item
             .get("secretKey")
             .and_then(Value::as_str)
@@ -257,6 +380,10 @@ async fn fetch_all(
             .get("key")
             .and_then(Value::as_str)
             .unwrap_or_default();
+        // `data[].sourceRef.generatorRef` is not implemented by ESO (deprecated in the CRD): the entry
+        // reads from its storeRef or the ExternalSecret's store like any other.
+        let at = sessions.get(ctx, es, ns, item).await?;
+        let (_, provider, session) = &sessions.open[at];
         let value = fetch_one(ctx, provider, session, &remote)
             .await
             .map_err(|e| {
@@ -265,28 +392,6 @@ async fn fetch_all(
                 ))
             })?;
         out.insert(secret_key.to_string(), value);
-    }
-    for (i, item) in es
-        .pointer("/spec/dataFrom")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .enumerate()
-    {
-        let Some(extract) = item.get("extract") else {
-            return Err(ProviderError(format!(
-                "error processing spec.dataFrom[{i}]: the sandbox supports extract only"
-            )));
-        };
-        let map = fetch_map(ctx, provider, session, extract)
-            .await
-            .map_err(|e| {
-                ProviderError(format!(
-                    "error processing spec.dataFrom[{i}].extract, err: {e}"
-                ))
-            })?;
-        out.extend(map);
     }
     Ok(out)
 }
@@ -459,7 +564,13 @@ fn write_secret(
             ctx.store
                 .create(desired)
                 .map_err(|e| ProviderError(format!("could not create Secret: {e}")))?;
-            events::record(ctx, es, "Normal", "Created", "Created Secret");
+            events::record(
+                ctx,
+                es,
+                "Normal",
+                "Created",
+                &format!("Created {}", target_kind(es)),
+            );
             Ok(())
         }
         (_, Some(mut current)) => {
@@ -484,7 +595,9 @@ fn write_secret(
                 return Ok(());
             }
             for field in ["data", "type"] {
-                current[field] = desired[field].clone();
+                if let Some(v) = desired.get(field) {
+                    current[field] = v.clone();
+                }
             }
             for section in ["labels", "annotations"] {
                 let mut merged = current["metadata"][section]
@@ -504,7 +617,13 @@ fn write_secret(
             ctx.store
                 .replace(current)
                 .map_err(|e| ProviderError(format!("could not update Secret: {e}")))?;
-            events::record(ctx, es, "Normal", "Updated", "Updated Secret");
+            events::record(
+                ctx,
+                es,
+                "Normal",
+                "Updated",
+                &format!("Updated {}", target_kind(es)),
+            );
             Ok(())
         }
     }
@@ -592,11 +711,12 @@ fn write_status(ctx: &Ctx, es: &Value, edit: impl Fn(&mut Map<String, Value>)) {
 
 fn mark_done(ctx: &Ctx, es: &Value, secret_name: &str, now: jiff::Timestamp) {
     let rv = resource_version_of(es);
+    let ok_reason = reason(es, true);
     let policy = str_at(es, "/spec/target/creationPolicy")
         .unwrap_or("Owner")
         .to_string();
     write_status(ctx, es, |status| {
-        set_ready(status, true, "SecretSynced", "secret synced", now);
+        set_ready(status, true, ok_reason, "secret synced", now);
         status.insert(
             "refreshTime".into(),
             json!(now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()),
@@ -611,8 +731,9 @@ fn mark_done(ctx: &Ctx, es: &Value, secret_name: &str, now: jiff::Timestamp) {
 fn mark_failed(ctx: &Ctx, es: &Value, condition_message: &str, error: &str) {
     events::record(ctx, es, "Warning", "UpdateFailed", error);
     let now = jiff::Timestamp::now();
+    let failed = reason(es, false);
     write_status(ctx, es, |status| {
-        set_ready(status, false, "SecretSyncedError", condition_message, now)
+        set_ready(status, false, failed, condition_message, now)
     });
 }
 

@@ -7,6 +7,7 @@
 pub mod cluster;
 pub mod events;
 pub mod externalsecret;
+pub mod generator;
 pub mod provider;
 pub mod push;
 pub mod stores;
@@ -98,6 +99,18 @@ impl Ctx {
             cache.clear();
         }
     }
+}
+
+/// Every store reference of an ExternalSecret: `secretStoreRef` and each entry's `sourceRef.storeRef`.
+fn store_refs(es: &Value) -> impl Iterator<Item = &Value> {
+    let entries = ["/spec/data", "/spec/dataFrom"]
+        .into_iter()
+        .filter_map(|p| es.pointer(p).and_then(Value::as_array))
+        .flatten()
+        .filter_map(|e| e.pointer("/sourceRef/storeRef"));
+    es.pointer("/spec/secretStoreRef")
+        .into_iter()
+        .chain(entries)
 }
 
 fn session_key(store: &Value) -> String {
@@ -256,8 +269,13 @@ impl Shared {
             namespace,
             &needle,
         ) {
-            let es_kind = str_at(&es, "/spec/secretStoreRef/kind").unwrap_or("SecretStore");
-            if es_kind == kind && str_at(&es, "/spec/secretStoreRef/name") == Some(name) {
+            if store_refs(&es).any(|r| {
+                r.get("kind")
+                    .and_then(Value::as_str)
+                    .unwrap_or("SecretStore")
+                    == kind
+                    && r.get("name").and_then(Value::as_str) == Some(name)
+            }) {
                 self.push(es_work(&es), false);
             }
         }

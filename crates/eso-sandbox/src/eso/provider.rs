@@ -376,6 +376,30 @@ pub fn secret_value(secret: &Value, key: &str) -> Option<String> {
     String::from_utf8(bytes).ok()
 }
 
+/// One call to a Vault path as ESO's VaultDynamicSecret generator makes it (`spec.method`, default GET;
+/// `spec.parameters` as the body of a write); returns the whole response.
+pub async fn vault_dynamic(
+    http: &reqwest::Client,
+    server: &str,
+    token: &str,
+    method: &str,
+    path: &str,
+    parameters: Option<Value>,
+) -> Result<Value, ProviderError> {
+    let method = match method.to_ascii_uppercase().as_str() {
+        "" | "GET" => reqwest::Method::GET,
+        "POST" | "PUT" => reqwest::Method::POST,
+        "LIST" => reqwest::Method::from_bytes(b"LIST").unwrap_or(reqwest::Method::GET),
+        other => {
+            return Err(ProviderError(format!(
+                "unsupported method {other:?} for a Vault dynamic secret"
+            )));
+        }
+    };
+    let body = (method != reqwest::Method::GET).then(|| parameters.unwrap_or(Value::Null));
+    vault_call(http, method, server, path, Some(token), body).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

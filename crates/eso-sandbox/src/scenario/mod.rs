@@ -36,6 +36,10 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../../scenarios/rotation-not-propagated.yaml"),
     ),
     (
+        "generator-role-removed",
+        include_str!("../../scenarios/generator-role-removed.yaml"),
+    ),
+    (
         "store-name-typo",
         include_str!("../../scenarios/store-name-typo.yaml"),
     ),

@@ -1,0 +1,112 @@
+//! Issue 14 part A, per-entry stores, in the sandbox: an ExternalSecret reads one key from its
+//! healthy `secretStoreRef` and another from a `data[].sourceRef.storeRef` whose store is broken
+//! (its token Secret is missing). The simulated ESO fails it naming that store; describe-chain walks
+//! both stores (the broken one is the verdict, not the default store) and doctor and scope put the
+//! failure on the per-entry store.
+
+#![cfg(feature = "sandbox")]
+
+mod common;
+
+use common::SandboxEnv;
+use serde_json::{Value, json};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue14_a_broken_per_entry_store_is_found_and_blamed() {
+    let mut env = SandboxEnv::start("healthy").await;
+    let store = env.sandbox.api().store();
+    let vault = env.sandbox.vault().addr();
+    let put = |obj: Value| {
+        if let Err(e) = store.apply(obj) {
+            panic!("apply: {e:?}");
+        }
+    };
+    put(json!({
+        "apiVersion": "external-secrets.io/v1", "kind": "SecretStore",
+        "metadata": {"name": "vault-legacy", "namespace": "prod"},
+        "spec": {"provider": {"vault": {"server": vault, "path": "registry-creds", "version": "v2",
+            "auth": {"tokenSecretRef": {"name": "vault-legacy-token", "key": "token"}}}}},
+    }));
+    put(json!({
+        "apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+        "metadata": {"name": "order-service-mixed", "namespace": "prod"},
+        "spec": {
+            "refreshInterval": "1h",
+            "secretStoreRef": {"kind": "SecretStore", "name": "vault"},
+            "target": {"name": "order-service-mixed"},
+            "data": [
+                {"secretKey": "username", "remoteRef": {"key": "order-service", "property": "username"}},
+                {"secretKey": "legacy", "remoteRef": {"key": "order-service", "property": "password"},
+                 "sourceRef": {"storeRef": {"kind": "SecretStore", "name": "vault-legacy"}}},
+            ],
+        },
+    }));
+    env.sandbox.resync().await;
+
+    let (code, chain) = env.json(&[
+        "describe-chain",
+        "order-service-mixed",
+        "-n",
+        "prod",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(code, Some(1), "{chain:#}");
+    let stores: Vec<(&str, &str)> = chain["links"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|l| l["link"] == "store")
+        .map(|l| {
+            (
+                l["state"].as_str().unwrap_or_default(),
+                l["summary"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(stores.len(), 2, "{chain:#}");
+    assert_eq!(stores[0].0, "ok", "{stores:?}");
+    assert!(
+        stores[0].1.starts_with("SecretStore prod/vault "),
+        "{stores:?}"
+    );
+    assert_eq!(stores[1].0, "broken", "{stores:?}");
+    assert!(
+        stores[1].1.starts_with("SecretStore prod/vault-legacy"),
+        "{stores:?}"
+    );
+    // The root cause is the per-entry store's missing token, not the default store.
+    let cause = chain["verdict"]["cause"].as_str().unwrap_or_default();
+    assert_eq!(
+        chain["verdict"]["code"], "credentials-secret-missing",
+        "{:#}",
+        chain["verdict"]
+    );
+    assert!(
+        cause.contains("vault-legacy-token"),
+        "{:#}",
+        chain["verdict"]
+    );
+    // The entry read from vault-legacy is marked so the default store is not asked for it.
+    let refs = &chain["externalSecret"]["remoteRefs"];
+    assert_eq!(
+        refs[1]["otherStore"], "SecretStore vault-legacy",
+        "{refs:#}"
+    );
+    assert!(refs[0].get("otherStore").is_none(), "{refs:#}");
+
+    let (code, doctor) = env.json(&["doctor", "-A", "-o", "json"]);
+    assert_eq!(code, Some(1), "{doctor:#}");
+    let text = doctor["findings"].to_string();
+    assert!(text.contains("vault-legacy"), "{doctor:#}");
+    let (_, scope) = env.json(&["scope", "-A", "-o", "json"]);
+    let row = scope["externalSecrets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|r| r["name"] == "order-service-mixed")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(row["store"]["name"], "vault-legacy", "{row:#}");
+    env.sandbox.shutdown().await;
+}
