@@ -165,6 +165,7 @@ impl Sandbox {
             http.clone(),
             "external-secrets.io/v1",
         ));
+        eso::logs::started(&store);
         let kubelet = kubelet::Kubelet::start(store.clone(), http, registry.host());
         let mut sandbox = Sandbox {
             controller,
@@ -223,6 +224,25 @@ impl Sandbox {
                 client_id,
                 jiff::Timestamp::now() - jiff::SignedDuration::from_hours(1),
             )?,
+            Step::Log {
+                namespace,
+                deployment,
+                container,
+                previous,
+                lines,
+            } => {
+                let store = self.api.store();
+                for line in lines {
+                    eso::logs::append(&store, namespace, deployment, container, line.clone());
+                }
+                if *previous {
+                    store.pod_logs().restart(
+                        namespace,
+                        kube_sim::logs::LogOwner::Workload(deployment.clone()),
+                        container,
+                    );
+                }
+            }
             Step::Resync => {
                 self.controller.resync_all();
                 self.settle().await;

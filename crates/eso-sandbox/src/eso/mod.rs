@@ -7,6 +7,7 @@
 pub mod cluster;
 pub mod events;
 pub mod externalsecret;
+pub mod logs;
 pub mod provider;
 pub mod stores;
 pub mod template;

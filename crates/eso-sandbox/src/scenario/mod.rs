@@ -141,6 +141,16 @@ pub enum Step {
         namespace: String,
         name: String,
     },
+    /// What a Deployment's container prints (issue 17): `lines` are appended to its current instance, or,
+    /// with `previous`, become the instance before its last restart. Served by kube-sim as `pods/log`.
+    Log {
+        namespace: String,
+        deployment: String,
+        container: String,
+        #[serde(default)]
+        previous: bool,
+        lines: Vec<String>,
+    },
     /// Pods go away (a node is drained); their ReplicaSets replace them. `label_selector` is `key=value`.
     DeletePods {
         namespace: String,
