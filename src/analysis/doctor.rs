@@ -67,7 +67,7 @@ pub fn analyse(
     opts: &DoctorOptions,
     now: Timestamp,
 ) -> DoctorReport {
-    let checks = vec![
+    let mut checks = vec![
         install::check(install),
         stores::check(snap, scope, &extras.stores),
         match &extras.probes {
@@ -81,9 +81,17 @@ pub fn analyse(
             None => skipped(CheckId::Regcreds, "not asked for: pass --regcred"),
         },
     ];
+    if let Some(logs) = &extras.eso_logs {
+        checks.push(logs_check(logs, &checks));
+    }
     let totals = totals(&checks);
     let degraded_parts = degraded(scope, extras);
     let incomplete = incomplete(&degraded_parts, &checks, extras, opts);
+    if let Some(Ok(logs)) = &extras.eso_logs {
+        for c in &mut checks {
+            crate::analysis::eso_logs::attach(&mut c.findings, logs);
+        }
+    }
     let findings = crate::diagnose::rank::rank(
         checks
             .iter()
@@ -108,6 +116,29 @@ pub fn analyse(
         totals,
         incomplete,
         degraded: degraded_parts,
+    }
+}
+
+/// Check 7 (issue 17): the causes only ESO's logs show, and its lines attached as evidence to the
+/// findings of the other checks about the same objects. Unreadable logs are "not checked", never ok.
+fn logs_check(
+    logs: &crate::model::scope::Fetched<Vec<crate::model::logs::PodLog>>,
+    checks: &[Check],
+) -> Check {
+    match logs {
+        Ok(logs) => {
+            let explained: Vec<crate::model::refs::StoreRef> = checks
+                .iter()
+                .flat_map(|c| &c.findings)
+                .filter_map(|f| f.about.store.clone())
+                .collect();
+            let findings = crate::analysis::eso_logs::findings(logs, &explained);
+            finish(CheckId::Logs, logs.len(), findings)
+        }
+        Err(d) => skipped(
+            CheckId::Logs,
+            &format!("not checked: could not read {}: {}", d.resource, d.cause),
+        ),
     }
 }
 
@@ -154,6 +185,9 @@ fn degraded(scope: &ScopeReport, extras: &DoctorExtras) -> Vec<Degraded> {
     out.extend(extras.targets.values_unread.clone());
     if let Some(Err(pods)) = &extras.targets.pods {
         out.push(pods.clone());
+    }
+    if let Some(Err(logs)) = &extras.eso_logs {
+        out.push(logs.clone());
     }
     if let Some(Err(namespaces)) = &extras.stores.namespace_labels {
         out.push(namespaces.clone());

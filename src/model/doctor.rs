@@ -44,6 +44,8 @@ pub enum CheckId {
     ExternalSecrets,
     Leftovers,
     Regcreds,
+    /// ESO's own logs (issue 17).
+    Logs,
 }
 
 impl CheckId {
@@ -55,6 +57,7 @@ impl CheckId {
             CheckId::ExternalSecrets => "external-secrets",
             CheckId::Leftovers => "leftovers",
             CheckId::Regcreds => "regcreds",
+            CheckId::Logs => "logs",
         }
     }
 
@@ -66,6 +69,7 @@ impl CheckId {
             CheckId::ExternalSecrets => "ExternalSecrets",
             CheckId::Leftovers => "Leftovers",
             CheckId::Regcreds => "Registry credentials",
+            CheckId::Logs => "ESO logs",
         }
     }
 }
@@ -174,6 +178,8 @@ pub struct DoctorExtras {
     pub stores: StoreExtras,
     /// Check 4: what the target Secrets' consumers and values say.
     pub targets: TargetExtras,
+    /// Check 7: the recent, redacted lines of ESO's pods; `None` where the command does not read them.
+    pub eso_logs: Option<Fetched<Vec<crate::model::logs::PodLog>>>,
 }
 
 /// Check 2's reads beyond scope's snapshot.

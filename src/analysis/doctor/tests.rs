@@ -338,6 +338,7 @@ fn run_probes(probes: &[StoreProbe]) -> DoctorReport {
         &snap,
         &scope,
         &DoctorExtras {
+            eso_logs: None,
             probes: Some(probes.to_vec()),
             ..DoctorExtras::default()
         },
@@ -448,6 +449,7 @@ fn a_regcred_that_does_not_log_in_is_an_error_on_its_secret() {
         &snap,
         &scope,
         &DoctorExtras {
+            eso_logs: None,
             regcreds: Some(results),
             ..DoctorExtras::default()
         },

@@ -14,6 +14,7 @@ use crate::model::scope::Fetched;
 fn run(snap: &ScopeSnapshot, stores: StoreExtras) -> DoctorReport {
     let scope = analyse_scope(snap, &ScopeOptions::default(), now());
     let extras = DoctorExtras {
+        eso_logs: None,
         stores,
         ..DoctorExtras::default()
     };
