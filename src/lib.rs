@@ -14,6 +14,7 @@ pub mod exit;
 pub mod kube;
 pub mod model;
 pub mod provider;
+pub mod redact;
 pub mod render;
 pub mod sanitize;
 
