@@ -92,6 +92,10 @@ pub fn analyse(
             crate::analysis::eso_logs::attach(&mut c.findings, logs);
         }
     }
+    let meta_of = |object: &str| managed_metadata(snap, object);
+    for c in &mut checks {
+        crate::analysis::eso_logs::managed_by::steer(&mut c.findings, &meta_of);
+    }
     let findings = crate::diagnose::rank::rank(
         checks
             .iter()
@@ -117,6 +121,43 @@ pub fn analyse(
         incomplete,
         degraded: degraded_parts,
     }
+}
+
+/// The metadata of a finding's object (`ExternalSecret ns/name`, `SecretStore ns/name`,
+/// `ClusterSecretStore name`) as scope read it, for who manages it (issue 17).
+fn managed_metadata(snap: &ScopeSnapshot, object: &str) -> Option<serde_json::Value> {
+    let (kind, rest) = object.split_once(' ')?;
+    let (ns, name) = match rest.split_once('/') {
+        Some((ns, name)) => (Some(ns), name),
+        None => (None, rest),
+    };
+    let meta = match kind {
+        "ExternalSecret" => snap
+            .external_secrets
+            .iter()
+            .find(|e| {
+                e.metadata.name.as_deref() == Some(name) && e.metadata.namespace.as_deref() == ns
+            })
+            .map(|e| &e.metadata),
+        "SecretStore" => snap
+            .secret_stores
+            .as_ref()
+            .ok()?
+            .iter()
+            .find(|e| {
+                e.metadata.name.as_deref() == Some(name) && e.metadata.namespace.as_deref() == ns
+            })
+            .map(|e| &e.metadata),
+        "ClusterSecretStore" => snap
+            .cluster_secret_stores
+            .as_ref()
+            .ok()?
+            .iter()
+            .find(|e| e.metadata.name.as_deref() == Some(name))
+            .map(|e| &e.metadata),
+        _ => None,
+    }?;
+    serde_json::to_value(meta).ok()
 }
 
 /// Check 7 (issue 17): the causes only ESO's logs show, and its lines attached as evidence to the

@@ -101,7 +101,12 @@ pub async fn run(cfg: &Config, args: &BundleArgs, out: &mut impl Write) -> Resul
             safe(&log.container),
             if log.previous { "-previous" } else { "" }
         );
-        let mut text = log.lines.join("\n");
+        let mut text = log
+            .lines
+            .iter()
+            .map(|l| l.text.as_str())
+            .collect::<Vec<_>>()
+            .join("\n");
         text.push('\n');
         w.text(&name, &text)?;
     }

@@ -13,7 +13,7 @@ use kube::{Api, Client};
 use super::list::{Listing, list_all, status_code};
 use crate::analysis::eso_logs::redact::Redactor;
 use crate::diag::Diag;
-use crate::model::logs::PodLog;
+use crate::model::logs::{LogLine, PodLog, about_of};
 use crate::model::scope::{Degraded, Fetched};
 
 /// How far back, and how much of each container's log, is read.
@@ -106,7 +106,13 @@ pub async fn pod_logs(
                     component: component.clone(),
                     container: c.name.clone(),
                     previous,
-                    lines: text.lines().map(|l| redactor.redact(l)).collect(),
+                    lines: text
+                        .lines()
+                        .map(|l| LogLine {
+                            about: about_of(l),
+                            text: redactor.redact(l),
+                        })
+                        .collect(),
                 }),
                 Err(e) if matches!(status_code(&e), Some(401 | 403)) => {
                     return Err(Degraded {

@@ -144,7 +144,8 @@ fn manager(meta: &Value, writes: &[Write]) -> Option<Manager> {
         if m == "helm" {
             return Some(Manager::Helm { release: None });
         }
-        if m.starts_with("kubectl") {
+        // `kubectl-eso` is this tool (force-sync's annotation), not a person's edit.
+        if m == "kubectl" || (m.starts_with("kubectl-") && m != "kubectl-eso") {
             return Some(Manager::Kubectl {
                 manager: m.to_string(),
             });
@@ -199,10 +200,109 @@ pub fn fix_step(management: &Management, field: &str, object: &str) -> String {
     }
 }
 
+/// For each finding whose object a GitOps tool or Helm manages, the first next step says where
+/// to fix it, `kubectl edit` / `kubectl patch` steps on that object are dropped (the tool would
+/// revert them), and the evidence says who manages it and who wrote it last. `meta_of` gives the
+/// metadata of a finding's object (`ExternalSecret ns/name`, `ClusterSecretStore name`), if read.
+pub fn steer(
+    findings: &mut [crate::model::finding::Finding],
+    meta_of: &dyn Fn(&str) -> Option<Value>,
+) {
+    for f in findings.iter_mut() {
+        steer(&mut f.effects, meta_of);
+        let Some(meta) = meta_of(&f.object) else {
+            continue;
+        };
+        let m = management(&meta);
+        let Some(manager) = &m.manager else { continue };
+        if let Some(w) = m.writes.first() {
+            let fact = format!(
+                "managed: {}; last written by {}{}",
+                manager.describe(),
+                w.manager,
+                w.time
+                    .as_ref()
+                    .map(|t| format!(" at {t}"))
+                    .unwrap_or_default()
+            );
+            if !f.evidence.contains(&fact) {
+                f.evidence.push(fact);
+            }
+        }
+        if !(manager.reverts_hand_edits() || matches!(manager, Manager::Helm { .. })) {
+            continue;
+        }
+        let field = f.field.clone().unwrap_or_else(|| "the spec".into());
+        let name = f
+            .object
+            .rsplit(['/', ' '])
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        f.next.retain(|n| {
+            !((n.contains("kubectl edit") || n.contains("kubectl patch")) && n.contains(&name))
+        });
+        let step = fix_step(&m, &field, &f.object);
+        if !f.next.contains(&step) {
+            f.next.insert(0, step);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn issue17_steer_replaces_kubectl_edit_on_an_argo_managed_external_secret() {
+        use crate::model::doctor::Status;
+        use crate::model::finding::Finding;
+        let mut findings = vec![
+            Finding::new(
+                "store-name-typo",
+                Status::Error,
+                "ExternalSecret shop/cart-db".into(),
+                "no store".into(),
+                "kubectl edit externalsecret cart-db -n shop".into(),
+            )
+            .field("spec.secretStoreRef.name")
+            .then("kubectl eso scope -n shop".into()),
+            Finding::new(
+                "store-name-typo",
+                Status::Error,
+                "ExternalSecret shop/by-hand".into(),
+                "no store".into(),
+                "kubectl edit externalsecret by-hand -n shop".into(),
+            ),
+        ];
+        let meta = |object: &str| {
+            (object == "ExternalSecret shop/cart-db").then(|| {
+                json!({"labels": {"argocd.argoproj.io/instance": "shop"},
+                       "managedFields": [mf("argocd-controller", "Apply", "2026-12-01T10:00:00Z")]})
+            })
+        };
+        steer(&mut findings, &meta);
+        assert_eq!(
+            findings[0].next,
+            vec![
+                "fix spec.secretStoreRef.name in Git: this object is applied by Argo CD application shop"
+                    .to_string(),
+                "kubectl eso scope -n shop".to_string()
+            ]
+        );
+        assert!(
+            findings[0]
+                .evidence
+                .iter()
+                .any(|e| e.contains("last written by argocd-controller"))
+        );
+        // near miss: no metadata, no change
+        assert_eq!(
+            findings[1].next,
+            vec!["kubectl edit externalsecret by-hand -n shop".to_string()]
+        );
+    }
 
     fn mf(manager: &str, op: &str, time: &str) -> Value {
         json!({"manager": manager, "operation": op, "time": time, "apiVersion": "external-secrets.io/v1", "fieldsType": "FieldsV1"})
@@ -269,7 +369,10 @@ mod tests {
             fix_step(&m, "spec.secretStoreRef", "externalsecret/x -n shop"),
             "kubectl edit externalsecret/x -n shop   # spec.secretStoreRef"
         );
-        // near miss: a helm.sh annotation alone is not Helm managing it
+        // near misses: this tool's own force-sync write is nobody's edit, and a helm.sh
+        // annotation alone is not Helm managing it
+        let by_us = json!({"managedFields": [mf("kubectl-eso", "Update", "2026-12-01T10:00:00Z")]});
+        assert_eq!(management(&by_us).manager, None);
         let near = json!({"annotations": {"meta.helm.sh/release-name": "x"}});
         assert_eq!(management(&near).manager, None);
     }

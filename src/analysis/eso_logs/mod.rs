@@ -16,7 +16,7 @@ use serde_json::Value;
 use crate::diagnose::catalogue::*;
 use crate::model::doctor::Status;
 use crate::model::finding::Finding;
-use crate::model::logs::PodLog;
+use crate::model::logs::{LogAbout, LogLine, PodLog, about_of};
 use crate::model::refs::{StoreKind, StoreRef};
 use crate::sanitize;
 
@@ -53,47 +53,25 @@ fn excerpt(text: &str) -> String {
     out
 }
 
-/// `{"name","namespace"}`, `"namespace/name"` or `"name"`.
-fn object_ref(v: &Value) -> Option<(Option<String>, String)> {
-    match v {
-        Value::Object(o) => Some((
-            o.get("namespace")
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty())
-                .map(str::to_string),
-            o.get("name")?.as_str()?.to_string(),
-        )),
-        Value::String(s) => Some(match s.split_once('/') {
-            Some((ns, name)) => (Some(ns.to_string()), name.to_string()),
-            None => (None, s.clone()),
+/// What a line names, as the analysis compares it.
+pub fn subject_of(about: &LogAbout) -> Option<Subject> {
+    match about.kind.as_str() {
+        "ExternalSecret" => Some(Subject::ExternalSecret {
+            namespace: about.namespace.clone()?,
+            name: about.name.clone(),
         }),
+        "SecretStore" => Some(Subject::Store(StoreRef {
+            kind: StoreKind::SecretStore,
+            namespace: about.namespace.clone(),
+            name: about.name.clone(),
+        })),
+        "ClusterSecretStore" => Some(Subject::Store(StoreRef {
+            kind: StoreKind::ClusterSecretStore,
+            namespace: None,
+            name: about.name.clone(),
+        })),
         _ => None,
     }
-}
-
-fn subject_of(obj: &serde_json::Map<String, Value>) -> Option<Subject> {
-    for kind in ["ExternalSecret", "SecretStore", "ClusterSecretStore"] {
-        let Some((ns, name)) = obj.get(kind).and_then(object_ref) else {
-            continue;
-        };
-        return match kind {
-            "ExternalSecret" => Some(Subject::ExternalSecret {
-                namespace: ns?,
-                name,
-            }),
-            "SecretStore" => Some(Subject::Store(StoreRef {
-                kind: StoreKind::SecretStore,
-                namespace: ns,
-                name,
-            })),
-            _ => Some(Subject::Store(StoreRef {
-                kind: StoreKind::ClusterSecretStore,
-                namespace: None,
-                name,
-            })),
-        };
-    }
-    None
 }
 
 /// A JSON log line, or `None` for anything else (klog text, a panic trace).
@@ -110,7 +88,7 @@ pub fn parse(text: &str) -> Option<EsoLine> {
         level: s("level"),
         msg: s("msg"),
         error: s("error"),
-        subject: subject_of(obj),
+        subject: about_of(text).as_ref().and_then(subject_of),
         text: excerpt(text),
     })
 }
@@ -191,13 +169,14 @@ fn evidence_for(logs: &[PodLog], wanted: &dyn Fn(&Subject) -> bool) -> Vec<Strin
     let mut out: Vec<String> = Vec::new();
     for log in logs {
         for l in &log.lines {
-            let Some(parsed) = parse(l) else { continue };
-            if parsed.subject.as_ref().is_some_and(wanted) && parsed.level != "debug" {
+            let subject = l.about.as_ref().and_then(subject_of);
+            let debug = parse(&l.text).is_some_and(|p| p.level == "debug");
+            if subject.as_ref().is_some_and(wanted) && !debug {
                 let line = format!(
                     "ESO log ({}{}): {}",
                     sanitize::line(&log.pod),
                     if log.previous { ", previous" } else { "" },
-                    parsed.text
+                    excerpt(&l.text)
                 );
                 if !out.contains(&line) {
                     out.push(line);
@@ -271,9 +250,11 @@ pub fn findings(logs: &[PodLog], explained: &[StoreRef]) -> Vec<Finding> {
     // subject -> the ESO installations whose controller reconciles it
     let mut reconcilers: BTreeMap<Subject, BTreeSet<String>> = BTreeMap::new();
     for log in logs {
-        for l in &log.lines {
+        for line in &log.lines {
+            let l = &line.text;
+            let subject = line.about.as_ref().and_then(subject_of);
             let parsed = parse(l);
-            if let Some(s) = parsed.as_ref().and_then(|p| p.subject.clone())
+            if let Some(s) = subject.clone()
                 && log.component == "external-secrets"
             {
                 reconcilers
@@ -284,7 +265,6 @@ pub fn findings(logs: &[PodLog], explained: &[StoreRef]) -> Vec<Finding> {
             let Some(p) = pattern(l, &log.component) else {
                 continue;
             };
-            let subject = parsed.as_ref().and_then(|p| p.subject.clone());
             if p == Pattern::StoreValidation
                 && matches!(&subject, Some(Subject::Store(r)) if explained.iter().any(|e| store_matches(e, r)))
             {

@@ -1,103 +1,69 @@
-//! The redaction every log line passes before it is kept (issue 17): every value the run knows is
-//! replaced (as is and base64-encoded), then anything shaped like a credential — JWTs, Vault tokens
-//! (`hvs.`, `hvb.`, `s.`), AWS access keys, `Authorization:` / `X-Vault-Token:` headers, and
-//! `password=` / `client_secret=`-style pairs. It keeps the API the shared redaction boundary
-//! (`src/redact.rs`, branch `trust`) has — `Redactor::learn` / `redact` and `redact_token_shapes` —
-//! so switching to it is an import.
+//! The redaction every log line passes before it is kept (issue 17): the shared output boundary
+//! (`src/redact.rs`: every value the run learned in every encoded form, then JWTs, Vault tokens,
+//! AWS keys, `Authorization:` / `X-Vault-Token:` headers and word-bounded `password=` pairs), plus
+//! the pairs log lines carry that it does not catch yet (`DB_PASSWORD=x`, `"secret": "x"`). The
+//! extra pass is strictly additive, so it can move into the boundary itself.
 
 use std::sync::LazyLock;
 
-use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use regex::Regex;
 
-pub const MARK: &str = "<redacted>";
+pub use crate::redact::MARK;
 
-/// Values shorter than this are not learnt: they would blank out ordinary words.
-const MIN_LEN: usize = 6;
-
-/// Replaces the values it has learnt.
+/// The shared boundary's redactor (`src/redact.rs`), plus the pairs it does not see yet.
 #[derive(Default, Clone)]
-pub struct Redactor {
-    forms: Vec<String>,
-}
+pub struct Redactor(crate::redact::Redactor);
 
 impl Redactor {
-    /// Remember a value (and its base64 forms) to replace wherever it appears.
+    /// Remember a value (and its encoded forms and parts) to replace wherever it appears.
     pub fn learn(&mut self, value: &[u8]) {
-        let text = String::from_utf8_lossy(value).into_owned();
-        for t in [text.clone(), text.trim().to_string()] {
-            if t.len() >= MIN_LEN && !self.forms.contains(&t) {
-                self.forms.push(STANDARD.encode(&t));
-                self.forms.push(URL_SAFE_NO_PAD.encode(&t));
-                self.forms.push(t);
-            }
-        }
-        // Longest first, so a value containing another is replaced whole.
-        self.forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
-        self.forms.dedup();
+        self.0.learn(value);
     }
 
     /// Known values, then token shapes.
     pub fn redact(&self, text: &str) -> String {
-        let mut out = text.to_string();
-        for f in &self.forms {
-            if out.contains(f.as_str()) {
-                out = out.replace(f.as_str(), MARK);
-            }
-        }
-        redact_token_shapes(&out)
+        let known = self.0.redact(text);
+        redact_pairs(&known)
     }
 }
 
-static SHAPES: LazyLock<Vec<Regex>> = LazyLock::new(|| {
-    [
-        // JWTs: three base64url segments, the header always starts `{"` = `eyJ`.
-        r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}",
-        // Vault service / batch / recovery tokens, and the legacy `s.` service token.
-        r"\bhv[sbr]\.[A-Za-z0-9_-]{20,}",
-        r"\bs\.[A-Za-z0-9]{24,}\b",
-        // AWS access key ids.
-        r"\b(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}\b",
-    ]
-    .iter()
-    .filter_map(|p| Regex::new(p).ok())
-    .collect()
-});
+/// Token-shaped strings replaced, whatever the run knows.
+pub fn redact_token_shapes(text: &str) -> String {
+    redact_pairs(&crate::redact::redact_token_shapes(text))
+}
 
-/// `Authorization: Bearer x`, `X-Vault-Token: x`, `password=x`, `"client_secret":"x"`: the name is
-/// kept, the value replaced.
 static PAIRS: LazyLock<Option<Regex>> = LazyLock::new(|| {
+    // The name must not continue a word ("ExternalSecret": is a kind, not a secret), and a value
+    // never starts a JSON object or array.
     Regex::new(
-        r#"(?i)((?:authorization|proxy-authorization)["']?\s*[:=]\s*["']?(?:bearer|basic|negotiate)?\s*|(?:x-vault-token|x-api-key|api[_-]?key|access[_-]?token|refresh[_-]?token|id[_-]?token|token|client[_-]?secret|secret[_-]?access[_-]?key|aws[_-]?secret[_-]?access[_-]?key|passwd|password|pwd|secret)["']?\s*[:=]\s*["']?)([^\s"'&,;}\]]+)"#,
+        r#"(?i)(^|[^a-z])((?:authorization|proxy-authorization)["']?\s*[:=]\s*["']?(?:bearer|basic|negotiate)?\s*|(?:x-vault-token|x-api-key|api[_-]?key|access[_-]?token|refresh[_-]?token|id[_-]?token|token|client[_-]?secret|secret[_-]?access[_-]?key|passwd|password|pwd|secret)["']?\s*[:=]\s*["']?)([^\s"'&,;{}\[\]]+)"#,
     )
     .ok()
 });
 
-/// Token-shaped strings replaced, whatever the run knows.
-pub fn redact_token_shapes(text: &str) -> String {
-    let mut out = text.to_string();
-    if let Some(pairs) = PAIRS.as_ref() {
-        out = pairs
-            .replace_all(&out, |c: &regex::Captures| {
-                let value = c.get(2).map_or("", |m| m.as_str());
+/// `DB_PASSWORD=x`, `"secret": "x"`: names the boundary's word-bounded pairs miss, never inside
+/// another word (`"ExternalSecret":` is a kind).
+fn redact_pairs(text: &str) -> String {
+    match PAIRS.as_ref() {
+        Some(pairs) => pairs
+            .replace_all(text, |c: &regex::Captures| {
+                let value = c.get(3).map_or("", |m| m.as_str());
                 if value == MARK {
-                    format!("{}{value}", &c[1])
+                    format!("{}{}{value}", &c[1], &c[2])
                 } else {
-                    format!("{}{MARK}", &c[1])
+                    format!("{}{}{MARK}", &c[1], &c[2])
                 }
             })
-            .into_owned();
+            .into_owned(),
+        None => text.to_string(),
     }
-    for re in SHAPES.iter() {
-        out = re.replace_all(&out, MARK).into_owned();
-    }
-    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
 
     const CANARIES: &[&str] = &[
         "canary-netbox-db-password-v1",
@@ -153,7 +119,8 @@ mod tests {
                 "wJalrXUtnFEMI",
             ),
             (r#"{"password":"hunter2hunter2"}"#, "hunter2"),
-            ("token s.AbCdEfGhIjKlMnOpQrStUvWxYz12", "s.AbCd"),
+            ("DB_PASSWORD=hunter2hunter2", "hunter2"),
+            ("token s.AbCdEfGhIjKlMnOpQrStUvWx used", "s.AbCd"),
         ];
         for (line, secret) in cases {
             let out = redact_token_shapes(line);
@@ -168,6 +135,7 @@ mod tests {
     fn near_misses_are_left_alone() {
         for line in [
             r#"{"msg":"could not get secret data from provider","ClusterSecretStore":{"name":"akv-hybridops"}}"#,
+            r#"{"level":"error","ExternalSecret":{"name":"order-service-regcred","namespace":"prod"},"SecretStore":"prod/vault"}"#,
             "FATAL:  password authentication failed for user \"netbox\"",
             "the token expired",
         ] {

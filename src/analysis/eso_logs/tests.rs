@@ -12,7 +12,13 @@ fn log(component: &str, workload: &str, lines: &[&str]) -> PodLog {
         component: component.into(),
         container: component.into(),
         previous: false,
-        lines: lines.iter().map(|l| l.to_string()).collect(),
+        lines: lines
+            .iter()
+            .map(|l| LogLine {
+                text: l.to_string(),
+                about: about_of(l),
+            })
+            .collect(),
     }
 }
 
