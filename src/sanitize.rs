@@ -91,12 +91,13 @@ pub fn output(input: &str, keep_sgr: bool) -> std::borrow::Cow<'_, str> {
     let mut out = String::with_capacity(input.len());
     let mut rest = input;
     while let Some(c) = rest.chars().next() {
-        if keep_sgr && c == '\u{1b}' {
-            if let Some(len) = sgr_len(rest) {
-                out.push_str(&rest[..len]);
-                rest = &rest[len..];
-                continue;
-            }
+        if keep_sgr
+            && c == '\u{1b}'
+            && let Some(len) = sgr_len(rest)
+        {
+            out.push_str(&rest[..len]);
+            rest = &rest[len..];
+            continue;
         }
         let next = rest
             .char_indices()

@@ -16,7 +16,7 @@ use serde_json::Value;
 use crate::diagnose::catalogue::*;
 use crate::model::doctor::Status;
 use crate::model::finding::Finding;
-use crate::model::logs::{LogAbout, LogLine, PodLog, about_of};
+use crate::model::logs::{LogAbout, PodLog, about_of};
 use crate::model::refs::{StoreKind, StoreRef};
 use crate::sanitize;
 
@@ -241,12 +241,14 @@ fn logs_command(log: &PodLog) -> String {
     )
 }
 
+/// A pattern seen about one object (or none) by one ESO installation.
+type PatternKey = (Pattern, Option<Subject>, String);
+
 /// The findings the lines show on their own. `explained` are the stores already named by other
 /// findings: a store validation error there is evidence, not a second finding.
 pub fn findings(logs: &[PodLog], explained: &[StoreRef]) -> Vec<Finding> {
-    // (pattern, subject) -> (first pod log seen, lines)
-    let mut seen: BTreeMap<(Pattern, Option<Subject>, String), (PodLog, Vec<String>)> =
-        BTreeMap::new();
+    // (pattern, subject, installation) -> (first pod log seen, lines)
+    let mut seen: BTreeMap<PatternKey, (PodLog, Vec<String>)> = BTreeMap::new();
     // subject -> the ESO installations whose controller reconciles it
     let mut reconcilers: BTreeMap<Subject, BTreeSet<String>> = BTreeMap::new();
     for log in logs {

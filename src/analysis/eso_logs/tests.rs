@@ -3,6 +3,7 @@
 //! explained by another finding.
 
 use super::*;
+use crate::model::logs::LogLine;
 
 fn log(component: &str, workload: &str, lines: &[&str]) -> PodLog {
     PodLog {
