@@ -187,3 +187,47 @@ async fn issue17_real_kubectl_logs_reads_the_simulated_controller() {
         stderr(&waiting)
     );
 }
+
+/// Issue 17 "Done when": an incident found from ESO's logs alone. Every ExternalSecret of
+/// eso-leader-election-lost is synced and scope sees nothing; only the previous instance of ESO's
+/// controller says it lost leader election.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue17_an_incident_found_from_eso_logs_alone() {
+    let env = SandboxEnv::start("eso-leader-election-lost").await;
+    let (scope_code, scope) = env.json(&["scope", "-A", "-o", "json"]);
+    assert_eq!(scope_code, Some(0), "{scope:#}");
+    let (code, report) = env.json(&["doctor", "-A", "-o", "json"]);
+    assert_eq!(code, Some(1), "{report:#}");
+    let findings = all_findings(&report);
+    assert!(
+        findings.iter().all(|f| f["code"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("eso-log-"))),
+        "only the log shows this incident: {report:#}"
+    );
+    let lost = findings
+        .iter()
+        .find(|f| f["code"] == "eso-log-leader-election-lost")
+        .unwrap_or_else(|| panic!("no eso-log-leader-election-lost in {report:#}"));
+    let evidence: Vec<&str> = lost["evidence"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        evidence
+            .iter()
+            .any(|e| e.contains(", previous)") && e.contains("leader election lost")),
+        "{lost:#}"
+    );
+    assert!(
+        lost["next"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .any(|n| n.contains("--previous")),
+        "{lost:#}"
+    );
+}

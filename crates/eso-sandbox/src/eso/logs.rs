@@ -17,9 +17,20 @@ pub const CONTAINER: &str = "external-secrets";
 
 /// Append one line to a Deployment's container log, as every one of its pods prints it.
 pub fn append(store: &Store, namespace: &str, deployment: &str, container: &str, text: String) {
-    store.pod_logs().append(
+    append_to(
+        store,
         namespace,
         LogOwner::Workload(deployment.to_string()),
+        container,
+        text,
+    );
+}
+
+/// Append one line to a pod's (or a workload's) container log.
+pub fn append_to(store: &Store, namespace: &str, owner: LogOwner, container: &str, text: String) {
+    store.pod_logs().append(
+        namespace,
+        owner,
         container,
         LogLine {
             time: jiff::Timestamp::now(),
