@@ -6,13 +6,14 @@ mod common;
 
 use common::*;
 
-const SCENARIOS: [&str; 6] = [
+const SCENARIOS: [&str; 7] = [
     "healthy",
     "vault-policy-removed",
     "akv-sp-secret-expired",
     "akv-wrong-key",
     "akv-secret-disabled",
     "rotation-not-propagated",
+    "eso-leader-election-lost",
 ];
 
 const TOKENS: &[&str] = &[
@@ -100,6 +101,28 @@ async fn issue17_bundle_on_every_scenario_writes_the_folder_and_no_value() {
                     p.display()
                 );
             }
+        }
+        // The application's own secret-related lines, where it logs any.
+        if scenario == "rotation-not-propagated" {
+            let app = all
+                .iter()
+                .find(|p| p.to_string_lossy().contains("/logs/app-netbox-netbox-"))
+                .unwrap_or_else(|| panic!("no netbox application log in {all:?}"));
+            let text = std::fs::read_to_string(app).unwrap_or_default();
+            assert!(text.contains("password authentication failed"), "{text}");
+            let summary = std::fs::read_to_string(dir.join("summary.md")).unwrap_or_default();
+            assert!(
+                summary.contains("## What the applications log")
+                    && summary.contains("password authentication failed"),
+                "{summary}"
+            );
+        }
+        if scenario == "eso-leader-election-lost" {
+            assert!(
+                all.iter()
+                    .any(|p| p.to_string_lossy().ends_with("-previous.log")),
+                "no previous instance's log in {all:?}"
+            );
         }
         let summary = std::fs::read_to_string(dir.join("summary.md")).unwrap_or_default();
         assert!(

@@ -260,6 +260,7 @@ fn finding_md(out: &mut String, f: &Finding) {
 pub fn summary(
     report: &DoctorReport,
     timeline: &[Happening],
+    app_lines: &[(String, Vec<String>)],
     now: jiff::Timestamp,
     r: &Redactor,
 ) -> String {
@@ -304,6 +305,17 @@ pub fn summary(
             out.push_str(&format!("- {a}\n"));
         }
         out.push('\n');
+    }
+    if !app_lines.is_empty() {
+        out.push_str("## What the applications log\n\n");
+        for (who, lines) in app_lines {
+            out.push_str(&format!("{}:\n\n```text\n", r.redact(who)));
+            for l in lines {
+                out.push_str(&r.redact(l));
+                out.push('\n');
+            }
+            out.push_str("```\n\n");
+        }
     }
     out.push_str("## Timeline (UTC, oldest first)\n\n");
     if timeline.is_empty() {

@@ -22,14 +22,16 @@ use crate::kube::{bundle, client, eso};
 use crate::model::scope::Fetched;
 
 pub async fn run(cfg: &Config, args: &BundleArgs, out: &mut impl Write) -> Result<Exit> {
-    let run = crate::cmd::doctor::report(cfg, &args.doctor).await?;
+    let mut run = crate::cmd::doctor::report(cfg, &args.doctor, true).await?;
     let diag = Diag::new(cfg.verbosity);
     let (client, default_ns) = client::connect(&cfg.kube).await?;
     let eso = eso::discover(&client, &diag).await?;
     let namespace = cfg.namespace.resolve(&default_ns);
     let objects = bundle::fetch(&client, &eso, namespace.as_deref(), &diag).await;
     let dir = folder(&args.out, run.now)?;
-    let redactor = Redactor::default();
+    // Every value doctor read, then token shapes: for the application lines read below and, as
+    // the last step, for every file.
+    let redactor = run.redactor.take().unwrap_or_default();
     let w = Writer {
         dir: dir.clone(),
         redactor: &redactor,
@@ -90,9 +92,39 @@ pub async fn run(cfg: &Config, args: &BundleArgs, out: &mut impl Write) -> Resul
         "doctor.json",
         &serde_json::to_string_pretty(&report).unwrap_or_default(),
     )?;
+    let targets: Vec<(String, String)> = secrets
+        .iter()
+        .filter_map(|s| {
+            Some((
+                s["metadata"]["namespace"].as_str()?.to_string(),
+                s["metadata"]["name"].as_str()?.to_string(),
+            ))
+        })
+        .collect();
+    let pods = objects.pods.as_deref().unwrap_or_default();
+    let apps = bundle::app_logs(&client, pods, &targets, &redactor, &diag).await;
+    for app in &apps {
+        let name = format!("logs/app-{}-{}.log", safe(&app.namespace), safe(&app.pod));
+        let mut text = format!("# {}/{} ({})\n", app.namespace, app.pod, app.source);
+        for l in &app.lines {
+            text.push_str(l);
+            text.push('\n');
+        }
+        w.text(&name, &text)?;
+    }
+    let app_lines: Vec<(String, Vec<String>)> = apps
+        .iter()
+        .filter(|a| !a.lines.is_empty())
+        .map(|a| {
+            (
+                format!("{}/{} ({})", a.namespace, a.pod, a.source),
+                a.lines.clone(),
+            )
+        })
+        .collect();
     w.text(
         "summary.md",
-        &content::summary(&run.report, &timeline, run.now, &redactor),
+        &content::summary(&run.report, &timeline, &app_lines, run.now, &redactor),
     )?;
     for log in &run.eso_logs {
         let name = format!(

@@ -28,7 +28,7 @@ use crate::render::{self, RenderOptions};
 mod regcreds;
 
 pub async fn run(cfg: &Config, args: &DoctorArgs, out: &mut impl Write) -> Result<Exit> {
-    let run = report(cfg, args).await?;
+    let run = report(cfg, args, false).await?;
     let (report, now) = (run.report, run.now);
     let render_opts = RenderOptions {
         format: cfg.format,
@@ -47,9 +47,17 @@ pub(crate) struct DoctorRun {
     pub now: jiff::Timestamp,
     /// ESO's log lines as read, already redacted.
     pub eso_logs: Vec<crate::model::logs::PodLog>,
+    /// What the run learned to redact (every value it read), kept only when asked: `bundle`
+    /// redacts the application lines it reads afterwards, and every file, with it.
+    pub redactor: Option<crate::analysis::eso_logs::redact::Redactor>,
 }
 
-pub(crate) async fn report(cfg: &Config, args: &DoctorArgs) -> Result<DoctorRun> {
+/// One doctor run; `keep_redactor` keeps the redaction of every value read past the run.
+pub(crate) async fn report(
+    cfg: &Config,
+    args: &DoctorArgs,
+    keep_redactor: bool,
+) -> Result<DoctorRun> {
     let opts = options(cfg, args)?;
     let batch = batch_options(cfg, args)?;
     let diag = Diag::new(cfg.verbosity);
@@ -131,7 +139,7 @@ pub(crate) async fn report(cfg: &Config, args: &DoctorArgs) -> Result<DoctorRun>
         }
         Err(_) => None,
     };
-    drop(redactor);
+    let redactor = keep_redactor.then_some(redactor);
     // Only key names and pull-secret hosts go on to the analysis.
     let secrets = doctor_targets::secret_facts(&managed);
     // The managed Secrets' values are not needed past the probes and the logins.
@@ -188,6 +196,7 @@ pub(crate) async fn report(cfg: &Config, args: &DoctorArgs) -> Result<DoctorRun>
         report,
         now,
         eso_logs,
+        redactor,
     })
 }
 

@@ -122,3 +122,71 @@ pub async fn fetch(client: &Client, eso: &EsoApi, namespace: Option<&str>, diag:
         pods,
     }
 }
+
+/// Pods whose application lines the bundle keeps, at most.
+const APP_PODS: usize = 20;
+
+/// One consumer pod's secret-related lines (issue 17), redacted.
+pub struct AppLog {
+    pub namespace: String,
+    pub pod: String,
+    pub source: String,
+    pub lines: Vec<String>,
+}
+
+/// The secret-related lines of the pods that read one of `secrets` (`(namespace, name)`) and whose
+/// containers have run (`analysis::app_logs`), at most [`APP_PODS`] pods.
+pub async fn app_logs(
+    client: &Client,
+    pods: &[Value],
+    secrets: &[(String, String)],
+    redactor: &crate::analysis::eso_logs::redact::Redactor,
+    diag: &Diag,
+) -> Vec<AppLog> {
+    let mut out = Vec::new();
+    let mut read = 0;
+    for v in pods {
+        let Ok(pod) = serde_json::from_value::<Pod>(v.clone()) else {
+            continue;
+        };
+        let ns = pod.metadata.namespace.clone().unwrap_or_default();
+        let Some(spec) = pod.spec.as_ref() else {
+            continue;
+        };
+        let read_by_pod: Vec<String> = secrets
+            .iter()
+            .filter(|(s_ns, name)| {
+                *s_ns == ns && !crate::analysis::consumers::secret_uses(spec, name).is_empty()
+            })
+            .map(|(_, name)| name.clone())
+            .collect();
+        let ran = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.container_statuses.as_ref())
+            .into_iter()
+            .flatten()
+            .any(|c| {
+                c.restart_count > 0
+                    || c.state
+                        .as_ref()
+                        .is_some_and(|s| s.running.is_some() || s.terminated.is_some())
+            });
+        if read_by_pod.is_empty() || !ran || read >= APP_PODS {
+            continue;
+        }
+        read += 1;
+        let names = super::app_logs::env_names_in(spec, &read_by_pod);
+        let api: Api<Pod> = Api::namespaced(client.clone(), &ns);
+        let got = super::app_logs::read(&api, &pod, &names, redactor, diag).await;
+        if let Some(source) = got.source {
+            out.push(AppLog {
+                namespace: ns,
+                pod: pod.metadata.name.clone().unwrap_or_default(),
+                source,
+                lines: got.lines,
+            });
+        }
+    }
+    out
+}

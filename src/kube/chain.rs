@@ -107,11 +107,20 @@ pub async fn gather(
 
     let (target, target_data) = fetch_target(client, ns, &facts, diag).await;
     facts.target = target;
+    let mut redactor = crate::analysis::eso_logs::redact::Redactor::default();
+    for v in target_data.values().chain(resolved.read.iter()) {
+        redactor.learn(v.bytes());
+    }
+    let reading = consumers::LogReading {
+        key_names: target_data.keys().cloned().collect(),
+        redactor: &redactor,
+    };
     facts.consumers = consumers::fetch(
         client,
         ns,
         &facts.target.name,
         facts.target.last_changed.as_deref(),
+        &reading,
         diag,
     )
     .await;

@@ -1,6 +1,7 @@
 //! The only code that talks to the Kubernetes API: building the client from kubectl's flags,
 //! ESO discovery, paginated LISTs, and per-command fetchers that return plain snapshots.
 
+pub mod app_logs;
 pub mod bundle;
 pub mod chain;
 pub mod client;

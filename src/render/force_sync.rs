@@ -84,6 +84,9 @@ fn write_table(
         out.write_all(trimmed_lines(&t).as_bytes())?;
     }
     writeln!(out)?;
+    for c in report.restarts.iter().filter_map(|r| r.log_check.as_ref()) {
+        writeln!(out, "{}", log_check(c))?;
+    }
     for r in &report.external_secrets {
         if let Some(hint) = &r.outcome.hint {
             writeln!(
@@ -182,6 +185,12 @@ pub fn restarting(r: &RestartResult) -> String {
         sanitize::line(&r.workload),
         sanitize::line(&r.namespace)
     )
+}
+
+/// Issue 17: whether the restarted workload's new pods still log what the old ones did.
+pub fn log_check(c: &crate::model::force_sync::LogCheck) -> String {
+    let mark = if c.verified { "✔" } else { "✗" };
+    format!("{mark} {}", sanitize::line(&c.message))
 }
 
 pub fn restart_done(r: &RestartResult) -> String {
