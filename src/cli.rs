@@ -310,6 +310,11 @@ pub enum Command {
     #[command(after_help = DOCTOR_EXAMPLES)]
     Doctor(DoctorArgs),
 
+    /// Save the evidence of an incident in a dated folder: doctor's report, a summary, redacted
+    /// objects, Events, pod statuses and ESO's log lines; never a secret value
+    #[command(after_help = BUNDLE_EXAMPLES)]
+    Bundle(BundleArgs),
+
     /// Print a shell completion script
     #[command(after_help = COMPLETION_EXAMPLES)]
     Completion(CompletionArgs),
@@ -603,6 +608,26 @@ pub struct DoctorArgs {
     /// without it such a run exits 1, because a check that did not run is not a pass
     #[arg(long)]
     pub allow_partial: bool,
+}
+
+const BUNDLE_EXAMPLES: &str = "Examples:
+  # Everything about the incident in every namespace, in ./eso-incident-YYYYMMDD-HHMM/
+  kubectl eso bundle -A
+
+  # One namespace, into /tmp, without calling the providers
+  kubectl eso bundle -n netbox --out /tmp --no-probe
+
+Read-only: it writes only to the local folder. Exit codes: 0 written, no finding; 1 written, with
+findings; 2 the tool could not run.";
+
+#[derive(Debug, Clone, Args)]
+pub struct BundleArgs {
+    #[command(flatten)]
+    pub doctor: DoctorArgs,
+
+    /// The folder in which eso-incident-YYYYMMDD-HHMM/ is created
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub out: std::path::PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -295,6 +295,8 @@ fn issue12_every_scenario_is_covered() {
         "akv-firewall",
         "akv-rbac-denied",
         "scale",
+        // Found from ESO's log alone, about no ExternalSecret: tests/eso_logs_sandbox.rs.
+        "eso-leader-election-lost",
     ];
     for (name, _) in eso_sandbox::scenario_names() {
         assert!(

@@ -68,7 +68,7 @@ pub fn analyse(
     opts: &DoctorOptions,
     now: Timestamp,
 ) -> DoctorReport {
-    let checks = vec![
+    let mut checks = vec![
         install::check(install),
         stores::check(snap, scope, &extras.stores),
         match &extras.probes {
@@ -91,9 +91,21 @@ pub fn analyse(
             None => skipped(CheckId::PushSecrets, "not read"),
         },
     ];
+    if let Some(logs) = &extras.eso_logs {
+        checks.push(logs_check(logs, &checks));
+    }
     let totals = totals(&checks);
     let degraded_parts = degraded(scope, extras);
     let incomplete = incomplete(&degraded_parts, &checks, extras, opts);
+    if let Some(Ok(logs)) = &extras.eso_logs {
+        for c in &mut checks {
+            crate::analysis::eso_logs::attach(&mut c.findings, logs);
+        }
+    }
+    let meta_of = |object: &str| managed_metadata(snap, object);
+    for c in &mut checks {
+        crate::analysis::eso_logs::managed_by::steer(&mut c.findings, &meta_of);
+    }
     let findings = crate::diagnose::rank::rank(
         checks
             .iter()
@@ -119,6 +131,66 @@ pub fn analyse(
         totals,
         incomplete,
         degraded: degraded_parts,
+    }
+}
+
+/// The metadata of a finding's object (`ExternalSecret ns/name`, `SecretStore ns/name`,
+/// `ClusterSecretStore name`) as scope read it, for who manages it (issue 17).
+fn managed_metadata(snap: &ScopeSnapshot, object: &str) -> Option<serde_json::Value> {
+    let (kind, rest) = object.split_once(' ')?;
+    let (ns, name) = match rest.split_once('/') {
+        Some((ns, name)) => (Some(ns), name),
+        None => (None, rest),
+    };
+    let meta = match kind {
+        "ExternalSecret" => snap
+            .external_secrets
+            .iter()
+            .find(|e| {
+                e.metadata.name.as_deref() == Some(name) && e.metadata.namespace.as_deref() == ns
+            })
+            .map(|e| &e.metadata),
+        "SecretStore" => snap
+            .secret_stores
+            .as_ref()
+            .ok()?
+            .iter()
+            .find(|e| {
+                e.metadata.name.as_deref() == Some(name) && e.metadata.namespace.as_deref() == ns
+            })
+            .map(|e| &e.metadata),
+        "ClusterSecretStore" => snap
+            .cluster_secret_stores
+            .as_ref()
+            .ok()?
+            .iter()
+            .find(|e| e.metadata.name.as_deref() == Some(name))
+            .map(|e| &e.metadata),
+        _ => None,
+    }?;
+    serde_json::to_value(meta).ok()
+}
+
+/// Check 7 (issue 17): the causes only ESO's logs show, and its lines attached as evidence to the
+/// findings of the other checks about the same objects. Unreadable logs are "not checked", never ok.
+fn logs_check(
+    logs: &crate::model::scope::Fetched<Vec<crate::model::logs::PodLog>>,
+    checks: &[Check],
+) -> Check {
+    match logs {
+        Ok(logs) => {
+            let explained: Vec<crate::model::refs::StoreRef> = checks
+                .iter()
+                .flat_map(|c| &c.findings)
+                .filter_map(|f| f.about.store.clone())
+                .collect();
+            let findings = crate::analysis::eso_logs::findings(logs, &explained);
+            finish(CheckId::Logs, logs.len(), findings)
+        }
+        Err(d) => skipped(
+            CheckId::Logs,
+            &format!("not checked: could not read {}: {}", d.resource, d.cause),
+        ),
     }
 }
 
@@ -173,6 +245,9 @@ fn degraded(scope: &ScopeReport, extras: &DoctorExtras) -> Vec<Degraded> {
     out.extend(extras.targets.values_unread.clone());
     if let Some(Err(pods)) = &extras.targets.pods {
         out.push(pods.clone());
+    }
+    if let Some(Err(logs)) = &extras.eso_logs {
+        out.push(logs.clone());
     }
     if let Some(Err(namespaces)) = &extras.stores.namespace_labels {
         out.push(namespaces.clone());

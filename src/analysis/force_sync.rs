@@ -366,6 +366,7 @@ pub fn restart_plan(
                 uses,
                 action,
                 message,
+                log_check: None,
             },
         ));
     }
@@ -452,7 +453,10 @@ pub fn exit_code(report: &ForceSyncReport) -> Exit {
         .external_secrets
         .iter()
         .any(|r| r.outcome.kind.is_problem())
-        || report.restarts.iter().any(|r| r.action.is_problem());
+        || report
+            .restarts
+            .iter()
+            .any(|r| r.action.is_problem() || r.log_check.as_ref().is_some_and(|c| !c.verified));
     Exit::from_findings(bad)
 }
 

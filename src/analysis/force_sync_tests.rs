@@ -360,7 +360,18 @@ fn exit_code_is_one_for_any_problem() {
         uses: vec!["env".into()],
         action: RestartAction::RolloutTimedOut,
         message: None,
+        log_check: None,
     }];
+    assert_eq!(exit_code(&report), Exit::Findings);
+    // Issue 17: rolled out, but the new pods still log the old error.
+    report.restarts[0].action = RestartAction::Restarted;
+    assert_eq!(exit_code(&report), Exit::Healthy);
+    report.restarts[0].log_check = Some(LogCheck {
+        verified: false,
+        before: vec!["authentication failed".into()],
+        still: vec!["authentication failed".into()],
+        message: "not verified".into(),
+    });
     assert_eq!(exit_code(&report), Exit::Findings);
     assert_eq!(
         summary(&report.external_secrets, &report.restarts).synced,

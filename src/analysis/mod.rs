@@ -2,10 +2,13 @@
 //! so every verdict is unit-tested with fixed times. `doctor` reuses `scope`'s analysis; the
 //! consumers of a Secret are shared by scope, force-sync and describe-chain.
 
+pub mod app_logs;
+pub mod bundle;
 pub mod chain;
 pub mod consumers;
 pub mod doctor;
 pub mod duration;
+pub mod eso_logs;
 pub mod force_sync;
 pub mod push;
 pub mod scope;

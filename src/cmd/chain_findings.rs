@@ -53,6 +53,7 @@ pub async fn findings(
     );
     let extras = DoctorExtras {
         push: None,
+        eso_logs: None,
         probes: probed
             .then(|| store_probe(facts))
             .flatten()

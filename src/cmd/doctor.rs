@@ -28,6 +28,36 @@ use crate::render::{self, RenderOptions};
 mod regcreds;
 
 pub async fn run(cfg: &Config, args: &DoctorArgs, out: &mut impl Write) -> Result<Exit> {
+    let run = report(cfg, args, false).await?;
+    let (report, now) = (run.report, run.now);
+    let render_opts = RenderOptions {
+        format: cfg.format,
+        color: cfg.color,
+        now,
+    };
+    let format = DoctorFormat::from_render(&render_opts, cfg.junit);
+    render::doctor::write(out, &report, format).map_err(Error::Output)?;
+    Ok(Exit::from_findings(fails(&report)))
+}
+
+/// What one doctor run produced: what `run` prints and `bundle` saves.
+pub(crate) struct DoctorRun {
+    pub report: crate::model::doctor::DoctorReport,
+    /// The time the report was judged at.
+    pub now: jiff::Timestamp,
+    /// ESO's log lines as read, already redacted.
+    pub eso_logs: Vec<crate::model::logs::PodLog>,
+    /// What the run learned to redact (every value it read), kept only when asked: `bundle`
+    /// redacts the application lines it reads afterwards, and every file, with it.
+    pub redactor: Option<crate::analysis::eso_logs::redact::Redactor>,
+}
+
+/// One doctor run; `keep_redactor` keeps the redaction of every value read past the run.
+pub(crate) async fn report(
+    cfg: &Config,
+    args: &DoctorArgs,
+    keep_redactor: bool,
+) -> Result<DoctorRun> {
     let opts = options(cfg, args)?;
     let batch = batch_options(cfg, args)?;
     let diag = Diag::new(cfg.verbosity);
@@ -113,6 +143,23 @@ pub async fn run(cfg: &Config, args: &DoctorArgs, out: &mut impl Write) -> Resul
         }
         Err(why) => Err(why),
     };
+    // ESO's logs are read last, redacted by every value this run read (issue 17).
+    let mut redactor = crate::analysis::eso_logs::redact::Redactor::default();
+    for value in managed
+        .values()
+        .flat_map(|m| m.data.values())
+        .chain(credentials.iter())
+    {
+        redactor.learn(value.bytes());
+    }
+    let eso_logs = match &install.deployments {
+        Ok(deployments) => {
+            let namespaces = deployments.iter().map(|d| d.namespace.clone()).collect();
+            Some(crate::kube::pod_logs::eso_logs(&client, &namespaces, &redactor, &diag).await)
+        }
+        Err(_) => None,
+    };
+    let redactor = keep_redactor.then_some(redactor);
     // Only key names and pull-secret hosts go on to the analysis.
     let secrets = doctor_targets::secret_facts(&managed);
     // The managed Secrets' values are not needed past the probes and the logins.
@@ -143,6 +190,7 @@ pub async fn run(cfg: &Config, args: &DoctorArgs, out: &mut impl Write) -> Resul
             pod_refs,
             secrets,
         },
+        eso_logs,
     };
     let report = analyse(&install, &snapshot, &scope, &extras, &opts, now);
     // ESO copies provider errors into Events, and Entra's quote the client id: every value the
@@ -161,14 +209,16 @@ pub async fn run(cfg: &Config, args: &DoctorArgs, out: &mut impl Write) -> Resul
         ),
     );
 
-    let render_opts = RenderOptions {
-        format: cfg.format,
-        color: cfg.color,
-        now,
+    let eso_logs = match extras.eso_logs {
+        Some(Ok(logs)) => logs,
+        _ => Vec::new(),
     };
-    let format = DoctorFormat::from_render(&render_opts, cfg.junit);
-    render::doctor::write(out, &report, format).map_err(Error::Output)?;
-    Ok(Exit::from_findings(fails(&report)))
+    Ok(DoctorRun {
+        report,
+        now,
+        eso_logs,
+        redactor,
+    })
 }
 
 /// Check 4's reads: the running pods that read a target Secret at start (and, from the same

@@ -1,6 +1,7 @@
 //! One file per subcommand, each doing fetch -> analyse -> render with no business logic inline.
 //! Adding a subcommand is a variant in `cli.rs`, a file here and one arm in `dispatch`.
 
+pub mod bundle;
 mod chain_findings;
 pub mod complete;
 pub mod completion;
@@ -77,6 +78,11 @@ async fn run(
             let cfg = config::from_cli(&cli.global, Terminal::detect())?;
             let deadline = command_deadline(&args.deadline)?;
             within(deadline, "doctor", doctor::run(&cfg, &args, out)).await
+        }
+        Command::Bundle(args) => {
+            let cfg = config::from_cli(&cli.global, Terminal::detect())?;
+            let deadline = command_deadline(&args.doctor.deadline)?;
+            within(deadline, "bundle", bundle::run(&cfg, &args, out)).await
         }
         Command::Completion(args) => Ok(completion::run(&args, out)?),
         // Boxed: the sandbox's future (a whole simulated cluster) is large.

@@ -44,6 +44,12 @@ codes! {
     ESO_CONTROLLER_DUPLICATE = "eso-controller-duplicate", Controller;
     ESO_WEBHOOK_MISSING = "eso-webhook-missing", Controller;
     CHECK_NOT_RUN = "check-not-run", Controller;
+    // what only ESO's own logs show (issue 17)
+    ESO_LOG_LEADER_ELECTION_LOST = "eso-log-leader-election-lost", Controller;
+    ESO_LOG_WEBHOOK_CERTIFICATE = "eso-log-webhook-certificate", Controller;
+    ESO_LOG_TWO_CONTROLLERS = "eso-log-two-controllers", Controller;
+    ESO_LOG_PROVIDER_RATE_LIMITED = "eso-log-provider-rate-limited", Provider;
+    ESO_LOG_STORE_VALIDATION = "eso-log-store-validation", Store;
     // store references
     STORE_MISSING = "store-missing", StoreRef;
     STORE_NAME_TYPO = "store-name-typo", StoreRef;

@@ -134,12 +134,21 @@ pub async fn gather(
         fetch_manifest_target(client, ns, &facts, &es_model, diag).await
     };
     facts.target = target;
+    let mut redactor = crate::analysis::eso_logs::redact::Redactor::default();
+    for v in target_data.values().chain(resolved.read.iter()) {
+        redactor.learn(v.bytes());
+    }
+    let reading = consumers::LogReading {
+        key_names: target_data.keys().cloned().collect(),
+        redactor: &redactor,
+    };
     facts.consumers = consumers::fetch(
         client,
         ns,
         &target_kind,
         &facts.target.name,
         facts.target.last_changed.as_deref(),
+        &reading,
         diag,
     )
     .await;

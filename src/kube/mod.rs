@@ -1,6 +1,8 @@
 //! The only code that talks to the Kubernetes API: building the client from kubectl's flags,
 //! ESO discovery, paginated LISTs, and per-command fetchers that return plain snapshots.
 
+pub mod app_logs;
+pub mod bundle;
 pub mod chain;
 pub mod client;
 pub mod doctor_install;
@@ -9,6 +11,7 @@ pub mod doctor_targets;
 pub mod eso;
 pub mod force_sync;
 pub mod list;
+pub mod pod_logs;
 pub mod push;
 pub mod retry;
 pub mod scope;

@@ -457,6 +457,14 @@ pub struct ConsumerFacts {
     /// Pods: the owning workload, `deployment/order-service`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workload: Option<String>,
+    /// Pods that fail or run on an old value: the last secret-related lines their container printed
+    /// (issue 17; `analysis::app_logs`), redacted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub log_lines: Vec<String>,
+    /// Where `log_lines` come from: `container netbox`, `container netbox, previous instance`; or
+    /// why the log could not be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_source: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

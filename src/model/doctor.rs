@@ -45,6 +45,8 @@ pub enum CheckId {
     Leftovers,
     Regcreds,
     PushSecrets,
+    /// ESO's own logs (issue 17).
+    Logs,
 }
 
 impl CheckId {
@@ -57,6 +59,7 @@ impl CheckId {
             CheckId::Leftovers => "leftovers",
             CheckId::Regcreds => "regcreds",
             CheckId::PushSecrets => "push-secrets",
+            CheckId::Logs => "logs",
         }
     }
 
@@ -69,6 +72,7 @@ impl CheckId {
             CheckId::Leftovers => "Leftovers",
             CheckId::Regcreds => "Registry credentials",
             CheckId::PushSecrets => "PushSecrets",
+            CheckId::Logs => "ESO logs",
         }
     }
 }
@@ -185,6 +189,8 @@ pub struct DoctorExtras {
     /// Issue 14: the PushSecrets in scope and what their stores say about writing; `None` when
     /// not read, `Err` when they could not be listed.
     pub push: Option<Result<crate::model::push::PushSnapshot, String>>,
+    /// Check 7: the recent, redacted lines of ESO's pods; `None` where the command does not read them.
+    pub eso_logs: Option<Fetched<Vec<crate::model::logs::PodLog>>>,
 }
 
 /// Check 2's reads beyond scope's snapshot.

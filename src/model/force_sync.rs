@@ -193,6 +193,24 @@ pub struct RestartResult {
     pub action: RestartAction,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// Issue 17: the old pods logged secret-related errors; whether the new pods still do
+    /// (`verified: netbox no longer logs ...`). `None` when the old pods logged none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_check: Option<LogCheck>,
+}
+
+/// What the restarted workload's pods logged before and after (issue 17).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogCheck {
+    /// The new pods no longer print any of the phrases the old ones printed.
+    pub verified: bool,
+    /// The secret-related phrases the old pods printed (`password authentication failed`).
+    pub before: Vec<String>,
+    /// Those the new pods print too.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub still: Vec<String>,
+    pub message: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -6,6 +6,7 @@ pub mod doctor;
 pub mod eso;
 pub mod finding;
 pub mod force_sync;
+pub mod logs;
 pub mod push;
 pub mod refs;
 pub mod scope;

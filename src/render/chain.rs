@@ -184,6 +184,12 @@ fn write_details(out: &mut impl Write, r: &ChainReport) -> io::Result<()> {
                 s.push_str(" (started before the Secret changed)");
             }
             line(out, s)?;
+            if let Some(source) = &c.log_source {
+                line(out, format!("  log ({source}):"))?;
+            }
+            for l in &c.log_lines {
+                line(out, format!("    {l}"))?;
+            }
         }
     }
     if !f.external_secret.events.is_empty() {

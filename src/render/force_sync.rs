@@ -86,6 +86,9 @@ fn write_table(
         out.write_all(trimmed_lines(&t).as_bytes())?;
     }
     writeln!(out)?;
+    for c in report.restarts.iter().filter_map(|r| r.log_check.as_ref()) {
+        writeln!(out, "{}", log_check(c))?;
+    }
     // One hint, the objects it is for: five ExternalSecrets on one broken store get it once.
     let mut hints: Vec<(&str, Vec<String>)> = Vec::new();
     for r in &report.external_secrets {
@@ -314,6 +317,12 @@ pub fn restarting(r: &RestartResult) -> String {
     )
 }
 
+/// Issue 17: whether the restarted workload's new pods still log what the old ones did.
+pub fn log_check(c: &crate::model::force_sync::LogCheck) -> String {
+    let mark = if c.verified { "✔" } else { "✗" };
+    format!("{mark} {}", sanitize::line(&c.message))
+}
+
 pub fn restart_done(r: &RestartResult) -> String {
     let who = format!(
         "{} in {}",
@@ -462,6 +471,7 @@ mod tests {
             uses: vec!["env".into()],
             action,
             message: None,
+            log_check: None,
         }
     }
 

@@ -175,6 +175,7 @@ impl Sandbox {
             http.clone(),
             "external-secrets.io/v1",
         ));
+        eso::logs::started(&store);
         let kubelet = kubelet::Kubelet::start(store.clone(), http, registry.host());
         let mut sandbox = Sandbox {
             controller,
@@ -243,6 +244,46 @@ impl Sandbox {
                 client_id,
                 jiff::Timestamp::now() - jiff::SignedDuration::from_hours(1),
             )?,
+            Step::Log {
+                namespace,
+                deployment,
+                container,
+                previous,
+                until_restart,
+                lines,
+            } => {
+                let store = self.api.store();
+                let owners: Vec<kube_sim::logs::LogOwner> = if *until_restart {
+                    store
+                        .list("v1", "Pod", Some(namespace))
+                        .iter()
+                        .filter(|p| {
+                            kube_sim::logs::workload_of(p).as_deref() == Some(deployment.as_str())
+                        })
+                        .filter_map(|p| p["metadata"]["name"].as_str())
+                        .map(|n| kube_sim::logs::LogOwner::Pod(n.to_string()))
+                        .collect()
+                } else {
+                    vec![kube_sim::logs::LogOwner::Workload(deployment.clone())]
+                };
+                for owner in owners {
+                    for line in lines {
+                        eso::logs::append_to(
+                            &store,
+                            namespace,
+                            owner.clone(),
+                            container,
+                            line.clone(),
+                        );
+                    }
+                    if *previous {
+                        store.pod_logs().restart(namespace, owner, container);
+                    }
+                }
+                if *previous {
+                    restarted(&store, namespace, deployment, container);
+                }
+            }
             Step::Resync => {
                 self.controller.resync_all();
                 self.settle().await;
@@ -414,4 +455,26 @@ async fn configure_vault(
         admin.kv_put(&s.mount, &s.path, &s.data).await?;
     }
     Ok(())
+}
+
+/// The pods of `deployment` show that `container` restarted once (its previous instance has a log).
+fn restarted(store: &kube_sim::Store, namespace: &str, deployment: &str, container: &str) {
+    for mut pod in store.list("v1", "Pod", Some(namespace)) {
+        if kube_sim::logs::workload_of(&pod).as_deref() != Some(deployment) {
+            continue;
+        }
+        let Some(statuses) = pod
+            .pointer_mut("/status/containerStatuses")
+            .and_then(Value::as_array_mut)
+        else {
+            continue;
+        };
+        for s in statuses.iter_mut().filter(|s| s["name"] == container) {
+            let count = s["restartCount"].as_i64().unwrap_or(0);
+            s["restartCount"] = Value::from(count + 1);
+            s["lastState"] = serde_json::json!({"terminated": {"exitCode": 1, "reason": "Error"}});
+        }
+        // A pod that went away meanwhile has nothing to update.
+        let _ = store.replace_status(pod);
+    }
 }

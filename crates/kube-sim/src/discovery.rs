@@ -114,7 +114,14 @@ fn subresources(rt: &ResourceType, version: &str) -> Vec<(String, Value, Vec<&'s
             vec!["get", "patch", "update"],
         ));
     }
-    // The only extra subresource served is serviceaccounts/token (no scale: `kubectl scale` would get a 404).
+    // Extra subresources served: serviceaccounts/token and pods/log (no scale: `kubectl scale` would get a 404).
+    if rt.extra_subresources.iter().any(|s| s == "log") {
+        out.push((
+            "log".into(),
+            json!({"group": "", "version": "", "kind": "Pod"}),
+            vec!["get"],
+        ));
+    }
     if rt.extra_subresources.iter().any(|s| s == "token") {
         out.push((
             "token".into(),
@@ -233,6 +240,7 @@ mod tests {
         assert!(
             names.contains(&"serviceaccounts/token")
                 && names.contains(&"pods/status")
+                && names.contains(&"pods/log")
                 && names.contains(&"secrets")
         );
         assert!(list.get("apiVersion").is_none());

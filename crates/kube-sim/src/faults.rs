@@ -33,7 +33,8 @@ pub fn parse_fault(spec: &str) -> Result<(String, Fault), String> {
     };
     let (resource, fault) = spec.split_once('=').ok_or_else(usage)?;
     let resource = resource.trim();
-    if resource.is_empty() || !resource.chars().all(|c| c.is_ascii_lowercase() || c == '.') {
+    let allowed = |c: char| c.is_ascii_lowercase() || c == '.' || c == '/';
+    if resource.is_empty() || !resource.chars().all(allowed) {
         return Err(usage());
     }
     let (kind, arg) = match fault.trim().split_once(':') {

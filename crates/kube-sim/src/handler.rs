@@ -423,7 +423,16 @@ async fn route(shared: &Shared, req: Request<Incoming>) -> Result<Response<Body>
         return Err(ApiStatus::forbidden(&user, &attrs));
     }
     let mut drop_after = None;
-    for fault in shared.faults.for_resource(&target.plural) {
+    // A subresource's own faults (`pods/log`) come with its resource's.
+    let mut faults = shared.faults.for_resource(&target.plural);
+    if let Some(sub) = &target.sub {
+        faults.extend(
+            shared
+                .faults
+                .for_resource(&format!("{}/{sub}", target.plural)),
+        );
+    }
+    for fault in faults {
         match fault {
             Fault::Latency(d) => tokio::time::sleep(d).await,
             Fault::TooManyRequests { retry_after_secs } => {

@@ -9,6 +9,7 @@ mod discovery;
 mod faults;
 mod handler;
 mod list;
+pub mod logs;
 mod openapi;
 mod patch;
 mod protobuf;

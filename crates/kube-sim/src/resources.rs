@@ -376,6 +376,7 @@ fn builtin_type(bt: &Builtin) -> ResourceType {
         custom: false,
         extra_subresources: match bt.plural {
             "serviceaccounts" => vec!["token".into()],
+            "pods" => vec!["log".into()],
             _ => vec![],
         },
         create_only,

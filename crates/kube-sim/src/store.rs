@@ -211,6 +211,7 @@ pub struct State {
 
 struct Inner {
     state: RwLock<State>,
+    logs: crate::logs::PodLogs,
 }
 
 /// events.k8s.io/v1 Events are a view of core/v1 Events: in-process callers may use either.
@@ -247,6 +248,7 @@ impl Store {
         Self {
             inner: Arc::new(Inner {
                 state: RwLock::new(state),
+                logs: crate::logs::PodLogs::default(),
             }),
         }
     }
@@ -257,6 +259,11 @@ impl Store {
 
     pub(crate) fn write(&self) -> RwLockWriteGuard<'_, State> {
         self.inner.state.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// What the simulated pods' containers printed: served by `pods/log`, written by whoever plays them.
+    pub fn pod_logs(&self) -> crate::logs::PodLogs {
+        self.inner.logs.clone()
     }
 
     /// The Authenticator shared by the HTTP path and `issue_token`, so both mint identical tokens.

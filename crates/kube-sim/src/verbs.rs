@@ -87,6 +87,9 @@ pub async fn dispatch(
                 serde_json::to_vec(&answer).unwrap_or_default(),
             ));
         }
+        Some("log") if req.view.rt.plural == "pods" && req.verb == "get" => {
+            return pod_log(store, &req, &call);
+        }
         Some(_) => return Err(ApiStatus::path_not_found()),
     }
     if req.sub.is_some() && !req.view.rt.has_status() {
@@ -119,6 +122,19 @@ pub async fn dispatch(
         "deletecollection" => delete_collection(store, &req, &call).await,
         _ => Err(ApiStatus::method_not_allowed()),
     }
+}
+
+/// `GET pods/NAME/log`: the container's lines as text, or the apiserver's 400/404.
+fn pod_log(store: &Store, req: &Req, call: &Call) -> Result<Response<Body>, ApiStatus> {
+    let pod = store
+        .get("v1", "Pod", Some(req.ns()), req.name())
+        .ok_or_else(|| req.not_found())?;
+    let query = crate::logs::LogQuery::parse(|k| call.param(k).map(str::to_string))?;
+    let text = crate::logs::render(&store.pod_logs(), &pod, &query, jiff::Timestamp::now())?;
+    let mut resp = Response::new(crate::handler::full(text));
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    Ok(resp)
 }
 
 fn object_response(code: u16, req: &Req, call: &Call, out: &Outcome) -> Response<Body> {

@@ -97,7 +97,6 @@ const NOT_SIMULATED: &[&str] = &[
     "pods/ephemeralcontainers",
     "pods/eviction",
     "pods/exec",
-    "pods/log",
     "pods/portforward",
     "pods/proxy",
     "podtemplates",

@@ -343,6 +343,7 @@ fn run_probes(probes: &[StoreProbe]) -> DoctorReport {
         &scope,
         &DoctorExtras {
             push: None,
+            eso_logs: None,
             probes: Some(probes.to_vec()),
             ..DoctorExtras::default()
         },
@@ -454,6 +455,7 @@ fn a_regcred_that_does_not_log_in_is_an_error_on_its_secret() {
         &scope,
         &DoctorExtras {
             push: None,
+            eso_logs: None,
             regcreds: Some(results),
             ..DoctorExtras::default()
         },

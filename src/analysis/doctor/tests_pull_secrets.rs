@@ -62,6 +62,7 @@ fn run(auths: &[&str], db_keys: &[&str], pods: Vec<PodRefs>) -> DoctorReport {
     );
     let extras = DoctorExtras {
         push: None,
+        eso_logs: None,
         targets: TargetExtras {
             pod_refs: pods,
             secrets: facts,

@@ -15,6 +15,7 @@ fn run(snap: &ScopeSnapshot, stores: StoreExtras) -> DoctorReport {
     let scope = analyse_scope(snap, &ScopeOptions::default(), now());
     let extras = DoctorExtras {
         push: None,
+        eso_logs: None,
         stores,
         ..DoctorExtras::default()
     };

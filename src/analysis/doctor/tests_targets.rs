@@ -60,6 +60,7 @@ fn run_with_secrets(
     };
     let extras = DoctorExtras {
         push: None,
+        eso_logs: None,
         probes: Some(vec![probe]),
         targets: TargetExtras {
             pods: pods.map(Ok),

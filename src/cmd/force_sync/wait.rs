@@ -10,9 +10,12 @@ use kube::{Api, Client};
 use tokio::sync::mpsc;
 
 use super::progress::Progress;
+use crate::analysis::app_logs;
+use crate::analysis::eso_logs::redact::Redactor;
 use crate::analysis::force_sync as analysis;
 use crate::analysis::force_sync::StatusSignal;
 use crate::diag::Diag;
+use crate::kube::app_logs as app_log_reader;
 use crate::kube::force_sync::{self as kf, Requests, WatchSpec, Watched};
 use crate::model::eso::ExternalSecret;
 use crate::model::force_sync::*;
@@ -241,6 +244,7 @@ pub async fn do_restarts(
         .collect();
     let at = Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
     let mut rolling = Vec::new();
+    let mut logged: HashMap<usize, Logged> = HashMap::new();
     for (i, r) in restarts.iter_mut() {
         if r.action != RestartAction::Restarted {
             progress.line(&render::force_sync::restart_done(r));
@@ -263,9 +267,15 @@ pub async fn do_restarts(
             progress.line(&render::force_sync::restart_done(r));
             continue;
         }
+        let before = logged_before(w, &workloads[*i], r).await;
         progress.line(&render::force_sync::restarting(r));
         match kf::restart(w.client, &workloads[*i], &at, w.requests).await {
-            Ok(()) => rolling.push((*i, r)),
+            Ok(()) => {
+                if let Some(b) = before {
+                    logged.insert(*i, b);
+                }
+                rolling.push((*i, r))
+            }
             Err(e) => {
                 r.action = RestartAction::Failed;
                 r.message = Some(e);
@@ -279,6 +289,12 @@ pub async fn do_restarts(
             match kf::workload_state(w.client, &workloads[i], w.requests).await {
                 Ok(state) if analysis::rollout_complete(&state) => {
                     progress.line(&render::force_sync::restart_done(r));
+                    if let Some(b) = logged.remove(&i) {
+                        verify(w, r, b).await;
+                        if let Some(c) = &r.log_check {
+                            progress.line(&render::force_sync::log_check(c));
+                        }
+                    }
                 }
                 Ok(state) => still.push((i, r, Some(state))),
                 Err(e) => {
@@ -306,4 +322,86 @@ pub async fn do_restarts(
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
+}
+
+/// What a workload's pods logged before its restart (issue 17).
+struct Logged {
+    pods: Vec<String>,
+    phrases: Vec<String>,
+    names: Vec<String>,
+}
+
+/// The secret-related phrases the pods about to be replaced print; `None` when they print none
+/// (nothing to verify) or their logs cannot be read.
+async fn logged_before(
+    w: &Wait<'_>,
+    workload: &WorkloadState,
+    r: &RestartResult,
+) -> Option<Logged> {
+    let names = workload
+        .pod_spec
+        .as_ref()
+        .map(|s| app_log_reader::env_names_in(s, &r.secrets))
+        .unwrap_or_default();
+    let redactor = Redactor::default();
+    let read = app_log_reader::workload_lines(
+        w.client,
+        &r.namespace,
+        &r.workload,
+        &[],
+        &names,
+        &redactor,
+        &w.diag,
+    )
+    .await;
+    w.requests.add(1);
+    match read {
+        Ok((pods, lines)) => {
+            let phrases = app_logs::phrases(&lines, &names);
+            (!phrases.is_empty()).then_some(Logged {
+                pods,
+                phrases,
+                names,
+            })
+        }
+        Err(e) => {
+            w.diag.log(1, format_args!("logs of {}: {e}", r.workload));
+            None
+        }
+    }
+}
+
+/// Read the new pods' logs and record whether the old phrases are gone.
+async fn verify(w: &Wait<'_>, r: &mut RestartResult, before: Logged) {
+    let redactor = Redactor::default();
+    let read = app_log_reader::workload_lines(
+        w.client,
+        &r.namespace,
+        &r.workload,
+        &before.pods,
+        &before.names,
+        &redactor,
+        &w.diag,
+    )
+    .await;
+    w.requests.add(1);
+    let Ok((pods, lines)) = read else {
+        return;
+    };
+    if pods.is_empty() {
+        return;
+    }
+    let still = app_logs::still_logged(&before.phrases, &lines, &before.names);
+    let name = r
+        .workload
+        .rsplit('/')
+        .next()
+        .unwrap_or(&r.workload)
+        .to_string();
+    r.log_check = Some(LogCheck {
+        verified: still.is_empty(),
+        message: app_logs::verification(&name, &before.phrases, &still),
+        before: before.phrases,
+        still,
+    });
 }

@@ -1,7 +1,8 @@
 //! The consumers link: which pods and workloads in the namespace use the target Secret (one LIST
 //! per resource type, never a GET per object, and no provider call per pod), what state their pods
 //! are in, and whether a pod started before the Secret last changed (environment variables are read
-//! once at start, so such a pod needs a restart).
+//! once at start, so such a pod needs a restart). A pod that fails or runs on an old value also
+//! gets the secret-related lines of its log (issue 17, `kube::app_logs`).
 
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::CronJob;
@@ -9,10 +10,18 @@ use k8s_openapi::api::core::v1::{Pod, PodSpec};
 use kube::api::ListParams;
 use kube::{Api, Client};
 
+use crate::analysis::app_logs;
 use crate::analysis::consumers::{containers_started, controller_workload, target_uses};
+use crate::analysis::eso_logs::redact::Redactor;
 use crate::diag::Diag;
 use crate::kube::list::{Listing, list_all};
 use crate::model::chain::{ConsumerFacts, ConsumersFacts};
+
+/// The Secret's key names, and the redactor its values (and every credential read) taught.
+pub struct LogReading<'a> {
+    pub key_names: Vec<String>,
+    pub redactor: &'a Redactor,
+}
 
 pub async fn fetch(
     client: &Client,
@@ -20,6 +29,7 @@ pub async fn fetch(
     target_kind: &str,
     secret: &str,
     secret_changed: Option<&str>,
+    logs: &LogReading<'_>,
     diag: &Diag,
 ) -> ConsumersFacts {
     let mut out = ConsumersFacts::default();
@@ -103,8 +113,21 @@ pub async fn fetch(
     }
     match pods {
         Ok(items) => {
+            let mut read = 0;
             for p in &items {
-                if let Some(c) = pod(p, target_kind, secret, secret_changed) {
+                if let Some(mut c) = pod(p, target_kind, secret, secret_changed) {
+                    if app_logs::worth_reading(&c) && read < app_logs::PODS_READ {
+                        read += 1;
+                        let mut names = logs.key_names.clone();
+                        names.extend(crate::kube::app_logs::env_names(p, secret));
+                        let lines =
+                            crate::kube::app_logs::read(&p_api, p, &names, logs.redactor, diag)
+                                .await;
+                        if !lines.lines.is_empty() || lines.source.is_some() {
+                            c.log_lines = lines.lines;
+                            c.log_source = lines.source;
+                        }
+                    }
                     out.items.push(c);
                 }
             }
@@ -169,6 +192,7 @@ fn pod(p: &Pod, kind: &str, secret: &str, secret_changed: Option<&str>) -> Optio
         started,
         started_before_change,
         workload,
+        ..ConsumerFacts::default()
     })
 }
 

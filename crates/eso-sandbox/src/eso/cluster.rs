@@ -32,7 +32,10 @@ pub async fn reconcile_store(ctx: &Ctx, store: Value) {
         .as_ref()
         .is_some_and(|p| p["status"] == status && p["reason"] == reason);
     match &outcome {
-        Err(e) => events::record(ctx, &store, "Warning", "InvalidProviderConfig", &e.0),
+        Err(e) => {
+            events::record(ctx, &store, "Warning", "InvalidProviderConfig", &e.0);
+            super::logs::reconcile_failed(&ctx.store, &store, "unable to validate store", &e.0);
+        }
         Ok(()) if !unchanged => events::record(ctx, &store, "Normal", "Valid", "store validated"),
         Ok(()) => {}
     }

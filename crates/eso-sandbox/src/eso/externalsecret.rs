@@ -730,6 +730,7 @@ fn mark_done(ctx: &Ctx, es: &Value, secret_name: &str, now: jiff::Timestamp) {
 
 fn mark_failed(ctx: &Ctx, es: &Value, condition_message: &str, error: &str) {
     events::record(ctx, es, "Warning", "UpdateFailed", error);
+    super::logs::reconcile_failed(&ctx.store, es, condition_message, error);
     let now = jiff::Timestamp::now();
     let failed = reason(es, false);
     write_status(ctx, es, |status| {

@@ -8,6 +8,7 @@ pub mod cluster;
 pub mod events;
 pub mod externalsecret;
 pub mod generator;
+pub mod logs;
 pub mod provider;
 pub mod push;
 pub mod stores;

@@ -111,6 +111,10 @@ const FILES: &[(&str, &str)] = &[
         "akv-rbac-denied",
         include_str!("../../scenarios/akv-rbac-denied.yaml"),
     ),
+    (
+        "eso-leader-election-lost",
+        include_str!("../../scenarios/eso-leader-election-lost.yaml"),
+    ),
 ];
 
 #[derive(Debug, Deserialize)]
@@ -223,6 +227,20 @@ pub enum Step {
     RolloutRestart {
         namespace: String,
         name: String,
+    },
+    /// What a Deployment's container prints (issue 17): `lines` are appended to its current instance, or,
+    /// with `previous`, become the instance before its last restart. Served by kube-sim as `pods/log`.
+    /// With `untilRestart` the lines are the running pods' own: pods created later (a rollout restart
+    /// that picked up a fixed Secret) do not print them.
+    Log {
+        namespace: String,
+        deployment: String,
+        container: String,
+        #[serde(default)]
+        previous: bool,
+        #[serde(default)]
+        until_restart: bool,
+        lines: Vec<String>,
     },
     /// Pods go away (a node is drained); their ReplicaSets replace them. `label_selector` is `key=value`.
     DeletePods {
