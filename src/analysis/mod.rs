@@ -8,6 +8,7 @@ pub mod doctor;
 pub mod duration;
 pub mod force_sync;
 pub mod scope;
+pub mod since;
 pub mod store_conditions;
 pub mod trust;
 pub mod verdict;

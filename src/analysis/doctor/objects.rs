@@ -122,7 +122,8 @@ fn row_finding(
                 object(row),
                 format!("not Ready ({}): {why}", sanitize::line(reason)),
                 next,
-            ),
+            )
+            .failing(row.failing_since.clone(), row.occurrences),
         ));
     }
     let policy = es.and_then(|e| e.spec.target.creation_policy.as_deref());
