@@ -9,6 +9,7 @@ pub mod force_sync;
 pub mod scope;
 pub mod structured;
 pub mod table;
+pub mod wrap;
 
 use jiff::Timestamp;
 

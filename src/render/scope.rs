@@ -59,6 +59,7 @@ fn rows_table(report: &ScopeReport, opts: &RenderOptions, wide: bool) -> String 
         "STORE",
         "READY",
         "REASON",
+        "FAILING",
         "LAST SYNC",
         "REFRESH",
         "TARGET",
@@ -86,6 +87,7 @@ fn rows_table(report: &ScopeReport, opts: &RenderOptions, wide: bool) -> String 
             opts.color,
         ));
         cells.push(cell(r.ready.reason.as_deref().unwrap_or("")));
+        cells.push(cell(&failing_for(r, opts.now)));
         cells.push(cell(
             &r.last_sync
                 .as_deref()
@@ -113,6 +115,16 @@ fn rows_table(report: &ScopeReport, opts: &RenderOptions, wide: bool) -> String 
         t.add_row(cells);
     }
     trimmed_lines(&t)
+}
+
+/// Issue 13: how long and how often, `3h12m (x17)`; empty for a row that is not failing.
+fn failing_for(r: &ExternalSecretRow, now: jiff::Timestamp) -> String {
+    if !r.failing {
+        return String::new();
+    }
+    crate::analysis::since::describe_at(r.failing_since.as_deref(), r.occurrences, now)
+        .map(|s| s.trim_start_matches("failing for ").to_string())
+        .unwrap_or_else(|| "<unknown>".into())
 }
 
 /// The Event's message when there is one; ESO's fixed condition message otherwise.
