@@ -229,7 +229,7 @@ fn write_finding(
                 e.severity.as_str(),
                 sanitize::line(&e.code),
                 sanitize::line(&e.object),
-                wrap::cause_first(&sanitize::line(&e.message))
+                wrap::cause_first_brief(&sanitize::line(&e.message))
             );
             let mut effect_lines = wrap::wrap(&text, width, "     - ", "       ");
             if color && let Some(first) = effect_lines.first_mut() {
@@ -442,8 +442,34 @@ mod tests {
             text.contains("next: kubectl describe secretstore"),
             "{text}"
         );
-        assert!(text.contains("skipped (--no-probe)"), "{text}");
+        assert!(text.contains("Providers skipped: --no-probe"), "{text}");
         assert_eq!(text.matches("not Ready: ").count(), 1, "said once: {text}");
+        assert!(!text.contains('\u{1b}'), "{text}");
+    }
+
+    #[test]
+    fn issue_13_an_explained_sdk_error_is_brief_and_keeps_its_cause() {
+        let mut r = report(Status::Error);
+        let dump = "not Ready: error processing spec.data[0] (key: k), err: GET https://v/secrets/k/ \
+                    -- RESPONSE 404: 404 Not Found ERROR CODE: SecretNotFound -- { \"error\": { \
+                    \"code\": \"SecretNotFound\", \"message\": \"A secret with (name/id) k was not \
+                    found in this key vault. If you recently deleted it, recover it.\" } } --";
+        let effect = Finding::new(
+            "es-not-ready",
+            Status::Error,
+            "ExternalSecret prod/app".into(),
+            dump.into(),
+            String::new(),
+        );
+        r.findings[0].effects.push(effect);
+        let text = render(&r, DoctorFormat::Checklist { color: false });
+        assert!(text.contains("- error es-not-ready ExternalSecret prod/app: [HTTP 404,"), "{text}");
+        assert!(text.contains("SecretNotFound]"), "{text}");
+        assert!(text.contains("was not found in this key vault."), "{text}");
+        // The dump is left out of the checklist; JSON keeps the whole text.
+        assert!(!text.contains("recover it") && !text.contains('{'), "{text}");
+        let json = render(&r, DoctorFormat::Json);
+        assert!(json.contains("recover it"), "{json}");
         assert!(!text.contains('\u{1b}'), "{text}");
     }
 }

@@ -106,11 +106,12 @@ fn rows_table(report: &ScopeReport, opts: &RenderOptions, wide: bool) -> String 
                     .unwrap_or_default(),
             ));
         }
-        let error = error_text(r);
         cells.push(cell(&if wide {
-            error
+            error_text(r, false)
         } else {
-            shorten_middle(&sanitize::line(&error), ERROR_WIDTH)
+            // The cause first, the SDK's dump left out: cutting the middle kept Key Vault's
+            // closing dashes and lost its SecretNotFound (issue 13).
+            shorten_middle(&error_text(r, true), ERROR_WIDTH)
         }));
         t.add_row(cells);
     }
@@ -127,8 +128,9 @@ fn failing_for(r: &ExternalSecretRow, now: jiff::Timestamp) -> String {
         .unwrap_or_else(|| "<unknown>".into())
 }
 
-/// The Event's message when there is one; ESO's fixed condition message otherwise.
-fn error_text(r: &ExternalSecretRow) -> String {
+/// The Event's message when there is one; ESO's fixed condition message otherwise. `brief`:
+/// the provider's cause in front and the SDK's dump left out (`render::wrap::brief`).
+fn error_text(r: &ExternalSecretRow, brief: bool) -> String {
     if !r.failing {
         return String::new();
     }
@@ -137,6 +139,11 @@ fn error_text(r: &ExternalSecretRow) -> String {
         .clone()
         .or_else(|| r.ready.message.clone())
         .unwrap_or_default();
+    let error = if brief {
+        super::wrap::cause_first_brief(&sanitize::line(&error))
+    } else {
+        error
+    };
     // The root cause's code leads, the same doctor and describe-chain name (issue 12).
     match &r.root_cause {
         Some(root) => format!("[{}] {error}", root.code),

@@ -195,6 +195,50 @@ pub fn cause_first(error: &str) -> String {
     }
 }
 
+/// A provider error without the SDK's dump (issue 13): the Azure SDK follows its one useful
+/// sentence with the whole HTTP exchange — the response's JSON, dash rules, trace and
+/// correlation ids, a troubleshooting link — 1.5 KB on one line. What stays: the text before
+/// the dump (what was asked, of which URL) and the provider's own sentence from the JSON
+/// (`error_description` of Entra ID without its trace ids, Key Vault's `message` up to its
+/// first full stop). Text without such a dump is returned as it is. The checklist and table
+/// views print this, with [`cause_of`] in front; `-o json` / `-o yaml` keep the whole text.
+pub fn brief(error: &str) -> String {
+    let Some(dump) = error.find(" -- ").filter(|_| error.contains('{')) else {
+        return error.to_string();
+    };
+    let lead = error[..dump]
+        .trim_end_matches([' ', '-', ':'])
+        .replace("--", "")
+        .trim()
+        .to_string();
+    let said = regex_first(r#""error_description":\s*"([^"]*)""#, error)
+        .map(|d| {
+            let end = d.find(" Trace ID:").unwrap_or(d.len());
+            d[..end].trim().to_string()
+        })
+        .or_else(|| {
+            regex_first(r#""message":\s*"([^"]*)""#, error).map(|m| {
+                let end = m.find(". ").map(|i| i + 1).unwrap_or(m.len());
+                m[..end].trim().to_string()
+            })
+        });
+    match said {
+        Some(s) if !s.is_empty() => format!("{lead}: {s}"),
+        _ => lead,
+    }
+}
+
+/// [`cause_first`] over [`brief`]: the cause is read from the whole text (the provider's code
+/// may be only in the dump), the text shown is the brief one.
+pub fn cause_first_brief(error: &str) -> String {
+    let short = brief(error);
+    let start: String = short.chars().take(60).collect();
+    match cause_of(error) {
+        Some(c) if cause_of(&start).is_none_or(|s| s != c) => format!("[{c}] {short}"),
+        _ => short,
+    }
+}
+
 fn regex_first(pattern: &str, text: &str) -> Option<String> {
     let re = regex::Regex::new(pattern).ok()?;
     re.captures(text)
@@ -283,6 +327,38 @@ mod tests {
         );
         assert!(prose.iter().all(|l| !l.ends_with('\\')), "{prose:?}");
         assert!(wrap_step(cmd, 40, "", "  ")[0].ends_with('\\'));
+    }
+
+    #[test]
+    fn issue_13_the_sdk_dump_is_left_out_and_the_cause_kept() {
+        let entra = "ClientSecretCredential: authentication failed: POST \
+            https://127.0.0.1:1/t/oauth2/v2.0/token -- RESPONSE 401: 401 Unauthorized ERROR CODE: \
+            invalid_client -- { \"error\": \"invalid_client\", \"error_codes\": [ 7000222 ], \
+            \"error_description\": \"AADSTS7000222: The provided client secret keys for app 'x' \
+            are expired. Trace ID: 1 Correlation ID: 2 Timestamp: 3\", \"trace_id\": \"1\" } \
+            -- To troubleshoot, visit https://aka.ms/azsdk/go/identity/troubleshoot";
+        let short = cause_first_brief(entra);
+        assert_eq!(
+            short,
+            "[HTTP 401, invalid_client, AADSTS7000222] ClientSecretCredential: authentication \
+             failed: POST https://127.0.0.1:1/t/oauth2/v2.0/token: AADSTS7000222: The provided \
+             client secret keys for app 'x' are expired."
+        );
+        assert!(!short.contains("Trace ID") && !short.contains('{'), "{short}");
+
+        let missing = "error processing spec.data[0] (key: k), err: GET https://v/secrets/k/ -- \
+            RESPONSE 404: 404 Not Found ERROR CODE: SecretNotFound -- { \"error\": { \"code\": \
+            \"SecretNotFound\", \"message\": \"A secret with (name/id) k was not found in this key \
+            vault. If you recently deleted this secret you may recover it.\" } } --";
+        assert_eq!(
+            cause_first_brief(missing),
+            "[HTTP 404, SecretNotFound] error processing spec.data[0] (key: k), err: GET \
+             https://v/secrets/k/: A secret with (name/id) k was not found in this key vault."
+        );
+        // Near misses: Vault's error has no dump and stays whole; a plain sentence is untouched.
+        let vault = "err: Error making API request. Code: 403. Errors: * permission denied";
+        assert_eq!(brief(vault), vault);
+        assert_eq!(cause_first_brief("store -- is not ready"), "store -- is not ready");
     }
 
     #[test]
