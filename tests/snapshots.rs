@@ -198,5 +198,10 @@ fn issue_13_every_scenario_is_snapshotted() {
     covered.sort_unstable();
     let mut listed = listed;
     listed.sort_unstable();
-    assert_eq!(covered, listed);
+    assert_eq!(
+        covered, listed,
+        "the sandbox's scenarios and tests/snapshots.rs's SCENARIOS differ: add the new scenario \
+         to SCENARIOS, a test that runs it and its subject(), then create its snapshots with \
+         `INSTA_UPDATE=always cargo test --test snapshots` and review `git diff tests/snapshots/`"
+    );
 }

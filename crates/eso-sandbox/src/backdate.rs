@@ -30,9 +30,30 @@ pub const REFRESHED_AGO: SignedDuration = SignedDuration::from_secs(25 * 60);
 pub const OCCURRENCES: i64 = 17;
 
 /// When the incident steps began; `None` for a scenario without incident (all setup).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Default)]
 pub struct Plan {
     pub incident_began: Option<Timestamp>,
+    /// Objects not Ready once settled (`Kind/namespace/name`, see [`failing_key`]). In a scenario
+    /// without incident steps (broken from the start, like a misspelt key) their Warning Events
+    /// are the ongoing incident: otherwise they would count however many retries the controller
+    /// happened to make while the sandbox settled (x2 or x3: snapshots would flicker).
+    pub failing: std::collections::BTreeSet<String>,
+}
+
+/// `Kind/namespace/name` of an object whose Ready condition is False.
+pub fn failing_key(obj: &Value) -> Option<String> {
+    let not_ready = obj
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .any(|c| c["type"] == "Ready" && c["status"] == "False");
+    not_ready.then(|| key(&obj["kind"], &obj["metadata"]["namespace"], &obj["metadata"]["name"]))
+}
+
+fn key(kind: &Value, namespace: &Value, name: &Value) -> String {
+    let s = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    format!("{}/{}/{}", s(kind), s(namespace), s(name))
 }
 
 impl Plan {
@@ -172,7 +193,15 @@ fn backdate_event(ev: &mut Value, plan: &Plan) -> bool {
         .and_then(Value::as_str)
         .or_else(|| ev.get("eventTime").and_then(Value::as_str))
         .and_then(parse);
-    let ongoing = ev["type"] == "Warning" && first.is_some_and(|t| plan.in_incident(t));
+    let involved = &ev["involvedObject"];
+    let about_failing = plan.incident_began.is_none()
+        && plan.failing.contains(&key(
+            &involved["kind"],
+            &involved["namespace"],
+            &involved["name"],
+        ));
+    let ongoing =
+        ev["type"] == "Warning" && (about_failing || first.is_some_and(|t| plan.in_incident(t)));
     let mut changed = false;
     for key in ["firstTimestamp", "eventTime"] {
         if let Some(t) = ev.get_mut(key) {
@@ -201,6 +230,7 @@ mod tests {
     fn plan() -> Plan {
         Plan {
             incident_began: Some(at("2026-12-05T06:00:10Z")),
+            ..Plan::default()
         }
     }
 
@@ -282,13 +312,50 @@ mod tests {
 
     #[test]
     fn issue_13_without_incident_everything_is_setup_and_fractions_are_kept() {
-        let p = Plan {
-            incident_began: None,
-        };
+        let p = Plan::default();
         let mut pod = json!({"kind": "Pod", "status": {"startTime": "2026-12-05T06:00:11.123456Z",
                                                        "phase": "Running"}});
         backdate(&mut pod, &p);
         assert_eq!(pod["status"]["startTime"], "2026-12-05T02:28:11.123456Z");
         assert_eq!(pod["status"]["phase"], "Running");
+    }
+
+    #[test]
+    fn issue_13_broken_from_the_start_its_warnings_are_ongoing() {
+        let es = json!({"kind": "ExternalSecret",
+                        "metadata": {"namespace": "netbox", "name": "db"},
+                        "status": {"conditions": [{"type": "Ready", "status": "False"}]}});
+        let failing: std::collections::BTreeSet<String> = failing_key(&es).into_iter().collect();
+        let p = Plan {
+            incident_began: None,
+            failing,
+        };
+        let event = |name: &str| {
+            json!({"kind": "Event", "type": "Warning", "count": 2,
+                   "involvedObject": {"kind": "ExternalSecret", "namespace": "netbox", "name": name},
+                   "firstTimestamp": "2026-12-05T06:00:11Z",
+                   "lastTimestamp": "2026-12-05T06:00:14Z"})
+        };
+        let mut ev = event("db");
+        backdate(&mut ev, &p);
+        assert_eq!(ev["count"], 17);
+        assert_eq!(ev["firstTimestamp"], "2026-12-05T02:28:11Z");
+        assert_eq!(ev["lastTimestamp"], "2026-12-05T06:00:14Z");
+        // Near misses: a Ready object's old Warning, and a scenario with incident steps, where
+        // only what the incident recorded is ongoing.
+        let mut other = event("ready-one");
+        backdate(&mut other, &p);
+        assert_eq!(other["count"], 2);
+        let with_incident = Plan {
+            incident_began: Some(at("2026-12-05T06:00:20Z")),
+            failing: p.failing.clone(),
+        };
+        let mut ev = event("db");
+        backdate(&mut ev, &with_incident);
+        assert_eq!(ev["count"], 2);
+        // Near miss: a Ready object is not failing.
+        let ok = json!({"kind": "ExternalSecret", "metadata": {"name": "x"},
+                        "status": {"conditions": [{"type": "Ready", "status": "True"}]}});
+        assert_eq!(failing_key(&ok), None);
     }
 }

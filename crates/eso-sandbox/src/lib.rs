@@ -205,7 +205,18 @@ impl Sandbox {
         }
         sandbox.settle().await;
         if opts.scenario != "scale" {
-            sandbox.backdate(backdate::Plan { incident_began }).await;
+            let mut failing = std::collections::BTreeSet::new();
+            // A read-only pass (nothing is changed) to know what is broken once settled.
+            sandbox.api.store().rewrite_in_place(|obj| {
+                failing.extend(backdate::failing_key(obj));
+                false
+            });
+            sandbox
+                .backdate(backdate::Plan {
+                    incident_began,
+                    failing,
+                })
+                .await;
         }
         Ok(sandbox)
     }
