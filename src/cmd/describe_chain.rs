@@ -147,20 +147,22 @@ pub async fn run(cfg: &Config, args: &DescribeChainArgs, out: &mut impl Write) -
     let probed = !args.no_probe && probe_as_eso;
     // ESO's Events and Entra's errors quote credentials (the client id): the shared findings
     // come from the raw snapshot, so they are scrubbed like the chain's facts.
-    report.findings = crate::analysis::chain::redact::redact_any(
-        super::chain_findings::findings(
-            &client,
-            &eso,
-            &report.facts,
-            probed,
-            target_secret,
-            &diag,
-            now,
-        )
-        .await,
-        &known,
-    );
-    apply_root_cause(&mut report);
+    let findings = super::chain_findings::findings(
+        &client,
+        &eso,
+        &report.facts,
+        probed,
+        target_secret,
+        &diag,
+        now,
+    )
+    .await;
+    // What a finding is about is not serialised, so it does not survive the scrubbing below.
+    let sharper = findings
+        .first()
+        .is_some_and(|f| f.about.from_provider_config);
+    report.findings = crate::analysis::chain::redact::redact_any(findings, &known);
+    apply_root_cause(&mut report, sharper);
     let opts = RenderOptions {
         format: cfg.format,
         color: cfg.color,
@@ -182,7 +184,7 @@ pub async fn run(cfg: &Config, args: &DescribeChainArgs, out: &mut impl Write) -
 /// link or nothing (a symptom: the ExternalSecret's state, a refresh that is due). Where both sit
 /// on the same link, the walk's own sentence (which quotes the role, policies and path it saw)
 /// is kept.
-fn apply_root_cause(report: &mut crate::model::chain::ChainReport) {
+fn apply_root_cause(report: &mut crate::model::chain::ChainReport, sharper: bool) {
     use crate::diagnose::catalogue::{Layer, layer};
     use crate::model::chain::LinkName;
     let Some(root) = report.findings.first() else {
@@ -201,6 +203,14 @@ fn apply_root_cause(report: &mut crate::model::chain::ChainReport) {
     v.code = Some(root.code.clone());
     let walk_found_it = v.state == LinkState::Broken && v.link == Some(root_link);
     if walk_found_it {
+        // The provider's own configuration (policy, role, mount) names the cause more sharply
+        // than the refusal the walk saw.
+        if sharper {
+            v.cause = root.message.clone();
+            if !root.next.is_empty() {
+                v.next = root.next.clone();
+            }
+        }
         return;
     }
     if v.state == LinkState::Broken && !severe {

@@ -82,6 +82,17 @@ async fn run_once(sandbox: &Sandbox, args: &SandboxArgs) -> anyhow::Result<Exit>
     for (k, v) in files.environment(sandbox) {
         child.env(k, v);
     }
+    // The shell the sandbox hands over is logged in to its Vault as an on-call operator would be:
+    // a token that may read policies, roles and mounts (never a secret path), so a refusal is
+    // explained as on a real cluster (issue 12). Minted per run; never printed.
+    match sandbox.vault_operator_token().await {
+        Ok(token) => {
+            child
+                .env("VAULT_ADDR", sandbox.vault().addr())
+                .env("VAULT_TOKEN", token);
+        }
+        Err(e) => eprintln!("sandbox: no Vault operator login for the command: {e:#}"),
+    }
     let status = child.status().await.context("cannot run the subcommand")?;
     files.remove(args.kubeconfig_out.is_none());
     Ok(match status.code() {

@@ -7,3 +7,4 @@ pub mod catalogue;
 pub mod provider;
 pub mod rank;
 pub mod similar;
+pub mod vault_explain;

@@ -275,6 +275,86 @@ pub struct ProviderFacts {
     pub calls: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Vault: what was read to explain a refusal (the mount, the role, the policies' rules), with
+    /// ESO's token where it may read it and the user's own token otherwise (issue 12).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vault: Option<VaultExplain>,
+}
+
+/// What explains a Vault refusal, as read from Vault. Never a token or a secret value: mount
+/// settings, a role's bindings and policy rules are configuration.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VaultExplain {
+    /// Whose token read it: `eso`, `you` (VAULT_TOKEN for the same VAULT_ADDR) or both.
+    pub read_with: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mount: Option<VaultMountFacts>,
+    /// Why the mount could not be read, and the command that would tell.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mount_unread: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<VaultRoleFacts>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_unread: Option<String>,
+    /// The login's ServiceAccount (`namespace/name`) and the audiences its token was asked for
+    /// (empty: the API server's default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub audiences: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<VaultPolicyFacts>,
+    /// Policies that could not be read, each with why and the command that would show it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies_unread: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VaultMountFacts {
+    /// As asked (`secret`).
+    pub path: String,
+    /// `false` when Vault says nothing is mounted there.
+    pub exists: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "type")]
+    pub type_: Option<String>,
+    /// KV's `options.version` (`1`, `2`), when it is a KV mount.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kv_version: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VaultRoleFacts {
+    /// `auth/<mount>/role/<name>`.
+    pub path: String,
+    pub exists: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bound_service_account_names: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bound_service_account_namespaces: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace_selector: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VaultPolicyFacts {
+    pub name: String,
+    pub rules: Vec<VaultRule>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VaultRule {
+    pub path: String,
+    pub capabilities: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -58,6 +58,9 @@ pub struct About {
     pub namespace: Option<String>,
     /// The whole controller: explains every ExternalSecret's symptoms.
     pub controller: bool,
+    /// The cause was read from the provider's own configuration (a Vault policy, role or mount),
+    /// so it is sharper than what an error text says: describe-chain's verdict takes it.
+    pub from_provider_config: bool,
 }
 
 impl Finding {

@@ -12,6 +12,7 @@ use kube_sim::{ApiServer, EsoCrds, SimConfig};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
+pub mod bao;
 pub mod moto;
 #[cfg(feature = "sandbox")]
 mod sandbox;

@@ -19,6 +19,8 @@ pub struct SandboxEnv {
     pub provider_ca: PathBuf,
     /// The Key Vault fake's proxy: its custom cloud's vault hosts are reached through it.
     pub proxy: Option<String>,
+    /// More environment for every run (e.g. an operator's VAULT_ADDR and VAULT_TOKEN).
+    pub extra_env: Vec<(String, String)>,
 }
 
 impl SandboxEnv {
@@ -50,7 +52,21 @@ impl SandboxEnv {
             kubeconfig,
             provider_ca,
             proxy,
+            extra_env: Vec::new(),
         }
+    }
+
+    /// Runs every later command logged in to the sandbox's Vault as an on-call operator, as
+    /// `kubectl eso sandbox` does: VAULT_ADDR and a token that may read policies, roles and mounts.
+    pub async fn login_vault_operator(&mut self) {
+        let token = self
+            .sandbox
+            .vault_operator_token()
+            .await
+            .unwrap_or_else(|e| panic!("operator token: {e:#}"));
+        self.extra_env
+            .push(("VAULT_ADDR".into(), self.sandbox.vault().addr()));
+        self.extra_env.push(("VAULT_TOKEN".into(), token));
     }
 
     /// Runs the binary with the provider CA file and proxy in its environment.
@@ -68,6 +84,7 @@ impl SandboxEnv {
             env.push(("HTTPS_PROXY", p.as_str()));
             env.push(("NO_PROXY", "127.0.0.1,localhost"));
         }
+        env.extend(self.extra_env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         run_with(&self.kubeconfig, args, &env)
     }
 

@@ -241,6 +241,16 @@ impl Sandbox {
     async fn apply_step(&mut self, admin: &vault::VaultAdmin, step: &Step) -> anyhow::Result<()> {
         match step {
             Step::VaultDeletePolicy(name) => admin.delete_policy(name).await?,
+            Step::VaultPutPolicy { name, policy } => admin.put_policy(name, policy).await?,
+            Step::ApplyObjects(yaml) => {
+                let store = self.api.store();
+                for obj in scenario::objects(yaml).map_err(anyhow::Error::msg)? {
+                    store
+                        .apply(obj)
+                        .map_err(|e| anyhow::anyhow!("applying an incident object: {e}"))?;
+                }
+                self.settle().await;
+            }
             Step::VaultPutRole(role) => put_role(admin, role).await?,
             Step::VaultPutSecret(s) => admin.kv_put(&s.mount, &s.path, &s.data).await?,
             Step::RegistryUsers(users) => self.registry.set_users(
@@ -320,6 +330,21 @@ impl Sandbox {
     /// An admin client of the sandbox's Vault (root token), to change provider state in tests and demos.
     pub fn vault_admin(&self) -> anyhow::Result<vault::VaultAdmin> {
         vault::VaultAdmin::new(&self.vault.addr(), ROOT_TOKEN)
+    }
+    /// A Vault token for an on-call operator: read on ACL policies, Kubernetes-auth roles and the
+    /// mount table, never on a secret path. `kubectl eso sandbox` hands it to its subcommand as
+    /// VAULT_TOKEN so a refusal is explained as on a real cluster where the user is logged in.
+    pub async fn vault_operator_token(&self) -> anyhow::Result<String> {
+        let admin = self.vault_admin()?;
+        admin
+            .put_policy(
+                "sandbox-operator",
+                "path \"sys/policies/acl/*\" { capabilities = [\"read\", \"list\"] }\n\
+                 path \"auth/kubernetes/role/*\" { capabilities = [\"read\", \"list\"] }\n\
+                 path \"sys/mounts\" { capabilities = [\"read\"] }\n",
+            )
+            .await?;
+        admin.create_token(&["sandbox-operator"], "1h").await
     }
     pub fn akv(&self) -> Option<&akv::AkvSim> {
         self.akv.as_ref()

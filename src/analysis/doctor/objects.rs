@@ -104,7 +104,7 @@ fn row_finding(
             scope
                 .stores
                 .iter()
-                .any(|r| &r.store == s && r.ready.status != "True")
+                .any(|r| &r.store == s && r.found != Some(false) && r.ready.status != "True")
         });
         let next = match (&row.store, store_down) {
             (Some(s), true) => format!(

@@ -10,6 +10,7 @@ use jiff::Timestamp;
 
 use super::{finding, finish};
 use crate::diagnose::catalogue::*;
+use crate::diagnose::vault_explain::{self, Explained};
 use crate::model::chain::KeyFacts;
 use crate::model::doctor::*;
 use crate::sanitize;
@@ -56,8 +57,15 @@ fn store_findings(p: &StoreProbe, now: Timestamp, out: &mut Vec<Finding>) {
         return;
     }
     if let Some(e) = &p.provider.login_error {
-        let class =
+        let mut class =
             crate::diagnose::provider::login(&p.provider_kind, p.provider.login_code.as_deref(), e);
+        let explained = login_explained(p, class.code);
+        if let Some(code) = explained.code {
+            class.code = code;
+        }
+        if let Some(cause) = &explained.cause {
+            class.cause = cause.clone();
+        }
         let code = p
             .provider
             .login_code
@@ -76,6 +84,7 @@ fn store_findings(p: &StoreProbe, now: Timestamp, out: &mut Vec<Finding>) {
         if let Some(who) = &p.provider.identity {
             f = f.evidence(sanitize::line(&format!("logged in as {who}")));
         }
+        f = with_explained(f, &explained);
         for es in users_of(None) {
             f = f.affects(es);
         }
@@ -103,20 +112,33 @@ fn store_findings(p: &StoreProbe, now: Timestamp, out: &mut Vec<Finding>) {
             p.settings.get("version").map(String::as_str),
             now,
         );
-        if let Some(class) = class {
+        if let Some(mut class) = class {
+            let explained = key_explained(p, key, class.code);
+            if let Some(code) = explained.code {
+                class.code = code;
+            }
+            if let Some(cause) = &explained.cause {
+                class.cause = cause.clone();
+            }
             for u in &users {
-                out.push(
-                    finding(
-                        class.code,
-                        Status::Error,
-                        es_object(u),
-                        sanitize::line(&class.cause),
-                        sanitize::line(&key_next(p, u, class.code)),
-                    )
-                    .field("spec.data[].remoteRef.key")
-                    .about_es(&u.namespace, &u.name)
-                    .about_store(&p.store),
-                );
+                let f = finding(
+                    class.code,
+                    Status::Error,
+                    es_object(u),
+                    sanitize::line(&class.cause),
+                    sanitize::line(&key_next(p, u, class.code)),
+                )
+                .field(
+                    if class.code == VAULT_KV_VERSION_MISMATCH || class.code == VAULT_MOUNT_MISSING
+                    {
+                        "spec.provider.vault"
+                    } else {
+                        "spec.data[].remoteRef.key"
+                    },
+                )
+                .about_es(&u.namespace, &u.name)
+                .about_store(&p.store);
+                out.push(with_explained(f, &explained));
             }
             continue;
         }
@@ -158,6 +180,75 @@ fn store_findings(p: &StoreProbe, now: Timestamp, out: &mut Vec<Finding>) {
             }
         }
     }
+}
+
+/// What Vault's own configuration says about a refused login (issue 12): the role's bindings
+/// against the ServiceAccount ESO used. Only for the classes a binding explains.
+fn login_explained(p: &StoreProbe, code: &str) -> Explained {
+    let Some(x) = p.provider.vault.as_ref() else {
+        return Explained::default();
+    };
+    if ![
+        VAULT_ROLE_BINDING_MISMATCH,
+        VAULT_ROLE_MISSING,
+        VAULT_TOKEN_EXPIRED,
+        PROVIDER_LOGIN_FAILED,
+    ]
+    .contains(&code)
+    {
+        return Explained::default();
+    }
+    let mount = p
+        .settings
+        .get("mountPath")
+        .map(String::as_str)
+        .unwrap_or("kubernetes");
+    let role = p.settings.get("role").map(String::as_str).unwrap_or("");
+    vault_explain::role_binding(x, role, mount)
+}
+
+/// What Vault's configuration says about a refused or missing key: the policy rule that decided,
+/// the mount's KV version and existence.
+fn key_explained(p: &StoreProbe, key: &KeyFacts, code: &str) -> Explained {
+    let Some(x) = p.provider.vault.as_ref() else {
+        return Explained::default();
+    };
+    let mount = p
+        .settings
+        .get("path")
+        .map(String::as_str)
+        .unwrap_or("secret");
+    let version = p
+        .settings
+        .get("version")
+        .map(String::as_str)
+        .unwrap_or("v2");
+    let from_mount = vault_explain::mount(x, mount, version);
+    if from_mount.code.is_some() {
+        return from_mount;
+    }
+    let mut e = match code {
+        VAULT_POLICY_DENIED | PROVIDER_READ_DENIED => {
+            vault_explain::denied_read(x, &p.provider.policies, mount, version, &key.key, &key.path)
+        }
+        _ => Explained::default(),
+    };
+    e.evidence.extend(from_mount.evidence);
+    e
+}
+
+fn with_explained(mut f: Finding, e: &Explained) -> Finding {
+    f.about.from_provider_config |= e.cause.is_some();
+    for fact in &e.evidence {
+        f = f.evidence(sanitize::line(fact));
+    }
+    for n in &e.next {
+        let n = sanitize::line(n);
+        if !f.next.contains(&n) {
+            f.next.push(n);
+        }
+    }
+    f
 }
 
 fn describe_store(p: &StoreProbe) -> String {
@@ -212,18 +303,46 @@ fn login_next(p: &StoreProbe, code: &str) -> String {
 fn key_next(p: &StoreProbe, u: &KeyUser, code: &str) -> String {
     let chain = format!("kubectl eso describe-chain {} -n {}", u.name, u.namespace);
     match code {
-        VAULT_KV_VERSION_MISMATCH => match &p.store.namespace {
-            Some(ns) => format!(
-                "kubectl patch secretstore {} -n {ns} --type merge -p \
-                 '{{\"spec\":{{\"provider\":{{\"vault\":{{\"version\":\"v2\"}}}}}}}}'",
-                p.store.name
-            ),
-            None => format!(
-                "kubectl patch clustersecretstore {} --type merge -p \
-                 '{{\"spec\":{{\"provider\":{{\"vault\":{{\"version\":\"v2\"}}}}}}}}'",
-                p.store.name
-            ),
-        },
+        VAULT_KV_VERSION_MISMATCH => {
+            // The mount's own version when Vault said it; else the store's other one.
+            let to = match p.provider.vault.as_ref().and_then(|x| x.mount.as_ref()) {
+                Some(m) if m.kv_version.as_deref() == Some("2") => "v2",
+                Some(_) => "v1",
+                None if p.settings.get("version").map(String::as_str) == Some("v2") => "v1",
+                None => "v2",
+            };
+            match &p.store.namespace {
+                Some(ns) => format!(
+                    "kubectl patch secretstore {} -n {ns} --type merge -p \
+                     '{{\"spec\":{{\"provider\":{{\"vault\":{{\"version\":\"{to}\"}}}}}}}}'",
+                    p.store.name
+                ),
+                None => format!(
+                    "kubectl patch clustersecretstore {} --type merge -p \
+                     '{{\"spec\":{{\"provider\":{{\"vault\":{{\"version\":\"{to}\"}}}}}}}}'",
+                    p.store.name
+                ),
+            }
+        }
+        VAULT_POLICY_PATH_KV2_DATA => {
+            let reads: Vec<String> = p
+                .provider
+                .policies
+                .iter()
+                .filter(|name| name.as_str() != "default")
+                .map(|name| format!("vault policy read {name}"))
+                .collect();
+            format!(
+                "add the data/ prefix to the policy's path (KV v2 API paths are \
+                 MOUNT/data/KEY): {}; then {chain}",
+                reads.join("; ")
+            )
+        }
+        VAULT_MOUNT_MISSING => format!(
+            "vault secrets list shows the mounts; fix spec.provider.vault.path of the store \
+             ({}); then {chain}",
+            describe_store(p)
+        ),
         VAULT_POLICY_DENIED => {
             // The policies ESO's token carries, each readable with the user's own token.
             let reads: Vec<String> = p

@@ -32,6 +32,8 @@ pub enum ProbeAuth {
         jwt: Sensitive,
         /// `external-secrets/external-secrets`, for the report.
         service_account: String,
+        /// The audiences the token was requested with (empty: the API server's default).
+        audiences: Vec<String>,
     },
     VaultAppRole {
         mount: String,
@@ -346,6 +348,7 @@ async fn vault(ctx: &mut Ctx<'_>, v: &Value, request: bool) -> Option<ProbeAuth>
                     role,
                     jwt,
                     service_account: "(token from Secret)".into(),
+                    audiences: Vec::new(),
                 }),
                 None => unavailable("the kubernetes auth JWT Secret is unusable"),
             };
@@ -373,6 +376,7 @@ async fn vault(ctx: &mut Ctx<'_>, v: &Value, request: bool) -> Option<ProbeAuth>
                 None,
             ),
         };
+        let asked = audiences.clone().unwrap_or_default();
         let (jwt, _) = ctx.service_account(&ns, &name, audiences, request).await;
         return match jwt {
             Some(jwt) => Some(ProbeAuth::VaultKubernetes {
@@ -380,6 +384,7 @@ async fn vault(ctx: &mut Ctx<'_>, v: &Value, request: bool) -> Option<ProbeAuth>
                 role,
                 jwt,
                 service_account: format!("{ns}/{name}"),
+                audiences: asked,
             }),
             None if request => unavailable(&format!(
                 "no token could be requested for serviceaccount {ns}/{name}"

@@ -90,6 +90,11 @@ pub async fn probe_store(
             })
             .collect();
         let me_token;
+        // When ESO is refused, the user's own token for this same Vault may read why.
+        let mut with = vault::ExplainWith {
+            user_token: vault::explain::user_token_for(&vs.server),
+            ..vault::ExplainWith::default()
+        };
         let login = if who == ProbeAs::Me {
             me_token = std::env::var("VAULT_TOKEN").ok().filter(|t| !t.is_empty());
             match &me_token {
@@ -116,7 +121,12 @@ pub async fn probe_store(
                     role,
                     jwt,
                     service_account,
+                    audiences,
                 }) => {
+                    if service_account.contains('/') {
+                        with.service_account = Some(service_account.clone());
+                    }
+                    with.audiences = audiences.clone();
                     facts.identity = Some(format!(
                         "kubernetes auth role {role} (auth/{mount}) with ServiceAccount {service_account}"
                     ));
@@ -151,7 +161,8 @@ pub async fn probe_store(
                 _ => return (skipped(who, "no usable Vault credentials"), values),
             }
         };
-        let outcome = vault::probe(http, &vs, &login, &keys).await;
+        let outcome = vault::probe_explained(http, &vs, &login, &keys, &with).await;
+        facts.vault = outcome.explain;
         facts.policies = outcome.policies;
         facts.login_error = outcome.login_error;
         facts.login_code = outcome.login_code;

@@ -8,6 +8,7 @@
 //! per remote key — never a call per consumer. Values read for the comparison are returned as
 //! [`RemoteValue`]s and never formatted into an error or a log line.
 
+pub mod explain;
 pub mod http;
 
 use std::collections::BTreeMap;
@@ -58,6 +59,18 @@ pub struct VaultOutcome {
     pub keys: Vec<KeyFacts>,
     /// Per remote key, the current value when it could be read.
     pub values: Vec<Option<RemoteValue>>,
+    /// What was read to explain a failure (issue 12); `None` when nothing failed.
+    pub explain: Option<crate::model::chain::VaultExplain>,
+}
+
+/// Who ESO logs in as and the user's own token, for explaining a refusal.
+#[derive(Debug, Clone, Default)]
+pub struct ExplainWith {
+    /// The user's token for this very Vault (see [`explain::user_token_for`]).
+    pub user_token: Option<String>,
+    /// `namespace/name` of the ServiceAccount of a Kubernetes-auth login.
+    pub service_account: Option<String>,
+    pub audiences: Vec<String>,
 }
 
 struct Answer {
@@ -226,12 +239,35 @@ pub async fn probe(
     how: &VaultLogin<'_>,
     keys: &[RemoteKey],
 ) -> VaultOutcome {
+    probe_explained(http, store, how, keys, &ExplainWith::default()).await
+}
+
+/// [`probe`], then, when the login or a key failed, what Vault's configuration says about it.
+pub async fn probe_explained(
+    http: &ProbeHttp,
+    store: &VaultStore,
+    how: &VaultLogin<'_>,
+    keys: &[RemoteKey],
+    with: &ExplainWith,
+) -> VaultOutcome {
     let mut out = VaultOutcome::default();
     let (token, policies) = match login(http, store, how).await {
         Ok(t) => t,
         Err((e, code)) => {
             out.login_error = Some(e);
             out.login_code = code;
+            if let VaultLogin::Kubernetes { mount, role, .. } = how
+                && out.login_code.as_deref() != Some("HTTP 500")
+            {
+                let ask = explain::Ask {
+                    user_token: with.user_token.as_deref(),
+                    role: Some((mount, role)),
+                    service_account: with.service_account.clone(),
+                    audiences: with.audiences.clone(),
+                    ..explain::Ask::default()
+                };
+                out.explain = Some(explain::explain(http, store, &ask).await);
+            }
             return out;
         }
     };
@@ -293,6 +329,20 @@ pub async fn probe(
         };
         out.keys.push(facts);
         out.values.push(value);
+    }
+    let denied = out.keys.iter().any(|k| k.readable == Some(false));
+    let missing = out.keys.iter().any(|k| k.exists == Some(false));
+    if denied || missing {
+        let ask = explain::Ask {
+            eso_token: Some(&token),
+            user_token: with.user_token.as_deref(),
+            mount: true,
+            policies: if denied { &out.policies } else { &[] },
+            service_account: with.service_account.clone(),
+            audiences: with.audiences.clone(),
+            ..explain::Ask::default()
+        };
+        out.explain = Some(explain::explain(http, store, &ask).await);
     }
     out
 }

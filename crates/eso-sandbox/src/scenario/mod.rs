@@ -35,6 +35,18 @@ const FILES: &[(&str, &str)] = &[
         "rotation-not-propagated",
         include_str!("../../scenarios/rotation-not-propagated.yaml"),
     ),
+    (
+        "vault-policy-kv2-path",
+        include_str!("../../scenarios/vault-policy-kv2-path.yaml"),
+    ),
+    (
+        "store-kind-mismatch",
+        include_str!("../../scenarios/store-kind-mismatch.yaml"),
+    ),
+    (
+        "two-owners-one-secret",
+        include_str!("../../scenarios/two-owners-one-secret.yaml"),
+    ),
 ];
 
 #[derive(Debug, Deserialize)]
@@ -119,6 +131,13 @@ pub struct UserPass {
 )]
 pub enum Step {
     VaultDeletePolicy(String),
+    /// Kubernetes objects (multi-document YAML, no placeholders) applied as `kubectl apply` would.
+    ApplyObjects(String),
+    /// Writes (replaces) an ACL policy.
+    VaultPutPolicy {
+        name: String,
+        policy: String,
+    },
     VaultPutRole(KubernetesRole),
     VaultPutSecret(KvSecret),
     RegistryUsers(Vec<UserPass>),
