@@ -109,13 +109,28 @@ fn rows_table(report: &ScopeReport, opts: &RenderOptions, wide: bool) -> String 
         cells.push(cell(&if wide {
             error_text(r, false)
         } else {
-            // The cause first, the SDK's dump left out: cutting the middle kept Key Vault's
-            // closing dashes and lost its SecretNotFound (issue 13).
-            shorten_middle(&error_text(r, true), ERROR_WIDTH)
+            // The cause first, the SDK's dump left out, and only the text after the codes cut:
+            // cutting the middle kept Key Vault's closing dashes and lost its SecretNotFound
+            // (issue 13).
+            let text = error_text(r, true);
+            let (codes, rest) = text.split_at(code_prefix(&text).len());
+            let room = ERROR_WIDTH.saturating_sub(codes.chars().count());
+            format!("{codes}{}", shorten_middle(rest, room))
         }));
         t.add_row(cells);
     }
     trimmed_lines(&t)
+}
+
+/// The leading `[code] ` groups, which the cell is never cut in.
+fn code_prefix(text: &str) -> &str {
+    let mut rest = text;
+    while rest.starts_with('[')
+        && let Some(end) = rest.find("] ")
+    {
+        rest = &rest[end + 2..];
+    }
+    &text[..text.len() - rest.len()]
 }
 
 /// Issue 13: how long and how often, `3h12m (x17)`; empty for a row that is not failing.
@@ -281,4 +296,21 @@ fn write_summary(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issue_13_the_codes_in_front_of_an_error_are_found_whole() {
+        let text = "[es-not-ready] [HTTP 404, SecretNotFound] error processing spec.data[0]";
+        assert_eq!(
+            code_prefix(text),
+            "[es-not-ready] [HTTP 404, SecretNotFound] "
+        );
+        // Near misses: no codes, or a bracket that is part of the text.
+        assert_eq!(code_prefix("error processing spec.data[0]"), "");
+        assert_eq!(code_prefix("[unclosed"), "");
+    }
 }

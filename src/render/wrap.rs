@@ -203,13 +203,16 @@ pub fn cause_first(error: &str) -> String {
 /// first full stop). Text without such a dump is returned as it is. The checklist and table
 /// views print this, with [`cause_of`] in front; `-o json` / `-o yaml` keep the whole text.
 pub fn brief(error: &str) -> String {
-    let Some(dump) = error.find(" -- ").filter(|_| error.contains('{')) else {
+    // The dump starts at the SDK's first rule of dashes (whole, or already shortened to `--`).
+    let rule = regex::Regex::new(r"\s-{2,}\s").ok();
+    let Some(dump) = rule
+        .and_then(|r| r.find(error))
+        .filter(|_| error.contains('{'))
+    else {
         return error.to_string();
     };
-    let lead = error[..dump]
-        .trim_end_matches([' ', '-', ':'])
-        .replace("--", "")
-        .trim()
+    let lead = error[..dump.start()]
+        .trim_end_matches([' ', ':'])
         .to_string();
     let said = regex_first(r#""error_description":\s*"([^"]*)""#, error)
         .map(|d| {
@@ -332,7 +335,8 @@ mod tests {
     #[test]
     fn issue_13_the_sdk_dump_is_left_out_and_the_cause_kept() {
         let entra = "ClientSecretCredential: authentication failed: POST \
-            https://127.0.0.1:1/t/oauth2/v2.0/token -- RESPONSE 401: 401 Unauthorized ERROR CODE: \
+            https://127.0.0.1:1/t/oauth2/v2.0/token ------------------------------------------ \
+            RESPONSE 401: 401 Unauthorized ERROR CODE: \
             invalid_client -- { \"error\": \"invalid_client\", \"error_codes\": [ 7000222 ], \
             \"error_description\": \"AADSTS7000222: The provided client secret keys for app 'x' \
             are expired. Trace ID: 1 Correlation ID: 2 Timestamp: 3\", \"trace_id\": \"1\" } \
@@ -344,7 +348,10 @@ mod tests {
              failed: POST https://127.0.0.1:1/t/oauth2/v2.0/token: AADSTS7000222: The provided \
              client secret keys for app 'x' are expired."
         );
-        assert!(!short.contains("Trace ID") && !short.contains('{'), "{short}");
+        assert!(
+            !short.contains("Trace ID") && !short.contains('{'),
+            "{short}"
+        );
 
         let missing = "error processing spec.data[0] (key: k), err: GET https://v/secrets/k/ -- \
             RESPONSE 404: 404 Not Found ERROR CODE: SecretNotFound -- { \"error\": { \"code\": \
@@ -358,7 +365,10 @@ mod tests {
         // Near misses: Vault's error has no dump and stays whole; a plain sentence is untouched.
         let vault = "err: Error making API request. Code: 403. Errors: * permission denied";
         assert_eq!(brief(vault), vault);
-        assert_eq!(cause_first_brief("store -- is not ready"), "store -- is not ready");
+        assert_eq!(
+            cause_first_brief("store -- is not ready"),
+            "store -- is not ready"
+        );
     }
 
     #[test]

@@ -48,7 +48,13 @@ pub fn failing_key(obj: &Value) -> Option<String> {
         .into_iter()
         .flatten()
         .any(|c| c["type"] == "Ready" && c["status"] == "False");
-    not_ready.then(|| key(&obj["kind"], &obj["metadata"]["namespace"], &obj["metadata"]["name"]))
+    not_ready.then(|| {
+        key(
+            &obj["kind"],
+            &obj["metadata"]["namespace"],
+            &obj["metadata"]["name"],
+        )
+    })
 }
 
 fn key(kind: &Value, namespace: &Value, name: &Value) -> String {
