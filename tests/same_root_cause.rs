@@ -78,7 +78,7 @@ async fn same_root_cause(scenario: &str, incident: bool, expect: Option<&str>, o
         .find(|r| r["namespace"] == ns.as_str() && r["name"] == name.as_str())
         .cloned()
         .unwrap_or_default();
-    // scope reads no provider and no installation: where doctor's root comes from the probe or
+    // scope reads no provider, no installation, no pods and no credentials Secret: where doctor's root comes from the probe or
     // the installation, scope names the root its own facts support, which must then be one of
     // doctor's findings about this ExternalSecret.
     let scope_code = row["rootCause"]["code"].as_str().unwrap_or_default();
@@ -87,6 +87,10 @@ async fn same_root_cause(scenario: &str, incident: bool, expect: Option<&str>, o
         || root_code.starts_with("provider-")
         || root_code.starts_with("eso-")
         || root_code.starts_with("consumer-")
+        // Pull secrets are judged against the pods that use them, and credentials against the
+        // keys of the store's credentials Secret: scope reads neither.
+        || root_code.starts_with("pull-secret-")
+        || root_code.starts_with("credentials-")
         || root_code == "refresh-never"
         || root_code == "target-value-outdated";
     if probe_or_install {
@@ -161,6 +165,101 @@ scenario!(
     operator false
 );
 
+scenario!(
+    issue12_store_name_typo,
+    "store-name-typo",
+    root "store-name-typo",
+    operator false
+);
+scenario!(
+    issue12_vault_kv_version_mismatch,
+    "vault-kv-version-mismatch",
+    root "vault-kv-version-mismatch",
+    operator false
+);
+scenario!(
+    issue12_vault_role_wrong_namespace,
+    "vault-role-wrong-namespace",
+    root "vault-role-binding-mismatch",
+    operator true
+);
+scenario!(
+    issue12_target_merge_missing,
+    "target-merge-missing",
+    root "target-merge-missing",
+    operator false
+);
+
+scenario!(
+    issue12_pull_secret_port_missing,
+    "pull-secret-port-missing",
+    root "pull-secret-host-mismatch",
+    operator false
+);
+
+scenario!(
+    issue12_credentials_key_near_miss,
+    "credentials-key-near-miss",
+    root "credentials-key-near-miss",
+    operator false
+);
+scenario!(
+    issue12_store_conditions_deny,
+    "store-conditions-deny",
+    root "store-conditions-deny",
+    operator false
+);
+scenario!(
+    issue12_consumer_key_missing,
+    "consumer-key-missing",
+    root "consumer-key-missing",
+    operator false
+);
+
+scenario!(
+    issue12_vault_property_renamed,
+    "vault-property-renamed",
+    root "provider-property-missing",
+    operator false
+);
+scenario!(
+    issue12_vault_mount_missing,
+    "vault-mount-missing",
+    root "vault-mount-missing",
+    operator true
+);
+scenario!(
+    issue12_vault_auth_mount_wrong,
+    "vault-auth-mount-wrong",
+    root "vault-auth-mount-missing",
+    operator true
+);
+scenario!(
+    issue12_credentials_secret_missing,
+    "credentials-secret-missing",
+    root "credentials-secret-missing",
+    operator false
+);
+scenario!(
+    issue12_store_missing,
+    "store-missing",
+    root "store-missing",
+    operator false
+);
+
+scenario!(
+    issue12_akv_firewall,
+    "akv-firewall",
+    root "azure-firewall-denied",
+    operator false
+);
+scenario!(
+    issue12_akv_rbac_denied,
+    "akv-rbac-denied",
+    root "azure-rbac-denied",
+    operator false
+);
+
 #[test]
 fn issue12_every_scenario_is_covered() {
     let covered = [
@@ -173,6 +272,21 @@ fn issue12_every_scenario_is_covered() {
         "vault-policy-kv2-path",
         "store-kind-mismatch",
         "two-owners-one-secret",
+        "store-name-typo",
+        "vault-kv-version-mismatch",
+        "vault-role-wrong-namespace",
+        "target-merge-missing",
+        "pull-secret-port-missing",
+        "credentials-key-near-miss",
+        "store-conditions-deny",
+        "consumer-key-missing",
+        "vault-property-renamed",
+        "vault-mount-missing",
+        "vault-auth-mount-wrong",
+        "credentials-secret-missing",
+        "store-missing",
+        "akv-firewall",
+        "akv-rbac-denied",
         "scale",
     ];
     for (name, _) in eso_sandbox::scenario_names() {

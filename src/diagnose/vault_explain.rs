@@ -453,6 +453,24 @@ fn glob(pattern: &str, s: &str) -> bool {
 /// The role's bindings against the ServiceAccount ESO logged in with.
 pub fn role_binding(x: &VaultExplain, role: &str, mount: &str) -> Explained {
     let mut e = Explained::default();
+    if let Some(mounts) = &x.auth_mounts
+        && !mounts.iter().any(|m| m == mount.trim_matches('/'))
+    {
+        // Vault refuses a login at a path where nothing is mounted with a bare 403, as it
+        // refuses a bad credential: the auth mount table tells them apart.
+        e.code = Some(VAULT_AUTH_MOUNT_MISSING);
+        let mut listed: Vec<&str> = mounts.iter().map(String::as_str).collect();
+        listed.sort_unstable();
+        e.cause = Some(format!(
+            "no auth method is mounted at auth/{mount}/ (the store's auth mountPath); mounted: {}",
+            listed
+                .iter()
+                .map(|m| format!("{m}/"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        return e;
+    }
     let Some(r) = &x.role else {
         // The login's next step already says `vault read auth/MOUNT/role/NAME`.
         if let Some(why) = &x.role_unread {

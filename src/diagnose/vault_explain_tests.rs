@@ -319,3 +319,22 @@ fn role_facts_accept_lists_and_comma_strings() {
     assert_eq!(r.policies, vec!["eso"]);
     assert_eq!(r.audience, None);
 }
+
+#[test]
+fn a_login_at_an_auth_path_with_nothing_mounted_is_named() {
+    // Vault refuses the login with a bare 403; the auth mount table tells.
+    let mut x = role(&["external-secrets"], &["external-secrets"], None);
+    x.auth_mounts = Some(vec!["token".into(), "kubernetes".into()]);
+    let e = role_binding(&x, "eso", "k8s");
+    assert_eq!(e.code, Some(VAULT_AUTH_MOUNT_MISSING));
+    let cause = e.cause.unwrap_or_default();
+    assert!(cause.contains("auth/k8s/"), "{cause}");
+    assert!(cause.contains("kubernetes/, token/"), "{cause}");
+    // Near miss: the mount exists (given with slashes): the role's bindings decide.
+    let e = role_binding(&x, "eso", "/kubernetes/");
+    assert_ne!(e.code, Some(VAULT_AUTH_MOUNT_MISSING));
+    // Near miss: the table was not read: nothing is concluded from its absence.
+    x.auth_mounts = None;
+    let e = role_binding(&x, "eso", "k8s");
+    assert_ne!(e.code, Some(VAULT_AUTH_MOUNT_MISSING));
+}

@@ -297,6 +297,11 @@ pub struct VaultExplain {
     pub role: Option<VaultRoleFacts>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role_unread: Option<String>,
+    /// The auth methods' mount paths (`kubernetes`, `token`), read with the user's token
+    /// (`sys/auth`) when a login was refused: a login at a path where nothing is mounted is
+    /// refused with a bare 403, like a bad credential.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_mounts: Option<Vec<String>>,
     /// The login's ServiceAccount (`namespace/name`) and the audiences its token was asked for
     /// (empty: the API server's default).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -121,6 +121,15 @@ impl Sandbox {
         let mut vars = BTreeMap::from([
             ("VAULT_ADDR".to_string(), vault.addr()),
             ("REGISTRY_HOST".to_string(), registry.host()),
+            // The host without its port: what a pull secret's `auths` key often says by mistake.
+            (
+                "REGISTRY_HOSTNAME".to_string(),
+                registry
+                    .host()
+                    .rsplit_once(':')
+                    .map(|(h, _)| h.to_string())
+                    .unwrap_or_else(|| registry.host()),
+            ),
         ]);
         if let Some(a) = &akv {
             vars.insert("AKV_AUTHORITY".into(), a.authority_url());
@@ -332,7 +341,7 @@ impl Sandbox {
         vault::VaultAdmin::new(&self.vault.addr(), ROOT_TOKEN)
     }
     /// A Vault token for an on-call operator: read on ACL policies, Kubernetes-auth roles and the
-    /// mount table, never on a secret path. `kubectl eso sandbox` hands it to its subcommand as
+    /// secret and auth mount tables, never on a secret path. `kubectl eso sandbox` hands it to its subcommand as
     /// VAULT_TOKEN so a refusal is explained as on a real cluster where the user is logged in.
     pub async fn vault_operator_token(&self) -> anyhow::Result<String> {
         let admin = self.vault_admin()?;
@@ -341,7 +350,8 @@ impl Sandbox {
                 "sandbox-operator",
                 "path \"sys/policies/acl/*\" { capabilities = [\"read\", \"list\"] }\n\
                  path \"auth/kubernetes/role/*\" { capabilities = [\"read\", \"list\"] }\n\
-                 path \"sys/mounts\" { capabilities = [\"read\"] }\n",
+                 path \"sys/mounts\" { capabilities = [\"read\"] }\n\
+                 path \"sys/auth\" { capabilities = [\"read\"] }\n",
             )
             .await?;
         admin.create_token(&["sandbox-operator"], "1h").await

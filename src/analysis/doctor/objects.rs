@@ -85,6 +85,30 @@ fn describe_chain(row: &ExternalSecretRow) -> String {
     ))
 }
 
+fn merge_missing(row: &ExternalSecretRow) -> Finding {
+    about(
+        row,
+        finding(
+            TARGET_MERGE_MISSING,
+            Status::Error,
+            object(row),
+            format!(
+                "creationPolicy Merge writes into an existing Secret and never creates one, \
+                 and Secret {} does not exist",
+                sanitize::line(&row.target.name)
+            ),
+            sanitize::line(&format!(
+                "create the Secret it should merge into (kubectl create secret generic {} -n \
+                 {}), or set spec.target.creationPolicy to Owner (kubectl patch \
+                 externalsecret {} -n {} --type merge -p \
+                 '{{\"spec\":{{\"target\":{{\"creationPolicy\":\"Owner\"}}}}}}')",
+                row.target.name, row.namespace, row.name, row.namespace
+            )),
+        )
+        .field("spec.target.creationPolicy"),
+    )
+}
+
 fn row_finding(
     row: &ExternalSecretRow,
     es: Option<&ExternalSecret>,
@@ -92,6 +116,18 @@ fn row_finding(
     stale_after: Duration,
     now: Timestamp,
 ) -> Option<Finding> {
+    let policy = es.and_then(|e| e.spec.target.creation_policy.as_deref());
+    // ESO says why in its own words (errPolicyMergeNotFound); a Merge target missing while the
+    // ExternalSecret fails for another reason (store, provider) is not this cause.
+    let merge_refused = row.ready.status == "True"
+        || row
+            .error
+            .as_deref()
+            .or(row.ready.message.as_deref())
+            .is_some_and(|m| m.contains("creationPolicy=Merge"));
+    if row.target.state == TargetState::Missing && policy == Some("Merge") && merge_refused {
+        return Some(merge_missing(row));
+    }
     if row.ready.status != "True" {
         let why = row
             .error
@@ -124,30 +160,6 @@ fn row_finding(
                 next,
             )
             .failing(row.failing_since.clone(), row.occurrences),
-        ));
-    }
-    let policy = es.and_then(|e| e.spec.target.creation_policy.as_deref());
-    if row.target.state == TargetState::Missing && policy == Some("Merge") {
-        return Some(about(
-            row,
-            finding(
-                TARGET_MERGE_MISSING,
-                Status::Error,
-                object(row),
-                format!(
-                    "creationPolicy Merge writes into an existing Secret and never creates one, \
-                     and Secret {} does not exist",
-                    sanitize::line(&row.target.name)
-                ),
-                sanitize::line(&format!(
-                    "create the Secret it should merge into (kubectl create secret generic {} -n \
-                     {}), or set spec.target.creationPolicy to Owner (kubectl patch \
-                     externalsecret {} -n {} --type merge -p \
-                     '{{\"spec\":{{\"target\":{{\"creationPolicy\":\"Owner\"}}}}}}')",
-                    row.target.name, row.namespace, row.name, row.namespace
-                )),
-            )
-            .field("spec.target.creationPolicy"),
         ));
     }
     if row.target.state == TargetState::Missing && policy != Some("None") {

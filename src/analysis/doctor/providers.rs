@@ -104,6 +104,10 @@ fn store_findings(p: &StoreProbe, now: Timestamp, out: &mut Vec<Finding>) {
         );
         return;
     }
+    if let Some(f) = store_wide_refusal(p, now) {
+        out.push(f);
+        return;
+    }
     for key in &p.provider.keys {
         let users: Vec<&KeyUser> = p.users.iter().filter(|u| u.key == key.key).collect();
         let class = crate::diagnose::provider::key(
@@ -180,6 +184,101 @@ fn store_findings(p: &StoreProbe, now: Timestamp, out: &mut Vec<Finding>) {
             }
         }
     }
+}
+
+/// A refusal that concerns the store, not a key (issue 12's causal ranking): Key Vault's firewall
+/// refuses every request from ESO's network, and an identity with no role or access policy at all
+/// is refused on every key. One finding on the store, with every ExternalSecret it breaks, instead
+/// of one per ExternalSecret that each send the user to describe-chain. A refusal on some keys
+/// only stays per key (a role scoped to some secrets).
+fn store_wide_refusal(p: &StoreProbe, now: Timestamp) -> Option<Finding> {
+    if p.provider_kind != "azurekv" || p.provider.keys.is_empty() {
+        return None;
+    }
+    let codes: Vec<&'static str> = p
+        .provider
+        .keys
+        .iter()
+        .map(|k| {
+            crate::diagnose::provider::key(&p.provider_kind, k, None, now)
+                .map(|c| c.code)
+                .unwrap_or("")
+        })
+        .collect();
+    let all = |code: &str| codes.iter().all(|c| *c == code);
+    let vault = p
+        .settings
+        .get("vaultUrl")
+        .and_then(|u| u.split("://").nth(1))
+        .and_then(|h| h.split('.').next())
+        .filter(|v| !v.is_empty())
+        .map(sanitize::line)?;
+    let n = codes.len();
+    let (code, cause, next) = if codes.contains(&AZURE_FIREWALL_DENIED) {
+        (
+            AZURE_FIREWALL_DENIED,
+            format!(
+                "Key Vault {vault}'s firewall does not admit the network ESO calls from \
+                 (ForbiddenByFirewall): every read through this store is refused"
+            ),
+            format!(
+                "az keyvault network-rule list --name {vault} shows the networks it admits; admit \
+                 the cluster's egress network (az keyvault network-rule add --name {vault}) or \
+                 reach the vault through a private endpoint; then kubectl eso doctor"
+            ),
+        )
+    } else if n >= 2 && all(AZURE_RBAC_DENIED) {
+        (
+            AZURE_RBAC_DENIED,
+            format!(
+                "Key Vault {vault} uses Azure RBAC and ESO's identity has no role that may get \
+                 secrets there (Key Vault Secrets User): all {n} keys read through this store \
+                 are refused"
+            ),
+            format!(
+                "az role assignment list --scope \"$(az keyvault show --name {vault} --query id -o \
+                 tsv)\" shows who may read; assign Key Vault Secrets User on that scope to the \
+                 client id in the store's credentials Secret (az role assignment create --role \
+                 \"Key Vault Secrets User\" --scope …); then kubectl eso doctor"
+            ),
+        )
+    } else if n >= 2 && all(AZURE_ACCESS_POLICY_DENIED) {
+        (
+            AZURE_ACCESS_POLICY_DENIED,
+            format!(
+                "no access policy of Key Vault {vault} gives ESO's identity get on secrets: all \
+                 {n} keys read through this store are refused"
+            ),
+            format!(
+                "az keyvault show --name {vault} --query properties.accessPolicies shows the \
+                 policies; give the client id in the store's credentials Secret get and list on \
+                 secrets (az keyvault set-policy --name {vault} --secret-permissions get list \
+                 --spn …); then kubectl eso doctor"
+            ),
+        )
+    } else {
+        return None;
+    };
+    let mut f = finding(
+        code,
+        Status::Error,
+        sanitize::line(&p.store.to_string()),
+        cause,
+        sanitize::line(&next),
+    )
+    .about_store(&p.store);
+    for k in &p.provider.keys {
+        if let Some(c) = &k.code {
+            f = f.evidence(sanitize::line(&format!("{}: {c}", k.key)));
+        }
+    }
+    let mut affected: Vec<String> = p.users.iter().map(es_object).collect();
+    affected.sort();
+    affected.dedup();
+    for es in affected {
+        f = f.affects(es);
+    }
+    Some(f)
 }
 
 /// What Vault's own configuration says about a refused login (issue 12): the role's bindings

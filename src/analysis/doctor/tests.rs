@@ -463,3 +463,59 @@ fn a_regcred_that_does_not_log_in_is_an_error_on_its_secret() {
     );
     assert_eq!(c.checked, 2);
 }
+
+#[test]
+fn issue12_a_refusal_on_every_key_of_a_store_is_one_store_finding() {
+    let refused = |name: &str, code: &str| {
+        let mut k = key(name);
+        k.readable = Some(false);
+        k.code = Some(code.into());
+        k
+    };
+    let users = vec![user("a", "a"), user("b", "b")];
+    let with_url = |mut p: StoreProbe| {
+        p.settings.insert(
+            "vaultUrl".into(),
+            "https://hybridops.vault.azure.net/".into(),
+        );
+        p
+    };
+    // Every key refused by RBAC: the identity has no role on the vault.
+    let p = with_url(probe(
+        None,
+        vec![
+            refused("a", "ForbiddenByRbac"),
+            refused("b", "ForbiddenByRbac"),
+        ],
+        users.clone(),
+    ));
+    let r = run_probes(&[p]);
+    let f = &r.findings[0];
+    assert_eq!(f.code, "azure-rbac-denied", "{:#?}", r.findings);
+    assert_eq!(f.object, "ClusterSecretStore akv-hybridops");
+    assert_eq!(f.affects.len(), 2, "{f:#?}");
+    assert!(f.next.iter().all(|n| !n.contains('<')), "{:?}", f.next);
+    // The firewall refuses every request: one store finding even for one key.
+    let p = with_url(probe(
+        None,
+        vec![refused("a", "ForbiddenByFirewall"), key("b")],
+        users.clone(),
+    ));
+    let r = run_probes(&[p]);
+    assert_eq!(r.findings[0].code, "azure-firewall-denied");
+    assert_eq!(r.findings[0].object, "ClusterSecretStore akv-hybridops");
+    // Near miss: one key refused, the other read: a role scoped to some secrets stays per key.
+    let p = with_url(probe(
+        None,
+        vec![refused("a", "ForbiddenByRbac"), key("b")],
+        users,
+    ));
+    let r = run_probes(&[p]);
+    let rbac: Vec<_> = r
+        .findings
+        .iter()
+        .filter(|f| f.code == "azure-rbac-denied")
+        .collect();
+    assert_eq!(rbac.len(), 1, "{:#?}", r.findings);
+    assert_eq!(rbac[0].object, "ExternalSecret netbox/a");
+}

@@ -183,4 +183,36 @@ fn issue12_merge_into_a_missing_secret_is_not_a_force_sync() {
         true,
     ));
     assert_eq!(r.findings[0].code, "es-target-missing", "{:#?}", r.findings);
+
+    // Not Ready with ESO's own words for it (errPolicyMergeNotFound): the cause is the Merge.
+    let mut v =
+        serde_json::to_value(es("prod", "n", false, "2026-11-22T11:50:00Z")).unwrap_or_default();
+    v["spec"]["target"]["creationPolicy"] = json!("Merge");
+    v["status"]["conditions"][0]["message"] = json!(
+        "the desired secret n-secret was not found. With creationPolicy=Merge the secret won't be created"
+    );
+    let r = run(&snapshot(
+        vec![from(v.clone())],
+        vec![plain("prod", "vault-token")],
+        true,
+    ));
+    assert_eq!(
+        r.findings[0].code, "target-merge-missing",
+        "{:#?}",
+        r.findings
+    );
+    // Near miss: not Ready for another reason (the provider refused): the Merge target being
+    // absent is not what stops it, so it is not named as the cause.
+    v["status"]["conditions"][0]["message"] =
+        json!("could not get secret data from provider: permission denied");
+    let r = run(&snapshot(
+        vec![from(v)],
+        vec![plain("prod", "vault-token")],
+        true,
+    ));
+    assert!(
+        r.findings.iter().all(|f| f.code != "target-merge-missing"),
+        "{:#?}",
+        r.findings
+    );
 }

@@ -126,6 +126,39 @@ pub async fn explain(http: &ProbeHttp, store: &VaultStore, ask: &Ask<'_>) -> Vau
             });
         }
     }
+    if let Some((mount, _)) = ask.role
+        && let Some(token) = ask.user_token
+        && let Ok(a) = call(
+            http,
+            store,
+            reqwest::Method::GET,
+            "sys/auth",
+            Some(token),
+            None,
+        )
+        .await
+        && a.status == 200
+    {
+        used("you", &mut x);
+        let table = a
+            .body
+            .get("data")
+            .filter(|d| d.is_object())
+            .unwrap_or(&a.body);
+        let mounts: Vec<String> = table
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(_, v)| v.get("type").is_some())
+            .map(|(k, _)| k.trim_end_matches('/').to_string())
+            .collect();
+        let present = mounts.iter().any(|m| m == mount.trim_matches('/'));
+        x.auth_mounts = Some(mounts);
+        if !present {
+            // Nothing to read under a mount that does not exist.
+            return x;
+        }
+    }
     if let Some((mount, role)) = ask.role {
         let path = format!("auth/{mount}/role/{role}");
         match ask.user_token {

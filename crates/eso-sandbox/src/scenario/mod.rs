@@ -36,6 +36,22 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../../scenarios/rotation-not-propagated.yaml"),
     ),
     (
+        "store-name-typo",
+        include_str!("../../scenarios/store-name-typo.yaml"),
+    ),
+    (
+        "vault-kv-version-mismatch",
+        include_str!("../../scenarios/vault-kv-version-mismatch.yaml"),
+    ),
+    (
+        "vault-role-wrong-namespace",
+        include_str!("../../scenarios/vault-role-wrong-namespace.yaml"),
+    ),
+    (
+        "target-merge-missing",
+        include_str!("../../scenarios/target-merge-missing.yaml"),
+    ),
+    (
         "vault-policy-kv2-path",
         include_str!("../../scenarios/vault-policy-kv2-path.yaml"),
     ),
@@ -46,6 +62,50 @@ const FILES: &[(&str, &str)] = &[
     (
         "two-owners-one-secret",
         include_str!("../../scenarios/two-owners-one-secret.yaml"),
+    ),
+    (
+        "pull-secret-port-missing",
+        include_str!("../../scenarios/pull-secret-port-missing.yaml"),
+    ),
+    (
+        "credentials-key-near-miss",
+        include_str!("../../scenarios/credentials-key-near-miss.yaml"),
+    ),
+    (
+        "store-conditions-deny",
+        include_str!("../../scenarios/store-conditions-deny.yaml"),
+    ),
+    (
+        "consumer-key-missing",
+        include_str!("../../scenarios/consumer-key-missing.yaml"),
+    ),
+    (
+        "vault-property-renamed",
+        include_str!("../../scenarios/vault-property-renamed.yaml"),
+    ),
+    (
+        "vault-mount-missing",
+        include_str!("../../scenarios/vault-mount-missing.yaml"),
+    ),
+    (
+        "vault-auth-mount-wrong",
+        include_str!("../../scenarios/vault-auth-mount-wrong.yaml"),
+    ),
+    (
+        "credentials-secret-missing",
+        include_str!("../../scenarios/credentials-secret-missing.yaml"),
+    ),
+    (
+        "store-missing",
+        include_str!("../../scenarios/store-missing.yaml"),
+    ),
+    (
+        "akv-firewall",
+        include_str!("../../scenarios/akv-firewall.yaml"),
+    ),
+    (
+        "akv-rbac-denied",
+        include_str!("../../scenarios/akv-rbac-denied.yaml"),
     ),
 ];
 
