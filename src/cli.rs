@@ -427,6 +427,12 @@ pub struct SandboxArgs {
     #[arg(long, value_name = "RESOURCE=FAULT")]
     pub fault: Vec<String>,
 
+    /// Serve an admin endpoint on this loopback address (port 0: any free port) to switch faults
+    /// while the sandbox runs: POST /faults with RESOURCE=FAULT, DELETE /faults[/RESOURCE],
+    /// GET /faults
+    #[arg(long, value_name = "127.0.0.1:PORT")]
+    pub admin_addr: Option<std::net::SocketAddr>,
+
     /// Subcommand and flags to run against the sandbox, after `--`
     #[arg(last = true, value_name = "SUBCOMMAND")]
     pub command: Vec<String>,

@@ -21,7 +21,8 @@ impl Diag {
     /// diagnostic line must not fail the command.
     pub fn log(&self, level: u8, message: std::fmt::Arguments<'_>) {
         if self.enabled(level) {
-            let _ = writeln!(std::io::stderr().lock(), "kubectl-eso: {message}");
+            let line = crate::redact::output(&message.to_string(), false);
+            let _ = writeln!(std::io::stderr().lock(), "kubectl-eso: {line}");
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod exit;
 pub mod kube;
 pub mod model;
 pub mod provider;
+pub mod redact;
 pub mod render;
 pub mod sanitize;
 
@@ -33,6 +34,7 @@ pub async fn run_args(args: Vec<OsString>) -> ExitCode {
     // kube and reqwest must agree on one crypto provider; a second install is harmless.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let display = cli::display_name(args.first().map(OsString::as_os_str));
+    learn_environment();
 
     if args.get(1).is_some_and(|a| a == "__complete") {
         let words: Vec<String> = args
@@ -42,7 +44,7 @@ pub async fn run_args(args: Vec<OsString>) -> ExitCode {
             .collect();
         let mut out = Vec::new();
         let _ = cmd::complete::complete(&words, &mut out);
-        return finish(&out, Exit::Healthy);
+        return finish(&out, Exit::Healthy, false);
     }
 
     let command = Cli::command().bin_name(&display).display_name(&display);
@@ -55,23 +57,47 @@ pub async fn run_args(args: Vec<OsString>) -> ExitCode {
             // Help and --version go to stdout with 0; usage errors to stderr with 2, as one
             // line and a hint (issue 18: clap's own rendering is 4-6 lines).
             if e.use_stderr() {
-                let _ = writeln!(io::stderr().lock(), "{}", clap_error_lines(&e.to_string()));
+                let lines = redact::output(&clap_error_lines(&e.to_string()), false);
+                let _ = writeln!(io::stderr().lock(), "{lines}");
             } else {
-                let _ = e.print();
+                let text = redact::output(&e.render().to_string(), false);
+                let _ = write!(io::stdout().lock(), "{text}");
             }
             return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
         }
     };
 
+    // The tool's own coloured tables keep their colour at the output boundary.
+    let colour = config::color_enabled(cli.global.color, config::Terminal::detect());
     let mut out = Vec::new();
     match cmd::dispatch(cli, &mut out).await {
-        Ok(exit) => finish(&out, exit),
+        Ok(exit) => finish(&out, exit, colour),
         Err(e) => {
             // Output written before a failure is still worth showing.
-            let _ = write_stdout(&out);
-            let message = sanitize::line(&format!("{e:#}"));
-            let _ = writeln!(io::stderr().lock(), "error: {message}");
+            let _ = write_stdout(&out, colour);
+            error_line(&format!("{e:#}"));
             Exit::Error.into()
+        }
+    }
+}
+
+/// An error as the one `error: …` line on stderr, through the output boundary.
+pub fn error_line(message: &str) {
+    let message = redact::output(&sanitize::line(message), false);
+    let _ = writeln!(io::stderr().lock(), "error: {message}");
+}
+
+/// Credentials the process was given in its environment are remembered by the output boundary
+/// (issue 18: `VAULT_TOKEN` must not reach the output, whatever quotes it).
+fn learn_environment() {
+    for name in [
+        "VAULT_TOKEN",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AZURE_CLIENT_SECRET",
+    ] {
+        if let Some(v) = std::env::var_os(name) {
+            redact::learn(v.as_encoded_bytes());
         }
     }
 }
@@ -116,8 +142,8 @@ fn clap_error_lines(rendered: &str) -> String {
     format!("{first}\nhint: {hint}")
 }
 
-fn finish(out: &[u8], exit: Exit) -> ExitCode {
-    match write_stdout(out) {
+fn finish(out: &[u8], exit: Exit, colour: bool) -> ExitCode {
+    match write_stdout(out, colour) {
         Ok(()) => exit.into(),
         // `kubectl eso scope | head` closes the pipe early: not an error.
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => exit.into(),
@@ -128,9 +154,11 @@ fn finish(out: &[u8], exit: Exit) -> ExitCode {
     }
 }
 
-fn write_stdout(out: &[u8]) -> io::Result<()> {
+/// The one place stdout is written: every command's output passes the redaction boundary here.
+fn write_stdout(out: &[u8], colour: bool) -> io::Result<()> {
+    let text = redact::output(&String::from_utf8_lossy(out), colour);
     let mut stdout = io::stdout().lock();
-    stdout.write_all(out)?;
+    stdout.write_all(text.as_bytes())?;
     stdout.flush()
 }
 

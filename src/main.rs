@@ -13,10 +13,7 @@ fn main() -> ExitCode {
             .map(|s| s.to_string())
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown".into());
-        eprintln!(
-            "error: internal error: {}",
-            kubectl_eso::sanitize::line(&msg)
-        );
+        kubectl_eso::error_line(&format!("internal error: {msg}"));
         std::process::exit(2);
     }));
     let runtime = match tokio::runtime::Builder::new_multi_thread()

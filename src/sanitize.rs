@@ -76,6 +76,70 @@ fn clean(input: &str, keep_layout: bool) -> String {
     }
 }
 
+/// A whole command output at the output boundary (`redact`): escape sequences and control
+/// characters removed, newlines and tabs kept, nothing cut (each outside string in it was already
+/// capped when it was rendered). With `keep_sgr`, colour sequences (`ESC [ digits ; m`) stay: the
+/// tool's own coloured tables; every outside string in them was cleaned before it was painted.
+pub fn output(input: &str, keep_sgr: bool) -> std::borrow::Cow<'_, str> {
+    let plain = |c: char| {
+        (!c.is_control() || c == '\n' || c == '\t')
+            && !matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if input.chars().all(plain) {
+        return std::borrow::Cow::Borrowed(input);
+    }
+    let mut out = String::with_capacity(input.len());
+    let mut rest = input;
+    while let Some(c) = rest.chars().next() {
+        if keep_sgr
+            && c == '\u{1b}'
+            && let Some(len) = sgr_len(rest)
+        {
+            out.push_str(&rest[..len]);
+            rest = &rest[len..];
+            continue;
+        }
+        let next = rest
+            .char_indices()
+            .skip(1)
+            .find(|&(_, c)| c == '\u{1b}')
+            .map_or(rest.len(), |(i, _)| i);
+        // An escape sequence (if `rest` starts with one) and the text up to the next ESC.
+        out.push_str(&clean_uncapped(&rest[..next]));
+        rest = &rest[next..];
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// Length of a colour sequence at the start of `s`, if it is one.
+fn sgr_len(s: &str) -> Option<usize> {
+    let body = s.strip_prefix("\u{1b}[")?;
+    let params = body.find(|c: char| !(c.is_ascii_digit() || c == ';'))?;
+    body[params..].starts_with('m').then_some(2 + params + 1)
+}
+
+fn clean_uncapped(input: &str) -> String {
+    let mut out = String::with_capacity(input.len());
+    let mut chars = input.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\u{1b}' => skip_escape(&mut chars),
+            '\u{9b}' => skip_csi(&mut chars),
+            '\u{9d}' => skip_string(&mut chars),
+            '\n' | '\t' => out.push(c),
+            '\r' => {}
+            c if c.is_control() => {
+                if !out.ends_with(' ') {
+                    out.push(' ');
+                }
+            }
+            '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 type Chars<'a> = std::iter::Peekable<std::str::Chars<'a>>;
 
 fn skip_escape(chars: &mut Chars<'_>) {
@@ -160,6 +224,18 @@ mod tests {
         assert!(owned.len() < MAX_OUTSIDE_BYTES + 40);
         let short = "x".repeat(MAX_OUTSIDE_BYTES);
         assert_eq!(line(&short), short);
+    }
+
+    #[test]
+    fn issue_18_output_keeps_layout_and_only_colour_when_asked() {
+        let s = "a\u{1b}[1;31mred\u{1b}[0m\tb\r\n\u{1b}]0;t\u{7}c\u{1b}[2J";
+        assert_eq!(output(s, true), "a\u{1b}[1;31mred\u{1b}[0m\tb\nc");
+        assert_eq!(output(s, false), "ared\tb\nc");
+        let long = "x".repeat(MAX_OUTSIDE_BYTES * 2);
+        assert!(matches!(
+            output(&long, false),
+            std::borrow::Cow::Borrowed(_)
+        ));
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Issue 18: one fuzz target per parser that takes outside input — event and error text
-//! sanitizing, Go and flag durations, the force-sync annotation, dockerconfigjson payloads,
+//! sanitizing, the redaction boundary over learned values, Go and flag durations, the force-sync annotation, dockerconfigjson payloads,
 //! ExternalSecret / store specs (as `describe-chain` extracts them and as `scope` deserializes and
 //! judges them), Vault remote keys and registry keys / image references. Each runs a fixed number
 //! of iterations under plain `cargo test` on stable Rust: a small mutation engine (seeds from real
@@ -192,6 +192,80 @@ fn issue_18_fuzz_event_text_sanitizing() {
             );
             if input.len() <= MAX_OUTSIDE_BYTES {
                 assert_eq!(sanitize::line(&line), line, "line is not idempotent");
+            }
+        },
+    );
+}
+
+/// A credential the run learned, from an alphabet that survives control-sequence stripping
+/// unchanged (the boundary strips those before matching), multibyte characters included.
+fn random_credential(rng: &mut fastrand::Rng) -> String {
+    const ALPHABET: &[char] = &[
+        'a', 'Z', '0', '9', 'q', 'x', '-', '_', '.', ':', '/', '@', '+', '=', ' ', '"', '\\', '%',
+        'é', '€', '😀',
+    ];
+    let len = rng.usize(kubectl_eso::redact::MIN_LEN..=40);
+    (0..len)
+        .map(|_| ALPHABET[rng.usize(0..ALPHABET.len())])
+        .collect()
+}
+
+/// Event text with a learned credential quoted in one of the forms it travels in.
+fn text_quoting(rng: &mut fastrand::Rng, secret: &str) -> (String, String) {
+    use base64::Engine;
+    let form = match rng.u8(0..5) {
+        0 => base64::engine::general_purpose::STANDARD.encode(secret),
+        1 => secret.bytes().map(|b| format!("{b:02x}")).collect(),
+        2 => {
+            let quoted = serde_json::to_string(secret).unwrap_or_default();
+            quoted[1..quoted.len() - 1].to_string()
+        }
+        3 => secret
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                    char::from(b).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect(),
+        _ => secret.to_string(),
+    };
+    let mut text = text_from(rng, EVENT_SEEDS);
+    let mut at = rng.usize(0..=text.len());
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    text.insert_str(at, &form);
+    (text, form)
+}
+
+#[test]
+fn issue_18_fuzz_redaction_boundary() {
+    fuzz(
+        "redact",
+        |rng| {
+            let secret = random_credential(rng);
+            let (text, form) = text_quoting(rng, &secret);
+            (secret, form, text)
+        },
+        |(secret, form, text)| {
+            let mut r = kubectl_eso::redact::Redactor::new();
+            r.learn_str(secret);
+            for keep_colour in [false, true] {
+                let out = if keep_colour {
+                    r.redact_keep_colour(text)
+                } else {
+                    r.redact(text)
+                };
+                assert!(!out.contains(form.as_str()), "{form:?} in {out:?}");
+                assert!(!out.contains(secret.as_str()), "{secret:?} in {out:?}");
+                if !keep_colour {
+                    assert!(
+                        no_control(&out.replace(['\n', '\t'], "")),
+                        "control character kept: {out:?}"
+                    );
+                }
             }
         },
     );

@@ -135,6 +135,13 @@ fn incomplete(
             out.push(format!("{unprobed} store(s) could not be probed"));
         }
     }
+    // Each part a check could not look at, with why (issue 18: the README's reader role lacks
+    // `create serviceaccounts/token` and `list customresourcedefinitions`; say which).
+    for f in checks.iter().flat_map(|c| c.findings.iter()) {
+        if matches!(f.code.as_str(), "check-not-run" | "provider-not-probed") {
+            out.push(format!("{}: {}", f.object, f.message));
+        }
+    }
     for c in checks {
         let asked = match c.id {
             CheckId::Providers => opts.probe,

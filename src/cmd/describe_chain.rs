@@ -63,6 +63,24 @@ pub async fn run(cfg: &Config, args: &DescribeChainArgs, out: &mut impl Write) -
         trust: (!args.no_probe).then_some(&trust),
     };
     let mut g = gather(&client, &eso, &query, &diag).await?;
+    {
+        // Identifiers printed on purpose (see `publish_identifiers`).
+        let es = &g.facts.external_secret;
+        let names = [&es.namespace, &es.name, &es.target_name];
+        names.into_iter().for_each(|s| crate::redact::public(s));
+        for s in [&es.store_name, &es.owner_cluster_external_secret]
+            .into_iter()
+            .flatten()
+        {
+            crate::redact::public(s);
+        }
+        for r in &es.remote_refs {
+            crate::redact::public(&r.key);
+            r.property.iter().for_each(|p| crate::redact::public(p));
+        }
+        super::publish_json(g.store.as_ref().and_then(|s| s.get("spec")));
+        super::publish_json(g.store.as_ref().and_then(|s| s.pointer("/metadata/name")));
+    }
 
     let mut values: Vec<Option<RemoteValue>> = Vec::new();
     g.facts.provider = if args.no_probe {

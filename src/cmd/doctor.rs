@@ -46,6 +46,7 @@ pub async fn run(cfg: &Config, args: &DoctorArgs, out: &mut impl Write) -> Resul
         doctor_install::fetch(&client, &eso, &diag)
     );
     let snapshot = snapshot?;
+    super::publish_identifiers(&snapshot);
 
     let now = jiff::Timestamp::now();
     let scope = analyse_scope(

@@ -55,6 +55,43 @@ pub async fn dispatch(cli: Cli, out: &mut (impl Write + Send)) -> anyhow::Result
     }
 }
 
+/// Names and spec strings of what the run read are identifiers it prints on purpose: learned
+/// values inside them are not replaced at the output boundary (`redact::public`). Never status,
+/// Events or Secret data: those are what the boundary guards.
+pub(crate) fn publish_identifiers(snapshot: &crate::model::scope::ScopeSnapshot) {
+    for es in &snapshot.external_secrets {
+        publish_meta(&es.metadata);
+        publish_json(serde_json::to_value(&es.spec).ok().as_ref());
+    }
+    let stores = snapshot.secret_stores.iter().flatten();
+    for store in stores.chain(snapshot.cluster_secret_stores.iter().flatten()) {
+        publish_meta(&store.metadata);
+        publish_json(serde_json::to_value(&store.spec).ok().as_ref());
+    }
+    for ces in snapshot.cluster_external_secrets.iter().flatten() {
+        publish_meta(&ces.metadata);
+        publish_json(serde_json::to_value(&ces.spec).ok().as_ref());
+    }
+    for meta in snapshot.secrets.iter().flatten() {
+        publish_meta(meta);
+    }
+}
+
+fn publish_meta(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) {
+    for s in [&meta.name, &meta.namespace].into_iter().flatten() {
+        crate::redact::public(s);
+    }
+}
+
+pub(crate) fn publish_json(v: Option<&serde_json::Value>) {
+    match v {
+        Some(serde_json::Value::String(s)) => crate::redact::public(s),
+        Some(serde_json::Value::Array(a)) => a.iter().for_each(|x| publish_json(Some(x))),
+        Some(serde_json::Value::Object(o)) => o.values().for_each(|x| publish_json(Some(x))),
+        _ => {}
+    }
+}
+
 /// `--deadline` of the commands that make many requests (doctor, describe-chain): the whole run,
 /// API retries and provider probes included, ends by then (issue 18).
 fn command_deadline(input: &str) -> crate::error::Result<std::time::Duration> {

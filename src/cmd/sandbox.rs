@@ -15,10 +15,11 @@ use crate::exit::Exit;
 
 pub async fn run(args: &SandboxArgs) -> anyhow::Result<Exit> {
     if args.list {
-        let mut out = std::io::stdout().lock();
+        let mut out = String::new();
         for (name, description) in eso_sandbox::scenario_names() {
-            writeln!(out, "{name:<26} {description}")?;
+            out.push_str(&format!("{name:<26} {description}\n"));
         }
+        print_out(&out)?;
         return Ok(Exit::Healthy);
     }
     if args.scale.is_some() && args.scenario != "scale" {
@@ -31,7 +32,14 @@ pub async fn run(args: &SandboxArgs) -> anyhow::Result<Exit> {
         .map(|spec| eso_sandbox::parse_fault(spec.as_str()))
         .collect::<Result<Vec<_>, String>>()
         .map_err(|e| anyhow::anyhow!(e))?;
-    eprintln!("starting sandbox scenario {:?} …", args.scenario);
+    if let Some(addr) = args.admin_addr
+        && !addr.ip().is_loopback()
+    {
+        anyhow::bail!(
+            "--admin-addr {addr}: the admin endpoint only listens on loopback (127.0.0.1 or [::1])"
+        );
+    }
+    print_err(&format!("starting sandbox scenario {:?} …", args.scenario));
     let sandbox = Sandbox::start(SandboxOptions {
         scenario: args.scenario.clone(),
         scale: args.scale,
@@ -40,14 +48,28 @@ pub async fn run(args: &SandboxArgs) -> anyhow::Result<Exit> {
     .await?;
     // After the scenario is loaded (in process): only clients of the HTTP API see the faults.
     for (resource, fault) in faults {
-        eprintln!("fault: {resource} answers {fault:?}");
+        print_err(&format!("fault: {resource} answers {fault:?}"));
         sandbox.api().faults().set(&resource, fault);
     }
+    // Faults switched at run time from outside the process (issue 18).
+    let admin = match args.admin_addr {
+        Some(addr) => {
+            let admin =
+                eso_sandbox::admin::AdminServer::start(addr, sandbox.api().faults()).await?;
+            print_err(&format!(
+                "admin: {} (POST /faults RESOURCE=FAULT, DELETE /faults[/RESOURCE], GET /faults)",
+                admin.url()
+            ));
+            Some(admin)
+        }
+        None => None,
+    };
     let outcome = if args.command.is_empty() {
         serve(&sandbox, args).await
     } else {
         run_once(&sandbox, args).await
     };
+    drop(admin);
     sandbox.shutdown().await;
     outcome
 }
@@ -157,7 +179,7 @@ impl SandboxFiles {
 
 async fn serve(sandbox: &Sandbox, args: &SandboxArgs) -> anyhow::Result<Exit> {
     let files = SandboxFiles::write(sandbox, args.kubeconfig_out.as_deref())?;
-    let mut out = std::io::stdout().lock();
+    let mut out = Vec::new();
     writeln!(out, "Sandbox {:?} is running.", args.scenario)?;
     writeln!(out, "  API server: {}", sandbox.api().url())?;
     writeln!(out, "  Vault:      {}", sandbox.vault().addr())?;
@@ -170,12 +192,27 @@ async fn serve(sandbox: &Sandbox, args: &SandboxArgs) -> anyhow::Result<Exit> {
     writeln!(out, "  kubectl get externalsecrets -A")?;
     writeln!(out, "  kubectl eso scope -A")?;
     writeln!(out, "Press Ctrl-C to stop.")?;
-    out.flush()?;
-    drop(out);
+    print_out(&String::from_utf8_lossy(&out))?;
     wait_for_stop().await;
-    eprintln!("stopping sandbox …");
+    print_err("stopping sandbox …");
     files.remove(true);
     Ok(Exit::Healthy)
+}
+
+/// What the sandbox itself prints goes through the same output boundary as every command's
+/// output (`crate::redact`); it prints this directly because it keeps running.
+fn print_out(text: &str) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(crate::redact::output(text, false).as_bytes())?;
+    out.flush()
+}
+
+fn print_err(line: &str) {
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "{}",
+        crate::redact::output(line, false)
+    );
 }
 
 fn default_kubeconfig_path() -> PathBuf {

@@ -47,6 +47,9 @@ pub async fn run(cfg: &Config, args: &ScopeArgs, out: &mut impl Write) -> Result
         workload: workload.as_ref(),
     };
     let snapshot = fetch(&client, &eso, &query, &diag).await?;
+    super::publish_identifiers(&snapshot);
+    // Only so the output boundary can replace credentials quoted in Event text (issue 18).
+    let unredacted = crate::kube::doctor_stores::learn_credentials(&client, &snapshot, &diag).await;
 
     let now = jiff::Timestamp::now();
     let opts = ScopeOptions {
@@ -56,6 +59,7 @@ pub async fn run(cfg: &Config, args: &ScopeArgs, out: &mut impl Write) -> Result
     };
     let mut report = analyse(&snapshot, &opts, now);
     root_causes(&snapshot, &mut report, now);
+    report.degraded.extend(unredacted);
     diag.log(
         1,
         format_args!(

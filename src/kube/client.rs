@@ -14,6 +14,29 @@ use crate::config::KubeTarget;
 use crate::error::{Error, Result};
 
 /// The client and the context's default namespace.
+/// The kubeconfig's own credentials (bearer token, token file, client key, password) are
+/// remembered by the output boundary, which replaces them wherever an error quotes them.
+fn learn_credentials(auth: &kube::config::AuthInfo) {
+    let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(auth) else {
+        return;
+    };
+    for field in ["token", "client-key-data", "password"] {
+        if let Some(serde_json::Value::String(v)) = fields.get(field) {
+            crate::redact::learn(v.as_bytes());
+            if let Ok(decoded) =
+                base64::Engine::decode(&base64::engine::general_purpose::STANDARD, v)
+            {
+                crate::redact::learn(&decoded);
+            }
+        }
+    }
+    if let Some(serde_json::Value::String(path)) = fields.get("tokenFile")
+        && let Ok(token) = std::fs::read(path)
+    {
+        crate::redact::learn(&token);
+    }
+}
+
 pub async fn connect(target: &KubeTarget) -> Result<(Client, String)> {
     let options = KubeConfigOptions {
         context: target.context.clone(),
@@ -40,8 +63,20 @@ pub async fn connect(target: &KubeTarget) -> Result<(Client, String)> {
             .map_err(|e| Error::Kubeconfig(one_line(&e))),
     };
     let mut config = loaded?;
+    learn_credentials(&config.auth_info);
     if target.kubeconfig.is_none() && context.is_none() {
         context = Kubeconfig::read().ok().and_then(|k| k.current_context);
+    }
+    // Printed on purpose in every error line: a credential that merely begins like one of these
+    // names is not quoted by it.
+    for name in [
+        context.as_deref(),
+        Some(config.cluster_url.to_string().as_str()),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        crate::redact::public(name);
     }
     let _ = CLUSTER.set(format!(
         "server {}, context {}",

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::ListParams;
 use kube::{Api, Client};
 
@@ -15,7 +15,7 @@ use super::list::{Listing, list_all_metadata};
 use crate::diag::Diag;
 use crate::model::doctor::StoreExtras;
 use crate::model::refs::StoreKind;
-use crate::model::scope::{Fetched, ScopeReport, ScopeSnapshot};
+use crate::model::scope::{Degraded, Fetched, ScopeReport, ScopeSnapshot};
 
 pub async fn fetch(
     client: &Client,
@@ -74,13 +74,82 @@ async fn secret_keys(
 ) -> Fetched<Option<Vec<String>>> {
     let secret = get_secret(client, ns, name, "its keys were not checked", diag).await?;
     Ok(secret.map(|s| {
-        // The values are dropped here, with the rest of the object.
+        // The values are only remembered by the output boundary, so Event text quoting them is
+        // redacted (issue 18), and dropped here with the rest of the object.
+        learn_values(&s);
         let mut keys: Vec<String> = s.data.unwrap_or_default().into_keys().collect();
         keys.extend(s.string_data.unwrap_or_default().into_keys());
         keys.sort();
         keys.dedup();
         keys.iter().map(|k| crate::sanitize::line(k)).collect()
     }))
+}
+
+fn learn_values(s: &Secret) {
+    s.data
+        .iter()
+        .flatten()
+        .for_each(|(_, v)| crate::redact::learn(&v.0));
+    s.string_data
+        .iter()
+        .flatten()
+        .for_each(|(_, v)| crate::redact::learn(v.as_bytes()));
+}
+
+/// For `scope`: reads every credentials Secret a store in the snapshot references, only so that
+/// the output boundary can replace their values in Event text (an Entra error quotes the client
+/// id; issue 18). Returns what could not be read, worded for the report.
+pub async fn learn_credentials(
+    client: &Client,
+    snap: &ScopeSnapshot,
+    diag: &Diag,
+) -> Vec<Degraded> {
+    let mut wanted: BTreeSet<(String, String)> = BTreeSet::new();
+    for s in snap.secret_stores.iter().flatten() {
+        for r in s.secret_key_refs() {
+            if let Some(ns) = r.namespace {
+                wanted.insert((ns, r.name));
+            }
+        }
+    }
+    for s in snap.cluster_secret_stores.iter().flatten() {
+        let name = s.metadata.name.as_deref().unwrap_or_default();
+        // A selector without a namespace is read in each using ExternalSecret's namespace.
+        let users: BTreeSet<&str> = snap
+            .external_secrets
+            .iter()
+            .filter(|es| {
+                es.store_ref().is_some_and(|r| {
+                    r.kind.as_deref() == Some("ClusterSecretStore") && r.name == name
+                })
+            })
+            .map(|es| es.namespace())
+            .collect();
+        for r in s.secret_key_refs() {
+            match r.namespace {
+                Some(ns) => {
+                    wanted.insert((ns, r.name));
+                }
+                None => wanted.extend(users.iter().map(|ns| (ns.to_string(), r.name.clone()))),
+            }
+        }
+    }
+    let consequence = "Event text is shown unredacted and may contain credentials";
+    futures::stream::iter(wanted)
+        .map(|(ns, name)| async move {
+            match get_secret(client, &ns, &name, consequence, diag).await {
+                Ok(Some(s)) => {
+                    learn_values(&s);
+                    None
+                }
+                Ok(None) => None,
+                Err(d) => Some(d),
+            }
+        })
+        .buffer_unordered(GET_CONCURRENCY)
+        .filter_map(|d| async move { d })
+        .collect()
+        .await
 }
 
 async fn namespace_labels(

@@ -509,11 +509,14 @@ impl ChainReport {
 pub struct Sensitive(Vec<u8>);
 
 impl Sensitive {
+    /// Every value held this way is also remembered by the output boundary (`crate::redact`), so
+    /// it is replaced wherever a message quotes it (issue 18).
     pub fn from_bytes(b: Vec<u8>) -> Self {
+        crate::redact::learn(&b);
         Sensitive(b)
     }
     pub fn from_string(s: String) -> Self {
-        Sensitive(s.into_bytes())
+        Self::from_bytes(s.into_bytes())
     }
     pub fn bytes(&self) -> &[u8] {
         &self.0

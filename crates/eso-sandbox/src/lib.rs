@@ -2,6 +2,7 @@
 //! Vault, a container registry) on top of the simulated API server, loaded with incident scenarios.
 //! See docs/ARCHITECTURE.md for the public API.
 
+pub mod admin;
 pub mod akv;
 pub mod backdate;
 pub mod eso;

@@ -89,6 +89,26 @@ impl Faults {
         self.inner.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 
+    /// Removes every fault on one resource.
+    pub fn clear_resource(&self, resource_plural: &str) {
+        self.inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(resource_plural);
+    }
+
+    /// The active faults by resource, sorted, for the sandbox's admin endpoint.
+    pub fn active(&self) -> Vec<(String, Vec<Fault>)> {
+        let map = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out: Vec<(String, Vec<Fault>)> = map
+            .iter()
+            .filter(|(_, f)| !f.is_empty())
+            .map(|(r, f)| (r.clone(), f.clone()))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
     pub(crate) fn for_resource(&self, resource_plural: &str) -> Vec<Fault> {
         self.inner
             .lock()

@@ -25,7 +25,7 @@ mod view;
 mod watch;
 mod write;
 
-pub use faults::{Fault, Faults, parse_fault};
+pub use faults::{Fault, Faults, HANG, parse_fault};
 pub use handler::REQUEST_LOG_ENV;
 pub use server::ApiServer;
 pub use store::{EventKind, Store, StoreError, WatchEvent};

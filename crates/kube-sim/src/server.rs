@@ -134,6 +134,11 @@ impl ApiServer {
         self.faults.clone()
     }
 
+    /// Every ServiceAccount token (TokenRequest JWT) this server minted, for leak tests.
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.store.authenticator().issued_tokens()
+    }
+
     /// Stop accepting, close every open connection (including watches) and stop the controllers.
     pub async fn shutdown(mut self) {
         self.stop_now();

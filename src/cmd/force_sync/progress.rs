@@ -29,7 +29,7 @@ impl Progress {
             let _ = write!(err, "\r\x1b[2K");
             self.spinning = false;
         }
-        let _ = writeln!(err, "{text}");
+        let _ = writeln!(err, "{}", crate::redact::output(text, true));
     }
 
     pub fn spin(&mut self, text: &str) {
@@ -40,8 +40,9 @@ impl Progress {
         self.frame = (self.frame + 1) % FRAMES.len();
         let _ = write!(
             std::io::stderr().lock(),
-            "\r\x1b[2K{} {text}",
-            FRAMES[self.frame]
+            "\r\x1b[2K{} {}",
+            FRAMES[self.frame],
+            crate::redact::output(text, true)
         );
         self.spinning = true;
     }

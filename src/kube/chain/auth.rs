@@ -94,6 +94,18 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// `: <why>` from the last ServiceAccount fact (a refused TokenRequest names the permission
+    /// it lacks), for the probe's "not probed" reason and doctor's `incomplete` (issue 18).
+    pub(crate) fn why_no_token(&self) -> String {
+        self.out
+            .iter()
+            .rev()
+            .find(|f| f.purpose == "serviceAccount")
+            .and_then(|f| f.error.as_deref())
+            .map(|e| format!(": {e}"))
+            .unwrap_or_default()
+    }
+
     fn ref_namespace(&self, r: &Value) -> String {
         if self.cluster {
             str_at(r, "/namespace")
@@ -141,6 +153,9 @@ impl Ctx<'_> {
             Some(Ok(Some(secret))) => {
                 fact.exists = Some(true);
                 let data = secret.data.clone().unwrap_or_default();
+                // Every value of a credentials Secret, not only the referenced key: a message
+                // may quote a client id kept next to the secret (issue 18).
+                data.values().for_each(|v| crate::redact::learn(&v.0));
                 fact.keys = data.keys().map(|k| crate::sanitize::line(k)).collect();
                 match key.as_deref().and_then(|k| data.get(k)) {
                     Some(v) => {
@@ -245,7 +260,7 @@ impl Ctx<'_> {
                 Err(e) => {
                     fact.error = Some(match status_code(&e) {
                         Some(403) => format!(
-                            "no permission to create tokens for serviceaccount {name} in {ns} (TokenRequest)"
+                            "no permission to create tokens for serviceaccount {name} in {ns} (TokenRequest: create serviceaccounts/token)"
                         ),
                         _ => format!(
                             "TokenRequest for {ns}/{name} failed: {}",
@@ -387,7 +402,8 @@ async fn vault(ctx: &mut Ctx<'_>, v: &Value, request: bool) -> Option<ProbeAuth>
                 audiences: asked,
             }),
             None if request => unavailable(&format!(
-                "no token could be requested for serviceaccount {ns}/{name}"
+                "no token could be requested for serviceaccount {ns}/{name}{}",
+                ctx.why_no_token()
             )),
             None => None,
         };
@@ -459,7 +475,10 @@ async fn azure(
                 _ if client_id.is_empty() => unavailable(&format!(
                     "ServiceAccount {ns}/{name} has no azure.workload.identity/client-id annotation"
                 )),
-                _ if request => unavailable("no token could be requested for the ServiceAccount"),
+                _ if request => unavailable(&format!(
+                    "no token could be requested for the ServiceAccount{}",
+                    ctx.why_no_token()
+                )),
                 _ => None,
             }
         }

@@ -88,7 +88,8 @@ pub(super) async fn resolve(ctx: &mut Ctx<'_>, a: &Value, request: bool) -> Opti
             service_account: format!("{ns}/{name}"),
         }),
         None if request => unavailable(&format!(
-            "no token could be requested for serviceaccount {ns}/{name}"
+            "no token could be requested for serviceaccount {ns}/{name}{}",
+            ctx.why_no_token()
         )),
         None => None,
     }

@@ -11,11 +11,16 @@ pub const REDACTED: &str = "<redacted>";
 #[derive(Clone, PartialEq, Eq)]
 pub struct Redacted<T>(T);
 
-impl<T> Redacted<T> {
+impl<T: AsRef<[u8]>> Redacted<T> {
+    /// Also remembered by the output boundary (`crate::redact`), which replaces the value
+    /// wherever a message quotes it (issue 18).
     pub fn new(value: T) -> Self {
+        crate::redact::learn(value.as_ref());
         Redacted(value)
     }
+}
 
+impl<T> Redacted<T> {
     /// The wrapped value, for the one place that must send it (an HTTP header or form body).
     pub fn expose(&self) -> &T {
         &self.0

@@ -35,6 +35,7 @@ use router::{Request, Shared};
 pub struct VaultSim {
     addr: std::net::SocketAddr,
     root_token: String,
+    shared: Shared,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -48,7 +49,9 @@ impl VaultSim {
         let shared: Shared = Arc::new(Mutex::new(state::State::dev(root_token)));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
-        let app = axum::Router::new().fallback(serve).with_state(shared);
+        let app = axum::Router::new()
+            .fallback(serve)
+            .with_state(shared.clone());
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let shutdown = async {
@@ -64,6 +67,7 @@ impl VaultSim {
         Ok(VaultSim {
             addr,
             root_token: root_token.to_string(),
+            shared,
             stop: Some(stop),
             task: Some(task),
         })
@@ -76,6 +80,17 @@ impl VaultSim {
 
     pub fn root_token(&self) -> String {
         self.root_token.clone()
+    }
+
+    /// Every token this Vault knows (root and each login's client token) and their accessors, for
+    /// leak tests: what a client was handed at run time must not reach its output (issue 18).
+    pub fn issued_tokens(&self) -> Vec<String> {
+        let state = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        state
+            .tokens
+            .values()
+            .flat_map(|t| [t.id.clone(), t.accessor.clone()])
+            .collect()
     }
 
     pub async fn shutdown(mut self) {

@@ -29,6 +29,9 @@ const CREDENTIAL_ID: &str = "authentication.kubernetes.io/credential-id";
 pub struct Authenticator {
     admin_token: String,
     signer: Option<Signer>,
+    /// Every token this server minted, so leak tests can look for them in a client's output
+    /// (issue 18).
+    issued: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -65,7 +68,16 @@ impl Authenticator {
         Self {
             admin_token,
             signer: Signer::generate(),
+            issued: Default::default(),
         }
+    }
+
+    /// Every ServiceAccount token minted so far (TokenRequests and `Store::issue_token`).
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.issued
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// PEM public key that verifies this server's ServiceAccount tokens (Vault `pem_keys`).
@@ -155,6 +167,12 @@ impl Authenticator {
             .as_ref()
             .map(|s| s.sign(&claims))
             .unwrap_or_default();
+        if !token.is_empty() {
+            self.issued
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(token.clone());
+        }
         (token, rfc3339(exp))
     }
 
