@@ -52,10 +52,32 @@ impl Cli {
                 "-o junit is only for `doctor`; use -o table, wide, json or yaml\n",
             ));
         }
+        if p.global.output == OutputArg::Name && !matches!(p.command, Command::Scope(_)) {
+            return Err(clap::Error::raw(
+                clap::error::ErrorKind::ArgumentConflict,
+                "-o name is only for `scope`; use -o table, wide, json or yaml\n",
+            ));
+        }
+        if p.global.output == OutputArg::Jsonpath && !prints_report(&p.command) {
+            return Err(clap::Error::raw(
+                clap::error::ErrorKind::ArgumentConflict,
+                "-o jsonpath is for the commands that print a report\n",
+            ));
+        }
         Ok(Cli {
             global: p.global,
             command: p.command,
         })
+    }
+}
+
+/// Whether the subcommand prints a report (`-o json` / `-o jsonpath=` make sense for it).
+fn prints_report(c: &Command) -> bool {
+    match c {
+        Command::Completion(_) => false,
+        #[cfg(feature = "sandbox")]
+        Command::Sandbox(_) => false,
+        _ => true,
     }
 }
 
@@ -113,9 +135,13 @@ pub struct GlobalArgs {
     #[arg(short = 'l', long, global = true, value_name = "SELECTOR")]
     pub selector: Option<String>,
 
-    /// Output format (doctor also takes junit)
-    #[arg(short = 'o', long, global = true, value_parser = OutputParser, default_value_t = OutputArg::Table)]
-    pub output: OutputArg,
+    /// Output format: table, wide, json, yaml, or jsonpath=TEMPLATE over the JSON (doctor also takes junit)
+    #[arg(short = 'o', long, global = true, value_parser = OutputParser, default_value_t = Output::from(OutputArg::Table))]
+    pub output: Output,
+
+    /// Print tables without their header row, and only the rows (as kubectl's --no-headers)
+    #[arg(long, global = true)]
+    pub no_headers: bool,
 
     /// Time to wait for one API request (e.g. 30s, 1m; 0 = no limit)
     #[arg(long, global = true, value_name = "DURATION")]
@@ -159,6 +185,44 @@ pub enum OutputArg {
     /// help and completions, where every other subcommand would offer it.
     #[value(hide = true)]
     Junit,
+    /// `kind.group/name` per line, as `kubectl get -o name`. `scope` only, hidden for the
+    /// same reason as junit.
+    #[value(hide = true)]
+    Name,
+    /// `jsonpath=TEMPLATE` (the template is in `Output::jsonpath`), as kubectl's -o jsonpath.
+    #[value(hide = true)]
+    Jsonpath,
+}
+
+/// `-o`: the format, and for `-o jsonpath=TEMPLATE` its template (issue 13).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    pub kind: OutputArg,
+    pub jsonpath: Option<String>,
+}
+
+impl From<OutputArg> for Output {
+    fn from(kind: OutputArg) -> Self {
+        Output {
+            kind,
+            jsonpath: None,
+        }
+    }
+}
+
+impl PartialEq<OutputArg> for Output {
+    fn eq(&self, other: &OutputArg) -> bool {
+        self.kind == *other
+    }
+}
+
+impl std::fmt::Display for Output {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.jsonpath {
+            Some(t) => write!(f, "jsonpath={t}"),
+            None => self.kind.fmt(f),
+        }
+    }
 }
 
 /// Parses `-o` like clap's enum parser but offers (help, completions) only the values every
@@ -167,15 +231,33 @@ pub enum OutputArg {
 struct OutputParser;
 
 impl clap::builder::TypedValueParser for OutputParser {
-    type Value = OutputArg;
+    type Value = Output;
 
     fn parse_ref(
         &self,
         cmd: &clap::Command,
         arg: Option<&clap::Arg>,
         value: &std::ffi::OsStr,
-    ) -> Result<OutputArg, clap::Error> {
-        clap::builder::EnumValueParser::<OutputArg>::new().parse_ref(cmd, arg, value)
+    ) -> Result<Output, clap::Error> {
+        let text = value.to_string_lossy();
+        if let Some(template) = text.strip_prefix("jsonpath=") {
+            crate::render::jsonpath::validate(template).map_err(|e| {
+                clap::Error::raw(clap::error::ErrorKind::InvalidValue, format!("{e}\n"))
+            })?;
+            return Ok(Output {
+                kind: OutputArg::Jsonpath,
+                jsonpath: Some(template.to_string()),
+            });
+        }
+        if text == "jsonpath" {
+            return Err(clap::Error::raw(
+                clap::error::ErrorKind::InvalidValue,
+                "-o jsonpath needs a template, e.g. -o jsonpath='{.kind}'\n",
+            ));
+        }
+        clap::builder::EnumValueParser::<OutputArg>::new()
+            .parse_ref(cmd, arg, value)
+            .map(Output::from)
     }
 
     fn possible_values(
@@ -338,11 +420,14 @@ const DESCRIBE_CHAIN_EXAMPLES: &str = "Examples:
   kubectl eso describe-chain netbox-db-password -n netbox --probe-as me
 
   # Everything, as JSON
-  kubectl eso describe-chain order-service-regcred -n prod -o json";
+  kubectl eso describe-chain order-service-regcred -n prod -o json
+
+  # A PushSecret (Kubernetes -> provider): source Secret, stores, write permission
+  kubectl eso describe-chain pushsecret/push-db-password -n prod";
 
 #[derive(Debug, Clone, Args)]
 pub struct DescribeChainArgs {
-    /// The ExternalSecret to walk (in the namespace of -n)
+    /// The ExternalSecret to walk (in the namespace of -n), or pushsecret/NAME for a PushSecret
     #[arg(value_name = "NAME")]
     pub name: String,
 
@@ -387,6 +472,10 @@ pub struct ScopeArgs {
     /// Only show failing ExternalSecrets (the summary still counts all of them)
     #[arg(long)]
     pub failing: bool,
+
+    /// After the table, watch the ExternalSecrets and print each row again when it changes
+    #[arg(short = 'w', long)]
+    pub watch: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -436,20 +525,6 @@ pub struct SandboxArgs {
     /// Subcommand and flags to run against the sandbox, after `--`
     #[arg(last = true, value_name = "SUBCOMMAND")]
     pub command: Vec<String>,
-}
-
-/// The name to show in usage lines: `kubectl eso` when the binary runs as a kubectl plugin
-/// (its file is called kubectl-eso), the file name otherwise.
-pub fn display_name(argv0: Option<&std::ffi::OsStr>) -> String {
-    let stem = argv0
-        .and_then(|a| std::path::Path::new(a).file_stem())
-        .and_then(|s| s.to_str())
-        .unwrap_or("kubectl-eso");
-    match stem.strip_prefix("kubectl-") {
-        // kubectl maps a `_` in a plugin file name to `-` in the command name.
-        Some(rest) if !rest.is_empty() => format!("kubectl {}", rest.replace('_', "-")),
-        _ => stem.to_string(),
-    }
 }
 
 const VERIFY_REGCRED_EXAMPLES: &str = "Examples:
@@ -544,21 +619,6 @@ mod tests {
     #[test]
     fn clap_definition_is_consistent() {
         Cli::command().debug_assert();
-    }
-
-    #[test]
-    fn plugin_binary_is_shown_as_kubectl_eso() {
-        use std::ffi::OsStr;
-        assert_eq!(
-            display_name(Some(OsStr::new("/usr/local/bin/kubectl-eso"))),
-            "kubectl eso"
-        );
-        assert_eq!(
-            display_name(Some(OsStr::new("kubectl-eso.exe"))),
-            "kubectl eso"
-        );
-        assert_eq!(display_name(Some(OsStr::new("eso-dev"))), "eso-dev");
-        assert_eq!(display_name(None), "kubectl eso");
     }
 
     #[test]

@@ -18,6 +18,10 @@ pub struct Config {
     /// `-o junit`, which only `doctor` prints (the parser refuses it for the others); `format` is
     /// then `Table`, so no other writer has to know JUnit.
     pub junit: bool,
+    /// `-o name` (scope only, refused at parse time elsewhere); `format` is then `Table`.
+    pub names_only: bool,
+    /// `--no-headers`: table rows only, no header row and nothing under them.
+    pub no_headers: bool,
     pub color: bool,
     pub verbosity: u8,
     /// `--provider-ca-file`: extra CAs trusted for provider connections.
@@ -107,15 +111,24 @@ pub fn from_cli(g: &GlobalArgs, term: Terminal) -> Result<Config> {
             },
         },
         namespace,
-        selector: g.selector.clone().filter(|s| !s.is_empty()),
-        format: match g.output {
+        selector: match g.selector.as_deref().filter(|s| !s.is_empty()) {
+            Some(s) => {
+                crate::selector::validate(s).map_err(Error::Usage)?;
+                Some(s.to_string())
+            }
+            None => None,
+        },
+        format: match g.output.kind {
             OutputArg::Table => Format::Table,
             OutputArg::Wide => Format::Wide,
-            OutputArg::Json => Format::Json,
+            // The command prints its JSON report; `cmd::dispatch` applies the template to it.
+            OutputArg::Json | OutputArg::Jsonpath => Format::Json,
             OutputArg::Yaml => Format::Yaml,
-            OutputArg::Junit => Format::Table,
+            OutputArg::Junit | OutputArg::Name => Format::Table,
         },
         junit: g.output == OutputArg::Junit,
+        names_only: g.output == OutputArg::Name,
+        no_headers: g.no_headers,
         color: color_enabled(g.color, term),
         verbosity: g.verbose,
         provider_ca_files: provider_ca_files(

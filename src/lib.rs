@@ -11,12 +11,14 @@ pub mod diagnose;
 pub mod egress;
 pub mod error;
 pub mod exit;
+pub mod invoked;
 pub mod kube;
 pub mod model;
 pub mod provider;
 pub mod redact;
 pub mod render;
 pub mod sanitize;
+pub mod selector;
 
 use std::ffi::OsString;
 use std::io::{self, Write};
@@ -33,7 +35,7 @@ use crate::exit::Exit;
 pub async fn run_args(args: Vec<OsString>) -> ExitCode {
     // kube and reqwest must agree on one crypto provider; a second install is harmless.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let display = cli::display_name(args.first().map(OsString::as_os_str));
+    let display = invoked::from_argv0(args.first().map(OsString::as_os_str));
     learn_environment();
 
     if args.get(1).is_some_and(|a| a == "__complete") {
@@ -44,7 +46,7 @@ pub async fn run_args(args: Vec<OsString>) -> ExitCode {
             .collect();
         let mut out = Vec::new();
         let _ = cmd::complete::complete(&words, &mut out);
-        return finish(&out, Exit::Healthy, false);
+        return finish(&out, Exit::Healthy, false, &display);
     }
 
     let command = Cli::command().bin_name(&display).display_name(&display);
@@ -56,12 +58,13 @@ pub async fn run_args(args: Vec<OsString>) -> ExitCode {
         Err(e) => {
             // Help and --version go to stdout with 0; usage errors to stderr with 2, as one
             // line and a hint (issue 18: clap's own rendering is 4-6 lines).
+            // The examples in the help are written with the canonical name (issue 13).
+            let rendered = invoked::rewrite(&e.to_string(), &display).into_owned();
             if e.use_stderr() {
-                let lines = redact::output(&clap_error_lines(&e.to_string()), false);
+                let lines = redact::output(&clap_error_lines(&rendered), false);
                 let _ = writeln!(io::stderr().lock(), "{lines}");
             } else {
-                let text = redact::output(&e.render().to_string(), false);
-                let _ = write!(io::stdout().lock(), "{text}");
+                return finish(rendered.as_bytes(), Exit::Healthy, false, &display);
             }
             return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
         }
@@ -70,12 +73,13 @@ pub async fn run_args(args: Vec<OsString>) -> ExitCode {
     // The tool's own coloured tables keep their colour at the output boundary.
     let colour = config::color_enabled(cli.global.color, config::Terminal::detect());
     let mut out = Vec::new();
-    match cmd::dispatch(cli, &mut out).await {
-        Ok(exit) => finish(&out, exit, colour),
+    let argv0 = args.first().cloned().unwrap_or_default();
+    match cmd::dispatch(cli, &argv0, &mut out).await {
+        Ok(exit) => finish(&out, exit, colour, &display),
         Err(e) => {
             // Output written before a failure is still worth showing.
-            let _ = write_stdout(&out, colour);
-            error_line(&format!("{e:#}"));
+            let _ = write_stdout(&invoked::rewrite_bytes(&out, &display), colour);
+            error_line(&invoked::rewrite(&format!("{e:#}"), &display));
             Exit::Error.into()
         }
     }
@@ -142,8 +146,9 @@ fn clap_error_lines(rendered: &str) -> String {
     format!("{first}\nhint: {hint}")
 }
 
-fn finish(out: &[u8], exit: Exit, colour: bool) -> ExitCode {
-    match write_stdout(out, colour) {
+/// Writes the command's output under the invoked name (issue 13); a closed pipe is not an error.
+fn finish(out: &[u8], exit: Exit, colour: bool, display: &str) -> ExitCode {
+    match write_stdout(&invoked::rewrite_bytes(out, display), colour) {
         Ok(()) => exit.into(),
         // `kubectl eso scope | head` closes the pipe early: not an error.
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => exit.into(),

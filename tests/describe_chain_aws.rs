@@ -440,7 +440,7 @@ async fn issue15_rejected_static_keys_are_a_login_failure() {
     assert!(
         v["verdict"]["next"]
             .to_string()
-            .contains("list-access-keys"),
+            .contains("aws iam get-access-key-last-used --access-key-id \\\"$(kubectl get secret aws-bad-credentials"),
         "{v:#}"
     );
     let calls = v["provider"]["calls"].to_string();

@@ -620,3 +620,80 @@ fn selection_mistakes_are_one_line_usage_errors() {
         assert!(stdout(&o).is_empty(), "{args:?}");
     }
 }
+
+/// Issue 13: on the healthy scenario a resync changes no Secret, so `--all --restart` restarts
+/// nothing ("not restarted: the Secret did not change"), and a workload Stakater Reloader manages
+/// is left to it and named. Before, every deployment of the namespace was rolled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_13_restart_only_what_the_sync_changed_and_leave_reloader_alone() {
+    let env = start("healthy").await;
+    let mut d = env.deployment("prod", "payment-service");
+    d["metadata"]["annotations"]["reloader.stakater.com/auto"] = "true".into();
+    if let Err(e) = env.sandbox.api().store().replace(d) {
+        panic!("annotate payment-service: {e:?}");
+    }
+    // The dry run says what it would do, with its own words ("0 restarted" before).
+    let o = env
+        .run(&[
+            "force-sync",
+            "--all",
+            "-n",
+            "prod",
+            "--restart",
+            "--dry-run",
+        ])
+        .await;
+    assert_eq!(o.status.code(), Some(0), "{}\n{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("; 3 workloads would be restarted, 1 left to Reloader"),
+        "{}",
+        stdout(&o)
+    );
+    // `--all --restart` rolled every healthy deployment of the namespace.
+    let o = env
+        .run(&[
+            "force-sync",
+            "--all",
+            "-n",
+            "prod",
+            "--restart",
+            "--timeout",
+            "30s",
+            "-o",
+            "json",
+        ])
+        .await;
+    assert_eq!(o.status.code(), Some(0), "{}\n{}", stdout(&o), stderr(&o));
+    let report = json_of(&o);
+    let action = |workload: &str| {
+        report["restarts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|r| r["workload"] == workload)
+            .map(|r| r["action"].clone())
+            .unwrap_or_else(|| panic!("{workload} missing: {report:#}"))
+    };
+    assert_eq!(action("deployment/order-service"), "skipped-unchanged");
+    assert_eq!(action("deployment/payment-service"), "left-to-reloader");
+    assert!(
+        stderr(&o).contains("not restarted: the Secret did not change: deployment/order-service"),
+        "{}",
+        stderr(&o)
+    );
+    for name in [
+        "order-service",
+        "payment-service",
+        "inventory-service",
+        "user-service",
+    ] {
+        let d = env.deployment("prod", name);
+        assert!(
+            d["spec"]["template"]["metadata"]["annotations"]
+                .get("kubectl.kubernetes.io/restartedAt")
+                .is_none(),
+            "{name} was restarted: {d:#}"
+        );
+    }
+    env.sandbox.shutdown().await;
+}

@@ -80,6 +80,15 @@ pub fn analyse(
             Some(r) => regcreds::check(r),
             None => skipped(CheckId::Regcreds, "not asked for: pass --regcred"),
         },
+        match &extras.push {
+            Some(Ok(all)) => finish(
+                CheckId::PushSecrets,
+                all.push_secrets.len() + all.cluster_push_secrets.len(),
+                crate::analysis::push::findings(all),
+            ),
+            Some(Err(why)) => skipped(CheckId::PushSecrets, why),
+            None => skipped(CheckId::PushSecrets, "not read"),
+        },
     ];
     let totals = totals(&checks);
     let degraded_parts = degraded(scope, extras);
@@ -94,6 +103,7 @@ pub fn analyse(
         api_version: REPORT_API_VERSION.to_string(),
         kind: DOCTOR_REPORT_KIND.to_string(),
         eso_api_version: snap.eso_api_version.clone(),
+        eso_version: install::eso_version(install),
         scope: DoctorScope {
             namespace: snap.namespace.clone(),
             all_namespaces: snap.namespace.is_none(),
@@ -146,6 +156,7 @@ fn incomplete(
         let asked = match c.id {
             CheckId::Providers => opts.probe,
             CheckId::Regcreds => extras.regcreds.is_some(),
+            CheckId::PushSecrets => extras.push.is_some(),
             _ => true,
         };
         if asked && c.status == Status::Skipped {

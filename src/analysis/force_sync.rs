@@ -3,7 +3,7 @@
 //! instead), what a status change or an Event means for one of them, which workloads a synced
 //! Secret needs restarted, and when a rollout is done.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Event;
@@ -15,6 +15,26 @@ use crate::model::eso::{ExternalSecret, SecretStore, ready_condition};
 use crate::model::force_sync::*;
 use crate::model::refs::{StoreFilter, StoreKind, StoreRef};
 use crate::sanitize;
+
+/// Issue 14: when `spec.syncWindows` hold periodic refreshes back at `now`, the note that a
+/// force-sync goes through anyway. ESO gates only periodic refreshes by its windows
+/// (`isPeriodicRefreshAllowedByWindows`); the force-sync annotation changes the ExternalSecret's
+/// labels-and-annotations hash, which ESO syncs on at once.
+pub fn window_note(es: &ExternalSecret, now: Timestamp) -> Option<String> {
+    let w = super::sync_window::evaluate(es.spec.sync_windows.as_ref(), now)?;
+    if w.allowed {
+        return None;
+    }
+    let until = match w.reopens {
+        Some(t) => format!("until {}", t.strftime("%Y-%m-%dT%H:%M:%SZ")),
+        None => "for the foreseeable future".to_string(),
+    };
+    Some(format!(
+        "spec.syncWindows (kind {}) hold periodic refreshes back {until} (UTC); a force-sync is \
+         not a periodic refresh and bypasses the window",
+        sanitize::line(&w.kind)
+    ))
+}
 
 /// The ExternalSecrets to act on, in namespace/name order, and the names asked for but absent.
 pub fn select<'a>(
@@ -321,15 +341,22 @@ pub fn restart_plan(
         }
         let uses: Vec<String> = uses.into_keys().collect();
         let restart = mode == RestartMode::All || needs_restart(&uses);
-        let action = match (restart, dry_run) {
-            (false, _) => RestartAction::SkippedRefreshesItself,
-            (true, true) => RestartAction::WouldRestart,
-            (true, false) => RestartAction::Restarted,
+        let reloader = reloader_manages(&w.reloader, &names);
+        let action = match (reloader.is_some(), restart, dry_run) {
+            (true, _, _) => RestartAction::LeftToReloader,
+            (false, false, _) => RestartAction::SkippedRefreshesItself,
+            (false, true, true) => RestartAction::WouldRestart,
+            (false, true, false) => RestartAction::Restarted,
         };
-        let message = (!restart).then(|| {
-            "mounted as a volume without subPath: the kubelet updates the files itself (use --restart=all to restart anyway)"
-                .to_string()
-        });
+        let message = match reloader {
+            Some(key) => Some(format!(
+                "managed by Reloader ({key}): it restarts the workload when the Secret changes"
+            )),
+            None => (!restart).then(|| {
+                "mounted as a volume without subPath: the kubelet updates the files itself (use --restart=all to restart anyway)"
+                    .to_string()
+            }),
+        };
         out.push((
             i,
             RestartResult {
@@ -343,6 +370,53 @@ pub fn restart_plan(
         ));
     }
     out
+}
+
+/// The Reloader annotation that makes Stakater Reloader restart this workload when one of
+/// `secrets` changes: `reloader.stakater.com/auto` / `secret.reloader.stakater.com/auto` set to
+/// "true", or `secret.reloader.stakater.com/reload` naming one of them.
+pub fn reloader_manages(
+    annotations: &BTreeMap<String, String>,
+    secrets: &[String],
+) -> Option<&'static str> {
+    let on = |k: &str| annotations.get(k).is_some_and(|v| v.trim() == "true");
+    if on("reloader.stakater.com/auto") {
+        return Some("reloader.stakater.com/auto");
+    }
+    if on("secret.reloader.stakater.com/auto") {
+        return Some("secret.reloader.stakater.com/auto");
+    }
+    let named = annotations
+        .get("secret.reloader.stakater.com/reload")
+        .is_some_and(|v| v.split(',').any(|n| secrets.iter().any(|s| s == n.trim())));
+    named.then_some("secret.reloader.stakater.com/reload")
+}
+
+/// The Secrets a sync changed: resourceVersion moved and, where ESO's data hash is on both
+/// sides, the hash too (a metadata-only update is no reason to restart). A Secret that could not
+/// be read before or after counts as changed.
+pub fn changed_secrets(
+    before: &BTreeMap<(String, String), Option<SecretVersion>>,
+    after: &BTreeMap<(String, String), Option<SecretVersion>>,
+) -> BTreeSet<(String, String)> {
+    after
+        .iter()
+        .filter(|(key, now)| {
+            let then = before.get(*key).cloned().flatten();
+            let (Some(b), Some(a)) = (then, now) else {
+                return true;
+            };
+            match (&b.resource_version, &a.resource_version) {
+                (Some(x), Some(y)) if x == y => false,
+                (Some(_), Some(_)) => match (&b.data_hash, &a.data_hash) {
+                    (Some(x), Some(y)) => x != y,
+                    _ => true,
+                },
+                _ => true,
+            }
+        })
+        .map(|(key, _)| key.clone())
+        .collect()
 }
 
 /// `kubectl rollout status`'s test: the controller saw the new template, every desired pod runs

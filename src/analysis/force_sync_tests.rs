@@ -367,3 +367,110 @@ fn exit_code_is_one_for_any_problem() {
         1
     );
 }
+
+#[test]
+fn issue_13_reloader_annotations_hand_the_restart_over() {
+    let ann = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    let s = vec!["regcred".to_string()];
+    assert_eq!(
+        reloader_manages(&ann(&[("reloader.stakater.com/auto", "true")]), &s),
+        Some("reloader.stakater.com/auto")
+    );
+    assert_eq!(
+        reloader_manages(
+            &ann(&[("secret.reloader.stakater.com/reload", "other, regcred")]),
+            &s
+        ),
+        Some("secret.reloader.stakater.com/reload")
+    );
+    // Near misses: off, or naming another Secret.
+    assert_eq!(
+        reloader_manages(&ann(&[("reloader.stakater.com/auto", "false")]), &s),
+        None
+    );
+    assert_eq!(
+        reloader_manages(
+            &ann(&[("secret.reloader.stakater.com/reload", "other")]),
+            &s
+        ),
+        None
+    );
+
+    let mut w = workload(
+        "env",
+        json!({"containers": [{"name": "c", "envFrom": [{"secretRef": {"name": "regcred"}}]}]}),
+    );
+    w.reloader = ann(&[("reloader.stakater.com/auto", "true")]);
+    let plan = restart_plan(
+        &[w],
+        &[("prod".into(), "regcred".into())],
+        RestartMode::Needed,
+        false,
+    );
+    assert_eq!(plan[0].1.action, RestartAction::LeftToReloader);
+    assert!(
+        plan[0]
+            .1
+            .message
+            .as_deref()
+            .is_some_and(|m| m.contains("reloader.stakater.com/auto")),
+        "{plan:?}"
+    );
+}
+
+#[test]
+fn issue_13_a_secret_counts_as_changed_only_when_its_data_may_have() {
+    let v = |rv: Option<&str>, hash: Option<&str>| {
+        Some(SecretVersion {
+            resource_version: rv.map(String::from),
+            data_hash: hash.map(String::from),
+        })
+    };
+    let key = |n: &str| ("prod".to_string(), n.to_string());
+    let before: BTreeMap<_, _> = [
+        (key("same"), v(Some("1"), Some("h"))),
+        (key("meta-only"), v(Some("1"), Some("h"))),
+        (key("new-data"), v(Some("1"), Some("h"))),
+        (key("no-hash"), v(Some("1"), None)),
+        (key("unread"), None),
+    ]
+    .into();
+    let after: BTreeMap<_, _> = [
+        (key("same"), v(Some("1"), Some("h"))),
+        (key("meta-only"), v(Some("2"), Some("h"))),
+        (key("new-data"), v(Some("2"), Some("h2"))),
+        (key("no-hash"), v(Some("2"), None)),
+        (key("unread"), v(Some("5"), Some("h"))),
+    ]
+    .into();
+    let changed = changed_secrets(&before, &after);
+    let names: Vec<&str> = changed.iter().map(|(_, n)| n.as_str()).collect();
+    assert_eq!(names, vec!["new-data", "no-hash", "unread"]);
+}
+
+#[test]
+fn issue14_force_sync_says_it_bypasses_a_closed_sync_window() {
+    let with_windows = synced_es(
+        "nightly",
+        json!({"secretStoreRef": {"name": "vault"}, "refreshInterval": "1h",
+            "syncWindows": {"kind": "allow", "windows": [{"schedule": "0 22 * * *", "duration": "2h"}]}}),
+    );
+    let closed: Timestamp = "2026-06-02T03:00:00Z"
+        .parse()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let note = window_note(&with_windows, closed).unwrap_or_default();
+    assert!(note.contains("bypasses the window"), "{note}");
+    assert!(note.contains("until 2026-06-02T22:00:00Z"), "{note}");
+    // Near misses: the window is open, or there are no windows.
+    let open: Timestamp = "2026-06-01T23:59:59Z"
+        .parse()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(window_note(&with_windows, open), None);
+    let plain = synced_es("plain", json!({"secretStoreRef": {"name": "vault"}}));
+    assert_eq!(window_note(&plain, closed), None);
+}

@@ -71,13 +71,23 @@ pub fn analyse(snap: &ScopeSnapshot, opts: &ScopeOptions, now: Timestamp) -> Sco
 
     let stores = store_rows(snap, &rows, now);
     let summary = verdict::summary(&rows);
-    let verdicts = verdict::verdicts(&rows, &stores);
+    let place = match (&snap.namespace, &opts.selector, &opts.store, &snap.workload) {
+        (_, None, None, None) => match &snap.namespace {
+            Some(ns) => format!("in namespace {ns}"),
+            None => "in any namespace".to_string(),
+        },
+        _ => "in scope".to_string(),
+    };
+    let verdicts = verdict::verdicts(&rows, &stores, &place);
+    let next = next_steps(&rows, &verdicts, snap.namespace.as_deref());
     let cluster_external_secrets = ces_rows(snap, &rows, opts);
     if opts.failing_only {
         rows.retain(|r| r.failing);
     }
 
     ScopeReport {
+        push_secrets: Vec::new(),
+        cluster_push_secrets: Vec::new(),
         api_version: REPORT_API_VERSION.to_string(),
         kind: SCOPE_REPORT_KIND.to_string(),
         eso_api_version: snap.eso_api_version.clone(),
@@ -97,9 +107,39 @@ pub fn analyse(snap: &ScopeSnapshot, opts: &ScopeOptions, now: Timestamp) -> Sco
         stores,
         summary,
         verdicts,
+        next,
         degraded: degraded(snap),
         workload,
     }
+}
+
+/// What to run after scope (issue 13): describe-chain of the first ExternalSecret of the worst
+/// verdict (verdicts are sorted store-level first, then by how many they cover) and doctor over
+/// the same namespaces; with nothing in a namespace, the same question over every namespace.
+/// Written with the canonical name; the output boundary turns it into the invoked one.
+fn next_steps(rows: &[ExternalSecretRow], verdicts: &[Verdict], ns: Option<&str>) -> Vec<String> {
+    let cmd = crate::invoked::CANONICAL;
+    if rows.is_empty() {
+        return match ns {
+            Some(_) => vec![format!("{cmd} scope -A")],
+            None => Vec::new(),
+        };
+    }
+    let worst = verdicts
+        .iter()
+        .find_map(|v| v.external_secrets.first())
+        .and_then(|q| q.split_once('/'));
+    let Some((es_ns, name)) = worst else {
+        return Vec::new();
+    };
+    let doctor_scope = match ns {
+        Some(ns) => format!("-n {ns}"),
+        None => "-A".to_string(),
+    };
+    vec![
+        format!("{cmd} describe-chain {name} -n {es_ns}"),
+        format!("{cmd} doctor {doctor_scope}"),
+    ]
 }
 
 type SecretIndex<'a> = HashMap<(&'a str, &'a str), &'a ObjectMeta>;
@@ -371,9 +411,7 @@ fn store_rows(snap: &ScopeSnapshot, rows: &[ExternalSecretRow], now: Timestamp) 
                 failing_since,
                 occurrences,
                 found: found.map(|f| f.is_some()),
-                provider: found
-                    .flatten()
-                    .and_then(|s| s.spec.provider.keys().next().cloned()),
+                provider: found.flatten().and_then(|s| s.provider_name()),
                 ready,
                 store,
                 external_secrets: total,
@@ -456,6 +494,7 @@ fn ces_rows(
                     .iter()
                     .map(|f| f.namespace.clone())
                     .collect(),
+                provisioned_namespaces: ces.status.provisioned_namespaces.clone(),
                 name,
             })
         })

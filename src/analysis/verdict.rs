@@ -42,11 +42,13 @@ pub fn summary(rows: &[ExternalSecretRow]) -> Summary {
     }
 }
 
-pub fn verdicts(rows: &[ExternalSecretRow], stores: &[StoreRow]) -> Vec<Verdict> {
+/// `place` says where scope looked, for the answer when nothing is there (issue 13: an empty
+/// namespace is not "healthy", it is empty): `in namespace prod`, `in any namespace`, `in scope`.
+pub fn verdicts(rows: &[ExternalSecretRow], stores: &[StoreRow], place: &str) -> Vec<Verdict> {
     let failing: Vec<&ExternalSecretRow> = rows.iter().filter(|r| r.failing).collect();
     if failing.is_empty() {
         let message = match rows.len() {
-            0 => "healthy: no ExternalSecrets in scope".to_string(),
+            0 => format!("no ExternalSecrets {place}: nothing to check"),
             n => format!("healthy: {} synced", count(n, "ExternalSecret")),
         };
         return vec![Verdict {

@@ -52,6 +52,7 @@ pub async fn findings(
         super::doctor::fetch_targets(client, Some(&es.namespace), &scope, false, diag)
     );
     let extras = DoctorExtras {
+        push: None,
         probes: probed
             .then(|| store_probe(facts))
             .flatten()

@@ -44,6 +44,25 @@ pub async fn run(cfg: &Config, args: &DescribeChainArgs, out: &mut impl Write) -
         .namespace
         .resolve(&default_ns)
         .unwrap_or(default_ns.clone());
+    // Issue 14: `pushsecret/NAME` walks a PushSecret; a plain NAME is still an ExternalSecret.
+    if let Some(name) = super::describe_push::push_name(&args.name) {
+        let push_args = super::describe_push::PushArgs {
+            namespace: &namespace,
+            name,
+            probe: crate::kube::push::PushProbe {
+                enabled: !args.no_probe && args.probe_as == ProbeAsArg::Eso,
+                ca_pems: cas,
+                timeout,
+                trust: cfg.trust.clone(),
+            },
+            render: RenderOptions {
+                format: cfg.format,
+                color: cfg.color,
+                now: jiff::Timestamp::now(),
+            },
+        };
+        return super::describe_push::run(&client, &eso, push_args, &diag, out).await;
+    }
     let probe_as_eso = args.probe_as == ProbeAsArg::Eso;
     // Probing as yourself sends your VAULT_TOKEN: your own VAULT_ADDR is vouched for by you.
     let mut trust = cfg.trust.clone();

@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::exit::Exit;
 use crate::kube::chain::batch::{BatchOptions, TargetData, probe_stores};
 use crate::kube::scope::{ScopeQuery, fetch};
-use crate::kube::{client, doctor_install, doctor_stores, doctor_targets, eso};
+use crate::kube::{client, doctor_install, doctor_stores, doctor_targets, eso, push};
 use crate::model::doctor::{DoctorExtras, PodFacts, PodRefs, Status, TargetExtras};
 use crate::model::scope::{Degraded, Fetched, ScopeReport, TargetState};
 use crate::render::doctor::DoctorFormat;
@@ -88,11 +88,30 @@ pub async fn run(cfg: &Config, args: &DoctorArgs, out: &mut impl Write) -> Resul
         Some(rc) => Some(regcreds::check(rc, &managed, &scope).await),
         None => None,
     };
-    let (probes, credentials) = if opts.probe {
+    let (probes, mut credentials) = if opts.probe {
         let (p, read) = probe_stores(&client, &snapshot, &managed, &batch, &diag).await;
         (Some(p), read)
     } else {
         (None, Vec::new())
+    };
+    // Issue 14: PushSecrets, their source Secrets' key names and their stores' write permission.
+    let push = match push::list(&client, namespace.as_deref(), &diag).await {
+        Ok(all) => {
+            let probe = push::PushProbe {
+                enabled: opts.probe,
+                ca_pems: batch.ca_pems.clone(),
+                timeout: batch.timeout,
+                trust: batch.trust.clone(),
+            };
+            let (facts, read) = push::gather(&client, &eso, &all, &probe, &diag).await;
+            credentials.extend(read);
+            Ok(crate::model::push::PushSnapshot {
+                push_secrets: facts,
+                cluster_push_secrets: push::list_cluster(&client, namespace.as_deref(), &diag)
+                    .await,
+            })
+        }
+        Err(why) => Err(why),
     };
     // Only key names and pull-secret hosts go on to the analysis.
     let secrets = doctor_targets::secret_facts(&managed);
@@ -114,6 +133,7 @@ pub async fn run(cfg: &Config, args: &DoctorArgs, out: &mut impl Write) -> Resul
         }
     }
     let extras = DoctorExtras {
+        push: Some(push),
         probes,
         regcreds,
         stores,

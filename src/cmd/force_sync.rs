@@ -201,8 +201,10 @@ pub async fn run(cfg: &Config, args: &ForceSyncArgs, out: &mut impl Write) -> Re
     }
     let verbose_lines = results.len() <= PER_OBJECT_LINES;
     progress.per_object = verbose_lines;
-    for r in results.iter().filter(|r| r.outcome.kind.is_problem()) {
-        progress.line(&render::force_sync::outcome(r));
+    // Said once per cause: five ExternalSecrets on one broken store are one line (issue 13).
+    let problems = results.iter().filter(|r| r.outcome.kind.is_problem());
+    for group in render::force_sync::group_outcomes(problems) {
+        progress.line(&render::force_sync::outcome_group(&group));
     }
 
     let workloads = match plan.restart {
@@ -221,15 +223,37 @@ pub async fn run(cfg: &Config, args: &ForceSyncArgs, out: &mut impl Write) -> Re
     let mut restarts = analysis::restart_plan(&workloads, &secrets, plan.restart, args.dry_run);
 
     if args.dry_run {
-        for r in &results {
-            if r.outcome.kind == OutcomeKind::WouldAnnotate {
-                progress.line(&render::force_sync::outcome(r));
+        // Above PER_OBJECT_LINES, totals instead of a line each, as the README promises.
+        let would: Vec<&ExternalSecretResult> = results
+            .iter()
+            .filter(|r| r.outcome.kind == OutcomeKind::WouldAnnotate)
+            .collect();
+        match verbose_lines {
+            true => would
+                .iter()
+                .for_each(|r| progress.line(&render::force_sync::outcome(r))),
+            false if !would.is_empty() => progress.line(&render::force_sync::outcome_group(&would)),
+            false => {}
+        }
+        match verbose_lines {
+            true => restarts
+                .iter()
+                .for_each(|(_, r)| progress.line(&render::force_sync::restart_done(r))),
+            false => {
+                let actions: Vec<RestartAction> = restarts.iter().map(|(_, r)| r.action).collect();
+                for line in render::force_sync::restart_totals(&actions) {
+                    progress.line(&line);
+                }
             }
         }
-        for (_, r) in &restarts {
-            progress.line(&render::force_sync::restart_done(r));
-        }
     } else {
+        // Taken before the annotation, from metadata only: whether the sync changed each Secret
+        // decides its restarts (issue 13).
+        let versions_before = if restarts.is_empty() {
+            Default::default()
+        } else {
+            kf::secret_versions(&client, &secrets, &requests).await
+        };
         let annotated_at = Timestamp::now();
         let value = annotated_at.as_second().to_string();
         if !verbose_lines && !baselines.is_empty() {
@@ -288,10 +312,37 @@ pub async fn run(cfg: &Config, args: &ForceSyncArgs, out: &mut impl Write) -> Re
                 verbose_lines,
             };
             wait_for_eso(&wait, &annotated, &mut results, &mut progress).await;
-            do_restarts(&wait, &workloads, &mut restarts, &results, &mut progress).await;
+            let changed = if restarts.is_empty() {
+                Default::default()
+            } else {
+                let after = kf::secret_versions(&client, &secrets, &requests).await;
+                analysis::changed_secrets(&versions_before, &after)
+            };
+            do_restarts(
+                &wait,
+                &workloads,
+                &mut restarts,
+                (&results, &changed),
+                &mut progress,
+            )
+            .await;
         }
     }
     progress.clear();
+    // Issue 14: say when this force-sync goes through a closed sync window.
+    let now = Timestamp::now();
+    for r in results.iter_mut().filter(|r| r.outcome.hint.is_none()) {
+        if matches!(
+            r.outcome.kind,
+            OutcomeKind::CannotResync | OutcomeKind::NotFound
+        ) {
+            continue;
+        }
+        let es = all
+            .iter()
+            .find(|e| e.namespace() == r.namespace && e.name() == r.name);
+        r.outcome.hint = es.and_then(|es| analysis::window_note(es, now));
+    }
 
     let restarts: Vec<RestartResult> = restarts.into_iter().map(|(_, r)| r).collect();
     let summary = analysis::summary(&results, &restarts);

@@ -5,6 +5,7 @@ mod chain_findings;
 pub mod complete;
 pub mod completion;
 pub mod describe_chain;
+pub mod describe_push;
 pub mod doctor;
 pub mod force_sync;
 #[cfg(feature = "sandbox")]
@@ -18,11 +19,40 @@ use crate::cli::{Cli, Command};
 use crate::config::{self, Terminal};
 use crate::exit::Exit;
 
-/// Runs the parsed command, writing its stdout into `out`.
-pub async fn dispatch(cli: Cli, out: &mut (impl Write + Send)) -> anyhow::Result<Exit> {
+/// Runs the parsed command, writing its stdout into `out`. `argv0` is handed to the sandbox's
+/// child so it shows the same invoked name (issue 13). With `-o jsonpath=TEMPLATE` the command
+/// prints its JSON report and the template is applied to it here, once for every command.
+pub async fn dispatch(
+    cli: Cli,
+    argv0: &std::ffi::OsStr,
+    out: &mut (impl Write + Send),
+) -> anyhow::Result<Exit> {
+    let Some(template) = cli.global.output.jsonpath.clone() else {
+        return run(cli, argv0, out).await;
+    };
+    let mut json = Vec::new();
+    let result = run(cli, argv0, &mut json).await;
+    // A command that failed before its report printed nothing to apply the template to.
+    let exit = result?;
+    let doc: serde_json::Value = serde_json::from_slice(&json)
+        .map_err(|e| anyhow::anyhow!("-o jsonpath: the report is not JSON: {e}"))?;
+    let text = crate::render::jsonpath::render(&template, &doc).map_err(anyhow::Error::msg)?;
+    out.write_all(text.as_bytes())?;
+    Ok(exit)
+}
+
+async fn run(
+    cli: Cli,
+    argv0: &std::ffi::OsStr,
+    out: &mut (impl Write + Send),
+) -> anyhow::Result<Exit> {
     match cli.command {
         Command::Scope(args) => {
             let cfg = config::from_cli(&cli.global, Terminal::detect())?;
+            if args.watch {
+                let display = crate::invoked::from_argv0(Some(argv0));
+                return Ok(scope::watch(&cfg, &args, &display).await?);
+            }
             Ok(scope::run(&cfg, &args, out).await?)
         }
         Command::ForceSync(args) => {
@@ -51,7 +81,7 @@ pub async fn dispatch(cli: Cli, out: &mut (impl Write + Send)) -> anyhow::Result
         Command::Completion(args) => Ok(completion::run(&args, out)?),
         // Boxed: the sandbox's future (a whole simulated cluster) is large.
         #[cfg(feature = "sandbox")]
-        Command::Sandbox(args) => Box::pin(sandbox::run(&args)).await,
+        Command::Sandbox(args) => Box::pin(sandbox::run(&args, argv0, out)).await,
     }
 }
 

@@ -13,13 +13,17 @@ use eso_sandbox::{Sandbox, SandboxOptions};
 use crate::cli::SandboxArgs;
 use crate::exit::Exit;
 
-pub async fn run(args: &SandboxArgs) -> anyhow::Result<Exit> {
+pub async fn run(
+    args: &SandboxArgs,
+    argv0: &std::ffi::OsStr,
+    out: &mut (impl Write + Send),
+) -> anyhow::Result<Exit> {
     if args.list {
-        let mut out = String::new();
+        // Into the command's buffer, which passes the output boundary: `sandbox --list | head -1`
+        // closing the pipe is not an error.
         for (name, description) in eso_sandbox::scenario_names() {
-            out.push_str(&format!("{name:<26} {description}\n"));
+            writeln!(out, "{name:<26} {description}")?;
         }
-        print_out(&out)?;
         return Ok(Exit::Healthy);
     }
     if args.scale.is_some() && args.scenario != "scale" {
@@ -65,9 +69,9 @@ pub async fn run(args: &SandboxArgs) -> anyhow::Result<Exit> {
         None => None,
     };
     let outcome = if args.command.is_empty() {
-        serve(&sandbox, args).await
+        serve(&sandbox, args, argv0).await
     } else {
-        run_once(&sandbox, args).await
+        run_once(&sandbox, args, argv0).await
     };
     drop(admin);
     sandbox.shutdown().await;
@@ -90,12 +94,21 @@ fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
-async fn run_once(sandbox: &Sandbox, args: &SandboxArgs) -> anyhow::Result<Exit> {
+async fn run_once(
+    sandbox: &Sandbox,
+    args: &SandboxArgs,
+    argv0: &std::ffi::OsStr,
+) -> anyhow::Result<Exit> {
     let files = SandboxFiles::write(sandbox, args.kubeconfig_out.as_deref())?;
     // A child process, so the subcommand sees the sandbox exactly as a user's shell would (kubeconfig,
     // proxy and CA environment), and its output and exit code are its own.
     let exe = std::env::current_exe().context("cannot find the kubectl-eso executable")?;
     let mut child = tokio::process::Command::new(exe);
+    // The child prints next steps under the name the user ran (issue 13).
+    #[cfg(unix)]
+    child.arg0(argv0);
+    #[cfg(not(unix))]
+    let _ = argv0;
     child
         .arg("--kubeconfig")
         .arg(&files.kubeconfig)
@@ -177,7 +190,11 @@ impl SandboxFiles {
     }
 }
 
-async fn serve(sandbox: &Sandbox, args: &SandboxArgs) -> anyhow::Result<Exit> {
+async fn serve(
+    sandbox: &Sandbox,
+    args: &SandboxArgs,
+    argv0: &std::ffi::OsStr,
+) -> anyhow::Result<Exit> {
     let files = SandboxFiles::write(sandbox, args.kubeconfig_out.as_deref())?;
     let mut out = Vec::new();
     writeln!(out, "Sandbox {:?} is running.", args.scenario)?;
@@ -190,7 +207,8 @@ async fn serve(sandbox: &Sandbox, args: &SandboxArgs) -> anyhow::Result<Exit> {
         writeln!(out, "  export {k}={v}")?;
     }
     writeln!(out, "  kubectl get externalsecrets -A")?;
-    writeln!(out, "  kubectl eso scope -A")?;
+    let invoked = crate::invoked::from_argv0(Some(argv0));
+    writeln!(out, "  {invoked} scope -A")?;
     writeln!(out, "Press Ctrl-C to stop.")?;
     print_out(&String::from_utf8_lossy(&out))?;
     wait_for_stop().await;

@@ -10,14 +10,25 @@ use crate::config::{Config, NamespaceChoice};
 use crate::diag::Diag;
 use crate::error::{Error, Result};
 use crate::exit::Exit;
+use crate::kube::force_sync as kf;
 use crate::kube::scope::{ScopeQuery, fetch};
 use crate::kube::{client, eso};
 use crate::model::doctor::{DoctorExtras, InstallSnapshot};
 use crate::model::refs::{StoreFilter, WorkloadRef};
 use crate::model::scope::{Degraded, RootCause, ScopeReport, ScopeSnapshot};
-use crate::render::{self, RenderOptions};
+use crate::render::{self, Format, RenderOptions};
+use kube::api::ListParams;
 
-pub async fn run(cfg: &Config, args: &ScopeArgs, out: &mut impl Write) -> Result<Exit> {
+/// What one scope run needs besides the config: checked arguments and a connection.
+struct Prepared {
+    client: kube::Client,
+    eso: eso::EsoApi,
+    namespace: Option<String>,
+    store: Option<StoreFilter>,
+    workload: Option<WorkloadRef>,
+}
+
+async fn prepare(cfg: &Config, args: &ScopeArgs, diag: &Diag) -> Result<Prepared> {
     let store = args
         .store
         .as_deref()
@@ -35,30 +46,82 @@ pub async fn run(cfg: &Config, args: &ScopeArgs, out: &mut impl Write) -> Result
             "a WORKLOAD lives in one namespace: use -n NAMESPACE instead of -A".into(),
         ));
     }
-    let diag = Diag::new(cfg.verbosity);
-    let started = std::time::Instant::now();
-
+    if args.watch && !matches!(cfg.format, Format::Table | Format::Wide) {
+        return Err(Error::Usage(
+            "--watch prints the table, then each row that changes: use it with -o table or wide"
+                .into(),
+        ));
+    }
     let (client, default_ns) = client::connect(&cfg.kube).await?;
-    let eso = eso::discover(&client, &diag).await?;
+    let eso = eso::discover(&client, diag).await?;
     let namespace = cfg.namespace.resolve(&default_ns);
+    // An error, as kubectl's `get namespace nosuchns`: a namespace that does not exist is a
+    // wrong argument, not a healthy place (issue 13).
+    if let Some(ns) = &namespace
+        && crate::kube::scope::namespace_exists(&client, ns).await == Some(false)
+    {
+        let cluster = client::cluster_label()
+            .map(|c| format!(" ({})", crate::sanitize::line(c)))
+            .unwrap_or_default();
+        return Err(Error::NotFound(format!(
+            "namespace \"{}\" does not exist{cluster}; list them with: kubectl get namespaces",
+            crate::sanitize::line(ns)
+        )));
+    }
+    Ok(Prepared {
+        client,
+        eso,
+        namespace,
+        store,
+        workload,
+    })
+}
+
+/// One snapshot, analysed: what `scope` prints, and what `--watch` compares.
+async fn report(
+    p: &Prepared,
+    cfg: &Config,
+    args: &ScopeArgs,
+    diag: &Diag,
+) -> Result<(ScopeReport, jiff::Timestamp)> {
+    let started = std::time::Instant::now();
     let query = ScopeQuery {
-        namespace: namespace.as_deref(),
+        namespace: p.namespace.as_deref(),
         selector: cfg.selector.as_deref(),
-        workload: workload.as_ref(),
+        workload: p.workload.as_ref(),
     };
-    let snapshot = fetch(&client, &eso, &query, &diag).await?;
+    let snapshot = fetch(&p.client, &p.eso, &query, diag).await?;
     super::publish_identifiers(&snapshot);
     // Only so the output boundary can replace credentials quoted in Event text (issue 18).
-    let unredacted = crate::kube::doctor_stores::learn_credentials(&client, &snapshot, &diag).await;
+    let unredacted =
+        crate::kube::doctor_stores::learn_credentials(&p.client, &snapshot, diag).await;
 
     let now = jiff::Timestamp::now();
     let opts = ScopeOptions {
         selector: cfg.selector.clone(),
-        store,
+        store: p.store.clone(),
         failing_only: args.failing,
     };
     let mut report = analyse(&snapshot, &opts, now);
     root_causes(&snapshot, &mut report, now);
+    // Issue 14: PushSecrets, without provider calls (scope never probes).
+    if p.workload.is_none() && opts.store.is_none() {
+        push_rows(
+            cfg,
+            &p.client,
+            &p.eso,
+            p.namespace.as_deref(),
+            diag,
+            &mut report,
+        )
+        .await;
+        if args.failing {
+            report.push_secrets.retain(|r| r.failing);
+            report
+                .cluster_push_secrets
+                .retain(|c| !c.failed_namespaces.is_empty());
+        }
+    }
     report.degraded.extend(unredacted);
     diag.log(
         1,
@@ -69,14 +132,185 @@ pub async fn run(cfg: &Config, args: &ScopeArgs, out: &mut impl Write) -> Result
             started.elapsed()
         ),
     );
+    Ok((report, now))
+}
 
-    let render_opts = RenderOptions {
+fn listing(cfg: &Config) -> render::scope::Listing {
+    render::scope::Listing {
+        names_only: cfg.names_only,
+        no_headers: cfg.no_headers,
+    }
+}
+
+fn render_options(cfg: &Config, now: jiff::Timestamp) -> RenderOptions {
+    RenderOptions {
         format: cfg.format,
         color: cfg.color,
         now,
+    }
+}
+
+pub async fn run(cfg: &Config, args: &ScopeArgs, out: &mut impl Write) -> Result<Exit> {
+    let diag = Diag::new(cfg.verbosity);
+    let prepared = prepare(cfg, args, &diag).await?;
+    let (report, now) = report(&prepared, cfg, args, &diag).await?;
+    render::scope::write_listing(out, &report, &render_options(cfg, now), listing(cfg))
+        .map_err(Error::Output)?;
+    Ok(Exit::from_findings(failing(&report)))
+}
+
+/// Anything in the report that fails: an ExternalSecret, a PushSecret or a ClusterPushSecret's
+/// namespace.
+fn failing(report: &ScopeReport) -> bool {
+    report.summary.failing > 0
+        || report.push_secrets.iter().any(|p| p.failing)
+        || report
+            .cluster_push_secrets
+            .iter()
+            .any(|c| !c.failed_namespaces.is_empty())
+}
+
+/// The PushSecrets and ClusterPushSecrets in scope, judged without asking any provider. Not
+/// readable PushSecrets (no CRD, RBAC) leave the section out.
+async fn push_rows(
+    cfg: &Config,
+    client: &kube::Client,
+    eso: &eso::EsoApi,
+    namespace: Option<&str>,
+    diag: &Diag,
+    report: &mut ScopeReport,
+) {
+    use crate::kube::push;
+    let Ok(all) = push::list(client, namespace, diag).await else {
+        return;
     };
-    render::scope::write(out, &report, &render_opts).map_err(Error::Output)?;
-    Ok(Exit::from_findings(report.summary.failing > 0))
+    let probe = push::PushProbe {
+        enabled: false,
+        ca_pems: Vec::new(),
+        timeout: std::time::Duration::from_secs(1),
+        trust: cfg.trust.clone(),
+    };
+    let (facts, _) = push::gather(client, eso, &all, &probe, diag).await;
+    report.push_secrets = facts.iter().map(crate::analysis::push::scope_row).collect();
+    report.cluster_push_secrets = push::list_cluster(client, namespace, diag).await;
+}
+
+/// `scope -w` (issue 13), as `kubectl get -w`: the report once, then one watch on the
+/// ExternalSecrets in scope; after each burst of changes the rows whose content changed are
+/// printed again (no header), until the watch is interrupted. Writes to stdout as it goes, under
+/// the invoked name (`display`), since a buffer would print nothing until the end.
+pub async fn watch(cfg: &Config, args: &ScopeArgs, display: &str) -> Result<Exit> {
+    let diag = Diag::new(cfg.verbosity);
+    let prepared = prepare(cfg, args, &diag).await?;
+    // The watch starts where this LIST's snapshot ends; the report read after it may already
+    // show some of the changes the watch then replays, which compare equal and print nothing.
+    let es_api = kf::external_secrets(
+        &prepared.client,
+        &prepared.eso,
+        prepared.namespace.as_deref(),
+    );
+    let mut list = ListParams::default();
+    if let Some(sel) = &cfg.selector {
+        list = list.labels(sel);
+    }
+    let first_page = es_api
+        .list_metadata(&list.clone().limit(1))
+        .await
+        .map_err(|e| {
+            crate::kube::list::Listing::new("externalsecrets", prepared.namespace.as_deref())
+                .fatal(&e)
+        })?;
+    let version = first_page.metadata.resource_version.unwrap_or_default();
+
+    let (mut report, now) = report(&prepared, cfg, args, &diag).await?;
+    let mut text = Vec::new();
+    render::scope::write_listing(&mut text, &report, &render_options(cfg, now), listing(cfg))
+        .map_err(Error::Output)?;
+    if !emit(&crate::invoked::rewrite_bytes(&text, display), cfg.color) {
+        return Ok(Exit::from_findings(failing(&report)));
+    }
+    let mut seen = rows_by_key(&report);
+
+    let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
+    let requests = kf::Requests::default();
+    let task = kf::spawn_watch(
+        es_api,
+        kf::WatchSpec {
+            what: "externalsecrets",
+            list,
+            resource_version: version,
+        },
+        tx,
+        requests,
+        diag,
+    );
+    while rx.recv().await.is_some() {
+        // A burst (ESO updating many ExternalSecrets at once) is one re-read.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        while rx.try_recv().is_ok() {}
+        let (next, now) = match report_again(&prepared, cfg, args, &diag).await {
+            Some(r) => r,
+            None => continue,
+        };
+        let now_rows = rows_by_key(&next);
+        let mut changed = next.clone();
+        changed
+            .external_secrets
+            .retain(|r| seen.get(&key(r)) != now_rows.get(&key(r)));
+        if !changed.external_secrets.is_empty() {
+            let mut text = Vec::new();
+            let rows = render::scope::Listing {
+                no_headers: true,
+                ..listing(cfg)
+            };
+            render::scope::write_listing(&mut text, &changed, &render_options(cfg, now), rows)
+                .map_err(Error::Output)?;
+            if !emit(&text, cfg.color) {
+                break;
+            }
+        }
+        seen = now_rows;
+        report = next;
+    }
+    task.abort();
+    Ok(Exit::from_findings(failing(&report)))
+}
+
+/// A re-read that fails (the API briefly away) skips one redraw instead of ending the watch.
+async fn report_again(
+    p: &Prepared,
+    cfg: &Config,
+    args: &ScopeArgs,
+    diag: &Diag,
+) -> Option<(ScopeReport, jiff::Timestamp)> {
+    report(p, cfg, args, diag)
+        .await
+        .inspect_err(|e| diag.log(1, format_args!("watch: re-reading scope: {e}")))
+        .ok()
+}
+
+fn key(r: &crate::model::scope::ExternalSecretRow) -> (String, String) {
+    (r.namespace.clone(), r.name.clone())
+}
+
+/// Each row as JSON, to tell a changed row from one that only aged.
+fn rows_by_key(report: &ScopeReport) -> std::collections::BTreeMap<(String, String), String> {
+    report
+        .external_secrets
+        .iter()
+        .map(|r| (key(r), serde_json::to_string(r).unwrap_or_default()))
+        .collect()
+}
+
+/// Writes and flushes stdout through the output boundary (redaction, as every command's
+/// output); false once the reader is gone (`scope -w | head`).
+fn emit(bytes: &[u8], colour: bool) -> bool {
+    let text = crate::redact::output(&String::from_utf8_lossy(bytes), colour);
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .is_ok()
 }
 
 /// Each row's root cause from the one diagnosis doctor runs (issue 12), over what scope read:

@@ -53,6 +53,7 @@ codes! {
     STORE_CONDITIONS_UNKNOWN = "store-conditions-unknown", StoreRef;
     // stores and their credentials
     STORE_NOT_READY = "store-not-ready", Store;
+    STORE_VALIDATION_UNKNOWN = "store-validation-unknown", Store;
     CREDENTIALS_SECRET_MISSING = "credentials-secret-missing", Credentials;
     CREDENTIALS_KEY_MISSING = "credentials-key-missing", Credentials;
     CREDENTIALS_KEY_NEAR_MISS = "credentials-key-near-miss", Credentials;
@@ -89,10 +90,20 @@ codes! {
     TARGET_SHARED = "target-shared", Ownership;
     TARGET_NOT_OWNED = "target-not-owned", Ownership;
     TARGET_MERGE_MISSING = "target-merge-missing", Ownership;
+    // PushSecrets (issue 14): Kubernetes -> provider
+    PUSHSECRET_STORE_MISSING = "pushsecret-store-missing", StoreRef;
+    PUSHSECRET_SOURCE_MISSING = "pushsecret-source-missing", Credentials;
+    PUSHSECRET_KEY_MISSING = "pushsecret-key-missing", Credentials;
+    PUSHSECRET_WRITE_DENIED = "pushsecret-write-denied", Provider;
+    PUSHSECRET_WRITE_NOT_CHECKED = "pushsecret-write-not-checked", Provider;
+    PUSHSECRET_NOT_READY = "pushsecret-not-ready", ExternalSecret;
+    CLUSTERPUSHSECRET_NAMESPACE_FAILED = "clusterpushsecret-namespace-failed", ExternalSecret;
     // the ExternalSecret's own state
     ES_NOT_READY = "es-not-ready", ExternalSecret;
     ES_TARGET_MISSING = "es-target-missing", ExternalSecret;
     ES_STALE = "es-stale", ExternalSecret;
+    ES_SYNC_WINDOW_CLOSED = "es-sync-window-closed", ExternalSecret;
+    CES_NAMESPACE_FAILED = "ces-namespace-failed", ExternalSecret;
     REFRESH_NEVER = "refresh-never", Target;
     // the target Secret's values
     TARGET_VALUE_OUTDATED = "target-value-outdated", Target;
@@ -105,6 +116,8 @@ codes! {
     REGCRED_LOGIN_FAILED = "regcred-login-failed", Consumers;
     // leftovers
     LEFTOVER_STAND_IN = "leftover-stand-in", Leftovers;
+    // notes that explain nothing: last among findings of their severity
+    ESO_VERSION_NEWER = "eso-version-newer", Leftovers;
 }
 
 /// The layer of a code; unknown codes sort last (they never explain anything).

@@ -63,7 +63,11 @@ fn explains(root: &Finding, f: &Finding) -> bool {
     {
         return false;
     }
+    if r.push_secret.is_some() && r.push_secret != a.push_secret {
+        return false;
+    }
     same(&r.external_secret, &a.external_secret)
+        || same(&r.push_secret, &a.push_secret)
         || (r.external_secret.is_none() && same(&r.store, &a.store))
         || same(&r.target, &a.target)
 }

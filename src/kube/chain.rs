@@ -269,7 +269,7 @@ async fn fetch_store(
     (out, Some(store))
 }
 
-async fn get_store(
+pub(crate) async fn get_store(
     client: &Client,
     eso: &EsoApi,
     cluster: bool,

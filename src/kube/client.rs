@@ -3,6 +3,8 @@
 //! overrides, impersonation and request timeouts.
 
 use kube::config::{KubeConfigOptions, Kubeconfig};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use kube::client::ClientBuilder;
@@ -43,30 +45,28 @@ pub async fn connect(target: &KubeTarget) -> Result<(Client, String)> {
         cluster: target.cluster.clone(),
         user: target.user.clone(),
     };
-    let overridden =
-        options.context.is_some() || options.cluster.is_some() || options.user.is_some();
     let mut context = target.context.clone();
-    let loaded = match &target.kubeconfig {
-        Some(path) => {
-            let kc = Kubeconfig::read_from(path)
-                .map_err(|e| Error::Kubeconfig(format!("{}: {}", path.display(), one_line(&e))))?;
+    let loaded = match kubeconfig_source(
+        target.kubeconfig.as_deref(),
+        std::env::var_os("KUBECONFIG"),
+        home_dir(),
+        std::env::var_os("KUBERNETES_SERVICE_HOST").is_some(),
+        |p| p.exists(),
+    )? {
+        KubeconfigSource::Files(paths) => {
+            let kc = read_merged(&paths)?;
+            check_names(&kc, &options)?;
             context = context.or_else(|| kc.current_context.clone());
             Config::from_custom_kubeconfig(kc, &options)
                 .await
                 .map_err(|e| Error::Kubeconfig(one_line(&e)))
         }
-        None if overridden => Config::from_kubeconfig(&options)
-            .await
-            .map_err(|e| Error::Kubeconfig(one_line(&e))),
-        None => Config::infer()
-            .await
-            .map_err(|e| Error::Kubeconfig(one_line(&e))),
+        KubeconfigSource::InCluster => {
+            Config::incluster().map_err(|e| Error::Kubeconfig(one_line(&e)))
+        }
     };
     let mut config = loaded?;
     learn_credentials(&config.auth_info);
-    if target.kubeconfig.is_none() && context.is_none() {
-        context = Kubeconfig::read().ok().and_then(|k| k.current_context);
-    }
     // Printed on purpose in every error line: a credential that merely begins like one of these
     // names is not quoted by it.
     for name in [
@@ -110,6 +110,111 @@ pub async fn connect(target: &KubeTarget) -> Result<(Client, String)> {
         )))
         .build();
     Ok((client, namespace))
+}
+
+/// Where the kubeconfig comes from, decided as kubectl decides it (issue 13).
+#[derive(Debug, PartialEq, Eq)]
+pub enum KubeconfigSource {
+    /// Files to read and merge, first file winning (kubectl's `KUBECONFIG` rules).
+    Files(Vec<PathBuf>),
+    /// No kubeconfig, but running in a pod.
+    InCluster,
+}
+
+/// `--kubeconfig` must exist; a `KUBECONFIG` list keeps the files that exist (kubectl skips
+/// missing ones); then `~/.kube/config`; then in-cluster, only when in a pod. Every error is one
+/// line with each path quoted once, and in-cluster variables are named only inside a pod.
+pub fn kubeconfig_source(
+    flag: Option<&Path>,
+    env: Option<OsString>,
+    home: Option<PathBuf>,
+    in_pod: bool,
+    exists: impl Fn(&Path) -> bool,
+) -> Result<KubeconfigSource> {
+    if let Some(path) = flag {
+        if !exists(path) {
+            return Err(Error::Kubeconfig(format!(
+                "\"{}\" does not exist",
+                path.display()
+            )));
+        }
+        return Ok(KubeconfigSource::Files(vec![path.to_path_buf()]));
+    }
+    if let Some(list) = env.filter(|v| !v.is_empty()) {
+        let listed: Vec<PathBuf> = std::env::split_paths(&list)
+            .filter(|p| !p.as_os_str().is_empty())
+            .collect();
+        let present: Vec<PathBuf> = listed.iter().filter(|p| exists(p)).cloned().collect();
+        if !present.is_empty() {
+            return Ok(KubeconfigSource::Files(present));
+        }
+        if !in_pod {
+            let names: Vec<String> = listed
+                .iter()
+                .map(|p| format!("\"{}\"", p.display()))
+                .collect();
+            return Err(Error::Kubeconfig(format!(
+                "no file in KUBECONFIG exists ({})",
+                names.join(", ")
+            )));
+        }
+        return Ok(KubeconfigSource::InCluster);
+    }
+    let default = home.map(|h| h.join(".kube").join("config"));
+    match default {
+        Some(path) if exists(&path) => Ok(KubeconfigSource::Files(vec![path])),
+        _ if in_pod => Ok(KubeconfigSource::InCluster),
+        Some(path) => Err(Error::Kubeconfig(format!(
+            "\"{}\" does not exist; name one with --kubeconfig or KUBECONFIG",
+            path.display()
+        ))),
+        None => Err(Error::Kubeconfig(
+            "no home directory to find ~/.kube/config in; name one with --kubeconfig or KUBECONFIG"
+                .into(),
+        )),
+    }
+}
+
+fn home_dir() -> Option<PathBuf> {
+    std::env::var_os("HOME")
+        .or_else(|| std::env::var_os("USERPROFILE"))
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
+}
+
+/// The files merged as kubectl merges them: for each map, the first file to name an entry wins.
+fn read_merged(paths: &[PathBuf]) -> Result<Kubeconfig> {
+    let mut merged: Option<Kubeconfig> = None;
+    for path in paths {
+        let kc = Kubeconfig::read_from(path)
+            .map_err(|e| Error::Kubeconfig(format!("\"{}\": {}", path.display(), one_line(&e))))?;
+        merged = Some(match merged {
+            None => kc,
+            Some(m) => m.merge(kc).map_err(|e| Error::Kubeconfig(one_line(&e)))?,
+        });
+    }
+    merged.ok_or_else(|| Error::Kubeconfig("no kubeconfig file".into()))
+}
+
+/// kubectl's answers when `--context`, `--cluster` or `--user` name nothing in the kubeconfig:
+/// kube would silently fall back to an anonymous user for `--user` (issue 13).
+pub fn check_names(kc: &Kubeconfig, options: &KubeConfigOptions) -> Result<()> {
+    if let Some(name) = &options.context
+        && !kc.contexts.iter().any(|c| &c.name == name)
+    {
+        return Err(Error::Usage(format!("context \"{name}\" does not exist")));
+    }
+    if let Some(name) = &options.cluster
+        && !kc.clusters.iter().any(|c| &c.name == name)
+    {
+        return Err(Error::Usage(format!("cluster \"{name}\" does not exist")));
+    }
+    if let Some(name) = &options.user
+        && !kc.auth_infos.iter().any(|u| &u.name == name)
+    {
+        return Err(Error::Usage(format!("auth info \"{name}\" does not exist")));
+    }
+    Ok(())
 }
 
 /// The cluster this run talks to, for error lines: set once by [`connect`].
@@ -163,6 +268,99 @@ pub fn one_line(e: &(dyn std::error::Error + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn source(
+        flag: Option<&str>,
+        env: Option<&str>,
+        in_pod: bool,
+        existing: &[&str],
+    ) -> std::result::Result<KubeconfigSource, String> {
+        kubeconfig_source(
+            flag.map(Path::new),
+            env.map(OsString::from),
+            Some(PathBuf::from("/home/u")),
+            in_pod,
+            |p| existing.iter().any(|e| Path::new(e) == p),
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn issue_13_kubeconfig_is_found_as_kubectl_finds_it() {
+        let files = |v: &[&str]| {
+            Ok(KubeconfigSource::Files(
+                v.iter().map(PathBuf::from).collect(),
+            ))
+        };
+        // A KUBECONFIG list with a missing file: the others are used, as kubectl does.
+        assert_eq!(
+            source(None, Some("/gone:/a:/b"), false, &["/a", "/b"]),
+            files(&["/a", "/b"])
+        );
+        assert_eq!(
+            source(None, Some("/gone:/also-gone"), false, &[]),
+            Err(
+                "cannot load kubeconfig: no file in KUBECONFIG exists (\"/gone\", \"/also-gone\")"
+                    .into()
+            )
+        );
+        // A missing --kubeconfig: one line, the path quoted once, no talk of in-cluster variables.
+        let e = source(Some("/x"), None, false, &[]);
+        assert_eq!(
+            e,
+            Err("cannot load kubeconfig: \"/x\" does not exist".into())
+        );
+        let e = source(None, None, false, &[]).err().unwrap_or_default();
+        assert_eq!(
+            e,
+            "cannot load kubeconfig: \"/home/u/.kube/config\" does not exist; name one with \
+             --kubeconfig or KUBECONFIG"
+        );
+        assert_eq!(
+            source(None, None, false, &["/home/u/.kube/config"]),
+            files(&["/home/u/.kube/config"])
+        );
+        assert_eq!(
+            source(None, None, true, &[]),
+            Ok(KubeconfigSource::InCluster)
+        );
+    }
+
+    #[test]
+    fn issue_13_an_unknown_user_context_or_cluster_is_an_error_as_in_kubectl() {
+        let kc = Kubeconfig::from_yaml(
+            "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: https://x}}]\n\
+             users: [{name: u, user: {token: t}}]\ncontexts: [{name: k, context: {cluster: c, user: u}}]\n",
+        );
+        let kc = match kc {
+            Ok(k) => k,
+            Err(e) => panic!("{e}"),
+        };
+        let with = |context: Option<&str>, cluster: Option<&str>, user: Option<&str>| {
+            check_names(
+                &kc,
+                &KubeConfigOptions {
+                    context: context.map(String::from),
+                    cluster: cluster.map(String::from),
+                    user: user.map(String::from),
+                },
+            )
+            .map_err(|e| e.to_string())
+        };
+        assert_eq!(
+            with(None, None, Some("x")),
+            Err("auth info \"x\" does not exist".into())
+        );
+        assert_eq!(
+            with(Some("x"), None, None),
+            Err("context \"x\" does not exist".into())
+        );
+        assert_eq!(
+            with(None, Some("x"), None),
+            Err("cluster \"x\" does not exist".into())
+        );
+        assert_eq!(with(Some("k"), Some("c"), Some("u")), Ok(()));
+    }
 
     #[test]
     fn issue_18_api_errors_read_as_code_reason_message_without_a_debug_dump() {

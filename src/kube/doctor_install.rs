@@ -103,6 +103,13 @@ async fn fetch_deployments(client: &Client, diag: &Diag) -> Fetched<Vec<Deployme
                 component,
                 desired: d.spec.replicas.unwrap_or(1),
                 ready: d.status.and_then(|s| s.ready_replicas).unwrap_or(0),
+                image: d
+                    .spec
+                    .template
+                    .spec
+                    .as_ref()
+                    .and_then(|p| p.containers.first())
+                    .and_then(|c| c.image.clone()),
             })
         })
         .collect())

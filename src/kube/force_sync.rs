@@ -25,7 +25,10 @@ use crate::analysis::force_sync::Stores;
 use crate::diag::Diag;
 use crate::error::Result;
 use crate::model::eso::{ClusterExternalSecret, ExternalSecret, SecretStore};
-use crate::model::force_sync::{FORCE_SYNC_ANNOTATION, RESTARTED_AT_ANNOTATION, WorkloadState};
+use crate::model::force_sync::{
+    DATA_HASH_ANNOTATION, FORCE_SYNC_ANNOTATION, RESTARTED_AT_ANNOTATION, SecretVersion,
+    WorkloadState,
+};
 use crate::model::refs::WorkloadKind;
 
 const PAGE_SIZE: u32 = 500;
@@ -446,6 +449,7 @@ fn from_deployment(d: &Deployment) -> WorkloadState {
         current: i64::from(st.replicas.unwrap_or(0)),
         updated: i64::from(st.updated_replicas.unwrap_or(0)),
         available: i64::from(st.available_replicas.unwrap_or(0)),
+        reloader: reloader_annotations(&d.metadata),
     }
 }
 
@@ -462,6 +466,7 @@ fn from_statefulset(s: &StatefulSet) -> WorkloadState {
         current: i64::from(st.replicas),
         updated: i64::from(st.updated_replicas.unwrap_or(0)),
         available: i64::from(st.available_replicas.unwrap_or(0)),
+        reloader: reloader_annotations(&s.metadata),
     }
 }
 
@@ -478,7 +483,49 @@ fn from_daemonset(d: &DaemonSet) -> WorkloadState {
         current: i64::from(st.current_number_scheduled),
         updated: i64::from(st.updated_number_scheduled.unwrap_or(0)),
         available: i64::from(st.number_available.unwrap_or(0)),
+        reloader: reloader_annotations(&d.metadata),
     }
+}
+
+/// The annotations by which Stakater Reloader takes a workload over.
+fn reloader_annotations(
+    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+) -> std::collections::BTreeMap<String, String> {
+    meta.annotations
+        .iter()
+        .flatten()
+        .filter(|(k, _)| k.contains("reloader.stakater.com/"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// Each target Secret's resourceVersion and ESO's data-hash annotation, from its metadata only;
+/// `None` for a Secret that could not be read (then it counts as changed: restarting is the
+/// safe side).
+pub async fn secret_versions(
+    client: &Client,
+    secrets: &[(String, String)],
+    requests: &Requests,
+) -> std::collections::BTreeMap<(String, String), Option<SecretVersion>> {
+    let mut out = std::collections::BTreeMap::new();
+    for (ns, name) in secrets {
+        if out.contains_key(&(ns.clone(), name.clone())) {
+            continue;
+        }
+        requests.add(1);
+        let api: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), ns);
+        let version = api.get_metadata(name).await.ok().map(|m| SecretVersion {
+            resource_version: m.metadata.resource_version.clone(),
+            data_hash: m
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(DATA_HASH_ANNOTATION))
+                .cloned(),
+        });
+        out.insert((ns.clone(), name.clone()), version);
+    }
+    out
 }
 
 #[cfg(test)]

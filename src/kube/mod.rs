@@ -9,5 +9,6 @@ pub mod doctor_targets;
 pub mod eso;
 pub mod force_sync;
 pub mod list;
+pub mod push;
 pub mod retry;
 pub mod scope;

@@ -237,3 +237,15 @@ where
         .map_err(|e| what.fatal(&e))?;
     Ok(items.into_iter().next())
 }
+
+/// Whether `ns` exists: `None` when the question cannot be answered (RBAC may allow listing
+/// ExternalSecrets in a namespace but not reading the Namespace object), so only a clear 404 is
+/// reported (issue 13: `scope -n nosuchns` must not look healthy).
+pub async fn namespace_exists(client: &Client, ns: &str) -> Option<bool> {
+    let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    match api.get(ns).await {
+        Ok(_) => Some(true),
+        Err(kube::Error::Api(s)) if s.code == 404 => Some(false),
+        Err(_) => None,
+    }
+}

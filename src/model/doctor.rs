@@ -44,6 +44,7 @@ pub enum CheckId {
     ExternalSecrets,
     Leftovers,
     Regcreds,
+    PushSecrets,
 }
 
 impl CheckId {
@@ -55,6 +56,7 @@ impl CheckId {
             CheckId::ExternalSecrets => "external-secrets",
             CheckId::Leftovers => "leftovers",
             CheckId::Regcreds => "regcreds",
+            CheckId::PushSecrets => "push-secrets",
         }
     }
 
@@ -66,6 +68,7 @@ impl CheckId {
             CheckId::ExternalSecrets => "ExternalSecrets",
             CheckId::Leftovers => "Leftovers",
             CheckId::Regcreds => "Registry credentials",
+            CheckId::PushSecrets => "PushSecrets",
         }
     }
 }
@@ -76,6 +79,9 @@ pub struct DoctorReport {
     pub api_version: String,
     pub kind: String,
     pub eso_api_version: String,
+    /// The ESO version the controller's image tag names (`v2.9.0`), when one was found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eso_version: Option<String>,
     pub scope: DoctorScope,
     /// Every finding of every check, root causes first, each with the findings it explains
     /// under it as `effects` (issue 12). The checks below list the same findings by check.
@@ -160,6 +166,8 @@ pub struct DeploymentFacts {
     pub component: String,
     pub desired: i32,
     pub ready: i32,
+    /// The first container's image (`…/external-secrets:v2.9.0`): its tag is the ESO version.
+    pub image: Option<String>,
 }
 
 /// What doctor reads beyond scope's snapshot and the installation, one field per check that
@@ -174,6 +182,9 @@ pub struct DoctorExtras {
     pub stores: StoreExtras,
     /// Check 4: what the target Secrets' consumers and values say.
     pub targets: TargetExtras,
+    /// Issue 14: the PushSecrets in scope and what their stores say about writing; `None` when
+    /// not read, `Err` when they could not be listed.
+    pub push: Option<Result<crate::model::push::PushSnapshot, String>>,
 }
 
 /// Check 2's reads beyond scope's snapshot.

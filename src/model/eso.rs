@@ -23,6 +23,25 @@ pub struct ExternalSecretSpec {
     pub refresh_policy: Option<String>,
     pub data: Vec<DataSpec>,
     pub data_from: Vec<DataSpec>,
+    /// ESO 2.7+: when periodic refreshes may run (`analysis::sync_window`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sync_windows: Option<SyncWindows>,
+}
+
+/// `spec.syncWindows`: `kind` (allow / deny) applies to every window.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(default, rename_all = "camelCase")]
+pub struct SyncWindows {
+    pub kind: String,
+    pub windows: Vec<SyncWindow>,
+}
+
+/// One cron `schedule` (UTC) and how long the window stays open after each firing (Go duration).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(default, rename_all = "camelCase")]
+pub struct SyncWindow {
+    pub schedule: String,
+    pub duration: String,
 }
 
 /// `data[]` and `dataFrom[]` entries may name their own store instead of `secretStoreRef`. The
@@ -115,6 +134,10 @@ pub struct SecretStoreSpec {
     /// `analysis::store_conditions`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<serde_json::Value>,
+    /// ESO PR 6710: an out-of-process provider (`ProviderClass` / `ClusterProviderClass`) named
+    /// instead of an inline `provider` block.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider_ref: Option<serde_json::Value>,
 }
 
 /// One `{name, key, namespace?}` Secret key selector in a store's provider block (`secretRef`,
@@ -129,6 +152,19 @@ pub struct SecretKeyRef {
 }
 
 impl SecretStore {
+    /// The provider block's name (`vault`, `azurekv`, or one this tool does not know), or
+    /// `out-of-process` for a store that names a provider through `spec.providerRef`.
+    pub fn provider_name(&self) -> Option<String> {
+        match self.spec.provider.keys().next() {
+            Some(k) => Some(k.clone()),
+            None => self
+                .spec
+                .provider_ref
+                .as_ref()
+                .map(|_| "out-of-process".to_string()),
+        }
+    }
+
     /// Every Secret key selector in the provider block, in order of appearance.
     pub fn secret_key_refs(&self) -> Vec<SecretKeyRef> {
         let mut out = Vec::new();

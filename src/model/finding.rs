@@ -58,6 +58,8 @@ pub struct About {
     pub namespace: Option<String>,
     /// The whole controller: explains every ExternalSecret's symptoms.
     pub controller: bool,
+    /// (namespace, name) of the PushSecret (issue 14).
+    pub push_secret: Option<(String, String)>,
     /// The cause was read from the provider's own configuration (a Vault policy, role or mount),
     /// so it is sharper than what an error text says: describe-chain's verdict takes it.
     pub from_provider_config: bool,
@@ -137,6 +139,11 @@ impl Finding {
 
     pub fn about_namespace(mut self, namespace: &str) -> Finding {
         self.about.namespace = Some(namespace.to_string());
+        self
+    }
+
+    pub fn about_push_secret(mut self, namespace: &str, name: &str) -> Finding {
+        self.about.push_secret = Some((namespace.to_string(), name.to_string()));
         self
     }
 

@@ -9,6 +9,8 @@ pub const FORCE_SYNC_REPORT_KIND: &str = "ForceSyncReport";
 
 /// The annotation ESO users conventionally set; any annotation change makes ESO resync.
 pub const FORCE_SYNC_ANNOTATION: &str = "force-sync";
+/// The hash of the data ESO wrote, on every target Secret it manages.
+pub const DATA_HASH_ANNOTATION: &str = "reconcile.external-secrets.io/data-hash";
 /// The pod template annotation `kubectl rollout restart` writes.
 pub const RESTARTED_AT_ANNOTATION: &str = "kubectl.kubernetes.io/restartedAt";
 
@@ -150,6 +152,12 @@ pub enum RestartAction {
     RolloutTimedOut,
     /// The restart patch was refused.
     Failed,
+    /// The sync left the Secret as it was (same resourceVersion, or same data hash): a restart
+    /// would change nothing (issue 13).
+    SkippedUnchanged,
+    /// Managed by Stakater Reloader (its annotations): Reloader restarts it when the Secret
+    /// changes, and a second restart from here would roll it twice (issue 13).
+    LeftToReloader,
 }
 
 impl RestartAction {
@@ -161,6 +169,8 @@ impl RestartAction {
             RestartAction::SkippedNotSynced => "skipped: secret not synced",
             RestartAction::RolloutTimedOut => "rollout timed out",
             RestartAction::Failed => "failed",
+            RestartAction::SkippedUnchanged => "not restarted: the Secret did not change",
+            RestartAction::LeftToReloader => "left to Reloader",
         }
     }
 
@@ -227,6 +237,18 @@ pub struct WorkloadState {
     pub current: i64,
     pub updated: i64,
     pub available: i64,
+    /// The workload's Stakater Reloader annotations (`reloader.stakater.com/auto`,
+    /// `secret.reloader.stakater.com/auto`, `secret.reloader.stakater.com/reload`), if any.
+    pub reloader: std::collections::BTreeMap<String, String>,
+}
+
+/// What tells whether a sync changed a target Secret, read from its metadata only (no data is
+/// downloaded): its resourceVersion and the data hash ESO writes on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretVersion {
+    pub resource_version: Option<String>,
+    /// `reconcile.external-secrets.io/data-hash`, a hash of the data ESO wrote.
+    pub data_hash: Option<String>,
 }
 
 impl WorkloadState {

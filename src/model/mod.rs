@@ -6,5 +6,6 @@ pub mod doctor;
 pub mod eso;
 pub mod finding;
 pub mod force_sync;
+pub mod push;
 pub mod refs;
 pub mod scope;

@@ -67,9 +67,36 @@ pub struct ScopeReport {
     pub stores: Vec<StoreRow>,
     pub summary: Summary,
     pub verdicts: Vec<Verdict>,
+    /// Commands to run next (issue 13): describe-chain of the worst row and doctor, or `-A`
+    /// when the namespace holds no ExternalSecret.
+    #[serde(default)]
+    pub next: Vec<String>,
     pub degraded: Vec<Degraded>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workload: Option<WorkloadReport>,
+    /// Issue 14: the PushSecrets in scope (Kubernetes -> provider).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub push_secrets: Vec<PushSecretRow>,
+    /// The ClusterPushSecrets in scope, with where they provisioned and failed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cluster_push_secrets: Vec<crate::model::push::ClusterPushFacts>,
+}
+
+/// One PushSecret as scope lists it: what it pushes where, and its first finding.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PushSecretRow {
+    pub namespace: String,
+    pub name: String,
+    /// The Ready condition's status and reason (`Unknown` when there is none).
+    pub ready: String,
+    pub reason: Option<String>,
+    pub source: Option<String>,
+    /// `Kind/name` of each store it pushes to.
+    pub stores: Vec<String>,
+    pub failing: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root_cause: Option<RootCause>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -173,6 +200,9 @@ pub struct ClusterExternalSecretRow {
     pub external_secrets: Vec<String>,
     pub failing: usize,
     pub failed_namespaces: Vec<String>,
+    /// `status.provisionedNamespaces`: where ESO says it created the ExternalSecret.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub provisioned_namespaces: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -114,6 +114,13 @@ fn write_checklist(
             lines(out, &format!("Could not read: {cause}"), width, "", "  ")?;
         }
     }
+    if let Some(v) = &report.eso_version {
+        writeln!(
+            out,
+            "ESO version (controller image tag): {}",
+            sanitize::line(v)
+        )?;
+    }
     let t = &report.totals;
     writeln!(out)?;
     let totals = format!(
@@ -167,7 +174,7 @@ fn since_of(f: &Finding) -> (Option<&str>, Option<u32>) {
         .unwrap_or((None, None))
 }
 
-fn write_finding(
+pub fn write_finding(
     out: &mut impl Write,
     n: usize,
     f: &Finding,
@@ -349,6 +356,7 @@ mod tests {
             api_version: "kubectl-eso/v1".into(),
             kind: DOCTOR_REPORT_KIND.into(),
             eso_api_version: "external-secrets.io/v1".into(),
+            eso_version: None,
             scope: DoctorScope {
                 namespace: None,
                 all_namespaces: true,

@@ -6,6 +6,8 @@ pub mod age;
 pub mod chain;
 pub mod doctor;
 pub mod force_sync;
+pub mod jsonpath;
+pub mod push;
 pub mod scope;
 pub mod structured;
 pub mod table;

@@ -17,6 +17,42 @@ use crate::sanitize;
 const ERROR_WIDTH: usize = 90;
 const STORE_ERROR_WIDTH: usize = 200;
 
+/// kubectl's list habits for scripts (issue 13): `-o name` and `--no-headers`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Listing {
+    pub names_only: bool,
+    pub no_headers: bool,
+}
+
+/// `write`, or one of kubectl's script-friendly listings.
+pub fn write_listing(
+    out: &mut impl Write,
+    report: &ScopeReport,
+    opts: &RenderOptions,
+    listing: Listing,
+) -> io::Result<()> {
+    if listing.names_only {
+        for r in &report.external_secrets {
+            writeln!(
+                out,
+                "externalsecret.external-secrets.io/{}",
+                sanitize::line(&r.name)
+            )?;
+        }
+        return Ok(());
+    }
+    if listing.no_headers && matches!(opts.format, Format::Table | Format::Wide) {
+        if !report.external_secrets.is_empty() {
+            let table = rows_table(report, opts, opts.format == Format::Wide);
+            for line in table.lines().skip(1) {
+                writeln!(out, "{line}")?;
+            }
+        }
+        return Ok(());
+    }
+    write(out, report, opts)
+}
+
 pub fn write(out: &mut impl Write, report: &ScopeReport, opts: &RenderOptions) -> io::Result<()> {
     match opts.format {
         Format::Json => write_json(out, report),
@@ -30,7 +66,9 @@ fn write_table(out: &mut impl Write, report: &ScopeReport, opts: &RenderOptions)
     if let Some(w) = &report.workload {
         write_workload(out, w)?;
     }
-    if report.external_secrets.is_empty() {
+    // With nothing in scope at all, the verdict says so, once (issue 13).
+    let nothing_here = report.summary.external_secrets == 0;
+    if report.external_secrets.is_empty() && !nothing_here {
         let where_ = match &report.scope.namespace {
             Some(ns) => format!(" in namespace {}", sanitize::line(ns)),
             None => String::new(),
@@ -41,10 +79,12 @@ fn write_table(out: &mut impl Write, report: &ScopeReport, opts: &RenderOptions)
             "ExternalSecrets"
         };
         writeln!(out, "No {what} found{where_}.")?;
-    } else {
+    } else if !nothing_here {
         out.write_all(rows_table(report, opts, wide).as_bytes())?;
     }
-    writeln!(out)?;
+    if !nothing_here {
+        writeln!(out)?;
+    }
     write_summary(out, report, opts.color, wide)
 }
 
@@ -200,11 +240,13 @@ fn write_summary(
     wide: bool,
 ) -> io::Result<()> {
     let s = &report.summary;
-    writeln!(
-        out,
-        "Failing: {} of {} ExternalSecrets",
-        s.failing, s.external_secrets
-    )?;
+    if s.external_secrets > 0 {
+        writeln!(
+            out,
+            "Failing: {} of {} ExternalSecrets",
+            s.failing, s.external_secrets
+        )?;
+    }
     if s.failing > 0 {
         writeln!(out, "By store:")?;
         for st in report.stores.iter().filter(|st| st.failing > 0) {
@@ -261,11 +303,19 @@ fn write_summary(
     if !report.cluster_external_secrets.is_empty() {
         writeln!(out, "ClusterExternalSecrets:")?;
         for c in &report.cluster_external_secrets {
-            let failed_ns = if c.failed_namespaces.is_empty() {
-                String::new()
-            } else {
-                format!("; could not create in {}", c.failed_namespaces.join(", "))
-            };
+            let mut failed_ns = String::new();
+            if !c.provisioned_namespaces.is_empty() {
+                failed_ns.push_str(&format!(
+                    "; provisioned in {}",
+                    c.provisioned_namespaces.join(", ")
+                ));
+            }
+            if !c.failed_namespaces.is_empty() {
+                failed_ns.push_str(&format!(
+                    "; could not create in {}",
+                    c.failed_namespaces.join(", ")
+                ));
+            }
             writeln!(
                 out,
                 "  {}: {} ExternalSecrets, {} failing{}",
@@ -278,6 +328,60 @@ fn write_summary(
                 writeln!(out, "    {}", sanitize::line(es))?;
             }
         }
+    }
+    if !report.push_secrets.is_empty() {
+        writeln!(out, "PushSecrets:")?;
+        for p in &report.push_secrets {
+            writeln!(
+                out,
+                "  {}/{}: Ready={}{}, Secret {} -> {}{}",
+                sanitize::line(&p.namespace),
+                sanitize::line(&p.name),
+                sanitize::line(&p.ready),
+                p.reason
+                    .as_deref()
+                    .map(|r| format!(" ({})", sanitize::line(r)))
+                    .unwrap_or_default(),
+                sanitize::line(p.source.as_deref().unwrap_or("(none)")),
+                sanitize::line(&p.stores.join(", ")),
+                p.root_cause
+                    .as_ref()
+                    .map(|r| format!(
+                        "; {}: {}",
+                        sanitize::line(&r.code),
+                        sanitize::line(&r.cause)
+                    ))
+                    .unwrap_or_default()
+            )?;
+        }
+    }
+    for c in &report.cluster_push_secrets {
+        let failed: Vec<String> = c
+            .failed_namespaces
+            .iter()
+            .map(|(ns, reason)| match reason {
+                Some(r) => format!("{ns} ({r})"),
+                None => ns.clone(),
+            })
+            .collect();
+        writeln!(
+            out,
+            "ClusterPushSecret {}: provisioned in {}{}",
+            sanitize::line(&c.name),
+            sanitize::line(&if c.provisioned_namespaces.is_empty() {
+                "(none)".to_string()
+            } else {
+                c.provisioned_namespaces.join(", ")
+            }),
+            if failed.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; could not create in {}",
+                    sanitize::line(&failed.join(", "))
+                )
+            }
+        )?;
     }
     for d in &report.degraded {
         writeln!(out, "Not checked: {}", sanitize::line(&d.cause))?;
@@ -293,6 +397,12 @@ fn write_summary(
             }
         } else {
             writeln!(out, "  {text}")?;
+        }
+    }
+    if !report.next.is_empty() {
+        writeln!(out, "Next:")?;
+        for n in &report.next {
+            writeln!(out, "  {}", sanitize::line(n))?;
         }
     }
     Ok(())

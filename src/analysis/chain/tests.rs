@@ -409,3 +409,105 @@ fn a_child_of_a_cluster_external_secret_is_resynced_through_its_parent() {
             .any(|n| n.contains("kubectl eso force-sync"))
     );
 }
+
+#[test]
+fn issue_13_no_force_sync_while_the_store_is_not_ready() {
+    let mut f = healthy();
+    f.store.ready = ready("False", "InvalidProviderConfig");
+    f.provider.login_error =
+        Some("Entra ID refused the credentials: AADSTS7000222: expired".into());
+    f.provider.login_code = Some("AADSTS7000222".into());
+    f.credentials = vec![CredentialFacts {
+        purpose: "clientId".into(),
+        object: "Secret external-secrets/akv-sp-credentials".into(),
+        key: Some("client-id".into()),
+        exists: Some(true),
+        key_present: Some(true),
+        ..CredentialFacts::default()
+    }];
+    let r = analyse(f, now());
+    let next = &r.verdict.next;
+    // force-sync refuses an ExternalSecret whose store is not Ready: say what comes first.
+    let sync: Vec<&String> = next.iter().filter(|n| n.contains("force-sync")).collect();
+    assert_eq!(sync.len(), 1, "{next:?}");
+    assert!(
+        sync[0].starts_with(
+            "after fixing the store (kubectl get secretstore vault -n prod shows READY True): \
+             kubectl eso force-sync order-service-regcred -n prod"
+        ),
+        "{next:?}"
+    );
+    // No placeholder: the shell reads the client id from the Secret, the tool never prints it.
+    assert!(next.iter().all(|n| !n.contains('<')), "{next:?}");
+    assert!(
+        next.iter().any(|n| n.contains(
+            "az ad app credential reset --id \"$(kubectl get secret akv-sp-credentials -n \
+             external-secrets -o jsonpath='{.data.client-id}' | base64 -d)\""
+        )),
+        "{next:?}"
+    );
+
+    // With the store Ready, force-sync is suggested as is.
+    let mut f = healthy();
+    f.external_secret.ready = ready("False", "SecretSyncedError");
+    let r = analyse(f, now());
+    assert!(
+        r.verdict
+            .next
+            .iter()
+            .any(|n| n == "kubectl eso force-sync order-service-regcred -n prod"),
+        "{:?}",
+        r.verdict.next
+    );
+}
+
+#[test]
+fn issue_13_key_vault_next_steps_have_no_placeholders() {
+    for code in ["ForbiddenByRbac", "AccessDenied"] {
+        let mut f = healthy();
+        f.store.provider = Some("azurekv".into());
+        f.store.settings = [(
+            "vaultUrl".to_string(),
+            "https://hybridops.vault.azure.net/".to_string(),
+        )]
+        .into();
+        f.credentials = vec![CredentialFacts {
+            purpose: "clientId".into(),
+            object: "Secret external-secrets/akv-sp".into(),
+            key: Some("client.id".into()),
+            exists: Some(true),
+            key_present: Some(true),
+            ..CredentialFacts::default()
+        }];
+        f.provider.keys = vec![KeyFacts {
+            key: "netbox-db-password".into(),
+            path: "/secrets/netbox-db-password".into(),
+            readable: Some(false),
+            code: Some(code.into()),
+            error: Some(format!("HTTP 403 {code}")),
+            ..KeyFacts::default()
+        }];
+        let r = analyse(f, now());
+        let next = &r.verdict.next;
+        assert!(next.iter().all(|n| !n.contains("<")), "{code}: {next:?}");
+        assert!(
+            next.iter().any(|n| n.contains("{.data.client\\.id}")),
+            "{code}: {next:?}"
+        );
+    }
+}
+
+#[test]
+fn issue_13_a_healthy_verdict_does_not_say_healthy_twice() {
+    // The renderer heads it "Verdict: healthy"; the cause says what was checked, not "healthy:" again.
+    let r = analyse(healthy(), now());
+    assert_eq!(r.verdict.state, LinkState::Ok);
+    assert!(!r.verdict.cause.contains("healthy"), "{}", r.verdict.cause);
+    assert!(
+        r.verdict
+            .cause
+            .starts_with("prod/order-service-regcred is synced"),
+        "{}",
+        r.verdict.cause
+    );
+}

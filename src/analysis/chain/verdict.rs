@@ -1,7 +1,8 @@
 //! The verdict: the first broken link on the way from the store to the application, its cause in
 //! one sentence, who is hurt by it, and the commands to run next. Commands never print a secret
-//! value (`kubectl describe secret` shows key names and sizes only) and ids that came from Secrets
-//! (a service principal's client id) are left as placeholders.
+//! value (`kubectl describe secret` shows key names and sizes only); an id that lives in a Secret
+//! (a service principal's client id) is read by the user's shell in the command itself
+//! (`$(kubectl get secret … | base64 -d)`), so the command runs as printed with no placeholder.
 
 use super::{credential_rejected, failing_consumers, store_label};
 use crate::analysis::consumers::{read_at_start, rollout_restartable};
@@ -31,6 +32,7 @@ pub fn verdict(f: &ChainFacts, links: &[LinkReport]) -> ChainVerdict {
         ),
         None => format!("kubectl eso force-sync {} -n {}", es.name, es.namespace),
     };
+    let force_sync = after_store_is_ready(f, force_sync);
     let (impact, restarts) = impact(f);
     let mut first = find(LinkState::Broken);
     // A store that exists but is not Ready is the symptom when its credentials or the provider
@@ -84,7 +86,7 @@ pub fn verdict(f: &ChainFacts, links: &[LinkReport]) -> ChainVerdict {
             state: LinkState::Ok,
             link: None,
             cause: format!(
-                "healthy: {}/{} is synced and {} holds the provider's value as far as checked",
+                "{}/{} is synced and {} holds the provider's value as far as checked",
                 es.namespace, es.name, f.target.name
             ),
             impact,
@@ -121,6 +123,43 @@ pub fn verdict(f: &ChainFacts, links: &[LinkReport]) -> ChainVerdict {
         impact,
         next,
     }
+}
+
+/// force-sync refuses an ExternalSecret whose store is not Ready (issue 13): then the step says
+/// so, and how to see the store become Ready, instead of suggesting a command that fails.
+fn after_store_is_ready(f: &ChainFacts, force_sync: String) -> String {
+    let s = &f.store;
+    let ready = s.ready.as_ref().is_some_and(|r| r.status == "True");
+    if ready || s.found != Some(true) {
+        return force_sync;
+    }
+    let ns_flag = s
+        .namespace
+        .as_deref()
+        .map(|n| format!(" -n {n}"))
+        .unwrap_or_default();
+    format!(
+        "after fixing the store (kubectl get {} {}{ns_flag} shows READY True): {force_sync}",
+        s.kind.to_ascii_lowercase(),
+        s.name
+    )
+}
+
+/// The service principal's client id as the user's shell reads it from the store's credentials
+/// Secret: a command that runs as printed, while the id itself (Secret data) is never printed.
+fn client_id_from_secret(f: &ChainFacts) -> Option<String> {
+    from_secret(f, "clientId")
+}
+
+/// The credential of `purpose` (`clientId`, `accessKeyID`) as a shell substitution that reads it
+/// from its Secret when the command runs.
+pub(super) fn from_secret(f: &ChainFacts, purpose: &str) -> Option<String> {
+    let c = f.credentials.iter().find(|c| c.purpose == purpose)?;
+    let (ns, name) = c.object.strip_prefix("Secret ")?.split_once('/')?;
+    let key = c.key.as_deref()?.replace('.', "\\.");
+    Some(format!(
+        "\"$(kubectl get secret {name} -n {ns} -o jsonpath='{{.data.{key}}}' | base64 -d)\""
+    ))
 }
 
 /// Failing workloads, and the restarts they will need once the Secret is right.
@@ -230,7 +269,14 @@ fn credentials_cause(
             .find(|c| c.purpose == "clientSecret")
             .map(|c| format!("{}[{}]", c.object, c.key.as_deref().unwrap_or("")))
             .unwrap_or_else(|| "the credentials Secret".into());
-        next.push("az ad app credential reset --id <client-id>   # a new client secret".into());
+        match client_id_from_secret(f) {
+            Some(id) => next.push(format!(
+                "az ad app credential reset --id {id}   # a new client secret"
+            )),
+            None => {
+                next.push("create a new client secret for the store's service principal".into())
+            }
+        }
         next.push(format!(
             "store the new client secret in {secret} (in Git / your secret pipeline)"
         ));
@@ -377,14 +423,21 @@ fn azure_cause(
             )
         }
         "ForbiddenByRbac" => {
-            next.push(format!("az role assignment create --role \"Key Vault Secrets User\" --assignee <client-id> --scope <vault {vault} resource id>"));
+            let scope = format!("\"$(az keyvault show --name {vault} --query id -o tsv)\"");
+            match client_id_from_secret(f) {
+                Some(id) => next.push(format!("az role assignment create --role \"Key Vault Secrets User\" --assignee {id} --scope {scope}")),
+                None => next.push(format!("grant the store's identity the role \"Key Vault Secrets User\" on {vault} (az role assignment create … --scope {scope})")),
+            }
             format!(
                 "the store's identity has no RBAC role allowing get on {} in {vault}: \"Key Vault Secrets User\" is missing (403 ForbiddenByRbac)",
                 k.key
             )
         }
         "AccessDenied" | "ForbiddenByPolicy" => {
-            next.push(format!("az keyvault set-policy --name {vault} --spn <client-id> --secret-permissions get list"));
+            match client_id_from_secret(f) {
+                Some(id) => next.push(format!("az keyvault set-policy --name {vault} --spn {id} --secret-permissions get list")),
+                None => next.push(format!("give the store's identity get and list on secrets in the access policies of {vault} (az keyvault set-policy --name {vault} …)")),
+            }
             format!(
                 "the vault's access policies do not give the store's identity get on secrets in {vault} (403 {code})"
             )

@@ -114,9 +114,14 @@ pub(super) fn login_next(f: &ChainFacts, next: &mut Vec<String>, force_sync: &st
             }
         }
         Some("InvalidClientTokenId" | "SignatureDoesNotMatch" | "UnrecognizedClientException") => {
-            next.push(
-                "aws iam list-access-keys --user-name <user>   # is the key still active?".into(),
-            );
+            // Which IAM user the key belongs to and when it was last used (NoSuchEntity: the key
+            // is gone); the shell reads the key id from its Secret, this tool never prints it.
+            next.push(match super::verdict::from_secret(f, "accessKeyID") {
+                Some(id) => format!(
+                    "aws iam get-access-key-last-used --access-key-id {id}   # whose key, still there?"
+                ),
+                None => "find the access key of the store's secretRef in IAM (aws iam list-users, then aws iam list-access-keys --user-name USER)".into(),
+            });
             next.push("store a valid key pair in the store's secretRef Secret".into());
         }
         _ => {}
@@ -239,6 +244,28 @@ mod tests {
                     .to_string(),
                 "force".to_string()
             ]
+        );
+    }
+
+    #[test]
+    fn issue_13_a_rejected_access_key_is_looked_up_without_a_placeholder() {
+        let mut f = facts("SecretsManager");
+        f.provider.login_code = Some("InvalidClientTokenId".into());
+        f.credentials = vec![crate::model::chain::CredentialFacts {
+            purpose: "accessKeyID".into(),
+            object: "Secret prod/aws-creds".into(),
+            key: Some("access-key".into()),
+            exists: Some(true),
+            key_present: Some(true),
+            ..Default::default()
+        }];
+        let mut next = Vec::new();
+        login_next(&f, &mut next, "force");
+        assert!(next.iter().all(|n| !n.contains('<')), "{next:?}");
+        assert_eq!(
+            next[0],
+            "aws iam get-access-key-last-used --access-key-id \"$(kubectl get secret aws-creds -n \
+             prod -o jsonpath='{.data.access-key}' | base64 -d)\"   # whose key, still there?"
         );
     }
 }

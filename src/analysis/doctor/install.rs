@@ -24,13 +24,65 @@ const COMPONENTS: [(&str, Status); 3] = [
 
 const WEBHOOKS: [&str; 2] = ["secretstore-validate", "externalsecret-validate"];
 
+/// The ESO release whose CRDs and behaviour this tool was built and tested against.
+pub const BUILT_AGAINST: (u64, u64, u64) = (2, 9, 0);
+
 pub fn check(s: &InstallSnapshot) -> Check {
     let mut findings = Vec::new();
     let mut checked = 0;
     checked += crds(s, &mut findings);
     checked += deployments(s, &mut findings);
     checked += webhooks(s, &mut findings);
+    findings.extend(newer_version(s));
     finish(CheckId::Installation, checked, findings)
+}
+
+/// The controller image's tag (`oci.external-secrets.io/external-secrets/external-secrets:v2.9.0`
+/// → `v2.9.0`); `None` for a digest-only image or when no controller was read.
+pub fn eso_version(s: &InstallSnapshot) -> Option<String> {
+    let deployments = s.deployments.as_ref().ok()?;
+    let image = deployments
+        .iter()
+        .filter(|d| d.component == "external-secrets")
+        .find_map(|d| d.image.as_deref())?;
+    let without_digest = image.split('@').next().unwrap_or(image);
+    let last = without_digest.rsplit('/').next().unwrap_or(without_digest);
+    let (_, tag) = last.split_once(':')?;
+    (!tag.is_empty()).then(|| sanitize::line(tag))
+}
+
+/// `v2.10.1`, `2.10.1-ubi-boringssl` → (2, 10, 1); anything else is not a release tag.
+pub fn release(tag: &str) -> Option<(u64, u64, u64)> {
+    let core = tag.strip_prefix('v').unwrap_or(tag);
+    let core = core.split(['-', '+']).next()?;
+    let mut parts = core.split('.');
+    let v = (
+        parts.next()?.parse().ok()?,
+        parts.next()?.parse().ok()?,
+        parts.next().unwrap_or("0").parse().ok()?,
+    );
+    parts.next().is_none().then_some(v)
+}
+
+/// Issue 14: a controller newer than the release this tool knows may write fields and reasons the
+/// tool has never seen; they are shown as read, but say so.
+fn newer_version(s: &InstallSnapshot) -> Option<Finding> {
+    let tag = eso_version(s)?;
+    let v = release(&tag)?;
+    if v <= BUILT_AGAINST {
+        return None;
+    }
+    let (a, b, c) = BUILT_AGAINST;
+    Some(finding(
+        ESO_VERSION_NEWER,
+        Status::Warning,
+        "Deployment app.kubernetes.io/name=external-secrets".into(),
+        format!(
+            "ESO {tag} is newer than v{a}.{b}.{c}, the release kubectl-eso was built against: \
+             fields, condition reasons and providers it added are shown as read, not judged"
+        ),
+        "check for a newer kubectl-eso (kubectl krew upgrade eso)".into(),
+    ))
 }
 
 fn crds(s: &InstallSnapshot, findings: &mut Vec<Finding>) -> usize {

@@ -12,9 +12,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::{finding, finish, targets};
 use crate::analysis::duration::periodic_refresh;
+use crate::analysis::sync_window;
 use crate::diagnose::catalogue::*;
 use crate::model::doctor::*;
-use crate::model::eso::ExternalSecret;
+use crate::model::eso::{ClusterExternalSecret, ExternalSecret};
 use crate::model::scope::{ExternalSecretRow, ScopeReport, ScopeSnapshot, TargetState};
 use crate::sanitize;
 
@@ -67,6 +68,10 @@ pub fn external_secrets(
     }
     // Issue 12: pods whose pull secret or secret key an ExternalSecret writes wrong.
     findings.extend(super::pull_secrets::findings(scope, &extras.targets));
+    // Issue 14: namespaces a ClusterExternalSecret could not provision.
+    if let Ok(all) = &snap.cluster_external_secrets {
+        findings.extend(all.iter().filter_map(ces_failed_namespaces));
+    }
     finish(
         CheckId::ExternalSecrets,
         scope.external_secrets.len(),
@@ -181,8 +186,17 @@ fn row_finding(
             ),
         ));
     }
-    let age = es.and_then(|e| stale_for(e, now))?;
-    (age > stale_after).then(|| {
+    let es = es?;
+    let age = stale_for(es, now)?;
+    if age <= stale_after {
+        return None;
+    }
+    if let Some(w) =
+        sync_window::evaluate(es.spec.sync_windows.as_ref(), now).filter(|w| !w.allowed)
+    {
+        return Some(about(row, window_closed(row, &w, age)));
+    }
+    Some({
         about(
             row,
             finding(
@@ -198,6 +212,96 @@ fn row_finding(
             ),
         )
     })
+}
+
+/// Issue 14: a stale ExternalSecret whose `spec.syncWindows` hold periodic refreshes back: the
+/// window's doing, not ESO failing.
+fn window_closed(
+    row: &ExternalSecretRow,
+    w: &sync_window::WindowVerdict,
+    age: Duration,
+) -> Finding {
+    let until = match w.reopens {
+        Some(t) => format!("until {}", t.strftime("%Y-%m-%dT%H:%M:%SZ")),
+        None => "with no end in sight".to_string(),
+    };
+    let which = if w.kind == "allow" {
+        "no allow window is open"
+    } else {
+        "a deny window is open"
+    };
+    let mut f = finding(
+        ES_SYNC_WINDOW_CLOSED,
+        Status::Warning,
+        object(row),
+        format!(
+            "last refreshed {} ago because spec.syncWindows holds periodic refreshes back ({which}) \
+             {until} (UTC); ESO is not failing",
+            round_to_minutes(age)
+        ),
+        sanitize::line(&format!(
+            "to refresh now (a force-sync is a spec change, which sync windows do not gate): \
+             kubectl eso force-sync {} -n {}",
+            row.name, row.namespace
+        )),
+    )
+    .field("spec.syncWindows");
+    for bad in &w.invalid {
+        f = f.evidence(sanitize::line(&format!("ESO cannot use {bad}")));
+    }
+    f
+}
+
+/// Issue 14: `status.failedNamespaces` of a ClusterExternalSecret: namespaces where ESO could not
+/// create or update its ExternalSecret (the reason is ESO's; the error itself is in its logs).
+fn ces_failed_namespaces(ces: &ClusterExternalSecret) -> Option<Finding> {
+    let failed = &ces.status.failed_namespaces;
+    let first = failed.first()?;
+    let name = ces.metadata.name.as_deref().unwrap_or_default();
+    let es_name = ces
+        .spec
+        .external_secret_name
+        .as_deref()
+        .filter(|n| !n.is_empty())
+        .unwrap_or(name);
+    let list: Vec<String> = failed
+        .iter()
+        .map(|f| match f.reason.as_deref() {
+            Some(r) if !r.is_empty() => format!("{} ({r})", f.namespace),
+            _ => f.namespace.clone(),
+        })
+        .collect();
+    let mut f = finding(
+        CES_NAMESPACE_FAILED,
+        Status::Error,
+        sanitize::line(&format!("ClusterExternalSecret {name}")),
+        sanitize::line(&format!(
+            "could not create or update ExternalSecret {es_name} in {} of its namespaces: {}",
+            failed.len(),
+            list.join(", ")
+        )),
+        sanitize::line(&format!(
+            "kubectl get externalsecret {es_name} -n {} -o yaml (an ExternalSecret of that name \
+             that the ClusterExternalSecret does not own blocks it), then kubectl logs -n \
+             external-secrets deploy/external-secrets | grep {name}",
+            first.namespace
+        )),
+    )
+    .field("status.failedNamespaces")
+    .about_es(&first.namespace, es_name);
+    if !ces.status.provisioned_namespaces.is_empty() {
+        f = f.evidence(sanitize::line(&format!(
+            "provisioned in: {}",
+            ces.status.provisioned_namespaces.join(", ")
+        )));
+    }
+    for ns in failed {
+        f = f.affects(sanitize::line(&format!(
+            "ExternalSecret {}/{es_name}",
+            ns.namespace
+        )));
+    }
+    Some(f)
 }
 
 /// What a finding about one ExternalSecret row concerns: the row, its store, its target.

@@ -56,7 +56,10 @@ fn store_ref(kind: StoreKind, store: &SecretStore) -> StoreRef {
 
 fn readiness(r: &StoreRef, store: &SecretStore, scope: &ScopeReport, out: &mut Vec<Finding>) {
     let cond = ready_condition(&store.status.conditions);
-    if cond.is_some_and(|c| c.status == "True") {
+    if let Some(c) = cond.filter(|c| c.status == "True") {
+        if c.reason.as_deref() == Some("ValidationUnknown") {
+            out.push(validation_unknown(r));
+        }
         return;
     }
     let row = scope.stores.iter().find(|s| &s.store == r);
@@ -86,6 +89,24 @@ fn readiness(r: &StoreRef, store: &SecretStore, scope: &ScopeReport, out: &mut V
         )
         .about_store(r),
     );
+}
+
+/// Issue 14: ESO sets Ready=True with reason `ValidationUnknown` when the provider could not say
+/// whether the store works (newer releases do so for more providers): Ready then proves nothing.
+fn validation_unknown(r: &StoreRef) -> Finding {
+    finding(
+        STORE_VALIDATION_UNKNOWN,
+        Status::Warning,
+        sanitize::line(&r.to_string()),
+        "Ready, but ESO could not validate it (reason ValidationUnknown): its credentials and \
+         provider were not checked by ESO, so Ready says nothing about them"
+            .into(),
+        "read doctor's Providers check (the probe asks the provider as ESO), or kubectl eso \
+         describe-chain one of its ExternalSecrets"
+            .into(),
+    )
+    .field("status.conditions")
+    .about_store(r)
 }
 
 /// Every Secret key selector in the provider block: the Secret exists and has the key. Key names

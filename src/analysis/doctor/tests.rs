@@ -66,6 +66,7 @@ pub(super) fn healthy_install() -> InstallSnapshot {
         component: c.into(),
         desired: 1,
         ready: 1,
+        image: None,
     };
     InstallSnapshot {
         served_versions: vec!["v1".into()],
@@ -154,7 +155,10 @@ fn healthy_cluster_has_every_check_ok_and_passes() {
         Status::Warning,
     );
     for c in &r.checks {
-        let expected = if matches!(c.id, CheckId::Providers | CheckId::Regcreds) {
+        let expected = if matches!(
+            c.id,
+            CheckId::Providers | CheckId::Regcreds | CheckId::PushSecrets
+        ) {
             Status::Skipped
         } else {
             Status::Ok
@@ -338,6 +342,7 @@ fn run_probes(probes: &[StoreProbe]) -> DoctorReport {
         &snap,
         &scope,
         &DoctorExtras {
+            push: None,
             probes: Some(probes.to_vec()),
             ..DoctorExtras::default()
         },
@@ -448,6 +453,7 @@ fn a_regcred_that_does_not_log_in_is_an_error_on_its_secret() {
         &snap,
         &scope,
         &DoctorExtras {
+            push: None,
             regcreds: Some(results),
             ..DoctorExtras::default()
         },
@@ -462,6 +468,169 @@ fn a_regcred_that_does_not_log_in_is_an_error_on_its_secret() {
         c.findings
     );
     assert_eq!(c.checked, 2);
+}
+
+fn with_windows(mut e: ExternalSecret, kind: &str, schedule: &str) -> ExternalSecret {
+    e.spec.sync_windows = Some(from(json!({"kind": kind,
+        "windows": [{"schedule": schedule, "duration": "2h"}]})));
+    e
+}
+
+#[test]
+fn issue14_a_closed_sync_window_explains_staleness_instead_of_es_stale() {
+    // Refreshed 4h ago; windows open 22:00-00:00 UTC; now is 12:00 UTC.
+    let held = with_windows(
+        es("prod", "held", true, "2026-11-22T08:00:00Z"),
+        "allow",
+        "0 22 * * *",
+    );
+    // Near miss: the allow window opened at 11:00 and is open now, so ESO should have refreshed.
+    let open = with_windows(
+        es("prod", "open", true, "2026-11-22T08:00:00Z"),
+        "allow",
+        "0 11 * * *",
+    );
+    // A deny window open now holds refreshes back too.
+    let denied = with_windows(
+        es("prod", "denied", true, "2026-11-22T08:00:00Z"),
+        "deny",
+        "30 10 * * *",
+    );
+    let secrets = vec![
+        owned(&held),
+        owned(&open),
+        owned(&denied),
+        plain("prod", "vault-token"),
+    ];
+    let r = run(
+        &healthy_install(),
+        &snapshot(vec![held, open, denied], secrets, true),
+        Status::Error,
+    );
+    let c = check(&r, CheckId::ExternalSecrets);
+    let codes: Vec<(&str, &str)> = c
+        .findings
+        .iter()
+        .map(|f| (f.object.as_str(), f.code.as_str()))
+        .collect();
+    assert_eq!(
+        codes,
+        vec![
+            (
+                "ExternalSecret prod/denied",
+                crate::diagnose::catalogue::ES_SYNC_WINDOW_CLOSED
+            ),
+            (
+                "ExternalSecret prod/held",
+                crate::diagnose::catalogue::ES_SYNC_WINDOW_CLOSED
+            ),
+            (
+                "ExternalSecret prod/open",
+                crate::diagnose::catalogue::ES_STALE
+            ),
+        ]
+    );
+    let held = &c.findings[1];
+    assert!(
+        held.message.contains("until 2026-11-22T22:00:00Z"),
+        "{held:?}"
+    );
+    assert!(
+        held.next[0].contains("kubectl eso force-sync held -n prod"),
+        "{held:?}"
+    );
+    assert!(
+        c.findings[0].message.contains("until 2026-11-22T12:30:01Z"),
+        "{:?}",
+        c.findings[0]
+    );
+}
+
+fn with_controller_image(image: Option<&str>) -> InstallSnapshot {
+    let mut install = healthy_install();
+    if let Ok(deps) = &mut install.deployments {
+        for d in deps
+            .iter_mut()
+            .filter(|d| d.component == "external-secrets")
+        {
+            d.image = image.map(str::to_string);
+        }
+    }
+    install
+}
+
+#[test]
+fn issue14_doctor_reports_the_eso_version_and_says_when_it_is_newer() {
+    let snap = snapshot(vec![], vec![plain("prod", "vault-token")], true);
+    let newer = |image: Option<&str>| {
+        let r = run(&with_controller_image(image), &snap, Status::Error);
+        let flagged = r
+            .findings
+            .iter()
+            .any(|f| f.code == crate::diagnose::catalogue::ESO_VERSION_NEWER);
+        (r.eso_version, flagged)
+    };
+    let image = "oci.external-secrets.io/external-secrets/external-secrets";
+    assert_eq!(
+        newer(Some(&format!("{image}:v2.9.0"))),
+        (Some("v2.9.0".into()), false)
+    );
+    assert_eq!(
+        newer(Some(&format!("{image}:v2.10.1"))),
+        (Some("v2.10.1".into()), true)
+    );
+    assert_eq!(
+        newer(Some(&format!("{image}:v2.8.3-ubi"))),
+        (Some("v2.8.3-ubi".into()), false)
+    );
+    // A registry with a port is not a tag; a digest-only image has no version to report.
+    assert_eq!(
+        newer(Some("registry.local:5000/eso/external-secrets@sha256:abcd")),
+        (None, false)
+    );
+    assert_eq!(
+        newer(Some(&format!("{image}:main"))),
+        (Some("main".into()), false)
+    );
+    assert_eq!(newer(None), (None, false));
+}
+
+#[test]
+fn issue14_clusterexternalsecret_failed_namespaces_are_an_error_with_reasons() {
+    let mut snap = snapshot(vec![], vec![plain("prod", "vault-token")], true);
+    snap.cluster_external_secrets = Ok(vec![
+        from(json!({"metadata": {"name": "shared-db"},
+            "spec": {"externalSecretName": "db", "somethingNewer": true},
+            "status": {"provisionedNamespaces": ["prod"],
+                "failedNamespaces": [{"namespace": "staging", "reason": "could not create or update ExternalSecret"}],
+                "conditions": [{"type": "Ready", "status": "False", "reason": "SomeFutureReason"}]}})),
+        // Near miss: every namespace provisioned.
+        from(json!({"metadata": {"name": "fine"},
+            "status": {"provisionedNamespaces": ["prod", "staging"]}})),
+    ]);
+    let r = run(&healthy_install(), &snap, Status::Error);
+    let ces: Vec<&Finding> = r
+        .findings
+        .iter()
+        .filter(|f| f.code == crate::diagnose::catalogue::CES_NAMESPACE_FAILED)
+        .collect();
+    assert_eq!(ces.len(), 1, "{:#?}", r.findings);
+    let f = ces[0];
+    assert_eq!(f.object, "ClusterExternalSecret shared-db");
+    assert!(
+        f.message
+            .contains("db in 1 of its namespaces: staging (could not create or update"),
+        "{f:?}"
+    );
+    assert!(
+        f.next[0].contains("kubectl get externalsecret db -n staging"),
+        "{f:?}"
+    );
+    assert!(
+        f.evidence.iter().any(|e| e == "provisioned in: prod"),
+        "{f:?}"
+    );
+    assert!(fails(&r));
 }
 
 #[test]

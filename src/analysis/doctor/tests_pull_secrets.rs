@@ -61,6 +61,7 @@ fn run(auths: &[&str], db_keys: &[&str], pods: Vec<PodRefs>) -> DoctorReport {
         },
     );
     let extras = DoctorExtras {
+        push: None,
         targets: TargetExtras {
             pod_refs: pods,
             secrets: facts,

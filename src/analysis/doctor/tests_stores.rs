@@ -14,6 +14,7 @@ use crate::model::scope::Fetched;
 fn run(snap: &ScopeSnapshot, stores: StoreExtras) -> DoctorReport {
     let scope = analyse_scope(snap, &ScopeOptions::default(), now());
     let extras = DoctorExtras {
+        push: None,
         stores,
         ..DoctorExtras::default()
     };
@@ -216,4 +217,30 @@ fn issue8_cluster_store_conditions_that_shut_out_a_using_namespace_are_store_err
         "{:?}",
         messages(&r)
     );
+}
+
+#[test]
+fn issue14_ready_with_validation_unknown_is_a_warning_and_valid_is_not() {
+    let a = es("prod", "a", true, "2026-11-22T11:50:00Z");
+    let mut snap = snapshot(
+        vec![a.clone()],
+        vec![owned(&a), plain("prod", "vault-token")],
+        true,
+    );
+    let right = || keys("prod", "vault-token", Ok(Some(&["token"])));
+    let extras = || StoreExtras {
+        credential_keys: right(),
+        ..StoreExtras::default()
+    };
+    // Near miss: Ready=True with no reason (or Valid) says nothing.
+    assert_eq!(messages(&run(&snap, extras())), vec![]);
+    if let Ok(stores) = &mut snap.secret_stores {
+        stores[0].status.conditions[0].reason = Some("ValidationUnknown".into());
+    }
+    let r = run(&snap, extras());
+    let found = &check(&r, CheckId::Stores).findings;
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0].code, "store-validation-unknown");
+    assert_eq!(found[0].severity, Status::Warning);
+    assert_eq!(found[0].object, "SecretStore prod/vault");
 }

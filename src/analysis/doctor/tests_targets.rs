@@ -59,6 +59,7 @@ fn run_with_secrets(
         targets,
     };
     let extras = DoctorExtras {
+        push: None,
         probes: Some(vec![probe]),
         targets: TargetExtras {
             pods: pods.map(Ok),

@@ -228,7 +228,10 @@ pub async fn do_restarts(
     w: &Wait<'_>,
     workloads: &[WorkloadState],
     restarts: &mut [(usize, RestartResult)],
-    results: &[ExternalSecretResult],
+    (results, changed): (
+        &[ExternalSecretResult],
+        &std::collections::BTreeSet<(String, String)>,
+    ),
     progress: &mut Progress,
 ) {
     let synced: BTreeSet<(&str, &str)> = results
@@ -247,6 +250,16 @@ pub async fn do_restarts(
             .retain(|s| synced.contains(&(r.namespace.as_str(), s.as_str())));
         if r.secrets.is_empty() {
             r.action = RestartAction::SkippedNotSynced;
+            progress.line(&render::force_sync::restart_done(r));
+            continue;
+        }
+        // Only a Secret the sync changed brings the workload anything new (issue 13).
+        if !r
+            .secrets
+            .iter()
+            .any(|s| changed.contains(&(r.namespace.clone(), s.clone())))
+        {
+            r.action = RestartAction::SkippedUnchanged;
             progress.line(&render::force_sync::restart_done(r));
             continue;
         }

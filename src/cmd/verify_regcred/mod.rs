@@ -34,10 +34,16 @@ use crate::render::RenderOptions;
 pub use pods::{PodUsage, pods_using};
 pub use render::write;
 
+pub const REGCRED_REPORT_KIND: &str = "RegcredReport";
+
 /// Everything the command learned, for table, JSON and YAML alike.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct VerifyRegcredReport {
+    /// `kubectl-eso/v1`, as every report (issue 13); the shape is `docs/schemas/verify-regcred.json`.
+    pub api_version: String,
+    /// `RegcredReport`.
+    pub kind: String,
     pub namespace: String,
     pub secret: String,
     /// The ExternalSecret followed to the Secret (`--from-es`).
@@ -132,6 +138,8 @@ pub async fn run(cfg: &Config, args: &VerifyRegcredArgs, out: &mut impl Write) -
     }
 
     let mut report = VerifyRegcredReport {
+        api_version: crate::model::scope::REPORT_API_VERSION.to_string(),
+        kind: REGCRED_REPORT_KIND.to_string(),
         namespace: namespace.clone(),
         secret: secret_name.clone(),
         external_secret: es_arg.map(str::to_string),

@@ -207,6 +207,8 @@ mod tests {
 
     fn report(outcome: Outcome) -> VerifyRegcredReport {
         VerifyRegcredReport {
+            api_version: "kubectl-eso/v1".into(),
+            kind: crate::cmd::verify_regcred::REGCRED_REPORT_KIND.into(),
             namespace: "prod".into(),
             secret: "regcred-order-service".into(),
             external_secret: None,

@@ -133,9 +133,36 @@ pub fn events(list: &[Value], limit: usize) -> Vec<EventFacts> {
     out
 }
 
+/// Issue 14 (ESO PR 6710): a store served by an out-of-process provider has `spec.providerRef`
+/// (a `ProviderClass` / `ClusterProviderClass`) instead of a `spec.provider` block. Returns the
+/// reference as `KIND/NAME` (`KIND NAMESPACE/NAME` with a namespace).
+pub fn out_of_process_provider(store: &Value) -> Option<String> {
+    let inline = store
+        .pointer("/spec/provider")
+        .and_then(Value::as_object)
+        .is_some_and(|p| !p.is_empty());
+    let r = store.pointer("/spec/providerRef")?.as_object()?;
+    if inline {
+        return None;
+    }
+    let get = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or("");
+    let kind = match get("kind") {
+        "" => "ProviderClass",
+        k => k,
+    };
+    Some(match get("namespace") {
+        "" => format!("{kind}/{}", get("name")),
+        ns => format!("{kind} {ns}/{}", get("name")),
+    })
+}
+
 /// The store's non-secret settings, flattened to `name: value` lines.
 pub fn provider_settings(store: &Value) -> (Option<String>, BTreeMap<String, String>) {
     let mut out = BTreeMap::new();
+    if let Some(r) = out_of_process_provider(store) {
+        out.insert("providerRef".to_string(), r);
+        return (Some("out-of-process".to_string()), out);
+    }
     let Some(providers) = store.pointer("/spec/provider").and_then(Value::as_object) else {
         return (None, out);
     };
@@ -257,6 +284,33 @@ pub fn provider_settings(store: &Value) -> (Option<String>, BTreeMap<String, Str
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn issue14_a_provider_ref_store_is_out_of_process_and_an_inline_provider_wins() {
+        let oop = json!({"spec": {"providerRef": {"apiVersion": "external-secrets.io/v1alpha1",
+            "kind": "ClusterProviderClass", "name": "bitwarden"}}});
+        assert_eq!(
+            out_of_process_provider(&oop).as_deref(),
+            Some("ClusterProviderClass/bitwarden")
+        );
+        let (kind, settings) = provider_settings(&oop);
+        assert_eq!(kind.as_deref(), Some("out-of-process"));
+        assert_eq!(
+            settings.get("providerRef").map(String::as_str),
+            Some("ClusterProviderClass/bitwarden")
+        );
+        let namespaced =
+            json!({"spec": {"provider": {}, "providerRef": {"name": "x", "namespace": "team"}}});
+        assert_eq!(
+            out_of_process_provider(&namespaced).as_deref(),
+            Some("ProviderClass team/x")
+        );
+        // Near misses: an inline provider block, or neither.
+        let inline = json!({"spec": {"provider": {"vault": {"server": "https://v:8200"}},
+            "providerRef": {"name": "x"}}});
+        assert_eq!(out_of_process_provider(&inline), None);
+        assert_eq!(out_of_process_provider(&json!({"spec": {}})), None);
+    }
 
     #[test]
     fn reads_remote_refs_and_owner() {

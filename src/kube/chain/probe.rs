@@ -248,6 +248,13 @@ pub async fn probe_store(
     if store.pointer("/spec/provider/aws").is_some() {
         return super::probe_aws::probe(http, store, auth, refs, who).await;
     }
+    if let Some(r) = super::extract::out_of_process_provider(store) {
+        let why = format!(
+            "out-of-process provider (spec.providerRef {r}), not probed: ESO reaches it through \
+             the provider's own service, which kubectl-eso does not call"
+        );
+        return (skipped(who, &why), values);
+    }
     (
         skipped(
             who,

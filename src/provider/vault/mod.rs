@@ -347,6 +347,42 @@ pub async fn probe_explained(
     out
 }
 
+/// What Vault says about writing (issue 14, PushSecret): the login's policies and the token's
+/// capabilities on each path, from one login and one `sys/capabilities-self`. Nothing is written.
+#[derive(Debug)]
+pub struct WriteOutcome {
+    pub policies: Vec<String>,
+    pub login_error: Option<String>,
+    pub login_code: Option<String>,
+    pub capabilities: Result<BTreeMap<String, Vec<String>>, String>,
+}
+
+pub async fn write_capabilities(
+    http: &ProbeHttp,
+    store: &VaultStore,
+    how: &VaultLogin<'_>,
+    paths: &[String],
+) -> WriteOutcome {
+    let (token, policies) = match login(http, store, how).await {
+        Ok(t) => t,
+        Err((e, code)) => {
+            return WriteOutcome {
+                policies: Vec::new(),
+                login_error: Some(e),
+                login_code: code,
+                capabilities: Err("not asked: the login failed".into()),
+            };
+        }
+    };
+    let token = token.text();
+    WriteOutcome {
+        policies,
+        login_error: None,
+        login_code: None,
+        capabilities: capabilities(http, store, &token, paths).await,
+    }
+}
+
 /// Why a remote key is not sent to Vault at all, or `None` when its API path is exactly the one
 /// Vault reads. A `..` or `.` segment, an empty segment, a percent sign (`%2e%2e`, `%2f`), a
 /// backslash, `?` or `#` would make the URL mean another path after normalisation than the one

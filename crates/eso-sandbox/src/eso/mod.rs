@@ -8,6 +8,7 @@ pub mod cluster;
 pub mod events;
 pub mod externalsecret;
 pub mod provider;
+pub mod push;
 pub mod stores;
 pub mod template;
 
@@ -119,6 +120,10 @@ enum Work {
         name: String,
     },
     ClusterExternalSecret {
+        name: String,
+    },
+    PushSecret {
+        namespace: String,
         name: String,
     },
 }
@@ -242,6 +247,9 @@ impl Shared {
                 .to_string();
             self.push(Work::ClusterExternalSecret { name }, false);
         }
+        for (namespace, name) in self.ctx.store.keys(push::API_VERSION, "PushSecret", None) {
+            self.push(Work::PushSecret { namespace, name }, force);
+        }
         // Only names are needed: the objects are read when their work runs.
         for (namespace, name) in self.ctx.store.keys(&v, "ExternalSecret", None) {
             self.push(Work::ExternalSecret { namespace, name }, force);
@@ -308,6 +316,17 @@ impl Shared {
                     );
                 }
             }
+            "PushSecret" => {
+                let w = Work::PushSecret {
+                    namespace: str_at(obj, "/metadata/namespace")
+                        .unwrap_or_default()
+                        .into(),
+                    name: str_at(obj, "/metadata/name").unwrap_or_default().into(),
+                };
+                if changed(&w) {
+                    self.push(w, false);
+                }
+            }
             "ClusterExternalSecret" => {
                 let w = Work::ClusterExternalSecret {
                     name: str_at(obj, "/metadata/name").unwrap_or_default().into(),
@@ -369,6 +388,15 @@ impl Shared {
             } => {
                 if let Some(store) = self.ctx.store.get(&v, kind, namespace.as_deref(), name) {
                     cluster::reconcile_store(&self.ctx, store).await;
+                }
+            }
+            Work::PushSecret { namespace, name } => {
+                if let Some(ps) =
+                    self.ctx
+                        .store
+                        .get(push::API_VERSION, "PushSecret", Some(namespace), name)
+                {
+                    push::reconcile(&self.ctx, ps).await;
                 }
             }
             Work::ClusterExternalSecret { name } => {

@@ -221,6 +221,34 @@ pub async fn vault_read(
     }
 }
 
+/// Write one secret (a map of fields) to a KV mount, v1 or v2, as ESO's PushSecret does.
+pub async fn vault_write(
+    http: &reqwest::Client,
+    server: &str,
+    token: &str,
+    mount: &str,
+    kv_version: &str,
+    key: &str,
+    data: Map<String, Value>,
+) -> Result<(), ProviderError> {
+    let key = key.trim_start_matches('/');
+    let (path, body) = if kv_version == "v1" {
+        (format!("{mount}/{key}"), Value::Object(data))
+    } else {
+        (format!("{mount}/data/{key}"), json!({ "data": data }))
+    };
+    vault_call(
+        http,
+        reqwest::Method::POST,
+        server,
+        &path,
+        Some(token),
+        Some(body),
+    )
+    .await
+    .map(|_| ())
+}
+
 /// Entra ID client-credentials token for Key Vault.
 pub async fn azure_token(
     http: &reqwest::Client,
