@@ -20,6 +20,8 @@ pub const SERVERS: &[(&str, &str, &[&str])] = &[
     ),
     ("has_moto", "moto_server", &[]),
     ("has_python3", "python3", &[]),
+    // A real terminal for the width tests (tests/tty_width.rs, issue 13).
+    ("has_tmux", "tmux", &[]),
 ];
 
 fn on_path(binary: &str, extra: &[&str]) -> Option<PathBuf> {

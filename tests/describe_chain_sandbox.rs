@@ -191,7 +191,11 @@ async fn vault_policy_removed_names_role_policies_path_and_the_stuck_deployment(
     // The table says the same in words.
     let o = env.chain(&["order-service-regcred", "-n", "prod"]);
     let text = stdout(&o);
-    assert!(text.contains("Verdict: Provider link broken"), "{text}");
+    // Issue 13: the verdict comes first, with the root cause's code.
+    assert!(
+        text.starts_with("Verdict:  Provider link broken (vault-policy-denied)"),
+        "{text}"
+    );
     assert!(text.contains("ImagePullBackOff"), "{text}");
     env.sandbox.shutdown().await;
 }

@@ -13,6 +13,7 @@ use jiff::Timestamp;
 
 use crate::analysis::consumers::read_at_start;
 use crate::analysis::duration::periodic_refresh;
+use crate::analysis::since;
 use crate::model::chain::*;
 
 pub use verdict::verdict;
@@ -50,12 +51,27 @@ pub fn analyse(facts: ChainFacts, now: Timestamp) -> ChainReport {
         target(&facts),
         consumers(&facts.consumers),
     ]);
+    for l in &mut links {
+        date_failure(l, &facts, now);
+    }
     let verdict = verdict(&facts, &links);
+    // Issue 13: the verdict says since when: the ExternalSecret's failure (what ESO records),
+    // else that of the link the verdict names.
+    let dated = links
+        .iter()
+        .find(|l| l.link == LinkName::ExternalSecret && l.failing_since.is_some())
+        .or_else(|| links.iter().find(|l| Some(l.link) == verdict.link));
+    let (failing_since, occurrences) = match (verdict.state, dated) {
+        (LinkState::Ok, _) | (_, None) => (None, None),
+        (_, Some(l)) => (l.failing_since.clone(), l.occurrences),
+    };
     ChainReport {
         api_version: crate::model::scope::REPORT_API_VERSION.to_string(),
         kind: CHAIN_REPORT_KIND.to_string(),
         links,
         verdict,
+        failing_since,
+        occurrences,
         findings: Vec::new(),
         facts,
     }
@@ -67,6 +83,48 @@ fn link(name: LinkName, state: LinkState, summary: String, error: Option<String>
         state,
         summary,
         error,
+        failing_since: None,
+        occurrences: None,
+    }
+}
+
+/// Issue 13: since when and how often a failing link has failed, from what the cluster recorded
+/// for it (the ExternalSecret's and the store's Ready condition and Events, failing pods' starts).
+fn date_failure(l: &mut LinkReport, f: &ChainFacts, now: Timestamp) {
+    if matches!(l.state, LinkState::Ok | LinkState::Unknown) {
+        return;
+    }
+    let failing = match l.link {
+        LinkName::ExternalSecret => {
+            let es = &f.external_secret;
+            since::failing(es.ready.as_ref(), &es.events, now)
+        }
+        LinkName::Store => since::failing(f.store.ready.as_ref(), &f.store.events, now),
+        LinkName::Consumers => {
+            let workloads: Vec<String> = failing_consumers(&f.consumers)
+                .iter()
+                .map(|c| format!("{}/{}", c.kind, c.name))
+                .collect();
+            since::failing_since_started(
+                f.consumers
+                    .items
+                    .iter()
+                    .filter(|p| p.kind == "pod")
+                    .filter(|p| p.workload.as_ref().is_some_and(|w| workloads.contains(w)))
+                    .filter(|p| {
+                        p.state
+                            .as_deref()
+                            .is_some_and(|s| FAILING_POD_STATES.contains(&s))
+                    })
+                    .map(|p| p.started.as_deref()),
+                now,
+            )
+        }
+        _ => None,
+    };
+    if let Some(x) = failing {
+        l.failing_since = x.since;
+        l.occurrences = x.occurrences;
     }
 }
 

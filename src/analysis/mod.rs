@@ -12,6 +12,7 @@ pub mod eso_logs;
 pub mod force_sync;
 pub mod push;
 pub mod scope;
+pub mod since;
 pub mod store_conditions;
 pub mod sync_window;
 pub mod trust;

@@ -11,7 +11,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::consumers;
 use super::duration::periodic_refresh;
+use super::since;
 use super::verdict;
+use crate::model::chain::EventFacts;
 use crate::model::eso::{ExternalSecret, SecretStore, ready_condition};
 use crate::model::refs::{StoreFilter, StoreKind, StoreRef};
 use crate::model::scope::*;
@@ -28,12 +30,29 @@ pub struct ScopeOptions {
 pub fn analyse(snap: &ScopeSnapshot, opts: &ScopeOptions, now: Timestamp) -> ScopeReport {
     let secrets = snap.secrets.as_ref().ok().map(|s| index_secrets(s));
     let errors = snap.events.as_ref().ok().map(|e| latest_update_failed(e));
+    let warnings = snap
+        .events
+        .as_ref()
+        .ok()
+        .map(|e| warnings_by_external_secret(e))
+        .unwrap_or_default();
 
     let mut rows: Vec<ExternalSecretRow> = snap
         .external_secrets
         .iter()
         .map(|es| row(es, secrets.as_ref(), errors.as_ref(), now))
         .collect();
+    for (r, es) in rows.iter_mut().zip(&snap.external_secrets) {
+        if r.failing {
+            let key = (r.namespace.clone(), r.name.clone());
+            let events = warnings.get(&key).map(Vec::as_slice).unwrap_or_default();
+            let cond = ready_condition(&es.status.conditions).map(since::condition_facts);
+            if let Some(f) = since::failing(cond.as_ref(), events, now) {
+                r.failing_since = f.since;
+                r.occurrences = f.occurrences;
+            }
+        }
+    }
     rows.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
 
     if let Some(filter) = &opts.store {
@@ -50,7 +69,7 @@ pub fn analyse(snap: &ScopeSnapshot, opts: &ScopeOptions, now: Timestamp) -> Sco
         rows.retain(|r| r.namespace == w.namespace && wanted.contains(r.name.as_str()));
     }
 
-    let stores = store_rows(snap, &rows);
+    let stores = store_rows(snap, &rows, now);
     let summary = verdict::summary(&rows);
     let place = match (&snap.namespace, &opts.selector, &opts.store, &snap.workload) {
         (_, None, None, None) => match &snap.namespace {
@@ -238,8 +257,29 @@ fn row(
             .find(|o| o.kind == "ClusterExternalSecret")
             .map(|o| o.name.clone()),
         failing,
+        failing_since: None,
+        occurrences: None,
         root_cause: None,
     }
+}
+
+/// Warning Events about ExternalSecrets by namespace/name (issue 13: since when, how often).
+fn warnings_by_external_secret(events: &[Event]) -> HashMap<(String, String), Vec<EventFacts>> {
+    let mut out: HashMap<(String, String), Vec<EventFacts>> = HashMap::new();
+    for ev in events {
+        let o = &ev.involved_object;
+        if ev.type_.as_deref() != Some("Warning")
+            || o.kind.as_deref().is_some_and(|k| k != "ExternalSecret")
+        {
+            continue;
+        }
+        if let (Some(ns), Some(name)) = (&o.namespace, &o.name) {
+            out.entry((ns.clone(), name.clone()))
+                .or_default()
+                .push(since::event_facts(ev));
+        }
+    }
+    out
 }
 
 fn ready_state(cond: Option<&crate::model::eso::Condition>) -> ReadyState {
@@ -358,7 +398,7 @@ fn is_stale(es: &ExternalSecret, now: Timestamp) -> bool {
     }
 }
 
-fn store_rows(snap: &ScopeSnapshot, rows: &[ExternalSecretRow]) -> Vec<StoreRow> {
+fn store_rows(snap: &ScopeSnapshot, rows: &[ExternalSecretRow], now: Timestamp) -> Vec<StoreRow> {
     let mut used: BTreeMap<StoreRef, (usize, usize, BTreeSet<String>)> = BTreeMap::new();
     for r in rows {
         if let Some(s) = &r.store {
@@ -386,8 +426,23 @@ fn store_rows(snap: &ScopeSnapshot, rows: &[ExternalSecretRow]) -> Vec<StoreRow>
             } else {
                 store_error(snap, &store)
             };
+            let failing_for = match found {
+                Some(Some(s)) if ready.status != "True" => since::failing(
+                    ready_condition(&s.status.conditions)
+                        .map(since::condition_facts)
+                        .as_ref(),
+                    &store_warnings(snap, &store),
+                    now,
+                ),
+                _ => None,
+            };
+            let (failing_since, occurrences) = failing_for
+                .map(|f| (f.since, f.occurrences))
+                .unwrap_or_default();
             StoreRow {
                 error,
+                failing_since,
+                occurrences,
                 found: found.map(|f| f.is_some()),
                 provider: found.flatten().and_then(|s| s.provider_name()),
                 ready,
@@ -400,19 +455,33 @@ fn store_rows(snap: &ScopeSnapshot, rows: &[ExternalSecretRow]) -> Vec<StoreRow>
         .collect()
 }
 
-/// The latest Warning Event about the store: ESO's store condition message is a fixed string too.
-fn store_error(snap: &ScopeSnapshot, store: &StoreRef) -> Option<String> {
+/// The Warning Events about the store.
+fn store_warning_events<'a>(
+    snap: &'a ScopeSnapshot,
+    store: &'a StoreRef,
+) -> impl Iterator<Item = &'a Event> + 'a {
     snap.store_events
         .iter()
         .filter_map(|f| f.as_ref().ok())
         .flatten()
-        .filter(|ev| {
+        .filter(move |ev| {
             let o = &ev.involved_object;
             ev.type_.as_deref() == Some("Warning")
                 && o.kind.as_deref() == Some(store.kind.as_str())
                 && o.name.as_deref() == Some(store.name.as_str())
                 && (store.namespace.is_none() || o.namespace == store.namespace)
         })
+}
+
+fn store_warnings(snap: &ScopeSnapshot, store: &StoreRef) -> Vec<EventFacts> {
+    store_warning_events(snap, store)
+        .map(since::event_facts)
+        .collect()
+}
+
+/// The latest Warning Event about the store: ESO's store condition message is a fixed string too.
+fn store_error(snap: &ScopeSnapshot, store: &StoreRef) -> Option<String> {
+    store_warning_events(snap, store)
         .filter_map(|ev| Some((event_time(ev)?, ev.message.as_deref()?)))
         .max_by_key(|(at, _)| *at)
         .map(|(_, m)| sanitize::text(m))

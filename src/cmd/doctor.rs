@@ -36,7 +36,8 @@ pub async fn run(cfg: &Config, args: &DoctorArgs, out: &mut impl Write) -> Resul
         now,
     };
     let format = DoctorFormat::from_render(&render_opts, cfg.junit);
-    render::doctor::write(out, &report, format).map_err(Error::Output)?;
+    render::doctor::write_at(out, &report, format, render::wrap::width(), now)
+        .map_err(Error::Output)?;
     Ok(Exit::from_findings(fails(&report)))
 }
 

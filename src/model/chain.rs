@@ -73,7 +73,11 @@ pub struct EventFacts {
     pub type_: String,
     pub reason: String,
     pub message: String,
+    /// `series.count` for an Event series, else `count` (1 when absent).
     pub count: i32,
+    /// `firstTimestamp`, else `eventTime` (issue 13: since when).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_seen: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_seen: Option<String>,
 }
@@ -503,6 +507,12 @@ pub struct LinkReport {
     pub summary: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Since when this link has been failing (issue 13), RFC 3339.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failing_since: Option<String>,
+    /// How many times the failure was recorded (Warning Events' counts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub occurrences: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -532,6 +542,13 @@ pub struct ChainReport {
     pub kind: String,
     pub links: Vec<LinkReport>,
     pub verdict: ChainVerdict,
+    /// Since when the chain has been failing (issue 13): the ExternalSecret's failure, else that
+    /// of the link the verdict names; RFC 3339.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failing_since: Option<String>,
+    /// How many times that failure was recorded (Warning Events' counts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub occurrences: Option<u32>,
     /// This chain's findings as doctor ranks them: root causes first, effects under them.
     pub findings: Vec<crate::model::finding::Finding>,
     #[serde(flatten)]

@@ -32,6 +32,12 @@ pub struct Finding {
     pub affects: Vec<String>,
     /// What to run next, copy-pasteable; the first is the fix or the command that finds it.
     pub next: Vec<String>,
+    /// Since when the object has been failing (issue 13), RFC 3339, when the cluster recorded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failing_since: Option<String>,
+    /// How many times the failure was recorded (Warning Events' counts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub occurrences: Option<u32>,
     /// Findings this one explains (set by ranking): shown under it, not beside it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub effects: Vec<Finding>,
@@ -80,9 +86,18 @@ impl Finding {
             } else {
                 vec![next]
             },
+            failing_since: None,
+            occurrences: None,
             effects: Vec::new(),
             about: About::default(),
         }
+    }
+
+    /// Since when and how often (issue 13).
+    pub fn failing(mut self, since: Option<String>, occurrences: Option<u32>) -> Finding {
+        self.failing_since = since;
+        self.occurrences = occurrences;
+        self
     }
 
     pub fn field(mut self, field: &str) -> Finding {

@@ -132,6 +132,13 @@ pub struct ExternalSecretRow {
     /// The ClusterExternalSecret that owns it, if any.
     pub owned_by: Option<String>,
     pub failing: bool,
+    /// Since when it has been failing (issue 13), RFC 3339: its Ready condition's transition,
+    /// else its first Warning Event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failing_since: Option<String>,
+    /// How many times ESO recorded the failure (its Warning Events' counts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub occurrences: Option<u32>,
     /// The root cause doctor names for this ExternalSecret (issue 12): the first finding that
     /// concerns it, with the code and cause describe-chain and doctor give too.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -215,6 +222,12 @@ pub struct StoreRow {
     pub failing_namespaces: Vec<String>,
     /// The latest Warning Event's message when the store is not ready.
     pub error: Option<String>,
+    /// Since when the store has not been ready (issue 13), RFC 3339.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failing_since: Option<String>,
+    /// How many times ESO recorded the failure (the store's Warning Events' counts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub occurrences: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -7,9 +7,13 @@ use std::io::{self, Write};
 
 use owo_colors::OwoColorize;
 
+use jiff::Timestamp;
+
 use super::structured::{write_json, write_yaml};
 use super::table::{cell, new_table, trimmed_lines};
+use super::wrap;
 use super::{Format, RenderOptions};
+use crate::analysis::since;
 use crate::model::doctor::{Check, DoctorReport, Finding, Status};
 use crate::sanitize;
 
@@ -36,12 +40,20 @@ impl DoctorFormat {
     }
 }
 
-pub fn write(out: &mut impl Write, report: &DoctorReport, format: DoctorFormat) -> io::Result<()> {
+/// Prints the report; the checklist wraps to `width` (`render::wrap::width()`) and says since
+/// when from `now`.
+pub fn write_at(
+    out: &mut impl Write,
+    report: &DoctorReport,
+    format: DoctorFormat,
+    width: usize,
+    now: Timestamp,
+) -> io::Result<()> {
     match format {
         DoctorFormat::Json => write_json(out, report),
         DoctorFormat::Yaml => write_yaml(out, report),
         DoctorFormat::Junit => write_junit(out, report),
-        DoctorFormat::Checklist { color } => write_checklist(out, report, color),
+        DoctorFormat::Checklist { color } => write_checklist(out, report, color, width, now),
     }
 }
 
@@ -57,7 +69,13 @@ fn paint(text: &str, status: Status, color: bool) -> String {
     }
 }
 
-fn write_checklist(out: &mut impl Write, report: &DoctorReport, color: bool) -> io::Result<()> {
+fn write_checklist(
+    out: &mut impl Write,
+    report: &DoctorReport,
+    color: bool,
+    width: usize,
+    now: Timestamp,
+) -> io::Result<()> {
     if report.findings.is_empty() {
         writeln!(out, "No findings.")?;
     } else {
@@ -67,25 +85,34 @@ fn write_checklist(out: &mut impl Write, report: &DoctorReport, color: bool) -> 
         )?;
     }
     for (i, f) in report.findings.iter().enumerate() {
-        write_finding(out, i + 1, f, color)?;
+        write_finding(out, i + 1, f, color, width, now)?;
     }
     writeln!(out)?;
+    // The reason a check was skipped goes under the table: in the STATUS column it made the
+    // table wider than 80 columns (issue 13).
     let mut t = new_table(&["CHECK", "STATUS", "CHECKED", "FINDINGS"], color);
     for c in &report.checks {
-        let status = match &c.skipped_because {
-            Some(why) => format!("{} ({})", c.status.as_str(), sanitize::line(why)),
-            None => c.status.as_str().to_string(),
-        };
         t.add_row(vec![
             cell(&c.title),
-            cell(&status),
+            cell(c.status.as_str()),
             cell(&c.checked.to_string()),
             cell(&c.findings.len().to_string()),
         ]);
     }
     out.write_all(trimmed_lines(&t).as_bytes())?;
+    for c in &report.checks {
+        if let Some(why) = &c.skipped_because {
+            let text = format!("{} skipped: {}", c.title, sanitize::line(why));
+            lines(out, &text, width, "", "  ")?;
+        }
+    }
+    // Said once: the same unreadable resource is not listed twice (issue 13).
+    let mut seen = std::collections::BTreeSet::new();
     for d in &report.degraded {
-        writeln!(out, "Could not read: {}", sanitize::line(&d.cause))?;
+        let cause = sanitize::line(&d.cause);
+        if seen.insert(cause.clone()) {
+            lines(out, &format!("Could not read: {cause}"), width, "", "  ")?;
+        }
     }
     if let Some(v) = &report.eso_version {
         writeln!(
@@ -95,9 +122,9 @@ fn write_checklist(out: &mut impl Write, report: &DoctorReport, color: bool) -> 
         )?;
     }
     let t = &report.totals;
-    writeln!(
-        out,
-        "\n{} checks: {} ok, {} warning, {} error, {} skipped; findings: {} error, {} warning \
+    writeln!(out)?;
+    let totals = format!(
+        "{} checks: {} ok, {} warning, {} error, {} skipped; findings: {} error, {} warning \
          (failing on: {}).",
         t.checks,
         t.ok,
@@ -107,51 +134,118 @@ fn write_checklist(out: &mut impl Write, report: &DoctorReport, color: bool) -> 
         t.error_findings,
         t.warning_findings,
         report.scope.fail_on.as_str()
-    )?;
+    );
+    lines(out, &totals, width, "", "  ")?;
     if !report.incomplete.is_empty() {
-        writeln!(
-            out,
+        let text = format!(
             "Incomplete: {} (a check that could not run is not a pass; --allow-partial accepts it).",
             sanitize::line(&report.incomplete.join("; "))
-        )?;
+        );
+        lines(out, &text, width, "", "  ")?;
     }
     Ok(())
 }
 
-pub fn write_finding(out: &mut impl Write, n: usize, f: &Finding, color: bool) -> io::Result<()> {
+/// Writes `text` wrapped to `width` (see `render::wrap`).
+fn lines(
+    out: &mut impl Write,
+    text: &str,
+    width: usize,
+    first: &str,
+    rest: &str,
+) -> io::Result<()> {
+    for l in wrap::wrap(text, width, first, rest) {
+        writeln!(out, "{l}")?;
+    }
+    Ok(())
+}
+
+/// Since when a root cause has been failing: its own record, else the earliest of what it
+/// explains (a Vault policy has no Events; the ExternalSecret it breaks has).
+fn since_of(f: &Finding) -> (Option<&str>, Option<u32>) {
+    if f.failing_since.is_some() || f.occurrences.is_some() {
+        return (f.failing_since.as_deref(), f.occurrences);
+    }
+    f.effects
+        .iter()
+        .filter(|e| e.failing_since.is_some())
+        .min_by(|a, b| a.failing_since.cmp(&b.failing_since))
+        .map(|e| (e.failing_since.as_deref(), e.occurrences))
+        .unwrap_or((None, None))
+}
+
+pub fn write_finding(
+    out: &mut impl Write,
+    n: usize,
+    f: &Finding,
+    color: bool,
+    width: usize,
+    now: Timestamp,
+) -> io::Result<()> {
     let field = f
         .field
         .as_deref()
         .map(|x| format!(" ({})", sanitize::line(x)))
         .unwrap_or_default();
-    writeln!(
-        out,
-        "\n{n}. {} {} {}{field}",
-        paint(&format!("[{}]", f.severity.as_str()), f.severity, color),
+    let severity = format!("[{}]", f.severity.as_str());
+    let head = format!(
+        "{severity} {} {}{field}",
         sanitize::line(&f.code),
         sanitize::line(&f.object)
-    )?;
-    writeln!(out, "   {}", sanitize::line(&f.message))?;
+    );
+    writeln!(out)?;
+    let number = format!("{n}. ");
+    let mut head_lines = wrap::wrap(&head, width, &number, "   ");
+    if color && let Some(first) = head_lines.first_mut() {
+        // Colour the severity only, after wrapping: escape codes take no columns.
+        *first = first.replacen(&severity, &paint(&severity, f.severity, color), 1);
+    }
+    for l in head_lines {
+        writeln!(out, "{l}")?;
+    }
+    lines(out, &sanitize::line(&f.message), width, "   ", "   ")?;
+    let (since, occurrences) = since_of(f);
+    if let Some(words) = since::describe_at(since, occurrences, now) {
+        let when = since.map(|t| format!(", since {t}")).unwrap_or_default();
+        lines(out, &format!("{words}{when}"), width, "   ", "     ")?;
+    }
     for e in &f.evidence {
-        writeln!(out, "   evidence: {}", sanitize::line(e))?;
+        lines(
+            out,
+            &format!("evidence: {}", sanitize::line(e)),
+            width,
+            "   ",
+            "     ",
+        )?;
     }
     if !f.affects.is_empty() {
-        writeln!(out, "   affects: {}", sanitize::line(&f.affects.join(", ")))?;
+        let text = format!("affects: {}", sanitize::line(&f.affects.join(", ")));
+        lines(out, &text, width, "   ", "     ")?;
     }
-    for step in &f.next {
-        writeln!(out, "   next: {}", sanitize::line(step))?;
+    // One line per command: a step may list several, joined by "; ".
+    for step in f.next.iter().flat_map(|s| s.split("; ")) {
+        for l in wrap::wrap_step(&sanitize::line(step), width, "   next: ", "         ") {
+            writeln!(out, "{l}")?;
+        }
     }
     if !f.effects.is_empty() {
         writeln!(out, "   explains:")?;
         for e in &f.effects {
-            writeln!(
-                out,
-                "     - {} {} {}: {}",
-                paint(e.severity.as_str(), e.severity, color),
+            let text = format!(
+                "{} {} {}: {}",
+                e.severity.as_str(),
                 sanitize::line(&e.code),
                 sanitize::line(&e.object),
-                sanitize::line(&e.message)
-            )?;
+                wrap::cause_first_brief(&sanitize::line(&e.message))
+            );
+            let mut effect_lines = wrap::wrap(&text, width, "     - ", "       ");
+            if color && let Some(first) = effect_lines.first_mut() {
+                let sev = e.severity.as_str();
+                *first = first.replacen(sev, &paint(sev, e.severity, color), 1);
+            }
+            for l in effect_lines {
+                writeln!(out, "{l}")?;
+            }
         }
     }
     Ok(())
@@ -305,7 +399,10 @@ mod tests {
 
     fn render(r: &DoctorReport, f: DoctorFormat) -> String {
         let mut out = Vec::new();
-        if let Err(e) = write(&mut out, r, f) {
+        let now = "2026-11-22T12:00:00Z"
+            .parse()
+            .unwrap_or(Timestamp::UNIX_EPOCH);
+        if let Err(e) = write_at(&mut out, r, f, 80, now) {
             panic!("{e}");
         }
         String::from_utf8_lossy(&out).into_owned()
@@ -353,8 +450,41 @@ mod tests {
             text.contains("next: kubectl describe secretstore"),
             "{text}"
         );
-        assert!(text.contains("skipped (--no-probe)"), "{text}");
+        assert!(text.contains("Providers skipped: --no-probe"), "{text}");
         assert_eq!(text.matches("not Ready: ").count(), 1, "said once: {text}");
+        assert!(!text.contains('\u{1b}'), "{text}");
+    }
+
+    #[test]
+    fn issue_13_an_explained_sdk_error_is_brief_and_keeps_its_cause() {
+        let mut r = report(Status::Error);
+        let dump = "not Ready: error processing spec.data[0] (key: k), err: GET https://v/secrets/k/ \
+                    -- RESPONSE 404: 404 Not Found ERROR CODE: SecretNotFound -- { \"error\": { \
+                    \"code\": \"SecretNotFound\", \"message\": \"A secret with (name/id) k was not \
+                    found in this key vault. If you recently deleted it, recover it.\" } } --";
+        let effect = Finding::new(
+            "es-not-ready",
+            Status::Error,
+            "ExternalSecret prod/app".into(),
+            dump.into(),
+            String::new(),
+        );
+        r.findings[0].effects.push(effect);
+        let text = render(&r, DoctorFormat::Checklist { color: false });
+        assert!(
+            text.contains("- error es-not-ready ExternalSecret prod/app: [HTTP 404,"),
+            "{text}"
+        );
+        assert!(text.contains("SecretNotFound]"), "{text}");
+        let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(flat.contains("was not found in this key vault."), "{text}");
+        // The dump is left out of the checklist; JSON keeps the whole text.
+        assert!(
+            !text.contains("recover it") && !text.contains('{'),
+            "{text}"
+        );
+        let json = render(&r, DoctorFormat::Json);
+        assert!(json.contains("recover it"), "{json}");
         assert!(!text.contains('\u{1b}'), "{text}");
     }
 }

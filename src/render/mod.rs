@@ -11,6 +11,7 @@ pub mod push;
 pub mod scope;
 pub mod structured;
 pub mod table;
+pub mod wrap;
 
 use jiff::Timestamp;
 

@@ -28,7 +28,7 @@ pub fn write(out: &mut impl Write, r: &PushChainReport, opts: &RenderOptions) ->
     match opts.format {
         Format::Json => write_json(out, r),
         Format::Yaml => write_yaml(out, r),
-        Format::Table | Format::Wide => write_text(out, r, opts.color),
+        Format::Table | Format::Wide => write_text(out, r, opts.color, opts.now),
     }
 }
 
@@ -36,7 +36,12 @@ fn line(s: &str) -> String {
     sanitize::line(s)
 }
 
-fn write_text(out: &mut impl Write, r: &PushChainReport, color: bool) -> io::Result<()> {
+fn write_text(
+    out: &mut impl Write,
+    r: &PushChainReport,
+    color: bool,
+    now: jiff::Timestamp,
+) -> io::Result<()> {
     let p = &r.push_secret;
     writeln!(out, "PushSecret {}/{}", line(&p.namespace), line(&p.name))?;
     match &p.ready {
@@ -149,7 +154,8 @@ fn write_text(out: &mut impl Write, r: &PushChainReport, color: bool) -> io::Res
         writeln!(out, "\nNo findings.")?;
     }
     for (i, f) in r.findings.iter().enumerate() {
-        super::doctor::write_finding(out, i + 1, f, color)?;
+        // Wrapped to the terminal as doctor's findings are (issue 13).
+        super::doctor::write_finding(out, i + 1, f, color, super::wrap::width(), now)?;
     }
     Ok(())
 }

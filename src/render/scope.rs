@@ -99,6 +99,7 @@ fn rows_table(report: &ScopeReport, opts: &RenderOptions, wide: bool) -> String 
         "STORE",
         "READY",
         "REASON",
+        "FAILING",
         "LAST SYNC",
         "REFRESH",
         "TARGET",
@@ -126,6 +127,7 @@ fn rows_table(report: &ScopeReport, opts: &RenderOptions, wide: bool) -> String 
             opts.color,
         ));
         cells.push(cell(r.ready.reason.as_deref().unwrap_or("")));
+        cells.push(cell(&failing_for(r, opts.now)));
         cells.push(cell(
             &r.last_sync
                 .as_deref()
@@ -144,19 +146,46 @@ fn rows_table(report: &ScopeReport, opts: &RenderOptions, wide: bool) -> String 
                     .unwrap_or_default(),
             ));
         }
-        let error = error_text(r);
         cells.push(cell(&if wide {
-            error
+            error_text(r, false)
         } else {
-            shorten_middle(&sanitize::line(&error), ERROR_WIDTH)
+            // The cause first, the SDK's dump left out, and only the text after the codes cut:
+            // cutting the middle kept Key Vault's closing dashes and lost its SecretNotFound
+            // (issue 13).
+            let text = error_text(r, true);
+            let (codes, rest) = text.split_at(code_prefix(&text).len());
+            let room = ERROR_WIDTH.saturating_sub(codes.chars().count());
+            format!("{codes}{}", shorten_middle(rest, room))
         }));
         t.add_row(cells);
     }
     trimmed_lines(&t)
 }
 
-/// The Event's message when there is one; ESO's fixed condition message otherwise.
-fn error_text(r: &ExternalSecretRow) -> String {
+/// The leading `[code] ` groups, which the cell is never cut in.
+fn code_prefix(text: &str) -> &str {
+    let mut rest = text;
+    while rest.starts_with('[')
+        && let Some(end) = rest.find("] ")
+    {
+        rest = &rest[end + 2..];
+    }
+    &text[..text.len() - rest.len()]
+}
+
+/// Issue 13: how long and how often, `3h12m (x17)`; empty for a row that is not failing.
+fn failing_for(r: &ExternalSecretRow, now: jiff::Timestamp) -> String {
+    if !r.failing {
+        return String::new();
+    }
+    crate::analysis::since::describe_at(r.failing_since.as_deref(), r.occurrences, now)
+        .map(|s| s.trim_start_matches("failing for ").to_string())
+        .unwrap_or_else(|| "<unknown>".into())
+}
+
+/// The Event's message when there is one; ESO's fixed condition message otherwise. `brief`:
+/// the provider's cause in front and the SDK's dump left out (`render::wrap::brief`).
+fn error_text(r: &ExternalSecretRow, brief: bool) -> String {
     if !r.failing {
         return String::new();
     }
@@ -165,6 +194,11 @@ fn error_text(r: &ExternalSecretRow) -> String {
         .clone()
         .or_else(|| r.ready.message.clone())
         .unwrap_or_default();
+    let error = if brief {
+        super::wrap::cause_first_brief(&sanitize::line(&error))
+    } else {
+        error
+    };
     // The root cause's code leads, the same doctor and describe-chain name (issue 12).
     match &r.root_cause {
         Some(root) => format!("[{}] {error}", root.code),
@@ -372,4 +406,21 @@ fn write_summary(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issue_13_the_codes_in_front_of_an_error_are_found_whole() {
+        let text = "[es-not-ready] [HTTP 404, SecretNotFound] error processing spec.data[0]";
+        assert_eq!(
+            code_prefix(text),
+            "[es-not-ready] [HTTP 404, SecretNotFound] "
+        );
+        // Near misses: no codes, or a bracket that is part of the text.
+        assert_eq!(code_prefix("error processing spec.data[0]"), "");
+        assert_eq!(code_prefix("[unclosed"), "");
+    }
 }

@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod akv;
+pub mod backdate;
 pub mod eso;
 pub mod kubelet;
 pub mod registry;
@@ -199,11 +200,46 @@ impl Sandbox {
             },
         };
         sandbox.settle().await;
+        // Issue 13: what happens from here on is the incident; start it on a whole second so
+        // the setup's times (second precision) all fall before it.
+        let incident_began = if scenario.incident.is_empty() {
+            None
+        } else {
+            let now = jiff::Timestamp::now();
+            let into = u64::try_from(now.subsec_nanosecond()).unwrap_or(0);
+            tokio::time::sleep(Duration::from_nanos(1_000_000_000 - into.min(999_999_999))).await;
+            // Whole seconds: a setup time written in the second before compares as before it.
+            jiff::Timestamp::from_second(jiff::Timestamp::now().as_second()).ok()
+        };
         for step in &scenario.incident {
             sandbox.apply_step(&admin, step).await?;
         }
         sandbox.settle().await;
+        if opts.scenario != "scale" {
+            let mut failing = std::collections::BTreeSet::new();
+            // A read-only pass (nothing is changed) to know what is broken once settled.
+            sandbox.api.store().rewrite_in_place(|obj| {
+                failing.extend(backdate::failing_key(obj));
+                false
+            });
+            sandbox
+                .backdate(backdate::Plan {
+                    incident_began,
+                    failing,
+                })
+                .await;
+        }
         Ok(sandbox)
+    }
+
+    /// Moves the recorded times back so the incident looks hours old (see `backdate`), with the
+    /// controller paused so no reconcile writes an older copy over the rewritten objects.
+    async fn backdate(&self, plan: backdate::Plan) {
+        self.controller.pause_and_drain().await;
+        self.api
+            .store()
+            .rewrite_in_place(|obj| backdate::backdate(obj, &plan));
+        self.controller.set_paused(false);
     }
 
     async fn settle(&mut self) {

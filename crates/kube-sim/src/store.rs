@@ -565,6 +565,33 @@ impl Store {
             .0)
     }
 
+    /// Rewrites stored objects in place, as if they had always been so: `edit` gets each object
+    /// (with its apiVersion and kind) and says whether it changed it. No resourceVersion moves,
+    /// no watcher hears of it and the change history is forgotten (watches from before answer
+    /// 410). For scenario loading only: the sandbox back-dates a freshly loaded incident so it
+    /// looks hours old (issue 13) before any client has connected. Identity (namespace, name)
+    /// must not change; an edit that changes it is ignored.
+    pub fn rewrite_in_place(&self, mut edit: impl FnMut(&mut Value) -> bool) -> usize {
+        let mut st = self.write();
+        let mut changed = 0;
+        for map in st.objects.values_mut() {
+            for stored in map.values_mut() {
+                let mut v = stored.value();
+                if !edit(&mut v) {
+                    continue;
+                }
+                let next = Stored::new(&mut v, stored.rv);
+                if next.namespace == stored.namespace && next.name == stored.name {
+                    *stored = Arc::new(next);
+                    changed += 1;
+                }
+            }
+        }
+        st.history.clear();
+        st.compacted = st.rv;
+        changed
+    }
+
     /// Register a CRD's type directly from its object (used at start for the ESO bundle).
     pub(crate) fn load_crd(&self, crd: Value) -> Result<(), StoreError> {
         self.create(crd).map(|_| ())

@@ -168,7 +168,8 @@ fn row_finding(
                 object(row),
                 format!("not Ready ({}): {why}", sanitize::line(reason)),
                 next,
-            ),
+            )
+            .failing(row.failing_since.clone(), row.occurrences),
         ));
     }
     if row.target.state == TargetState::Missing && policy != Some("None") {

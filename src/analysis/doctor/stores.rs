@@ -83,6 +83,10 @@ fn readiness(r: &StoreRef, store: &SecretStore, scope: &ScopeReport, out: &mut V
             format!("not Ready ({users} ExternalSecret(s) use it): {why}"),
             describe,
         )
+        .failing(
+            row.and_then(|s| s.failing_since.clone()),
+            row.and_then(|s| s.occurrences),
+        )
         .about_store(r),
     );
 }

@@ -716,6 +716,8 @@ fn issue14_generator_failures_have_their_own_codes() {
         owned_by: None,
         failing: true,
         root_cause: None,
+        failing_since: None,
+        occurrences: None,
     };
     let code = |error: &str| super::generators::check(&row(error)).map(|f| f.code);
     assert_eq!(

@@ -120,12 +120,18 @@ pub fn events(list: &[Value], limit: usize) -> Vec<EventFacts> {
             type_: string_at(e, "/type").unwrap_or_default(),
             reason: string_at(e, "/reason").unwrap_or_default(),
             message: string_at(e, "/message").unwrap_or_default(),
+            // An Event series (events.k8s.io) counts in `series`; the aggregated core form in `count`.
             count: e
-                .pointer("/count")
+                .pointer("/series/count")
+                .or_else(|| e.pointer("/count"))
                 .and_then(Value::as_i64)
                 .and_then(|c| i32::try_from(c).ok())
                 .unwrap_or(1),
-            last_seen: string_at(e, "/lastTimestamp")
+            first_seen: string_at(e, "/firstTimestamp")
+                .or_else(|| string_at(e, "/eventTime"))
+                .or_else(|| string_at(e, "/metadata/creationTimestamp")),
+            last_seen: string_at(e, "/series/lastObservedTime")
+                .or_else(|| string_at(e, "/lastTimestamp"))
                 .or_else(|| string_at(e, "/eventTime"))
                 .or_else(|| string_at(e, "/metadata/creationTimestamp")),
         })

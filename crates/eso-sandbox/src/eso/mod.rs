@@ -206,6 +206,15 @@ impl Controller {
         self.shared.wake.notify_one();
     }
 
+    /// Pause (see [`Controller::set_paused`]) and wait, at most 5 s, for running reconciles to end.
+    pub async fn pause_and_drain(&self) {
+        self.set_paused(true);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.shared.in_flight.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Wait until nothing is queued or running (timers in the future do not count).
     pub async fn wait_idle(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;

@@ -1,0 +1,247 @@
+//! Issue 13 "Done when": every command's table output (scope, describe-chain, doctor,
+//! force-sync --dry-run, verify-regcred) on every sandbox scenario at 80 and 160 columns, as
+//! insta snapshots under `tests/snapshots/`, and no line of describe-chain or doctor longer than
+//! the width (`render::wrap`: the one exception it allows is an indent alone, never reached here).
+//!
+//! Deterministic by construction where it can be: the sandbox back-dates each incident to the
+//! same ages (3h12m, x17; `eso_sandbox::backdate`), and the simulated ESO is paused once the
+//! sandbox has settled, so nothing changes while the commands run. What cannot be fixed is
+//! redacted by insta filters: loopback ports, timestamps, uuids (tenant, trace and correlation
+//! ids), pod name hashes, and one minute of drift in the ages (a slow machine may cross a minute).
+//!
+//! Every scenario `sandbox --list` shows is covered without an entry here: one sandbox per
+//! scenario, all commands and both widths on it, two scenarios at a time. A scenario without
+//! snapshots (added on another branch) fails, naming them; outside CI insta writes them as
+//! `.snap.new` to review.
+//!
+//! Regenerate after an intended output change: `INSTA_UPDATE=always cargo test --test snapshots`
+//! (then review `git diff tests/snapshots/`).
+
+mod common;
+
+use common::*;
+use eso_sandbox::{Sandbox, SandboxOptions};
+
+struct Env {
+    sandbox: Sandbox,
+    _dir: tempfile::TempDir,
+    kubeconfig: std::path::PathBuf,
+    env: Vec<(&'static str, String)>,
+}
+
+/// A scenario's sandbox with the environment `kubectl eso sandbox` gives its subcommand.
+async fn start(scenario: &str) -> Env {
+    let sandbox = Sandbox::start(SandboxOptions {
+        scenario: scenario.into(),
+        ..SandboxOptions::default()
+    })
+    .await
+    .unwrap_or_else(|e| panic!("sandbox {scenario}: {e:#}"));
+    sandbox.set_eso_paused(true);
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let kubeconfig = write_file(dir.path(), "kubeconfig", &sandbox.api().kubeconfig(None));
+    let mut bundle = sandbox.registry().ca_pem();
+    if let Some(akv) = sandbox.akv() {
+        bundle.push('\n');
+        bundle.push_str(&akv.ca_pem());
+    }
+    let ca = write_file(dir.path(), "provider-ca.pem", &bundle);
+    let vault = sandbox.vault().addr();
+    let host = vault
+        .trim_start_matches("http://")
+        .trim_start_matches("https://")
+        .trim_end_matches('/')
+        .to_string();
+    let mut env = vec![
+        ("KUBECTL_ESO_PROVIDER_CA_FILE", ca.display().to_string()),
+        ("KUBECTL_ESO_TRUST_PROVIDER_HOST", host),
+        ("NO_COLOR", "1".to_string()),
+    ];
+    if let Some(akv) = sandbox.akv() {
+        env.push(("HTTPS_PROXY", akv.proxy_url()));
+        env.push(("NO_PROXY", "127.0.0.1,localhost".to_string()));
+    }
+    Env {
+        sandbox,
+        _dir: dir,
+        kubeconfig,
+        env,
+    }
+}
+
+impl Env {
+    fn run(&self, args: &[&str], columns: usize) -> (String, i32) {
+        let cols = columns.to_string();
+        let mut env: Vec<(&str, &str)> = self.env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        env.push(("COLUMNS", &cols));
+        let o = run_with(&self.kubeconfig, args, &env);
+        let text = format!("{}{}", stdout(&o), stderr(&o));
+        (text, o.status.code().unwrap_or(-1))
+    }
+}
+
+/// The ExternalSecret describe-chain, force-sync and verify-regcred look at: the one the scenario
+/// is about where the first failing one is not it; otherwise the first failing one `scope`
+/// lists (the first of all on a healthy cluster), so a new scenario needs no entry here.
+fn subject(env: &Env, scenario: &str) -> (String, String) {
+    let fixed = match scenario {
+        "healthy" | "vault-policy-removed" => Some(("order-service-regcred", "prod")),
+        "akv-sp-secret-expired" | "rotation-not-propagated" => {
+            Some(("netbox-db-password", "netbox"))
+        }
+        _ => None,
+    };
+    if let Some((es, ns)) = fixed {
+        return (es.into(), ns.into());
+    }
+    let (json, _) = env.run(&["scope", "-A", "-o", "json"], 80);
+    let report: serde_json::Value = serde_json::from_str(&json)
+        .unwrap_or_else(|e| panic!("{scenario}: scope -o json: {e}\n{json}"));
+    let rows = report["externalSecrets"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let row = rows
+        .iter()
+        .find(|r| r["failing"] == true)
+        .or(rows.first())
+        .unwrap_or_else(|| panic!("{scenario}: no ExternalSecret in\n{json}"));
+    let s = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+    (s(&row["name"]), s(&row["namespace"]))
+}
+
+/// Every scenario `sandbox --list` shows, but the generated `scale` (hundreds of objects).
+fn scenarios() -> Vec<&'static str> {
+    eso_sandbox::scenario_names()
+        .into_iter()
+        .map(|(n, _)| n)
+        .filter(|n| *n != "scale")
+        .collect()
+}
+
+fn settings() -> insta::Settings {
+    let mut s = insta::Settings::clone_current();
+    s.set_snapshot_path("snapshots");
+    s.set_prepend_module_to_snapshot(false);
+    for (pattern, replacement) in [
+        (r"127\.0\.0\.1:\d+", "127.0.0.1:[PORT]"),
+        (
+            r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d+)?Z?",
+            "[TIME]",
+        ),
+        (
+            r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+            "[UUID]",
+        ),
+        // A time the wrapping split after its date ("Timestamp: 2026-12-05" / "08:04:55Z").
+        (r"\b\d{2}:\d{2}:\d{2}(?:\.\d+)?Z\b", "[TIME]"),
+        (r"-[a-z0-9]{8,10}-[a-z0-9]{5}\b", "-[POD]"),
+        (r"/tmp/[^\s:]+", "[TMP]"),
+        // One minute of drift, both ways round (the sandbox's ages are whole minutes).
+        (r"\b3h1[23]m\b", "3h12m"),
+        (r"\b3h3[23]m\b", "3h32m"),
+        (r"\b2[56]m\b", "25m"),
+    ] {
+        s.add_filter(pattern, replacement);
+    }
+    s
+}
+
+/// Runs of blanks inside a line become three (kubectl's gap between columns); indentation stays.
+fn squeeze_padding(text: &str) -> String {
+    let gap = regex::Regex::new(r"(\S)[ ]{2,}").unwrap_or_else(|e| panic!("{e}"));
+    text.lines()
+        .map(|l| gap.replace_all(l, "$1   ").into_owned() + "\n")
+        .collect()
+}
+
+fn too_long(text: &str, width: usize) -> Vec<String> {
+    text.lines()
+        .filter(|l| l.chars().count() > width)
+        .map(|l| format!("{} > {width}: {l}", l.chars().count()))
+        .collect()
+}
+
+async fn scenario(name: &str) {
+    let env = start(name).await;
+    let (es, ns) = subject(&env, name);
+    let (es, ns) = (es.as_str(), ns.as_str());
+    let commands: Vec<(&str, Vec<&str>)> = vec![
+        ("scope", vec!["scope", "-A"]),
+        ("describe-chain", vec!["describe-chain", es, "-n", ns]),
+        ("doctor", vec!["doctor", "-A"]),
+        ("force-sync", vec!["force-sync", es, "-n", ns, "--dry-run"]),
+        // The Key Vault scenarios hold no pull secret: their ExternalSecret's Secret is refused.
+        (
+            "verify-regcred",
+            vec!["verify-regcred", "--from-es", es, "-n", ns],
+        ),
+    ];
+    let settings = settings();
+    for columns in [80, 160] {
+        for (command, args) in &commands {
+            let (text, code) = env.run(args, columns);
+            if matches!(*command, "describe-chain" | "doctor") {
+                let long = too_long(&text, columns);
+                assert!(long.is_empty(), "{name} {command}:\n{}", long.join("\n"));
+            }
+            // A pod's name holds its template's hash, and the template the registry's random
+            // port: 8 to 10 characters, so verify-regcred's pod table is padded differently
+            // from run to run. Its columns are compared with the padding squeezed.
+            let text = if *command == "verify-regcred" {
+                squeeze_padding(&text)
+            } else {
+                text
+            };
+            let snapshot = format!("{name}__{command}__{columns}");
+            settings.bind(|| {
+                insta::assert_snapshot!(snapshot, format!("exit code: {code}\n{text}"));
+            });
+        }
+    }
+    env.sandbox.shutdown().await;
+}
+
+/// One test over every scenario, two at a time (the machines have two cores): a scenario added
+/// on another branch is snapshotted without an entry here. Its first run has no snapshots and
+/// fails, listing them; every failure is reported at the end, not only the first.
+#[test]
+fn issue_13_snapshots_of_every_scenario() {
+    let queue = std::sync::Mutex::new(scenarios());
+    let failures = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|threads| {
+        for _ in 0..2 {
+            threads.spawn(|| {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .unwrap_or_else(|e| panic!("runtime: {e}"));
+                loop {
+                    let next = queue.lock().map(|mut q| q.pop()).unwrap_or_default();
+                    let Some(name) = next else { break };
+                    let run = std::panic::AssertUnwindSafe(|| runtime.block_on(scenario(name)));
+                    if let Err(e) = std::panic::catch_unwind(run) {
+                        let why = e
+                            .downcast_ref::<String>()
+                            .cloned()
+                            .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                            .unwrap_or_default();
+                        if let Ok(mut f) = failures.lock() {
+                            f.push(format!("{name}: {why}"));
+                        }
+                    }
+                }
+            });
+        }
+    });
+    let failures = failures.into_inner().unwrap_or_default();
+    assert!(
+        failures.is_empty(),
+        "{} scenario(s) differ from tests/snapshots/ (a new scenario has none yet):\n{}\n\
+         After an intended change: INSTA_UPDATE=always cargo test --test snapshots, then review \
+         git diff tests/snapshots/",
+        failures.len(),
+        failures.join("\n")
+    );
+}
