@@ -420,6 +420,40 @@ pub fn changed_secrets(
         .collect()
 }
 
+/// When the oldest of a workload's pods started, from `(labels, containers started)` of the
+/// namespace's pods: those whose labels carry every `matchLabels` pair. No selector, no pods: unknown.
+pub fn oldest_started(
+    w: &WorkloadState,
+    pods: &[(BTreeMap<String, String>, Timestamp)],
+) -> Option<Timestamp> {
+    if w.selector.is_empty() {
+        return None;
+    }
+    pods.iter()
+        .filter(|(labels, _)| w.selector.iter().all(|(k, v)| labels.get(k) == Some(v)))
+        .map(|(_, t)| *t)
+        .min()
+}
+
+/// Whether a workload's pods started before one of its Secrets was last written: they run with
+/// older values even when this sync changed nothing (a value rotated before the force-sync, an
+/// ExternalSecret fixed and synced on its own). Unknown start or write times say no.
+pub fn runs_older_than(
+    w: &WorkloadState,
+    secrets: &[String],
+    versions: &BTreeMap<(String, String), Option<SecretVersion>>,
+) -> bool {
+    let Some(started) = w.oldest_pod_started else {
+        return false;
+    };
+    secrets.iter().any(|s| {
+        versions
+            .get(&(w.namespace.clone(), s.clone()))
+            .and_then(|v| v.as_ref()?.written_at)
+            .is_some_and(|written| written > started)
+    })
+}
+
 /// `kubectl rollout status`'s test: the controller saw the new template, every desired pod runs
 /// it, no old pod is left, and the new ones are available.
 pub fn rollout_complete(w: &WorkloadState) -> bool {

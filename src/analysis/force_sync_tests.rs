@@ -440,6 +440,7 @@ fn issue_13_a_secret_counts_as_changed_only_when_its_data_may_have() {
         Some(SecretVersion {
             resource_version: rv.map(String::from),
             data_hash: hash.map(String::from),
+            written_at: None,
         })
     };
     let key = |n: &str| ("prod".to_string(), n.to_string());
@@ -484,4 +485,62 @@ fn issue14_force_sync_says_it_bypasses_a_closed_sync_window() {
     assert_eq!(window_note(&with_windows, open), None);
     let plain = synced_es("plain", json!({"secretStoreRef": {"name": "vault"}}));
     assert_eq!(window_note(&plain, closed), None);
+}
+
+#[test]
+fn issue_13_pods_older_than_the_secrets_last_write_are_restarted_even_when_the_sync_changed_nothing()
+ {
+    let at = |s: &str| s.parse::<Timestamp>().unwrap_or_else(|e| panic!("{e}"));
+    let mut w = workload("web", json!({"containers": [{"name": "c"}]}));
+    w.namespace = "prod".into();
+    w.selector = [("app".to_string(), "web".to_string())].into();
+    let pods = vec![
+        (
+            [("app".to_string(), "web".to_string())].into(),
+            at("2026-12-01T10:00:00Z"),
+        ),
+        (
+            [("app".to_string(), "web".to_string())].into(),
+            at("2026-12-01T09:00:00Z"),
+        ),
+        (
+            [("app".to_string(), "other".to_string())].into(),
+            at("2026-11-01T00:00:00Z"),
+        ),
+    ];
+    w.oldest_pod_started = oldest_started(&w, &pods);
+    assert_eq!(w.oldest_pod_started, Some(at("2026-12-01T09:00:00Z")));
+    let versions = |written: &str| -> BTreeMap<(String, String), Option<SecretVersion>> {
+        [(
+            ("prod".to_string(), "db".to_string()),
+            Some(SecretVersion {
+                resource_version: Some("7".into()),
+                data_hash: Some("h".into()),
+                written_at: Some(at(written)),
+            }),
+        )]
+        .into()
+    };
+    let secrets = vec!["db".to_string()];
+    // Written after the oldest pod started: that pod runs with the older value.
+    assert!(runs_older_than(
+        &w,
+        &secrets,
+        &versions("2026-12-01T09:30:00Z")
+    ));
+    // Near miss: written before every pod started (the healthy case): nothing to restart for.
+    assert!(!runs_older_than(
+        &w,
+        &secrets,
+        &versions("2026-12-01T08:59:00Z")
+    ));
+    // Unknown start times say no; so does a selector matching nothing.
+    w.oldest_pod_started = None;
+    assert!(!runs_older_than(
+        &w,
+        &secrets,
+        &versions("2026-12-01T09:30:00Z")
+    ));
+    w.selector = [("app".to_string(), "none".to_string())].into();
+    assert_eq!(oldest_started(&w, &pods), None);
 }

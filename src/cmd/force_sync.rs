@@ -312,17 +312,17 @@ pub async fn run(cfg: &Config, args: &ForceSyncArgs, out: &mut impl Write) -> Re
                 verbose_lines,
             };
             wait_for_eso(&wait, &annotated, &mut results, &mut progress).await;
-            let changed = if restarts.is_empty() {
+            let (changed, after) = if restarts.is_empty() {
                 Default::default()
             } else {
                 let after = kf::secret_versions(&client, &secrets, &requests).await;
-                analysis::changed_secrets(&versions_before, &after)
+                (analysis::changed_secrets(&versions_before, &after), after)
             };
             do_restarts(
                 &wait,
                 &workloads,
                 &mut restarts,
-                (&results, &changed),
+                (&results, &changed, &after),
                 &mut progress,
             )
             .await;

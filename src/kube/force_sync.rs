@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
-use k8s_openapi::api::core::v1::Event;
+use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::api::{ListParams, Patch, PatchParams, WatchEvent, WatchParams};
 use kube::core::{ApiResource, DynamicResourceScope};
 use kube::{Api, Client, Resource};
@@ -368,9 +368,30 @@ pub async fn workloads(
             list_with_version(&s, &lp, &sl, requests, diag),
             list_with_version(&ds, &lp, &dsl, requests, diag),
         );
+        let first = out.len();
         out.extend(a.map_err(|e| dl.fatal(&e))?.0.iter().map(from_deployment));
         out.extend(b.map_err(|e| sl.fatal(&e))?.0.iter().map(from_statefulset));
         out.extend(c.map_err(|e| dsl.fatal(&e))?.0.iter().map(from_daemonset));
+        // When each workload's pods started: one LIST of the namespace's pods, reduced as it
+        // arrives; refused or failed, the start times stay unknown.
+        let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+        requests.add(1);
+        let started = crate::kube::list::list_reduced(
+            &pods,
+            &ListParams::default(),
+            &Listing::new("pods", Some(ns)),
+            diag,
+            |p: Pod| {
+                let labels = p.metadata.labels.unwrap_or_default();
+                let started = crate::analysis::consumers::containers_started(p.status.as_ref())?;
+                Some((labels, started))
+            },
+        )
+        .await
+        .unwrap_or_default();
+        for w in &mut out[first..] {
+            w.oldest_pod_started = crate::analysis::force_sync::oldest_started(w, &started);
+        }
     }
     Ok(out)
 }
@@ -450,6 +471,8 @@ fn from_deployment(d: &Deployment) -> WorkloadState {
         updated: i64::from(st.updated_replicas.unwrap_or(0)),
         available: i64::from(st.available_replicas.unwrap_or(0)),
         reloader: reloader_annotations(&d.metadata),
+        selector: d.spec.selector.match_labels.clone().unwrap_or_default(),
+        oldest_pod_started: None,
     }
 }
 
@@ -467,6 +490,8 @@ fn from_statefulset(s: &StatefulSet) -> WorkloadState {
         updated: i64::from(st.updated_replicas.unwrap_or(0)),
         available: i64::from(st.available_replicas.unwrap_or(0)),
         reloader: reloader_annotations(&s.metadata),
+        selector: s.spec.selector.match_labels.clone().unwrap_or_default(),
+        oldest_pod_started: None,
     }
 }
 
@@ -484,6 +509,8 @@ fn from_daemonset(d: &DaemonSet) -> WorkloadState {
         updated: i64::from(st.updated_number_scheduled.unwrap_or(0)),
         available: i64::from(st.number_available.unwrap_or(0)),
         reloader: reloader_annotations(&d.metadata),
+        selector: d.spec.selector.match_labels.clone().unwrap_or_default(),
+        oldest_pod_started: None,
     }
 }
 
@@ -522,6 +549,13 @@ pub async fn secret_versions(
                 .as_ref()
                 .and_then(|a| a.get(DATA_HASH_ANNOTATION))
                 .cloned(),
+            written_at: m
+                .metadata
+                .managed_fields
+                .iter()
+                .flatten()
+                .filter_map(|f| f.time.as_ref().map(|t| t.0))
+                .max(),
         });
         out.insert((ns.clone(), name.clone()), version);
     }

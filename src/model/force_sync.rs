@@ -258,6 +258,10 @@ pub struct WorkloadState {
     /// The workload's Stakater Reloader annotations (`reloader.stakater.com/auto`,
     /// `secret.reloader.stakater.com/auto`, `secret.reloader.stakater.com/reload`), if any.
     pub reloader: std::collections::BTreeMap<String, String>,
+    /// `spec.selector.matchLabels`: which pods are the workload's.
+    pub selector: std::collections::BTreeMap<String, String>,
+    /// When the oldest of its pods' containers started (env is read then); `None` when unknown.
+    pub oldest_pod_started: Option<jiff::Timestamp>,
 }
 
 /// What tells whether a sync changed a target Secret, read from its metadata only (no data is
@@ -267,6 +271,9 @@ pub struct SecretVersion {
     pub resource_version: Option<String>,
     /// `reconcile.external-secrets.io/data-hash`, a hash of the data ESO wrote.
     pub data_hash: Option<String>,
+    /// The Secret's last write (the newest `managedFields` time): pods started before it run
+    /// with older values even when this sync changed nothing.
+    pub written_at: Option<jiff::Timestamp>,
 }
 
 impl WorkloadState {

@@ -231,9 +231,13 @@ pub async fn do_restarts(
     w: &Wait<'_>,
     workloads: &[WorkloadState],
     restarts: &mut [(usize, RestartResult)],
-    (results, changed): (
+    (results, changed, versions): (
         &[ExternalSecretResult],
         &std::collections::BTreeSet<(String, String)>,
+        &std::collections::BTreeMap<
+            (String, String),
+            Option<crate::model::force_sync::SecretVersion>,
+        >,
     ),
     progress: &mut Progress,
 ) {
@@ -257,11 +261,13 @@ pub async fn do_restarts(
             progress.line(&render::force_sync::restart_done(r));
             continue;
         }
-        // Only a Secret the sync changed brings the workload anything new (issue 13).
+        // Only a Secret the sync changed brings the workload anything new (issue 13), unless its
+        // pods started before the Secret's last write and so run with older values.
         if !r
             .secrets
             .iter()
             .any(|s| changed.contains(&(r.namespace.clone(), s.clone())))
+            && !analysis::runs_older_than(&workloads[*i], &r.secrets, versions)
         {
             r.action = RestartAction::SkippedUnchanged;
             progress.line(&render::force_sync::restart_done(r));
