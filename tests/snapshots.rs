@@ -137,6 +137,8 @@ fn settings() -> insta::Settings {
         (r"\b\d{2}:\d{2}:\d{2}(?:\.\d+)?Z\b", "[TIME]"),
         (r"-[a-z0-9]{8,10}-[a-z0-9]{5}\b", "-[POD]"),
         (r"/tmp/[^\s:]+", "[TMP]"),
+        // ESO's JSON log lines carry epoch seconds.
+        (r#""ts":\d+(?:\.\d+)?"#, r#""ts":[TS]"#),
         // One minute of drift, both ways round (the sandbox's ages are whole minutes).
         (r"\b3h1[23]m\b", "3h12m"),
         (r"\b3h3[23]m\b", "3h32m"),

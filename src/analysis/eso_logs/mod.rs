@@ -178,15 +178,28 @@ fn evidence_for(logs: &[PodLog], wanted: &dyn Fn(&Subject) -> bool) -> Vec<Strin
                     if log.previous { ", previous" } else { "" },
                     excerpt(&l.text)
                 );
-                if !out.contains(&line) {
-                    out.push(line);
-                }
+                // A controller retrying logs the same line again and again, each with its own
+                // time: one line per message, the newest.
+                let key = without_time(&line);
+                out.retain(|o| without_time(o) != key);
+                out.push(line);
             }
         }
     }
     let skip = out.len().saturating_sub(LINES_PER_FINDING);
     out.drain(..skip);
     out
+}
+
+/// A log line without its time fields (`"ts":1796460855.49`, `"time":"…"`), to tell repeats.
+fn without_time(line: &str) -> String {
+    static TIME: std::sync::LazyLock<Option<regex::Regex>> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r#""(?:ts|time|timestamp)":(?:"[^"]*"|[0-9.eE+-]+)"#).ok()
+    });
+    match TIME.as_ref() {
+        Some(re) => re.replace_all(line, "").into_owned(),
+        None => line.to_string(),
+    }
 }
 
 fn store_matches(a: &StoreRef, b: &StoreRef) -> bool {

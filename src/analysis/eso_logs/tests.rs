@@ -162,3 +162,30 @@ fn issue17_two_installations_reconciling_one_external_secret() {
             .all(|f| f.code != ESO_LOG_TWO_CONTROLLERS)
     );
 }
+
+#[test]
+fn issue17_a_retried_line_is_evidence_once_the_newest() {
+    let again = ES_ERROR.replace("1764900000.1", "1764900042.95");
+    let other = ES_ERROR.replace("AADSTS7000222", "AADSTS7000215");
+    let logs = vec![log(
+        "external-secrets",
+        "external-secrets/external-secrets/external-secrets",
+        &[ES_ERROR, &again, &other],
+    )];
+    let mut findings = vec![
+        Finding::new(
+            "external-secret-not-synced",
+            Status::Error,
+            "ExternalSecret netbox/netbox-db-password".into(),
+            "x".into(),
+            String::new(),
+        )
+        .about_es("netbox", "netbox-db-password"),
+    ];
+    attach(&mut findings, &logs);
+    let ev = &findings[0].evidence;
+    // The same message at two times is one line (the newest); another message is its own.
+    assert_eq!(ev.len(), 2, "{ev:#?}");
+    assert!(ev[0].contains("1764900042.95"), "{ev:#?}");
+    assert!(ev[1].contains("AADSTS7000215"), "{ev:#?}");
+}
