@@ -182,7 +182,8 @@ async fn issue18_metadata_address_is_never_contacted_even_by_a_cluster_store_or_
     );
     let d = run(&c, &["describe-chain", "x", "-n", "app"]);
     for out in [&o, &d] {
-        let text = stdout(out);
+        // Human output is wrapped to the terminal's width: the phrase is looked for unwrapped.
+        let text = stdout(out).split_whitespace().collect::<Vec<_>>().join(" ");
         assert!(
             text.contains("169.254.169.254 is a cloud instance-metadata service"),
             "{text}"
