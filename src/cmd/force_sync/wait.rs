@@ -225,6 +225,10 @@ fn expired_failures(
         .collect()
 }
 
+/// Each target Secret's version after the sync, by (namespace, name).
+pub type SecretVersions =
+    std::collections::BTreeMap<(String, String), Option<crate::model::force_sync::SecretVersion>>;
+
 /// Restarts, as `kubectl rollout restart` does, every planned workload whose Secret synced, then
 /// waits for the rollouts within what is left of the timeout.
 pub async fn do_restarts(
@@ -234,10 +238,7 @@ pub async fn do_restarts(
     (results, changed, versions): (
         &[ExternalSecretResult],
         &std::collections::BTreeSet<(String, String)>,
-        &std::collections::BTreeMap<
-            (String, String),
-            Option<crate::model::force_sync::SecretVersion>,
-        >,
+        &SecretVersions,
     ),
     progress: &mut Progress,
 ) {
