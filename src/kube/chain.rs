@@ -442,30 +442,7 @@ async fn fetch_manifest_target(
         }
     };
     out.exists = Some(true);
-    let owners = cm.metadata.owner_references.clone().unwrap_or_default();
-    let owner = owners
-        .iter()
-        .find(|o| o.controller == Some(true))
-        .or(owners.first());
-    out.owner = Some(match owner {
-        Some(o) => format!("{}/{}", o.kind, o.name),
-        None => "none".into(),
-    });
-    out.owned_by_this = Some(
-        owner.is_some_and(|o| o.kind == "ExternalSecret" && o.name == facts.external_secret.name)
-            || owner.is_none()
-                && cm
-                    .metadata
-                    .labels
-                    .as_ref()
-                    .and_then(|l| l.get("reconcile.external-secrets.io/managed"))
-                    .is_some_and(|v| v == "true"),
-    );
-    out.data_hash_present = cm
-        .metadata
-        .annotations
-        .as_ref()
-        .is_some_and(|a| a.contains_key("reconcile.external-secrets.io/data-hash"));
+    ownership(&cm.metadata, &facts.external_secret.name, &mut out);
     out.last_changed =
         crate::analysis::consumers::last_changed(&cm.metadata).map(|t| t.to_string());
     for (k, v) in cm.data.unwrap_or_default() {
@@ -513,31 +490,7 @@ async fn fetch_target(
     };
     out.exists = Some(true);
     out.type_ = secret.type_.clone();
-    let owners = secret.metadata.owner_references.clone().unwrap_or_default();
-    let owner = owners
-        .iter()
-        .find(|o| o.controller == Some(true))
-        .or(owners.first());
-    out.owner = Some(match owner {
-        Some(o) => format!("{}/{}", o.kind, o.name),
-        None => "none".into(),
-    });
-    out.owned_by_this = Some(
-        owner.is_some_and(|o| o.kind == "ExternalSecret" && o.name == es.name)
-            || secret
-                .metadata
-                .labels
-                .as_ref()
-                .and_then(|l| l.get("reconcile.external-secrets.io/managed"))
-                .is_some_and(|v| v == "true")
-                && owner.is_none(),
-    );
-    // ESO's data-hash is an unkeyed hash of the Secret's values: say whether it is there, never what it is.
-    out.data_hash_present = secret
-        .metadata
-        .annotations
-        .as_ref()
-        .is_some_and(|a| a.contains_key("reconcile.external-secrets.io/data-hash"));
+    ownership(&secret.metadata, &es.name, &mut out);
     out.last_changed =
         crate::analysis::consumers::last_changed(&secret.metadata).map(|t| t.to_string());
     for (k, v) in secret.data.unwrap_or_default() {
@@ -549,4 +502,36 @@ async fn fetch_target(
         data.insert(k, Sensitive::from_bytes(v.0));
     }
     (out, data)
+}
+
+/// Who owns a target (Secret or ConfigMap) ESO writes, whether it is this ExternalSecret (or an
+/// unowned object ESO labelled as managed), and whether ESO's data-hash annotation is there — an
+/// unkeyed hash of the values: said present or not, never what it is.
+fn ownership(
+    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    es_name: &str,
+    out: &mut TargetFacts,
+) {
+    let owners = meta.owner_references.clone().unwrap_or_default();
+    let owner = owners
+        .iter()
+        .find(|o| o.controller == Some(true))
+        .or(owners.first());
+    out.owner = Some(match owner {
+        Some(o) => format!("{}/{}", o.kind, o.name),
+        None => "none".into(),
+    });
+    let managed = meta
+        .labels
+        .as_ref()
+        .and_then(|l| l.get("reconcile.external-secrets.io/managed"))
+        .is_some_and(|v| v == "true");
+    out.owned_by_this = Some(
+        owner.is_some_and(|o| o.kind == "ExternalSecret" && o.name == es_name)
+            || owner.is_none() && managed,
+    );
+    out.data_hash_present = meta
+        .annotations
+        .as_ref()
+        .is_some_and(|a| a.contains_key("reconcile.external-secrets.io/data-hash"));
 }
