@@ -214,6 +214,15 @@ fn store_wide_refusal(p: &StoreProbe, now: Timestamp) -> Option<Finding> {
         .filter(|v| !v.is_empty())
         .map(sanitize::line)?;
     let n = codes.len();
+    // describe-chain of one ExternalSecret it breaks prints the exact grant, the client id read by
+    // the user's shell from the credentials Secret (never printed by this tool).
+    let chain = p
+        .users
+        .iter()
+        .map(|u| (u.namespace.as_str(), u.name.as_str()))
+        .min()
+        .map(|(ns, name)| format!("kubectl eso describe-chain {name} -n {ns}"))
+        .unwrap_or_else(|| "kubectl eso describe-chain".into());
     let (code, cause, next) = if codes.contains(&AZURE_FIREWALL_DENIED) {
         (
             AZURE_FIREWALL_DENIED,
@@ -237,9 +246,8 @@ fn store_wide_refusal(p: &StoreProbe, now: Timestamp) -> Option<Finding> {
             ),
             format!(
                 "az role assignment list --scope \"$(az keyvault show --name {vault} --query id -o \
-                 tsv)\" shows who may read; assign Key Vault Secrets User on that scope to the \
-                 client id in the store's credentials Secret (az role assignment create --role \
-                 \"Key Vault Secrets User\" --scope …); then kubectl eso doctor"
+                 tsv)\" shows who may read; {chain} prints the az role assignment create command \
+                 for ESO's identity, its client id read from the store's credentials Secret"
             ),
         )
     } else if n >= 2 && all(AZURE_ACCESS_POLICY_DENIED) {
@@ -251,9 +259,8 @@ fn store_wide_refusal(p: &StoreProbe, now: Timestamp) -> Option<Finding> {
             ),
             format!(
                 "az keyvault show --name {vault} --query properties.accessPolicies shows the \
-                 policies; give the client id in the store's credentials Secret get and list on \
-                 secrets (az keyvault set-policy --name {vault} --secret-permissions get list \
-                 --spn …); then kubectl eso doctor"
+                 policies; {chain} prints the az keyvault set-policy command for ESO's identity, \
+                 its client id read from the store's credentials Secret"
             ),
         )
     } else {

@@ -665,7 +665,16 @@ fn issue12_a_refusal_on_every_key_of_a_store_is_one_store_finding() {
     assert_eq!(f.code, "azure-rbac-denied", "{:#?}", r.findings);
     assert_eq!(f.object, "ClusterSecretStore akv-hybridops");
     assert_eq!(f.affects.len(), 2, "{f:#?}");
-    assert!(f.next.iter().all(|n| !n.contains('<')), "{:?}", f.next);
+    assert!(
+        f.next.iter().all(|n| !n.contains('<') && !n.contains('…')),
+        "{:?}",
+        f.next
+    );
+    assert!(
+        f.next[0].contains("kubectl eso describe-chain a -n netbox"),
+        "{:?}",
+        f.next
+    );
     // The firewall refuses every request: one store finding even for one key.
     let p = with_url(probe(
         None,
