@@ -45,7 +45,7 @@ pub async fn run_args(args: Vec<OsString>) -> ExitCode {
             .map(|a| a.to_string_lossy().into_owned())
             .collect();
         let mut out = Vec::new();
-        let _ = cmd::complete::complete(&words, &mut out);
+        let _ = cmd::complete::complete(&words, &mut out).await;
         return finish(&out, Exit::Healthy, false, &display);
     }
 

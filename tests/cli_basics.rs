@@ -97,7 +97,7 @@ fn issue4_completion_scripts_for_three_shells() {
         assert_eq!(o.status.code(), Some(0), "{shell}");
         let out = text(&o.stdout);
         assert!(
-            out.contains("kubectl-eso") && out.contains("scope"),
+            out.contains("kubectl-eso") && out.contains("__complete"),
             "{shell}: {out}"
         );
     }

@@ -84,7 +84,7 @@ async fn run(
             let deadline = command_deadline(&args.doctor.deadline)?;
             within(deadline, "bundle", bundle::run(&cfg, &args, out)).await
         }
-        Command::Completion(args) => Ok(completion::run(&args, out)?),
+        Command::Completion(args) => Ok(completion::run(&args, argv0, out)?),
         // Boxed: the sandbox's future (a whole simulated cluster) is large.
         #[cfg(feature = "sandbox")]
         Command::Sandbox(args) => Box::pin(sandbox::run(&args, argv0, out)).await,

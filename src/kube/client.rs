@@ -182,6 +182,21 @@ fn home_dir() -> Option<PathBuf> {
         .map(PathBuf::from)
 }
 
+/// The kubeconfig kubectl would read (`--kubeconfig`, else the `KUBECONFIG` list, else
+/// `~/.kube/config`), merged; an error when there is none (in a pod with no file, too).
+pub fn load_kubeconfig(flag: Option<&Path>) -> Result<Kubeconfig> {
+    match kubeconfig_source(
+        flag,
+        std::env::var_os("KUBECONFIG"),
+        home_dir(),
+        false,
+        |p| p.exists(),
+    )? {
+        KubeconfigSource::Files(paths) => read_merged(&paths),
+        KubeconfigSource::InCluster => Err(Error::Kubeconfig("no kubeconfig file".into())),
+    }
+}
+
 /// The files merged as kubectl merges them: for each map, the first file to name an entry wins.
 fn read_merged(paths: &[PathBuf]) -> Result<Kubeconfig> {
     let mut merged: Option<Kubeconfig> = None;

@@ -5,6 +5,7 @@ pub mod app_logs;
 pub mod bundle;
 pub mod chain;
 pub mod client;
+pub mod complete;
 pub mod doctor_install;
 pub mod doctor_stores;
 pub mod doctor_targets;
