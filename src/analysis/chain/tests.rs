@@ -730,3 +730,37 @@ fn issue14_token_generators_are_not_probed_and_not_healthy() {
         );
     }
 }
+
+#[test]
+fn issue_13_a_key_vault_without_a_known_url_is_read_from_the_store() {
+    for code in ["SecretNotFound", "SecretDisabled", "ForbiddenByFirewall"] {
+        let mut f = healthy();
+        f.store.kind = "ClusterSecretStore".into();
+        f.store.name = "akv-hybridops".into();
+        f.store.namespace = None;
+        f.store.provider = Some("azurekv".into());
+        f.store.settings.clear();
+        f.provider.keys = vec![KeyFacts {
+            key: "netbox-db-password".into(),
+            path: "/secrets/netbox-db-password".into(),
+            exists: (code == "SecretNotFound").then_some(false),
+            code: Some(code.into()),
+            error: Some(format!("HTTP 4xx {code}")),
+            ..KeyFacts::default()
+        }];
+        let r = analyse(f, now());
+        let next = &r.verdict.next;
+        assert!(
+            next.iter()
+                .all(|n| !n.contains('<') && !n.contains("KIND/NAME")),
+            "{code}: {next:?}"
+        );
+        assert!(
+            next[0].contains(
+                "\"$(echo \"$(kubectl get clustersecretstore akv-hybridops -o \
+                 jsonpath='{.spec.provider.azurekv.vaultUrl}')\" | cut -d/ -f3 | cut -d. -f1)\""
+            ),
+            "{code}: {next:?}"
+        );
+    }
+}

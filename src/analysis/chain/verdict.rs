@@ -162,6 +162,26 @@ pub(super) fn from_secret(f: &ChainFacts, purpose: &str) -> Option<String> {
     ))
 }
 
+/// A shell substitution that reads one field of the chain's store (`jsonpath` under
+/// `.spec.provider`), for a next step whose value the facts lack (issue 13: never a placeholder).
+pub(super) fn from_store(f: &ChainFacts, jsonpath: &str) -> String {
+    format!("\"$({})\"", store_get(f, jsonpath))
+}
+
+/// `kubectl get secretstore NAME -n NS -o jsonpath='{.spec.provider.<jsonpath>}'`.
+pub(super) fn store_get(f: &ChainFacts, jsonpath: &str) -> String {
+    let store = &f.store;
+    let namespace = match store.namespace.as_deref() {
+        Some(ns) if store.kind != "ClusterSecretStore" => format!(" -n {ns}"),
+        _ => String::new(),
+    };
+    format!(
+        "kubectl get {} {}{namespace} -o jsonpath='{{.spec.provider.{jsonpath}}}'",
+        store.kind.to_lowercase(),
+        store.name
+    )
+}
+
 /// Failing workloads, and the restarts they will need once the Secret is right.
 fn impact(f: &ChainFacts) -> (Vec<String>, Vec<String>) {
     let ns = &f.external_secret.namespace;
@@ -404,19 +424,31 @@ fn azure_cause(
     next: &mut Vec<String>,
     force_sync: &str,
 ) -> String {
-    let vault = f
+    let known = f
         .store
         .settings
         .get("vaultUrl")
         .and_then(|u| u.split("://").nth(1))
         .and_then(|h| h.split('.').next())
-        .unwrap_or("<vault>")
-        .to_string();
+        .map(str::to_string);
+    // In commands: the vault's name, else read from the store (the first label of its
+    // vaultUrl's host); in sentences: the name, else "the store's vault".
+    let vault_arg = known.clone().unwrap_or_else(|| {
+        let url = from_store(f, "azurekv.vaultUrl");
+        format!("\"$(echo {url} | cut -d/ -f3 | cut -d. -f1)\"")
+    });
+    let name = known
+        .clone()
+        .unwrap_or_else(|| "the store's Key Vault".into());
+    let vault = match known {
+        Some(name) => format!("Key Vault {name}"),
+        None => name.clone(),
+    };
     let code = k.code.as_deref().unwrap_or("");
     let cause = match code {
         "SecretNotFound" => {
             next.push(format!(
-                "az keyvault secret list --vault-name {vault} --query \"[].name\""
+                "az keyvault secret list --vault-name {vault_arg} --query \"[].name\""
             ));
             next.push(format!(
                 "fix remoteRef.key of {} in Git",
@@ -428,43 +460,43 @@ fn azure_cause(
                 .map(|n| format!("; did you mean {n}?"))
                 .unwrap_or_default();
             format!(
-                "Key Vault {vault} has no secret named {} (404 SecretNotFound){hint}",
+                "{vault} has no secret named {} (404 SecretNotFound){hint}",
                 k.key
             )
         }
         "SecretDisabled" => {
             next.push(format!(
-                "az keyvault secret set-attributes --vault-name {vault} --name {} --enabled true",
+                "az keyvault secret set-attributes --vault-name {vault_arg} --name {} --enabled true",
                 k.key
             ));
             format!(
-                "secret {} is disabled in Key Vault {vault} (403 SecretDisabled)",
+                "secret {} is disabled in {vault} (403 SecretDisabled)",
                 k.key
             )
         }
         "ForbiddenByRbac" => {
-            let scope = format!("\"$(az keyvault show --name {vault} --query id -o tsv)\"");
+            let scope = format!("\"$(az keyvault show --name {vault_arg} --query id -o tsv)\"");
             match client_id_from_secret(f) {
                 Some(id) => next.push(format!("az role assignment create --role \"Key Vault Secrets User\" --assignee {id} --scope {scope}")),
                 None => next.push(format!("grant the store's identity the role \"Key Vault Secrets User\" on {vault} (az role assignment create … --scope {scope})")),
             }
             format!(
-                "the store's identity has no RBAC role allowing get on {} in {vault}: \"Key Vault Secrets User\" is missing (403 ForbiddenByRbac)",
+                "the store's identity has no RBAC role allowing get on {} in {name}: \"Key Vault Secrets User\" is missing (403 ForbiddenByRbac)",
                 k.key
             )
         }
         "AccessDenied" | "ForbiddenByPolicy" => {
             match client_id_from_secret(f) {
-                Some(id) => next.push(format!("az keyvault set-policy --name {vault} --spn {id} --secret-permissions get list")),
-                None => next.push(format!("give the store's identity get and list on secrets in the access policies of {vault} (az keyvault set-policy --name {vault} …)")),
+                Some(id) => next.push(format!("az keyvault set-policy --name {vault_arg} --spn {id} --secret-permissions get list")),
+                None => next.push(format!("give the store's identity get and list on secrets in the access policies of {vault} (az keyvault set-policy --name {vault_arg} …)")),
             }
             format!(
-                "the vault's access policies do not give the store's identity get on secrets in {vault} (403 {code})"
+                "the vault's access policies do not give the store's identity get on secrets in {name} (403 {code})"
             )
         }
         "ForbiddenByFirewall" => {
-            next.push(format!("az keyvault network-rule list --name {vault}"));
-            format!("Key Vault {vault}'s firewall blocks the caller (403 ForbiddenByFirewall)")
+            next.push(format!("az keyvault network-rule list --name {vault_arg}"));
+            format!("{vault}'s firewall blocks the caller (403 ForbiddenByFirewall)")
         }
         _ => fallback.to_string(),
     };

@@ -10,7 +10,7 @@ fn region(f: &ChainFacts) -> String {
         .settings
         .get("region")
         .cloned()
-        .unwrap_or_else(|| "<region>".into())
+        .unwrap_or_else(|| super::verdict::from_store(f, "aws.region"))
 }
 
 fn parameter_store(f: &ChainFacts) -> bool {
@@ -56,7 +56,14 @@ pub(super) fn key_cause(
             next.push(format!("fix remoteRef.version of {es} in Git"));
         }
         "KMSAccessDenied" => {
-            let key = k.kms_key.clone().unwrap_or_else(|| "<key-id>".into());
+            // The key is the secret's own (KmsKeyId), when the probe did not name it.
+            let key = k.kms_key.clone().unwrap_or_else(|| {
+                if parameter_store(f) {
+                    format!("\"$(aws ssm describe-parameters --region {region} --parameter-filters Key=Name,Values={id} --query 'Parameters[0].KeyId' --output text)\"")
+                } else {
+                    format!("\"$(aws secretsmanager describe-secret --secret-id {id} --region {region} --query KmsKeyId --output text)\"")
+                }
+            });
             next.push(format!(
                 "aws kms get-key-policy --key-id {key} --policy-name default --region {region}"
             ));
@@ -77,12 +84,18 @@ pub(super) fn key_cause(
                 .identity
                 .as_deref()
                 .and_then(|i| i.split_whitespace().next())
-                .filter(|i| i.starts_with("arn:"))
-                .unwrap_or("<identity-arn>");
-            next.push(format!(
-                "aws iam simulate-principal-policy --policy-source-arn {who} --action-names {action} --resource-arns {}",
-                k.path
-            ));
+                .filter(|i| i.starts_with("arn:"));
+            next.push(match who {
+                Some(who) => format!(
+                    "aws iam simulate-principal-policy --policy-source-arn {who} --action-names {action} --resource-arns {}",
+                    k.path
+                ),
+                // Who the store logs in as (role, serviceAccountRef or secretRef) is in its auth.
+                None => format!(
+                    "{}   # the identity the store logs in as",
+                    super::verdict::store_get(f, "aws.auth")
+                ),
+            });
             next.push(format!("grant {action} on {} to the store's identity", k.path));
         }
         _ if k.property_exists == Some(false) => next.push(format!(
@@ -226,6 +239,53 @@ mod tests {
             next.last().map(String::as_str),
             Some("kubectl eso force-sync db -n prod")
         );
+    }
+
+    #[test]
+    fn issue_13_an_unknown_region_key_or_identity_is_looked_up_not_a_placeholder() {
+        let mut f = facts("SecretsManager");
+        f.store.settings.remove("region");
+        f.store.kind = "SecretStore".into();
+        f.store.namespace = Some("prod".into());
+        f.provider.identity = None;
+        let kms = KeyFacts {
+            key: "prod/api".into(),
+            path: "arn:aws:secretsmanager:eu-west-1:1:secret:prod/api-x".into(),
+            readable: Some(false),
+            code: Some("KMSAccessDenied".into()),
+            ..KeyFacts::default()
+        };
+        let (_, next) = next_for(&f, &kms);
+        let region =
+            "\"$(kubectl get secretstore aws -n prod -o jsonpath='{.spec.provider.aws.region}')\"";
+        assert_eq!(
+            next[0],
+            format!(
+                "aws kms get-key-policy --key-id \"$(aws secretsmanager describe-secret --secret-id \
+                 prod/api --region {region} --query KmsKeyId --output text)\" --policy-name default \
+                 --region {region}"
+            )
+        );
+        let denied = KeyFacts {
+            code: Some("AccessDeniedException".into()),
+            ..kms
+        };
+        let (_, next) = next_for(&f, &denied);
+        assert_eq!(
+            next[0],
+            "kubectl get secretstore aws -n prod -o jsonpath='{.spec.provider.aws.auth}'   # the \
+             identity the store logs in as"
+        );
+        for (_, n) in [
+            next_for(&f, &denied),
+            next_for(&facts("ParameterStore"), &denied),
+        ] {
+            assert!(
+                n.iter()
+                    .all(|s| !s.contains('<') && !s.contains("KIND/NAME")),
+                "{n:?}"
+            );
+        }
     }
 
     #[test]
