@@ -478,7 +478,8 @@ pub struct ScopeArgs {
     #[arg(long)]
     pub failing: bool,
 
-    /// After the table, watch the ExternalSecrets and print each row again when it changes
+    /// After the table, watch the ExternalSecrets, their stores and target Secrets, and print a
+    /// row again when it changes
     #[arg(short = 'w', long)]
     pub watch: bool,
 }

@@ -417,3 +417,88 @@ async fn issue_13_scope_watch_prints_a_changed_row() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// Issue 13: `scope -w` redraws on what changes a row without changing its ExternalSecret: the
+/// target Secret deleted (the row's target goes missing), then the store turning not Ready (the
+/// failing row's root cause). Before, only ExternalSecret events were watched and neither was printed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_13_scope_watch_redraws_on_store_and_secret_changes() {
+    use std::io::BufRead;
+    const V1: &str = "external-secrets.io/v1";
+    let c = Cluster::start(kube_sim::EsoCrds::V1).await;
+    c.namespaces(&["prod"]);
+    let store = c.create(vault_secret_store(V1, "prod", "vault"));
+    let store = c.set_status(&store, store_status(true, "Valid"));
+    for app in ["app-a", "app-b"] {
+        seed_es(
+            &c,
+            V1,
+            ("prod", app),
+            ("SecretStore", "vault"),
+            app,
+            true,
+            Some("canary-watch-value"),
+        );
+    }
+    let mut child = match Command::new(binary())
+        .env_remove("KUBECONFIG")
+        .env("NO_COLOR", "1")
+        .arg("--kubeconfig")
+        .arg(&c.kubeconfig)
+        .args(["scope", "-n", "prod", "-w"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(e) => panic!("{e}"),
+    };
+    let Some(stdout) = child.stdout.take() else {
+        panic!("no stdout")
+    };
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let wait_for = |what: &dyn Fn(&str) -> bool| -> Vec<String> {
+        let mut seen = Vec::new();
+        while let Ok(line) = rx.recv_timeout(std::time::Duration::from_secs(20)) {
+            let done = what(&line);
+            seen.push(line);
+            if done {
+                return seen;
+            }
+        }
+        panic!("not seen in 20s; got {seen:#?}");
+    };
+    let first = wait_for(&|l: &str| l.starts_with("  healthy"));
+    assert!(first[0].starts_with("NAME"), "{first:#?}");
+    // Let the watches start from the state the table showed.
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+
+    if let Err(e) = c.api.store().delete("v1", "Secret", Some("prod"), "app-b") {
+        panic!("delete Secret: {e:?}");
+    }
+    let changed = wait_for(&|l: &str| l.starts_with("app-b"));
+    assert!(
+        changed.iter().all(|l| !l.starts_with("app-a")),
+        "only app-b's target changed: {changed:#?}"
+    );
+
+    c.set_status(&store, store_status(false, "InvalidProviderConfig"));
+    // app-b, failing on its missing Secret, now has the store as its root cause.
+    let changed = wait_for(&|l: &str| l.contains("[store-not-ready]"));
+    assert!(
+        changed.last().is_some_and(|l| l.starts_with("app-b")),
+        "{changed:#?}"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -244,10 +244,27 @@ pub async fn watch(cfg: &Config, args: &ScopeArgs, display: &str) -> Result<Exit
         requests,
         diag,
     );
-    while rx.recv().await.is_some() {
+    // A store or a target Secret that changes can change a row too (its root cause, its
+    // target's state) while the ExternalSecret itself stays as it was (issue 13).
+    let (changes, mut changed_rx) = tokio::sync::mpsc::channel::<()>(64);
+    let mut tasks = crate::kube::scope::spawn_related_watches(
+        &prepared.client,
+        &prepared.eso,
+        prepared.namespace.as_deref(),
+        changes.clone(),
+        &diag,
+    );
+    tasks.push(tokio::spawn(async move {
+        while rx.recv().await.is_some() {
+            if changes.send(()).await.is_err() {
+                return;
+            }
+        }
+    }));
+    while changed_rx.recv().await.is_some() {
         // A burst (ESO updating many ExternalSecrets at once) is one re-read.
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        while rx.try_recv().is_ok() {}
+        while changed_rx.try_recv().is_ok() {}
         let (next, now) = match report_again(&prepared, cfg, args, &diag).await {
             Some(r) => r,
             None => continue,
@@ -273,6 +290,9 @@ pub async fn watch(cfg: &Config, args: &ScopeArgs, display: &str) -> Result<Exit
         report = next;
     }
     task.abort();
+    for t in tasks {
+        t.abort();
+    }
     Ok(Exit::from_findings(failing(&report)))
 }
 

@@ -249,3 +249,102 @@ pub async fn namespace_exists(client: &Client, ns: &str) -> Option<bool> {
         Err(_) => None,
     }
 }
+
+/// What `scope -w` watches besides the ExternalSecrets (issue 13): the stores they use and the
+/// Secrets they write, metadata only (no Secret data crosses the wire). Each change of any of
+/// them is a `()` on `tx`, and scope re-reads its report.
+pub fn spawn_related_watches(
+    client: &Client,
+    eso: &EsoApi,
+    ns: Option<&str>,
+    tx: tokio::sync::mpsc::Sender<()>,
+    diag: &Diag,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let ss: Api<SecretStore> = namespaced_or_all(client, ns, &eso.secret_stores());
+    let css: Api<SecretStore> = Api::all_with(client.clone(), &eso.cluster_secret_stores());
+    let secrets: Api<Secret> = match ns {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    vec![
+        spawn_metadata_watch(ss, "secretstores", tx.clone(), diag.clone()),
+        spawn_metadata_watch(css, "clustersecretstores", tx.clone(), diag.clone()),
+        spawn_metadata_watch(secrets, "secrets", tx, diag.clone()),
+    ]
+}
+
+/// Watches the metadata of `api`'s objects from now on, sending `()` for each change, until the
+/// receiver is dropped. A stream that ends or breaks resumes from the last resourceVersion; a
+/// 410 starts over from a fresh LIST (and sends one change: some may have been missed). A LIST
+/// the caller may not make (403 on Secrets) ends the watch quietly: scope's own report already
+/// says what it could not read.
+fn spawn_metadata_watch<K>(
+    api: Api<K>,
+    what: &'static str,
+    tx: tokio::sync::mpsc::Sender<()>,
+    diag: Diag,
+) -> tokio::task::JoinHandle<()>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
+{
+    use futures::StreamExt;
+    use kube::api::{WatchEvent, WatchParams};
+    tokio::spawn(async move {
+        let mut rv = String::new();
+        loop {
+            if tx.is_closed() {
+                return;
+            }
+            if rv.is_empty() {
+                match api.list_metadata(&ListParams::default().limit(1)).await {
+                    Ok(list) => rv = list.metadata.resource_version.unwrap_or_default(),
+                    Err(e) => {
+                        diag.log(1, format_args!("WATCH {what}: not watched ({e})"));
+                        if matches!(super::list::status_code(&e), Some(401 | 403 | 404)) {
+                            return;
+                        }
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                        continue;
+                    }
+                }
+            }
+            let wp = WatchParams::default().timeout(290);
+            let stream = match api.watch_metadata(&wp, &rv).await {
+                Ok(s) => s,
+                Err(e) => {
+                    diag.log(1, format_args!("WATCH {what}: {e}"));
+                    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                    continue;
+                }
+            };
+            let mut stream = std::pin::pin!(stream);
+            while let Some(item) = stream.next().await {
+                match item {
+                    Ok(WatchEvent::Added(o) | WatchEvent::Modified(o) | WatchEvent::Deleted(o)) => {
+                        if let Some(v) = o.metadata.resource_version.filter(|v| !v.is_empty()) {
+                            rv = v;
+                        }
+                        if tx.send(()).await.is_err() {
+                            return;
+                        }
+                    }
+                    Ok(WatchEvent::Bookmark(b)) => rv = b.metadata.resource_version,
+                    Ok(WatchEvent::Error(s)) => {
+                        diag.log(1, format_args!("WATCH {what}: error {}", s.code));
+                        if s.code == 410 {
+                            rv.clear();
+                            if tx.send(()).await.is_err() {
+                                return;
+                            }
+                        }
+                        break;
+                    }
+                    Err(e) => {
+                        diag.log(1, format_args!("WATCH {what}: {e}"));
+                        break;
+                    }
+                }
+            }
+        }
+    })
+}
