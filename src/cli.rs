@@ -308,7 +308,7 @@ pub enum Command {
 
     /// The whole-cluster checklist: installation, stores, ExternalSecrets, leftovers; a CI gate
     #[command(after_help = DOCTOR_EXAMPLES)]
-    Doctor(DoctorArgs),
+    Doctor(DoctorCommandArgs),
 
     /// Save the evidence of an incident in a dated folder: doctor's report, a summary, redacted
     /// objects, Events, pod statuses and ESO's log lines; never a secret value
@@ -456,6 +456,11 @@ pub struct DescribeChainArgs {
     /// Time limit for the whole command, API retries included (at most 24h)
     #[arg(long, value_name = "DURATION", default_value = "10m")]
     pub deadline: String,
+
+    /// Also save the evidence of the ExternalSecret's namespace, as `bundle` does, with this
+    /// report, in DIR/eso-incident-YYYYMMDD-HHMM/ (stdout unchanged; the folder's path on stderr)
+    #[arg(long, value_name = "DIR")]
+    pub evidence: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -576,7 +581,22 @@ const DOCTOR_EXAMPLES: &str = "Examples:
   # Incident B's alert rule: Ready but not refreshed for 2 hours
   kubectl eso doctor -A --stale-after 2h -o json
 
+  # Also save the evidence (as `bundle`) in /tmp/eso-incident-YYYYMMDD-HHMM/
+  kubectl eso doctor -A --evidence /tmp
+
 Exit codes: 0 no finding at or above --fail-on, 1 findings, 2 the tool could not run.";
+
+/// `doctor`'s own flags: the checks' ([`DoctorArgs`], shared with `bundle`) and `--evidence`.
+#[derive(Debug, Clone, Args)]
+pub struct DoctorCommandArgs {
+    #[command(flatten)]
+    pub doctor: DoctorArgs,
+
+    /// Also save the evidence, as `bundle` does, in DIR/eso-incident-YYYYMMDD-HHMM/ (stdout
+    /// unchanged; the folder's path on stderr)
+    #[arg(long, value_name = "DIR")]
+    pub evidence: Option<PathBuf>,
+}
 
 #[derive(Debug, Clone, Args)]
 pub struct DoctorArgs {
@@ -618,6 +638,13 @@ const BUNDLE_EXAMPLES: &str = "Examples:
   # One namespace, into /tmp, without calling the providers
   kubectl eso bundle -n netbox --out /tmp --no-probe
 
+  # One file to attach to a ticket: ./eso-incident-YYYYMMDD-HHMM.tar.gz
+  kubectl eso bundle -A --archive
+
+  # The same folder from doctor or describe-chain, their output unchanged
+  kubectl eso doctor -A --evidence /tmp
+  kubectl eso describe-chain netbox-db-password -n netbox --evidence /tmp
+
 Read-only: it writes only to the local folder. Exit codes: 0 written, no finding; 1 written, with
 findings; 2 the tool could not run.";
 
@@ -629,6 +656,10 @@ pub struct BundleArgs {
     /// The folder in which eso-incident-YYYYMMDD-HHMM/ is created
     #[arg(long, value_name = "DIR", default_value = ".")]
     pub out: std::path::PathBuf,
+
+    /// Write one eso-incident-YYYYMMDD-HHMM.tar.gz instead of the folder, to attach to a ticket
+    #[arg(long)]
+    pub archive: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -157,3 +157,167 @@ async fn issue17_bundle_on_every_scenario_writes_the_folder_and_no_value() {
         );
     }
 }
+
+/// Every file under `dir`, scanned for each value as is and base64-encoded.
+fn assert_no_value_in(dir: &std::path::Path, values: &[String], what: &str) -> usize {
+    use base64::Engine;
+    let all = files(dir);
+    for p in &all {
+        let text = std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        for v in values {
+            for form in [
+                v.clone(),
+                base64::engine::general_purpose::STANDARD.encode(v),
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v),
+            ] {
+                assert!(
+                    !text.contains(&form),
+                    "{what}: {} holds a secret value ({} chars)",
+                    p.display(),
+                    form.len()
+                );
+            }
+        }
+    }
+    all.len()
+}
+
+fn only_entry(dir: &std::path::Path) -> std::path::PathBuf {
+    let entries: Vec<_> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    entries[0].clone()
+}
+
+fn codes(report: &serde_json::Value) -> Vec<String> {
+    report["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f["code"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// Issue 17: `bundle --archive` writes one .tar.gz that the system's tar lists and extracts;
+/// `doctor --evidence DIR` and `describe-chain --evidence DIR` write the same folder with their
+/// output unchanged. A canary scan of every file, and of every output, finds nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue17_archive_and_evidence_hold_no_value() {
+    let env = SandboxEnv::start("vault-policy-removed").await;
+    let mut values = sandbox_secret_values(&env.sandbox);
+    values.extend(TOKENS.iter().map(|t| t.to_string()));
+    assert!(!values.is_empty());
+    let out = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let sub = |name: &str| {
+        let p = out.path().join(name);
+        std::fs::create_dir(&p).unwrap_or_else(|e| panic!("{e}"));
+        p
+    };
+    let (archive_dir, doctor_dir, chain_dir, extracted) = (sub("a"), sub("d"), sub("c"), sub("x"));
+    let path = |p: &std::path::Path| p.display().to_string();
+
+    let runs = tokio::task::block_in_place(|| {
+        vec![
+            env.run(&["bundle", "-A", "--out", &path(&archive_dir), "--archive"]),
+            env.run(&["doctor", "-A", "-o", "json"]),
+            env.run(&[
+                "doctor",
+                "-A",
+                "-o",
+                "json",
+                "--evidence",
+                &path(&doctor_dir),
+            ]),
+            env.run(&["describe-chain", "order-service-regcred", "-n", "prod"]),
+            env.run(&[
+                "describe-chain",
+                "order-service-regcred",
+                "-n",
+                "prod",
+                "--evidence",
+                &path(&chain_dir),
+            ]),
+        ]
+    });
+    for o in &runs {
+        assert_eq!(o.status.code(), Some(1), "{}{}", stdout(o), stderr(o));
+        assert_no_leak(o, &values, "output");
+    }
+
+    // The archive: the only thing written, listed and extracted by the system's tar.
+    let archive = only_entry(&archive_dir);
+    let name = archive
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    assert!(
+        name.starts_with("eso-incident-") && name.ends_with(".tar.gz"),
+        "{name}"
+    );
+    assert_eq!(stdout(&runs[0]).trim(), path(&archive));
+    let listed = std::process::Command::new("tar")
+        .arg("-tzf")
+        .arg(&archive)
+        .output()
+        .unwrap_or_else(|e| panic!("tar: {e}"));
+    assert!(listed.status.success(), "{}", stderr(&listed));
+    let folder = name.trim_end_matches(".tar.gz");
+    let listing = stdout(&listed);
+    for wanted in [
+        "summary.md",
+        "doctor.json",
+        "externalsecrets.yaml",
+        "events.yaml",
+    ] {
+        assert!(
+            listing.lines().any(|l| l == format!("{folder}/{wanted}")),
+            "{wanted} not in\n{listing}"
+        );
+    }
+    let x = std::process::Command::new("tar")
+        .arg("-xzf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(&extracted)
+        .output()
+        .unwrap_or_else(|e| panic!("tar: {e}"));
+    assert!(x.status.success(), "{}", stderr(&x));
+    let n = assert_no_value_in(&extracted, &values, "archive");
+    assert!(n >= 6, "{n} files extracted");
+
+    // doctor --evidence: the same report on stdout, the folder's path on stderr.
+    let plain: serde_json::Value =
+        serde_json::from_str(&stdout(&runs[1])).unwrap_or_else(|e| panic!("doctor: {e}"));
+    let with: serde_json::Value = serde_json::from_str(&stdout(&runs[2]))
+        .unwrap_or_else(|e| panic!("doctor --evidence: {e}\n{}", stdout(&runs[2])));
+    assert_eq!(codes(&plain), codes(&with));
+    assert!(!codes(&with).is_empty());
+    let folder = only_entry(&doctor_dir);
+    assert!(
+        stderr(&runs[2]).contains(&format!("evidence: {}", path(&folder))),
+        "{}",
+        stderr(&runs[2])
+    );
+    assert!(folder.join("summary.md").is_file() && folder.join("doctor.json").is_file());
+    assert_no_value_in(&folder, &values, "doctor --evidence");
+
+    // describe-chain --evidence: its report beside the namespace's bundle, stdout as without.
+    let folder = only_entry(&chain_dir);
+    let chain: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(folder.join("describe-chain.json")).unwrap_or_default(),
+    )
+    .unwrap_or_else(|e| panic!("describe-chain.json: {e}"));
+    assert_eq!(chain["kind"], "ChainReport", "{chain}");
+    assert!(folder.join("summary.md").is_file() && folder.join("doctor.json").is_file());
+    let shown = stdout(&runs[4]);
+    assert!(!shown.contains("eso-incident-"), "{shown}");
+    let first = |s: &str| s.lines().next().unwrap_or_default().to_string();
+    assert_eq!(first(&stdout(&runs[3])), first(&shown));
+    assert_eq!(stdout(&runs[3]).lines().count(), shown.lines().count());
+    assert_no_value_in(&folder, &values, "describe-chain --evidence");
+    env.sandbox.shutdown().await;
+}

@@ -3,7 +3,9 @@
 //! `eso-incident-YYYYMMDD-HHMM/` under `--out`: `doctor.json`, `summary.md`, redacted YAML of the
 //! objects, `events.yaml`, `pods.yaml` (statuses only) and ESO's log lines under `logs/`. Every
 //! string passes the log redaction first; the folder is the only thing written (nothing to the
-//! cluster). Exit code: doctor's.
+//! cluster). Exit code: doctor's. `--archive` packs the folder into one `.tar.gz` (and removes the
+//! folder); `doctor --evidence DIR` and `describe-chain --evidence DIR` write the same folder
+//! through [`evidence`], describe-chain adding its own report.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -23,12 +25,41 @@ use crate::model::scope::Fetched;
 
 pub async fn run(cfg: &Config, args: &BundleArgs, out: &mut impl Write) -> Result<Exit> {
     let mut run = crate::cmd::doctor::report(cfg, &args.doctor, true).await?;
+    let dir = write(cfg, &mut run, &args.out, &[]).await?;
+    let shown = if args.archive { archive(&dir)? } else { dir };
+    writeln!(out, "{}", shown.display()).map_err(Error::Output)?;
+    Ok(Exit::from_findings(fails(&run.report)))
+}
+
+/// `doctor --evidence DIR` / `describe-chain --evidence DIR`: the bundle's folder, written after
+/// the command printed its own output (which stays as it was); the folder's path goes to stderr.
+pub(crate) async fn evidence(
+    cfg: &Config,
+    run: &mut crate::cmd::doctor::DoctorRun,
+    out: &Path,
+    reports: &[(&str, String)],
+) -> Result<()> {
+    let dir = write(cfg, run, out, reports).await?;
+    let line = crate::redact::output(&format!("evidence: {}", dir.display()), false);
+    eprintln!("{}", crate::sanitize::line(&line));
+    Ok(())
+}
+
+/// Writes `eso-incident-YYYYMMDD-HHMM/` under `out` from one doctor run (kept with its redactor)
+/// and what it reads besides; `reports` are more files (name, text) the caller adds, such as
+/// describe-chain's JSON report. Returns the folder.
+pub(crate) async fn write(
+    cfg: &Config,
+    run: &mut crate::cmd::doctor::DoctorRun,
+    out: &Path,
+    reports: &[(&str, String)],
+) -> Result<PathBuf> {
     let diag = Diag::new(cfg.verbosity);
     let (client, default_ns) = client::connect(&cfg.kube).await?;
     let eso = eso::discover(&client, &diag).await?;
     let namespace = cfg.namespace.resolve(&default_ns);
     let objects = bundle::fetch(&client, &eso, namespace.as_deref(), &diag).await;
-    let dir = folder(&args.out, run.now)?;
+    let dir = folder(out, run.now)?;
     // Every value doctor read, then token shapes: for the application lines read below and, as
     // the last step, for every file.
     let redactor = run.redactor.take().unwrap_or_default();
@@ -145,8 +176,33 @@ pub async fn run(cfg: &Config, args: &BundleArgs, out: &mut impl Write) -> Resul
     if !unreadable.is_empty() {
         w.text("unreadable.txt", &format!("{}\n", unreadable.join("\n")))?;
     }
-    writeln!(out, "{}", dir.display()).map_err(Error::Output)?;
-    Ok(Exit::from_findings(fails(&run.report)))
+    for (name, text) in reports {
+        w.text(name, text)?;
+    }
+    Ok(dir)
+}
+
+/// Packs `dir` into `dir.tar.gz` beside it (the folder's name as the archive's top directory)
+/// and removes the folder: one file to attach to a ticket. The files are the folder's, already
+/// redacted; nothing else goes in.
+fn archive(dir: &Path) -> Result<PathBuf> {
+    let name = dir
+        .file_name()
+        .map(|n| n.to_os_string())
+        .ok_or_else(|| Error::Usage(format!("{}: not a folder name", dir.display())))?;
+    let mut file_name = name.clone();
+    file_name.push(".tar.gz");
+    let path = dir.with_file_name(file_name);
+    let fail = |e: std::io::Error| Error::Usage(format!("cannot write {}: {e}", path.display()));
+    let file = std::fs::File::create_new(&path).map_err(fail)?;
+    let gz = flate2::write::GzEncoder::new(file, flate2::Compression::default());
+    let mut tar = tar::Builder::new(gz);
+    tar.follow_symlinks(false);
+    tar.append_dir_all(&name, dir).map_err(fail)?;
+    let gz = tar.into_inner().map_err(fail)?;
+    gz.finish().map_err(fail)?.sync_all().map_err(fail)?;
+    std::fs::remove_dir_all(dir).map_err(fail)?;
+    Ok(path)
 }
 
 /// A file name from an object name: its own characters only where they are safe.
@@ -171,7 +227,10 @@ fn folder(out: &Path, now: jiff::Timestamp) -> Result<PathBuf> {
         } else {
             format!("{base}-{n}")
         };
-        let dir = out.join(name);
+        let dir = out.join(&name);
+        if out.join(format!("{name}.tar.gz")).exists() {
+            continue;
+        }
         match std::fs::create_dir(&dir) {
             Ok(()) => return Ok(dir),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
@@ -201,7 +260,10 @@ impl Writer<'_> {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(Error::Output)?;
         }
-        std::fs::write(&path, self.redactor.redact(text)).map_err(Error::Output)
+        // The run's own redactor, then the output boundary's (every value the process learned,
+        // e.g. describe-chain's credentials), as for stdout.
+        let text = crate::redact::output(&self.redactor.redact(text), false);
+        std::fs::write(&path, text).map_err(Error::Output)
     }
 
     fn yaml(&self, name: &str, items: &[Value]) -> Result<()> {

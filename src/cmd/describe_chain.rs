@@ -61,7 +61,11 @@ pub async fn run(cfg: &Config, args: &DescribeChainArgs, out: &mut impl Write) -
                 now: jiff::Timestamp::now(),
             },
         };
-        return super::describe_push::run(&client, &eso, push_args, &diag, out).await;
+        let exit = super::describe_push::run(&client, &eso, push_args, &diag, out).await?;
+        if let Some(dir) = &args.evidence {
+            evidence(cfg, args, &namespace, dir, &[]).await?;
+        }
+        return Ok(exit);
     }
     let probe_as_eso = args.probe_as == ProbeAsArg::Eso;
     // Probing as yourself sends your VAULT_TOKEN: your own VAULT_ADDR is vouched for by you.
@@ -207,6 +211,18 @@ pub async fn run(cfg: &Config, args: &DescribeChainArgs, out: &mut impl Write) -
         now,
     };
     render::chain::write(out, &report, &opts).map_err(Error::Output)?;
+    if let Some(dir) = &args.evidence {
+        // The report as `-o json` prints it, beside the namespace's bundle.
+        let mut json = Vec::new();
+        let as_json = RenderOptions {
+            format: render::Format::Json,
+            color: false,
+            now,
+        };
+        render::chain::write(&mut json, &report, &as_json).map_err(Error::Output)?;
+        let json = String::from_utf8_lossy(&json).into_owned();
+        evidence(cfg, args, &namespace, dir, &[("describe-chain.json", json)]).await?;
+    }
     Ok(Exit::from_findings(
         report.any_broken()
             || report.verdict.state == LinkState::Unknown
@@ -215,6 +231,33 @@ pub async fn run(cfg: &Config, args: &DescribeChainArgs, out: &mut impl Write) -
                 .iter()
                 .any(|f| f.severity == crate::model::doctor::Status::Error),
     ))
+}
+
+/// `--evidence DIR`: the bundle of the ExternalSecret's namespace (doctor's checks there, its
+/// objects, Events, pods and logs), with `reports` added. The stores are probed again only when
+/// this walk probed as ESO.
+async fn evidence(
+    cfg: &Config,
+    args: &DescribeChainArgs,
+    namespace: &str,
+    dir: &std::path::Path,
+    reports: &[(&str, String)],
+) -> Result<()> {
+    let cfg = Config {
+        namespace: NamespaceChoice::Named(namespace.to_string()),
+        ..cfg.clone()
+    };
+    let doctor = crate::cli::DoctorArgs {
+        no_probe: args.no_probe || args.probe_as != ProbeAsArg::Eso,
+        stale_after: "2h".into(),
+        provider_timeout: args.timeout.clone(),
+        deadline: args.deadline.clone(),
+        fail_on: crate::cli::FailOnArg::Error,
+        regcred: false,
+        allow_partial: false,
+    };
+    let mut run = super::doctor::report(&cfg, &doctor, true).await?;
+    super::bundle::evidence(&cfg, &mut run, dir, reports).await
 }
 
 /// The verdict names the root cause doctor and scope name for the same facts (issue 12): always

@@ -12,7 +12,7 @@ use kube::Client;
 
 use crate::analysis::doctor::{DoctorOptions, analyse, fails};
 use crate::analysis::scope::{ScopeOptions, analyse as analyse_scope};
-use crate::cli::{DoctorArgs, FailOnArg};
+use crate::cli::{DoctorArgs, DoctorCommandArgs, FailOnArg};
 use crate::config::Config;
 use crate::diag::Diag;
 use crate::error::{Error, Result};
@@ -27,18 +27,23 @@ use crate::render::{self, RenderOptions};
 
 mod regcreds;
 
-pub async fn run(cfg: &Config, args: &DoctorArgs, out: &mut impl Write) -> Result<Exit> {
-    let run = report(cfg, args, false).await?;
-    let (report, now) = (run.report, run.now);
+pub async fn run(cfg: &Config, cmd: &DoctorCommandArgs, out: &mut impl Write) -> Result<Exit> {
+    let args = &cmd.doctor;
+    // With --evidence the one run serves both the output and the folder (its redactor kept).
+    let mut run = report(cfg, args, cmd.evidence.is_some()).await?;
+    let now = run.now;
     let render_opts = RenderOptions {
         format: cfg.format,
         color: cfg.color,
         now,
     };
     let format = DoctorFormat::from_render(&render_opts, cfg.junit);
-    render::doctor::write_at(out, &report, format, render::wrap::width(), now)
+    render::doctor::write_at(out, &run.report, format, render::wrap::width(), now)
         .map_err(Error::Output)?;
-    Ok(Exit::from_findings(fails(&report)))
+    if let Some(dir) = &cmd.evidence {
+        super::bundle::evidence(cfg, &mut run, dir, &[]).await?;
+    }
+    Ok(Exit::from_findings(fails(&run.report)))
 }
 
 /// What one doctor run produced: what `run` prints and `bundle` saves.

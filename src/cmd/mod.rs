@@ -76,7 +76,7 @@ async fn run(
         }
         Command::Doctor(args) => {
             let cfg = config::from_cli(&cli.global, Terminal::detect())?;
-            let deadline = command_deadline(&args.deadline)?;
+            let deadline = command_deadline(&args.doctor.deadline)?;
             within(deadline, "doctor", doctor::run(&cfg, &args, out)).await
         }
         Command::Bundle(args) => {
