@@ -77,6 +77,8 @@ async fn issue_13_completion_offers_names_from_the_cluster() {
             &["force-sync", "-n", "prod", "order-service-regcred", ""],
             &["scope", "-n", "prod", "deployment/or"],
             &["verify-regcred", "-n", "netbox", "--from-es", ""],
+            &["verify-regcred", "-n", "prod", "regcred-o"],
+            &["verify-regcred", "-n", "netbox", ""],
         ] {
             answers.push(complete_no_leak(&kc, words, &values));
         }
@@ -105,6 +107,9 @@ async fn issue_13_completion_offers_names_from_the_cluster() {
     let from_es = lines(&out[8]);
     assert!(from_es.contains(&"netbox-secret-key"), "{from_es:?}");
     assert!(!from_es.contains(&"order-service-regcred"), "{from_es:?}");
+    // Pull secrets only, by their type (the sandbox's are dockerconfigjson).
+    assert_eq!(out[9], "regcred-order-service\n:4\n");
+    assert!(!out[10].contains("netbox-db-credentials"), "{}", out[10]);
 
     // Without -n: the context's namespace, as kubectl.
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));

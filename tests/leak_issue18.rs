@@ -64,15 +64,30 @@ async fn every_command_in_every_format(scenario: &str, commands: &[&[&str]]) {
             }
         }
     }
-    for args in [
-        &["completion", "bash"][..],
-        &["__complete", "scope", "-n", ""],
-        &["__complete", "describe-chain", "-n", "prod", ""],
-        &["__complete", "verify-regcred", "-n", "prod", ""],
+    let o = tokio::task::block_in_place(|| run(&env, &["completion", "bash"]));
+    assert_ran(&o, "completion bash");
+    outputs.push((format!("{scenario}: completion bash"), o));
+    // As kubectl runs it: `__complete` first (a flag before it would make it a clap error),
+    // asking the cluster for names.
+    for words in [
+        &["scope", "-n", ""][..],
+        &["describe-chain", "-n", "prod", ""],
+        &["verify-regcred", "-n", "prod", ""],
+        &["force-sync", "-n", "prod", "--store", ""],
     ] {
-        let o = tokio::task::block_in_place(|| run(&env, args));
-        assert_ran(&o, &args.join(" "));
-        outputs.push((format!("{scenario}: {}", args.join(" ")), o));
+        let o = tokio::task::block_in_place(|| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_kubectl-eso"))
+                .arg("__complete")
+                .arg("--kubeconfig")
+                .arg(&env.kubeconfig)
+                .args(words)
+                .env_remove("KUBECONFIG")
+                .output()
+                .unwrap_or_else(|e| panic!("__complete: {e}"))
+        });
+        assert_eq!(o.status.code(), Some(0), "__complete {words:?}");
+        assert!(stdout(&o).lines().count() > 1, "__complete {words:?}: no names");
+        outputs.push((format!("{scenario}: __complete {}", words.join(" ")), o));
     }
     // Only now: the tokens minted during the runs are known.
     let secrets = sandbox_run_time_secrets(&env.sandbox);

@@ -3,7 +3,7 @@
 //! `kubectl eso completion bash|zsh|fish` call the same. The answer is in cobra's format: one
 //! candidate per line, then `:<directive>`. Subcommands, flags and fixed values come from the
 //! clap definition itself; names (contexts, namespaces, ExternalSecrets, PushSecrets, stores,
-//! workloads) from the kubeconfig and the cluster the typed flags name (`--kubeconfig`,
+//! pull secrets, workloads) from the kubeconfig and the cluster the typed flags name (`--kubeconfig`,
 //! `--context`, `-n`), within a short budget and silently: an error is no candidate.
 
 use std::io::{self, Write};
@@ -254,7 +254,8 @@ fn positional(cmd: &Command, typed: &[String], plan: &mut Plan) {
             plan.wanted = Some(Wanted::ExternalSecrets);
             plan.typed = typed.to_vec();
         }
-        "scope" | "describe-chain" => {}
+        "verify-regcred" if typed.is_empty() => plan.wanted = Some(Wanted::PullSecrets),
+        "scope" | "describe-chain" | "verify-regcred" => {}
         _ => {
             plan.candidates = cmd
                 .get_positionals()

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
-use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::api::core::v1::{Namespace, Pod, Secret};
 use kube::api::{Api, ListParams};
 use kube::core::{ApiResource, DynamicObject};
 use kube::{Client, Resource};
@@ -27,6 +27,8 @@ pub enum Wanted {
     ExternalOrPushSecrets,
     /// `SecretStore/NAME` in the namespace and `ClusterSecretStore/NAME`.
     Stores,
+    /// verify-regcred's argument: Secrets of type dockerconfigjson or dockercfg (metadata only).
+    PullSecrets,
     /// `KIND/NAME` of scope's workload argument; the kind as typed (`deployment`, `pod`, …).
     Workloads(String),
 }
@@ -110,6 +112,18 @@ async fn from_cluster(wanted: &Wanted, target: &Target) -> Vec<String> {
                     .into_iter()
                     .map(|n| format!("ClusterSecretStore/{n}")),
             );
+            out
+        }
+        Wanted::PullSecrets => {
+            let api = Api::<Secret>::namespaced(client, &ns);
+            let mut out = Vec::new();
+            for ty in ["kubernetes.io/dockerconfigjson", "kubernetes.io/dockercfg"] {
+                let params = ListParams::default().fields(&format!("type={ty}")).limit(500);
+                if let Ok(list) = api.list_metadata(&params).await {
+                    out.extend(list.items.into_iter().filter_map(|o| o.metadata.name));
+                }
+            }
+            out.sort();
             out
         }
         Wanted::Workloads(kind) => {
