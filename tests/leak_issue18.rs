@@ -88,7 +88,10 @@ async fn every_command_in_every_format(scenario: &str, commands: &[&[&str]]) {
         assert_eq!(o.status.code(), Some(0), "__complete {words:?}");
         // Every scenario has namespaces: the cluster was asked.
         if words[0] == "scope" {
-            assert!(stdout(&o).lines().count() > 1, "__complete {words:?}: no names");
+            assert!(
+                stdout(&o).lines().count() > 1,
+                "__complete {words:?}: no names"
+            );
         }
         outputs.push((format!("{scenario}: __complete {}", words.join(" ")), o));
     }

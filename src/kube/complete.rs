@@ -118,7 +118,9 @@ async fn from_cluster(wanted: &Wanted, target: &Target) -> Vec<String> {
             let api = Api::<Secret>::namespaced(client, &ns);
             let mut out = Vec::new();
             for ty in ["kubernetes.io/dockerconfigjson", "kubernetes.io/dockercfg"] {
-                let params = ListParams::default().fields(&format!("type={ty}")).limit(500);
+                let params = ListParams::default()
+                    .fields(&format!("type={ty}"))
+                    .limit(500);
                 if let Ok(list) = api.list_metadata(&params).await {
                     out.extend(list.items.into_iter().filter_map(|o| o.metadata.name));
                 }

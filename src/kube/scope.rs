@@ -267,9 +267,9 @@ pub fn spawn_related_watches(
         None => Api::all(client.clone()),
     };
     vec![
-        spawn_metadata_watch(ss, "secretstores", tx.clone(), diag.clone()),
-        spawn_metadata_watch(css, "clustersecretstores", tx.clone(), diag.clone()),
-        spawn_metadata_watch(secrets, "secrets", tx, diag.clone()),
+        spawn_metadata_watch(ss, "secretstores", tx.clone(), *diag),
+        spawn_metadata_watch(css, "clustersecretstores", tx.clone(), *diag),
+        spawn_metadata_watch(secrets, "secrets", tx, *diag),
     ]
 }
 
