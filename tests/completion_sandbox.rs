@@ -125,6 +125,11 @@ async fn issue_13_completion_offers_names_from_the_cluster() {
     let out =
         tokio::task::block_in_place(|| bash_completion(&kc, "describe-chain -n netbox netbox-d"));
     assert_eq!(out, "netbox-db-password\n");
+    // bash splits `--namespace=netb` at `=` and replaces only `netb`.
+    let out = tokio::task::block_in_place(|| bash_completion(&kc, "scope --namespace=netb"));
+    assert_eq!(out, "netbox\n");
+    let out = tokio::task::block_in_place(|| bash_completion(&kc, "force-sync -n netbox "));
+    assert!(out.contains("netbox-db-password\n"), "{out}");
     env.sandbox.shutdown().await;
 }
 
@@ -137,10 +142,10 @@ fn bash_completion(kubeconfig: &Path, line: &str) -> String {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let file = write_file(dir.path(), "kubectl-eso.bash", &stdout(&generated));
     let bin_dir = binary().parent().map(Path::to_path_buf).unwrap_or_default();
-    let cword = line.split_whitespace().count();
+    // As an interactive bash sets them for `kubectl-eso LINE<TAB>` (bash-completion not loaded).
     let test = format!(
-        "source {file}; COMP_WORDS=(kubectl-eso {line}); COMP_CWORD={cword}; \
-         _kubectl_eso_complete; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+        "source {file}; COMP_WORDBREAKS=$' \\t\\n\"\\'><=;|&(:'; COMP_LINE='kubectl-eso {line}'; \
+         COMP_POINT=${{#COMP_LINE}}; _kubectl_eso_complete; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
         file = file.display()
     );
     let o = Command::new("bash")

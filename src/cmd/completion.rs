@@ -18,9 +18,12 @@ _kubectl_eso_complete() {
     if declare -F _get_comp_words_by_ref >/dev/null 2>&1; then
         _get_comp_words_by_ref -n =: cur words cword
     else
-        cur="${COMP_WORDS[COMP_CWORD]}"
-        words=("${COMP_WORDS[@]}")
-        cword=$COMP_CWORD
+        # Without bash-completion: the line up to the cursor, split at blanks only (not at = or :).
+        local line=${COMP_LINE:0:COMP_POINT}
+        read -ra words <<< "$line"
+        [[ -z $line || $line == *[[:space:]] ]] && words+=("")
+        cword=$(( ${#words[@]} - 1 ))
+        cur=${words[cword]}
     fi
     local out
     out=$("${words[0]}" __complete "${words[@]:1:cword}" 2>/dev/null) || return 0
@@ -31,6 +34,17 @@ _kubectl_eso_complete() {
     while IFS= read -r line; do
         [[ -n $line ]] && COMPREPLY+=("$line")
     done <<< "$out"
+    # bash replaces only what follows the last = or : of the word (COMP_WORDBREAKS): drop that
+    # much of each candidate (`--namespace=pr` completes to `--namespace=prod`).
+    local char prefix i
+    for char in = :; do
+        if [[ $cur == *"$char"* && $COMP_WORDBREAKS == *"$char"* ]]; then
+            prefix=${cur%"${cur##*"$char"}"}
+            for i in "${!COMPREPLY[@]}"; do
+                COMPREPLY[i]=${COMPREPLY[i]#"$prefix"}
+            done
+        fi
+    done
     if (( ${#COMPREPLY[@]} == 0 )) && (( (directive & 4) == 0 )); then
         compopt -o default 2>/dev/null
     elif (( directive & 2 )); then
@@ -71,8 +85,10 @@ fi
 const FISH: &str = r#"# fish completion for @PROGS@ (kubectl-eso completion fish)
 function __kubectl_eso_complete
     set -l args (commandline -opc)
+    set -l prog $args[1]
+    set -e args[1]
     set -l cur (commandline -ct)
-    set -l out ($args[1] __complete $args[2..-1] $cur 2>/dev/null)
+    set -l out ($prog __complete $args $cur 2>/dev/null)
     or return
     set -l n (count $out)
     test $n -gt 0; or return
