@@ -171,13 +171,21 @@ pub(super) fn from_store(f: &ChainFacts, jsonpath: &str) -> String {
 /// `kubectl get secretstore NAME -n NS -o jsonpath='{.spec.provider.<jsonpath>}'`.
 pub(super) fn store_get(f: &ChainFacts, jsonpath: &str) -> String {
     let store = &f.store;
-    let namespace = match store.namespace.as_deref() {
-        Some(ns) if store.kind != "ClusterSecretStore" => format!(" -n {ns}"),
-        _ => String::new(),
+    // ESO's default kind for a storeRef; a SecretStore lives in its ExternalSecret's namespace.
+    let kind = match store.kind.as_str() {
+        "" => "SecretStore",
+        k => k,
     };
+    let namespace = store
+        .namespace
+        .as_deref()
+        .or(Some(f.external_secret.namespace.as_str()))
+        .filter(|ns| !ns.is_empty() && kind != "ClusterSecretStore")
+        .map(|ns| format!(" -n {ns}"))
+        .unwrap_or_default();
     format!(
         "kubectl get {} {}{namespace} -o jsonpath='{{.spec.provider.{jsonpath}}}'",
-        store.kind.to_lowercase(),
+        kind.to_lowercase(),
         store.name
     )
 }

@@ -133,7 +133,11 @@ pub(super) fn login_next(f: &ChainFacts, next: &mut Vec<String>, force_sync: &st
                 Some(id) => format!(
                     "aws iam get-access-key-last-used --access-key-id {id}   # whose key, still there?"
                 ),
-                None => "find the access key of the store's secretRef in IAM (aws iam list-users, then aws iam list-access-keys --user-name USER)".into(),
+                // Which Secret and key hold it, read from the store: then the line above applies.
+                None => format!(
+                    "{}   # the Secret and key holding the access key id",
+                    super::verdict::store_get(f, "aws.auth.secretRef.accessKeyIDSecretRef")
+                ),
             });
             next.push("store a valid key pair in the store's secretRef Secret".into());
         }
@@ -322,6 +326,15 @@ mod tests {
         let mut next = Vec::new();
         login_next(&f, &mut next, "force");
         assert!(next.iter().all(|n| !n.contains('<')), "{next:?}");
+        let mut unknown = f.clone();
+        unknown.credentials.clear();
+        let mut steps = Vec::new();
+        login_next(&unknown, &mut steps, "force");
+        assert_eq!(
+            steps[0],
+            "kubectl get secretstore aws -o jsonpath='{.spec.provider.aws.auth.secretRef.\
+             accessKeyIDSecretRef}'   # the Secret and key holding the access key id"
+        );
         assert_eq!(
             next[0],
             "aws iam get-access-key-last-used --access-key-id \"$(kubectl get secret aws-creds -n \
