@@ -266,6 +266,19 @@ scenario!(
     operator false
 );
 
+scenario!(
+    issue14_configmap_target_deleted,
+    "configmap-target-deleted",
+    root "target-resource-deleted",
+    operator false
+);
+scenario!(
+    issue14_per_entry_store_broken,
+    "per-entry-store-broken",
+    root "credentials-secret-missing",
+    operator false
+);
+
 #[test]
 fn issue12_every_scenario_is_covered() {
     let covered = [
@@ -297,6 +310,11 @@ fn issue12_every_scenario_is_covered() {
         "scale",
         // Found from ESO's log alone, about no ExternalSecret: tests/eso_logs_sandbox.rs.
         "eso-leader-election-lost",
+        "configmap-target-deleted",
+        "per-entry-store-broken",
+        // About a PushSecret, not an ExternalSecret: tests/push_secret_sandbox.rs asserts doctor's
+        // and describe-chain's first finding on it.
+        "push-write-denied",
     ];
     for (name, _) in eso_sandbox::scenario_names() {
         assert!(

@@ -5,6 +5,7 @@
 
 mod generators;
 mod install;
+mod manifest_targets;
 mod objects;
 mod providers;
 mod pull_secrets;
@@ -14,6 +15,8 @@ mod stores;
 mod targets;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_manifest;
 #[cfg(test)]
 mod tests_pull_secrets;
 #[cfg(test)]

@@ -100,6 +100,7 @@ codes! {
     TARGET_SHARED = "target-shared", Ownership;
     TARGET_NOT_OWNED = "target-not-owned", Ownership;
     TARGET_MERGE_MISSING = "target-merge-missing", Ownership;
+    TARGET_RESOURCE_MISSING = "target-resource-missing", Ownership;
     // PushSecrets (issue 14): Kubernetes -> provider
     PUSHSECRET_STORE_MISSING = "pushsecret-store-missing", StoreRef;
     PUSHSECRET_SOURCE_MISSING = "pushsecret-source-missing", Credentials;
@@ -113,6 +114,7 @@ codes! {
     ES_TARGET_MISSING = "es-target-missing", ExternalSecret;
     ES_STALE = "es-stale", ExternalSecret;
     ES_SYNC_WINDOW_CLOSED = "es-sync-window-closed", ExternalSecret;
+    TARGET_RESOURCE_DELETED = "target-resource-deleted", ExternalSecret;
     CES_NAMESPACE_FAILED = "ces-namespace-failed", ExternalSecret;
     REFRESH_NEVER = "refresh-never", Target;
     // the target Secret's values

@@ -112,6 +112,9 @@ pub struct TargetSpec {
     /// `target.manifest`: ESO writes this kind (a ConfigMap, a custom resource) instead of a Secret.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub manifest: Option<ManifestSpec>,
+    /// Retain (default), Delete or Merge: what ESO does when the provider returns no data.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deletion_policy: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
