@@ -106,7 +106,14 @@ pub fn should_refresh(es: &Value, now: jiff::Timestamp, force: bool) -> bool {
             if interval.is_zero() {
                 return false;
             }
-            if synced != resource_version_of(es) || force {
+            if synced != resource_version_of(es) {
+                return true;
+            }
+            // Issue 14: ESO's isPeriodicRefreshAllowedByWindows gates periodic refreshes only.
+            if !super::sync_window::periodic_refresh_allowed(es, now) {
+                return false;
+            }
+            if force {
                 return true;
             }
             refreshed.is_some_and(|t| {

@@ -127,6 +127,10 @@ const FILES: &[(&str, &str)] = &[
         "per-entry-store-broken",
         include_str!("../../scenarios/per-entry-store-broken.yaml"),
     ),
+    (
+        "sync-window-closed",
+        include_str!("../../scenarios/sync-window-closed.yaml"),
+    ),
 ];
 
 #[derive(Debug, Deserialize)]
