@@ -3,6 +3,7 @@
 //! built from the very `ScopeSnapshot` and `ScopeReport` that `scope` produces, so both commands
 //! agree on what is failing. `now` is a parameter; so is every threshold.
 
+mod crd_version;
 mod generators;
 mod install;
 mod manifest_targets;
@@ -15,6 +16,8 @@ mod stores;
 mod targets;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_crd_version;
 #[cfg(test)]
 mod tests_manifest;
 #[cfg(test)]

@@ -160,6 +160,9 @@ pub struct CrdFacts {
     pub served: Vec<String>,
     /// `status.storedVersions`: a version listed here may still be how objects sit in etcd.
     pub stored: Vec<String>,
+    /// The release the CRD was installed from, when its labels say (`app.kubernetes.io/version`,
+    /// else the version in `helm.sh/chart: external-secrets-X.Y.Z`), as written.
+    pub release_label: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
