@@ -42,7 +42,11 @@ pub fn check(s: &InstallSnapshot) -> Option<Finding> {
     ));
     let object = format!("CustomResourceDefinition {MAIN_CRD}");
     let serves = |v: &str| main.served.iter().any(|s| s == v);
-    let wanted = if controller >= V1_SINCE { "v1" } else { "v1beta1" };
+    let wanted = if controller >= V1_SINCE {
+        "v1"
+    } else {
+        "v1beta1"
+    };
     if !main.served.is_empty() && !serves(wanted) {
         let older = if wanted == "v1" { "older" } else { "newer" };
         return Some(
@@ -95,7 +99,9 @@ pub fn check(s: &InstallSnapshot) -> Option<Finding> {
     )
     .field("metadata.labels");
     if others > 0 {
-        f = f.evidence(format!("{others} more ESO CRDs carry another release's label"));
+        f = f.evidence(format!(
+            "{others} more ESO CRDs carry another release's label"
+        ));
     }
     Some(f)
 }

@@ -3,7 +3,7 @@
 //! from another minor release a warning; the same release, a patch apart, or no label at all are
 //! the near misses.
 
-use super::tests::{with_controller_image, now, opts, plain, snapshot};
+use super::tests::{now, opts, plain, snapshot, with_controller_image};
 use super::*;
 use crate::analysis::scope::{ScopeOptions, analyse as analyse_scope};
 use crate::diagnose::catalogue::ESO_CRD_VERSION_MISMATCH;
@@ -25,7 +25,14 @@ fn install(tag: &str, served: &[&str], label: Option<&str>) -> InstallSnapshot {
 fn mismatch(i: &InstallSnapshot) -> Option<Finding> {
     let snap = snapshot(vec![], vec![plain("prod", "vault-token")], true);
     let scope = analyse_scope(&snap, &ScopeOptions::default(), now());
-    let r = analyse(i, &snap, &scope, &DoctorExtras::default(), &opts(Status::Error), now());
+    let r = analyse(
+        i,
+        &snap,
+        &scope,
+        &DoctorExtras::default(),
+        &opts(Status::Error),
+        now(),
+    );
     r.findings
         .into_iter()
         .find(|f| f.code == ESO_CRD_VERSION_MISMATCH)
