@@ -8,6 +8,7 @@ mod generators;
 mod install;
 mod manifest_targets;
 mod objects;
+mod provider_classes;
 mod providers;
 mod pull_secrets;
 mod regcreds;
@@ -20,6 +21,8 @@ mod tests;
 mod tests_crd_version;
 #[cfg(test)]
 mod tests_manifest;
+#[cfg(test)]
+mod tests_provider_classes;
 #[cfg(test)]
 mod tests_pull_secrets;
 #[cfg(test)]

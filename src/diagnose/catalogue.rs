@@ -71,6 +71,7 @@ codes! {
     CREDENTIALS_REFERENT_MISSING = "credentials-referent-missing", Credentials;
     // providers
     PROVIDER_NOT_PROBED = "provider-not-probed", Provider;
+    PROVIDER_CLASS_MISSING = "provider-class-missing", Provider;
     PROVIDER_UNREACHABLE = "provider-unreachable", Provider;
     PROVIDER_LOGIN_FAILED = "provider-login-failed", Provider;
     VAULT_ROLE_BINDING_MISMATCH = "vault-role-binding-mismatch", Provider;

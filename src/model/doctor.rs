@@ -205,6 +205,10 @@ pub struct StoreExtras {
     /// The key names of each credentials Secret a store references, by (namespace, name):
     /// `Ok(None)` when it does not exist. Read with one GET each; values are never kept.
     pub credential_keys: CredentialKeys,
+    /// Issue 14: what reading each out-of-process store's ProviderClass / ClusterProviderClass
+    /// found, by reference.
+    pub provider_classes:
+        BTreeMap<crate::model::eso::ProviderClassRef, crate::model::eso::ProviderClassLookup>,
 }
 
 /// Key names of credentials Secrets by (namespace, name); `Ok(None)`: the Secret does not exist.
