@@ -1,4 +1,5 @@
-//! Issue 14 part A, per-entry stores, in the sandbox: an ExternalSecret reads one key from its
+//! Issue 14 part A, per-entry stores, in the sandbox scenario `per-entry-store-broken`: an
+//! ExternalSecret reads one key from its
 //! healthy `secretStoreRef` and another from a `data[].sourceRef.storeRef` whose store is broken
 //! (its token Secret is missing). The simulated ESO fails it naming that store; describe-chain walks
 //! both stores (the broken one is the verdict, not the default store) and doctor and scope put the
@@ -9,39 +10,10 @@
 mod common;
 
 use common::SandboxEnv;
-use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issue14_a_broken_per_entry_store_is_found_and_blamed() {
-    let mut env = SandboxEnv::start("healthy").await;
-    let store = env.sandbox.api().store();
-    let vault = env.sandbox.vault().addr();
-    let put = |obj: Value| {
-        if let Err(e) = store.apply(obj) {
-            panic!("apply: {e:?}");
-        }
-    };
-    put(json!({
-        "apiVersion": "external-secrets.io/v1", "kind": "SecretStore",
-        "metadata": {"name": "vault-legacy", "namespace": "prod"},
-        "spec": {"provider": {"vault": {"server": vault, "path": "registry-creds", "version": "v2",
-            "auth": {"tokenSecretRef": {"name": "vault-legacy-token", "key": "token"}}}}},
-    }));
-    put(json!({
-        "apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
-        "metadata": {"name": "order-service-mixed", "namespace": "prod"},
-        "spec": {
-            "refreshInterval": "1h",
-            "secretStoreRef": {"kind": "SecretStore", "name": "vault"},
-            "target": {"name": "order-service-mixed"},
-            "data": [
-                {"secretKey": "username", "remoteRef": {"key": "order-service", "property": "username"}},
-                {"secretKey": "legacy", "remoteRef": {"key": "order-service", "property": "password"},
-                 "sourceRef": {"storeRef": {"kind": "SecretStore", "name": "vault-legacy"}}},
-            ],
-        },
-    }));
-    env.sandbox.resync().await;
+    let env = SandboxEnv::start("per-entry-store-broken").await;
 
     let (code, chain) = env.json(&[
         "describe-chain",

@@ -1,6 +1,6 @@
-//! Issue 14, "a PushSecret denied write": in the `healthy` sandbox, a PushSecret in `prod` pushes
-//! a Secret's key to Vault through the `vault` SecretStore, whose role's policies only grant
-//! *read* (they were written for ExternalSecrets). The simulated ESO's push gets Vault's 403 and
+//! Issue 14, "a PushSecret denied write": the named sandbox scenario `push-write-denied`, where a
+//! PushSecret in `prod` pushes a Secret's key to Vault through the `vault` SecretStore, whose
+//! role's policies only grant *read* (they were written for ExternalSecrets). The simulated ESO's push gets Vault's 403 and
 //! sets Ready=False / Errored, like ESO. doctor and `describe-chain pushsecret/NAME` must both lead
 //! with `pushsecret-write-denied` naming the KV v2 path, found by asking Vault's
 //! `sys/capabilities-self` as ESO — nothing written — with ESO's Errored condition under it; and
@@ -17,30 +17,6 @@ use common::*;
 use serde_json::{Value, json};
 
 const PUSH: &str = "push-db-password";
-
-fn seed(env: &SandboxEnv) {
-    let store = env.sandbox.api().store();
-    store
-        .create(json!({
-            "apiVersion": "v1", "kind": "Secret",
-            "metadata": {"name": "db-password", "namespace": "prod"},
-            "data": {"password": b64("canary-pushed-db-password")}
-        }))
-        .unwrap_or_else(|e| panic!("source Secret: {e:?}"));
-    store
-        .create(json!({
-            "apiVersion": "external-secrets.io/v1alpha1", "kind": "PushSecret",
-            "metadata": {"name": PUSH, "namespace": "prod"},
-            "spec": {
-                "refreshInterval": "1h",
-                "secretStoreRefs": [{"name": "vault", "kind": "SecretStore"}],
-                "selector": {"secret": {"name": "db-password"}},
-                "data": [{"match": {"secretKey": "password",
-                    "remoteRef": {"remoteKey": "pushed/db", "property": "password"}}}]
-            }
-        }))
-        .unwrap_or_else(|e| panic!("PushSecret: {e:?}"));
-}
 
 /// Waits until the simulated ESO has set the PushSecret's Ready condition to `status`.
 async fn wait_ready(env: &SandboxEnv, status: &str) {
@@ -80,8 +56,7 @@ fn codes(findings: &Value) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issue14_push_secret_denied_write_leads_doctor_and_describe_chain() {
-    let env = SandboxEnv::start("healthy").await;
-    seed(&env);
+    let env = SandboxEnv::start("push-write-denied").await;
     wait_ready(&env, "False").await;
     let mut canaries = env.secret_values();
     canaries.push("canary-pushed-db-password".into());

@@ -3,9 +3,12 @@
 //! built from the very `ScopeSnapshot` and `ScopeReport` that `scope` produces, so both commands
 //! agree on what is failing. `now` is a parameter; so is every threshold.
 
+mod crd_version;
 mod generators;
 mod install;
+mod manifest_targets;
 mod objects;
+mod provider_classes;
 mod providers;
 mod pull_secrets;
 mod regcreds;
@@ -14,6 +17,12 @@ mod stores;
 mod targets;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_crd_version;
+#[cfg(test)]
+mod tests_manifest;
+#[cfg(test)]
+mod tests_provider_classes;
 #[cfg(test)]
 mod tests_pull_secrets;
 #[cfg(test)]

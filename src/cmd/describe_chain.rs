@@ -155,6 +155,21 @@ pub async fn run(cfg: &Config, args: &DescribeChainArgs, out: &mut impl Write) -
             }
         }
     };
+    // Issue 14: an out-of-process store's runtime (ProviderClass / ClusterProviderClass) is read
+    // and shown; the runtime itself is never called.
+    if let Some(class) = g
+        .store
+        .as_ref()
+        .and_then(crate::kube::chain::extract::provider_class_ref)
+        && !g.facts.provider.probed
+    {
+        let found = crate::kube::provider_class::lookup(&client, &class).await;
+        let line = found.describe(&class);
+        g.facts.provider.skipped = Some(match g.facts.provider.skipped.take() {
+            Some(why) => format!("{why}; {line}"),
+            None => line,
+        });
+    }
     let read: Vec<Option<&RemoteValue>> = values.iter().map(Option::as_ref).collect();
     compare(
         &g.facts.external_secret,

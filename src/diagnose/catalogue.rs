@@ -37,6 +37,7 @@ codes! {
     ESO_API_V1BETA1_ONLY = "eso-api-v1beta1-only", Controller;
     ESO_CRD_MISSING = "eso-crd-missing", Controller;
     ESO_CRD_STORED_VERSION = "eso-crd-stored-version", Controller;
+    ESO_CRD_VERSION_MISMATCH = "eso-crd-version-mismatch", Controller;
     ESO_CONTROLLER_MISSING = "eso-controller-missing", Controller;
     ESO_COMPONENT_MISSING = "eso-component-missing", Controller;
     ESO_CONTROLLER_NOT_READY = "eso-controller-not-ready", Controller;
@@ -70,6 +71,7 @@ codes! {
     CREDENTIALS_REFERENT_MISSING = "credentials-referent-missing", Credentials;
     // providers
     PROVIDER_NOT_PROBED = "provider-not-probed", Provider;
+    PROVIDER_CLASS_MISSING = "provider-class-missing", Provider;
     PROVIDER_UNREACHABLE = "provider-unreachable", Provider;
     PROVIDER_LOGIN_FAILED = "provider-login-failed", Provider;
     VAULT_ROLE_BINDING_MISMATCH = "vault-role-binding-mismatch", Provider;
@@ -100,6 +102,7 @@ codes! {
     TARGET_SHARED = "target-shared", Ownership;
     TARGET_NOT_OWNED = "target-not-owned", Ownership;
     TARGET_MERGE_MISSING = "target-merge-missing", Ownership;
+    TARGET_RESOURCE_MISSING = "target-resource-missing", Ownership;
     // PushSecrets (issue 14): Kubernetes -> provider
     PUSHSECRET_STORE_MISSING = "pushsecret-store-missing", StoreRef;
     PUSHSECRET_SOURCE_MISSING = "pushsecret-source-missing", Credentials;
@@ -113,6 +116,7 @@ codes! {
     ES_TARGET_MISSING = "es-target-missing", ExternalSecret;
     ES_STALE = "es-stale", ExternalSecret;
     ES_SYNC_WINDOW_CLOSED = "es-sync-window-closed", ExternalSecret;
+    TARGET_RESOURCE_DELETED = "target-resource-deleted", ExternalSecret;
     CES_NAMESPACE_FAILED = "ces-namespace-failed", ExternalSecret;
     REFRESH_NEVER = "refresh-never", Target;
     // the target Secret's values

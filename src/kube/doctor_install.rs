@@ -74,10 +74,18 @@ fn crd_facts(o: &DynamicObject) -> Option<CrdFacts> {
         .flatten()
         .filter_map(|v| v.as_str().map(str::to_string))
         .collect();
+    let labels = o.metadata.labels.as_ref();
+    let label = |k: &str| labels.and_then(|l| l.get(k)).filter(|v| !v.is_empty());
+    let release_label = label("app.kubernetes.io/version").cloned().or_else(|| {
+        label("helm.sh/chart")
+            .and_then(|c| c.strip_prefix("external-secrets-"))
+            .map(str::to_string)
+    });
     Some(CrdFacts {
         name: o.metadata.name.clone()?,
         served,
         stored,
+        release_label,
     })
 }
 

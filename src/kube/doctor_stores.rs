@@ -14,6 +14,7 @@ use super::doctor_targets::{GET_CONCURRENCY, get_secret};
 use super::list::{Listing, list_all_metadata};
 use crate::diag::Diag;
 use crate::model::doctor::StoreExtras;
+use crate::model::eso::ProviderClassRef;
 use crate::model::refs::StoreKind;
 use crate::model::scope::{Degraded, Fetched, ScopeReport, ScopeSnapshot};
 
@@ -58,10 +59,32 @@ pub async fn fetch(
             None
         }
     };
-    let (credential_keys, namespace_labels) = futures::join!(keys, labels);
+    let class_refs: BTreeSet<ProviderClassRef> = snap
+        .secret_stores
+        .iter()
+        .flatten()
+        .map(|s| ("SecretStore", s))
+        .chain(
+            snap.cluster_secret_stores
+                .iter()
+                .flatten()
+                .map(|s| ("ClusterSecretStore", s)),
+        )
+        .filter_map(|(kind, s)| s.provider_class_ref(kind))
+        .collect();
+    let classes = futures::stream::iter(class_refs)
+        .map(|r| async move {
+            let found = super::provider_class::lookup(client, &r).await;
+            (r, found)
+        })
+        .buffer_unordered(GET_CONCURRENCY)
+        .collect::<BTreeMap<_, _>>();
+    let (credential_keys, namespace_labels, provider_classes) =
+        futures::join!(keys, labels, classes);
     StoreExtras {
         namespace_labels,
         credential_keys,
+        provider_classes,
     }
 }
 

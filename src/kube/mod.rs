@@ -13,6 +13,7 @@ pub mod eso;
 pub mod force_sync;
 pub mod list;
 pub mod pod_logs;
+pub mod provider_class;
 pub mod push;
 pub mod retry;
 pub mod scope;

@@ -160,6 +160,9 @@ pub struct CrdFacts {
     pub served: Vec<String>,
     /// `status.storedVersions`: a version listed here may still be how objects sit in etcd.
     pub stored: Vec<String>,
+    /// The release the CRD was installed from, when its labels say (`app.kubernetes.io/version`,
+    /// else the version in `helm.sh/chart: external-secrets-X.Y.Z`), as written.
+    pub release_label: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -202,6 +205,10 @@ pub struct StoreExtras {
     /// The key names of each credentials Secret a store references, by (namespace, name):
     /// `Ok(None)` when it does not exist. Read with one GET each; values are never kept.
     pub credential_keys: CredentialKeys,
+    /// Issue 14: what reading each out-of-process store's ProviderClass / ClusterProviderClass
+    /// found, by reference.
+    pub provider_classes:
+        BTreeMap<crate::model::eso::ProviderClassRef, crate::model::eso::ProviderClassLookup>,
 }
 
 /// Key names of credentials Secrets by (namespace, name); `Ok(None)`: the Secret does not exist.

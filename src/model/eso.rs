@@ -112,6 +112,9 @@ pub struct TargetSpec {
     /// `target.manifest`: ESO writes this kind (a ConfigMap, a custom resource) instead of a Secret.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub manifest: Option<ManifestSpec>,
+    /// Retain (default), Delete or Merge: what ESO does when the provider returns no data.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deletion_policy: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
@@ -162,6 +165,112 @@ pub struct SecretStoreSpec {
     /// instead of an inline `provider` block.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub provider_ref: Option<serde_json::Value>,
+    /// ESO PR 6710's design (`ProviderClass Design`, 2026-04-22): the runtime a store's provider
+    /// block is handed to, `{name, kind}`; `kind` defaults to the store's scope.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runtime_ref: Option<serde_json::Value>,
+}
+
+/// The out-of-process provider runtime a store names (ESO PR 6710): a namespaced `ProviderClass`
+/// or a cluster-wide `ClusterProviderClass` (`external-secrets.io/v1alpha1`, `spec.address`,
+/// `status.conditions[Ready]` — all the schema ESO's design shows).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct ProviderClassRef {
+    pub kind: String,
+    /// The ProviderClass's namespace; `None` for a ClusterProviderClass.
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+impl ProviderClassRef {
+    /// `ProviderClass team-a/aws`, `ClusterProviderClass/aws`.
+    pub fn describe(&self) -> String {
+        match &self.namespace {
+            Some(ns) => format!("{} {ns}/{}", self.kind, self.name),
+            None => format!("{}/{}", self.kind, self.name),
+        }
+    }
+
+    /// From a store's `kind`, namespace and `spec`: `spec.runtimeRef` (out of process even next
+    /// to an inline `provider` block, which then configures the runtime; `kind` defaults to
+    /// ProviderClass for a SecretStore, ClusterProviderClass for a ClusterSecretStore), else
+    /// `spec.providerRef` when there is no inline block (`kind` defaults to ProviderClass). A
+    /// ProviderClass lives in the store's namespace unless the reference names one.
+    pub fn of_store(
+        store_kind: &str,
+        store_namespace: Option<&str>,
+        spec: &serde_json::Value,
+    ) -> Option<ProviderClassRef> {
+        let inline = spec
+            .get("provider")
+            .and_then(serde_json::Value::as_object)
+            .is_some_and(|p| !p.is_empty());
+        let (r, default_kind) = match spec.get("runtimeRef").and_then(|r| r.as_object()) {
+            Some(r) => (
+                r,
+                if store_kind == "ClusterSecretStore" {
+                    "ClusterProviderClass"
+                } else {
+                    "ProviderClass"
+                },
+            ),
+            None if !inline => (
+                spec.get("providerRef").and_then(|r| r.as_object())?,
+                "ProviderClass",
+            ),
+            None => return None,
+        };
+        let get = |k: &str| {
+            r.get(k)
+                .and_then(serde_json::Value::as_str)
+                .filter(|v| !v.is_empty())
+        };
+        let kind = get("kind").unwrap_or(default_kind).to_string();
+        let namespace = match kind.as_str() {
+            "ClusterProviderClass" => None,
+            _ => get("namespace").or(store_namespace).map(str::to_string),
+        };
+        Some(ProviderClassRef {
+            kind,
+            namespace,
+            name: get("name").unwrap_or_default().to_string(),
+        })
+    }
+}
+
+/// What reading a store's ProviderClass / ClusterProviderClass found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProviderClassLookup {
+    /// The API server does not serve the kind (discovery): ESO's out-of-process providers are not
+    /// installed here, or under another version.
+    NotServed,
+    Missing,
+    Found {
+        address: Option<String>,
+        /// The Ready condition as `True` / `False (Reason: message)`; `None` without one.
+        ready: Option<String>,
+    },
+    /// Served, but it could not be read (RBAC, a timeout): the reason.
+    Unreadable(String),
+}
+
+impl ProviderClassLookup {
+    /// One line for the chain's provider link.
+    pub fn describe(&self, r: &ProviderClassRef) -> String {
+        let what = r.describe();
+        match self {
+            ProviderClassLookup::NotServed => {
+                format!("{what}: the {} kind is not served here, not read", r.kind)
+            }
+            ProviderClassLookup::Missing => format!("{what}: not found"),
+            ProviderClassLookup::Found { address, ready } => format!(
+                "{what}: address {}, Ready {}",
+                address.as_deref().unwrap_or("(none)"),
+                ready.as_deref().unwrap_or("not reported")
+            ),
+            ProviderClassLookup::Unreadable(why) => format!("{what}: could not be read ({why})"),
+        }
+    }
 }
 
 /// One `{name, key, namespace?}` Secret key selector in a store's provider block (`secretRef`,
@@ -187,6 +296,13 @@ impl SecretStore {
                 .as_ref()
                 .map(|_| "out-of-process".to_string()),
         }
+    }
+
+    /// The out-of-process runtime this store names (ESO PR 6710), `store_kind` being
+    /// `SecretStore` or `ClusterSecretStore`.
+    pub fn provider_class_ref(&self, store_kind: &str) -> Option<ProviderClassRef> {
+        let spec = serde_json::to_value(&self.spec).ok()?;
+        ProviderClassRef::of_store(store_kind, self.metadata.namespace.as_deref(), &spec)
     }
 
     /// Every Secret key selector in the provider block, in order of appearance.

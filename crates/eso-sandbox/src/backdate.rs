@@ -149,7 +149,11 @@ pub fn backdate(obj: &mut Value, plan: &Plan) -> bool {
     if obj["kind"] == "Event" {
         return backdate_event(obj, plan) | changed;
     }
-    let refreshing = obj["kind"] == "ExternalSecret" && ready_true(obj);
+    // Held back by a closed sync window (issue 14), ESO does not keep refreshing it: its last
+    // refresh moves back with the rest of the history.
+    let refreshing = obj["kind"] == "ExternalSecret"
+        && ready_true(obj)
+        && crate::eso::sync_window::periodic_refresh_allowed(obj, Timestamp::now());
     let interval = obj
         .pointer("/spec/refreshInterval")
         .and_then(Value::as_str)

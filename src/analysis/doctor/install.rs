@@ -33,6 +33,7 @@ pub fn check(s: &InstallSnapshot) -> Check {
     checked += crds(s, &mut findings);
     checked += deployments(s, &mut findings);
     checked += webhooks(s, &mut findings);
+    findings.extend(super::crd_version::check(s));
     findings.extend(newer_version(s));
     finish(CheckId::Installation, checked, findings)
 }

@@ -121,6 +121,9 @@ fn row_finding(
     stale_after: Duration,
     now: Timestamp,
 ) -> Option<Finding> {
+    if let Some(f) = super::manifest_targets::check(row, es) {
+        return Some(about(row, f));
+    }
     let policy = es.and_then(|e| e.spec.target.creation_policy.as_deref());
     // ESO says why in its own words (errPolicyMergeNotFound); a Merge target missing while the
     // ExternalSecret fails for another reason (store, provider) is not this cause.

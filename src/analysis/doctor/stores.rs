@@ -37,6 +37,7 @@ pub fn check(snap: &ScopeSnapshot, scope: &ScopeReport, extras: &StoreExtras) ->
             credentials(&r, store, snap, extras, secrets.as_ref(), &mut findings);
             referent(&r, store, snap, scope, secrets.as_ref(), &mut findings);
             admission(&r, store, scope, extras, &mut findings);
+            findings.extend(super::provider_classes::check(&r, store, extras));
         }
     }
     findings.extend(super::store_refs::findings(snap));

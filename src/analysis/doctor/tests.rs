@@ -59,6 +59,7 @@ pub(super) fn healthy_install() -> InstallSnapshot {
         name: format!("{n}.external-secrets.io"),
         served: vec!["v1".into()],
         stored: vec!["v1".into()],
+        release_label: None,
     };
     let dep = |c: &str| DeploymentFacts {
         namespace: "external-secrets".into(),
@@ -548,7 +549,7 @@ fn issue14_a_closed_sync_window_explains_staleness_instead_of_es_stale() {
     );
 }
 
-fn with_controller_image(image: Option<&str>) -> InstallSnapshot {
+pub(super) fn with_controller_image(image: Option<&str>) -> InstallSnapshot {
     let mut install = healthy_install();
     if let Ok(deps) = &mut install.deployments {
         for d in deps

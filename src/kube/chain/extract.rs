@@ -141,27 +141,21 @@ pub fn events(list: &[Value], limit: usize) -> Vec<EventFacts> {
     out
 }
 
-/// Issue 14 (ESO PR 6710): a store served by an out-of-process provider has `spec.providerRef`
-/// (a `ProviderClass` / `ClusterProviderClass`) instead of a `spec.provider` block. Returns the
-/// reference as `KIND/NAME` (`KIND NAMESPACE/NAME` with a namespace).
+/// Issue 14 (ESO PR 6710): a store served by an out-of-process provider names its runtime, a
+/// `ProviderClass` / `ClusterProviderClass`, in `spec.runtimeRef` (ESO's design) or
+/// `spec.providerRef` without an inline `provider` block (`model::eso::ProviderClassRef`).
+pub fn provider_class_ref(store: &Value) -> Option<crate::model::eso::ProviderClassRef> {
+    let kind = store
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or("SecretStore");
+    let ns = store.pointer("/metadata/namespace").and_then(Value::as_str);
+    crate::model::eso::ProviderClassRef::of_store(kind, ns, store.get("spec")?)
+}
+
+/// The runtime reference as `KIND/NAME` (`KIND NAMESPACE/NAME` for a ProviderClass).
 pub fn out_of_process_provider(store: &Value) -> Option<String> {
-    let inline = store
-        .pointer("/spec/provider")
-        .and_then(Value::as_object)
-        .is_some_and(|p| !p.is_empty());
-    let r = store.pointer("/spec/providerRef")?.as_object()?;
-    if inline {
-        return None;
-    }
-    let get = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or("");
-    let kind = match get("kind") {
-        "" => "ProviderClass",
-        k => k,
-    };
-    Some(match get("namespace") {
-        "" => format!("{kind}/{}", get("name")),
-        ns => format!("{kind} {ns}/{}", get("name")),
-    })
+    provider_class_ref(store).map(|r| r.describe())
 }
 
 /// The store's non-secret settings, flattened to `name: value` lines.
@@ -312,6 +306,20 @@ mod tests {
         assert_eq!(
             out_of_process_provider(&namespaced).as_deref(),
             Some("ProviderClass team/x")
+        );
+        // ESO's design: spec.runtimeRef, out of process even next to the provider block it
+        // configures; its kind follows the store's scope.
+        let runtime = json!({"kind": "SecretStore", "metadata": {"namespace": "team-a"},
+            "spec": {"runtimeRef": {"name": "aws"}, "provider": {"fake": {}}}});
+        assert_eq!(
+            out_of_process_provider(&runtime).as_deref(),
+            Some("ProviderClass team-a/aws")
+        );
+        let cluster = json!({"kind": "ClusterSecretStore",
+            "spec": {"runtimeRef": {"name": "aws"}, "provider": {"fake": {}}}});
+        assert_eq!(
+            out_of_process_provider(&cluster).as_deref(),
+            Some("ClusterProviderClass/aws")
         );
         // Near misses: an inline provider block, or neither.
         let inline = json!({"spec": {"provider": {"vault": {"server": "https://v:8200"}},

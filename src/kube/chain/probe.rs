@@ -268,8 +268,8 @@ pub async fn probe_store(
     }
     if let Some(r) = super::extract::out_of_process_provider(store) {
         let why = format!(
-            "out-of-process provider (spec.providerRef {r}), not probed: ESO reaches it through \
-             the provider's own service, which kubectl-eso does not call"
+            "out-of-process provider (runtime {r}), not probed: ESO reaches it through the \
+             provider's own service, which kubectl-eso does not call"
         );
         return (skipped(who, &why), values);
     }

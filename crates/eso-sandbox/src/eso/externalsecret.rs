@@ -106,7 +106,14 @@ pub fn should_refresh(es: &Value, now: jiff::Timestamp, force: bool) -> bool {
             if interval.is_zero() {
                 return false;
             }
-            if synced != resource_version_of(es) || force {
+            if synced != resource_version_of(es) {
+                return true;
+            }
+            // Issue 14: ESO's isPeriodicRefreshAllowedByWindows gates periodic refreshes only.
+            if !super::sync_window::periodic_refresh_allowed(es, now) {
+                return false;
+            }
+            if force {
                 return true;
             }
             refreshed.is_some_and(|t| {
@@ -184,8 +191,8 @@ pub async fn reconcile(ctx: &Ctx, es: Value, force: bool) -> Next {
         return Next::RequeueAfter(refresh_interval(&es).max(Duration::from_secs(1)));
     }
     match fetch_and_write(ctx, &es, &ns, &secret_name, existing).await {
-        Ok(()) => {
-            mark_done(ctx, &es, &secret_name, now);
+        Ok(done) => {
+            mark_done(ctx, &es, &secret_name, now, done);
             let interval = refresh_interval(&es);
             if interval.is_zero() || str_at(&es, "/spec/refreshPolicy") == Some("CreatedOnce") {
                 Next::Done
@@ -201,6 +208,18 @@ pub async fn reconcile(ctx: &Ctx, es: Value, force: bool) -> Next {
 }
 
 type Failure = (&'static str, ProviderError);
+
+/// How a sync that did not fail ended. For a `target.manifest` target ESO says so with its own
+/// Ready reasons (issue 14) when it deliberately writes nothing: `ResourceDeleted` when the
+/// provider returned no data and `deletionPolicy: Delete` made it delete the target,
+/// `ResourceMissing` when the target does not exist and `creationPolicy: Merge` forbids creating
+/// it. (Secret targets keep ESO 2.9's behaviour modelled here: Merge into a missing Secret fails.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Done {
+    Synced,
+    Deleted,
+    Missing,
+}
 const ERR_GET_SECRET_DATA: &str = "could not get secret data from provider";
 const ERR_UPDATE_SECRET: &str = "could not update Secret";
 
@@ -210,10 +229,39 @@ async fn fetch_and_write(
     ns: &str,
     secret_name: &str,
     existing: Option<Value>,
-) -> Result<(), Failure> {
+) -> Result<Done, Failure> {
     let data = fetch_data(ctx, es, ns)
         .await
         .map_err(|e| (ERR_GET_SECRET_DATA, e))?;
+    let manifest = target_kind(es) != "Secret";
+    let policy = str_at(es, "/spec/target/creationPolicy").unwrap_or("Owner");
+    if manifest
+        && data.is_empty()
+        && str_at(es, "/spec/target/deletionPolicy") == Some("Delete")
+        && policy == "Owner"
+    {
+        if existing.is_some() {
+            ctx.store
+                .delete("v1", target_kind(es), Some(ns), secret_name)
+                .map_err(|e| {
+                    (
+                        ERR_UPDATE_SECRET,
+                        ProviderError(format!("could not delete {}: {e:?}", target_kind(es))),
+                    )
+                })?;
+            events::record(
+                ctx,
+                es,
+                "Normal",
+                "Deleted",
+                &format!("Deleted {} {secret_name}", target_kind(es)),
+            );
+        }
+        return Ok(Done::Deleted);
+    }
+    if manifest && policy == "Merge" && existing.is_none() {
+        return Ok(Done::Missing);
+    }
     let mut desired =
         build_secret(es, ns, secret_name, &data).map_err(|e| (ERR_UPDATE_SECRET, e))?;
     match target_kind(es) {
@@ -228,7 +276,8 @@ async fn fetch_and_write(
             ));
         }
     }
-    write_secret(ctx, es, desired, existing).map_err(|e| (ERR_UPDATE_SECRET, e))
+    write_secret(ctx, es, desired, existing).map_err(|e| (ERR_UPDATE_SECRET, e))?;
+    Ok(Done::Synced)
 }
 
 /// Find a store by reference, applying the flood gate and ClusterSecretStore conditions. `store_ref` is an
@@ -709,20 +758,30 @@ fn write_status(ctx: &Ctx, es: &Value, edit: impl Fn(&mut Map<String, Value>)) {
     }
 }
 
-fn mark_done(ctx: &Ctx, es: &Value, secret_name: &str, now: jiff::Timestamp) {
+fn mark_done(ctx: &Ctx, es: &Value, secret_name: &str, now: jiff::Timestamp, done: Done) {
     let rv = resource_version_of(es);
-    let ok_reason = reason(es, true);
+    let (ok_reason, message) = match done {
+        Done::Synced => (reason(es, true), "secret synced"),
+        Done::Deleted => (
+            "ResourceDeleted",
+            "resource deleted due to DeletionPolicy=Delete",
+        ),
+        Done::Missing => (
+            "ResourceMissing",
+            "resource will not be created due to CreationPolicy=Merge",
+        ),
+    };
     let policy = str_at(es, "/spec/target/creationPolicy")
         .unwrap_or("Owner")
         .to_string();
     write_status(ctx, es, |status| {
-        set_ready(status, true, ok_reason, "secret synced", now);
+        set_ready(status, true, ok_reason, message, now);
         status.insert(
             "refreshTime".into(),
             json!(now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()),
         );
         status.insert("syncedResourceVersion".into(), json!(rv));
-        if policy != "None" {
+        if policy != "None" && done == Done::Synced {
             status.insert("binding".into(), json!({"name": secret_name}));
         }
     });

@@ -12,6 +12,7 @@ pub mod logs;
 pub mod provider;
 pub mod push;
 pub mod stores;
+pub mod sync_window;
 pub mod template;
 
 use kube_sim::{EventKind, Store};

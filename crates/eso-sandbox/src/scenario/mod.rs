@@ -115,6 +115,22 @@ const FILES: &[(&str, &str)] = &[
         "eso-leader-election-lost",
         include_str!("../../scenarios/eso-leader-election-lost.yaml"),
     ),
+    (
+        "push-write-denied",
+        include_str!("../../scenarios/push-write-denied.yaml"),
+    ),
+    (
+        "configmap-target-deleted",
+        include_str!("../../scenarios/configmap-target-deleted.yaml"),
+    ),
+    (
+        "per-entry-store-broken",
+        include_str!("../../scenarios/per-entry-store-broken.yaml"),
+    ),
+    (
+        "sync-window-closed",
+        include_str!("../../scenarios/sync-window-closed.yaml"),
+    ),
 ];
 
 #[derive(Debug, Deserialize)]
