@@ -138,12 +138,26 @@ pub async fn list_all_metadata<K>(
 where
     K: Resource + Clone + DeserializeOwned + Debug,
 {
+    list_metadata_reduced(api, params, what, diag, Some).await
+}
+
+/// Every object's metadata only, each reduced by `keep` as its page arrives.
+pub async fn list_metadata_reduced<K, T>(
+    api: &Api<K>,
+    params: &ListParams,
+    what: &Listing,
+    diag: &Diag,
+    keep: impl FnMut(PartialObjectMeta<K>) -> Option<T>,
+) -> Result<Vec<T>, kube::Error>
+where
+    K: Resource + Clone + DeserializeOwned + Debug,
+{
     paginate(
         params,
         what,
         diag,
         |lp| async move { api.list_metadata(&lp).await },
-        Some,
+        keep,
     )
     .await
 }
@@ -198,6 +212,8 @@ where
             _ => break,
         }
     }
+    // Grown by doubling while the pages came: the spare capacity is given back (issue 16).
+    items.shrink_to_fit();
     Ok(items)
 }
 

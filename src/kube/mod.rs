@@ -13,5 +13,6 @@ pub mod force_sync;
 pub mod list;
 pub mod pod_logs;
 pub mod push;
+pub mod reduce;
 pub mod retry;
 pub mod scope;
