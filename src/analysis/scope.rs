@@ -103,6 +103,7 @@ pub fn analyse(snap: &ScopeSnapshot, opts: &ScopeOptions, now: Timestamp) -> Sco
                 .map(|s| format!("{}/{}", s.kind.as_str(), s.name)),
             workload: snap.workload.as_ref().map(|w| w.workload.to_string()),
             failing_only: opts.failing_only,
+            cached: false,
         },
         external_secrets: rows,
         cluster_external_secrets,
