@@ -22,6 +22,8 @@ pub const SERVERS: &[(&str, &str, &[&str])] = &[
     ("has_python3", "python3", &[]),
     // A real terminal for the width tests (tests/tty_width.rs, issue 13).
     ("has_tmux", "tmux", &[]),
+    // GNU time, for the peak memory of the memory regression check (issue 16).
+    ("has_gnu_time", "time", &["/usr/bin/time"]),
 ];
 
 fn on_path(binary: &str, extra: &[&str]) -> Option<PathBuf> {

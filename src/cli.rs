@@ -487,6 +487,11 @@ pub struct ScopeArgs {
     /// row again when it changes
     #[arg(short = 'w', long)]
     pub watch: bool,
+
+    /// Read from the API server's watch cache (LIST with resourceVersion=0): much cheaper on a
+    /// big cluster, but possibly a few seconds stale; the output says so
+    #[arg(long)]
+    pub cached: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -603,6 +608,11 @@ pub struct DoctorArgs {
     /// Do not call the providers; judge only what the cluster says
     #[arg(long)]
     pub no_probe: bool,
+
+    /// Read from the API server's watch cache (LIST with resourceVersion=0): much cheaper on a
+    /// big cluster, but possibly a few seconds stale; the output says so
+    #[arg(long)]
+    pub cached: bool,
 
     /// Warn about a Ready ExternalSecret not refreshed for longer than this, e.g. 2h, 90m
     #[arg(long, value_name = "DURATION", default_value = "2h")]

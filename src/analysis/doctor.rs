@@ -134,6 +134,7 @@ pub fn analyse(
             stale_after: opts.stale_after_text.clone(),
             fail_on: opts.fail_on,
             allow_partial: opts.allow_partial,
+            cached: false,
         },
         findings,
         checks,

@@ -53,7 +53,9 @@ pub fn analyse(snap: &ScopeSnapshot, opts: &ScopeOptions, now: Timestamp) -> Sco
             }
         }
     }
-    rows.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+    // (namespace, name) is unique within a LIST: an unstable sort gives the same order without
+    // a second buffer of rows (issue 16).
+    rows.sort_unstable_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
 
     if let Some(filter) = &opts.store {
         rows.retain(|r| r.store.as_ref().is_some_and(|s| filter.matches(s)));
@@ -101,6 +103,7 @@ pub fn analyse(snap: &ScopeSnapshot, opts: &ScopeOptions, now: Timestamp) -> Sco
                 .map(|s| format!("{}/{}", s.kind.as_str(), s.name)),
             workload: snap.workload.as_ref().map(|w| w.workload.to_string()),
             failing_only: opts.failing_only,
+            cached: false,
         },
         external_secrets: rows,
         cluster_external_secrets,

@@ -67,6 +67,7 @@ pub(crate) async fn report(
     let opts = options(cfg, args)?;
     let batch = batch_options(cfg, args)?;
     let diag = Diag::new(cfg.verbosity);
+    crate::kube::list::read_from_watch_cache(args.cached);
     let started = std::time::Instant::now();
 
     let (client, default_ns) = client::connect(&cfg.kube).await?;
@@ -198,7 +199,8 @@ pub(crate) async fn report(
         },
         eso_logs,
     };
-    let report = analyse(&install, &snapshot, &scope, &extras, &opts, now);
+    let mut report = analyse(&install, &snapshot, &scope, &extras, &opts, now);
+    report.scope.cached = args.cached;
     // ESO copies provider errors into Events, and Entra's quote the client id: every value the
     // probe read from a credentials Secret is scrubbed from the whole report (issue 18, defect 3).
     let known: Vec<&crate::model::chain::Sensitive> = credentials.iter().collect();

@@ -103,6 +103,7 @@ async fn report(
         failing_only: args.failing,
     };
     let mut report = analyse(&snapshot, &opts, now);
+    report.scope.cached = args.cached;
     root_causes(&snapshot, &mut report, now);
     // Issue 14: PushSecrets, without provider calls (scope never probes).
     if p.workload.is_none() && opts.store.is_none() {
@@ -152,6 +153,7 @@ fn render_options(cfg: &Config, now: jiff::Timestamp) -> RenderOptions {
 
 pub async fn run(cfg: &Config, args: &ScopeArgs, out: &mut impl Write) -> Result<Exit> {
     let diag = Diag::new(cfg.verbosity);
+    crate::kube::list::read_from_watch_cache(args.cached);
     let prepared = prepare(cfg, args, &diag).await?;
     let (report, now) = report(&prepared, cfg, args, &diag).await?;
     render::scope::write_listing(out, &report, &render_options(cfg, now), listing(cfg))
@@ -201,6 +203,7 @@ async fn push_rows(
 /// the invoked name (`display`), since a buffer would print nothing until the end.
 pub async fn watch(cfg: &Config, args: &ScopeArgs, display: &str) -> Result<Exit> {
     let diag = Diag::new(cfg.verbosity);
+    crate::kube::list::read_from_watch_cache(args.cached);
     let prepared = prepare(cfg, args, &diag).await?;
     // The watch starts where this LIST's snapshot ends; the report read after it may already
     // show some of the changes the watch then replays, which compare equal and print nothing.

@@ -137,19 +137,32 @@ pub async fn pods_reading_at_start(
     let api: Api<Pod> = scoped(client, namespace);
     let what = Listing::new("pods", namespace);
     let params = ListParams::default();
+    // Each page's pods go straight into the two lists (issue 16: no pairs to unzip afterwards).
+    let (mut pods, mut refs): (Vec<PodFacts>, Vec<PodRefs>) = (Vec::new(), Vec::new());
     let reduce = |p: Pod| {
-        let refs = pod_refs(&p, targets);
+        if let Some(r) = pod_refs(&p, targets) {
+            refs.push(r);
+        }
         let running = p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");
-        let facts = if running { pod_facts(p, targets) } else { None };
-        (facts.is_some() || refs.is_some()).then_some((facts, refs))
+        if let Some(f) = running.then(|| pod_facts(p, targets)).flatten() {
+            pods.push(f);
+        }
+        None::<()>
     };
-    let both = list_reduced(&api, &params, &what, diag, reduce)
+    list_reduced(&api, &params, &what, diag, reduce)
         .await
         .map_err(|e| what.degraded(&e))?;
-    let (facts, refs): (Vec<_>, Vec<_>) = both.into_iter().unzip();
-    let mut pods: Vec<PodFacts> = facts.into_iter().flatten().collect();
+    pods.shrink_to_fit();
+    refs.shrink_to_fit();
     reloader_annotations(client, &mut pods, diag).await;
-    Ok((pods, refs.into_iter().flatten().collect()))
+    Ok((pods, refs))
+}
+
+/// A list cut to its length: collected through filters, lists start at a capacity of four and
+/// most pods name one key (issue 16: one pod's facts per pod of the cluster).
+fn exact<T>(mut v: Vec<T>) -> Vec<T> {
+    v.shrink_to_fit();
+    v
 }
 
 /// A pod reduced to its pull secrets, images and secret key references, when it names one of
@@ -187,16 +200,18 @@ pub fn pod_refs(pod: &Pod, targets: &HashSet<(String, String)>) -> Option<PodRef
                 .iter()
                 .find(|s| s.name == c.name)
                 .and_then(|s| s.state.as_ref()?.waiting.as_ref()?.reason.clone()),
-            key_refs: c
-                .env
-                .iter()
-                .flatten()
-                .filter_map(|e| e.value_from.as_ref()?.secret_key_ref.as_ref())
-                .filter(|r| r.optional != Some(true) && is_target(&r.name))
-                .map(|r| (r.name.clone(), r.key.clone()))
-                .collect(),
+            key_refs: exact(
+                c.env
+                    .iter()
+                    .flatten()
+                    .filter_map(|e| e.value_from.as_ref()?.secret_key_ref.as_ref())
+                    .filter(|r| r.optional != Some(true) && is_target(&r.name))
+                    .map(|r| (r.name.clone(), r.key.clone()))
+                    .collect(),
+            ),
         })
         .collect();
+    let containers = exact(containers);
     let names_target = pull_secrets.iter().any(|n| is_target(n))
         || containers.iter().any(|c| !c.key_refs.is_empty());
     if !names_target {

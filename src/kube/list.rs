@@ -3,6 +3,7 @@
 //! user can act on ("no permission to list secrets in prod").
 
 use std::fmt::Debug;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use kube::api::{ListParams, ObjectList};
@@ -15,6 +16,31 @@ use crate::error::Error;
 use crate::model::scope::Degraded;
 
 const PAGE_SIZE: u32 = 500;
+
+/// `--cached` (issue 16): every LIST of this run is read from the API server's watch cache.
+static WATCH_CACHE: AtomicBool = AtomicBool::new(false);
+
+/// `--cached`: from now on every paginated LIST asks for `resourceVersion=0`, which the API server
+/// serves from its watch cache instead of a consistent read from etcd — much cheaper on a big
+/// cluster, possibly a few seconds stale. Set once, before the command's first LIST.
+pub fn read_from_watch_cache(on: bool) {
+    WATCH_CACHE.store(on, Ordering::Relaxed);
+}
+
+/// The first request of a LIST. `resourceVersion=0` is sent without `limit`: kube-apiserver up
+/// to 1.32 serves it from the watch cache in one response whatever the limit (and kube-rs drops
+/// `resourceVersion=0` when a limit is set). A server that pages it anyway answers with a
+/// `continue` token, which is followed as usual (the token carries the resourceVersion, so none
+/// is sent with it).
+fn first_request(params: &ListParams) -> ListParams {
+    if WATCH_CACHE.load(Ordering::Relaxed) {
+        let mut lp = params.clone().at("0");
+        lp.limit = None;
+        lp
+    } else {
+        params.clone().limit(PAGE_SIZE)
+    }
+}
 
 /// What is being listed, for diagnostics and error messages.
 #[derive(Debug, Clone)]
@@ -138,12 +164,26 @@ pub async fn list_all_metadata<K>(
 where
     K: Resource + Clone + DeserializeOwned + Debug,
 {
+    list_metadata_reduced(api, params, what, diag, Some).await
+}
+
+/// Every object's metadata only, each reduced by `keep` as its page arrives.
+pub async fn list_metadata_reduced<K, T>(
+    api: &Api<K>,
+    params: &ListParams,
+    what: &Listing,
+    diag: &Diag,
+    keep: impl FnMut(PartialObjectMeta<K>) -> Option<T>,
+) -> Result<Vec<T>, kube::Error>
+where
+    K: Resource + Clone + DeserializeOwned + Debug,
+{
     paginate(
         params,
         what,
         diag,
         |lp| async move { api.list_metadata(&lp).await },
-        Some,
+        keep,
     )
     .await
 }
@@ -160,7 +200,7 @@ where
     F: Fn(ListParams) -> Fut,
     Fut: std::future::Future<Output = Result<ObjectList<T>, kube::Error>>,
 {
-    let mut lp = params.clone().limit(PAGE_SIZE);
+    let mut lp = first_request(params);
     let mut items = Vec::new();
     let mut page = 0;
     loop {
@@ -185,19 +225,32 @@ where
         diag.log(
             1,
             format_args!(
-                "LIST {}{} page {page}: {} items in {:?}",
+                "LIST {}{} page {page}: {} items in {:?}{}",
                 what.resource,
                 where_(what),
                 list.items.len(),
-                started.elapsed()
+                started.elapsed(),
+                match lp.resource_version.as_deref() {
+                    Some("0") if lp.continue_token.is_none() => " (watch cache)",
+                    _ => "",
+                }
             ),
         );
         items.extend(list.items.into_iter().filter_map(&mut keep));
         match list.metadata.continue_ {
-            Some(token) if !token.is_empty() => lp = lp.continue_token(&token),
+            Some(token) if !token.is_empty() => {
+                lp = lp.continue_token(&token);
+                // A continued LIST is paged by the token; with the watch cache's
+                // `resourceVersion=0` the first answer came in one piece or says how to go on.
+                if lp.limit.is_none() {
+                    lp = lp.limit(PAGE_SIZE);
+                }
+            }
             _ => break,
         }
     }
+    // Grown by doubling while the pages came: the spare capacity is given back (issue 16).
+    items.shrink_to_fit();
     Ok(items)
 }
 

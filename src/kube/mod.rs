@@ -15,5 +15,6 @@ pub mod list;
 pub mod pod_logs;
 pub mod provider_class;
 pub mod push;
+pub mod reduce;
 pub mod retry;
 pub mod scope;

@@ -9,7 +9,8 @@ use kube::api::ListParams;
 use kube::{Api, Client};
 
 use super::eso::EsoApi;
-use super::list::{Listing, list_all, list_all_metadata};
+use super::list::{Listing, list_all, list_metadata_reduced, list_reduced};
+use super::reduce;
 use crate::diag::Diag;
 use crate::error::{Error, Result};
 use crate::model::eso::{ClusterExternalSecret, ExternalSecret, SecretStore};
@@ -58,7 +59,7 @@ pub async fn fetch(
         ListParams::default().fields("involvedObject.kind=ClusterSecretStore,type=Warning");
     let default_event_api: Api<Event> = Api::namespaced(client.clone(), "default");
     let (es, ss, css, ces, secrets, events, ss_events, css_events, workload) = futures::join!(
-        list_all(&es_api, &es_params, &es_listing, diag),
+        list_reduced(&es_api, &es_params, &es_listing, diag, reduce::with_meta),
         optional(
             &ss_api,
             ListParams::default(),
@@ -111,8 +112,38 @@ pub async fn fetch(
         store_events: vec![ss_events, css_events],
         workload: workload?,
     };
+    drop_unrelated_events(&mut snapshot);
     cap_free_text(&mut snapshot);
     Ok(snapshot)
+}
+
+/// The ExternalSecret Events that concern nothing in scope (an ExternalSecret the selector left
+/// out, or one deleted since) are dropped: the analysis looks Events up by the ExternalSecrets
+/// listed, by uid and by namespace/name, and never reads the others.
+fn drop_unrelated_events(snap: &mut ScopeSnapshot) {
+    use std::collections::HashSet;
+    let Ok(events) = snap.events.as_mut() else {
+        return;
+    };
+    let uids: HashSet<&str> = snap
+        .external_secrets
+        .iter()
+        .filter_map(|es| es.metadata.uid.as_deref())
+        .collect();
+    let names: HashSet<(&str, &str)> = snap
+        .external_secrets
+        .iter()
+        .map(|es| (es.namespace(), es.name()))
+        .collect();
+    events.retain(|ev| {
+        let o = &ev.involved_object;
+        o.uid.as_deref().is_some_and(|u| uids.contains(u))
+            || names.contains(&(
+                o.namespace.as_deref().unwrap_or_default(),
+                o.name.as_deref().unwrap_or_default(),
+            ))
+    });
+    events.shrink_to_fit();
 }
 
 /// Event messages and condition messages are free text any controller (or tenant) writes:
@@ -159,7 +190,8 @@ where
     }
 }
 
-/// A LIST the report can do without: a failure becomes a stated cause.
+/// A LIST the report can do without: a failure becomes a stated cause. Each page is reduced to
+/// what the diagnosis reads as it arrives (`kube::reduce`).
 async fn optional<K>(
     api: &Api<K>,
     params: ListParams,
@@ -167,11 +199,34 @@ async fn optional<K>(
     diag: &Diag,
 ) -> Fetched<Vec<K>>
 where
-    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Reduce,
 {
-    list_all(api, &params, &what, diag)
+    list_reduced(api, &params, &what, diag, K::reduce)
         .await
         .map_err(|e| what.degraded(&e))
+}
+
+/// How each type scope lists is reduced as its pages arrive.
+trait Reduce: Sized {
+    fn reduce(self) -> Option<Self>;
+}
+
+impl Reduce for SecretStore {
+    fn reduce(self) -> Option<Self> {
+        reduce::with_meta(self)
+    }
+}
+
+impl Reduce for ClusterExternalSecret {
+    fn reduce(self) -> Option<Self> {
+        reduce::with_meta(self)
+    }
+}
+
+impl Reduce for Event {
+    fn reduce(self) -> Option<Self> {
+        reduce::event(self)
+    }
 }
 
 async fn secret_metadata(
@@ -179,10 +234,15 @@ async fn secret_metadata(
     what: Listing,
     diag: &Diag,
 ) -> Fetched<Vec<ObjectMeta>> {
-    match list_all_metadata(api, &ListParams::default(), &what, diag).await {
-        Ok(metas) => Ok(metas.into_iter().map(|m| m.metadata).collect()),
-        Err(e) => Err(what.degraded(&e)),
-    }
+    list_metadata_reduced(
+        api,
+        &ListParams::default(),
+        &what,
+        diag,
+        reduce::secret_meta,
+    )
+    .await
+    .map_err(|e| what.degraded(&e))
 }
 
 /// The workload's pod template, via a LIST with a name field selector (no per-object GET).

@@ -112,6 +112,10 @@ pub struct DoctorScope {
     pub fail_on: Status,
     /// `--allow-partial`: checks that could not run do not fail the run.
     pub allow_partial: bool,
+    /// `--cached` (issue 16): read from the API server's watch cache (`resourceVersion=0`), so
+    /// possibly a few seconds stale. Absent when read as usual (consistent LISTs).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cached: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

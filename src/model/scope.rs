@@ -109,6 +109,10 @@ pub struct ScopeInfo {
     pub store: Option<String>,
     pub workload: Option<String>,
     pub failing_only: bool,
+    /// `--cached` (issue 16): read from the API server's watch cache (`resourceVersion=0`), so
+    /// possibly a few seconds stale. Absent when read as usual (consistent LISTs).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cached: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -143,6 +143,9 @@ fn write_checklist(
         );
         lines(out, &text, width, "", "  ")?;
     }
+    if report.scope.cached {
+        lines(out, super::CACHED_NOTE, width, "", "  ")?;
+    }
     Ok(())
 }
 
@@ -365,6 +368,7 @@ mod tests {
                 stale_after: "2h".into(),
                 fail_on: Status::Error,
                 allow_partial: false,
+                cached: false,
             },
             findings: vec![],
             checks: vec![

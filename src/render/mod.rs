@@ -24,6 +24,10 @@ pub enum Format {
 }
 
 /// How to print: the format, whether to colour, and the time ages are measured from.
+/// The line the human outputs of `--cached` runs end with (issue 16).
+pub const CACHED_NOTE: &str = "Read from the API server's watch cache (--cached): possibly a few \
+                               seconds stale.";
+
 #[derive(Debug, Clone, Copy)]
 pub struct RenderOptions {
     pub format: Format,

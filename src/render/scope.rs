@@ -85,7 +85,11 @@ fn write_table(out: &mut impl Write, report: &ScopeReport, opts: &RenderOptions)
     if !nothing_here {
         writeln!(out)?;
     }
-    write_summary(out, report, opts.color, wide)
+    write_summary(out, report, opts.color, wide)?;
+    if report.scope.cached {
+        writeln!(out, "{}", super::CACHED_NOTE)?;
+    }
+    Ok(())
 }
 
 fn rows_table(report: &ScopeReport, opts: &RenderOptions, wide: bool) -> String {

@@ -9,6 +9,7 @@
 # (the sandbox's limit is its level when this was written, about 19 MiB per 1,000, plus a margin).
 #
 #   tests/bench/memory-check.sh [N1] [N2]        # default 1000 and 3000, debug build (PROFILE=dev)
+#   KUBECTL_ESO_BIN=path tests/bench/memory-check.sh   # that binary, nothing built (tests/scale_issue16.rs)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 n1="${1:-1000}"
@@ -19,10 +20,14 @@ scope_limit="${SCOPE_KIB_PER_1000:-5120}"
 doctor_limit="${DOCTOR_KIB_PER_1000:-6656}"
 sandbox_limit="${SANDBOX_KIB_PER_1000:-24576}"
 
-profile="${PROFILE:-dev}"
-cargo build --profile "$profile" --quiet -p kubectl-eso
-target_dir="${CARGO_TARGET_DIR:-target}"
-case "$profile" in dev) bin="$target_dir/debug/kubectl-eso" ;; *) bin="$target_dir/$profile/kubectl-eso" ;; esac
+if [ -n "${KUBECTL_ESO_BIN:-}" ]; then
+  bin="$KUBECTL_ESO_BIN"
+else
+  profile="${PROFILE:-dev}"
+  cargo build --profile "$profile" --quiet -p kubectl-eso
+  target_dir="${CARGO_TARGET_DIR:-target}"
+  case "$profile" in dev) bin="$target_dir/debug/kubectl-eso" ;; *) bin="$target_dir/$profile/kubectl-eso" ;; esac
+fi
 work="$(mktemp -d)"
 sandbox_pid=""
 trap '[ -n "$sandbox_pid" ] && { kill "$sandbox_pid" 2>/dev/null || true; wait "$sandbox_pid" 2>/dev/null || true; }; rm -rf "$work"' EXIT

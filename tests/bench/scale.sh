@@ -8,7 +8,8 @@
 # time and peak RSS of a bare program that fetches exactly the same pages with the same concurrency
 # (crates/kube-sim/examples/page_fetch.rs, fed the command's own request log), measured in the same
 # run, alternating with the command, and the ratio of the two. Targets (issue 16): at 30k scope
-# <= 150 MiB and doctor <= 200 MiB peak, at 100k <= 400 MiB; ratio <= 1.05.
+# <= 150 MiB and doctor <= 200 MiB peak, at 100k <= 400 MiB; ratio <= 1.05 (each printed with its
+# verdict). `scope --cached` is measured too (one watch-cache LIST per resource instead of pages).
 #
 #   tests/bench/scale.sh [N] [RUNS]            # N ExternalSecrets (default 30000), RUNS pairs (default 3)
 #   PROFILE=dev tests/bench/scale.sh 2000 1    # quick look with a debug build
@@ -85,6 +86,13 @@ measure() { # label, command... -> sets wall, peak_kb; records the request-log l
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 
+# Issue 16's memory target for a command at this size, MiB (empty: none stated).
+target_mib() { # scope|doctor
+  if [ "$n" -ge 100000 ]; then echo 400
+  elif [ "$n" -ge 30000 ]; then case "$1" in scope) echo 150 ;; doctor) echo 200 ;; esac
+  fi
+}
+
 bench() { # label, kubectl-eso arguments...
   local label="$1"; shift
   measure "$label-warmup" "$bin" --kubeconfig "$kc" "$@"
@@ -105,12 +113,20 @@ bench() { # label, kubectl-eso arguments...
   printf '%s (%s pairs, medians)\n' "kubectl eso $*" "$runs"
   printf '  %-44s %8.2f s %8d MiB\n' "command" "$w" "$((${p%.*} / 1024))"
   printf '  %-44s %8.2f s %8d MiB\n' "page-fetch baseline (same pages)" "$bw" "$((${bp%.*} / 1024))"
-  printf '  %-44s %s\n' "ratio (command / baseline)" "$(awk -v a="$w" -v b="$bw" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')"
+  printf '  %-44s %s\n' "ratio (command / baseline)" "$(awk -v a="$w" -v b="$bw" 'BEGIN { if (b > 0) printf "%.2f (target <= 1.05)", a / b; else print "n/a" }')"
   printf '  %-44s %s requests, %s bytes\n' "on the wire" "$reqs" "$bytes"
   printf '  %-44s %s pages: median %s ms, p95 %s ms, max %s ms\n' "sandbox API server time per LIST page" "$npages" "$med" "$p95" "$mx"
   tail -1 "$work/$label-pages.out" | sed 's/^/  /'
+  local target; target="$(target_mib "${label%%-*}")"
+  if [ -n "$target" ]; then
+    local verdict="within"
+    [ "$((${p%.*} / 1024))" -le "$target" ] || verdict="OVER"
+    printf '  %-44s %s MiB: %s\n' "peak RSS target (issue 16)" "$target" "$verdict"
+  fi
 }
 
 bench scope scope -A -o json
 bench doctor doctor -A --no-probe
+# --cached: one LIST per resource from the watch cache (resourceVersion=0, no pages).
+bench scope-cached scope -A -o json --cached
 printf '  %-44s %s\n' "sandbox memory at the end" "$(sandbox_mem)"

@@ -303,7 +303,12 @@ pub async fn page(
         changed: &changed,
     };
     let selectors = !q.labels.is_empty() || !q.fields.is_empty();
-    let limit = q.limit.unwrap_or(usize::MAX);
+    // `resourceVersion=0` is served from the watch cache, which (kube-apiserver 1.32, without the
+    // 1.33 ListFromCacheSnapshot gate) ignores `limit`: everything in one answer, no `continue`.
+    let limit = match (q.rv, &q.cont) {
+        (Some(0), None) => usize::MAX,
+        _ => q.limit.unwrap_or(usize::MAX),
+    };
     let mut items = vec![];
     let mut remaining = 0usize;
     let mut last_key = None;

@@ -366,6 +366,42 @@ async fn all_pages(s: &Sim, first: &str, limit: usize) -> (Vec<(String, String)>
     }
 }
 
+/// Issue 16: `resourceVersion=0` is answered from the watch cache, which ignores `limit`: one
+/// answer with every object and no `continue`, where the same LIST without it is paged.
+#[tokio::test]
+async fn list_at_resource_version_zero_ignores_the_limit() {
+    let s = sim().await;
+    let store = s.server.store();
+    for i in 0..7 {
+        store
+            .create(json!({"apiVersion": "v1", "kind": "Secret",
+                           "metadata": {"name": format!("s{i}"), "namespace": "a"}}))
+            .expect("secret");
+    }
+    let (code, cached) = s
+        .json(
+            Method::GET,
+            "/api/v1/namespaces/a/secrets?limit=2&resourceVersion=0",
+            None,
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK, "{cached}");
+    assert_eq!(cached["items"].as_array().map(Vec::len), Some(7));
+    assert!(
+        cached["metadata"]["continue"]
+            .as_str()
+            .is_none_or(str::is_empty),
+        "{cached}"
+    );
+    assert!(cached["metadata"].get("remainingItemCount").is_none());
+    let (code, paged) = s
+        .json(Method::GET, "/api/v1/namespaces/a/secrets?limit=2", None)
+        .await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(paged["items"].as_array().map(Vec::len), Some(2));
+    assert_eq!(paged["metadata"]["remainingItemCount"], json!(5));
+}
+
 /// Issue 16: pages after the first are served from the first page's resourceVersion by overlaying
 /// the changes made since on the current index (not by rebuilding the type): creations, updates
 /// and deletions before and after the cursor, in and out of the listed namespace, must all be

@@ -1,0 +1,256 @@
+//! Each LIST page reduced as it arrives (issue 16): the objects `scope`, `doctor` and the chain
+//! findings read over a whole cluster keep only the fields their diagnosis reads, so memory
+//! follows what is diagnosed, not what the API server sends (managedFields, the last-applied
+//! annotation, labels, unused spec). The facts snapshot stays the one input to diagnosis, in the
+//! same types; these functions only decide what of each object stays in it.
+//!
+//! What is read, and therefore kept:
+//! - ExternalSecrets, stores and ClusterExternalSecrets: name, namespace, uid, ownerReferences,
+//!   creationTimestamp and annotations (force-sync's own) besides their (already compact) spec
+//!   and status; never managedFields, labels or the last-applied annotation.
+//! - Secrets (metadata only): name, namespace, uid, ownerReferences, creationTimestamp and the
+//!   newest managedFields time (when the data last changed, `analysis::consumers::last_changed`),
+//!   kept as a single entry holding only that time.
+//! - Events: what `analysis::scope` and `analysis::since` read — involvedObject, reason, message,
+//!   type, count, series, the three timestamps and the creation time.
+
+use k8s_openapi::api::core::v1::{Event, Secret};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ManagedFieldsEntry, ObjectMeta};
+use kube::core::PartialObjectMeta;
+
+use crate::model::eso::{ClusterExternalSecret, ExternalSecret, SecretStore};
+
+/// `kubectl apply`'s copy of the whole object: never read, often the biggest field.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// The metadata every diagnosis reads: identity, owners, creation time and annotations (without
+/// kubectl's last-applied copy).
+pub fn meta(m: ObjectMeta) -> ObjectMeta {
+    let annotations = m.annotations.map(|mut a| {
+        a.remove(LAST_APPLIED);
+        a
+    });
+    ObjectMeta {
+        name: m.name,
+        namespace: m.namespace,
+        uid: m.uid,
+        owner_references: m.owner_references,
+        creation_timestamp: m.creation_timestamp,
+        annotations: annotations.filter(|a| !a.is_empty()),
+        ..ObjectMeta::default()
+    }
+}
+
+/// An object with a `metadata` field reduced by [`meta`], its lists cut to their length.
+pub fn with_meta<K: HasMeta>(mut obj: K) -> Option<K> {
+    let m = std::mem::take(obj.meta_mut());
+    *obj.meta_mut() = meta(m);
+    obj.shrink();
+    Some(obj)
+}
+
+/// The model types listed cluster-wide.
+pub trait HasMeta {
+    fn meta_mut(&mut self) -> &mut ObjectMeta;
+    /// Lists deserialized from JSON start at a capacity of four (serde_json gives no length):
+    /// most hold one entry, so each is cut to its length.
+    fn shrink(&mut self) {}
+}
+
+fn shrink_meta(m: &mut ObjectMeta) {
+    if let Some(o) = m.owner_references.as_mut() {
+        o.shrink_to_fit();
+    }
+}
+
+impl HasMeta for ExternalSecret {
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
+    }
+    fn shrink(&mut self) {
+        shrink_meta(&mut self.metadata);
+        self.spec.data.shrink_to_fit();
+        self.spec.data_from.shrink_to_fit();
+        self.status.conditions.shrink_to_fit();
+    }
+}
+
+impl HasMeta for SecretStore {
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
+    }
+    fn shrink(&mut self) {
+        shrink_meta(&mut self.metadata);
+        self.status.conditions.shrink_to_fit();
+    }
+}
+
+impl HasMeta for ClusterExternalSecret {
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
+    }
+}
+
+/// A Secret's metadata as scope and doctor read it: identity, owners, creation time and when its
+/// data last changed (the newest managedFields time, kept as the one entry's time).
+pub fn secret_meta(m: PartialObjectMeta<Secret>) -> Option<ObjectMeta> {
+    let mut m = m.metadata;
+    shrink_meta(&mut m);
+    let newest = m
+        .managed_fields
+        .iter()
+        .flatten()
+        .filter_map(|f| f.time.clone())
+        .max_by_key(|t| t.0);
+    Some(ObjectMeta {
+        name: m.name,
+        namespace: m.namespace,
+        uid: m.uid,
+        owner_references: m.owner_references,
+        creation_timestamp: m.creation_timestamp,
+        managed_fields: newest.map(|time| {
+            vec![ManagedFieldsEntry {
+                time: Some(time),
+                ..ManagedFieldsEntry::default()
+            }]
+        }),
+        ..ObjectMeta::default()
+    })
+}
+
+/// An Event as scope's analysis reads it (see the module comment).
+pub fn event(ev: Event) -> Option<Event> {
+    Some(Event {
+        metadata: ObjectMeta {
+            name: ev.metadata.name,
+            namespace: ev.metadata.namespace,
+            creation_timestamp: ev.metadata.creation_timestamp,
+            ..ObjectMeta::default()
+        },
+        involved_object: ev.involved_object,
+        reason: ev.reason,
+        message: ev.message,
+        type_: ev.type_,
+        count: ev.count,
+        series: ev.series,
+        first_timestamp: ev.first_timestamp,
+        last_timestamp: ev.last_timestamp,
+        event_time: ev.event_time,
+        ..Event::default()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::consumers::last_changed;
+    use serde_json::json;
+
+    fn from<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> T {
+        match serde_json::from_value(v) {
+            Ok(t) => t,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn issue16_secret_metadata_keeps_what_is_read_and_the_last_write() {
+        let full: PartialObjectMeta<Secret> = from(json!({
+            "apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata",
+            "metadata": {
+                "name": "db", "namespace": "prod", "uid": "u1", "resourceVersion": "7",
+                "creationTimestamp": "2026-01-01T00:00:00Z",
+                "labels": {"reconcile.external-secrets.io/managed": "true"},
+                "annotations": {LAST_APPLIED: "{\"big\":true}"},
+                "ownerReferences": [{"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+                                     "name": "db", "uid": "es1", "controller": true}],
+                "managedFields": [
+                    {"manager": "kubectl", "operation": "Update", "time": "2026-01-02T00:00:00Z",
+                     "fieldsType": "FieldsV1", "fieldsV1": {"f:data": {}}},
+                    {"manager": "external-secrets", "operation": "Update", "time": "2026-01-03T00:00:00Z",
+                     "fieldsType": "FieldsV1", "fieldsV1": {"f:data": {"f:password": {}}}},
+                    {"manager": "old", "operation": "Update", "time": "2026-01-01T12:00:00Z"},
+                ],
+            },
+        }));
+        let before = last_changed(&full.metadata);
+        let Some(slim) = secret_meta(full) else {
+            panic!("a Secret is never dropped")
+        };
+        assert_eq!(last_changed(&slim), before);
+        assert_eq!(
+            before.map(|t| t.to_string()).as_deref(),
+            Some("2026-01-03T00:00:00Z")
+        );
+        assert_eq!(slim.name.as_deref(), Some("db"));
+        assert_eq!(slim.namespace.as_deref(), Some("prod"));
+        assert_eq!(slim.uid.as_deref(), Some("u1"));
+        assert_eq!(slim.owner_references.as_ref().map(Vec::len), Some(1));
+        assert!(slim.labels.is_none() && slim.annotations.is_none());
+        let entries = slim.managed_fields.unwrap_or_default();
+        assert_eq!(entries.len(), 1);
+        assert!(entries[0].fields_v1.is_none() && entries[0].manager.is_none());
+    }
+
+    #[test]
+    fn issue16_secret_without_managed_fields_falls_back_to_creation() {
+        let full: PartialObjectMeta<Secret> = from(json!({
+            "metadata": {"name": "db", "creationTimestamp": "2026-01-01T00:00:00Z"},
+        }));
+        let Some(slim) = secret_meta(full) else {
+            panic!("a Secret is never dropped")
+        };
+        assert!(slim.managed_fields.is_none());
+        assert_eq!(
+            last_changed(&slim).map(|t| t.to_string()).as_deref(),
+            Some("2026-01-01T00:00:00Z")
+        );
+    }
+
+    #[test]
+    fn issue16_external_secret_loses_managed_fields_and_last_applied_only() {
+        let es: crate::model::eso::ExternalSecret = from(json!({
+            "metadata": {
+                "name": "x", "namespace": "prod", "uid": "u",
+                "labels": {"app": "x"},
+                "annotations": {LAST_APPLIED: "{}", "force-sync": "1"},
+                "managedFields": [{"manager": "kubectl", "time": "2026-01-02T00:00:00Z"}],
+                "ownerReferences": [{"apiVersion": "external-secrets.io/v1",
+                                     "kind": "ClusterExternalSecret", "name": "c", "uid": "c1"}],
+            },
+            "spec": {"secretStoreRef": {"name": "vault"}, "target": {"name": "t"}},
+        }));
+        let Some(slim) = with_meta(es) else {
+            panic!("an ExternalSecret is never dropped")
+        };
+        assert!(slim.metadata.managed_fields.is_none());
+        assert!(slim.metadata.labels.is_none());
+        let annotations = slim.metadata.annotations.clone().unwrap_or_default();
+        assert_eq!(annotations.keys().collect::<Vec<_>>(), ["force-sync"]);
+        assert_eq!(slim.owner_cluster_external_secret(), Some("c"));
+        assert_eq!(slim.target_name(), "t");
+        assert_eq!(slim.metadata.uid.as_deref(), Some("u"));
+    }
+
+    #[test]
+    fn issue16_event_keeps_every_field_the_analysis_reads() {
+        let ev: Event = from(json!({
+            "metadata": {"name": "e", "namespace": "prod", "creationTimestamp": "2026-01-01T00:00:00Z",
+                         "managedFields": [{"manager": "x"}]},
+            "involvedObject": {"kind": "ExternalSecret", "name": "x", "namespace": "prod", "uid": "u"},
+            "reason": "UpdateFailed", "message": "boom", "type": "Warning", "count": 3,
+            "firstTimestamp": "2026-01-01T00:00:00Z", "lastTimestamp": "2026-01-01T01:00:00Z",
+            "source": {"component": "external-secrets"}, "reportingComponent": "external-secrets",
+        }));
+        let facts_before = crate::analysis::since::event_facts(&ev);
+        let Some(slim) = event(ev) else {
+            panic!("an Event is never dropped")
+        };
+        let facts_after = crate::analysis::since::event_facts(&slim);
+        assert_eq!(facts_before, facts_after);
+        assert_eq!(slim.message.as_deref(), Some("boom"));
+        assert_eq!(slim.involved_object.uid.as_deref(), Some("u"));
+        assert!(slim.metadata.managed_fields.is_none() && slim.source.is_none());
+        assert!(slim.reporting_component.is_none());
+    }
+}
