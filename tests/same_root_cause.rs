@@ -85,6 +85,7 @@ async fn same_root_cause(scenario: &str, incident: bool, expect: Option<&str>, o
     let probe_or_install = root_code.starts_with("vault-")
         || root_code.starts_with("azure-")
         || root_code.starts_with("provider-")
+        || root_code.starts_with("kubernetes-")
         || root_code.starts_with("eso-")
         || root_code.starts_with("consumer-")
         // Pull secrets are judged against the pods that use them, and credentials against the
@@ -265,6 +266,18 @@ scenario!(
     root "azure-rbac-denied",
     operator false
 );
+// Issue 15: ESO's kubernetes provider reading another namespace of its own cluster.
+scenario!(
+    issue15_kubernetes_rbac_missing,
+    "kubernetes-rbac-missing",
+    root "kubernetes-rbac-denied",
+    operator false
+);
+scenario!(
+    issue15_kubernetes_shared_namespace,
+    "kubernetes-shared-namespace",
+    false
+);
 
 #[test]
 fn issue12_every_scenario_is_covered() {
@@ -294,6 +307,8 @@ fn issue12_every_scenario_is_covered() {
         "store-missing",
         "akv-firewall",
         "akv-rbac-denied",
+        "kubernetes-rbac-missing",
+        "kubernetes-shared-namespace",
         "scale",
         // Found from ESO's log alone, about no ExternalSecret: tests/eso_logs_sandbox.rs.
         "eso-leader-election-lost",
