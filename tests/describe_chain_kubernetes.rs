@@ -233,3 +233,101 @@ async fn issue15_kubernetes_provider_against_a_remote_api_server() {
     let o = b.run(&["scope", "-n", "prod", "-o", "json"]);
     assert_no_secret_form(&o, &b.secrets, "scope");
 }
+
+/// Issue 15, every other provider: stores of providers this tool does not probe (GCP, Akeyless,
+/// 1Password, Bitwarden, Doppler) are diagnosed from ESO's status and Events, and their Provider
+/// link names the provider and says it was not probed — never ok, never "not probed: not probed".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue15_other_providers_are_named_and_not_probed() {
+    let c = Cluster::start(EsoCrds::V1).await;
+    c.namespaces(&["prod"]);
+    let token = canary("doppler-token");
+    c.create(token_secret("provider-creds", &token));
+    let sref = json!({"name": "provider-creds", "key": "token"});
+    let providers = [
+        ("gcpsm", json!({"projectID": "acme-prod", "auth": {"secretRef": {"secretAccessKeySecretRef": sref}}})),
+        ("akeyless", json!({"akeylessGWApiURL": "https://api.akeyless.io",
+            "authSecretRef": {"secretRef": {"accessID": sref, "accessType": sref, "accessTypeParam": sref}}})),
+        ("onepassword", json!({"connectHost": "https://op-connect.prod.svc:8080", "vaults": {"prod": 1},
+            "auth": {"secretRef": {"connectTokenSecretRef": sref}}})),
+        ("bitwardensecretsmanager", json!({"apiURL": "https://api.bitwarden.com",
+            "identityURL": "https://identity.bitwarden.com", "bitwardenServerSDKURL": "https://bitwarden-sdk-server.external-secrets.svc:9998",
+            "caBundle": "eA==", "organizationID": "org", "projectID": "proj",
+            "auth": {"secretRef": {"credentials": sref}}})),
+        ("doppler", json!({"auth": {"secretRef": {"dopplerToken": sref}}})),
+    ];
+    for (i, (provider, spec)) in providers.iter().enumerate() {
+        let name = format!("{provider}-store");
+        let s = c.create(json!({"apiVersion": V1, "kind": "SecretStore",
+            "metadata": {"name": name, "namespace": "prod"},
+            "spec": {"provider": {*provider: spec}}}));
+        // The first store is broken as ESO reports it; the others are Ready.
+        let broken = i == 0;
+        c.set_status(&s, store_status(!broken, if broken { "InvalidProviderConfig" } else { "Valid" }));
+        if broken {
+            c.create(store_event(&s, "unable to create client: google: could not find default credentials", &ago(5)));
+        }
+        let e = c.create(json!({"apiVersion": V1, "kind": "ExternalSecret",
+            "metadata": {"name": format!("{provider}-app"), "namespace": "prod"},
+            "spec": {"refreshInterval": "1h", "secretStoreRef": {"kind": "SecretStore", "name": name},
+                "target": {"name": format!("{provider}-app")},
+                "data": [{"secretKey": "password", "remoteRef": {"key": "app-password"}}]}}));
+        let e = c.set_status(&e, es_status(!broken, &ago(30)));
+        if !broken {
+            c.create(owned_secret(&e, &format!("{provider}-app"), "Opaque", "password", &canary(provider)));
+        }
+    }
+    for (i, (provider, _)) in providers.iter().enumerate() {
+        let name = format!("{provider}-app");
+        let o = c.run(&["describe-chain", &name, "-n", "prod", "-o", "json"]);
+        assert_no_secret_form(&o, std::slice::from_ref(&token), &name);
+        let v: Value = serde_json::from_str(&stdout(&o))
+            .unwrap_or_else(|e| panic!("{name}: {e}: {}{}", stdout(&o), stderr(&o)));
+        let link = v["links"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|l| l["link"] == "provider")
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(link["state"], "unknown", "{provider}: {link:#}");
+        let summary = link["summary"].as_str().unwrap_or_default();
+        assert_eq!(summary.matches("not probed").count(), 1, "{summary}");
+        assert!(
+            summary.contains(&format!("the {provider} provider is not probed by this tool")),
+            "{summary}"
+        );
+        assert_eq!(v["provider"]["calls"], json!([]), "{provider}: {v:#}");
+        if i == 0 {
+            // The cause comes from ESO's status and the store's Event.
+            assert_eq!(o.status.code(), Some(1), "{v:#}");
+            assert_eq!(v["verdict"]["code"], "store-not-ready", "{v:#}");
+            assert!(v.to_string().contains("could not find default credentials"), "{v:#}");
+        } else {
+            assert_ne!(v["verdict"]["state"], "broken", "{provider}: {v:#}");
+        }
+    }
+    let o = c.run(&["doctor", "-n", "prod", "-o", "json"]);
+    assert_no_secret_form(&o, std::slice::from_ref(&token), "doctor");
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap_or(Value::Null);
+    assert_eq!(o.status.code(), Some(1), "{v:#}");
+    assert_eq!(v["findings"][0]["code"], "store-not-ready", "{v:#}");
+    let text = v.to_string();
+    for (provider, _) in &providers {
+        assert!(
+            text.contains(&format!("the {provider} provider is not probed by this tool")),
+            "{provider}: {v:#}"
+        );
+    }
+    let o = c.run(&["scope", "-n", "prod", "-o", "json"]);
+    assert_no_secret_form(&o, std::slice::from_ref(&token), "scope");
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap_or(Value::Null);
+    let row = v["externalSecrets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|r| r["name"] == "gcpsm-app")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(row["rootCause"]["code"], "store-not-ready", "{row:#}");
+}

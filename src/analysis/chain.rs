@@ -453,13 +453,18 @@ fn provider(f: &ChainFacts, now: Timestamp) -> LinkReport {
     link(LinkName::Provider, LinkState::Ok, summary, None)
 }
 
-/// The Provider link of a probe that did not run: `not probed: WHY`, once — the trust rule's
-/// reasons already begin with it (issue 15's "not probed: not probed: …").
+/// The Provider link of a probe that did not run: `not probed: WHY`, saying "not probed" once —
+/// the trust rule's reasons already begin with it, another provider's reason already says it
+/// (issue 15's "not probed: not probed: …").
 pub fn not_probed_summary(skipped: Option<&str>) -> String {
     let why = skipped.unwrap_or("no usable store").trim();
     let mut rest = why;
     while let Some(r) = rest.strip_prefix("not probed:") {
         rest = r.trim_start();
+    }
+    if rest.contains("not probed") {
+        // "the gcpsm provider is not probed by this tool …" says it already.
+        return rest.to_string();
     }
     format!("not probed: {rest}")
 }
