@@ -64,9 +64,11 @@ async fn bed() -> Bed {
     }
     remote.create(json!({"apiVersion": "v1", "kind": "ServiceAccount",
         "metadata": {"name": "reader", "namespace": "shared"}}));
-    remote.create(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+    remote.create(
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
         "metadata": {"name": "read-secrets", "namespace": "shared"},
-        "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list"]}]}));
+        "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list"]}]}),
+    );
     remote.create(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
         "metadata": {"name": "read-secrets", "namespace": "shared"},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "read-secrets"},
@@ -74,7 +76,12 @@ async fn bed() -> Bed {
     let token = remote
         .api
         .store()
-        .issue_token("shared", "reader", &[kube_sim::auth::API_AUDIENCE.to_string()], 3600)
+        .issue_token(
+            "shared",
+            "reader",
+            &[kube_sim::auth::API_AUDIENCE.to_string()],
+            3600,
+        )
         .unwrap_or_else(|e| panic!("remote token: {e:?}"));
     let bad = canary("k8s-revoked-token");
     home.create(token_secret("remote-token", &token));
@@ -112,7 +119,11 @@ async fn bed() -> Bed {
 
 impl Bed {
     fn trust(&self) -> String {
-        self.remote.api.url().trim_start_matches("https://").to_string()
+        self.remote
+            .api
+            .url()
+            .trim_start_matches("https://")
+            .to_string()
     }
 
     fn run(&self, args: &[&str]) -> std::process::Output {
@@ -126,7 +137,14 @@ impl Bed {
     fn chain(&self, name: &str) -> (Option<i32>, Value) {
         let host = self.trust();
         let o = self.run(&[
-            "describe-chain", name, "-n", "prod", "-o", "json", "--trust-provider-host", &host,
+            "describe-chain",
+            name,
+            "-n",
+            "prod",
+            "-o",
+            "json",
+            "--trust-provider-host",
+            &host,
         ]);
         assert_no_secret_form(&o, &self.secrets, name);
         let v = serde_json::from_str(&stdout(&o))
@@ -154,7 +172,10 @@ async fn issue15_kubernetes_provider_against_a_remote_api_server() {
         .unwrap_or_default();
     let summary = provider["summary"].as_str().unwrap_or_default();
     assert_eq!(summary.matches("not probed").count(), 1, "{summary}");
-    assert!(summary.contains(&format!("--trust-provider-host {}", b.trust())), "{summary}");
+    assert!(
+        summary.contains(&format!("--trust-provider-host {}", b.trust())),
+        "{summary}"
+    );
     assert_ne!(provider["state"], "ok", "{provider:#}");
 
     // Vouched for: healthy, the value compared in memory.
@@ -162,7 +183,10 @@ async fn issue15_kubernetes_provider_against_a_remote_api_server() {
     assert_eq!(code, Some(0), "{v:#}");
     assert_eq!(v["target"]["matchesProvider"], "yes", "{v:#}");
     let calls = v["provider"]["calls"].to_string();
-    assert!(calls.contains("kubernetes GET secrets shared/db -> 200"), "{calls}");
+    assert!(
+        calls.contains("kubernetes GET secrets shared/db -> 200"),
+        "{calls}"
+    );
 
     // 403: the identity named, with the Role and RoleBinding that would grant it.
     let (code, v) = b.chain("locked");
@@ -170,13 +194,18 @@ async fn issue15_kubernetes_provider_against_a_remote_api_server() {
     assert_eq!(v["verdict"]["code"], "kubernetes-rbac-denied", "{v:#}");
     let cause = v["verdict"]["cause"].as_str().unwrap_or_default();
     assert!(
-        cause.contains("system:serviceaccount:shared:reader may not get secret db in namespace locked"),
+        cause.contains(
+            "system:serviceaccount:shared:reader may not get secret db in namespace locked"
+        ),
         "{cause}"
     );
     let next = v["verdict"]["next"].to_string();
     assert!(next.contains("--resource-name=db"), "{next}");
     assert!(next.contains("--serviceaccount=shared:reader"), "{next}");
-    assert!(next.contains(&format!("on the cluster at {}", b.remote.api.url())), "{next}");
+    assert!(
+        next.contains(&format!("on the cluster at {}", b.remote.api.url())),
+        "{next}"
+    );
 
     // 404: the near-miss name from a metadata-only LIST.
     let (code, v) = b.chain("db-typo");
@@ -184,7 +213,9 @@ async fn issue15_kubernetes_provider_against_a_remote_api_server() {
     assert_eq!(v["verdict"]["code"], "provider-key-near-miss", "{v:#}");
     assert_eq!(v["provider"]["keys"][0]["didYouMean"], "db", "{v:#}");
     assert!(
-        v["provider"]["calls"].to_string().contains("kubernetes LIST secrets -n shared (names only) -> 200"),
+        v["provider"]["calls"]
+            .to_string()
+            .contains("kubernetes LIST secrets -n shared (names only) -> 200"),
         "{v:#}"
     );
 
@@ -193,7 +224,10 @@ async fn issue15_kubernetes_provider_against_a_remote_api_server() {
     assert_eq!(code, Some(1), "{v:#}");
     assert_eq!(v["verdict"]["code"], "kubernetes-token-rejected", "{v:#}");
     let cause = v["verdict"]["cause"].as_str().unwrap_or_default();
-    assert!(cause.contains("Secret prod/revoked-token[token]"), "{cause}");
+    assert!(
+        cause.contains("Secret prod/revoked-token[token]"),
+        "{cause}"
+    );
 
     // TLS: no caBundle, the remote's own CA is not a system root.
     let (code, v) = b.chain("no-ca");
@@ -204,7 +238,15 @@ async fn issue15_kubernetes_provider_against_a_remote_api_server() {
     let host = b.trust();
     for format in ["table", "wide", "json", "yaml"] {
         for verbose in [None, Some("-v")] {
-            let mut args = vec!["doctor", "-n", "prod", "-o", format, "--trust-provider-host", &host];
+            let mut args = vec![
+                "doctor",
+                "-n",
+                "prod",
+                "-o",
+                format,
+                "--trust-provider-host",
+                &host,
+            ];
             args.extend(verbose);
             let o = b.run(&args);
             assert_no_secret_form(&o, &b.secrets, &format!("doctor {args:?}"));
@@ -222,14 +264,33 @@ async fn issue15_kubernetes_provider_against_a_remote_api_server() {
                 }
             }
             let o = b.run(&[
-                "describe-chain", "locked", "-n", "prod", "-o", format, "--trust-provider-host", &host,
+                "describe-chain",
+                "locked",
+                "-n",
+                "prod",
+                "-o",
+                format,
+                "--trust-provider-host",
+                &host,
             ]);
             assert_no_secret_form(&o, &b.secrets, &format!("describe-chain -o {format}"));
         }
     }
-    let o = b.run(&["describe-chain", "db", "-n", "prod", "-v", "--trust-provider-host", &host]);
+    let o = b.run(&[
+        "describe-chain",
+        "db",
+        "-n",
+        "prod",
+        "-v",
+        "--trust-provider-host",
+        &host,
+    ]);
     assert_no_secret_form(&o, &b.secrets, "describe-chain -v");
-    assert!(stderr(&o).contains("kubernetes GET secrets shared/db"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("kubernetes GET secrets shared/db"),
+        "{}",
+        stderr(&o)
+    );
     let o = b.run(&["scope", "-n", "prod", "-o", "json"]);
     assert_no_secret_form(&o, &b.secrets, "scope");
 }
@@ -245,16 +306,31 @@ async fn issue15_other_providers_are_named_and_not_probed() {
     c.create(token_secret("provider-creds", &token));
     let sref = json!({"name": "provider-creds", "key": "token"});
     let providers = [
-        ("gcpsm", json!({"projectID": "acme-prod", "auth": {"secretRef": {"secretAccessKeySecretRef": sref}}})),
-        ("akeyless", json!({"akeylessGWApiURL": "https://api.akeyless.io",
-            "authSecretRef": {"secretRef": {"accessID": sref, "accessType": sref, "accessTypeParam": sref}}})),
-        ("onepassword", json!({"connectHost": "https://op-connect.prod.svc:8080", "vaults": {"prod": 1},
-            "auth": {"secretRef": {"connectTokenSecretRef": sref}}})),
-        ("bitwardensecretsmanager", json!({"apiURL": "https://api.bitwarden.com",
+        (
+            "gcpsm",
+            json!({"projectID": "acme-prod", "auth": {"secretRef": {"secretAccessKeySecretRef": sref}}}),
+        ),
+        (
+            "akeyless",
+            json!({"akeylessGWApiURL": "https://api.akeyless.io",
+            "authSecretRef": {"secretRef": {"accessID": sref, "accessType": sref, "accessTypeParam": sref}}}),
+        ),
+        (
+            "onepassword",
+            json!({"connectHost": "https://op-connect.prod.svc:8080", "vaults": {"prod": 1},
+            "auth": {"secretRef": {"connectTokenSecretRef": sref}}}),
+        ),
+        (
+            "bitwardensecretsmanager",
+            json!({"apiURL": "https://api.bitwarden.com",
             "identityURL": "https://identity.bitwarden.com", "bitwardenServerSDKURL": "https://bitwarden-sdk-server.external-secrets.svc:9998",
             "caBundle": "eA==", "organizationID": "org", "projectID": "proj",
-            "auth": {"secretRef": {"credentials": sref}}})),
-        ("doppler", json!({"auth": {"secretRef": {"dopplerToken": sref}}})),
+            "auth": {"secretRef": {"credentials": sref}}}),
+        ),
+        (
+            "doppler",
+            json!({"auth": {"secretRef": {"dopplerToken": sref}}}),
+        ),
     ];
     for (i, (provider, spec)) in providers.iter().enumerate() {
         let name = format!("{provider}-store");
@@ -263,9 +339,23 @@ async fn issue15_other_providers_are_named_and_not_probed() {
             "spec": {"provider": {*provider: spec}}}));
         // The first store is broken as ESO reports it; the others are Ready.
         let broken = i == 0;
-        c.set_status(&s, store_status(!broken, if broken { "InvalidProviderConfig" } else { "Valid" }));
+        c.set_status(
+            &s,
+            store_status(
+                !broken,
+                if broken {
+                    "InvalidProviderConfig"
+                } else {
+                    "Valid"
+                },
+            ),
+        );
         if broken {
-            c.create(store_event(&s, "unable to create client: google: could not find default credentials", &ago(5)));
+            c.create(store_event(
+                &s,
+                "unable to create client: google: could not find default credentials",
+                &ago(5),
+            ));
         }
         let e = c.create(json!({"apiVersion": V1, "kind": "ExternalSecret",
             "metadata": {"name": format!("{provider}-app"), "namespace": "prod"},
@@ -274,7 +364,13 @@ async fn issue15_other_providers_are_named_and_not_probed() {
                 "data": [{"secretKey": "password", "remoteRef": {"key": "app-password"}}]}}));
         let e = c.set_status(&e, es_status(!broken, &ago(30)));
         if !broken {
-            c.create(owned_secret(&e, &format!("{provider}-app"), "Opaque", "password", &canary(provider)));
+            c.create(owned_secret(
+                &e,
+                &format!("{provider}-app"),
+                "Opaque",
+                "password",
+                &canary(provider),
+            ));
         }
     }
     for (i, (provider, _)) in providers.iter().enumerate() {
@@ -294,7 +390,9 @@ async fn issue15_other_providers_are_named_and_not_probed() {
         let summary = link["summary"].as_str().unwrap_or_default();
         assert_eq!(summary.matches("not probed").count(), 1, "{summary}");
         assert!(
-            summary.contains(&format!("the {provider} provider is not probed by this tool")),
+            summary.contains(&format!(
+                "the {provider} provider is not probed by this tool"
+            )),
             "{summary}"
         );
         assert_eq!(v["provider"]["calls"], json!([]), "{provider}: {v:#}");
@@ -302,7 +400,10 @@ async fn issue15_other_providers_are_named_and_not_probed() {
             // The cause comes from ESO's status and the store's Event.
             assert_eq!(o.status.code(), Some(1), "{v:#}");
             assert_eq!(v["verdict"]["code"], "store-not-ready", "{v:#}");
-            assert!(v.to_string().contains("could not find default credentials"), "{v:#}");
+            assert!(
+                v.to_string().contains("could not find default credentials"),
+                "{v:#}"
+            );
         } else {
             assert_ne!(v["verdict"]["state"], "broken", "{provider}: {v:#}");
         }
@@ -315,7 +416,9 @@ async fn issue15_other_providers_are_named_and_not_probed() {
     let text = v.to_string();
     for (provider, _) in &providers {
         assert!(
-            text.contains(&format!("the {provider} provider is not probed by this tool")),
+            text.contains(&format!(
+                "the {provider} provider is not probed by this tool"
+            )),
             "{provider}: {v:#}"
         );
     }

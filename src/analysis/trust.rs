@@ -120,9 +120,10 @@ pub fn kubernetes_server(store: &Value) -> KubeServer {
             || k.pointer("/auth/cert").is_some();
         format!("{}://{raw}", if tls { "https" } else { "http" })
     };
-    let host = url::Url::parse(&url)
-        .ok()
-        .and_then(|u| u.host_str().map(|h| h.trim_end_matches('.').to_ascii_lowercase()));
+    let host = url::Url::parse(&url).ok().and_then(|u| {
+        u.host_str()
+            .map(|h| h.trim_end_matches('.').to_ascii_lowercase())
+    });
     match host.as_deref() {
         Some("kubernetes.default" | "kubernetes.default.svc") => KubeServer::Home,
         Some(h) if h.starts_with("kubernetes.default.svc.") => KubeServer::Home,
@@ -430,42 +431,76 @@ mod tests {
             Some("https://kubernetes.default.svc.cluster.local:443"),
             Some("https://kubernetes.default.svc.corp.internal"),
         ] {
-            let mut spec = json!({"remoteNamespace": "shared", "auth": {"serviceAccount": {"name": "r"}}});
+            let mut spec =
+                json!({"remoteNamespace": "shared", "auth": {"serviceAccount": {"name": "r"}}});
             if let Some(u) = url {
                 spec["server"] = json!({"url": u});
             }
             let store = kube_store(spec);
             assert_eq!(kubernetes_server(&store), KubeServer::Home, "{url:?}");
             // Nothing a tenant chose: vouched for a namespaced store without any flag.
-            assert!(vouch(false, &ends(&store), &BTreeSet::new(), &TrustPolicy::default()).is_ok());
+            assert!(
+                vouch(
+                    false,
+                    &ends(&store),
+                    &BTreeSet::new(),
+                    &TrustPolicy::default()
+                )
+                .is_ok()
+            );
         }
         // Near misses: a look-alike host, and a bare `kubernetes` (another namespace's Service).
-        for url in ["https://kubernetes.default.example.com", "https://kubernetes"] {
+        for url in [
+            "https://kubernetes.default.example.com",
+            "https://kubernetes",
+        ] {
             let store = kube_store(json!({"server": {"url": url}}));
-            assert_eq!(kubernetes_server(&store), KubeServer::Url(url.into()), "{url}");
+            assert_eq!(
+                kubernetes_server(&store),
+                KubeServer::Url(url.into()),
+                "{url}"
+            );
         }
     }
 
     #[test]
     fn issue15_a_remote_api_server_is_vouched_only_as_any_provider_host() {
-        let store = kube_store(json!({"server": {"url": "https://k8s.tenant.example:6443", "caBundle": "eA=="},
-            "auth": {"token": {"bearerToken": {"name": "t", "key": "token"}}}}));
+        let store = kube_store(
+            json!({"server": {"url": "https://k8s.tenant.example:6443", "caBundle": "eA=="},
+            "auth": {"token": {"bearerToken": {"name": "t", "key": "token"}}}}),
+        );
         let e = ends(&store);
         assert_eq!(e.len(), 1);
         let why = vouch(false, &e, &BTreeSet::new(), &TrustPolicy::default()).unwrap_err();
-        assert!(why.contains("--trust-provider-host k8s.tenant.example:6443"), "{why}");
+        assert!(
+            why.contains("--trust-provider-host k8s.tenant.example:6443"),
+            "{why}"
+        );
         // A ClusterSecretStore's server is vouched; so is the kubeconfig's own API server.
         assert!(vouch(true, &e, &BTreeSet::new(), &TrustPolicy::default()).is_ok());
-        let home = TrustPolicy::default().with_home(Endpoint::parse("https://k8s.tenant.example:6443"));
+        let home =
+            TrustPolicy::default().with_home(Endpoint::parse("https://k8s.tenant.example:6443"));
         assert!(vouch(false, &e, &BTreeSet::new(), &home).is_ok());
         // Near miss: the kubeconfig's server on another port vouches for nothing else.
-        let other = TrustPolicy::default().with_home(Endpoint::parse("https://k8s.tenant.example:443"));
+        let other =
+            TrustPolicy::default().with_home(Endpoint::parse("https://k8s.tenant.example:443"));
         assert!(vouch(false, &e, &BTreeSet::new(), &other).is_err());
         // No scheme and no CA: client-go speaks plain http, and so does the probe.
         let plain = kube_store(json!({"server": {"url": "10.0.0.1:8080"}}));
-        assert_eq!(kubernetes_server(&plain), KubeServer::Url("http://10.0.0.1:8080".into()));
+        assert_eq!(
+            kubernetes_server(&plain),
+            KubeServer::Url("http://10.0.0.1:8080".into())
+        );
         // A metadata address is never contacted, whatever kind of store names it.
         let meta = kube_store(json!({"server": {"url": "http://169.254.169.254"}}));
-        assert!(vouch(true, &ends(&meta), &BTreeSet::new(), &TrustPolicy::default()).is_err());
+        assert!(
+            vouch(
+                true,
+                &ends(&meta),
+                &BTreeSet::new(),
+                &TrustPolicy::default()
+            )
+            .is_err()
+        );
     }
 }

@@ -44,7 +44,9 @@ pub fn denied_cause(key: &str, namespace: &str, message: Option<&str>) -> String
     format!(
         "{who} may not get secret {key} in namespace {namespace}: no Role or ClusterRole bound to \
          it grants get on secrets there{}",
-        message.map(|m| format!(" (the API server said: {m})")).unwrap_or_default()
+        message
+            .map(|m| format!(" (the API server said: {m})"))
+            .unwrap_or_default()
     )
 }
 
@@ -59,7 +61,13 @@ pub fn denied_next(
     let user = message.and_then(user_in_message);
     let role = crate::sanitize::line(&format!("eso-read-{key}"))
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c.to_ascii_lowercase() } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
         .take(63)
         .collect::<String>();
     let mut next = Vec::new();
@@ -146,7 +154,11 @@ mod tests {
     fn issue15_a_refusal_names_the_identity_and_grants_get_on_that_secret() {
         let cause = denied_cause("db-creds", "shared", Some(DENIED));
         assert!(cause.starts_with("system:serviceaccount:apps:eso-reader may not get secret db-creds in namespace shared"), "{cause}");
-        let next = denied_next(&settings("kubernetes.default (this cluster)"), "db-creds", Some(DENIED));
+        let next = denied_next(
+            &settings("kubernetes.default (this cluster)"),
+            "db-creds",
+            Some(DENIED),
+        );
         assert_eq!(
             next,
             vec![
@@ -156,18 +168,34 @@ mod tests {
             ]
         );
         // Another cluster: every command says where it must run.
-        let remote = denied_next(&settings("https://k8s.other.example:6443"), "db-creds", Some(DENIED));
-        assert!(remote.iter().all(|n| n.starts_with("on the cluster at https://k8s.other.example:6443: kubectl ")), "{remote:?}");
+        let remote = denied_next(
+            &settings("https://k8s.other.example:6443"),
+            "db-creds",
+            Some(DENIED),
+        );
+        assert!(
+            remote.iter().all(
+                |n| n.starts_with("on the cluster at https://k8s.other.example:6443: kubectl ")
+            ),
+            "{remote:?}"
+        );
     }
 
     #[test]
     fn issue15_near_miss_a_user_that_is_no_service_account_and_a_message_without_one() {
         let m = "secrets \"db\" is forbidden: User \"jane@example.com\" cannot get resource \"secrets\"";
-        let next = denied_next(&settings("kubernetes.default (this cluster)"), "db", Some(m));
+        let next = denied_next(
+            &settings("kubernetes.default (this cluster)"),
+            "db",
+            Some(m),
+        );
         assert!(next[2].ends_with("--user=jane@example.com"), "{next:?}");
         let bare = denied_next(&settings("kubernetes.default (this cluster)"), "db", None);
         assert_eq!(bare.len(), 2, "no binding without a subject: {bare:?}");
-        assert!(bare.iter().all(|n| !n.contains('<') && !n.contains("NAME")), "{bare:?}");
+        assert!(
+            bare.iter().all(|n| !n.contains('<') && !n.contains("NAME")),
+            "{bare:?}"
+        );
         assert_eq!(service_account_of("system:serviceaccount:apps"), None);
     }
 
@@ -175,7 +203,10 @@ mod tests {
     fn issue15_a_rejected_token_names_its_secret() {
         let mut s = settings("https://k8s.other.example:6443");
         s.insert("auth".into(), "token".into());
-        s.insert("bearerToken".into(), "Secret apps/remote-token[token]".into());
+        s.insert(
+            "bearerToken".into(),
+            "Secret apps/remote-token[token]".into(),
+        );
         assert!(rejected_cause(&s).contains("Secret apps/remote-token[token]"));
         let next = rejected_next(&s, "kubectl describe secretstore remote -n apps");
         assert_eq!(next.len(), 2);

@@ -429,13 +429,21 @@ mod tests {
         denied.error = Some("secrets \"db-creds\" is forbidden: User \"system:serviceaccount:apps:eso\" cannot get resource \"secrets\" in API group \"\" in the namespace \"shared\"".into());
         let c = key("kubernetes", &denied, None, now());
         assert_eq!(c.as_ref().map(|c| c.code), Some(KUBERNETES_RBAC_DENIED));
-        assert!(c.is_some_and(|c| c.cause.contains("system:serviceaccount:apps:eso may not get secret db-creds in namespace shared")));
+        assert!(c.is_some_and(|c| c.cause.contains(
+            "system:serviceaccount:apps:eso may not get secret db-creds in namespace shared"
+        )));
         // Near misses: a missing Secret is not a refusal, and a refusal from AWS is not RBAC.
         let mut missing = k();
         missing.path = "secrets/app in namespace shared".into();
         missing.exists = Some(false);
-        assert_eq!(key("kubernetes", &missing, None, now()).map(|c| c.code), Some(PROVIDER_KEY_MISSING));
+        assert_eq!(
+            key("kubernetes", &missing, None, now()).map(|c| c.code),
+            Some(PROVIDER_KEY_MISSING)
+        );
         denied.error = Some("not allowed".into());
-        assert_eq!(key("aws", &denied, None, now()).map(|c| c.code), Some(PROVIDER_READ_DENIED));
+        assert_eq!(
+            key("aws", &denied, None, now()).map(|c| c.code),
+            Some(PROVIDER_READ_DENIED)
+        );
     }
 }

@@ -84,7 +84,11 @@ pub async fn connect(target: &KubeTarget) -> Result<(Client, String)> {
         context.as_deref().unwrap_or("in-cluster")
     ));
     let _ = HOME.set(HomeCluster {
-        server: config.cluster_url.to_string().trim_end_matches('/').to_string(),
+        server: config
+            .cluster_url
+            .to_string()
+            .trim_end_matches('/')
+            .to_string(),
         ca_pems: config
             .root_cert
             .iter()

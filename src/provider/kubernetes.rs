@@ -63,9 +63,14 @@ pub use crate::diagnose::kubernetes::user_in_message;
 /// A TLS failure rather than a network one, from the connection error's text.
 pub fn is_tls_failure(text: &str) -> bool {
     let t = text.to_ascii_lowercase();
-    ["certificate", "unknownissuer", "tls handshake", "invalid peer"]
-        .iter()
-        .any(|n| t.contains(n))
+    [
+        "certificate",
+        "unknownissuer",
+        "tls handshake",
+        "invalid peer",
+    ]
+    .iter()
+    .any(|n| t.contains(n))
 }
 
 /// A segment of a request path (names are DNS labels, but a tenant may type anything).
@@ -119,7 +124,10 @@ pub async fn probe(
                         remote.server
                     )
                 } else {
-                    format!("the API server at {} could not be reached: {text}", remote.server)
+                    format!(
+                        "the API server at {} could not be reached: {text}",
+                        remote.server
+                    )
                 });
                 out.keys.push(facts);
                 out.values.push(None);
@@ -170,9 +178,8 @@ pub async fn probe(
                 let (message, _) = status_message(&body);
                 facts.exists = Some(false);
                 facts.code = Some("NotFound".into());
-                facts.error = Some(
-                    message.unwrap_or_else(|| format!("secrets \"{key}\" not found in {ns}")),
-                );
+                facts.error =
+                    Some(message.unwrap_or_else(|| format!("secrets \"{key}\" not found in {ns}")));
                 if names.is_none() {
                     names = Some(list_names(http, remote, login).await);
                 }
@@ -284,7 +291,10 @@ mod tests {
     #[test]
     fn properties_resolve_as_eso_does() {
         let mut data = BTreeMap::new();
-        data.insert("file.png".to_string(), Sensitive::from_bytes(b"x1x1x1x1".to_vec()));
+        data.insert(
+            "file.png".to_string(),
+            Sensitive::from_bytes(b"x1x1x1x1".to_vec()),
+        );
         data.insert(
             "config".to_string(),
             Sensitive::from_bytes(br#"{"db":{"host":"h"}}"#.to_vec()),
@@ -311,7 +321,10 @@ mod tests {
     fn a_secret_body_is_decoded_and_anything_else_is_not_a_secret() {
         let body = r#"{"kind":"Secret","apiVersion":"v1","data":{"a":"aGVsbG8td29ybGQ="}}"#;
         let d = secret_data(body).unwrap_or_default();
-        assert_eq!(d.get("a").map(|s| s.bytes().to_vec()), Some(b"hello-world".to_vec()));
+        assert_eq!(
+            d.get("a").map(|s| s.bytes().to_vec()),
+            Some(b"hello-world".to_vec())
+        );
         assert!(secret_data(r#"{"kind":"Status","code":403}"#).is_none());
     }
 }

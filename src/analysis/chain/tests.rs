@@ -748,7 +748,10 @@ fn issue15_the_provider_link_says_not_probed_once() {
     let p = r.links.iter().find(|l| l.link == LinkName::Provider);
     let summary = p.map(|l| l.summary.clone()).unwrap_or_default();
     assert_eq!(summary.matches("not probed").count(), 1, "{summary}");
-    assert!(summary.starts_with("not probed: the host k8s.example:6443"), "{summary}");
+    assert!(
+        summary.starts_with("not probed: the host k8s.example:6443"),
+        "{summary}"
+    );
     // Near miss: a reason without the prefix gets it.
     assert_eq!(
         crate::analysis::chain::not_probed_summary(Some("--no-probe")),
@@ -760,7 +763,13 @@ fn issue15_the_provider_link_says_not_probed_once() {
 /// called ok: the Provider link is unknown and names the provider.
 #[test]
 fn issue15_unprobed_providers_are_named_and_never_ok() {
-    for provider in ["gcpsm", "akeyless", "onepassword", "bitwardensecretsmanager", "doppler"] {
+    for provider in [
+        "gcpsm",
+        "akeyless",
+        "onepassword",
+        "bitwardensecretsmanager",
+        "doppler",
+    ] {
         let store = serde_json::json!({"spec": {"provider": {provider: {}}}});
         let why = crate::kube::chain::probe::not_probed_provider(&store);
         let mut f = healthy();
@@ -772,11 +781,17 @@ fn issue15_unprobed_providers_are_named_and_never_ok() {
             ..ProviderFacts::default()
         };
         let r = analyse(f, now());
-        assert_eq!(state_of(&r, LinkName::Provider), LinkState::Unknown, "{provider}");
+        assert_eq!(
+            state_of(&r, LinkName::Provider),
+            LinkState::Unknown,
+            "{provider}"
+        );
         let p = r.links.iter().find(|l| l.link == LinkName::Provider);
         let summary = p.map(|l| l.summary.clone()).unwrap_or_default();
         assert!(
-            summary.contains(&format!("the {provider} provider is not probed by this tool")),
+            summary.contains(&format!(
+                "the {provider} provider is not probed by this tool"
+            )),
             "{summary}"
         );
         assert_eq!(summary.matches("not probed").count(), 1, "{summary}");

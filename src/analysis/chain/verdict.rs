@@ -333,7 +333,10 @@ fn provider_cause(
                 None => format!("kubectl describe clustersecretstore {}", s.name),
             };
             if p.login_code.as_deref() == Some("HTTP 401") {
-                next.extend(crate::diagnose::kubernetes::rejected_next(&s.settings, &store));
+                next.extend(crate::diagnose::kubernetes::rejected_next(
+                    &s.settings,
+                    &store,
+                ));
                 return format!(
                     "{}: {e}",
                     crate::diagnose::kubernetes::rejected_cause(&s.settings)

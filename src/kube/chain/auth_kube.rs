@@ -139,4 +139,3 @@ async fn config_map_key(ctx: &mut Ctx<'_>, r: &Value) -> Option<String> {
     ctx.out.push(fact);
     out
 }
-

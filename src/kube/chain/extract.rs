@@ -318,7 +318,11 @@ pub fn provider_settings(store: &Value) -> (Option<String>, BTreeMap<String, Str
                 let ns = store_ns.or(str_at(r, "/namespace")).unwrap_or("");
                 sanitize::line(&format!(
                     "Secret {}{}[{}]",
-                    if ns.is_empty() { String::new() } else { format!("{ns}/") },
+                    if ns.is_empty() {
+                        String::new()
+                    } else {
+                        format!("{ns}/")
+                    },
                     str_at(r, "/name").unwrap_or(""),
                     str_at(r, "/key").unwrap_or("")
                 ))

@@ -24,12 +24,14 @@ pub fn remote_of(store: &Value, home: Option<&str>) -> Result<KubeRemote, String
         .unwrap_or("default")
         .to_string();
     let server = match kubernetes_server(store) {
-        KubeServer::Home => home
-            .map(str::to_string)
-            .ok_or("the store reads its own cluster, whose API server the kubeconfig does not name")?,
+        KubeServer::Home => home.map(str::to_string).ok_or(
+            "the store reads its own cluster, whose API server the kubeconfig does not name",
+        )?,
         KubeServer::Url(u) => u,
         KubeServer::FromSecret => {
-            return Err("the store's API server is named by a kubeconfig in a Secret (authRef)".into());
+            return Err(
+                "the store's API server is named by a kubeconfig in a Secret (authRef)".into(),
+            );
         }
     };
     Ok(KubeRemote {
@@ -47,11 +49,19 @@ pub async fn probe(
 ) -> (ProviderFacts, Vec<Option<RemoteValue>>) {
     let mut values: Vec<Option<RemoteValue>> = refs.iter().map(|_| None).collect();
     if who == ProbeAs::Me {
+        let ns = store
+            .pointer("/spec/provider/kubernetes/remoteNamespace")
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
+            .map(crate::sanitize::line)
+            .unwrap_or_else(|| "default".into());
         return (
             skipped(
                 who,
-                "--probe-as me is not supported for the kubernetes provider: check your own \
-                 access with kubectl auth can-i get secrets -n REMOTE_NAMESPACE",
+                &format!(
+                    "--probe-as me is not supported for the kubernetes provider: check your own \
+                     access with kubectl auth can-i get secrets -n {ns}"
+                ),
             ),
             values,
         );
@@ -90,10 +100,13 @@ pub async fn probe(
             slot.push(None);
             continue;
         }
-        let at = distinct.iter().position(|k| k == &r.key).unwrap_or_else(|| {
-            distinct.push(r.key.clone());
-            distinct.len() - 1
-        });
+        let at = distinct
+            .iter()
+            .position(|k| k == &r.key)
+            .unwrap_or_else(|| {
+                distinct.push(r.key.clone());
+                distinct.len() - 1
+            });
         slot.push(Some(at));
     }
     let outcome = kubernetes::probe(http, &remote, &login, &distinct).await;
@@ -120,7 +133,9 @@ pub async fn probe(
             facts.keys.push(k);
         }
         values[i] = value.map(|v| match v {
-            RemoteValue::Single(s) => RemoteValue::Single(Sensitive::from_bytes(s.bytes().to_vec())),
+            RemoteValue::Single(s) => {
+                RemoteValue::Single(Sensitive::from_bytes(s.bytes().to_vec()))
+            }
             RemoteValue::Map(m) => RemoteValue::Map(
                 m.iter()
                     .map(|(k, s)| (k.clone(), Sensitive::from_bytes(s.bytes().to_vec())))

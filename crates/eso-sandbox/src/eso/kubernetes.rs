@@ -18,7 +18,10 @@ use super::provider::ProviderError;
 
 /// Is `url` the store's own cluster, as ESO inside it would reach it?
 pub fn is_home(url: Option<&str>) -> bool {
-    let raw = url.map(str::trim).filter(|u| !u.is_empty()).unwrap_or("kubernetes.default");
+    let raw = url
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .unwrap_or("kubernetes.default");
     let host = raw
         .split_once("://")
         .map(|(_, r)| r)
@@ -112,8 +115,13 @@ pub fn get(ctx: &Ctx, token: &str, namespace: &str, key: &str) -> Result<Value, 
         .into_iter()
         .flatten()
     {
-        let bytes = STANDARD.decode(v.as_str().unwrap_or_default()).unwrap_or_default();
-        out.insert(k.clone(), Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        let bytes = STANDARD
+            .decode(v.as_str().unwrap_or_default())
+            .unwrap_or_default();
+        out.insert(
+            k.clone(),
+            Value::String(String::from_utf8_lossy(&bytes).into_owned()),
+        );
     }
     Ok(Value::Object(out))
 }
@@ -125,7 +133,11 @@ pub fn select(data: &Value, key: &str, property: Option<&str>) -> Result<Vec<u8>
     let Some(p) = property else {
         return Ok(data.to_string().into_bytes());
     };
-    let missing = || ProviderError(format!("property {p} does not exist in data of secret \"{key}\""));
+    let missing = || {
+        ProviderError(format!(
+            "property {p} does not exist in data of secret \"{key}\""
+        ))
+    };
     if let Some(v) = data.get(p).and_then(Value::as_str) {
         return Ok(v.as_bytes().to_vec());
     }
@@ -150,7 +162,12 @@ pub fn map(data: &Value) -> BTreeMap<String, Vec<u8>> {
     data.as_object()
         .into_iter()
         .flatten()
-        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().as_bytes().to_vec()))
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                v.as_str().unwrap_or_default().as_bytes().to_vec(),
+            )
+        })
         .collect()
 }
 
@@ -160,7 +177,12 @@ mod tests {
 
     #[test]
     fn in_cluster_forms_are_home_and_others_are_not() {
-        for u in [None, Some("kubernetes.default"), Some("https://kubernetes.default.svc:443"), Some("https://kubernetes.default.svc.cluster.local")] {
+        for u in [
+            None,
+            Some("kubernetes.default"),
+            Some("https://kubernetes.default.svc:443"),
+            Some("https://kubernetes.default.svc.cluster.local"),
+        ] {
             assert!(is_home(u), "{u:?}");
         }
         assert!(!is_home(Some("https://k8s.other.example:6443")));
@@ -169,8 +191,14 @@ mod tests {
     #[test]
     fn properties_follow_esos_get_secret() {
         let data = json!({"password": "pw-1", "config": "{\"db\":{\"port\":5432}}"});
-        assert_eq!(select(&data, "db", Some("password")).ok(), Some(b"pw-1".to_vec()));
-        assert_eq!(select(&data, "db", Some("config.db.port")).ok(), Some(b"5432".to_vec()));
+        assert_eq!(
+            select(&data, "db", Some("password")).ok(),
+            Some(b"pw-1".to_vec())
+        );
+        assert_eq!(
+            select(&data, "db", Some("config.db.port")).ok(),
+            Some(b"5432".to_vec())
+        );
         assert_eq!(
             select(&data, "db", Some("username")).err().map(|e| e.0),
             Some("property username does not exist in data of secret \"db\"".into())
