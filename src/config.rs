@@ -191,7 +191,10 @@ pub fn trust_policy(
         .iter()
         .map(|r| crate::analysis::trust::parse_trusted_host(r).map_err(Error::Usage))
         .collect::<Result<Vec<_>>>()?;
-    Ok(crate::analysis::trust::TrustPolicy { flagged })
+    Ok(crate::analysis::trust::TrustPolicy {
+        flagged,
+        home: None,
+    })
 }
 
 /// `--provider-ca-file` wins; without it, $KUBECTL_ESO_PROVIDER_CA_FILE names one file.

@@ -75,3 +75,47 @@ async fn issue12_pull_secret_host_check_leaks_nothing() {
     )
     .await;
 }
+
+/// Issue 15: ESO's kubernetes provider. The probe reads the remote Secret with a token it
+/// requested for the store's ServiceAccount and compares it with the target: neither the value,
+/// nor the minted token, nor any other run-time secret is printed, in any format or verbosity.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue15_kubernetes_provider_leaks_nothing() {
+    for scenario in ["kubernetes-shared-namespace", "kubernetes-rbac-missing"] {
+        let env = SandboxEnv::start(scenario).await;
+        let mut outputs = Vec::new();
+        for command in [
+            &["doctor", "-A"][..],
+            &["describe-chain", "billing-db", "-n", "billing"][..],
+            &["scope", "-A"][..],
+        ] {
+            for format in ["table", "wide", "json", "yaml"] {
+                for verbose in [false, true] {
+                    let mut args = command.to_vec();
+                    args.extend(["-o", format]);
+                    if verbose {
+                        args.push("-v");
+                    }
+                    let o = tokio::task::block_in_place(|| env.run(&args));
+                    assert!(
+                        o.status.code().is_some_and(|c| c <= 1),
+                        "{scenario} {args:?}: {}{}",
+                        stdout(&o),
+                        stderr(&o)
+                    );
+                    outputs.push((format!("{scenario}: {}", args.join(" ")), o));
+                }
+            }
+        }
+        // Collected after the runs: the ServiceAccount tokens the probe requested are known then.
+        let values = sandbox_run_time_secrets(&env.sandbox);
+        assert!(
+            values.iter().any(|v| v.contains("canary-k8s-billing-db")),
+            "{scenario}: the remote Secret's value is not searched for"
+        );
+        for (what, o) in &outputs {
+            assert_no_secret_form(o, &values, what);
+        }
+        env.sandbox.shutdown().await;
+    }
+}

@@ -98,6 +98,7 @@ async fn same_root_cause_at(
     let probe_or_install = root_code.starts_with("vault-")
         || root_code.starts_with("azure-")
         || root_code.starts_with("provider-")
+        || root_code.starts_with("kubernetes-")
         || root_code.starts_with("eso-")
         || root_code.starts_with("consumer-")
         // Pull secrets are judged against the pods that use them, and credentials against the
@@ -284,6 +285,18 @@ scenario!(
     root "azure-rbac-denied",
     operator false
 );
+// Issue 15: ESO's kubernetes provider reading another namespace of its own cluster.
+scenario!(
+    issue15_kubernetes_rbac_missing,
+    "kubernetes-rbac-missing",
+    root "kubernetes-rbac-denied",
+    operator false
+);
+scenario!(
+    issue15_kubernetes_shared_namespace,
+    "kubernetes-shared-namespace",
+    false
+);
 
 scenario!(
     issue14_configmap_target_deleted,
@@ -333,6 +346,8 @@ fn issue12_every_scenario_is_covered() {
         "store-missing",
         "akv-firewall",
         "akv-rbac-denied",
+        "kubernetes-rbac-missing",
+        "kubernetes-shared-namespace",
         "scale",
         // Found from ESO's log alone, about no ExternalSecret: tests/eso_logs_sandbox.rs.
         "eso-leader-election-lost",

@@ -398,10 +398,7 @@ fn provider(f: &ChainFacts, now: Timestamp) -> LinkReport {
         return link(
             LinkName::Provider,
             LinkState::Unknown,
-            format!(
-                "not probed: {}",
-                p.skipped.as_deref().unwrap_or("no usable store")
-            ),
+            not_probed_summary(p.skipped.as_deref()),
             p.error.clone(),
         );
     }
@@ -454,6 +451,22 @@ fn provider(f: &ChainFacts, now: Timestamp) -> LinkReport {
         );
     }
     link(LinkName::Provider, LinkState::Ok, summary, None)
+}
+
+/// The Provider link of a probe that did not run: `not probed: WHY`, saying "not probed" once —
+/// the trust rule's reasons already begin with it, another provider's reason already says it
+/// (issue 15's "not probed: not probed: …").
+pub fn not_probed_summary(skipped: Option<&str>) -> String {
+    let why = skipped.unwrap_or("no usable store").trim();
+    let mut rest = why;
+    while let Some(r) = rest.strip_prefix("not probed:") {
+        rest = r.trim_start();
+    }
+    if rest.contains("not probed") {
+        // "the gcpsm provider is not probed by this tool …" says it already.
+        return rest.to_string();
+    }
+    format!("not probed: {rest}")
 }
 
 /// What is wrong with one remote key, in one sentence; `None` when it is fine.

@@ -72,10 +72,63 @@ pub fn store_endpoints(store: &Value) -> Vec<Endpoint> {
             urls.push(custom.to_string());
         }
     }
+    // ESO's kubernetes provider (issue 15): another cluster's API server; the store's own
+    // cluster (`kubernetes.default…`) is no host a tenant chooses.
+    if let KubeServer::Url(u) = kubernetes_server(store) {
+        urls.push(u);
+    }
     let mut out: Vec<Endpoint> = urls.iter().filter_map(|u| Endpoint::parse(u)).collect();
     out.sort();
     out.dedup();
     out
+}
+
+/// Where a `kubernetes` provider store's API server is (issue 15).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KubeServer {
+    /// The store's own cluster: `kubernetes.default`, `kubernetes.default.svc` or
+    /// `kubernetes.default.svc.CLUSTER-DOMAIN`, any scheme and port (the CRD's default
+    /// `kubernetes.default` when unset). From outside the cluster the probe reaches that API
+    /// server through the kubeconfig's own server, which the user already sends credentials to.
+    Home,
+    /// Another API server, with the scheme client-go would use (https when the store gives a CA
+    /// or a client certificate, else http, when the URL names none).
+    Url(String),
+    /// `authRef`: a kubeconfig in a Secret names the server.
+    FromSecret,
+}
+
+/// The API server a `spec.provider.kubernetes` store reads from; `Home` for any other store.
+pub fn kubernetes_server(store: &Value) -> KubeServer {
+    let Some(k) = store.pointer("/spec/provider/kubernetes") else {
+        return KubeServer::Home;
+    };
+    if k.get("authRef").is_some_and(|r| !r.is_null()) {
+        return KubeServer::FromSecret;
+    }
+    let raw = k
+        .pointer("/server/url")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .unwrap_or("kubernetes.default");
+    let url = if raw.contains("://") {
+        raw.to_string()
+    } else {
+        let tls = k.pointer("/server/caBundle").is_some()
+            || k.pointer("/server/caProvider").is_some()
+            || k.pointer("/auth/cert").is_some();
+        format!("{}://{raw}", if tls { "https" } else { "http" })
+    };
+    let host = url::Url::parse(&url).ok().and_then(|u| {
+        u.host_str()
+            .map(|h| h.trim_end_matches('.').to_ascii_lowercase())
+    });
+    match host.as_deref() {
+        Some("kubernetes.default" | "kubernetes.default.svc") => KubeServer::Home,
+        Some(h) if h.starts_with("kubernetes.default.svc.") => KubeServer::Home,
+        _ => KubeServer::Url(url),
+    }
 }
 
 /// What the user and the cluster vouch for.
@@ -84,14 +137,27 @@ pub struct TrustPolicy {
     /// `--trust-provider-host` (and `$KUBECTL_ESO_TRUST_PROVIDER_HOST`): `host` or `host:port`,
     /// lower case.
     pub flagged: Vec<String>,
+    /// The kubeconfig's API server: the user already sends their own credentials there, so a
+    /// kubernetes-provider store naming it may receive ESO's (issue 15).
+    pub home: Option<Endpoint>,
 }
 
 impl TrustPolicy {
     fn flags(&self, e: &Endpoint) -> bool {
         let hp = e.host_port();
-        self.flagged
-            .iter()
-            .any(|f| f.eq_ignore_ascii_case(&hp) || f.eq_ignore_ascii_case(&e.host))
+        self.home.as_ref() == Some(e)
+            || self
+                .flagged
+                .iter()
+                .any(|f| f.eq_ignore_ascii_case(&hp) || f.eq_ignore_ascii_case(&e.host))
+    }
+
+    /// This policy with the kubeconfig's API server vouched for.
+    pub fn with_home(&self, home: Option<Endpoint>) -> TrustPolicy {
+        TrustPolicy {
+            home,
+            ..self.clone()
+        }
     }
 }
 
@@ -224,6 +290,7 @@ mod tests {
     fn issue18_metadata_address_is_refused_even_for_a_cluster_store_and_with_the_flag() {
         let policy = TrustPolicy {
             flagged: vec!["169.254.169.254".into()],
+            ..TrustPolicy::default()
         };
         for server in [
             "http://169.254.169.254/",
@@ -278,12 +345,15 @@ mod tests {
         let e = ends(&vault_store("http://127.0.0.1:8200"));
         let by_port = TrustPolicy {
             flagged: vec!["127.0.0.1:8200".into()],
+            ..TrustPolicy::default()
         };
         let by_host = TrustPolicy {
             flagged: vec!["127.0.0.1".into()],
+            ..TrustPolicy::default()
         };
         let other_port = TrustPolicy {
             flagged: vec!["127.0.0.1:8201".into()],
+            ..TrustPolicy::default()
         };
         assert!(vouch(false, &e, &BTreeSet::new(), &by_port).is_ok());
         assert!(vouch(false, &e, &BTreeSet::new(), &by_host).is_ok());
@@ -346,5 +416,91 @@ mod tests {
         ] {
             assert!(parse_trusted_host(bad).is_err(), "{bad:?}");
         }
+    }
+
+    fn kube_store(spec: Value) -> Value {
+        json!({"spec": {"provider": {"kubernetes": spec}}})
+    }
+
+    #[test]
+    fn issue15_in_cluster_api_server_names_are_the_home_cluster() {
+        for url in [
+            None,
+            Some("kubernetes.default"),
+            Some("https://kubernetes.default.svc"),
+            Some("https://kubernetes.default.svc.cluster.local:443"),
+            Some("https://kubernetes.default.svc.corp.internal"),
+        ] {
+            let mut spec =
+                json!({"remoteNamespace": "shared", "auth": {"serviceAccount": {"name": "r"}}});
+            if let Some(u) = url {
+                spec["server"] = json!({"url": u});
+            }
+            let store = kube_store(spec);
+            assert_eq!(kubernetes_server(&store), KubeServer::Home, "{url:?}");
+            // Nothing a tenant chose: vouched for a namespaced store without any flag.
+            assert!(
+                vouch(
+                    false,
+                    &ends(&store),
+                    &BTreeSet::new(),
+                    &TrustPolicy::default()
+                )
+                .is_ok()
+            );
+        }
+        // Near misses: a look-alike host, and a bare `kubernetes` (another namespace's Service).
+        for url in [
+            "https://kubernetes.default.example.com",
+            "https://kubernetes",
+        ] {
+            let store = kube_store(json!({"server": {"url": url}}));
+            assert_eq!(
+                kubernetes_server(&store),
+                KubeServer::Url(url.into()),
+                "{url}"
+            );
+        }
+    }
+
+    #[test]
+    fn issue15_a_remote_api_server_is_vouched_only_as_any_provider_host() {
+        let store = kube_store(
+            json!({"server": {"url": "https://k8s.tenant.example:6443", "caBundle": "eA=="},
+            "auth": {"token": {"bearerToken": {"name": "t", "key": "token"}}}}),
+        );
+        let e = ends(&store);
+        assert_eq!(e.len(), 1);
+        let why = vouch(false, &e, &BTreeSet::new(), &TrustPolicy::default()).unwrap_err();
+        assert!(
+            why.contains("--trust-provider-host k8s.tenant.example:6443"),
+            "{why}"
+        );
+        // A ClusterSecretStore's server is vouched; so is the kubeconfig's own API server.
+        assert!(vouch(true, &e, &BTreeSet::new(), &TrustPolicy::default()).is_ok());
+        let home =
+            TrustPolicy::default().with_home(Endpoint::parse("https://k8s.tenant.example:6443"));
+        assert!(vouch(false, &e, &BTreeSet::new(), &home).is_ok());
+        // Near miss: the kubeconfig's server on another port vouches for nothing else.
+        let other =
+            TrustPolicy::default().with_home(Endpoint::parse("https://k8s.tenant.example:443"));
+        assert!(vouch(false, &e, &BTreeSet::new(), &other).is_err());
+        // No scheme and no CA: client-go speaks plain http, and so does the probe.
+        let plain = kube_store(json!({"server": {"url": "10.0.0.1:8080"}}));
+        assert_eq!(
+            kubernetes_server(&plain),
+            KubeServer::Url("http://10.0.0.1:8080".into())
+        );
+        // A metadata address is never contacted, whatever kind of store names it.
+        let meta = kube_store(json!({"server": {"url": "http://169.254.169.254"}}));
+        assert!(
+            vouch(
+                true,
+                &ends(&meta),
+                &BTreeSet::new(),
+                &TrustPolicy::default()
+            )
+            .is_err()
+        );
     }
 }

@@ -91,6 +91,10 @@ codes! {
     AZURE_RBAC_DENIED = "azure-rbac-denied", Provider;
     AZURE_FIREWALL_DENIED = "azure-firewall-denied", Provider;
     AZURE_SECRET_DISABLED = "azure-secret-disabled", Provider;
+    // ESO's kubernetes provider (issue 15)
+    KUBERNETES_TOKEN_REJECTED = "kubernetes-token-rejected", Credentials;
+    KUBERNETES_RBAC_DENIED = "kubernetes-rbac-denied", Provider;
+    KUBERNETES_CA_UNTRUSTED = "kubernetes-ca-untrusted", Provider;
     PROVIDER_KEY_MISSING = "provider-key-missing", Provider;
     PROVIDER_KEY_NEAR_MISS = "provider-key-near-miss", Provider;
     PROVIDER_READ_DENIED = "provider-read-denied", Provider;

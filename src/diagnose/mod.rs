@@ -4,6 +4,7 @@
 //! `analysis::doctor::*`; they build `model::finding::Finding`s with codes from `catalogue`.
 
 pub mod catalogue;
+pub mod kubernetes;
 pub mod provider;
 pub mod rank;
 pub mod similar;

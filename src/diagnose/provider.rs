@@ -30,6 +30,21 @@ pub fn login(provider: &str, code: Option<&str>, error: &str) -> Class {
         let needle = needle.to_ascii_lowercase();
         text.contains(&needle) || code_text.contains(&needle)
     };
+    if provider == "kubernetes" {
+        return match code.unwrap_or_default() {
+            "HTTP 401" => class(
+                KUBERNETES_TOKEN_REJECTED,
+                "the API server rejects the store's credential (401 Unauthorized)",
+            ),
+            "TLS" => class(
+                KUBERNETES_CA_UNTRUSTED,
+                "the API server's certificate is not signed by the CA the store trusts \
+                 (server.caBundle / server.caProvider)",
+            ),
+            "unreachable" => class(PROVIDER_UNREACHABLE, "the API server could not be reached"),
+            _ => class(PROVIDER_LOGIN_FAILED, "the API server refused ESO's client"),
+        };
+    }
     if provider == "azurekv" || has("aadsts") {
         if has("AADSTS7000222") {
             return class(
@@ -125,6 +140,17 @@ pub fn key(
     store_kv_version: Option<&str>,
     now: jiff::Timestamp,
 ) -> Option<Class> {
+    if provider == "kubernetes" && k.readable == Some(false) {
+        let ns = k
+            .path
+            .rsplit_once(" in namespace ")
+            .map(|(_, ns)| ns)
+            .unwrap_or("default");
+        return Some(class(
+            KUBERNETES_RBAC_DENIED,
+            crate::diagnose::kubernetes::denied_cause(&k.key, ns, k.error.as_deref()),
+        ));
+    }
     if provider != "vault" && provider != "azurekv" {
         return other_provider_key(k, now);
     }
@@ -374,5 +400,50 @@ mod tests {
             Some(PROVIDER_KEY_NEAR_MISS)
         );
         assert_eq!(key("vault", &k(), Some("v2"), now()), None);
+    }
+
+    #[test]
+    fn issue15_kubernetes_refusals_are_classed_by_the_api_servers_answer() {
+        assert_eq!(
+            login("kubernetes", Some("HTTP 401"), "401 Unauthorized").code,
+            KUBERNETES_TOKEN_REJECTED
+        );
+        assert_eq!(
+            login("kubernetes", Some("TLS"), "invalid peer certificate").code,
+            KUBERNETES_CA_UNTRUSTED
+        );
+        assert_eq!(
+            login("kubernetes", Some("unreachable"), "connection refused").code,
+            PROVIDER_UNREACHABLE
+        );
+        // Near miss: a Vault 401-ish text is not a kubernetes token rejection.
+        assert_ne!(
+            login("vault", Some("HTTP 401"), "permission denied").code,
+            KUBERNETES_TOKEN_REJECTED
+        );
+        let mut denied = k();
+        denied.key = "db-creds".into();
+        denied.path = "secrets/db-creds in namespace shared".into();
+        denied.readable = Some(false);
+        denied.code = Some("Forbidden".into());
+        denied.error = Some("secrets \"db-creds\" is forbidden: User \"system:serviceaccount:apps:eso\" cannot get resource \"secrets\" in API group \"\" in the namespace \"shared\"".into());
+        let c = key("kubernetes", &denied, None, now());
+        assert_eq!(c.as_ref().map(|c| c.code), Some(KUBERNETES_RBAC_DENIED));
+        assert!(c.is_some_and(|c| c.cause.contains(
+            "system:serviceaccount:apps:eso may not get secret db-creds in namespace shared"
+        )));
+        // Near misses: a missing Secret is not a refusal, and a refusal from AWS is not RBAC.
+        let mut missing = k();
+        missing.path = "secrets/app in namespace shared".into();
+        missing.exists = Some(false);
+        assert_eq!(
+            key("kubernetes", &missing, None, now()).map(|c| c.code),
+            Some(PROVIDER_KEY_MISSING)
+        );
+        denied.error = Some("not allowed".into());
+        assert_eq!(
+            key("aws", &denied, None, now()).map(|c| c.code),
+            Some(PROVIDER_READ_DENIED)
+        );
     }
 }

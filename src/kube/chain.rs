@@ -12,6 +12,7 @@ pub mod extract;
 pub mod generators;
 pub mod probe;
 pub mod probe_aws;
+pub mod probe_kube;
 
 use std::collections::BTreeMap;
 
@@ -224,6 +225,7 @@ async fn vouch_for(
         "ClusterSecretStore" | "ClusterGenerator"
     );
     let endpoints = trust::store_endpoints(store);
+    let policy = &policy.with_home(super::client::home_endpoint());
     let mut vouched = std::collections::BTreeSet::new();
     let mut list_error = None;
     if !cluster && trust::vouch(cluster, &endpoints, &vouched, policy).is_err() {

@@ -83,6 +83,25 @@ pub async fn connect(target: &KubeTarget) -> Result<(Client, String)> {
         config.cluster_url,
         context.as_deref().unwrap_or("in-cluster")
     ));
+    let _ = HOME.set(HomeCluster {
+        server: config
+            .cluster_url
+            .to_string()
+            .trim_end_matches('/')
+            .to_string(),
+        ca_pems: config
+            .root_cert
+            .iter()
+            .flatten()
+            .map(|der| der_to_pem(der))
+            .chain(
+                config
+                    .root_cert_file
+                    .as_ref()
+                    .and_then(|f| std::fs::read_to_string(f).ok()),
+            )
+            .collect(),
+    });
     if let Some(user) = &target.impersonate_user {
         config.auth_info.impersonate = Some(user.clone());
         if !target.impersonate_groups.is_empty() {
@@ -230,6 +249,39 @@ pub fn check_names(kc: &Kubeconfig, options: &KubeConfigOptions) -> Result<()> {
         return Err(Error::Usage(format!("auth info \"{name}\" does not exist")));
     }
     Ok(())
+}
+
+/// The API server the kubeconfig names and the CAs it trusts there (issue 15): where a
+/// kubernetes-provider store that reads its own cluster (`kubernetes.default.svc`) is probed
+/// from outside the cluster. Set once by [`connect`].
+#[derive(Debug, Clone)]
+pub struct HomeCluster {
+    /// `https://host:port`, without a trailing slash.
+    pub server: String,
+    pub ca_pems: Vec<String>,
+}
+
+static HOME: OnceLock<HomeCluster> = OnceLock::new();
+
+pub fn home_cluster() -> Option<&'static HomeCluster> {
+    HOME.get()
+}
+
+/// The kubeconfig's API server as the trust rule compares hosts.
+pub fn home_endpoint() -> Option<crate::analysis::trust::Endpoint> {
+    home_cluster().and_then(|h| crate::analysis::trust::Endpoint::parse(&h.server))
+}
+
+fn der_to_pem(der: &[u8]) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut pem = String::from("-----BEGIN CERTIFICATE-----\n");
+    for chunk in b64.as_bytes().chunks(64) {
+        pem.push_str(&String::from_utf8_lossy(chunk));
+        pem.push('\n');
+    }
+    pem.push_str("-----END CERTIFICATE-----\n");
+    pem
 }
 
 /// The cluster this run talks to, for error lines: set once by [`connect`].

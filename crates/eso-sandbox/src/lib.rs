@@ -132,6 +132,17 @@ impl Sandbox {
                     .unwrap_or_else(|| registry.host()),
             ),
         ]);
+        // ESO's kubernetes provider reading its own cluster (issue 15): the API server's CA, as
+        // a store's `server.caBundle` holds it.
+        vars.insert(
+            "API_CA_B64".into(),
+            api.ca_pem()
+                .map(|pem| {
+                    use base64::Engine;
+                    base64::engine::general_purpose::STANDARD.encode(pem)
+                })
+                .unwrap_or_default(),
+        );
         if let Some(a) = &akv {
             vars.insert("AKV_AUTHORITY".into(), a.authority_url());
             vars.insert("AKV_KEYVAULT_ENDPOINT".into(), a.key_vault_endpoint());

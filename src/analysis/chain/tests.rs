@@ -764,3 +764,70 @@ fn issue_13_a_key_vault_without_a_known_url_is_read_from_the_store() {
         );
     }
 }
+
+/// Issue 15: a probe the trust rule refused already says "not probed: …"; the Provider link says
+/// it once.
+#[test]
+fn issue15_the_provider_link_says_not_probed_once() {
+    let mut f = healthy();
+    f.provider = ProviderFacts {
+        probed: false,
+        skipped: Some(
+            "not probed: the host k8s.example:6443 is named by a namespaced SecretStore".into(),
+        ),
+        probe_as: "eso".into(),
+        ..ProviderFacts::default()
+    };
+    let r = analyse(f, now());
+    let p = r.links.iter().find(|l| l.link == LinkName::Provider);
+    let summary = p.map(|l| l.summary.clone()).unwrap_or_default();
+    assert_eq!(summary.matches("not probed").count(), 1, "{summary}");
+    assert!(
+        summary.starts_with("not probed: the host k8s.example:6443"),
+        "{summary}"
+    );
+    // Near miss: a reason without the prefix gets it.
+    assert_eq!(
+        crate::analysis::chain::not_probed_summary(Some("--no-probe")),
+        "not probed: --no-probe"
+    );
+}
+
+/// Issue 15: a store of a provider this tool does not probe (GCP, Akeyless, 1Password, …) is never
+/// called ok: the Provider link is unknown and names the provider.
+#[test]
+fn issue15_unprobed_providers_are_named_and_never_ok() {
+    for provider in [
+        "gcpsm",
+        "akeyless",
+        "onepassword",
+        "bitwardensecretsmanager",
+        "doppler",
+    ] {
+        let store = serde_json::json!({"spec": {"provider": {provider: {}}}});
+        let why = crate::kube::chain::probe::not_probed_provider(&store);
+        let mut f = healthy();
+        f.store.provider = Some(provider.into());
+        f.provider = ProviderFacts {
+            probed: false,
+            skipped: Some(why),
+            probe_as: "eso".into(),
+            ..ProviderFacts::default()
+        };
+        let r = analyse(f, now());
+        assert_eq!(
+            state_of(&r, LinkName::Provider),
+            LinkState::Unknown,
+            "{provider}"
+        );
+        let p = r.links.iter().find(|l| l.link == LinkName::Provider);
+        let summary = p.map(|l| l.summary.clone()).unwrap_or_default();
+        assert!(
+            summary.contains(&format!(
+                "the {provider} provider is not probed by this tool"
+            )),
+            "{summary}"
+        );
+        assert_eq!(summary.matches("not probed").count(), 1, "{summary}");
+    }
+}

@@ -355,6 +355,23 @@ fn provider_cause(
         if s.provider.as_deref() == Some("aws") {
             super::verdict_aws::login_next(f, next, force_sync);
         }
+        if s.provider.as_deref() == Some("kubernetes") {
+            let store = match &s.namespace {
+                Some(ns) => format!("kubectl describe secretstore {} -n {ns}", s.name),
+                None => format!("kubectl describe clustersecretstore {}", s.name),
+            };
+            if p.login_code.as_deref() == Some("HTTP 401") {
+                next.extend(crate::diagnose::kubernetes::rejected_next(
+                    &s.settings,
+                    &store,
+                ));
+                return format!(
+                    "{}: {e}",
+                    crate::diagnose::kubernetes::rejected_cause(&s.settings)
+                );
+            }
+            next.push(store);
+        }
         if is_vault {
             let mount = s.settings.get("mountPath").cloned().unwrap_or_default();
             if let Some(role) = s.settings.get("role") {
@@ -405,6 +422,36 @@ fn provider_cause(
             "fix remoteRef.key of {} in Git if the path is wrong",
             f.external_secret.name
         ));
+        return l.error.clone().unwrap_or_default();
+    }
+    if s.provider.as_deref() == Some("kubernetes") {
+        let es = &f.external_secret;
+        if k.readable == Some(false) {
+            next.extend(crate::diagnose::kubernetes::denied_next(
+                &s.settings,
+                &k.key,
+                k.error.as_deref(),
+            ));
+            next.push(force_sync.to_string());
+            return crate::diagnose::kubernetes::denied_cause(
+                &k.key,
+                &crate::diagnose::kubernetes::remote_namespace(&s.settings),
+                k.error.as_deref(),
+            );
+        }
+        if k.exists == Some(false) {
+            next.push(format!(
+                "kubectl get secrets -n {}",
+                crate::diagnose::kubernetes::remote_namespace(&s.settings)
+            ));
+            next.push(format!("fix remoteRef.key of {} in Git", es.name));
+            let mut cause = l.error.clone().unwrap_or_default();
+            if let Some(n) = &k.did_you_mean {
+                cause = format!("{cause}; did you mean {n}?");
+            }
+            return cause;
+        }
+        next.push(force_sync.to_string());
         return l.error.clone().unwrap_or_default();
     }
     if s.provider.as_deref() == Some("aws") {

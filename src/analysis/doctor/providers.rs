@@ -59,6 +59,9 @@ fn store_findings(p: &StoreProbe, now: Timestamp, out: &mut Vec<Finding>) {
     if let Some(e) = &p.provider.login_error {
         let mut class =
             crate::diagnose::provider::login(&p.provider_kind, p.provider.login_code.as_deref(), e);
+        if class.code == KUBERNETES_TOKEN_REJECTED {
+            class.cause = crate::diagnose::kubernetes::rejected_cause(&p.settings);
+        }
         let explained = login_explained(p, class.code);
         if let Some(code) = explained.code {
             class.code = code;
@@ -132,14 +135,12 @@ fn store_findings(p: &StoreProbe, now: Timestamp, out: &mut Vec<Finding>) {
                     sanitize::line(&class.cause),
                     sanitize::line(&key_next(p, u, class.code)),
                 )
-                .field(
-                    if class.code == VAULT_KV_VERSION_MISMATCH || class.code == VAULT_MOUNT_MISSING
-                    {
-                        "spec.provider.vault"
-                    } else {
-                        "spec.data[].remoteRef.key"
-                    },
-                )
+                .field(match class.code {
+                    VAULT_KV_VERSION_MISMATCH | VAULT_MOUNT_MISSING => "spec.provider.vault",
+                    // The grant is missing on the remote side, not a wrong key.
+                    KUBERNETES_RBAC_DENIED => "spec.provider.kubernetes.auth",
+                    _ => "spec.data[].remoteRef.key",
+                })
                 .about_es(&u.namespace, &u.name)
                 .about_store(&p.store);
                 out.push(with_explained(f, &explained));
@@ -401,6 +402,14 @@ fn login_next(p: &StoreProbe, code: &str) -> String {
              system:auth-delegator ClusterRole",
             setting("mountPath")
         ),
+        KUBERNETES_TOKEN_REJECTED => {
+            return crate::diagnose::kubernetes::rejected_next(&p.settings, &describe_store(p))
+                .join("; then ");
+        }
+        KUBERNETES_CA_UNTRUSTED => "put the CA that signed the API server's certificate in the \
+             store's server.caBundle or server.caProvider (for this cluster: the ConfigMap \
+             kube-root-ca.crt, key ca.crt)"
+            .to_string(),
         _ => "renew or fix the store's credentials".to_string(),
     };
     format!("{fix}; then {}", describe_store(p))
@@ -449,6 +458,17 @@ fn key_next(p: &StoreProbe, u: &KeyUser, code: &str) -> String {
              ({}); then {chain}",
             describe_store(p)
         ),
+        KUBERNETES_RBAC_DENIED => {
+            let key = p
+                .provider
+                .keys
+                .iter()
+                .find(|k| k.key == u.key)
+                .and_then(|k| k.error.as_deref());
+            let mut next = crate::diagnose::kubernetes::denied_next(&p.settings, &u.key, key);
+            next.push(chain);
+            next.join("; ")
+        }
         VAULT_POLICY_DENIED => {
             // The policies ESO's token carries, each readable with the user's own token.
             let reads: Vec<String> = p

@@ -748,3 +748,71 @@ fn issue14_generator_failures_have_their_own_codes() {
     no_gen.generators.clear();
     assert!(super::generators::check(&no_gen).is_none());
 }
+
+/// Issue 15: a kubernetes-provider store whose identity may not get the remote Secret: the
+/// finding names the identity and gives the Role / RoleBinding; a token the API server rejects
+/// is one credentials finding on the store.
+#[test]
+fn issue15_kubernetes_refusals_become_rbac_and_token_findings() {
+    let mut denied = key("db");
+    denied.path = "secrets/db in namespace shared".into();
+    denied.readable = Some(false);
+    denied.exists = None;
+    denied.code = Some("Forbidden".into());
+    denied.error = Some(
+        "secrets \"db\" is forbidden: User \"system:serviceaccount:team:reader\" cannot get \
+         resource \"secrets\" in API group \"\" in the namespace \"shared\""
+            .into(),
+    );
+    let mut p = probe(None, vec![denied.clone()], vec![user("a", "db")]);
+    p.provider_kind = "kubernetes".into();
+    p.provider.login_code = None;
+    p.settings = [
+        (
+            "server".to_string(),
+            "kubernetes.default (this cluster)".to_string(),
+        ),
+        ("remoteNamespace".to_string(), "shared".to_string()),
+    ]
+    .into();
+    let r = run_probes(std::slice::from_ref(&p));
+    let f = &check(&r, CheckId::Providers).findings[0];
+    use crate::diagnose::catalogue::*;
+    assert_eq!(f.code, KUBERNETES_RBAC_DENIED);
+    assert!(
+        f.message.contains(
+            "system:serviceaccount:team:reader may not get secret db in namespace shared"
+        ),
+        "{f:?}"
+    );
+    let next = f.next.join(" ");
+    assert!(next.contains("kubectl create rolebinding eso-read-db -n shared --role=eso-read-db --serviceaccount=team:reader"), "{next}");
+
+    // Near miss: the same refusal from an AWS store is not an RBAC finding.
+    let mut aws = p.clone();
+    aws.provider_kind = "aws".into();
+    let r = run_probes(&[aws]);
+    assert_eq!(
+        check(&r, CheckId::Providers).findings[0].code,
+        PROVIDER_READ_DENIED
+    );
+
+    // A rejected token: one finding on the store, naming the Secret.
+    let mut rejected = p.clone();
+    rejected.provider.keys = vec![];
+    rejected.provider.login_error =
+        Some("the API server rejected the credential (401 Unauthorized)".into());
+    rejected.provider.login_code = Some("HTTP 401".into());
+    rejected.settings.insert("auth".into(), "token".into());
+    rejected.settings.insert(
+        "bearerToken".into(),
+        "Secret team/remote-token[token]".into(),
+    );
+    let r = run_probes(&[rejected]);
+    let f = &check(&r, CheckId::Providers).findings[0];
+    assert_eq!(f.code, KUBERNETES_TOKEN_REJECTED);
+    assert!(
+        f.message.contains("Secret team/remote-token[token]"),
+        "{f:?}"
+    );
+}

@@ -15,6 +15,8 @@ use serde_json::Value;
 
 #[path = "auth_aws.rs"]
 mod aws;
+#[path = "auth_kube.rs"]
+mod kube_provider;
 
 use super::extract::str_at;
 use crate::diag::Diag;
@@ -63,6 +65,15 @@ pub enum ProbeAuth {
         /// `ns/name`, for the report.
         service_account: String,
     },
+    /// ESO's kubernetes provider: a bearer token (from a Secret, or requested for a
+    /// ServiceAccount) for the store's API server.
+    KubeToken {
+        token: Sensitive,
+        /// Whose it is, in words, for the report.
+        from: String,
+    },
+    /// ESO's kubernetes provider without `auth`: an anonymous client.
+    KubeAnonymous,
     /// Why no credential could be resolved (recorded on the credentials link too).
     Unavailable(String),
 }
@@ -301,6 +312,20 @@ pub async fn resolve(
         resolved.auth = azure(&mut ctx, a, store_facts, request_tokens).await;
     } else if let Some(a) = store.pointer("/spec/provider/aws") {
         resolved.auth = aws::resolve(&mut ctx, a, request_tokens).await;
+    } else if let Some(k) = store.pointer("/spec/provider/kubernetes") {
+        let mut pems: Vec<String> = kube_provider::ca(&mut ctx, k).await.into_iter().collect();
+        // The store's own cluster is reached through the kubeconfig's server: trust its CAs.
+        if crate::analysis::trust::kubernetes_server(store)
+            == crate::analysis::trust::KubeServer::Home
+        {
+            pems.extend(
+                crate::kube::client::home_cluster()
+                    .map(|h| h.ca_pems.clone())
+                    .unwrap_or_default(),
+            );
+        }
+        resolved.ca_pem = (!pems.is_empty()).then(|| pems.join("\n"));
+        resolved.auth = kube_provider::resolve(&mut ctx, k, request_tokens).await;
     }
     resolved.credentials = ctx.out;
     resolved.read = ctx.read;

@@ -230,7 +230,7 @@ async fn probe_one(
         job.store.kind == StoreKind::ClusterSecretStore,
         &trust::store_endpoints(&store_value),
         vouched,
-        &opts.trust,
+        &opts.trust.with_home(crate::kube::client::home_endpoint()),
     )
     .err();
     let resolved = auth::resolve(

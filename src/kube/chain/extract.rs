@@ -277,6 +277,72 @@ pub fn provider_settings(store: &Value) -> (Option<String>, BTreeMap<String, Str
                 put("auth", Some("default (ESO's pod credentials)".into()));
             }
         }
+        "kubernetes" => {
+            let server = match crate::analysis::trust::kubernetes_server(store) {
+                crate::analysis::trust::KubeServer::Home => format!(
+                    "{} (this cluster)",
+                    string_at(p, "/server/url").unwrap_or_else(|| "kubernetes.default".into())
+                ),
+                crate::analysis::trust::KubeServer::Url(u) => sanitize::line(&u),
+                crate::analysis::trust::KubeServer::FromSecret => {
+                    "from the kubeconfig in authRef".into()
+                }
+            };
+            put("server", Some(server));
+            put(
+                "remoteNamespace",
+                Some(string_at(p, "/remoteNamespace").unwrap_or_else(|| "default".into())),
+            );
+            put(
+                "caBundle",
+                str_at(p, "/server/caBundle").map(|_| "set".to_string()),
+            );
+            put(
+                "caProvider",
+                string_at(p, "/server/caProvider/type").map(|t| {
+                    format!(
+                        "{t} {}/{}",
+                        str_at(p, "/server/caProvider/name").unwrap_or(""),
+                        str_at(p, "/server/caProvider/key").unwrap_or("")
+                    )
+                }),
+            );
+            let store_ns = str_at(store, "/metadata/namespace");
+            let secret_ref = |r: &Value| {
+                let ns = store_ns.or(str_at(r, "/namespace")).unwrap_or("");
+                sanitize::line(&format!(
+                    "Secret {}{}[{}]",
+                    if ns.is_empty() {
+                        String::new()
+                    } else {
+                        format!("{ns}/")
+                    },
+                    str_at(r, "/name").unwrap_or(""),
+                    str_at(r, "/key").unwrap_or("")
+                ))
+            };
+            let auth = p.get("auth").cloned().unwrap_or(Value::Null);
+            if p.get("authRef").is_some_and(|r| !r.is_null()) {
+                put("auth", Some("authRef (kubeconfig)".into()));
+            } else if let Some(r) = auth.pointer("/token/bearerToken") {
+                put("auth", Some("token".into()));
+                put("bearerToken", Some(secret_ref(r)));
+            } else if let Some(r) = auth.get("serviceAccount") {
+                put("auth", Some("serviceAccount".into()));
+                let ns = store_ns.or(str_at(r, "/namespace"));
+                put(
+                    "serviceAccount",
+                    string_at(r, "/name").map(|n| match ns {
+                        Some(ns) => sanitize::line(&format!("{ns}/{n}")),
+                        None => n,
+                    }),
+                );
+            } else if auth.get("cert").is_some() {
+                put("auth", Some("cert".into()));
+            } else {
+                put("auth", Some("none (anonymous)".into()));
+            }
+        }
         _ => {}
     }
     (Some(sanitize::line(kind)), out)

@@ -266,6 +266,9 @@ pub async fn probe_store(
     if store.pointer("/spec/provider/aws").is_some() {
         return super::probe_aws::probe(http, store, auth, refs, who).await;
     }
+    if store.pointer("/spec/provider/kubernetes").is_some() {
+        return super::probe_kube::probe(http, store, auth, refs, who).await;
+    }
     if let Some(r) = super::extract::out_of_process_provider(store) {
         let why = format!(
             "out-of-process provider (runtime {r}), not probed: ESO reaches it through the \
@@ -273,12 +276,21 @@ pub async fn probe_store(
         );
         return (skipped(who, &why), values);
     }
-    (
-        skipped(
-            who,
-            "this provider is not probed by kubectl-eso (Vault, Azure Key Vault and AWS are)",
-        ),
-        values,
+    (skipped(who, &not_probed_provider(store)), values)
+}
+
+/// Why a store of another provider (GCP, Akeyless, 1Password, Bitwarden, Doppler…) is not probed,
+/// naming it: ESO's status and Events are then the only evidence (issue 15).
+pub fn not_probed_provider(store: &Value) -> String {
+    let name = store
+        .pointer("/spec/provider")
+        .and_then(Value::as_object)
+        .and_then(|m| m.keys().next())
+        .map(|k| crate::sanitize::line(k))
+        .unwrap_or_else(|| "(none)".into());
+    format!(
+        "the {name} provider is not probed by this tool (it probes vault, azurekv, aws and \
+         kubernetes); the diagnosis rests on ESO's status and Events"
     )
 }
 

@@ -465,6 +465,9 @@ async fn fetch_raw(
         } => provider::vault_read(&ctx.http, server, session, mount, kv_version, key, version)
             .await
             .map(Value::Object),
+        Provider::Kubernetes {
+            remote_namespace, ..
+        } => super::kubernetes::get(ctx, session, remote_namespace, key),
         Provider::Azure { vault_url, .. } => {
             let name = key.strip_prefix("secret/").unwrap_or(key);
             let text =
@@ -488,6 +491,10 @@ async fn fetch_one(
         .get("key")
         .and_then(Value::as_str)
         .unwrap_or_default();
+    if matches!(provider, Provider::Kubernetes { .. }) {
+        let property = remote.get("property").and_then(Value::as_str);
+        return super::kubernetes::select(&raw, key, property);
+    }
     match (remote.get("property").and_then(Value::as_str), raw) {
         (Some(p), Value::Object(m)) => m
             .get(p)

@@ -8,6 +8,7 @@ pub mod cluster;
 pub mod events;
 pub mod externalsecret;
 pub mod generator;
+pub mod kubernetes;
 pub mod logs;
 pub mod provider;
 pub mod push;
@@ -82,6 +83,7 @@ impl Ctx {
                 )
                 .await?
             }
+            Provider::Kubernetes { token, .. } => token.clone(),
         };
         if let Ok(mut cache) = self.sessions.lock() {
             cache.insert(key, (token.clone(), Instant::now()));

@@ -27,6 +27,12 @@ pub enum Provider {
         client_id: String,
         credential: AzureCredential,
     },
+    /// ESO's kubernetes provider reading its own cluster (issue 15): the bearer token sent
+    /// (empty: anonymous) and the remote namespace.
+    Kubernetes {
+        remote_namespace: String,
+        token: String,
+    },
 }
 
 pub fn str_at<'a>(v: &'a Value, pointer: &str) -> Option<&'a str> {
@@ -262,9 +268,68 @@ pub fn resolve(ctx: &Ctx, store: &Value, es_namespace: &str) -> Result<Provider,
             credential,
         });
     }
+    if let Some(k) = spec.get("kubernetes") {
+        return kubernetes(ctx, store, k, es_namespace)
+            .map_err(|e| ProviderError(format!("failed to prepare auth: {e}")));
+    }
     Err(ProviderError(
-        "the sandbox simulates the vault and azurekv providers only".into(),
+        "the sandbox simulates the vault, azurekv and kubernetes providers only".into(),
     ))
+}
+
+/// ESO's kubernetes provider's `getAuth` (providers/v1/kubernetes/auth.go).
+fn kubernetes(
+    ctx: &Ctx,
+    store: &Value,
+    k: &Value,
+    es_namespace: &str,
+) -> Result<Provider, ProviderError> {
+    let remote_namespace = k
+        .get("remoteNamespace")
+        .and_then(Value::as_str)
+        .unwrap_or("default")
+        .to_string();
+    if k.get("authRef").is_some_and(|r| !r.is_null()) {
+        return Err(ProviderError(
+            "the sandbox does not simulate a kubeconfig in a Secret (authRef)".into(),
+        ));
+    }
+    let url = k.pointer("/server/url").and_then(Value::as_str);
+    if !super::kubernetes::is_home(url) {
+        return Err(ProviderError(format!(
+            "the sandbox simulates the kubernetes provider against its own cluster only, not {}",
+            url.unwrap_or_default()
+        )));
+    }
+    let auth = k.get("auth").cloned().unwrap_or(Value::Null);
+    let token = if auth.is_null() {
+        String::new()
+    } else if let Some(r) = auth.pointer("/token/bearerToken") {
+        read_secret_key(ctx, store, r, es_namespace)
+            .map_err(|e| ProviderError(format!("could not fetch Auth.Token.BearerToken: {e}")))?
+    } else if let Some(r) = auth.get("serviceAccount") {
+        service_account_token(
+            ctx,
+            store,
+            Some(r),
+            es_namespace,
+            &[kube_sim::auth::API_AUDIENCE],
+        )
+        .map_err(|e| {
+            ProviderError(format!(
+                "could not fetch Auth.ServiceAccount: cannot create service account token: {:?}",
+                e.0
+            ))
+        })?
+    } else {
+        return Err(ProviderError(
+            "the sandbox does not simulate client-certificate auth".into(),
+        ));
+    };
+    Ok(Provider::Kubernetes {
+        remote_namespace,
+        token,
+    })
 }
 
 /// What ESO's store controller does to decide Ready: build a client and, for Vault, call lookup-self; for
@@ -294,6 +359,10 @@ pub async fn validate(ctx: &Ctx, store: &Value) -> Result<(), ProviderError> {
         )
         .await
         .map(|_| ()),
+        Provider::Kubernetes {
+            remote_namespace,
+            token,
+        } => super::kubernetes::validate(ctx, &token, &remote_namespace),
     }
 }
 

@@ -16,6 +16,14 @@ pub const ESO_INSTALL: &str = include_str!("../../scenarios/eso-install.yaml");
 const FILES: &[(&str, &str)] = &[
     ("healthy", include_str!("../../scenarios/healthy.yaml")),
     (
+        "kubernetes-rbac-missing",
+        include_str!("../../scenarios/kubernetes-rbac-missing.yaml"),
+    ),
+    (
+        "kubernetes-shared-namespace",
+        include_str!("../../scenarios/kubernetes-shared-namespace.yaml"),
+    ),
+    (
         "vault-policy-removed",
         include_str!("../../scenarios/vault-policy-removed.yaml"),
     ),

@@ -1,0 +1,179 @@
+//! The `kubernetes` branch of the provider probe (issue 15): the store's `spec.provider.kubernetes`
+//! and the credential `auth` resolved, turned into the remote API server, namespace and key
+//! list. The store's own cluster (`kubernetes.default.svc`, the CRD's default) is reached through
+//! the kubeconfig's API server; another cluster at `server.url`. One GET per distinct remote key;
+//! every ref of the ExternalSecret then gets its own key facts (its `property` resolved as ESO's
+//! `getFromSecretData` does) and its own copy of the Secret's data for the comparison.
+
+use serde_json::Value;
+
+use super::auth::ProbeAuth;
+use super::probe::{ProbeAs, skipped};
+use crate::analysis::trust::{KubeServer, kubernetes_server};
+use crate::model::chain::{ProviderFacts, RemoteRefFacts, RemoteValue, Sensitive};
+use crate::provider::kubernetes::{self, KubeLogin, KubeRemote};
+use crate::provider::vault::http::ProbeHttp;
+
+/// The API server and namespace the probe reads; `Err` says why it cannot.
+pub fn remote_of(store: &Value, home: Option<&str>) -> Result<KubeRemote, String> {
+    let namespace = store
+        .pointer("/spec/provider/kubernetes/remoteNamespace")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .unwrap_or("default")
+        .to_string();
+    let server = match kubernetes_server(store) {
+        KubeServer::Home => home.map(str::to_string).ok_or(
+            "the store reads its own cluster, whose API server the kubeconfig does not name",
+        )?,
+        KubeServer::Url(u) => u,
+        KubeServer::FromSecret => {
+            return Err(
+                "the store's API server is named by a kubeconfig in a Secret (authRef)".into(),
+            );
+        }
+    };
+    Ok(KubeRemote {
+        server: server.trim_end_matches('/').to_string(),
+        namespace,
+    })
+}
+
+pub async fn probe(
+    http: &ProbeHttp,
+    store: &Value,
+    auth: Option<&ProbeAuth>,
+    refs: &[RemoteRefFacts],
+    who: ProbeAs,
+) -> (ProviderFacts, Vec<Option<RemoteValue>>) {
+    let mut values: Vec<Option<RemoteValue>> = refs.iter().map(|_| None).collect();
+    if who == ProbeAs::Me {
+        let ns = store
+            .pointer("/spec/provider/kubernetes/remoteNamespace")
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
+            .map(crate::sanitize::line)
+            .unwrap_or_else(|| "default".into());
+        return (
+            skipped(
+                who,
+                &format!(
+                    "--probe-as me is not supported for the kubernetes provider: check your own \
+                     access with kubectl auth can-i get secrets -n {ns}"
+                ),
+            ),
+            values,
+        );
+    }
+    let mut facts = ProviderFacts {
+        probed: true,
+        probe_as: who.as_str().into(),
+        ..ProviderFacts::default()
+    };
+    let home = crate::kube::client::home_cluster().map(|h| h.server.as_str());
+    let remote = match remote_of(store, home) {
+        Ok(r) => r,
+        Err(e) => {
+            facts.error = Some(e);
+            return (facts, values);
+        }
+    };
+    let held;
+    let (login, described) = match auth {
+        Some(ProbeAuth::KubeToken { token, from }) => {
+            held = token.text();
+            (KubeLogin::Bearer(&held), from.clone())
+        }
+        Some(ProbeAuth::KubeAnonymous) => (
+            KubeLogin::Anonymous,
+            "no credential (the store has no auth: an anonymous client)".to_string(),
+        ),
+        Some(ProbeAuth::Unavailable(why)) => return (skipped(who, why), values),
+        _ => return (skipped(who, "no usable kubernetes credentials"), values),
+    };
+    // One GET per distinct Secret name.
+    let mut distinct: Vec<String> = Vec::new();
+    let mut slot: Vec<Option<usize>> = Vec::new();
+    for r in refs {
+        if r.find || r.key.is_empty() || r.other_store.is_some() {
+            slot.push(None);
+            continue;
+        }
+        let at = distinct
+            .iter()
+            .position(|k| k == &r.key)
+            .unwrap_or_else(|| {
+                distinct.push(r.key.clone());
+                distinct.len() - 1
+            });
+        slot.push(Some(at));
+    }
+    let outcome = kubernetes::probe(http, &remote, &login, &distinct).await;
+    facts.identity = Some(match &outcome.user {
+        Some(u) => format!("{u} ({described}) at {}", remote.server),
+        None => format!("{described} at {}", remote.server),
+    });
+    facts.login_error = outcome.login_error;
+    facts.login_code = outcome.login_code;
+    for (i, r) in refs.iter().enumerate() {
+        let Some(at) = slot[i] else { continue };
+        let Some(base) = outcome.keys.get(at) else {
+            continue;
+        };
+        let mut k = base.clone();
+        let value = outcome.values.get(at).and_then(Option::as_ref);
+        if let Some(p) = &r.property {
+            k.property = Some(p.clone());
+            if let Some(RemoteValue::Map(m)) = value {
+                k.property_exists = Some(kubernetes::has_property(m, p));
+            }
+        }
+        if !facts.keys.contains(&k) {
+            facts.keys.push(k);
+        }
+        values[i] = value.map(|v| match v {
+            RemoteValue::Single(s) => {
+                RemoteValue::Single(Sensitive::from_bytes(s.bytes().to_vec()))
+            }
+            RemoteValue::Map(m) => RemoteValue::Map(
+                m.iter()
+                    .map(|(k, s)| (k.clone(), Sensitive::from_bytes(s.bytes().to_vec())))
+                    .collect(),
+            ),
+        });
+    }
+    (facts, values)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn issue15_the_remote_is_the_home_cluster_or_the_stores_url() {
+        let own = json!({"spec": {"provider": {"kubernetes": {"remoteNamespace": "shared",
+            "server": {"url": "https://kubernetes.default.svc"}}}}});
+        assert_eq!(
+            remote_of(&own, Some("https://127.0.0.1:6443")),
+            Ok(KubeRemote {
+                server: "https://127.0.0.1:6443".into(),
+                namespace: "shared".into()
+            })
+        );
+        let other = json!({"spec": {"provider": {"kubernetes": {
+            "server": {"url": "https://k8s.other.example:6443/"}}}}});
+        assert_eq!(
+            remote_of(&other, Some("https://127.0.0.1:6443")),
+            Ok(KubeRemote {
+                server: "https://k8s.other.example:6443".into(),
+                namespace: "default".into()
+            })
+        );
+        // Near misses: no kubeconfig server for the home form, and a kubeconfig in a Secret.
+        assert!(remote_of(&own, None).is_err());
+        let auth_ref = json!({"spec": {"provider": {"kubernetes": {"authRef": {"name": "kc"}}}}});
+        assert!(remote_of(&auth_ref, Some("https://127.0.0.1:6443")).is_err());
+    }
+}

@@ -1,0 +1,436 @@
+//! Issue 15 end to end: ESO's `kubernetes` provider against a second simulated API server as the
+//! remote cluster. The built binary's describe-chain and doctor probe it as ESO would — a bearer
+//! token from a Secret in the home cluster, `server.caBundle` for the remote's CA — and name the
+//! cause: healthy (value compared), a Role that does not cover the remote namespace (403 →
+//! kubernetes-rbac-denied), a missing remote Secret with a near-miss name (404 + LIST),
+//! a rejected token (401 → kubernetes-token-rejected) and an untrusted CA (TLS →
+//! kubernetes-ca-untrusted). A namespaced store naming another API server is refused until the
+//! user vouches for it, and nothing is sent before that. No value, token or canary is printed in
+//! any format or verbosity.
+
+mod common;
+
+use common::*;
+use kube_sim::EsoCrds;
+use serde_json::{Value, json};
+
+const V1: &str = "external-secrets.io/v1";
+
+fn store(name: &str, remote: &str, namespace: &str, token_secret: &str, ca: Option<&str>) -> Value {
+    let mut server = json!({"url": remote});
+    if let Some(ca) = ca {
+        server["caBundle"] = json!(ca);
+    }
+    json!({
+        "apiVersion": V1, "kind": "SecretStore", "metadata": {"name": name, "namespace": "prod"},
+        "spec": {"provider": {"kubernetes": {
+            "remoteNamespace": namespace, "server": server,
+            "auth": {"token": {"bearerToken": {"name": token_secret, "key": "token"}}}
+        }}}
+    })
+}
+
+fn es(name: &str, store: &str, key: &str) -> Value {
+    json!({
+        "apiVersion": V1, "kind": "ExternalSecret", "metadata": {"name": name, "namespace": "prod"},
+        "spec": {"refreshInterval": "1h", "secretStoreRef": {"kind": "SecretStore", "name": store},
+            "target": {"name": name},
+            "data": [{"secretKey": "password", "remoteRef": {"key": key, "property": "password"}}]}
+    })
+}
+
+fn token_secret(name: &str, token: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": "prod"},
+        "type": "Opaque", "data": {"token": b64(token)}})
+}
+
+struct Bed {
+    home: Cluster,
+    remote: Cluster,
+    secrets: Vec<String>,
+}
+
+async fn bed() -> Bed {
+    let home = Cluster::start(EsoCrds::V1).await;
+    let remote = Cluster::start(EsoCrds::None).await;
+    home.namespaces(&["prod"]);
+    remote.namespaces(&["shared", "locked"]);
+    let password = canary("k8s-db-pw");
+    let other = canary("k8s-locked-pw");
+    for (ns, name, value) in [("shared", "db", &password), ("locked", "db", &other)] {
+        remote.create(json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": name, "namespace": ns}, "type": "Opaque",
+            "data": {"password": b64(value), "username": b64("app")}}));
+    }
+    remote.create(json!({"apiVersion": "v1", "kind": "ServiceAccount",
+        "metadata": {"name": "reader", "namespace": "shared"}}));
+    remote.create(
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+        "metadata": {"name": "read-secrets", "namespace": "shared"},
+        "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list"]}]}),
+    );
+    remote.create(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": {"name": "read-secrets", "namespace": "shared"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "read-secrets"},
+        "subjects": [{"kind": "ServiceAccount", "name": "reader", "namespace": "shared"}]}));
+    let token = remote
+        .api
+        .store()
+        .issue_token(
+            "shared",
+            "reader",
+            &[kube_sim::auth::API_AUDIENCE.to_string()],
+            3600,
+        )
+        .unwrap_or_else(|e| panic!("remote token: {e:?}"));
+    let bad = canary("k8s-revoked-token");
+    home.create(token_secret("remote-token", &token));
+    home.create(token_secret("revoked-token", &bad));
+    let url = remote.api.url();
+    let ca = remote.api.ca_pem().map(|p| b64(&p));
+    for (name, ns, secret, ca) in [
+        ("remote", "shared", "remote-token", ca.as_deref()),
+        ("remote-locked", "locked", "remote-token", ca.as_deref()),
+        ("remote-revoked", "shared", "revoked-token", ca.as_deref()),
+        ("remote-no-ca", "shared", "remote-token", None),
+    ] {
+        let s = home.create(store(name, &url, ns, secret, ca));
+        home.set_status(&s, store_status(true, "Valid"));
+    }
+    for (name, store, key, ready) in [
+        ("db", "remote", "db", true),
+        ("db-typo", "remote", "dbb", false),
+        ("locked", "remote-locked", "db", false),
+        ("revoked", "remote-revoked", "db", false),
+        ("no-ca", "remote-no-ca", "db", false),
+    ] {
+        let e = home.create(es(name, store, key));
+        let e = home.set_status(&e, es_status(ready, &ago(30)));
+        if ready {
+            home.create(owned_secret(&e, name, "Opaque", "password", &password));
+        }
+    }
+    Bed {
+        home,
+        remote,
+        secrets: vec![password, other, token, bad],
+    }
+}
+
+impl Bed {
+    fn trust(&self) -> String {
+        self.remote
+            .api
+            .url()
+            .trim_start_matches("https://")
+            .to_string()
+    }
+
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        run_with(
+            &self.home.kubeconfig,
+            args,
+            &[("NO_PROXY", "127.0.0.1,localhost")],
+        )
+    }
+
+    fn chain(&self, name: &str) -> (Option<i32>, Value) {
+        let host = self.trust();
+        let o = self.run(&[
+            "describe-chain",
+            name,
+            "-n",
+            "prod",
+            "-o",
+            "json",
+            "--trust-provider-host",
+            &host,
+        ]);
+        assert_no_secret_form(&o, &self.secrets, name);
+        let v = serde_json::from_str(&stdout(&o))
+            .unwrap_or_else(|e| panic!("{name}: {e}: {}{}", stdout(&o), stderr(&o)));
+        (o.status.code(), v)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue15_kubernetes_provider_against_a_remote_api_server() {
+    let b = bed().await;
+
+    // Not vouched for: a namespaced store naming another API server gets nothing sent.
+    let o = b.run(&["describe-chain", "db", "-n", "prod", "-o", "json"]);
+    assert_no_secret_form(&o, &b.secrets, "refused");
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap_or(Value::Null);
+    assert_eq!(v["provider"]["probed"], false, "{v:#}");
+    assert_eq!(v["provider"]["calls"], json!([]), "{v:#}");
+    let provider = v["links"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|l| l["link"] == "provider")
+        .cloned()
+        .unwrap_or_default();
+    let summary = provider["summary"].as_str().unwrap_or_default();
+    assert_eq!(summary.matches("not probed").count(), 1, "{summary}");
+    assert!(
+        summary.contains(&format!("--trust-provider-host {}", b.trust())),
+        "{summary}"
+    );
+    assert_ne!(provider["state"], "ok", "{provider:#}");
+
+    // Vouched for: healthy, the value compared in memory.
+    let (code, v) = b.chain("db");
+    assert_eq!(code, Some(0), "{v:#}");
+    assert_eq!(v["target"]["matchesProvider"], "yes", "{v:#}");
+    let calls = v["provider"]["calls"].to_string();
+    assert!(
+        calls.contains("kubernetes GET secrets shared/db -> 200"),
+        "{calls}"
+    );
+
+    // 403: the identity named, with the Role and RoleBinding that would grant it.
+    let (code, v) = b.chain("locked");
+    assert_eq!(code, Some(1), "{v:#}");
+    assert_eq!(v["verdict"]["code"], "kubernetes-rbac-denied", "{v:#}");
+    let cause = v["verdict"]["cause"].as_str().unwrap_or_default();
+    assert!(
+        cause.contains(
+            "system:serviceaccount:shared:reader may not get secret db in namespace locked"
+        ),
+        "{cause}"
+    );
+    let next = v["verdict"]["next"].to_string();
+    assert!(next.contains("--resource-name=db"), "{next}");
+    assert!(next.contains("--serviceaccount=shared:reader"), "{next}");
+    assert!(
+        next.contains(&format!("on the cluster at {}", b.remote.api.url())),
+        "{next}"
+    );
+
+    // 404: the near-miss name from a metadata-only LIST.
+    let (code, v) = b.chain("db-typo");
+    assert_eq!(code, Some(1), "{v:#}");
+    assert_eq!(v["verdict"]["code"], "provider-key-near-miss", "{v:#}");
+    assert_eq!(v["provider"]["keys"][0]["didYouMean"], "db", "{v:#}");
+    assert!(
+        v["provider"]["calls"]
+            .to_string()
+            .contains("kubernetes LIST secrets -n shared (names only) -> 200"),
+        "{v:#}"
+    );
+
+    // 401: the token in the Secret is rejected.
+    let (code, v) = b.chain("revoked");
+    assert_eq!(code, Some(1), "{v:#}");
+    assert_eq!(v["verdict"]["code"], "kubernetes-token-rejected", "{v:#}");
+    let cause = v["verdict"]["cause"].as_str().unwrap_or_default();
+    assert!(
+        cause.contains("Secret prod/revoked-token[token]"),
+        "{cause}"
+    );
+
+    // TLS: no caBundle, the remote's own CA is not a system root.
+    let (code, v) = b.chain("no-ca");
+    assert_eq!(code, Some(1), "{v:#}");
+    assert_eq!(v["verdict"]["code"], "kubernetes-ca-untrusted", "{v:#}");
+
+    // doctor: one GET per distinct key per store, every cause, in every format and -v: no value.
+    let host = b.trust();
+    for format in ["table", "wide", "json", "yaml"] {
+        for verbose in [None, Some("-v")] {
+            let mut args = vec![
+                "doctor",
+                "-n",
+                "prod",
+                "-o",
+                format,
+                "--trust-provider-host",
+                &host,
+            ];
+            args.extend(verbose);
+            let o = b.run(&args);
+            assert_no_secret_form(&o, &b.secrets, &format!("doctor {args:?}"));
+            assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+            if format == "json" {
+                let v: Value = serde_json::from_str(&stdout(&o)).unwrap_or(Value::Null);
+                let codes = v.to_string();
+                for code in [
+                    "kubernetes-rbac-denied",
+                    "kubernetes-token-rejected",
+                    "kubernetes-ca-untrusted",
+                    "provider-key-near-miss",
+                ] {
+                    assert!(codes.contains(code), "{code} missing: {v:#}");
+                }
+            }
+            let o = b.run(&[
+                "describe-chain",
+                "locked",
+                "-n",
+                "prod",
+                "-o",
+                format,
+                "--trust-provider-host",
+                &host,
+            ]);
+            assert_no_secret_form(&o, &b.secrets, &format!("describe-chain -o {format}"));
+        }
+    }
+    let o = b.run(&[
+        "describe-chain",
+        "db",
+        "-n",
+        "prod",
+        "-v",
+        "--trust-provider-host",
+        &host,
+    ]);
+    assert_no_secret_form(&o, &b.secrets, "describe-chain -v");
+    assert!(
+        stderr(&o).contains("kubernetes GET secrets shared/db"),
+        "{}",
+        stderr(&o)
+    );
+    let o = b.run(&["scope", "-n", "prod", "-o", "json"]);
+    assert_no_secret_form(&o, &b.secrets, "scope");
+}
+
+/// Issue 15, every other provider: stores of providers this tool does not probe (GCP, Akeyless,
+/// 1Password, Bitwarden, Doppler) are diagnosed from ESO's status and Events, and their Provider
+/// link names the provider and says it was not probed — never ok, never "not probed: not probed".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue15_other_providers_are_named_and_not_probed() {
+    let c = Cluster::start(EsoCrds::V1).await;
+    c.namespaces(&["prod"]);
+    let token = canary("doppler-token");
+    c.create(token_secret("provider-creds", &token));
+    let sref = json!({"name": "provider-creds", "key": "token"});
+    let providers = [
+        (
+            "gcpsm",
+            json!({"projectID": "acme-prod", "auth": {"secretRef": {"secretAccessKeySecretRef": sref}}}),
+        ),
+        (
+            "akeyless",
+            json!({"akeylessGWApiURL": "https://api.akeyless.io",
+            "authSecretRef": {"secretRef": {"accessID": sref, "accessType": sref, "accessTypeParam": sref}}}),
+        ),
+        (
+            "onepassword",
+            json!({"connectHost": "https://op-connect.prod.svc:8080", "vaults": {"prod": 1},
+            "auth": {"secretRef": {"connectTokenSecretRef": sref}}}),
+        ),
+        (
+            "bitwardensecretsmanager",
+            json!({"apiURL": "https://api.bitwarden.com",
+            "identityURL": "https://identity.bitwarden.com", "bitwardenServerSDKURL": "https://bitwarden-sdk-server.external-secrets.svc:9998",
+            "caBundle": "eA==", "organizationID": "org", "projectID": "proj",
+            "auth": {"secretRef": {"credentials": sref}}}),
+        ),
+        (
+            "doppler",
+            json!({"auth": {"secretRef": {"dopplerToken": sref}}}),
+        ),
+    ];
+    for (i, (provider, spec)) in providers.iter().enumerate() {
+        let name = format!("{provider}-store");
+        let s = c.create(json!({"apiVersion": V1, "kind": "SecretStore",
+            "metadata": {"name": name, "namespace": "prod"},
+            "spec": {"provider": {*provider: spec}}}));
+        // The first store is broken as ESO reports it; the others are Ready.
+        let broken = i == 0;
+        c.set_status(
+            &s,
+            store_status(
+                !broken,
+                if broken {
+                    "InvalidProviderConfig"
+                } else {
+                    "Valid"
+                },
+            ),
+        );
+        if broken {
+            c.create(store_event(
+                &s,
+                "unable to create client: google: could not find default credentials",
+                &ago(5),
+            ));
+        }
+        let e = c.create(json!({"apiVersion": V1, "kind": "ExternalSecret",
+            "metadata": {"name": format!("{provider}-app"), "namespace": "prod"},
+            "spec": {"refreshInterval": "1h", "secretStoreRef": {"kind": "SecretStore", "name": name},
+                "target": {"name": format!("{provider}-app")},
+                "data": [{"secretKey": "password", "remoteRef": {"key": "app-password"}}]}}));
+        let e = c.set_status(&e, es_status(!broken, &ago(30)));
+        if !broken {
+            c.create(owned_secret(
+                &e,
+                &format!("{provider}-app"),
+                "Opaque",
+                "password",
+                &canary(provider),
+            ));
+        }
+    }
+    for (i, (provider, _)) in providers.iter().enumerate() {
+        let name = format!("{provider}-app");
+        let o = c.run(&["describe-chain", &name, "-n", "prod", "-o", "json"]);
+        assert_no_secret_form(&o, std::slice::from_ref(&token), &name);
+        let v: Value = serde_json::from_str(&stdout(&o))
+            .unwrap_or_else(|e| panic!("{name}: {e}: {}{}", stdout(&o), stderr(&o)));
+        let link = v["links"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|l| l["link"] == "provider")
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(link["state"], "unknown", "{provider}: {link:#}");
+        let summary = link["summary"].as_str().unwrap_or_default();
+        assert_eq!(summary.matches("not probed").count(), 1, "{summary}");
+        assert!(
+            summary.contains(&format!(
+                "the {provider} provider is not probed by this tool"
+            )),
+            "{summary}"
+        );
+        assert_eq!(v["provider"]["calls"], json!([]), "{provider}: {v:#}");
+        if i == 0 {
+            // The cause comes from ESO's status and the store's Event.
+            assert_eq!(o.status.code(), Some(1), "{v:#}");
+            assert_eq!(v["verdict"]["code"], "store-not-ready", "{v:#}");
+            assert!(
+                v.to_string().contains("could not find default credentials"),
+                "{v:#}"
+            );
+        } else {
+            assert_ne!(v["verdict"]["state"], "broken", "{provider}: {v:#}");
+        }
+    }
+    let o = c.run(&["doctor", "-n", "prod", "-o", "json"]);
+    assert_no_secret_form(&o, std::slice::from_ref(&token), "doctor");
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap_or(Value::Null);
+    assert_eq!(o.status.code(), Some(1), "{v:#}");
+    assert_eq!(v["findings"][0]["code"], "store-not-ready", "{v:#}");
+    let text = v.to_string();
+    for (provider, _) in &providers {
+        assert!(
+            text.contains(&format!(
+                "the {provider} provider is not probed by this tool"
+            )),
+            "{provider}: {v:#}"
+        );
+    }
+    let o = c.run(&["scope", "-n", "prod", "-o", "json"]);
+    assert_no_secret_form(&o, std::slice::from_ref(&token), "scope");
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap_or(Value::Null);
+    let row = v["externalSecrets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|r| r["name"] == "gcpsm-app")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(row["rootCause"]["code"], "store-not-ready", "{row:#}");
+}
