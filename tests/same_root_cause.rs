@@ -35,6 +35,8 @@ async fn same_root_cause(scenario: &str, incident: bool, expect: Option<&str>, o
     if operator {
         env.login_vault_operator().await;
     }
+    // `kubectl eso sandbox` always hands an AWS scenario's shell the operator's keys.
+    env.login_aws_operator();
     let (code, doctor) = env.json(&["doctor", "-A", "-o", "json"]);
     let findings = doctor["findings"].as_array().cloned().unwrap_or_default();
     if !incident {
@@ -305,3 +307,31 @@ fn issue12_every_scenario_is_covered() {
         );
     }
 }
+
+// Issue 15: the AWS region (crates/eso-sandbox/src/aws). Names, namespaces and auth differ from
+// scenario to scenario (IRSA with StringEquals / StringLike trust, static keys, Parameter Store).
+scenario!(issue15_aws_healthy, "aws-healthy", false);
+scenario!(
+    issue15_aws_irsa_trust_mismatch,
+    "aws-irsa-trust-mismatch",
+    root "provider-login-failed",
+    operator false
+);
+scenario!(
+    issue15_aws_access_denied_one_secret,
+    "aws-access-denied-one-secret",
+    root "provider-read-denied",
+    operator false
+);
+scenario!(
+    issue15_aws_secret_scheduled_deletion,
+    "aws-secret-scheduled-deletion",
+    root "provider-secret-deleted",
+    operator false
+);
+scenario!(
+    issue15_aws_property_missing,
+    "aws-property-missing",
+    root "provider-property-missing",
+    operator false
+);
