@@ -198,6 +198,7 @@ impl SandboxFiles {
                 "AWS_SECRETSMANAGER_ENDPOINT",
                 "AWS_SSM_ENDPOINT",
                 "AWS_STS_ENDPOINT",
+                "AWS_ENDPOINT_URL_IAM",
             ] {
                 env.push((var, aws.endpoint()));
             }

@@ -104,6 +104,7 @@ impl SandboxEnv {
                 "AWS_SECRETSMANAGER_ENDPOINT",
                 "AWS_SSM_ENDPOINT",
                 "AWS_STS_ENDPOINT",
+                "AWS_ENDPOINT_URL_IAM",
             ] {
                 env.push((var, a.as_str()));
             }

@@ -296,7 +296,10 @@ impl Sandbox {
                 trust_policy,
                 policies,
             } => {
-                let aws = self.aws.as_ref().context("this scenario has no AWS region")?;
+                let aws = self
+                    .aws
+                    .as_ref()
+                    .context("this scenario has no AWS region")?;
                 aws.with(|r| {
                     let trust = trust_policy.as_ref().map(|t| aws::fill_policy(r, t));
                     let policies = policies
@@ -306,11 +309,17 @@ impl Sandbox {
                 });
             }
             Step::AwsPutSecret { name, value } => {
-                let aws = self.aws.as_ref().context("this scenario has no AWS region")?;
+                let aws = self
+                    .aws
+                    .as_ref()
+                    .context("this scenario has no AWS region")?;
                 aws.with(|r| r.put_secret(name, &aws::secret_string(value), None));
             }
             Step::AwsDeleteSecret { name } => {
-                let aws = self.aws.as_ref().context("this scenario has no AWS region")?;
+                let aws = self
+                    .aws
+                    .as_ref()
+                    .context("this scenario has no AWS region")?;
                 aws.with(|r| r.schedule_deletion(name))?;
             }
             Step::AkvDisableSecret { vault, name } => {

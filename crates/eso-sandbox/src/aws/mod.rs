@@ -295,7 +295,8 @@ async fn serve(
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut resp = (status, reply.body).into_response();
     if let Ok(v) = axum::http::HeaderValue::from_str(reply.content_type) {
-        resp.headers_mut().insert(axum::http::header::CONTENT_TYPE, v);
+        resp.headers_mut()
+            .insert(axum::http::header::CONTENT_TYPE, v);
     }
     if let Ok(v) = axum::http::HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
         resp.headers_mut().insert("x-amzn-requestid", v);

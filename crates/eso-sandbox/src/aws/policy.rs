@@ -191,11 +191,27 @@ mod tests {
 
     #[test]
     fn wildcards_follow_iam() {
-        assert!(wildcard("secretsmanager:Get*", "secretsmanager:GetSecretValue", true));
-        assert!(wildcard("SecretsManager:getsecretvalue", "secretsmanager:GetSecretValue", true));
+        assert!(wildcard(
+            "secretsmanager:Get*",
+            "secretsmanager:GetSecretValue",
+            true
+        ));
+        assert!(wildcard(
+            "SecretsManager:getsecretvalue",
+            "secretsmanager:GetSecretValue",
+            true
+        ));
         assert!(!wildcard("ssm:Get*", "secretsmanager:GetSecretValue", true));
-        assert!(wildcard("arn:aws:secretsmanager:*:*:secret:prod/*", "arn:aws:secretsmanager:eu-west-1:1:secret:prod/db-AbCdEf", false));
-        assert!(!wildcard("arn:aws:secretsmanager:*:*:secret:prod/db-??????", "arn:aws:secretsmanager:eu-west-1:1:secret:prod/api-AbCdEf", false));
+        assert!(wildcard(
+            "arn:aws:secretsmanager:*:*:secret:prod/*",
+            "arn:aws:secretsmanager:eu-west-1:1:secret:prod/db-AbCdEf",
+            false
+        ));
+        assert!(!wildcard(
+            "arn:aws:secretsmanager:*:*:secret:prod/db-??????",
+            "arn:aws:secretsmanager:eu-west-1:1:secret:prod/api-AbCdEf",
+            false
+        ));
     }
 
     #[test]
@@ -203,34 +219,108 @@ mod tests {
         let allow = json!({"Statement": [{"Effect": "Allow", "Action": "secretsmanager:*", "Resource": "*"}]});
         let deny = json!({"Statement": {"Effect": "Deny", "Action": "secretsmanager:GetSecretValue", "Resource": "arn:aws:secretsmanager:*:*:secret:prod/api-*"}});
         let arn = "arn:aws:secretsmanager:eu-west-1:1:secret:prod/api-AbCdEf";
-        assert_eq!(evaluate(&[allow.clone()], "secretsmanager:GetSecretValue", arn), Decision::Allowed);
-        assert_eq!(evaluate(&[allow.clone(), deny.clone()], "secretsmanager:GetSecretValue", arn), Decision::ExplicitDeny);
-        assert_eq!(evaluate(&[allow, deny], "secretsmanager:GetSecretValue", "arn:aws:secretsmanager:eu-west-1:1:secret:prod/db-AbCdEf"), Decision::Allowed);
-        assert_eq!(evaluate(&[], "ssm:GetParameter", "*"), Decision::ImplicitDeny);
+        assert_eq!(
+            evaluate(&[allow.clone()], "secretsmanager:GetSecretValue", arn),
+            Decision::Allowed
+        );
+        assert_eq!(
+            evaluate(
+                &[allow.clone(), deny.clone()],
+                "secretsmanager:GetSecretValue",
+                arn
+            ),
+            Decision::ExplicitDeny
+        );
+        assert_eq!(
+            evaluate(
+                &[allow, deny],
+                "secretsmanager:GetSecretValue",
+                "arn:aws:secretsmanager:eu-west-1:1:secret:prod/db-AbCdEf"
+            ),
+            Decision::Allowed
+        );
+        assert_eq!(
+            evaluate(&[], "ssm:GetParameter", "*"),
+            Decision::ImplicitDeny
+        );
     }
 
     #[test]
     fn web_identity_trust_checks_provider_subject_and_audience() {
         let sub = "system:serviceaccount:payments:eso-payments";
         let t = trust("StringEquals", sub);
-        assert!(trust_admits_web_identity(&t, PROVIDER, OIDC, sub, &["sts.amazonaws.com"]));
+        assert!(trust_admits_web_identity(
+            &t,
+            PROVIDER,
+            OIDC,
+            sub,
+            &["sts.amazonaws.com"]
+        ));
         // Near misses: another namespace, another audience, another OIDC provider.
-        assert!(!trust_admits_web_identity(&t, PROVIDER, OIDC, "system:serviceaccount:billing:eso-payments", &["sts.amazonaws.com"]));
-        assert!(!trust_admits_web_identity(&t, PROVIDER, OIDC, sub, &["api://AzureADTokenExchange"]));
-        assert!(!trust_admits_web_identity(&t, "arn:aws:iam::123456789012:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/X", OIDC, sub, &["sts.amazonaws.com"]));
+        assert!(!trust_admits_web_identity(
+            &t,
+            PROVIDER,
+            OIDC,
+            "system:serviceaccount:billing:eso-payments",
+            &["sts.amazonaws.com"]
+        ));
+        assert!(!trust_admits_web_identity(
+            &t,
+            PROVIDER,
+            OIDC,
+            sub,
+            &["api://AzureADTokenExchange"]
+        ));
+        assert!(!trust_admits_web_identity(
+            &t,
+            "arn:aws:iam::123456789012:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/X",
+            OIDC,
+            sub,
+            &["sts.amazonaws.com"]
+        ));
         // StringLike with a wildcard matches; StringEquals with the same text does not.
         let like = trust("StringLike", "system:serviceaccount:payments:*");
-        assert!(trust_admits_web_identity(&like, PROVIDER, OIDC, sub, &["sts.amazonaws.com"]));
+        assert!(trust_admits_web_identity(
+            &like,
+            PROVIDER,
+            OIDC,
+            sub,
+            &["sts.amazonaws.com"]
+        ));
         let equals = trust("StringEquals", "system:serviceaccount:payments:*");
-        assert!(!trust_admits_web_identity(&equals, PROVIDER, OIDC, sub, &["sts.amazonaws.com"]));
+        assert!(!trust_admits_web_identity(
+            &equals,
+            PROVIDER,
+            OIDC,
+            sub,
+            &["sts.amazonaws.com"]
+        ));
     }
 
     #[test]
     fn assume_role_trust_names_the_caller_or_the_account() {
         let t = json!({"Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::1:root"},
             "Action": "sts:AssumeRole", "Condition": {"StringEquals": {"sts:ExternalId": "team-a"}}}]});
-        assert!(trust_admits_principal(&t, "arn:aws:iam::1:user/eso", "arn:aws:iam::1:root", true, Some("team-a")));
-        assert!(!trust_admits_principal(&t, "arn:aws:iam::1:user/eso", "arn:aws:iam::1:root", true, Some("team-b")));
-        assert!(!trust_admits_principal(&t, "arn:aws:iam::1:user/eso", "arn:aws:iam::1:root", false, Some("team-a")));
+        assert!(trust_admits_principal(
+            &t,
+            "arn:aws:iam::1:user/eso",
+            "arn:aws:iam::1:root",
+            true,
+            Some("team-a")
+        ));
+        assert!(!trust_admits_principal(
+            &t,
+            "arn:aws:iam::1:user/eso",
+            "arn:aws:iam::1:root",
+            true,
+            Some("team-b")
+        ));
+        assert!(!trust_admits_principal(
+            &t,
+            "arn:aws:iam::1:user/eso",
+            "arn:aws:iam::1:root",
+            false,
+            Some("team-a")
+        ));
     }
 }

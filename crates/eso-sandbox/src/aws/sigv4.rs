@@ -28,7 +28,13 @@ fn hmac_sha256(key: &[u8], data: &[u8]) -> Vec<u8> {
 }
 
 /// The signature of `string_to_sign` with the key derived for (date, region, service).
-fn signature(secret: &str, date: &str, region: &str, service: &str, string_to_sign: &str) -> String {
+fn signature(
+    secret: &str,
+    date: &str,
+    region: &str,
+    service: &str,
+    string_to_sign: &str,
+) -> String {
     let k_date = hmac_sha256(format!("AWS4{secret}").as_bytes(), date.as_bytes());
     let k_region = hmac_sha256(&k_date, region.as_bytes());
     let k_service = hmac_sha256(&k_region, service.as_bytes());
@@ -94,7 +100,15 @@ pub fn sign(
     }
     signed.sort();
     let scope = format!("{date}/{region}/{service}/aws4_request");
-    let to_sign = string_to_sign("POST", "/", "", &signed, &sha256_hex(body), &amz_date, &scope);
+    let to_sign = string_to_sign(
+        "POST",
+        "/",
+        "",
+        &signed,
+        &sha256_hex(body),
+        &amz_date,
+        &scope,
+    );
     let names: Vec<&str> = signed.iter().map(|(k, _)| k.as_str()).collect();
     let mut out = vec![("x-amz-date".to_string(), amz_date.clone())];
     if let Some(t) = &creds.session_token {
@@ -223,7 +237,15 @@ mod tests {
     fn what_is_signed_verifies_and_a_changed_body_or_key_does_not() {
         let now = jiff::Timestamp::from_second(1_764_900_000).unwrap_or_default();
         let headers = [("content-type", "application/x-amz-json-1.1")];
-        let out = sign(&creds(), "eu-west-1", "secretsmanager", "127.0.0.1:9", &headers, b"{}", now);
+        let out = sign(
+            &creds(),
+            "eu-west-1",
+            "secretsmanager",
+            "127.0.0.1:9",
+            &headers,
+            b"{}",
+            now,
+        );
         let all: Vec<(String, String)> = out
             .iter()
             .cloned()

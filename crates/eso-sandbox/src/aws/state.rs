@@ -156,7 +156,9 @@ fn now() -> i64 {
 /// A short stable suffix, as AWS appends six random characters to a secret's ARN.
 fn suffix(name: &str) -> String {
     let digest = sigv4::sha256_hex(name.as_bytes());
-    let alphabet: Vec<char> = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ".chars().collect();
+    let alphabet: Vec<char> = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+        .chars()
+        .collect();
     digest
         .bytes()
         .take(6)
@@ -200,7 +202,13 @@ impl Region {
             .map(|h| format!("arn:aws:iam::{ACCOUNT}:oidc-provider/{h}"))
     }
 
-    pub fn put_user(&mut self, name: &str, access_key_id: &str, secret: &str, policies: Vec<Value>) {
+    pub fn put_user(
+        &mut self,
+        name: &str,
+        access_key_id: &str,
+        secret: &str,
+        policies: Vec<Value>,
+    ) {
         self.users.insert(
             name.to_string(),
             User {
@@ -240,14 +248,17 @@ impl Region {
             self.region,
             suffix(name)
         );
-        let secret = self.secrets.entry(name.to_string()).or_insert_with(|| Secret {
-            name: name.to_string(),
-            arn,
-            versions: Vec::new(),
-            deleted: None,
-            kms_key_id,
-            created: now(),
-        });
+        let secret = self
+            .secrets
+            .entry(name.to_string())
+            .or_insert_with(|| Secret {
+                name: name.to_string(),
+                arn,
+                versions: Vec::new(),
+                deleted: None,
+                kms_key_id,
+                created: now(),
+            });
         // AWSCURRENT moves to the new version, the old current becomes AWSPREVIOUS.
         for v in &mut secret.versions {
             v.stages.retain(|s| s != "AWSPREVIOUS");
@@ -274,13 +285,16 @@ impl Region {
     }
 
     pub fn put_parameter(&mut self, name: &str, value: &str, kind: &str) {
-        let p = self.parameters.entry(name.to_string()).or_insert_with(|| Parameter {
-            name: name.to_string(),
-            value: String::new(),
-            kind: kind.to_string(),
-            version: 0,
-            modified: now(),
-        });
+        let p = self
+            .parameters
+            .entry(name.to_string())
+            .or_insert_with(|| Parameter {
+                name: name.to_string(),
+                value: String::new(),
+                kind: kind.to_string(),
+                version: 0,
+                modified: now(),
+            });
         p.value = value.to_string();
         p.kind = kind.to_string();
         p.version += 1;
@@ -325,7 +339,10 @@ impl Region {
         let creds = sigv4::Creds {
             access_key_id: format!("ASIASANDBOX{n:09}"),
             secret_access_key: format!("sandbox-session-secret-{}", uuid::Uuid::new_v4().simple()),
-            session_token: Some(format!("sandbox-session-token-{}", uuid::Uuid::new_v4().simple())),
+            session_token: Some(format!(
+                "sandbox-session-token-{}",
+                uuid::Uuid::new_v4().simple()
+            )),
         };
         self.keys.insert(
             creds.access_key_id.clone(),
@@ -435,10 +452,16 @@ impl Region {
             if json_protocol {
                 Reply::json_error(code_json, message)
             } else {
-                Reply::xml_error(status_xml, code_xml, message, "00000000-0000-4000-8000-000000000000")
+                Reply::xml_error(
+                    status_xml,
+                    code_xml,
+                    message,
+                    "00000000-0000-4000-8000-000000000000",
+                )
             }
         };
-        let Some(auth) = (req.headers)("authorization").and_then(|h| sigv4::parse_authorization(&h))
+        let Some(auth) =
+            (req.headers)("authorization").and_then(|h| sigv4::parse_authorization(&h))
         else {
             return Err(refuse(
                 "MissingAuthenticationTokenException",
@@ -459,25 +482,54 @@ impl Region {
             ));
         }
         let Some(key) = self.keys.get(&auth.access_key_id) else {
-            return Err(refuse("UnrecognizedClientException", "InvalidClientTokenId", 403, INVALID_TOKEN));
+            return Err(refuse(
+                "UnrecognizedClientException",
+                "InvalidClientTokenId",
+                403,
+                INVALID_TOKEN,
+            ));
         };
-        if key.session_token.is_some() && (req.headers)("x-amz-security-token") != key.session_token {
-            return Err(refuse("UnrecognizedClientException", "InvalidClientTokenId", 403, INVALID_TOKEN));
+        if key.session_token.is_some() && (req.headers)("x-amz-security-token") != key.session_token
+        {
+            return Err(refuse(
+                "UnrecognizedClientException",
+                "InvalidClientTokenId",
+                403,
+                INVALID_TOKEN,
+            ));
         }
-        if !sigv4::verify(&auth, &key.secret, "POST", req.path, req.query, req.headers, req.body) {
-            return Err(refuse("InvalidSignatureException", "SignatureDoesNotMatch", 403, BAD_SIGNATURE));
+        if !sigv4::verify(
+            &auth,
+            &key.secret,
+            "POST",
+            req.path,
+            req.query,
+            req.headers,
+            req.body,
+        ) {
+            return Err(refuse(
+                "InvalidSignatureException",
+                "SignatureDoesNotMatch",
+                403,
+                BAD_SIGNATURE,
+            ));
         }
         Ok(key.principal.clone())
     }
 
     /// The JSON `AccessDeniedException` AWS answers for an identity-policy refusal.
     fn denied_json(&self, caller: &Principal, action: &str, resource: &str, d: Decision) -> Reply {
-        Reply::json_error("AccessDeniedException", &self.denied_text(caller, action, resource, d))
+        Reply::json_error(
+            "AccessDeniedException",
+            &self.denied_text(caller, action, resource, d),
+        )
     }
 
     fn denied_text(&self, caller: &Principal, action: &str, resource: &str, d: Decision) -> String {
         let why = match d {
-            Decision::ExplicitDeny => "with an explicit deny in an identity-based policy".to_string(),
+            Decision::ExplicitDeny => {
+                "with an explicit deny in an identity-based policy".to_string()
+            }
             _ => format!("because no identity-based policy allows the {action} action"),
         };
         format!(
@@ -506,13 +558,19 @@ impl Region {
                 if id.starts_with("arn:") {
                     id.to_string()
                 } else {
-                    format!("arn:aws:secretsmanager:{}:{ACCOUNT}:secret:{id}", self.region)
+                    format!(
+                        "arn:aws:secretsmanager:{}:{ACCOUNT}:secret:{id}",
+                        self.region
+                    )
                 }
             })
     }
 
     fn get_secret_value(&self, caller: &Principal, body: &Value) -> Reply {
-        let id = body.get("SecretId").and_then(Value::as_str).unwrap_or_default();
+        let id = body
+            .get("SecretId")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let resource = self.secret_resource(id);
         let action = "secretsmanager:GetSecretValue";
         match self.authorize(caller, action, &resource) {
@@ -558,7 +616,10 @@ impl Region {
     }
 
     fn describe_secret(&self, caller: &Principal, body: &Value) -> Reply {
-        let id = body.get("SecretId").and_then(Value::as_str).unwrap_or_default();
+        let id = body
+            .get("SecretId")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let resource = self.secret_resource(id);
         let action = "secretsmanager:DescribeSecret";
         match self.authorize(caller, action, &resource) {
@@ -664,7 +725,11 @@ impl Region {
 
     /// AWS answers every refused web identity with the same `AccessDenied` (which role, which
     /// condition: it never says); bad tokens get `InvalidIdentityToken`.
-    fn assume_role_with_web_identity(&mut self, form: &BTreeMap<String, String>, rid: &str) -> Reply {
+    fn assume_role_with_web_identity(
+        &mut self,
+        form: &BTreeMap<String, String>,
+        rid: &str,
+    ) -> Reply {
         let role_arn = form.get("RoleArn").cloned().unwrap_or_default();
         let session = form
             .get("RoleSessionName")
@@ -705,7 +770,12 @@ impl Region {
             );
         }
         if jwt.claim_i64("exp").is_some_and(|e| e < now()) {
-            return Reply::xml_error(400, "ExpiredTokenException", "Token expired: current date/time must be before the expiration date/time", rid);
+            return Reply::xml_error(
+                400,
+                "ExpiredTokenException",
+                "Token expired: current date/time must be before the expiration date/time",
+                rid,
+            );
         }
         let denied = || {
             Reply::xml_error(
@@ -715,7 +785,10 @@ impl Region {
                 rid,
             )
         };
-        let Some(role) = Self::role_name(&role_arn).and_then(|r| self.roles.get(r)).cloned() else {
+        let Some(role) = Self::role_name(&role_arn)
+            .and_then(|r| self.roles.get(r))
+            .cloned()
+        else {
             return denied();
         };
         let host = issuer.trim_start_matches("https://").to_string();
@@ -737,7 +810,12 @@ impl Region {
         Reply::xml("AssumeRoleWithWebIdentity", STS_NS, &result, rid)
     }
 
-    fn assume_role(&mut self, caller: &Principal, form: &BTreeMap<String, String>, rid: &str) -> Reply {
+    fn assume_role(
+        &mut self,
+        caller: &Principal,
+        form: &BTreeMap<String, String>,
+        rid: &str,
+    ) -> Reply {
         let role_arn = form.get("RoleArn").cloned().unwrap_or_default();
         let session = form
             .get("RoleSessionName")
@@ -764,7 +842,9 @@ impl Region {
             return Reply::xml_error(
                 403,
                 "AccessDenied",
-                &format!("User: {caller_arn} is not authorized to perform: sts:AssumeRole on resource: {role_arn}"),
+                &format!(
+                    "User: {caller_arn} is not authorized to perform: sts:AssumeRole on resource: {role_arn}"
+                ),
                 rid,
             );
         }
@@ -779,7 +859,12 @@ impl Region {
         let arn = format!("arn:aws:iam::{ACCOUNT}:role/{name}");
         let d = self.authorize(caller, "iam:GetRole", &arn);
         if d != Decision::Allowed {
-            return Reply::xml_error(403, "AccessDenied", &self.denied_text(caller, "iam:GetRole", &arn, d), rid);
+            return Reply::xml_error(
+                403,
+                "AccessDenied",
+                &self.denied_text(caller, "iam:GetRole", &arn, d),
+                rid,
+            );
         }
         let Some(role) = self.roles.get(&name) else {
             return Reply::xml_error(

@@ -458,7 +458,12 @@ fn aws_sdk_error(service: &str, op: &str, status: u16, request_id: &str, body: &
         let tag = |t: &str| {
             body.split_once(&format!("<{t}>"))
                 .and_then(|(_, rest)| rest.split_once(&format!("</{t}>")))
-                .map(|(v, _)| v.replace("&quot;", "\"").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&"))
+                .map(|(v, _)| {
+                    v.replace("&quot;", "\"")
+                        .replace("&lt;", "<")
+                        .replace("&gt;", ">")
+                        .replace("&amp;", "&")
+                })
                 .unwrap_or_default()
         };
         (tag("Code"), tag("Message"))
@@ -601,7 +606,10 @@ pub async fn aws_login(
     external_id: Option<&str>,
 ) -> Result<crate::aws::sigv4::Creds, String> {
     let wrap = |e: AwsFailure| {
-        format!("get identity: get credentials: failed to refresh cached credentials, failed to retrieve credentials, {}", e.text)
+        format!(
+            "get identity: get credentials: failed to refresh cached credentials, failed to retrieve credentials, {}",
+            e.text
+        )
     };
     let mut creds = match auth {
         AwsAuth::Static(c) => c.clone(),

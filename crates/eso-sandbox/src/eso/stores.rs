@@ -312,9 +312,7 @@ fn resolve_aws(
         let sa = ctx
             .store
             .get("v1", "ServiceAccount", Some(&ns), &name)
-            .ok_or_else(|| {
-                ProviderError(format!("serviceaccounts \"{name}\" not found"))
-            })?;
+            .ok_or_else(|| ProviderError(format!("serviceaccounts \"{name}\" not found")))?;
         let role_arn = str_at(&sa, "/metadata/annotations/eks.amazonaws.com~1role-arn")
             .filter(|r| !r.is_empty())
             .ok_or_else(|| {
@@ -351,12 +349,13 @@ fn resolve_aws(
             .map_err(|e| ProviderError(format!("could not fetch SecretAccessKey secret: {e}")))?;
         let akid = read_secret_key(ctx, store, &r["accessKeyIDSecretRef"], es_namespace)
             .map_err(|e| ProviderError(format!("could not fetch accessKeyID secret: {e}")))?;
-        let token = match r.get("sessionTokenSecretRef") {
-            Some(t) => Some(read_secret_key(ctx, store, t, es_namespace).map_err(|e| {
-                ProviderError(format!("could not fetch SessionToken secret: {e}"))
-            })?),
-            None => None,
-        };
+        let token =
+            match r.get("sessionTokenSecretRef") {
+                Some(t) => Some(read_secret_key(ctx, store, t, es_namespace).map_err(|e| {
+                    ProviderError(format!("could not fetch SessionToken secret: {e}"))
+                })?),
+                None => None,
+            };
         AwsAuth::Static(crate::aws::sigv4::Creds {
             access_key_id: akid,
             secret_access_key: sak,
