@@ -389,7 +389,7 @@ mod tests {
                 .contains("eso-payments")
         );
         assert!(
-            refused.next[0].starts_with("aws iam get-role --role-name eso-payments"),
+            refused.next[0].contains("system:serviceaccount:payments:eso-payments"),
             "{:?}",
             refused.next
         );
