@@ -26,6 +26,7 @@ impl Drop for Moto {
 }
 
 async fn moto() -> Moto {
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -208,7 +209,14 @@ async fn issue15_the_region_answers_like_moto_where_moto_is_aws() {
         let what = format!("{target} {body}");
         let (ms, mv) = call(&moto.url, service, target, body.clone()).await;
         let (ss, sv) = call(&sim_url, service, target, body).await;
-        assert_eq!(ss, ms, "{what}: status; moto {mv}, sim {sv}");
+        if ms < 300 {
+            assert_eq!(ss, ms, "{what}: status; moto {mv}, sim {sv}");
+        } else {
+            // AWS answers every client error of the JSON protocol with HTTP 400 (the API
+            // reference's "HTTP Status Code: 400" for ResourceNotFoundException too); moto sends
+            // 404 for some of them. Only the error code is moto's to compare.
+            assert_eq!(ss, 400, "{what}: status; moto {ms} {mv}, sim {sv}");
+        }
         assert_eq!(
             code(&sv),
             code(&mv),

@@ -18,6 +18,10 @@
 //! - moto answers IAM refusals on JSON services in XML with HTTP 403; the region answers as AWS
 //!   does, JSON `AccessDeniedException`, HTTP 400, with AWS's "User: … is not authorized to
 //!   perform: … on resource: … because no identity-based policy allows the … action".
+//! - moto answers `ResourceNotFoundException` with HTTP 404; AWS (and the region) with 400.
+//! - moto words a deleted secret's refusal "You tried to perform the operation on a secret that's
+//!   currently marked deleted."; AWS (and the region, and the events ESO users see): "You can't
+//!   perform this operation on the secret because it was marked for deletion."
 //!
 //! Every signed request is verified (SigV4, the key's secret, the session token of temporary
 //! credentials). Not simulated: KMS, resource policies, replication, rotation, pagination.
