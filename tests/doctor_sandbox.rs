@@ -588,3 +588,77 @@ async fn issue8_a_rotation_is_followed_from_the_provider_to_the_pods() {
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     env.sandbox.shutdown().await;
 }
+
+/// What the AWS region answered since `from`, as `(service, action, target) -> count`.
+fn aws_requests(
+    env: &SandboxEnv,
+    from: usize,
+) -> std::collections::BTreeMap<(String, String, String), usize> {
+    let mut out = std::collections::BTreeMap::new();
+    let log = env.sandbox.aws().map(|a| a.requests()).unwrap_or_default();
+    for r in log.into_iter().skip(from) {
+        *out.entry((r.service, r.action, r.target)).or_insert(0) += 1;
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue15_aws_requests_follow_distinct_keys_and_one_sts_call_per_store() {
+    // Counted by the region itself (every request it answered), not by the tool's own report.
+    let env = start("aws-healthy").await;
+    let run = |env: &SandboxEnv| {
+        env.sandbox.set_eso_paused(true);
+        let from = env.sandbox.aws().map(|a| a.requests().len()).unwrap_or(0);
+        let o = tokio::task::block_in_place(|| env.run(&["doctor", "-A", "-o", "json"]));
+        let counted = aws_requests(env, from);
+        env.sandbox.set_eso_paused(false);
+        (o, counted)
+    };
+    let (o, before) = run(&env);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let sts = |c: &std::collections::BTreeMap<(String, String, String), usize>| {
+        c.iter()
+            .filter(|((s, a, _), _)| s == "sts" && a == "AssumeRoleWithWebIdentity")
+            .map(|(_, n)| *n)
+            .sum::<usize>()
+    };
+    // One IRSA store (aws-secrets), one STS exchange.
+    assert_eq!(sts(&before), 1, "{before:?}");
+    for ((service, action, target), n) in &before {
+        assert_eq!(
+            *n, 1,
+            "{service} {action} {target} asked {n} times: {before:?}"
+        );
+    }
+    // Forty more ExternalSecrets on the same two stores and the same three keys.
+    let store = env.sandbox.api().store();
+    for i in 0..40 {
+        let (store_name, key, property) = match i % 3 {
+            0 => ("aws-secrets", "shop/db", Some("password")),
+            1 => ("aws-secrets", "shop/session-key", None),
+            _ => ("aws-parameters", "/shop/payment-api-key", None),
+        };
+        let mut remote = json!({ "key": key });
+        if let Some(p) = property {
+            remote["property"] = json!(p);
+        }
+        let es = json!({
+            "apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+            "metadata": {"name": format!("shop-extra-{i}"), "namespace": "shop"},
+            "spec": {"refreshInterval": "1h",
+                "secretStoreRef": {"name": store_name, "kind": "SecretStore"},
+                "target": {"name": format!("shop-extra-{i}")},
+                "data": [{"secretKey": "value", "remoteRef": remote}]}
+        });
+        let applied = store.apply(es);
+        assert!(applied.is_ok(), "{applied:?}");
+    }
+    assert!(env.sandbox.wait_idle().await, "ESO did not settle");
+    let (o, after) = run(&env);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(
+        before, after,
+        "43 ExternalSecrets instead of 3, same AWS requests"
+    );
+    env.sandbox.shutdown().await;
+}

@@ -119,3 +119,105 @@ async fn issue15_kubernetes_provider_leaks_nothing() {
         env.sandbox.shutdown().await;
     }
 }
+
+/// Issue 15: the AWS scenarios' outputs, in every format, with and without `-v`, and with
+/// `--probe-as me` on the operator's keys. Checked after every run, against every value the
+/// region holds or handed out by then: the IAM users' access key ids and secret keys, the
+/// session tokens STS minted for the probe's IRSA logins, the operator's keys, secret and
+/// parameter values — plain and base64.
+async fn aws_no_leak(scenario: &str, commands: &[&[&str]]) {
+    let mut env = SandboxEnv::start(scenario).await;
+    env.login_aws_operator();
+    let mut outputs = Vec::new();
+    for command in commands {
+        for format in ["table", "wide", "json", "yaml"] {
+            for verbose in [false, true] {
+                let mut args = command.to_vec();
+                args.extend(["-o", format]);
+                if verbose {
+                    args.push("-v");
+                }
+                let what = format!("{scenario}: {}", args.join(" "));
+                let o = tokio::task::block_in_place(|| env.run(&args));
+                assert!(
+                    o.status.code().is_some_and(|c| c <= 1),
+                    "{what}: {}{}",
+                    stdout(&o),
+                    stderr(&o)
+                );
+                outputs.push((what, o));
+            }
+        }
+    }
+    let mut values = env.secret_values();
+    let aws = env.sandbox.aws().map(|a| a.sensitive()).unwrap_or_default();
+    // Keys of the scenario's users, the operator's, and at least one minted session token.
+    assert!(
+        aws.iter().any(|v| v.starts_with("AKIA"))
+            && aws.iter().any(|v| v.starts_with("sandbox-operator-")),
+        "{scenario}: the region's credentials are missing from the leak check"
+    );
+    values.extend(aws);
+    values.sort();
+    values.dedup();
+    for (what, o) in &outputs {
+        assert_no_leak(o, &values, what);
+    }
+    env.sandbox.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue15_aws_irsa_and_static_keys_leak_nothing() {
+    aws_no_leak(
+        "aws-healthy",
+        &[
+            &["doctor", "-A"],
+            &["describe-chain", "shop-db", "-n", "shop"],
+            &["describe-chain", "shop-payment-api", "-n", "shop"],
+            &[
+                "describe-chain",
+                "shop-db",
+                "-n",
+                "shop",
+                "--probe-as",
+                "me",
+            ],
+            &["scope", "-A"],
+        ],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue15_aws_refusals_leak_nothing() {
+    aws_no_leak(
+        "aws-access-denied-one-secret",
+        &[
+            &["doctor", "-A"],
+            &["describe-chain", "billing-stripe", "-n", "billing"],
+            &[
+                "describe-chain",
+                "billing-stripe",
+                "-n",
+                "billing",
+                "--probe-as",
+                "me",
+            ],
+        ],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue15_aws_trust_explanation_leaks_nothing() {
+    // The refused IRSA exchange explained with the operator's keys (iam:GetRole): the token's
+    // claims are shown, never the token, the operator's keys or a value.
+    aws_no_leak(
+        "aws-irsa-trust-mismatch",
+        &[
+            &["doctor", "-A"],
+            &["describe-chain", "payments-db", "-n", "payments"],
+        ],
+    )
+    .await;
+}

@@ -128,6 +128,17 @@ async fn run_once(
         }
         Err(e) => eprintln!("sandbox: no Vault operator login for the command: {e:#}"),
     }
+    // With an AWS region, the shell is also logged in to it as an on-call operator (IAM user
+    // sandbox-operator: reads IAM roles, describes secrets and parameters, never a value). The
+    // keys are minted per run and never printed.
+    if let Some(aws) = sandbox.aws() {
+        let op = aws.operator_credentials();
+        child
+            .env("AWS_ACCESS_KEY_ID", op.access_key_id)
+            .env("AWS_SECRET_ACCESS_KEY", op.secret_access_key)
+            .env_remove("AWS_SESSION_TOKEN")
+            .env("AWS_REGION", aws.region_name());
+    }
     let status = child.status().await.context("cannot run the subcommand")?;
     files.remove(args.kubeconfig_out.is_none());
     Ok(match status.code() {
@@ -178,6 +189,22 @@ impl SandboxFiles {
         if let Some(akv) = sandbox.akv() {
             env.push(("HTTPS_PROXY", akv.proxy_url()));
             env.push(("NO_PROXY", "127.0.0.1,localhost".to_string()));
+        }
+        // The sandbox's AWS region, named the way ESO's controller is told about custom
+        // endpoints: endpoints the user sets in the tool's own environment are the ones the AWS
+        // probe trusts (docs/security.md).
+        if let Some(aws) = sandbox.aws() {
+            for var in [
+                "AWS_SECRETSMANAGER_ENDPOINT",
+                "AWS_SSM_ENDPOINT",
+                "AWS_STS_ENDPOINT",
+                "AWS_ENDPOINT_URL_IAM",
+            ] {
+                env.push((var, aws.endpoint()));
+            }
+            if sandbox.akv().is_none() {
+                env.push(("NO_PROXY", "127.0.0.1,localhost".to_string()));
+            }
         }
         env
     }

@@ -84,6 +84,7 @@ codes! {
     VAULT_KV_VERSION_MISMATCH = "vault-kv-version-mismatch", Provider;
     VAULT_MOUNT_MISSING = "vault-mount-missing", Provider;
     VAULT_SECRET_DELETED = "vault-secret-deleted", Provider;
+    AWS_IRSA_TRUST_MISMATCH = "aws-irsa-trust-mismatch", Provider;
     AZURE_CLIENT_SECRET_EXPIRED = "azure-client-secret-expired", Credentials;
     AZURE_CLIENT_SECRET_INVALID = "azure-client-secret-invalid", Credentials;
     AZURE_FEDERATED_CREDENTIAL_MISMATCH = "azure-federated-credential-mismatch", Provider;

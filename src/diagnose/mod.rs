@@ -3,6 +3,7 @@
 //! root cause. Pure: no I/O, no clock. The per-check rule families still live in
 //! `analysis::doctor::*`; they build `model::finding::Finding`s with codes from `catalogue`.
 
+pub mod aws_trust;
 pub mod catalogue;
 pub mod kubernetes;
 pub mod provider;

@@ -264,7 +264,9 @@ fn other_provider_key(k: &KeyFacts, now: jiff::Timestamp) -> Option<Class> {
         PROVIDER_KEY_MISSING
     } else if k.property_exists == Some(false) {
         PROVIDER_PROPERTY_MISSING
-    } else if k.deleted || k.destroyed {
+    } else if k.deleted || k.destroyed || k.code.as_deref() == Some("ScheduledForDeletion") {
+        // AWS: a secret scheduled for deletion (DescribeSecret's DeletedDate) is refused until
+        // it is restored.
         PROVIDER_SECRET_DELETED
     } else {
         PROVIDER_READ_DENIED
@@ -275,6 +277,28 @@ fn other_provider_key(k: &KeyFacts, now: jiff::Timestamp) -> Option<Class> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn issue15_an_aws_secret_scheduled_for_deletion_is_a_deleted_secret() {
+        let now = jiff::Timestamp::now();
+        let gone = KeyFacts {
+            key: "catalog/search-api-key".into(),
+            exists: Some(true),
+            code: Some("ScheduledForDeletion".into()),
+            error: Some("secret catalog/search-api-key is scheduled for deletion".into()),
+            ..KeyFacts::default()
+        };
+        let c = other_provider_key(&gone, now).map(|c| c.code);
+        assert_eq!(c, Some(PROVIDER_SECRET_DELETED));
+        // Near miss: another InvalidRequestException (not a deletion) stays a refused read.
+        let other = KeyFacts {
+            code: Some("InvalidRequestException".into()),
+            error: Some("GetSecretValue failed: InvalidRequestException".into()),
+            ..gone
+        };
+        let c = other_provider_key(&other, now).map(|c| c.code);
+        assert_eq!(c, Some(PROVIDER_READ_DENIED));
+    }
 
     #[test]
     fn issue12_vault_login_texts_map_to_their_cause() {

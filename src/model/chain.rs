@@ -317,6 +317,30 @@ pub struct ProviderFacts {
     /// ESO's token where it may read it and the user's own token otherwise (issue 12).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vault: Option<VaultExplain>,
+    /// AWS: the IRSA role's trust policy and what the ServiceAccount's token presents, read to
+    /// explain a refused `AssumeRoleWithWebIdentity` (issue 15).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws_trust: Option<AwsTrustFacts>,
+}
+
+/// A refused IRSA exchange, as read to explain it: configuration and token claims only (the
+/// token itself is never kept).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AwsTrustFacts {
+    pub role_arn: String,
+    /// `namespace/name`.
+    pub service_account: String,
+    /// The token's `iss`, `sub` and `aud` claims.
+    pub issuer: String,
+    pub subject: String,
+    pub audiences: Vec<String>,
+    /// The role's trust policy (`AssumeRolePolicyDocument`), read with the user's AWS keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trust_policy: Option<serde_json::Value>,
+    /// Why it could not be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unread: Option<String>,
 }
 
 /// What explains a Vault refusal, as read from Vault. Never a token or a secret value: mount

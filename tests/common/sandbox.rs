@@ -69,6 +69,19 @@ impl SandboxEnv {
         self.extra_env.push(("VAULT_TOKEN".into(), token));
     }
 
+    /// Runs every later command logged in to the sandbox's AWS region as an on-call operator, as
+    /// `kubectl eso sandbox` does: an IAM user that may read roles and describe secrets.
+    pub fn login_aws_operator(&mut self) {
+        let Some(aws) = self.sandbox.aws() else {
+            return;
+        };
+        let op = aws.operator_credentials();
+        self.extra_env
+            .push(("AWS_ACCESS_KEY_ID".into(), op.access_key_id));
+        self.extra_env
+            .push(("AWS_SECRET_ACCESS_KEY".into(), op.secret_access_key));
+    }
+
     /// Runs the binary with the provider CA file and proxy in its environment.
     pub fn run(&self, args: &[&str]) -> Output {
         let ca = self.provider_ca.display().to_string();
@@ -83,6 +96,21 @@ impl SandboxEnv {
         if let Some(p) = &self.proxy {
             env.push(("HTTPS_PROXY", p.as_str()));
             env.push(("NO_PROXY", "127.0.0.1,localhost"));
+        }
+        // As `kubectl eso sandbox` does: the AWS region's endpoints in ESO's own variables.
+        let aws = self.sandbox.aws().map(|a| a.endpoint());
+        if let Some(a) = &aws {
+            for var in [
+                "AWS_SECRETSMANAGER_ENDPOINT",
+                "AWS_SSM_ENDPOINT",
+                "AWS_STS_ENDPOINT",
+                "AWS_ENDPOINT_URL_IAM",
+            ] {
+                env.push((var, a.as_str()));
+            }
+            if self.proxy.is_none() {
+                env.push(("NO_PROXY", "127.0.0.1,localhost"));
+            }
         }
         env.extend(self.extra_env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         run_with(&self.kubeconfig, args, &env)

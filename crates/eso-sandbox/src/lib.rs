@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod akv;
+pub mod aws;
 pub mod backdate;
 pub mod eso;
 pub mod kubelet;
@@ -50,6 +51,7 @@ pub struct Sandbox {
     api: ApiServer,
     vault: vault::VaultSim,
     akv: Option<akv::AkvSim>,
+    aws: Option<aws::AwsSim>,
     registry: registry::RegistrySim,
     canaries: Vec<String>,
 }
@@ -118,6 +120,22 @@ impl Sandbox {
             }
             None => None,
         };
+        let aws = match &scenario.aws {
+            Some(setup) => {
+                // The account's IAM OIDC provider is this cluster's service-account issuer.
+                let issuer = api
+                    .store()
+                    .authenticator()
+                    .jwks()
+                    .map(|jwks| (kube_sim::auth::ISSUER.to_string(), jwks));
+                Some(
+                    aws::AwsSim::start(aws::region_from_setup(setup, issuer))
+                        .await
+                        .context("starting the sandbox's AWS region")?,
+                )
+            }
+            None => None,
+        };
 
         let mut vars = BTreeMap::from([
             ("VAULT_ADDR".to_string(), vault.addr()),
@@ -182,11 +200,10 @@ impl Sandbox {
             proxy = Some((a.key_vault_dns_suffix(), a.proxy_url()));
         }
         let http = eso::provider::http_client(&cas, proxy)?;
-        let controller = eso::Controller::start(eso::Ctx::new(
-            store.clone(),
-            http.clone(),
-            "external-secrets.io/v1",
-        ));
+        let controller = eso::Controller::start(
+            eso::Ctx::new(store.clone(), http.clone(), "external-secrets.io/v1")
+                .with_aws_endpoint(aws.as_ref().map(aws::AwsSim::endpoint)),
+        );
         eso::logs::started(&store);
         let kubelet = kubelet::Kubelet::start(store.clone(), http, registry.host());
         let mut sandbox = Sandbox {
@@ -195,6 +212,7 @@ impl Sandbox {
             api,
             vault,
             akv,
+            aws,
             registry,
             // The scale scenario is generated, not read from a file: its values are in the Vault setup.
             canaries: if text.is_empty() {
@@ -283,6 +301,37 @@ impl Sandbox {
             ),
             Step::AkvSetSecret { vault, name, value } => {
                 self.akv_handle()?.set_secret(vault, name, value)?;
+            }
+            Step::AwsPutRole {
+                name,
+                trust_policy,
+                policies,
+            } => {
+                let aws = self
+                    .aws
+                    .as_ref()
+                    .context("this scenario has no AWS region")?;
+                aws.with(|r| {
+                    let trust = trust_policy.as_ref().map(|t| aws::fill_policy(r, t));
+                    let policies = policies
+                        .as_ref()
+                        .map(|p| p.iter().map(|p| aws::fill_policy(r, p)).collect());
+                    r.put_role(name, trust, policies);
+                });
+            }
+            Step::AwsPutSecret { name, value } => {
+                let aws = self
+                    .aws
+                    .as_ref()
+                    .context("this scenario has no AWS region")?;
+                aws.with(|r| r.put_secret(name, &aws::secret_string(value), None));
+            }
+            Step::AwsDeleteSecret { name } => {
+                let aws = self
+                    .aws
+                    .as_ref()
+                    .context("this scenario has no AWS region")?;
+                aws.with(|r| r.schedule_deletion(name))?;
             }
             Step::AkvDisableSecret { vault, name } => {
                 self.akv_handle()?.set_enabled(vault, name, None, false)?
@@ -412,6 +461,10 @@ impl Sandbox {
     pub fn akv(&self) -> Option<&akv::AkvSim> {
         self.akv.as_ref()
     }
+    /// The scenario's AWS region, when it has one.
+    pub fn aws(&self) -> Option<&aws::AwsSim> {
+        self.aws.as_ref()
+    }
     pub fn registry(&self) -> &registry::RegistrySim {
         &self.registry
     }
@@ -439,11 +492,15 @@ impl Sandbox {
             api,
             vault,
             akv,
+            aws,
             registry,
             ..
         } = self;
         drop(controller);
         drop(_kubelet);
+        if let Some(a) = aws {
+            a.shutdown().await;
+        }
         if let Some(a) = akv {
             a.shutdown().await;
         }

@@ -292,6 +292,11 @@ fn store_wide_refusal(p: &StoreProbe, now: Timestamp) -> Option<Finding> {
 /// What Vault's own configuration says about a refused login (issue 12): the role's bindings
 /// against the ServiceAccount ESO used. Only for the classes a binding explains.
 fn login_explained(p: &StoreProbe, code: &str) -> Explained {
+    if let Some(t) = &p.provider.aws_trust
+        && code == PROVIDER_LOGIN_FAILED
+    {
+        return crate::diagnose::aws_trust::explain(t);
+    }
     let Some(x) = p.provider.vault.as_ref() else {
         return Explained::default();
     };
@@ -393,6 +398,25 @@ fn login_next(p: &StoreProbe, code: &str) -> String {
             "{role_cmd} shows the role's bound ServiceAccount names, namespaces and audience; bind \
              it to the ServiceAccount ESO logs in with"
         ),
+        AWS_IRSA_TRUST_MISMATCH => {
+            let role = p
+                .provider
+                .aws_trust
+                .as_ref()
+                .map(|t| {
+                    t.role_arn
+                        .rsplit('/')
+                        .next()
+                        .unwrap_or_default()
+                        .to_string()
+                })
+                .unwrap_or_default();
+            format!(
+                "aws iam get-role --role-name {role} --query Role.AssumeRolePolicyDocument > \
+                 trust.json, correct the condition named above in trust.json, then aws iam \
+                 update-assume-role-policy --role-name {role} --policy-document file://trust.json"
+            )
+        }
         VAULT_AUTH_MOUNT_MISSING => {
             "vault auth list shows the mounted auth methods; fix the store's auth mountPath"
                 .to_string()

@@ -100,6 +100,8 @@ pub async fn probe(
     // The credential the login borrows, held for the length of the probe.
     let me;
     let jwt;
+    // IRSA: the role and the ServiceAccount, to explain a refused exchange.
+    let mut irsa: Option<(String, String, String)> = None;
     let (login, described) = if who == ProbeAs::Me {
         me = match creds_from_env() {
             Some(c) => c,
@@ -141,6 +143,7 @@ pub async fn probe(
             }) => {
                 facts.role = facts.role.clone().or_else(|| Some(role_arn.clone()));
                 jwt = token.text();
+                irsa = Some((role_arn.clone(), service_account.clone(), jwt.clone()));
                 (
                     AwsLogin::WebIdentity {
                         role_arn,
@@ -184,6 +187,19 @@ pub async fn probe(
     });
     facts.login_error = outcome.login_error;
     facts.login_code = outcome.login_code;
+    // AWS says only "Not authorized to perform sts:AssumeRoleWithWebIdentity": with the user's
+    // own keys (as VAULT_TOKEN explains a Vault refusal) read the role's trust policy, so the
+    // diagnosis can name the statement and condition at fault.
+    if let Some((role_arn, service_account, token)) = &irsa
+        && facts.login_code.as_deref() == Some("AccessDenied")
+        && facts
+            .login_error
+            .as_deref()
+            .is_some_and(|e| e.contains("AssumeRoleWithWebIdentity"))
+    {
+        facts.aws_trust =
+            explain_trust(http, &settings.region, role_arn, service_account, token).await;
+    }
     for (i, r) in refs.iter().enumerate() {
         let Some(at) = slot[i] else { continue };
         let Some(base) = outcome.keys.get(at) else {
@@ -212,6 +228,34 @@ pub async fn probe(
         });
     }
     (facts, values)
+}
+
+/// The role's trust policy read with the user's keys, and the claims of the token STS refused.
+/// `None` when the user has no AWS keys in the environment (nothing to read with).
+async fn explain_trust(
+    http: &ProbeHttp,
+    region: &str,
+    role_arn: &str,
+    service_account: &str,
+    jwt: &str,
+) -> Option<crate::model::chain::AwsTrustFacts> {
+    let creds = creds_from_env()?;
+    let (issuer, subject, audiences) = aws::iam::token_claims(jwt)?;
+    let mut t = crate::model::chain::AwsTrustFacts {
+        role_arn: role_arn.to_string(),
+        service_account: service_account.to_string(),
+        issuer,
+        subject,
+        audiences,
+        ..Default::default()
+    };
+    let role = role_arn.rsplit('/').next().unwrap_or(role_arn);
+    let endpoint = aws::iam::endpoint(region, std::env::var("AWS_ENDPOINT_URL_IAM").ok());
+    match aws::iam::role_trust_policy(http, &endpoint, &creds, role).await {
+        Ok(policy) => t.trust_policy = Some(policy),
+        Err(e) => t.unread = Some(crate::sanitize::line(&e.line())),
+    }
+    Some(t)
 }
 
 /// `--probe-as me`: the standard AWS variables of the user's environment.

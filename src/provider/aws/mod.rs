@@ -10,6 +10,7 @@
 //! Thin signed requests over the shared [`ProbeHttp`] client rather than the official SDK: see
 //! docs/crates-aws.md.
 
+pub mod iam;
 mod secrets;
 pub mod sign;
 mod ssm;

@@ -10,7 +10,7 @@
 mod endpoints;
 mod entra;
 mod handle;
-mod jwt;
+pub(crate) mod jwt;
 mod server;
 mod state;
 mod vault_api;

@@ -477,6 +477,34 @@ async fn fetch_raw(
                 .filter(Value::is_object)
                 .unwrap_or(Value::String(text)))
         }
+        Provider::Aws {
+            endpoint,
+            region,
+            parameter_store,
+            prefix,
+            ..
+        } => {
+            let c: Value = serde_json::from_str(session).unwrap_or(Value::Null);
+            let creds = crate::aws::sigv4::Creds {
+                access_key_id: c["id"].as_str().unwrap_or_default().to_string(),
+                secret_access_key: c["secret"].as_str().unwrap_or_default().to_string(),
+                session_token: c["token"].as_str().map(str::to_string),
+            };
+            let text = provider::aws_read(
+                &ctx.http,
+                endpoint,
+                region,
+                &creds,
+                *parameter_store,
+                &format!("{prefix}{key}"),
+                version,
+            )
+            .await?;
+            Ok(serde_json::from_str::<Value>(&text)
+                .ok()
+                .filter(Value::is_object)
+                .unwrap_or(Value::String(text)))
+        }
     }
 }
 

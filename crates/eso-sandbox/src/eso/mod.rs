@@ -34,6 +34,8 @@ pub struct Ctx {
     sessions: std::sync::Mutex<HashMap<String, (String, Instant)>>,
     /// The Events recorded so far, to aggregate repeats without scanning the namespace's Events.
     events: std::sync::Mutex<events::Recorded>,
+    /// The sandbox's AWS region, as ESO's controller would be told by its `AWS_*_ENDPOINT` variables.
+    aws_endpoint: std::sync::Mutex<Option<String>>,
 }
 
 impl Ctx {
@@ -44,7 +46,21 @@ impl Ctx {
             eso_api_version: eso_api_version.to_string(),
             sessions: Default::default(),
             events: Default::default(),
+            aws_endpoint: Default::default(),
         }
+    }
+
+    /// Points the AWS provider at the sandbox's region (ESO's `AWS_SECRETSMANAGER_ENDPOINT`,
+    /// `AWS_SSM_ENDPOINT` and `AWS_STS_ENDPOINT`).
+    pub fn with_aws_endpoint(self, endpoint: Option<String>) -> Self {
+        if let Ok(mut e) = self.aws_endpoint.lock() {
+            *e = endpoint;
+        }
+        self
+    }
+
+    pub fn aws_endpoint(&self) -> Option<String> {
+        self.aws_endpoint.lock().ok().and_then(|e| e.clone())
     }
 
     /// A logged-in provider session (Vault token or Entra access token), reused for a minute per store version
@@ -84,6 +100,28 @@ impl Ctx {
                 .await?
             }
             Provider::Kubernetes { token, .. } => token.clone(),
+            // The session is the credentials ESO's AWS SDK config resolved, as JSON.
+            Provider::Aws {
+                endpoint,
+                region,
+                auth,
+                role,
+                external_id,
+                ..
+            } => {
+                let c = provider::aws_login(
+                    &self.http,
+                    endpoint,
+                    region,
+                    auth,
+                    role.as_deref(),
+                    external_id.as_deref(),
+                )
+                .await
+                .map_err(ProviderError)?;
+                json!({"id": c.access_key_id, "secret": c.secret_access_key, "token": c.session_token})
+                    .to_string()
+            }
         };
         if let Ok(mut cache) = self.sessions.lock() {
             cache.insert(key, (token.clone(), Instant::now()));

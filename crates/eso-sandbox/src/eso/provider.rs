@@ -423,3 +423,314 @@ mod tests {
         assert_eq!(secret_value(&s, "missing"), None);
     }
 }
+
+/// How an AWS store's first credentials are obtained (ESO's providers/v1/aws/auth).
+#[derive(Clone)]
+pub enum AwsAuth {
+    /// `auth.secretRef`: static keys, no STS call.
+    Static(crate::aws::sigv4::Creds),
+    /// `auth.jwt.serviceAccountRef` (IRSA): the role from the ServiceAccount's
+    /// `eks.amazonaws.com/role-arn` annotation and a token for `sts.amazonaws.com`.
+    WebIdentity { role_arn: String, jwt: String },
+}
+
+/// The error texts of the AWS SDK for Go v2, which ESO's AWS provider returns as they are:
+/// `operation error <Service>: <Op>, https response error StatusCode: N, RequestID: ID, <cause>`,
+/// where the cause is `api error CODE: message` for codes the service does not model
+/// (AccessDeniedException, AccessDenied) and `CODE: message` for those it does.
+fn aws_sdk_error(service: &str, op: &str, status: u16, request_id: &str, body: &str) -> String {
+    let (code, message) = if let Ok(v) = serde_json::from_str::<Value>(body) {
+        let code = v
+            .get("__type")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .rsplit('#')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let message = ["message", "Message"]
+            .iter()
+            .find_map(|k| v.get(*k).and_then(Value::as_str))
+            .unwrap_or_default()
+            .to_string();
+        (code, message)
+    } else {
+        let tag = |t: &str| {
+            body.split_once(&format!("<{t}>"))
+                .and_then(|(_, rest)| rest.split_once(&format!("</{t}>")))
+                .map(|(v, _)| {
+                    v.replace("&quot;", "\"")
+                        .replace("&lt;", "<")
+                        .replace("&gt;", ">")
+                        .replace("&amp;", "&")
+                })
+                .unwrap_or_default()
+        };
+        (tag("Code"), tag("Message"))
+    };
+    let modeled = matches!(
+        code.as_str(),
+        "ResourceNotFoundException"
+            | "InvalidRequestException"
+            | "InvalidParameterException"
+            | "DecryptionFailure"
+            | "InternalServiceError"
+            | "ParameterNotFound"
+            | "ParameterVersionNotFound"
+            | "InvalidKeyId"
+            | "InvalidIdentityToken"
+            | "ExpiredTokenException"
+            | "IDPRejectedClaim"
+            | "MalformedPolicyDocument"
+    );
+    let cause = if modeled {
+        format!("{code}: {message}")
+    } else {
+        format!("api error {code}: {message}")
+    };
+    format!(
+        "operation error {service}: {op}, https response error StatusCode: {status}, RequestID: {request_id}, {cause}"
+    )
+}
+
+/// The parsed answer of one AWS call, or ESO's error text for it; the error's `code` lets the
+/// caller map not-found answers to ESO's `Secret does not exist`.
+pub struct AwsFailure {
+    pub code: String,
+    pub text: String,
+}
+
+async fn aws_call(
+    http: &reqwest::Client,
+    endpoint: &str,
+    region: &str,
+    creds: Option<&crate::aws::sigv4::Creds>,
+    call: (&str, &str, &str),
+    json_target: Option<&str>,
+    body: Vec<u8>,
+) -> Result<String, AwsFailure> {
+    let (signing_service, sdk_service, op) = call;
+    let url = format!("{}/", endpoint.trim_end_matches('/'));
+    let host = url
+        .trim_start_matches("http://")
+        .trim_start_matches("https://")
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let content_type = if json_target.is_some() {
+        "application/x-amz-json-1.1"
+    } else {
+        "application/x-www-form-urlencoded"
+    };
+    let mut headers: Vec<(&str, &str)> = vec![("content-type", content_type)];
+    if let Some(t) = json_target {
+        headers.push(("x-amz-target", t));
+    }
+    let mut req = http.post(&url).body(body.clone());
+    for (k, v) in &headers {
+        req = req.header(*k, *v);
+    }
+    if let Some(c) = creds {
+        for (k, v) in crate::aws::sigv4::sign(
+            c,
+            region,
+            signing_service,
+            &host,
+            &headers,
+            &body,
+            jiff::Timestamp::now(),
+        ) {
+            req = req.header(k, v);
+        }
+    }
+    let resp = req.send().await.map_err(|e| AwsFailure {
+        code: String::new(),
+        text: format!(
+            "operation error {sdk_service}: {op}, https response error StatusCode: 0, RequestID: , request send failed, Post \"{url}\": {}",
+            error_chain(&e)
+        ),
+    })?;
+    let status = resp.status().as_u16();
+    let request_id = resp
+        .headers()
+        .get("x-amzn-requestid")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let text = resp.text().await.unwrap_or_default();
+    if status >= 300 {
+        let full = aws_sdk_error(sdk_service, op, status, &request_id, &text);
+        let code = full
+            .rsplit(", ")
+            .next()
+            .unwrap_or_default()
+            .trim_start_matches("api error ")
+            .split(':')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        return Err(AwsFailure { code, text: full });
+    }
+    Ok(text)
+}
+
+fn xml_tag(xml: &str, tag: &str) -> Option<String> {
+    let (_, rest) = xml.split_once(&format!("<{tag}>"))?;
+    let (v, _) = rest.split_once(&format!("</{tag}>"))?;
+    Some(
+        v.replace("&quot;", "\"")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&"),
+    )
+}
+
+fn temporary_credentials(xml: &str) -> Option<crate::aws::sigv4::Creds> {
+    Some(crate::aws::sigv4::Creds {
+        access_key_id: xml_tag(xml, "AccessKeyId")?,
+        secret_access_key: xml_tag(xml, "SecretAccessKey")?,
+        session_token: xml_tag(xml, "SessionToken"),
+    })
+}
+
+/// The credentials ESO's AWS session ends up with: the store's auth, then `role` (with
+/// `externalID`) assumed on top. The SDK resolves them lazily, so a refusal reads as the first
+/// call's failure: `get identity: get credentials: failed to refresh cached credentials, …`.
+pub async fn aws_login(
+    http: &reqwest::Client,
+    endpoint: &str,
+    region: &str,
+    auth: &AwsAuth,
+    role: Option<&str>,
+    external_id: Option<&str>,
+) -> Result<crate::aws::sigv4::Creds, String> {
+    let wrap = |e: AwsFailure| {
+        format!(
+            "get identity: get credentials: failed to refresh cached credentials, failed to retrieve credentials, {}",
+            e.text
+        )
+    };
+    let mut creds = match auth {
+        AwsAuth::Static(c) => c.clone(),
+        AwsAuth::WebIdentity { role_arn, jwt } => {
+            let body = form_urlencoded::Serializer::new(String::new())
+                .extend_pairs([
+                    ("Action", "AssumeRoleWithWebIdentity"),
+                    ("Version", "2011-06-15"),
+                    ("RoleArn", role_arn.as_str()),
+                    ("RoleSessionName", "external-secrets-provider-aws"),
+                    ("WebIdentityToken", jwt.as_str()),
+                ])
+                .finish();
+            let xml = aws_call(
+                http,
+                endpoint,
+                region,
+                None,
+                ("sts", "STS", "AssumeRoleWithWebIdentity"),
+                None,
+                body.into_bytes(),
+            )
+            .await
+            .map_err(wrap)?;
+            temporary_credentials(&xml).ok_or("STS answered without credentials")?
+        }
+    };
+    if let Some(role) = role {
+        let mut pairs = vec![
+            ("Action", "AssumeRole"),
+            ("Version", "2011-06-15"),
+            ("RoleArn", role),
+            ("RoleSessionName", "external-secrets-provider-aws"),
+        ];
+        if let Some(x) = external_id {
+            pairs.push(("ExternalId", x));
+        }
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs)
+            .finish();
+        let xml = aws_call(
+            http,
+            endpoint,
+            region,
+            Some(&creds),
+            ("sts", "STS", "AssumeRole"),
+            None,
+            body.into_bytes(),
+        )
+        .await
+        .map_err(wrap)?;
+        creds = temporary_credentials(&xml).ok_or("STS answered without credentials")?;
+    }
+    Ok(creds)
+}
+
+/// `GetSecretValue` (Secrets Manager) or `GetParameter` with decryption (Parameter Store), with
+/// ESO's mapping: a missing secret or parameter is `Secret does not exist`; every other refusal
+/// is the SDK's text.
+pub async fn aws_read(
+    http: &reqwest::Client,
+    endpoint: &str,
+    region: &str,
+    creds: &crate::aws::sigv4::Creds,
+    parameter_store: bool,
+    key: &str,
+    version: Option<&str>,
+) -> Result<String, ProviderError> {
+    let (target, call, body) = if parameter_store {
+        let name = match version {
+            Some(v) => format!("{key}:{v}"),
+            None => key.to_string(),
+        };
+        (
+            "AmazonSSM.GetParameter",
+            ("ssm", "SSM", "GetParameter"),
+            json!({"Name": name, "WithDecryption": true}),
+        )
+    } else {
+        let mut body = json!({"SecretId": key});
+        match version {
+            Some(v) if v.starts_with("uuid/") => {
+                body["VersionId"] = json!(v.trim_start_matches("uuid/"));
+            }
+            Some(v) => body["VersionStage"] = json!(v),
+            None => body["VersionStage"] = json!("AWSCURRENT"),
+        }
+        (
+            "secretsmanager.GetSecretValue",
+            ("secretsmanager", "Secrets Manager", "GetSecretValue"),
+            body,
+        )
+    };
+    let text = aws_call(
+        http,
+        endpoint,
+        region,
+        Some(creds),
+        call,
+        Some(target),
+        body.to_string().into_bytes(),
+    )
+    .await
+    .map_err(|e| match e.code.as_str() {
+        "ResourceNotFoundException" | "ParameterNotFound" => {
+            ProviderError("Secret does not exist".into())
+        }
+        _ => ProviderError(e.text),
+    })?;
+    let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    let value = if parameter_store {
+        v.pointer("/Parameter/Value")
+    } else {
+        v.get("SecretString")
+    };
+    value
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .ok_or_else(|| {
+            ProviderError(format!(
+                "invalid secret received. no secret string nor binary for key: {key}"
+            ))
+        })
+}

@@ -3,7 +3,7 @@
 //! store controller does, and decide whether a ClusterSecretStore admits a namespace.
 
 use super::Ctx;
-use super::provider::{self, AzureCredential, ProviderError, VaultAuth};
+use super::provider::{self, AwsAuth, AzureCredential, ProviderError, VaultAuth};
 use serde_json::Value;
 
 /// The kube-apiserver audience ESO's own mounted ServiceAccount token carries.
@@ -32,6 +32,16 @@ pub enum Provider {
     Kubernetes {
         remote_namespace: String,
         token: String,
+    },
+    Aws {
+        /// Where ESO's controller reaches the region (its AWS_*_ENDPOINT variables).
+        endpoint: String,
+        region: String,
+        parameter_store: bool,
+        prefix: String,
+        auth: AwsAuth,
+        role: Option<String>,
+        external_id: Option<String>,
     },
 }
 
@@ -268,12 +278,15 @@ pub fn resolve(ctx: &Ctx, store: &Value, es_namespace: &str) -> Result<Provider,
             credential,
         });
     }
+    if let Some(aws) = spec.get("aws") {
+        return resolve_aws(ctx, store, aws, es_namespace);
+    }
     if let Some(k) = spec.get("kubernetes") {
         return kubernetes(ctx, store, k, es_namespace)
             .map_err(|e| ProviderError(format!("failed to prepare auth: {e}")));
     }
     Err(ProviderError(
-        "the sandbox simulates the vault, azurekv and kubernetes providers only".into(),
+        "the sandbox simulates the vault, azurekv, kubernetes and aws providers only".into(),
     ))
 }
 
@@ -332,6 +345,108 @@ fn kubernetes(
     })
 }
 
+/// ESO's providers/v1/aws/auth: `auth.jwt` (IRSA) first, then `auth.secretRef`; without either
+/// the pod's default credential chain, which does not exist in the sandbox.
+fn resolve_aws(
+    ctx: &Ctx,
+    store: &Value,
+    aws: &Value,
+    es_namespace: &str,
+) -> Result<Provider, ProviderError> {
+    let text = |k: &str| {
+        aws.get(k)
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
+    let parameter_store = match text("service").as_deref() {
+        Some("SecretsManager") => false,
+        Some("ParameterStore") => true,
+        other => {
+            return Err(ProviderError(format!(
+                "invalid service: {}",
+                other.unwrap_or_default()
+            )));
+        }
+    };
+    let region = text("region").unwrap_or_default();
+    let auth = aws.get("auth").cloned().unwrap_or(Value::Null);
+    let auth = if let Some(sa_ref) = auth.pointer("/jwt/serviceAccountRef") {
+        let name = str_at(sa_ref, "/name").unwrap_or_default().to_string();
+        let ns = ref_namespace(store, sa_ref, es_namespace);
+        let sa = ctx
+            .store
+            .get("v1", "ServiceAccount", Some(&ns), &name)
+            .ok_or_else(|| ProviderError(format!("serviceaccounts \"{name}\" not found")))?;
+        let role_arn = str_at(&sa, "/metadata/annotations/eks.amazonaws.com~1role-arn")
+            .filter(|r| !r.is_empty())
+            .ok_or_else(|| {
+                ProviderError(format!(
+                    "an IAM role must be associated with service account {name} (namespace: {ns})"
+                ))
+            })?
+            .to_string();
+        let audience = str_at(&sa, "/metadata/annotations/eks.amazonaws.com~1audience")
+            .filter(|a| !a.is_empty())
+            .unwrap_or("sts.amazonaws.com")
+            .to_string();
+        let mut audiences = vec![audience];
+        audiences.extend(
+            sa_ref
+                .get("audiences")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(str::to_string),
+        );
+        let jwt = ctx
+            .store
+            .issue_token(&ns, &name, &audiences, 600)
+            .map_err(|e| {
+                ProviderError(format!(
+                    "failed to fetch token for service account {ns}/{name}: {e}"
+                ))
+            })?;
+        AwsAuth::WebIdentity { role_arn, jwt }
+    } else if let Some(r) = auth.get("secretRef") {
+        let sak = read_secret_key(ctx, store, &r["secretAccessKeySecretRef"], es_namespace)
+            .map_err(|e| ProviderError(format!("could not fetch SecretAccessKey secret: {e}")))?;
+        let akid = read_secret_key(ctx, store, &r["accessKeyIDSecretRef"], es_namespace)
+            .map_err(|e| ProviderError(format!("could not fetch accessKeyID secret: {e}")))?;
+        let token =
+            match r.get("sessionTokenSecretRef") {
+                Some(t) => Some(read_secret_key(ctx, store, t, es_namespace).map_err(|e| {
+                    ProviderError(format!("could not fetch SessionToken secret: {e}"))
+                })?),
+                None => None,
+            };
+        AwsAuth::Static(crate::aws::sigv4::Creds {
+            access_key_id: akid,
+            secret_access_key: sak,
+            session_token: token,
+        })
+    } else {
+        return Err(ProviderError(
+            "get identity: get credentials: failed to refresh cached credentials, no EC2 IMDS role found, operation error ec2imds: GetMetadata, request canceled, context deadline exceeded".into(),
+        ));
+    };
+    let endpoint = ctx.aws_endpoint().ok_or_else(|| {
+        ProviderError(format!(
+            "the sandbox has no AWS region: the store's region {region} cannot be reached"
+        ))
+    })?;
+    Ok(Provider::Aws {
+        endpoint,
+        region,
+        parameter_store,
+        prefix: text("prefix").unwrap_or_default(),
+        auth,
+        role: text("role"),
+        external_id: text("externalID"),
+    })
+}
+
 /// What ESO's store controller does to decide Ready: build a client and, for Vault, call lookup-self; for
 /// Key Vault, obtain a token.
 pub async fn validate(ctx: &Ctx, store: &Value) -> Result<(), ProviderError> {
@@ -363,6 +478,25 @@ pub async fn validate(ctx: &Ctx, store: &Value) -> Result<(), ProviderError> {
             remote_namespace,
             token,
         } => super::kubernetes::validate(ctx, &token, &remote_namespace),
+        // ESO's Validate: retrieve the credentials (STS for IRSA and roles; nothing for static keys).
+        Provider::Aws {
+            endpoint,
+            region,
+            auth,
+            role,
+            external_id,
+            ..
+        } => provider::aws_login(
+            &ctx.http,
+            &endpoint,
+            &region,
+            &auth,
+            role.as_deref(),
+            external_id.as_deref(),
+        )
+        .await
+        .map(|_| ())
+        .map_err(ProviderError),
     }
 }
 

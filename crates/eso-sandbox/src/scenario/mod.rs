@@ -139,6 +139,26 @@ const FILES: &[(&str, &str)] = &[
         "sync-window-closed",
         include_str!("../../scenarios/sync-window-closed.yaml"),
     ),
+    (
+        "aws-healthy",
+        include_str!("../../scenarios/aws-healthy.yaml"),
+    ),
+    (
+        "aws-irsa-trust-mismatch",
+        include_str!("../../scenarios/aws-irsa-trust-mismatch.yaml"),
+    ),
+    (
+        "aws-access-denied-one-secret",
+        include_str!("../../scenarios/aws-access-denied-one-secret.yaml"),
+    ),
+    (
+        "aws-secret-scheduled-deletion",
+        include_str!("../../scenarios/aws-secret-scheduled-deletion.yaml"),
+    ),
+    (
+        "aws-property-missing",
+        include_str!("../../scenarios/aws-property-missing.yaml"),
+    ),
 ];
 
 #[derive(Debug, Deserialize)]
@@ -150,6 +170,9 @@ pub struct Scenario {
     pub vault: VaultSetup,
     #[serde(default)]
     pub akv: Option<Value>,
+    /// The AWS account of the scenario's region (Secrets Manager, Parameter Store, IAM).
+    #[serde(default)]
+    pub aws: Option<crate::aws::AwsSetup>,
     #[serde(default)]
     pub registry: RegistrySetup,
     /// Multi-document YAML of Kubernetes objects; `${PLACEHOLDER}`s are replaced with the sandbox's addresses.
@@ -240,6 +263,23 @@ pub enum Step {
     },
     AkvDisableSecret {
         vault: String,
+        name: String,
+    },
+    /// Creates or changes an IAM role: its trust policy and/or its permission policies.
+    AwsPutRole {
+        name: String,
+        #[serde(default)]
+        trust_policy: Option<Value>,
+        #[serde(default)]
+        policies: Option<Vec<Value>>,
+    },
+    /// `PutSecretValue`: a new AWSCURRENT version (the old one becomes AWSPREVIOUS).
+    AwsPutSecret {
+        name: String,
+        value: Value,
+    },
+    /// `DeleteSecret` with a recovery window: the secret is scheduled for deletion.
+    AwsDeleteSecret {
         name: String,
     },
     AkvExpireClientSecret {

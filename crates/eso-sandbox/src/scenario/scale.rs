@@ -43,6 +43,7 @@ pub fn generate() -> Scenario {
             secrets,
         },
         akv: None,
+        aws: None,
         registry: RegistrySetup::default(),
         objects: String::new(),
         incident: vec![],
