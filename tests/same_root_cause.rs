@@ -30,7 +30,15 @@ fn external_secret_of(f: &Value) -> Option<(String, String)> {
 
 /// `expect`: the root cause's code when the scenario was written for one; `operator`: the user is
 /// logged in to Vault (VAULT_ADDR/VAULT_TOKEN), as in `kubectl eso sandbox`.
-async fn same_root_cause(scenario: &str, incident: bool, expect: Option<&str>, operator: bool) {
+/// `next`: text the root cause's first next step must contain, and `never`: text none of its next
+/// steps may contain (the wrong fix of the class).
+async fn same_root_cause(
+    scenario: &str,
+    incident: bool,
+    expect: Option<&str>,
+    operator: bool,
+    next: Option<(&str, &str)>,
+) {
     let mut env = SandboxEnv::start(scenario).await;
     if operator {
         env.login_vault_operator().await;
@@ -50,6 +58,22 @@ async fn same_root_cause(scenario: &str, incident: bool, expect: Option<&str>, o
     if let Some(expect) = expect {
         assert_eq!(root_code, expect, "doctor's first finding: {doctor:#}");
     }
+    if let Some((want, never)) = next {
+        let steps: Vec<&str> = root["next"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        assert!(
+            steps.first().is_some_and(|s| s.contains(want)),
+            "the first next step must contain {want:?}: {steps:#?}"
+        );
+        assert!(
+            steps.iter().all(|s| !s.contains(never)),
+            "no next step may contain {never:?}: {steps:#?}"
+        );
+    }
     // Findings are ordered root first: no later root is more severe.
     if root["severity"] == "warning" {
         assert!(
@@ -57,7 +81,22 @@ async fn same_root_cause(scenario: &str, incident: bool, expect: Option<&str>, o
             "{doctor:#}"
         );
     }
-    let Some((ns, name)) = external_secret_of(root) else {
+    // A root about ESO itself with no failing ExternalSecret under it (two controllers) concerns
+    // every ExternalSecret: describe-chain of any of them shows it.
+    let any_es = || {
+        let (_, scope) = env.json(&["scope", "-A", "-o", "json"]);
+        let row = scope["externalSecrets"].get(0)?.clone();
+        Some((
+            row["namespace"].as_str()?.to_string(),
+            row["name"].as_str()?.to_string(),
+        ))
+    };
+    let Some((ns, name)) = external_secret_of(root).or_else(|| {
+        root_code
+            .starts_with("eso-controller-")
+            .then(any_es)
+            .flatten()
+    }) else {
         panic!("the root cause concerns no ExternalSecret: {root:#}");
     };
 
@@ -117,13 +156,19 @@ macro_rules! scenario {
     ($test:ident, $name:literal, $incident:expr) => {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $test() {
-            same_root_cause($name, $incident, None, false).await;
+            same_root_cause($name, $incident, None, false, None).await;
         }
     };
     ($test:ident, $name:literal, root $code:literal, operator $operator:expr) => {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $test() {
-            same_root_cause($name, true, Some($code), $operator).await;
+            same_root_cause($name, true, Some($code), $operator, None).await;
+        }
+    };
+    ($test:ident, $name:literal, root $code:literal, operator $operator:expr, next $next:literal, never $never:literal) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $test() {
+            same_root_cause($name, true, Some($code), $operator, Some(($next, $never))).await;
         }
     };
 }
@@ -266,6 +311,70 @@ scenario!(
     operator false
 );
 
+scenario!(
+    issue12_store_other_namespace,
+    "store-other-namespace",
+    root "store-other-namespace",
+    operator false,
+    next "storefront",
+    never "kubectl create secretstore"
+);
+// The ExternalSecret is the ClusterExternalSecret's copy: the fix goes to the parent.
+scenario!(
+    issue12_ces_owned_store_typo,
+    "ces-owned-store-typo",
+    root "store-name-typo",
+    operator false,
+    next "kubectl patch clusterexternalsecret tenant-db",
+    never "externalsecret tenant-db -n"
+);
+
+scenario!(
+    issue12_service_account_missing,
+    "service-account-missing",
+    root "credentials-service-account-missing",
+    operator false,
+    next "kubectl get serviceaccounts -n ledger",
+    never "vault write"
+);
+
+scenario!(
+    issue12_target_owned_by_other_controller,
+    "target-owned-by-other-controller",
+    root "target-not-owned",
+    operator false,
+    next "kubectl get secret invoice-signing -n billing",
+    never "kubectl delete secret"
+);
+
+scenario!(
+    issue12_eso_controller_scaled_down,
+    "eso-controller-scaled-down",
+    root "eso-controller-not-ready",
+    operator false,
+    next "kubectl scale deployment external-secrets -n external-secrets --replicas=1",
+    never "force-sync"
+);
+
+// A ClusterSecretStore credential reference without namespace: referent authentication.
+scenario!(
+    issue12_referent_service_account_missing,
+    "referent-service-account-missing",
+    root "credentials-referent-missing",
+    operator false,
+    next "kubectl create serviceaccount eso-reader -n team-purple",
+    never "team-orange"
+);
+
+scenario!(
+    issue12_eso_controller_duplicate,
+    "eso-controller-duplicate",
+    root "eso-controller-duplicate",
+    operator false,
+    next "helm list -A",
+    never "kubectl delete"
+);
+
 #[test]
 fn issue12_every_scenario_is_covered() {
     let covered = [
@@ -294,6 +403,13 @@ fn issue12_every_scenario_is_covered() {
         "store-missing",
         "akv-firewall",
         "akv-rbac-denied",
+        "store-other-namespace",
+        "ces-owned-store-typo",
+        "service-account-missing",
+        "target-owned-by-other-controller",
+        "eso-controller-scaled-down",
+        "referent-service-account-missing",
+        "eso-controller-duplicate",
         "scale",
         // Found from ESO's log alone, about no ExternalSecret: tests/eso_logs_sandbox.rs.
         "eso-leader-election-lost",

@@ -68,6 +68,7 @@ codes! {
     CREDENTIALS_KEY_MISSING = "credentials-key-missing", Credentials;
     CREDENTIALS_KEY_NEAR_MISS = "credentials-key-near-miss", Credentials;
     CREDENTIALS_REFERENT_MISSING = "credentials-referent-missing", Credentials;
+    CREDENTIALS_SERVICE_ACCOUNT_MISSING = "credentials-service-account-missing", Credentials;
     // providers
     PROVIDER_NOT_PROBED = "provider-not-probed", Provider;
     PROVIDER_UNREACHABLE = "provider-unreachable", Provider;

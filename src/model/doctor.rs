@@ -202,6 +202,9 @@ pub struct StoreExtras {
     /// The key names of each credentials Secret a store references, by (namespace, name):
     /// `Ok(None)` when it does not exist. Read with one GET each; values are never kept.
     pub credential_keys: CredentialKeys,
+    /// Whether each ServiceAccount a store's auth names exists, by (namespace, name), one GET
+    /// each (issue 12).
+    pub service_accounts: BTreeMap<(String, String), Fetched<bool>>,
 }
 
 /// Key names of credentials Secrets by (namespace, name); `Ok(None)`: the Secret does not exist.

@@ -206,18 +206,36 @@ fn deployments(s: &InstallSnapshot, findings: &mut Vec<Finding>) -> usize {
                         sanitize::line(&d.namespace),
                         sanitize::line(&d.name)
                     ),
-                    if d.desired <= 0 {
-                        "scaled to zero replicas".into()
-                    } else {
-                        format!("{}/{} replicas ready", d.ready, d.desired)
+                    match (d.desired <= 0, controller) {
+                        (true, true) => "scaled to zero replicas: nothing reconciles \
+                                         ExternalSecrets, stores or ClusterExternalSecrets, so \
+                                         every Secret keeps its last value"
+                            .into(),
+                        (true, false) => "scaled to zero replicas".into(),
+                        (false, true) => format!(
+                            "{}/{} replicas ready: while none is, nothing reconciles \
+                             ExternalSecrets",
+                            d.ready, d.desired
+                        ),
+                        (false, false) => format!("{}/{} replicas ready", d.ready, d.desired),
                     },
-                    format!(
-                        "kubectl get pods -n {} -l app.kubernetes.io/name={component}; \
-                         kubectl describe deployment {} -n {}",
-                        sanitize::line(&d.namespace),
-                        sanitize::line(&d.name),
-                        sanitize::line(&d.namespace)
-                    ),
+                    if d.desired <= 0 {
+                        format!(
+                            "kubectl scale deployment {name} -n {ns} --replicas=1 (first ask who \
+                             scaled it down: kubectl get deployment {name} -n {ns} \
+                             --show-managed-fields -o yaml shows the manager of spec.replicas)",
+                            name = sanitize::line(&d.name),
+                            ns = sanitize::line(&d.namespace)
+                        )
+                    } else {
+                        format!(
+                            "kubectl get pods -n {} -l app.kubernetes.io/name={component}; \
+                             kubectl describe deployment {} -n {}",
+                            sanitize::line(&d.namespace),
+                            sanitize::line(&d.name),
+                            sanitize::line(&d.namespace)
+                        )
+                    },
                 );
                 findings.push(if controller { f.about_controller() } else { f });
             }

@@ -209,12 +209,20 @@ fn check(es: &ExternalSecret, stores: &Stores<'_>) -> Option<Finding> {
             object,
             sanitize::line(&format!(
                 "secretStoreRef names SecretStore {name}, which exists in namespace {first} but \
-                 not in {ns}: a SecretStore serves only its own namespace"
+                 not in {ns}: a SecretStore serves only its own namespace (ESO looks for it in \
+                 {ns} and finds none); the store is not missing, it is in the wrong namespace"
             )),
             sanitize::line(&format!(
-                "create SecretStore {name} in namespace {ns} (kubectl get secretstore {name} -n \
-                 {first} -o yaml shows the one to copy), or use a ClusterSecretStore"
+                "kubectl get secretstore {name} -n {first} -o yaml (the store to re-create in \
+                 namespace {ns}, with the credentials Secrets it references, without its uid, \
+                 resourceVersion and status)"
             )),
+        )
+        .then(
+            "or serve both namespaces from one ClusterSecretStore: kubectl get \
+             clustersecretstores (then set the ExternalSecret's spec.secretStoreRef kind to \
+             ClusterSecretStore and its name)"
+                .to_string(),
         )
         .field("spec.secretStoreRef.name")
     } else if let Some(meant) = did_you_mean(

@@ -259,10 +259,17 @@ fn hand_made_replacements_are_leftovers() {
     let c = check(&r, CheckId::Leftovers);
     assert_eq!(
         objects(c),
-        vec!["Secret prod/b-secret", "Secret prod/a-secret-manual"]
+        vec!["Secret prod/a-secret-manual", "Secret prod/b-secret"]
     );
-    assert_eq!(c.findings[0].severity, Status::Error);
-    assert_eq!(c.findings[1].severity, Status::Warning);
+    // ESO adopts a Secret without a controller at its next sync: a warning, never "delete it".
+    let b = &c.findings[1];
+    assert_eq!((b.code.as_str(), b.severity), ("target-not-owned", Status::Warning));
+    assert!(
+        !b.next.iter().any(|n| n.contains("kubectl delete")),
+        "{:?}",
+        b.next
+    );
+    assert_eq!(c.findings[0].severity, Status::Warning);
 }
 
 #[test]
@@ -291,6 +298,42 @@ fn installation_problems_are_named() {
     ] {
         assert!(text.contains(expected), "{expected} missing: {text}");
     }
+}
+
+#[test]
+fn issue12_a_controller_scaled_to_zero_is_the_root_of_every_stale_externalsecret() {
+    let mut install = healthy_install();
+    if let Ok(d) = &mut install.deployments {
+        d[0].desired = 0;
+        d[0].ready = 0;
+    }
+    let stale = es("prod", "a", true, "2026-11-22T08:00:00Z");
+    let secrets = vec![owned(&stale), plain("prod", "vault-token")];
+    let r = run(&install, &snapshot(vec![stale.clone()], secrets.clone(), true), Status::Error);
+    let root = &r.findings[0];
+    assert_eq!(root.code, "eso-controller-not-ready", "{:#?}", r.findings);
+    assert_eq!(root.severity, Status::Error);
+    assert!(root.message.starts_with("scaled to zero replicas"), "{}", root.message);
+    assert!(
+        root.next[0].starts_with(
+            "kubectl scale deployment external-secrets -n external-secrets --replicas=1"
+        ),
+        "{:?}",
+        root.next
+    );
+    assert!(
+        root.effects.iter().any(|e| e.code == "es-stale"),
+        "{root:#?}"
+    );
+    // Near miss: a running controller with the same stale ExternalSecret: the staleness is its
+    // own root, no installation finding.
+    let r = run(
+        &healthy_install(),
+        &snapshot(vec![stale.clone()], secrets, true),
+        Status::Error,
+    );
+    assert_eq!(r.findings[0].code, "es-stale", "{:#?}", r.findings);
+    assert!(check(&r, CheckId::Installation).findings.is_empty());
 }
 
 fn probe(login_error: Option<&str>, keys: Vec<KeyFacts>, users: Vec<KeyUser>) -> StoreProbe {
