@@ -76,7 +76,11 @@ pub async fn fetch(
             })
             .map(|row| row.namespace.as_str())
             .collect();
-        for r in s.service_account_refs().into_iter().filter(|r| r.namespace.is_none()) {
+        for r in s
+            .service_account_refs()
+            .into_iter()
+            .filter(|r| r.namespace.is_none())
+        {
             accounts.extend(users.iter().map(|ns| (ns.to_string(), r.name.clone())));
         }
     }

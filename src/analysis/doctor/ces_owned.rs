@@ -110,17 +110,34 @@ mod tests {
         let step = r#"create it (kubectl create secret generic db -n a), or set Owner (kubectl patch externalsecret db -n a --type merge -p '{"spec":{"target":{"creationPolicy":"Owner"}}}')"#;
         let new = to_parent(step, "a", "db", "db-all").unwrap_or_default();
         assert!(new.contains(r#"kubectl patch clusterexternalsecret db-all --type merge -p '{"spec":{"externalSecretSpec":{"target":{"creationPolicy":"Owner"}}}}'"#), "{new}");
-        assert!(new.contains("kubectl create secret generic db -n a"), "{new}");
+        assert!(
+            new.contains("kubectl create secret generic db -n a"),
+            "{new}"
+        );
         assert_eq!(
             to_parent("kubectl edit externalsecret db -n a", "a", "db", "p").as_deref(),
             Some("kubectl edit clusterexternalsecret p")
         );
         // Near misses: another ExternalSecret, another namespace, the parent's own step.
-        assert_eq!(to_parent("kubectl edit externalsecret db2 -n a", "a", "db", "p"), None);
-        assert_eq!(to_parent("kubectl edit externalsecret db -n b", "a", "db", "p"), None);
-        assert_eq!(to_parent("kubectl edit externalsecret db -n ab", "a", "db", "p"), None);
         assert_eq!(
-            to_parent("kubectl patch clusterexternalsecret db --type merge -p '{}'", "a", "db", "db"),
+            to_parent("kubectl edit externalsecret db2 -n a", "a", "db", "p"),
+            None
+        );
+        assert_eq!(
+            to_parent("kubectl edit externalsecret db -n b", "a", "db", "p"),
+            None
+        );
+        assert_eq!(
+            to_parent("kubectl edit externalsecret db -n ab", "a", "db", "p"),
+            None
+        );
+        assert_eq!(
+            to_parent(
+                "kubectl patch clusterexternalsecret db --type merge -p '{}'",
+                "a",
+                "db",
+                "db"
+            ),
             None
         );
     }

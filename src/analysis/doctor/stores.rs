@@ -216,7 +216,12 @@ fn edit_store(r: &StoreRef) -> String {
 /// identity, AWS jwt) naming a ServiceAccount that does not exist: ESO cannot request a token for
 /// it, so every login fails (Vault: "cannot request Kubernetes service account token for service
 /// account ..."). Only ServiceAccounts read by name are judged: an unreadable one is no verdict.
-fn service_accounts(r: &StoreRef, store: &SecretStore, extras: &StoreExtras, out: &mut Vec<Finding>) {
+fn service_accounts(
+    r: &StoreRef,
+    store: &SecretStore,
+    extras: &StoreExtras,
+    out: &mut Vec<Finding>,
+) {
     for sa in store.service_account_refs() {
         let Some(ns) = sa.namespace.as_deref() else {
             continue;

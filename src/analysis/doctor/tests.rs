@@ -108,6 +108,7 @@ pub(super) fn snapshot(
         events: Ok(vec![]),
         store_events: vec![],
         workload: None,
+        secret_stores_elsewhere: Vec::new(),
     }
 }
 
@@ -263,7 +264,10 @@ fn hand_made_replacements_are_leftovers() {
     );
     // ESO adopts a Secret without a controller at its next sync: a warning, never "delete it".
     let b = &c.findings[1];
-    assert_eq!((b.code.as_str(), b.severity), ("target-not-owned", Status::Warning));
+    assert_eq!(
+        (b.code.as_str(), b.severity),
+        ("target-not-owned", Status::Warning)
+    );
     assert!(
         !b.next.iter().any(|n| n.contains("kubectl delete")),
         "{:?}",
@@ -309,11 +313,19 @@ fn issue12_a_controller_scaled_to_zero_is_the_root_of_every_stale_externalsecret
     }
     let stale = es("prod", "a", true, "2026-11-22T08:00:00Z");
     let secrets = vec![owned(&stale), plain("prod", "vault-token")];
-    let r = run(&install, &snapshot(vec![stale.clone()], secrets.clone(), true), Status::Error);
+    let r = run(
+        &install,
+        &snapshot(vec![stale.clone()], secrets.clone(), true),
+        Status::Error,
+    );
     let root = &r.findings[0];
     assert_eq!(root.code, "eso-controller-not-ready", "{:#?}", r.findings);
     assert_eq!(root.severity, Status::Error);
-    assert!(root.message.starts_with("scaled to zero replicas"), "{}", root.message);
+    assert!(
+        root.message.starts_with("scaled to zero replicas"),
+        "{}",
+        root.message
+    );
     assert!(
         root.next[0].starts_with(
             "kubectl scale deployment external-secrets -n external-secrets --replicas=1"

@@ -269,32 +269,53 @@ fn in_namespace(ns: &str, store: &str) -> ExternalSecret {
 
 #[test]
 fn issue12_a_secretstore_of_another_namespace_is_named_and_never_missing() {
-    let r = run(&snapshot(vec![in_namespace("checkout", "vault")], vec![token()], true));
+    let r = run(&snapshot(
+        vec![in_namespace("checkout", "vault")],
+        vec![token()],
+        true,
+    ));
     let root = &r.findings[0];
     assert_eq!(root.code, "store-other-namespace", "{:#?}", r.findings);
     assert_eq!(root.object, "ExternalSecret checkout/cart");
-    assert!(root.message.contains("exists in namespace prod"), "{}", root.message);
+    assert!(
+        root.message.contains("exists in namespace prod"),
+        "{}",
+        root.message
+    );
     assert!(
         root.next[0].starts_with("kubectl get secretstore vault -n prod -o yaml"),
         "{:?}",
         root.next
     );
     assert!(
-        !root.next.iter().any(|n| n.contains('<') || n.contains("KIND/")),
+        !root
+            .next
+            .iter()
+            .any(|n| n.contains('<') || n.contains("KIND/")),
         "{:?}",
         root.next
     );
     // Near misses: in the store's own namespace nothing fires, and a name no namespace holds
     // is not "another namespace".
-    let ok = run(&snapshot(vec![in_namespace("prod", "vault")], vec![token()], true));
+    let ok = run(&snapshot(
+        vec![in_namespace("prod", "vault")],
+        vec![token()],
+        true,
+    ));
     assert!(
         !codes(&ok).iter().any(|(c, _)| c.starts_with("store-")),
         "{:?}",
         codes(&ok)
     );
-    let far = run(&snapshot(vec![in_namespace("checkout", "kv-commerce")], vec![token()], true));
+    let far = run(&snapshot(
+        vec![in_namespace("checkout", "kv-commerce")],
+        vec![token()],
+        true,
+    ));
     assert!(
-        !codes(&far).iter().any(|(c, _)| c == "store-other-namespace"),
+        !codes(&far)
+            .iter()
+            .any(|(c, _)| c == "store-other-namespace"),
         "{:?}",
         codes(&far)
     );
@@ -307,14 +328,19 @@ fn ces_child(ns: &str, store: &str) -> ExternalSecret {
     v["metadata"]["ownerReferences"] = json!([{"apiVersion": "external-secrets.io/v1",
         "kind": "ClusterExternalSecret", "name": "tenant-db", "uid": "ces-uid", "controller": true}]);
     v["spec"]["target"] = json!({"name": "tenant-db", "creationPolicy": "Merge"});
-    v["status"]["conditions"] = json!([{"type": "Ready", "status": "True", "reason": "SecretSynced"}]);
+    v["status"]["conditions"] =
+        json!([{"type": "Ready", "status": "True", "reason": "SecretSynced"}]);
     from(v)
 }
 
 #[test]
 fn issue12_the_fix_of_a_clusterexternalsecret_child_goes_to_the_parent() {
     // A Merge target that does not exist: the rule's own step patches the ExternalSecret.
-    let r = run(&snapshot(vec![ces_child("prod", "vault")], vec![token()], true));
+    let r = run(&snapshot(
+        vec![ces_child("prod", "vault")],
+        vec![token()],
+        true,
+    ));
     let root = &r.findings[0];
     assert_eq!(root.code, "target-merge-missing", "{:#?}", r.findings);
     assert!(
@@ -331,7 +357,9 @@ fn issue12_the_fix_of_a_clusterexternalsecret_child_goes_to_the_parent() {
         root.next
     );
     assert!(
-        root.evidence.iter().any(|e| e.contains("ClusterExternalSecret tenant-db")),
+        root.evidence
+            .iter()
+            .any(|e| e.contains("ClusterExternalSecret tenant-db")),
         "{:?}",
         root.evidence
     );
@@ -347,7 +375,12 @@ fn issue12_the_fix_of_a_clusterexternalsecret_child_goes_to_the_parent() {
         "{:?}",
         root.next
     );
-    assert!(!root.next.iter().any(|n| n.contains("clusterexternalsecret")));
+    assert!(
+        !root
+            .next
+            .iter()
+            .any(|n| n.contains("clusterexternalsecret"))
+    );
 }
 
 fn controlled_by(ns: &str, name: &str, kind: &str, owner: &str) -> ObjectMeta {
@@ -371,7 +404,8 @@ fn issue12_owner_over_a_secret_another_controller_owns_is_an_error_never_a_delet
     assert_eq!(root.code, "target-not-owned", "{:#?}", r.findings);
     assert_eq!(root.severity, Status::Error);
     assert!(
-        root.message.contains("its controller is SealedSecret a-sealed"),
+        root.message
+            .contains("its controller is SealedSecret a-sealed"),
         "{}",
         root.message
     );
@@ -387,11 +421,40 @@ fn issue12_owner_over_a_secret_another_controller_owns_is_an_error_never_a_delet
     }
     // Near miss: a Secret with no controller is adopted by ESO (a warning), one the
     // ExternalSecret owns is no finding at all.
-    let r = run(&snapshot(vec![a.clone()], vec![plain("prod", "a-secret"), token()], true));
+    let r = run(&snapshot(
+        vec![a.clone()],
+        vec![plain("prod", "a-secret"), token()],
+        true,
+    ));
     let f = crate::diagnose::rank::flatten(&r.findings)
         .find(|f| f.code == "target-not-owned")
         .cloned();
     assert_eq!(f.map(|f| f.severity), Some(Status::Warning));
     let r = run(&snapshot(vec![a.clone()], vec![owned(&a), token()], true));
     assert!(!codes(&r).iter().any(|(c, _)| c == "target-not-owned"));
+}
+
+#[test]
+fn issue12_a_namespaced_read_still_sees_the_store_in_another_namespace() {
+    // describe-chain and `doctor -n checkout` list the stores of checkout only; the stores of
+    // that name elsewhere come from `secret_stores_elsewhere`.
+    let mut snap = snapshot(vec![in_namespace("checkout", "kv-commerce")], vec![], true);
+    snap.namespace = Some("checkout".into());
+    snap.secret_stores = Ok(vec![]);
+    snap.secret_stores_elsewhere = vec![("storefront".into(), "kv-commerce".into())];
+    let r = run(&snap);
+    assert_eq!(
+        r.findings[0].code, "store-other-namespace",
+        "{:#?}",
+        r.findings
+    );
+    assert!(
+        r.findings[0]
+            .message
+            .contains("exists in namespace storefront")
+    );
+    // Near miss: nothing of that name elsewhere: missing.
+    snap.secret_stores_elsewhere.clear();
+    let r = run(&snap);
+    assert_eq!(r.findings[0].code, "store-missing", "{:#?}", r.findings);
 }

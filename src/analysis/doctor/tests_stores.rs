@@ -275,9 +275,17 @@ fn issue12_a_missing_service_account_is_the_store_root_cause() {
     );
     let r = run(&snap, accounts("prod", "eso-orders", Ok(false)));
     let root = &r.findings[0];
-    assert_eq!(root.code, "credentials-service-account-missing", "{:#?}", r.findings);
+    assert_eq!(
+        root.code, "credentials-service-account-missing",
+        "{:#?}",
+        r.findings
+    );
     assert_eq!(root.object, "SecretStore prod/vault");
-    assert!(root.message.contains("ServiceAccount prod/eso-orders"), "{}", root.message);
+    assert!(
+        root.message.contains("ServiceAccount prod/eso-orders"),
+        "{}",
+        root.message
+    );
     assert!(
         root.next[0].contains("kubectl create serviceaccount eso-orders -n prod"),
         "{:?}",
@@ -300,7 +308,10 @@ fn issue12_a_missing_service_account_is_the_store_root_cause() {
         namespace: Some("prod".into()),
         cause: "could not get serviceaccount prod/eso-orders: forbidden".into(),
     };
-    let r = run(&snap, accounts("prod", "eso-orders", Err(forbidden.clone())));
+    let r = run(
+        &snap,
+        accounts("prod", "eso-orders", Err(forbidden.clone())),
+    );
     assert!(
         !crate::diagnose::rank::flatten(&r.findings)
             .any(|f| f.code == "credentials-service-account-missing")
@@ -336,9 +347,14 @@ fn issue12_a_referent_service_account_missing_in_one_namespace_is_named_there_on
     };
     let r = run(&snap, found(false));
     let root = &r.findings[0];
-    assert_eq!(root.code, "credentials-referent-missing", "{:#?}", r.findings);
+    assert_eq!(
+        root.code, "credentials-referent-missing",
+        "{:#?}",
+        r.findings
+    );
     assert!(
-        root.message.contains("namespace team-b has no ServiceAccount eso-reader"),
+        root.message
+            .contains("namespace team-b has no ServiceAccount eso-reader"),
         "{}",
         root.message
     );
@@ -349,7 +365,11 @@ fn issue12_a_referent_service_account_missing_in_one_namespace_is_named_there_on
         root.next
     );
     // team-b's failure is its effect; team-a is not concerned.
-    assert!(root.effects.iter().any(|e| e.object == "ExternalSecret team-b/db"));
+    assert!(
+        root.effects
+            .iter()
+            .any(|e| e.object == "ExternalSecret team-b/db")
+    );
     // Near miss: the ServiceAccount exists in every namespace using the store.
     let r = run(&snap, found(true));
     assert!(

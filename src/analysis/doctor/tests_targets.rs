@@ -261,7 +261,8 @@ fn issue12_reloader_turns_old_value_pods_into_a_warning_and_a_near_miss_stays_an
         p.reloader.insert(k.to_string(), v.to_string());
         p
     };
-    let one = |pods: Vec<PodFacts>, secret: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
+    let one = |pods: Vec<PodFacts>,
+               secret: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
         let r = run_with_secrets(vec![e.clone()], vec![secret.clone()], vec![], Some(pods));
         check(&r, CheckId::ExternalSecrets).findings[0].clone()
     };
@@ -269,9 +270,20 @@ fn issue12_reloader_turns_old_value_pods_into_a_warning_and_a_near_miss_stays_an
         vec![with("secret.reloader.stakater.com/reload", "db-secret")],
         &secret,
     );
-    assert_eq!((f.code.as_str(), f.severity), ("consumer-old-value", Status::Warning));
-    assert!(f.message.contains("Reloader restarts them"), "{}", f.message);
-    assert!(!f.next.iter().any(|n| n.contains("rollout restart")), "{:?}", f.next);
+    assert_eq!(
+        (f.code.as_str(), f.severity),
+        ("consumer-old-value", Status::Warning)
+    );
+    assert!(
+        f.message.contains("Reloader restarts them"),
+        "{}",
+        f.message
+    );
+    assert!(
+        !f.next.iter().any(|n| n.contains("rollout restart")),
+        "{:?}",
+        f.next
+    );
     // Near miss: Reloader watches another Secret: the pods run the old value, an error.
     let f = one(
         vec![with("secret.reloader.stakater.com/reload", "db-secret-old")],
@@ -283,7 +295,11 @@ fn issue12_reloader_turns_old_value_pods_into_a_warning_and_a_near_miss_stays_an
     assert_eq!(f.severity, Status::Error);
     let mut matched = secret.clone();
     matched.annotations = Some(
-        [("reloader.stakater.com/match".to_string(), "true".to_string())].into(),
+        [(
+            "reloader.stakater.com/match".to_string(),
+            "true".to_string(),
+        )]
+        .into(),
     );
     let f = one(vec![with("reloader.stakater.com/search", "true")], &matched);
     assert_eq!(f.severity, Status::Warning);

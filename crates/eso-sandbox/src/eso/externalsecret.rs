@@ -576,9 +576,7 @@ fn ownership(current: &Value, es: &Value, policy: &str) -> Result<(), Failure> {
         }
         return Err((
             ERR_IS_OWNED,
-            ProviderError(format!(
-                "secret is owned by another ExternalSecret: {name}"
-            )),
+            ProviderError(format!("secret is owned by another ExternalSecret: {name}")),
         ));
     }
     if policy == "Owner" {

@@ -228,11 +228,11 @@ impl Controller {
             let busy = self.shared.in_flight.load(Ordering::SeqCst) > 0
                 || !stopped
                     && self
-                    .shared
-                    .queue
-                    .lock()
-                    .map(|q| !q.ready.is_empty())
-                    .unwrap_or(false);
+                        .shared
+                        .queue
+                        .lock()
+                        .map(|q| !q.ready.is_empty())
+                        .unwrap_or(false);
             quiet_checks = if busy { 0 } else { quiet_checks + 1 };
             if quiet_checks >= 3 {
                 return true;

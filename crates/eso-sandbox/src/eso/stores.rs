@@ -143,7 +143,11 @@ pub fn resolve(ctx: &Ctx, store: &Value, es_namespace: &str) -> Result<Provider,
                 // ESO's Vault provider: TokenRequest, then the ServiceAccount's token Secrets.
                 let name = r.get("name").and_then(Value::as_str).unwrap_or_default();
                 let ns = ref_namespace(store, r, es_namespace);
-                if ctx.store.get("v1", "ServiceAccount", Some(&ns), name).is_none() {
+                if ctx
+                    .store
+                    .get("v1", "ServiceAccount", Some(&ns), name)
+                    .is_none()
+                {
                     return Err(ProviderError(format!(
                         "cannot request Kubernetes service account token for service account \
                          \"{name}\": cannot get Kubernetes service account \"{name}\": \
