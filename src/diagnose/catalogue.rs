@@ -43,6 +43,7 @@ codes! {
     ESO_COMPONENT_NOT_READY = "eso-component-not-ready", Controller;
     ESO_CONTROLLER_DUPLICATE = "eso-controller-duplicate", Controller;
     ESO_WEBHOOK_MISSING = "eso-webhook-missing", Controller;
+    ESO_WEBHOOK_UNAVAILABLE = "eso-webhook-unavailable", Controller;
     CHECK_NOT_RUN = "check-not-run", Controller;
     // what only ESO's own logs show (issue 17)
     ESO_LOG_LEADER_ELECTION_LOST = "eso-log-leader-election-lost", Controller;

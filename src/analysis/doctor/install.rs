@@ -146,7 +146,29 @@ fn deployments(s: &InstallSnapshot, findings: &mut Vec<Finding>) -> usize {
             return 0;
         }
     };
+    // Issue 12: the webhook configurations still send ExternalSecrets and stores to a webhook
+    // no pod serves: every create and update of them is refused (the chart sets failurePolicy
+    // Fail), while ESO itself keeps syncing. One finding in place of the component's own.
+    let configured: Vec<&str> = match &s.webhook_configurations {
+        Ok(present) => WEBHOOKS
+            .iter()
+            .copied()
+            .filter(|w| present.iter().any(|p| p == w))
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    let webhooks: Vec<&DeploymentFacts> = deployments
+        .iter()
+        .filter(|d| d.component == "external-secrets-webhook")
+        .collect();
+    let webhook_down = !configured.is_empty() && webhooks.iter().all(|d| d.ready <= 0);
+    if webhook_down {
+        findings.push(webhook_unavailable(&configured, webhooks.first().copied()));
+    }
     for (component, missing) in COMPONENTS {
+        if webhook_down && component == "external-secrets-webhook" {
+            continue;
+        }
         let found: Vec<&DeploymentFacts> = deployments
             .iter()
             .filter(|d| d.component == component)
@@ -242,6 +264,52 @@ fn deployments(s: &InstallSnapshot, findings: &mut Vec<Finding>) -> usize {
         }
     }
     COMPONENTS.len()
+}
+
+fn webhook_unavailable(configured: &[&str], webhook: Option<&DeploymentFacts>) -> Finding {
+    let (object, why, next) = match webhook {
+        Some(d) => {
+            let (ns, name) = (sanitize::line(&d.namespace), sanitize::line(&d.name));
+            (
+                format!("Deployment {ns}/{name}"),
+                if d.desired <= 0 {
+                    "is scaled to zero replicas".to_string()
+                } else {
+                    format!("has 0/{} replicas ready", d.desired)
+                },
+                if d.desired <= 0 {
+                    format!("kubectl scale deployment {name} -n {ns} --replicas=1")
+                } else {
+                    format!(
+                        "kubectl get pods -n {ns} -l app.kubernetes.io/name=external-secrets-webhook; \
+                         kubectl describe deployment {name} -n {ns}"
+                    )
+                },
+            )
+        }
+        None => (
+            "Deployment app.kubernetes.io/name=external-secrets-webhook".to_string(),
+            "is not installed in any namespace".to_string(),
+            "re-install ESO's Helm chart with webhook.create=true, or, if the webhook was left out \
+             on purpose, delete its leftover configurations: kubectl get \
+             validatingwebhookconfigurations -l external-secrets.io/component=webhook"
+                .to_string(),
+        ),
+    };
+    finding(
+        ESO_WEBHOOK_UNAVAILABLE,
+        Status::Error,
+        object,
+        format!(
+            "ESO's webhook {why}, but ValidatingWebhookConfiguration {} still sends every create \
+             and update of ExternalSecrets and stores to it (failurePolicy Fail in the chart): \
+             kubectl apply of them is refused (failed calling webhook), while ESO keeps syncing \
+             what exists",
+            configured.join(", ")
+        ),
+        next,
+    )
+    .field("spec.replicas")
 }
 
 fn webhooks(s: &InstallSnapshot, findings: &mut Vec<Finding>) -> usize {

@@ -348,6 +348,45 @@ fn issue12_a_controller_scaled_to_zero_is_the_root_of_every_stale_externalsecret
     assert!(check(&r, CheckId::Installation).findings.is_empty());
 }
 
+#[test]
+fn issue12_a_webhook_no_pod_serves_is_an_error_while_its_configurations_remain() {
+    let mut install = healthy_install();
+    if let Ok(d) = &mut install.deployments {
+        d[1].desired = 0;
+        d[1].ready = 0;
+    }
+    let r = run(&install, &snapshot(vec![], vec![], true), Status::Error);
+    let c = check(&r, CheckId::Installation);
+    let codes: Vec<&str> = c.findings.iter().map(|f| f.code.as_str()).collect();
+    assert_eq!(codes, ["eso-webhook-unavailable"], "{:#?}", c.findings);
+    let f = &c.findings[0];
+    assert_eq!(f.severity, Status::Error);
+    assert!(
+        f.message.contains("externalsecret-validate"),
+        "{}",
+        f.message
+    );
+    assert_eq!(
+        f.next[0],
+        "kubectl scale deployment external-secrets-webhook -n external-secrets --replicas=1"
+    );
+    // Near miss: the webhook left out on purpose, configurations and all: a warning for the
+    // missing configurations, nothing refused.
+    if let Ok(d) = &mut install.deployments {
+        d.retain(|d| d.component != "external-secrets-webhook");
+    }
+    install.webhook_configurations = Ok(vec![]);
+    let r = run(&install, &snapshot(vec![], vec![], true), Status::Error);
+    let c = check(&r, CheckId::Installation);
+    assert!(
+        c.findings
+            .iter()
+            .all(|f| f.code != "eso-webhook-unavailable" && f.severity == Status::Warning),
+        "{:#?}",
+        c.findings
+    );
+}
+
 fn probe(login_error: Option<&str>, keys: Vec<KeyFacts>, users: Vec<KeyUser>) -> StoreProbe {
     StoreProbe {
         store: StoreRef {

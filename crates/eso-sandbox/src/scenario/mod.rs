@@ -140,6 +140,10 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../../scenarios/eso-controller-duplicate.yaml"),
     ),
     (
+        "eso-webhook-unavailable",
+        include_str!("../../scenarios/eso-webhook-unavailable.yaml"),
+    ),
+    (
         "eso-leader-election-lost",
         include_str!("../../scenarios/eso-leader-election-lost.yaml"),
     ),
