@@ -249,13 +249,16 @@ fn apply_root_cause(report: &mut crate::model::chain::ChainReport, sharper: bool
                 .iter()
                 .any(|n| n.contains(&format!("clusterexternalsecret {ces}")))
         });
-    // A reference, credentials or ownership rule sees what the link walk cannot (a store in
-    // another namespace, a missing ServiceAccount, the Secret's other controller): the walk
-    // names only the symptom on that link, and its steps would not fix it.
-    let rule_sees_more = matches!(
-        layer(&root.code),
-        Layer::StoreRef | Layer::Credentials | Layer::Ownership
-    );
+    // Causes the link walk cannot see (a store in another namespace, a missing or referent
+    // ServiceAccount, the Secret's other owner or controller): it names only the symptom on
+    // that link ("does not exist", "a refresh is due"), and its steps would not fix it.
+    let rule_sees_more = layer(&root.code) == Layer::Ownership
+        || [
+            crate::diagnose::catalogue::STORE_OTHER_NAMESPACE,
+            crate::diagnose::catalogue::CREDENTIALS_SERVICE_ACCOUNT_MISSING,
+            crate::diagnose::catalogue::CREDENTIALS_REFERENT_MISSING,
+        ]
+        .contains(&root.code.as_str());
     let v = &mut report.verdict;
     v.code = Some(root.code.clone());
     let walk_found_it = v.state == LinkState::Broken && v.link == Some(root_link);

@@ -301,11 +301,25 @@ fn webhook_unavailable(configured: &[&str], webhook: Option<&DeploymentFacts>) -
         Status::Error,
         object,
         format!(
-            "ESO's webhook {why}, but ValidatingWebhookConfiguration {} still sends every create \
-             and update of ExternalSecrets and stores to it (failurePolicy Fail in the chart): \
-             kubectl apply of them is refused (failed calling webhook), while ESO keeps syncing \
-             what exists",
-            configured.join(", ")
+            "ESO's webhook {why}, but {} {} still {} every create and update of {} to it \
+             (failurePolicy Fail in the chart): kubectl apply of them is refused (failed calling \
+             webhook), while ESO keeps syncing what exists",
+            if configured.len() > 1 {
+                "ValidatingWebhookConfigurations"
+            } else {
+                "ValidatingWebhookConfiguration"
+            },
+            configured.join(", "),
+            if configured.len() > 1 {
+                "send"
+            } else {
+                "sends"
+            },
+            match configured {
+                ["secretstore-validate"] => "SecretStores and ClusterSecretStores",
+                ["externalsecret-validate"] => "ExternalSecrets",
+                _ => "ExternalSecrets and stores",
+            }
         ),
         next,
     )
