@@ -37,6 +37,7 @@ codes! {
     ESO_API_V1BETA1_ONLY = "eso-api-v1beta1-only", Controller;
     ESO_CRD_MISSING = "eso-crd-missing", Controller;
     ESO_CRD_STORED_VERSION = "eso-crd-stored-version", Controller;
+    ESO_CRD_VERSION_UNSERVED = "eso-crd-version-unserved", Controller;
     ESO_CONTROLLER_MISSING = "eso-controller-missing", Controller;
     ESO_COMPONENT_MISSING = "eso-component-missing", Controller;
     ESO_CONTROLLER_NOT_READY = "eso-controller-not-ready", Controller;

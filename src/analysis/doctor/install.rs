@@ -85,8 +85,51 @@ fn newer_version(s: &InstallSnapshot) -> Option<Finding> {
     ))
 }
 
+/// Issue 12: the controller's release reads ExternalSecrets at one API version (v1 from ESO 0.17
+/// on, when v1beta1 stopped being served; v1beta1 before 0.16, which added v1): where the CRDs
+/// do not serve it, the controller cannot list or watch them and nothing reconciles.
+fn unserved_version(s: &InstallSnapshot) -> Option<Finding> {
+    let tag = eso_version(s)?;
+    let v = release(&tag)?;
+    let needs = if v >= (0, 17, 0) {
+        "v1"
+    } else if v < (0, 16, 0) {
+        "v1beta1"
+    } else {
+        return None;
+    };
+    if s.served_versions.is_empty() || s.served_versions.iter().any(|s| s == needs) {
+        return None;
+    }
+    Some(
+        finding(
+            ESO_CRD_VERSION_UNSERVED,
+            Status::Error,
+            "API group external-secrets.io".into(),
+            format!(
+                "the controller (ESO {tag}) reads external-secrets.io/{needs}, which the CRDs do \
+                 not serve (served: {}): it cannot list or watch ExternalSecrets and stores, so \
+                 nothing reconciles",
+                s.served_versions.join(", ")
+            ),
+            format!(
+                "install the CRDs of ESO {tag} (helm upgrade external-secrets \
+                 external-secrets/external-secrets -n external-secrets --version {} --set \
+                 installCRDs=true), or run the controller release that matches the CRDs; kubectl \
+                 get crd externalsecrets.external-secrets.io -o \
+                 jsonpath='{{.spec.versions[*].name}}' shows what they serve",
+                tag.trim_start_matches('v')
+            ),
+        )
+        .about_controller(),
+    )
+}
+
 fn crds(s: &InstallSnapshot, findings: &mut Vec<Finding>) -> usize {
-    if !s.served_versions.iter().any(|v| v == "v1") {
+    let unserved = unserved_version(s);
+    let mismatch = unserved.is_some();
+    findings.extend(unserved);
+    if !mismatch && !s.served_versions.iter().any(|v| v == "v1") {
         findings.push(finding(
             ESO_API_V1BETA1_ONLY,
             Status::Warning,

@@ -387,6 +387,71 @@ fn issue12_a_webhook_no_pod_serves_is_an_error_while_its_configurations_remain()
     );
 }
 
+#[test]
+fn issue12_crds_that_do_not_serve_the_controllers_version_stop_everything() {
+    let with = |image: &str, served: &[&str]| {
+        let mut install = healthy_install();
+        install.served_versions = served.iter().map(|v| v.to_string()).collect();
+        if let Ok(d) = &mut install.deployments {
+            d[0].image = Some(format!(
+                "oci.external-secrets.io/external-secrets/external-secrets:{image}"
+            ));
+        }
+        install
+    };
+    let stale = es("prod", "a", true, "2026-11-22T08:00:00Z");
+    let secrets = vec![owned(&stale), plain("prod", "vault-token")];
+    // A v2.9.0 controller on CRDs left from ESO 0.9 (v1beta1 only).
+    let r = run(
+        &with("v2.9.0", &["v1beta1"]),
+        &snapshot(vec![stale.clone()], secrets.clone(), true),
+        Status::Error,
+    );
+    let root = &r.findings[0];
+    assert_eq!(root.code, "eso-crd-version-unserved", "{:#?}", r.findings);
+    assert!(
+        root.message.contains("reads external-secrets.io/v1,"),
+        "{}",
+        root.message
+    );
+    assert!(
+        root.effects.iter().any(|e| e.code == "es-stale"),
+        "{root:#?}"
+    );
+    // An ESO 0.9 controller on CRDs that no longer serve v1beta1.
+    let r = run(
+        &with("v0.9.20", &["v1"]),
+        &snapshot(vec![], vec![], true),
+        Status::Error,
+    );
+    assert_eq!(r.findings[0].code, "eso-crd-version-unserved");
+    // Near misses: the served version matches (only the deprecation warning for an old
+    // install), and an unknown controller version says nothing.
+    for (image, served) in [("v0.9.20", &["v1beta1"][..]), ("v2.9.0", &["v1"][..])] {
+        let r = run(
+            &with(image, served),
+            &snapshot(vec![], vec![], true),
+            Status::Error,
+        );
+        assert!(
+            check(&r, CheckId::Installation)
+                .findings
+                .iter()
+                .all(|f| f.code != "eso-crd-version-unserved" && f.severity == Status::Warning),
+            "{image} {served:?}: {:#?}",
+            r.findings
+        );
+    }
+    let r = run(
+        &with("latest", &["v1beta1"]),
+        &snapshot(vec![], vec![], true),
+        Status::Error,
+    );
+    assert!(
+        crate::diagnose::rank::flatten(&r.findings).all(|f| f.code != "eso-crd-version-unserved")
+    );
+}
+
 fn probe(login_error: Option<&str>, keys: Vec<KeyFacts>, users: Vec<KeyUser>) -> StoreProbe {
     StoreProbe {
         store: StoreRef {
