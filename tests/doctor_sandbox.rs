@@ -662,3 +662,27 @@ async fn issue15_aws_requests_follow_distinct_keys_and_one_sts_call_per_store() 
     );
     env.sandbox.shutdown().await;
 }
+
+/// Issue 12: ESO's webhook scaled to zero while its ValidatingWebhookConfigurations remain: the
+/// ExternalSecrets keep syncing, so the installation alone shows it, as an error (every apply of
+/// an ExternalSecret or store is refused).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue12_a_webhook_without_pods_is_the_root_cause_and_fails_doctor() {
+    let env = start("eso-webhook-unavailable").await;
+    let (code, report) = env.json(&["doctor", "-A", "-o", "json"]);
+    assert_eq!(code, Some(1), "{report:#}");
+    let root = &report["findings"][0];
+    assert_eq!(root["code"], "eso-webhook-unavailable", "{report:#}");
+    assert_eq!(
+        root["object"],
+        "Deployment external-secrets/external-secrets-webhook"
+    );
+    assert_eq!(
+        root["next"][0],
+        "kubectl scale deployment external-secrets-webhook -n external-secrets --replicas=1"
+    );
+    // The ExternalSecret itself is fine: no finding about it.
+    let all = report["findings"].to_string();
+    assert!(!all.contains("ExternalSecret web/api-token"), "{report:#}");
+    env.sandbox.shutdown().await;
+}

@@ -596,6 +596,7 @@ fn issue_18_fuzz_external_secret_and_store_specs() {
                 events: Ok(Vec::new()),
                 store_events: Vec::new(),
                 workload: None,
+                secret_stores_elsewhere: Vec::new(),
             };
             let opts = kubectl_eso::analysis::scope::ScopeOptions {
                 selector: None,

@@ -221,3 +221,51 @@ async fn issue15_aws_trust_explanation_leaks_nothing() {
     )
     .await;
 }
+
+/// Issue 12's Kubernetes-side classes: a Secret another controller owns (its hand-made value is
+/// in the cluster), a missing ServiceAccount, a referent ClusterSecretStore and a stopped
+/// controller (every value the Secrets hold, and the rotated one in Vault).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue12_ownership_and_identity_findings_leak_nothing() {
+    no_leak(
+        "target-owned-by-other-controller",
+        None,
+        &[
+            &["doctor", "-A"],
+            &["describe-chain", "invoice-signing", "-n", "billing"],
+            &["scope", "-A"],
+        ],
+    )
+    .await;
+    no_leak(
+        "referent-service-account-missing",
+        None,
+        &[
+            &["doctor", "-A"],
+            &["describe-chain", "session-key", "-n", "team-purple"],
+        ],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue12_service_account_and_controller_findings_leak_nothing() {
+    no_leak(
+        "service-account-missing",
+        None,
+        &[
+            &["doctor", "-A"],
+            &["describe-chain", "ledger-db", "-n", "ledger"],
+        ],
+    )
+    .await;
+    no_leak(
+        "eso-controller-scaled-down",
+        None,
+        &[
+            &["doctor", "-A"],
+            &["describe-chain", "etl-api", "-n", "warehouse"],
+        ],
+    )
+    .await;
+}

@@ -31,8 +31,16 @@ fn external_secret_of(f: &Value) -> Option<(String, String)> {
 /// `expect`: the root cause's code when the scenario was written for one; `operator`: the user is
 /// logged in to Vault (VAULT_ADDR/VAULT_TOKEN) and, in AWS scenarios, to the region
 /// (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), as in `kubectl eso sandbox`.
-async fn same_root_cause(scenario: &str, incident: bool, expect: Option<&str>, operator: bool) {
-    same_root_cause_at(scenario, incident, expect, operator, Some(1)).await;
+/// `next`: text the root cause's first next step must contain, and `never`: text none of its next
+/// steps may contain (the wrong fix of the class).
+async fn same_root_cause(
+    scenario: &str,
+    incident: bool,
+    expect: Option<&str>,
+    operator: bool,
+    next: Option<(&str, &str)>,
+) {
+    same_root_cause_at(scenario, incident, expect, operator, Some(1), next).await;
 }
 
 /// `exit`: doctor's exit code on the incident — 1, or 0 for a scenario whose only finding is a
@@ -43,6 +51,7 @@ async fn same_root_cause_at(
     expect: Option<&str>,
     operator: bool,
     exit: Option<i32>,
+    next: Option<(&str, &str)>,
 ) {
     let mut env = SandboxEnv::start(scenario).await;
     if operator {
@@ -66,6 +75,22 @@ async fn same_root_cause_at(
     if let Some(expect) = expect {
         assert_eq!(root_code, expect, "doctor's first finding: {doctor:#}");
     }
+    if let Some((want, never)) = next {
+        let steps: Vec<&str> = root["next"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        assert!(
+            steps.first().is_some_and(|s| s.contains(want)),
+            "the first next step must contain {want:?}: {steps:#?}"
+        );
+        assert!(
+            steps.iter().all(|s| !s.contains(never)),
+            "no next step may contain {never:?}: {steps:#?}"
+        );
+    }
     // Findings are ordered root first: no later root is more severe.
     if root["severity"] == "warning" {
         assert!(
@@ -73,7 +98,22 @@ async fn same_root_cause_at(
             "{doctor:#}"
         );
     }
-    let Some((ns, name)) = external_secret_of(root) else {
+    // A root about ESO itself with no failing ExternalSecret under it (two controllers) concerns
+    // every ExternalSecret: describe-chain of any of them shows it.
+    let any_es = || {
+        let (_, scope) = env.json(&["scope", "-A", "-o", "json"]);
+        let row = scope["externalSecrets"].get(0)?.clone();
+        Some((
+            row["namespace"].as_str()?.to_string(),
+            row["name"].as_str()?.to_string(),
+        ))
+    };
+    let Some((ns, name)) = external_secret_of(root).or_else(|| {
+        root_code
+            .starts_with("eso-controller-")
+            .then(any_es)
+            .flatten()
+    }) else {
         panic!("the root cause concerns no ExternalSecret: {root:#}");
     };
 
@@ -85,6 +125,13 @@ async fn same_root_cause_at(
         chain["verdict"]
     );
     assert_eq!(chain["kind"], "ChainReport");
+    if let Some((_, never)) = next {
+        let steps = chain["verdict"]["next"].to_string();
+        assert!(
+            !steps.contains(never),
+            "describe-chain's next steps contain {never:?}: {steps}"
+        );
+    }
 
     let (_, scope) = env.json(&["scope", "-A", "-o", "json"]);
     let row = scope["externalSecrets"]
@@ -135,19 +182,25 @@ macro_rules! scenario {
     ($test:ident, $name:literal, $incident:expr) => {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $test() {
-            same_root_cause($name, $incident, None, false).await;
+            same_root_cause($name, $incident, None, false, None).await;
         }
     };
     ($test:ident, $name:literal, root $code:literal, operator $operator:expr, warning) => {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $test() {
-            same_root_cause_at($name, true, Some($code), $operator, Some(0)).await;
+            same_root_cause_at($name, true, Some($code), $operator, Some(0), None).await;
         }
     };
     ($test:ident, $name:literal, root $code:literal, operator $operator:expr) => {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $test() {
-            same_root_cause($name, true, Some($code), $operator).await;
+            same_root_cause($name, true, Some($code), $operator, None).await;
+        }
+    };
+    ($test:ident, $name:literal, root $code:literal, operator $operator:expr, next $next:literal, never $never:literal) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $test() {
+            same_root_cause($name, true, Some($code), $operator, Some(($next, $never))).await;
         }
     };
 }
@@ -322,6 +375,70 @@ scenario!(
     warning
 );
 
+scenario!(
+    issue12_store_other_namespace,
+    "store-other-namespace",
+    root "store-other-namespace",
+    operator false,
+    next "storefront",
+    never "kubectl create secretstore"
+);
+// The ExternalSecret is the ClusterExternalSecret's copy: the fix goes to the parent.
+scenario!(
+    issue12_ces_owned_store_typo,
+    "ces-owned-store-typo",
+    root "store-name-typo",
+    operator false,
+    next "kubectl patch clusterexternalsecret tenant-db",
+    never "externalsecret tenant-db -n"
+);
+
+scenario!(
+    issue12_service_account_missing,
+    "service-account-missing",
+    root "credentials-service-account-missing",
+    operator false,
+    next "kubectl get serviceaccounts -n ledger",
+    never "vault write"
+);
+
+scenario!(
+    issue12_target_owned_by_other_controller,
+    "target-owned-by-other-controller",
+    root "target-not-owned",
+    operator false,
+    next "kubectl get secret invoice-signing -n billing",
+    never "kubectl delete secret"
+);
+
+scenario!(
+    issue12_eso_controller_scaled_down,
+    "eso-controller-scaled-down",
+    root "eso-controller-not-ready",
+    operator false,
+    next "kubectl scale deployment external-secrets -n external-secrets --replicas=1",
+    never "force-sync"
+);
+
+// A ClusterSecretStore credential reference without namespace: referent authentication.
+scenario!(
+    issue12_referent_service_account_missing,
+    "referent-service-account-missing",
+    root "credentials-referent-missing",
+    operator false,
+    next "kubectl create serviceaccount eso-reader -n team-purple",
+    never "team-orange"
+);
+
+scenario!(
+    issue12_eso_controller_duplicate,
+    "eso-controller-duplicate",
+    root "eso-controller-duplicate",
+    operator false,
+    next "helm list -A",
+    never "kubectl delete"
+);
+
 #[test]
 fn issue12_every_scenario_is_covered() {
     let covered = [
@@ -361,6 +478,16 @@ fn issue12_every_scenario_is_covered() {
         // About a PushSecret, not an ExternalSecret: tests/push_secret_sandbox.rs asserts doctor's
         // and describe-chain's first finding on it.
         "push-write-denied",
+        "store-other-namespace",
+        "ces-owned-store-typo",
+        "service-account-missing",
+        "target-owned-by-other-controller",
+        "eso-controller-scaled-down",
+        "referent-service-account-missing",
+        "eso-controller-duplicate",
+        // About no ExternalSecret (they keep syncing; applying them is refused):
+        // tests/doctor_sandbox.rs.
+        "eso-webhook-unavailable",
     ];
     for (name, _) in eso_sandbox::scenario_names() {
         assert!(

@@ -319,19 +319,31 @@ pub fn controller_workload(meta: &ObjectMeta) -> Option<String> {
 
 /// Will Stakater Reloader restart this workload when `secret` changes? Judged from the
 /// workload's annotations as Reloader reads them: `reloader.stakater.com/auto` or
-/// `secret.reloader.stakater.com/auto` set to true, or `secret.reloader.stakater.com/reload`
-/// listing the Secret. (`reloader.stakater.com/search` also needs the Secret's own `match`
-/// annotation, which is not read here: not counted.)
+/// `secret.reloader.stakater.com/auto` set to true, `secret.reloader.stakater.com/reload` listing
+/// the Secret, or `reloader.stakater.com/search` with the Secret's own
+/// `reloader.stakater.com/match: "true"`; never for a Secret annotated
+/// `reloader.stakater.com/ignore: "true"`. (ESO's own reloader, external-secrets/reloader, is
+/// configured by its `Config` resource, not by annotations on the workload: not counted.)
 pub fn reloader_restarts(
     annotations: &std::collections::BTreeMap<String, String>,
     secret: &str,
+    secret_annotations: Option<&std::collections::BTreeMap<String, String>>,
 ) -> bool {
     let on = |k: &str| annotations.get(k).is_some_and(|v| v.trim() == "true");
+    let secret_on = |k: &str| {
+        secret_annotations
+            .and_then(|a| a.get(k))
+            .is_some_and(|v| v.trim() == "true")
+    };
+    if secret_on("reloader.stakater.com/ignore") {
+        return false;
+    }
     on("reloader.stakater.com/auto")
         || on("secret.reloader.stakater.com/auto")
         || annotations
             .get("secret.reloader.stakater.com/reload")
             .is_some_and(|list| list.split(',').any(|n| n.trim() == secret))
+        || (on("reloader.stakater.com/search") && secret_on("reloader.stakater.com/match"))
 }
 
 #[cfg(test)]
@@ -345,23 +357,52 @@ mod tests {
             |k: &str, v: &str| std::collections::BTreeMap::from([(k.to_string(), v.to_string())]);
         assert!(reloader_restarts(
             &a("reloader.stakater.com/auto", "true"),
-            "db"
+            "db",
+            None
         ));
         assert!(reloader_restarts(
             &a("secret.reloader.stakater.com/reload", "x, db"),
-            "db"
+            "db",
+            None
         ));
         assert!(!reloader_restarts(
             &a("secret.reloader.stakater.com/reload", "db-old"),
-            "db"
+            "db",
+            None
         ));
         assert!(!reloader_restarts(
             &a("reloader.stakater.com/auto", "false"),
-            "db"
+            "db",
+            None
         ));
         assert!(!reloader_restarts(
             &a("configmap.reloader.stakater.com/auto", "true"),
-            "db"
+            "db",
+            None
+        ));
+    }
+
+    #[test]
+    fn issue12_reloader_search_needs_the_secrets_match_and_ignore_wins() {
+        let a =
+            |k: &str, v: &str| std::collections::BTreeMap::from([(k.to_string(), v.to_string())]);
+        let search = a("reloader.stakater.com/search", "true");
+        assert!(reloader_restarts(
+            &search,
+            "db",
+            Some(&a("reloader.stakater.com/match", "true"))
+        ));
+        // Near misses: search without the Secret's match; auto on a Secret Reloader ignores.
+        assert!(!reloader_restarts(&search, "db", None));
+        assert!(!reloader_restarts(
+            &search,
+            "db",
+            Some(&a("reloader.stakater.com/match", "false"))
+        ));
+        assert!(!reloader_restarts(
+            &a("reloader.stakater.com/auto", "true"),
+            "db",
+            Some(&a("reloader.stakater.com/ignore", "true"))
         ));
     }
 

@@ -3,6 +3,7 @@
 //! built from the very `ScopeSnapshot` and `ScopeReport` that `scope` produces, so both commands
 //! agree on what is failing. `now` is a parameter; so is every threshold.
 
+mod ces_owned;
 mod crd_version;
 mod generators;
 mod install;
@@ -110,6 +111,9 @@ pub fn analyse(
         for c in &mut checks {
             crate::analysis::eso_logs::attach(&mut c.findings, logs);
         }
+    }
+    for c in &mut checks {
+        ces_owned::steer(&mut c.findings, snap);
     }
     let meta_of = |object: &str| managed_metadata(snap, object);
     for c in &mut checks {
@@ -262,11 +266,13 @@ fn degraded(scope: &ScopeReport, extras: &DoctorExtras) -> Vec<Degraded> {
     if let Some(Err(namespaces)) = &extras.stores.namespace_labels {
         out.push(namespaces.clone());
     }
+    let accounts = extras.stores.service_accounts.values();
     for unread in extras
         .stores
         .credential_keys
         .values()
         .filter_map(|k| k.as_ref().err())
+        .chain(accounts.filter_map(|a| a.as_ref().err()))
     {
         if !out.contains(unread) {
             out.push(unread.clone());

@@ -83,6 +83,7 @@ fn snapshot(
         events: Ok(vec![]),
         store_events: vec![],
         workload: None,
+        secret_stores_elsewhere: Vec::new(),
     }
 }
 

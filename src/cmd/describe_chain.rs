@@ -295,13 +295,35 @@ fn apply_root_cause(report: &mut crate::model::chain::ChainReport, sharper: bool
         Layer::Consumers => LinkName::Consumers,
     };
     let severe = root.severity == crate::model::doctor::Status::Error;
+    // A ClusterExternalSecret's copy is fixed on the parent: the finding's steps say so, the
+    // walk's would edit the copy (issue 12).
+    let parent_fix = report
+        .facts
+        .external_secret
+        .owner_cluster_external_secret
+        .as_deref()
+        .is_some_and(|ces| {
+            root.next
+                .iter()
+                .any(|n| n.contains(&format!("clusterexternalsecret {ces}")))
+        });
+    // Causes the link walk cannot see (a store in another namespace, a missing or referent
+    // ServiceAccount, the Secret's other owner or controller): it names only the symptom on
+    // that link ("does not exist", "a refresh is due"), and its steps would not fix it.
+    let rule_sees_more = layer(&root.code) == Layer::Ownership
+        || [
+            crate::diagnose::catalogue::STORE_OTHER_NAMESPACE,
+            crate::diagnose::catalogue::CREDENTIALS_SERVICE_ACCOUNT_MISSING,
+            crate::diagnose::catalogue::CREDENTIALS_REFERENT_MISSING,
+        ]
+        .contains(&root.code.as_str());
     let v = &mut report.verdict;
     v.code = Some(root.code.clone());
     let walk_found_it = v.state == LinkState::Broken && v.link == Some(root_link);
     if walk_found_it {
         // The provider's own configuration (policy, role, mount) names the cause more sharply
         // than the refusal the walk saw.
-        if sharper {
+        if sharper || parent_fix || rule_sees_more {
             v.cause = root.message.clone();
             if !root.next.is_empty() {
                 v.next = root.next.clone();

@@ -38,12 +38,14 @@ codes! {
     ESO_CRD_MISSING = "eso-crd-missing", Controller;
     ESO_CRD_STORED_VERSION = "eso-crd-stored-version", Controller;
     ESO_CRD_VERSION_MISMATCH = "eso-crd-version-mismatch", Controller;
+    ESO_CRD_VERSION_UNSERVED = "eso-crd-version-unserved", Controller;
     ESO_CONTROLLER_MISSING = "eso-controller-missing", Controller;
     ESO_COMPONENT_MISSING = "eso-component-missing", Controller;
     ESO_CONTROLLER_NOT_READY = "eso-controller-not-ready", Controller;
     ESO_COMPONENT_NOT_READY = "eso-component-not-ready", Controller;
     ESO_CONTROLLER_DUPLICATE = "eso-controller-duplicate", Controller;
     ESO_WEBHOOK_MISSING = "eso-webhook-missing", Controller;
+    ESO_WEBHOOK_UNAVAILABLE = "eso-webhook-unavailable", Controller;
     CHECK_NOT_RUN = "check-not-run", Controller;
     // what only ESO's own logs show (issue 17)
     ESO_LOG_LEADER_ELECTION_LOST = "eso-log-leader-election-lost", Controller;
@@ -69,6 +71,7 @@ codes! {
     CREDENTIALS_KEY_MISSING = "credentials-key-missing", Credentials;
     CREDENTIALS_KEY_NEAR_MISS = "credentials-key-near-miss", Credentials;
     CREDENTIALS_REFERENT_MISSING = "credentials-referent-missing", Credentials;
+    CREDENTIALS_SERVICE_ACCOUNT_MISSING = "credentials-service-account-missing", Credentials;
     // providers
     PROVIDER_NOT_PROBED = "provider-not-probed", Provider;
     PROVIDER_CLASS_MISSING = "provider-class-missing", Provider;

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
 use kube::api::ListParams;
 use kube::{Api, Client};
 
@@ -79,13 +79,69 @@ pub async fn fetch(
         })
         .buffer_unordered(GET_CONCURRENCY)
         .collect::<BTreeMap<_, _>>();
-    let (credential_keys, namespace_labels, provider_classes) =
-        futures::join!(keys, labels, classes);
+    let mut accounts: BTreeSet<(String, String)> = stores()
+        .flat_map(|s| s.service_account_refs())
+        .filter_map(|r| Some((r.namespace?, r.name)))
+        .collect();
+    // A ClusterSecretStore's serviceAccountRef without a namespace is looked up in each using
+    // ExternalSecret's namespace (referent authentication).
+    for s in snap.cluster_secret_stores.iter().flatten() {
+        let name = s.metadata.name.as_deref().unwrap_or_default();
+        let users: BTreeSet<&str> = scope
+            .external_secrets
+            .iter()
+            .filter(|row| {
+                row.store
+                    .as_ref()
+                    .is_some_and(|r| r.kind == StoreKind::ClusterSecretStore && r.name == name)
+            })
+            .map(|row| row.namespace.as_str())
+            .collect();
+        for r in s
+            .service_account_refs()
+            .into_iter()
+            .filter(|r| r.namespace.is_none())
+        {
+            accounts.extend(users.iter().map(|ns| (ns.to_string(), r.name.clone())));
+        }
+    }
+    let accounts = futures::stream::iter(accounts)
+        .map(|(ns, name)| async move {
+            let found = service_account_exists(client, &ns, &name, diag).await;
+            ((ns, name), found)
+        })
+        .buffer_unordered(GET_CONCURRENCY)
+        .collect::<BTreeMap<_, _>>();
+    let (credential_keys, namespace_labels, provider_classes, service_accounts) =
+        futures::join!(keys, labels, classes, accounts);
     StoreExtras {
         namespace_labels,
         credential_keys,
         provider_classes,
+        service_accounts,
     }
+}
+
+/// Whether a ServiceAccount exists (its metadata only; a ServiceAccount holds no secret).
+async fn service_account_exists(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    diag: &Diag,
+) -> Fetched<bool> {
+    let api: Api<ServiceAccount> = Api::namespaced(client.clone(), ns);
+    diag.log(1, format_args!("GET serviceaccount {ns}/{name}"));
+    api.get_metadata_opt(name)
+        .await
+        .map(|m| m.is_some())
+        .map_err(|e| Degraded {
+            resource: "serviceaccounts".into(),
+            namespace: Some(ns.to_string()),
+            cause: format!(
+                "could not get serviceaccount {ns}/{name}: {}",
+                super::client::one_line(&e)
+            ),
+        })
 }
 
 /// The key names of one Secret, `None` when it does not exist.

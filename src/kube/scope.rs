@@ -111,8 +111,12 @@ pub async fn fetch(
         events,
         store_events: vec![ss_events, css_events],
         workload: workload?,
+        secret_stores_elsewhere: Vec::new(),
     };
     drop_unrelated_events(&mut snapshot);
+    if ns.is_some() {
+        snapshot.secret_stores_elsewhere = stores_elsewhere(client, eso, &snapshot, diag).await;
+    }
     cap_free_text(&mut snapshot);
     Ok(snapshot)
 }
@@ -144,6 +148,48 @@ fn drop_unrelated_events(snap: &mut ScopeSnapshot) {
             ))
     });
     events.shrink_to_fit();
+}
+
+/// Issue 12: SecretStores in other namespaces named by an ExternalSecret of a namespaced read
+/// whose own namespace has no store of that name ("the store lives in namespace X"), from one
+/// metadata LIST of all namespaces, made only when such a name exists. A refused LIST is no
+/// verdict: the store then reads as missing, as before.
+async fn stores_elsewhere(
+    client: &Client,
+    eso: &EsoApi,
+    snap: &ScopeSnapshot,
+    diag: &Diag,
+) -> Vec<(String, String)> {
+    let Ok(here) = &snap.secret_stores else {
+        return Vec::new();
+    };
+    let here: std::collections::BTreeSet<&str> = here
+        .iter()
+        .filter_map(|s| s.metadata.name.as_deref())
+        .collect();
+    let wanted: std::collections::BTreeSet<&str> = snap
+        .external_secrets
+        .iter()
+        .filter_map(|es| es.store_ref())
+        .filter(|r| r.kind.as_deref().is_none_or(|k| k == "SecretStore"))
+        .map(|r| r.name.as_str())
+        .filter(|n| !n.is_empty() && !here.contains(n))
+        .collect();
+    if wanted.is_empty() {
+        return Vec::new();
+    }
+    let api: Api<SecretStore> = Api::all_with(client.clone(), &eso.secret_stores());
+    let listing = Listing::new("secretstores", None);
+    match list_all_metadata(&api, &ListParams::default(), &listing, diag).await {
+        Ok(all) => all
+            .into_iter()
+            .filter_map(|m| Some((m.metadata.namespace?, m.metadata.name?)))
+            .filter(|(ns, name)| {
+                wanted.contains(name.as_str()) && Some(ns.as_str()) != snap.namespace.as_deref()
+            })
+            .collect(),
+        Err(_) => Vec::new(),
+    }
 }
 
 /// Event messages and condition messages are free text any controller (or tenant) writes:

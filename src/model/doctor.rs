@@ -213,6 +213,9 @@ pub struct StoreExtras {
     /// found, by reference.
     pub provider_classes:
         BTreeMap<crate::model::eso::ProviderClassRef, crate::model::eso::ProviderClassLookup>,
+    /// Whether each ServiceAccount a store's auth names exists, by (namespace, name), one GET
+    /// each (issue 12).
+    pub service_accounts: BTreeMap<(String, String), Fetched<bool>>,
 }
 
 /// Key names of credentials Secrets by (namespace, name); `Ok(None)`: the Secret does not exist.

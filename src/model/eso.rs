@@ -284,7 +284,29 @@ pub struct SecretKeyRef {
     pub key: String,
 }
 
+/// One `serviceAccountRef` in a store's provider block (Vault kubernetes / jwt auth, Azure
+/// workload identity, AWS jwt): the ServiceAccount ESO requests a token for.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ServiceAccountRef {
+    /// The store's namespace for a SecretStore (ESO ignores the selector's); the selector's for a
+    /// ClusterSecretStore, none when it names none (the ExternalSecret's namespace then).
+    pub namespace: Option<String>,
+    pub name: String,
+    /// Where it is, from `spec.provider` (`vault.auth.kubernetes.serviceAccountRef`).
+    pub field: String,
+}
+
 impl SecretStore {
+    /// Every `serviceAccountRef` in the provider block, in order of appearance.
+    pub fn service_account_refs(&self) -> Vec<ServiceAccountRef> {
+        let mut out = Vec::new();
+        let store_ns = self.metadata.namespace.as_deref();
+        for (k, v) in &self.spec.provider {
+            sa_selectors(v, store_ns, &format!("spec.provider.{k}"), &mut out);
+        }
+        out
+    }
+
     /// The provider block's name (`vault`, `azurekv`, or one this tool does not know), or
     /// `out-of-process` for a store that names a provider through `spec.providerRef`.
     pub fn provider_name(&self) -> Option<String> {
@@ -312,6 +334,38 @@ impl SecretStore {
             selectors(v, self.metadata.namespace.as_deref(), &mut out);
         }
         out
+    }
+}
+
+fn sa_selectors(
+    v: &serde_json::Value,
+    store_ns: Option<&str>,
+    path: &str,
+    out: &mut Vec<ServiceAccountRef>,
+) {
+    use serde_json::Value;
+    let Value::Object(map) = v else { return };
+    for (k, child) in map {
+        let here = format!("{path}.{k}");
+        if k == "serviceAccountRef"
+            && let Some(name) = child.get("name").and_then(Value::as_str)
+            && !name.is_empty()
+        {
+            let namespace = match store_ns {
+                Some(ns) => Some(ns.to_string()),
+                None => child
+                    .get("namespace")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+            };
+            out.push(ServiceAccountRef {
+                namespace,
+                name: name.to_string(),
+                field: here,
+            });
+        } else {
+            sa_selectors(child, store_ns, &here, out);
+        }
     }
 }
 

@@ -45,6 +45,10 @@ pub struct ScopeSnapshot {
     /// `default`, as for every cluster-scoped object): a store's real error lives only there.
     pub store_events: Vec<Fetched<Vec<Event>>>,
     pub workload: Option<WorkloadSnapshot>,
+    /// Issue 12: for a read of one namespace, the (namespace, name) of SecretStores elsewhere
+    /// whose name an ExternalSecret here names but this namespace lacks (one metadata LIST of
+    /// all namespaces, made only then; empty when not needed or not permitted).
+    pub secret_stores_elsewhere: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone)]

@@ -10,7 +10,8 @@
 //! - a Warning Event first seen during the incident keeps its real `lastTimestamp` (it is still
 //!   happening) and counts at least [`OCCURRENCES`] (ESO has retried since);
 //! - an ExternalSecret that is Ready last refreshed [`REFRESHED_AGO`] ago (at most half its
-//!   `refreshInterval`, so it is never stale): ESO keeps refreshing it. Minutes, not seconds,
+//!   `refreshInterval`, so it is never stale): ESO keeps refreshing it — unless ESO's controller
+//!   is scaled to zero, when nothing refreshed since the setup. Minutes, not seconds,
 //!   so the ages printed are the same for a minute (snapshot tests rely on it).
 //!
 //! Only `metadata.creationTimestamp`, `metadata.managedFields[].time`, times under `status` and
@@ -38,6 +39,9 @@ pub struct Plan {
     /// are the ongoing incident: otherwise they would count however many retries the controller
     /// happened to make while the sandbox settled (x2 or x3: snapshots would flicker).
     pub failing: std::collections::BTreeSet<String>,
+    /// ESO's controller is scaled to zero: no ExternalSecret refreshed since the setup, so a Ready
+    /// one's `refreshTime` moves back like every other time (it is stale).
+    pub controller_down: bool,
 }
 
 /// `Kind/namespace/name` of an object whose Ready condition is False.
@@ -153,6 +157,7 @@ pub fn backdate(obj: &mut Value, plan: &Plan) -> bool {
     // refresh moves back with the rest of the history.
     let refreshing = obj["kind"] == "ExternalSecret"
         && ready_true(obj)
+        && !plan.controller_down
         && crate::eso::sync_window::periodic_refresh_allowed(obj, Timestamp::now());
     let interval = obj
         .pointer("/spec/refreshInterval")
@@ -293,6 +298,18 @@ mod tests {
         });
         backdate(&mut short, &plan());
         assert_eq!(short["status"]["refreshTime"], "2026-12-05T05:55:03Z");
+        // Issue 12: with ESO's controller scaled to zero nothing refreshed since the setup.
+        let mut stopped = json!({
+            "kind": "ExternalSecret",
+            "status": {"refreshTime": "2026-12-05T06:00:03Z",
+                       "conditions": [{"type": "Ready", "status": "True"}]},
+        });
+        let down = Plan {
+            controller_down: true,
+            ..plan()
+        };
+        backdate(&mut stopped, &down);
+        assert_eq!(stopped["status"]["refreshTime"], "2026-12-05T02:28:03Z");
     }
 
     #[test]
@@ -339,6 +356,7 @@ mod tests {
         let p = Plan {
             incident_began: None,
             failing,
+            controller_down: false,
         };
         let event = |name: &str| {
             json!({"kind": "Event", "type": "Warning", "count": 2,
@@ -359,6 +377,7 @@ mod tests {
         let with_incident = Plan {
             incident_began: Some(at("2026-12-05T06:00:20Z")),
             failing: p.failing.clone(),
+            controller_down: false,
         };
         let mut ev = event("db");
         backdate(&mut ev, &with_incident);

@@ -251,10 +251,22 @@ impl Sandbox {
                 failing.extend(backdate::failing_key(obj));
                 false
             });
+            let controller_down = sandbox
+                .api
+                .store()
+                .get(
+                    "apps/v1",
+                    "Deployment",
+                    Some(eso::logs::NAMESPACE),
+                    eso::logs::DEPLOYMENT,
+                )
+                .and_then(|d| d.pointer("/spec/replicas").and_then(|r| r.as_i64()))
+                == Some(0);
             sandbox
                 .backdate(backdate::Plan {
                     incident_began,
                     failing,
+                    controller_down,
                 })
                 .await;
         }

@@ -86,8 +86,51 @@ fn newer_version(s: &InstallSnapshot) -> Option<Finding> {
     ))
 }
 
+/// Issue 12: the controller's release reads ExternalSecrets at one API version (v1 from ESO 0.17
+/// on, when v1beta1 stopped being served; v1beta1 before 0.16, which added v1): where the CRDs
+/// do not serve it, the controller cannot list or watch them and nothing reconciles.
+fn unserved_version(s: &InstallSnapshot) -> Option<Finding> {
+    let tag = eso_version(s)?;
+    let v = release(&tag)?;
+    let needs = if v >= (0, 17, 0) {
+        "v1"
+    } else if v < (0, 16, 0) {
+        "v1beta1"
+    } else {
+        return None;
+    };
+    if s.served_versions.is_empty() || s.served_versions.iter().any(|s| s == needs) {
+        return None;
+    }
+    Some(
+        finding(
+            ESO_CRD_VERSION_UNSERVED,
+            Status::Error,
+            "API group external-secrets.io".into(),
+            format!(
+                "the controller (ESO {tag}) reads external-secrets.io/{needs}, which the CRDs do \
+                 not serve (served: {}): it cannot list or watch ExternalSecrets and stores, so \
+                 nothing reconciles",
+                s.served_versions.join(", ")
+            ),
+            format!(
+                "install the CRDs of ESO {tag} (helm upgrade external-secrets \
+                 external-secrets/external-secrets -n external-secrets --version {} --set \
+                 installCRDs=true), or run the controller release that matches the CRDs; kubectl \
+                 get crd externalsecrets.external-secrets.io -o \
+                 jsonpath='{{.spec.versions[*].name}}' shows what they serve",
+                tag.trim_start_matches('v')
+            ),
+        )
+        .about_controller(),
+    )
+}
+
 fn crds(s: &InstallSnapshot, findings: &mut Vec<Finding>) -> usize {
-    if !s.served_versions.iter().any(|v| v == "v1") {
+    let unserved = unserved_version(s);
+    let mismatch = unserved.is_some();
+    findings.extend(unserved);
+    if !mismatch && !s.served_versions.iter().any(|v| v == "v1") {
         findings.push(finding(
             ESO_API_V1BETA1_ONLY,
             Status::Warning,
@@ -147,7 +190,29 @@ fn deployments(s: &InstallSnapshot, findings: &mut Vec<Finding>) -> usize {
             return 0;
         }
     };
+    // Issue 12: the webhook configurations still send ExternalSecrets and stores to a webhook
+    // no pod serves: every create and update of them is refused (the chart sets failurePolicy
+    // Fail), while ESO itself keeps syncing. One finding in place of the component's own.
+    let configured: Vec<&str> = match &s.webhook_configurations {
+        Ok(present) => WEBHOOKS
+            .iter()
+            .copied()
+            .filter(|w| present.iter().any(|p| p == w))
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    let webhooks: Vec<&DeploymentFacts> = deployments
+        .iter()
+        .filter(|d| d.component == "external-secrets-webhook")
+        .collect();
+    let webhook_down = !configured.is_empty() && webhooks.iter().all(|d| d.ready <= 0);
+    if webhook_down {
+        findings.push(webhook_unavailable(&configured, webhooks.first().copied()));
+    }
     for (component, missing) in COMPONENTS {
+        if webhook_down && component == "external-secrets-webhook" {
+            continue;
+        }
         let found: Vec<&DeploymentFacts> = deployments
             .iter()
             .filter(|d| d.component == component)
@@ -207,24 +272,102 @@ fn deployments(s: &InstallSnapshot, findings: &mut Vec<Finding>) -> usize {
                         sanitize::line(&d.namespace),
                         sanitize::line(&d.name)
                     ),
-                    if d.desired <= 0 {
-                        "scaled to zero replicas".into()
-                    } else {
-                        format!("{}/{} replicas ready", d.ready, d.desired)
+                    match (d.desired <= 0, controller) {
+                        (true, true) => "scaled to zero replicas: nothing reconciles \
+                                         ExternalSecrets, stores or ClusterExternalSecrets, so \
+                                         every Secret keeps its last value"
+                            .into(),
+                        (true, false) => "scaled to zero replicas".into(),
+                        (false, true) => format!(
+                            "{}/{} replicas ready: while none is, nothing reconciles \
+                             ExternalSecrets",
+                            d.ready, d.desired
+                        ),
+                        (false, false) => format!("{}/{} replicas ready", d.ready, d.desired),
                     },
-                    format!(
-                        "kubectl get pods -n {} -l app.kubernetes.io/name={component}; \
-                         kubectl describe deployment {} -n {}",
-                        sanitize::line(&d.namespace),
-                        sanitize::line(&d.name),
-                        sanitize::line(&d.namespace)
-                    ),
+                    if d.desired <= 0 {
+                        format!(
+                            "kubectl scale deployment {name} -n {ns} --replicas=1 (first ask who \
+                             scaled it down: kubectl get deployment {name} -n {ns} \
+                             --show-managed-fields -o yaml shows the manager of spec.replicas)",
+                            name = sanitize::line(&d.name),
+                            ns = sanitize::line(&d.namespace)
+                        )
+                    } else {
+                        format!(
+                            "kubectl get pods -n {} -l app.kubernetes.io/name={component}; \
+                             kubectl describe deployment {} -n {}",
+                            sanitize::line(&d.namespace),
+                            sanitize::line(&d.name),
+                            sanitize::line(&d.namespace)
+                        )
+                    },
                 );
                 findings.push(if controller { f.about_controller() } else { f });
             }
         }
     }
     COMPONENTS.len()
+}
+
+fn webhook_unavailable(configured: &[&str], webhook: Option<&DeploymentFacts>) -> Finding {
+    let (object, why, next) = match webhook {
+        Some(d) => {
+            let (ns, name) = (sanitize::line(&d.namespace), sanitize::line(&d.name));
+            (
+                format!("Deployment {ns}/{name}"),
+                if d.desired <= 0 {
+                    "is scaled to zero replicas".to_string()
+                } else {
+                    format!("has 0/{} replicas ready", d.desired)
+                },
+                if d.desired <= 0 {
+                    format!("kubectl scale deployment {name} -n {ns} --replicas=1")
+                } else {
+                    format!(
+                        "kubectl get pods -n {ns} -l app.kubernetes.io/name=external-secrets-webhook; \
+                         kubectl describe deployment {name} -n {ns}"
+                    )
+                },
+            )
+        }
+        None => (
+            "Deployment app.kubernetes.io/name=external-secrets-webhook".to_string(),
+            "is not installed in any namespace".to_string(),
+            "re-install ESO's Helm chart with webhook.create=true, or, if the webhook was left out \
+             on purpose, delete its leftover configurations: kubectl get \
+             validatingwebhookconfigurations -l external-secrets.io/component=webhook"
+                .to_string(),
+        ),
+    };
+    finding(
+        ESO_WEBHOOK_UNAVAILABLE,
+        Status::Error,
+        object,
+        format!(
+            "ESO's webhook {why}, but {} {} still {} every create and update of {} to it \
+             (failurePolicy Fail in the chart): kubectl apply of them is refused (failed calling \
+             webhook), while ESO keeps syncing what exists",
+            if configured.len() > 1 {
+                "ValidatingWebhookConfigurations"
+            } else {
+                "ValidatingWebhookConfiguration"
+            },
+            configured.join(", "),
+            if configured.len() > 1 {
+                "send"
+            } else {
+                "sends"
+            },
+            match configured {
+                ["secretstore-validate"] => "SecretStores and ClusterSecretStores",
+                ["externalsecret-validate"] => "ExternalSecrets",
+                _ => "ExternalSecrets and stores",
+            }
+        ),
+        next,
+    )
+    .field("spec.replicas")
 }
 
 fn webhooks(s: &InstallSnapshot, findings: &mut Vec<Finding>) -> usize {

@@ -347,6 +347,7 @@ fn round_to_minutes(d: Duration) -> String {
 pub fn leftovers(snap: &ScopeSnapshot, scope: &ScopeReport) -> Check {
     let writers = writers(snap);
     let owners = es_owners(snap);
+    let controllers = controllers(snap);
     let mut findings: Vec<Finding> = shared_targets(&writers, &owners);
     findings.extend(
         scope
@@ -360,7 +361,7 @@ pub fn leftovers(snap: &ScopeSnapshot, scope: &ScopeReport) -> Check {
             })
             .map(|r| {
                 let key = (r.namespace.as_str(), r.target.name.as_str());
-                not_owned(r, owners.get(&key).and_then(|o| o.first().copied()))
+                not_owned(r, controllers.get(&key).copied().flatten())
             }),
     );
     let Ok(secrets) = &snap.secrets else {
@@ -468,48 +469,99 @@ fn shared_targets(
     out
 }
 
-fn not_owned(row: &ExternalSecretRow, other_owner: Option<&str>) -> Finding {
-    let secret = sanitize::line(&format!("Secret {}/{}", row.namespace, row.target.name));
-    let f = match other_owner {
+/// The controller owner (kind, name) of each Secret, from the Secrets' metadata.
+fn controllers(snap: &ScopeSnapshot) -> BTreeMap<(&str, &str), Option<(&str, &str)>> {
+    let Ok(secrets) = &snap.secrets else {
+        return BTreeMap::new();
+    };
+    secrets
+        .iter()
+        .filter_map(|m| {
+            let controller = m
+                .owner_references
+                .iter()
+                .flatten()
+                .find(|o| o.controller == Some(true))
+                .map(|o| (o.kind.as_str(), o.name.as_str()));
+            Some(((m.namespace.as_deref()?, m.name.as_deref()?), controller))
+        })
+        .collect()
+}
+
+/// A target Secret the ExternalSecret (creationPolicy Owner) does not own, judged as ESO 2.9 does
+/// (`mutationFunc`): another ExternalSecret as controller is refused ("target is owned by another
+/// ExternalSecret"); a controller of another kind cannot be taken over ("failed to take
+/// ownership of target secret"); a Secret with no controller is adopted at the next sync, so it
+/// is never to be deleted.
+fn not_owned(row: &ExternalSecretRow, controller: Option<(&str, &str)>) -> Finding {
+    let ns = row.namespace.as_str();
+    let (name, target) = (row.name.as_str(), row.target.name.as_str());
+    let secret = sanitize::line(&format!("Secret {ns}/{target}"));
+    let f = match controller {
         // Owned by another ExternalSecret: deleting it would break that one.
-        Some(owner) => finding(
+        Some(("ExternalSecret", owner)) if owner != name => finding(
             TARGET_NOT_OWNED,
             Status::Error,
             secret,
             sanitize::line(&format!(
-                "is the target of ExternalSecret {} (creationPolicy Owner) but is owned by \
-                 ExternalSecret {owner}: ESO will not write it for {}",
-                row.name, row.name
+                "is the target of ExternalSecret {name} (creationPolicy Owner) but is owned by \
+                 ExternalSecret {owner}: ESO will not write it for {name} (target is owned by \
+                 another ExternalSecret)"
             )),
             sanitize::line(&format!(
                 "kubectl get externalsecret {owner} -n {ns} (if it still uses the Secret, give \
                  {name} another target: kubectl patch externalsecret {name} -n {ns} --type merge \
                  -p '{{\"spec\":{{\"target\":{{\"name\":\"{target}-{name}\"}}}}}}'); do not \
-                 delete the Secret while {owner} owns it",
-                ns = row.namespace,
-                name = row.name,
-                target = row.target.name
+                 delete the Secret while {owner} owns it"
             )),
         ),
-        None => {
-            let then = if row.ready.status == "True" {
-                ""
+        Some((kind, owner)) if kind != "ExternalSecret" => finding(
+            TARGET_NOT_OWNED,
+            Status::Error,
+            secret,
+            sanitize::line(&format!(
+                "is the target of ExternalSecret {name} (creationPolicy Owner) but its controller \
+                 is {kind} {owner}: ESO cannot take it over (failed to take ownership of target \
+                 secret), so {name} never writes it"
+            )),
+            sanitize::line(&format!(
+                "kubectl get secret {target} -n {ns} -o jsonpath='{{.metadata.ownerReferences}}' \
+                 (if {kind} {owner} still manages it, give {name} its own target: kubectl patch \
+                 externalsecret {name} -n {ns} --type merge -p \
+                 '{{\"spec\":{{\"target\":{{\"name\":\"{target}-{name}\"}}}}}}'); do not delete \
+                 the Secret: {kind} {owner} owns it"
+            )),
+        )
+        .then(sanitize::line(&format!(
+            "or, if {name} should only add its keys to that Secret: kubectl patch externalsecret \
+             {name} -n {ns} --type merge -p \
+             '{{\"spec\":{{\"target\":{{\"creationPolicy\":\"Merge\"}}}}}}'"
+        ))),
+        _ => {
+            let (then, next) = if row.ready.status == "True" {
+                (
+                    "at its next sync",
+                    format!("kubectl eso force-sync {name} -n {ns}"),
+                )
             } else {
-                "once ESO syncs again, "
+                (
+                    "once it syncs again",
+                    format!(
+                        "fix ExternalSecret {name} first (kubectl eso describe-chain {name} -n \
+                         {ns}); do not delete the Secret while pods use it"
+                    ),
+                )
             };
             finding(
                 TARGET_NOT_OWNED,
-                Status::Error,
+                Status::Warning,
                 secret,
                 sanitize::line(&format!(
-                    "has the name of ExternalSecret {}'s target but is not owned by it \
-                     (creationPolicy Owner): a hand-made replacement ESO will not update",
-                    row.name
+                    "has the name of ExternalSecret {name}'s target but no controller (a \
+                     hand-made stand-in?): ESO adopts it (creationPolicy Owner) and overwrites \
+                     its data {then}"
                 )),
-                sanitize::line(&format!(
-                    "{then}delete it so ESO recreates it: kubectl delete secret {} -n {}",
-                    row.target.name, row.namespace
-                )),
+                sanitize::line(&next),
             )
         }
     };

@@ -19,6 +19,8 @@ use crate::sanitize;
 struct Stores<'a> {
     namespaced: Option<&'a [SecretStore]>,
     cluster: Option<&'a [SecretStore]>,
+    /// SecretStores outside a namespaced read (`ScopeSnapshot::secret_stores_elsewhere`).
+    outside: &'a [(String, String)],
 }
 
 impl Stores<'_> {
@@ -41,13 +43,23 @@ impl Stores<'_> {
 
     /// Namespaces (other than `ns`) holding a SecretStore called `name`.
     fn elsewhere(&self, ns: &str, name: &str) -> Vec<&str> {
-        self.namespaced
+        let mut out: Vec<&str> = self
+            .namespaced
             .into_iter()
             .flatten()
             .filter(|s| s.metadata.name.as_deref() == Some(name))
             .filter_map(|s| s.metadata.namespace.as_deref())
+            .chain(
+                self.outside
+                    .iter()
+                    .filter(|(_, n)| n == name)
+                    .map(|(namespace, _)| namespace.as_str()),
+            )
             .filter(|n| *n != ns)
-            .collect()
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
     }
 }
 
@@ -55,6 +67,7 @@ pub fn findings(snap: &ScopeSnapshot) -> Vec<Finding> {
     let stores = Stores {
         namespaced: snap.secret_stores.as_deref().ok(),
         cluster: snap.cluster_secret_stores.as_deref().ok(),
+        outside: &snap.secret_stores_elsewhere,
     };
     snap.external_secrets
         .iter()
@@ -209,12 +222,20 @@ fn check(es: &ExternalSecret, stores: &Stores<'_>) -> Option<Finding> {
             object,
             sanitize::line(&format!(
                 "secretStoreRef names SecretStore {name}, which exists in namespace {first} but \
-                 not in {ns}: a SecretStore serves only its own namespace"
+                 not in {ns}: a SecretStore serves only its own namespace (ESO looks for it in \
+                 {ns} and finds none); the store is not missing, it is in the wrong namespace"
             )),
             sanitize::line(&format!(
-                "create SecretStore {name} in namespace {ns} (kubectl get secretstore {name} -n \
-                 {first} -o yaml shows the one to copy), or use a ClusterSecretStore"
+                "kubectl get secretstore {name} -n {first} -o yaml (the store to re-create in \
+                 namespace {ns}, with the credentials Secrets it references, without its uid, \
+                 resourceVersion and status)"
             )),
+        )
+        .then(
+            "or serve both namespaces from one ClusterSecretStore: kubectl get \
+             clustersecretstores (then set the ExternalSecret's spec.secretStoreRef kind to \
+             ClusterSecretStore and its name)"
+                .to_string(),
         )
         .field("spec.secretStoreRef.name")
     } else if let Some(meant) = did_you_mean(

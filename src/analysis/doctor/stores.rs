@@ -36,6 +36,8 @@ pub fn check(snap: &ScopeSnapshot, scope: &ScopeReport, extras: &StoreExtras) ->
             readiness(&r, store, scope, &mut findings);
             credentials(&r, store, snap, extras, secrets.as_ref(), &mut findings);
             referent(&r, store, snap, scope, secrets.as_ref(), &mut findings);
+            referent_accounts(&r, store, scope, extras, &mut findings);
+            service_accounts(&r, store, extras, &mut findings);
             admission(&r, store, scope, extras, &mut findings);
             findings.extend(super::provider_classes::check(&r, store, extras));
         }
@@ -211,6 +213,52 @@ fn edit_store(r: &StoreRef) -> String {
     }
 }
 
+/// Issue 12: a `serviceAccountRef` in the store's auth (Vault kubernetes or jwt, Azure workload
+/// identity, AWS jwt) naming a ServiceAccount that does not exist: ESO cannot request a token for
+/// it, so every login fails (Vault: "cannot request Kubernetes service account token for service
+/// account ..."). Only ServiceAccounts read by name are judged: an unreadable one is no verdict.
+fn service_accounts(
+    r: &StoreRef,
+    store: &SecretStore,
+    extras: &StoreExtras,
+    out: &mut Vec<Finding>,
+) {
+    for sa in store.service_account_refs() {
+        let Some(ns) = sa.namespace.as_deref() else {
+            continue;
+        };
+        let key = (ns.to_string(), sa.name.clone());
+        if !matches!(extras.service_accounts.get(&key), Some(Ok(false))) {
+            continue;
+        }
+        let name = sa.name.as_str();
+        out.push(
+            finding(
+                CREDENTIALS_SERVICE_ACCOUNT_MISSING,
+                Status::Error,
+                sanitize::line(&r.to_string()),
+                sanitize::line(&format!(
+                    "its auth logs in as ServiceAccount {ns}/{name} ({}), which does not exist: \
+                     ESO cannot request a token for it, so every login fails",
+                    sa.field
+                )),
+                sanitize::line(&format!(
+                    "kubectl get serviceaccounts -n {ns} (the ServiceAccount meant, if renamed); \
+                     to create it: kubectl create serviceaccount {name} -n {ns} (the provider \
+                     must trust it: a Vault role's bound names and namespaces, a federated \
+                     credential's subject)"
+                )),
+            )
+            .then(sanitize::line(&format!(
+                "or fix the reference: {}",
+                edit_store(r)
+            )))
+            .field(&sa.field)
+            .about_store(r),
+        );
+    }
+}
+
 /// A ClusterSecretStore credential reference without `namespace` is resolved in each
 /// ExternalSecret's own namespace (ESO's referent authentication): the Secret must exist in every
 /// namespace that uses the store.
@@ -266,7 +314,70 @@ fn referent(
                 )),
             )
             .field("spec.provider")
-            .about_store(r);
+            .about_store(r)
+            .about_namespace(ns);
+            for es in users {
+                f = f.affects(sanitize::line(&format!("ExternalSecret {ns}/{es}")));
+            }
+            out.push(f);
+        }
+    }
+}
+
+/// Issue 12: a ClusterSecretStore `serviceAccountRef` without `namespace` names a ServiceAccount
+/// in each ExternalSecret's own namespace (referent authentication): where it does not exist, ESO
+/// cannot request its token there. Only ServiceAccounts read by name are judged.
+fn referent_accounts(
+    r: &StoreRef,
+    store: &SecretStore,
+    scope: &ScopeReport,
+    extras: &StoreExtras,
+    out: &mut Vec<Finding>,
+) {
+    if r.kind != StoreKind::ClusterSecretStore {
+        return;
+    }
+    for sa in store
+        .service_account_refs()
+        .into_iter()
+        .filter(|s| s.namespace.is_none())
+    {
+        let mut missing: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for row in scope
+            .external_secrets
+            .iter()
+            .filter(|e| e.store.as_ref() == Some(r))
+        {
+            let key = (row.namespace.clone(), sa.name.clone());
+            if matches!(extras.service_accounts.get(&key), Some(Ok(false))) {
+                missing
+                    .entry(row.namespace.as_str())
+                    .or_default()
+                    .push(row.name.as_str());
+            }
+        }
+        for (ns, users) in missing {
+            let name = sa.name.as_str();
+            let mut f = finding(
+                CREDENTIALS_REFERENT_MISSING,
+                Status::Error,
+                sanitize::line(&r.to_string()),
+                sanitize::line(&format!(
+                    "its {} names ServiceAccount {name} without a namespace, so ESO requests \
+                     its token in each ExternalSecret's own namespace; namespace {ns} has no \
+                     ServiceAccount {name}",
+                    sa.field
+                )),
+                sanitize::line(&format!(
+                    "kubectl create serviceaccount {name} -n {ns} (and let the provider trust it \
+                     there: a Vault role's bound namespaces, a federated credential's subject), \
+                     or set namespace on the reference: {}",
+                    edit_store(r)
+                )),
+            )
+            .field(&sa.field)
+            .about_store(r)
+            .about_namespace(ns);
             for es in users {
                 f = f.affects(sanitize::line(&format!("ExternalSecret {ns}/{es}")));
             }

@@ -112,7 +112,7 @@ pub fn started_before_change(
                 Some(w) if rollout_restartable(w) => w.clone(),
                 _ => format!("pod/{}", p.name),
             };
-            if reloader_restarts(&p.reloader, &row.target.name) {
+            if reloader_restarts(&p.reloader, &row.target.name, secret.annotations.as_ref()) {
                 if !left_to_reloader.contains(&who) {
                     left_to_reloader.push(who);
                 }

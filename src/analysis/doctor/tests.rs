@@ -109,6 +109,7 @@ pub(super) fn snapshot(
         events: Ok(vec![]),
         store_events: vec![],
         workload: None,
+        secret_stores_elsewhere: Vec::new(),
     }
 }
 
@@ -260,10 +261,20 @@ fn hand_made_replacements_are_leftovers() {
     let c = check(&r, CheckId::Leftovers);
     assert_eq!(
         objects(c),
-        vec!["Secret prod/b-secret", "Secret prod/a-secret-manual"]
+        vec!["Secret prod/a-secret-manual", "Secret prod/b-secret"]
     );
-    assert_eq!(c.findings[0].severity, Status::Error);
-    assert_eq!(c.findings[1].severity, Status::Warning);
+    // ESO adopts a Secret without a controller at its next sync: a warning, never "delete it".
+    let b = &c.findings[1];
+    assert_eq!(
+        (b.code.as_str(), b.severity),
+        ("target-not-owned", Status::Warning)
+    );
+    assert!(
+        !b.next.iter().any(|n| n.contains("kubectl delete")),
+        "{:?}",
+        b.next
+    );
+    assert_eq!(c.findings[0].severity, Status::Warning);
 }
 
 #[test]
@@ -292,6 +303,154 @@ fn installation_problems_are_named() {
     ] {
         assert!(text.contains(expected), "{expected} missing: {text}");
     }
+}
+
+#[test]
+fn issue12_a_controller_scaled_to_zero_is_the_root_of_every_stale_externalsecret() {
+    let mut install = healthy_install();
+    if let Ok(d) = &mut install.deployments {
+        d[0].desired = 0;
+        d[0].ready = 0;
+    }
+    let stale = es("prod", "a", true, "2026-11-22T08:00:00Z");
+    let secrets = vec![owned(&stale), plain("prod", "vault-token")];
+    let r = run(
+        &install,
+        &snapshot(vec![stale.clone()], secrets.clone(), true),
+        Status::Error,
+    );
+    let root = &r.findings[0];
+    assert_eq!(root.code, "eso-controller-not-ready", "{:#?}", r.findings);
+    assert_eq!(root.severity, Status::Error);
+    assert!(
+        root.message.starts_with("scaled to zero replicas"),
+        "{}",
+        root.message
+    );
+    assert!(
+        root.next[0].starts_with(
+            "kubectl scale deployment external-secrets -n external-secrets --replicas=1"
+        ),
+        "{:?}",
+        root.next
+    );
+    assert!(
+        root.effects.iter().any(|e| e.code == "es-stale"),
+        "{root:#?}"
+    );
+    // Near miss: a running controller with the same stale ExternalSecret: the staleness is its
+    // own root, no installation finding.
+    let r = run(
+        &healthy_install(),
+        &snapshot(vec![stale.clone()], secrets, true),
+        Status::Error,
+    );
+    assert_eq!(r.findings[0].code, "es-stale", "{:#?}", r.findings);
+    assert!(check(&r, CheckId::Installation).findings.is_empty());
+}
+
+#[test]
+fn issue12_a_webhook_no_pod_serves_is_an_error_while_its_configurations_remain() {
+    let mut install = healthy_install();
+    if let Ok(d) = &mut install.deployments {
+        d[1].desired = 0;
+        d[1].ready = 0;
+    }
+    let r = run(&install, &snapshot(vec![], vec![], true), Status::Error);
+    let c = check(&r, CheckId::Installation);
+    let codes: Vec<&str> = c.findings.iter().map(|f| f.code.as_str()).collect();
+    assert_eq!(codes, ["eso-webhook-unavailable"], "{:#?}", c.findings);
+    let f = &c.findings[0];
+    assert_eq!(f.severity, Status::Error);
+    assert!(
+        f.message.contains("externalsecret-validate"),
+        "{}",
+        f.message
+    );
+    assert_eq!(
+        f.next[0],
+        "kubectl scale deployment external-secrets-webhook -n external-secrets --replicas=1"
+    );
+    // Near miss: the webhook left out on purpose, configurations and all: a warning for the
+    // missing configurations, nothing refused.
+    if let Ok(d) = &mut install.deployments {
+        d.retain(|d| d.component != "external-secrets-webhook");
+    }
+    install.webhook_configurations = Ok(vec![]);
+    let r = run(&install, &snapshot(vec![], vec![], true), Status::Error);
+    let c = check(&r, CheckId::Installation);
+    assert!(
+        c.findings
+            .iter()
+            .all(|f| f.code != "eso-webhook-unavailable" && f.severity == Status::Warning),
+        "{:#?}",
+        c.findings
+    );
+}
+
+#[test]
+fn issue12_crds_that_do_not_serve_the_controllers_version_stop_everything() {
+    let with = |image: &str, served: &[&str]| {
+        let mut install = healthy_install();
+        install.served_versions = served.iter().map(|v| v.to_string()).collect();
+        if let Ok(d) = &mut install.deployments {
+            d[0].image = Some(format!(
+                "oci.external-secrets.io/external-secrets/external-secrets:{image}"
+            ));
+        }
+        install
+    };
+    let stale = es("prod", "a", true, "2026-11-22T08:00:00Z");
+    let secrets = vec![owned(&stale), plain("prod", "vault-token")];
+    // A v2.9.0 controller on CRDs left from ESO 0.9 (v1beta1 only).
+    let r = run(
+        &with("v2.9.0", &["v1beta1"]),
+        &snapshot(vec![stale.clone()], secrets.clone(), true),
+        Status::Error,
+    );
+    let root = &r.findings[0];
+    assert_eq!(root.code, "eso-crd-version-unserved", "{:#?}", r.findings);
+    assert!(
+        root.message.contains("reads external-secrets.io/v1,"),
+        "{}",
+        root.message
+    );
+    assert!(
+        root.effects.iter().any(|e| e.code == "es-stale"),
+        "{root:#?}"
+    );
+    // An ESO 0.9 controller on CRDs that no longer serve v1beta1.
+    let r = run(
+        &with("v0.9.20", &["v1"]),
+        &snapshot(vec![], vec![], true),
+        Status::Error,
+    );
+    assert_eq!(r.findings[0].code, "eso-crd-version-unserved");
+    // Near misses: the served version matches (only the deprecation warning for an old
+    // install), and an unknown controller version says nothing.
+    for (image, served) in [("v0.9.20", &["v1beta1"][..]), ("v2.9.0", &["v1"][..])] {
+        let r = run(
+            &with(image, served),
+            &snapshot(vec![], vec![], true),
+            Status::Error,
+        );
+        assert!(
+            check(&r, CheckId::Installation)
+                .findings
+                .iter()
+                .all(|f| f.code != "eso-crd-version-unserved" && f.severity == Status::Warning),
+            "{image} {served:?}: {:#?}",
+            r.findings
+        );
+    }
+    let r = run(
+        &with("latest", &["v1beta1"]),
+        &snapshot(vec![], vec![], true),
+        Status::Error,
+    );
+    assert!(
+        crate::diagnose::rank::flatten(&r.findings).all(|f| f.code != "eso-crd-version-unserved")
+    );
 }
 
 fn probe(login_error: Option<&str>, keys: Vec<KeyFacts>, users: Vec<KeyUser>) -> StoreProbe {

@@ -3,6 +3,7 @@
 //! "did you mean", a name far from every store is "missing"; two ExternalSecrets on one Secret are
 //! one ownership root, and a Secret another ExternalSecret owns is never suggested for deletion.
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::json;
 
 use super::tests::{check, es, from, healthy_install, now, opts, owned, plain, snapshot};
@@ -251,4 +252,209 @@ fn issue14_a_missing_per_entry_store_is_named_on_its_field() {
             .is_some_and(|x| x.starts_with("spec.secretStoreRef"))),
         "{all:#?}"
     );
+}
+
+/// The vault store's credentials Secret, so that only the rule under test fires.
+fn token() -> ObjectMeta {
+    plain("prod", "vault-token")
+}
+
+/// An ExternalSecret in `ns` naming SecretStore `vault`, which lives in `prod` only.
+fn in_namespace(ns: &str, store: &str) -> ExternalSecret {
+    let mut v =
+        serde_json::to_value(es(ns, "cart", false, "2026-11-22T11:50:00Z")).unwrap_or_default();
+    v["spec"]["secretStoreRef"] = json!({"kind": "SecretStore", "name": store});
+    from(v)
+}
+
+#[test]
+fn issue12_a_secretstore_of_another_namespace_is_named_and_never_missing() {
+    let r = run(&snapshot(
+        vec![in_namespace("checkout", "vault")],
+        vec![token()],
+        true,
+    ));
+    let root = &r.findings[0];
+    assert_eq!(root.code, "store-other-namespace", "{:#?}", r.findings);
+    assert_eq!(root.object, "ExternalSecret checkout/cart");
+    assert!(
+        root.message.contains("exists in namespace prod"),
+        "{}",
+        root.message
+    );
+    assert!(
+        root.next[0].starts_with("kubectl get secretstore vault -n prod -o yaml"),
+        "{:?}",
+        root.next
+    );
+    assert!(
+        !root
+            .next
+            .iter()
+            .any(|n| n.contains('<') || n.contains("KIND/")),
+        "{:?}",
+        root.next
+    );
+    // Near misses: in the store's own namespace nothing fires, and a name no namespace holds
+    // is not "another namespace".
+    let ok = run(&snapshot(
+        vec![in_namespace("prod", "vault")],
+        vec![token()],
+        true,
+    ));
+    assert!(
+        !codes(&ok).iter().any(|(c, _)| c.starts_with("store-")),
+        "{:?}",
+        codes(&ok)
+    );
+    let far = run(&snapshot(
+        vec![in_namespace("checkout", "kv-commerce")],
+        vec![token()],
+        true,
+    ));
+    assert!(
+        !codes(&far)
+            .iter()
+            .any(|(c, _)| c == "store-other-namespace"),
+        "{:?}",
+        codes(&far)
+    );
+}
+
+/// An ExternalSecret `ClusterExternalSecret tenant-db` stamped into `ns`.
+fn ces_child(ns: &str, store: &str) -> ExternalSecret {
+    let mut v = serde_json::to_value(in_namespace(ns, store)).unwrap_or_default();
+    v["metadata"]["name"] = json!("tenant-db");
+    v["metadata"]["ownerReferences"] = json!([{"apiVersion": "external-secrets.io/v1",
+        "kind": "ClusterExternalSecret", "name": "tenant-db", "uid": "ces-uid", "controller": true}]);
+    v["spec"]["target"] = json!({"name": "tenant-db", "creationPolicy": "Merge"});
+    v["status"]["conditions"] =
+        json!([{"type": "Ready", "status": "True", "reason": "SecretSynced"}]);
+    from(v)
+}
+
+#[test]
+fn issue12_the_fix_of_a_clusterexternalsecret_child_goes_to_the_parent() {
+    // A Merge target that does not exist: the rule's own step patches the ExternalSecret.
+    let r = run(&snapshot(
+        vec![ces_child("prod", "vault")],
+        vec![token()],
+        true,
+    ));
+    let root = &r.findings[0];
+    assert_eq!(root.code, "target-merge-missing", "{:#?}", r.findings);
+    assert!(
+        root.next[0].contains("clusterexternalsecret tenant-db"),
+        "{:?}",
+        root.next
+    );
+    assert!(
+        !root
+            .next
+            .iter()
+            .any(|n| n.contains(" externalsecret tenant-db -n prod")),
+        "{:?}",
+        root.next
+    );
+    assert!(
+        root.evidence
+            .iter()
+            .any(|e| e.contains("ClusterExternalSecret tenant-db")),
+        "{:?}",
+        root.evidence
+    );
+    // Near miss: the same ExternalSecret without a parent keeps its own fix.
+    let mut alone = serde_json::to_value(ces_child("prod", "vault")).unwrap_or_default();
+    alone["metadata"]["ownerReferences"] = json!([]);
+    let r = run(&snapshot(vec![from(alone)], vec![token()], true));
+    let root = &r.findings[0];
+    assert!(
+        root.next
+            .iter()
+            .any(|n| n.contains("kubectl patch externalsecret tenant-db -n prod")),
+        "{:?}",
+        root.next
+    );
+    assert!(
+        !root
+            .next
+            .iter()
+            .any(|n| n.contains("clusterexternalsecret"))
+    );
+}
+
+fn controlled_by(ns: &str, name: &str, kind: &str, owner: &str) -> ObjectMeta {
+    from(json!({"name": name, "namespace": ns,
+        "ownerReferences": [{"apiVersion": "bitnami.com/v1alpha1", "kind": kind, "name": owner,
+            "uid": "uid-owner", "controller": true}]}))
+}
+
+#[test]
+fn issue12_owner_over_a_secret_another_controller_owns_is_an_error_never_a_delete() {
+    let a = es("prod", "a", false, "2026-11-22T11:50:00Z");
+    let r = run(&snapshot(
+        vec![a.clone()],
+        vec![
+            controlled_by("prod", "a-secret", "SealedSecret", "a-sealed"),
+            token(),
+        ],
+        true,
+    ));
+    let root = &r.findings[0];
+    assert_eq!(root.code, "target-not-owned", "{:#?}", r.findings);
+    assert_eq!(root.severity, Status::Error);
+    assert!(
+        root.message
+            .contains("its controller is SealedSecret a-sealed"),
+        "{}",
+        root.message
+    );
+    assert!(
+        root.effects.iter().any(|e| e.code == "es-not-ready"),
+        "{root:#?}"
+    );
+    for f in crate::diagnose::rank::flatten(&r.findings) {
+        assert!(
+            !f.next.iter().any(|n| n.contains("kubectl delete secret")),
+            "{f:#?}"
+        );
+    }
+    // Near miss: a Secret with no controller is adopted by ESO (a warning), one the
+    // ExternalSecret owns is no finding at all.
+    let r = run(&snapshot(
+        vec![a.clone()],
+        vec![plain("prod", "a-secret"), token()],
+        true,
+    ));
+    let f = crate::diagnose::rank::flatten(&r.findings)
+        .find(|f| f.code == "target-not-owned")
+        .cloned();
+    assert_eq!(f.map(|f| f.severity), Some(Status::Warning));
+    let r = run(&snapshot(vec![a.clone()], vec![owned(&a), token()], true));
+    assert!(!codes(&r).iter().any(|(c, _)| c == "target-not-owned"));
+}
+
+#[test]
+fn issue12_a_namespaced_read_still_sees_the_store_in_another_namespace() {
+    // describe-chain and `doctor -n checkout` list the stores of checkout only; the stores of
+    // that name elsewhere come from `secret_stores_elsewhere`.
+    let mut snap = snapshot(vec![in_namespace("checkout", "kv-commerce")], vec![], true);
+    snap.namespace = Some("checkout".into());
+    snap.secret_stores = Ok(vec![]);
+    snap.secret_stores_elsewhere = vec![("storefront".into(), "kv-commerce".into())];
+    let r = run(&snap);
+    assert_eq!(
+        r.findings[0].code, "store-other-namespace",
+        "{:#?}",
+        r.findings
+    );
+    assert!(
+        r.findings[0]
+            .message
+            .contains("exists in namespace storefront")
+    );
+    // Near miss: nothing of that name elsewhere: missing.
+    snap.secret_stores_elsewhere.clear();
+    let r = run(&snap);
+    assert_eq!(r.findings[0].code, "store-missing", "{:#?}", r.findings);
 }

@@ -245,3 +245,137 @@ fn issue14_ready_with_validation_unknown_is_a_warning_and_valid_is_not() {
     assert_eq!(found[0].severity, Status::Warning);
     assert_eq!(found[0].object, "SecretStore prod/vault");
 }
+
+/// SecretStore prod/vault logging in to Vault as ServiceAccount `sa` through `serviceAccountRef`.
+fn vault_store_as(sa: &str) -> SecretStore {
+    from(json!({
+        "metadata": {"name": "vault", "namespace": "prod"},
+        "spec": {"provider": {"vault": {"server": "https://vault.example:8200", "path": "secret",
+            "auth": {"kubernetes": {"mountPath": "kubernetes", "role": "eso",
+                "serviceAccountRef": {"name": sa}}}}}},
+        "status": {"conditions": [{"type": "Ready", "status": "False", "reason": "InvalidProviderConfig"}]}
+    }))
+}
+
+fn accounts(ns: &str, name: &str, found: Fetched<bool>) -> StoreExtras {
+    StoreExtras {
+        service_accounts: [((ns.to_string(), name.to_string()), found)].into(),
+        ..StoreExtras::default()
+    }
+}
+
+#[test]
+fn issue12_a_missing_service_account_is_the_store_root_cause() {
+    let a = es("prod", "a", false, "2026-11-22T11:50:00Z");
+    let mut snap = snapshot(vec![a.clone()], vec![owned(&a)], false);
+    snap.secret_stores = Ok(vec![vault_store_as("eso-orders")]);
+    assert_eq!(
+        vault_store_as("eso-orders").service_account_refs()[0].field,
+        "spec.provider.vault.auth.kubernetes.serviceAccountRef"
+    );
+    let r = run(&snap, accounts("prod", "eso-orders", Ok(false)));
+    let root = &r.findings[0];
+    assert_eq!(
+        root.code, "credentials-service-account-missing",
+        "{:#?}",
+        r.findings
+    );
+    assert_eq!(root.object, "SecretStore prod/vault");
+    assert!(
+        root.message.contains("ServiceAccount prod/eso-orders"),
+        "{}",
+        root.message
+    );
+    assert!(
+        root.next[0].contains("kubectl create serviceaccount eso-orders -n prod"),
+        "{:?}",
+        root.next
+    );
+    // The store's and the ExternalSecret's failures are its effects.
+    let effects: Vec<&str> = root.effects.iter().map(|e| e.code.as_str()).collect();
+    assert!(effects.contains(&"store-not-ready"), "{effects:?}");
+
+    // Near misses: the ServiceAccount exists; it could not be read (no verdict, a degraded part).
+    let r = run(&snap, accounts("prod", "eso-orders", Ok(true)));
+    assert!(
+        !crate::diagnose::rank::flatten(&r.findings)
+            .any(|f| f.code == "credentials-service-account-missing"),
+        "{:#?}",
+        r.findings
+    );
+    let forbidden = Degraded {
+        resource: "serviceaccounts".into(),
+        namespace: Some("prod".into()),
+        cause: "could not get serviceaccount prod/eso-orders: forbidden".into(),
+    };
+    let r = run(
+        &snap,
+        accounts("prod", "eso-orders", Err(forbidden.clone())),
+    );
+    assert!(
+        !crate::diagnose::rank::flatten(&r.findings)
+            .any(|f| f.code == "credentials-service-account-missing")
+    );
+    assert!(r.degraded.contains(&forbidden), "{:?}", r.degraded);
+}
+
+#[test]
+fn issue12_a_referent_service_account_missing_in_one_namespace_is_named_there_only() {
+    // A ClusterSecretStore whose serviceAccountRef names no namespace: ESO looks in each
+    // ExternalSecret's namespace.
+    let store: SecretStore = from(json!({
+        "metadata": {"name": "shared"},
+        "spec": {"provider": {"vault": {"server": "https://vault", "path": "kv",
+            "auth": {"kubernetes": {"mountPath": "kubernetes", "role": "r",
+                "serviceAccountRef": {"name": "eso-reader"}}}}}},
+        "status": {"conditions": [{"type": "Ready", "status": "True", "reason": "Valid"}]}
+    }));
+    assert_eq!(store.service_account_refs()[0].namespace, None);
+    let mut b = on_cluster_store("team-b", "db");
+    b.status.conditions[0].status = "False".into();
+    let ess = vec![on_cluster_store("team-a", "db"), b];
+    let secrets: Vec<_> = ess.iter().map(owned).collect();
+    let mut snap = snapshot(ess, secrets, true);
+    snap.cluster_secret_stores = Ok(vec![store]);
+    let found = |team_b: bool| StoreExtras {
+        service_accounts: [
+            (("team-a".to_string(), "eso-reader".to_string()), Ok(true)),
+            (("team-b".to_string(), "eso-reader".to_string()), Ok(team_b)),
+        ]
+        .into(),
+        ..StoreExtras::default()
+    };
+    let r = run(&snap, found(false));
+    let root = &r.findings[0];
+    assert_eq!(
+        root.code, "credentials-referent-missing",
+        "{:#?}",
+        r.findings
+    );
+    assert!(
+        root.message
+            .contains("namespace team-b has no ServiceAccount eso-reader"),
+        "{}",
+        root.message
+    );
+    assert_eq!(root.affects, vec!["ExternalSecret team-b/db".to_string()]);
+    assert!(
+        root.next[0].starts_with("kubectl create serviceaccount eso-reader -n team-b"),
+        "{:?}",
+        root.next
+    );
+    // team-b's failure is its effect; team-a is not concerned.
+    assert!(
+        root.effects
+            .iter()
+            .any(|e| e.object == "ExternalSecret team-b/db")
+    );
+    // Near miss: the ServiceAccount exists in every namespace using the store.
+    let r = run(&snap, found(true));
+    assert!(
+        !crate::diagnose::rank::flatten(&r.findings)
+            .any(|f| f.code == "credentials-referent-missing"),
+        "{:#?}",
+        r.findings
+    );
+}

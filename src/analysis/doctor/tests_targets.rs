@@ -240,3 +240,67 @@ fn pods_started_after_the_change_or_unlisted_give_no_finding() {
     let r = run(vec![e], vec![], None);
     assert!(check(&r, CheckId::ExternalSecrets).findings.is_empty());
 }
+
+#[test]
+fn issue12_reloader_turns_old_value_pods_into_a_warning_and_a_near_miss_stays_an_error() {
+    let e = es("prod", "db", true, FRESH);
+    let mut secret = owned(&e);
+    secret.creation_timestamp = Some(from(json!("2026-11-01T00:00:00Z")));
+    secret.managed_fields = Some(vec![from(json!({
+        "manager": "externalsecrets.external-secrets.io/db", "operation": "Update",
+        "time": "2026-11-22T11:30:00Z"
+    }))]);
+    let with = |k: &str, v: &str| {
+        let mut p = pod(
+            "api-1",
+            "prod",
+            Some("deployment/api"),
+            "2026-11-22T11:00:00Z",
+            &["db-secret"],
+        );
+        p.reloader.insert(k.to_string(), v.to_string());
+        p
+    };
+    let one = |pods: Vec<PodFacts>,
+               secret: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
+        let r = run_with_secrets(vec![e.clone()], vec![secret.clone()], vec![], Some(pods));
+        check(&r, CheckId::ExternalSecrets).findings[0].clone()
+    };
+    let f = one(
+        vec![with("secret.reloader.stakater.com/reload", "db-secret")],
+        &secret,
+    );
+    assert_eq!(
+        (f.code.as_str(), f.severity),
+        ("consumer-old-value", Status::Warning)
+    );
+    assert!(
+        f.message.contains("Reloader restarts them"),
+        "{}",
+        f.message
+    );
+    assert!(
+        !f.next.iter().any(|n| n.contains("rollout restart")),
+        "{:?}",
+        f.next
+    );
+    // Near miss: Reloader watches another Secret: the pods run the old value, an error.
+    let f = one(
+        vec![with("secret.reloader.stakater.com/reload", "db-secret-old")],
+        &secret,
+    );
+    assert_eq!(f.severity, Status::Error);
+    // search mode counts only with the Secret's own match annotation.
+    let f = one(vec![with("reloader.stakater.com/search", "true")], &secret);
+    assert_eq!(f.severity, Status::Error);
+    let mut matched = secret.clone();
+    matched.annotations = Some(
+        [(
+            "reloader.stakater.com/match".to_string(),
+            "true".to_string(),
+        )]
+        .into(),
+    );
+    let f = one(vec![with("reloader.stakater.com/search", "true")], &matched);
+    assert_eq!(f.severity, Status::Warning);
+}

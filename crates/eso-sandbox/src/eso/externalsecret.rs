@@ -276,7 +276,7 @@ async fn fetch_and_write(
             ));
         }
     }
-    write_secret(ctx, es, desired, existing).map_err(|e| (ERR_UPDATE_SECRET, e))?;
+    write_secret(ctx, es, desired, existing)?;
     Ok(Done::Synced)
 }
 
@@ -628,14 +628,75 @@ fn build_secret(
     Ok(secret)
 }
 
+/// ESO 2.9's condition messages when the target's controller owner is not this ExternalSecret
+/// (`msgErrorIsOwned`, `msgErrorBecomeOwner`).
+const ERR_IS_OWNED: &str = "target is owned by another ExternalSecret";
+const ERR_BECOME_OWNER: &str = "failed to take ownership of target secret";
+
+/// ESO 2.9's `mutationFunc` ownership rules: a Secret whose controller is another ExternalSecret
+/// is refused whatever the creationPolicy; with `Owner`, a Secret another kind of controller owns
+/// cannot be taken over (controller-runtime's AlreadyOwnedError); a Secret with no controller is
+/// adopted.
+fn ownership(current: &Value, es: &Value, policy: &str) -> Result<(), Failure> {
+    let es_name = str_at(es, "/metadata/name").unwrap_or_default();
+    let Some(controller) = current
+        .pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .and_then(|refs| refs.iter().find(|r| r["controller"] == true))
+    else {
+        return Ok(());
+    };
+    let kind = controller["kind"].as_str().unwrap_or_default();
+    let name = controller["name"].as_str().unwrap_or_default();
+    let group = controller["apiVersion"]
+        .as_str()
+        .unwrap_or_default()
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    if kind == "ExternalSecret" && group == "external-secrets.io" {
+        if name == es_name {
+            return Ok(());
+        }
+        return Err((
+            ERR_IS_OWNED,
+            ProviderError(format!("secret is owned by another ExternalSecret: {name}")),
+        ));
+    }
+    if policy == "Owner" {
+        return Err((
+            ERR_BECOME_OWNER,
+            ProviderError(format!(
+                "could not set controller reference on secret: Object {}/{} is already owned by \
+                 another {kind} controller {name}",
+                str_at(current, "/metadata/namespace").unwrap_or_default(),
+                str_at(current, "/metadata/name").unwrap_or_default()
+            )),
+        ));
+    }
+    Ok(())
+}
+
 fn write_secret(
+    ctx: &Ctx,
+    es: &Value,
+    desired: Value,
+    existing: Option<Value>,
+) -> Result<(), Failure> {
+    let policy = str_at(es, "/spec/target/creationPolicy").unwrap_or("Owner");
+    if let Some(current) = &existing {
+        ownership(current, es, policy)?;
+    }
+    write_owned(ctx, es, desired, existing).map_err(|e| (ERR_UPDATE_SECRET, e))
+}
+
+fn write_owned(
     ctx: &Ctx,
     es: &Value,
     desired: Value,
     existing: Option<Value>,
 ) -> Result<(), ProviderError> {
     let policy = str_at(es, "/spec/target/creationPolicy").unwrap_or("Owner");
-    let es_uid = str_at(es, "/metadata/uid").unwrap_or_default();
     match (policy, existing) {
         ("None", _) => Ok(()),
         ("Merge", None) => Err(ProviderError(format!(
@@ -658,22 +719,11 @@ fn write_secret(
             Ok(())
         }
         (_, Some(mut current)) => {
-            let foreign_owner = current
-                .pointer("/metadata/ownerReferences")
-                .and_then(Value::as_array)
-                .and_then(|refs| refs.iter().find(|r| r["controller"] == true))
-                .filter(|r| r["uid"].as_str() != Some(es_uid))
-                .map(|r| r["name"].as_str().unwrap_or_default().to_string());
-            if policy == "Owner"
-                && let Some(owner) = foreign_owner
-            {
-                return Err(ProviderError(format!(
-                    "Object {}/{} is already owned by another ExternalSecret controller {owner}",
-                    str_at(&current, "/metadata/namespace").unwrap_or_default(),
-                    str_at(&current, "/metadata/name").unwrap_or_default()
-                )));
-            }
-            if current.get("data") == desired.get("data")
+            let adopted = policy != "Owner"
+                || current.pointer("/metadata/ownerReferences")
+                    == desired.pointer("/metadata/ownerReferences");
+            if adopted
+                && current.get("data") == desired.get("data")
                 && current.get("type") == desired.get("type")
             {
                 return Ok(());

@@ -198,6 +198,8 @@ struct Shared {
     wake: Notify,
     in_flight: AtomicUsize,
     paused: std::sync::atomic::AtomicBool,
+    /// The chart's controller Deployment is scaled to zero: nothing reconciles until it is back.
+    scaled_down: std::sync::atomic::AtomicBool,
 }
 
 /// A running controller; dropping it stops it.
@@ -225,6 +227,7 @@ impl Controller {
             wake: Notify::new(),
             in_flight: AtomicUsize::new(0),
             paused: Default::default(),
+            scaled_down: Default::default(),
         });
         shared.enqueue_everything(false);
         let watcher = tokio::spawn(watch_loop(shared.clone(), events));
@@ -261,13 +264,16 @@ impl Controller {
         let deadline = Instant::now() + timeout;
         let mut quiet_checks = 0;
         while Instant::now() < deadline {
+            // A scaled-down controller answers nothing: its queue waits, and that is idle.
+            let stopped = self.shared.scaled_down.load(Ordering::SeqCst);
             let busy = self.shared.in_flight.load(Ordering::SeqCst) > 0
-                || self
-                    .shared
-                    .queue
-                    .lock()
-                    .map(|q| !q.ready.is_empty())
-                    .unwrap_or(false);
+                || !stopped
+                    && self
+                        .shared
+                        .queue
+                        .lock()
+                        .map(|q| !q.ready.is_empty())
+                        .unwrap_or(false);
             quiet_checks = if busy { 0 } else { quiet_checks + 1 };
             if quiet_checks >= 3 {
                 return true;
@@ -405,6 +411,19 @@ impl Shared {
                         .unwrap_or_default()
                         .to_string();
                     self.push(Work::ClusterExternalSecret { name }, false);
+                }
+            }
+            "Deployment"
+                if str_at(obj, "/metadata/namespace") == Some(logs::NAMESPACE)
+                    && str_at(obj, "/metadata/name") == Some(logs::DEPLOYMENT) =>
+            {
+                // `kubectl scale deployment external-secrets --replicas=0`: ESO stops; scaled
+                // back up, it re-lists everything as a starting controller does.
+                let down = !matches!(kind, EventKind::Deleted)
+                    && obj.pointer("/spec/replicas").and_then(Value::as_i64) == Some(0);
+                let was = self.scaled_down.swap(down, Ordering::SeqCst);
+                if was && !down {
+                    self.enqueue_everything(false);
                 }
             }
             "Secret" => {
@@ -551,7 +570,7 @@ async fn watch_loop(
 
 async fn work_loop(shared: Arc<Shared>) {
     loop {
-        if shared.paused.load(Ordering::SeqCst) {
+        if shared.paused.load(Ordering::SeqCst) || shared.scaled_down.load(Ordering::SeqCst) {
             tokio::select! {
                 _ = shared.wake.notified() => {}
                 _ = tokio::time::sleep(Duration::from_millis(200)) => {}

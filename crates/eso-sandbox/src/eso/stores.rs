@@ -155,6 +155,22 @@ pub fn resolve(ctx: &Ctx, store: &Value, es_namespace: &str) -> Result<Provider,
         let auth = if let Some(t) = auth.get("tokenSecretRef") {
             VaultAuth::Token(read_secret_key(ctx, store, t, es_namespace)?)
         } else if let Some(k) = auth.get("kubernetes") {
+            if let Some(r) = k.get("serviceAccountRef") {
+                // ESO's Vault provider: TokenRequest, then the ServiceAccount's token Secrets.
+                let name = r.get("name").and_then(Value::as_str).unwrap_or_default();
+                let ns = ref_namespace(store, r, es_namespace);
+                if ctx
+                    .store
+                    .get("v1", "ServiceAccount", Some(&ns), name)
+                    .is_none()
+                {
+                    return Err(ProviderError(format!(
+                        "cannot request Kubernetes service account token for service account \
+                         \"{name}\": cannot get Kubernetes service account \"{name}\": \
+                         serviceaccounts \"{name}\" not found"
+                    )));
+                }
+            }
             let jwt = match k.get("secretRef") {
                 Some(r) => read_secret_key(ctx, store, r, es_namespace)?,
                 None => service_account_token(
@@ -449,7 +465,41 @@ fn resolve_aws(
 
 /// What ESO's store controller does to decide Ready: build a client and, for Vault, call lookup-self; for
 /// Key Vault, obtain a token.
+/// ESO's referent authentication (`isReferentSpec`): a ClusterSecretStore whose credentials
+/// reference (a Secret key selector or a `serviceAccountRef`) names no namespace reads it in each
+/// ExternalSecret's namespace, so the store cannot be validated on its own.
+pub fn is_referent(store: &Value) -> bool {
+    fn walk(v: &Value, under_sa: bool) -> bool {
+        match v {
+            Value::Object(m) => {
+                let selector = m.contains_key("name")
+                    && (m.contains_key("key") || under_sa)
+                    && m.get("type").and_then(Value::as_str) != Some("ConfigMap");
+                if selector {
+                    return !m.contains_key("namespace");
+                }
+                m.iter().any(|(k, c)| walk(c, k == "serviceAccountRef"))
+            }
+            Value::Array(a) => a.iter().any(|c| walk(c, false)),
+            _ => false,
+        }
+    }
+    store["kind"] == "ClusterSecretStore"
+        && store
+            .pointer("/spec/provider")
+            .is_some_and(|p| walk(p, false))
+}
+
+/// A referent ClusterSecretStore is not validated: ESO's Vault client answers
+/// `ValidationResultUnknown` with no error, which its store controller counts as valid.
 pub async fn validate(ctx: &Ctx, store: &Value) -> Result<(), ProviderError> {
+    if is_referent(store) {
+        return Ok(());
+    }
+    validate_now(ctx, store).await
+}
+
+async fn validate_now(ctx: &Ctx, store: &Value) -> Result<(), ProviderError> {
     let ns = str_at(store, "/metadata/namespace")
         .unwrap_or(ESO_NAMESPACE)
         .to_string();

@@ -120,6 +120,38 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../../scenarios/akv-rbac-denied.yaml"),
     ),
     (
+        "store-other-namespace",
+        include_str!("../../scenarios/store-other-namespace.yaml"),
+    ),
+    (
+        "ces-owned-store-typo",
+        include_str!("../../scenarios/ces-owned-store-typo.yaml"),
+    ),
+    (
+        "service-account-missing",
+        include_str!("../../scenarios/service-account-missing.yaml"),
+    ),
+    (
+        "target-owned-by-other-controller",
+        include_str!("../../scenarios/target-owned-by-other-controller.yaml"),
+    ),
+    (
+        "eso-controller-scaled-down",
+        include_str!("../../scenarios/eso-controller-scaled-down.yaml"),
+    ),
+    (
+        "referent-service-account-missing",
+        include_str!("../../scenarios/referent-service-account-missing.yaml"),
+    ),
+    (
+        "eso-controller-duplicate",
+        include_str!("../../scenarios/eso-controller-duplicate.yaml"),
+    ),
+    (
+        "eso-webhook-unavailable",
+        include_str!("../../scenarios/eso-webhook-unavailable.yaml"),
+    ),
+    (
         "eso-leader-election-lost",
         include_str!("../../scenarios/eso-leader-election-lost.yaml"),
     ),
