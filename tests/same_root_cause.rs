@@ -266,6 +266,13 @@ scenario!(
     operator false
 );
 
+scenario!(
+    issue12_vault_secret_soft_deleted,
+    "vault-secret-soft-deleted",
+    root "vault-secret-deleted",
+    operator false
+);
+
 #[test]
 fn issue12_every_scenario_is_covered() {
     let covered = [
@@ -294,6 +301,7 @@ fn issue12_every_scenario_is_covered() {
         "store-missing",
         "akv-firewall",
         "akv-rbac-denied",
+        "vault-secret-soft-deleted",
         "scale",
         // Found from ESO's log alone, about no ExternalSecret: tests/eso_logs_sandbox.rs.
         "eso-leader-election-lost",

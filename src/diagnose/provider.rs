@@ -204,15 +204,28 @@ pub fn key(
             format!("{} does not exist", k.path),
         ));
     }
-    if k.destroyed || k.deleted {
-        return Some(class(
-            VAULT_SECRET_DELETED,
+    if provider == "vault" && (k.destroyed || k.deleted) {
+        let version = k
+            .current_version
+            .as_deref()
+            .map(|v| format!(" (version {v})"))
+            .unwrap_or_default();
+        let cause = if k.destroyed {
             format!(
-                "the current version of {} is {}",
+                "the current version{version} of {} is destroyed: the secret exists but its                  data is gone, and ESO reads only the current version",
+                k.path
+            )
+        } else {
+            format!(
+                "the current version{version} of {} was soft-deleted{}: the secret exists, its                  data can be restored, and ESO reads only the current version",
                 k.path,
-                if k.destroyed { "destroyed" } else { "deleted" }
-            ),
-        ));
+                k.deletion_date
+                    .as_deref()
+                    .map(|t| format!(" at {t}"))
+                    .unwrap_or_default()
+            )
+        };
+        return Some(class(VAULT_SECRET_DELETED, cause));
     }
     // Expiry, not-before, a missing property, and any other text the provider gave.
     let problem = crate::analysis::chain::key_problem(k, now)?;
@@ -335,6 +348,34 @@ mod tests {
         facts.error = None;
         assert_eq!(
             key("vault", &facts, Some("v1"), now()).map(|c| c.code),
+            Some(PROVIDER_KEY_MISSING)
+        );
+    }
+
+    #[test]
+    fn issue12_a_soft_deleted_or_destroyed_version_is_not_a_missing_key() {
+        let mut deleted = k();
+        deleted.exists = Some(true);
+        deleted.deleted = true;
+        deleted.current_version = Some("3".into());
+        deleted.deletion_date = Some("2026-12-05T10:17:04Z".into());
+        let c = key("vault", &deleted, Some("v2"), now());
+        assert_eq!(c.as_ref().map(|c| c.code), Some(VAULT_SECRET_DELETED));
+        let cause = c.map(|c| c.cause).unwrap_or_default();
+        assert!(cause.contains("version 3") && cause.contains("soft-deleted"), "{cause}");
+
+        let mut destroyed = deleted.clone();
+        destroyed.deleted = false;
+        destroyed.destroyed = true;
+        let c = key("vault", &destroyed, Some("v2"), now());
+        assert!(c.is_some_and(|c| c.code == VAULT_SECRET_DELETED && c.cause.contains("destroyed")));
+
+        // Near miss: a 404 without the version's metadata is a key that does not exist.
+        let mut missing = k();
+        missing.exists = Some(false);
+        missing.code = Some("HTTP 404".into());
+        assert_eq!(
+            key("vault", &missing, Some("v2"), now()).map(|c| c.code),
             Some(PROVIDER_KEY_MISSING)
         );
     }

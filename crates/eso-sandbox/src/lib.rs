@@ -264,6 +264,11 @@ impl Sandbox {
             }
             Step::VaultPutRole(role) => put_role(admin, role).await?,
             Step::VaultPutSecret(s) => admin.kv_put(&s.mount, &s.path, &s.data).await?,
+            Step::VaultDeleteSecret {
+                mount,
+                path,
+                destroy,
+            } => admin.kv_delete_current(mount, path, *destroy).await?,
             Step::RegistryUsers(users) => self.registry.set_users(
                 users
                     .iter()

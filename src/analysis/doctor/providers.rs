@@ -125,23 +125,23 @@ fn store_findings(p: &StoreProbe, now: Timestamp, out: &mut Vec<Finding>) {
                 class.cause = cause.clone();
             }
             for u in &users {
-                let f = finding(
+                let mut f = finding(
                     class.code,
                     Status::Error,
                     es_object(u),
                     sanitize::line(&class.cause),
                     sanitize::line(&key_next(p, u, class.code)),
                 )
-                .field(
-                    if class.code == VAULT_KV_VERSION_MISMATCH || class.code == VAULT_MOUNT_MISSING
-                    {
-                        "spec.provider.vault"
-                    } else {
-                        "spec.data[].remoteRef.key"
-                    },
-                )
                 .about_es(&u.namespace, &u.name)
                 .about_store(&p.store);
+                match class.code {
+                    VAULT_KV_VERSION_MISMATCH | VAULT_MOUNT_MISSING => {
+                        f = f.field("spec.provider.vault")
+                    }
+                    // The key is right: the fault is the secret's state in Vault.
+                    VAULT_SECRET_DELETED => {}
+                    _ => f = f.field("spec.data[].remoteRef.key"),
+                }
                 out.push(with_explained(f, &explained));
             }
             continue;
@@ -444,6 +444,7 @@ fn key_next(p: &StoreProbe, u: &KeyUser, code: &str) -> String {
                 reads.join("; ")
             )
         }
+        VAULT_SECRET_DELETED => deleted_next(p, u, &chain),
         VAULT_MOUNT_MISSING => format!(
             "vault secrets list shows the mounts; fix spec.provider.vault.path of the store \
              ({}); then {chain}",
@@ -464,6 +465,34 @@ fn key_next(p: &StoreProbe, u: &KeyUser, code: &str) -> String {
             }
         }
         _ => chain,
+    }
+}
+
+/// Restore the deleted version (or write a new one), then sync: never "fix remoteRef.key".
+fn deleted_next(p: &StoreProbe, u: &KeyUser, chain: &str) -> String {
+    let mount = p
+        .settings
+        .get("path")
+        .map(String::as_str)
+        .unwrap_or("secret")
+        .trim_matches('/');
+    let key = u.key.trim_start_matches('/');
+    let key = key.strip_prefix(&format!("{mount}/")).unwrap_or(key);
+    let version = p
+        .provider
+        .keys
+        .iter()
+        .find(|k| k.key == u.key)
+        .filter(|k| !k.destroyed)
+        .and_then(|k| k.current_version.as_deref());
+    let sync = format!("kubectl eso force-sync {} -n {}", u.name, u.namespace);
+    match version {
+        Some(v) => format!(
+            "vault kv undelete -mount={mount} -versions={v} {key}   (OpenBao: bao kv undelete              -mount={mount} -versions={v} {key}) restores it, or write a new version with vault              kv put -mount={mount} {key}; then {sync}"
+        ),
+        None => format!(
+            "vault kv metadata get -mount={mount} {key} lists the versions still live; restore              one with vault kv rollback -mount={mount} or write a new version with vault kv put              -mount={mount} {key}; then {sync} ({chain} shows the result)"
+        ),
     }
 }
 

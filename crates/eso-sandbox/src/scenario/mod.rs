@@ -112,6 +112,10 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../../scenarios/akv-rbac-denied.yaml"),
     ),
     (
+        "vault-secret-soft-deleted",
+        include_str!("../../scenarios/vault-secret-soft-deleted.yaml"),
+    ),
+    (
         "eso-leader-election-lost",
         include_str!("../../scenarios/eso-leader-election-lost.yaml"),
     ),
@@ -208,6 +212,13 @@ pub enum Step {
     },
     VaultPutRole(KubernetesRole),
     VaultPutSecret(KvSecret),
+    /// `vault kv delete` of a KV v2 secret's current version, or with `destroy` `vault kv destroy`.
+    VaultDeleteSecret {
+        mount: String,
+        path: String,
+        #[serde(default)]
+        destroy: bool,
+    },
     RegistryUsers(Vec<UserPass>),
     AkvSetSecret {
         vault: String,
