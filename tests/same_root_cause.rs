@@ -273,6 +273,13 @@ scenario!(
     operator false
 );
 
+scenario!(
+    issue12_akv_federated_subject_mismatch,
+    "akv-federated-subject-mismatch",
+    root "azure-federated-credential-mismatch",
+    operator false
+);
+
 #[test]
 fn issue12_every_scenario_is_covered() {
     let covered = [
@@ -302,6 +309,7 @@ fn issue12_every_scenario_is_covered() {
         "akv-firewall",
         "akv-rbac-denied",
         "vault-secret-soft-deleted",
+        "akv-federated-subject-mismatch",
         "scale",
         // Found from ESO's log alone, about no ExternalSecret: tests/eso_logs_sandbox.rs.
         "eso-leader-election-lost",

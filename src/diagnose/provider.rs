@@ -54,10 +54,20 @@ pub fn login(provider: &str, code: Option<&str>, error: &str) -> Class {
         .iter()
         .any(|c| has(c))
         {
+            let presented = match (
+                assertion_field(error, "Subject"),
+                assertion_field(error, "Issuer"),
+            ) {
+                (Some(sub), Some(iss)) => format!(": ESO presents subject {sub} from issuer {iss}"),
+                (Some(sub), None) => format!(": ESO presents subject {sub}"),
+                _ => String::new(),
+            };
             return class(
                 AZURE_FEDERATED_CREDENTIAL_MISMATCH,
-                "no federated identity credential of the application matches the \
-                 ServiceAccount token's issuer, subject or audience (workload identity)",
+                format!(
+                    "no federated identity credential of the application matches the \
+                     ServiceAccount token's issuer, subject or audience (workload identity){presented}"
+                ),
             );
         }
     }
@@ -115,6 +125,16 @@ pub fn login(provider: &str, code: Option<&str>, error: &str) -> Class {
         );
     }
     class(PROVIDER_LOGIN_FAILED, "the provider refused ESO's login")
+}
+
+/// One field of Entra's AADSTS70021 text, `Assertion Subject: 'system:serviceaccount:a:b'.`
+/// (`Issuer`, `Subject`, `Audience`); `None` when absent or not one word.
+pub fn assertion_field(text: &str, field: &str) -> Option<String> {
+    let label = format!("Assertion {field}: '");
+    let rest = &text[text.find(&label)? + label.len()..];
+    let value = &rest[..rest.find('\'')?];
+    (!value.is_empty() && !value.contains(char::is_whitespace))
+        .then(|| crate::sanitize::line(value))
 }
 
 /// What is wrong with one remote key, if anything. `store_kv_version` is the store's `version`
@@ -311,6 +331,21 @@ mod tests {
             .code,
             AZURE_FEDERATED_CREDENTIAL_MISMATCH
         );
+        // Entra's full text names the subject ESO presented: the cause quotes it.
+        let text = "AADSTS70021: No matching federated identity record found for presented \
+                    assertion. Assertion Issuer: 'https://oidc.example/abc'. Assertion Subject: \
+                    'system:serviceaccount:platform:kv-reader'. Assertion Audience: \
+                    'api://AzureADTokenExchange'. https://docs.microsoft.com/x";
+        let c = login("azurekv", None, text);
+        assert_eq!(c.code, AZURE_FEDERATED_CREDENTIAL_MISMATCH);
+        assert!(
+            c.cause
+                .contains("subject system:serviceaccount:platform:kv-reader from issuer https://oidc.example/abc"),
+            "{}",
+            c.cause
+        );
+        assert_eq!(assertion_field(text, "Audience").as_deref(), Some("api://AzureADTokenExchange"));
+        assert_eq!(assertion_field("AADSTS70021: no details", "Subject"), None);
         // Near miss: an Azure error that is none of these, and a network error for Vault.
         assert_eq!(
             login("azurekv", None, "AADSTS90002: Tenant not found").code,

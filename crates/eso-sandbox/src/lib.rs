@@ -52,6 +52,8 @@ pub struct Sandbox {
     akv: Option<akv::AkvSim>,
     registry: registry::RegistrySim,
     canaries: Vec<String>,
+    /// The `${NAME}` placeholders of the scenario's objects, for incident steps too.
+    vars: BTreeMap<String, String>,
 }
 
 const ROOT_TOKEN: &str = "sandbox-root-token";
@@ -185,6 +187,7 @@ impl Sandbox {
             vault,
             akv,
             registry,
+            vars: vars.clone(),
             // The scale scenario is generated, not read from a file: its values are in the Vault setup.
             canaries: if text.is_empty() {
                 scenario
@@ -255,7 +258,8 @@ impl Sandbox {
             Step::VaultPutPolicy { name, policy } => admin.put_policy(name, policy).await?,
             Step::ApplyObjects(yaml) => {
                 let store = self.api.store();
-                for obj in scenario::objects(yaml).map_err(anyhow::Error::msg)? {
+                let yaml = scenario::substitute(yaml, &self.vars);
+                for obj in scenario::objects(&yaml).map_err(anyhow::Error::msg)? {
                     store
                         .apply(obj)
                         .map_err(|e| anyhow::anyhow!("applying an incident object: {e}"))?;

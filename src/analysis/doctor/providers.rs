@@ -384,10 +384,7 @@ fn login_next(p: &StoreProbe, code: &str) -> String {
              credentials Secret the store references"
                 .to_string()
         }
-        AZURE_FEDERATED_CREDENTIAL_MISMATCH => "compare the application's federated credentials \
-             (az ad app federated-credential list) with the ServiceAccount's issuer and subject \
-             (system:serviceaccount:NAMESPACE:NAME)"
-            .to_string(),
+        AZURE_FEDERATED_CREDENTIAL_MISMATCH => federated_next(p),
         VAULT_ROLE_BINDING_MISMATCH | VAULT_ROLE_MISSING => format!(
             "{role_cmd} shows the role's bound ServiceAccount names, namespaces and audience; bind \
              it to the ServiceAccount ESO logs in with"
@@ -404,6 +401,62 @@ fn login_next(p: &StoreProbe, code: &str) -> String {
         _ => "renew or fix the store's credentials".to_string(),
     };
     format!("{fix}; then {}", describe_store(p))
+}
+
+/// The ServiceAccount whose token ESO presents: the subject Entra quoted, else the store's
+/// serviceAccountRef (a SecretStore's own namespace; a ClusterSecretStore's named one, else the
+/// first ExternalSecret's).
+fn workload_service_account(p: &StoreProbe) -> Option<(String, String)> {
+    let quoted = p
+        .provider
+        .login_error
+        .as_deref()
+        .and_then(|e| crate::diagnose::provider::assertion_field(e, "Subject"))
+        .and_then(|s| {
+            let (ns, name) = s.strip_prefix("system:serviceaccount:")?.split_once(':')?;
+            Some((ns.to_string(), name.to_string()))
+        });
+    quoted.or_else(|| {
+        let name = p.settings.get("serviceAccount")?.clone();
+        let ns = p
+            .settings
+            .get("serviceAccountNamespace")
+            .cloned()
+            .or_else(|| p.store.namespace.clone())
+            .or_else(|| p.users.first().map(|u| u.namespace.clone()))?;
+        Some((ns, name))
+    })
+}
+
+/// Workload identity refused: the subject ESO presents, the command that lists the subjects the
+/// application accepts, and the one that adds ESO's — the client id read by the user's shell from
+/// the ServiceAccount's annotation.
+fn federated_next(p: &StoreProbe) -> String {
+    let Some((ns, name)) = workload_service_account(p) else {
+        return format!(
+            "{} shows the store's serviceAccountRef, whose subject \
+             (system:serviceaccount:NAMESPACE:NAME) a federated credential of the application \
+             must name",
+            describe_store(p)
+        );
+    };
+    let error = p.provider.login_error.as_deref().unwrap_or_default();
+    let issuer = crate::diagnose::provider::assertion_field(error, "Issuer").unwrap_or_else(|| {
+        "\"$(kubectl get --raw /.well-known/openid-configuration | jq -r .issuer)\"".into()
+    });
+    let audience =
+        crate::diagnose::provider::assertion_field(error, "Audience").unwrap_or_else(|| "api://AzureADTokenExchange".into());
+    let id = format!(
+        "\"$(kubectl get serviceaccount {name} -n {ns} -o \
+         jsonpath='{{.metadata.annotations.azure\\.workload\\.identity/client-id}}')\""
+    );
+    format!(
+        "ESO presents subject system:serviceaccount:{ns}:{name} (issuer {issuer}); az ad app \
+         federated-credential list --id {id} shows the subjects the application accepts; add this \
+         one: az ad app federated-credential create --id {id} --parameters \
+         '{{\"name\":\"eso-{ns}-{name}\",\"issuer\":\"{issuer}\",\"subject\":\"system:serviceaccount:{ns}:{name}\",\"audiences\":[\"{audience}\"]}}' \
+         — or point the store's serviceAccountRef back at the ServiceAccount a credential names"
+    )
 }
 
 fn key_next(p: &StoreProbe, u: &KeyUser, code: &str) -> String {

@@ -247,6 +247,10 @@ pub fn provider_settings(store: &Value) -> (Option<String>, BTreeMap<String, Str
                 string_at(p, "/customCloudConfig/keyVaultEndpoint"),
             );
             put("serviceAccount", string_at(p, "/serviceAccountRef/name"));
+            put(
+                "serviceAccountNamespace",
+                string_at(p, "/serviceAccountRef/namespace"),
+            );
             put("identityId", string_at(p, "/identityId"));
         }
         "aws" => {

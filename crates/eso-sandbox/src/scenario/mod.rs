@@ -116,6 +116,10 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../../scenarios/vault-secret-soft-deleted.yaml"),
     ),
     (
+        "akv-federated-subject-mismatch",
+        include_str!("../../scenarios/akv-federated-subject-mismatch.yaml"),
+    ),
+    (
         "eso-leader-election-lost",
         include_str!("../../scenarios/eso-leader-election-lost.yaml"),
     ),
@@ -203,7 +207,8 @@ pub struct UserPass {
 )]
 pub enum Step {
     VaultDeletePolicy(String),
-    /// Kubernetes objects (multi-document YAML, no placeholders) applied as `kubectl apply` would.
+    /// Kubernetes objects (multi-document YAML, `${PLACEHOLDER}`s as in `objects`) applied as
+    /// `kubectl apply` would.
     ApplyObjects(String),
     /// Writes (replaces) an ACL policy.
     VaultPutPolicy {
