@@ -280,6 +280,13 @@ scenario!(
     operator false
 );
 
+scenario!(
+    issue12_vault_token_revoked,
+    "vault-token-revoked",
+    root "vault-token-expired",
+    operator false
+);
+
 #[test]
 fn issue12_every_scenario_is_covered() {
     let covered = [
@@ -310,6 +317,7 @@ fn issue12_every_scenario_is_covered() {
         "akv-rbac-denied",
         "vault-secret-soft-deleted",
         "akv-federated-subject-mismatch",
+        "vault-token-revoked",
         "scale",
         // Found from ESO's log alone, about no ExternalSecret: tests/eso_logs_sandbox.rs.
         "eso-leader-election-lost",

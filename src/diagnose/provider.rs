@@ -21,9 +21,10 @@ fn class(code: &'static str, cause: impl Into<String>) -> Class {
     }
 }
 
-/// A failed login. `error` is the provider's text (already scrubbed of credentials), `code`
-/// the provider's error code when it gave one (`AADSTS7000222`, `HTTP 403`).
-pub fn login(provider: &str, code: Option<&str>, error: &str) -> Class {
+/// A failed login. `auth` is the store's auth method (`kubernetes`, `token`, `appRole`) when
+/// known, `error` the provider's text (already scrubbed of credentials), `code` the provider's
+/// error code when it gave one (`AADSTS7000222`, `HTTP 403`).
+pub fn login(provider: &str, auth: Option<&str>, code: Option<&str>, error: &str) -> Class {
     let text = error.to_ascii_lowercase();
     let code_text = code.unwrap_or_default().to_ascii_lowercase();
     let has = |needle: &str| {
@@ -115,6 +116,25 @@ pub fn login(provider: &str, code: Option<&str>, error: &str) -> Class {
         return class(
             VAULT_TOKEN_EXPIRED,
             "the AppRole secret-id is expired, used up or revoked",
+        );
+    }
+    // OpenBao answers a revoked or expired token with a bare "permission denied" (403).
+    if provider == "vault" && auth == Some("token") && (has("permission denied") || has("403")) {
+        return class(
+            VAULT_TOKEN_EXPIRED,
+            "Vault refuses the store's token (permission denied on auth/token/lookup-self): it \
+             was revoked or has expired",
+        );
+    }
+    // OpenBao's kubernetes auth answers every failed TokenReview with a bare "permission denied"
+    // (the reason is only in its own log), and so does a login path where nothing is mounted.
+    if provider == "vault" && auth == Some("kubernetes") && has("permission denied") {
+        return class(
+            VAULT_TOKENREVIEW_REFUSED,
+            "Vault's kubernetes auth refused ESO's ServiceAccount token without a reason: Vault \
+             could not confirm it with the Kubernetes API (TokenReview — its reviewer lacks \
+             system:auth-delegator, or kubernetes_host / its CA is wrong, or the ServiceAccount \
+             was recreated), or nothing is mounted at the store's auth path",
         );
     }
     if provider == "vault" && (has("bad token") || has("permission denied") || has("403")) {
@@ -303,19 +323,48 @@ mod tests {
             ("invalid role or secret ID", VAULT_TOKEN_EXPIRED),
         ];
         for (text, code) in cases {
-            assert_eq!(login("vault", None, text).code, code, "{text}");
+            assert_eq!(login("vault", None, None, text).code, code, "{text}");
         }
+    }
+
+    #[test]
+    fn issue12_a_bare_permission_denied_is_read_by_the_auth_method() {
+        let denied = "the token was refused: permission denied";
+        assert_eq!(
+            login("vault", Some("token"), Some("HTTP 403"), denied).code,
+            VAULT_TOKEN_EXPIRED
+        );
+        let k8s = "login at auth/kubernetes/login failed: permission denied";
+        assert_eq!(
+            login("vault", Some("kubernetes"), Some("HTTP 403"), k8s).code,
+            VAULT_TOKENREVIEW_REFUSED
+        );
+        // Near misses: a kubernetes login refused for a named reason keeps that reason, and a
+        // token store's network failure is no token problem.
+        assert_eq!(
+            login("vault", Some("kubernetes"), Some("HTTP 403"), "namespace not authorized").code,
+            VAULT_ROLE_BINDING_MISMATCH
+        );
+        assert_eq!(
+            login("vault", Some("token"), None, "connection refused").code,
+            PROVIDER_LOGIN_FAILED
+        );
+        assert_eq!(
+            login("vault", Some("appRole"), Some("HTTP 400"), "invalid role or secret ID").code,
+            VAULT_TOKEN_EXPIRED
+        );
     }
 
     #[test]
     fn azure_codes_map_and_a_bare_failure_stays_generic() {
         assert_eq!(
-            login("azurekv", Some("AADSTS7000222"), "x").code,
+            login("azurekv", None, Some("AADSTS7000222"), "x").code,
             AZURE_CLIENT_SECRET_EXPIRED
         );
         assert_eq!(
             login(
                 "azurekv",
+                None,
                 None,
                 "AADSTS7000215: Invalid client secret provided"
             )
@@ -325,6 +374,7 @@ mod tests {
         assert_eq!(
             login(
                 "azurekv",
+                None,
                 None,
                 "AADSTS700213: No matching federated identity record"
             )
@@ -336,7 +386,7 @@ mod tests {
                     assertion. Assertion Issuer: 'https://oidc.example/abc'. Assertion Subject: \
                     'system:serviceaccount:platform:kv-reader'. Assertion Audience: \
                     'api://AzureADTokenExchange'. https://docs.microsoft.com/x";
-        let c = login("azurekv", None, text);
+        let c = login("azurekv", None, None, text);
         assert_eq!(c.code, AZURE_FEDERATED_CREDENTIAL_MISMATCH);
         assert!(
             c.cause
@@ -348,11 +398,11 @@ mod tests {
         assert_eq!(assertion_field("AADSTS70021: no details", "Subject"), None);
         // Near miss: an Azure error that is none of these, and a network error for Vault.
         assert_eq!(
-            login("azurekv", None, "AADSTS90002: Tenant not found").code,
+            login("azurekv", None, None, "AADSTS90002: Tenant not found").code,
             PROVIDER_LOGIN_FAILED
         );
         assert_eq!(
-            login("vault", None, "connection refused").code,
+            login("vault", None, None, "connection refused").code,
             PROVIDER_LOGIN_FAILED
         );
     }

@@ -268,6 +268,7 @@ impl Sandbox {
             }
             Step::VaultPutRole(role) => put_role(admin, role).await?,
             Step::VaultPutSecret(s) => admin.kv_put(&s.mount, &s.path, &s.data).await?,
+            Step::VaultRevokeToken(token) => admin.revoke_token(token).await?,
             Step::VaultDeleteSecret {
                 mount,
                 path,
@@ -498,6 +499,10 @@ async fn configure_vault(
     }
     for s in &scenario.vault.secrets {
         admin.kv_put(&s.mount, &s.path, &s.data).await?;
+    }
+    for t in &scenario.vault.tokens {
+        let policies: Vec<&str> = t.policies.iter().map(String::as_str).collect();
+        admin.create_token_with_id(&t.id, &policies, &t.ttl).await?;
     }
     Ok(())
 }

@@ -58,7 +58,12 @@ fn store_findings(p: &StoreProbe, now: Timestamp, out: &mut Vec<Finding>) {
     }
     if let Some(e) = &p.provider.login_error {
         let mut class =
-            crate::diagnose::provider::login(&p.provider_kind, p.provider.login_code.as_deref(), e);
+            crate::diagnose::provider::login(
+                &p.provider_kind,
+                p.settings.get("auth").map(String::as_str),
+                p.provider.login_code.as_deref(),
+                e,
+            );
         let explained = login_explained(p, class.code);
         if let Some(code) = explained.code {
             class.code = code;
@@ -298,6 +303,7 @@ fn login_explained(p: &StoreProbe, code: &str) -> Explained {
         VAULT_ROLE_BINDING_MISMATCH,
         VAULT_ROLE_MISSING,
         VAULT_TOKEN_EXPIRED,
+        VAULT_TOKENREVIEW_REFUSED,
         PROVIDER_LOGIN_FAILED,
     ]
     .contains(&code)
@@ -393,11 +399,10 @@ fn login_next(p: &StoreProbe, code: &str) -> String {
             "vault auth list shows the mounted auth methods; fix the store's auth mountPath"
                 .to_string()
         }
-        VAULT_TOKENREVIEW_REFUSED => format!(
-            "vault read auth/{}/config; grant Vault's token reviewer ServiceAccount the \
-             system:auth-delegator ClusterRole",
-            setting("mountPath")
-        ),
+        VAULT_TOKENREVIEW_REFUSED => tokenreview_next(p, setting("mountPath")),
+        VAULT_TOKEN_EXPIRED if p.settings.get("auth").map(String::as_str) == Some("token") => {
+            token_next(p)
+        }
         _ => "renew or fix the store's credentials".to_string(),
     };
     format!("{fix}; then {}", describe_store(p))
@@ -456,6 +461,60 @@ fn federated_next(p: &StoreProbe) -> String {
          one: az ad app federated-credential create --id {id} --parameters \
          '{{\"name\":\"eso-{ns}-{name}\",\"issuer\":\"{issuer}\",\"subject\":\"system:serviceaccount:{ns}:{name}\",\"audiences\":[\"{audience}\"]}}' \
          — or point the store's serviceAccountRef back at the ServiceAccount a credential names"
+    )
+}
+
+/// The ServiceAccount a kubernetes-auth login presents, `namespace:name`.
+fn vault_service_account(p: &StoreProbe) -> String {
+    if let Some(sa) = p
+        .provider
+        .vault
+        .as_ref()
+        .and_then(|x| x.service_account.as_deref())
+        .and_then(|s| s.split_once('/'))
+    {
+        return format!("{}:{}", sa.0, sa.1);
+    }
+    match (p.settings.get("serviceAccount"), &p.store.namespace) {
+        (Some(name), Some(ns)) => format!("{ns}:{name}"),
+        _ => "external-secrets:external-secrets".into(),
+    }
+}
+
+/// Without a `token_reviewer_jwt`, Vault reviews ESO's token with ESO's token itself: that
+/// ServiceAccount needs `system:auth-delegator`. The commands that tell, then the grant.
+fn tokenreview_next(p: &StoreProbe, mount: &str) -> String {
+    let sa = vault_service_account(p);
+    let binding = format!("vault-tokenreview-{}", sa.replace(':', "-"));
+    format!(
+        "kubectl auth can-i create tokenreviews.authentication.k8s.io \
+         --as=system:serviceaccount:{sa} (no: Vault, reviewing with ESO's own token, is refused); \
+         vault read auth/{mount}/config shows kubernetes_host and whether a token_reviewer_jwt is \
+         set (that reviewer's ServiceAccount then needs the grant instead); vault auth list shows \
+         whether auth/{mount}/ is mounted at all; grant it: kubectl create clusterrolebinding \
+         {binding} --clusterrole=system:auth-delegator --serviceaccount={sa}"
+    )
+}
+
+/// Token auth refused: a new token in the Secret the store reads (found by `vault policy list`:
+/// the refused token's own policies can no longer be looked up).
+fn token_next(p: &StoreProbe) -> String {
+    let secret = match (p.settings.get("tokenSecret"), p.settings.get("tokenSecretKey")) {
+        (Some(name), Some(key)) => {
+            let ns = p
+                .settings
+                .get("tokenSecretNamespace")
+                .cloned()
+                .or_else(|| p.store.namespace.clone())
+                .unwrap_or_else(|| "external-secrets".into());
+            format!("Secret {ns}/{name} (key {key})")
+        }
+        _ => "the Secret the store's tokenSecretRef names".into(),
+    };
+    format!(
+        "issue a new token with the policies the store needs (vault policy list shows them, vault \
+         token create -orphan -period=768h -field=token issues one) and put it in {secret}, from Git or your \
+         secret manager, or move the store to Kubernetes auth, whose tokens renew themselves"
     )
 }
 

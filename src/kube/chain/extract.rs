@@ -221,8 +221,11 @@ pub fn provider_settings(store: &Value) -> (Option<String>, BTreeMap<String, Str
                     Some(string_at(a, "/path").unwrap_or_else(|| "approle".into())),
                 );
                 put("roleId", string_at(a, "/roleId"));
-            } else if auth.get("tokenSecretRef").is_some() {
+            } else if let Some(t) = auth.get("tokenSecretRef") {
                 put("auth", Some("token".into()));
+                put("tokenSecret", string_at(t, "/name"));
+                put("tokenSecretKey", string_at(t, "/key"));
+                put("tokenSecretNamespace", string_at(t, "/namespace"));
             } else if let Some((method, _)) = auth.as_object().and_then(|m| m.iter().next()) {
                 put("auth", Some(sanitize::line(method)));
             }

@@ -120,6 +120,10 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../../scenarios/akv-federated-subject-mismatch.yaml"),
     ),
     (
+        "vault-token-revoked",
+        include_str!("../../scenarios/vault-token-revoked.yaml"),
+    ),
+    (
         "eso-leader-election-lost",
         include_str!("../../scenarios/eso-leader-election-lost.yaml"),
     ),
@@ -154,6 +158,22 @@ pub struct VaultSetup {
     pub kubernetes_roles: Vec<KubernetesRole>,
     #[serde(default)]
     pub secrets: Vec<KvSecret>,
+    /// Tokens with a chosen id (a canary), for stores that use token auth.
+    #[serde(default)]
+    pub tokens: Vec<VaultToken>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct VaultToken {
+    pub id: String,
+    pub policies: Vec<String>,
+    #[serde(default = "default_token_ttl")]
+    pub ttl: String,
+}
+
+fn default_token_ttl() -> String {
+    "768h".into()
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -217,6 +237,8 @@ pub enum Step {
     },
     VaultPutRole(KubernetesRole),
     VaultPutSecret(KvSecret),
+    /// `vault token revoke TOKEN`.
+    VaultRevokeToken(String),
     /// `vault kv delete` of a KV v2 secret's current version, or with `destroy` `vault kv destroy`.
     VaultDeleteSecret {
         mount: String,

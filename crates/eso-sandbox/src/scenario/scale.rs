@@ -41,6 +41,7 @@ pub fn generate() -> Scenario {
                 audience: None,
             }],
             secrets,
+            tokens: Vec::new(),
         },
         akv: None,
         registry: RegistrySetup::default(),

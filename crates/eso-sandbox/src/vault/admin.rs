@@ -221,6 +221,33 @@ impl VaultAdmin {
             .context("auth/token/create: no client_token in Vault's answer")
     }
 
+    /// A token with a chosen id (Vault lets root do this), so a scenario can put it in a Secret.
+    pub async fn create_token_with_id(
+        &self,
+        id: &str,
+        policies: &[&str],
+        ttl: &str,
+    ) -> anyhow::Result<()> {
+        self.send(
+            "POST",
+            "auth/token/create",
+            Some(json!({"id": id, "policies": policies, "ttl": ttl})),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// `vault token revoke TOKEN`.
+    pub async fn revoke_token(&self, token: &str) -> anyhow::Result<()> {
+        self.send(
+            "POST",
+            "auth/token/revoke",
+            Some(json!({ "token": token })),
+        )
+        .await
+        .map(drop)
+    }
+
     /// One request; a non-2xx answer becomes an error naming the operation and Vault's `errors`.
     async fn send(&self, method: &str, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
         let method = reqwest::Method::from_bytes(method.as_bytes())?;
