@@ -287,6 +287,21 @@ scenario!(
     operator false
 );
 
+scenario!(
+    issue12_vault_tokenreview_forbidden,
+    "vault-tokenreview-forbidden",
+    root "vault-tokenreview-refused",
+    operator true
+);
+// Without the user's Vault login the mount's config is not read: the SubjectAccessReview still
+// names the missing binding, conditionally, with the command that tells.
+scenario!(
+    issue12_vault_tokenreview_forbidden_no_login,
+    "vault-tokenreview-forbidden",
+    root "vault-tokenreview-refused",
+    operator false
+);
+
 #[test]
 fn issue12_every_scenario_is_covered() {
     let covered = [
@@ -318,6 +333,7 @@ fn issue12_every_scenario_is_covered() {
         "vault-secret-soft-deleted",
         "akv-federated-subject-mismatch",
         "vault-token-revoked",
+        "vault-tokenreview-forbidden",
         "scale",
         // Found from ESO's log alone, about no ExternalSecret: tests/eso_logs_sandbox.rs.
         "eso-leader-election-lost",

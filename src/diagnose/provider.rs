@@ -342,7 +342,13 @@ mod tests {
         // Near misses: a kubernetes login refused for a named reason keeps that reason, and a
         // token store's network failure is no token problem.
         assert_eq!(
-            login("vault", Some("kubernetes"), Some("HTTP 403"), "namespace not authorized").code,
+            login(
+                "vault",
+                Some("kubernetes"),
+                Some("HTTP 403"),
+                "namespace not authorized"
+            )
+            .code,
             VAULT_ROLE_BINDING_MISMATCH
         );
         assert_eq!(
@@ -350,7 +356,13 @@ mod tests {
             PROVIDER_LOGIN_FAILED
         );
         assert_eq!(
-            login("vault", Some("appRole"), Some("HTTP 400"), "invalid role or secret ID").code,
+            login(
+                "vault",
+                Some("appRole"),
+                Some("HTTP 400"),
+                "invalid role or secret ID"
+            )
+            .code,
             VAULT_TOKEN_EXPIRED
         );
     }
@@ -394,7 +406,10 @@ mod tests {
             "{}",
             c.cause
         );
-        assert_eq!(assertion_field(text, "Audience").as_deref(), Some("api://AzureADTokenExchange"));
+        assert_eq!(
+            assertion_field(text, "Audience").as_deref(),
+            Some("api://AzureADTokenExchange")
+        );
         assert_eq!(assertion_field("AADSTS70021: no details", "Subject"), None);
         // Near miss: an Azure error that is none of these, and a network error for Vault.
         assert_eq!(
@@ -447,7 +462,10 @@ mod tests {
         let c = key("vault", &deleted, Some("v2"), now());
         assert_eq!(c.as_ref().map(|c| c.code), Some(VAULT_SECRET_DELETED));
         let cause = c.map(|c| c.cause).unwrap_or_default();
-        assert!(cause.contains("version 3") && cause.contains("soft-deleted"), "{cause}");
+        assert!(
+            cause.contains("version 3") && cause.contains("soft-deleted"),
+            "{cause}"
+        );
 
         let mut destroyed = deleted.clone();
         destroyed.deleted = false;

@@ -12,6 +12,7 @@ pub mod extract;
 pub mod generators;
 pub mod probe;
 pub mod probe_aws;
+pub mod reviewer;
 
 use std::collections::BTreeMap;
 

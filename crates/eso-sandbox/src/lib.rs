@@ -86,6 +86,8 @@ impl Sandbox {
         })
         .await
         .context("starting the simulated API server")?;
+        api.store()
+            .set_strict_token_review(scenario.cluster.strict_token_review);
         let users = scenario
             .registry
             .users
@@ -269,6 +271,18 @@ impl Sandbox {
             Step::VaultPutRole(role) => put_role(admin, role).await?,
             Step::VaultPutSecret(s) => admin.kv_put(&s.mount, &s.path, &s.data).await?,
             Step::VaultRevokeToken(token) => admin.revoke_token(token).await?,
+            Step::DeleteObject {
+                api_version,
+                kind,
+                namespace,
+                name,
+            } => {
+                self.api
+                    .store()
+                    .delete(api_version, kind, namespace.as_deref(), name)
+                    .map_err(|e| anyhow::anyhow!("deleting {kind} {name}: {e}"))?;
+                self.settle().await;
+            }
             Step::VaultDeleteSecret {
                 mount,
                 path,
@@ -402,6 +416,7 @@ impl Sandbox {
                 "sandbox-operator",
                 "path \"sys/policies/acl/*\" { capabilities = [\"read\", \"list\"] }\n\
                  path \"auth/kubernetes/role/*\" { capabilities = [\"read\", \"list\"] }\n\
+                 path \"auth/kubernetes/config\" { capabilities = [\"read\"] }\n\
                  path \"sys/mounts\" { capabilities = [\"read\"] }\n\
                  path \"sys/auth\" { capabilities = [\"read\"] }\n",
             )

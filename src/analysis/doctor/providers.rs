@@ -57,13 +57,12 @@ fn store_findings(p: &StoreProbe, now: Timestamp, out: &mut Vec<Finding>) {
         return;
     }
     if let Some(e) = &p.provider.login_error {
-        let mut class =
-            crate::diagnose::provider::login(
-                &p.provider_kind,
-                p.settings.get("auth").map(String::as_str),
-                p.provider.login_code.as_deref(),
-                e,
-            );
+        let mut class = crate::diagnose::provider::login(
+            &p.provider_kind,
+            p.settings.get("auth").map(String::as_str),
+            p.provider.login_code.as_deref(),
+            e,
+        );
         let explained = login_explained(p, class.code);
         if let Some(code) = explained.code {
             class.code = code;
@@ -316,7 +315,15 @@ fn login_explained(p: &StoreProbe, code: &str) -> Explained {
         .map(String::as_str)
         .unwrap_or("kubernetes");
     let role = p.settings.get("role").map(String::as_str).unwrap_or("");
-    vault_explain::role_binding(x, role, mount)
+    let mut e = vault_explain::role_binding(x, role, mount);
+    if code == VAULT_TOKENREVIEW_REFUSED && e.code.is_none() {
+        let review = vault_explain::token_review(x, mount);
+        e.code = review.code;
+        e.cause = review.cause;
+        e.evidence.extend(review.evidence);
+        e.next.extend(review.next);
+    }
+    e
 }
 
 /// What Vault's configuration says about a refused or missing key: the policy rule that decided,
@@ -449,8 +456,8 @@ fn federated_next(p: &StoreProbe) -> String {
     let issuer = crate::diagnose::provider::assertion_field(error, "Issuer").unwrap_or_else(|| {
         "\"$(kubectl get --raw /.well-known/openid-configuration | jq -r .issuer)\"".into()
     });
-    let audience =
-        crate::diagnose::provider::assertion_field(error, "Audience").unwrap_or_else(|| "api://AzureADTokenExchange".into());
+    let audience = crate::diagnose::provider::assertion_field(error, "Audience")
+        .unwrap_or_else(|| "api://AzureADTokenExchange".into());
     let id = format!(
         "\"$(kubectl get serviceaccount {name} -n {ns} -o \
          jsonpath='{{.metadata.annotations.azure\\.workload\\.identity/client-id}}')\""
@@ -499,7 +506,10 @@ fn tokenreview_next(p: &StoreProbe, mount: &str) -> String {
 /// Token auth refused: a new token in the Secret the store reads (found by `vault policy list`:
 /// the refused token's own policies can no longer be looked up).
 fn token_next(p: &StoreProbe) -> String {
-    let secret = match (p.settings.get("tokenSecret"), p.settings.get("tokenSecretKey")) {
+    let secret = match (
+        p.settings.get("tokenSecret"),
+        p.settings.get("tokenSecretKey"),
+    ) {
         (Some(name), Some(key)) => {
             let ns = p
                 .settings

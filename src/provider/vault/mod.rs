@@ -264,6 +264,11 @@ pub async fn probe_explained(
                 let ask = explain::Ask {
                     user_token: with.user_token.as_deref(),
                     role: Some((mount, role)),
+                    // A bare refusal (a failed TokenReview): who reviews, and where.
+                    auth_config: out
+                        .login_error
+                        .as_deref()
+                        .is_some_and(|e| e.contains("permission denied")),
                     service_account: with.service_account.clone(),
                     audiences: with.audiences.clone(),
                     ..explain::Ask::default()

@@ -124,6 +124,10 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../../scenarios/vault-token-revoked.yaml"),
     ),
     (
+        "vault-tokenreview-forbidden",
+        include_str!("../../scenarios/vault-tokenreview-forbidden.yaml"),
+    ),
+    (
         "eso-leader-election-lost",
         include_str!("../../scenarios/eso-leader-election-lost.yaml"),
     ),
@@ -135,6 +139,8 @@ pub struct Scenario {
     pub name: String,
     pub description: String,
     #[serde(default)]
+    pub cluster: ClusterSetup,
+    #[serde(default)]
     pub vault: VaultSetup,
     #[serde(default)]
     pub akv: Option<Value>,
@@ -145,6 +151,16 @@ pub struct Scenario {
     pub objects: String,
     #[serde(default)]
     pub incident: Vec<Step>,
+}
+
+/// How the simulated API server departs from its defaults for this scenario.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ClusterSetup {
+    /// TokenReview only for users bound to `system:auth-delegator`, as on a real cluster (by
+    /// default the simulation lets every authenticated user review tokens).
+    #[serde(default)]
+    pub strict_token_review: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -237,6 +253,14 @@ pub enum Step {
     },
     VaultPutRole(KubernetesRole),
     VaultPutSecret(KvSecret),
+    /// `kubectl delete KIND NAME [-n NAMESPACE]`.
+    DeleteObject {
+        api_version: String,
+        kind: String,
+        #[serde(default)]
+        namespace: Option<String>,
+        name: String,
+    },
     /// `vault token revoke TOKEN`.
     VaultRevokeToken(String),
     /// `vault kv delete` of a KV v2 secret's current version, or with `destroy` `vault kv destroy`.

@@ -239,13 +239,9 @@ impl VaultAdmin {
 
     /// `vault token revoke TOKEN`.
     pub async fn revoke_token(&self, token: &str) -> anyhow::Result<()> {
-        self.send(
-            "POST",
-            "auth/token/revoke",
-            Some(json!({ "token": token })),
-        )
-        .await
-        .map(drop)
+        self.send("POST", "auth/token/revoke", Some(json!({ "token": token })))
+            .await
+            .map(drop)
     }
 
     /// One request; a non-2xx answer becomes an error naming the operation and Vault's `errors`.

@@ -94,7 +94,9 @@ fn token_op(state: &mut State, token: &Token, tail: &str, req: &Request) -> Repl
                 .filter(|i| !i.is_empty());
             let token = match id {
                 Some(_) if !State::is_root(token) => {
-                    return Reply::bad_request("root or sudo privileges required to specify token id");
+                    return Reply::bad_request(
+                        "root or sudo privileges required to specify token id",
+                    );
                 }
                 Some(id) if state.tokens.contains_key(id) => {
                     return Reply::bad_request("cannot create a token with a duplicate ID");
