@@ -302,6 +302,13 @@ scenario!(
     operator false
 );
 
+scenario!(
+    issue12_akv_secret_soft_deleted,
+    "akv-secret-soft-deleted",
+    root "azure-secret-deleted",
+    operator false
+);
+
 #[test]
 fn issue12_every_scenario_is_covered() {
     let covered = [
@@ -334,6 +341,7 @@ fn issue12_every_scenario_is_covered() {
         "akv-federated-subject-mismatch",
         "vault-token-revoked",
         "vault-tokenreview-forbidden",
+        "akv-secret-soft-deleted",
         "scale",
         // Found from ESO's log alone, about no ExternalSecret: tests/eso_logs_sandbox.rs.
         "eso-leader-election-lost",

@@ -89,6 +89,7 @@ codes! {
     AZURE_RBAC_DENIED = "azure-rbac-denied", Provider;
     AZURE_FIREWALL_DENIED = "azure-firewall-denied", Provider;
     AZURE_SECRET_DISABLED = "azure-secret-disabled", Provider;
+    AZURE_SECRET_DELETED = "azure-secret-deleted", Provider;
     PROVIDER_KEY_MISSING = "provider-key-missing", Provider;
     PROVIDER_KEY_NEAR_MISS = "provider-key-near-miss", Provider;
     PROVIDER_READ_DENIED = "provider-read-denied", Provider;

@@ -244,6 +244,24 @@ pub fn key(
             format!("{} does not exist", k.path),
         ));
     }
+    if provider == "azurekv" && k.deleted {
+        return Some(class(
+            AZURE_SECRET_DELETED,
+            format!(
+                "secret {} was deleted from Key Vault{} and is soft-deleted{}: Key Vault answers \
+                 SecretNotFound for its name until it is recovered",
+                k.key,
+                k.deleted_at
+                    .as_deref()
+                    .map(|t| format!(" at {t}"))
+                    .unwrap_or_default(),
+                k.deletion_date
+                    .as_deref()
+                    .map(|t| format!(" (recoverable until {t})"))
+                    .unwrap_or_default()
+            ),
+        ));
+    }
     if provider == "vault" && (k.destroyed || k.deleted) {
         let version = k
             .current_version
@@ -259,7 +277,7 @@ pub fn key(
             format!(
                 "the current version{version} of {} was soft-deleted{}: the secret exists, its                  data can be restored, and ESO reads only the current version",
                 k.path,
-                k.deletion_date
+                k.deleted_at
                     .as_deref()
                     .map(|t| format!(" at {t}"))
                     .unwrap_or_default()
@@ -458,7 +476,7 @@ mod tests {
         deleted.exists = Some(true);
         deleted.deleted = true;
         deleted.current_version = Some("3".into());
-        deleted.deletion_date = Some("2026-12-05T10:17:04Z".into());
+        deleted.deleted_at = Some("2026-12-05T10:17:04Z".into());
         let c = key("vault", &deleted, Some("v2"), now());
         assert_eq!(c.as_ref().map(|c| c.code), Some(VAULT_SECRET_DELETED));
         let cause = c.map(|c| c.cause).unwrap_or_default();
@@ -479,6 +497,27 @@ mod tests {
         missing.code = Some("HTTP 404".into());
         assert_eq!(
             key("vault", &missing, Some("v2"), now()).map(|c| c.code),
+            Some(PROVIDER_KEY_MISSING)
+        );
+    }
+
+    #[test]
+    fn issue12_a_soft_deleted_key_vault_secret_is_named_and_a_missing_one_is_not() {
+        let mut gone = k();
+        gone.key = "stripe-key".into();
+        gone.exists = Some(true);
+        gone.deleted = true;
+        gone.deleted_at = Some("2026-12-05T10:00:00Z".into());
+        gone.deletion_date = Some("2027-03-05T10:00:00Z".into());
+        let c = key("azurekv", &gone, None, now());
+        assert_eq!(c.as_ref().map(|c| c.code), Some(AZURE_SECRET_DELETED));
+        assert!(c.is_some_and(|c| c.cause.contains("recoverable until 2027-03-05T10:00:00Z")));
+        // Near miss: SecretNotFound with no deleted secret of that name.
+        let mut missing = k();
+        missing.exists = Some(false);
+        missing.code = Some("SecretNotFound".into());
+        assert_eq!(
+            key("azurekv", &missing, None, now()).map(|c| c.code),
             Some(PROVIDER_KEY_MISSING)
         );
     }

@@ -273,9 +273,13 @@ pub struct KeyFacts {
     /// AWS Secrets Manager: the version stages the secret has (`AWSCURRENT`, `AWSPREVIOUS`...).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stages: Vec<String>,
-    /// AWS Secrets Manager: when a secret scheduled for deletion will be deleted.
+    /// AWS Secrets Manager: when a secret scheduled for deletion will be deleted; Key Vault: when
+    /// a soft-deleted secret will be purged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deletion_date: Option<String>,
+    /// When it was deleted (Vault KV v2 `deletion_time`, Key Vault `deletedDate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<String>,
     /// A similarly named key that does exist (a typo in `remoteRef.key`?).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub did_you_mean: Option<String>,

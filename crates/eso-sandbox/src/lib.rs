@@ -300,6 +300,9 @@ impl Sandbox {
             Step::AkvDisableSecret { vault, name } => {
                 self.akv_handle()?.set_enabled(vault, name, None, false)?
             }
+            Step::AkvDeleteSecret { vault, name } => {
+                self.akv_handle()?.soft_delete_secret(vault, name)?
+            }
             Step::AkvExpireClientSecret { client_id } => self.akv_handle()?.expire_client_secrets(
                 client_id,
                 jiff::Timestamp::now() - jiff::SignedDuration::from_hours(1),

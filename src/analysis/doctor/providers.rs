@@ -142,8 +142,8 @@ fn store_findings(p: &StoreProbe, now: Timestamp, out: &mut Vec<Finding>) {
                     VAULT_KV_VERSION_MISMATCH | VAULT_MOUNT_MISSING => {
                         f = f.field("spec.provider.vault")
                     }
-                    // The key is right: the fault is the secret's state in Vault.
-                    VAULT_SECRET_DELETED => {}
+                    // The key is right: the fault is the secret's state in the provider.
+                    VAULT_SECRET_DELETED | AZURE_SECRET_DELETED => {}
                     _ => f = f.field("spec.data[].remoteRef.key"),
                 }
                 out.push(with_explained(f, &explained));
@@ -567,6 +567,21 @@ fn key_next(p: &StoreProbe, u: &KeyUser, code: &str) -> String {
             )
         }
         VAULT_SECRET_DELETED => deleted_next(p, u, &chain),
+        AZURE_SECRET_DELETED => {
+            let vault = p
+                .settings
+                .get("vaultUrl")
+                .and_then(|url| url.split("://").nth(1))
+                .and_then(|h| h.split('.').next())
+                .unwrap_or_default()
+                .to_string();
+            format!(
+                "az keyvault secret recover --vault-name {vault} --name {} restores it (az \
+                 keyvault secret show-deleted --vault-name {vault} --name {} shows it); then \
+                 kubectl eso force-sync {} -n {}",
+                u.key, u.key, u.name, u.namespace
+            )
+        }
         VAULT_MOUNT_MISSING => format!(
             "vault secrets list shows the mounts; fix spec.provider.vault.path of the store \
              ({}); then {chain}",

@@ -514,7 +514,7 @@ fn deleted_version(m: &Value, facts: &mut KeyFacts) {
     facts.destroyed = m.get("destroyed").and_then(Value::as_bool).unwrap_or(false);
     if facts.deleted || facts.destroyed {
         facts.exists = Some(true);
-        facts.deletion_date = deleted_at.map(crate::sanitize::line);
+        facts.deleted_at = deleted_at.map(crate::sanitize::line);
         if let Some(v) = m.get("version").and_then(Value::as_u64) {
             facts.current_version = Some(v.to_string());
         }

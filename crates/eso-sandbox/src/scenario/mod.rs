@@ -128,6 +128,10 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../../scenarios/vault-tokenreview-forbidden.yaml"),
     ),
     (
+        "akv-secret-soft-deleted",
+        include_str!("../../scenarios/akv-secret-soft-deleted.yaml"),
+    ),
+    (
         "eso-leader-election-lost",
         include_str!("../../scenarios/eso-leader-election-lost.yaml"),
     ),
@@ -277,6 +281,11 @@ pub enum Step {
         value: String,
     },
     AkvDisableSecret {
+        vault: String,
+        name: String,
+    },
+    /// `az keyvault secret delete` (soft delete: recoverable from `deletedsecrets/NAME`).
+    AkvDeleteSecret {
         vault: String,
         name: String,
     },
