@@ -410,6 +410,9 @@ fn login_next(p: &StoreProbe, code: &str) -> String {
         VAULT_TOKEN_EXPIRED if p.settings.get("auth").map(String::as_str) == Some("token") => {
             token_next(p)
         }
+        VAULT_TOKEN_EXPIRED if p.settings.get("auth").map(String::as_str) == Some("appRole") => {
+            approle_next(p, setting("mountPath"))
+        }
         _ => "renew or fix the store's credentials".to_string(),
     };
     format!("{fix}; then {}", describe_store(p))
@@ -525,6 +528,38 @@ fn token_next(p: &StoreProbe) -> String {
         "issue a new token with the policies the store needs (vault policy list shows them, vault \
          token create -orphan -period=768h -field=token issues one) and put it in {secret}, from Git or your \
          secret manager, or move the store to Kubernetes auth, whose tokens renew themselves"
+    )
+}
+
+/// AppRole refused ("invalid role or secret ID" for a wrong role_id and for an expired, used-up or
+/// destroyed secret-id alike): the role behind the store's roleId, its secret-id limits, a new
+/// secret-id for the Secret the store reads.
+fn approle_next(p: &StoreProbe, mount: &str) -> String {
+    let secret = match (
+        p.settings.get("secretIdSecret"),
+        p.settings.get("secretIdSecretKey"),
+    ) {
+        (Some(name), Some(key)) => format!(
+            "Secret {}/{name} (key {key})",
+            p.store.namespace.as_deref().unwrap_or("external-secrets")
+        ),
+        _ => "the Secret the store's secretRef names".into(),
+    };
+    let find = match p.settings.get("roleId") {
+        Some(id) => format!(
+            "ROLE=$(vault list -format=json auth/{mount}/role | jq -r '.[]' | xargs -I{{}} sh -c \
+             'test \"$(vault read -field=role_id auth/{mount}/role/{{}}/role-id)\" = \"{id}\" && \
+             echo {{}}') finds the role of the store's roleId (empty: the roleId is wrong)"
+        ),
+        None => format!(
+            "vault list auth/{mount}/role shows the roles (set ROLE to the store's: its roleId \
+             comes from a Secret)"
+        ),
+    };
+    format!(
+        "{find}, vault read auth/{mount}/role/$ROLE shows its secret_id_ttl and \
+         secret_id_num_uses, and vault write -f -field=secret_id auth/{mount}/role/$ROLE/secret-id \
+         issues a new secret-id for {secret}"
     )
 }
 

@@ -221,6 +221,8 @@ pub fn provider_settings(store: &Value) -> (Option<String>, BTreeMap<String, Str
                     Some(string_at(a, "/path").unwrap_or_else(|| "approle".into())),
                 );
                 put("roleId", string_at(a, "/roleId"));
+                put("secretIdSecret", string_at(a, "/secretRef/name"));
+                put("secretIdSecretKey", string_at(a, "/secretRef/key"));
             } else if let Some(t) = auth.get("tokenSecretRef") {
                 put("auth", Some("token".into()));
                 put("tokenSecret", string_at(t, "/name"));
