@@ -309,6 +309,13 @@ scenario!(
     operator false
 );
 
+scenario!(
+    issue12_akv_secret_expired,
+    "akv-secret-expired",
+    root "provider-secret-expired",
+    operator false
+);
+
 #[test]
 fn issue12_every_scenario_is_covered() {
     let covered = [
@@ -342,6 +349,7 @@ fn issue12_every_scenario_is_covered() {
         "vault-token-revoked",
         "vault-tokenreview-forbidden",
         "akv-secret-soft-deleted",
+        "akv-secret-expired",
         "scale",
         // Found from ESO's log alone, about no ExternalSecret: tests/eso_logs_sandbox.rs.
         "eso-leader-election-lost",

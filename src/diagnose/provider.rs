@@ -523,6 +523,20 @@ mod tests {
     }
 
     #[test]
+    fn issue12_an_expired_key_vault_secret_is_named_and_a_later_expiry_is_not() {
+        let mut expired = k();
+        expired.exists = Some(true);
+        expired.readable = Some(true);
+        expired.expires = Some("1969-12-31T00:00:00Z".into());
+        assert_eq!(
+            key("azurekv", &expired, None, now()).map(|c| c.code),
+            Some(PROVIDER_SECRET_EXPIRED)
+        );
+        expired.expires = Some("1970-02-01T00:00:00Z".into());
+        assert_eq!(key("azurekv", &expired, None, now()), None);
+    }
+
+    #[test]
     fn aws_refusals_are_not_taken_for_azure_ones() {
         let mut denied = k();
         denied.readable = Some(false);

@@ -143,7 +143,7 @@ fn store_findings(p: &StoreProbe, now: Timestamp, out: &mut Vec<Finding>) {
                         f = f.field("spec.provider.vault")
                     }
                     // The key is right: the fault is the secret's state in the provider.
-                    VAULT_SECRET_DELETED | AZURE_SECRET_DELETED => {}
+                    VAULT_SECRET_DELETED | AZURE_SECRET_DELETED | PROVIDER_SECRET_EXPIRED => {}
                     _ => f = f.field("spec.data[].remoteRef.key"),
                 }
                 out.push(with_explained(f, &explained));
@@ -495,6 +495,18 @@ fn vault_service_account(p: &StoreProbe) -> String {
 /// ServiceAccount needs `system:auth-delegator`. The commands that tell, then the grant.
 fn tokenreview_next(p: &StoreProbe, mount: &str) -> String {
     let sa = vault_service_account(p);
+    let may_review = p
+        .provider
+        .vault
+        .as_ref()
+        .and_then(|x| x.reviewer_may_review);
+    if may_review == Some(true) {
+        return format!(
+            "vault auth list shows whether auth/{mount}/ is mounted at all; vault read \
+             auth/{mount}/config shows kubernetes_host and its CA, which must be this cluster's \
+             API server (ServiceAccount {sa} may review tokens, so no binding is missing)"
+        );
+    }
     let binding = format!("vault-tokenreview-{}", sa.replace(':', "-"));
     format!(
         "kubectl auth can-i create tokenreviews.authentication.k8s.io \
@@ -602,14 +614,19 @@ fn key_next(p: &StoreProbe, u: &KeyUser, code: &str) -> String {
             )
         }
         VAULT_SECRET_DELETED => deleted_next(p, u, &chain),
+        PROVIDER_SECRET_EXPIRED if p.provider_kind == "azurekv" => {
+            let vault = key_vault_name(p);
+            format!(
+                "Key Vault still serves an expired secret, so ESO keeps syncing a value meant to \
+                 be retired: az keyvault secret show --vault-name {vault} --name {} --query \
+                 attributes shows its dates; rotate it (az keyvault secret set --vault-name {vault} \
+                 --name {} with the new value and a new --expires), then kubectl eso force-sync {} \
+                 -n {}",
+                u.key, u.key, u.name, u.namespace
+            )
+        }
         AZURE_SECRET_DELETED => {
-            let vault = p
-                .settings
-                .get("vaultUrl")
-                .and_then(|url| url.split("://").nth(1))
-                .and_then(|h| h.split('.').next())
-                .unwrap_or_default()
-                .to_string();
+            let vault = key_vault_name(p);
             format!(
                 "az keyvault secret recover --vault-name {vault} --name {} restores it (az \
                  keyvault secret show-deleted --vault-name {vault} --name {} shows it); then \
@@ -638,6 +655,16 @@ fn key_next(p: &StoreProbe, u: &KeyUser, code: &str) -> String {
         }
         _ => chain,
     }
+}
+
+/// The Key Vault's name, the first label of the store's `vaultUrl`.
+fn key_vault_name(p: &StoreProbe) -> String {
+    p.settings
+        .get("vaultUrl")
+        .and_then(|url| url.split("://").nth(1))
+        .and_then(|h| h.split('.').next())
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// Restore the deleted version (or write a new one), then sync: never "fix remoteRef.key".

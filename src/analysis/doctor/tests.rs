@@ -821,4 +821,21 @@ fn issue12_refused_vault_credentials_name_the_secret_to_refill() {
             && next.contains("--serviceaccount=billing:eso-billing"),
         "{next}"
     );
+    // Near miss: the ServiceAccount may review tokens: no binding is suggested.
+    let mut may = vault_refused(
+        "kubernetes",
+        "login at auth/kubernetes/login failed: HTTP 403: permission denied",
+        &[
+            ("mountPath", "kubernetes"),
+            ("serviceAccount", "eso-billing"),
+        ],
+    );
+    may.provider.vault = Some(crate::model::chain::VaultExplain {
+        reviewer_may_review: Some(true),
+        ..Default::default()
+    });
+    let c = super::providers::check(&[may], now());
+    let next = c.findings[0].next.join(" | ");
+    assert!(!next.contains("clusterrolebinding"), "{next}");
+    assert!(next.contains("vault read auth/kubernetes/config"), "{next}");
 }

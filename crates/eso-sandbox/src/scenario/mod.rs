@@ -132,6 +132,10 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../../scenarios/akv-secret-soft-deleted.yaml"),
     ),
     (
+        "akv-secret-expired",
+        include_str!("../../scenarios/akv-secret-expired.yaml"),
+    ),
+    (
         "eso-leader-election-lost",
         include_str!("../../scenarios/eso-leader-election-lost.yaml"),
     ),
