@@ -269,3 +269,60 @@ async fn issue12_service_account_and_controller_findings_leak_nothing() {
     )
     .await;
 }
+
+/// Issue 12's provider classes added with scenarios: soft-deleted Vault and Key Vault secrets, a
+/// revoked Vault token (the token is a canary), a refused TokenReview (the SubjectAccessReview and
+/// the auth mount's config read with the operator's token) and a workload-identity subject
+/// mismatch (the ServiceAccount token exchanged with Entra ID).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue12_vault_provider_classes_leak_nothing() {
+    no_leak(
+        "vault-secret-soft-deleted",
+        None,
+        &[
+            &["doctor", "-A"],
+            &["describe-chain", "stripe-api", "-n", "invoices"],
+        ],
+    )
+    .await;
+    no_leak(
+        "vault-token-revoked",
+        None,
+        &[
+            &["doctor", "-A"],
+            &["describe-chain", "warehouse-dsn", "-n", "reporting"],
+        ],
+    )
+    .await;
+    no_leak(
+        "vault-tokenreview-forbidden",
+        None,
+        &[
+            &["doctor", "-A"],
+            &["describe-chain", "carrier-api", "-n", "shipping"],
+        ],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue12_azure_provider_classes_leak_nothing() {
+    no_leak(
+        "akv-secret-soft-deleted",
+        None,
+        &[
+            &["doctor", "-A"],
+            &["describe-chain", "smtp-relay", "-n", "mail"],
+        ],
+    )
+    .await;
+    no_leak(
+        "akv-federated-subject-mismatch",
+        None,
+        &[
+            &["doctor", "-A"],
+            &["describe-chain", "stripe-webhook", "-n", "payments"],
+        ],
+    )
+    .await;
+}

@@ -170,6 +170,7 @@ pub async fn run(cfg: &Config, args: &DescribeChainArgs, out: &mut impl Write) -
             None => line,
         });
     }
+    crate::kube::chain::reviewer::check(&client, &mut g.facts.provider).await;
     let read: Vec<Option<&RemoteValue>> = values.iter().map(Option::as_ref).collect();
     compare(
         &g.facts.external_secret,

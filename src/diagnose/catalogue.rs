@@ -99,6 +99,7 @@ codes! {
     KUBERNETES_TOKEN_REJECTED = "kubernetes-token-rejected", Credentials;
     KUBERNETES_RBAC_DENIED = "kubernetes-rbac-denied", Provider;
     KUBERNETES_CA_UNTRUSTED = "kubernetes-ca-untrusted", Provider;
+    AZURE_SECRET_DELETED = "azure-secret-deleted", Provider;
     PROVIDER_KEY_MISSING = "provider-key-missing", Provider;
     PROVIDER_KEY_NEAR_MISS = "provider-key-near-miss", Provider;
     PROVIDER_READ_DENIED = "provider-read-denied", Provider;

@@ -21,9 +21,10 @@ fn class(code: &'static str, cause: impl Into<String>) -> Class {
     }
 }
 
-/// A failed login. `error` is the provider's text (already scrubbed of credentials), `code`
-/// the provider's error code when it gave one (`AADSTS7000222`, `HTTP 403`).
-pub fn login(provider: &str, code: Option<&str>, error: &str) -> Class {
+/// A failed login. `auth` is the store's auth method (`kubernetes`, `token`, `appRole`) when
+/// known, `error` the provider's text (already scrubbed of credentials), `code` the provider's
+/// error code when it gave one (`AADSTS7000222`, `HTTP 403`).
+pub fn login(provider: &str, auth: Option<&str>, code: Option<&str>, error: &str) -> Class {
     let text = error.to_ascii_lowercase();
     let code_text = code.unwrap_or_default().to_ascii_lowercase();
     let has = |needle: &str| {
@@ -69,10 +70,20 @@ pub fn login(provider: &str, code: Option<&str>, error: &str) -> Class {
         .iter()
         .any(|c| has(c))
         {
+            let presented = match (
+                assertion_field(error, "Subject"),
+                assertion_field(error, "Issuer"),
+            ) {
+                (Some(sub), Some(iss)) => format!(": ESO presents subject {sub} from issuer {iss}"),
+                (Some(sub), None) => format!(": ESO presents subject {sub}"),
+                _ => String::new(),
+            };
             return class(
                 AZURE_FEDERATED_CREDENTIAL_MISMATCH,
-                "no federated identity credential of the application matches the \
-                 ServiceAccount token's issuer, subject or audience (workload identity)",
+                format!(
+                    "no federated identity credential of the application matches the \
+                     ServiceAccount token's issuer, subject or audience (workload identity){presented}"
+                ),
             );
         }
     }
@@ -122,6 +133,25 @@ pub fn login(provider: &str, code: Option<&str>, error: &str) -> Class {
             "the AppRole secret-id is expired, used up or revoked",
         );
     }
+    // OpenBao answers a revoked or expired token with a bare "permission denied" (403).
+    if provider == "vault" && auth == Some("token") && (has("permission denied") || has("403")) {
+        return class(
+            VAULT_TOKEN_EXPIRED,
+            "Vault refuses the store's token (permission denied on auth/token/lookup-self): it \
+             was revoked or has expired",
+        );
+    }
+    // OpenBao's kubernetes auth answers every failed TokenReview with a bare "permission denied"
+    // (the reason is only in its own log), and so does a login path where nothing is mounted.
+    if provider == "vault" && auth == Some("kubernetes") && has("permission denied") {
+        return class(
+            VAULT_TOKENREVIEW_REFUSED,
+            "Vault's kubernetes auth refused ESO's ServiceAccount token without a reason: Vault \
+             could not confirm it with the Kubernetes API (TokenReview — its reviewer lacks \
+             system:auth-delegator, or kubernetes_host / its CA is wrong, or the ServiceAccount \
+             was recreated), or nothing is mounted at the store's auth path",
+        );
+    }
     if provider == "vault" && (has("bad token") || has("permission denied") || has("403")) {
         return class(
             VAULT_TOKEN_EXPIRED,
@@ -130,6 +160,16 @@ pub fn login(provider: &str, code: Option<&str>, error: &str) -> Class {
         );
     }
     class(PROVIDER_LOGIN_FAILED, "the provider refused ESO's login")
+}
+
+/// One field of Entra's AADSTS70021 text, `Assertion Subject: 'system:serviceaccount:a:b'.`
+/// (`Issuer`, `Subject`, `Audience`); `None` when absent or not one word.
+pub fn assertion_field(text: &str, field: &str) -> Option<String> {
+    let label = format!("Assertion {field}: '");
+    let rest = &text[text.find(&label)? + label.len()..];
+    let value = &rest[..rest.find('\'')?];
+    (!value.is_empty() && !value.contains(char::is_whitespace))
+        .then(|| crate::sanitize::line(value))
 }
 
 /// What is wrong with one remote key, if anything. `store_kv_version` is the store's `version`
@@ -230,15 +270,46 @@ pub fn key(
             format!("{} does not exist", k.path),
         ));
     }
-    if k.destroyed || k.deleted {
+    if provider == "azurekv" && k.deleted {
         return Some(class(
-            VAULT_SECRET_DELETED,
+            AZURE_SECRET_DELETED,
             format!(
-                "the current version of {} is {}",
-                k.path,
-                if k.destroyed { "destroyed" } else { "deleted" }
+                "secret {} was deleted from Key Vault{} and is soft-deleted{}: Key Vault answers \
+                 SecretNotFound for its name until it is recovered",
+                k.key,
+                k.deleted_at
+                    .as_deref()
+                    .map(|t| format!(" at {t}"))
+                    .unwrap_or_default(),
+                k.deletion_date
+                    .as_deref()
+                    .map(|t| format!(" (recoverable until {t})"))
+                    .unwrap_or_default()
             ),
         ));
+    }
+    if provider == "vault" && (k.destroyed || k.deleted) {
+        let version = k
+            .current_version
+            .as_deref()
+            .map(|v| format!(" (version {v})"))
+            .unwrap_or_default();
+        let cause = if k.destroyed {
+            format!(
+                "the current version{version} of {} is destroyed: the secret exists but its                  data is gone, and ESO reads only the current version",
+                k.path
+            )
+        } else {
+            format!(
+                "the current version{version} of {} was soft-deleted{}: the secret exists, its                  data can be restored, and ESO reads only the current version",
+                k.path,
+                k.deleted_at
+                    .as_deref()
+                    .map(|t| format!(" at {t}"))
+                    .unwrap_or_default()
+            )
+        };
+        return Some(class(VAULT_SECRET_DELETED, cause));
     }
     // Expiry, not-before, a missing property, and any other text the provider gave.
     let problem = crate::analysis::chain::key_problem(k, now)?;
@@ -320,19 +391,60 @@ mod tests {
             ("invalid role or secret ID", VAULT_TOKEN_EXPIRED),
         ];
         for (text, code) in cases {
-            assert_eq!(login("vault", None, text).code, code, "{text}");
+            assert_eq!(login("vault", None, None, text).code, code, "{text}");
         }
+    }
+
+    #[test]
+    fn issue12_a_bare_permission_denied_is_read_by_the_auth_method() {
+        let denied = "the token was refused: permission denied";
+        assert_eq!(
+            login("vault", Some("token"), Some("HTTP 403"), denied).code,
+            VAULT_TOKEN_EXPIRED
+        );
+        let k8s = "login at auth/kubernetes/login failed: permission denied";
+        assert_eq!(
+            login("vault", Some("kubernetes"), Some("HTTP 403"), k8s).code,
+            VAULT_TOKENREVIEW_REFUSED
+        );
+        // Near misses: a kubernetes login refused for a named reason keeps that reason, and a
+        // token store's network failure is no token problem.
+        assert_eq!(
+            login(
+                "vault",
+                Some("kubernetes"),
+                Some("HTTP 403"),
+                "namespace not authorized"
+            )
+            .code,
+            VAULT_ROLE_BINDING_MISMATCH
+        );
+        assert_eq!(
+            login("vault", Some("token"), None, "connection refused").code,
+            PROVIDER_LOGIN_FAILED
+        );
+        assert_eq!(
+            login(
+                "vault",
+                Some("appRole"),
+                Some("HTTP 400"),
+                "invalid role or secret ID"
+            )
+            .code,
+            VAULT_TOKEN_EXPIRED
+        );
     }
 
     #[test]
     fn azure_codes_map_and_a_bare_failure_stays_generic() {
         assert_eq!(
-            login("azurekv", Some("AADSTS7000222"), "x").code,
+            login("azurekv", None, Some("AADSTS7000222"), "x").code,
             AZURE_CLIENT_SECRET_EXPIRED
         );
         assert_eq!(
             login(
                 "azurekv",
+                None,
                 None,
                 "AADSTS7000215: Invalid client secret provided"
             )
@@ -343,18 +455,37 @@ mod tests {
             login(
                 "azurekv",
                 None,
+                None,
                 "AADSTS700213: No matching federated identity record"
             )
             .code,
             AZURE_FEDERATED_CREDENTIAL_MISMATCH
         );
+        // Entra's full text names the subject ESO presented: the cause quotes it.
+        let text = "AADSTS70021: No matching federated identity record found for presented \
+                    assertion. Assertion Issuer: 'https://oidc.example/abc'. Assertion Subject: \
+                    'system:serviceaccount:platform:kv-reader'. Assertion Audience: \
+                    'api://AzureADTokenExchange'. https://docs.microsoft.com/x";
+        let c = login("azurekv", None, None, text);
+        assert_eq!(c.code, AZURE_FEDERATED_CREDENTIAL_MISMATCH);
+        assert!(
+            c.cause
+                .contains("subject system:serviceaccount:platform:kv-reader from issuer https://oidc.example/abc"),
+            "{}",
+            c.cause
+        );
+        assert_eq!(
+            assertion_field(text, "Audience").as_deref(),
+            Some("api://AzureADTokenExchange")
+        );
+        assert_eq!(assertion_field("AADSTS70021: no details", "Subject"), None);
         // Near miss: an Azure error that is none of these, and a network error for Vault.
         assert_eq!(
-            login("azurekv", None, "AADSTS90002: Tenant not found").code,
+            login("azurekv", None, None, "AADSTS90002: Tenant not found").code,
             PROVIDER_LOGIN_FAILED
         );
         assert_eq!(
-            login("vault", None, "connection refused").code,
+            login("vault", None, None, "connection refused").code,
             PROVIDER_LOGIN_FAILED
         );
     }
@@ -387,6 +518,72 @@ mod tests {
             key("vault", &facts, Some("v1"), now()).map(|c| c.code),
             Some(PROVIDER_KEY_MISSING)
         );
+    }
+
+    #[test]
+    fn issue12_a_soft_deleted_or_destroyed_version_is_not_a_missing_key() {
+        let mut deleted = k();
+        deleted.exists = Some(true);
+        deleted.deleted = true;
+        deleted.current_version = Some("3".into());
+        deleted.deleted_at = Some("2026-12-05T10:17:04Z".into());
+        let c = key("vault", &deleted, Some("v2"), now());
+        assert_eq!(c.as_ref().map(|c| c.code), Some(VAULT_SECRET_DELETED));
+        let cause = c.map(|c| c.cause).unwrap_or_default();
+        assert!(
+            cause.contains("version 3") && cause.contains("soft-deleted"),
+            "{cause}"
+        );
+
+        let mut destroyed = deleted.clone();
+        destroyed.deleted = false;
+        destroyed.destroyed = true;
+        let c = key("vault", &destroyed, Some("v2"), now());
+        assert!(c.is_some_and(|c| c.code == VAULT_SECRET_DELETED && c.cause.contains("destroyed")));
+
+        // Near miss: a 404 without the version's metadata is a key that does not exist.
+        let mut missing = k();
+        missing.exists = Some(false);
+        missing.code = Some("HTTP 404".into());
+        assert_eq!(
+            key("vault", &missing, Some("v2"), now()).map(|c| c.code),
+            Some(PROVIDER_KEY_MISSING)
+        );
+    }
+
+    #[test]
+    fn issue12_a_soft_deleted_key_vault_secret_is_named_and_a_missing_one_is_not() {
+        let mut gone = k();
+        gone.key = "stripe-key".into();
+        gone.exists = Some(true);
+        gone.deleted = true;
+        gone.deleted_at = Some("2026-12-05T10:00:00Z".into());
+        gone.deletion_date = Some("2027-03-05T10:00:00Z".into());
+        let c = key("azurekv", &gone, None, now());
+        assert_eq!(c.as_ref().map(|c| c.code), Some(AZURE_SECRET_DELETED));
+        assert!(c.is_some_and(|c| c.cause.contains("recoverable until 2027-03-05T10:00:00Z")));
+        // Near miss: SecretNotFound with no deleted secret of that name.
+        let mut missing = k();
+        missing.exists = Some(false);
+        missing.code = Some("SecretNotFound".into());
+        assert_eq!(
+            key("azurekv", &missing, None, now()).map(|c| c.code),
+            Some(PROVIDER_KEY_MISSING)
+        );
+    }
+
+    #[test]
+    fn issue12_an_expired_key_vault_secret_is_named_and_a_later_expiry_is_not() {
+        let mut expired = k();
+        expired.exists = Some(true);
+        expired.readable = Some(true);
+        expired.expires = Some("1969-12-31T00:00:00Z".into());
+        assert_eq!(
+            key("azurekv", &expired, None, now()).map(|c| c.code),
+            Some(PROVIDER_SECRET_EXPIRED)
+        );
+        expired.expires = Some("1970-02-01T00:00:00Z".into());
+        assert_eq!(key("azurekv", &expired, None, now()), None);
     }
 
     #[test]

@@ -540,6 +540,60 @@ pub fn role_binding(x: &VaultExplain, role: &str, mount: &str) -> Explained {
     e
 }
 
+/// A kubernetes login refused without a reason: who sends the TokenReview (the auth mount's
+/// config, read with the user's token) and whether that ServiceAccount may (a SubjectAccessReview).
+pub fn token_review(x: &VaultExplain, mount: &str) -> Explained {
+    let mut e = Explained::default();
+    let sa = x
+        .service_account
+        .as_deref()
+        .unwrap_or("ESO's ServiceAccount");
+    if let Some(why) = &x.reviewer_unchecked {
+        e.evidence.push(why.clone());
+    }
+    if let Some(why) = &x.auth_config_unread {
+        e.evidence.push(why.clone());
+    }
+    if let Some(c) = &x.auth_config {
+        e.evidence.push(format!(
+            "auth/{mount}/config: kubernetes_host {}, token_reviewer_jwt {}",
+            if c.kubernetes_host.is_empty() {
+                "(empty)"
+            } else {
+                &c.kubernetes_host
+            },
+            if c.token_reviewer_jwt_set {
+                "set (Vault reviews with that JWT's ServiceAccount)"
+            } else {
+                "not set (Vault reviews each token with the token itself)"
+            }
+        ));
+    }
+    match (x.reviewer_may_review, &x.auth_config) {
+        (Some(false), Some(c)) if !c.token_reviewer_jwt_set => {
+            e.code = Some(VAULT_TOKENREVIEW_REFUSED);
+            e.cause = Some(format!(
+                "auth/{mount} has no token_reviewer_jwt, so Vault sends the TokenReview with                  ESO's own token, and ServiceAccount {sa} may not create tokenreviews (it is not                  bound to the system:auth-delegator ClusterRole): the Kubernetes API refuses the                  review and Vault answers permission denied"
+            ));
+        }
+        (Some(false), Some(_)) => e.evidence.push(format!(
+            "ServiceAccount {sa} may not create tokenreviews, which matters only without a              token_reviewer_jwt: the reviewer JWT's own ServiceAccount needs              system:auth-delegator"
+        )),
+        (Some(false), None) => {
+            e.code = Some(VAULT_TOKENREVIEW_REFUSED);
+            e.cause = Some(format!(
+                "ServiceAccount {sa} may not create tokenreviews (it is not bound to the                  system:auth-delegator ClusterRole): unless auth/{mount} has a                  token_reviewer_jwt, Vault reviews ESO's token with that token and is refused"
+            ));
+            e.next.push(cmd(&format!("read auth/{mount}/config")));
+        }
+        (Some(true), _) => e.evidence.push(format!(
+            "ServiceAccount {sa} may create tokenreviews: the review is not refused for want of              system:auth-delegator; check kubernetes_host and its CA, or whether the              ServiceAccount was recreated"
+        )),
+        (None, _) => {}
+    }
+    e
+}
+
 /// The mount as Vault reports it against the store's `path` and `version`.
 pub fn mount(x: &VaultExplain, store_mount: &str, store_version: &str) -> Explained {
     let mut e = Explained::default();

@@ -338,3 +338,57 @@ fn a_login_at_an_auth_path_with_nothing_mounted_is_named() {
     let e = role_binding(&x, "eso", "k8s");
     assert_ne!(e.code, Some(VAULT_AUTH_MOUNT_MISSING));
 }
+
+fn reviewer(may: Option<bool>, reviewer_jwt: Option<bool>) -> VaultExplain {
+    VaultExplain {
+        service_account: Some("platform/eso-vault".into()),
+        reviewer_may_review: may,
+        auth_config: reviewer_jwt.map(|set| crate::model::chain::VaultAuthConfigFacts {
+            kubernetes_host: "https://10.0.0.1:443".into(),
+            token_reviewer_jwt_set: set,
+        }),
+        ..VaultExplain::default()
+    }
+}
+
+#[test]
+fn issue12_a_tokenreview_refused_for_want_of_auth_delegator_names_the_binding() {
+    // Vault reviews with ESO's own token and that ServiceAccount may not: the cause.
+    let e = token_review(&reviewer(Some(false), Some(false)), "k8s-prod");
+    assert_eq!(e.code, Some(VAULT_TOKENREVIEW_REFUSED));
+    let cause = e.cause.unwrap_or_default();
+    assert!(
+        cause.contains("platform/eso-vault")
+            && cause.contains("system:auth-delegator")
+            && cause.contains("auth/k8s-prod has no token_reviewer_jwt"),
+        "{cause}"
+    );
+    // Without the mount's config (no user token): the same refusal, conditional, and the
+    // command that tells.
+    let e = token_review(&reviewer(Some(false), None), "k8s-prod");
+    assert_eq!(e.code, Some(VAULT_TOKENREVIEW_REFUSED));
+    assert!(
+        e.next
+            .iter()
+            .any(|n| n.contains("read auth/k8s-prod/config"))
+    );
+}
+
+#[test]
+fn issue12_near_misses_of_a_refused_tokenreview_do_not_blame_the_binding() {
+    // A reviewer JWT is set: ESO's ServiceAccount need not review anything.
+    let e = token_review(&reviewer(Some(false), Some(true)), "kubernetes");
+    assert_eq!(e.cause, None);
+    assert!(
+        e.evidence
+            .iter()
+            .any(|f| f.contains("matters only without"))
+    );
+    // The ServiceAccount may review: the cause is elsewhere (host, CA, recreated).
+    let e = token_review(&reviewer(Some(true), Some(false)), "kubernetes");
+    assert_eq!((e.code, e.cause), (None, None));
+    assert!(e.evidence.iter().any(|f| f.contains("kubernetes_host")));
+    // Nothing asked: nothing claimed.
+    let e = token_review(&reviewer(None, None), "kubernetes");
+    assert_eq!((e.code, e.cause), (None, None));
+}

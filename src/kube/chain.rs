@@ -13,6 +13,7 @@ pub mod generators;
 pub mod probe;
 pub mod probe_aws;
 pub mod probe_kube;
+pub mod reviewer;
 
 use std::collections::BTreeMap;
 

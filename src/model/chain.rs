@@ -273,9 +273,13 @@ pub struct KeyFacts {
     /// AWS Secrets Manager: the version stages the secret has (`AWSCURRENT`, `AWSPREVIOUS`...).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stages: Vec<String>,
-    /// AWS Secrets Manager: when a secret scheduled for deletion will be deleted.
+    /// AWS Secrets Manager: when a secret scheduled for deletion will be deleted; Key Vault: when
+    /// a soft-deleted secret will be purged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deletion_date: Option<String>,
+    /// When it was deleted (Vault KV v2 `deletion_time`, Key Vault `deletedDate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<String>,
     /// A similarly named key that does exist (a typo in `remoteRef.key`?).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub did_you_mean: Option<String>,
@@ -375,6 +379,26 @@ pub struct VaultExplain {
     /// Policies that could not be read, each with why and the command that would show it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub policies_unread: Vec<String>,
+    /// `auth/<mount>/config` of a refused kubernetes login, read with the user's token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_config: Option<VaultAuthConfigFacts>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_config_unread: Option<String>,
+    /// Whether the login's ServiceAccount may create TokenReviews (a SubjectAccessReview, asked
+    /// when Vault refused its kubernetes login without a reason).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reviewer_may_review: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reviewer_unchecked: Option<String>,
+}
+
+/// What a Vault kubernetes auth mount's config says about its TokenReviews; never the JWT.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VaultAuthConfigFacts {
+    pub kubernetes_host: String,
+    /// `false`: Vault sends the TokenReview with each client's own JWT.
+    pub token_reviewer_jwt_set: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

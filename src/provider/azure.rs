@@ -117,6 +117,9 @@ pub async fn probe(
         out.keys.push(facts);
         out.values.push(value);
     }
+    for k in out.keys.iter_mut().filter(|k| k.exists == Some(false)) {
+        deleted_secret(http, vault_url, &bearer, k).await;
+    }
     if out.keys.iter().any(|k| k.exists == Some(false)) {
         // One listing (names only; Key Vault lists no values) to spot a typo in remoteRef.key.
         let names = list_names(http, vault_url, &bearer).await;
@@ -285,6 +288,49 @@ async fn token(
                 None,
             )
         })
+}
+
+/// A name Key Vault does not know may be soft-deleted: `GET deletedsecrets/NAME` (needs `get`)
+/// says when it was deleted and until when it can be recovered. Only the dates are kept; the
+/// answer's body (which may carry the value) is dropped here.
+async fn deleted_secret(http: &ProbeHttp, vault_url: &str, bearer: &str, k: &mut KeyFacts) {
+    let url = format!(
+        "{}/deletedsecrets/{}?api-version=7.4",
+        vault_url.trim_end_matches('/'),
+        k.key
+    );
+    let Ok(resp) = http.client.get(&url).bearer_auth(bearer).send().await else {
+        http.record(format!(
+            "keyvault GET /deletedsecrets/{} -> no answer",
+            k.key
+        ));
+        return;
+    };
+    let status = resp.status().as_u16();
+    http.record(format!(
+        "keyvault GET /deletedsecrets/{} -> {status}",
+        k.key
+    ));
+    if status != 200 {
+        if status == 403 {
+            k.error = Some(format!(
+                "{}; whether it was deleted could not be read (HTTP 403)",
+                k.error.as_deref().unwrap_or("not found")
+            ));
+        }
+        return;
+    }
+    let body: Value = resp.json().await.unwrap_or(Value::Null);
+    let time = |name: &str| {
+        body.get(name)
+            .and_then(Value::as_i64)
+            .and_then(|s| jiff::Timestamp::from_second(s).ok())
+            .map(|t| t.to_string())
+    };
+    k.deleted = true;
+    k.exists = Some(true);
+    k.deleted_at = time("deletedDate");
+    k.deletion_date = time("scheduledPurgeDate");
 }
 
 async fn get_secret(

@@ -54,6 +54,8 @@ pub struct Sandbox {
     aws: Option<aws::AwsSim>,
     registry: registry::RegistrySim,
     canaries: Vec<String>,
+    /// The `${NAME}` placeholders of the scenario's objects, for incident steps too.
+    vars: BTreeMap<String, String>,
 }
 
 const ROOT_TOKEN: &str = "sandbox-root-token";
@@ -86,6 +88,8 @@ impl Sandbox {
         })
         .await
         .context("starting the simulated API server")?;
+        api.store()
+            .set_strict_token_review(scenario.cluster.strict_token_review);
         let users = scenario
             .registry
             .users
@@ -214,6 +218,7 @@ impl Sandbox {
             akv,
             aws,
             registry,
+            vars: vars.clone(),
             // The scale scenario is generated, not read from a file: its values are in the Vault setup.
             canaries: if text.is_empty() {
                 scenario
@@ -296,7 +301,8 @@ impl Sandbox {
             Step::VaultPutPolicy { name, policy } => admin.put_policy(name, policy).await?,
             Step::ApplyObjects(yaml) => {
                 let store = self.api.store();
-                for obj in scenario::objects(yaml).map_err(anyhow::Error::msg)? {
+                let yaml = scenario::substitute(yaml, &self.vars);
+                for obj in scenario::objects(&yaml).map_err(anyhow::Error::msg)? {
                     store
                         .apply(obj)
                         .map_err(|e| anyhow::anyhow!("applying an incident object: {e}"))?;
@@ -305,6 +311,24 @@ impl Sandbox {
             }
             Step::VaultPutRole(role) => put_role(admin, role).await?,
             Step::VaultPutSecret(s) => admin.kv_put(&s.mount, &s.path, &s.data).await?,
+            Step::VaultRevokeToken(token) => admin.revoke_token(token).await?,
+            Step::DeleteObject {
+                api_version,
+                kind,
+                namespace,
+                name,
+            } => {
+                self.api
+                    .store()
+                    .delete(api_version, kind, namespace.as_deref(), name)
+                    .map_err(|e| anyhow::anyhow!("deleting {kind} {name}: {e}"))?;
+                self.settle().await;
+            }
+            Step::VaultDeleteSecret {
+                mount,
+                path,
+                destroy,
+            } => admin.kv_delete_current(mount, path, *destroy).await?,
             Step::RegistryUsers(users) => self.registry.set_users(
                 users
                     .iter()
@@ -347,6 +371,9 @@ impl Sandbox {
             }
             Step::AkvDisableSecret { vault, name } => {
                 self.akv_handle()?.set_enabled(vault, name, None, false)?
+            }
+            Step::AkvDeleteSecret { vault, name } => {
+                self.akv_handle()?.soft_delete_secret(vault, name)?
             }
             Step::AkvExpireClientSecret { client_id } => self.akv_handle()?.expire_client_secrets(
                 client_id,
@@ -464,6 +491,7 @@ impl Sandbox {
                 "sandbox-operator",
                 "path \"sys/policies/acl/*\" { capabilities = [\"read\", \"list\"] }\n\
                  path \"auth/kubernetes/role/*\" { capabilities = [\"read\", \"list\"] }\n\
+                 path \"auth/kubernetes/config\" { capabilities = [\"read\"] }\n\
                  path \"sys/mounts\" { capabilities = [\"read\"] }\n\
                  path \"sys/auth\" { capabilities = [\"read\"] }\n",
             )
@@ -569,6 +597,10 @@ async fn configure_vault(
     }
     for s in &scenario.vault.secrets {
         admin.kv_put(&s.mount, &s.path, &s.data).await?;
+    }
+    for t in &scenario.vault.tokens {
+        let policies: Vec<&str> = t.policies.iter().map(String::as_str).collect();
+        admin.create_token_with_id(&t.id, &policies, &t.ttl).await?;
     }
     Ok(())
 }

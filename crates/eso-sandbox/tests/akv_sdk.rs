@@ -68,6 +68,7 @@ fn scenario(cert_pem: String) -> AkvState {
             ("retired".to_owned(), vec![secret("canary-retired", false)]),
         ]
         .into(),
+        deleted_secrets: Default::default(),
     };
     let app = |id: &str| Principal {
         client_id: id.to_owned(),

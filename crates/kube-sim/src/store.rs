@@ -212,6 +212,9 @@ pub struct State {
 struct Inner {
     state: RwLock<State>,
     logs: crate::logs::PodLogs,
+    /// Whether every authenticated user may create TokenReviews (kube-sim's default, see
+    /// `auth`), or only those bound to `system:auth-delegator`, as on a real cluster.
+    strict_token_review: std::sync::atomic::AtomicBool,
 }
 
 /// events.k8s.io/v1 Events are a view of core/v1 Events: in-process callers may use either.
@@ -249,6 +252,7 @@ impl Store {
             inner: Arc::new(Inner {
                 state: RwLock::new(state),
                 logs: crate::logs::PodLogs::default(),
+                strict_token_review: std::sync::atomic::AtomicBool::new(false),
             }),
         }
     }
@@ -259,6 +263,22 @@ impl Store {
 
     pub(crate) fn write(&self) -> RwLockWriteGuard<'_, State> {
         self.inner.state.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `true`: TokenReviews and SubjectAccessReviews need a binding to a role that allows them
+    /// (`system:auth-delegator` on a real cluster) instead of being open to every authenticated
+    /// user; a Vault kubernetes auth that reviews with its clients' own tokens is then refused
+    /// for a ServiceAccount without that binding.
+    pub fn set_strict_token_review(&self, strict: bool) {
+        self.inner
+            .strict_token_review
+            .store(strict, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn strict_token_review(&self) -> bool {
+        self.inner
+            .strict_token_review
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// What the simulated pods' containers printed: served by `pods/log`, written by whoever plays them.

@@ -57,8 +57,12 @@ fn store_findings(p: &StoreProbe, now: Timestamp, out: &mut Vec<Finding>) {
         return;
     }
     if let Some(e) = &p.provider.login_error {
-        let mut class =
-            crate::diagnose::provider::login(&p.provider_kind, p.provider.login_code.as_deref(), e);
+        let mut class = crate::diagnose::provider::login(
+            &p.provider_kind,
+            p.settings.get("auth").map(String::as_str),
+            p.provider.login_code.as_deref(),
+            e,
+        );
         if class.code == KUBERNETES_TOKEN_REJECTED {
             class.cause = crate::diagnose::kubernetes::rejected_cause(&p.settings);
         }
@@ -128,21 +132,25 @@ fn store_findings(p: &StoreProbe, now: Timestamp, out: &mut Vec<Finding>) {
                 class.cause = cause.clone();
             }
             for u in &users {
-                let f = finding(
+                let mut f = finding(
                     class.code,
                     Status::Error,
                     es_object(u),
                     sanitize::line(&class.cause),
                     sanitize::line(&key_next(p, u, class.code)),
                 )
-                .field(match class.code {
-                    VAULT_KV_VERSION_MISMATCH | VAULT_MOUNT_MISSING => "spec.provider.vault",
-                    // The grant is missing on the remote side, not a wrong key.
-                    KUBERNETES_RBAC_DENIED => "spec.provider.kubernetes.auth",
-                    _ => "spec.data[].remoteRef.key",
-                })
                 .about_es(&u.namespace, &u.name)
                 .about_store(&p.store);
+                match class.code {
+                    VAULT_KV_VERSION_MISMATCH | VAULT_MOUNT_MISSING => {
+                        f = f.field("spec.provider.vault")
+                    }
+                    // The grant is missing on the remote side, not a wrong key.
+                    KUBERNETES_RBAC_DENIED => f = f.field("spec.provider.kubernetes.auth"),
+                    // The key is right: the fault is the secret's state in the provider.
+                    VAULT_SECRET_DELETED | AZURE_SECRET_DELETED | PROVIDER_SECRET_EXPIRED => {}
+                    _ => f = f.field("spec.data[].remoteRef.key"),
+                }
                 out.push(with_explained(f, &explained));
             }
             continue;
@@ -304,6 +312,7 @@ fn login_explained(p: &StoreProbe, code: &str) -> Explained {
         VAULT_ROLE_BINDING_MISMATCH,
         VAULT_ROLE_MISSING,
         VAULT_TOKEN_EXPIRED,
+        VAULT_TOKENREVIEW_REFUSED,
         PROVIDER_LOGIN_FAILED,
     ]
     .contains(&code)
@@ -316,7 +325,15 @@ fn login_explained(p: &StoreProbe, code: &str) -> Explained {
         .map(String::as_str)
         .unwrap_or("kubernetes");
     let role = p.settings.get("role").map(String::as_str).unwrap_or("");
-    vault_explain::role_binding(x, role, mount)
+    let mut e = vault_explain::role_binding(x, role, mount);
+    if code == VAULT_TOKENREVIEW_REFUSED && e.code.is_none() {
+        let review = vault_explain::token_review(x, mount);
+        e.code = review.code;
+        e.cause = review.cause;
+        e.evidence.extend(review.evidence);
+        e.next.extend(review.next);
+    }
+    e
 }
 
 /// What Vault's configuration says about a refused or missing key: the policy rule that decided,
@@ -390,10 +407,7 @@ fn login_next(p: &StoreProbe, code: &str) -> String {
              credentials Secret the store references"
                 .to_string()
         }
-        AZURE_FEDERATED_CREDENTIAL_MISMATCH => "compare the application's federated credentials \
-             (az ad app federated-credential list) with the ServiceAccount's issuer and subject \
-             (system:serviceaccount:NAMESPACE:NAME)"
-            .to_string(),
+        AZURE_FEDERATED_CREDENTIAL_MISMATCH => federated_next(p),
         VAULT_ROLE_BINDING_MISMATCH | VAULT_ROLE_MISSING => format!(
             "{role_cmd} shows the role's bound ServiceAccount names, namespaces and audience; bind \
              it to the ServiceAccount ESO logs in with"
@@ -421,11 +435,13 @@ fn login_next(p: &StoreProbe, code: &str) -> String {
             "vault auth list shows the mounted auth methods; fix the store's auth mountPath"
                 .to_string()
         }
-        VAULT_TOKENREVIEW_REFUSED => format!(
-            "vault read auth/{}/config; grant Vault's token reviewer ServiceAccount the \
-             system:auth-delegator ClusterRole",
-            setting("mountPath")
-        ),
+        VAULT_TOKENREVIEW_REFUSED => tokenreview_next(p, setting("mountPath")),
+        VAULT_TOKEN_EXPIRED if p.settings.get("auth").map(String::as_str) == Some("token") => {
+            token_next(p)
+        }
+        VAULT_TOKEN_EXPIRED if p.settings.get("auth").map(String::as_str) == Some("appRole") => {
+            approle_next(p, setting("mountPath"))
+        }
         KUBERNETES_TOKEN_REJECTED => {
             return crate::diagnose::kubernetes::rejected_next(&p.settings, &describe_store(p))
                 .join("; then ");
@@ -437,6 +453,163 @@ fn login_next(p: &StoreProbe, code: &str) -> String {
         _ => "renew or fix the store's credentials".to_string(),
     };
     format!("{fix}; then {}", describe_store(p))
+}
+
+/// The ServiceAccount whose token ESO presents: the subject Entra quoted, else the store's
+/// serviceAccountRef (a SecretStore's own namespace; a ClusterSecretStore's named one, else the
+/// first ExternalSecret's).
+fn workload_service_account(p: &StoreProbe) -> Option<(String, String)> {
+    let quoted = p
+        .provider
+        .login_error
+        .as_deref()
+        .and_then(|e| crate::diagnose::provider::assertion_field(e, "Subject"))
+        .and_then(|s| {
+            let (ns, name) = s.strip_prefix("system:serviceaccount:")?.split_once(':')?;
+            Some((ns.to_string(), name.to_string()))
+        });
+    quoted.or_else(|| {
+        let name = p.settings.get("serviceAccount")?.clone();
+        let ns = p
+            .settings
+            .get("serviceAccountNamespace")
+            .cloned()
+            .or_else(|| p.store.namespace.clone())
+            .or_else(|| p.users.first().map(|u| u.namespace.clone()))?;
+        Some((ns, name))
+    })
+}
+
+/// Workload identity refused: the subject ESO presents, the command that lists the subjects the
+/// application accepts, and the one that adds ESO's — the client id read by the user's shell from
+/// the ServiceAccount's annotation.
+fn federated_next(p: &StoreProbe) -> String {
+    let Some((ns, name)) = workload_service_account(p) else {
+        return format!(
+            "{} shows the store's serviceAccountRef, whose subject \
+             (system:serviceaccount:NAMESPACE:NAME) a federated credential of the application \
+             must name",
+            describe_store(p)
+        );
+    };
+    let error = p.provider.login_error.as_deref().unwrap_or_default();
+    let issuer = crate::diagnose::provider::assertion_field(error, "Issuer").unwrap_or_else(|| {
+        "\"$(kubectl get --raw /.well-known/openid-configuration | jq -r .issuer)\"".into()
+    });
+    let audience = crate::diagnose::provider::assertion_field(error, "Audience")
+        .unwrap_or_else(|| "api://AzureADTokenExchange".into());
+    let id = format!(
+        "\"$(kubectl get serviceaccount {name} -n {ns} -o \
+         jsonpath='{{.metadata.annotations.azure\\.workload\\.identity/client-id}}')\""
+    );
+    format!(
+        "ESO presents subject system:serviceaccount:{ns}:{name} (issuer {issuer}); az ad app \
+         federated-credential list --id {id} shows the subjects the application accepts; add this \
+         one: az ad app federated-credential create --id {id} --parameters \
+         '{{\"name\":\"eso-{ns}-{name}\",\"issuer\":\"{issuer}\",\"subject\":\"system:serviceaccount:{ns}:{name}\",\"audiences\":[\"{audience}\"]}}' \
+         — or point the store's serviceAccountRef back at the ServiceAccount a credential names"
+    )
+}
+
+/// The ServiceAccount a kubernetes-auth login presents, `namespace:name`.
+fn vault_service_account(p: &StoreProbe) -> String {
+    if let Some(sa) = p
+        .provider
+        .vault
+        .as_ref()
+        .and_then(|x| x.service_account.as_deref())
+        .and_then(|s| s.split_once('/'))
+    {
+        return format!("{}:{}", sa.0, sa.1);
+    }
+    match (p.settings.get("serviceAccount"), &p.store.namespace) {
+        (Some(name), Some(ns)) => format!("{ns}:{name}"),
+        _ => "external-secrets:external-secrets".into(),
+    }
+}
+
+/// Without a `token_reviewer_jwt`, Vault reviews ESO's token with ESO's token itself: that
+/// ServiceAccount needs `system:auth-delegator`. The commands that tell, then the grant.
+fn tokenreview_next(p: &StoreProbe, mount: &str) -> String {
+    let sa = vault_service_account(p);
+    let may_review = p
+        .provider
+        .vault
+        .as_ref()
+        .and_then(|x| x.reviewer_may_review);
+    if may_review == Some(true) {
+        return format!(
+            "vault auth list shows whether auth/{mount}/ is mounted at all; vault read \
+             auth/{mount}/config shows kubernetes_host and its CA, which must be this cluster's \
+             API server (ServiceAccount {sa} may review tokens, so no binding is missing)"
+        );
+    }
+    let binding = format!("vault-tokenreview-{}", sa.replace(':', "-"));
+    format!(
+        "kubectl auth can-i create tokenreviews.authentication.k8s.io \
+         --as=system:serviceaccount:{sa} (no: Vault, reviewing with ESO's own token, is refused); \
+         vault read auth/{mount}/config shows kubernetes_host and whether a token_reviewer_jwt is \
+         set (that reviewer's ServiceAccount then needs the grant instead); vault auth list shows \
+         whether auth/{mount}/ is mounted at all; grant it: kubectl create clusterrolebinding \
+         {binding} --clusterrole=system:auth-delegator --serviceaccount={sa}"
+    )
+}
+
+/// Token auth refused: a new token in the Secret the store reads (found by `vault policy list`:
+/// the refused token's own policies can no longer be looked up).
+fn token_next(p: &StoreProbe) -> String {
+    let secret = match (
+        p.settings.get("tokenSecret"),
+        p.settings.get("tokenSecretKey"),
+    ) {
+        (Some(name), Some(key)) => {
+            let ns = p
+                .settings
+                .get("tokenSecretNamespace")
+                .cloned()
+                .or_else(|| p.store.namespace.clone())
+                .unwrap_or_else(|| "external-secrets".into());
+            format!("Secret {ns}/{name} (key {key})")
+        }
+        _ => "the Secret the store's tokenSecretRef names".into(),
+    };
+    format!(
+        "issue a new token with the policies the store needs (vault policy list shows them, vault \
+         token create -orphan -period=768h -field=token issues one) and put it in {secret}, from Git or your \
+         secret manager, or move the store to Kubernetes auth, whose tokens renew themselves"
+    )
+}
+
+/// AppRole refused ("invalid role or secret ID" for a wrong role_id and for an expired, used-up or
+/// destroyed secret-id alike): the role behind the store's roleId, its secret-id limits, a new
+/// secret-id for the Secret the store reads.
+fn approle_next(p: &StoreProbe, mount: &str) -> String {
+    let secret = match (
+        p.settings.get("secretIdSecret"),
+        p.settings.get("secretIdSecretKey"),
+    ) {
+        (Some(name), Some(key)) => format!(
+            "Secret {}/{name} (key {key})",
+            p.store.namespace.as_deref().unwrap_or("external-secrets")
+        ),
+        _ => "the Secret the store's secretRef names".into(),
+    };
+    let find = match p.settings.get("roleId") {
+        Some(id) => format!(
+            "ROLE=$(vault list -format=json auth/{mount}/role | jq -r '.[]' | xargs -I{{}} sh -c \
+             'test \"$(vault read -field=role_id auth/{mount}/role/{{}}/role-id)\" = \"{id}\" && \
+             echo {{}}') finds the role of the store's roleId (empty: the roleId is wrong)"
+        ),
+        None => format!(
+            "vault list auth/{mount}/role shows the roles (set ROLE to the store's: its roleId \
+             comes from a Secret)"
+        ),
+    };
+    format!(
+        "{find}, vault read auth/{mount}/role/$ROLE shows its secret_id_ttl and \
+         secret_id_num_uses, and vault write -f -field=secret_id auth/{mount}/role/$ROLE/secret-id \
+         issues a new secret-id for {secret}"
+    )
 }
 
 fn key_next(p: &StoreProbe, u: &KeyUser, code: &str) -> String {
@@ -477,6 +650,27 @@ fn key_next(p: &StoreProbe, u: &KeyUser, code: &str) -> String {
                 reads.join("; ")
             )
         }
+        VAULT_SECRET_DELETED => deleted_next(p, u, &chain),
+        PROVIDER_SECRET_EXPIRED if p.provider_kind == "azurekv" => {
+            let vault = key_vault_name(p);
+            format!(
+                "Key Vault still serves an expired secret, so ESO keeps syncing a value meant to \
+                 be retired: az keyvault secret show --vault-name {vault} --name {} --query \
+                 attributes shows its dates; rotate it (az keyvault secret set --vault-name {vault} \
+                 --name {} with the new value and a new --expires), then kubectl eso force-sync {} \
+                 -n {}",
+                u.key, u.key, u.name, u.namespace
+            )
+        }
+        AZURE_SECRET_DELETED => {
+            let vault = key_vault_name(p);
+            format!(
+                "az keyvault secret recover --vault-name {vault} --name {} restores it (az \
+                 keyvault secret show-deleted --vault-name {vault} --name {} shows it); then \
+                 kubectl eso force-sync {} -n {}",
+                u.key, u.key, u.name, u.namespace
+            )
+        }
         VAULT_MOUNT_MISSING => format!(
             "vault secrets list shows the mounts; fix spec.provider.vault.path of the store \
              ({}); then {chain}",
@@ -508,6 +702,44 @@ fn key_next(p: &StoreProbe, u: &KeyUser, code: &str) -> String {
             }
         }
         _ => chain,
+    }
+}
+
+/// The Key Vault's name, the first label of the store's `vaultUrl`.
+fn key_vault_name(p: &StoreProbe) -> String {
+    p.settings
+        .get("vaultUrl")
+        .and_then(|url| url.split("://").nth(1))
+        .and_then(|h| h.split('.').next())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Restore the deleted version (or write a new one), then sync: never "fix remoteRef.key".
+fn deleted_next(p: &StoreProbe, u: &KeyUser, chain: &str) -> String {
+    let mount = p
+        .settings
+        .get("path")
+        .map(String::as_str)
+        .unwrap_or("secret")
+        .trim_matches('/');
+    let key = u.key.trim_start_matches('/');
+    let key = key.strip_prefix(&format!("{mount}/")).unwrap_or(key);
+    let version = p
+        .provider
+        .keys
+        .iter()
+        .find(|k| k.key == u.key)
+        .filter(|k| !k.destroyed)
+        .and_then(|k| k.current_version.as_deref());
+    let sync = format!("kubectl eso force-sync {} -n {}", u.name, u.namespace);
+    match version {
+        Some(v) => format!(
+            "vault kv undelete -mount={mount} -versions={v} {key}   (OpenBao: bao kv undelete              -mount={mount} -versions={v} {key}) restores it, or write a new version with vault              kv put -mount={mount} {key}; then {sync}"
+        ),
+        None => format!(
+            "vault kv metadata get -mount={mount} {key} lists the versions still live; restore              one with vault kv rollback -mount={mount} or write a new version with vault kv put              -mount={mount} {key}; then {sync} ({chain} shows the result)"
+        ),
     }
 }
 

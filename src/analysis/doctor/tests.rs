@@ -975,3 +975,108 @@ fn issue15_kubernetes_refusals_become_rbac_and_token_findings() {
         "{f:?}"
     );
 }
+
+fn with_controller_image(image: Option<&str>) -> InstallSnapshot {
+    let mut install = healthy_install();
+    if let Ok(deps) = &mut install.deployments {
+        for d in deps
+            .iter_mut()
+            .filter(|d| d.component == "external-secrets")
+        {
+            d.image = image.map(str::to_string);
+        }
+    }
+    install
+}
+
+/// A Vault store whose login Vault refused with `error`, using `auth` with these settings.
+fn vault_refused(auth: &str, error: &str, settings: &[(&str, &str)]) -> StoreProbe {
+    let mut p = probe(Some(error), vec![], vec![user("billing-db", "billing/db")]);
+    p.provider_kind = "vault".into();
+    p.provider.login_code = Some("HTTP 403".into());
+    p.store = StoreRef {
+        kind: StoreKind::SecretStore,
+        namespace: Some("billing".into()),
+        name: "vault-billing".into(),
+    };
+    p.settings.insert("auth".into(), auth.into());
+    for (k, v) in settings {
+        p.settings.insert((*k).into(), (*v).into());
+    }
+    p
+}
+
+#[test]
+fn issue12_refused_vault_credentials_name_the_secret_to_refill() {
+    let token = vault_refused(
+        "token",
+        "the token was refused: HTTP 403: permission denied",
+        &[("tokenSecret", "vault-static"), ("tokenSecretKey", "token")],
+    );
+    let c = super::providers::check(&[token], now());
+    let f = &c.findings[0];
+    assert_eq!(f.code, crate::diagnose::catalogue::VAULT_TOKEN_EXPIRED);
+    let next = f.next.join(" | ");
+    assert!(
+        next.contains("Secret billing/vault-static (key token)"),
+        "{next}"
+    );
+
+    let approle = vault_refused(
+        "appRole",
+        "login at auth/approle/login failed: HTTP 400: invalid role or secret ID",
+        &[
+            ("mountPath", "approle-ci"),
+            ("roleId", "2f1c0e1a-role"),
+            ("secretIdSecret", "approle-secret-id"),
+            ("secretIdSecretKey", "secret-id"),
+        ],
+    );
+    let c = super::providers::check(&[approle], now());
+    let next = c.findings[0].next.join(" | ");
+    assert!(
+        next.contains("\"2f1c0e1a-role\"")
+            && next.contains("auth/approle-ci/role/$ROLE/secret-id")
+            && next.contains("Secret billing/approle-secret-id (key secret-id)"),
+        "{next}"
+    );
+
+    // Near miss: a kubernetes login refused the same way is no expired token.
+    let k8s = vault_refused(
+        "kubernetes",
+        "login at auth/kubernetes/login failed: HTTP 403: permission denied",
+        &[
+            ("mountPath", "kubernetes"),
+            ("serviceAccount", "eso-billing"),
+        ],
+    );
+    let c = super::providers::check(&[k8s], now());
+    let f = &c.findings[0];
+    assert_eq!(
+        f.code,
+        crate::diagnose::catalogue::VAULT_TOKENREVIEW_REFUSED
+    );
+    let next = f.next.join(" | ");
+    assert!(
+        next.contains("--as=system:serviceaccount:billing:eso-billing")
+            && next.contains("--serviceaccount=billing:eso-billing"),
+        "{next}"
+    );
+    // Near miss: the ServiceAccount may review tokens: no binding is suggested.
+    let mut may = vault_refused(
+        "kubernetes",
+        "login at auth/kubernetes/login failed: HTTP 403: permission denied",
+        &[
+            ("mountPath", "kubernetes"),
+            ("serviceAccount", "eso-billing"),
+        ],
+    );
+    may.provider.vault = Some(crate::model::chain::VaultExplain {
+        reviewer_may_review: Some(true),
+        ..Default::default()
+    });
+    let c = super::providers::check(&[may], now());
+    let next = c.findings[0].next.join(" | ");
+    assert!(!next.contains("clusterrolebinding"), "{next}");
+    assert!(next.contains("vault read auth/kubernetes/config"), "{next}");
+}

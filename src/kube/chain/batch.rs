@@ -245,10 +245,11 @@ async fn probe_one(
     let mut cas = opts.ca_pems.clone();
     cas.extend(resolved.ca_pem.clone());
 
-    let (provider, values) = match refused {
+    let (mut provider, values) = match refused {
         Some(why) => (probe::skipped(ProbeAs::Eso, &why), Vec::new()),
         None => probe_with(&store_value, &resolved, &refs, &cas, opts.timeout, diag).await,
     };
+    super::reviewer::check(client, &mut provider).await;
 
     let mut users = Vec::new();
     let mut compared = Vec::new();

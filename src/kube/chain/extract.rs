@@ -215,8 +215,13 @@ pub fn provider_settings(store: &Value) -> (Option<String>, BTreeMap<String, Str
                     Some(string_at(a, "/path").unwrap_or_else(|| "approle".into())),
                 );
                 put("roleId", string_at(a, "/roleId"));
-            } else if auth.get("tokenSecretRef").is_some() {
+                put("secretIdSecret", string_at(a, "/secretRef/name"));
+                put("secretIdSecretKey", string_at(a, "/secretRef/key"));
+            } else if let Some(t) = auth.get("tokenSecretRef") {
                 put("auth", Some("token".into()));
+                put("tokenSecret", string_at(t, "/name"));
+                put("tokenSecretKey", string_at(t, "/key"));
+                put("tokenSecretNamespace", string_at(t, "/namespace"));
             } else if let Some((method, _)) = auth.as_object().and_then(|m| m.iter().next()) {
                 put("auth", Some(sanitize::line(method)));
             }
@@ -241,6 +246,10 @@ pub fn provider_settings(store: &Value) -> (Option<String>, BTreeMap<String, Str
                 string_at(p, "/customCloudConfig/keyVaultEndpoint"),
             );
             put("serviceAccount", string_at(p, "/serviceAccountRef/name"));
+            put(
+                "serviceAccountNamespace",
+                string_at(p, "/serviceAccountRef/namespace"),
+            );
             put("identityId", string_at(p, "/identityId"));
         }
         "aws" => {

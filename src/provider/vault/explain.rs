@@ -12,7 +12,9 @@ use serde_json::Value;
 use super::http::ProbeHttp;
 use super::{VaultStore, call, vault_errors};
 use crate::diagnose::vault_explain::{mount_facts, parse_policy, role_facts};
-use crate::model::chain::{VaultExplain, VaultMountFacts, VaultPolicyFacts, VaultRoleFacts};
+use crate::model::chain::{
+    VaultAuthConfigFacts, VaultExplain, VaultMountFacts, VaultPolicyFacts, VaultRoleFacts,
+};
 
 /// The most policies read for one explanation.
 pub const MAX_POLICIES: usize = 8;
@@ -31,6 +33,8 @@ pub struct Ask<'a> {
     pub policies: &'a [String],
     /// `namespace/name` of the ServiceAccount ESO logs in with, and its token's audiences.
     pub service_account: Option<String>,
+    /// Read the auth mount's config (kubernetes_host, whether a reviewer JWT is set).
+    pub auth_config: bool,
     pub audiences: Vec<String>,
 }
 
@@ -159,6 +163,11 @@ pub async fn explain(http: &ProbeHttp, store: &VaultStore, ask: &Ask<'_>) -> Vau
             return x;
         }
     }
+    if ask.auth_config
+        && let Some((mount, _)) = ask.role
+    {
+        read_auth_config(http, store, ask.user_token, mount, &mut x).await;
+    }
     if let Some((mount, role)) = ask.role {
         let path = format!("auth/{mount}/role/{role}");
         match ask.user_token {
@@ -267,6 +276,50 @@ pub async fn explain(http: &ProbeHttp, store: &VaultStore, ask: &Ask<'_>) -> Vau
         ));
     }
     x
+}
+
+/// `auth/<mount>/config` with the user's token: who sends the TokenReview, to which API server.
+async fn read_auth_config(
+    http: &ProbeHttp,
+    store: &VaultStore,
+    user_token: Option<&str>,
+    mount: &str,
+    x: &mut VaultExplain,
+) {
+    let path = format!("auth/{mount}/config");
+    let Some(token) = user_token else {
+        x.auth_config_unread = Some(format!(
+            "{path} was not read: {}",
+            no_user_token(&store.server)
+        ));
+        return;
+    };
+    match call(http, store, reqwest::Method::GET, &path, Some(token), None).await {
+        Ok(a) if a.status == 200 => {
+            if !x.read_with.iter().any(|w| w == "you") {
+                x.read_with.push("you".into());
+            }
+            let d = a.body.get("data").cloned().unwrap_or(Value::Null);
+            x.auth_config = Some(VaultAuthConfigFacts {
+                kubernetes_host: d
+                    .get("kubernetes_host")
+                    .and_then(Value::as_str)
+                    .map(crate::sanitize::line)
+                    .unwrap_or_default(),
+                token_reviewer_jwt_set: d
+                    .get("token_reviewer_jwt_set")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false),
+            });
+        }
+        Ok(a) => {
+            x.auth_config_unread = Some(format!(
+                "{path} could not be read with your token: {}",
+                vault_errors(&a)
+            ))
+        }
+        Err(e) => x.auth_config_unread = Some(e),
+    }
 }
 
 /// The user's own Vault token, when the user's `VAULT_ADDR` is this store's server: `VAULT_TOKEN`,

@@ -264,6 +264,11 @@ pub async fn probe_explained(
                 let ask = explain::Ask {
                     user_token: with.user_token.as_deref(),
                     role: Some((mount, role)),
+                    // A bare refusal (a failed TokenReview): who reviews, and where.
+                    auth_config: out
+                        .login_error
+                        .as_deref()
+                        .is_some_and(|e| e.contains("permission denied")),
                     service_account: with.service_account.clone(),
                     audiences: with.audiences.clone(),
                     ..explain::Ask::default()
@@ -493,6 +498,29 @@ async fn metadata(
     }
 }
 
+/// A KV v2 version's `deletion_time` / `destroyed` (from a read's `data.metadata`).
+fn deleted_version(m: &Value, facts: &mut KeyFacts) {
+    // A `deletion_time` in the future is a `delete_version_after` that has not come yet: the
+    // version is still served.
+    let deleted_at = m
+        .get("deletion_time")
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
+        .filter(|t| {
+            t.parse::<jiff::Timestamp>()
+                .map_or(true, |at| at <= jiff::Timestamp::now())
+        });
+    facts.deleted = deleted_at.is_some();
+    facts.destroyed = m.get("destroyed").and_then(Value::as_bool).unwrap_or(false);
+    if facts.deleted || facts.destroyed {
+        facts.exists = Some(true);
+        facts.deleted_at = deleted_at.map(crate::sanitize::line);
+        if let Some(v) = m.get("version").and_then(Value::as_u64) {
+            facts.current_version = Some(v.to_string());
+        }
+    }
+}
+
 async fn read(
     http: &ProbeHttp,
     store: &VaultStore,
@@ -514,9 +542,16 @@ async fn read(
     match a.status {
         200 => {}
         404 => {
-            facts.exists = Some(false);
             facts.code = Some("HTTP 404".into());
-            facts.error = Some(format!("no secret at {}", facts.path));
+            // KV v2 answers a soft-deleted or destroyed current version with a 404 that still
+            // carries the version's metadata: the secret exists, its current version does not.
+            if let Some(m) = a.body.pointer("/data/metadata").filter(|m| m.is_object()) {
+                deleted_version(m, facts);
+            }
+            if !(facts.deleted || facts.destroyed) {
+                facts.exists = Some(false);
+                facts.error = Some(format!("no secret at {}", facts.path));
+            }
             return None;
         }
         403 => {
@@ -551,15 +586,13 @@ async fn read(
                 .and_then(Value::as_str)
                 .map(crate::sanitize::line)
         });
-        facts.deleted = m
-            .get("deletion_time")
-            .and_then(Value::as_str)
-            .is_some_and(|t| !t.is_empty());
-        facts.destroyed = m.get("destroyed").and_then(Value::as_bool).unwrap_or(false);
+        deleted_version(m, facts);
     }
     let Some(Value::Object(fields)) = data else {
         // KV v2 answers a deleted or destroyed version with `data: null`.
-        facts.exists = Some(false);
+        if !(facts.deleted || facts.destroyed) {
+            facts.exists = Some(false);
+        }
         return None;
     };
     facts.exists = Some(true);
@@ -589,6 +622,36 @@ async fn read(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn issue12_a_deleted_version_is_read_from_kv2s_404_body() {
+        // OpenBao 2.7.2's answer to a read after `bao kv delete secret/app`.
+        let body = json!({"data": {"data": null, "metadata": {"created_time": "2026-12-05T10:17:04.217366246Z",
+            "custom_metadata": null, "deletion_time": "2026-12-05T10:17:04.584881562Z", "destroyed": false, "version": 2}}});
+        let mut facts = KeyFacts::default();
+        deleted_version(&body["data"]["metadata"], &mut facts);
+        assert!(facts.deleted && !facts.destroyed);
+        assert_eq!(facts.exists, Some(true));
+        assert_eq!(facts.current_version.as_deref(), Some("2"));
+
+        let mut destroyed = KeyFacts::default();
+        deleted_version(
+            &json!({"deletion_time": "", "destroyed": true, "version": 1}),
+            &mut destroyed,
+        );
+        assert!(destroyed.destroyed && destroyed.exists == Some(true));
+
+        // Near miss: a `delete_version_after` deletion still to come, and a live version.
+        for m in [
+            json!({"deletion_time": "2999-01-01T00:00:00Z", "destroyed": false, "version": 4}),
+            json!({"deletion_time": "", "destroyed": false, "version": 4}),
+        ] {
+            let mut live = KeyFacts::default();
+            deleted_version(&m, &mut live);
+            assert!(!live.deleted && !live.destroyed, "{m}");
+            assert_eq!(live.exists, None, "{m}");
+        }
+    }
 
     #[test]
     fn issue_18_keys_that_would_read_another_path_are_refused() {

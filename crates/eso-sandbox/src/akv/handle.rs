@@ -130,6 +130,32 @@ impl AkvHandle {
             })
     }
 
+    /// `az keyvault secret delete` on a soft-delete vault: the name answers SecretNotFound, the
+    /// secret is kept under `deletedsecrets/NAME` for 90 days.
+    pub fn soft_delete_secret(&self, vault: &str, name: &str) -> Result<(), HandleError> {
+        let mut inner = self.lock();
+        let v = vault_mut(&mut inner.state, vault)?;
+        let versions = v
+            .secrets
+            .remove(name)
+            .ok_or_else(|| HandleError::NoSecret {
+                vault: vault.to_owned(),
+                secret: name.to_owned(),
+            })?;
+        let now = Timestamp::now();
+        v.deleted_secrets.insert(
+            name.to_owned(),
+            super::state::DeletedSecret {
+                deleted_date: now,
+                scheduled_purge_date: now
+                    .saturating_add(jiff::SignedDuration::from_hours(90 * 24))
+                    .unwrap_or(now),
+                versions,
+            },
+        );
+        Ok(())
+    }
+
     /// Makes every client secret of the app expire at `at` (use a past time to break the app now).
     pub fn expire_client_secrets(&self, client_id: &str, at: Timestamp) -> Result<(), HandleError> {
         let mut inner = self.lock();

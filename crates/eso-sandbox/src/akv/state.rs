@@ -53,6 +53,18 @@ pub struct VaultState {
     /// Secret name -> versions, oldest first; the last one is the current version.
     #[serde(default)]
     pub secrets: BTreeMap<String, Vec<SecretVersion>>,
+    /// Soft-deleted secrets (`az keyvault secret delete` on a vault with soft delete, the
+    /// default): served by `deletedsecrets/NAME`, recoverable until purged.
+    #[serde(default)]
+    pub deleted_secrets: BTreeMap<String, DeletedSecret>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeletedSecret {
+    pub deleted_date: Timestamp,
+    pub scheduled_purge_date: Timestamp,
+    pub versions: Vec<SecretVersion>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]

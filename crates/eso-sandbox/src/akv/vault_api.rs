@@ -150,6 +150,7 @@ fn answer(
             }
             list_versions(vault, ep, req, api_version, name)
         }
+        ["deletedsecrets", name] => get_deleted_secret(state, vault, ep, &caller, name),
         ["secrets", name] => get_secret(state, vault, ep, &caller, name, None),
         ["secrets", name, version] => get_secret(state, vault, ep, &caller, name, Some(version)),
         _ => error(
@@ -318,6 +319,55 @@ fn get_secret(
     // testing); judging exp / nbf is the caller's business, so the attributes carry them.
     let mut bundle = item(ep, vault, stored_name, secret, true);
     bundle.insert("value".to_owned(), Value::String(secret.value.clone()));
+    ApiResponse::json(200, Value::Object(bundle))
+}
+
+/// `GET deletedsecrets/NAME` (needs `get`, as Key Vault documents): the deleted secret's
+/// attributes and dates, never its value here.
+fn get_deleted_secret(
+    state: &AkvState,
+    vault: &VaultState,
+    ep: &Endpoints,
+    caller: &Caller,
+    name: &str,
+) -> ApiResponse {
+    if let Some(denied) = authorize(state, vault, caller, Permission::Get, Some(name)) {
+        return denied;
+    }
+    let found = vault
+        .deleted_secrets
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name));
+    let Some((stored, deleted)) = found else {
+        return error(
+            404,
+            "SecretNotFound",
+            format!("Deleted Secret not found: {name}"),
+        );
+    };
+    let Some(current) = deleted.versions.last() else {
+        return error(
+            404,
+            "SecretNotFound",
+            format!("Deleted Secret not found: {name}"),
+        );
+    };
+    let mut bundle = item(ep, vault, stored, current, true);
+    bundle.insert(
+        "recoveryId".to_owned(),
+        Value::String(format!(
+            "{}deletedsecrets/{stored}",
+            ep.vault_url(&vault.name)
+        )),
+    );
+    bundle.insert(
+        "deletedDate".to_owned(),
+        Value::from(deleted.deleted_date.as_second()),
+    );
+    bundle.insert(
+        "scheduledPurgeDate".to_owned(),
+        Value::from(deleted.scheduled_purge_date.as_second()),
+    );
     ApiResponse::json(200, Value::Object(bundle))
 }
 

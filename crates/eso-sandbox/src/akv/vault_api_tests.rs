@@ -433,3 +433,51 @@ fn answers_carry_key_vault_headers() {
         Some("conn_type=Ipv4;addr=10.1.2.3;act_addr_fam=InterNetwork;")
     );
 }
+
+#[test]
+fn issue12_a_soft_deleted_secret_is_not_found_by_name_but_served_as_deleted() {
+    let mut s = state();
+    let hybridops = s.vaults.iter_mut().find(|v| v.name == "hybridops");
+    let Some(v) = hybridops else {
+        panic!("no hybridops vault");
+    };
+    let versions = v.secrets.remove("netbox-db-password").unwrap_or_default();
+    v.deleted_secrets.insert(
+        "netbox-db-password".into(),
+        crate::akv::state::DeletedSecret {
+            deleted_date: now(),
+            scheduled_purge_date: now(),
+            versions,
+        },
+    );
+    let live = get(
+        &s,
+        "hybridops",
+        "/secrets/netbox-db-password?api-version=7.4",
+        READER,
+    );
+    assert_eq!(
+        (live.status, live.error_code()),
+        (404, Some("SecretNotFound"))
+    );
+    let deleted = get(
+        &s,
+        "hybridops",
+        "/deletedsecrets/netbox-db-password?api-version=7.4",
+        READER,
+    );
+    assert_eq!(deleted.status, 200);
+    assert_eq!(deleted.body["deletedDate"], now().as_second());
+    assert!(deleted.body.get("value").is_none(), "{}", deleted.body);
+    // Near miss: a name never deleted is not found among the deleted either.
+    let never = get(
+        &s,
+        "hybridops",
+        "/deletedsecrets/nope?api-version=7.4",
+        READER,
+    );
+    assert_eq!(
+        (never.status, never.error_code()),
+        (404, Some("SecretNotFound"))
+    );
+}

@@ -152,6 +152,30 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../../scenarios/eso-webhook-unavailable.yaml"),
     ),
     (
+        "vault-secret-soft-deleted",
+        include_str!("../../scenarios/vault-secret-soft-deleted.yaml"),
+    ),
+    (
+        "akv-federated-subject-mismatch",
+        include_str!("../../scenarios/akv-federated-subject-mismatch.yaml"),
+    ),
+    (
+        "vault-token-revoked",
+        include_str!("../../scenarios/vault-token-revoked.yaml"),
+    ),
+    (
+        "vault-tokenreview-forbidden",
+        include_str!("../../scenarios/vault-tokenreview-forbidden.yaml"),
+    ),
+    (
+        "akv-secret-soft-deleted",
+        include_str!("../../scenarios/akv-secret-soft-deleted.yaml"),
+    ),
+    (
+        "akv-secret-expired",
+        include_str!("../../scenarios/akv-secret-expired.yaml"),
+    ),
+    (
         "eso-leader-election-lost",
         include_str!("../../scenarios/eso-leader-election-lost.yaml"),
     ),
@@ -199,6 +223,8 @@ pub struct Scenario {
     pub name: String,
     pub description: String,
     #[serde(default)]
+    pub cluster: ClusterSetup,
+    #[serde(default)]
     pub vault: VaultSetup,
     #[serde(default)]
     pub akv: Option<Value>,
@@ -214,6 +240,16 @@ pub struct Scenario {
     pub incident: Vec<Step>,
 }
 
+/// How the simulated API server departs from its defaults for this scenario.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ClusterSetup {
+    /// TokenReview only for users bound to `system:auth-delegator`, as on a real cluster (by
+    /// default the simulation lets every authenticated user review tokens).
+    #[serde(default)]
+    pub strict_token_review: bool,
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct VaultSetup {
@@ -225,6 +261,22 @@ pub struct VaultSetup {
     pub kubernetes_roles: Vec<KubernetesRole>,
     #[serde(default)]
     pub secrets: Vec<KvSecret>,
+    /// Tokens with a chosen id (a canary), for stores that use token auth.
+    #[serde(default)]
+    pub tokens: Vec<VaultToken>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct VaultToken {
+    pub id: String,
+    pub policies: Vec<String>,
+    #[serde(default = "default_token_ttl")]
+    pub ttl: String,
+}
+
+fn default_token_ttl() -> String {
+    "768h".into()
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -278,7 +330,8 @@ pub struct UserPass {
 )]
 pub enum Step {
     VaultDeletePolicy(String),
-    /// Kubernetes objects (multi-document YAML, no placeholders) applied as `kubectl apply` would.
+    /// Kubernetes objects (multi-document YAML, `${PLACEHOLDER}`s as in `objects`) applied as
+    /// `kubectl apply` would.
     ApplyObjects(String),
     /// Writes (replaces) an ACL policy.
     VaultPutPolicy {
@@ -287,6 +340,23 @@ pub enum Step {
     },
     VaultPutRole(KubernetesRole),
     VaultPutSecret(KvSecret),
+    /// `kubectl delete KIND NAME [-n NAMESPACE]`.
+    DeleteObject {
+        api_version: String,
+        kind: String,
+        #[serde(default)]
+        namespace: Option<String>,
+        name: String,
+    },
+    /// `vault token revoke TOKEN`.
+    VaultRevokeToken(String),
+    /// `vault kv delete` of a KV v2 secret's current version, or with `destroy` `vault kv destroy`.
+    VaultDeleteSecret {
+        mount: String,
+        path: String,
+        #[serde(default)]
+        destroy: bool,
+    },
     RegistryUsers(Vec<UserPass>),
     AkvSetSecret {
         vault: String,
@@ -312,6 +382,11 @@ pub enum Step {
     },
     /// `DeleteSecret` with a recovery window: the secret is scheduled for deletion.
     AwsDeleteSecret {
+        name: String,
+    },
+    /// `az keyvault secret delete` (soft delete: recoverable from `deletedsecrets/NAME`).
+    AkvDeleteSecret {
+        vault: String,
         name: String,
     },
     AkvExpireClientSecret {

@@ -24,6 +24,7 @@ pub fn generate() -> Scenario {
     Scenario {
         name: "scale".into(),
         description: "generated".into(),
+        cluster: Default::default(),
         vault: VaultSetup {
             kv_mounts: vec![KvMount {
                 path: "apps".into(),
@@ -41,6 +42,7 @@ pub fn generate() -> Scenario {
                 audience: None,
             }],
             secrets,
+            tokens: Vec::new(),
         },
         akv: None,
         aws: None,

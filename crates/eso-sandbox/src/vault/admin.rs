@@ -80,6 +80,37 @@ impl VaultAdmin {
         }
     }
 
+    /// Soft-deletes the current version of a KV v2 secret (`vault kv delete`), or destroys it
+    /// (`vault kv destroy -versions=CURRENT`): its data is gone for good.
+    pub async fn kv_delete_current(
+        &self,
+        mount: &str,
+        path: &str,
+        destroy: bool,
+    ) -> anyhow::Result<()> {
+        let (mount, path) = (trim(mount), trim(path));
+        if !destroy {
+            return self
+                .send("DELETE", &format!("{mount}/data/{path}"), None)
+                .await
+                .map(drop);
+        }
+        let meta = self
+            .send("GET", &format!("{mount}/metadata/{path}"), None)
+            .await?;
+        let current = meta
+            .pointer("/data/current_version")
+            .and_then(Value::as_u64)
+            .context("no current_version in the secret's metadata")?;
+        self.send(
+            "POST",
+            &format!("{mount}/destroy/{path}"),
+            Some(json!({ "versions": [current] })),
+        )
+        .await
+        .map(drop)
+    }
+
     pub async fn put_policy(&self, name: &str, hcl: &str) -> anyhow::Result<()> {
         self.send(
             "PUT",
@@ -188,6 +219,29 @@ impl VaultAdmin {
             .and_then(Value::as_str)
             .map(str::to_string)
             .context("auth/token/create: no client_token in Vault's answer")
+    }
+
+    /// A token with a chosen id (Vault lets root do this), so a scenario can put it in a Secret.
+    pub async fn create_token_with_id(
+        &self,
+        id: &str,
+        policies: &[&str],
+        ttl: &str,
+    ) -> anyhow::Result<()> {
+        self.send(
+            "POST",
+            "auth/token/create",
+            Some(json!({"id": id, "policies": policies, "ttl": ttl})),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// `vault token revoke TOKEN`.
+    pub async fn revoke_token(&self, token: &str) -> anyhow::Result<()> {
+        self.send("POST", "auth/token/revoke", Some(json!({ "token": token })))
+            .await
+            .map(drop)
     }
 
     /// One request; a non-2xx answer becomes an error naming the operation and Vault's `errors`.

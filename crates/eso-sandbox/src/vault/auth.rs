@@ -86,7 +86,24 @@ fn token_op(state: &mut State, token: &Token, tail: &str, req: &Request) -> Repl
                 ttl_secs: if ttl == 0 { DEFAULT_TTL_SECS } else { ttl },
                 orphan: false,
             };
-            let token = state.issue_token(spec);
+            // Vault lets only root choose the token's id.
+            let id = req
+                .body
+                .get("id")
+                .and_then(Value::as_str)
+                .filter(|i| !i.is_empty());
+            let token = match id {
+                Some(_) if !State::is_root(token) => {
+                    return Reply::bad_request(
+                        "root or sudo privileges required to specify token id",
+                    );
+                }
+                Some(id) if state.tokens.contains_key(id) => {
+                    return Reply::bad_request("cannot create a token with a duplicate ID");
+                }
+                Some(id) => state.issue_token_with_id(spec, id),
+                None => state.issue_token(spec),
+            };
             let missing: Vec<String> = token
                 .policies
                 .iter()
@@ -98,6 +115,13 @@ fn token_op(state: &mut State, token: &Token, tail: &str, req: &Request) -> Repl
                 body["warnings"] = json!(missing);
             }
             reply
+        }
+        // Root only here (Vault: update on auth/token/revoke); revoking an unknown token is a no-op.
+        ("revoke", Op::Write) if State::is_root(token) => {
+            if let Some(id) = req.body.get("token").and_then(Value::as_str) {
+                state.tokens.remove(id);
+            }
+            Reply::no_content()
         }
         _ => no_handler(&req.path),
     }

@@ -312,8 +312,13 @@ impl State {
     }
 
     pub fn issue_token(&mut self, spec: TokenSpec) -> Token {
+        let id = format!("s.{}", random_alnum(24));
+        self.issue_token_with_id(spec, &id)
+    }
+
+    pub fn issue_token_with_id(&mut self, spec: TokenSpec, id: &str) -> Token {
         let token = Token {
-            id: format!("s.{}", random_alnum(24)),
+            id: id.to_string(),
             accessor: random_alnum(24),
             policies: spec.policies,
             meta: spec.meta,

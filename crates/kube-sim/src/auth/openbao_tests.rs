@@ -193,6 +193,20 @@ async fn openbao_kubernetes_auth_accepts_service_account_tokens() {
         "a ServiceAccount outside the role must be refused"
     );
 
+    // Issue 12: as on a real cluster, TokenReview needs system:auth-delegator; OpenBao reviews
+    // with the client's own token, is forbidden, and answers a bare "permission denied".
+    store.set_strict_token_review(true);
+    let (code, body) = bao_post(
+        &client,
+        &bao,
+        "auth/kubernetes/login",
+        json!({"role": "eso", "jwt": token}),
+    )
+    .await;
+    assert_eq!(code, 403, "{body}");
+    assert_eq!(body["errors"], json!(["permission denied"]), "{body}");
+    store.set_strict_token_review(false);
+
     // Once the ServiceAccount is gone, TokenReview rejects its token and so does OpenBao.
     if let Err(e) = store.delete(
         "v1",

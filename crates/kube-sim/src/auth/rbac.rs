@@ -321,6 +321,9 @@ fn grants_from_binding(
 /// Every grant that applies to `user` in `namespace` (cluster-wide ones first, like the real visitor).
 fn grants(store: &Store, user: &UserInfo, namespace: Option<&str>) -> Vec<Grant> {
     let mut out = bootstrap_grants(user);
+    if store.strict_token_review() {
+        out.retain(|g| !g.source.contains("\"kube-sim:auth-delegator\""));
+    }
     for crb in store.list(RBAC, "ClusterRoleBinding", None) {
         out.extend(grants_from_binding(store, user, &crb, None));
     }

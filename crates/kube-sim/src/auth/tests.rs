@@ -447,3 +447,38 @@ fn discovery_is_open_and_token_reviews_are_delegated() {
     assert!(authorize(&store, &readonly_user(&store), &review).allowed);
     assert!(!authorize(&store, &anonymous, &review).allowed);
 }
+
+#[test]
+fn strict_token_review_needs_auth_delegator_like_a_real_cluster() {
+    let store = store_with_readonly();
+    let review = RequestAttributes {
+        verb: "create".into(),
+        api_group: "authentication.k8s.io".into(),
+        resource: "tokenreviews".into(),
+        ..RequestAttributes::default()
+    };
+    let user = readonly_user(&store);
+    store.set_strict_token_review(true);
+    assert!(!authorize(&store, &user, &review).allowed);
+    // The bootstrap ClusterRole of a real cluster, bound to the user's group.
+    for obj in [
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "system:auth-delegator"},
+               "rules": [{"apiGroups": ["authentication.k8s.io"], "resources": ["tokenreviews"], "verbs": ["create"]},
+                         {"apiGroups": ["authorization.k8s.io"], "resources": ["subjectaccessreviews"], "verbs": ["create"]}]}),
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": "reviewer"},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "system:auth-delegator"},
+               "subjects": [{"kind": "Group", "name": "system:authenticated"}]}),
+    ] {
+        if let Err(e) = store.create(obj) {
+            panic!("seeding failed: {e}");
+        }
+    }
+    let allowed = authorize(&store, &user, &review);
+    assert!(
+        allowed
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.contains("system:auth-delegator")),
+        "{allowed:?}"
+    );
+}
