@@ -36,6 +36,10 @@ async fn no_leak(scenario: &str, username: Option<&str>, commands: &[&[&str]]) {
                     stderr(&o)
                 );
                 assert_no_leak(&o, &values, &what);
+                // Nor a ServiceAccount token (the probe mints them for workload identity and
+                // Vault's kubernetes auth): a JWS header starts `eyJhbGci`.
+                let all = format!("{}{}", stdout(&o), stderr(&o));
+                assert!(!all.contains("eyJhbGci"), "{what}: a JWT leaked in:\n{all}");
             }
         }
     }

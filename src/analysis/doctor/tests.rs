@@ -976,18 +976,6 @@ fn issue15_kubernetes_refusals_become_rbac_and_token_findings() {
     );
 }
 
-fn with_controller_image(image: Option<&str>) -> InstallSnapshot {
-    let mut install = healthy_install();
-    if let Ok(deps) = &mut install.deployments {
-        for d in deps
-            .iter_mut()
-            .filter(|d| d.component == "external-secrets")
-        {
-            d.image = image.map(str::to_string);
-        }
-    }
-    install
-}
 
 /// A Vault store whose login Vault refused with `error`, using `auth` with these settings.
 fn vault_refused(auth: &str, error: &str, settings: &[(&str, &str)]) -> StoreProbe {
