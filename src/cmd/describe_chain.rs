@@ -271,6 +271,7 @@ async fn evidence(
         fail_on: crate::cli::FailOnArg::Error,
         regcred: false,
         allow_partial: false,
+        cached: false,
     };
     let mut run = super::doctor::report(&cfg, &doctor, true).await?;
     super::bundle::evidence(&cfg, &mut run, dir, reports).await

@@ -626,20 +626,26 @@ mod tests {
     #[test]
     fn issue15_kubernetes_refusals_are_classed_by_the_api_servers_answer() {
         assert_eq!(
-            login("kubernetes", Some("HTTP 401"), "401 Unauthorized").code,
+            login("kubernetes", None, Some("HTTP 401"), "401 Unauthorized").code,
             KUBERNETES_TOKEN_REJECTED
         );
         assert_eq!(
-            login("kubernetes", Some("TLS"), "invalid peer certificate").code,
+            login("kubernetes", None, Some("TLS"), "invalid peer certificate").code,
             KUBERNETES_CA_UNTRUSTED
         );
         assert_eq!(
-            login("kubernetes", Some("unreachable"), "connection refused").code,
+            login(
+                "kubernetes",
+                None,
+                Some("unreachable"),
+                "connection refused"
+            )
+            .code,
             PROVIDER_UNREACHABLE
         );
         // Near miss: a Vault 401-ish text is not a kubernetes token rejection.
         assert_ne!(
-            login("vault", Some("HTTP 401"), "permission denied").code,
+            login("vault", None, Some("HTTP 401"), "permission denied").code,
             KUBERNETES_TOKEN_REJECTED
         );
         let mut denied = k();

@@ -9,7 +9,7 @@ use kube::api::ListParams;
 use kube::{Api, Client};
 
 use super::eso::EsoApi;
-use super::list::{Listing, list_all, list_metadata_reduced, list_reduced};
+use super::list::{Listing, list_all, list_all_metadata, list_metadata_reduced, list_reduced};
 use super::reduce;
 use crate::diag::Diag;
 use crate::error::{Error, Result};

@@ -976,7 +976,6 @@ fn issue15_kubernetes_refusals_become_rbac_and_token_findings() {
     );
 }
 
-
 /// A Vault store whose login Vault refused with `error`, using `auth` with these settings.
 fn vault_refused(auth: &str, error: &str, settings: &[(&str, &str)]) -> StoreProbe {
     let mut p = probe(Some(error), vec![], vec![user("billing-db", "billing/db")]);

@@ -220,7 +220,11 @@ mod tests {
         let deny = json!({"Statement": {"Effect": "Deny", "Action": "secretsmanager:GetSecretValue", "Resource": "arn:aws:secretsmanager:*:*:secret:prod/api-*"}});
         let arn = "arn:aws:secretsmanager:eu-west-1:1:secret:prod/api-AbCdEf";
         assert_eq!(
-            evaluate(std::slice::from_ref(&allow), "secretsmanager:GetSecretValue", arn),
+            evaluate(
+                std::slice::from_ref(&allow),
+                "secretsmanager:GetSecretValue",
+                arn
+            ),
             Decision::Allowed
         );
         assert_eq!(
