@@ -22,6 +22,9 @@ pub const SERVERS: &[(&str, &str, &[&str])] = &[
     ("has_python3", "python3", &[]),
     // A real terminal for the width tests (tests/tty_width.rs, issue 13).
     ("has_tmux", "tmux", &[]),
+    // The shells whose completion scripts are exercised (tests/completion_sandbox.rs, issue 13).
+    ("has_zsh", "zsh", &[]),
+    ("has_fish", "fish", &[]),
 ];
 
 fn on_path(binary: &str, extra: &[&str]) -> Option<PathBuf> {
