@@ -311,6 +311,17 @@ async fn issue17_an_argo_cd_managed_external_secret_is_fixed_in_git() {
                 .any(|n| n.contains("kubectl edit") || n.contains("kubectl patch")),
             "{args:?}: {next:?}"
         );
+        // describe-chain's verdict, which a person reads first, says the same.
+        if args[0] == "describe-chain" {
+            let verdict = report["verdict"]["next"].to_string();
+            assert!(
+                verdict.contains(
+                    "fix spec.secretStoreRef.name in Git: this object is applied by Argo CD \
+                     application payments"
+                ) && !verdict.contains("of ledger-db in Git"),
+                "{verdict}"
+            );
+        }
         let evidence = f["evidence"].to_string();
         assert!(
             evidence.contains(
