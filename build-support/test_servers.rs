@@ -24,6 +24,9 @@ pub const SERVERS: &[(&str, &str, &[&str])] = &[
     ("has_tmux", "tmux", &[]),
     // GNU time, for the peak memory of the memory regression check (issue 16).
     ("has_gnu_time", "time", &["/usr/bin/time"]),
+    // The shells whose completion scripts are exercised (tests/completion_sandbox.rs, issue 13).
+    ("has_zsh", "zsh", &[]),
+    ("has_fish", "fish", &[]),
 ];
 
 fn on_path(binary: &str, extra: &[&str]) -> Option<PathBuf> {

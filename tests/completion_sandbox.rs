@@ -196,3 +196,120 @@ fn issue_13_completion_is_quiet_and_quick_without_a_cluster() {
     let missing = dir.path().join("nope");
     assert_eq!(complete(&missing, &["scope", "--context", ""]), ":4\n");
 }
+
+/// A bin directory holding the binary under krew's name (`kubectl-eso_chain`) as well, the
+/// script of `<krew name> completion <shell>` (it registers both names), and a kubeconfig with
+/// two contexts on a port nothing listens on: contexts come from the file alone, so the shell
+/// tests need no cluster.
+struct ShellSetup {
+    dir: tempfile::TempDir,
+    script: PathBuf,
+    kubeconfig: PathBuf,
+}
+
+fn shell_setup(shell: &str) -> ShellSetup {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap_or_else(|e| panic!("{e}"));
+    for name in ["kubectl-eso", "kubectl-eso_chain"] {
+        std::os::unix::fs::symlink(binary(), bin.join(name)).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let generated = Command::new(bin.join("kubectl-eso_chain"))
+        .args(["completion", shell])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(generated.status.code(), Some(0), "{}", stderr(&generated));
+    let script = write_file(dir.path(), &format!("eso.{shell}"), &stdout(&generated));
+    let kubeconfig = write_file(
+        dir.path(),
+        "kubeconfig",
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: \
+         http://127.0.0.1:9\nusers:\n- name: u\n  user:\n    token: canary-token-x\n\
+         contexts:\n- name: gone\n  context:\n    cluster: c\n    user: u\n\
+         - name: prod-eu\n  context:\n    cluster: c\n    user: u\ncurrent-context: gone\n",
+    );
+    ShellSetup {
+        dir,
+        script,
+        kubeconfig,
+    }
+}
+
+/// Runs `shell args… code` with the setup's bin directory first on PATH; its stdout.
+fn run_shell(setup: &ShellSetup, shell: &str, args: &[&str], code: &str) -> String {
+    let path = format!(
+        "{}:{}",
+        setup.dir.path().join("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let o = Command::new(shell)
+        .args(args)
+        .arg(code)
+        .env("PATH", path)
+        .env("KUBECONFIG", &setup.kubeconfig)
+        .output()
+        .unwrap_or_else(|e| panic!("{shell} is not on PATH ({e}): apt-get install {shell}"));
+    assert_eq!(o.status.code(), Some(0), "{shell}: {}", stderr(&o));
+    assert_eq!(stderr(&o), "", "{shell}: completion must be quiet");
+    stdout(&o)
+}
+
+/// Issue 13: the zsh script passes the words up to the cursor, the empty word being completed
+/// included, to `__complete` under the name typed (the krew name too) and offers its answer;
+/// with no candidate and no "no file completion" directive it falls back to files. zsh's
+/// completion builtins only run inside a completion widget, so `compdef`, `compadd` and `_files`
+/// are stand-ins printing what they were given; `words` and `CURRENT` are set as zsh sets them.
+#[cfg_attr(not(has_zsh), ignore = "needs zsh on PATH: apt-get install zsh")]
+#[test]
+fn issue_13_zsh_script_asks_complete_with_the_words_typed() {
+    let setup = shell_setup("zsh");
+    let code = format!(
+        r#"compdef() {{ print -r -- "compdef ${{(j:|:)@}}" }}
+compadd() {{ print -r -- "compadd ${{(j:|:)@}}" }}
+_files() {{ print -r -- "_files" }}
+source {script}
+tab() {{ words=("$@"); CURRENT=$#; _kubectl_eso }}
+tab kubectl-eso scope --context ''
+tab kubectl-eso_chain scope --context p
+tab kubectl-eso scope --names
+tab kubectl-eso scope --kubeconfig ''
+words=(kubectl-eso scope --context p -n prod); CURRENT=4; _kubectl_eso
+"#,
+        script = setup.script.display()
+    );
+    let out = run_shell(&setup, "zsh", &["-f", "-c"], &code);
+    assert_eq!(
+        out,
+        "compdef _kubectl_eso|kubectl-eso|kubectl-eso_chain\n\
+         compadd -Q|--|gone|prod-eu\n\
+         compadd -Q|--|prod-eu\n\
+         compadd -Q|--|--namespace\n\
+         _files\n\
+         compadd -Q|--|prod-eu\n"
+    );
+}
+
+/// Issue 13: the fish script, through fish's own completion machinery (`complete -C LINE`
+/// completes LINE as a TAB at its end would), under both names.
+#[cfg_attr(not(has_fish), ignore = "needs fish on PATH: apt-get install fish")]
+#[test]
+fn issue_13_fish_script_asks_complete_with_the_words_typed() {
+    let setup = shell_setup("fish");
+    let code = format!(
+        "source {script}
+complete -C 'kubectl-eso scope --context '
+echo ==
+complete -C 'kubectl-eso_chain scope --context p'
+echo ==
+complete -C 'kubectl-eso scope --names'
+echo ==
+complete -C 'kubectl-eso scope --context=p'
+",
+        script = setup.script.display()
+    );
+    let out = run_shell(&setup, "fish", &["--no-config", "-c"], &code);
+    assert_eq!(
+        out,
+        "gone\nprod-eu\n==\nprod-eu\n==\n--namespace\n==\n--context=prod-eu\n"
+    );
+}

@@ -231,3 +231,105 @@ async fn issue17_an_incident_found_from_eso_logs_alone() {
         "{lost:#}"
     );
 }
+
+/// Issue 17, "who changed what, and where to fix it": on store-name-typo, once the broken
+/// ExternalSecret carries Argo CD's instance label and Argo CD's write in `managedFields`, doctor
+/// and describe-chain say to fix the field in Git, name the application and when it last wrote
+/// the object, and suggest no `kubectl edit`/`patch` on it. Near miss: before the label, the
+/// finding names no manager.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue17_an_argo_cd_managed_external_secret_is_fixed_in_git() {
+    let env = SandboxEnv::start("store-name-typo").await;
+    let broken = |report: &Value| -> Value {
+        let all: Vec<Value> = match report.get("checks") {
+            Some(_) => all_findings(report).into_iter().cloned().collect(),
+            None => report["findings"].as_array().cloned().unwrap_or_default(),
+        };
+        all.into_iter()
+            .find(|f| {
+                f["object"] == "ExternalSecret payments/ledger-db"
+                    && f["field"]
+                        .as_str()
+                        .is_some_and(|x| x.starts_with("spec.secretStoreRef"))
+            })
+            .unwrap_or_else(|| panic!("no finding on ledger-db's store ref: {report:#}"))
+    };
+    let doctor = ["doctor", "-n", "payments", "-o", "json"];
+    let chain = [
+        "describe-chain",
+        "ledger-db",
+        "-n",
+        "payments",
+        "-o",
+        "json",
+    ];
+
+    let (_, before) = tokio::task::block_in_place(|| env.json(&doctor));
+    let f = broken(&before);
+    assert!(!f.to_string().contains("Argo CD"), "{f:#}");
+
+    let store = env.sandbox.api().store();
+    let mut es = store
+        .get(
+            "external-secrets.io/v1",
+            "ExternalSecret",
+            Some("payments"),
+            "ledger-db",
+        )
+        .unwrap_or_else(|| panic!("no ExternalSecret payments/ledger-db"));
+    es["metadata"]["labels"]["argocd.argoproj.io/instance"] = "payments".into();
+    es["metadata"]["managedFields"] = serde_json::json!([{
+        "manager": "argocd-controller", "operation": "Apply",
+        "apiVersion": "external-secrets.io/v1", "time": "2026-12-05T03:10:00Z",
+        "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {}}
+    }]);
+    store
+        .replace(es)
+        .unwrap_or_else(|e| panic!("replace ExternalSecret: {e}"));
+
+    for args in [&doctor[..], &chain[..]] {
+        let (code, report) = tokio::task::block_in_place(|| env.json(args));
+        assert_eq!(code, Some(1), "{args:?}: {report:#}");
+        let f = broken(&report);
+        let next: Vec<&str> = f["next"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        assert!(
+            next.first()
+                .is_some_and(|n| n.starts_with("fix spec.secretStoreRef")
+                    && n.ends_with(
+                        "in Git: this object is applied by Argo CD application payments"
+                    )),
+            "{args:?}: {next:?}"
+        );
+        assert!(
+            !next
+                .iter()
+                .any(|n| n.contains("kubectl edit") || n.contains("kubectl patch")),
+            "{args:?}: {next:?}"
+        );
+        // describe-chain's verdict, which a person reads first, says the same.
+        if args[0] == "describe-chain" {
+            let verdict = report["verdict"]["next"].to_string();
+            assert!(
+                verdict.contains(
+                    "fix spec.secretStoreRef.name in Git: this object is applied by Argo CD \
+                     application payments"
+                ) && !verdict.contains("of ledger-db in Git"),
+                "{verdict}"
+            );
+        }
+        let evidence = f["evidence"].to_string();
+        assert!(
+            evidence.contains(
+                "managed: applied by Argo CD application payments; last written by \
+                 argocd-controller at 2026-12-05T03:10:00Z"
+            ),
+            "{args:?}: {f:#}"
+        );
+    }
+    env.sandbox.shutdown().await;
+}

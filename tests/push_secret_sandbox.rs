@@ -10,6 +10,8 @@
 //! secret value the sandbox holds, including the pushed one.
 
 mod common;
+#[path = "common/schema.rs"]
+mod schema;
 
 use std::time::{Duration, Instant};
 
@@ -113,6 +115,8 @@ async fn issue14_push_secret_denied_write_leads_doctor_and_describe_chain() {
         chain["findings"][0]["code"], "pushsecret-write-denied",
         "{chain:#}"
     );
+    // Issue 13, "JSON for scripts": the PushSecret report has its schema too.
+    schema::assert_valid("describe-chain-pushsecret", "denied", &chain);
     // A plain NAME is still an ExternalSecret.
     let plain = env.run(&["describe-chain", PUSH, "-n", "prod"]);
     assert_eq!(plain.status.code(), Some(2), "{}", stderr(&plain));
@@ -155,6 +159,16 @@ async fn issue14_push_secret_denied_write_leads_doctor_and_describe_chain() {
         "{report:#}"
     );
     assert_eq!(code, Some(0), "{report:#}");
+    let (code, chain) = env.json(&[
+        "describe-chain",
+        &format!("pushsecret/{PUSH}"),
+        "-n",
+        "prod",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(code, Some(0), "{chain:#}");
+    schema::assert_valid("describe-chain-pushsecret", "allowed", &chain);
 }
 
 /// Every command that reads PushSecrets, every format, with and without `-v`: no secret value.

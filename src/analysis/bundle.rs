@@ -62,8 +62,31 @@ fn pick(obj: &Value, keys: &[&str]) -> Map<String, Value> {
 /// An ExternalSecret, store or ClusterExternalSecret: kind, metadata, spec, status.
 pub fn eso_object(obj: &Value) -> Value {
     let mut o = pick(obj, &["apiVersion", "kind", "spec", "status"]);
+    if let Some(spec) = o.get_mut("spec") {
+        blank_fake_values(spec);
+    }
     o.insert("metadata".into(), metadata(&obj["metadata"]));
     Value::Object(o)
+}
+
+/// ESO's `fake` provider holds the secret values themselves in the store's spec
+/// (`spec.provider.fake.data[].value`, and the deprecated `valueMap`): the keys are kept, the
+/// values never (the run has not read them elsewhere, so the redaction would not know them).
+fn blank_fake_values(spec: &mut Value) {
+    let Some(Value::Array(entries)) = spec.pointer_mut("/provider/fake/data") else {
+        return;
+    };
+    let mark = || Value::String(crate::analysis::eso_logs::redact::MARK.to_string());
+    for entry in entries.iter_mut() {
+        if let Some(v) = entry.get_mut("value") {
+            *v = mark();
+        }
+        if let Some(Value::Object(m)) = entry.get_mut("valueMap") {
+            for v in m.values_mut() {
+                *v = mark();
+            }
+        }
+    }
 }
 
 /// A Secret: its metadata and nothing else (the LIST was metadata-only anyway).
@@ -368,6 +391,28 @@ mod tests {
             "external-secrets"
         );
     }
+
+    #[test]
+    fn issue17_a_fake_provider_store_keeps_its_keys_never_its_values() {
+        let store = json!({"apiVersion": "external-secrets.io/v1", "kind": "ClusterSecretStore",
+            "metadata": {"name": "fake"},
+            "spec": {"provider": {"fake": {"data": [
+                {"key": "/db/password", "value": "canary-fake-value-1", "version": "v1"},
+                {"key": "/db/map", "valueMap": {"user": "canary-fake-value-2"}}]}}}});
+        let kept = eso_object(&store);
+        let text = kept.to_string();
+        assert!(!text.contains("canary-fake-value"), "{text}");
+        let data = &kept["spec"]["provider"]["fake"]["data"];
+        assert_eq!(data[0]["key"], "/db/password");
+        assert_eq!(data[0]["version"], "v1");
+        assert_eq!(data[1]["valueMap"]["user"], MARK_TEXT);
+        // Near miss: another provider's spec is kept as it is.
+        let vault = json!({"kind": "SecretStore", "metadata": {"name": "v"},
+            "spec": {"provider": {"vault": {"server": "https://vault:8200", "path": "secret"}}}});
+        assert_eq!(eso_object(&vault)["spec"], vault["spec"]);
+    }
+
+    const MARK_TEXT: &str = crate::analysis::eso_logs::redact::MARK;
 
     #[test]
     fn issue17_pods_keep_status_never_spec() {

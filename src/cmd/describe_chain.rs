@@ -331,6 +331,8 @@ fn apply_root_cause(report: &mut crate::model::chain::ChainReport, sharper: bool
                 v.next = root.next.clone();
             }
         }
+        // Where the fix goes when a GitOps tool or Helm applies the object (issue 17).
+        crate::analysis::eso_logs::managed_by::steer_walk_steps(&mut v.next, root);
         return;
     }
     if v.state == LinkState::Broken && !severe {

@@ -460,6 +460,34 @@ mod tests {
     }
 
     #[test]
+    fn issue_13_an_unreadable_resource_is_said_once_and_another_is_still_said() {
+        let mut r = report(Status::Error);
+        let denied = |ns: &str, cause: &str| crate::model::scope::Degraded {
+            resource: "events".into(),
+            namespace: Some(ns.into()),
+            cause: cause.into(),
+        };
+        r.degraded = vec![
+            denied("prod", "events is forbidden in prod"),
+            denied("prod", "events is forbidden in prod"),
+            denied("netbox", "events is forbidden in netbox"),
+        ];
+        let text = render(&r, DoctorFormat::Checklist { color: false });
+        assert_eq!(
+            text.matches("Could not read: events is forbidden in prod")
+                .count(),
+            1,
+            "{text}"
+        );
+        assert_eq!(
+            text.matches("Could not read: events is forbidden in netbox")
+                .count(),
+            1,
+            "{text}"
+        );
+    }
+
+    #[test]
     fn issue_13_an_explained_sdk_error_is_brief_and_keeps_its_cause() {
         let mut r = report(Status::Error);
         let dump = "not Ready: error processing spec.data[0] (key: k), err: GET https://v/secrets/k/ \

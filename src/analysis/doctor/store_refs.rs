@@ -134,10 +134,14 @@ fn entry_stores(es: &ExternalSecret, stores: &Stores<'_>) -> Vec<Finding> {
                 Status::Error,
                 object,
                 sanitize::line(&format!(
-                    "{source}.sourceRef.storeRef names {} {name}, which does not exist; a store                      of the other kind named {name} does: the kind is wrong",
+                    "{source}.sourceRef.storeRef names {} {name}, which does not exist; a store of \
+                     the other kind named {name} does: the kind is wrong",
                     kind.as_str()
                 )),
-                sanitize::line(&format!("fix {field}.kind of ExternalSecret {ns}/{} in Git", es.name())),
+                sanitize::line(&format!(
+                    "fix {field}.kind of ExternalSecret {ns}/{} in Git",
+                    es.name()
+                )),
             )
             .field(&format!("{field}.kind"))
         } else {
@@ -146,11 +150,13 @@ fn entry_stores(es: &ExternalSecret, stores: &Stores<'_>) -> Vec<Finding> {
                 Status::Error,
                 object,
                 sanitize::line(&format!(
-                    "{source}.sourceRef.storeRef names {} {name}, which does not exist (the                      ExternalSecret's other entries are not affected by this store)",
+                    "{source}.sourceRef.storeRef names {} {name}, which does not exist (the \
+                     ExternalSecret's other entries are not affected by this store)",
                     kind.as_str()
                 )),
                 sanitize::line(&format!(
-                    "kubectl get secretstores -n {ns}; kubectl get clustersecretstores; then fix                      {field} of ExternalSecret {ns}/{} in Git or create the store",
+                    "kubectl get secretstores -n {ns}; kubectl get clustersecretstores; then fix \
+                     {field} of ExternalSecret {ns}/{} in Git or create the store",
                     es.name()
                 )),
             )

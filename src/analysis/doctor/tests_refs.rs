@@ -244,6 +244,18 @@ fn issue14_a_missing_per_entry_store_is_named_on_its_field() {
         "{}",
         missing.message
     );
+    // One space between words: the message and next step were once split by a lost `\`.
+    for text in std::iter::once(&missing.message).chain(&missing.next) {
+        assert!(!text.contains("  "), "{text:?}");
+    }
+    assert!(
+        missing
+            .next
+            .iter()
+            .any(|n| n.contains("then fix spec.data[1].sourceRef.storeRef of ExternalSecret")),
+        "{:?}",
+        missing.next
+    );
     // The default store exists: nothing about secretStoreRef.
     assert!(
         !all.iter().any(|f| f

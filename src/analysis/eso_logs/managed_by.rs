@@ -249,10 +249,72 @@ pub fn steer(
     }
 }
 
+/// The link walk's own next steps say "fix FIELD of NAME in Git" without knowing who applies the
+/// object. Where `steer` gave `root` (the same facts' root finding) a step naming the manager
+/// ("fix F in Git: this object is applied by Argo CD application shop"), that step replaces the
+/// walk's generic one for the same field of the same object; other steps are left alone.
+pub fn steer_walk_steps(next: &mut [String], root: &crate::model::finding::Finding) {
+    let Some(step) = root
+        .next
+        .first()
+        .filter(|n| n.contains(": this object is "))
+    else {
+        return;
+    };
+    let field = root.field.as_deref().unwrap_or_default();
+    let name = root.object.rsplit(['/', ' ']).next().unwrap_or_default();
+    let tail = format!("of {name} in Git");
+    for n in next.iter_mut() {
+        let generic = n
+            .strip_prefix("fix ")
+            .and_then(|rest| rest.split_once(' '))
+            .is_some_and(|(f, rest)| !f.is_empty() && field.starts_with(f) && rest == tail);
+        if generic {
+            n.clone_from(step);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn issue17_the_walks_git_step_names_the_manager_for_the_same_field_only() {
+        use crate::model::doctor::Status;
+        use crate::model::finding::Finding;
+        let mut root = Finding::new(
+            "store-missing",
+            Status::Error,
+            "ExternalSecret payments/ledger-db".into(),
+            "missing".into(),
+            "fix spec.secretStoreRef.name in Git: this object is applied by Argo CD application \
+             payments"
+                .into(),
+        );
+        root.field = Some("spec.secretStoreRef.name".into());
+        let walk = || {
+            vec![
+                "kubectl get secretstores -n payments".to_string(),
+                "fix spec.secretStoreRef of ledger-db in Git".to_string(),
+                "fix remoteRef.key of ledger-db in Git".to_string(),
+                "fix spec.secretStoreRef of other-db in Git".to_string(),
+            ]
+        };
+        let mut next = walk();
+        steer_walk_steps(&mut next, &root);
+        assert_eq!(next[1], root.next[0]);
+        // Another field, another object, another kind of step: unchanged.
+        assert_eq!(next[0], walk()[0]);
+        assert_eq!(next[2], walk()[2]);
+        assert_eq!(next[3], walk()[3]);
+        // Near miss: a root step that names no manager changes nothing.
+        root.next = vec!["kubectl edit externalsecret/ledger-db -n payments".into()];
+        let mut next = walk();
+        steer_walk_steps(&mut next, &root);
+        assert_eq!(next, walk());
+    }
 
     #[test]
     fn issue17_steer_replaces_kubectl_edit_on_an_argo_managed_external_secret() {
