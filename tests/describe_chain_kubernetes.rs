@@ -5,8 +5,10 @@
 //! kubernetes-rbac-denied), a missing remote Secret with a near-miss name (404 + LIST),
 //! a rejected token (401 → kubernetes-token-rejected) and an untrusted CA (TLS →
 //! kubernetes-ca-untrusted). A namespaced store naming another API server is refused until the
-//! user vouches for it, and nothing is sent before that. No value, token or canary is printed in
-//! any format or verbosity.
+//! user vouches for it, and nothing is sent (no token minted) before that. `auth.serviceAccount`
+//! mints a token of the home cluster, which the remote refuses (401, the ServiceAccount named);
+//! `auth.cert` is checked but not probed, and says so. No value, token, client key or canary is
+//! printed in any format or verbosity.
 
 mod common;
 
@@ -17,6 +19,17 @@ use serde_json::{Value, json};
 const V1: &str = "external-secrets.io/v1";
 
 fn store(name: &str, remote: &str, namespace: &str, token_secret: &str, ca: Option<&str>) -> Value {
+    let auth = json!({"token": {"bearerToken": {"name": token_secret, "key": "token"}}});
+    store_with_auth(name, remote, namespace, auth, ca)
+}
+
+fn store_with_auth(
+    name: &str,
+    remote: &str,
+    namespace: &str,
+    auth: Value,
+    ca: Option<&str>,
+) -> Value {
     let mut server = json!({"url": remote});
     if let Some(ca) = ca {
         server["caBundle"] = json!(ca);
@@ -24,8 +37,7 @@ fn store(name: &str, remote: &str, namespace: &str, token_secret: &str, ca: Opti
     json!({
         "apiVersion": V1, "kind": "SecretStore", "metadata": {"name": name, "namespace": "prod"},
         "spec": {"provider": {"kubernetes": {
-            "remoteNamespace": namespace, "server": server,
-            "auth": {"token": {"bearerToken": {"name": token_secret, "key": "token"}}}
+            "remoteNamespace": namespace, "server": server, "auth": auth
         }}}
     })
 }
@@ -97,8 +109,32 @@ async fn bed() -> Bed {
         let s = home.create(store(name, &url, ns, secret, ca));
         home.set_status(&s, store_status(true, "Valid"));
     }
+    // A ServiceAccount of the home cluster (its token is minted there, so the remote, with its
+    // own issuer, refuses it) and a client certificate whose key is a canary.
+    home.create(json!({"apiVersion": "v1", "kind": "ServiceAccount",
+        "metadata": {"name": "eso-remote", "namespace": "prod"}}));
+    let client_key = canary("k8s-client-key");
+    home.create(json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "remote-cert", "namespace": "prod"}, "type": "Opaque",
+        "data": {"tls.crt": b64(&canary("k8s-client-cert")), "tls.key": b64(&client_key)}}));
+    for (name, auth) in [
+        (
+            "remote-sa",
+            json!({"serviceAccount": {"name": "eso-remote"}}),
+        ),
+        (
+            "remote-cert",
+            json!({"cert": {"clientCert": {"name": "remote-cert", "key": "tls.crt"},
+                "clientKey": {"name": "remote-cert", "key": "tls.key"}}}),
+        ),
+    ] {
+        let s = home.create(store_with_auth(name, &url, "shared", auth, ca.as_deref()));
+        home.set_status(&s, store_status(true, "Valid"));
+    }
     for (name, store, key, ready) in [
         ("db", "remote", "db", true),
+        ("sa", "remote-sa", "db", false),
+        ("cert", "remote-cert", "db", false),
         ("db-typo", "remote", "dbb", false),
         ("locked", "remote-locked", "db", false),
         ("revoked", "remote-revoked", "db", false),
@@ -113,7 +149,7 @@ async fn bed() -> Bed {
     Bed {
         home,
         remote,
-        secrets: vec![password, other, token, bad],
+        secrets: vec![password, other, token, bad, client_key],
     }
 }
 
@@ -433,4 +469,118 @@ async fn issue15_other_providers_are_named_and_not_probed() {
         .cloned()
         .unwrap_or_default();
     assert_eq!(row["rootCause"]["code"], "store-not-ready", "{row:#}");
+}
+
+/// Issue 15: the other two auth methods against the remote. `auth.serviceAccount`: a token is
+/// minted only once the remote host is vouched for (near miss: not vouched, no TokenRequest at
+/// all), then the remote, which trusts another issuer, refuses it (401, the ServiceAccount named).
+/// `auth.cert`: the Secrets are checked, nothing is sent, and the Provider link says why — never
+/// ok. Neither the minted token nor the client key is printed in any format or -v.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue15_service_account_and_client_certificate_auth() {
+    let b = bed().await;
+    let provider_link = |v: &Value| {
+        v["links"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|l| l["link"] == "provider")
+            .cloned()
+            .unwrap_or_default()
+    };
+
+    // Near miss: not vouched for, so no token is requested and nothing is sent.
+    let o = b.run(&["describe-chain", "sa", "-n", "prod", "-o", "json", "-v"]);
+    assert_no_secret_form(&o, &b.secrets, "sa, not vouched");
+    assert!(!stderr(&o).contains("TokenRequest"), "{}", stderr(&o));
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap_or(Value::Null);
+    assert_eq!(v["provider"]["calls"], json!([]), "{v:#}");
+    let link = provider_link(&v);
+    assert_ne!(link["state"], "ok", "{link:#}");
+    let summary = link["summary"].as_str().unwrap_or_default();
+    assert!(summary.contains("not vouched for"), "{summary}");
+    assert!(
+        summary.contains(&format!("--trust-provider-host {}", b.trust())),
+        "{summary}"
+    );
+
+    // Vouched for: the token is requested as ESO does and the remote refuses it.
+    let mut outputs = Vec::new();
+    let (code, v) = b.chain("sa");
+    assert_eq!(code, Some(1), "{v:#}");
+    assert_eq!(v["verdict"]["code"], "kubernetes-token-rejected", "{v:#}");
+    let cause = v["verdict"]["cause"].as_str().unwrap_or_default();
+    assert!(cause.contains("ServiceAccount prod/eso-remote"), "{cause}");
+    assert!(
+        v["provider"]["calls"]
+            .to_string()
+            .contains("kubernetes GET secrets shared/db -> 401"),
+        "{v:#}"
+    );
+
+    let o = b.run(&[
+        "describe-chain",
+        "sa",
+        "-n",
+        "prod",
+        "-v",
+        "--trust-provider-host",
+        &b.trust(),
+    ]);
+    assert!(
+        stderr(&o).contains("POST serviceaccounts/eso-remote/token -n prod (TokenRequest)"),
+        "{}",
+        stderr(&o)
+    );
+    outputs.push(("describe-chain sa -v".to_string(), o));
+
+    // Client certificate: checked in the cluster, not probed, and said so.
+    let (code, v) = b.chain("cert");
+    assert_eq!(v["provider"]["probed"], false, "{v:#}");
+    assert_eq!(v["provider"]["calls"], json!([]), "{v:#}");
+    let link = provider_link(&v);
+    assert_ne!(link["state"], "ok", "{link:#}");
+    let summary = link["summary"].as_str().unwrap_or_default();
+    assert!(
+        summary.contains("client-certificate auth is checked in the cluster but not probed"),
+        "{summary}"
+    );
+    assert_eq!(summary.matches("not probed").count(), 1, "{summary}");
+    assert_eq!(code, Some(1), "ESO's status still says not Ready: {v:#}");
+
+    let host = b.trust();
+    for name in ["sa", "cert"] {
+        for format in ["table", "wide", "json", "yaml"] {
+            for verbose in [None, Some("-v")] {
+                let mut args = vec![
+                    "describe-chain",
+                    name,
+                    "-n",
+                    "prod",
+                    "-o",
+                    format,
+                    "--trust-provider-host",
+                    &host,
+                ];
+                args.extend(verbose);
+                outputs.push((format!("{args:?}"), b.run(&args)));
+            }
+        }
+    }
+    for verbose in [None, Some("-v")] {
+        let mut args = vec!["doctor", "-n", "prod", "--trust-provider-host", &host];
+        args.extend(verbose);
+        outputs.push((format!("{args:?}"), b.run(&args)));
+    }
+    // The tokens the home cluster minted during these runs are only known now.
+    let mut secrets = b.secrets.clone();
+    let minted = b.home.api.issued_tokens();
+    assert!(
+        !minted.is_empty(),
+        "the ServiceAccount store minted no token"
+    );
+    secrets.extend(minted);
+    for (what, o) in &outputs {
+        assert_no_secret_form(o, &secrets, what);
+    }
 }

@@ -56,9 +56,23 @@ pub fn denied_next(
     key: &str,
     message: Option<&str>,
 ) -> Vec<String> {
+    denied_next_all(settings, &[key], message)
+}
+
+/// As [`denied_next`], for every Secret a store reads (one Role naming them all).
+pub fn denied_next_all(
+    settings: &BTreeMap<String, String>,
+    keys: &[&str],
+    message: Option<&str>,
+) -> Vec<String> {
     let ns = remote_namespace(settings);
     let at = on_cluster(settings);
     let user = message.and_then(user_in_message);
+    let key = keys.first().copied().unwrap_or_default();
+    let names: String = keys
+        .iter()
+        .map(|k| format!(" --resource-name={k}"))
+        .collect();
     let role = crate::sanitize::line(&format!("eso-read-{key}"))
         .chars()
         .map(|c| {
@@ -85,7 +99,7 @@ pub fn denied_next(
         None => next.push(format!("{at}kubectl get rolebindings -n {ns} -o wide")),
     }
     next.push(format!(
-        "{at}kubectl create role {role} -n {ns} --verb=get --resource=secrets --resource-name={key}"
+        "{at}kubectl create role {role} -n {ns} --verb=get --resource=secrets{names}"
     ));
     if !subject.is_empty() {
         next.push(format!(
@@ -179,6 +193,21 @@ mod tests {
             ),
             "{remote:?}"
         );
+    }
+
+    #[test]
+    fn issue15_a_store_refused_every_secret_gets_one_role_naming_them_all() {
+        let here = settings("kubernetes.default (this cluster)");
+        let next = denied_next_all(&here, &["db-creds", "api-key"], Some(DENIED));
+        assert_eq!(
+            next[1],
+            "kubectl create role eso-read-db-creds -n shared --verb=get --resource=secrets \
+             --resource-name=db-creds --resource-name=api-key"
+        );
+        // Near miss: one key is the single-Secret grant, nothing more.
+        let one = denied_next_all(&here, &["db-creds"], Some(DENIED));
+        assert_eq!(one, denied_next(&here, "db-creds", Some(DENIED)));
+        assert!(!one[1].contains("api-key"), "{one:?}");
     }
 
     #[test]

@@ -201,6 +201,9 @@ fn store_findings(p: &StoreProbe, now: Timestamp, out: &mut Vec<Finding>) {
 /// of one per ExternalSecret that each send the user to describe-chain. A refusal on some keys
 /// only stays per key (a role scoped to some secrets).
 fn store_wide_refusal(p: &StoreProbe, now: Timestamp) -> Option<Finding> {
+    if p.provider_kind == "kubernetes" {
+        return kubernetes_store_refusal(p, now);
+    }
     if p.provider_kind != "azurekv" || p.provider.keys.is_empty() {
         return None;
     }
@@ -288,6 +291,51 @@ fn store_wide_refusal(p: &StoreProbe, now: Timestamp) -> Option<Finding> {
             f = f.evidence(sanitize::line(&format!("{}: {c}", k.key)));
         }
     }
+    let mut affected: Vec<String> = p.users.iter().map(es_object).collect();
+    affected.sort();
+    affected.dedup();
+    for es in affected {
+        f = f.affects(es);
+    }
+    Some(f)
+}
+
+/// ESO's kubernetes provider (issue 15): when the identity may get none of the Secrets the store
+/// reads, the missing grant is one cause on the store — ESO's store validation fails on it too
+/// ("client is not allowed to get secrets") — with every ExternalSecret it breaks. A refusal of
+/// some Secrets only (a Role scoped by resourceNames) stays per key.
+fn kubernetes_store_refusal(p: &StoreProbe, now: Timestamp) -> Option<Finding> {
+    let keys = &p.provider.keys;
+    if keys.is_empty()
+        || !keys.iter().all(|k| {
+            crate::diagnose::provider::key(&p.provider_kind, k, None, now).map(|c| c.code)
+                == Some(KUBERNETES_RBAC_DENIED)
+        })
+    {
+        return None;
+    }
+    let ns = crate::diagnose::kubernetes::remote_namespace(&p.settings);
+    let message = keys.iter().find_map(|k| k.error.as_deref());
+    let names: Vec<&str> = keys.iter().map(|k| k.key.as_str()).collect();
+    let mut cause = crate::diagnose::kubernetes::denied_cause(names[0], &ns, message);
+    if names.len() > 1 {
+        cause = format!(
+            "{cause}; nor may it get {} (every read through this store is refused)",
+            names[1..].join(", ")
+        );
+    }
+    let mut next = crate::diagnose::kubernetes::denied_next_all(&p.settings, &names, message);
+    next.push(describe_store(p));
+    let mut f = finding(
+        KUBERNETES_RBAC_DENIED,
+        Status::Error,
+        sanitize::line(&p.store.to_string()),
+        sanitize::line(&cause),
+        String::new(),
+    )
+    .field("spec.provider.kubernetes.auth")
+    .about_store(&p.store);
+    f.next = next.iter().map(|n| sanitize::line(n)).collect();
     let mut affected: Vec<String> = p.users.iter().map(es_object).collect();
     affected.sort();
     affected.dedup();

@@ -947,6 +947,44 @@ fn issue15_kubernetes_refusals_become_rbac_and_token_findings() {
     let next = f.next.join(" ");
     assert!(next.contains("kubectl create rolebinding eso-read-db -n shared --role=eso-read-db --serviceaccount=team:reader"), "{next}");
 
+    // Every Secret refused: one cause on the store, with the ExternalSecret it breaks.
+    assert_eq!(f.object, "ClusterSecretStore akv-hybridops");
+    assert_eq!(f.affects, vec!["ExternalSecret netbox/a".to_string()]);
+    // Near miss: a Role scoped to some Secrets refuses one key only: the finding stays on the
+    // ExternalSecret that reads it.
+    let mut partial = p.clone();
+    partial.provider.keys.push(key("other"));
+    partial.users.push(user("b", "other"));
+    let r = run_probes(&[partial]);
+    let f = &check(&r, CheckId::Providers).findings[0];
+    assert_eq!(f.code, KUBERNETES_RBAC_DENIED);
+    assert_eq!(f.object, "ExternalSecret netbox/a");
+    // Two Secrets, both refused: still one cause on the store, one Role naming both.
+    let mut both = p.clone();
+    let mut other = denied.clone();
+    other.key = "other".into();
+    both.provider.keys.push(other);
+    both.users.push(user("b", "other"));
+    let r = run_probes(&[both]);
+    let findings = &check(&r, CheckId::Providers).findings;
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    let f = &findings[0];
+    assert_eq!(f.object, "ClusterSecretStore akv-hybridops");
+    assert!(f.message.contains("nor may it get other"), "{f:?}");
+    assert!(
+        f.next
+            .join(" ")
+            .contains("--resource-name=db --resource-name=other"),
+        "{f:?}"
+    );
+    assert_eq!(
+        f.affects,
+        vec![
+            "ExternalSecret netbox/a".to_string(),
+            "ExternalSecret netbox/b".to_string()
+        ]
+    );
+
     // Near miss: the same refusal from an AWS store is not an RBAC finding.
     let mut aws = p.clone();
     aws.provider_kind = "aws".into();
