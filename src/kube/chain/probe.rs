@@ -91,6 +91,7 @@ pub async fn probe_store(
                 property: refs[*i].property.clone(),
                 version: refs[*i].version.clone(),
                 no_read: refs[*i].generator,
+                method: refs[*i].method.clone(),
             })
             .collect();
         let me_token;
