@@ -1,5 +1,6 @@
 //! Issue 14, "the tool tolerates what newer ESO releases write": every command (scope,
-//! describe-chain for an ExternalSecret and a PushSecret, doctor, force-sync --dry-run) is fed
+//! describe-chain for an ExternalSecret and a PushSecret, doctor, force-sync --dry-run,
+//! verify-regcred --from-es, bundle) is fed
 //! objects with fields, condition reasons and provider blocks the tool has never seen, a store
 //! served by an out-of-process provider (`spec.providerRef`, no `spec.provider`: ESO PR 6710), a
 //! ClusterExternalSecret with failed namespaces and an ExternalSecret held back by a closed sync
@@ -59,6 +60,8 @@ fn closed_schedule() -> String {
     format!("0 {hour} * * *")
 }
 
+const REGCRED_PW: &str = "canary-future-regcred-pw";
+
 fn seed(c: &Cluster) {
     c.namespaces(&["prod", "staging"]);
     let css = c.create(json!({
@@ -107,6 +110,28 @@ fn seed(c: &Cluster) {
         "Opaque",
         "k",
         "canary-window-value",
+    ));
+    // A pull secret written by a newer ESO, for a registry that refuses connections.
+    let regcred = c.create(json!({
+        "apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+        "metadata": {"name": "future-regcred", "namespace": "prod"},
+        "spec": {"refreshInterval": "1h", "secretStoreRef": {"kind": "ClusterSecretStore", "name": "quantum"},
+                 "target": {"name": "regcred", "template": {"type": "kubernetes.io/dockerconfigjson"},
+                            "somethingNew": 1},
+                 "data": [{"secretKey": ".dockerconfigjson", "remoteRef": {"key": "regcred"}}]}
+    }));
+    let mut status = es_status(true, &ago(60));
+    status["conditions"][0]["reason"] = json!("SecretSyncedByTheFuture");
+    let regcred = c.set_status(&regcred, status);
+    c.create(owned_secret(
+        &regcred,
+        "regcred",
+        "kubernetes.io/dockerconfigjson",
+        ".dockerconfigjson",
+        &format!(
+            r#"{{"auths":{{"127.0.0.1:9":{{"username":"u","password":"{REGCRED_PW}","auth":"{}"}}}}}}"#,
+            b64(&format!("u:{REGCRED_PW}"))
+        ),
     ));
     let ces = c.create(json!({
         "apiVersion": "external-secrets.io/v1", "kind": "ClusterExternalSecret",
@@ -330,4 +355,44 @@ async fn issue14_every_command_tolerates_what_newer_eso_writes() {
         ],
     );
     assert!(out.contains("bypasses the window"), "{out}");
+
+    // verify-regcred follows an ExternalSecret written by a newer ESO to the pull secret it writes.
+    // A refused connection is a finding (exit 1), and the password is in no output.
+    for format in ["json", "table"] {
+        let args = [
+            "verify-regcred",
+            "--from-es",
+            "future-regcred",
+            "-n",
+            "prod",
+            "--timeout",
+            "3s",
+            "-o",
+            format,
+        ];
+        let (code, out) = sane(&c, &args);
+        assert_eq!(code, 1, "{out}");
+        assert!(out.contains("127.0.0.1:9"), "{out}");
+        let o = c.run(&args);
+        let all = format!("{}{}", stdout(&o), stderr(&o));
+        for v in [REGCRED_PW.to_string(), b64(&format!("u:{REGCRED_PW}"))] {
+            assert!(!all.contains(&v), "{format}: {all}");
+        }
+    }
+
+    // bundle: the folder is written from the same objects, and no value reaches it.
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let out_path = dir.path().display().to_string();
+    let (code, out) = sane(&c, &["bundle", "-A", "--out", &out_path]);
+    assert_eq!(code, 1, "{out}");
+    let doctor_json = std::fs::read_dir(dir.path())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join("doctor.json"))
+        .find(|p| p.exists())
+        .unwrap_or_else(|| panic!("no doctor.json under {out_path}"));
+    let text = std::fs::read_to_string(&doctor_json).unwrap_or_default();
+    assert!(text.contains("es-sync-window-closed"), "{text}");
+    assert!(!text.contains("canary-window-value"));
 }

@@ -481,7 +481,8 @@ pub fn key_problem(k: &KeyFacts, now: Timestamp) -> Option<String> {
     }
     if k.readable == Some(false) {
         return Some(format!(
-            "no read permission on {}{}",
+            "no {} permission on {}{}",
+            k.needs.as_deref().unwrap_or("read"),
             k.path,
             k.error
                 .as_deref()

@@ -106,6 +106,10 @@ pub struct RemoteRefFacts {
     /// because reading it would mint a credential (issue 14).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub generator: bool,
+    /// A VaultDynamicSecret's `spec.method` (`POST`, `LIST`, ...) when it is not a read: ESO
+    /// writes, lists or deletes the path, which needs another capability (issue 14).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
     /// The store this entry reads from when its `sourceRef.storeRef` overrides the chain's store
     /// (`ClusterSecretStore vault-old`): that store is walked as its own link, and this key is not
     /// probed against the chain's store (issue 14).
@@ -241,9 +245,13 @@ pub struct KeyFacts {
     pub path: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub capabilities: Vec<String>,
-    /// May the probing identity read it? `None` when not asked.
+    /// May the probing identity read it (or make the call `needs` names)? `None` when not asked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub readable: Option<bool>,
+    /// The capability ESO's call needs when it is not `read` (a VaultDynamicSecret that POSTs
+    /// needs `update` or `create`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub needs: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exists: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

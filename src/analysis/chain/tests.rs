@@ -831,3 +831,42 @@ fn issue15_unprobed_providers_are_named_and_never_ok() {
         assert_eq!(summary.matches("not probed").count(), 1, "{summary}");
     }
 }
+
+/// Issue 14: a VaultDynamicSecret that POSTs is refused an `update`, not a read: the verdict
+/// names the capability ESO's call needs; a plain key still says read (the near miss).
+#[test]
+fn issue14_a_refused_dynamic_write_names_the_capability_it_needs() {
+    let mut f = healthy();
+    f.external_secret.ready = ready("False", "SecretSyncedError");
+    f.provider.keys[0].readable = Some(false);
+    f.provider.keys[0].exists = None;
+    f.provider.keys[0].needs = Some("update".into());
+    let r = analyse(f.clone(), now());
+    assert!(
+        r.verdict
+            .cause
+            .ends_with("none allows update on registry-creds/data/order-service"),
+        "{}",
+        r.verdict.cause
+    );
+    f.provider.keys[0].needs = None;
+    let r = analyse(f, now());
+    assert!(
+        r.verdict
+            .cause
+            .ends_with("none allows read on registry-creds/data/order-service"),
+        "{}",
+        r.verdict.cause
+    );
+    let k = KeyFacts {
+        key: "k".into(),
+        path: "pki/issue/web".into(),
+        readable: Some(false),
+        needs: Some("update".into()),
+        ..KeyFacts::default()
+    };
+    assert_eq!(
+        key_problem(&k, now()).as_deref(),
+        Some("no update permission on pki/issue/web")
+    );
+}

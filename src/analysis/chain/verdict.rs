@@ -408,8 +408,9 @@ fn provider_cause(
         }
         next.push(force_sync.to_string());
         return format!(
-            "{grantor} policies [{}]; none allows read on {}",
+            "{grantor} policies [{}]; none allows {} on {}",
             p.policies.join(", "),
+            k.needs.as_deref().unwrap_or("read"),
             k.path
         );
     }

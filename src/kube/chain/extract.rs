@@ -53,6 +53,7 @@ pub fn external_secret(es: &Value) -> ExternalSecretFacts {
             extract: false,
             find: false,
             generator: false,
+            method: None,
             other_store: None,
         });
     }
@@ -77,6 +78,7 @@ pub fn external_secret(es: &Value) -> ExternalSecretFacts {
             extract: !find,
             find,
             generator: false,
+            method: None,
             other_store: None,
         });
     }

@@ -286,10 +286,16 @@ pub fn as_store(
         "metadata": {"name": f.name, "namespace": es_namespace},
         "spec": {"provider": {"vault": provider}},
     });
+    let method = spec
+        .get("method")
+        .and_then(Value::as_str)
+        .map(str::to_ascii_uppercase)
+        .filter(|m| !m.is_empty() && m != "GET");
     let remote = RemoteRefFacts {
         source: format!("{}.sourceRef.generatorRef", f.source),
         key: key.to_string(),
         generator: true,
+        method: method.map(|m| sanitize::line(&m)),
         ..RemoteRefFacts::default()
     };
     (store, Some(value), Some(remote))
@@ -369,6 +375,20 @@ mod tests {
         let remote = remote.unwrap_or_default();
         assert_eq!(remote.key, "creds/app");
         assert!(remote.generator);
+    }
+
+    /// Issue 14: a VaultDynamicSecret that POSTs (a PKI issue, an STS role) carries its method to
+    /// the probe, which asks for the capability ESO's write needs; GET carries none.
+    #[test]
+    fn issue14_vault_dynamic_secret_method_reaches_the_probe() {
+        let spec = |method: &str| {
+            json!({"path": "pki/issue/web", "method": method,
+                   "provider": {"server": "https://vault:8200"}})
+        };
+        let (_, _, remote) = as_store(&[fetched("VaultDynamicSecret", spec("post"))], "prod");
+        assert_eq!(remote.unwrap_or_default().method.as_deref(), Some("POST"));
+        let (_, _, remote) = as_store(&[fetched("VaultDynamicSecret", spec("GET"))], "prod");
+        assert_eq!(remote.unwrap_or_default().method, None);
     }
 
     #[test]

@@ -91,6 +91,7 @@ pub async fn probe_store(
                 property: refs[*i].property.clone(),
                 version: refs[*i].version.clone(),
                 no_read: refs[*i].generator,
+                method: refs[*i].method.clone(),
             })
             .collect();
         let me_token;
@@ -196,6 +197,7 @@ pub async fn probe_store(
         if setting(store, &format!("{p}/acrRegistry")).is_some() {
             match resource_manager_audience(
                 &setting(store, &format!("{p}/environmentType")).unwrap_or_default(),
+                &setting(store, &format!("{p}/authType")).unwrap_or_default(),
             ) {
                 Some(a) => cloud.key_vault_resource = a.into(),
                 None => {
@@ -294,14 +296,22 @@ pub fn not_probed_provider(store: &Value) -> String {
     )
 }
 
-/// The token audience ESO's ACRAccessToken generator asks Entra for (the Azure SDK's
-/// `cloud.ResourceManager` audience), per `environmentType`.
-fn resource_manager_audience(environment: &str) -> Option<&'static str> {
-    Some(match environment {
-        "" | "PublicCloud" => "https://management.core.windows.net",
-        "USGovernmentCloud" => "https://management.core.usgovcloudapi.net",
-        "ChinaCloud" => "https://management.core.chinacloudapi.cn",
-        "GermanCloud" => "https://management.core.cloudapi.de",
+/// The Resource Manager audience ESO's ACRAccessToken generator asks Entra for
+/// (`generators/v1/acr/acr.go`): a service principal or managed identity gets the cloud's
+/// `TokenAudience` (`audienceForType`, `https://management.azure.com/` on the public cloud), a
+/// workload identity its `ServiceManagementEndpoint` (`https://management.core.windows.net/`),
+/// go-autorest's values. Azure Stack has neither in ESO.
+fn resource_manager_audience(environment: &str, auth_type: &str) -> Option<&'static str> {
+    let workload_identity = auth_type == "WorkloadIdentity";
+    Some(match (environment, workload_identity) {
+        ("" | "PublicCloud", false) => "https://management.azure.com",
+        ("" | "PublicCloud", true) => "https://management.core.windows.net",
+        ("USGovernmentCloud", false) => "https://management.usgovcloudapi.net",
+        ("USGovernmentCloud", true) => "https://management.core.usgovcloudapi.net",
+        ("ChinaCloud", false) => "https://management.chinacloudapi.cn",
+        ("ChinaCloud", true) => "https://management.core.chinacloudapi.cn",
+        ("GermanCloud", false) => "https://management.microsoftazure.de",
+        ("GermanCloud", true) => "https://management.core.cloudapi.de",
         _ => return None,
     })
 }
@@ -331,4 +341,38 @@ async fn az_token(cloud: &AzureCloud) -> std::result::Result<String, String> {
         return Err("the Azure CLI returned no token".into());
     }
     Ok(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::resource_manager_audience;
+
+    /// Issue 14: an ACRAccessToken's login is probed for the audience ESO asks for, which
+    /// depends on the auth method, not only on the cloud.
+    #[test]
+    fn issue14_acr_audience_follows_the_auth_method_as_in_eso() {
+        for auth in ["ServicePrincipal", "ManagedIdentity"] {
+            assert_eq!(
+                resource_manager_audience("PublicCloud", auth),
+                Some("https://management.azure.com")
+            );
+        }
+        assert_eq!(
+            resource_manager_audience("", "WorkloadIdentity"),
+            Some("https://management.core.windows.net")
+        );
+        assert_eq!(
+            resource_manager_audience("USGovernmentCloud", "ServicePrincipal"),
+            Some("https://management.usgovcloudapi.net")
+        );
+        assert_eq!(
+            resource_manager_audience("ChinaCloud", "WorkloadIdentity"),
+            Some("https://management.core.chinacloudapi.cn")
+        );
+        // Near miss: Azure Stack has no audience in ESO's generator.
+        assert_eq!(
+            resource_manager_audience("AzureStackCloud", "ServicePrincipal"),
+            None
+        );
+    }
 }

@@ -51,6 +51,8 @@ pub struct RemoteKey {
     pub version: Option<String>,
     /// Ask for its capabilities only: a generator's dynamic path mints a credential when read.
     pub no_read: bool,
+    /// A VaultDynamicSecret's method when not GET: the capability asked about follows it.
+    pub method: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -318,7 +320,11 @@ pub async fn probe_explained(
                     .and_then(|m| c.get(&m).cloned())
                     .unwrap_or_default();
                 facts.capabilities = data_caps.clone();
-                (allows_read(&data_caps), allows_read(&meta))
+                let needs = needed_capability(k.method.as_deref());
+                if needs != "read" {
+                    facts.needs = Some(needs.to_string());
+                }
+                (allows(&data_caps, needs), allows_read(&meta))
             }
             // Without the capabilities answer, try the read and let Vault say no.
             Err(_) => (true, false),
@@ -432,7 +438,24 @@ pub fn refused_key(store: &VaultStore, k: &RemoteKey) -> Option<String> {
 }
 
 fn allows_read(caps: &[String]) -> bool {
-    caps.iter().any(|c| c == "read" || c == "root")
+    allows(caps, "read")
+}
+
+/// The capability ESO's VaultDynamicSecret call needs (`generators/v1/vault/vault.go`): GET (or
+/// no method) reads, LIST lists, DELETE deletes, anything else is a `Logical().Write`.
+fn needed_capability(method: Option<&str>) -> &'static str {
+    match method.map(str::to_ascii_uppercase).as_deref() {
+        None | Some("" | "GET") => "read",
+        Some("LIST") => "list",
+        Some("DELETE") => "delete",
+        Some(_) => "update",
+    }
+}
+
+/// A write is allowed by `update` or, for a path that does not exist yet, `create`.
+fn allows(caps: &[String], needs: &str) -> bool {
+    caps.iter()
+        .any(|c| c == needs || c == "root" || (needs == "update" && c == "create"))
 }
 
 /// One batched `sys/capabilities-self` for every path.
@@ -724,5 +747,25 @@ mod tests {
         };
         assert_eq!(v1.data_path("a/b"), "registry-creds/a/b");
         assert_eq!(v1.metadata_path("a"), None);
+    }
+
+    /// Issue 14: a VaultDynamicSecret is probed for the capability of the call ESO makes; a
+    /// policy that only reads does not allow a POST, and one that updates does not allow a GET.
+    #[test]
+    fn issue14_dynamic_secret_method_decides_the_capability() {
+        let caps = |c: &[&str]| c.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(needed_capability(None), "read");
+        assert_eq!(needed_capability(Some("get")), "read");
+        assert_eq!(needed_capability(Some("POST")), "update");
+        assert_eq!(needed_capability(Some("PUT")), "update");
+        assert_eq!(needed_capability(Some("LIST")), "list");
+        assert_eq!(needed_capability(Some("DELETE")), "delete");
+        assert!(allows(&caps(&["update"]), "update"));
+        assert!(allows(&caps(&["create"]), "update"));
+        assert!(allows(&caps(&["root"]), "list"));
+        // Near misses.
+        assert!(!allows(&caps(&["read"]), "update"));
+        assert!(!allows(&caps(&["update"]), "read"));
+        assert!(!allows(&caps(&["read"]), "list"));
     }
 }
