@@ -162,6 +162,10 @@ pub struct SecretStoreSpec {
     /// instead of an inline `provider` block.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub provider_ref: Option<serde_json::Value>,
+    /// `spec.controller`: the controller class that may use the store; empty, every controller
+    /// does (ESO's `ShouldProcessStore`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub controller: Option<String>,
 }
 
 /// One `{name, key, namespace?}` Secret key selector in a store's provider block (`secretRef`,

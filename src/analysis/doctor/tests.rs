@@ -67,6 +67,7 @@ pub(super) fn healthy_install() -> InstallSnapshot {
         desired: 1,
         ready: 1,
         image: None,
+        scope: Default::default(),
     };
     InstallSnapshot {
         served_versions: vec!["v1".into()],
@@ -123,7 +124,11 @@ pub(super) fn opts(fail_on: Status) -> DoctorOptions {
     }
 }
 
-fn run(install: &InstallSnapshot, snap: &ScopeSnapshot, fail_on: Status) -> DoctorReport {
+pub(super) fn run(
+    install: &InstallSnapshot,
+    snap: &ScopeSnapshot,
+    fail_on: Status,
+) -> DoctorReport {
     let scope = analyse_scope(snap, &ScopeOptions::default(), now());
     analyse(
         install,
