@@ -187,3 +187,52 @@ fn issue12_distinct_classes_clash_only_over_stores_without_spec_controller() {
     let r = run(&install, &snap, Status::Error);
     assert!(codes(&r).is_empty(), "{:#?}", r.findings);
 }
+
+#[test]
+fn issue12_crds_still_storing_v1beta1_are_a_warning_and_v1_only_is_not() {
+    let stored = |versions: &[&str], served: &[&str]| {
+        let mut install = healthy_install();
+        if let Ok(c) = &mut install.crds {
+            c[0].stored = versions.iter().map(|v| v.to_string()).collect();
+            c[0].served = served.iter().map(|v| v.to_string()).collect();
+        }
+        run(&install, &snapshot(vec![], vec![], true), Status::Error)
+    };
+    let r = stored(&["v1beta1", "v1"], &["v1beta1", "v1"]);
+    let c = check(&r, CheckId::Installation);
+    assert_eq!(codes(&r), ["eso-crd-stored-version"], "{:#?}", c.findings);
+    assert_eq!(c.findings[0].severity, Status::Warning);
+    assert_eq!(
+        c.findings[0].object,
+        "CustomResourceDefinition externalsecrets.external-secrets.io"
+    );
+    // Near misses: stored as v1 only; and a CRD that does not serve v1 yet (nothing to migrate
+    // to: the old install's own warning says so).
+    assert!(codes(&stored(&["v1"], &["v1beta1", "v1"])).is_empty());
+    assert!(!codes(&stored(&["v1beta1"], &["v1beta1"])).contains(&"eso-crd-stored-version"));
+}
+
+#[test]
+fn issue12_a_cert_controller_not_ready_is_named_on_its_deployment_only() {
+    let mut install = healthy_install();
+    if let Ok(d) = &mut install.deployments {
+        d[2].ready = 0;
+    }
+    let r = run(&install, &snapshot(vec![], vec![], true), Status::Error);
+    assert_eq!(codes(&r), ["eso-component-not-ready"], "{:#?}", r.findings);
+    let f = &check(&r, CheckId::Installation).findings[0];
+    assert_eq!(
+        f.object,
+        "Deployment external-secrets/external-secrets-cert-controller"
+    );
+    assert!(f.message.contains("0/1 replicas ready"), "{}", f.message);
+    // Near miss: all replicas ready.
+    assert!(
+        codes(&run(
+            &healthy_install(),
+            &snapshot(vec![], vec![], true),
+            Status::Error
+        ))
+        .is_empty()
+    );
+}
