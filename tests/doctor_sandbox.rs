@@ -686,3 +686,49 @@ async fn issue12_a_webhook_without_pods_is_the_root_cause_and_fails_doctor() {
     assert!(!all.contains("ExternalSecret web/api-token"), "{report:#}");
     env.sandbox.shutdown().await;
 }
+
+/// Issue 12, the near miss of `eso-controller-duplicate`: the second ESO release scaled to zero
+/// while the chart's controller runs is parked, not a cause: no duplicate, and no
+/// "nothing reconciles" either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue12_a_second_controller_scaled_to_zero_is_no_finding() {
+    let env = start("eso-controller-duplicate").await;
+    let (code, report) = env.json(&["doctor", "-A", "-o", "json"]);
+    assert_eq!(code, Some(1), "{report:#}");
+    assert_eq!(report["findings"][0]["code"], "eso-controller-duplicate");
+
+    let store = env.sandbox.api().store();
+    let (ns, name) = ("platform-secrets", "platform-eso-external-secrets");
+    let Some(mut deploy) = store.get("apps/v1", "Deployment", Some(ns), name) else {
+        panic!("no deployment {ns}/{name}");
+    };
+    deploy["spec"]["replicas"] = json!(0);
+    let replaced = store.replace(deploy);
+    assert!(replaced.is_ok(), "{replaced:?}");
+    // The simulated workload controller brings readyReplicas down.
+    let mut ready = None;
+    for _ in 0..50 {
+        ready = store
+            .get("apps/v1", "Deployment", Some(ns), name)
+            .map(|d| d["status"]["readyReplicas"].as_i64().unwrap_or(0));
+        if ready == Some(0) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(ready, Some(0), "the deployment never scaled down");
+
+    let (code, report) = env.json(&["doctor", "-A", "-o", "json"]);
+    assert!(
+        findings(&report, "installation").is_empty(),
+        "{:#}",
+        check(&report, "installation")
+    );
+    let all = report["findings"].to_string();
+    assert!(
+        !all.contains("eso-controller-duplicate") && !all.contains("eso-controller-not-ready"),
+        "{report:#}"
+    );
+    assert_eq!(code, Some(0), "{report:#}");
+    env.sandbox.shutdown().await;
+}

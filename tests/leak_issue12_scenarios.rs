@@ -330,3 +330,17 @@ async fn issue12_azure_provider_classes_leak_nothing() {
     )
     .await;
 }
+
+/// The rest of issue 12's Kubernetes-side and ESO scenarios, through doctor (every finding of
+/// every check, the ESO log lines it quotes): none prints a value it read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue12_store_reference_and_eso_findings_leak_nothing() {
+    for scenario in [
+        "store-other-namespace",
+        "ces-owned-store-typo",
+        "eso-controller-duplicate",
+        "eso-webhook-unavailable",
+    ] {
+        no_leak(scenario, None, &[&["doctor", "-A"]]).await;
+    }
+}

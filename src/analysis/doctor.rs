@@ -25,6 +25,8 @@ mod tests_manifest;
 #[cfg(test)]
 mod tests_provider_classes;
 #[cfg(test)]
+mod tests_install;
+#[cfg(test)]
 mod tests_pull_secrets;
 #[cfg(test)]
 mod tests_refs;
@@ -39,6 +41,37 @@ use jiff::Timestamp;
 
 use crate::model::doctor::*;
 use crate::model::scope::{Degraded, REPORT_API_VERSION, ScopeReport, ScopeSnapshot};
+
+/// The stores in scope that name no controller class: every ESO controller reconciles them.
+fn unclassed_stores(snap: &ScopeSnapshot) -> Vec<String> {
+    let unclassed = |s: &&crate::model::eso::SecretStore| {
+        s.spec.controller.as_deref().is_none_or(str::is_empty)
+    };
+    let namespaced = snap
+        .secret_stores
+        .iter()
+        .flatten()
+        .filter(unclassed)
+        .map(|s| {
+            format!(
+                "SecretStore {}/{}",
+                s.metadata.namespace.as_deref().unwrap_or_default(),
+                s.metadata.name.as_deref().unwrap_or_default()
+            )
+        });
+    let cluster = snap
+        .cluster_secret_stores
+        .iter()
+        .flatten()
+        .filter(unclassed)
+        .map(|s| {
+            format!(
+                "ClusterSecretStore {}",
+                s.metadata.name.as_deref().unwrap_or_default()
+            )
+        });
+    namespaced.chain(cluster).collect()
+}
 
 /// What the user asked for.
 #[derive(Debug, Clone)]
@@ -79,7 +112,7 @@ pub fn analyse(
     now: Timestamp,
 ) -> DoctorReport {
     let mut checks = vec![
-        install::check(install),
+        install::check(install, &unclassed_stores(snap)),
         stores::check(snap, scope, &extras.stores),
         match &extras.probes {
             Some(p) => providers::check(p, now),

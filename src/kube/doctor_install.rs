@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::eso::{EsoApi, GROUP};
 use super::list::{Listing, list_all, list_all_metadata};
 use crate::diag::Diag;
-use crate::model::doctor::{CrdFacts, DeploymentFacts, InstallSnapshot};
+use crate::model::doctor::{ControllerScope, CrdFacts, DeploymentFacts, InstallSnapshot};
 use crate::model::scope::Fetched;
 
 const COMPONENT_SELECTOR: &str = "app.kubernetes.io/name in \
@@ -105,19 +105,29 @@ async fn fetch_deployments(client: &Client, diag: &Diag) -> Fetched<Vec<Deployme
                 .as_ref()?
                 .get("app.kubernetes.io/name")?
                 .clone();
+            let first = d
+                .spec
+                .template
+                .spec
+                .as_ref()
+                .and_then(|p| p.containers.first());
+            let flags: Vec<&str> = first
+                .into_iter()
+                .flat_map(|c| c.command.iter().flatten().chain(c.args.iter().flatten()))
+                .map(String::as_str)
+                .collect();
             Some(DeploymentFacts {
                 namespace: d.metadata.namespace.clone().unwrap_or_default(),
                 name: d.metadata.name.clone()?,
                 component,
                 desired: d.spec.replicas.unwrap_or(1),
-                ready: d.status.and_then(|s| s.ready_replicas).unwrap_or(0),
-                image: d
-                    .spec
-                    .template
-                    .spec
+                ready: d
+                    .status
                     .as_ref()
-                    .and_then(|p| p.containers.first())
-                    .and_then(|c| c.image.clone()),
+                    .and_then(|s| s.ready_replicas)
+                    .unwrap_or(0),
+                image: first.and_then(|c| c.image.clone()),
+                scope: ControllerScope::from_args(&flags),
             })
         })
         .collect())

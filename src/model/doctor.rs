@@ -179,6 +179,59 @@ pub struct DeploymentFacts {
     pub ready: i32,
     /// The first container's image (`…/external-secrets:v2.9.0`): its tag is the ESO version.
     pub image: Option<String>,
+    /// What the controller reconciles, from its first container's flags: `--controller-class`
+    /// (`None`: ESO's `default`) and `--namespace` (`None`: every namespace).
+    pub scope: ControllerScope,
+}
+
+/// A controller's `--controller-class` and `--namespace` flags, as ESO's `cmd/controller/root.go`
+/// declares them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ControllerScope {
+    pub class: Option<String>,
+    pub namespace: Option<String>,
+}
+
+impl ControllerScope {
+    /// Reads `--controller-class` and `--namespace` in either of the forms cobra accepts
+    /// (`--flag=value`, `--flag value`); an empty value is the flag's default.
+    pub fn from_args<S: AsRef<str>>(args: &[S]) -> ControllerScope {
+        let mut scope = ControllerScope::default();
+        let mut it = args.iter().map(AsRef::as_ref).peekable();
+        while let Some(arg) = it.next() {
+            let (flag, inline) = match arg.split_once('=') {
+                Some((f, v)) => (f, Some(v)),
+                None => (arg, None),
+            };
+            let slot = match flag {
+                "--controller-class" => &mut scope.class,
+                "--namespace" => &mut scope.namespace,
+                _ => continue,
+            };
+            let value = match inline {
+                Some(v) => Some(v),
+                None => it.next_if(|v| !v.starts_with('-')),
+            };
+            *slot = value.filter(|v| !v.is_empty()).map(str::to_string);
+        }
+        if scope.class.as_deref() == Some("default") {
+            scope.class = None;
+        }
+        scope
+    }
+
+    /// The class as ESO names it.
+    pub fn class_name(&self) -> &str {
+        self.class.as_deref().unwrap_or("default")
+    }
+
+    /// Do two controllers watch at least one namespace in common?
+    pub fn namespaces_overlap(&self, other: &ControllerScope) -> bool {
+        match (&self.namespace, &other.namespace) {
+            (Some(a), Some(b)) => a == b,
+            _ => true,
+        }
+    }
 }
 
 /// What doctor reads beyond scope's snapshot and the installation, one field per check that

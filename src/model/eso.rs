@@ -169,6 +169,10 @@ pub struct SecretStoreSpec {
     /// block is handed to, `{name, kind}`; `kind` defaults to the store's scope.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub runtime_ref: Option<serde_json::Value>,
+    /// `spec.controller`: the controller class that may use the store; empty, every controller
+    /// does (ESO's `ShouldProcessStore`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub controller: Option<String>,
 }
 
 /// The out-of-process provider runtime a store names (ESO PR 6710): a namespaced `ProviderClass`

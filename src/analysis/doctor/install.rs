@@ -27,11 +27,13 @@ const WEBHOOKS: [&str; 2] = ["secretstore-validate", "externalsecret-validate"];
 /// The ESO release whose CRDs and behaviour this tool was built and tested against.
 pub const BUILT_AGAINST: (u64, u64, u64) = (2, 9, 0);
 
-pub fn check(s: &InstallSnapshot) -> Check {
+/// `unclassed_stores`: the stores in scope without `spec.controller` ("SecretStore ns/name",
+/// "ClusterSecretStore name"), which controllers of every class reconcile.
+pub fn check(s: &InstallSnapshot, unclassed_stores: &[String]) -> Check {
     let mut findings = Vec::new();
     let mut checked = 0;
     checked += crds(s, &mut findings);
-    checked += deployments(s, &mut findings);
+    checked += deployments(s, unclassed_stores, &mut findings);
     checked += webhooks(s, &mut findings);
     findings.extend(super::crd_version::check(s));
     findings.extend(newer_version(s));
@@ -182,7 +184,11 @@ fn crds(s: &InstallSnapshot, findings: &mut Vec<Finding>) -> usize {
     CRDS.len()
 }
 
-fn deployments(s: &InstallSnapshot, findings: &mut Vec<Finding>) -> usize {
+fn deployments(
+    s: &InstallSnapshot,
+    unclassed_stores: &[String],
+    findings: &mut Vec<Finding>,
+) -> usize {
     let deployments = match &s.deployments {
         Ok(d) => d,
         Err(d) => {
@@ -234,31 +240,22 @@ fn deployments(s: &InstallSnapshot, findings: &mut Vec<Finding>) -> usize {
             );
             findings.push(if controller { f.about_controller() } else { f });
         }
-        let active = found.iter().filter(|d| d.ready > 0).count();
-        if controller && active > 1 {
-            let names: Vec<String> = found
-                .iter()
-                .filter(|d| d.ready > 0)
-                .map(|d| sanitize::line(&format!("{}/{}", d.namespace, d.name)))
-                .collect();
-            findings.push(
-                finding(
-                    ESO_CONTROLLER_DUPLICATE,
-                    Status::Error,
-                    format!("Deployment app.kubernetes.io/name={component}"),
-                    format!(
-                        "{active} ESO controllers are running ({}): both reconcile the same \
-                         ExternalSecrets, so their status flaps between the two controllers' views",
-                        names.join(", ")
-                    ),
-                    "keep one installation (helm list -A | grep external-secrets), or give each \
-                     its own controllerClass / scope"
-                        .into(),
-                )
-                .about_controller(),
-            );
+        if controller {
+            findings.extend(duplicate(&found, unclassed_stores));
         }
-        for d in found {
+        for &d in &found {
+            // A second installation scaled to zero while a controller of its class runs: parked,
+            // not a cause (the running one reconciles).
+            let parked = controller
+                && d.desired <= 0
+                && found.iter().any(|o| {
+                    o.ready > 0
+                        && o.scope.class == d.scope.class
+                        && (o.scope.namespace.is_none() || o.scope.namespace == d.scope.namespace)
+                });
+            if parked {
+                continue;
+            }
             if d.desired <= 0 || d.ready < d.desired {
                 let f = finding(
                     if controller {
@@ -308,6 +305,94 @@ fn deployments(s: &InstallSnapshot, findings: &mut Vec<Finding>) -> usize {
         }
     }
     COMPONENTS.len()
+}
+
+/// Issue 12: more than one active controller reconciling the same objects. Two controllers clash
+/// when the namespaces they watch (`--namespace`) overlap and either their classes are the same
+/// or a store sets no `spec.controller`, which ESO lets every class use (`ShouldProcessStore`).
+/// Controllers of distinct classes whose stores all name a class are the supported setup.
+fn duplicate(found: &[&DeploymentFacts], unclassed_stores: &[String]) -> Option<Finding> {
+    let active: Vec<&DeploymentFacts> = found.iter().copied().filter(|d| d.ready > 0).collect();
+    let mut same_class = Vec::new();
+    let mut via_stores = Vec::new();
+    for (i, a) in active.iter().enumerate() {
+        for b in &active[i + 1..] {
+            if !a.scope.namespaces_overlap(&b.scope) {
+                continue;
+            }
+            if a.scope.class == b.scope.class {
+                same_class.extend([*a, *b]);
+            } else if !unclassed_stores.is_empty() {
+                via_stores.extend([*a, *b]);
+            }
+        }
+    }
+    let name = |d: &DeploymentFacts| sanitize::line(&format!("{}/{}", d.namespace, d.name));
+    let names = |ds: &mut Vec<&DeploymentFacts>| {
+        ds.sort_by_key(|d| (&d.namespace, &d.name));
+        ds.dedup_by_key(|d| (&d.namespace, &d.name));
+        ds.iter().map(|d| name(d)).collect::<Vec<_>>()
+    };
+    let object = "Deployment app.kubernetes.io/name=external-secrets".to_string();
+    let f = if !same_class.is_empty() {
+        let names = names(&mut same_class);
+        finding(
+            ESO_CONTROLLER_DUPLICATE,
+            Status::Error,
+            object,
+            format!(
+                "{} ESO controllers are running ({}): both reconcile the same ExternalSecrets, so \
+                 their status flaps between the two controllers' views",
+                names.len(),
+                names.join(", ")
+            ),
+            "keep one installation (helm list -A | grep external-secrets), or give each its own \
+             controllerClass / scope"
+                .into(),
+        )
+    } else if !via_stores.is_empty() {
+        let classes: Vec<String> = {
+            via_stores.sort_by_key(|d| (&d.namespace, &d.name));
+            via_stores.dedup_by_key(|d| (&d.namespace, &d.name));
+            via_stores
+                .iter()
+                .map(|d| {
+                    format!(
+                        "{} (class {})",
+                        name(d),
+                        sanitize::line(d.scope.class_name())
+                    )
+                })
+                .collect()
+        };
+        let shown: Vec<String> = unclassed_stores
+            .iter()
+            .take(3)
+            .map(|s| sanitize::line(s))
+            .collect();
+        let more = unclassed_stores.len().saturating_sub(shown.len());
+        finding(
+            ESO_CONTROLLER_DUPLICATE,
+            Status::Error,
+            object,
+            format!(
+                "ESO controllers of different classes are running ({}), and {}{} set{} no \
+                 spec.controller: ESO lets every class use such a store, so both controllers \
+                 reconcile its ExternalSecrets and their status flaps between the two views",
+                classes.join(", "),
+                shown.join(", "),
+                if more > 0 { format!(" and {more} more") } else { String::new() },
+                if unclassed_stores.len() == 1 { "s" } else { "" },
+            ),
+            "set spec.controller on each store to the class of the controller that should serve \
+             it (kubectl get secretstores,clustersecretstores -A -o \
+             custom-columns=NAME:.metadata.name,NAMESPACE:.metadata.namespace,CLASS:.spec.controller)"
+                .into(),
+        )
+    } else {
+        return None;
+    };
+    Some(f.about_controller())
 }
 
 fn webhook_unavailable(configured: &[&str], webhook: Option<&DeploymentFacts>) -> Finding {

@@ -68,6 +68,7 @@ pub(super) fn healthy_install() -> InstallSnapshot {
         desired: 1,
         ready: 1,
         image: None,
+        scope: Default::default(),
     };
     InstallSnapshot {
         served_versions: vec!["v1".into()],
@@ -124,7 +125,11 @@ pub(super) fn opts(fail_on: Status) -> DoctorOptions {
     }
 }
 
-fn run(install: &InstallSnapshot, snap: &ScopeSnapshot, fail_on: Status) -> DoctorReport {
+pub(super) fn run(
+    install: &InstallSnapshot,
+    snap: &ScopeSnapshot,
+    fail_on: Status,
+) -> DoctorReport {
     let scope = analyse_scope(snap, &ScopeOptions::default(), now());
     analyse(
         install,

@@ -379,3 +379,67 @@ fn issue12_a_referent_service_account_missing_in_one_namespace_is_named_there_on
         r.findings
     );
 }
+
+#[test]
+fn issue12_a_referent_credentials_secret_missing_in_one_namespace_is_named_there_only() {
+    // A ClusterSecretStore whose tokenSecretRef names no namespace: ESO reads the Secret from
+    // each ExternalSecret's namespace (the store itself is Ready, ValidationUnknown).
+    let store = |namespace: Option<&str>| -> SecretStore {
+        let mut token = json!({"name": "vault-token", "key": "token"});
+        if let Some(ns) = namespace {
+            token["namespace"] = json!(ns);
+        }
+        from(json!({
+            "metadata": {"name": "shared"},
+            "spec": {"provider": {"vault": {"server": "https://vault", "path": "kv",
+                "auth": {"tokenSecretRef": token}}}},
+            "status": {"conditions": [{"type": "Ready", "status": "True",
+                "reason": "ValidationUnknown"}]}
+        }))
+    };
+    let ess = vec![
+        on_cluster_store("team-a", "db"),
+        on_cluster_store("team-b", "db"),
+    ];
+    let mut secrets: Vec<_> = ess.iter().map(owned).collect();
+    secrets.push(plain("team-a", "vault-token"));
+    let with = |store: SecretStore, secrets: Vec<_>| {
+        let mut snap = snapshot(ess.clone(), secrets, true);
+        snap.cluster_secret_stores = Ok(vec![store]);
+        run(&snap, StoreExtras::default())
+    };
+    let referent = |r: &DoctorReport| -> Vec<Finding> {
+        crate::diagnose::rank::flatten(&r.findings)
+            .filter(|f| f.code == "credentials-referent-missing")
+            .cloned()
+            .collect()
+    };
+    let r = with(store(None), secrets.clone());
+    let found = referent(&r);
+    assert_eq!(found.len(), 1, "{:#?}", r.findings);
+    assert!(
+        found[0]
+            .message
+            .contains("namespace team-b has no Secret vault-token"),
+        "{}",
+        found[0].message
+    );
+    assert_eq!(
+        found[0].affects,
+        vec!["ExternalSecret team-b/db".to_string()]
+    );
+    assert!(
+        found[0].next[0]
+            .starts_with("create Secret vault-token with key token in namespace team-b"),
+        "{:?}",
+        found[0].next
+    );
+    // Near misses: the Secret exists in every namespace using the store; the reference names
+    // its namespace (not referent: one Secret, which exists).
+    let mut everywhere = secrets.clone();
+    everywhere.push(plain("team-b", "vault-token"));
+    let r = with(store(None), everywhere);
+    assert!(referent(&r).is_empty(), "{:#?}", r.findings);
+    let r = with(store(Some("team-a")), secrets);
+    assert!(referent(&r).is_empty(), "{:#?}", r.findings);
+}
