@@ -333,6 +333,13 @@ scenario!(
     root "provider-read-denied",
     operator false
 );
+// With the operator's keys the refusal is simulated (iam:SimulatePrincipalPolicy): same root.
+scenario!(
+    issue15_aws_access_denied_one_secret_simulated,
+    "aws-access-denied-one-secret",
+    root "provider-read-denied",
+    operator true
+);
 scenario!(
     issue15_aws_secret_scheduled_deletion,
     "aws-secret-scheduled-deletion",
