@@ -132,14 +132,11 @@ fn store_findings(p: &StoreProbe, now: Timestamp, out: &mut Vec<Finding>) {
                     sanitize::line(&class.cause),
                     sanitize::line(&key_next(p, u, class.code)),
                 )
-                .field(
-                    if class.code == VAULT_KV_VERSION_MISMATCH || class.code == VAULT_MOUNT_MISSING
-                    {
-                        "spec.provider.vault"
-                    } else {
-                        "spec.data[].remoteRef.key"
-                    },
-                )
+                .field(match class.code {
+                    VAULT_KV_VERSION_MISMATCH | VAULT_MOUNT_MISSING => "spec.provider.vault",
+                    AWS_VERSION_MISSING => "spec.data[].remoteRef.version",
+                    _ => "spec.data[].remoteRef.key",
+                })
                 .about_es(&u.namespace, &u.name)
                 .about_store(&p.store);
                 out.push(with_explained(f, &explained));
