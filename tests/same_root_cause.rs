@@ -298,6 +298,11 @@ fn issue12_every_scenario_is_covered() {
         "store-missing",
         "akv-firewall",
         "akv-rbac-denied",
+        "aws-healthy",
+        "aws-irsa-trust-mismatch",
+        "aws-access-denied-one-secret",
+        "aws-secret-scheduled-deletion",
+        "aws-property-missing",
         "scale",
         // Found from ESO's log alone, about no ExternalSecret: tests/eso_logs_sandbox.rs.
         "eso-leader-election-lost",
