@@ -496,6 +496,10 @@ pub fn key_problem(k: &KeyFacts, now: Timestamp) -> Option<String> {
         ));
     }
     if k.exists == Some(false) {
+        // AWS: not in the store's region, which the probe's sentence names.
+        if let (Some("RegionMismatch"), Some(e)) = (k.code.as_deref(), &k.error) {
+            return Some(e.clone());
+        }
         return Some(format!("{} does not exist", k.path));
     }
     if k.destroyed || k.deleted {

@@ -267,6 +267,10 @@ pub struct KeyFacts {
     /// Property names of the remote secret (Vault), never values.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub properties: Vec<String>,
+    /// AWS: the `remoteRef.version` this key was read at (`None`: the current one); the same key
+    /// at two versions is two entries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
     /// AWS: the KMS key the secret is encrypted with (`aws/secretsmanager` when AWS's own).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kms_key: Option<String>,

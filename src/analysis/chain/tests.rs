@@ -802,3 +802,28 @@ fn issue15_denied_action_is_read_from_aws_refusal() {
     );
     assert_eq!(denied("Access to KMS is not allowed"), None);
 }
+
+#[test]
+fn issue15_a_key_in_another_region_says_so_rather_than_missing() {
+    let elsewhere = KeyFacts {
+        key: "arn:aws:secretsmanager:us-east-1:1:secret:db-x".into(),
+        path: "arn:aws:secretsmanager:us-east-1:1:secret:db-x".into(),
+        exists: Some(false),
+        code: Some("RegionMismatch".into()),
+        error: Some(
+            "no secret db-x in region eu-west-1: the key is an ARN in region us-east-1".into(),
+        ),
+        ..KeyFacts::default()
+    };
+    let p = key_problem(&elsewhere, now()).unwrap_or_default();
+    assert!(p.contains("ARN in region us-east-1"), "{p}");
+    // Near miss: a plainly missing key keeps the short sentence.
+    let missing = KeyFacts {
+        code: Some("ResourceNotFoundException".into()),
+        ..elsewhere
+    };
+    assert_eq!(
+        key_problem(&missing, now()).as_deref(),
+        Some("arn:aws:secretsmanager:us-east-1:1:secret:db-x does not exist")
+    );
+}

@@ -109,7 +109,14 @@ fn store_findings(p: &StoreProbe, now: Timestamp, out: &mut Vec<Finding>) {
         return;
     }
     for key in &p.provider.keys {
-        let users: Vec<&KeyUser> = p.users.iter().filter(|u| u.key == key.key).collect();
+        // An AWS key is probed once per version asked: each version's facts concern only the
+        // ExternalSecrets that ask that version.
+        let users: Vec<&KeyUser> = p
+            .users
+            .iter()
+            .filter(|u| u.key == key.key)
+            .filter(|u| p.provider_kind != "aws" || u.versions.contains(&key.version))
+            .collect();
         let class = crate::diagnose::provider::key(
             &p.provider_kind,
             key,
