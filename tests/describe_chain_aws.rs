@@ -3,7 +3,8 @@
 //! a real moto server, reached through ESO's own endpoint variables (AWS_SECRETSMANAGER_ENDPOINT,
 //! AWS_STS_ENDPOINT) on loopback. Incidents: healthy, AccessDenied on one secret (a store whose
 //! user may describe but not read: moto scopes refusals by action, not ARN), a secret scheduled
-//! for deletion, a missing JSON property. The leak test covers access keys, the secret key and
+//! for deletion, a missing JSON property, a version stage the secret does not have, a key ARN in
+//! another region than the store's. The leak test covers access keys, the secret key and
 //! every secret value across -o table / json / yaml and -v.
 
 mod common;

@@ -19,6 +19,9 @@
 //!   does, JSON `AccessDeniedException`, HTTP 400, with AWS's "User: … is not authorized to
 //!   perform: … on resource: … because no identity-based policy allows the … action".
 //! - moto answers `ResourceNotFoundException` with HTTP 404; AWS (and the region) with 400.
+//! - moto does not implement `iam:SimulatePrincipalPolicy`; the region answers it from the
+//!   principal's identity policies (no contract test: nothing to compare with), as AWS's
+//!   reference describes the answer (`EvalDecision`, `MatchedStatements[].SourcePolicyId`).
 //! - moto words a deleted secret's refusal "You tried to perform the operation on a secret that's
 //!   currently marked deleted."; AWS (and the region, and the events ESO users see): "You can't
 //!   perform this operation on the secret because it was marked for deletion."
