@@ -42,7 +42,7 @@ async fn issue17_bundle_on_every_scenario_writes_the_folder_and_no_value() {
         let out_path = out_dir.path().display().to_string();
         let o = env.run(&["bundle", "-A", "--out", &out_path]);
         // sync-window-closed's one finding is a warning, and like doctor, bundle fails on errors.
-        let expected = if scenario == "healthy" || scenario == "sync-window-closed" {
+        let expected = if matches!(scenario, "healthy" | "aws-healthy" | "sync-window-closed") {
             Some(0)
         } else {
             Some(1)
@@ -92,6 +92,8 @@ async fn issue17_bundle_on_every_scenario_writes_the_folder_and_no_value() {
         );
         let mut secrets_values = sandbox_secret_values(&env.sandbox);
         secrets_values.extend(TOKENS.iter().map(|t| t.to_string()));
+        // The AWS region's keys, session tokens and values (issue 15).
+        secrets_values.extend(env.sandbox.aws().map(|a| a.sensitive()).unwrap_or_default());
         for p in &all {
             let text =
                 std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
@@ -130,7 +132,7 @@ async fn issue17_bundle_on_every_scenario_writes_the_folder_and_no_value() {
             summary.contains("## Root cause") && summary.contains("## Timeline"),
             "{summary}"
         );
-        if scenario != "healthy" {
+        if !matches!(scenario, "healthy" | "aws-healthy") {
             assert!(
                 summary.contains("**`"),
                 "{scenario}: no root cause code in {summary}"

@@ -3,7 +3,8 @@
 //! a real moto server, reached through ESO's own endpoint variables (AWS_SECRETSMANAGER_ENDPOINT,
 //! AWS_STS_ENDPOINT) on loopback. Incidents: healthy, AccessDenied on one secret (a store whose
 //! user may describe but not read: moto scopes refusals by action, not ARN), a secret scheduled
-//! for deletion, a missing JSON property. The leak test covers access keys, the secret key and
+//! for deletion, a missing JSON property, a version stage the secret does not have, a key ARN in
+//! another region than the store's. The leak test covers access keys, the secret key and
 //! every secret value across -o table / json / yaml and -v.
 
 mod common;
@@ -447,5 +448,70 @@ async fn issue15_rejected_static_keys_are_a_login_failure() {
     assert!(
         !calls.contains("secretsmanager"),
         "no key read after a failed login: {calls}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(has_moto),
+    ignore = "needs moto_server on PATH: pip install 'moto[server]'"
+)]
+async fn issue15_missing_version_stage_and_region_mismatch_have_their_own_root_cause() {
+    let Some(b) = bed().await else {
+        return;
+    };
+    // A stage prod/db does not have (moto keeps AWSCURRENT only), and a key given as the ARN of a
+    // secret in another region than the store's.
+    let mut stage = es("stage", "aws", "prod/db", Some("password"));
+    stage["spec"]["data"][0]["remoteRef"]["version"] = json!("AWSPENDING");
+    let elsewhere = es(
+        "elsewhere",
+        "aws",
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-AbCdEf",
+        None,
+    );
+    for e in [stage, elsewhere] {
+        let e = b.c.create(e);
+        b.c.set_status(&e, es_status(false, &ago(30)));
+    }
+    let o = b.run(&["doctor", "-n", "prod", "-o", "json"]);
+    assert_no_leak(&o, &b.canaries, "doctor");
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap_or(Value::Null);
+    let code_of = |es: &str| {
+        v["findings"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|f| f["object"] == format!("ExternalSecret prod/{es}"))
+            .map(|f| f["code"].as_str().unwrap_or_default().to_string())
+    };
+    assert_eq!(
+        code_of("stage").as_deref(),
+        Some("aws-version-missing"),
+        "{v:#}"
+    );
+    assert_eq!(
+        code_of("elsewhere").as_deref(),
+        Some("aws-region-mismatch"),
+        "{v:#}"
+    );
+    // The near miss on the same secret: the healthy `db` has no finding at all.
+    assert_eq!(code_of("db"), None, "{v:#}");
+
+    let (code, v) = b.chain("stage");
+    assert_eq!(code, Some(1), "{v:#}");
+    assert_eq!(v["verdict"]["code"], "aws-version-missing", "{v:#}");
+    let cause = v["verdict"]["cause"].as_str().unwrap_or_default();
+    assert!(
+        cause.contains("AWSPENDING") && cause.contains("AWSCURRENT"),
+        "{cause}"
+    );
+    let (code, v) = b.chain("elsewhere");
+    assert_eq!(code, Some(1), "{v:#}");
+    assert_eq!(v["verdict"]["code"], "aws-region-mismatch", "{v:#}");
+    let cause = v["verdict"]["cause"].as_str().unwrap_or_default();
+    assert!(
+        cause.contains("us-east-1") && cause.contains("eu-west-1"),
+        "{cause}"
     );
 }

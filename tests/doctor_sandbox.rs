@@ -732,3 +732,75 @@ async fn issue12_a_second_controller_scaled_to_zero_is_no_finding() {
     assert_eq!(code, Some(0), "{report:#}");
     env.sandbox.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue15_a_denied_aws_read_is_simulated_with_the_operators_keys() {
+    // AWS names the refused action and ARN, not the policy: with the operator's keys
+    // (iam:SimulatePrincipalPolicy) the store identity's policies are simulated for it.
+    let mut env = start("aws-access-denied-one-secret").await;
+    let chain = |env: &SandboxEnv| {
+        tokio::task::block_in_place(|| {
+            env.json(&[
+                "describe-chain",
+                "billing-stripe",
+                "-n",
+                "billing",
+                "-o",
+                "json",
+            ])
+        })
+    };
+    // Near miss first: without the operator's keys nothing is simulated, and the command that
+    // would simulate it is the next step, on the ARN AWS named.
+    let (code, v) = chain(&env);
+    assert_eq!(code, Some(1), "{v:#}");
+    assert_eq!(
+        v["provider"]["keys"][0]["policyDecision"],
+        Value::Null,
+        "{v:#}"
+    );
+    let cause = v["verdict"]["cause"].as_str().unwrap_or_default();
+    assert!(!cause.contains("SimulatePrincipalPolicy"), "{cause}");
+    assert!(
+        v["verdict"]["next"].to_string().contains(
+            "aws iam simulate-principal-policy --policy-source-arn arn:aws:iam::123456789012:user/eso-billing \
+             --action-names secretsmanager:GetSecretValue --resource-arns arn:aws:secretsmanager:eu-west-1:123456789012:secret:billing/stripe-"
+        ),
+        "{v:#}"
+    );
+
+    env.login_aws_operator();
+    let (code, v) = chain(&env);
+    assert_eq!(code, Some(1), "{v:#}");
+    assert_eq!(
+        v["provider"]["keys"][0]["policyDecision"], "implicitDeny",
+        "{v:#}"
+    );
+    let cause = v["verdict"]["cause"].as_str().unwrap_or_default();
+    assert!(
+        cause.contains("iam:SimulatePrincipalPolicy (your AWS keys): implicitDeny"),
+        "{cause}"
+    );
+    // doctor's root cause says the same.
+    let (code, d) = tokio::task::block_in_place(|| env.json(&["doctor", "-A", "-o", "json"]));
+    assert_eq!(code, Some(1), "{d:#}");
+    let root = &d["findings"][0];
+    assert_eq!(root["code"], "provider-read-denied", "{d:#}");
+    assert!(root.to_string().contains("implicitDeny"), "{root:#}");
+    // The region was asked once per denied key, as the store's user.
+    let asked: Vec<_> = env
+        .sandbox
+        .aws()
+        .map(|a| a.requests())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| r.action == "SimulatePrincipalPolicy")
+        .map(|r| r.target)
+        .collect();
+    assert_eq!(
+        asked,
+        vec!["arn:aws:iam::123456789012:user/eso-billing"; 2],
+        "one per run (describe-chain, doctor)"
+    );
+    env.sandbox.shutdown().await;
+}

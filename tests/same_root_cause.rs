@@ -525,6 +525,11 @@ fn issue12_every_scenario_is_covered() {
         "vault-tokenreview-forbidden",
         "akv-secret-soft-deleted",
         "akv-secret-expired",
+        "aws-healthy",
+        "aws-irsa-trust-mismatch",
+        "aws-access-denied-one-secret",
+        "aws-secret-scheduled-deletion",
+        "aws-property-missing",
         "scale",
         // Found from ESO's log alone, about no ExternalSecret: tests/eso_logs_sandbox.rs.
         "eso-leader-election-lost",
@@ -575,6 +580,13 @@ scenario!(
     "aws-access-denied-one-secret",
     root "provider-read-denied",
     operator false
+);
+// With the operator's keys the refusal is simulated (iam:SimulatePrincipalPolicy): same root.
+scenario!(
+    issue15_aws_access_denied_one_secret_simulated,
+    "aws-access-denied-one-secret",
+    root "provider-read-denied",
+    operator true
 );
 scenario!(
     issue15_aws_secret_scheduled_deletion,

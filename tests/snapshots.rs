@@ -61,6 +61,23 @@ async fn start(scenario: &str) -> Env {
         env.push(("HTTPS_PROXY", akv.proxy_url()));
         env.push(("NO_PROXY", "127.0.0.1,localhost".to_string()));
     }
+    // The AWS region's endpoints and the on-call operator's keys, as `kubectl eso sandbox` hands them.
+    if let Some(aws) = sandbox.aws() {
+        for var in [
+            "AWS_SECRETSMANAGER_ENDPOINT",
+            "AWS_SSM_ENDPOINT",
+            "AWS_STS_ENDPOINT",
+            "AWS_ENDPOINT_URL_IAM",
+        ] {
+            env.push((var, aws.endpoint()));
+        }
+        let op = aws.operator_credentials();
+        env.push(("AWS_ACCESS_KEY_ID", op.access_key_id));
+        env.push(("AWS_SECRET_ACCESS_KEY", op.secret_access_key));
+        if sandbox.akv().is_none() {
+            env.push(("NO_PROXY", "127.0.0.1,localhost".to_string()));
+        }
+    }
     Env {
         sandbox,
         _dir: dir,

@@ -469,6 +469,24 @@ pub fn not_probed_summary(skipped: Option<&str>) -> String {
     format!("not probed: {rest}")
 }
 
+/// AWS: what `iam:SimulatePrincipalPolicy` (asked with the user's keys) said of the refusal.
+fn policy_simulation(k: &KeyFacts) -> String {
+    let matched = k.policy_matched.join(", ");
+    match k.policy_decision.as_deref() {
+        Some("implicitDeny") => "; iam:SimulatePrincipalPolicy (your AWS keys): implicitDeny, \
+             no statement of the identity's policies allows it"
+            .to_string(),
+        Some("explicitDeny") if !matched.is_empty() => format!(
+            "; iam:SimulatePrincipalPolicy (your AWS keys): explicitDeny by a Deny statement in {matched}"
+        ),
+        Some("allowed") => "; iam:SimulatePrincipalPolicy (your AWS keys): the identity's \
+             policies allow it, so a resource policy, permissions boundary or SCP denies it"
+            .to_string(),
+        Some(d) => format!("; iam:SimulatePrincipalPolicy (your AWS keys): {d}"),
+        None => String::new(),
+    }
+}
+
 /// What is wrong with one remote key, in one sentence; `None` when it is fine.
 pub fn key_problem(k: &KeyFacts, now: Timestamp) -> Option<String> {
     let past = |t: &Option<String>| {
@@ -481,16 +499,21 @@ pub fn key_problem(k: &KeyFacts, now: Timestamp) -> Option<String> {
     }
     if k.readable == Some(false) {
         return Some(format!(
-            "no {} permission on {}{}",
+            "no {} permission on {}{}{}",
             k.needs.as_deref().unwrap_or("read"),
             k.path,
             k.error
                 .as_deref()
                 .map(|e| format!(" ({e})"))
-                .unwrap_or_default()
+                .unwrap_or_default(),
+            policy_simulation(k)
         ));
     }
     if k.exists == Some(false) {
+        // AWS: not in the store's region, which the probe's sentence names.
+        if let (Some("RegionMismatch"), Some(e)) = (k.code.as_deref(), &k.error) {
+            return Some(e.clone());
+        }
         return Some(format!("{} does not exist", k.path));
     }
     if k.destroyed || k.deleted {

@@ -149,10 +149,17 @@ fn store_probe(facts: &ChainFacts) -> Option<StoreProbe> {
         if users.iter().any(|u| u.key == k.key) {
             continue;
         }
+        let mut versions: Vec<Option<String>> = Vec::new();
+        for o in facts.provider.keys.iter().filter(|o| o.key == k.key) {
+            if !versions.contains(&o.version) {
+                versions.push(o.version.clone());
+            }
+        }
         users.push(KeyUser {
             namespace: es.namespace.clone(),
             name: es.name.clone(),
             key: k.key.clone(),
+            versions,
             missing_properties: missing,
         });
     }

@@ -88,6 +88,9 @@ codes! {
     VAULT_MOUNT_MISSING = "vault-mount-missing", Provider;
     VAULT_SECRET_DELETED = "vault-secret-deleted", Provider;
     AWS_IRSA_TRUST_MISMATCH = "aws-irsa-trust-mismatch", Provider;
+    AWS_KMS_DECRYPT_DENIED = "aws-kms-decrypt-denied", Provider;
+    AWS_VERSION_MISSING = "aws-version-missing", Provider;
+    AWS_REGION_MISMATCH = "aws-region-mismatch", Provider;
     AZURE_CLIENT_SECRET_EXPIRED = "azure-client-secret-expired", Credentials;
     AZURE_CLIENT_SECRET_INVALID = "azure-client-secret-invalid", Credentials;
     AZURE_FEDERATED_CREDENTIAL_MISMATCH = "azure-federated-credential-mismatch", Provider;

@@ -326,6 +326,21 @@ pub fn key(
 /// Providers whose codes are not classified here (AWS, …): the class from the facts, the cause
 /// in the provider's own words as the probe recorded them (which action on which ARN).
 fn other_provider_key(k: &KeyFacts, now: jiff::Timestamp) -> Option<Class> {
+    // AWS's own classes first: the probe names them from DescribeSecret and the refusal's code.
+    let code = match k.code.as_deref() {
+        Some("KMSAccessDenied") => Some(AWS_KMS_DECRYPT_DENIED),
+        Some("VersionNotFound" | "ParameterVersionNotFound") => Some(AWS_VERSION_MISSING),
+        Some("RegionMismatch") => Some(AWS_REGION_MISMATCH),
+        _ => None,
+    };
+    if let Some(code) = code {
+        // The probe's sentence names the key, stage or region; "does not exist" would not.
+        let cause = k
+            .error
+            .clone()
+            .or_else(|| crate::analysis::chain::key_problem(k, now))?;
+        return Some(class(code, cause));
+    }
     let problem = crate::analysis::chain::key_problem(k, now)?;
     let code = if k.readable == Some(false) {
         PROVIDER_READ_DENIED
@@ -369,6 +384,71 @@ mod tests {
         };
         let c = other_provider_key(&other, now).map(|c| c.code);
         assert_eq!(c, Some(PROVIDER_READ_DENIED));
+    }
+
+    #[test]
+    fn issue15_aws_kms_version_and_region_refusals_have_their_own_class() {
+        let now = jiff::Timestamp::now();
+        let base = KeyFacts {
+            key: "prod/db".into(),
+            path: "arn:aws:secretsmanager:eu-west-1:1:secret:prod/db-AbCdEf".into(),
+            ..KeyFacts::default()
+        };
+        let kms = KeyFacts {
+            readable: Some(false),
+            code: Some("KMSAccessDenied".into()),
+            error: Some("KMS refuses to decrypt prod/db".into()),
+            ..base.clone()
+        };
+        let stage = KeyFacts {
+            exists: Some(true),
+            code: Some("VersionNotFound".into()),
+            error: Some("secret prod/db has no version with stage AWSPENDING".into()),
+            ..base.clone()
+        };
+        let parameter_version = KeyFacts {
+            exists: Some(true),
+            code: Some("ParameterVersionNotFound".into()),
+            error: Some("parameter /prod/db: that version does not exist".into()),
+            ..base.clone()
+        };
+        let region = KeyFacts {
+            exists: Some(false),
+            code: Some("RegionMismatch".into()),
+            error: Some("no secret prod/db in region eu-west-1: it is in us-east-1".into()),
+            ..base.clone()
+        };
+        let class_of = |k: &KeyFacts| other_provider_key(k, now).map(|c| c.code);
+        assert_eq!(class_of(&kms), Some(AWS_KMS_DECRYPT_DENIED));
+        assert_eq!(class_of(&stage), Some(AWS_VERSION_MISSING));
+        assert_eq!(class_of(&parameter_version), Some(AWS_VERSION_MISSING));
+        assert_eq!(class_of(&region), Some(AWS_REGION_MISMATCH));
+        // The cause is the probe's sentence, not a generic one.
+        let cause = other_provider_key(&stage, now)
+            .map(|c| c.cause)
+            .unwrap_or_default();
+        assert!(cause.contains("AWSPENDING"), "{cause}");
+        let cause = other_provider_key(&region, now)
+            .map(|c| c.cause)
+            .unwrap_or_default();
+        assert!(cause.contains("it is in us-east-1"), "{cause}");
+        // Near misses: an identity-policy refusal and a plainly missing secret keep their class.
+        let denied = KeyFacts {
+            readable: Some(false),
+            code: Some("AccessDeniedException".into()),
+            error: Some("secretsmanager:GetSecretValue denied".into()),
+            ..base.clone()
+        };
+        assert_eq!(class_of(&denied), Some(PROVIDER_READ_DENIED));
+        let missing = KeyFacts {
+            exists: Some(false),
+            code: Some("ResourceNotFoundException".into()),
+            error: Some("no secret".into()),
+            ..base.clone()
+        };
+        assert_eq!(class_of(&missing), Some(PROVIDER_KEY_MISSING));
+        // A healthy key is no finding at all.
+        assert_eq!(class_of(&base), None);
     }
 
     #[test]

@@ -275,6 +275,10 @@ pub struct KeyFacts {
     /// Property names of the remote secret (Vault), never values.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub properties: Vec<String>,
+    /// AWS: the `remoteRef.version` this key was read at (`None`: the current one); the same key
+    /// at two versions is two entries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
     /// AWS: the KMS key the secret is encrypted with (`aws/secretsmanager` when AWS's own).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kms_key: Option<String>,
@@ -288,6 +292,13 @@ pub struct KeyFacts {
     /// When it was deleted (Vault KV v2 `deletion_time`, Key Vault `deletedDate`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deleted_at: Option<String>,
+    /// AWS: `iam:SimulatePrincipalPolicy` for the refused action, asked with the user's own keys:
+    /// `implicitDeny`, `explicitDeny` (or `allowed`: then not the identity policy), and the ids
+    /// of the policies whose statements matched (issue 15).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_decision: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policy_matched: Vec<String>,
     /// A similarly named key that does exist (a typo in `remoteRef.key`?).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub did_you_mean: Option<String>,
@@ -296,6 +307,23 @@ pub struct KeyFacts {
     pub code: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+impl KeyFacts {
+    /// AWS: the action and resource ARN of the refusal in `error` ("... is not authorized to
+    /// perform: ACTION on resource: ARN because ..."); `None` when it names no ARN.
+    pub fn aws_denied(&self) -> Option<(String, String)> {
+        let error = self.error.as_deref()?;
+        let after = |marker: &str| {
+            error
+                .split_once(marker)
+                .and_then(|(_, rest)| rest.split_whitespace().next())
+                .map(|w| w.trim_end_matches([';', ',', ')']).to_string())
+        };
+        let action = after("authorized to perform: ")?;
+        let resource = after("on resource: ").filter(|r| r.starts_with("arn:"))?;
+        Some((action, resource))
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

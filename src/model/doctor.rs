@@ -379,6 +379,9 @@ pub struct KeyUser {
     pub name: String,
     /// The remote key, as in `KeyFacts::key`.
     pub key: String,
+    /// The `remoteRef.version`s it asks of that key (`None`: the current one), to tell which
+    /// of an AWS key's versions concerns it (`KeyFacts::version`).
+    pub versions: Vec<Option<String>>,
     /// `remoteRef.property` values the ExternalSecret asks of this key that the remote secret
     /// does not have (ESO fails the sync on each).
     pub missing_properties: Vec<String>,

@@ -870,3 +870,100 @@ fn issue14_a_refused_dynamic_write_names_the_capability_it_needs() {
         Some("no update permission on pki/issue/web")
     );
 }
+
+#[test]
+fn issue15_an_aws_refusal_says_what_the_policy_simulation_found() {
+    let denied = KeyFacts {
+        key: "billing/stripe".into(),
+        path: "billing/stripe".into(),
+        readable: Some(false),
+        code: Some("AccessDeniedException".into()),
+        error: Some("secretsmanager:GetSecretValue denied".into()),
+        ..KeyFacts::default()
+    };
+    // Without the user's keys nothing was simulated: the refusal alone.
+    assert_eq!(
+        key_problem(&denied, now()).as_deref(),
+        Some("no read permission on billing/stripe (secretsmanager:GetSecretValue denied)")
+    );
+    let implicit = KeyFacts {
+        policy_decision: Some("implicitDeny".into()),
+        ..denied.clone()
+    };
+    let p = key_problem(&implicit, now()).unwrap_or_default();
+    assert!(
+        p.ends_with("implicitDeny, no statement of the identity's policies allows it"),
+        "{p}"
+    );
+    let explicit = KeyFacts {
+        policy_decision: Some("explicitDeny".into()),
+        policy_matched: vec!["deny-billing".into()],
+        ..denied.clone()
+    };
+    let p = key_problem(&explicit, now()).unwrap_or_default();
+    assert!(
+        p.ends_with("explicitDeny by a Deny statement in deny-billing"),
+        "{p}"
+    );
+    let allowed = KeyFacts {
+        policy_decision: Some("allowed".into()),
+        ..denied
+    };
+    let p = key_problem(&allowed, now()).unwrap_or_default();
+    assert!(
+        p.contains("resource policy, permissions boundary or SCP"),
+        "{p}"
+    );
+}
+
+#[test]
+fn issue15_denied_action_is_read_from_aws_refusal() {
+    let denied = |e: &str| {
+        KeyFacts {
+            error: Some(e.to_string()),
+            ..KeyFacts::default()
+        }
+        .aws_denied()
+    };
+    let e = "secretsmanager:GetSecretValue denied: HTTP 400 AccessDeniedException: User: arn:aws:iam::1:user/eso \
+             is not authorized to perform: secretsmanager:GetSecretValue on resource: arn:aws:secretsmanager:eu-west-1:1:secret:billing/stripe-aWbedU \
+             because no identity-based policy allows the secretsmanager:GetSecretValue action; DescribeSecret refused (AccessDeniedException)";
+    assert_eq!(
+        denied(e),
+        Some((
+            "secretsmanager:GetSecretValue".to_string(),
+            "arn:aws:secretsmanager:eu-west-1:1:secret:billing/stripe-aWbedU".to_string()
+        ))
+    );
+    // Near miss: a refusal that names a bare name, not an ARN, is not simulated.
+    assert_eq!(
+        denied("User: x is not authorized to perform: ssm:GetParameter on resource: db"),
+        None
+    );
+    assert_eq!(denied("Access to KMS is not allowed"), None);
+}
+
+#[test]
+fn issue15_a_key_in_another_region_says_so_rather_than_missing() {
+    let elsewhere = KeyFacts {
+        key: "arn:aws:secretsmanager:us-east-1:1:secret:db-x".into(),
+        path: "arn:aws:secretsmanager:us-east-1:1:secret:db-x".into(),
+        exists: Some(false),
+        code: Some("RegionMismatch".into()),
+        error: Some(
+            "no secret db-x in region eu-west-1: the key is an ARN in region us-east-1".into(),
+        ),
+        ..KeyFacts::default()
+    };
+    let p = key_problem(&elsewhere, now()).unwrap_or_default();
+    assert!(p.contains("ARN in region us-east-1"), "{p}");
+    // Near miss: a plainly missing key keeps the short sentence.
+    let missing = KeyFacts {
+        code: Some("ResourceNotFoundException".into()),
+        ..elsewhere
+    };
+    assert_eq!(
+        key_problem(&missing, now()).as_deref(),
+        Some("arn:aws:secretsmanager:us-east-1:1:secret:db-x does not exist")
+    );
+}

@@ -79,24 +79,29 @@ pub(super) fn key_cause(
             } else {
                 "secretsmanager:GetSecretValue"
             };
+            // IAM simulates a user or a role, not a role's session; AWS's refusal names the ARN.
             let who = f
                 .provider
                 .identity
                 .as_deref()
                 .and_then(|i| i.split_whitespace().next())
-                .filter(|i| i.starts_with("arn:"));
-            next.push(match who {
-                Some(who) => format!(
-                    "aws iam simulate-principal-policy --policy-source-arn {who} --action-names {action} --resource-arns {}",
-                    k.path
-                ),
-                // Who the store logs in as (role, serviceAccountRef or secretRef) is in its auth.
-                None => format!(
-                    "{}   # the identity the store logs in as",
-                    super::verdict::store_get(f, "aws.auth")
-                ),
-            });
-            next.push(format!("grant {action} on {} to the store's identity", k.path));
+                .and_then(crate::provider::aws::iam::principal_of);
+            let (action, resource) = k
+                .aws_denied()
+                .unwrap_or_else(|| (action.to_string(), k.path.clone()));
+            if k.policy_decision.is_none() {
+                next.push(match who {
+                    Some(who) => format!(
+                        "aws iam simulate-principal-policy --policy-source-arn {who} --action-names {action} --resource-arns {resource}"
+                    ),
+                    // Who the store logs in as (role, serviceAccountRef or secretRef) is in its auth.
+                    None => format!(
+                        "{}   # the identity the store logs in as",
+                        super::verdict::store_get(f, "aws.auth")
+                    ),
+                });
+            }
+            next.push(format!("grant {action} on {resource} to the store's identity"));
         }
         _ if k.property_exists == Some(false) => next.push(format!(
             "fix remoteRef.property of {es} in Git, or add {:?} to the secret's JSON",
@@ -201,6 +206,30 @@ mod tests {
         let (_, next) = next_for(&f, &denied);
         assert!(
             next[0].starts_with("aws iam simulate-principal-policy --policy-source-arn arn:aws:iam::1:user/eso --action-names secretsmanager:GetSecretValue"),
+            "{next:?}"
+        );
+        // An IRSA session is simulated as its role, on the ARN AWS's refusal names.
+        let mut irsa = f.clone();
+        irsa.provider.identity =
+            Some("arn:aws:sts::1:assumed-role/eso/kubectl-eso-probe (IRSA role ...)".into());
+        let named = KeyFacts {
+            error: Some("User: arn:aws:sts::1:assumed-role/eso/kubectl-eso-probe is not authorized to perform: secretsmanager:GetSecretValue on resource: arn:aws:secretsmanager:eu-west-1:1:secret:prod/api-AbCdEf because ...".into()),
+            ..denied.clone()
+        };
+        let (_, next) = next_for(&irsa, &named);
+        assert_eq!(
+            next[0],
+            "aws iam simulate-principal-policy --policy-source-arn arn:aws:iam::1:role/eso --action-names secretsmanager:GetSecretValue \
+             --resource-arns arn:aws:secretsmanager:eu-west-1:1:secret:prod/api-AbCdEf"
+        );
+        // Already simulated with the user's keys (the cause says the decision): no command to run.
+        let simulated = KeyFacts {
+            policy_decision: Some("implicitDeny".into()),
+            ..named
+        };
+        let (_, next) = next_for(&irsa, &simulated);
+        assert!(
+            next[0].starts_with("grant secretsmanager:GetSecretValue on arn:aws:secretsmanager:eu-west-1:1:secret:prod/api-AbCdEf"),
             "{next:?}"
         );
         let kms = KeyFacts {

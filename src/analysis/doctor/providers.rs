@@ -116,7 +116,14 @@ fn store_findings(p: &StoreProbe, now: Timestamp, out: &mut Vec<Finding>) {
         return;
     }
     for key in &p.provider.keys {
-        let users: Vec<&KeyUser> = p.users.iter().filter(|u| u.key == key.key).collect();
+        // An AWS key is probed once per version asked: each version's facts concern only the
+        // ExternalSecrets that ask that version.
+        let users: Vec<&KeyUser> = p
+            .users
+            .iter()
+            .filter(|u| u.key == key.key)
+            .filter(|u| p.provider_kind != "aws" || u.versions.contains(&key.version))
+            .collect();
         let class = crate::diagnose::provider::key(
             &p.provider_kind,
             key,
@@ -147,6 +154,7 @@ fn store_findings(p: &StoreProbe, now: Timestamp, out: &mut Vec<Finding>) {
                     }
                     // The grant is missing on the remote side, not a wrong key.
                     KUBERNETES_RBAC_DENIED => f = f.field("spec.provider.kubernetes.auth"),
+                    AWS_VERSION_MISSING => f = f.field("spec.data[].remoteRef.version"),
                     // The key is right: the fault is the secret's state in the provider.
                     VAULT_SECRET_DELETED | AZURE_SECRET_DELETED | PROVIDER_SECRET_EXPIRED => {}
                     _ => f = f.field("spec.data[].remoteRef.key"),

@@ -484,6 +484,7 @@ fn user(name: &str, key: &str) -> KeyUser {
         namespace: "netbox".into(),
         name: name.into(),
         key: key.into(),
+        versions: vec![None],
         missing_properties: vec![],
     }
 }
@@ -581,6 +582,43 @@ fn a_property_the_remote_secret_lacks_is_an_error_naming_the_properties_it_has()
         c.findings[0].message,
         "remote key db has no property pasword (properties: password, username): ESO fails the sync"
     );
+}
+
+#[test]
+fn issue15_an_aws_version_finding_lands_only_on_the_externalsecrets_asking_that_version() {
+    // prod/db probed twice: the current version (fine) and AWSPENDING (not there).
+    let current = key("prod/db");
+    let pending = KeyFacts {
+        version: Some("AWSPENDING".into()),
+        exists: Some(true),
+        code: Some("VersionNotFound".into()),
+        error: Some("secret prod/db has no version with stage AWSPENDING".into()),
+        ..key("prod/db")
+    };
+    let mut asks_pending = user("pending", "prod/db");
+    asks_pending.versions = vec![Some("AWSPENDING".into())];
+    let mut asks_both = user("both", "prod/db");
+    asks_both.versions = vec![None, Some("AWSPENDING".into())];
+    let mut aws = probe(
+        None,
+        vec![current, pending],
+        vec![user("current", "prod/db"), asks_pending, asks_both],
+    );
+    aws.provider_kind = "aws".into();
+    let r = run_probes(std::slice::from_ref(&aws));
+    let c = check(&r, CheckId::Providers);
+    assert_eq!(
+        objects(c),
+        vec![
+            "ExternalSecret netbox/both",
+            "ExternalSecret netbox/pending"
+        ]
+    );
+    assert_eq!(c.findings[0].code, "aws-version-missing");
+    // Near miss: other providers keep matching on the key alone (they probe each key once).
+    aws.provider_kind = "vault".into();
+    let r = run_probes(&[aws]);
+    assert_eq!(objects(check(&r, CheckId::Providers)).len(), 3);
 }
 
 #[test]

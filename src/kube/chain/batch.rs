@@ -357,12 +357,13 @@ fn own_values<'v>(
 /// One entry per distinct remote key the ExternalSecret reads, with the properties it asks of
 /// that key that the provider's value lacks (known only where the value was read).
 fn key_users(facts: &ExternalSecretFacts, own: &[Option<&RemoteValue>]) -> Vec<KeyUser> {
-    let mut by_key: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    let mut by_key: BTreeMap<&str, (BTreeSet<String>, BTreeSet<Option<String>>)> = BTreeMap::new();
     for (r, v) in facts.remote_refs.iter().zip(own) {
         if r.find || r.key.is_empty() {
             continue;
         }
-        let missing = by_key.entry(r.key.as_str()).or_default();
+        let (missing, versions) = by_key.entry(r.key.as_str()).or_default();
+        versions.insert(r.version.clone());
         if let (Some(v), Some(p)) = (v, r.property.as_deref())
             && matches!(select(v, Some(p)), Selected::MissingProperty)
         {
@@ -371,10 +372,11 @@ fn key_users(facts: &ExternalSecretFacts, own: &[Option<&RemoteValue>]) -> Vec<K
     }
     by_key
         .into_iter()
-        .map(|(key, missing)| KeyUser {
+        .map(|(key, (missing, versions))| KeyUser {
             namespace: facts.namespace.clone(),
             name: facts.name.clone(),
             key: key.to_string(),
+            versions: versions.into_iter().collect(),
             missing_properties: missing.into_iter().collect(),
         })
         .collect()

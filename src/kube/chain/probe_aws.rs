@@ -200,9 +200,17 @@ pub async fn probe(
         facts.aws_trust =
             explain_trust(http, &settings.region, role_arn, service_account, token).await;
     }
+    // AWS says which action on which ARN it refused, not which policy: with the user's own keys
+    // ask IAM to simulate the store identity's policies for it (once per distinct denied key).
+    let mut keys = outcome.keys;
+    if who == ProbeAs::Eso
+        && let Some(principal) = outcome.identity.as_deref().and_then(aws::iam::principal_of)
+    {
+        explain_denials(http, &settings, &principal, &mut keys).await;
+    }
     for (i, r) in refs.iter().enumerate() {
         let Some(at) = slot[i] else { continue };
-        let Some(base) = outcome.keys.get(at) else {
+        let Some(base) = keys.get(at) else {
             continue;
         };
         let mut k = base.clone();
@@ -228,6 +236,41 @@ pub async fn probe(
         });
     }
     (facts, values)
+}
+
+/// `iam:SimulatePrincipalPolicy` for each key refused with `AccessDeniedException`, asked with
+/// the user's keys; nothing without them, and a refused simulation is left unsaid (the refusal
+/// itself already names the action and ARN).
+async fn explain_denials(
+    http: &ProbeHttp,
+    settings: &AwsStore,
+    principal: &str,
+    keys: &mut [crate::model::chain::KeyFacts],
+) {
+    let Some(creds) = creds_from_env() else {
+        return;
+    };
+    let endpoint = aws::iam::endpoint(&settings.region, std::env::var("AWS_ENDPOINT_URL_IAM").ok());
+    for k in keys.iter_mut() {
+        if k.readable != Some(false) || k.code.as_deref() != Some("AccessDeniedException") {
+            continue;
+        }
+        let Some((action, resource)) = k.aws_denied() else {
+            continue;
+        };
+        if let Ok(sim) = aws::iam::simulate_principal_policy(
+            http, &endpoint, &creds, principal, &action, &resource,
+        )
+        .await
+        {
+            k.policy_decision = Some(crate::sanitize::line(&sim.decision));
+            k.policy_matched = sim
+                .matched
+                .iter()
+                .map(|m| crate::sanitize::line(m))
+                .collect();
+        }
+    }
 }
 
 /// The role's trust policy read with the user's keys, and the claims of the token STS refused.

@@ -1,5 +1,5 @@
 //! IAM reads that explain a refusal (issue 15), made with the user's own AWS keys: `GetRole` for
-//! a role's trust policy. IAM is global: `https://iam.amazonaws.com` (`.cn` partition:
+//! a role's trust policy, `SimulatePrincipalPolicy` for an action the store's identity was refused. IAM is global: `https://iam.amazonaws.com` (`.cn` partition:
 //! `https://iam.cn-north-1.amazonaws.com.cn`), or the endpoint the user sets in this tool's
 //! environment as the AWS SDKs read it (`AWS_ENDPOINT_URL_IAM`). Signed for `us-east-1`.
 
@@ -72,6 +72,102 @@ pub async fn role_trust_policy(
     })
 }
 
+/// What `iam:SimulatePrincipalPolicy` said about one action on one resource for a principal:
+/// `allowed`, `implicitDeny` or `explicitDeny`, and the ids of the policies whose statements
+/// matched (the deny's, or the allow's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Simulation {
+    pub decision: String,
+    pub matched: Vec<String>,
+}
+
+/// `iam:SimulatePrincipalPolicy` for `principal_arn` (an IAM user or role, not a session).
+pub async fn simulate_principal_policy(
+    http: &ProbeHttp,
+    endpoint: &str,
+    creds: &AwsCreds,
+    principal_arn: &str,
+    action: &str,
+    resource_arn: &str,
+) -> Result<Simulation, AwsError> {
+    let mut scrub = vec![creds.access_key_id.clone(), creds.secret_access_key.clone()];
+    scrub.extend(creds.session_token.clone());
+    let call = Call {
+        http,
+        region: "us-east-1",
+        scrub,
+    };
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
+            ("Action", "SimulatePrincipalPolicy"),
+            ("Version", "2010-05-08"),
+            ("PolicySourceArn", principal_arn),
+            ("ActionNames.member.1", action),
+            ("ResourceArns.member.1", resource_arn),
+        ])
+        .finish();
+    let a = call
+        .post(
+            endpoint,
+            "iam",
+            Some(creds),
+            &[(
+                "content-type",
+                "application/x-www-form-urlencoded; charset=utf-8",
+            )],
+            body.into_bytes(),
+            &format!("iam SimulatePrincipalPolicy {action} {resource_arn}"),
+        )
+        .await?;
+    if a.status >= 300 {
+        return Err(call.error(&a));
+    }
+    simulation(&a.body).ok_or_else(|| AwsError {
+        status: a.status,
+        code: "InvalidAnswer".into(),
+        message: "SimulatePrincipalPolicy answered without EvalDecision".into(),
+    })
+}
+
+/// The first evaluation result of a `SimulatePrincipalPolicy` answer.
+fn simulation(body: &str) -> Option<Simulation> {
+    let decision = xml_text(body, "EvalDecision")?;
+    let mut matched = Vec::new();
+    let mut rest = body;
+    while let Some(id) = xml_text(rest, "SourcePolicyId") {
+        if !matched.contains(&id) {
+            matched.push(id);
+        }
+        let Some(at) = rest.find("</SourcePolicyId>") else {
+            break;
+        };
+        rest = &rest[at + "</SourcePolicyId>".len()..];
+    }
+    Some(Simulation { decision, matched })
+}
+
+/// The IAM principal behind a caller ARN: an assumed-role session's role
+/// (`arn:aws:sts::A:assumed-role/R/S` -> `arn:aws:iam::A:role/R`), a user as is.
+pub fn principal_of(caller_arn: &str) -> Option<String> {
+    let rest = caller_arn.strip_prefix("arn:")?;
+    let mut parts = rest.splitn(5, ':');
+    let (partition, service, _, account, resource) = (
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+    );
+    match (service, resource.split_once('/')) {
+        ("iam", Some(("user" | "role", _))) => Some(caller_arn.to_string()),
+        ("sts", Some(("assumed-role", r))) => {
+            let role = r.split('/').next().filter(|r| !r.is_empty())?;
+            Some(format!("arn:{partition}:iam::{account}:role/{role}"))
+        }
+        _ => None,
+    }
+}
+
 /// The `iss`, `sub` and `aud` claims of a JWT (decoded, not verified: only read to explain).
 pub fn token_claims(jwt: &str) -> Option<(String, String, Vec<String>)> {
     use base64::Engine;
@@ -126,5 +222,41 @@ mod tests {
             ))
         );
         assert_eq!(token_claims("not-a-jwt"), None);
+    }
+
+    #[test]
+    fn issue15_simulation_answer_and_principal() {
+        let body = r#"<SimulatePrincipalPolicyResponse><SimulatePrincipalPolicyResult><EvaluationResults><member>
+<EvalDecision>explicitDeny</EvalDecision><MatchedStatements><member><SourcePolicyId>deny-billing</SourcePolicyId></member>
+<member><SourcePolicyId>deny-billing</SourcePolicyId></member><member><SourcePolicyId>other</SourcePolicyId></member></MatchedStatements>
+</member></EvaluationResults></SimulatePrincipalPolicyResult></SimulatePrincipalPolicyResponse>"#;
+        assert_eq!(
+            simulation(body),
+            Some(Simulation {
+                decision: "explicitDeny".into(),
+                matched: vec!["deny-billing".into(), "other".into()]
+            })
+        );
+        let implicit = "<EvaluationResults><member><EvalDecision>implicitDeny</EvalDecision><MatchedStatements/></member></EvaluationResults>";
+        assert_eq!(
+            simulation(implicit),
+            Some(Simulation {
+                decision: "implicitDeny".into(),
+                matched: vec![]
+            })
+        );
+        assert_eq!(simulation("<Error><Code>AccessDenied</Code></Error>"), None);
+
+        assert_eq!(
+            principal_of("arn:aws:sts::1:assumed-role/eso-shop/kubectl-eso-probe").as_deref(),
+            Some("arn:aws:iam::1:role/eso-shop")
+        );
+        assert_eq!(
+            principal_of("arn:aws:iam::1:user/eso").as_deref(),
+            Some("arn:aws:iam::1:user/eso")
+        );
+        // Near misses: a federated user, not an ARN.
+        assert_eq!(principal_of("arn:aws:sts::1:federated-user/bob"), None);
+        assert_eq!(principal_of("eso"), None);
     }
 }

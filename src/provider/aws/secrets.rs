@@ -56,6 +56,7 @@ async fn read_one(
         key: crate::sanitize::line(&k.key),
         path: crate::sanitize::line(&id),
         property: k.property.clone(),
+        version: k.version.as_deref().map(crate::sanitize::line),
         ..KeyFacts::default()
     };
     let mismatch = region_mismatch(&id, &store.region);

@@ -47,6 +47,7 @@ async fn read_one(
         key: crate::sanitize::line(&k.key),
         path: crate::sanitize::line(&name),
         property: k.property.clone(),
+        version: k.version.as_deref().map(crate::sanitize::line),
         ..KeyFacts::default()
     };
     let got = call

@@ -1,5 +1,5 @@
 //! The sandbox's AWS region: Secrets Manager, Systems Manager Parameter Store, STS and the IAM
-//! reads an on-call engineer makes (`GetRole`), in one in-process HTTP server on loopback that
+//! reads an on-call engineer makes (`GetRole`, `SimulatePrincipalPolicy`), in one in-process HTTP server on loopback that
 //! speaks AWS's wire protocols (JSON 1.1 with `X-Amz-Target`; the Query protocol with XML).
 //!
 //! Like the sandbox's Vault (which is always its in-process simulation, contract-tested against
@@ -19,6 +19,9 @@
 //!   does, JSON `AccessDeniedException`, HTTP 400, with AWS's "User: … is not authorized to
 //!   perform: … on resource: … because no identity-based policy allows the … action".
 //! - moto answers `ResourceNotFoundException` with HTTP 404; AWS (and the region) with 400.
+//! - moto does not implement `iam:SimulatePrincipalPolicy`; the region answers it from the
+//!   principal's identity policies (no contract test: nothing to compare with), as AWS's
+//!   reference describes the answer (`EvalDecision`, `MatchedStatements[].SourcePolicyId`).
 //! - moto words a deleted secret's refusal "You tried to perform the operation on a secret that's
 //!   currently marked deleted."; AWS (and the region, and the events ESO users see): "You can't
 //!   perform this operation on the secret because it was marked for deletion."
@@ -178,7 +181,7 @@ impl AwsSim {
     }
 
     /// An access key for an on-call operator (IAM user `sandbox-operator`): `iam:GetRole`,
-    /// describe and list on Secrets Manager and Parameter Store — no value. Handed to
+    /// `iam:SimulatePrincipalPolicy`, describe and list on Secrets Manager and Parameter Store — no value. Handed to
     /// `kubectl eso sandbox`'s subcommand as AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY.
     pub fn operator_credentials(&self) -> sigv4::Creds {
         let creds = sigv4::Creds {
@@ -187,7 +190,7 @@ impl AwsSim {
             session_token: None,
         };
         let policy = serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
-            "Action": ["iam:GetRole", "secretsmanager:DescribeSecret", "secretsmanager:ListSecrets",
+            "Action": ["iam:GetRole", "iam:SimulatePrincipalPolicy", "secretsmanager:DescribeSecret", "secretsmanager:ListSecrets",
                 "ssm:DescribeParameters"], "Resource": "*"}]});
         self.with(|r| {
             r.put_user(

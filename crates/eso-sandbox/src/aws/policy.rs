@@ -65,8 +65,19 @@ pub enum Decision {
 
 /// Identity-based policies of one principal, for `action` on `resource`.
 pub fn evaluate(policies: &[Value], action: &str, resource: &str) -> Decision {
-    let mut allowed = false;
-    for policy in policies {
+    evaluate_matched(policies, action, resource).0
+}
+
+/// As [`evaluate`], with the indices of the policies whose statements decided it (the denying
+/// ones for an explicit deny, the allowing ones otherwise), as `SimulatePrincipalPolicy` names
+/// its `MatchedStatements`.
+pub fn evaluate_matched(
+    policies: &[Value],
+    action: &str,
+    resource: &str,
+) -> (Decision, Vec<usize>) {
+    let (mut allows, mut denies) = (Vec::new(), Vec::new());
+    for (i, policy) in policies.iter().enumerate() {
         for s in statements(policy) {
             // Conditions in identity policies are not simulated: such a statement never applies.
             if s.get("Condition").is_some() {
@@ -79,17 +90,20 @@ pub fn evaluate(policies: &[Value], action: &str, resource: &str) -> Decision {
             {
                 continue;
             }
+            let seen = |v: &Vec<usize>| v.last() == Some(&i);
             match s.get("Effect").and_then(Value::as_str) {
-                Some("Deny") => return Decision::ExplicitDeny,
-                Some("Allow") => allowed = true,
+                Some("Deny") if !seen(&denies) => denies.push(i),
+                Some("Allow") if !seen(&allows) => allows.push(i),
                 _ => {}
             }
         }
     }
-    if allowed {
-        Decision::Allowed
+    if !denies.is_empty() {
+        (Decision::ExplicitDeny, denies)
+    } else if !allows.is_empty() {
+        (Decision::Allowed, allows)
     } else {
-        Decision::ImplicitDeny
+        (Decision::ImplicitDeny, Vec::new())
     }
 }
 
@@ -246,6 +260,30 @@ mod tests {
         assert_eq!(
             evaluate(&[], "ssm:GetParameter", "*"),
             Decision::ImplicitDeny
+        );
+    }
+
+    #[test]
+    fn the_deciding_policies_are_named() {
+        let allow = json!({"Statement": [{"Effect": "Allow", "Action": "secretsmanager:*", "Resource": "*"},
+            {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": "*"}]});
+        let deny = json!({"Statement": {"Effect": "Deny", "Action": "secretsmanager:GetSecretValue", "Resource": "arn:aws:secretsmanager:*:*:secret:prod/api-*"}});
+        let other = json!({"Statement": {"Effect": "Allow", "Action": "ssm:GetParameter", "Resource": "*"}});
+        let policies = [other, allow, deny];
+        let api = "arn:aws:secretsmanager:eu-west-1:1:secret:prod/api-AbCdEf";
+        let db = "arn:aws:secretsmanager:eu-west-1:1:secret:prod/db-AbCdEf";
+        assert_eq!(
+            evaluate_matched(&policies, "secretsmanager:GetSecretValue", api),
+            (Decision::ExplicitDeny, vec![2])
+        );
+        // Near miss: another secret, the allowing policy (once, though two statements match).
+        assert_eq!(
+            evaluate_matched(&policies, "secretsmanager:GetSecretValue", db),
+            (Decision::Allowed, vec![1])
+        );
+        assert_eq!(
+            evaluate_matched(&policies[..1], "secretsmanager:GetSecretValue", db),
+            (Decision::ImplicitDeny, vec![])
         );
     }
 

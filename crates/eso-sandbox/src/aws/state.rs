@@ -395,6 +395,7 @@ impl Region {
             .map(str::to_string)
             .or_else(|| form.get("RoleArn").cloned())
             .or_else(|| form.get("RoleName").cloned())
+            .or_else(|| form.get("PolicySourceArn").cloned())
             .unwrap_or_default();
         self.log.push(Logged {
             service: service.to_string(),
@@ -429,6 +430,9 @@ impl Region {
             }
             ("sts", "AssumeRole") => self.assume_role(&caller, &form, &rid),
             ("iam", "GetRole") => self.get_role(&caller, &form, &rid),
+            ("iam", "SimulatePrincipalPolicy") => {
+                self.simulate_principal_policy(&caller, &form, &rid)
+            }
             (_, other) if json_protocol => Reply::json_error(
                 "UnknownOperationException",
                 &format!("the sandbox's region does not implement {other}"),
@@ -883,5 +887,73 @@ impl Region {
             escape(&arn)
         );
         Reply::xml("GetRole", IAM_NS, &result, rid)
+    }
+
+    /// `iam:SimulatePrincipalPolicy` for a user or role of the account, on its identity-based
+    /// policies, for the first of `ActionNames` and of `ResourceArns` (the probe asks one of
+    /// each). Inline policies have no names here: the N-th is `<principal>-inline-<N>`.
+    fn simulate_principal_policy(
+        &self,
+        caller: &Principal,
+        form: &BTreeMap<String, String>,
+        rid: &str,
+    ) -> Reply {
+        let source = form.get("PolicySourceArn").cloned().unwrap_or_default();
+        let d = self.authorize(caller, "iam:SimulatePrincipalPolicy", &source);
+        if d != Decision::Allowed {
+            return Reply::xml_error(
+                403,
+                "AccessDenied",
+                &self.denied_text(caller, "iam:SimulatePrincipalPolicy", &source, d),
+                rid,
+            );
+        }
+        let user = source.strip_prefix(&format!("arn:aws:iam::{ACCOUNT}:user/"));
+        let role = source.strip_prefix(&format!("arn:aws:iam::{ACCOUNT}:role/"));
+        let found = match (user, role) {
+            (Some(u), _) => self.users.get(u).map(|x| (u, x.policies.clone())),
+            (_, Some(r)) => self.roles.get(r).map(|x| (r, x.policies.clone())),
+            _ => None,
+        };
+        let Some((name, policies)) = found else {
+            return Reply::xml_error(
+                400,
+                "InvalidInput",
+                &format!(
+                    "Invalid Entity Arn: {source} does not clearly define entity type and name."
+                ),
+                rid,
+            );
+        };
+        let action = form
+            .get("ActionNames.member.1")
+            .cloned()
+            .unwrap_or_default();
+        let resource = form
+            .get("ResourceArns.member.1")
+            .cloned()
+            .unwrap_or_else(|| "*".into());
+        let (decision, matched) = policy::evaluate_matched(&policies, &action, &resource);
+        let decision = match decision {
+            Decision::Allowed => "allowed",
+            Decision::ImplicitDeny => "implicitDeny",
+            Decision::ExplicitDeny => "explicitDeny",
+        };
+        let statements: String = matched
+            .iter()
+            .map(|i| {
+                format!(
+                    "<member><SourcePolicyId>{}-inline-{}</SourcePolicyId><SourcePolicyType>IAM Policy</SourcePolicyType></member>",
+                    escape(name),
+                    i + 1
+                )
+            })
+            .collect();
+        let result = format!(
+            "\n    <IsTruncated>false</IsTruncated>\n    <EvaluationResults>\n      <member>\n        <EvalDecision>{decision}</EvalDecision>\n        <EvalActionName>{}</EvalActionName>\n        <EvalResourceName>{}</EvalResourceName>\n        <MatchedStatements>{statements}</MatchedStatements>\n        <MissingContextValues/>\n      </member>\n    </EvaluationResults>\n  ",
+            escape(&action),
+            escape(&resource)
+        );
+        Reply::xml("SimulatePrincipalPolicy", IAM_NS, &result, rid)
     }
 }
