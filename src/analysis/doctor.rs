@@ -21,11 +21,11 @@ mod tests;
 #[cfg(test)]
 mod tests_crd_version;
 #[cfg(test)]
+mod tests_install;
+#[cfg(test)]
 mod tests_manifest;
 #[cfg(test)]
 mod tests_provider_classes;
-#[cfg(test)]
-mod tests_install;
 #[cfg(test)]
 mod tests_pull_secrets;
 #[cfg(test)]
