@@ -125,6 +125,9 @@ fn drop_unrelated_events(snap: &mut ScopeSnapshot) {
     let Ok(events) = snap.events.as_mut() else {
         return;
     };
+    if !reduce::reducing() {
+        return;
+    }
     let uids: HashSet<&str> = snap
         .external_secrets
         .iter()
