@@ -14,6 +14,8 @@
 //! - Events: what `analysis::scope` and `analysis::since` read — involvedObject, reason, message,
 //!   type, count, series, the three timestamps and the creation time.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use k8s_openapi::api::core::v1::{Event, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ManagedFieldsEntry, ObjectMeta};
 use kube::core::PartialObjectMeta;
@@ -22,6 +24,21 @@ use crate::model::eso::{ClusterExternalSecret, ExternalSecret, SecretStore};
 
 /// `kubectl apply`'s copy of the whole object: never read, often the biggest field.
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Set only by `tests/issue16_reduction.rs`: every object is kept whole, as before issue 16.
+static KEEP_WHOLE: AtomicBool = AtomicBool::new(false);
+
+/// For the test that proves the reduction loses nothing users see (`tests/issue16_reduction.rs`
+/// runs each command both ways in one process and compares the bytes); no command sets it.
+#[doc(hidden)]
+pub fn keep_whole_objects(on: bool) {
+    KEEP_WHOLE.store(on, Ordering::Relaxed);
+}
+
+/// Whether objects are reduced (always, except in that test).
+pub fn reducing() -> bool {
+    !KEEP_WHOLE.load(Ordering::Relaxed)
+}
 
 /// The metadata every diagnosis reads: identity, owners, creation time and annotations (without
 /// kubectl's last-applied copy).
@@ -43,6 +60,9 @@ pub fn meta(m: ObjectMeta) -> ObjectMeta {
 
 /// An object with a `metadata` field reduced by [`meta`], its lists cut to their length.
 pub fn with_meta<K: HasMeta>(mut obj: K) -> Option<K> {
+    if !reducing() {
+        return Some(obj);
+    }
     let m = std::mem::take(obj.meta_mut());
     *obj.meta_mut() = meta(m);
     obj.shrink();
@@ -95,6 +115,9 @@ impl HasMeta for ClusterExternalSecret {
 /// data last changed (the newest managedFields time, kept as the one entry's time).
 pub fn secret_meta(m: PartialObjectMeta<Secret>) -> Option<ObjectMeta> {
     let mut m = m.metadata;
+    if !reducing() {
+        return Some(m);
+    }
     shrink_meta(&mut m);
     let newest = m
         .managed_fields
@@ -120,6 +143,9 @@ pub fn secret_meta(m: PartialObjectMeta<Secret>) -> Option<ObjectMeta> {
 
 /// An Event as scope's analysis reads it (see the module comment).
 pub fn event(ev: Event) -> Option<Event> {
+    if !reducing() {
+        return Some(ev);
+    }
     Some(Event {
         metadata: ObjectMeta {
             name: ev.metadata.name,

@@ -129,6 +129,9 @@ fn drop_unrelated_events(snap: &mut ScopeSnapshot) {
     let Ok(events) = snap.events.as_mut() else {
         return;
     };
+    if !reduce::reducing() {
+        return;
+    }
     let uids: HashSet<&str> = snap
         .external_secrets
         .iter()
@@ -453,4 +456,68 @@ where
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn from<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> T {
+        serde_json::from_value(v).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn event(name: &str, uid: Option<&str>) -> Event {
+        from(json!({
+            "metadata": {"name": format!("{name}.1"), "namespace": "prod"},
+            "involvedObject": {"kind": "ExternalSecret", "namespace": "prod", "name": name, "uid": uid},
+            "reason": "UpdateFailed", "message": "boom",
+        }))
+    }
+
+    /// Issue 16: Events about an ExternalSecret in scope stay (by uid, or by name when recorded
+    /// before a delete-and-recreate); the others are dropped.
+    #[test]
+    fn issue16_events_about_nothing_in_scope_are_dropped() {
+        let es: ExternalSecret = from(json!({
+            "metadata": {"name": "db", "namespace": "prod", "uid": "u-now"},
+        }));
+        let mut snap = ScopeSnapshot {
+            eso_api_version: "external-secrets.io/v1".into(),
+            namespace: Some("prod".into()),
+            external_secrets: vec![es],
+            secret_stores: Ok(vec![]),
+            cluster_secret_stores: Ok(vec![]),
+            cluster_external_secrets: Ok(vec![]),
+            secrets: Ok(vec![]),
+            events: Ok(vec![
+                event("db", Some("u-now")),
+                event("db", Some("u-before-recreate")),
+                event("other", Some("u-other")),
+                event("renamed", Some("u-now")),
+            ]),
+            store_events: vec![],
+            workload: None,
+        };
+        drop_unrelated_events(&mut snap);
+        let kept: Vec<(String, String)> = snap
+            .events
+            .unwrap_or_default()
+            .iter()
+            .map(|e| {
+                let o = &e.involved_object;
+                (
+                    o.name.clone().unwrap_or_default(),
+                    o.uid.clone().unwrap_or_default(),
+                )
+            })
+            .collect();
+        let want = [
+            ("db", "u-now"),
+            ("db", "u-before-recreate"),
+            ("renamed", "u-now"),
+        ]
+        .map(|(n, u)| (n.to_string(), u.to_string()));
+        assert_eq!(kept, want);
+    }
 }
