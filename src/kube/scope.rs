@@ -498,6 +498,7 @@ mod tests {
             ]),
             store_events: vec![],
             workload: None,
+            secret_stores_elsewhere: vec![],
         };
         drop_unrelated_events(&mut snap);
         let kept: Vec<(String, String)> = snap
