@@ -98,6 +98,19 @@ async fn vault_call(
         .map_err(|e| ProviderError(format!("{method} {url}: {}", error_chain(&e))))?;
     let status = resp.status().as_u16();
     let text = resp.text().await.unwrap_or_default();
+    // The Go client's ReadWithData hands back a 404 that carries data as a secret, not an error:
+    // a KV v2 read of a deleted or destroyed version (`data: null` plus its metadata), which ESO
+    // then reports as "Secret does not exist" (its NoSecretError).
+    if status == 404 && method == reqwest::Method::GET {
+        let parsed: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        if parsed
+            .get("data")
+            .and_then(Value::as_object)
+            .is_some_and(|d| !d.is_empty())
+        {
+            return Ok(parsed);
+        }
+    }
     if status >= 400 {
         return Err(vault_error(method.as_str(), &url, status, &text));
     }
