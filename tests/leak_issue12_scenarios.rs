@@ -81,9 +81,10 @@ async fn issue12_pull_secret_host_check_leaks_nothing() {
 }
 
 /// Issue 12's provider classes added with scenarios: soft-deleted Vault and Key Vault secrets, a
-/// revoked Vault token (the token is a canary), a refused TokenReview (the SubjectAccessReview and
+/// revoked Vault token and a destroyed AppRole secret-id (both canaries), a refused TokenReview (the SubjectAccessReview and
 /// the auth mount's config read with the operator's token) and a workload-identity subject
-/// mismatch (the ServiceAccount token exchanged with Entra ID).
+/// mismatch (the ServiceAccount token exchanged with Entra ID), and an expired Key Vault secret
+/// that ESO still syncs (its value is in the target Secret).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issue12_vault_provider_classes_leak_nothing() {
     no_leak(
@@ -105,6 +106,15 @@ async fn issue12_vault_provider_classes_leak_nothing() {
     )
     .await;
     no_leak(
+        "vault-approle-secret-id-expired",
+        None,
+        &[
+            &["doctor", "-A"],
+            &["describe-chain", "clickhouse-creds", "-n", "analytics"],
+        ],
+    )
+    .await;
+    no_leak(
         "vault-tokenreview-forbidden",
         None,
         &[
@@ -119,6 +129,15 @@ async fn issue12_vault_provider_classes_leak_nothing() {
 async fn issue12_azure_provider_classes_leak_nothing() {
     no_leak(
         "akv-secret-soft-deleted",
+        None,
+        &[
+            &["doctor", "-A"],
+            &["describe-chain", "smtp-relay", "-n", "mail"],
+        ],
+    )
+    .await;
+    no_leak(
+        "akv-secret-expired",
         None,
         &[
             &["doctor", "-A"],

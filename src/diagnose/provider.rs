@@ -270,12 +270,14 @@ pub fn key(
             .unwrap_or_default();
         let cause = if k.destroyed {
             format!(
-                "the current version{version} of {} is destroyed: the secret exists but its                  data is gone, and ESO reads only the current version",
+                "the current version{version} of {} is destroyed: the secret exists but its \
+                 data is gone, and ESO reads only the current version",
                 k.path
             )
         } else {
             format!(
-                "the current version{version} of {} was soft-deleted{}: the secret exists, its                  data can be restored, and ESO reads only the current version",
+                "the current version{version} of {} was soft-deleted{}: the secret exists, its \
+                 data can be restored, and ESO reads only the current version",
                 k.path,
                 k.deleted_at
                     .as_deref()

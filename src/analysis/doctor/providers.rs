@@ -142,8 +142,11 @@ fn store_findings(p: &StoreProbe, now: Timestamp, out: &mut Vec<Finding>) {
                     VAULT_KV_VERSION_MISMATCH | VAULT_MOUNT_MISSING => {
                         f = f.field("spec.provider.vault")
                     }
-                    // The key is right: the fault is the secret's state in the provider.
-                    VAULT_SECRET_DELETED | AZURE_SECRET_DELETED | PROVIDER_SECRET_EXPIRED => {}
+                    // The key is right: the fault is the secret's state in the provider, read
+                    // from its metadata, which names the fix more sharply than the error text.
+                    VAULT_SECRET_DELETED | AZURE_SECRET_DELETED | PROVIDER_SECRET_EXPIRED => {
+                        f.about.from_provider_config = true
+                    }
                     _ => f = f.field("spec.data[].remoteRef.key"),
                 }
                 out.push(with_explained(f, &explained));
@@ -687,10 +690,18 @@ fn deleted_next(p: &StoreProbe, u: &KeyUser, chain: &str) -> String {
     let sync = format!("kubectl eso force-sync {} -n {}", u.name, u.namespace);
     match version {
         Some(v) => format!(
-            "vault kv undelete -mount={mount} -versions={v} {key}   (OpenBao: bao kv undelete              -mount={mount} -versions={v} {key}) restores it, or write a new version with vault              kv put -mount={mount} {key}; then {sync}"
+            "vault kv undelete -mount={mount} -versions={v} {key} (OpenBao: bao kv undelete \
+             -mount={mount} -versions={v} {key}) restores it, or write a new version with vault \
+             kv put -mount={mount} {key}; then {sync}"
         ),
+        // Destroyed: its data is gone; an older version may still be live.
         None => format!(
-            "vault kv metadata get -mount={mount} {key} lists the versions still live; restore              one with vault kv rollback -mount={mount} or write a new version with vault kv put              -mount={mount} {key}; then {sync} ({chain} shows the result)"
+            "LIVE=$(vault kv metadata get -format=json -mount={mount} {key} | jq -r \
+             '[.data.versions | to_entries[] | select(.value.destroyed == false and \
+             .value.deletion_time == \"\") | .key | tonumber] | max') finds the newest live \
+             version; vault kv rollback -mount={mount} -version=$LIVE {key} makes it current \
+             (LIVE null: none is live, write a new version with vault kv put -mount={mount} \
+             {key}); then {sync} ({chain} shows the result)"
         ),
     }
 }
