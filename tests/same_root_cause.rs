@@ -316,6 +316,13 @@ scenario!(
     operator false
 );
 
+scenario!(
+    issue12_vault_approle_secret_id_expired,
+    "vault-approle-secret-id-expired",
+    root "vault-token-expired",
+    operator false
+);
+
 #[test]
 fn issue12_every_scenario_is_covered() {
     let covered = [
@@ -350,6 +357,7 @@ fn issue12_every_scenario_is_covered() {
         "vault-tokenreview-forbidden",
         "akv-secret-soft-deleted",
         "akv-secret-expired",
+        "vault-approle-secret-id-expired",
         "scale",
         // Found from ESO's log alone, about no ExternalSecret: tests/eso_logs_sandbox.rs.
         "eso-leader-election-lost",

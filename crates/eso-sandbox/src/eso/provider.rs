@@ -146,15 +146,23 @@ pub async fn vault_login(
             role_id,
             secret_id,
         } => {
+            // Vault's api/auth/approle logs in with Logical().Write (a PUT), and api.Auth().Login
+            // wraps its error twice.
             let v = vault_call(
                 http,
-                reqwest::Method::POST,
+                reqwest::Method::PUT,
                 server,
                 &format!("auth/{mount}/login"),
                 None,
                 Some(json!({"role_id": role_id, "secret_id": secret_id})),
             )
-            .await?;
+            .await
+            .map_err(|e| {
+                ProviderError(format!(
+                    "unable to log in to auth method: unable to log in with app role auth: {}",
+                    e.0
+                ))
+            })?;
             client_token(&v)
         }
     }
