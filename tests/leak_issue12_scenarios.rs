@@ -115,6 +115,15 @@ async fn issue12_vault_provider_classes_leak_nothing() {
     )
     .await;
     no_leak(
+        "vault-role-missing",
+        None,
+        &[
+            &["doctor", "-A"],
+            &["describe-chain", "warehouse-api", "-n", "inventory"],
+        ],
+    )
+    .await;
+    no_leak(
         "vault-tokenreview-forbidden",
         None,
         &[

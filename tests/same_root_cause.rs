@@ -323,6 +323,13 @@ scenario!(
     operator false
 );
 
+scenario!(
+    issue12_vault_role_missing,
+    "vault-role-missing",
+    root "vault-role-missing",
+    operator true
+);
+
 #[test]
 fn issue12_every_scenario_is_covered() {
     let covered = [
@@ -358,6 +365,7 @@ fn issue12_every_scenario_is_covered() {
         "akv-secret-soft-deleted",
         "akv-secret-expired",
         "vault-approle-secret-id-expired",
+        "vault-role-missing",
         "scale",
         // Found from ESO's log alone, about no ExternalSecret: tests/eso_logs_sandbox.rs.
         "eso-leader-election-lost",

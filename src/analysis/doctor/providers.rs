@@ -401,10 +401,11 @@ fn login_next(p: &StoreProbe, code: &str) -> String {
                 .to_string()
         }
         AZURE_FEDERATED_CREDENTIAL_MISMATCH => federated_next(p),
-        VAULT_ROLE_BINDING_MISMATCH | VAULT_ROLE_MISSING => format!(
+        VAULT_ROLE_BINDING_MISMATCH => format!(
             "{role_cmd} shows the role's bound ServiceAccount names, namespaces and audience; bind \
              it to the ServiceAccount ESO logs in with"
         ),
+        VAULT_ROLE_MISSING => role_missing_next(p, setting("mountPath")),
         VAULT_AUTH_MOUNT_MISSING => {
             "vault auth list shows the mounted auth methods; fix the store's auth mountPath"
                 .to_string()
@@ -419,6 +420,23 @@ fn login_next(p: &StoreProbe, code: &str) -> String {
         _ => "renew or fix the store's credentials".to_string(),
     };
     format!("{fix}; then {}", describe_store(p))
+}
+
+/// The role the store names does not exist: the roles there are, then either fix the store's role
+/// or create it bound to the ServiceAccount ESO logs in with (no role is read: there is none).
+fn role_missing_next(p: &StoreProbe, mount: &str) -> String {
+    let role = p.settings.get("role").map(String::as_str).unwrap_or("");
+    let (ns, sa) = vault_service_account(p)
+        .split_once(':')
+        .map(|(n, s)| (n.to_string(), s.to_string()))
+        .unwrap_or_default();
+    format!(
+        "vault list auth/{mount}/role (OpenBao: bao list auth/{mount}/role) shows the roles \
+         there; point the store's spec.provider.vault.auth.kubernetes.role at one of them, or \
+         create {role} bound to ESO's ServiceAccount: vault write auth/{mount}/role/{role} \
+         bound_service_account_names={sa} bound_service_account_namespaces={ns}, adding \
+         token_policies= with the policies vault policy list shows"
+    )
 }
 
 /// The ServiceAccount whose token ESO presents: the subject Entra quoted, else the store's

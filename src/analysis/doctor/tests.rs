@@ -926,3 +926,47 @@ fn issue12_a_secret_deleted_or_expired_in_the_provider_gets_its_restore_command(
     assert_eq!(f.field.as_deref(), Some("spec.data[].remoteRef.key"));
     assert!(!f.about.from_provider_config);
 }
+
+/// Issue 12: a role that does not exist is not told to check the role's bindings (there is no
+/// role to read); the near miss, a role that exists but binds another ServiceAccount, is.
+#[test]
+fn issue12_a_missing_vault_role_lists_the_roles_instead_of_reading_it() {
+    let refused = |error: &str| {
+        let mut p = vault_refused(
+            "kubernetes",
+            error,
+            &[
+                ("mountPath", "kubernetes"),
+                ("role", "inventory-reader"),
+                ("serviceAccount", "eso-billing"),
+            ],
+        );
+        p.provider.login_code = Some("HTTP 400".into());
+        let c = super::providers::check(&[p], now());
+        let f = c
+            .findings
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| panic!("no finding"));
+        (f.code, f.next.join(" | "))
+    };
+    let (code, next) = refused(
+        "login at auth/kubernetes/login failed: HTTP 400: invalid role name \"inventory-reader\"",
+    );
+    assert_eq!(code, "vault-role-missing");
+    assert!(
+        next.starts_with("vault list auth/kubernetes/role")
+            && next.contains("vault write auth/kubernetes/role/inventory-reader")
+            && next.contains("bound_service_account_namespaces=billing"),
+        "{next}"
+    );
+    assert!(!next.contains("vault read auth/kubernetes/role/"), "{next}");
+    let (code, next) = refused(
+        "login at auth/kubernetes/login failed: HTTP 403: service account name not authorized",
+    );
+    assert_eq!(code, "vault-role-binding-mismatch");
+    assert!(
+        next.contains("vault read auth/kubernetes/role/inventory-reader"),
+        "{next}"
+    );
+}

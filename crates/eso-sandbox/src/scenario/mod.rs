@@ -140,6 +140,10 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../../scenarios/vault-approle-secret-id-expired.yaml"),
     ),
     (
+        "vault-role-missing",
+        include_str!("../../scenarios/vault-role-missing.yaml"),
+    ),
+    (
         "eso-leader-election-lost",
         include_str!("../../scenarios/eso-leader-election-lost.yaml"),
     ),
