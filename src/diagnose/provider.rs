@@ -538,6 +538,26 @@ mod tests {
         assert_eq!(key("azurekv", &expired, None, now()), None);
     }
 
+    /// Issue 12: Key Vault's three refusals each name their own mechanism; a refusal with no
+    /// code Key Vault uses (the near miss) stays a generic read denial.
+    #[test]
+    fn issue12_key_vault_access_policy_rbac_and_firewall_are_told_apart() {
+        let refused = |code: &str| {
+            let mut d = k();
+            d.readable = Some(false);
+            d.code = Some(code.into());
+            key("azurekv", &d, None, now()).map(|c| c.code)
+        };
+        assert_eq!(
+            refused("ForbiddenByPolicy"),
+            Some(AZURE_ACCESS_POLICY_DENIED)
+        );
+        assert_eq!(refused("AccessDenied"), Some(AZURE_ACCESS_POLICY_DENIED));
+        assert_eq!(refused("ForbiddenByRbac"), Some(AZURE_RBAC_DENIED));
+        assert_eq!(refused("ForbiddenByFirewall"), Some(AZURE_FIREWALL_DENIED));
+        assert_eq!(refused("Unauthorized"), Some(PROVIDER_READ_DENIED));
+    }
+
     #[test]
     fn aws_refusals_are_not_taken_for_azure_ones() {
         let mut denied = k();
