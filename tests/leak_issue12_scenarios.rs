@@ -275,9 +275,10 @@ async fn issue12_service_account_and_controller_findings_leak_nothing() {
 }
 
 /// Issue 12's provider classes added with scenarios: soft-deleted Vault and Key Vault secrets, a
-/// revoked Vault token (the token is a canary), a refused TokenReview (the SubjectAccessReview and
+/// revoked Vault token and a destroyed AppRole secret-id (both canaries), a refused TokenReview (the SubjectAccessReview and
 /// the auth mount's config read with the operator's token) and a workload-identity subject
-/// mismatch (the ServiceAccount token exchanged with Entra ID).
+/// mismatch (the ServiceAccount token exchanged with Entra ID), and an expired Key Vault secret
+/// that ESO still syncs (its value is in the target Secret).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issue12_vault_provider_classes_leak_nothing() {
     no_leak(
@@ -299,6 +300,24 @@ async fn issue12_vault_provider_classes_leak_nothing() {
     )
     .await;
     no_leak(
+        "vault-approle-secret-id-expired",
+        None,
+        &[
+            &["doctor", "-A"],
+            &["describe-chain", "clickhouse-creds", "-n", "analytics"],
+        ],
+    )
+    .await;
+    no_leak(
+        "vault-role-missing",
+        None,
+        &[
+            &["doctor", "-A"],
+            &["describe-chain", "warehouse-api", "-n", "inventory"],
+        ],
+    )
+    .await;
+    no_leak(
         "vault-tokenreview-forbidden",
         None,
         &[
@@ -313,6 +332,15 @@ async fn issue12_vault_provider_classes_leak_nothing() {
 async fn issue12_azure_provider_classes_leak_nothing() {
     no_leak(
         "akv-secret-soft-deleted",
+        None,
+        &[
+            &["doctor", "-A"],
+            &["describe-chain", "smtp-relay", "-n", "mail"],
+        ],
+    )
+    .await;
+    no_leak(
+        "akv-secret-expired",
         None,
         &[
             &["doctor", "-A"],

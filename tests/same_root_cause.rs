@@ -489,6 +489,20 @@ scenario!(
     operator false
 );
 
+scenario!(
+    issue12_vault_approle_secret_id_expired,
+    "vault-approle-secret-id-expired",
+    root "vault-token-expired",
+    operator false
+);
+
+scenario!(
+    issue12_vault_role_missing,
+    "vault-role-missing",
+    root "vault-role-missing",
+    operator true
+);
+
 #[test]
 fn issue12_every_scenario_is_covered() {
     let covered = [
@@ -530,6 +544,8 @@ fn issue12_every_scenario_is_covered() {
         "aws-access-denied-one-secret",
         "aws-secret-scheduled-deletion",
         "aws-property-missing",
+        "vault-approle-secret-id-expired",
+        "vault-role-missing",
         "scale",
         // Found from ESO's log alone, about no ExternalSecret: tests/eso_logs_sandbox.rs.
         "eso-leader-election-lost",

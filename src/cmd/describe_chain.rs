@@ -330,6 +330,10 @@ fn apply_root_cause(report: &mut crate::model::chain::ChainReport, sharper: bool
             if !root.next.is_empty() {
                 v.next = root.next.clone();
             }
+        } else if v.next.is_empty() {
+            // The walk saw the link fail but has no command for it (an Entra refusal it does
+            // not classify): the root's are the ones doctor prints.
+            v.next = root.next.clone();
         }
         // Where the fix goes when a GitOps tool or Helm applies the object (issue 17).
         crate::analysis::eso_logs::managed_by::steer_walk_steps(&mut v.next, root);

@@ -296,12 +296,14 @@ pub fn key(
             .unwrap_or_default();
         let cause = if k.destroyed {
             format!(
-                "the current version{version} of {} is destroyed: the secret exists but its                  data is gone, and ESO reads only the current version",
+                "the current version{version} of {} is destroyed: the secret exists but its \
+                 data is gone, and ESO reads only the current version",
                 k.path
             )
         } else {
             format!(
-                "the current version{version} of {} was soft-deleted{}: the secret exists, its                  data can be restored, and ESO reads only the current version",
+                "the current version{version} of {} was soft-deleted{}: the secret exists, its \
+                 data can be restored, and ESO reads only the current version",
                 k.path,
                 k.deleted_at
                     .as_deref()
@@ -664,6 +666,26 @@ mod tests {
         );
         expired.expires = Some("1970-02-01T00:00:00Z".into());
         assert_eq!(key("azurekv", &expired, None, now()), None);
+    }
+
+    /// Issue 12: Key Vault's three refusals each name their own mechanism; a refusal with no
+    /// code Key Vault uses (the near miss) stays a generic read denial.
+    #[test]
+    fn issue12_key_vault_access_policy_rbac_and_firewall_are_told_apart() {
+        let refused = |code: &str| {
+            let mut d = k();
+            d.readable = Some(false);
+            d.code = Some(code.into());
+            key("azurekv", &d, None, now()).map(|c| c.code)
+        };
+        assert_eq!(
+            refused("ForbiddenByPolicy"),
+            Some(AZURE_ACCESS_POLICY_DENIED)
+        );
+        assert_eq!(refused("AccessDenied"), Some(AZURE_ACCESS_POLICY_DENIED));
+        assert_eq!(refused("ForbiddenByRbac"), Some(AZURE_RBAC_DENIED));
+        assert_eq!(refused("ForbiddenByFirewall"), Some(AZURE_FIREWALL_DENIED));
+        assert_eq!(refused("Unauthorized"), Some(PROVIDER_READ_DENIED));
     }
 
     #[test]

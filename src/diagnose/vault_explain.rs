@@ -573,21 +573,30 @@ pub fn token_review(x: &VaultExplain, mount: &str) -> Explained {
         (Some(false), Some(c)) if !c.token_reviewer_jwt_set => {
             e.code = Some(VAULT_TOKENREVIEW_REFUSED);
             e.cause = Some(format!(
-                "auth/{mount} has no token_reviewer_jwt, so Vault sends the TokenReview with                  ESO's own token, and ServiceAccount {sa} may not create tokenreviews (it is not                  bound to the system:auth-delegator ClusterRole): the Kubernetes API refuses the                  review and Vault answers permission denied"
+                "auth/{mount} has no token_reviewer_jwt, so Vault sends the TokenReview with \
+                 ESO's own token, and ServiceAccount {sa} may not create tokenreviews (it is not \
+                 bound to the system:auth-delegator ClusterRole): the Kubernetes API refuses the \
+                 review and Vault answers permission denied"
             ));
         }
         (Some(false), Some(_)) => e.evidence.push(format!(
-            "ServiceAccount {sa} may not create tokenreviews, which matters only without a              token_reviewer_jwt: the reviewer JWT's own ServiceAccount needs              system:auth-delegator"
+            "ServiceAccount {sa} may not create tokenreviews, which matters only without a \
+             token_reviewer_jwt: the reviewer JWT's own ServiceAccount needs \
+             system:auth-delegator"
         )),
         (Some(false), None) => {
             e.code = Some(VAULT_TOKENREVIEW_REFUSED);
             e.cause = Some(format!(
-                "ServiceAccount {sa} may not create tokenreviews (it is not bound to the                  system:auth-delegator ClusterRole): unless auth/{mount} has a                  token_reviewer_jwt, Vault reviews ESO's token with that token and is refused"
+                "ServiceAccount {sa} may not create tokenreviews (it is not bound to the \
+                 system:auth-delegator ClusterRole): unless auth/{mount} has a \
+                 token_reviewer_jwt, Vault reviews ESO's token with that token and is refused"
             ));
             e.next.push(cmd(&format!("read auth/{mount}/config")));
         }
         (Some(true), _) => e.evidence.push(format!(
-            "ServiceAccount {sa} may create tokenreviews: the review is not refused for want of              system:auth-delegator; check kubernetes_host and its CA, or whether the              ServiceAccount was recreated"
+            "ServiceAccount {sa} may create tokenreviews: the review is not refused for want of \
+             system:auth-delegator; check kubernetes_host and its CA, or whether the \
+             ServiceAccount was recreated"
         )),
         (None, _) => {}
     }

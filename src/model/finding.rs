@@ -60,8 +60,9 @@ pub struct About {
     pub controller: bool,
     /// (namespace, name) of the PushSecret (issue 14).
     pub push_secret: Option<(String, String)>,
-    /// The cause was read from the provider's own configuration (a Vault policy, role or mount),
-    /// so it is sharper than what an error text says: describe-chain's verdict takes it.
+    /// The cause was read from the provider's own configuration (a Vault policy, role or mount)
+    /// or the secret's own state there (deleted, expired), so it is sharper than what an error
+    /// text says: describe-chain's verdict takes it.
     pub from_provider_config: bool,
 }
 

@@ -312,6 +312,15 @@ impl Sandbox {
             Step::VaultPutRole(role) => put_role(admin, role).await?,
             Step::VaultPutSecret(s) => admin.kv_put(&s.mount, &s.path, &s.data).await?,
             Step::VaultRevokeToken(token) => admin.revoke_token(token).await?,
+            Step::VaultDestroySecretId {
+                mount,
+                role,
+                secret_id,
+            } => {
+                admin
+                    .destroy_approle_secret_id(mount, role, secret_id)
+                    .await?
+            }
             Step::DeleteObject {
                 api_version,
                 kind,
@@ -601,6 +610,16 @@ async fn configure_vault(
     for t in &scenario.vault.tokens {
         let policies: Vec<&str> = t.policies.iter().map(String::as_str).collect();
         admin.create_token_with_id(&t.id, &policies, &t.ttl).await?;
+    }
+    let mut approle_mounts = std::collections::BTreeSet::new();
+    for r in &scenario.vault.app_roles {
+        if approle_mounts.insert(r.mount.as_str()) {
+            admin.enable_auth(&r.mount, "approle").await?;
+        }
+        let policies: Vec<&str> = r.policies.iter().map(String::as_str).collect();
+        admin
+            .put_approle_with_ids(&r.mount, &r.name, &policies, &r.role_id, &r.secret_id)
+            .await?;
     }
     Ok(())
 }

@@ -153,6 +153,12 @@ const APPROLE_STEPS: &[Step] = &[
     ("approle login", "POST", "auth/approle/login", "none", r#"{"role_id": "${role_id}", "secret_id": "${secret_id}"}"#),
     ("approle login wrong secret", "POST", "auth/approle/login", "none", r#"{"role_id": "${role_id}", "secret_id": "wrong"}"#),
     ("approle login no role_id", "POST", "auth/approle/login", "none", "{}"),
+    // Chosen ids (a scenario's canaries), and a destroyed secret-id (issue 12's expired AppRole).
+    ("approle custom role-id", "POST", "auth/approle/role/eso/role-id", "root", r#"{"role_id": "chosen-role-id-1"}"#),
+    ("approle custom secret-id", "POST", "auth/approle/role/eso/custom-secret-id", "root", r#"{"secret_id": "chosen-secret-id-1"}"#),
+    ("approle login chosen ids", "POST", "auth/approle/login", "none", r#"{"role_id": "chosen-role-id-1", "secret_id": "chosen-secret-id-1"}"#),
+    ("approle secret-id destroy", "POST", "auth/approle/role/eso/secret-id/destroy", "root", r#"{"secret_id": "chosen-secret-id-1"}"#),
+    ("approle login destroyed secret-id", "POST", "auth/approle/login", "none", r#"{"role_id": "chosen-role-id-1", "secret_id": "chosen-secret-id-1"}"#),
 ];
 
 #[rustfmt::skip]

@@ -967,3 +967,34 @@ fn issue15_a_key_in_another_region_says_so_rather_than_missing() {
         Some("arn:aws:secretsmanager:us-east-1:1:secret:db-x does not exist")
     );
 }
+
+/// Issue 12: a login refused for a role that does not exist lists the roles instead of reading
+/// the missing one; any other refusal (the near miss) still reads the role.
+#[test]
+fn issue12_a_missing_vault_role_lists_the_roles() {
+    let mut f = healthy();
+    f.provider.login_error =
+        Some("login at auth/kubernetes/login failed: HTTP 400: invalid role name \"external-secrets-operator\"".into());
+    let r = analyse(f.clone(), now());
+    assert!(
+        r.verdict
+            .next
+            .contains(&"vault list auth/kubernetes/role".to_string()),
+        "{:?}",
+        r.verdict.next
+    );
+    assert!(
+        !r.verdict
+            .next
+            .iter()
+            .any(|n| n.starts_with("vault read auth/"))
+    );
+    f.provider.login_error =
+        Some("login at auth/kubernetes/login failed: HTTP 403: permission denied".into());
+    let r = analyse(f, now());
+    assert!(
+        r.verdict
+            .next
+            .contains(&"vault read auth/kubernetes/role/external-secrets-operator".to_string())
+    );
+}

@@ -374,7 +374,10 @@ fn provider_cause(
         }
         if is_vault {
             let mount = s.settings.get("mountPath").cloned().unwrap_or_default();
-            if let Some(role) = s.settings.get("role") {
+            if e.contains("invalid role name") {
+                // There is no role to read: the roles there are (doctor's vault-role-missing).
+                next.push(format!("vault list auth/{mount}/role"));
+            } else if let Some(role) = s.settings.get("role") {
                 next.push(format!("vault read auth/{mount}/role/{role}"));
             }
         }

@@ -155,8 +155,11 @@ fn store_findings(p: &StoreProbe, now: Timestamp, out: &mut Vec<Finding>) {
                     // The grant is missing on the remote side, not a wrong key.
                     KUBERNETES_RBAC_DENIED => f = f.field("spec.provider.kubernetes.auth"),
                     AWS_VERSION_MISSING => f = f.field("spec.data[].remoteRef.version"),
-                    // The key is right: the fault is the secret's state in the provider.
-                    VAULT_SECRET_DELETED | AZURE_SECRET_DELETED | PROVIDER_SECRET_EXPIRED => {}
+                    // The key is right: the fault is the secret's state in the provider, read
+                    // from its metadata, which names the fix more sharply than the error text.
+                    VAULT_SECRET_DELETED | AZURE_SECRET_DELETED | PROVIDER_SECRET_EXPIRED => {
+                        f.about.from_provider_config = true
+                    }
                     _ => f = f.field("spec.data[].remoteRef.key"),
                 }
                 out.push(with_explained(f, &explained));
@@ -464,7 +467,7 @@ fn login_next(p: &StoreProbe, code: &str) -> String {
                 .to_string()
         }
         AZURE_FEDERATED_CREDENTIAL_MISMATCH => federated_next(p),
-        VAULT_ROLE_BINDING_MISMATCH | VAULT_ROLE_MISSING => format!(
+        VAULT_ROLE_BINDING_MISMATCH => format!(
             "{role_cmd} shows the role's bound ServiceAccount names, namespaces and audience; bind \
              it to the ServiceAccount ESO logs in with"
         ),
@@ -487,6 +490,7 @@ fn login_next(p: &StoreProbe, code: &str) -> String {
                  update-assume-role-policy --role-name {role} --policy-document file://trust.json"
             )
         }
+        VAULT_ROLE_MISSING => role_missing_next(p, setting("mountPath")),
         VAULT_AUTH_MOUNT_MISSING => {
             "vault auth list shows the mounted auth methods; fix the store's auth mountPath"
                 .to_string()
@@ -509,6 +513,23 @@ fn login_next(p: &StoreProbe, code: &str) -> String {
         _ => "renew or fix the store's credentials".to_string(),
     };
     format!("{fix}; then {}", describe_store(p))
+}
+
+/// The role the store names does not exist: the roles there are, then either fix the store's role
+/// or create it bound to the ServiceAccount ESO logs in with (no role is read: there is none).
+fn role_missing_next(p: &StoreProbe, mount: &str) -> String {
+    let role = p.settings.get("role").map(String::as_str).unwrap_or("");
+    let (ns, sa) = vault_service_account(p)
+        .split_once(':')
+        .map(|(n, s)| (n.to_string(), s.to_string()))
+        .unwrap_or_default();
+    format!(
+        "vault list auth/{mount}/role (OpenBao: bao list auth/{mount}/role) shows the roles \
+         there; point the store's spec.provider.vault.auth.kubernetes.role at one of them, or \
+         create {role} bound to ESO's ServiceAccount: vault write auth/{mount}/role/{role} \
+         bound_service_account_names={sa} bound_service_account_namespaces={ns}, adding \
+         token_policies= with the policies vault policy list shows"
+    )
 }
 
 /// The ServiceAccount whose token ESO presents: the subject Entra quoted, else the store's
@@ -791,10 +812,18 @@ fn deleted_next(p: &StoreProbe, u: &KeyUser, chain: &str) -> String {
     let sync = format!("kubectl eso force-sync {} -n {}", u.name, u.namespace);
     match version {
         Some(v) => format!(
-            "vault kv undelete -mount={mount} -versions={v} {key}   (OpenBao: bao kv undelete              -mount={mount} -versions={v} {key}) restores it, or write a new version with vault              kv put -mount={mount} {key}; then {sync}"
+            "vault kv undelete -mount={mount} -versions={v} {key} (OpenBao: bao kv undelete \
+             -mount={mount} -versions={v} {key}) restores it, or write a new version with vault \
+             kv put -mount={mount} {key}; then {sync}"
         ),
+        // Destroyed: its data is gone; an older version may still be live.
         None => format!(
-            "vault kv metadata get -mount={mount} {key} lists the versions still live; restore              one with vault kv rollback -mount={mount} or write a new version with vault kv put              -mount={mount} {key}; then {sync} ({chain} shows the result)"
+            "LIVE=$(vault kv metadata get -format=json -mount={mount} {key} | jq -r \
+             '[.data.versions | to_entries[] | select(.value.destroyed == false and \
+             .value.deletion_time == \"\") | .key | tonumber] | max') finds the newest live \
+             version; vault kv rollback -mount={mount} -version=$LIVE {key} makes it current \
+             (LIVE null: none is live, write a new version with vault kv put -mount={mount} \
+             {key}); then {sync} ({chain} shows the result)"
         ),
     }
 }

@@ -1148,3 +1148,134 @@ fn issue12_refused_vault_credentials_name_the_secret_to_refill() {
     assert!(!next.contains("clusterrolebinding"), "{next}");
     assert!(next.contains("vault read auth/kubernetes/config"), "{next}");
 }
+
+/// Issue 12: a secret whose state in the provider is at fault (soft-deleted, destroyed, expired)
+/// names no wrong field, prints the provider's own restore or rotate command with the real names,
+/// and is marked sharper than the error text (describe-chain's verdict then takes it); a key that
+/// does not exist (the near miss) still blames `remoteRef.key`.
+#[test]
+fn issue12_a_secret_deleted_or_expired_in_the_provider_gets_its_restore_command() {
+    let vault_probe = |k: KeyFacts| {
+        let mut p = probe(None, vec![k], vec![user("billing-db", "billing/db")]);
+        p.provider_kind = "vault".into();
+        p.provider.login_code = None;
+        p.settings.insert("path".into(), "apps".into());
+        p.settings.insert("version".into(), "v2".into());
+        p
+    };
+    let first = |p: StoreProbe| {
+        let c = super::providers::check(&[p], now());
+        c.findings
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| panic!("no finding"))
+    };
+    let mut deleted = key("billing/db");
+    deleted.path = "apps/data/billing/db".into();
+    deleted.deleted = true;
+    deleted.current_version = Some("4".into());
+    let f = first(vault_probe(deleted.clone()));
+    assert_eq!(f.code, "vault-secret-deleted");
+    assert_eq!(f.field, None);
+    assert!(f.about.from_provider_config);
+    let next = f.next.join(" | ");
+    assert!(
+        next.contains("vault kv undelete -mount=apps -versions=4 billing/db")
+            && next.contains("kubectl eso force-sync billing-db -n netbox"),
+        "{next}"
+    );
+
+    let mut destroyed = deleted.clone();
+    destroyed.deleted = false;
+    destroyed.destroyed = true;
+    let next = first(vault_probe(destroyed)).next.join(" | ");
+    assert!(!next.contains("undelete"), "{next}");
+    assert!(
+        next.contains("vault kv rollback -mount=apps -version=$LIVE billing/db"),
+        "{next}"
+    );
+
+    let mut azure = probe(None, vec![], vec![user("smtp", "smtp-password")]);
+    azure.settings.insert(
+        "vaultUrl".into(),
+        "https://hybridops.vault.azure.net".into(),
+    );
+    let mut gone = key("smtp-password");
+    gone.deleted = true;
+    azure.provider.keys = vec![gone];
+    let f = first(azure.clone());
+    assert_eq!(f.code, "azure-secret-deleted");
+    assert!(f.about.from_provider_config && f.field.is_none());
+    assert!(
+        f.next[0]
+            .contains("az keyvault secret recover --vault-name hybridops --name smtp-password"),
+        "{:?}",
+        f.next
+    );
+    let mut expired = key("smtp-password");
+    expired.expires = Some("2026-03-01T00:00:00Z".into());
+    azure.provider.keys = vec![expired];
+    let f = first(azure.clone());
+    assert_eq!(f.code, "provider-secret-expired");
+    assert!(f.about.from_provider_config && f.field.is_none());
+    assert!(
+        f.next[0].contains("az keyvault secret set --vault-name hybridops --name smtp-password"),
+        "{:?}",
+        f.next
+    );
+
+    // Near miss: a name Key Vault does not know, live or deleted, is the key's fault.
+    let mut missing = key("smtp-pasword");
+    missing.exists = Some(false);
+    missing.code = Some("SecretNotFound".into());
+    azure.provider.keys = vec![missing];
+    azure.users = vec![user("smtp", "smtp-pasword")];
+    let f = first(azure);
+    assert_eq!(f.code, "provider-key-missing");
+    assert_eq!(f.field.as_deref(), Some("spec.data[].remoteRef.key"));
+    assert!(!f.about.from_provider_config);
+}
+
+/// Issue 12: a role that does not exist is not told to check the role's bindings (there is no
+/// role to read); the near miss, a role that exists but binds another ServiceAccount, is.
+#[test]
+fn issue12_a_missing_vault_role_lists_the_roles_instead_of_reading_it() {
+    let refused = |error: &str| {
+        let mut p = vault_refused(
+            "kubernetes",
+            error,
+            &[
+                ("mountPath", "kubernetes"),
+                ("role", "inventory-reader"),
+                ("serviceAccount", "eso-billing"),
+            ],
+        );
+        p.provider.login_code = Some("HTTP 400".into());
+        let c = super::providers::check(&[p], now());
+        let f = c
+            .findings
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| panic!("no finding"));
+        (f.code, f.next.join(" | "))
+    };
+    let (code, next) = refused(
+        "login at auth/kubernetes/login failed: HTTP 400: invalid role name \"inventory-reader\"",
+    );
+    assert_eq!(code, "vault-role-missing");
+    assert!(
+        next.starts_with("vault list auth/kubernetes/role")
+            && next.contains("vault write auth/kubernetes/role/inventory-reader")
+            && next.contains("bound_service_account_namespaces=billing"),
+        "{next}"
+    );
+    assert!(!next.contains("vault read auth/kubernetes/role/"), "{next}");
+    let (code, next) = refused(
+        "login at auth/kubernetes/login failed: HTTP 403: service account name not authorized",
+    );
+    assert_eq!(code, "vault-role-binding-mismatch");
+    assert!(
+        next.contains("vault read auth/kubernetes/role/inventory-reader"),
+        "{next}"
+    );
+}

@@ -98,6 +98,19 @@ async fn vault_call(
         .map_err(|e| ProviderError(format!("{method} {url}: {}", error_chain(&e))))?;
     let status = resp.status().as_u16();
     let text = resp.text().await.unwrap_or_default();
+    // The Go client's ReadWithData hands back a 404 that carries data as a secret, not an error:
+    // a KV v2 read of a deleted or destroyed version (`data: null` plus its metadata), which ESO
+    // then reports as "Secret does not exist" (its NoSecretError).
+    if status == 404 && method == reqwest::Method::GET {
+        let parsed: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        if parsed
+            .get("data")
+            .and_then(Value::as_object)
+            .is_some_and(|d| !d.is_empty())
+        {
+            return Ok(parsed);
+        }
+    }
     if status >= 400 {
         return Err(vault_error(method.as_str(), &url, status, &text));
     }
@@ -133,15 +146,23 @@ pub async fn vault_login(
             role_id,
             secret_id,
         } => {
+            // Vault's api/auth/approle logs in with Logical().Write (a PUT), and api.Auth().Login
+            // wraps its error twice.
             let v = vault_call(
                 http,
-                reqwest::Method::POST,
+                reqwest::Method::PUT,
                 server,
                 &format!("auth/{mount}/login"),
                 None,
                 Some(json!({"role_id": role_id, "secret_id": secret_id})),
             )
-            .await?;
+            .await
+            .map_err(|e| {
+                ProviderError(format!(
+                    "unable to log in to auth method: unable to log in with app role auth: {}",
+                    e.0
+                ))
+            })?;
             client_token(&v)
         }
     }

@@ -176,6 +176,14 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../../scenarios/akv-secret-expired.yaml"),
     ),
     (
+        "vault-approle-secret-id-expired",
+        include_str!("../../scenarios/vault-approle-secret-id-expired.yaml"),
+    ),
+    (
+        "vault-role-missing",
+        include_str!("../../scenarios/vault-role-missing.yaml"),
+    ),
+    (
         "eso-leader-election-lost",
         include_str!("../../scenarios/eso-leader-election-lost.yaml"),
     ),
@@ -264,6 +272,24 @@ pub struct VaultSetup {
     /// Tokens with a chosen id (a canary), for stores that use token auth.
     #[serde(default)]
     pub tokens: Vec<VaultToken>,
+    /// AppRole roles with a chosen role id and secret id (a canary), for stores that use appRole.
+    #[serde(default)]
+    pub app_roles: Vec<AppRoleSetup>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AppRoleSetup {
+    #[serde(default = "default_approle_mount")]
+    pub mount: String,
+    pub name: String,
+    pub role_id: String,
+    pub secret_id: String,
+    pub policies: Vec<String>,
+}
+
+fn default_approle_mount() -> String {
+    "approle".into()
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -350,6 +376,14 @@ pub enum Step {
     },
     /// `vault token revoke TOKEN`.
     VaultRevokeToken(String),
+    /// `vault write auth/MOUNT/role/ROLE/secret-id/destroy secret_id=…` (what an expired or
+    /// used-up secret id also comes to).
+    VaultDestroySecretId {
+        #[serde(default = "default_approle_mount")]
+        mount: String,
+        role: String,
+        secret_id: String,
+    },
     /// `vault kv delete` of a KV v2 secret's current version, or with `destroy` `vault kv destroy`.
     VaultDeleteSecret {
         mount: String,

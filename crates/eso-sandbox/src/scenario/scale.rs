@@ -43,6 +43,7 @@ pub fn generate() -> Scenario {
             }],
             secrets,
             tokens: Vec::new(),
+            app_roles: Vec::new(),
         },
         akv: None,
         aws: None,

@@ -205,6 +205,49 @@ impl VaultAdmin {
         }
     }
 
+    /// An AppRole role whose role id and secret id are chosen (a scenario puts them in a Secret).
+    pub async fn put_approle_with_ids(
+        &self,
+        mount: &str,
+        role: &str,
+        policies: &[&str],
+        role_id: &str,
+        secret_id: &str,
+    ) -> anyhow::Result<()> {
+        let base = format!("auth/{}/role/{role}", trim(mount));
+        self.send("POST", &base, Some(json!({ "token_policies": policies })))
+            .await?;
+        self.send(
+            "POST",
+            &format!("{base}/role-id"),
+            Some(json!({ "role_id": role_id })),
+        )
+        .await?;
+        self.send(
+            "POST",
+            &format!("{base}/custom-secret-id"),
+            Some(json!({ "secret_id": secret_id })),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// `vault write auth/MOUNT/role/ROLE/secret-id/destroy secret_id=…`.
+    pub async fn destroy_approle_secret_id(
+        &self,
+        mount: &str,
+        role: &str,
+        secret_id: &str,
+    ) -> anyhow::Result<()> {
+        self.send(
+            "POST",
+            &format!("auth/{}/role/{role}/secret-id/destroy", trim(mount)),
+            Some(json!({ "secret_id": secret_id })),
+        )
+        .await
+        .map(drop)
+    }
+
     /// A token carrying `policies` (plus `default`) for `ttl` (a Go duration such as `"1h"`).
     pub async fn create_token(&self, policies: &[&str], ttl: &str) -> anyhow::Result<String> {
         let answer = self

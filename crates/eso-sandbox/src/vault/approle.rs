@@ -63,6 +63,48 @@ pub fn handle(state: &mut State, mount: &str, tail: &str, req: &Request) -> Repl
             Some(role) => Reply::data(json!({ "role_id": role.role_id })),
             None => Reply::not_found(),
         },
+        // `vault write auth/MOUNT/role/NAME/role-id role_id=…`: a role id of the operator's choosing.
+        (["role", name, "role-id"], Op::Write) => match state.approles.get_mut(&key(name)) {
+            Some(role) => match req.body.get("role_id").and_then(Value::as_str) {
+                Some(id) if !id.is_empty() => {
+                    role.role_id = id.to_string();
+                    Reply::no_content()
+                }
+                _ => Reply::bad_request("missing role_id"),
+            },
+            None => Reply::bad_request(format!("role {name:?} does not exist")),
+        },
+        // `custom-secret-id`: a secret id of the operator's choosing (a scenario's canary).
+        (["role", name, "custom-secret-id"], Op::Write) => {
+            match (
+                state.approles.get_mut(&key(name)),
+                req.body.get("secret_id").and_then(Value::as_str),
+            ) {
+                (Some(role), Some(id)) if !id.is_empty() => {
+                    role.secret_ids.push(id.to_string());
+                    Reply::data(json!({
+                        "secret_id": id,
+                        "secret_id_accessor": uuid::Uuid::new_v4().to_string(),
+                        "secret_id_num_uses": 0,
+                        "secret_id_ttl": 0,
+                    }))
+                }
+                (None, _) => Reply::bad_request(format!("role {name:?} does not exist")),
+                _ => Reply::bad_request("missing secret_id"),
+            }
+        }
+        // `vault write auth/MOUNT/role/NAME/secret-id/destroy secret_id=…` (also what an expired or
+        // used-up secret id comes to: the login no longer finds it).
+        (["role", name, "secret-id", "destroy"], Op::Write) => {
+            match state.approles.get_mut(&key(name)) {
+                Some(role) => {
+                    let id = req.body.get("secret_id").and_then(Value::as_str);
+                    role.secret_ids.retain(|s| Some(s.as_str()) != id);
+                    Reply::no_content()
+                }
+                None => Reply::bad_request(format!("role {name:?} does not exist")),
+            }
+        }
         (["role", name, "secret-id"], Op::Write) => match state.approles.get_mut(&key(name)) {
             Some(role) => {
                 let secret_id = uuid::Uuid::new_v4().to_string();
