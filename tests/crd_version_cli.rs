@@ -1,6 +1,6 @@
 //! Issue 14: doctor compares the ESO controller's release with the CRDs it runs over. On a cluster
 //! whose CRDs serve only v1beta1 (an ESO <= 0.15 installation), a v2.9.0 controller cannot list
-//! anything: doctor leads with `eso-crd-version-mismatch` and gives the apply command for the
+//! anything: doctor leads with `eso-crd-version-unserved` and gives the apply command for the
 //! controller's tag. The same controller over CRDs serving v1 is the near miss.
 
 mod common;
@@ -39,7 +39,7 @@ async fn issue14_a_v1_controller_over_v1beta1_crds_leads_doctor() {
     let (code, v) = doctor(&c);
     assert_eq!(code, Some(1), "{v:#}");
     let first = &v["findings"][0];
-    assert_eq!(first["code"], "eso-crd-version-mismatch", "{v:#}");
+    assert_eq!(first["code"], "eso-crd-version-unserved", "{v:#}");
     assert_eq!(first["severity"], "error");
     let next = first["next"].to_string();
     assert!(
@@ -57,5 +57,6 @@ async fn issue14_near_miss_the_same_controller_over_v1_crds_is_no_mismatch() {
     }
     let (_, v) = doctor(&c);
     assert!(!v.to_string().contains("eso-crd-version-mismatch"), "{v:#}");
+    assert!(!v.to_string().contains("eso-crd-version-unserved"), "{v:#}");
     assert_eq!(v["esoVersion"], "v2.9.0", "{v:#}");
 }

@@ -94,16 +94,24 @@ fn newer_version(s: &InstallSnapshot) -> Option<Finding> {
 fn unserved_version(s: &InstallSnapshot) -> Option<Finding> {
     let tag = eso_version(s)?;
     let v = release(&tag)?;
-    let needs = if v >= (0, 17, 0) {
-        "v1"
-    } else if v < (0, 16, 0) {
-        "v1beta1"
+    // Discovery's served versions; without them, the ExternalSecret CRD's own list.
+    let crd_served: Vec<String> = s
+        .crds
+        .as_ref()
+        .ok()
+        .and_then(|c| {
+            c.iter()
+                .find(|c| c.name == "externalsecrets.external-secrets.io")
+        })
+        .map(|c| c.served.clone())
+        .unwrap_or_default();
+    let served = if s.served_versions.is_empty() {
+        &crd_served
     } else {
-        return None;
+        &s.served_versions
     };
-    if s.served_versions.is_empty() || s.served_versions.iter().any(|s| s == needs) {
-        return None;
-    }
+    let needs = super::crd_version::unserved(v, served)?;
+    let older = if needs == "v1" { "older" } else { "newer" };
     Some(
         finding(
             ESO_CRD_VERSION_UNSERVED,
@@ -111,17 +119,14 @@ fn unserved_version(s: &InstallSnapshot) -> Option<Finding> {
             "API group external-secrets.io".into(),
             format!(
                 "the controller (ESO {tag}) reads external-secrets.io/{needs}, which the CRDs do \
-                 not serve (served: {}): it cannot list or watch ExternalSecrets and stores, so \
-                 nothing reconciles",
-                s.served_versions.join(", ")
+                 not serve (served: {}): they are {older} than the controller, which cannot list \
+                 or watch ExternalSecrets and stores, so nothing reconciles",
+                served.join(", ")
             ),
             format!(
-                "install the CRDs of ESO {tag} (helm upgrade external-secrets \
-                 external-secrets/external-secrets -n external-secrets --version {} --set \
-                 installCRDs=true), or run the controller release that matches the CRDs; kubectl \
-                 get crd externalsecrets.external-secrets.io -o \
+                "{}; kubectl get crd externalsecrets.external-secrets.io -o \
                  jsonpath='{{.spec.versions[*].name}}' shows what they serve",
-                tag.trim_start_matches('v')
+                super::crd_version::crd_fix(s, &tag)
             ),
         )
         .about_controller(),

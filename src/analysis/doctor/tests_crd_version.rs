@@ -1,12 +1,13 @@
-//! Issue 14: the controller's release against its CRDs' (`eso-crd-version-mismatch`): served
-//! versions the controller cannot read are an error that explains everything; a release label
+//! Issue 14: the controller's release against its CRDs': served versions the controller cannot
+//! read are one error that explains everything (`eso-crd-version-unserved`, shared with issue
+//! 12's check); a release label (`eso-crd-version-mismatch`)
 //! from another minor release a warning; the same release, a patch apart, or no label at all are
 //! the near misses.
 
 use super::tests::{now, opts, plain, snapshot, with_controller_image};
 use super::*;
 use crate::analysis::scope::{ScopeOptions, analyse as analyse_scope};
-use crate::diagnose::catalogue::ESO_CRD_VERSION_MISMATCH;
+use crate::diagnose::catalogue::{ESO_CRD_VERSION_MISMATCH, ESO_CRD_VERSION_UNSERVED};
 
 const IMAGE: &str = "oci.external-secrets.io/external-secrets/external-secrets";
 
@@ -23,6 +24,10 @@ fn install(tag: &str, served: &[&str], label: Option<&str>) -> InstallSnapshot {
 }
 
 fn mismatch(i: &InstallSnapshot) -> Option<Finding> {
+    first_of(i, ESO_CRD_VERSION_MISMATCH)
+}
+
+fn first_of(i: &InstallSnapshot, code: &str) -> Option<Finding> {
     let snap = snapshot(vec![], vec![plain("prod", "vault-token")], true);
     let scope = analyse_scope(&snap, &ScopeOptions::default(), now());
     let r = analyse(
@@ -33,15 +38,14 @@ fn mismatch(i: &InstallSnapshot) -> Option<Finding> {
         &opts(Status::Error),
         now(),
     );
-    r.findings
-        .into_iter()
-        .find(|f| f.code == ESO_CRD_VERSION_MISMATCH)
+    r.findings.into_iter().find(|f| f.code == code)
 }
 
 #[test]
 fn issue14_a_v1_controller_over_v1beta1_only_crds_is_an_error_about_the_controller() {
-    let f = mismatch(&install("v2.9.0", &["v1beta1"], None))
-        .unwrap_or_else(|| panic!("no eso-crd-version-mismatch"));
+    let i = install("v2.9.0", &["v1beta1"], None);
+    let f = first_of(&i, ESO_CRD_VERSION_UNSERVED)
+        .unwrap_or_else(|| panic!("no eso-crd-version-unserved"));
     assert_eq!(f.severity, Status::Error);
     assert!(f.about.controller, "{f:?}");
     assert!(f.message.contains("reads external-secrets.io/v1"), "{f:?}");
@@ -52,10 +56,16 @@ fn issue14_a_v1_controller_over_v1beta1_only_crds_is_an_error_about_the_controll
             && next.contains("-n external-secrets --version 2.9.0"),
         "{next}"
     );
+    // One cause, one finding: the release check does not repeat it.
+    assert!(mismatch(&i).is_none());
     // An old controller (v0.15) over CRDs that serve only v1: the other way round.
-    let f = mismatch(&install("v0.15.1", &["v1"], None))
-        .unwrap_or_else(|| panic!("no eso-crd-version-mismatch"));
+    let f = first_of(&install("v0.15.1", &["v1"], None), ESO_CRD_VERSION_UNSERVED)
+        .unwrap_or_else(|| panic!("no eso-crd-version-unserved"));
     assert!(f.message.contains("newer than the controller"), "{f:?}");
+    // Without discovery's versions, the ExternalSecret CRD's own served list tells.
+    let mut i = install("v2.9.0", &["v1beta1"], None);
+    i.served_versions.clear();
+    assert!(first_of(&i, ESO_CRD_VERSION_UNSERVED).is_some());
 }
 
 #[test]
@@ -79,6 +89,20 @@ fn issue14_near_miss_same_release_a_patch_apart_or_no_label_is_not_a_mismatch() 
     assert!(mismatch(&install("v2.9.0", &["v1"], None)).is_none());
     // v1 served next to v1beta1 (an ESO 0.16 installation) is fine for a v1 controller.
     assert!(mismatch(&install("v0.16.2", &["v1", "v1beta1"], None)).is_none());
+    assert!(
+        first_of(
+            &install("v0.16.2", &["v1", "v1beta1"], None),
+            ESO_CRD_VERSION_UNSERVED
+        )
+        .is_none()
+    );
     // A tag that is not a release says nothing.
     assert!(mismatch(&install("main", &["v1beta1"], None)).is_none());
+    assert!(
+        first_of(
+            &install("main", &["v1beta1"], None),
+            ESO_CRD_VERSION_UNSERVED
+        )
+        .is_none()
+    );
 }
