@@ -42,7 +42,10 @@ async fn issue17_bundle_on_every_scenario_writes_the_folder_and_no_value() {
         let out_path = out_dir.path().display().to_string();
         let o = env.run(&["bundle", "-A", "--out", &out_path]);
         // sync-window-closed's one finding is a warning, and like doctor, bundle fails on errors.
-        let expected = if matches!(scenario, "healthy" | "aws-healthy" | "sync-window-closed") {
+        let expected = if matches!(
+            scenario,
+            "healthy" | "aws-healthy" | "kubernetes-shared-namespace" | "sync-window-closed"
+        ) {
             Some(0)
         } else {
             Some(1)

@@ -6,8 +6,10 @@
 //!
 //! What is read, and therefore kept:
 //! - ExternalSecrets, stores and ClusterExternalSecrets: name, namespace, uid, ownerReferences,
-//!   creationTimestamp and annotations (force-sync's own) besides their (already compact) spec
-//!   and status; never managedFields, labels or the last-applied annotation.
+//!   creationTimestamp and annotations (force-sync's own, Argo CD's tracking id, Helm's release)
+//!   besides their (already compact) spec and status; of the labels only those that name who
+//!   manages the object, and of managedFields only each entry's manager, operation and time
+//!   (`analysis::eso_logs::managed_by`, issue 17); never fieldsV1 or the last-applied annotation.
 //! - Secrets (metadata only): name, namespace, uid, ownerReferences, creationTimestamp and the
 //!   newest managedFields time (when the data last changed, `analysis::consumers::last_changed`),
 //!   kept as a single entry holding only that time.
@@ -40,12 +42,37 @@ pub fn reducing() -> bool {
     !KEEP_WHOLE.load(Ordering::Relaxed)
 }
 
-/// The metadata every diagnosis reads: identity, owners, creation time and annotations (without
-/// kubectl's last-applied copy).
+/// The labels that say who manages an object (`analysis::eso_logs::managed_by`): Argo CD's
+/// instance, Flux's Kustomization and HelmRelease, Helm's managed-by.
+fn management_label(key: &str) -> bool {
+    key == "argocd.argoproj.io/instance"
+        || key == "app.kubernetes.io/managed-by"
+        || key.starts_with("kustomize.toolkit.fluxcd.io/")
+        || key.starts_with("helm.toolkit.fluxcd.io/")
+}
+
+/// The metadata every diagnosis reads: identity, owners, creation time, annotations (without
+/// kubectl's last-applied copy), the management labels and who wrote the object when (each
+/// managedFields entry without its field set).
 pub fn meta(m: ObjectMeta) -> ObjectMeta {
     let annotations = m.annotations.map(|mut a| {
         a.remove(LAST_APPLIED);
         a
+    });
+    let labels = m.labels.map(|mut l| {
+        l.retain(|k, _| management_label(k));
+        l
+    });
+    let managed_fields = m.managed_fields.map(|entries| {
+        entries
+            .into_iter()
+            .map(|e| ManagedFieldsEntry {
+                manager: e.manager,
+                operation: e.operation,
+                time: e.time,
+                ..ManagedFieldsEntry::default()
+            })
+            .collect::<Vec<_>>()
     });
     ObjectMeta {
         name: m.name,
@@ -54,6 +81,8 @@ pub fn meta(m: ObjectMeta) -> ObjectMeta {
         owner_references: m.owner_references,
         creation_timestamp: m.creation_timestamp,
         annotations: annotations.filter(|a| !a.is_empty()),
+        labels: labels.filter(|l| !l.is_empty()),
+        managed_fields: managed_fields.filter(|m| !m.is_empty()),
         ..ObjectMeta::default()
     }
 }
@@ -234,13 +263,15 @@ mod tests {
     }
 
     #[test]
-    fn issue16_external_secret_loses_managed_fields_and_last_applied_only() {
+    fn issue16_external_secret_keeps_who_manages_it_and_loses_the_rest() {
         let es: crate::model::eso::ExternalSecret = from(json!({
             "metadata": {
                 "name": "x", "namespace": "prod", "uid": "u",
-                "labels": {"app": "x"},
+                "labels": {"app": "x", "argocd.argoproj.io/instance": "shop"},
                 "annotations": {LAST_APPLIED: "{}", "force-sync": "1"},
-                "managedFields": [{"manager": "kubectl", "time": "2026-01-02T00:00:00Z"}],
+                "managedFields": [{"manager": "argocd-controller", "operation": "Apply",
+                                   "time": "2026-01-02T00:00:00Z", "fieldsType": "FieldsV1",
+                                   "fieldsV1": {"f:spec": {"f:target": {}}}}],
                 "ownerReferences": [{"apiVersion": "external-secrets.io/v1",
                                      "kind": "ClusterExternalSecret", "name": "c", "uid": "c1"}],
             },
@@ -249,13 +280,30 @@ mod tests {
         let Some(slim) = with_meta(es) else {
             panic!("an ExternalSecret is never dropped")
         };
-        assert!(slim.metadata.managed_fields.is_none());
-        assert!(slim.metadata.labels.is_none());
+        // Who manages it (issue 17) survives: the management label and each write's manager,
+        // operation and time, without its field set.
+        let labels = slim.metadata.labels.clone().unwrap_or_default();
+        assert_eq!(
+            labels.keys().collect::<Vec<_>>(),
+            ["argocd.argoproj.io/instance"]
+        );
+        let writes = slim.metadata.managed_fields.clone().unwrap_or_default();
+        assert_eq!(writes.len(), 1);
+        assert_eq!(writes[0].manager.as_deref(), Some("argocd-controller"));
+        assert_eq!(writes[0].operation.as_deref(), Some("Apply"));
+        assert!(writes[0].time.is_some() && writes[0].fields_v1.is_none());
         let annotations = slim.metadata.annotations.clone().unwrap_or_default();
         assert_eq!(annotations.keys().collect::<Vec<_>>(), ["force-sync"]);
         assert_eq!(slim.owner_cluster_external_secret(), Some("c"));
         assert_eq!(slim.target_name(), "t");
         assert_eq!(slim.metadata.uid.as_deref(), Some("u"));
+        // Near miss: only unrelated labels, no writes: nothing is kept.
+        let plain: crate::model::eso::ExternalSecret = from(json!({
+            "metadata": {"name": "y", "namespace": "prod", "labels": {"app": "y"}},
+            "spec": {"secretStoreRef": {"name": "vault"}},
+        }));
+        let slim = with_meta(plain).unwrap_or_else(|| panic!("kept"));
+        assert!(slim.metadata.labels.is_none() && slim.metadata.managed_fields.is_none());
     }
 
     #[test]
