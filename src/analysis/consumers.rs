@@ -6,7 +6,11 @@ use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Container, PodSpec, PodStatus};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
+    LabelSelector, LabelSelectorRequirement, ObjectMeta,
+};
+
+use crate::model::eso_reloader::{EsoReloaderConfigs, EsoReloaderSelectors};
 
 /// How a pod template refers to a Secret.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -322,8 +326,9 @@ pub fn controller_workload(meta: &ObjectMeta) -> Option<String> {
 /// `secret.reloader.stakater.com/auto` set to true, `secret.reloader.stakater.com/reload` listing
 /// the Secret, or `reloader.stakater.com/search` with the Secret's own
 /// `reloader.stakater.com/match: "true"`; never for a Secret annotated
-/// `reloader.stakater.com/ignore: "true"`. (ESO's own reloader, external-secrets/reloader, is
-/// configured by its `Config` resource, not by annotations on the workload: not counted.)
+/// `reloader.stakater.com/ignore: "true"`. (ESO's own reloader, external-secrets-inc/reloader, is
+/// configured by its `Config` resource, not by annotations on the workload: see
+/// [`eso_reloader_config`].)
 pub fn reloader_restarts(
     annotations: &std::collections::BTreeMap<String, String>,
     secret: &str,
@@ -344,6 +349,76 @@ pub fn reloader_restarts(
             .get("secret.reloader.stakater.com/reload")
             .is_some_and(|list| list.split(',').any(|n| n.trim() == secret))
         || (on("reloader.stakater.com/search") && secret_on("reloader.stakater.com/match"))
+}
+
+/// The ESO Reloader `Config` (external-secrets-inc/reloader) that restarts this workload when a
+/// Kubernetes Secret changes, by name: one with a `KubernetesSecret` notification source and a
+/// destination of the workload's kind (`deployment`: the only workload kind its
+/// `destinationsToWatch` defines) whose `names`, `labelSelectors` and `namespaceSelectors` all
+/// admit it, as Kubernetes label selectors match. A Config with `namespaceSelectors` counts only
+/// when the namespace's labels are known; Configs not read (refused) cover nothing.
+pub fn eso_reloader_config<'a>(
+    configs: &'a EsoReloaderConfigs,
+    kind: &str,
+    namespace: &str,
+    name: &str,
+    labels: &BTreeMap<String, String>,
+    namespace_labels: Option<&BTreeMap<String, String>>,
+) -> Option<&'a str> {
+    let EsoReloaderConfigs::Listed(configs) = configs else {
+        return None;
+    };
+    let ns_labels = namespace_labels.map(|l| {
+        let mut l = l.clone();
+        l.entry("kubernetes.io/metadata.name".to_string())
+            .or_insert_with(|| namespace.to_string());
+        l
+    });
+    let admits = |s: &EsoReloaderSelectors| {
+        (s.names.is_empty() || s.names.iter().any(|n| n == name))
+            && s.label_selector
+                .as_ref()
+                .is_none_or(|sel| selector_matches(sel, labels))
+            && (s.namespace_selectors.is_empty()
+                || ns_labels.as_ref().is_some_and(|l| {
+                    s.namespace_selectors
+                        .iter()
+                        .any(|sel| selector_matches(sel, l))
+                }))
+    };
+    configs
+        .iter()
+        .find(|c| {
+            c.source_types.iter().any(|t| t == "KubernetesSecret")
+                && c.destinations.iter().any(|d| {
+                    d.type_.eq_ignore_ascii_case(kind) && d.selectors.as_ref().is_none_or(&admits)
+                })
+        })
+        .map(|c| c.name.as_str())
+}
+
+/// `metav1.LabelSelector` semantics: every `matchLabels` pair present, every
+/// `matchExpressions` requirement met (`In`, `NotIn`, `Exists`, `DoesNotExist`; any other
+/// operator matches nothing). An empty selector matches everything.
+pub fn selector_matches(sel: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
+    let pairs = sel
+        .match_labels
+        .iter()
+        .flatten()
+        .all(|(k, v)| labels.get(k) == Some(v));
+    let values =
+        |r: &LabelSelectorRequirement| -> Vec<String> { r.values.clone().unwrap_or_default() };
+    let exprs = sel.match_expressions.iter().flatten().all(|r| {
+        let have = labels.get(&r.key);
+        match r.operator.as_str() {
+            "In" => have.is_some_and(|v| values(r).contains(v)),
+            "NotIn" => have.is_none_or(|v| !values(r).contains(v)),
+            "Exists" => have.is_some(),
+            "DoesNotExist" => have.is_none(),
+            _ => false,
+        }
+    });
+    pairs && exprs
 }
 
 #[cfg(test)]
@@ -403,6 +478,146 @@ mod tests {
             &a("reloader.stakater.com/auto", "true"),
             "db",
             Some(&a("reloader.stakater.com/ignore", "true"))
+        ));
+    }
+
+    fn eso_config(v: serde_json::Value) -> EsoReloaderConfigs {
+        match serde_json::from_value::<Vec<(String, Vec<String>, String, serde_json::Value)>>(v) {
+            Ok(rows) => EsoReloaderConfigs::Listed(
+                rows.into_iter()
+                    .map(|(name, sources, type_, sel)| {
+                        crate::model::eso_reloader::EsoReloaderConfig {
+                            name,
+                            source_types: sources,
+                            destinations: vec![
+                                crate::model::eso_reloader::EsoReloaderDestination {
+                                    type_,
+                                    selectors: Some(EsoReloaderSelectors {
+                                        namespace_selectors: serde_json::from_value(
+                                            sel["namespaceSelectors"].clone(),
+                                        )
+                                        .unwrap_or_default(),
+                                        label_selector: serde_json::from_value(
+                                            sel["labelSelectors"].clone(),
+                                        )
+                                        .unwrap_or_default(),
+                                        names: serde_json::from_value(sel["names"].clone())
+                                            .unwrap_or_default(),
+                                    }),
+                                },
+                            ],
+                        }
+                    })
+                    .collect(),
+            ),
+            Err(e) => panic!("bad fixture: {e}"),
+        }
+    }
+
+    #[test]
+    fn eso_reloader_config_covers_a_matching_deployment_and_near_misses_do_not() {
+        let labels = BTreeMap::from([
+            ("app".to_string(), "orders".to_string()),
+            ("tier".to_string(), "api".to_string()),
+        ]);
+        let sel = json!({"labelSelectors": {
+            "matchLabels": {"app": "orders"},
+            "matchExpressions": [{"key": "tier", "operator": "In", "values": ["api", "web"]}]
+        }});
+        let cfgs = eso_config(json!([[
+            "orders-reload",
+            ["KubernetesSecret"],
+            "deployment",
+            sel
+        ]]));
+        let at = |c: &EsoReloaderConfigs, kind: &str, l: &BTreeMap<String, String>| {
+            eso_reloader_config(c, kind, "shop", "orders", l, None).map(str::to_string)
+        };
+        assert_eq!(
+            at(&cfgs, "Deployment", &labels).as_deref(),
+            Some("orders-reload")
+        );
+        // Near miss: one label off (tier not In the values).
+        let mut off = labels.clone();
+        off.insert("tier".into(), "batch".into());
+        assert_eq!(at(&cfgs, "Deployment", &off), None);
+        // Near miss: same selectors, but the Config listens only to a webhook.
+        let webhook = eso_config(json!([["orders-reload", ["Webhook"], "deployment", sel]]));
+        assert_eq!(at(&webhook, "Deployment", &labels), None);
+        // Near miss: the workload is a StatefulSet; the Config lists deployments.
+        assert_eq!(at(&cfgs, "StatefulSet", &labels), None);
+        // Refused LIST: never covered.
+        assert_eq!(
+            at(
+                &EsoReloaderConfigs::Unreadable("403".into()),
+                "Deployment",
+                &labels
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn eso_reloader_names_and_namespace_selectors() {
+        let labels = BTreeMap::new();
+        let named =
+            eso_config(json!([["c", ["KubernetesSecret"], "deployment", {"names": ["orders"]}]]));
+        assert_eq!(
+            eso_reloader_config(&named, "Deployment", "shop", "orders", &labels, None),
+            Some("c")
+        );
+        assert_eq!(
+            eso_reloader_config(&named, "Deployment", "shop", "orders-v2", &labels, None),
+            None
+        );
+        let in_ns = eso_config(
+            json!([["c", ["KubernetesSecret"], "deployment", {"namespaceSelectors": [
+                {"matchLabels": {"kubernetes.io/metadata.name": "shop"}}
+            ]}]]),
+        );
+        let ns = BTreeMap::new();
+        assert_eq!(
+            eso_reloader_config(&in_ns, "Deployment", "shop", "x", &labels, Some(&ns)),
+            Some("c")
+        );
+        assert_eq!(
+            eso_reloader_config(&in_ns, "Deployment", "shops", "x", &labels, Some(&ns)),
+            None
+        );
+        // Namespace labels unknown: not assumed to match.
+        assert_eq!(
+            eso_reloader_config(&in_ns, "Deployment", "shop", "x", &labels, None),
+            None
+        );
+    }
+
+    #[test]
+    fn label_selector_operators_as_kubernetes_defines_them() {
+        let sel = |v: serde_json::Value| -> LabelSelector {
+            serde_json::from_value(v).unwrap_or_default()
+        };
+        let l = BTreeMap::from([("a".to_string(), "1".to_string())]);
+        let e = |op: &str, vals: serde_json::Value| {
+            selector_matches(
+                &sel(json!({"matchExpressions": [{"key": "a", "operator": op, "values": vals}]})),
+                &l,
+            )
+        };
+        assert!(selector_matches(&sel(json!({})), &l));
+        assert!(e("In", json!(["1", "2"])));
+        assert!(!e("In", json!(["2"])));
+        assert!(e("NotIn", json!(["2"])));
+        assert!(!e("NotIn", json!(["1"])));
+        assert!(e("Exists", json!(null)));
+        assert!(!e("DoesNotExist", json!(null)));
+        assert!(!e("Gt", json!(["0"])));
+        assert!(!selector_matches(
+            &sel(json!({"matchLabels": {"a": "2"}})),
+            &l
+        ));
+        assert!(selector_matches(
+            &sel(json!({"matchExpressions": [{"key": "b", "operator": "NotIn", "values": ["x"]}]})),
+            &l
         ));
     }
 

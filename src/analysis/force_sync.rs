@@ -8,10 +8,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Event;
 
-use super::consumers::{needs_restart, secret_uses};
+use super::consumers::{eso_reloader_config, needs_restart, secret_uses};
 use super::duration::parse_go_duration;
 use crate::exit::Exit;
 use crate::model::eso::{ExternalSecret, SecretStore, ready_condition};
+use crate::model::eso_reloader::EsoReloaderConfigs;
 use crate::model::force_sync::*;
 use crate::model::refs::{StoreFilter, StoreKind, StoreRef};
 use crate::sanitize;
@@ -317,6 +318,8 @@ pub fn restart_plan(
     secrets: &[(String, String)],
     mode: RestartMode,
     dry_run: bool,
+    eso_reloader: &EsoReloaderConfigs,
+    namespace_labels: &BTreeMap<String, BTreeMap<String, String>>,
 ) -> Vec<(usize, RestartResult)> {
     let mut out = Vec::new();
     if mode == RestartMode::None {
@@ -341,7 +344,21 @@ pub fn restart_plan(
         }
         let uses: Vec<String> = uses.into_keys().collect();
         let restart = mode == RestartMode::All || needs_restart(&uses);
-        let reloader = reloader_manages(&w.reloader, &names);
+        // Stakater Reloader by the workload's annotations, else an ESO Reloader Config selecting it.
+        let reloader = reloader_manages(&w.reloader, &names)
+            .map(|key| format!("managed by Reloader ({key})"))
+            .or_else(|| {
+                let kind = w.kind?.as_str();
+                eso_reloader_config(
+                    eso_reloader,
+                    kind,
+                    &w.namespace,
+                    &w.name,
+                    &w.labels,
+                    namespace_labels.get(&w.namespace),
+                )
+                .map(|c| format!("managed by ESO Reloader Config {c}"))
+            });
         let action = match (reloader.is_some(), restart, dry_run) {
             (true, _, _) => RestartAction::LeftToReloader,
             (false, false, _) => RestartAction::SkippedRefreshesItself,
@@ -349,8 +366,8 @@ pub fn restart_plan(
             (false, true, false) => RestartAction::Restarted,
         };
         let message = match reloader {
-            Some(key) => Some(format!(
-                "managed by Reloader ({key}): it restarts the workload when the Secret changes"
+            Some(by) => Some(format!(
+                "{by}: it restarts the workload when the Secret changes"
             )),
             None => (!restart).then(|| {
                 "mounted as a volume without subPath: the kubelet updates the files itself (use --restart=all to restart anyway)"

@@ -230,6 +230,10 @@ fn timeout_says_what_was_last_seen() {
     );
 }
 
+fn none() -> crate::model::eso_reloader::EsoReloaderConfigs {
+    crate::model::eso_reloader::EsoReloaderConfigs::Listed(Vec::new())
+}
+
 fn workload(name: &str, spec: Value) -> WorkloadState {
     WorkloadState {
         namespace: "prod".into(),
@@ -271,7 +275,14 @@ fn restart_rules_follow_how_the_secret_is_read() {
         ),
     ];
     let secrets = vec![("prod".to_string(), "s".to_string())];
-    let plan = restart_plan(&workloads, &secrets, RestartMode::Needed, false);
+    let plan = restart_plan(
+        &workloads,
+        &secrets,
+        RestartMode::Needed,
+        false,
+        &none(),
+        &BTreeMap::new(),
+    );
     let actions: Vec<(&str, RestartAction)> = plan
         .iter()
         .map(|(_, r)| (r.workload.as_str(), r.action))
@@ -285,16 +296,43 @@ fn restart_rules_follow_how_the_secret_is_read() {
             ("deployment/pull", RestartAction::Restarted),
         ]
     );
-    let all = restart_plan(&workloads, &secrets, RestartMode::All, true);
+    let all = restart_plan(
+        &workloads,
+        &secrets,
+        RestartMode::All,
+        true,
+        &none(),
+        &BTreeMap::new(),
+    );
     assert!(
         all.iter()
             .all(|(_, r)| r.action == RestartAction::WouldRestart)
     );
     assert_eq!(all.len(), 4);
-    assert!(restart_plan(&workloads, &secrets, RestartMode::None, false).is_empty());
+    assert!(
+        restart_plan(
+            &workloads,
+            &secrets,
+            RestartMode::None,
+            false,
+            &none(),
+            &BTreeMap::new()
+        )
+        .is_empty()
+    );
     // Another namespace's Secret of the same name is not this one.
     let elsewhere = vec![("dev".to_string(), "s".to_string())];
-    assert!(restart_plan(&workloads, &elsewhere, RestartMode::All, false).is_empty());
+    assert!(
+        restart_plan(
+            &workloads,
+            &elsewhere,
+            RestartMode::All,
+            false,
+            &none(),
+            &BTreeMap::new()
+        )
+        .is_empty()
+    );
 }
 
 #[test]
@@ -422,6 +460,8 @@ fn issue_13_reloader_annotations_hand_the_restart_over() {
         &[("prod".into(), "regcred".into())],
         RestartMode::Needed,
         false,
+        &none(),
+        &BTreeMap::new(),
     );
     assert_eq!(plan[0].1.action, RestartAction::LeftToReloader);
     assert!(
@@ -543,4 +583,55 @@ fn issue_13_pods_older_than_the_secrets_last_write_are_restarted_even_when_the_s
     ));
     w.selector = [("app".to_string(), "none".to_string())].into();
     assert_eq!(oldest_started(&w, &pods), None);
+}
+
+#[test]
+fn restart_leaves_a_workload_an_eso_reloader_config_selects_to_it() {
+    use crate::model::eso_reloader::*;
+    let config = |kind: &str, names: &[&str]| {
+        EsoReloaderConfigs::Listed(vec![EsoReloaderConfig {
+            name: "to-deployments".into(),
+            source_types: vec!["KubernetesSecret".into()],
+            destinations: vec![EsoReloaderDestination {
+                type_: kind.into(),
+                selectors: Some(EsoReloaderSelectors {
+                    names: names.iter().map(|n| n.to_string()).collect(),
+                    ..Default::default()
+                }),
+            }],
+        }])
+    };
+    let w = workload(
+        "env",
+        json!({"containers": [{"name": "c", "envFrom": [{"secretRef": {"name": "regcred"}}]}]}),
+    );
+    let plan = |configs: &EsoReloaderConfigs| {
+        restart_plan(
+            std::slice::from_ref(&w),
+            &[("prod".into(), "regcred".into())],
+            RestartMode::Needed,
+            false,
+            configs,
+            &BTreeMap::new(),
+        )
+    };
+    let hit = plan(&config("deployment", &["env"]));
+    assert_eq!(hit[0].1.action, RestartAction::LeftToReloader);
+    assert!(
+        hit[0]
+            .1
+            .message
+            .as_deref()
+            .is_some_and(|m| m.contains("ESO Reloader Config to-deployments")),
+        "{hit:?}"
+    );
+    // Near misses: another name; a destination of another kind.
+    assert_eq!(
+        plan(&config("deployment", &["env-v2"]))[0].1.action,
+        RestartAction::Restarted
+    );
+    assert_eq!(
+        plan(&config("externalsecret", &["env"]))[0].1.action,
+        RestartAction::Restarted
+    );
 }

@@ -51,6 +51,10 @@ pub async fn findings(
         doctor_stores::fetch(client, &snapshot, &scope, diag),
         super::doctor::fetch_targets(client, Some(&es.namespace), &scope, false, diag)
     );
+    let (eso_reloader, namespace_labels) = match &pods {
+        Some(Ok((facts, _))) => crate::kube::eso_reloader::for_pods(client, facts, diag).await,
+        _ => Default::default(),
+    };
     let extras = DoctorExtras {
         push: None,
         eso_logs: None,
@@ -68,6 +72,8 @@ pub async fn findings(
             pods: pods.map(|p| p.map(|(facts, _)| facts)),
             values_unread: Vec::new(),
             secrets,
+            eso_reloader,
+            namespace_labels,
         },
     };
     let opts = DoctorOptions::view(probed);

@@ -106,6 +106,12 @@ pub(crate) async fn report(
         fetch_targets(&client, namespace.as_deref(), &scope, wants_data, &diag),
         doctor_stores::fetch(&client, &snapshot, &scope, &diag)
     );
+    // ESO's own reloader restarts the workloads its Configs select (after the pods: only when a
+    // pod belongs to a workload).
+    let (eso_reloader, namespace_labels) = match &pods {
+        Some(Ok((facts, _))) => crate::kube::eso_reloader::for_pods(&client, facts, &diag).await,
+        _ => Default::default(),
+    };
     let (managed, values_unread) = match managed {
         Ok(read) => read,
         // A gate asked to log in with the pull secrets cannot pass without reading them.
@@ -196,6 +202,8 @@ pub(crate) async fn report(
             values_unread,
             pod_refs,
             secrets,
+            eso_reloader,
+            namespace_labels,
         },
         eso_logs,
     };

@@ -220,7 +220,25 @@ pub async fn run(cfg: &Config, args: &ForceSyncArgs, out: &mut impl Write) -> Re
         .iter()
         .map(|(_, b)| (b.namespace.clone(), b.target.clone()))
         .collect();
-    let mut restarts = analysis::restart_plan(&workloads, &secrets, plan.restart, args.dry_run);
+    // ESO's own reloader: its Configs (and, when one selects namespaces, their labels).
+    let (eso_reloader, namespace_labels) = if workloads.is_empty() {
+        Default::default()
+    } else {
+        requests.add(1);
+        let configs = crate::kube::eso_reloader::configs(&client, &diag).await;
+        let namespaces = workloads.iter().map(|w| w.namespace.clone()).collect();
+        let labels =
+            crate::kube::eso_reloader::namespace_labels(&client, &configs, namespaces, &diag).await;
+        (configs, labels)
+    };
+    let mut restarts = analysis::restart_plan(
+        &workloads,
+        &secrets,
+        plan.restart,
+        args.dry_run,
+        &eso_reloader,
+        &namespace_labels,
+    );
 
     if args.dry_run {
         // Above PER_OBJECT_LINES, totals instead of a line each, as the README promises.

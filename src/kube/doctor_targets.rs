@@ -258,15 +258,16 @@ pub fn secret_facts(data: &TargetData) -> BTreeMap<(String, String), TargetSecre
         .collect()
 }
 
-/// The Reloader annotations of each distinct workload the pods belong to: one metadata GET per
-/// workload (a workload that cannot be read counts as not managed by Reloader).
+/// The Reloader annotations and the labels of each distinct workload the pods belong to: one
+/// metadata GET per workload (a workload that cannot be read counts as not managed by Reloader).
 async fn reloader_annotations(client: &Client, pods: &mut [PodFacts], diag: &Diag) {
     use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
     let wanted: BTreeSet<(String, String)> = pods
         .iter()
         .filter_map(|p| Some((p.namespace.clone(), p.workload.clone()?)))
         .collect();
-    let found: BTreeMap<(String, String), BTreeMap<String, String>> = futures::stream::iter(wanted)
+    type Meta = (BTreeMap<String, String>, BTreeMap<String, String>);
+    let found: BTreeMap<(String, String), Meta> = futures::stream::iter(wanted)
         .map(|(ns, workload)| async move {
             let (kind, name) = workload.split_once('/')?;
             diag.log(1, format_args!("GET {kind} {ns}/{name} (metadata)"));
@@ -300,7 +301,8 @@ async fn reloader_annotations(client: &Client, pods: &mut [PodFacts], diag: &Dia
                 .into_iter()
                 .filter(|(k, _)| k.contains("reloader.stakater.com/"))
                 .collect();
-            Some(((ns, workload), annotations))
+            let labels = meta.labels.unwrap_or_default();
+            Some(((ns, workload), (annotations, labels)))
         })
         .buffer_unordered(8)
         .filter_map(|x| async move { x })
@@ -310,7 +312,8 @@ async fn reloader_annotations(client: &Client, pods: &mut [PodFacts], diag: &Dia
         if let Some(w) = &p.workload
             && let Some(a) = found.get(&(p.namespace.clone(), w.clone()))
         {
-            p.reloader = a.clone();
+            p.reloader = a.0.clone();
+            p.workload_labels = a.1.clone();
         }
     }
 }
@@ -330,6 +333,7 @@ pub fn pod_facts(pod: Pod, targets: &HashSet<(String, String)>) -> Option<PodFac
     }
     Some(PodFacts {
         reloader: BTreeMap::new(),
+        workload_labels: BTreeMap::new(),
         started: containers_started(pod.status.as_ref())?,
         workload: controller_workload(&pod.metadata),
         name: pod.metadata.name.clone()?,

@@ -471,6 +471,7 @@ fn from_deployment(d: &Deployment) -> WorkloadState {
         updated: i64::from(st.updated_replicas.unwrap_or(0)),
         available: i64::from(st.available_replicas.unwrap_or(0)),
         reloader: reloader_annotations(&d.metadata),
+        labels: d.metadata.labels.clone().unwrap_or_default(),
         selector: d.spec.selector.match_labels.clone().unwrap_or_default(),
         oldest_pod_started: None,
     }
@@ -490,6 +491,7 @@ fn from_statefulset(s: &StatefulSet) -> WorkloadState {
         updated: i64::from(st.updated_replicas.unwrap_or(0)),
         available: i64::from(st.available_replicas.unwrap_or(0)),
         reloader: reloader_annotations(&s.metadata),
+        labels: s.metadata.labels.clone().unwrap_or_default(),
         selector: s.spec.selector.match_labels.clone().unwrap_or_default(),
         oldest_pod_started: None,
     }
@@ -509,6 +511,7 @@ fn from_daemonset(d: &DaemonSet) -> WorkloadState {
         updated: i64::from(st.updated_number_scheduled.unwrap_or(0)),
         available: i64::from(st.number_available.unwrap_or(0)),
         reloader: reloader_annotations(&d.metadata),
+        labels: d.metadata.labels.clone().unwrap_or_default(),
         selector: d.spec.selector.match_labels.clone().unwrap_or_default(),
         oldest_pod_started: None,
     }

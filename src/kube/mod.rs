@@ -10,6 +10,7 @@ pub mod doctor_install;
 pub mod doctor_stores;
 pub mod doctor_targets;
 pub mod eso;
+pub mod eso_reloader;
 pub mod force_sync;
 pub mod list;
 pub mod pod_logs;

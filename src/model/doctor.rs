@@ -289,6 +289,10 @@ pub struct TargetExtras {
     /// Key names and pull-secret hosts of the target Secrets whose data was read, by
     /// (namespace, name); empty when their data was not read. Never a value.
     pub secrets: BTreeMap<(String, String), TargetSecretFacts>,
+    /// ESO Reloader `Config`s (external-secrets-inc/reloader); `NotChecked` when not read.
+    pub eso_reloader: crate::model::eso_reloader::EsoReloaderConfigs,
+    /// Labels of the pods' namespaces, read only when a Config selects namespaces.
+    pub namespace_labels: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 /// What the pull-secret and consumer-key rules may know of a target Secret: its type, its key
@@ -334,6 +338,9 @@ pub struct PodFacts {
     /// The controlling workload's Reloader annotations (`*reloader.stakater.com/*`), read with
     /// one GET of the workload's metadata; empty when it has none or could not be read.
     pub reloader: BTreeMap<String, String>,
+    /// The controlling workload's labels, from the same GET (ESO Reloader `Config`s select
+    /// workloads by them); empty when it has none or could not be read.
+    pub workload_labels: BTreeMap<String, String>,
     /// The controlling workload, kubectl style (`deployment/order-service`), when there is one.
     pub workload: Option<String>,
     /// When its running containers started (the earliest): when they read their environment.

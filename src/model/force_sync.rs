@@ -258,6 +258,8 @@ pub struct WorkloadState {
     /// The workload's Stakater Reloader annotations (`reloader.stakater.com/auto`,
     /// `secret.reloader.stakater.com/auto`, `secret.reloader.stakater.com/reload`), if any.
     pub reloader: std::collections::BTreeMap<String, String>,
+    /// The workload's own labels (ESO Reloader `Config`s select workloads by them).
+    pub labels: std::collections::BTreeMap<String, String>,
     /// `spec.selector.matchLabels`: which pods are the workload's.
     pub selector: std::collections::BTreeMap<String, String>,
     /// When the oldest of its pods' containers started (env is read then); `None` when unknown.

@@ -4,6 +4,7 @@
 pub mod chain;
 pub mod doctor;
 pub mod eso;
+pub mod eso_reloader;
 pub mod finding;
 pub mod force_sync;
 pub mod logs;

@@ -63,7 +63,13 @@ pub fn external_secrets(
         let secret = secrets.get(&(row.namespace.as_str(), row.target.name.as_str()));
         let in_ns = pods.get(row.namespace.as_str());
         if let (Some(secret), Some(in_ns)) = (secret, in_ns) {
-            findings.extend(targets::started_before_change(row, secret, in_ns));
+            findings.extend(targets::started_before_change(
+                row,
+                secret,
+                in_ns,
+                &extras.targets.eso_reloader,
+                &extras.targets.namespace_labels,
+            ));
         }
     }
     // Issue 12: pods whose pull secret or secret key an ExternalSecret writes wrong.

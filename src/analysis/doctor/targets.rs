@@ -8,11 +8,14 @@ use std::collections::{BTreeMap, HashMap};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::finding;
-use crate::analysis::consumers::{last_changed, reloader_restarts, rollout_restartable};
+use crate::analysis::consumers::{
+    eso_reloader_config, last_changed, reloader_restarts, rollout_restartable,
+};
 use crate::analysis::duration::periodic_refresh;
 use crate::diagnose::catalogue::*;
 use crate::model::doctor::*;
 use crate::model::eso::ExternalSecret;
+use crate::model::eso_reloader::EsoReloaderConfigs;
 use crate::model::scope::ExternalSecretRow;
 use crate::sanitize;
 
@@ -102,19 +105,45 @@ pub fn started_before_change(
     row: &ExternalSecretRow,
     secret: &ObjectMeta,
     pods: &[&PodFacts],
+    eso_reloader: &EsoReloaderConfigs,
+    namespace_labels: &BTreeMap<String, BTreeMap<String, String>>,
 ) -> Option<Finding> {
     let changed = last_changed(secret)?;
     let mut old: BTreeMap<String, usize> = BTreeMap::new();
     let mut left_to_reloader: Vec<String> = Vec::new();
+    // Who restarts them, each said once: Stakater Reloader or an ESO Reloader Config.
+    let mut restarters: Vec<String> = Vec::new();
     for p in pods {
         if p.started < changed && p.reads_at_start.contains(&row.target.name) {
             let who = match &p.workload {
                 Some(w) if rollout_restartable(w) => w.clone(),
                 _ => format!("pod/{}", p.name),
             };
-            if reloader_restarts(&p.reloader, &row.target.name, secret.annotations.as_ref()) {
+            let by =
+                if reloader_restarts(&p.reloader, &row.target.name, secret.annotations.as_ref()) {
+                    Some("Reloader restarts them (its annotations are on the workload)".to_string())
+                } else {
+                    p.workload
+                        .as_deref()
+                        .and_then(|w| w.split_once('/'))
+                        .and_then(|(kind, name)| {
+                            eso_reloader_config(
+                                eso_reloader,
+                                kind,
+                                &p.namespace,
+                                name,
+                                &p.workload_labels,
+                                namespace_labels.get(&p.namespace),
+                            )
+                        })
+                        .map(|c| format!("ESO Reloader Config {c} restarts them"))
+                };
+            if let Some(by) = by {
                 if !left_to_reloader.contains(&who) {
                     left_to_reloader.push(who);
+                }
+                if !restarters.contains(&by) {
+                    restarters.push(by);
                 }
                 continue;
             }
@@ -133,10 +162,10 @@ pub fn started_before_change(
                 Status::Warning,
                 object(row),
                 sanitize::line(&format!(
-                    "{} still run the value from before Secret {} last changed ({changed}); \
-                     Reloader restarts them (its annotations are on the workload)",
+                    "{} still run the value from before Secret {} last changed ({changed}); {}",
                     left_to_reloader.join(", "),
-                    row.target.name
+                    row.target.name,
+                    restarters.join("; ")
                 )),
                 sanitize::line(&format!(
                     "kubectl rollout status {} -n {} (Reloader's restart)",

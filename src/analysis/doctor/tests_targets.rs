@@ -41,6 +41,16 @@ fn run_with_secrets(
     targets: Vec<TargetValues>,
     pods: Option<Vec<PodFacts>>,
 ) -> DoctorReport {
+    run_with_eso_reloader(ess, secrets, targets, pods, Default::default())
+}
+
+fn run_with_eso_reloader(
+    ess: Vec<ExternalSecret>,
+    secrets: Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>,
+    targets: Vec<TargetValues>,
+    pods: Option<Vec<PodFacts>>,
+    eso_reloader: crate::model::eso_reloader::EsoReloaderConfigs,
+) -> DoctorReport {
     let snap = snapshot(ess, secrets, true);
     let scope = analyse_scope(&snap, &ScopeOptions::default(), now());
     let probe = StoreProbe {
@@ -65,6 +75,7 @@ fn run_with_secrets(
         targets: TargetExtras {
             pods: pods.map(Ok),
             values_unread: vec![],
+            eso_reloader,
             ..TargetExtras::default()
         },
         ..DoctorExtras::default()
@@ -147,6 +158,7 @@ fn pod(name: &str, ns: &str, workload: Option<&str>, started: &str, reads: &[&st
         namespace: ns.into(),
         name: name.into(),
         reloader: Default::default(),
+        workload_labels: Default::default(),
         workload: workload.map(str::to_string),
         started: started.parse().unwrap_or(Timestamp::UNIX_EPOCH),
         reads_at_start: reads.iter().map(|r| r.to_string()).collect(),
@@ -303,4 +315,70 @@ fn issue12_reloader_turns_old_value_pods_into_a_warning_and_a_near_miss_stays_an
     );
     let f = one(vec![with("reloader.stakater.com/search", "true")], &matched);
     assert_eq!(f.severity, Status::Warning);
+}
+
+#[test]
+fn an_eso_reloader_config_selecting_the_workload_turns_old_value_pods_into_a_warning() {
+    use crate::model::eso_reloader::*;
+    let e = es("prod", "db", true, FRESH);
+    let mut secret = owned(&e);
+    secret.creation_timestamp = Some(from(json!("2026-11-01T00:00:00Z")));
+    secret.managed_fields = Some(vec![from(json!({
+        "manager": "externalsecrets.external-secrets.io/db", "operation": "Update",
+        "time": "2026-11-22T11:30:00Z"
+    }))]);
+    let mut p = pod(
+        "api-1",
+        "prod",
+        Some("deployment/api"),
+        "2026-11-22T11:00:00Z",
+        &["db-secret"],
+    );
+    p.workload_labels.insert("app".into(), "api".into());
+    let config = |source: &str, app: &str| {
+        EsoReloaderConfigs::Listed(vec![EsoReloaderConfig {
+            name: "secrets-to-deployments".into(),
+            source_types: vec![source.into()],
+            destinations: vec![EsoReloaderDestination {
+                type_: "deployment".into(),
+                selectors: Some(EsoReloaderSelectors {
+                    label_selector: Some(
+                        serde_json::from_value(json!({"matchLabels": {"app": app}}))
+                            .unwrap_or_default(),
+                    ),
+                    ..Default::default()
+                }),
+            }],
+        }])
+    };
+    let one = |configs: EsoReloaderConfigs| {
+        let r = run_with_eso_reloader(
+            vec![e.clone()],
+            vec![secret.clone()],
+            vec![],
+            Some(vec![p.clone()]),
+            configs,
+        );
+        check(&r, CheckId::ExternalSecrets).findings[0].clone()
+    };
+    let f = one(config("KubernetesSecret", "api"));
+    assert_eq!(
+        (f.code.as_str(), f.severity),
+        ("consumer-old-value", Status::Warning)
+    );
+    assert!(
+        f.message
+            .contains("ESO Reloader Config secrets-to-deployments restarts them"),
+        "{}",
+        f.message
+    );
+    // Near misses: the selector names another app; the Config listens to a webhook only; the
+    // Configs could not be read.
+    assert_eq!(
+        one(config("KubernetesSecret", "web")).severity,
+        Status::Error
+    );
+    assert_eq!(one(config("Webhook", "api")).severity, Status::Error);
+    let refused = EsoReloaderConfigs::Unreadable("no permission".into());
+    assert_eq!(one(refused).severity, Status::Error);
 }
