@@ -299,7 +299,7 @@ async fn issue15_kubernetes_provider_against_a_remote_api_server() {
                     assert!(codes.contains(code), "{code} missing: {v:#}");
                 }
             }
-            let o = b.run(&[
+            let mut args = vec![
                 "describe-chain",
                 "locked",
                 "-n",
@@ -308,8 +308,10 @@ async fn issue15_kubernetes_provider_against_a_remote_api_server() {
                 format,
                 "--trust-provider-host",
                 &host,
-            ]);
-            assert_no_secret_form(&o, &b.secrets, &format!("describe-chain -o {format}"));
+            ];
+            args.extend(verbose);
+            let o = b.run(&args);
+            assert_no_secret_form(&o, &b.secrets, &format!("describe-chain {args:?}"));
         }
     }
     let o = b.run(&[
@@ -490,9 +492,16 @@ async fn issue15_service_account_and_client_certificate_auth() {
     };
 
     // Near miss: not vouched for, so no token is requested and nothing is sent.
+    let minted_before = b.home.api.issued_tokens().len();
     let o = b.run(&["describe-chain", "sa", "-n", "prod", "-o", "json", "-v"]);
     assert_no_secret_form(&o, &b.secrets, "sa, not vouched");
     assert!(!stderr(&o).contains("TokenRequest"), "{}", stderr(&o));
+    // What the cluster saw, not only what the log says: no TokenRequest was answered.
+    assert_eq!(
+        b.home.api.issued_tokens().len(),
+        minted_before,
+        "a token was minted for a host nobody vouched for"
+    );
     let v: Value = serde_json::from_str(&stdout(&o)).unwrap_or(Value::Null);
     assert_eq!(v["provider"]["calls"], json!([]), "{v:#}");
     let link = provider_link(&v);

@@ -19,6 +19,7 @@ async fn no_leak(scenario: &str, username: Option<&str>, commands: &[&[&str]]) {
     );
     values.extend(username.map(str::to_string));
     assert!(values.len() >= 3, "{scenario}: nothing to look for");
+    let mut outputs = Vec::new();
     for command in commands {
         for format in ["table", "wide", "json", "yaml"] {
             for verbose in [false, true] {
@@ -35,13 +36,19 @@ async fn no_leak(scenario: &str, username: Option<&str>, commands: &[&[&str]]) {
                     stdout(&o),
                     stderr(&o)
                 );
-                assert_no_leak(&o, &values, &what);
-                // Nor a ServiceAccount token (the probe mints them for workload identity and
-                // Vault's kubernetes auth): a JWS header starts `eyJhbGci`.
-                let all = format!("{}{}", stdout(&o), stderr(&o));
-                assert!(!all.contains("eyJhbGci"), "{what}: a JWT leaked in:\n{all}");
+                outputs.push((what, o));
             }
         }
+    }
+    // Checked after the runs: the tokens the probe was handed (Vault logins, ServiceAccount
+    // tokens) are known then.
+    values.extend(sandbox_run_time_secrets(&env.sandbox));
+    for (what, o) in &outputs {
+        assert_no_leak(o, &values, what);
+        // Nor a ServiceAccount token (the probe mints them for workload identity and Vault's
+        // kubernetes auth): a JWS header starts `eyJhbGci`.
+        let all = format!("{}{}", stdout(o), stderr(o));
+        assert!(!all.contains("eyJhbGci"), "{what}: a JWT leaked in:\n{all}");
     }
     env.sandbox.shutdown().await;
 }
@@ -162,10 +169,14 @@ async fn aws_no_leak(scenario: &str, commands: &[&[&str]]) {
         "{scenario}: the region's credentials are missing from the leak check"
     );
     values.extend(aws);
+    // And every token minted during the runs (the IRSA ServiceAccount tokens among them).
+    values.extend(sandbox_run_time_secrets(&env.sandbox));
     values.sort();
     values.dedup();
     for (what, o) in &outputs {
         assert_no_leak(o, &values, what);
+        let all = format!("{}{}", stdout(o), stderr(o));
+        assert!(!all.contains("eyJhbGci"), "{what}: a JWT leaked in:\n{all}");
     }
     env.sandbox.shutdown().await;
 }

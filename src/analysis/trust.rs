@@ -87,8 +87,11 @@ pub fn store_endpoints(store: &Value) -> Vec<Endpoint> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KubeServer {
     /// The store's own cluster: `kubernetes.default`, `kubernetes.default.svc` or
-    /// `kubernetes.default.svc.CLUSTER-DOMAIN`, any scheme and port (the CRD's default
-    /// `kubernetes.default` when unset). From outside the cluster the probe reaches that API
+    /// `kubernetes.default.svc.cluster.local`, any scheme and port (the CRD's default
+    /// `kubernetes.default` when unset). Another suffix after `.svc.` is a name a tenant chose
+    /// (`kubernetes.default.svc.evil.example` resolves outside the cluster): a URL like any other,
+    /// vouched for under the host rules; a cluster with its own cluster domain vouches with
+    /// `--trust-provider-host`. From outside the cluster the probe reaches that API
     /// server through the kubeconfig's own server, which the user already sends credentials to.
     Home,
     /// Another API server, with the scheme client-go would use (https when the store gives a CA
@@ -125,8 +128,11 @@ pub fn kubernetes_server(store: &Value) -> KubeServer {
             .map(|h| h.trim_end_matches('.').to_ascii_lowercase())
     });
     match host.as_deref() {
-        Some("kubernetes.default" | "kubernetes.default.svc") => KubeServer::Home,
-        Some(h) if h.starts_with("kubernetes.default.svc.") => KubeServer::Home,
+        Some(
+            "kubernetes.default"
+            | "kubernetes.default.svc"
+            | "kubernetes.default.svc.cluster.local",
+        ) => KubeServer::Home,
         _ => KubeServer::Url(url),
     }
 }
@@ -152,10 +158,13 @@ impl TrustPolicy {
                 .any(|f| f.eq_ignore_ascii_case(&hp) || f.eq_ignore_ascii_case(&e.host))
     }
 
-    /// This policy with the kubeconfig's API server vouched for.
-    pub fn with_home(&self, home: Option<Endpoint>) -> TrustPolicy {
+    /// This policy for `store`: the kubeconfig's API server is vouched for a kubernetes-provider
+    /// store only (docs/security.md rule 8). A Vault or Key Vault store naming that host gets
+    /// no such pass: its login token is not the user's to send there.
+    pub fn for_store(&self, store: &Value, home: Option<Endpoint>) -> TrustPolicy {
+        let kubernetes = store.pointer("/spec/provider/kubernetes").is_some();
         TrustPolicy {
-            home,
+            home: home.filter(|_| kubernetes),
             ..self.clone()
         }
     }
@@ -429,7 +438,6 @@ mod tests {
             Some("kubernetes.default"),
             Some("https://kubernetes.default.svc"),
             Some("https://kubernetes.default.svc.cluster.local:443"),
-            Some("https://kubernetes.default.svc.corp.internal"),
         ] {
             let mut spec =
                 json!({"remoteNamespace": "shared", "auth": {"serviceAccount": {"name": "r"}}});
@@ -452,6 +460,7 @@ mod tests {
         // Near misses: a look-alike host, and a bare `kubernetes` (another namespace's Service).
         for url in [
             "https://kubernetes.default.example.com",
+            "https://kubernetes.default.svc.evil.example",
             "https://kubernetes",
         ] {
             let store = kube_store(json!({"server": {"url": url}}));
@@ -478,12 +487,17 @@ mod tests {
         );
         // A ClusterSecretStore's server is vouched; so is the kubeconfig's own API server.
         assert!(vouch(true, &e, &BTreeSet::new(), &TrustPolicy::default()).is_ok());
-        let home =
-            TrustPolicy::default().with_home(Endpoint::parse("https://k8s.tenant.example:6443"));
+        let home = TrustPolicy::default()
+            .for_store(&store, Endpoint::parse("https://k8s.tenant.example:6443"));
         assert!(vouch(false, &e, &BTreeSet::new(), &home).is_ok());
+        // Near miss: a namespaced Vault store naming the kubeconfig's server is not vouched by it.
+        let vault = vault_store("https://k8s.tenant.example:6443");
+        let vault_policy = TrustPolicy::default()
+            .for_store(&vault, Endpoint::parse("https://k8s.tenant.example:6443"));
+        assert!(vouch(false, &ends(&vault), &BTreeSet::new(), &vault_policy).is_err());
         // Near miss: the kubeconfig's server on another port vouches for nothing else.
-        let other =
-            TrustPolicy::default().with_home(Endpoint::parse("https://k8s.tenant.example:443"));
+        let other = TrustPolicy::default()
+            .for_store(&store, Endpoint::parse("https://k8s.tenant.example:443"));
         assert!(vouch(false, &e, &BTreeSet::new(), &other).is_err());
         // No scheme and no CA: client-go speaks plain http, and so does the probe.
         let plain = kube_store(json!({"server": {"url": "10.0.0.1:8080"}}));

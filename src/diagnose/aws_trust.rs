@@ -85,6 +85,9 @@ pub fn evaluate(trust: &Value, id: &WebIdentity) -> TrustVerdict {
         _ => Vec::new(),
     };
     let mut faults = Vec::new();
+    // An explicit Deny wins over any Allow, wherever it stands in the document.
+    let mut denied = false;
+    let mut admitted = None;
     for (i, s) in statements.iter().enumerate() {
         let name = s
             .get("Sid")
@@ -116,11 +119,23 @@ pub fn evaluate(trust: &Value, id: &WebIdentity) -> TrustVerdict {
             condition_fault(s, id).map(|f| format!("{name}: {f}"))
         };
         match (deny, fault) {
-            (true, None) => faults.push(format!("{name} denies this ServiceAccount explicitly")),
+            (true, None) => {
+                denied = true;
+                faults.push(format!("{name} denies this ServiceAccount explicitly"));
+            }
             (true, Some(_)) => {}
-            (false, None) => return TrustVerdict::Admits(name),
+            (false, None) => {
+                admitted.get_or_insert(name);
+            }
             (false, Some(f)) => faults.push(f),
         }
+    }
+    if let Some(name) = admitted.filter(|_| !denied) {
+        return TrustVerdict::Admits(name);
+    }
+    if denied {
+        faults.retain(|f| f.ends_with("denies this ServiceAccount explicitly"));
+        return TrustVerdict::Refuses(faults);
     }
     if statements.is_empty() || faults.is_empty() {
         faults.push(
@@ -194,7 +209,9 @@ pub fn explain(t: &AwsTrustFacts) -> Explained {
         .next()
         .unwrap_or(&t.role_arn)
         .to_string();
-    let read = format!("aws iam get-role --role-name {role} --query Role.AssumeRolePolicyDocument");
+    let read = format!(
+        "aws iam get-role --role-name {role} --query Role.AssumeRolePolicyDocument --output json"
+    );
     let Some(policy) = &t.trust_policy else {
         return Explained {
             evidence: t
@@ -360,6 +377,25 @@ mod tests {
         assert!(matches!(
             evaluate(&t, &id(SUB, "sts.amazonaws.com")),
             TrustVerdict::Refuses(_)
+        )); // An Allow followed by a matching Deny: the Deny wins, wherever it stands.
+        let allow = trust("StringEquals", HOST, SUB, "sts.amazonaws.com");
+        let mut both = allow.clone();
+        let mut deny = allow["Statement"][0].clone();
+        deny["Effect"] = json!("Deny");
+        deny["Sid"] = json!("NoPayments");
+        both["Statement"]
+            .as_array_mut()
+            .unwrap_or_else(|| panic!("statements"))
+            .push(deny);
+        let TrustVerdict::Refuses(f) = evaluate(&both, &id(SUB, "sts.amazonaws.com")) else {
+            panic!("admitted despite an explicit Deny");
+        };
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert!(f[0].contains("\"NoPayments\" denies"), "{f:?}");
+        // Near miss: the same Allow alone admits.
+        assert!(matches!(
+            evaluate(&allow, &id(SUB, "sts.amazonaws.com")),
+            TrustVerdict::Admits(_)
         ));
     }
 

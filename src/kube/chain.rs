@@ -226,7 +226,7 @@ async fn vouch_for(
         "ClusterSecretStore" | "ClusterGenerator"
     );
     let endpoints = trust::store_endpoints(store);
-    let policy = &policy.with_home(super::client::home_endpoint());
+    let policy = &policy.for_store(store, super::client::home_endpoint());
     let mut vouched = std::collections::BTreeSet::new();
     let mut list_error = None;
     if !cluster && trust::vouch(cluster, &endpoints, &vouched, policy).is_err() {

@@ -614,6 +614,8 @@ pub fn sandbox_run_time_secrets(sandbox: &eso_sandbox::Sandbox) -> Vec<String> {
     out.push(sandbox.api().admin_token());
     out.extend(sandbox.api().issued_tokens());
     out.extend(sandbox.vault().issued_tokens());
+    // The AWS region's access keys, session tokens and values (issue 15).
+    out.extend(sandbox.aws().map(|a| a.sensitive()).unwrap_or_default());
     for secret in sandbox.api().store().list("v1", "Secret", None) {
         for (_, v) in secret["data"].as_object().into_iter().flatten() {
             let Some(plain) = v.as_str().and_then(|b| STANDARD.decode(b).ok()) else {

@@ -127,7 +127,7 @@ pub(super) fn login_next(f: &ChainFacts, next: &mut Vec<String>, force_sync: &st
         Some("AccessDenied" | "InvalidIdentityToken" | "IDPRejectedClaim") => {
             if let Some(r) = role {
                 next.push(format!(
-                    "aws iam get-role --role-name {r} --query Role.AssumeRolePolicyDocument"
+                    "aws iam get-role --role-name {r} --query Role.AssumeRolePolicyDocument --output json"
                 ));
             }
         }
@@ -333,7 +333,7 @@ mod tests {
         assert_eq!(
             next,
             vec![
-                "aws iam get-role --role-name locked --query Role.AssumeRolePolicyDocument"
+                "aws iam get-role --role-name locked --query Role.AssumeRolePolicyDocument --output json"
                     .to_string(),
                 "force".to_string()
             ]

@@ -97,7 +97,7 @@ pub(super) fn crd_fix(s: &InstallSnapshot, tag: &str) -> String {
         "install the CRDs of the controller's release: kubectl apply --server-side -f \
          https://raw.githubusercontent.com/external-secrets/external-secrets/{tag}/deploy/crds/bundle.yaml \
          (or helm upgrade external-secrets external-secrets/external-secrets -n {namespace} \
-         --version {} --set installCRDs=true)",
+         --reuse-values --version {} --set installCRDs=true)",
         tag.trim_start_matches('v')
     ))
 }

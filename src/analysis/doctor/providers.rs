@@ -485,7 +485,7 @@ fn login_next(p: &StoreProbe, code: &str) -> String {
                 })
                 .unwrap_or_default();
             format!(
-                "aws iam get-role --role-name {role} --query Role.AssumeRolePolicyDocument > \
+                "aws iam get-role --role-name {role} --query Role.AssumeRolePolicyDocument --output json > \
                  trust.json, correct the condition named above in trust.json, then aws iam \
                  update-assume-role-policy --role-name {role} --policy-document file://trust.json"
             )
@@ -560,7 +560,7 @@ fn workload_service_account(p: &StoreProbe) -> Option<(String, String)> {
 /// Workload identity refused: the subject ESO presents, the command that lists the subjects the
 /// application accepts, and the one that adds ESO's — the client id read by the user's shell from
 /// the ServiceAccount's annotation.
-fn federated_next(p: &StoreProbe) -> String {
+pub(super) fn federated_next(p: &StoreProbe) -> String {
     let Some((ns, name)) = workload_service_account(p) else {
         return format!(
             "{} shows the store's serviceAccountRef, whose subject \
@@ -570,9 +570,15 @@ fn federated_next(p: &StoreProbe) -> String {
         );
     };
     let error = p.provider.login_error.as_deref().unwrap_or_default();
-    let issuer = crate::diagnose::provider::assertion_field(error, "Issuer").unwrap_or_else(|| {
-        "\"$(kubectl get --raw /.well-known/openid-configuration | jq -r .issuer)\"".into()
-    });
+    // The issuer Entra quoted, else the shell reads the cluster's: inside the single-quoted JSON
+    // the substitution closes and reopens the quotes, or the shell would not expand it.
+    let (issuer, issuer_json) = match crate::diagnose::provider::assertion_field(error, "Issuer") {
+        Some(i) => (i.clone(), i),
+        None => {
+            let read = "\"$(kubectl get --raw /.well-known/openid-configuration | jq -r .issuer)\"";
+            (read.to_string(), format!("'{read}'"))
+        }
+    };
     let audience = crate::diagnose::provider::assertion_field(error, "Audience")
         .unwrap_or_else(|| "api://AzureADTokenExchange".into());
     let id = format!(
@@ -583,7 +589,7 @@ fn federated_next(p: &StoreProbe) -> String {
         "ESO presents subject system:serviceaccount:{ns}:{name} (issuer {issuer}); az ad app \
          federated-credential list --id {id} shows the subjects the application accepts; add this \
          one: az ad app federated-credential create --id {id} --parameters \
-         '{{\"name\":\"eso-{ns}-{name}\",\"issuer\":\"{issuer}\",\"subject\":\"system:serviceaccount:{ns}:{name}\",\"audiences\":[\"{audience}\"]}}' \
+         '{{\"name\":\"eso-{ns}-{name}\",\"issuer\":\"{issuer_json}\",\"subject\":\"system:serviceaccount:{ns}:{name}\",\"audiences\":[\"{audience}\"]}}' \
          — or point the store's serviceAccountRef back at the ServiceAccount a credential names"
     )
 }

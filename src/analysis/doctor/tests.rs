@@ -1279,3 +1279,40 @@ fn issue12_a_missing_vault_role_lists_the_roles_instead_of_reading_it() {
         "{next}"
     );
 }
+
+/// Issue 12: the federated credential to add names the issuer; without one quoted by Entra the
+/// shell reads the cluster's, so the substitution must stand outside the JSON's single quotes.
+#[test]
+fn issue12_federated_credential_command_expands_the_issuer_it_reads() {
+    let mut p = probe(
+        Some("AADSTS700213: No matching federated identity record found"),
+        vec![],
+        vec![user("a", "db")],
+    );
+    p.settings.insert("serviceAccount".into(), "eso-akv".into());
+    p.settings
+        .insert("serviceAccountNamespace".into(), "secrets".into());
+    let next = super::providers::federated_next(&p);
+    assert!(
+        next.contains(
+            "\"issuer\":\"'\"$(kubectl get --raw /.well-known/openid-configuration | jq -r .issuer)\"'\","
+        ),
+        "{next}"
+    );
+    assert!(
+        next.contains("system:serviceaccount:secrets:eso-akv"),
+        "{next}"
+    );
+    // Near miss: an issuer Entra quoted goes into the JSON as it is.
+    p.provider.login_error = Some(
+        "AADSTS700213: No matching federated identity record found for presented assertion \
+         subject 'system:serviceaccount:secrets:eso-akv'. Assertion Issuer: \
+         'https://oidc.example/abc'. Assertion Audience: 'api://AzureADTokenExchange'."
+            .into(),
+    );
+    let next = super::providers::federated_next(&p);
+    assert!(
+        next.contains("\"issuer\":\"https://oidc.example/abc\","),
+        "{next}"
+    );
+}

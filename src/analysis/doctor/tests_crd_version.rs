@@ -53,7 +53,7 @@ fn issue14_a_v1_controller_over_v1beta1_only_crds_is_an_error_about_the_controll
     let next = f.next.join(" ");
     assert!(
         next.contains("external-secrets/v2.9.0/deploy/crds/bundle.yaml")
-            && next.contains("-n external-secrets --version 2.9.0"),
+            && next.contains("-n external-secrets --reuse-values --version 2.9.0"),
         "{next}"
     );
     // One cause, one finding: the release check does not repeat it.

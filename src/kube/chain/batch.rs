@@ -230,7 +230,9 @@ async fn probe_one(
         job.store.kind == StoreKind::ClusterSecretStore,
         &trust::store_endpoints(&store_value),
         vouched,
-        &opts.trust.with_home(crate::kube::client::home_endpoint()),
+        &opts
+            .trust
+            .for_store(&store_value, crate::kube::client::home_endpoint()),
     )
     .err();
     let resolved = auth::resolve(

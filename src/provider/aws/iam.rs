@@ -18,13 +18,15 @@ pub fn endpoint(region: &str, custom: Option<String>) -> String {
     }
 }
 
-/// The role's trust policy (`AssumeRolePolicyDocument`, URL-decoded JSON).
-pub async fn role_trust_policy(
+/// One IAM Query API call (form-encoded POST, signed for us-east-1) with the user's keys, which
+/// are blanked from any error text; an answer of 300 or more is its AWS error.
+async fn query(
     http: &ProbeHttp,
     endpoint: &str,
     creds: &AwsCreds,
-    role_name: &str,
-) -> Result<Value, AwsError> {
+    params: &[(&str, &str)],
+    what: &str,
+) -> Result<super::Answer, AwsError> {
     let mut scrub = vec![creds.access_key_id.clone(), creds.secret_access_key.clone()];
     scrub.extend(creds.session_token.clone());
     let call = Call {
@@ -33,11 +35,8 @@ pub async fn role_trust_policy(
         scrub,
     };
     let body = form_urlencoded::Serializer::new(String::new())
-        .extend_pairs([
-            ("Action", "GetRole"),
-            ("Version", "2010-05-08"),
-            ("RoleName", role_name),
-        ])
+        .append_pair("Version", "2010-05-08")
+        .extend_pairs(params.iter().copied())
         .finish();
     let a = call
         .post(
@@ -49,12 +48,30 @@ pub async fn role_trust_policy(
                 "application/x-www-form-urlencoded; charset=utf-8",
             )],
             body.into_bytes(),
-            &format!("iam GetRole {role_name}"),
+            what,
         )
         .await?;
     if a.status >= 300 {
         return Err(call.error(&a));
     }
+    Ok(a)
+}
+
+/// The role's trust policy (`AssumeRolePolicyDocument`, URL-decoded JSON).
+pub async fn role_trust_policy(
+    http: &ProbeHttp,
+    endpoint: &str,
+    creds: &AwsCreds,
+    role_name: &str,
+) -> Result<Value, AwsError> {
+    let a = query(
+        http,
+        endpoint,
+        creds,
+        &[("Action", "GetRole"), ("RoleName", role_name)],
+        &format!("iam GetRole {role_name}"),
+    )
+    .await?;
     let doc = xml_text(&a.body, "AssumeRolePolicyDocument").ok_or_else(|| AwsError {
         status: a.status,
         code: "InvalidAnswer".into(),
@@ -90,38 +107,19 @@ pub async fn simulate_principal_policy(
     action: &str,
     resource_arn: &str,
 ) -> Result<Simulation, AwsError> {
-    let mut scrub = vec![creds.access_key_id.clone(), creds.secret_access_key.clone()];
-    scrub.extend(creds.session_token.clone());
-    let call = Call {
+    let a = query(
         http,
-        region: "us-east-1",
-        scrub,
-    };
-    let body = form_urlencoded::Serializer::new(String::new())
-        .extend_pairs([
+        endpoint,
+        creds,
+        &[
             ("Action", "SimulatePrincipalPolicy"),
-            ("Version", "2010-05-08"),
             ("PolicySourceArn", principal_arn),
             ("ActionNames.member.1", action),
             ("ResourceArns.member.1", resource_arn),
-        ])
-        .finish();
-    let a = call
-        .post(
-            endpoint,
-            "iam",
-            Some(creds),
-            &[(
-                "content-type",
-                "application/x-www-form-urlencoded; charset=utf-8",
-            )],
-            body.into_bytes(),
-            &format!("iam SimulatePrincipalPolicy {action} {resource_arn}"),
-        )
-        .await?;
-    if a.status >= 300 {
-        return Err(call.error(&a));
-    }
+        ],
+        &format!("iam SimulatePrincipalPolicy {action} {resource_arn}"),
+    )
+    .await?;
     simulation(&a.body).ok_or_else(|| AwsError {
         status: a.status,
         code: "InvalidAnswer".into(),
