@@ -56,6 +56,18 @@ fn token_secret(name: &str, token: &str) -> Value {
         "type": "Opaque", "data": {"token": b64(token)}})
 }
 
+/// The Provider link of a describe-chain JSON report; a report without one fails the test (a
+/// missing link must never pass an "is not ok" check).
+fn provider_link(v: &Value) -> Value {
+    v["links"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|l| l["link"] == "provider")
+        .cloned()
+        .unwrap_or_else(|| panic!("no provider link in {v:#}"))
+}
+
 struct Bed {
     home: Cluster,
     remote: Cluster,
@@ -199,13 +211,7 @@ async fn issue15_kubernetes_provider_against_a_remote_api_server() {
     let v: Value = serde_json::from_str(&stdout(&o)).unwrap_or(Value::Null);
     assert_eq!(v["provider"]["probed"], false, "{v:#}");
     assert_eq!(v["provider"]["calls"], json!([]), "{v:#}");
-    let provider = v["links"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|l| l["link"] == "provider")
-        .cloned()
-        .unwrap_or_default();
+    let provider = provider_link(&v);
     let summary = provider["summary"].as_str().unwrap_or_default();
     assert_eq!(summary.matches("not probed").count(), 1, "{summary}");
     assert!(
@@ -417,13 +423,7 @@ async fn issue15_other_providers_are_named_and_not_probed() {
         assert_no_secret_form(&o, std::slice::from_ref(&token), &name);
         let v: Value = serde_json::from_str(&stdout(&o))
             .unwrap_or_else(|e| panic!("{name}: {e}: {}{}", stdout(&o), stderr(&o)));
-        let link = v["links"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|l| l["link"] == "provider")
-            .cloned()
-            .unwrap_or_default();
+        let link = provider_link(&v);
         assert_eq!(link["state"], "unknown", "{provider}: {link:#}");
         let summary = link["summary"].as_str().unwrap_or_default();
         assert_eq!(summary.matches("not probed").count(), 1, "{summary}");
@@ -481,15 +481,6 @@ async fn issue15_other_providers_are_named_and_not_probed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issue15_service_account_and_client_certificate_auth() {
     let b = bed().await;
-    let provider_link = |v: &Value| {
-        v["links"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|l| l["link"] == "provider")
-            .cloned()
-            .unwrap_or_default()
-    };
 
     // Near miss: not vouched for, so no token is requested and nothing is sent.
     let minted_before = b.home.api.issued_tokens().len();

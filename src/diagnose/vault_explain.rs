@@ -570,6 +570,22 @@ pub fn token_review(x: &VaultExplain, mount: &str) -> Explained {
         ));
     }
     match (x.reviewer_may_review, &x.auth_config) {
+        // Vault inside the cluster (it reaches the API server by its in-cluster name) reviews
+        // with its own pod's ServiceAccount unless disable_local_ca_jwt: ESO's grant is beside
+        // the point, and granting it would only add a privilege.
+        (Some(false), Some(c))
+            if !c.token_reviewer_jwt_set
+                && c.disable_local_ca_jwt != Some(true)
+                && c.kubernetes_host.contains("kubernetes.default") =>
+        {
+            e.evidence.push(format!(
+                "Vault reaches the API server as {} (inside the cluster) and has no \
+                 token_reviewer_jwt: it reviews with its own pod's ServiceAccount, which needs \
+                 system:auth-delegator (kubectl get clusterrolebindings -o wide | grep \
+                 auth-delegator); that ServiceAccount {sa} may not review does not matter",
+                c.kubernetes_host
+            ));
+        }
         (Some(false), Some(c)) if !c.token_reviewer_jwt_set => {
             e.code = Some(VAULT_TOKENREVIEW_REFUSED);
             e.cause = Some(format!(

@@ -346,6 +346,7 @@ fn reviewer(may: Option<bool>, reviewer_jwt: Option<bool>) -> VaultExplain {
         auth_config: reviewer_jwt.map(|set| crate::model::chain::VaultAuthConfigFacts {
             kubernetes_host: "https://10.0.0.1:443".into(),
             token_reviewer_jwt_set: set,
+            disable_local_ca_jwt: None,
         }),
         ..VaultExplain::default()
     }
@@ -391,4 +392,29 @@ fn issue12_near_misses_of_a_refused_tokenreview_do_not_blame_the_binding() {
     // Nothing asked: nothing claimed.
     let e = token_review(&reviewer(None, None), "kubernetes");
     assert_eq!((e.code, e.cause), (None, None));
+}
+
+/// Issue 12's near miss: Vault inside the cluster (kubernetes_host is the in-cluster name) with
+/// no token_reviewer_jwt reviews with its own pod's ServiceAccount: ESO's missing grant is not
+/// the cause, and no binding for ESO is suggested. With disable_local_ca_jwt it uses ESO's token
+/// again, and the finding stands.
+#[test]
+fn issue12_an_in_cluster_vault_reviews_with_its_own_service_account() {
+    let mut x = reviewer(Some(false), Some(false));
+    if let Some(c) = x.auth_config.as_mut() {
+        c.kubernetes_host = "https://kubernetes.default.svc:443".into();
+    }
+    let e = token_review(&x, "k8s-prod");
+    assert_eq!(e.code, None, "{e:?}");
+    assert!(
+        e.evidence
+            .iter()
+            .any(|l| l.contains("its own pod's ServiceAccount")),
+        "{e:?}"
+    );
+    if let Some(c) = x.auth_config.as_mut() {
+        c.disable_local_ca_jwt = Some(true);
+    }
+    let e = token_review(&x, "k8s-prod");
+    assert_eq!(e.code, Some(VAULT_TOKENREVIEW_REFUSED));
 }

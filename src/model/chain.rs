@@ -433,8 +433,12 @@ pub struct VaultExplain {
 #[serde(rename_all = "camelCase")]
 pub struct VaultAuthConfigFacts {
     pub kubernetes_host: String,
-    /// `false`: Vault sends the TokenReview with each client's own JWT.
+    /// `false`: Vault sends the TokenReview with its own pod's token when it runs in a cluster
+    /// and may read it (`disable_local_ca_jwt` false), else with each client's own JWT.
     pub token_reviewer_jwt_set: bool,
+    /// `disable_local_ca_jwt` as the config reads it (absent on older servers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disable_local_ca_jwt: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

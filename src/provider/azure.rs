@@ -117,8 +117,21 @@ pub async fn probe(
         out.keys.push(facts);
         out.values.push(value);
     }
-    for k in out.keys.iter_mut().filter(|k| k.exists == Some(false)) {
-        deleted_secret(http, vault_url, &bearer, k).await;
+    // One `deletedsecrets/NAME` per missing name, however many versions of it were asked for.
+    let mut deleted: std::collections::HashMap<&str, Deleted> = std::collections::HashMap::new();
+    for (k, asked) in out.keys.iter_mut().zip(keys) {
+        if k.exists != Some(false) {
+            continue;
+        }
+        let state = match deleted.get(asked.name.as_str()) {
+            Some(d) => d.clone(),
+            None => {
+                let d = deleted_secret(http, vault_url, &bearer, &asked.name).await;
+                deleted.insert(asked.name.as_str(), d.clone());
+                d
+            }
+        };
+        state.apply(k);
     }
     if out.keys.iter().any(|k| k.exists == Some(false)) {
         // One listing (names only; Key Vault lists no values) to spot a typo in remoteRef.key.
@@ -293,32 +306,56 @@ async fn token(
 /// A name Key Vault does not know may be soft-deleted: `GET deletedsecrets/NAME` (needs `get`)
 /// says when it was deleted and until when it can be recovered. Only the dates are kept; the
 /// answer's body (which may carry the value) is dropped here.
-async fn deleted_secret(http: &ProbeHttp, vault_url: &str, bearer: &str, k: &mut KeyFacts) {
+/// What `deletedsecrets/NAME` said.
+#[derive(Debug, Clone)]
+enum Deleted {
+    /// Not deleted, or no answer: the key stays missing.
+    No,
+    /// 403: whether it was deleted could not be read.
+    Unreadable,
+    /// Soft-deleted: when, and until when it can be recovered.
+    Yes {
+        at: Option<String>,
+        purge: Option<String>,
+    },
+}
+
+impl Deleted {
+    fn apply(&self, k: &mut KeyFacts) {
+        match self {
+            Deleted::No => {}
+            Deleted::Unreadable => {
+                k.error = Some(format!(
+                    "{}; whether it was deleted could not be read (HTTP 403)",
+                    k.error.as_deref().unwrap_or("not found")
+                ));
+            }
+            Deleted::Yes { at, purge } => {
+                k.deleted = true;
+                k.exists = Some(true);
+                k.deleted_at.clone_from(at);
+                k.deletion_date.clone_from(purge);
+            }
+        }
+    }
+}
+
+async fn deleted_secret(http: &ProbeHttp, vault_url: &str, bearer: &str, name: &str) -> Deleted {
     let url = format!(
-        "{}/deletedsecrets/{}?api-version=7.4",
+        "{}/deletedsecrets/{name}?api-version=7.4",
         vault_url.trim_end_matches('/'),
-        k.key
     );
+    let shown = crate::sanitize::line(name);
     let Ok(resp) = http.client.get(&url).bearer_auth(bearer).send().await else {
-        http.record(format!(
-            "keyvault GET /deletedsecrets/{} -> no answer",
-            k.key
-        ));
-        return;
+        http.record(format!("keyvault GET /deletedsecrets/{shown} -> no answer"));
+        return Deleted::No;
     };
     let status = resp.status().as_u16();
-    http.record(format!(
-        "keyvault GET /deletedsecrets/{} -> {status}",
-        k.key
-    ));
-    if status != 200 {
-        if status == 403 {
-            k.error = Some(format!(
-                "{}; whether it was deleted could not be read (HTTP 403)",
-                k.error.as_deref().unwrap_or("not found")
-            ));
-        }
-        return;
+    http.record(format!("keyvault GET /deletedsecrets/{shown} -> {status}"));
+    match status {
+        200 => {}
+        403 => return Deleted::Unreadable,
+        _ => return Deleted::No,
     }
     let body: Value = resp.json().await.unwrap_or(Value::Null);
     let time = |name: &str| {
@@ -327,10 +364,10 @@ async fn deleted_secret(http: &ProbeHttp, vault_url: &str, bearer: &str, k: &mut
             .and_then(|s| jiff::Timestamp::from_second(s).ok())
             .map(|t| t.to_string())
     };
-    k.deleted = true;
-    k.exists = Some(true);
-    k.deleted_at = time("deletedDate");
-    k.deletion_date = time("scheduledPurgeDate");
+    Deleted::Yes {
+        at: time("deletedDate"),
+        purge: time("scheduledPurgeDate"),
+    }
 }
 
 async fn get_secret(

@@ -56,13 +56,16 @@ pub(super) fn key_cause(
             next.push(format!("fix remoteRef.version of {es} in Git"));
         }
         "KMSAccessDenied" => {
-            // The key is the secret's own (KmsKeyId), when the probe did not name it.
+            // The key is the secret's own (KmsKeyId), when the probe did not name it. Without one
+            // it is the AWS managed key (alias/aws/secretsmanager, alias/aws/ssm), which
+            // get-key-policy only takes by id: describe-key turns the alias into it.
             let key = k.kms_key.clone().unwrap_or_else(|| {
-                if parameter_store(f) {
-                    format!("\"$(aws ssm describe-parameters --region {region} --parameter-filters Key=Name,Values={id} --query 'Parameters[0].KeyId' --output text)\"")
+                let of_secret = if parameter_store(f) {
+                    format!("\"$(aws ssm describe-parameters --region {region} --parameter-filters Key=Name,Values={id} --query 'Parameters[0].KeyId || `alias/aws/ssm`' --output text)\"")
                 } else {
-                    format!("\"$(aws secretsmanager describe-secret --secret-id {id} --region {region} --query KmsKeyId --output text)\"")
-                }
+                    format!("\"$(aws secretsmanager describe-secret --secret-id {id} --region {region} --query 'KmsKeyId || `alias/aws/secretsmanager`' --output text)\"")
+                };
+                format!("\"$(aws kms describe-key --key-id {of_secret} --region {region} --query KeyMetadata.KeyId --output text)\"")
             });
             next.push(format!(
                 "aws kms get-key-policy --key-id {key} --policy-name default --region {region}"
@@ -294,9 +297,10 @@ mod tests {
         assert_eq!(
             next[0],
             format!(
-                "aws kms get-key-policy --key-id \"$(aws secretsmanager describe-secret --secret-id \
-                 prod/api --region {region} --query KmsKeyId --output text)\" --policy-name default \
-                 --region {region}"
+                "aws kms get-key-policy --key-id \"$(aws kms describe-key --key-id \"$(aws \
+                 secretsmanager describe-secret --secret-id prod/api --region {region} --query \
+                 'KmsKeyId || `alias/aws/secretsmanager`' --output text)\" --region {region} \
+                 --query KeyMetadata.KeyId --output text)\" --policy-name default --region {region}"
             )
         );
         let denied = KeyFacts {

@@ -229,13 +229,7 @@ fn store_wide_refusal(p: &StoreProbe, now: Timestamp) -> Option<Finding> {
         })
         .collect();
     let all = |code: &str| codes.iter().all(|c| *c == code);
-    let vault = p
-        .settings
-        .get("vaultUrl")
-        .and_then(|u| u.split("://").nth(1))
-        .and_then(|h| h.split('.').next())
-        .filter(|v| !v.is_empty())
-        .map(sanitize::line)?;
+    let vault = key_vault_name(p)?;
     let n = codes.len();
     // describe-chain of one ExternalSecret it breaks prints the exact grant, the client id read by
     // the user's shell from the credentials Secret (never printed by this tool).
@@ -595,7 +589,7 @@ pub(super) fn federated_next(p: &StoreProbe) -> String {
 }
 
 /// The ServiceAccount a kubernetes-auth login presents, `namespace:name`.
-fn vault_service_account(p: &StoreProbe) -> String {
+pub(super) fn vault_service_account(p: &StoreProbe) -> String {
     if let Some(sa) = p
         .provider
         .vault
@@ -605,8 +599,16 @@ fn vault_service_account(p: &StoreProbe) -> String {
     {
         return format!("{}:{}", sa.0, sa.1);
     }
-    match (p.settings.get("serviceAccount"), &p.store.namespace) {
+    // A ClusterSecretStore's ref names its namespace, or (referent) each ExternalSecret's.
+    let ns = p
+        .settings
+        .get("serviceAccountNamespace")
+        .cloned()
+        .or_else(|| p.store.namespace.clone())
+        .or_else(|| p.users.first().map(|u| u.namespace.clone()));
+    match (p.settings.get("serviceAccount"), ns) {
         (Some(name), Some(ns)) => format!("{ns}:{name}"),
+        // No serviceAccountRef: ESO logs in as its own ServiceAccount (the chart's default name).
         _ => "external-secrets:external-secrets".into(),
     }
 }
@@ -673,7 +675,12 @@ fn approle_next(p: &StoreProbe, mount: &str) -> String {
     ) {
         (Some(name), Some(key)) => format!(
             "Secret {}/{name} (key {key})",
-            p.store.namespace.as_deref().unwrap_or("external-secrets")
+            p.settings
+                .get("secretIdSecretNamespace")
+                .map(String::as_str)
+                .or(p.store.namespace.as_deref())
+                .or(p.users.first().map(|u| u.namespace.as_str()))
+                .unwrap_or("external-secrets")
         ),
         _ => "the Secret the store's secretRef names".into(),
     };
@@ -735,7 +742,7 @@ fn key_next(p: &StoreProbe, u: &KeyUser, code: &str) -> String {
         }
         VAULT_SECRET_DELETED => deleted_next(p, u, &chain),
         PROVIDER_SECRET_EXPIRED if p.provider_kind == "azurekv" => {
-            let vault = key_vault_name(p);
+            let vault = key_vault_arg(p);
             format!(
                 "Key Vault still serves an expired secret, so ESO keeps syncing a value meant to \
                  be retired: az keyvault secret show --vault-name {vault} --name {} --query \
@@ -746,7 +753,7 @@ fn key_next(p: &StoreProbe, u: &KeyUser, code: &str) -> String {
             )
         }
         AZURE_SECRET_DELETED => {
-            let vault = key_vault_name(p);
+            let vault = key_vault_arg(p);
             format!(
                 "az keyvault secret recover --vault-name {vault} --name {} restores it (az \
                  keyvault secret show-deleted --vault-name {vault} --name {} shows it); then \
@@ -789,13 +796,27 @@ fn key_next(p: &StoreProbe, u: &KeyUser, code: &str) -> String {
 }
 
 /// The Key Vault's name, the first label of the store's `vaultUrl`.
-fn key_vault_name(p: &StoreProbe) -> String {
+/// The Key Vault's name: the first label of the store's vaultUrl host.
+fn key_vault_name(p: &StoreProbe) -> Option<String> {
     p.settings
         .get("vaultUrl")
         .and_then(|url| url.split("://").nth(1))
         .and_then(|h| h.split('.').next())
-        .unwrap_or_default()
-        .to_string()
+        .filter(|v| !v.is_empty())
+        .map(sanitize::line)
+}
+
+/// The vault's name for a command: known, or read by the user's shell from the store.
+pub(super) fn key_vault_arg(p: &StoreProbe) -> String {
+    key_vault_name(p).unwrap_or_else(|| {
+        let get = match &p.store.namespace {
+            Some(ns) => format!("kubectl get secretstore {} -n {ns}", p.store.name),
+            None => format!("kubectl get clustersecretstore {}", p.store.name),
+        };
+        format!(
+            "\"$({get} -o jsonpath='{{.spec.provider.azurekv.vaultUrl}}' | cut -d/ -f3 | cut -d. -f1)\""
+        )
+    })
 }
 
 /// Restore the deleted version (or write a new one), then sync: never "fix remoteRef.key".

@@ -1316,3 +1316,45 @@ fn issue12_federated_credential_command_expands_the_issuer_it_reads() {
         "{next}"
     );
 }
+
+/// Key Vault commands name the vault: from the store's vaultUrl, else read by the shell from the
+/// store — never an empty `--vault-name`.
+#[test]
+fn issue12_key_vault_commands_always_name_the_vault() {
+    let mut p = probe(None, vec![], vec![user("a", "db")]);
+    let read = super::providers::key_vault_arg(&p);
+    assert_eq!(
+        read,
+        "\"$(kubectl get clustersecretstore akv-hybridops -o \
+         jsonpath='{.spec.provider.azurekv.vaultUrl}' | cut -d/ -f3 | cut -d. -f1)\""
+    );
+    // Near miss: a known vaultUrl gives the name itself.
+    p.settings.insert(
+        "vaultUrl".into(),
+        "https://kv-hybridops.vault.azure.net/".into(),
+    );
+    assert_eq!(super::providers::key_vault_arg(&p), "kv-hybridops");
+}
+
+/// The ServiceAccount a Vault kubernetes login presents, for the grant commands: a
+/// ClusterSecretStore's serviceAccountRef namespace, else (referent) the ExternalSecret's.
+#[test]
+fn issue12_vault_grant_commands_name_the_store_service_account() {
+    let mut p = probe(None, vec![], vec![user("a", "db")]);
+    p.provider_kind = "vault".into();
+    p.settings
+        .insert("serviceAccount".into(), "eso-vault".into());
+    p.settings
+        .insert("serviceAccountNamespace".into(), "platform".into());
+    assert_eq!(
+        super::providers::vault_service_account(&p),
+        "platform:eso-vault"
+    );
+    // Referent: no namespace on a ClusterSecretStore's ref: the ExternalSecret's namespace.
+    p.settings.remove("serviceAccountNamespace");
+    let ns = p.users[0].namespace.clone();
+    assert_eq!(
+        super::providers::vault_service_account(&p),
+        format!("{ns}:eso-vault")
+    );
+}

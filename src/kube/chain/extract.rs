@@ -210,6 +210,10 @@ pub fn provider_settings(store: &Value) -> (Option<String>, BTreeMap<String, Str
                 );
                 put("role", string_at(k, "/role"));
                 put("serviceAccount", string_at(k, "/serviceAccountRef/name"));
+                put(
+                    "serviceAccountNamespace",
+                    string_at(k, "/serviceAccountRef/namespace"),
+                );
             } else if let Some(a) = auth.get("appRole") {
                 put("auth", Some("appRole".into()));
                 put(
@@ -219,6 +223,10 @@ pub fn provider_settings(store: &Value) -> (Option<String>, BTreeMap<String, Str
                 put("roleId", string_at(a, "/roleId"));
                 put("secretIdSecret", string_at(a, "/secretRef/name"));
                 put("secretIdSecretKey", string_at(a, "/secretRef/key"));
+                put(
+                    "secretIdSecretNamespace",
+                    string_at(a, "/secretRef/namespace"),
+                );
             } else if let Some(t) = auth.get("tokenSecretRef") {
                 put("auth", Some("token".into()));
                 put("tokenSecret", string_at(t, "/name"));

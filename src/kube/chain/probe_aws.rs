@@ -292,9 +292,8 @@ async fn explain_trust(
         audiences,
         ..Default::default()
     };
-    let role = role_arn.rsplit('/').next().unwrap_or(role_arn);
     let endpoint = aws::iam::endpoint(region, std::env::var("AWS_ENDPOINT_URL_IAM").ok());
-    match aws::iam::role_trust_policy(http, &endpoint, &creds, role).await {
+    match aws::iam::role_trust_policy(http, &endpoint, &creds, role_arn).await {
         Ok(policy) => t.trust_policy = Some(policy),
         Err(e) => t.unread = Some(crate::sanitize::line(&e.line())),
     }

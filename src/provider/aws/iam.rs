@@ -14,11 +14,24 @@ pub fn endpoint(region: &str, custom: Option<String>) -> String {
     match custom.filter(|c| !c.trim().is_empty()) {
         Some(c) => c.trim().trim_end_matches('/').to_string(),
         None if region.starts_with("cn-") => "https://iam.cn-north-1.amazonaws.com.cn".into(),
+        None if region.starts_with("us-gov-") => "https://iam.us-gov.amazonaws.com".into(),
         None => "https://iam.amazonaws.com".into(),
     }
 }
 
-/// One IAM Query API call (form-encoded POST, signed for us-east-1) with the user's keys, which
+/// The region IAM's requests are signed for at `endpoint`: each partition's IAM lives in one
+/// region (`cn-north-1`, `us-gov-west-1`, else `us-east-1`).
+fn signing_region(endpoint: &str) -> &'static str {
+    if endpoint.contains(".amazonaws.com.cn") {
+        "cn-north-1"
+    } else if endpoint.contains("iam.us-gov.") {
+        "us-gov-west-1"
+    } else {
+        "us-east-1"
+    }
+}
+
+/// One IAM Query API call (form-encoded POST, signed for its partition's region) with the user's keys, which
 /// are blanked from any error text; an answer of 300 or more is its AWS error.
 async fn query(
     http: &ProbeHttp,
@@ -31,7 +44,7 @@ async fn query(
     scrub.extend(creds.session_token.clone());
     let call = Call {
         http,
-        region: "us-east-1",
+        region: signing_region(endpoint),
         scrub,
     };
     let body = form_urlencoded::Serializer::new(String::new())
@@ -57,13 +70,16 @@ async fn query(
     Ok(a)
 }
 
-/// The role's trust policy (`AssumeRolePolicyDocument`, URL-decoded JSON).
+/// The trust policy (`AssumeRolePolicyDocument`, URL-decoded JSON) of the role `role_arn`.
+/// `GetRole` takes a name and answers from the account of the user's keys: a role of that name
+/// in another account is not the store's, and its policy would explain nothing.
 pub async fn role_trust_policy(
     http: &ProbeHttp,
     endpoint: &str,
     creds: &AwsCreds,
-    role_name: &str,
+    role_arn: &str,
 ) -> Result<Value, AwsError> {
+    let role_name = role_arn.rsplit('/').next().unwrap_or(role_arn);
     let a = query(
         http,
         endpoint,
@@ -72,6 +88,16 @@ pub async fn role_trust_policy(
         &format!("iam GetRole {role_name}"),
     )
     .await?;
+    if let Some(found) = xml_text(&a.body, "Arn").filter(|f| f != role_arn) {
+        return Err(AwsError {
+            status: a.status,
+            code: "OtherAccount".into(),
+            message: format!(
+                "your AWS keys read role {found}, not the store's {role_arn}: use keys of the \
+                 role's account"
+            ),
+        });
+    }
     let doc = xml_text(&a.body, "AssumeRolePolicyDocument").ok_or_else(|| AwsError {
         status: a.status,
         code: "InvalidAnswer".into(),
@@ -202,6 +228,21 @@ mod tests {
             endpoint("eu-west-1", Some("http://127.0.0.1:9/".into())),
             "http://127.0.0.1:9"
         );
+        assert_eq!(
+            endpoint("us-gov-east-1", None),
+            "https://iam.us-gov.amazonaws.com"
+        );
+        // Each partition's IAM is signed for its own region.
+        assert_eq!(
+            signing_region(&endpoint("cn-northwest-1", None)),
+            "cn-north-1"
+        );
+        assert_eq!(
+            signing_region(&endpoint("us-gov-east-1", None)),
+            "us-gov-west-1"
+        );
+        assert_eq!(signing_region(&endpoint("eu-west-1", None)), "us-east-1");
+        assert_eq!(signing_region("http://127.0.0.1:9"), "us-east-1");
         use base64::Engine;
         let enc = |v: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
         let jwt = format!(

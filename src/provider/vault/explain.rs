@@ -310,6 +310,7 @@ async fn read_auth_config(
                     .get("token_reviewer_jwt_set")
                     .and_then(Value::as_bool)
                     .unwrap_or(false),
+                disable_local_ca_jwt: d.get("disable_local_ca_jwt").and_then(Value::as_bool),
             });
         }
         Ok(a) => {
