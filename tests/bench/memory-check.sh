@@ -40,7 +40,9 @@ peak_of() { # command... -> peak RSS in KiB
 
 measure_at() { # N -> "sandbox_kib scope_kib doctor_kib"
   local n="$1" kc="$work/kubeconfig-$1"
-  "$bin" sandbox --scenario scale --scale "$n" --kubeconfig-out "$kc" >"$work/sandbox.log" 2>&1 &
+  # Two malloc arenas: glibc's per-thread arenas make the RSS of a busy multi-threaded sandbox
+  # swing with scheduling (19 to 30 MiB per 1,000 on a loaded 2-core machine), not with its data.
+  MALLOC_ARENA_MAX=2 "$bin" sandbox --scenario scale --scale "$n" --kubeconfig-out "$kc" >"$work/sandbox.log" 2>&1 &
   sandbox_pid=$!
   for _ in $(seq 1 1200); do
     grep -q "Press Ctrl-C" "$work/sandbox.log" 2>/dev/null && break
