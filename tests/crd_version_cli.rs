@@ -46,6 +46,23 @@ async fn issue14_a_v1_controller_over_v1beta1_crds_leads_doctor() {
         next.contains("external-secrets/v2.9.0/deploy/crds/bundle.yaml"),
         "{next}"
     );
+    // Not installed by Helm: no helm command with a guessed release name.
+    assert!(!next.contains("helm upgrade"), "{next}");
+    // Installed by Helm under a release name of its own: the helm line names it.
+    let mut helm = controller("v2.9.0");
+    helm["metadata"]["labels"]["app.kubernetes.io/managed-by"] = json!("Helm");
+    helm["metadata"]["annotations"] = json!({"meta.helm.sh/release-name": "platform-eso"});
+    if let Err(e) = c.api.store().apply(helm) {
+        panic!("controller: {e:?}");
+    }
+    let (_, v) = doctor(&c);
+    let next = v["findings"][0]["next"].to_string();
+    assert!(
+        next.contains(
+            "helm upgrade platform-eso external-secrets/external-secrets -n external-secrets"
+        ),
+        "{next}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

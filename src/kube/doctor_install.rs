@@ -128,9 +128,30 @@ async fn fetch_deployments(client: &Client, diag: &Diag) -> Fetched<Vec<Deployme
                     .unwrap_or(0),
                 image: first.and_then(|c| c.image.clone()),
                 scope: ControllerScope::from_args(&flags),
+                helm_release: helm_release(&d.metadata),
             })
         })
         .collect())
+}
+
+/// The Helm release behind an object: Helm 3 writes `meta.helm.sh/release-name` on everything it
+/// installs; the `app.kubernetes.io/instance` label is only trusted next to `managed-by: Helm`
+/// (other tools set `instance` to their own names).
+fn helm_release(
+    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+) -> Option<String> {
+    let annotated = meta
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get("meta.helm.sh/release-name"));
+    let labels = meta.labels.as_ref();
+    let by_helm = labels
+        .and_then(|l| l.get("app.kubernetes.io/managed-by"))
+        .is_some_and(|m| m == "Helm");
+    let labelled = labels
+        .filter(|_| by_helm)
+        .and_then(|l| l.get("app.kubernetes.io/instance"));
+    annotated.or(labelled).filter(|r| !r.is_empty()).cloned()
 }
 
 async fn fetch_webhooks(client: &Client, diag: &Diag) -> Fetched<Vec<String>> {

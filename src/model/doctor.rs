@@ -182,6 +182,9 @@ pub struct DeploymentFacts {
     /// What the controller reconciles, from its first container's flags: `--controller-class`
     /// (`None`: ESO's `default`) and `--namespace` (`None`: every namespace).
     pub scope: ControllerScope,
+    /// The Helm release that installed it (`meta.helm.sh/release-name`), when Helm did: the
+    /// release name `helm upgrade` needs, which is not always the chart's default.
+    pub helm_release: Option<String>,
 }
 
 /// A controller's `--controller-class` and `--namespace` flags, as ESO's `cmd/controller/root.go`

@@ -85,19 +85,48 @@ pub(super) fn unserved(release: (u64, u64, u64), served: &[String]) -> Option<&'
 
 /// Installs the CRDs of the controller's release: the bundle of its tag, or the chart with its
 /// CRDs in the controller's namespace.
-pub(super) fn crd_fix(s: &InstallSnapshot, tag: &str) -> String {
-    let namespace = s
+/// The next step for a CRD that is not installed: through the controller's own Helm release when
+/// Helm installed it, else the chart's usual install.
+pub(super) fn missing_crds_fix(s: &InstallSnapshot) -> String {
+    let controller = s
         .deployments
         .as_ref()
         .ok()
-        .and_then(|d| d.iter().find(|d| d.component == "external-secrets"))
-        .map(|d| d.namespace.clone())
-        .unwrap_or_else(|| "external-secrets".into());
-    sanitize::line(&format!(
+        .and_then(|d| d.iter().find(|d| d.component == "external-secrets"));
+    let line = match controller.and_then(|c| c.helm_release.as_ref().map(|r| (r, &c.namespace))) {
+        Some((release, ns)) => format!(
+            "install ESO's CRDs (helm upgrade {release} external-secrets/external-secrets -n {ns} \
+             --reuse-values --set installCRDs=true)"
+        ),
+        None => "install ESO's CRDs (helm upgrade --install external-secrets \
+                 external-secrets/external-secrets --set installCRDs=true)"
+            .into(),
+    };
+    sanitize::line(&line)
+}
+
+pub(super) fn crd_fix(s: &InstallSnapshot, tag: &str) -> String {
+    let controller = s
+        .deployments
+        .as_ref()
+        .ok()
+        .and_then(|d| d.iter().find(|d| d.component == "external-secrets"));
+    let apply = format!(
         "install the CRDs of the controller's release: kubectl apply --server-side -f \
-         https://raw.githubusercontent.com/external-secrets/external-secrets/{tag}/deploy/crds/bundle.yaml \
-         (or helm upgrade external-secrets external-secrets/external-secrets -n {namespace} \
-         --reuse-values --version {} --set installCRDs=true)",
-        tag.trim_start_matches('v')
-    ))
+         https://raw.githubusercontent.com/external-secrets/external-secrets/{tag}/deploy/crds/bundle.yaml"
+    );
+    // The helm alternative only when Helm installed the controller, with its own release name and
+    // namespace: `helm upgrade external-secrets …` on a release named otherwise fails (or, with
+    // --install habits, installs a second controller).
+    let helm = controller.and_then(|c| {
+        c.helm_release.as_ref().map(|release| {
+            format!(
+                " (or helm upgrade {release} external-secrets/external-secrets -n {} \
+                 --reuse-values --version {} --set installCRDs=true)",
+                c.namespace,
+                tag.trim_start_matches('v')
+            )
+        })
+    });
+    sanitize::line(&format!("{apply}{}", helm.unwrap_or_default()))
 }

@@ -164,9 +164,7 @@ fn crds(s: &InstallSnapshot, findings: &mut Vec<Finding>) -> usize {
                 Status::Error,
                 object,
                 "not installed".into(),
-                "install ESO's CRDs (helm upgrade --install external-secrets \
-                 external-secrets/external-secrets --set installCRDs=true)"
-                    .into(),
+                super::crd_version::missing_crds_fix(s),
             ));
             continue;
         };

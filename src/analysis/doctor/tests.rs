@@ -69,6 +69,7 @@ pub(super) fn healthy_install() -> InstallSnapshot {
         ready: 1,
         image: None,
         scope: Default::default(),
+        helm_release: None,
     };
     InstallSnapshot {
         served_versions: vec!["v1".into()],

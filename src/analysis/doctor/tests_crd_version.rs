@@ -43,7 +43,7 @@ fn first_of(i: &InstallSnapshot, code: &str) -> Option<Finding> {
 
 #[test]
 fn issue14_a_v1_controller_over_v1beta1_only_crds_is_an_error_about_the_controller() {
-    let i = install("v2.9.0", &["v1beta1"], None);
+    let mut i = install("v2.9.0", &["v1beta1"], None);
     let f = first_of(&i, ESO_CRD_VERSION_UNSERVED)
         .unwrap_or_else(|| panic!("no eso-crd-version-unserved"));
     assert_eq!(f.severity, Status::Error);
@@ -51,8 +51,22 @@ fn issue14_a_v1_controller_over_v1beta1_only_crds_is_an_error_about_the_controll
     assert!(f.message.contains("reads external-secrets.io/v1"), "{f:?}");
     assert!(f.message.contains("older than the controller"), "{f:?}");
     let next = f.next.join(" ");
+    // Not installed by Helm: no helm command to guess a release name for.
     assert!(
-        next.contains("external-secrets/v2.9.0/deploy/crds/bundle.yaml")
+        next.contains("external-secrets/v2.9.0/deploy/crds/bundle.yaml") && !next.contains("helm"),
+        "{next}"
+    );
+    // Installed by Helm as release `eso-prod`: the helm line names that release.
+    if let Ok(d) = &mut i.deployments {
+        d.iter_mut()
+            .for_each(|d| d.helm_release = Some("eso-prod".into()));
+    }
+    let next = first_of(&i, ESO_CRD_VERSION_UNSERVED)
+        .unwrap()
+        .next
+        .join(" ");
+    assert!(
+        next.contains("helm upgrade eso-prod external-secrets/external-secrets")
             && next.contains("-n external-secrets --reuse-values --version 2.9.0"),
         "{next}"
     );
@@ -104,5 +118,36 @@ fn issue14_near_miss_same_release_a_patch_apart_or_no_label_is_not_a_mismatch() 
             ESO_CRD_VERSION_UNSERVED
         )
         .is_none()
+    );
+}
+
+#[test]
+fn a_missing_crd_is_installed_through_the_controllers_own_helm_release() {
+    let missing = |release: Option<&str>| {
+        let mut i = install("v2.9.0", &["v1"], None);
+        if let Ok(crds) = &mut i.crds {
+            crds.retain(|c| !c.name.starts_with("clusterexternalsecrets"));
+        }
+        if let Ok(d) = &mut i.deployments {
+            d.iter_mut()
+                .for_each(|d| d.helm_release = release.map(str::to_string));
+        }
+        first_of(&i, crate::diagnose::catalogue::ESO_CRD_MISSING)
+            .unwrap_or_else(|| panic!("no eso-crd-missing"))
+            .next
+            .join(" ")
+    };
+    let next = missing(Some("platform-eso"));
+    assert!(
+        next.contains(
+            "helm upgrade platform-eso external-secrets/external-secrets -n external-secrets"
+        ),
+        "{next}"
+    );
+    // Near miss: not installed by Helm, the chart's usual install.
+    let next = missing(None);
+    assert!(
+        next.contains("helm upgrade --install external-secrets"),
+        "{next}"
     );
 }

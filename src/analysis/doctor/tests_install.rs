@@ -15,6 +15,7 @@ fn controller(ns: &str, ready: i32, desired: i32, args: &[&str]) -> DeploymentFa
         ready,
         image: None,
         scope: ControllerScope::from_args(args),
+        helm_release: None,
     }
 }
 
