@@ -540,6 +540,33 @@ pub fn role_binding(x: &VaultExplain, role: &str, mount: &str) -> Explained {
     e
 }
 
+/// Whether `kubernetes_host` is the API server's in-cluster address: the `kubernetes` Service by
+/// name (`kubernetes`, `kubernetes.default`, `kubernetes.default.svc[.<cluster domain>]`) or by its
+/// ClusterIP (what KUBERNETES_SERVICE_HOST gives a pod). Only a Vault in a pod reaches those.
+pub fn in_cluster_api(kubernetes_host: &str, api_service_ip: Option<&str>) -> bool {
+    let rest = kubernetes_host
+        .split_once("://")
+        .map_or(kubernetes_host, |(_, r)| r);
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.rsplit_once(':').map_or(authority, |(h, port)| {
+            if port.chars().all(|c| c.is_ascii_digit()) {
+                h
+            } else {
+                authority
+            }
+        }),
+    }
+    .trim_end_matches('.')
+    .to_ascii_lowercase();
+    let by_name = host == "kubernetes"
+        || host == "kubernetes.default"
+        || host == "kubernetes.default.svc"
+        || host.starts_with("kubernetes.default.svc.");
+    by_name || api_service_ip.is_some_and(|ip| !ip.is_empty() && host == ip.to_ascii_lowercase())
+}
+
 /// A kubernetes login refused without a reason: who sends the TokenReview (the auth mount's
 /// config, read with the user's token) and whether that ServiceAccount may (a SubjectAccessReview).
 pub fn token_review(x: &VaultExplain, mount: &str) -> Explained {
@@ -576,7 +603,7 @@ pub fn token_review(x: &VaultExplain, mount: &str) -> Explained {
         (Some(false), Some(c))
             if !c.token_reviewer_jwt_set
                 && c.disable_local_ca_jwt != Some(true)
-                && c.kubernetes_host.contains("kubernetes.default") =>
+                && in_cluster_api(&c.kubernetes_host, x.api_service_ip.as_deref()) =>
         {
             e.evidence.push(format!(
                 "Vault reaches the API server as {} (inside the cluster) and has no \

@@ -418,3 +418,48 @@ fn issue12_an_in_cluster_vault_reviews_with_its_own_service_account() {
     let e = token_review(&x, "k8s-prod");
     assert_eq!(e.code, Some(VAULT_TOKENREVIEW_REFUSED));
 }
+
+/// An in-cluster Vault often reaches the API server at KUBERNETES_SERVICE_HOST, the `kubernetes`
+/// Service's ClusterIP, not by name: the same near miss. Another address (the near miss of the
+/// near miss: a Vault outside the cluster at the API server's external address) keeps the finding.
+#[test]
+fn an_in_cluster_vault_at_the_api_service_ip_reviews_with_its_own_service_account() {
+    // reviewer()'s kubernetes_host is https://10.0.0.1:443.
+    let mut x = reviewer(Some(false), Some(false));
+    x.api_service_ip = Some("10.0.0.1".into());
+    let e = token_review(&x, "k8s-prod");
+    assert_eq!(e.code, None, "{e:?}");
+    x.api_service_ip = Some("10.96.0.1".into());
+    let e = token_review(&x, "k8s-prod");
+    assert_eq!(e.code, Some(VAULT_TOKENREVIEW_REFUSED), "{e:?}");
+    x.api_service_ip = None;
+    assert_eq!(
+        token_review(&x, "k8s-prod").code,
+        Some(VAULT_TOKENREVIEW_REFUSED)
+    );
+}
+
+#[test]
+fn in_cluster_api_addresses_are_recognised_by_name_and_service_ip() {
+    for host in [
+        "https://kubernetes.default.svc",
+        "https://kubernetes.default.svc.cluster.local:443",
+        "https://kubernetes.default.svc.corp.internal.",
+        "https://kubernetes:443",
+        "https://KUBERNETES.DEFAULT",
+        "https://[fd00::1]:443",
+    ] {
+        assert!(in_cluster_api(host, Some("fd00::1")), "{host}");
+    }
+    for host in [
+        "https://api.prod.example.com:6443",
+        "https://kubernetes.default.example.com",
+        "https://kubernetes-api.internal:443",
+        "https://10.96.0.10:443",
+        "https://10.96.0.1.nip.io",
+    ] {
+        assert!(!in_cluster_api(host, Some("10.96.0.1")), "{host}");
+    }
+    assert!(in_cluster_api("https://10.96.0.1:443", Some("10.96.0.1")));
+    assert!(in_cluster_api("10.96.0.1", Some("10.96.0.1")));
+}

@@ -426,6 +426,11 @@ pub struct VaultExplain {
     pub reviewer_may_review: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reviewer_unchecked: Option<String>,
+    /// The `kubernetes` Service's ClusterIP in `default` (what a pod's KUBERNETES_SERVICE_HOST
+    /// says), read when a kubernetes login was refused and the mount has no reviewer JWT: a
+    /// `kubernetes_host` at that address is Vault reaching the API server from inside the cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_service_ip: Option<String>,
 }
 
 /// What a Vault kubernetes auth mount's config says about its TokenReviews; never the JWT.

@@ -48,6 +48,22 @@ pub async fn check(client: &Client, provider: &mut ProviderFacts) {
         },
         ..SubjectAccessReview::default()
     };
+    // An in-cluster Vault often reaches the API server at the `kubernetes` Service's ClusterIP
+    // (KUBERNETES_SERVICE_HOST), not by name: read it so the diagnosis can tell. Unreadable: the
+    // diagnosis goes by the name alone.
+    if x.auth_config
+        .as_ref()
+        .is_some_and(|c| !c.token_reviewer_jwt_set)
+    {
+        let services: Api<k8s_openapi::api::core::v1::Service> =
+            Api::namespaced(client.clone(), "default");
+        if let Ok(svc) = services.get("kubernetes").await {
+            x.api_service_ip = svc
+                .spec
+                .and_then(|s| s.cluster_ip)
+                .filter(|ip| !ip.is_empty() && ip != "None");
+        }
+    }
     let api: Api<SubjectAccessReview> = Api::all(client.clone());
     match api.create(&PostParams::default(), &sar).await {
         Ok(answer) => {
