@@ -72,9 +72,15 @@ pub async fn fetch(
         )
         .filter_map(|(kind, s)| s.provider_class_ref(kind))
         .collect();
+    // Discovery once for every class reference, not once per reference.
+    let served = match class_refs.is_empty() {
+        true => Err(crate::model::eso::ProviderClassLookup::NotServed),
+        false => super::provider_class::discover(client).await,
+    };
+    let served = &served;
     let classes = futures::stream::iter(class_refs)
         .map(|r| async move {
-            let found = super::provider_class::lookup(client, &r).await;
+            let found = super::provider_class::lookup_in(client, served, &r).await;
             (r, found)
         })
         .buffer_unordered(GET_CONCURRENCY)

@@ -12,13 +12,35 @@ use crate::sanitize;
 
 const API_VERSION: &str = "external-secrets.io/v1alpha1";
 
+/// What discovery says of `external-secrets.io/v1alpha1`: its resources, or the lookup every
+/// ProviderClass reference gets when the group is not served or discovery failed. Asked once per
+/// command, however many stores name a class.
+pub type Served =
+    Result<Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::APIResource>, ProviderClassLookup>;
+
+pub async fn discover(client: &Client) -> Served {
+    match client.list_api_group_resources(API_VERSION).await {
+        Ok(list) => Ok(list.resources),
+        Err(e) if super::list::status_code(&e) == Some(404) => Err(ProviderClassLookup::NotServed),
+        Err(e) => Err(ProviderClassLookup::Unreadable(sanitize::line(
+            &e.to_string(),
+        ))),
+    }
+}
+
 pub async fn lookup(client: &Client, r: &ProviderClassRef) -> ProviderClassLookup {
-    let resources = match client.list_api_group_resources(API_VERSION).await {
-        Ok(list) => list.resources,
-        Err(e) if super::list::status_code(&e) == Some(404) => {
-            return ProviderClassLookup::NotServed;
-        }
-        Err(e) => return ProviderClassLookup::Unreadable(sanitize::line(&e.to_string())),
+    lookup_in(client, &discover(client).await, r).await
+}
+
+/// [`lookup`] with discovery's answer already in hand.
+pub async fn lookup_in(
+    client: &Client,
+    served: &Served,
+    r: &ProviderClassRef,
+) -> ProviderClassLookup {
+    let resources = match served {
+        Ok(list) => list,
+        Err(lookup) => return lookup.clone(),
     };
     let Some(resource) = resources
         .iter()

@@ -673,3 +673,42 @@ fn json_strings(v: &Value, out: &mut Vec<String>) {
         _ => {}
     }
 }
+
+/// kube-sim validates against ESO v2.9.0's schemas, which do not know `runtimeRef`: loosen the
+/// SecretStore CRD as a newer ESO's would be.
+pub fn loosen_secret_store_crd(c: &Cluster) {
+    let store = c.api.store();
+    let name = "secretstores.external-secrets.io";
+    let mut crd = store
+        .get(
+            "apiextensions.k8s.io/v1",
+            "CustomResourceDefinition",
+            None,
+            name,
+        )
+        .unwrap_or_else(|| panic!("no CRD {name}"));
+    for v in crd["spec"]["versions"].as_array_mut().into_iter().flatten() {
+        if let Some(o) = v["schema"]["openAPIV3Schema"]["properties"]["spec"].as_object_mut() {
+            o.insert("x-kubernetes-preserve-unknown-fields".into(), json!(true));
+            o.remove("required");
+        }
+    }
+    store
+        .replace(crd)
+        .unwrap_or_else(|e| panic!("replace CRD {name}: {e:?}"));
+}
+
+/// The ProviderClass CRD as ESO's design describes it: namespaced, `spec.address`, a status.
+pub fn provider_class_crd() -> Value {
+    json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "providerclasses.external-secrets.io"},
+        "spec": {"group": "external-secrets.io", "scope": "Namespaced",
+            "names": {"kind": "ProviderClass", "plural": "providerclasses",
+                "singular": "providerclass", "listKind": "ProviderClassList"},
+            "versions": [{"name": "v1alpha1", "served": true, "storage": true,
+                "subresources": {"status": {}},
+                "schema": {"openAPIV3Schema": {"type": "object",
+                    "x-kubernetes-preserve-unknown-fields": true}}}]}
+    })
+}
