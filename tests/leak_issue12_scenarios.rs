@@ -5,6 +5,7 @@
 
 mod common;
 
+use common::leak::{assert_none_leaked, every_format};
 use common::*;
 
 async fn no_leak(scenario: &str, username: Option<&str>, commands: &[&[&str]]) {
@@ -19,37 +20,11 @@ async fn no_leak(scenario: &str, username: Option<&str>, commands: &[&[&str]]) {
     );
     values.extend(username.map(str::to_string));
     assert!(values.len() >= 3, "{scenario}: nothing to look for");
-    let mut outputs = Vec::new();
-    for command in commands {
-        for format in ["table", "wide", "json", "yaml"] {
-            for verbose in [false, true] {
-                let mut args = command.to_vec();
-                args.extend(["-o", format]);
-                if verbose {
-                    args.push("-v");
-                }
-                let what = format!("{scenario}: {}", args.join(" "));
-                let o = tokio::task::block_in_place(|| env.run(&args));
-                assert!(
-                    o.status.code().is_some_and(|c| c <= 1),
-                    "{what}: {}{}",
-                    stdout(&o),
-                    stderr(&o)
-                );
-                outputs.push((what, o));
-            }
-        }
-    }
+    let outputs = every_format(&env, scenario, commands);
     // Checked after the runs: the tokens the probe was handed (Vault logins, ServiceAccount
     // tokens) are known then.
     values.extend(sandbox_run_time_secrets(&env.sandbox));
-    for (what, o) in &outputs {
-        assert_no_leak(o, &values, what);
-        // Nor a ServiceAccount token (the probe mints them for workload identity and Vault's
-        // kubernetes auth): a JWS header starts `eyJhbGci`.
-        let all = format!("{}{}", stdout(o), stderr(o));
-        assert!(!all.contains("eyJhbGci"), "{what}: a JWT leaked in:\n{all}");
-    }
+    assert_none_leaked(&outputs, &values);
     env.sandbox.shutdown().await;
 }
 
@@ -94,30 +69,15 @@ async fn issue12_pull_secret_host_check_leaks_nothing() {
 async fn issue15_kubernetes_provider_leaks_nothing() {
     for scenario in ["kubernetes-shared-namespace", "kubernetes-rbac-missing"] {
         let env = SandboxEnv::start(scenario).await;
-        let mut outputs = Vec::new();
-        for command in [
-            &["doctor", "-A"][..],
-            &["describe-chain", "billing-db", "-n", "billing"][..],
-            &["scope", "-A"][..],
-        ] {
-            for format in ["table", "wide", "json", "yaml"] {
-                for verbose in [false, true] {
-                    let mut args = command.to_vec();
-                    args.extend(["-o", format]);
-                    if verbose {
-                        args.push("-v");
-                    }
-                    let o = tokio::task::block_in_place(|| env.run(&args));
-                    assert!(
-                        o.status.code().is_some_and(|c| c <= 1),
-                        "{scenario} {args:?}: {}{}",
-                        stdout(&o),
-                        stderr(&o)
-                    );
-                    outputs.push((format!("{scenario}: {}", args.join(" ")), o));
-                }
-            }
-        }
+        let outputs = every_format(
+            &env,
+            scenario,
+            &[
+                &["doctor", "-A"],
+                &["describe-chain", "billing-db", "-n", "billing"],
+                &["scope", "-A"],
+            ],
+        );
         // Collected after the runs: the ServiceAccount tokens the probe requested are known then.
         let values = sandbox_run_time_secrets(&env.sandbox);
         assert!(
@@ -139,27 +99,7 @@ async fn issue15_kubernetes_provider_leaks_nothing() {
 async fn aws_no_leak(scenario: &str, commands: &[&[&str]]) {
     let mut env = SandboxEnv::start(scenario).await;
     env.login_aws_operator();
-    let mut outputs = Vec::new();
-    for command in commands {
-        for format in ["table", "wide", "json", "yaml"] {
-            for verbose in [false, true] {
-                let mut args = command.to_vec();
-                args.extend(["-o", format]);
-                if verbose {
-                    args.push("-v");
-                }
-                let what = format!("{scenario}: {}", args.join(" "));
-                let o = tokio::task::block_in_place(|| env.run(&args));
-                assert!(
-                    o.status.code().is_some_and(|c| c <= 1),
-                    "{what}: {}{}",
-                    stdout(&o),
-                    stderr(&o)
-                );
-                outputs.push((what, o));
-            }
-        }
-    }
+    let outputs = every_format(&env, scenario, commands);
     let mut values = env.secret_values();
     let aws = env.sandbox.aws().map(|a| a.sensitive()).unwrap_or_default();
     // Keys of the scenario's users, the operator's, and at least one minted session token.
@@ -173,11 +113,7 @@ async fn aws_no_leak(scenario: &str, commands: &[&[&str]]) {
     values.extend(sandbox_run_time_secrets(&env.sandbox));
     values.sort();
     values.dedup();
-    for (what, o) in &outputs {
-        assert_no_leak(o, &values, what);
-        let all = format!("{}{}", stdout(o), stderr(o));
-        assert!(!all.contains("eyJhbGci"), "{what}: a JWT leaked in:\n{all}");
-    }
+    assert_none_leaked(&outputs, &values);
     env.sandbox.shutdown().await;
 }
 

@@ -6,32 +6,15 @@
 
 mod common;
 
+use common::leak::{assert_none_leaked, every_format};
 use common::*;
 
 async fn no_leak(scenario: &str, commands: &[&[&str]]) {
     let env = SandboxEnv::start(scenario).await;
     let values = env.secret_values();
     assert!(!values.is_empty(), "{scenario}: nothing to look for");
-    for command in commands {
-        for format in ["table", "wide", "json", "yaml"] {
-            for verbose in [false, true] {
-                let mut args = command.to_vec();
-                args.extend(["-o", format]);
-                if verbose {
-                    args.push("-v");
-                }
-                let what = format!("{scenario}: {}", args.join(" "));
-                let o = tokio::task::block_in_place(|| env.run(&args));
-                assert!(
-                    o.status.code().is_some_and(|c| c <= 1),
-                    "{what}: {}{}",
-                    stdout(&o),
-                    stderr(&o)
-                );
-                assert_no_leak(&o, &values, &what);
-            }
-        }
-    }
+    let outputs = every_format(&env, scenario, commands);
+    assert_none_leaked(&outputs, &values);
     env.sandbox.shutdown().await;
 }
 

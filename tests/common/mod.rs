@@ -13,6 +13,8 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 
 pub mod bao;
+#[cfg(feature = "sandbox")]
+pub mod leak;
 pub mod moto;
 #[cfg(feature = "sandbox")]
 mod sandbox;
