@@ -225,6 +225,11 @@ aws_scenario!(
     "aws-property-missing",
     Some("provider-property-missing")
 );
+aws_scenario!(
+    issue15_moto_aws_kms_decrypt_denied,
+    "aws-kms-decrypt-denied",
+    Some("aws-kms-decrypt-denied")
+);
 
 /// Every AWS scenario has a test above: a new one must be added there.
 #[test]
@@ -235,7 +240,7 @@ fn issue15_every_aws_scenario_is_compared_with_moto() {
         .map(|(n, _)| n)
         .filter(|n| n.starts_with("aws-"))
         .collect();
-    assert!(aws.len() >= 5, "{aws:?}");
+    assert!(aws.len() >= 6, "{aws:?}");
     for name in aws {
         assert!(
             source.contains(&format!(

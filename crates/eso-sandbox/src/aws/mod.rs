@@ -421,6 +421,9 @@ pub fn region_from_setup(setup: &AwsSetup, issuer: Option<(String, Value)>) -> R
         );
     }
     for s in &setup.secrets {
+        if let Some(alias) = s.kms_key_id.as_deref().filter(|k| k.starts_with("alias/")) {
+            r.put_kms_alias(alias);
+        }
         r.put_secret(&s.name, &secret_string(&s.value), s.kms_key_id.clone());
     }
     for p in &setup.parameters {
@@ -463,6 +466,11 @@ async fn seed(m: &moto::Moto, region: &mut Region) -> anyhow::Result<()> {
             Some((&role.policies, 0)),
         )
         .await?;
+    }
+    let aliases: Vec<String> = region.kms_keys.keys().cloned().collect();
+    for alias in aliases {
+        let arn = m.create_kms_key(&alias).await?;
+        region.kms_keys.insert(alias, arn);
     }
     let secrets: Vec<state::Secret> = region.secrets.values().cloned().collect();
     for s in secrets {

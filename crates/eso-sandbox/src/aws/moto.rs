@@ -380,6 +380,32 @@ impl Moto {
         .map(|_| ())
     }
 
+    /// A customer-managed KMS key with `alias` (`alias/NAME`); returns moto's key ARN.
+    pub async fn create_kms_key(&self, alias: &str) -> anyhow::Result<String> {
+        let v = self
+            .json(
+                "kms",
+                "TrentService.CreateKey",
+                json!({"Description": format!("sandbox key {alias}")}),
+            )
+            .await?;
+        let id = v
+            .pointer("/KeyMetadata/KeyId")
+            .and_then(Value::as_str)
+            .context("moto CreateKey answered without a key id")?
+            .to_string();
+        self.json(
+            "kms",
+            "TrentService.CreateAlias",
+            json!({"AliasName": alias, "TargetKeyId": id}),
+        )
+        .await?;
+        v.pointer("/KeyMetadata/Arn")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .context("moto CreateKey answered without a key ARN")
+    }
+
     /// A secret's name and ARN as moto knows it, by name or ARN.
     pub async fn describe_secret(&self, id: &str) -> Option<(String, String)> {
         let v = self

@@ -86,6 +86,10 @@ pub struct Region {
     pub roles: BTreeMap<String, Role>,
     pub secrets: BTreeMap<String, Secret>,
     pub parameters: BTreeMap<String, Parameter>,
+    /// Customer-managed KMS keys: alias (`alias/NAME`) → key ARN. A secret without a key id is
+    /// encrypted with the AWS managed key `aws/secretsmanager`, which every principal of the
+    /// account may use through Secrets Manager.
+    pub kms_keys: BTreeMap<String, String>,
     pub log: Vec<Logged>,
     counter: u64,
     /// Whether moto serves the data behind this front (see the module doc of `aws`).
@@ -212,6 +216,7 @@ impl Region {
             roles: BTreeMap::new(),
             secrets: BTreeMap::new(),
             parameters: BTreeMap::new(),
+            kms_keys: BTreeMap::new(),
             log: Vec::new(),
             counter: 0,
             forwarding: false,
@@ -402,6 +407,47 @@ impl Region {
     /// Whether the front knows a secret by this name or ARN.
     pub fn knows_secret(&self, id: &str) -> bool {
         self.find_secret(id).is_some()
+    }
+
+    /// A customer-managed key named by alias: its ARN (stable, derived from the alias, until moto
+    /// makes the key and the front records moto's ARN).
+    pub fn put_kms_alias(&mut self, alias: &str) {
+        let digest = sigv4::sha256_hex(alias.as_bytes());
+        let id = format!(
+            "{}-{}-4{}-8{}-{}",
+            &digest[..8],
+            &digest[8..12],
+            &digest[13..16],
+            &digest[17..20],
+            &digest[20..32]
+        );
+        let arn = format!("arn:aws:kms:{}:{ACCOUNT}:key/{id}", self.region);
+        self.kms_keys.entry(alias.to_string()).or_insert(arn);
+    }
+
+    /// The key ARN a secret's `KmsKeyId` (alias, alias ARN, key ARN) names.
+    fn kms_key_arn(&self, key_id: &str) -> String {
+        let alias = key_id
+            .split_once(":alias/")
+            .map(|(_, a)| format!("alias/{a}"))
+            .unwrap_or_else(|| key_id.to_string());
+        self.kms_keys
+            .get(&alias)
+            .cloned()
+            .unwrap_or_else(|| key_id.to_string())
+    }
+
+    /// AWS's refusal when the caller may read the secret but not decrypt it with its
+    /// customer-managed key (the key policy being the default one, which defers to IAM):
+    /// Secrets Manager calls `kms:Decrypt` as the caller.
+    fn kms_refusal(&self, caller: &Principal, secret_id: &str) -> Option<Reply> {
+        let s = self.find_secret(secret_id)?;
+        if s.deleted.is_some() {
+            return None;
+        }
+        let key = self.kms_key_arn(s.kms_key_id.as_deref()?);
+        (self.authorize(caller, "kms:Decrypt", &key) != Decision::Allowed)
+            .then(|| Reply::json_error("AccessDeniedException", "Access to KMS is not allowed"))
     }
 
     fn principal_arn(&self, p: &Principal) -> String {
@@ -612,6 +658,12 @@ impl Region {
                     &format!("secretsmanager:{action}"),
                     &self.secret_resource(id),
                 )
+                .or_else(|| {
+                    // moto does not call KMS: the front decides kms:Decrypt on the key.
+                    (action == "GetSecretValue")
+                        .then(|| self.kms_refusal(caller, id))
+                        .flatten()
+                })
             }
             ("secretsmanager", "ListSecrets") => check(self, "secretsmanager:ListSecrets", "*"),
             ("ssm", "GetParameter") => {
@@ -913,6 +965,9 @@ impl Region {
                 "InvalidRequestException",
                 "You can't perform this operation on the secret because it was marked for deletion.",
             );
+        }
+        if let Some(refusal) = self.kms_refusal(caller, id) {
+            return refusal;
         }
         let version = match (
             body.get("VersionId").and_then(Value::as_str),
@@ -1406,5 +1461,46 @@ mod tests {
             "<ErrorResponse><Error><Code>AccessDenied</Code></Error></ErrorResponse>",
         );
         assert_eq!(r.keys.len(), before);
+    }
+
+    /// kms:Decrypt is decided on the key the secret's alias names, for customer-managed keys
+    /// only: the AWS managed key is usable through Secrets Manager by every principal.
+    #[test]
+    fn kms_decrypt_is_decided_on_the_customer_managed_key() {
+        let mut r = Region::new("eu-west-1");
+        r.put_kms_alias("alias/ledger-signing");
+        r.put_secret("ledger/db", "v", None);
+        r.put_secret(
+            "ledger/signing-key",
+            "v",
+            Some("alias/ledger-signing".into()),
+        );
+        let read = json!({"Statement": [{"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": "*"}]});
+        r.put_role("eso-ledger", None, Some(vec![read.clone()]));
+        let caller = Principal::Session {
+            role: "eso-ledger".into(),
+            session: "s".into(),
+        };
+        assert!(r.kms_refusal(&caller, "ledger/db").is_none());
+        let refused = r.kms_refusal(&caller, "ledger/signing-key");
+        let refused = refused.map(|x| x.body).unwrap_or_default();
+        assert!(
+            refused.contains("Access to KMS is not allowed"),
+            "{refused}"
+        );
+        // Granted on the key's ARN (not on the alias): decrypted.
+        let key = r
+            .kms_keys
+            .get("alias/ledger-signing")
+            .cloned()
+            .unwrap_or_default();
+        assert!(
+            key.starts_with("arn:aws:kms:eu-west-1:123456789012:key/"),
+            "{key}"
+        );
+        let decrypt =
+            json!({"Statement": [{"Effect": "Allow", "Action": "kms:Decrypt", "Resource": key}]});
+        r.put_role("eso-ledger", None, Some(vec![read, decrypt]));
+        assert!(r.kms_refusal(&caller, "ledger/signing-key").is_none());
     }
 }
