@@ -28,6 +28,12 @@
 //!   parameter's, `iam:GetRole` on the role's), as AWS words them: JSON `AccessDeniedException`,
 //!   HTTP 400, "User: … is not authorized to perform: … on resource: … because no
 //!   identity-based policy allows the … action";
+//! - `kms:Decrypt` for `GetSecretValue` of a secret on a customer-managed key (`kmsKeyId:
+//!   alias/NAME` in a scenario; the key and alias are created in moto too): moto's Secrets
+//!   Manager never calls KMS. With the key's default key policy IAM decides, so the caller's
+//!   identity policies are evaluated on the key's ARN, and a refusal is AWS's
+//!   `AccessDeniedException` "Access to KMS is not allowed". A secret without a key id is on the
+//!   AWS managed key, usable through Secrets Manager by every principal of the account;
 //! - `iam:SimulatePrincipalPolicy` (moto does not implement it), from the policies it holds —
 //!   the same ones it seeded into moto.
 //!
@@ -52,8 +58,9 @@
 //! fields moto's success bodies may carry.
 //!
 //! Without moto, the simulation follows the same AWS behaviour on its own data. Not simulated
-//! either way: KMS (no decrypt is evaluated), resource policies, replication, rotation,
-//! pagination.
+//! either way: key policies other than the default one, grants, resource policies,
+//! replication, rotation, pagination. The moto process is killed when the sandbox stops or is
+//! dropped; a sandbox process killed with SIGKILL leaves it running (nothing reaps it).
 
 pub mod moto;
 pub mod policy;
