@@ -544,6 +544,7 @@ fn issue12_every_scenario_is_covered() {
         "aws-access-denied-one-secret",
         "aws-secret-scheduled-deletion",
         "aws-property-missing",
+        "aws-kms-decrypt-denied",
         "vault-approle-secret-id-expired",
         "vault-role-missing",
         "scale",
@@ -614,5 +615,18 @@ scenario!(
     issue15_aws_property_missing,
     "aws-property-missing",
     root "provider-property-missing",
+    operator false
+);
+// The secret's customer-managed KMS key: the role may read the secret but not decrypt it.
+scenario!(
+    issue15_aws_kms_decrypt_denied,
+    "aws-kms-decrypt-denied",
+    root "aws-kms-decrypt-denied",
+    operator true
+);
+scenario!(
+    issue15_aws_kms_decrypt_denied_no_login,
+    "aws-kms-decrypt-denied",
+    root "aws-kms-decrypt-denied",
     operator false
 );

@@ -33,6 +33,10 @@ struct Env {
 async fn start(scenario: &str) -> Env {
     let sandbox = Sandbox::start(SandboxOptions {
         scenario: scenario.into(),
+        // moto chooses a secret ARN's six-character suffix at random, and these texts print
+        // ARNs: the simulation's suffixes are stable. tests/aws_sandbox_moto.rs compares the
+        // moto-backed runs with the simulated ones, root cause for root cause.
+        aws_backend: eso_sandbox::aws::AwsBackend::Simulation,
         ..SandboxOptions::default()
     })
     .await

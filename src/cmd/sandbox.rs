@@ -48,8 +48,14 @@ pub async fn run(
         scenario: args.scenario.clone(),
         scale: args.scale,
         tls: true,
+        // KUBECTL_ESO_SANDBOX_MOTO, else moto_server when on PATH, else the simulation.
+        aws_backend: eso_sandbox::aws::AwsBackend::Auto,
     })
     .await?;
+    // Which one answers an AWS scenario's region: moto behind the front, or the simulation.
+    if let Some(aws) = sandbox.aws() {
+        print_err(&format!("AWS region: served by {}", aws.served_by()));
+    }
     // After the scenario is loaded (in process): only clients of the HTTP API see the faults.
     for (resource, fault) in faults {
         print_err(&format!("fault: {resource} answers {fault:?}"));
@@ -228,6 +234,14 @@ async fn serve(
     writeln!(out, "  API server: {}", sandbox.api().url())?;
     writeln!(out, "  Vault:      {}", sandbox.vault().addr())?;
     writeln!(out, "  Registry:   {}", sandbox.registry().host())?;
+    if let Some(aws) = sandbox.aws() {
+        writeln!(
+            out,
+            "  AWS:        {} ({})",
+            aws.endpoint(),
+            aws.served_by()
+        )?;
+    }
     writeln!(out, "Use it from another shell:")?;
     writeln!(out, "  export KUBECONFIG={}", files.kubeconfig.display())?;
     for (k, v) in files.environment(sandbox) {

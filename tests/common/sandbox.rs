@@ -29,9 +29,23 @@ impl SandboxEnv {
     }
 
     pub async fn start_scaled(scenario: &str, scale: Option<usize>) -> SandboxEnv {
+        SandboxEnv::start_with(scenario, scale, eso_sandbox::aws::AwsBackend::Auto).await
+    }
+
+    /// An AWS scenario's region served as `aws` says (moto behind the front, or the simulation).
+    pub async fn start_aws(scenario: &str, aws: eso_sandbox::aws::AwsBackend) -> SandboxEnv {
+        SandboxEnv::start_with(scenario, None, aws).await
+    }
+
+    async fn start_with(
+        scenario: &str,
+        scale: Option<usize>,
+        aws_backend: eso_sandbox::aws::AwsBackend,
+    ) -> SandboxEnv {
         let sandbox = Sandbox::start(SandboxOptions {
             scenario: scenario.into(),
             scale,
+            aws_backend,
             ..SandboxOptions::default()
         })
         .await

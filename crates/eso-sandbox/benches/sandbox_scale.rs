@@ -128,6 +128,7 @@ async fn run() -> Result<bool, String> {
         scenario: "scale".into(),
         scale: Some(n),
         tls: true,
+        ..SandboxOptions::default()
     })
     .await
     .map_err(|e| format!("the sandbox did not start: {e:#}"))?;

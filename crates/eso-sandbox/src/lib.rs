@@ -32,6 +32,9 @@ pub struct SandboxOptions {
     /// Size of the `scale` scenario (number of ExternalSecrets).
     pub scale: Option<usize>,
     pub tls: bool,
+    /// Who serves an AWS scenario's region: moto behind the sandbox's front when installed
+    /// (`Auto`, see `aws::AwsBackend`), or the simulation.
+    pub aws_backend: aws::AwsBackend,
 }
 
 impl Default for SandboxOptions {
@@ -40,6 +43,7 @@ impl Default for SandboxOptions {
             scenario: "healthy".into(),
             scale: None,
             tls: true,
+            aws_backend: aws::AwsBackend::Auto,
         }
     }
 }
@@ -133,9 +137,12 @@ impl Sandbox {
                     .jwks()
                     .map(|jwks| (kube_sim::auth::ISSUER.to_string(), jwks));
                 Some(
-                    aws::AwsSim::start(aws::region_from_setup(setup, issuer))
-                        .await
-                        .context("starting the sandbox's AWS region")?,
+                    aws::AwsSim::start_with(
+                        aws::region_from_setup(setup, issuer),
+                        &opts.aws_backend,
+                    )
+                    .await
+                    .context("starting the sandbox's AWS region")?,
                 )
             }
             None => None,
@@ -356,27 +363,29 @@ impl Sandbox {
                     .aws
                     .as_ref()
                     .context("this scenario has no AWS region")?;
-                aws.with(|r| {
-                    let trust = trust_policy.as_ref().map(|t| aws::fill_policy(r, t));
-                    let policies = policies
-                        .as_ref()
-                        .map(|p| p.iter().map(|p| aws::fill_policy(r, p)).collect());
-                    r.put_role(name, trust, policies);
+                let (trust, policies) = aws.with(|r| {
+                    (
+                        trust_policy.as_ref().map(|t| aws::fill_policy(r, t)),
+                        policies
+                            .as_ref()
+                            .map(|p| p.iter().map(|p| aws::fill_policy(r, p)).collect()),
+                    )
                 });
+                aws.put_role(name, trust, policies).await?;
             }
             Step::AwsPutSecret { name, value } => {
                 let aws = self
                     .aws
                     .as_ref()
                     .context("this scenario has no AWS region")?;
-                aws.with(|r| r.put_secret(name, &aws::secret_string(value), None));
+                aws.put_secret(name, &aws::secret_string(value)).await?;
             }
             Step::AwsDeleteSecret { name } => {
                 let aws = self
                     .aws
                     .as_ref()
                     .context("this scenario has no AWS region")?;
-                aws.with(|r| r.schedule_deletion(name))?;
+                aws.schedule_deletion(name).await?;
             }
             Step::AkvDisableSecret { vault, name } => {
                 self.akv_handle()?.set_enabled(vault, name, None, false)?

@@ -223,6 +223,10 @@ const FILES: &[(&str, &str)] = &[
         "aws-property-missing",
         include_str!("../../scenarios/aws-property-missing.yaml"),
     ),
+    (
+        "aws-kms-decrypt-denied",
+        include_str!("../../scenarios/aws-kms-decrypt-denied.yaml"),
+    ),
 ];
 
 #[derive(Debug, Deserialize)]
