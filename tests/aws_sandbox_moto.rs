@@ -14,7 +14,8 @@ mod common;
 
 use std::process::Command;
 
-use common::{SandboxEnv, assert_no_leak, sandbox_run_time_secrets, stderr, stdout};
+use common::leak::{assert_none_leaked, every_format};
+use common::{SandboxEnv, sandbox_run_time_secrets, stderr, stdout};
 use eso_sandbox::aws::{AwsBackend, sigv4::Creds};
 use serde_json::{Value, json};
 
@@ -90,27 +91,12 @@ async fn logged_in(scenario: &str, backend: AwsBackend) -> SandboxEnv {
 /// key, session token (the ones moto minted for the IRSA logins among them), secret or
 /// parameter value, plain or encoded, and no JWT.
 fn assert_moto_runs_leak_nothing(env: &SandboxEnv, scenario: &str, commands: &[Vec<String>]) {
-    let mut outputs = Vec::new();
-    for command in commands {
-        for format in ["table", "wide", "json", "yaml"] {
-            for verbose in [false, true] {
-                let mut args: Vec<&str> = command.iter().map(String::as_str).collect();
-                args.extend(["-o", format]);
-                if verbose {
-                    args.push("-v");
-                }
-                let o = tokio::task::block_in_place(|| env.run(&args));
-                let what = format!("{scenario} (moto): {}", args.join(" "));
-                assert!(
-                    o.status.code().is_some_and(|c| c <= 1),
-                    "{what}: {}{}",
-                    stdout(&o),
-                    stderr(&o)
-                );
-                outputs.push((what, o));
-            }
-        }
-    }
+    let commands: Vec<Vec<&str>> = commands
+        .iter()
+        .map(|c| c.iter().map(String::as_str).collect())
+        .collect();
+    let commands: Vec<&[&str]> = commands.iter().map(Vec::as_slice).collect();
+    let outputs = every_format(env, &format!("{scenario} (moto)"), &commands);
     // Collected after the runs: the sessions moto minted for them are known then.
     let mut values = sandbox_run_time_secrets(&env.sandbox);
     let aws = env.sandbox.aws().map(|a| a.sensitive()).unwrap_or_default();
@@ -122,11 +108,7 @@ fn assert_moto_runs_leak_nothing(env: &SandboxEnv, scenario: &str, commands: &[V
     values.extend(aws);
     values.sort();
     values.dedup();
-    for (what, o) in &outputs {
-        assert_no_leak(o, &values, what);
-        let all = format!("{}{}", stdout(o), stderr(o));
-        assert!(!all.contains("eyJhbGci"), "{what}: a JWT leaked in:\n{all}");
-    }
+    assert_none_leaked(&outputs, &values);
 }
 
 /// The scenario against the simulation, then against moto: the same first root cause in doctor
