@@ -7,7 +7,8 @@
 //! kubernetes-ca-untrusted). A namespaced store naming another API server is refused until the
 //! user vouches for it, and nothing is sent (no token minted) before that. `auth.serviceAccount`
 //! mints a token of the home cluster, which the remote refuses (401, the ServiceAccount named);
-//! `auth.cert` is checked but not probed, and says so. No value, token, client key or canary is
+//! an `auth.cert` Secret that holds no PEM builds no client (kubernetes-client-cert-invalid; real
+//! certificates: describe_chain_kubernetes_cert.rs). No value, token, client key or canary is
 //! printed in any format or verbosity.
 
 mod common;
@@ -244,10 +245,23 @@ async fn issue15_kubernetes_provider_against_a_remote_api_server() {
     let next = v["verdict"]["next"].to_string();
     assert!(next.contains("--resource-name=db"), "{next}");
     assert!(next.contains("--serviceaccount=shared:reader"), "{next}");
+    // Another cluster, no context of the kubeconfig for it: the first step says how to add one,
+    // and every command names it (never "on the cluster at URL: kubectl …").
     assert!(
-        next.contains(&format!("on the cluster at {}", b.remote.api.url())),
+        next.contains(&format!(
+            "no context of your kubeconfig reaches {}",
+            b.remote.api.url()
+        )),
         "{next}"
     );
+    assert!(
+        next.contains(&format!(
+            "kubectl --context eso-{} create rolebinding",
+            b.trust().replace(':', "-")
+        )),
+        "{next}"
+    );
+    assert!(!next.contains("on the cluster at"), "{next}");
 
     // 404: the near-miss name from a metadata-only LIST.
     let (code, v) = b.chain("db-typo");
@@ -476,8 +490,8 @@ async fn issue15_other_providers_are_named_and_not_probed() {
 /// Issue 15: the other two auth methods against the remote. `auth.serviceAccount`: a token is
 /// minted only once the remote host is vouched for (near miss: not vouched, no TokenRequest at
 /// all), then the remote, which trusts another issuer, refuses it (401, the ServiceAccount named).
-/// `auth.cert`: the Secrets are checked, nothing is sent, and the Provider link says why — never
-/// ok. Neither the minted token nor the client key is printed in any format or -v.
+/// `auth.cert` with a Secret that holds no PEM: nothing is sent, the finding says which value is
+/// unusable — never ok. Neither the minted token nor the client key is printed in any format or -v.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issue15_service_account_and_client_certificate_auth() {
     let b = bed().await;
@@ -534,18 +548,22 @@ async fn issue15_service_account_and_client_certificate_auth() {
     );
     outputs.push(("describe-chain sa -v".to_string(), o));
 
-    // Client certificate: checked in the cluster, not probed, and said so.
+    // Client certificate whose Secret holds no PEM (a canary): ESO builds no client, nothing is
+    // sent, and the finding says which of the two is unusable (the real certificates are in
+    // tests/describe_chain_kubernetes_cert.rs).
     let (code, v) = b.chain("cert");
-    assert_eq!(v["provider"]["probed"], false, "{v:#}");
     assert_eq!(v["provider"]["calls"], json!([]), "{v:#}");
     let link = provider_link(&v);
     assert_ne!(link["state"], "ok", "{link:#}");
-    let summary = link["summary"].as_str().unwrap_or_default();
-    assert!(
-        summary.contains("client-certificate auth is checked in the cluster but not probed"),
-        "{summary}"
+    assert_eq!(
+        v["verdict"]["code"], "kubernetes-client-cert-invalid",
+        "{v:#}"
     );
-    assert_eq!(summary.matches("not probed").count(), 1, "{summary}");
+    assert!(
+        v.to_string()
+            .contains("clientCert is not a PEM certificate: it holds no PEM block"),
+        "{v:#}"
+    );
     assert_eq!(code, Some(1), "ESO's status still says not Ready: {v:#}");
 
     let host = b.trust();

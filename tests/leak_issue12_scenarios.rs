@@ -63,11 +63,16 @@ async fn issue12_pull_secret_host_check_leaks_nothing() {
 }
 
 /// Issue 15: ESO's kubernetes provider. The probe reads the remote Secret with a token it
-/// requested for the store's ServiceAccount and compares it with the target: neither the value,
-/// nor the minted token, nor any other run-time secret is printed, in any format or verbosity.
+/// requested for the store's ServiceAccount (or presenting the store's client certificate) and
+/// compares it with the target: neither the value, nor the minted token, nor the client key, nor
+/// any other run-time secret is printed, in any format or verbosity.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issue15_kubernetes_provider_leaks_nothing() {
-    for scenario in ["kubernetes-shared-namespace", "kubernetes-rbac-missing"] {
+    for scenario in [
+        "kubernetes-shared-namespace",
+        "kubernetes-rbac-missing",
+        "kubernetes-cert-untrusted",
+    ] {
         let env = SandboxEnv::start(scenario).await;
         let outputs = every_format(
             &env,
@@ -79,11 +84,28 @@ async fn issue15_kubernetes_provider_leaks_nothing() {
             ],
         );
         // Collected after the runs: the ServiceAccount tokens the probe requested are known then.
-        let values = sandbox_run_time_secrets(&env.sandbox);
+        let mut values = sandbox_run_time_secrets(&env.sandbox);
         assert!(
             values.iter().any(|v| v.contains("canary-k8s-billing-db")),
             "{scenario}: the remote Secret's value is not searched for"
         );
+        // A client key: its PEM is among the Secret values; its body and each of its lines too.
+        let keys: Vec<String> = values
+            .iter()
+            .filter(|v| v.contains("PRIVATE KEY-----"))
+            .cloned()
+            .collect();
+        if scenario == "kubernetes-cert-untrusted" {
+            assert!(
+                !keys.is_empty(),
+                "{scenario}: the client key is not searched for"
+            );
+        }
+        for key in keys {
+            let body: Vec<&str> = key.lines().filter(|l| !l.starts_with("-----")).collect();
+            values.push(body.concat());
+            values.extend(body.iter().filter(|l| l.len() >= 16).map(|l| l.to_string()));
+        }
         for (what, o) in &outputs {
             assert_no_secret_form(o, &values, what);
         }

@@ -354,6 +354,14 @@ scenario!(
     "kubernetes-shared-namespace",
     false
 );
+// A client certificate of another CA: 401, its own finding before the store's and the
+// ExternalSecret's symptoms.
+scenario!(
+    issue15_kubernetes_cert_untrusted,
+    "kubernetes-cert-untrusted",
+    root "kubernetes-cert-rejected",
+    operator false
+);
 
 scenario!(
     issue14_configmap_target_deleted,
@@ -533,6 +541,7 @@ fn issue12_every_scenario_is_covered() {
         "akv-rbac-denied",
         "kubernetes-rbac-missing",
         "kubernetes-shared-namespace",
+        "kubernetes-cert-untrusted",
         "vault-secret-soft-deleted",
         "akv-federated-subject-mismatch",
         "vault-token-revoked",

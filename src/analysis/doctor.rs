@@ -23,6 +23,8 @@ mod tests_crd_version;
 #[cfg(test)]
 mod tests_install;
 #[cfg(test)]
+mod tests_kubernetes;
+#[cfg(test)]
 mod tests_manifest;
 #[cfg(test)]
 mod tests_provider_classes;

@@ -185,6 +185,7 @@ fn store_probe(facts: &ChainFacts) -> Option<StoreProbe> {
         store: store_ref(facts)?,
         provider_kind: facts.store.provider.clone().unwrap_or_default(),
         settings: facts.store.settings.clone(),
+        kube_cluster: facts.store.kube_cluster.clone(),
         provider: facts.provider.clone(),
         users,
         targets: if compared {

@@ -102,6 +102,9 @@ codes! {
     KUBERNETES_TOKEN_REJECTED = "kubernetes-token-rejected", Credentials;
     KUBERNETES_RBAC_DENIED = "kubernetes-rbac-denied", Provider;
     KUBERNETES_CA_UNTRUSTED = "kubernetes-ca-untrusted", Provider;
+    KUBERNETES_CA_INVALID = "kubernetes-ca-invalid", Provider;
+    KUBERNETES_CERT_REJECTED = "kubernetes-cert-rejected", Credentials;
+    KUBERNETES_CLIENT_CERT_INVALID = "kubernetes-client-cert-invalid", Credentials;
     AZURE_SECRET_DELETED = "azure-secret-deleted", Provider;
     PROVIDER_KEY_MISSING = "provider-key-missing", Provider;
     PROVIDER_KEY_NEAR_MISS = "provider-key-near-miss", Provider;

@@ -33,9 +33,30 @@ pub fn login(provider: &str, auth: Option<&str>, code: Option<&str>, error: &str
     };
     if provider == "kubernetes" {
         return match code.unwrap_or_default() {
+            "HTTP 401" if auth == Some("cert") => class(
+                KUBERNETES_CERT_REJECTED,
+                "the API server does not accept the store's client certificate (401 \
+                 Unauthorized): a CA of its --client-ca-file did not sign it, it expired, or it \
+                 is not made for client auth",
+            ),
             "HTTP 401" => class(
                 KUBERNETES_TOKEN_REJECTED,
                 "the API server rejects the store's credential (401 Unauthorized)",
+            ),
+            crate::provider::kubernetes::LOGIN_CA_INVALID => class(
+                KUBERNETES_CA_INVALID,
+                "ESO cannot build its client: the store's CA (server.caBundle / \
+                 server.caProvider) is not a PEM certificate",
+            ),
+            crate::provider::kubernetes::LOGIN_CLIENT_CERT_INVALID => class(
+                KUBERNETES_CLIENT_CERT_INVALID,
+                "ESO cannot build its client: the store's client certificate and key \
+                 (auth.cert) are not a PEM certificate and its own private key",
+            ),
+            "TLS alert" => class(
+                PROVIDER_LOGIN_FAILED,
+                "the API server ended the TLS handshake: something in front of it (or its own \
+                 TLS settings) refused the client, before any request was read",
             ),
             "TLS" => class(
                 KUBERNETES_CA_UNTRUSTED,
@@ -744,6 +765,70 @@ mod tests {
             )
             .code,
             PROVIDER_UNREACHABLE
+        );
+        // Issue 15: a client certificate's 401, and a client ESO cannot build (its CA or its
+        // certificate and key), each its own class; near misses: the same 401 to a token, and a
+        // CA that is a certificate but not the server's (TLS) stay what they were.
+        assert_eq!(
+            login(
+                "kubernetes",
+                Some("cert"),
+                Some("HTTP 401"),
+                "401 Unauthorized"
+            )
+            .code,
+            KUBERNETES_CERT_REJECTED
+        );
+        assert_eq!(
+            login(
+                "kubernetes",
+                Some("token"),
+                Some("HTTP 401"),
+                "401 Unauthorized"
+            )
+            .code,
+            KUBERNETES_TOKEN_REJECTED
+        );
+        assert_eq!(
+            login(
+                "kubernetes",
+                Some("token"),
+                Some("CA"),
+                "server.caBundle is not a PEM certificate"
+            )
+            .code,
+            KUBERNETES_CA_INVALID
+        );
+        assert_eq!(
+            login(
+                "kubernetes",
+                Some("cert"),
+                Some("TLS"),
+                "invalid peer certificate: UnknownIssuer"
+            )
+            .code,
+            KUBERNETES_CA_UNTRUSTED
+        );
+        assert_eq!(
+            login(
+                "kubernetes",
+                Some("cert"),
+                Some("client certificate"),
+                "clientKey is not the private key of clientCert"
+            )
+            .code,
+            KUBERNETES_CLIENT_CERT_INVALID
+        );
+        // A server that ends the handshake is no CA problem of ours.
+        assert_eq!(
+            login(
+                "kubernetes",
+                Some("cert"),
+                Some("TLS alert"),
+                "received fatal alert: CertificateRequired"
+            )
+            .code,
+            PROVIDER_LOGIN_FAILED
         );
         // Near miss: a Vault 401-ish text is not a kubernetes token rejection.
         assert_ne!(

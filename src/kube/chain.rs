@@ -336,6 +336,7 @@ async fn fetch_store(
     let (provider, settings) = extract::provider_settings(&store);
     out.provider = provider;
     out.settings = settings;
+    out.kube_cluster = extract::kube_cluster(&store);
     // ClusterSecretStore events are recorded in `default`, like every cluster-scoped object's.
     let events_ns = if cluster {
         "default"

@@ -57,6 +57,7 @@ pub async fn connect(target: &KubeTarget) -> Result<(Client, String)> {
             let kc = read_merged(&paths)?;
             check_names(&kc, &options)?;
             context = context.or_else(|| kc.current_context.clone());
+            let _ = CONTEXTS.set(contexts_by_server(&kc, context.as_deref()));
             Config::from_custom_kubeconfig(kc, &options)
                 .await
                 .map_err(|e| Error::Kubeconfig(one_line(&e)))
@@ -263,6 +264,56 @@ pub struct HomeCluster {
 
 static HOME: OnceLock<HomeCluster> = OnceLock::new();
 
+/// Each kubeconfig context's API server (normalised), the current context first: which context
+/// reaches another cluster a kubernetes-provider store reads (issue 15). Set once by [`connect`].
+static CONTEXTS: OnceLock<Vec<(String, String)>> = OnceLock::new();
+
+/// `scheme://host:port/path` with the scheme's default port spelled out and no trailing slash,
+/// so `https://h` and `https://h:443/` compare equal.
+fn normalise_server(url: &str) -> Option<String> {
+    let u = url::Url::parse(url.trim()).ok()?;
+    Some(format!(
+        "{}://{}:{}{}",
+        u.scheme(),
+        u.host_str()?.to_ascii_lowercase(),
+        u.port_or_known_default()?,
+        u.path().trim_end_matches('/')
+    ))
+}
+
+fn contexts_by_server(kc: &Kubeconfig, current: Option<&str>) -> Vec<(String, String)> {
+    let server_of = |cluster: &str| {
+        kc.clusters
+            .iter()
+            .find(|c| c.name == cluster)
+            .and_then(|c| c.cluster.as_ref())
+            .and_then(|c| c.server.as_deref())
+            .and_then(normalise_server)
+    };
+    let mut out: Vec<(String, String)> = kc
+        .contexts
+        .iter()
+        .filter_map(|c| {
+            let server = server_of(&c.context.as_ref()?.cluster)?;
+            Some((server, c.name.clone()))
+        })
+        .collect();
+    // The current context first, then by name: the same answer on every run.
+    out.sort_by_key(|(_, name)| (Some(name.as_str()) != current, name.clone()));
+    out
+}
+
+/// The kubeconfig context whose cluster is the API server at `url`, when there is one (the
+/// current context when it is one of them).
+pub fn context_for_server(url: &str) -> Option<String> {
+    let wanted = normalise_server(url)?;
+    CONTEXTS
+        .get()?
+        .iter()
+        .find(|(server, _)| *server == wanted)
+        .map(|(_, name)| crate::sanitize::line(name))
+}
+
 pub fn home_cluster() -> Option<&'static HomeCluster> {
     HOME.get()
 }
@@ -334,6 +385,44 @@ pub fn one_line(e: &(dyn std::error::Error + 'static)) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    /// Issue 15: which kubeconfig context reaches another cluster's API server — scheme, host
+    /// and port compared (default port spelled out, trailing slash ignored), current context first.
+    #[test]
+    fn issue15_contexts_are_found_by_their_clusters_server() {
+        let kc: Kubeconfig = serde_saphyr::from_str(
+            "clusters:\n- name: a\n  cluster: {server: 'https://k8s.other.example'}\n- name: b\n  cluster: {server: 'https://10.0.0.1:6443/'}\ncontexts:\n- name: z-other\n  context: {cluster: a}\n- name: b-admin\n  context: {cluster: b}\n- name: a-admin\n  context: {cluster: a}\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let all = contexts_by_server(&kc, Some("z-other"));
+        assert_eq!(
+            all[0],
+            (
+                "https://k8s.other.example:443".to_string(),
+                "z-other".to_string()
+            )
+        );
+        assert_eq!(
+            normalise_server("https://K8S.other.example:443/"),
+            Some("https://k8s.other.example:443".into())
+        );
+        let find = |url: &str| {
+            let wanted = normalise_server(url)?;
+            all.iter()
+                .find(|(s, _)| *s == wanted)
+                .map(|(_, n)| n.clone())
+        };
+        assert_eq!(
+            find("https://k8s.other.example:443"),
+            Some("z-other".into())
+        );
+        assert_eq!(find("https://10.0.0.1:6443"), Some("b-admin".into()));
+        // Near misses: another port, another scheme.
+        assert_eq!(find("https://10.0.0.1:443"), None);
+        assert_eq!(find("http://k8s.other.example"), None);
+        // Without the current context among them: by name.
+        assert_eq!(contexts_by_server(&kc, None)[0].1, "a-admin");
+    }
     use super::*;
 
     fn source(

@@ -210,6 +210,28 @@ pub struct StoreFacts {
     /// then the generator (kind `VaultDynamicSecret`, ...), which has no Ready condition.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub generator: Option<String>,
+    /// ESO's kubernetes provider (issue 15): which cluster the store reads, so that the commands
+    /// that look there run on that cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kube_cluster: Option<KubeCluster>,
+}
+
+/// The cluster a `kubernetes` provider store reads (issue 15), and how kubectl reaches it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "cluster")]
+pub enum KubeCluster {
+    /// The store's own cluster (`kubernetes.default…`): the kubeconfig's current context.
+    Home,
+    /// Another cluster's API server.
+    #[serde(rename_all = "camelCase")]
+    Remote {
+        server: String,
+        /// A context of the user's kubeconfig whose cluster is that server, when there is one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        context: Option<String>,
+    },
+    /// The cluster a kubeconfig in a Secret (`authRef`) names.
+    FromSecret,
 }
 
 /// One Secret key or ServiceAccount the store's auth needs.

@@ -362,6 +362,8 @@ pub struct StoreProbe {
     /// The store's provider settings as describe-chain shows them (server, path, version,
     /// mountPath, role, …; never a credential).
     pub settings: BTreeMap<String, String>,
+    /// ESO's kubernetes provider: the cluster the store reads (where its commands run).
+    pub kube_cluster: Option<super::chain::KubeCluster>,
     /// As describe-chain's probe reports it; `keys` holds each distinct remote key once.
     pub provider: super::chain::ProviderFacts,
     pub users: Vec<KeyUser>,

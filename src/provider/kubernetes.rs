@@ -24,11 +24,19 @@ pub struct KubeRemote {
 }
 
 /// The credential sent: ESO sends a bearer token (from a Secret, or minted for a ServiceAccount),
-/// or nothing at all when the store has no `auth` block.
+/// a TLS client certificate (`auth.cert`: the HTTP client presents it, no header is sent), or
+/// nothing at all when the store has no `auth` block.
 pub enum KubeLogin<'a> {
     Bearer(&'a str),
+    ClientCertificate,
     Anonymous,
 }
+
+/// The login code of a probe that sent nothing because ESO could not build its client from the
+/// store's client certificate and key (`diagnose::provider::login` names the finding).
+pub const LOGIN_CLIENT_CERT_INVALID: &str = "client certificate";
+/// As [`LOGIN_CLIENT_CERT_INVALID`], for a CA (server.caBundle / caProvider) ESO refuses.
+pub const LOGIN_CA_INVALID: &str = "CA";
 
 #[derive(Debug, Default)]
 pub struct KubeOutcome {
@@ -116,8 +124,25 @@ pub async fn probe(
                 let text = http::chain(&e);
                 http.record(format!("{what} -> no answer"));
                 let tls = is_tls_failure(&text);
-                out.login_code = Some(if tls { "TLS" } else { "unreachable" }.into());
-                out.login_error = Some(if tls {
+                // The server ended the handshake itself (an alert): not our trust in its
+                // certificate but its verdict on ours (or on the TLS parameters).
+                let alert = text.to_ascii_lowercase().contains("received fatal alert");
+                out.login_code = Some(
+                    if alert {
+                        "TLS alert"
+                    } else if tls {
+                        "TLS"
+                    } else {
+                        "unreachable"
+                    }
+                    .into(),
+                );
+                out.login_error = Some(if alert {
+                    format!(
+                        "the API server at {} ended the TLS handshake: {text}",
+                        remote.server
+                    )
+                } else if tls {
                     format!(
                         "the API server at {} presented a certificate the store's CA does not \
                          verify: {text}",

@@ -8,3 +8,4 @@ pub mod azure;
 pub mod kubernetes;
 pub mod registry;
 pub mod vault;
+pub mod x509;

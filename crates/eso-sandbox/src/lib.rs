@@ -63,6 +63,9 @@ pub struct Sandbox {
 }
 
 const ROOT_TOKEN: &str = "sandbox-root-token";
+/// The user (CommonName) of the client certificates `${API_CLIENT_CERT_B64}` and
+/// `${FOREIGN_CLIENT_CERT_B64}` (ESO's kubernetes provider with `auth.cert`, issue 15).
+pub const CLIENT_CERT_USER: &str = "eso-billing-reader";
 const SETTLE: Duration = Duration::from_secs(60);
 
 impl Sandbox {
@@ -172,6 +175,33 @@ impl Sandbox {
                 })
                 .unwrap_or_default(),
         );
+        // ...and client certificates for `auth.cert` (PEM, base64 as a Secret's data holds it):
+        // user eso-billing-reader, signed by the API server's client CA (the cluster CA), and the
+        // same user signed by a CA the API server does not trust (the cluster's previous one).
+        for (prefix, cert) in [
+            (
+                "API_CLIENT",
+                api.issue_client_cert(&kube_sim::auth::ClientCertSpec {
+                    user: CLIENT_CERT_USER,
+                    ..Default::default()
+                }),
+            ),
+            (
+                "FOREIGN_CLIENT",
+                kube_sim::auth::ClientCa::generate("kube-sim-ca-previous").and_then(|ca| {
+                    ca.issue(&kube_sim::auth::ClientCertSpec {
+                        user: CLIENT_CERT_USER,
+                        ..Default::default()
+                    })
+                }),
+            ),
+        ] {
+            use base64::Engine;
+            let Ok(cert) = cert else { continue };
+            let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+            vars.insert(format!("{prefix}_CERT_B64"), b64(&cert.cert_pem));
+            vars.insert(format!("{prefix}_KEY_B64"), b64(&cert.key_pem));
+        }
         if let Some(a) = &akv {
             vars.insert("AKV_AUTHORITY".into(), a.authority_url());
             vars.insert("AKV_KEYVAULT_ENDPOINT".into(), a.key_vault_endpoint());

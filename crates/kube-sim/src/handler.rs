@@ -301,7 +301,11 @@ async fn route(shared: &Shared, req: Request<Incoming>) -> Result<Response<Body>
             .into_owned()
             .collect();
     let store = &shared.store;
-    let user = match store.authenticator().authenticate(store, &parts.headers) {
+    let user = match store.authenticator().authenticate_request(
+        store,
+        &parts.headers,
+        parts.extensions.get::<crate::auth::PresentedCertificate>(),
+    ) {
         Ok(u) => u,
         Err(AuthnError::Unauthorized(_)) => return Err(ApiStatus::unauthorized()),
         Err(AuthnError::Forbidden(m)) => return Err(ApiStatus::forbidden_message(m)),

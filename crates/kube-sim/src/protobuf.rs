@@ -1,6 +1,7 @@
 //! Just enough of the Kubernetes protobuf wire format to read the request bodies kubectl's typed
 //! clients send as `application/vnd.kubernetes.protobuf` (client-go does not fall back to JSON on a 415):
-//! `kubectl create token`, `auth can-i`, `create namespace/secret/configmap/serviceaccount`.
+//! `kubectl create token`, `auth can-i`, `create namespace/secret/configmap/serviceaccount`,
+//! `create role/rolebinding/clusterrole/clusterrolebinding` (the grants a diagnosis prints).
 //! Responses are always JSON, which client-go accepts. Field numbers come from k8s.io/api's generated.proto.
 
 use serde_json::{Map, Value, json};
@@ -111,6 +112,25 @@ const OBJECT_REF: &[Field] = &[
     f(5, "apiVersion", Ty::Str),
 ];
 const LOCAL_REF: &[Field] = &[f(1, "name", Ty::Str)];
+// k8s.io/api/rbac/v1
+const POLICY_RULE: &[Field] = &[
+    rep(1, "verbs", Ty::Str),
+    rep(2, "apiGroups", Ty::Str),
+    rep(3, "resources", Ty::Str),
+    rep(4, "resourceNames", Ty::Str),
+    rep(5, "nonResourceURLs", Ty::Str),
+];
+const RBAC_SUBJECT: &[Field] = &[
+    f(1, "kind", Ty::Str),
+    f(2, "apiGroup", Ty::Str),
+    f(3, "name", Ty::Str),
+    f(4, "namespace", Ty::Str),
+];
+const ROLE_REF: &[Field] = &[
+    f(1, "apiGroup", Ty::Str),
+    f(2, "kind", Ty::Str),
+    f(3, "name", Ty::Str),
+];
 
 fn with_meta(spec: Option<&'static [Field]>) -> Vec<Field> {
     let mut v = vec![f(1, "metadata", Ty::Msg(OBJECT_META))];
@@ -145,6 +165,19 @@ fn schema_for(kind: &str) -> Option<Vec<Field>> {
                 f(2, "data", Ty::MapStr),
                 f(3, "binaryData", Ty::MapBytes),
                 f(4, "immutable", Ty::Bool),
+            ]);
+            v
+        }
+        "Role" | "ClusterRole" => {
+            let mut v = with_meta(None);
+            v.push(rep(2, "rules", Ty::Msg(POLICY_RULE)));
+            v
+        }
+        "RoleBinding" | "ClusterRoleBinding" => {
+            let mut v = with_meta(None);
+            v.extend([
+                rep(2, "subjects", Ty::Msg(RBAC_SUBJECT)),
+                f(3, "roleRef", Ty::Msg(ROLE_REF)),
             ]);
             v
         }
@@ -352,6 +385,50 @@ mod tests {
         assert_eq!(v["metadata"]["name"], "default");
         assert_eq!(v["spec"]["audiences"], json!(["vault"]));
         assert_eq!(v["spec"]["expirationSeconds"], 600);
+    }
+
+    #[test]
+    fn decodes_a_role_binding_like_kubectl_create_rolebinding_sends() {
+        let subject = [
+            field(1, b"User"),
+            field(2, b"rbac.authorization.k8s.io"),
+            field(3, b"eso"),
+        ]
+        .concat();
+        let role_ref = [
+            field(1, b"rbac.authorization.k8s.io"),
+            field(2, b"Role"),
+            field(3, b"r"),
+        ]
+        .concat();
+        let raw = [
+            field(1, &field(1, b"rb")),
+            field(2, &subject),
+            field(3, &role_ref),
+        ]
+        .concat();
+        let tm = [
+            field(1, b"rbac.authorization.k8s.io/v1"),
+            field(2, b"RoleBinding"),
+        ]
+        .concat();
+        let body = [b"k8s\0".to_vec(), field(1, &tm), field(2, &raw)].concat();
+        let v = decode(&body).expect("decodes");
+        assert_eq!(v["subjects"][0]["name"], "eso");
+        assert_eq!(v["roleRef"]["kind"], "Role");
+        let rule = [
+            field(1, b"get"),
+            field(2, b""),
+            field(3, b"secrets"),
+            field(4, b"db"),
+        ]
+        .concat();
+        let raw = [field(1, &field(1, b"r")), field(2, &rule)].concat();
+        let tm = [field(1, b"rbac.authorization.k8s.io/v1"), field(2, b"Role")].concat();
+        let body = [b"k8s\0".to_vec(), field(1, &tm), field(2, &raw)].concat();
+        let v = decode(&body).expect("decodes");
+        assert_eq!(v["rules"][0]["resourceNames"], json!(["db"]));
+        assert_eq!(v["rules"][0]["apiGroups"], json!([""]));
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Starting and stopping the simulated apiserver: build the store (built-ins, ESO CRDs, the namespaces a
 //! fresh cluster has), bind 127.0.0.1, serve HTTP/1.1 and HTTP/2 (ALPN) over TLS or plain HTTP, and write
 //! kubeconfigs that point at it — what a test or `kubectl eso sandbox` needs to get a "cluster".
+//! Over TLS, the client certificate a connection presented is checked once, at the handshake, and
+//! handed to every request on it for the authenticator (`auth::PresentedCertificate`).
 //!
 //! The server runs on its own runtime threads, and the simulated controllers on another thread, so a
 //! caller that blocks its own runtime (a `#[tokio::test]` running the product binary synchronously) or a
@@ -68,6 +70,9 @@ impl ApiServer {
             None
         };
         let ca_pem = tls.as_ref().map(|t| t.ca_pem.clone());
+        if let Some(t) = &tls {
+            store.authenticator().set_client_ca(t.client_ca.clone());
+        }
         let acceptor = tls.map(|t| tokio_rustls::TlsAcceptor::from(t.config));
         let faults = Faults::default();
         let shared = Arc::new(Shared::new(store.clone(), faults.clone()));
@@ -132,6 +137,19 @@ impl ApiServer {
 
     pub fn faults(&self) -> Faults {
         self.faults.clone()
+    }
+
+    /// A client certificate this server's client CA (the cluster CA) signed: its CommonName the
+    /// user, its Organizations the groups. Errors on a plain-HTTP server, which has no CA.
+    pub fn issue_client_cert(
+        &self,
+        spec: &crate::auth::ClientCertSpec<'_>,
+    ) -> anyhow::Result<crate::auth::ClientCert> {
+        self.store
+            .authenticator()
+            .client_ca()
+            .context("a plain-HTTP server has no client CA")?
+            .issue(spec)
     }
 
     /// Every ServiceAccount token (TokenRequest JWT) this server minted, for leak tests.
@@ -199,17 +217,36 @@ async fn accept_loop(
         let acceptor = acceptor.clone();
         let mut stop = stop.clone();
         tokio::spawn(async move {
-            let service = service_fn(move |req| handler::handle(shared.clone(), req));
             let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            // Every request on the connection carries what its client certificate proved.
+            let service =
+                |shared: Arc<Shared>, presented: Option<crate::auth::PresentedCertificate>| {
+                    service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                        if let Some(p) = &presented {
+                            req.extensions_mut().insert(p.clone());
+                        }
+                        handler::handle(shared.clone(), req)
+                    })
+                };
             let serve = async {
                 match acceptor {
                     Some(acceptor) => {
                         if let Ok(tls) = acceptor.accept(tcp).await {
-                            let _ = builder.serve_connection(TokioIo::new(tls), service).await;
+                            let presented = tls.get_ref().1.peer_certificates().and_then(|chain| {
+                                shared.store.authenticator().check_certificate(chain)
+                            });
+                            let _ = builder
+                                .serve_connection(
+                                    TokioIo::new(tls),
+                                    service(shared.clone(), presented),
+                                )
+                                .await;
                         }
                     }
                     None => {
-                        let _ = builder.serve_connection(TokioIo::new(tcp), service).await;
+                        let _ = builder
+                            .serve_connection(TokioIo::new(tcp), service(shared.clone(), None))
+                            .await;
                     }
                 }
             };

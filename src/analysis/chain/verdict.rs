@@ -370,6 +370,22 @@ fn provider_cause(
                     crate::diagnose::kubernetes::rejected_cause(&s.settings)
                 );
             }
+            // ESO builds no client: the store's CA or client certificate is the fault.
+            match p.login_code.as_deref() {
+                Some(crate::provider::kubernetes::LOGIN_CA_INVALID) => {
+                    next.push(crate::diagnose::kubernetes::CA_INVALID_NEXT.to_string());
+                    next.push(store);
+                    return e.clone();
+                }
+                Some(crate::provider::kubernetes::LOGIN_CLIENT_CERT_INVALID) => {
+                    next.push(crate::diagnose::kubernetes::client_cert_invalid_next(
+                        &s.settings,
+                    ));
+                    next.push(store);
+                    return e.clone();
+                }
+                _ => {}
+            }
             next.push(store);
         }
         if is_vault {
@@ -433,6 +449,7 @@ fn provider_cause(
         if k.readable == Some(false) {
             next.extend(crate::diagnose::kubernetes::denied_next(
                 &s.settings,
+                s.kube_cluster.as_ref(),
                 &k.key,
                 k.error.as_deref(),
             ));
@@ -444,9 +461,9 @@ fn provider_cause(
             );
         }
         if k.exists == Some(false) {
-            next.push(format!(
-                "kubectl get secrets -n {}",
-                crate::diagnose::kubernetes::remote_namespace(&s.settings)
+            next.extend(crate::diagnose::kubernetes::missing_next(
+                &s.settings,
+                s.kube_cluster.as_ref(),
             ));
             next.push(format!("fix remoteRef.key of {} in Git", es.name));
             let mut cause = l.error.clone().unwrap_or_default();

@@ -63,8 +63,12 @@ fn store_findings(p: &StoreProbe, now: Timestamp, out: &mut Vec<Finding>) {
             p.provider.login_code.as_deref(),
             e,
         );
-        if class.code == KUBERNETES_TOKEN_REJECTED {
+        if class.code == KUBERNETES_TOKEN_REJECTED || class.code == KUBERNETES_CERT_REJECTED {
             class.cause = crate::diagnose::kubernetes::rejected_cause(&p.settings);
+        }
+        // ESO builds no client: the probe's own words say which part and why.
+        if class.code == KUBERNETES_CA_INVALID || class.code == KUBERNETES_CLIENT_CERT_INVALID {
+            class.cause = e.clone();
         }
         let explained = login_explained(p, class.code);
         if let Some(code) = explained.code {
@@ -90,6 +94,13 @@ fn store_findings(p: &StoreProbe, now: Timestamp, out: &mut Vec<Finding>) {
         .about_store(&p.store);
         if let Some(who) = &p.provider.identity {
             f = f.evidence(sanitize::line(&format!("logged in as {who}")));
+        }
+        match class.code {
+            KUBERNETES_CA_INVALID => f = f.field("spec.provider.kubernetes.server"),
+            KUBERNETES_CLIENT_CERT_INVALID | KUBERNETES_CERT_REJECTED => {
+                f = f.field("spec.provider.kubernetes.auth.cert")
+            }
+            _ => {}
         }
         f = with_explained(f, &explained);
         for es in users_of(None) {
@@ -329,7 +340,12 @@ fn kubernetes_store_refusal(p: &StoreProbe, now: Timestamp) -> Option<Finding> {
             names[1..].join(", ")
         );
     }
-    let mut next = crate::diagnose::kubernetes::denied_next_all(&p.settings, &names, message);
+    let mut next = crate::diagnose::kubernetes::denied_next_all(
+        &p.settings,
+        p.kube_cluster.as_ref(),
+        &names,
+        message,
+    );
     next.push(describe_store(p));
     let mut f = finding(
         KUBERNETES_RBAC_DENIED,
@@ -496,10 +512,14 @@ fn login_next(p: &StoreProbe, code: &str) -> String {
         VAULT_TOKEN_EXPIRED if p.settings.get("auth").map(String::as_str) == Some("appRole") => {
             approle_next(p, setting("mountPath"))
         }
-        KUBERNETES_TOKEN_REJECTED => {
+        KUBERNETES_TOKEN_REJECTED | KUBERNETES_CERT_REJECTED => {
             return crate::diagnose::kubernetes::rejected_next(&p.settings, &describe_store(p))
                 .join("; then ");
         }
+        KUBERNETES_CLIENT_CERT_INVALID => {
+            crate::diagnose::kubernetes::client_cert_invalid_next(&p.settings)
+        }
+        KUBERNETES_CA_INVALID => crate::diagnose::kubernetes::CA_INVALID_NEXT.to_string(),
         KUBERNETES_CA_UNTRUSTED => "put the CA that signed the API server's certificate in the \
              store's server.caBundle or server.caProvider (for this cluster: the ConfigMap \
              kube-root-ca.crt, key ca.crt)"
@@ -773,7 +793,12 @@ fn key_next(p: &StoreProbe, u: &KeyUser, code: &str) -> String {
                 .iter()
                 .find(|k| k.key == u.key)
                 .and_then(|k| k.error.as_deref());
-            let mut next = crate::diagnose::kubernetes::denied_next(&p.settings, &u.key, key);
+            let mut next = crate::diagnose::kubernetes::denied_next(
+                &p.settings,
+                p.kube_cluster.as_ref(),
+                &u.key,
+                key,
+            );
             next.push(chain);
             next.join("; ")
         }

@@ -459,7 +459,11 @@ fn issue12_crds_that_do_not_serve_the_controllers_version_stop_everything() {
     );
 }
 
-fn probe(login_error: Option<&str>, keys: Vec<KeyFacts>, users: Vec<KeyUser>) -> StoreProbe {
+pub(super) fn probe(
+    login_error: Option<&str>,
+    keys: Vec<KeyFacts>,
+    users: Vec<KeyUser>,
+) -> StoreProbe {
     StoreProbe {
         store: StoreRef {
             kind: StoreKind::ClusterSecretStore,
@@ -468,6 +472,7 @@ fn probe(login_error: Option<&str>, keys: Vec<KeyFacts>, users: Vec<KeyUser>) ->
         },
         provider_kind: "azurekv".into(),
         settings: Default::default(),
+        kube_cluster: None,
         provider: ProviderFacts {
             probed: true,
             login_error: login_error.map(str::to_string),
@@ -480,7 +485,7 @@ fn probe(login_error: Option<&str>, keys: Vec<KeyFacts>, users: Vec<KeyUser>) ->
     }
 }
 
-fn user(name: &str, key: &str) -> KeyUser {
+pub(super) fn user(name: &str, key: &str) -> KeyUser {
     KeyUser {
         namespace: "netbox".into(),
         name: name.into(),
@@ -490,7 +495,7 @@ fn user(name: &str, key: &str) -> KeyUser {
     }
 }
 
-fn key(name: &str) -> KeyFacts {
+pub(super) fn key(name: &str) -> KeyFacts {
     KeyFacts {
         key: name.into(),
         path: format!("/secrets/{name}"),
@@ -501,7 +506,7 @@ fn key(name: &str) -> KeyFacts {
     }
 }
 
-fn run_probes(probes: &[StoreProbe]) -> DoctorReport {
+pub(super) fn run_probes(probes: &[StoreProbe]) -> DoctorReport {
     let snap = snapshot(vec![], vec![plain("prod", "vault-token")], true);
     let scope = analyse_scope(&snap, &ScopeOptions::default(), now());
     analyse(

@@ -61,6 +61,7 @@ fn run_with_eso_reloader(
         },
         provider_kind: "vault".into(),
         settings: Default::default(),
+        kube_cluster: None,
         provider: ProviderFacts {
             probed: true,
             ..ProviderFacts::default()

@@ -74,6 +74,20 @@ pub enum ProbeAuth {
     },
     /// ESO's kubernetes provider without `auth`: an anonymous client.
     KubeAnonymous,
+    /// ESO's kubernetes provider with `auth.cert`: the client certificate chain and its private
+    /// key as one PEM identity (in memory only, never printed) for the TLS handshake.
+    KubeCert {
+        identity: Sensitive,
+        /// Whose it is, in words (subject, issuer, Secret), for the report.
+        from: String,
+        summary: crate::provider::x509::CertSummary,
+    },
+    /// ESO's kubernetes provider where ESO cannot build its client at all (a CA or a client
+    /// certificate it refuses): nothing is sent; `login_code` names the finding.
+    KubeUnbuildable {
+        login_code: String,
+        why: String,
+    },
     /// Why no credential could be resolved (recorded on the credentials link too).
     Unavailable(String),
 }
@@ -313,7 +327,10 @@ pub async fn resolve(
     } else if let Some(a) = store.pointer("/spec/provider/aws") {
         resolved.auth = aws::resolve(&mut ctx, a, request_tokens).await;
     } else if let Some(k) = store.pointer("/spec/provider/kubernetes") {
-        let mut pems: Vec<String> = kube_provider::ca(&mut ctx, k).await.into_iter().collect();
+        let (mut pems, ca_refused) = match kube_provider::ca(&mut ctx, k).await {
+            Ok(pem) => (pem.into_iter().collect::<Vec<String>>(), None),
+            Err(why) => (Vec::new(), Some(why)),
+        };
         // The store's own cluster is reached through the kubeconfig's server: trust its CAs.
         if crate::analysis::trust::kubernetes_server(store)
             == crate::analysis::trust::KubeServer::Home
@@ -325,7 +342,16 @@ pub async fn resolve(
             );
         }
         resolved.ca_pem = (!pems.is_empty()).then(|| pems.join("\n"));
-        resolved.auth = kube_provider::resolve(&mut ctx, k, request_tokens).await;
+        // ESO's getAuth fetches the CA first: a CA it refuses builds no client, whatever the auth
+        // (its Secrets are still checked; no token is minted for a client never built).
+        let request = request_tokens && ca_refused.is_none();
+        resolved.auth = kube_provider::resolve(&mut ctx, k, request).await;
+        if let Some(why) = ca_refused {
+            resolved.auth = Some(ProbeAuth::KubeUnbuildable {
+                login_code: kube_provider::CA_INVALID.into(),
+                why: format!("ESO cannot build its client: {why}"),
+            });
+        }
     }
     resolved.credentials = ctx.out;
     resolved.read = ctx.read;

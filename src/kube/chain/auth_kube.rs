@@ -1,17 +1,19 @@
 //! The credentials of a `kubernetes` provider store, resolved as ESO resolves them
-//! (providers/v1/kubernetes/auth.go): `auth.token.bearerToken` (a token in a Secret),
+//! (providers/v1/kubernetes/auth.go `getAuth`): `auth.token.bearerToken` (a token in a Secret),
 //! `auth.serviceAccount` (a TokenRequest for that ServiceAccount, with the ref's audiences or the
-//! API server's default), `auth.cert` (a client certificate and key in Secrets) or `authRef` (a
-//! kubeconfig in a Secret); no `auth` at all is an anonymous client. The CA is
-//! `server.caBundle` or `server.caProvider` (a Secret or a ConfigMap, such as `kube-root-ca.crt`).
-//! Client certificates and kubeconfigs are checked in the cluster (present, key there) but not
-//! probed: see docs/providers.md.
+//! API server's default), `auth.cert` (`clientCert` and `clientKey`, each any key of a Secret,
+//! PEM, handed to client-go as the TLS client certificate and key) or `authRef` (a kubeconfig in
+//! a Secret); no `auth` at all is an anonymous client. The CA is `server.caBundle` or
+//! `server.caProvider` (a Secret or a ConfigMap, such as `kube-root-ca.crt`), checked as ESO and
+//! client-go check it: a CA or a client certificate they refuse means ESO builds no client, and
+//! the probe sends nothing either (`ProbeAuth::KubeUnbuildable`). Kubeconfigs are checked in the
+//! cluster but not probed: see docs/providers.md.
 
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
 use serde_json::Value;
 
-use super::{Ctx, ProbeAuth, str_at, unavailable};
+use super::{Ctx, ProbeAuth, Sensitive, str_at, unavailable};
 use crate::kube::list::status_code;
 use crate::model::chain::CredentialFacts;
 
@@ -63,30 +65,102 @@ pub(super) async fn resolve(ctx: &mut Ctx<'_>, k: &Value, request: bool) -> Opti
         };
     }
     if let Some(c) = auth.get("cert") {
-        for (purpose, field) in [("clientCert", "clientCert"), ("clientKey", "clientKey")] {
-            if let Some(r) = c.get(field) {
-                let _ = ctx.secret_key(purpose, r).await;
-            }
+        let mut got = Vec::new();
+        for field in ["clientCert", "clientKey"] {
+            got.push(match c.get(field) {
+                Some(r) => ctx.secret_key(field, r).await,
+                None => None,
+            });
         }
-        return unavailable(
-            "client-certificate auth is checked in the cluster but not probed by kubectl-eso",
-        );
+        let (Some(Some(key)), Some(Some(cert))) = (got.pop(), got.pop()) else {
+            return unavailable("the client certificate or key Secret is unusable");
+        };
+        let at = |field: &str| {
+            let r = c.get(field).cloned().unwrap_or(Value::Null);
+            format!(
+                "Secret {}/{}[{}]",
+                ctx.ref_namespace(&r),
+                str_at(&r, "/name").unwrap_or_default(),
+                str_at(&r, "/key").unwrap_or_default()
+            )
+        };
+        let (cert_at, key_at) = (at("clientCert"), at("clientKey"));
+        return match crate::provider::x509::client_identity(cert.bytes(), key.bytes()) {
+            Ok((pem, summary)) => {
+                let identity = Sensitive::from_bytes(pem);
+                ctx.read
+                    .push(Sensitive::from_bytes(identity.bytes().to_vec()));
+                Some(ProbeAuth::KubeCert {
+                    identity,
+                    from: format!(
+                        "the client certificate {} (issued by {}) from {cert_at}",
+                        summary.subject, summary.issuer
+                    ),
+                    summary,
+                })
+            }
+            Err(why) => {
+                let (field, at) = if why.starts_with("clientCert") {
+                    ("clientCert", &cert_at)
+                } else {
+                    ("clientKey", &key_at)
+                };
+                if let Some(f) = ctx.out.iter_mut().rev().find(|f| f.purpose == field) {
+                    f.error = Some(format!("{at}: {why}"));
+                }
+                Some(ProbeAuth::KubeUnbuildable {
+                    login_code: CLIENT_CERT_INVALID.into(),
+                    why: format!(
+                        "ESO cannot build its client: {why} (clientCert {cert_at}, clientKey \
+                         {key_at})"
+                    ),
+                })
+            }
+        };
     }
     unavailable("this kubernetes auth method is not probed by kubectl-eso")
 }
 
-/// `server.caBundle`, else `server.caProvider` (Secret or ConfigMap), as PEM.
-pub(super) async fn ca(ctx: &mut Ctx<'_>, k: &Value) -> Option<String> {
+pub use crate::provider::kubernetes::{
+    LOGIN_CA_INVALID as CA_INVALID, LOGIN_CLIENT_CERT_INVALID as CLIENT_CERT_INVALID,
+};
+
+/// `server.caBundle`, else `server.caProvider` (Secret or ConfigMap), as PEM; `Err` when ESO
+/// would refuse it (a caBundle whose first PEM block is no certificate, a caProvider value with
+/// no PEM certificate), saying why without quoting it.
+pub(super) async fn ca(ctx: &mut Ctx<'_>, k: &Value) -> Result<Option<String>, String> {
     use base64::Engine;
     if let Some(b) = str_at(k, "/server/caBundle") {
-        let pem = base64::engine::general_purpose::STANDARD.decode(b).ok()?;
-        return Some(String::from_utf8_lossy(&pem).into_owned());
+        let compact: String = b.split_whitespace().collect();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(compact)
+            .map_err(|_| {
+                "server.caBundle is not a PEM certificate: it is not even base64 (the field \
+                 holds the PEM base64-encoded)"
+                    .to_string()
+            })?;
+        return crate::provider::x509::ca_bundle(&bytes).map(Some);
     }
-    let p = k.pointer("/server/caProvider")?;
-    match str_at(p, "/type") {
+    let Some(p) = k.pointer("/server/caProvider") else {
+        return Ok(None);
+    };
+    let ns = ctx.ref_namespace(p);
+    let what = format!(
+        "server.caProvider ({} {ns}/{}[{}])",
+        str_at(p, "/type").unwrap_or_default(),
+        str_at(p, "/name").unwrap_or_default(),
+        str_at(p, "/key").unwrap_or_default()
+    );
+    let pem = match str_at(p, "/type") {
         Some("Secret") => ctx.secret_key("caProvider", p).await.map(|s| s.text()),
         Some("ConfigMap") => config_map_key(ctx, p).await,
         _ => None,
+    };
+    match pem {
+        Some(pem) => crate::provider::x509::ca_any(pem.as_bytes())
+            .map(|()| Some(pem))
+            .map_err(|why| format!("{what} is not a PEM certificate: {why}")),
+        None => Ok(None),
     }
 }
 

@@ -216,6 +216,7 @@ async fn probe_one(
         found: Some(true),
         provider: provider_name,
         settings,
+        kube_cluster: extract::kube_cluster(&store_value),
         ..StoreFacts::default()
     };
     // A ClusterSecretStore's refs without a namespace resolve in the ExternalSecret's namespace,
@@ -280,6 +281,7 @@ async fn probe_one(
         store: job.store,
         provider_kind: store_facts.provider.clone().unwrap_or_default(),
         settings: store_facts.settings.clone(),
+        kube_cluster: store_facts.kube_cluster.clone(),
         provider,
         users,
         targets: compared,

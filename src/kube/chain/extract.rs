@@ -161,6 +161,23 @@ pub fn out_of_process_provider(store: &Value) -> Option<String> {
 }
 
 /// The store's non-secret settings, flattened to `name: value` lines.
+/// The cluster a `kubernetes` provider store reads (issue 15), typed, with the kubeconfig
+/// context that reaches another cluster's API server when the user has one; `None` for a store
+/// of another provider.
+pub fn kube_cluster(store: &Value) -> Option<crate::model::chain::KubeCluster> {
+    use crate::analysis::trust::KubeServer;
+    use crate::model::chain::KubeCluster;
+    store.pointer("/spec/provider/kubernetes")?;
+    Some(match crate::analysis::trust::kubernetes_server(store) {
+        KubeServer::Home => KubeCluster::Home,
+        KubeServer::FromSecret => KubeCluster::FromSecret,
+        KubeServer::Url(u) => KubeCluster::Remote {
+            context: crate::kube::client::context_for_server(&u),
+            server: sanitize::line(u.trim_end_matches('/')),
+        },
+    })
+}
+
 pub fn provider_settings(store: &Value) -> (Option<String>, BTreeMap<String, String>) {
     let mut out = BTreeMap::new();
     if let Some(r) = out_of_process_provider(store) {
@@ -356,8 +373,12 @@ pub fn provider_settings(store: &Value) -> (Option<String>, BTreeMap<String, Str
                         None => n,
                     }),
                 );
-            } else if auth.get("cert").is_some() {
+            } else if let Some(c) = auth.get("cert") {
                 put("auth", Some("cert".into()));
+                // Where the certificate and key live (names only: never their contents).
+                for field in ["clientCert", "clientKey"] {
+                    put(field, c.get(field).map(secret_ref));
+                }
             } else {
                 put("auth", Some("none (anonymous)".into()));
             }

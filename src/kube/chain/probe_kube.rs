@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::auth::ProbeAuth;
 use super::probe::{ProbeAs, skipped};
 use crate::analysis::trust::{KubeServer, kubernetes_server};
-use crate::model::chain::{ProviderFacts, RemoteRefFacts, RemoteValue, Sensitive};
+use crate::model::chain::{KubeCluster, ProviderFacts, RemoteRefFacts, RemoteValue, Sensitive};
 use crate::provider::kubernetes::{self, KubeLogin, KubeRemote};
 use crate::provider::vault::http::ProbeHttp;
 
@@ -40,6 +40,56 @@ pub fn remote_of(store: &Value, home: Option<&str>) -> Result<KubeRemote, String
     })
 }
 
+/// `CN=…, issued by CN=…, expired …` / `valid until …`.
+fn presented(s: &crate::provider::x509::CertSummary) -> String {
+    let validity = match s.not_after {
+        Some(t) if t <= jiff::Timestamp::now() => format!(", expired {t}"),
+        Some(t) => format!(", valid until {t}"),
+        None => String::new(),
+    };
+    format!("{}, issued by {}{validity}", s.subject, s.issuer)
+}
+
+/// `--probe-as me`: the kubernetes provider is probed as ESO only. Say plainly that the user's
+/// own access was not checked, and give the command that checks it on the cluster the store
+/// reads — `kubectl auth can-i` on the current context only when that is the store's cluster,
+/// else with `--context` naming the kubeconfig's context for the store's API server, else
+/// nothing runnable (no result is ever taken from the wrong cluster).
+pub fn probe_as_me(store: &Value, home: Option<&str>) -> String {
+    let ns = crate::sanitize::line(
+        store
+            .pointer("/spec/provider/kubernetes/remoteNamespace")
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
+            .unwrap_or("default"),
+    );
+    let head = "--probe-as me did not run: the kubernetes provider is probed as ESO only, so \
+                your own access was not checked";
+    let can_i = format!("auth can-i get secrets -n {ns}");
+    let _ = home;
+    match super::extract::kube_cluster(store) {
+        Some(KubeCluster::Remote {
+            server,
+            context: Some(ctx),
+        }) => format!(
+            "{head}; the store reads the cluster at {server}: check it there with kubectl \
+             --context {ctx} {can_i}"
+        ),
+        Some(KubeCluster::Remote {
+            server,
+            context: None,
+        }) => format!(
+            "{head}; the store reads the cluster at {server}, which no context of your \
+             kubeconfig reaches: run kubectl {can_i} with a context for that cluster"
+        ),
+        Some(KubeCluster::FromSecret) => format!(
+            "{head}; the store reads the cluster its authRef kubeconfig names: run kubectl \
+             {can_i} with a context for that cluster"
+        ),
+        Some(KubeCluster::Home) | None => format!("{head}: kubectl {can_i}"),
+    }
+}
+
 pub async fn probe(
     http: &ProbeHttp,
     store: &Value,
@@ -48,30 +98,15 @@ pub async fn probe(
     who: ProbeAs,
 ) -> (ProviderFacts, Vec<Option<RemoteValue>>) {
     let mut values: Vec<Option<RemoteValue>> = refs.iter().map(|_| None).collect();
+    let home = crate::kube::client::home_cluster().map(|h| h.server.as_str());
     if who == ProbeAs::Me {
-        let ns = store
-            .pointer("/spec/provider/kubernetes/remoteNamespace")
-            .and_then(Value::as_str)
-            .filter(|n| !n.is_empty())
-            .map(crate::sanitize::line)
-            .unwrap_or_else(|| "default".into());
-        return (
-            skipped(
-                who,
-                &format!(
-                    "--probe-as me is not supported for the kubernetes provider: check your own \
-                     access with kubectl auth can-i get secrets -n {ns}"
-                ),
-            ),
-            values,
-        );
+        return (skipped(who, &probe_as_me(store, home)), values);
     }
     let mut facts = ProviderFacts {
         probed: true,
         probe_as: who.as_str().into(),
         ..ProviderFacts::default()
     };
-    let home = crate::kube::client::home_cluster().map(|h| h.server.as_str());
     let remote = match remote_of(store, home) {
         Ok(r) => r,
         Err(e) => {
@@ -80,10 +115,29 @@ pub async fn probe(
         }
     };
     let held;
+    let with_cert;
+    let mut http = http;
     let (login, described) = match auth {
         Some(ProbeAuth::KubeToken { token, from }) => {
             held = token.text();
             (KubeLogin::Bearer(&held), from.clone())
+        }
+        Some(ProbeAuth::KubeCert { identity, from, .. }) => {
+            with_cert = match http.with_identity(identity.bytes()) {
+                Ok(h) => h,
+                Err(e) => {
+                    facts.error = Some(e);
+                    return (facts, values);
+                }
+            };
+            http = &with_cert;
+            (KubeLogin::ClientCertificate, from.clone())
+        }
+        Some(ProbeAuth::KubeUnbuildable { login_code, why }) => {
+            // ESO's NewClient fails before any request: so does the probe, sending nothing.
+            facts.login_code = Some(login_code.clone());
+            facts.login_error = Some(why.clone());
+            return (facts, values);
         }
         Some(ProbeAuth::KubeAnonymous) => (
             KubeLogin::Anonymous,
@@ -109,6 +163,7 @@ pub async fn probe(
             });
         slot.push(Some(at));
     }
+    // With a certificate, `http` is its sibling client: the same record of calls.
     let outcome = kubernetes::probe(http, &remote, &login, &distinct).await;
     facts.identity = Some(match &outcome.user {
         Some(u) => format!("{u} ({described}) at {}", remote.server),
@@ -116,6 +171,15 @@ pub async fn probe(
     });
     facts.login_error = outcome.login_error;
     facts.login_code = outcome.login_code;
+    // A refused certificate: what it says of itself (public parts only), so the cause can be
+    // read off — another CA, an expiry.
+    if let Some(ProbeAuth::KubeCert { summary, .. }) = auth
+        && facts.login_code.as_deref() == Some("HTTP 401")
+    {
+        facts.login_error = facts
+            .login_error
+            .map(|e| format!("{e}; the certificate presented: {}", presented(summary)));
+    }
     for (i, r) in refs.iter().enumerate() {
         let Some(at) = slot[i] else { continue };
         let Some(base) = outcome.keys.get(at) else {
@@ -175,5 +239,24 @@ mod tests {
         assert!(remote_of(&own, None).is_err());
         let auth_ref = json!({"spec": {"provider": {"kubernetes": {"authRef": {"name": "kc"}}}}});
         assert!(remote_of(&auth_ref, Some("https://127.0.0.1:6443")).is_err());
+    }
+
+    /// Issue 15: `--probe-as me` says it did not run, and offers `kubectl auth can-i` on the
+    /// current context only for a store of its own cluster: never a check of the wrong cluster.
+    #[test]
+    fn issue15_probe_as_me_never_points_at_the_wrong_cluster() {
+        let own = json!({"spec": {"provider": {"kubernetes": {"remoteNamespace": "shared"}}}});
+        let said = probe_as_me(&own, None);
+        assert!(said.starts_with("--probe-as me did not run"), "{said}");
+        assert!(
+            said.ends_with(": kubectl auth can-i get secrets -n shared"),
+            "{said}"
+        );
+        // Near miss: another cluster that no context reaches (no kubeconfig read in unit tests).
+        let other = json!({"spec": {"provider": {"kubernetes": {"remoteNamespace": "shared",
+            "server": {"url": "https://k8s.other.example:6443"}}}}});
+        let said = probe_as_me(&other, None);
+        assert!(said.contains("the store reads the cluster at https://k8s.other.example:6443, which no context of your kubeconfig reaches"), "{said}");
+        assert!(!said.contains(": kubectl auth can-i"), "{said}");
     }
 }

@@ -15,49 +15,33 @@ pub struct ProbeHttp {
     pub client: reqwest::Client,
     calls: Arc<Mutex<Vec<String>>>,
     diag: Diag,
+    /// What the client was built with, for a sibling that also presents a client certificate.
+    ca_pems: Vec<String>,
+    timeout: Duration,
 }
 
 impl ProbeHttp {
     /// `ca_pems`: extra trusted CAs (PEM bundles); `timeout` per request.
     pub fn new(ca_pems: &[String], timeout: Duration, diag: Diag) -> Result<ProbeHttp, String> {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let mut builder = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            // Vault's token travels in X-Vault-Token and a login's JWT in the body, which reqwest
-            // keeps across redirects: follow a redirect only to the host already vouched for.
-            .redirect(reqwest::redirect::Policy::custom(|attempt| {
-                let same = attempt
-                    .previous()
-                    .first()
-                    .is_some_and(|first| same_origin(first, attempt.url()));
-                if same && attempt.previous().len() < 5 {
-                    attempt.follow()
-                } else {
-                    attempt.stop()
-                }
-            }))
-            .dns_resolver(Arc::new(GuardedResolver))
-            .user_agent(concat!("kubectl-eso/", env!("CARGO_PKG_VERSION")));
-        let mut certs = Vec::new();
-        for pem in ca_pems {
-            let found = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
-                .map_err(|e| format!("a provider CA is not valid PEM: {e}"))?;
-            if found.is_empty() {
-                return Err("a provider CA file holds no certificate".into());
-            }
-            certs.extend(found);
-        }
-        if !certs.is_empty() {
-            builder = builder.tls_certs_merge(certs);
-        }
-        let client = builder
-            .build()
-            .map_err(|e| format!("cannot build the provider HTTP client: {e}"))?;
+        let client = build(ca_pems, timeout, None)?;
         Ok(ProbeHttp {
             client,
             calls: Arc::new(Mutex::new(Vec::new())),
             diag,
+            ca_pems: ca_pems.to_vec(),
+            timeout,
+        })
+    }
+
+    /// The same client (CAs, timeout, record of calls) presenting a TLS client certificate:
+    /// `identity_pem` holds the certificate chain and its private key (ESO's kubernetes provider
+    /// with `auth.cert`, issue 15). Kept in memory only; the error never quotes it.
+    pub fn with_identity(&self, identity_pem: &[u8]) -> Result<ProbeHttp, String> {
+        let identity = reqwest::Identity::from_pem(identity_pem)
+            .map_err(|_| "the client certificate and key do not form a TLS identity".to_string())?;
+        Ok(ProbeHttp {
+            client: build(&self.ca_pems, self.timeout, Some(identity))?,
+            ..self.clone()
         })
     }
 
@@ -72,6 +56,50 @@ impl ProbeHttp {
     pub fn calls(&self) -> Vec<String> {
         self.calls.lock().map(|c| c.clone()).unwrap_or_default()
     }
+}
+
+fn build(
+    ca_pems: &[String],
+    timeout: Duration,
+    identity: Option<reqwest::Identity>,
+) -> Result<reqwest::Client, String> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut builder = reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        // Vault's token travels in X-Vault-Token and a login's JWT in the body, which reqwest
+        // keeps across redirects: follow a redirect only to the host already vouched for.
+        .redirect(reqwest::redirect::Policy::custom(|attempt| {
+            let same = attempt
+                .previous()
+                .first()
+                .is_some_and(|first| same_origin(first, attempt.url()));
+            if same && attempt.previous().len() < 5 {
+                attempt.follow()
+            } else {
+                attempt.stop()
+            }
+        }))
+        .dns_resolver(Arc::new(GuardedResolver))
+        .user_agent(concat!("kubectl-eso/", env!("CARGO_PKG_VERSION")));
+    let mut certs = Vec::new();
+    for pem in ca_pems {
+        let found = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
+            .map_err(|e| format!("a provider CA is not valid PEM: {e}"))?;
+        if found.is_empty() {
+            return Err("a provider CA file holds no certificate".into());
+        }
+        certs.extend(found);
+    }
+    if !certs.is_empty() {
+        builder = builder.tls_certs_merge(certs);
+    }
+    if let Some(identity) = identity {
+        builder = builder.identity(identity);
+    }
+    builder
+        .build()
+        .map_err(|e| format!("cannot build the provider HTTP client: {e}"))
 }
 
 fn same_origin(a: &reqwest::Url, b: &reqwest::Url) -> bool {

@@ -1,6 +1,7 @@
 //! ESO's `kubernetes` provider in the simulated controller (issue 15): a store that reads Secrets of
 //! its own cluster (`server.url` `kubernetes.default…`, the CRD's default) with the identity its
-//! `auth` names — a bearer token from a Secret, a token requested for a ServiceAccount, or none.
+//! `auth` names — a bearer token from a Secret, a token requested for a ServiceAccount, a client
+//! certificate (checked by the API server's own client CA, `kube_sim::auth::ClientCa`), or none.
 //! Every request is authenticated and authorised by the simulated API server's own rules
 //! (kube_sim::auth), so a missing Role gives the API server's real Forbidden text; store validation
 //! follows providers/v1/kubernetes/validate.go (SelfSubjectRulesReview, then
@@ -35,9 +36,46 @@ pub fn is_home(url: Option<&str>) -> bool {
         || host.starts_with("kubernetes.default.svc.")
 }
 
-/// The caller behind a bearer token (`None`: anonymous); a bad token is ESO's client-go
+/// The session of a store with `auth.cert`: its certificate (public), marked so it is never taken
+/// for a bearer token. The key stays where ESO keeps it: checked once by [`key_pair`].
+const CERTIFICATE_SESSION: &str = "x509-client-certificate\n";
+
+pub fn certificate_session(cert_pem: &str) -> String {
+    format!("{CERTIFICATE_SESSION}{cert_pem}")
+}
+
+/// client-go's `tls.X509KeyPair`: a PEM certificate and its own PEM private key, in its words.
+pub fn key_pair(cert_pem: &str, key_pem: &str) -> Result<(), ProviderError> {
+    use rustls::pki_types::PrivateKeyDer;
+    use rustls::pki_types::pem::PemObject;
+    let certs = auth::certificates_from_pem(cert_pem);
+    if certs.is_empty() {
+        return Err(ProviderError(
+            "tls: failed to find any PEM data in certificate input".into(),
+        ));
+    }
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
+        .map_err(|_| ProviderError("tls: failed to find any PEM data in key input".into()))?;
+    rustls::sign::CertifiedKey::from_der(certs, key, &rustls::crypto::ring::default_provider())
+        .map(|_| ())
+        .map_err(|_| ProviderError("tls: private key does not match public key".into()))
+}
+
+/// The caller behind a bearer token (`None`: anonymous) or a client certificate's session; a
+/// bad token or a certificate the API server's client CA does not verify is ESO's client-go
 /// "Unauthorized".
 pub fn user(ctx: &Ctx, token: &str) -> Result<UserInfo, ProviderError> {
+    if let Some(pem) = token.strip_prefix(CERTIFICATE_SESSION) {
+        let chain = auth::certificates_from_pem(pem);
+        return match ctx.store.authenticator().check_certificate(&chain) {
+            Some(auth::PresentedCertificate::Verified(Some(user))) => Ok(user),
+            Some(auth::PresentedCertificate::Rejected(_)) => {
+                Err(ProviderError("Unauthorized".into()))
+            }
+            // No client CA, or a certificate that names nobody: anonymous, as on the wire.
+            _ => user(ctx, ""),
+        };
+    }
     let mut headers = http::HeaderMap::new();
     if !token.is_empty()
         && let Ok(v) = http::HeaderValue::from_str(&format!("Bearer {token}"))

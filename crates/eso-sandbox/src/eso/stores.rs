@@ -28,7 +28,8 @@ pub enum Provider {
         credential: AzureCredential,
     },
     /// ESO's kubernetes provider reading its own cluster (issue 15): the bearer token sent
-    /// (empty: anonymous) and the remote namespace.
+    /// (empty: anonymous; a client certificate's session, `kubernetes::certificate_session`) and
+    /// the remote namespace.
     Kubernetes {
         remote_namespace: String,
         token: String,
@@ -350,10 +351,38 @@ fn kubernetes(
                 e.0
             ))
         })?
+    } else if let Some(c) = auth.get("cert") {
+        // getClientKeyAndCert, then client-go's tls.X509KeyPair when the clientset is built.
+        let null = Value::Null;
+        let cert = read_secret_key(
+            ctx,
+            store,
+            c.get("clientCert").unwrap_or(&null),
+            es_namespace,
+        )
+        .map_err(|e| {
+            ProviderError(format!(
+                "could not fetch client key and cert: unable to fetch client certificate: {}",
+                e.0
+            ))
+        })?;
+        let key = read_secret_key(
+            ctx,
+            store,
+            c.get("clientKey").unwrap_or(&null),
+            es_namespace,
+        )
+        .map_err(|e| {
+            ProviderError(format!(
+                "could not fetch client key and cert: unable to fetch client key: {}",
+                e.0
+            ))
+        })?;
+        super::kubernetes::key_pair(&cert, &key)
+            .map_err(|e| ProviderError(format!("error configuring clientset: {e}")))?;
+        super::kubernetes::certificate_session(&cert)
     } else {
-        return Err(ProviderError(
-            "the sandbox does not simulate client-certificate auth".into(),
-        ));
+        return Err(ProviderError("no auth provider given".into()));
     };
     Ok(Provider::Kubernetes {
         remote_namespace,

@@ -24,6 +24,10 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../../scenarios/kubernetes-shared-namespace.yaml"),
     ),
     (
+        "kubernetes-cert-untrusted",
+        include_str!("../../scenarios/kubernetes-cert-untrusted.yaml"),
+    ),
+    (
         "vault-policy-removed",
         include_str!("../../scenarios/vault-policy-removed.yaml"),
     ),

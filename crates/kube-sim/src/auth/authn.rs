@@ -1,8 +1,10 @@
 //! Authentication: who is calling, the way kube-apiserver decides it.
 //!
-//! Three authenticators, tried like the real server's union: the static admin bearer token, bound
-//! ServiceAccount JWTs signed by this server, and anonymous when no bearer token is sent. Impersonation
-//! headers (`kubectl --as`) are applied afterwards and authorised through RBAC, as the real filter does.
+//! Four authenticators, tried like the real server's union: a client certificate the client CA
+//! signed (`super::x509`, first, as kube-apiserver's x509 authenticator comes before its token
+//! authenticators), the static admin bearer token, bound ServiceAccount JWTs signed by this
+//! server, and anonymous when no credential is presented. Impersonation headers (`kubectl --as`) are
+//! applied afterwards and authorised through RBAC, as the real filter does.
 
 use std::collections::BTreeMap;
 
@@ -10,6 +12,7 @@ use http::HeaderMap;
 use serde_json::{Value, json};
 
 use super::jwt::{JwtError, Signer};
+use super::x509::{ClientCa, PresentedCertificate};
 use super::{AuthnError, RequestAttributes, UserInfo};
 use crate::Store;
 
@@ -32,6 +35,8 @@ pub struct Authenticator {
     /// Every token this server minted, so leak tests can look for them in a client's output
     /// (issue 18).
     issued: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// `--client-ca-file`: set once the server's TLS is set up (a plain-HTTP server has none).
+    client_ca: std::sync::Arc<std::sync::OnceLock<std::sync::Arc<ClientCa>>>,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -69,7 +74,27 @@ impl Authenticator {
             admin_token,
             signer: Signer::generate(),
             issued: Default::default(),
+            client_ca: Default::default(),
         }
+    }
+
+    /// Trust client certificates `ca` signed (kube-apiserver's `--client-ca-file`); once.
+    pub fn set_client_ca(&self, ca: std::sync::Arc<ClientCa>) {
+        let _ = self.client_ca.set(ca);
+    }
+
+    /// The client CA, when this server has one.
+    pub fn client_ca(&self) -> Option<std::sync::Arc<ClientCa>> {
+        self.client_ca.get().cloned()
+    }
+
+    /// What a presented certificate chain (end entity first) proves; `None` when nothing was
+    /// presented or the server has no client CA (then a certificate is simply not looked at).
+    pub fn check_certificate(
+        &self,
+        chain: &[rustls::pki_types::CertificateDer<'_>],
+    ) -> Option<PresentedCertificate> {
+        self.client_ca.get()?.check(chain)
     }
 
     /// Every ServiceAccount token minted so far (TokenRequests and `Store::issue_token`).
@@ -92,12 +117,33 @@ impl Authenticator {
 
     /// The identity behind a request's headers, impersonation included.
     pub fn authenticate(&self, store: &Store, headers: &HeaderMap) -> Result<UserInfo, AuthnError> {
+        self.authenticate_request(store, headers, None)
+    }
+
+    /// As [`Authenticator::authenticate`], with what the connection's TLS client certificate
+    /// proved: a verified certificate's user wins (x509 comes first in kube-apiserver's union);
+    /// one that did not verify is an error unless a bearer token authenticates (the union
+    /// succeeds on any authenticator), and never falls back to anonymous.
+    pub fn authenticate_request(
+        &self,
+        store: &Store,
+        headers: &HeaderMap,
+        certificate: Option<&PresentedCertificate>,
+    ) -> Result<UserInfo, AuthnError> {
+        let unauthorized = || AuthnError::Unauthorized("Unauthorized".to_string());
+        let from_cert = match certificate {
+            Some(PresentedCertificate::Verified(Some(user))) => {
+                return impersonate(store, user.clone(), headers);
+            }
+            Some(PresentedCertificate::Rejected(_)) => Err(unauthorized()),
+            Some(PresentedCertificate::Verified(None)) | None => Ok(anonymous()),
+        };
         let user = match bearer_token(headers) {
-            None => anonymous(),
+            None => from_cert?,
             Some(token) => match self.authenticate_token(store, token, &[API_AUDIENCE.to_string()])
             {
                 Ok((user, _)) => user,
-                Err(_) => return Err(AuthnError::Unauthorized("Unauthorized".to_string())),
+                Err(_) => return Err(unauthorized()),
             },
         };
         impersonate(store, user, headers)

@@ -1,8 +1,9 @@
 //! Identity for the simulated API server: who is calling (authentication), what they may do (RBAC),
 //! and the identity endpoints (TokenRequest, TokenReview, access reviews).
 //!
-//! The core server calls [`Authenticator::authenticate`] on every request, then [`authorize`] with the
-//! request's attributes; both follow kube-apiserver 1.32 closely enough that real kubectl, kube-rs and a
+//! The core server calls [`Authenticator::authenticate_request`] on every request (with what the
+//! connection's TLS client certificate proved, `x509`), then [`authorize`] with the request's
+//! attributes; both follow kube-apiserver 1.32 closely enough that real kubectl, kube-rs and a
 //! real Vault/OpenBao kubernetes auth backend behave as they would against a real cluster.
 //!
 //! Deliberate differences from a real cluster, kept because tests need them:
@@ -18,6 +19,7 @@ mod rbac;
 mod reviews;
 #[cfg(test)]
 mod tests;
+mod x509;
 
 use std::collections::BTreeMap;
 
@@ -28,6 +30,7 @@ pub use reviews::{
     self_subject_access_review, self_subject_rules_review, subject_access_review, token_request,
     token_review,
 };
+pub use x509::{ClientCa, ClientCert, ClientCertSpec, PresentedCertificate, certificates_from_pem};
 
 /// An authenticated (or anonymous) caller, as kube-apiserver's `user.Info`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -61,7 +64,8 @@ pub struct Decision {
 /// Why a request could not be given an identity.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthnError {
-    /// Bad bearer token: the core answers 401 with this message ("Unauthorized").
+    /// Bad bearer token or client certificate: the core answers 401 with this message
+    /// ("Unauthorized").
     Unauthorized(String),
     /// Impersonation refused: the core answers 403 with this message.
     Forbidden(String),
