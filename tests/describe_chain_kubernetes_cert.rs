@@ -296,6 +296,15 @@ async fn issue15_client_certificate_auth_is_probed_as_eso_presents_it() {
             "{name}: {v:#}"
         );
         assert_ne!(provider_link(&v)["state"], "ok", "{name}: {v:#}");
+        // The link the verdict names says broken too (it said ok under a verdict naming it).
+        let credentials = v["links"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|l| l["link"] == "credentials")
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(credentials["state"], "broken", "{name}: {v:#}");
     }
 
     // 403: the certificate authenticates, its user has no grant: the RBAC finding for that user.

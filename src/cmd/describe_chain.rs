@@ -354,6 +354,30 @@ fn apply_root_cause(report: &mut crate::model::chain::ChainReport, sharper: bool
     } else {
         LinkState::Warning
     };
+    // Named by its object when the finding is about another one than the link's own (the
+    // controller's Deployment, a per-entry store).
+    let message = if root.message.contains(&root.object)
+        || root.object.ends_with(&format!(
+            "{}/{}",
+            report.facts.external_secret.namespace, report.facts.external_secret.name
+        )) {
+        root.message.clone()
+    } else {
+        format!("{}: {}", root.object, root.message)
+    };
+    let state = v.state;
+    // The link the verdict names shows it too: a client certificate refused with 401 left the
+    // Credentials link "ok" under a verdict that named it broken.
+    if let Some(l) = report.links.iter_mut().find(|l| l.link == root_link) {
+        let raise = match state {
+            LinkState::Broken => l.state != LinkState::Broken,
+            _ => l.state == LinkState::Ok,
+        };
+        if raise {
+            l.state = state;
+            l.error.get_or_insert(message);
+        }
+    }
 }
 
 fn probe_as(args: &DescribeChainArgs) -> ProbeAs {
