@@ -477,7 +477,11 @@ pub fn output(text: &str, keep_colour: bool) -> String {
 
 /// [`output`] written straight to `out`: text the boundary leaves as it is (nearly every
 /// output) is written without a copy (issue 16: a 50 MB report is not held twice).
-pub fn write_output(out: &mut impl std::io::Write, text: &str, keep_colour: bool) -> std::io::Result<()> {
+pub fn write_output(
+    out: &mut impl std::io::Write,
+    text: &str,
+    keep_colour: bool,
+) -> std::io::Result<()> {
     let guard = match GLOBAL.lock() {
         Ok(g) => g,
         Err(poisoned) => poisoned.into_inner(),
