@@ -206,7 +206,7 @@ fn row_finding(
         return None;
     }
     if let Some(w) =
-        sync_window::evaluate(es.spec.sync_windows.as_ref(), now).filter(|w| !w.allowed)
+        sync_window::evaluate(es.spec.sync_windows.as_deref(), now).filter(|w| !w.allowed)
     {
         return Some(about(row, window_closed(row, &w, age)));
     }
