@@ -2,7 +2,8 @@
 //! findings read over a whole cluster keep only the fields their diagnosis reads, so memory
 //! follows what is diagnosed, not what the API server sends (managedFields, the last-applied
 //! annotation, labels, unused spec). The facts snapshot stays the one input to diagnosis, in the
-//! same types; these functions only decide what of each object stays in it.
+//! model's types (Secrets, one per ExternalSecret, in the compact `SecretMeta`); these functions
+//! only decide what of each object stays in it.
 //!
 //! What is read, and therefore kept:
 //! - ExternalSecrets, stores and ClusterExternalSecrets: name, namespace, uid, ownerReferences,
