@@ -72,16 +72,84 @@ pub async fn run_args(args: Vec<OsString>) -> ExitCode {
 
     // The tool's own coloured tables keep their colour at the output boundary.
     let colour = config::color_enabled(cli.global.color, config::Terminal::detect());
-    let mut out = Vec::new();
+    let mut out = Output::new(colour, &display);
     let argv0 = args.first().cloned().unwrap_or_default();
     match cmd::dispatch(cli, &argv0, &mut out).await {
-        Ok(exit) => finish(&out, exit, colour, &display),
+        Ok(exit) => out.finish(exit),
         Err(e) => {
             // Output written before a failure is still worth showing.
-            let _ = write_stdout(&invoked::rewrite_bytes(&out, &display), colour);
+            let _ = out.finish(Exit::Error);
             error_line(&invoked::rewrite(&format!("{e:#}"), &display));
             Exit::Error.into()
         }
+    }
+}
+
+/// Stdout behind the output boundary, written as the command goes (issue 16: a report of 100,000
+/// ExternalSecrets is not held whole and then copied). What a command writes is held until it
+/// flushes — only at a point no redaction match can span: the JSON writer does, every 64 KiB, at
+/// a line end (`render::structured`) — or ends; each piece then passes the invoked-name rewrite
+/// and the redaction, and is written. An output that never flushes (tables, YAML, JUnit) passes
+/// the boundary whole at the end, as before.
+struct Output {
+    pending: Vec<u8>,
+    colour: bool,
+    display: String,
+    /// The first failed write: the rest of the output is dropped, and `finish` reports it (a
+    /// closed pipe, `scope -o json | head`, is no error).
+    failed: Option<io::Error>,
+}
+
+impl Output {
+    fn new(colour: bool, display: &str) -> Self {
+        Output {
+            pending: Vec::new(),
+            colour,
+            display: display.to_string(),
+            failed: None,
+        }
+    }
+
+    fn emit(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        if self.failed.is_none()
+            && let Err(e) = write_stdout(
+                &invoked::rewrite_bytes(&self.pending, &self.display),
+                self.colour,
+            )
+        {
+            self.failed = Some(e);
+        }
+        self.pending.clear();
+    }
+
+    /// The rest of the output, and the exit code: `exit`, unless stdout failed.
+    fn finish(mut self, exit: Exit) -> ExitCode {
+        self.emit();
+        match self.failed {
+            None => exit.into(),
+            // `kubectl eso scope | head` closes the pipe early: not an error.
+            Some(e) if e.kind() == io::ErrorKind::BrokenPipe => exit.into(),
+            Some(e) => {
+                let _ = writeln!(io::stderr().lock(), "error: writing output: {e}");
+                Exit::Error.into()
+            }
+        }
+    }
+}
+
+impl Write for Output {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.pending.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    /// A cut point: what was written so far passes the boundary now.
+    fn flush(&mut self) -> io::Result<()> {
+        self.emit();
+        Ok(())
     }
 }
 
@@ -161,9 +229,8 @@ fn finish(out: &[u8], exit: Exit, colour: bool, display: &str) -> ExitCode {
 
 /// The one place stdout is written: every command's output passes the redaction boundary here.
 fn write_stdout(out: &[u8], colour: bool) -> io::Result<()> {
-    let text = redact::output(&String::from_utf8_lossy(out), colour);
     let mut stdout = io::stdout().lock();
-    stdout.write_all(text.as_bytes())?;
+    redact::write_output(&mut stdout, &String::from_utf8_lossy(out), colour)?;
     stdout.flush()
 }
 

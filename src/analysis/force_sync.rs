@@ -22,7 +22,7 @@ use crate::sanitize;
 /// (`isPeriodicRefreshAllowedByWindows`); the force-sync annotation changes the ExternalSecret's
 /// labels-and-annotations hash, which ESO syncs on at once.
 pub fn window_note(es: &ExternalSecret, now: Timestamp) -> Option<String> {
-    let w = super::sync_window::evaluate(es.spec.sync_windows.as_ref(), now)?;
+    let w = super::sync_window::evaluate(es.spec.sync_windows.as_deref(), now)?;
     if w.allowed {
         return None;
     }

@@ -7,7 +7,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Event;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::consumers;
 use super::duration::periodic_refresh;
@@ -145,12 +144,12 @@ fn next_steps(rows: &[ExternalSecretRow], verdicts: &[Verdict], ns: Option<&str>
     ]
 }
 
-type SecretIndex<'a> = HashMap<(&'a str, &'a str), &'a ObjectMeta>;
+type SecretIndex<'a> = HashMap<(&'a str, &'a str), &'a SecretMeta>;
 
-fn index_secrets(secrets: &[ObjectMeta]) -> SecretIndex<'_> {
+fn index_secrets(secrets: &[SecretMeta]) -> SecretIndex<'_> {
     secrets
         .iter()
-        .filter_map(|m| Some(((m.namespace.as_deref()?, m.name.as_deref()?), m)))
+        .map(|m| ((&*m.namespace, &*m.name), m))
         .collect()
 }
 
@@ -373,11 +372,11 @@ fn target_state(
     TargetState::Present
 }
 
-fn owned_by(secret: &ObjectMeta, es: &ExternalSecret) -> bool {
-    secret.owner_references.iter().flatten().any(|o| {
-        o.kind == "ExternalSecret"
-            && o.name == es.name()
-            && es.metadata.uid.as_ref().is_none_or(|uid| *uid == o.uid)
+fn owned_by(secret: &SecretMeta, es: &ExternalSecret) -> bool {
+    secret.owners.iter().any(|o| {
+        &*o.kind == "ExternalSecret"
+            && &*o.name == es.name()
+            && es.metadata.uid.as_deref().is_none_or(|uid| uid == &*o.uid)
     })
 }
 

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::model::refs::{WorkloadKind, WorkloadRef};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::{Value, json};
 
 const NOW: &str = "2026-11-22T12:00:00Z";
@@ -50,12 +51,17 @@ fn store(kind_ns: Option<&str>, name: &str, ready: bool, reason: &str) -> Secret
     }))
 }
 
-fn owned_secret(e: &ExternalSecret) -> ObjectMeta {
-    from(json!({
+fn owned_secret(e: &ExternalSecret) -> SecretMeta {
+    secret(json!({
         "name": e.target_name(), "namespace": e.namespace(),
         "ownerReferences": [{"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
             "name": e.name(), "uid": e.metadata.uid, "controller": true}]
     }))
+}
+
+/// A Secret's metadata as the snapshot holds it.
+fn secret(meta: Value) -> SecretMeta {
+    SecretMeta::from(&from::<ObjectMeta>(meta))
 }
 
 fn update_failed(e: &ExternalSecret, at: &str, message: &str) -> Event {
@@ -253,11 +259,11 @@ fn healthy_scope_has_a_healthy_verdict() {
 #[test]
 fn target_states_missing_not_owned_stale_unknown() {
     let mut snap = incident_a();
-    let secrets: Vec<ObjectMeta> = vec![
+    let secrets: Vec<SecretMeta> = vec![
         // netbox-db-password's Secret: owned, but last sync two days ago with a 1h interval.
         owned_secret(&snap.external_secrets[0]),
         // netbox-api-token's Secret exists but nobody owns it.
-        from(json!({"name": "netbox-api-token-secret", "namespace": "netbox"})),
+        secret(json!({"name": "netbox-api-token-secret", "namespace": "netbox"})),
     ];
     snap.secrets = Ok(secrets);
     let report = analyse(&snap, &ScopeOptions::default(), now());

@@ -49,12 +49,20 @@ pub async fn findings(
     let scope = analyse_scope(&snapshot, &ScopeOptions::default(), now);
     let (stores, (pods, _)) = futures::join!(
         doctor_stores::fetch(client, &snapshot, &scope, diag),
-        super::doctor::fetch_targets(client, Some(&es.namespace), &scope, false, diag)
+        super::doctor::fetch_targets(
+            client,
+            Some(&es.namespace),
+            &scope,
+            false,
+            !secrets.is_empty(),
+            diag
+        )
     );
     let (eso_reloader, namespace_labels) = match &pods {
         Some(Ok((facts, _))) => crate::kube::eso_reloader::for_pods(client, facts, diag).await,
         _ => Default::default(),
     };
+    let (pods, pod_refs) = super::doctor::split_pods(pods);
     let extras = DoctorExtras {
         push: None,
         eso_logs: None,
@@ -65,11 +73,8 @@ pub async fn findings(
         regcreds: None,
         stores,
         targets: TargetExtras {
-            pod_refs: match &pods {
-                Some(Ok((_, refs))) => refs.clone(),
-                _ => Vec::new(),
-            },
-            pods: pods.map(|p| p.map(|(facts, _)| facts)),
+            pod_refs,
+            pods,
             values_unread: Vec::new(),
             secrets,
             eso_reloader,

@@ -103,7 +103,14 @@ pub(crate) async fn report(
     // the registry logins.
     let wants_data = opts.probe || args.regcred;
     let ((pods, managed), stores) = futures::join!(
-        fetch_targets(&client, namespace.as_deref(), &scope, wants_data, &diag),
+        fetch_targets(
+            &client,
+            namespace.as_deref(),
+            &scope,
+            wants_data,
+            wants_data,
+            &diag
+        ),
         doctor_stores::fetch(&client, &snapshot, &scope, &diag)
     );
     // ESO's own reloader restarts the workloads its Configs select (after the pods: only when a
@@ -123,10 +130,7 @@ pub(crate) async fn report(
         }
         Err(why) => (TargetData::default(), vec![why]),
     };
-    let pod_refs = match &pods {
-        Some(Ok((_, refs))) => refs.clone(),
-        _ => Vec::new(),
-    };
+    let (pods, pod_refs) = split_pods(pods);
     let regcreds = match &registry_client {
         Some(rc) => Some(regcreds::check(rc, &managed, &scope).await),
         None => None,
@@ -198,7 +202,7 @@ pub(crate) async fn report(
         regcreds,
         stores,
         targets: TargetExtras {
-            pods: pods.map(|p| p.map(|(facts, _)| facts)),
+            pods,
             values_unread,
             pod_refs,
             secrets,
@@ -237,14 +241,27 @@ pub(crate) async fn report(
     })
 }
 
+/// The pods' two reductions apart, moved, not copied (issue 16: one entry per pod of the cluster).
+pub(crate) fn split_pods(
+    pods: Option<Fetched<(Vec<PodFacts>, Vec<PodRefs>)>>,
+) -> (Option<Fetched<Vec<PodFacts>>>, Vec<PodRefs>) {
+    match pods {
+        Some(Ok((facts, refs))) => (Some(Ok(facts)), refs),
+        Some(Err(why)) => (Some(Err(why)), Vec::new()),
+        None => (None, Vec::new()),
+    }
+}
+
 /// Check 4's reads: the running pods that read a target Secret at start (and, from the same
-/// LIST, the pods of any phase using one as pull secret or by key), and — only when asked
-/// for (probe or `--regcred`) — the type and data of the target Secrets ESO writes.
+/// LIST, when `wants_refs` — the caller holds the targets' key names — the pods of any phase
+/// using one as pull secret or by key), and — only when asked for (probe or `--regcred`) — the
+/// type and data of the target Secrets ESO writes.
 pub(crate) async fn fetch_targets(
     client: &Client,
     namespace: Option<&str>,
     scope: &ScopeReport,
     wants_data: bool,
+    wants_refs: bool,
     diag: &Diag,
 ) -> (
     Option<Fetched<(Vec<PodFacts>, Vec<PodRefs>)>>,
@@ -260,7 +277,10 @@ pub(crate) async fn fetch_targets(
         if targets.is_empty() {
             return None;
         }
-        Some(doctor_targets::pods_reading_at_start(client, namespace, &targets, diag).await)
+        Some(
+            doctor_targets::pods_reading_at_start(client, namespace, &targets, wants_refs, diag)
+                .await,
+        )
     };
     let data = async {
         if !wants_data || targets.is_empty() {

@@ -108,8 +108,9 @@ pub(crate) fn publish_identifiers(snapshot: &crate::model::scope::ScopeSnapshot)
         publish_meta(&ces.metadata);
         publish_json(serde_json::to_value(&ces.spec).ok().as_ref());
     }
-    for meta in snapshot.secrets.iter().flatten() {
-        publish_meta(meta);
+    for secret in snapshot.secrets.iter().flatten() {
+        crate::redact::public(&secret.name);
+        crate::redact::public(&secret.namespace);
     }
 }
 

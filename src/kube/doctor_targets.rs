@@ -125,13 +125,16 @@ pub async fn get_secret(
 }
 
 /// From one LIST of the pods in scope (every phase, each page reduced as it arrives): the running
-/// pods that read one of `targets` (namespace, Secret name) at start, and the pods, running or
+/// pods that read one of `targets` (namespace, Secret name) at start, and — when `with_refs`, i.e.
+/// when the targets' key names were read, without which the pull-secret and key rules that read
+/// them find nothing (issue 16: one entry per pod of the cluster otherwise) — the pods, running or
 /// not, that name a target in `imagePullSecrets` or a `secretKeyRef` (issue 12: a pod stuck in
 /// ImagePullBackOff is Pending).
 pub async fn pods_reading_at_start(
     client: &Client,
     namespace: Option<&str>,
     targets: &HashSet<(String, String)>,
+    with_refs: bool,
     diag: &Diag,
 ) -> Fetched<(Vec<PodFacts>, Vec<PodRefs>)> {
     let api: Api<Pod> = scoped(client, namespace);
@@ -140,7 +143,7 @@ pub async fn pods_reading_at_start(
     // Each page's pods go straight into the two lists (issue 16: no pairs to unzip afterwards).
     let (mut pods, mut refs): (Vec<PodFacts>, Vec<PodRefs>) = (Vec::new(), Vec::new());
     let reduce = |p: Pod| {
-        if let Some(r) = pod_refs(&p, targets) {
+        if let Some(r) = with_refs.then(|| pod_refs(&p, targets)).flatten() {
             refs.push(r);
         }
         let running = p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");

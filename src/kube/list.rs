@@ -6,7 +6,7 @@ use std::fmt::Debug;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use kube::api::{ListParams, ObjectList};
+use kube::api::ListParams;
 use kube::core::PartialObjectMeta;
 use kube::{Api, Resource};
 use serde::de::DeserializeOwned;
@@ -143,14 +143,7 @@ pub async fn list_reduced<K, T>(
 where
     K: Resource + Clone + DeserializeOwned + Debug,
 {
-    paginate(
-        params,
-        what,
-        diag,
-        |lp| async move { api.list(&lp).await },
-        keep,
-    )
-    .await
+    paginate(api, false, params, what, diag, keep).await
 }
 
 /// Every object's metadata only (PartialObjectMetadataList): used for Secrets so no Secret data
@@ -178,37 +171,51 @@ pub async fn list_metadata_reduced<K, T>(
 where
     K: Resource + Clone + DeserializeOwned + Debug,
 {
-    paginate(
-        params,
-        what,
-        diag,
-        |lp| async move { api.list_metadata(&lp).await },
-        keep,
-    )
-    .await
+    paginate(api, true, params, what, diag, keep).await
 }
 
-async fn paginate<T, U, F, Fut>(
+/// Each page is read as it arrives (`list_stream`): every item is deserialized and reduced by
+/// `keep` once its bytes came, so neither a page's body nor its whole objects are held — not even
+/// for `--cached`'s single answer holding every object of the resource (issue 16).
+async fn paginate<K, T, U>(
+    api: &Api<K>,
+    metadata_only: bool,
     params: &ListParams,
     what: &Listing,
     diag: &Diag,
-    fetch: F,
     mut keep: impl FnMut(T) -> Option<U>,
 ) -> Result<Vec<U>, kube::Error>
 where
-    T: Clone,
-    F: Fn(ListParams) -> Fut,
-    Fut: std::future::Future<Output = Result<ObjectList<T>, kube::Error>>,
+    K: Resource + Clone,
+    T: DeserializeOwned,
 {
+    let client = api.clone().into_client();
+    let request = kube::core::Request::new(api.resource_url());
     let mut lp = first_request(params);
     let mut items = Vec::new();
     let mut page = 0;
     loop {
         page += 1;
         let started = Instant::now();
-        let result = fetch(lp.clone()).await;
-        let list = match result {
-            Ok(list) => list,
+        let mut count = 0;
+        let result = async {
+            let mut req = if metadata_only {
+                request.list_metadata(&lp)
+            } else {
+                request.list(&lp)
+            }
+            .map_err(kube::Error::BuildRequest)?;
+            req.extensions_mut().insert("list");
+            let body = client.request_stream(req).await?;
+            super::list_stream::read(std::pin::pin!(body), |item: T| {
+                count += 1;
+                items.extend(keep(item));
+            })
+            .await
+        }
+        .await;
+        let list_meta = match result {
+            Ok(meta) => meta,
             Err(e) => {
                 diag.log(
                     1,
@@ -228,7 +235,7 @@ where
                 "LIST {}{} page {page}: {} items in {:?}{}",
                 what.resource,
                 where_(what),
-                list.items.len(),
+                count,
                 started.elapsed(),
                 match lp.resource_version.as_deref() {
                     Some("0") if lp.continue_token.is_none() => " (watch cache)",
@@ -236,8 +243,7 @@ where
                 }
             ),
         );
-        items.extend(list.items.into_iter().filter_map(&mut keep));
-        match list.metadata.continue_ {
+        match list_meta.continue_ {
             Some(token) if !token.is_empty() => {
                 lp = lp.continue_token(&token);
                 // A continued LIST is paged by the token; with the watch cache's

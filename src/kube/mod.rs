@@ -13,6 +13,7 @@ pub mod eso;
 pub mod eso_reloader;
 pub mod force_sync;
 pub mod list;
+pub mod list_stream;
 pub mod pod_logs;
 pub mod provider_class;
 pub mod push;

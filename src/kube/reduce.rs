@@ -2,7 +2,8 @@
 //! findings read over a whole cluster keep only the fields their diagnosis reads, so memory
 //! follows what is diagnosed, not what the API server sends (managedFields, the last-applied
 //! annotation, labels, unused spec). The facts snapshot stays the one input to diagnosis, in the
-//! same types; these functions only decide what of each object stays in it.
+//! model's types (Secrets, one per ExternalSecret, in the compact `SecretMeta`); these functions
+//! only decide what of each object stays in it.
 //!
 //! What is read, and therefore kept:
 //! - ExternalSecrets, stores and ClusterExternalSecrets: name, namespace, uid, ownerReferences,
@@ -10,9 +11,10 @@
 //!   besides their (already compact) spec and status; of the labels only those that name who
 //!   manages the object, and of managedFields only each entry's manager, operation and time
 //!   (`analysis::eso_logs::managed_by`, issue 17); never fieldsV1 or the last-applied annotation.
-//! - Secrets (metadata only): name, namespace, uid, ownerReferences, creationTimestamp and the
-//!   newest managedFields time (when the data last changed, `analysis::consumers::last_changed`),
-//!   kept as a single entry holding only that time.
+//! - Secrets (metadata only): namespace, name, each ownerReference's kind, name, uid and
+//!   controller flag, when the data last changed (the newest managedFields time, else the
+//!   creation, `analysis::consumers::last_changed`) and Stakater Reloader's annotations, in the
+//!   compact `model::scope::SecretMeta`.
 //! - Events: what `analysis::scope` and `analysis::since` read — involvedObject, reason, message,
 //!   type, count, series, the three timestamps and the creation time.
 
@@ -23,6 +25,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ManagedFieldsEntry, ObjectM
 use kube::core::PartialObjectMeta;
 
 use crate::model::eso::{ClusterExternalSecret, ExternalSecret, SecretStore};
+use crate::model::scope::{SecretMeta, SharedStrings};
 
 /// `kubectl apply`'s copy of the whole object: never read, often the biggest field.
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
@@ -140,34 +143,11 @@ impl HasMeta for ClusterExternalSecret {
     }
 }
 
-/// A Secret's metadata as scope and doctor read it: identity, owners, creation time and when its
-/// data last changed (the newest managedFields time, kept as the one entry's time).
-pub fn secret_meta(m: PartialObjectMeta<Secret>) -> Option<ObjectMeta> {
-    let mut m = m.metadata;
-    if !reducing() {
-        return Some(m);
-    }
-    shrink_meta(&mut m);
-    let newest = m
-        .managed_fields
-        .iter()
-        .flatten()
-        .filter_map(|f| f.time.clone())
-        .max_by_key(|t| t.0);
-    Some(ObjectMeta {
-        name: m.name,
-        namespace: m.namespace,
-        uid: m.uid,
-        owner_references: m.owner_references,
-        creation_timestamp: m.creation_timestamp,
-        managed_fields: newest.map(|time| {
-            vec![ManagedFieldsEntry {
-                time: Some(time),
-                ..ManagedFieldsEntry::default()
-            }]
-        }),
-        ..ObjectMeta::default()
-    })
+/// A Secret's metadata as scope and doctor read it: where it is, who owns it and when its data
+/// last changed, in the compact [`SecretMeta`] (namespaces and owner kinds shared through
+/// `shared`). Always compact, also when objects are kept whole: it holds everything read.
+pub fn secret_meta(m: PartialObjectMeta<Secret>, shared: &mut SharedStrings) -> Option<SecretMeta> {
+    SecretMeta::from_meta(&m.metadata, shared)
 }
 
 /// An Event as scope's analysis reads it (see the module comment).
@@ -216,7 +196,7 @@ mod tests {
                 "name": "db", "namespace": "prod", "uid": "u1", "resourceVersion": "7",
                 "creationTimestamp": "2026-01-01T00:00:00Z",
                 "labels": {"reconcile.external-secrets.io/managed": "true"},
-                "annotations": {LAST_APPLIED: "{\"big\":true}"},
+                "annotations": {LAST_APPLIED: "{\"big\":true}", "reloader.stakater.com/match": "true"},
                 "ownerReferences": [{"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
                                      "name": "db", "uid": "es1", "controller": true}],
                 "managedFields": [
@@ -229,35 +209,66 @@ mod tests {
             },
         }));
         let before = last_changed(&full.metadata);
-        let Some(slim) = secret_meta(full) else {
+        let mut shared = SharedStrings::default();
+        let Some(slim) = secret_meta(full, &mut shared) else {
             panic!("a Secret is never dropped")
         };
-        assert_eq!(last_changed(&slim), before);
+        assert_eq!(slim.last_changed, before);
         assert_eq!(
             before.map(|t| t.to_string()).as_deref(),
             Some("2026-01-03T00:00:00Z")
         );
-        assert_eq!(slim.name.as_deref(), Some("db"));
-        assert_eq!(slim.namespace.as_deref(), Some("prod"));
-        assert_eq!(slim.uid.as_deref(), Some("u1"));
-        assert_eq!(slim.owner_references.as_ref().map(Vec::len), Some(1));
-        assert!(slim.labels.is_none() && slim.annotations.is_none());
-        let entries = slim.managed_fields.unwrap_or_default();
-        assert_eq!(entries.len(), 1);
-        assert!(entries[0].fields_v1.is_none() && entries[0].manager.is_none());
+        assert_eq!((&*slim.namespace, &*slim.name), ("prod", "db"));
+        assert_eq!(slim.owners.len(), 1);
+        let owner = &slim.owners[0];
+        assert_eq!(
+            (&*owner.kind, &*owner.name, &*owner.uid),
+            ("ExternalSecret", "db", "es1")
+        );
+        assert!(owner.controller);
+        // Of the annotations only Stakater Reloader's are read (`consumers::reloader_restarts`).
+        let annotations = slim.annotations.as_deref().cloned().unwrap_or_default();
+        assert_eq!(
+            annotations.keys().collect::<Vec<_>>(),
+            ["reloader.stakater.com/match"]
+        );
+    }
+
+    #[test]
+    fn issue16_secret_metadata_shares_namespaces_and_owner_kinds() {
+        let mut shared = SharedStrings::default();
+        let slim: Vec<SecretMeta> = ["a", "b"]
+            .into_iter()
+            .filter_map(|name| {
+                let m: PartialObjectMeta<Secret> = from(json!({"metadata": {
+                    "name": name, "namespace": "prod",
+                    "ownerReferences": [{"apiVersion": "v1", "kind": "ExternalSecret", "name": name, "uid": name}],
+                }}));
+                secret_meta(m, &mut shared)
+            })
+            .collect();
+        assert_eq!(slim.len(), 2);
+        assert!(std::sync::Arc::ptr_eq(
+            &slim[0].namespace,
+            &slim[1].namespace
+        ));
+        assert!(std::sync::Arc::ptr_eq(
+            &slim[0].owners[0].kind,
+            &slim[1].owners[0].kind
+        ));
+        assert!(slim[0].annotations.is_none());
     }
 
     #[test]
     fn issue16_secret_without_managed_fields_falls_back_to_creation() {
         let full: PartialObjectMeta<Secret> = from(json!({
-            "metadata": {"name": "db", "creationTimestamp": "2026-01-01T00:00:00Z"},
+            "metadata": {"name": "db", "namespace": "prod", "creationTimestamp": "2026-01-01T00:00:00Z"},
         }));
-        let Some(slim) = secret_meta(full) else {
+        let Some(slim) = secret_meta(full, &mut SharedStrings::default()) else {
             panic!("a Secret is never dropped")
         };
-        assert!(slim.managed_fields.is_none());
         assert_eq!(
-            last_changed(&slim).map(|t| t.to_string()).as_deref(),
+            slim.last_changed.map(|t| t.to_string()).as_deref(),
             Some("2026-01-01T00:00:00Z")
         );
     }

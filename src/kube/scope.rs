@@ -4,7 +4,6 @@
 
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{Event, Pod, PodSpec, Secret};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::ListParams;
 use kube::{Api, Client};
 
@@ -15,7 +14,7 @@ use crate::diag::Diag;
 use crate::error::{Error, Result};
 use crate::model::eso::{ClusterExternalSecret, ExternalSecret, SecretStore};
 use crate::model::refs::{WorkloadKind, WorkloadRef};
-use crate::model::scope::{Fetched, ScopeSnapshot, WorkloadSnapshot};
+use crate::model::scope::{Fetched, ScopeSnapshot, SecretMeta, SharedStrings, WorkloadSnapshot};
 
 pub struct ScopeQuery<'a> {
     /// `None` for all namespaces.
@@ -282,14 +281,11 @@ async fn secret_metadata(
     api: &Api<Secret>,
     what: Listing,
     diag: &Diag,
-) -> Fetched<Vec<ObjectMeta>> {
-    list_metadata_reduced(
-        api,
-        &ListParams::default(),
-        &what,
-        diag,
-        reduce::secret_meta,
-    )
+) -> Fetched<Vec<SecretMeta>> {
+    let mut shared = SharedStrings::default();
+    list_metadata_reduced(api, &ListParams::default(), &what, diag, |m| {
+        reduce::secret_meta(m, &mut shared)
+    })
     .await
     .map_err(|e| what.degraded(&e))
 }

@@ -25,7 +25,7 @@ pub struct ExternalSecretSpec {
     pub data_from: Vec<DataSpec>,
     /// ESO 2.7+: when periodic refreshes may run (`analysis::sync_window`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub sync_windows: Option<SyncWindows>,
+    pub sync_windows: Option<Box<SyncWindows>>,
 }
 
 /// `spec.syncWindows`: `kind` (allow / deny) applies to every window.
@@ -46,10 +46,12 @@ pub struct SyncWindow {
 
 /// `data[]` and `dataFrom[]` entries may name their own store instead of `secretStoreRef`. The
 /// remote key fields let doctor batch one probe per store from the single ExternalSecret LIST.
+/// What most entries lack is boxed (issue 16: one entry per ExternalSecret of the cluster, a
+/// third of the size inline).
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct DataSpec {
-    pub source_ref: Option<SourceRef>,
+    pub source_ref: Option<Box<SourceRef>>,
     /// `data[].secretKey`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret_key: Option<String>,
@@ -58,10 +60,10 @@ pub struct DataSpec {
     pub remote_ref: Option<RemoteRefSpec>,
     /// `dataFrom[].extract`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub extract: Option<RemoteRefSpec>,
+    pub extract: Option<Box<RemoteRefSpec>>,
     /// `dataFrom[].find`: no single key, kept only to know it is there.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub find: Option<serde_json::Value>,
+    pub find: Option<Box<serde_json::Value>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -111,7 +113,7 @@ pub struct TargetSpec {
     pub creation_policy: Option<String>,
     /// `target.manifest`: ESO writes this kind (a ConfigMap, a custom resource) instead of a Secret.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub manifest: Option<ManifestSpec>,
+    pub manifest: Option<Box<ManifestSpec>>,
     /// Retain (default), Delete or Merge: what ESO does when the provider returns no data.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deletion_policy: Option<String>,

@@ -3,6 +3,9 @@
 //! `ScopeReport` is the one report type that the table, JSON and YAML renderers all print. Its
 //! serialized shape is documented in the README and versioned by `apiVersion`.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
 use k8s_openapi::api::core::v1::{Event, PodSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::{Deserialize, Serialize};
@@ -37,8 +40,8 @@ pub struct ScopeSnapshot {
     pub secret_stores: Fetched<Vec<SecretStore>>,
     pub cluster_secret_stores: Fetched<Vec<SecretStore>>,
     pub cluster_external_secrets: Fetched<Vec<ClusterExternalSecret>>,
-    /// Secrets as metadata only: no data is ever downloaded.
-    pub secrets: Fetched<Vec<ObjectMeta>>,
+    /// Secrets as metadata only (no data is ever downloaded), reduced to what is read of them.
+    pub secrets: Fetched<Vec<SecretMeta>>,
     /// `UpdateFailed` Events about ExternalSecrets.
     pub events: Fetched<Vec<Event>>,
     /// Warning Events about SecretStores in scope and ClusterSecretStores (recorded in
@@ -49,6 +52,95 @@ pub struct ScopeSnapshot {
     /// whose name an ExternalSecret here names but this namespace lacks (one metadata LIST of
     /// all namespaces, made only then; empty when not needed or not permitted).
     pub secret_stores_elsewhere: Vec<(String, String)>,
+}
+
+/// A Secret as scope and doctor read it, from its metadata (issue 16: one per Secret of the
+/// cluster, so compact — about a quarter of a reduced `ObjectMeta` — with the namespace and the
+/// owners' kinds shared between Secrets): where it is, who owns it, when its data last changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretMeta {
+    pub namespace: Arc<str>,
+    pub name: Box<str>,
+    /// Its `ownerReferences`.
+    pub owners: Box<[Owner]>,
+    /// When its data last changed: the newest `managedFields` time, else its creation
+    /// (`analysis::consumers::last_changed`).
+    pub last_changed: Option<jiff::Timestamp>,
+    /// Its Stakater Reloader annotations (`reloader.stakater.com/match`, `…/ignore`,
+    /// `analysis::consumers::reloader_restarts`), the only ones read; `None` without any.
+    pub annotations: Option<Box<BTreeMap<String, String>>>,
+}
+
+/// The prefix of the Secret annotations Stakater Reloader reads.
+const RELOADER_ANNOTATIONS: &str = "reloader.stakater.com/";
+
+/// One `ownerReferences` entry as read: kind, name, uid, and whether it is the controller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    pub kind: Arc<str>,
+    pub name: Box<str>,
+    pub uid: Box<str>,
+    pub controller: bool,
+}
+
+impl SecretMeta {
+    /// `None` for metadata without a namespace or a name (no LIST returns such a Secret).
+    /// `shared` hands out one copy of each namespace and owner kind.
+    pub fn from_meta(m: &ObjectMeta, shared: &mut SharedStrings) -> Option<SecretMeta> {
+        let reloader: BTreeMap<String, String> = m
+            .annotations
+            .iter()
+            .flatten()
+            .filter(|(k, _)| k.starts_with(RELOADER_ANNOTATIONS))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        Some(SecretMeta {
+            namespace: shared.get(m.namespace.as_deref()?),
+            name: m.name.as_deref()?.into(),
+            owners: m
+                .owner_references
+                .iter()
+                .flatten()
+                .map(|o| Owner {
+                    kind: shared.get(&o.kind),
+                    name: o.name.as_str().into(),
+                    uid: o.uid.as_str().into(),
+                    controller: o.controller == Some(true),
+                })
+                .collect(),
+            last_changed: crate::analysis::consumers::last_changed(m),
+            annotations: (!reloader.is_empty()).then(|| Box::new(reloader)),
+        })
+    }
+}
+
+impl From<&ObjectMeta> for SecretMeta {
+    /// One Secret on its own (tests): a missing namespace or name reads as empty.
+    fn from(m: &ObjectMeta) -> SecretMeta {
+        let mut named = m.clone();
+        named.namespace.get_or_insert_default();
+        named.name.get_or_insert_default();
+        match SecretMeta::from_meta(&named, &mut SharedStrings::default()) {
+            Some(s) => s,
+            None => unreachable!("namespace and name were just set"),
+        }
+    }
+}
+
+/// One shared copy of each string seen: for the few distinct values (namespaces, kinds) that
+/// thousands of objects repeat.
+#[derive(Debug, Default)]
+pub struct SharedStrings(std::collections::HashSet<Arc<str>>);
+
+impl SharedStrings {
+    pub fn get(&mut self, s: &str) -> Arc<str> {
+        if let Some(have) = self.0.get(s) {
+            return have.clone();
+        }
+        let new: Arc<str> = s.into();
+        self.0.insert(new.clone());
+        new
+    }
 }
 
 #[derive(Debug, Clone)]

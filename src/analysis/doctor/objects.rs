@@ -7,8 +7,8 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
+use crate::model::scope::SecretMeta;
 use jiff::Timestamp;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::{finding, finish, targets};
 use crate::analysis::duration::periodic_refresh;
@@ -41,10 +41,10 @@ pub fn external_secrets(
         .flat_map(|p| &p.targets)
         .map(|t| ((t.namespace.as_str(), t.name.as_str()), t))
         .collect();
-    let secrets: HashMap<(&str, &str), &ObjectMeta> = match &snap.secrets {
+    let secrets: HashMap<(&str, &str), &SecretMeta> = match &snap.secrets {
         Ok(list) => list
             .iter()
-            .filter_map(|m| Some(((m.namespace.as_deref()?, m.name.as_deref()?), m)))
+            .map(|m| ((&*m.namespace, &*m.name), m))
             .collect(),
         Err(_) => HashMap::new(),
     };
@@ -206,7 +206,7 @@ fn row_finding(
         return None;
     }
     if let Some(w) =
-        sync_window::evaluate(es.spec.sync_windows.as_ref(), now).filter(|w| !w.allowed)
+        sync_window::evaluate(es.spec.sync_windows.as_deref(), now).filter(|w| !w.allowed)
     {
         return Some(about(row, window_closed(row, &w, age)));
     }
@@ -415,15 +415,14 @@ fn es_owners(snap: &ScopeSnapshot) -> BTreeMap<(&str, &str), Vec<&str>> {
     };
     secrets
         .iter()
-        .filter_map(|m| {
+        .map(|m| {
             let owners: Vec<&str> = m
-                .owner_references
+                .owners
                 .iter()
-                .flatten()
-                .filter(|o| o.kind == "ExternalSecret")
-                .map(|o| o.name.as_str())
+                .filter(|o| &*o.kind == "ExternalSecret")
+                .map(|o| &*o.name)
                 .collect();
-            Some(((m.namespace.as_deref()?, m.name.as_deref()?), owners))
+            ((&*m.namespace, &*m.name), owners)
         })
         .collect()
 }
@@ -482,14 +481,13 @@ fn controllers(snap: &ScopeSnapshot) -> BTreeMap<(&str, &str), Option<(&str, &st
     };
     secrets
         .iter()
-        .filter_map(|m| {
+        .map(|m| {
             let controller = m
-                .owner_references
+                .owners
                 .iter()
-                .flatten()
-                .find(|o| o.controller == Some(true))
-                .map(|o| (o.kind.as_str(), o.name.as_str()));
-            Some(((m.namespace.as_deref()?, m.name.as_deref()?), controller))
+                .find(|o| o.controller)
+                .map(|o| (&*o.kind, &*o.name));
+            ((&*m.namespace, &*m.name), controller)
         })
         .collect()
 }
@@ -576,11 +574,11 @@ fn not_owned(row: &ExternalSecretRow, controller: Option<(&str, &str)>) -> Findi
 
 /// A Secret not written by ESO whose name is a target's name plus a "manual" mark.
 fn look_alike(
-    meta: &ObjectMeta,
+    meta: &SecretMeta,
     targets: &HashMap<(&str, &str), &ExternalSecretRow>,
     target_names: &HashSet<(&str, &str)>,
 ) -> Option<Finding> {
-    let (ns, name) = (meta.namespace.as_deref()?, meta.name.as_deref()?);
+    let (ns, name) = (&*meta.namespace, &*meta.name);
     if target_names.contains(&(ns, name)) || owned_by_eso(meta) {
         return None;
     }
@@ -608,9 +606,6 @@ fn look_alike(
     ))
 }
 
-fn owned_by_eso(meta: &ObjectMeta) -> bool {
-    meta.owner_references
-        .iter()
-        .flatten()
-        .any(|o| o.kind == "ExternalSecret")
+fn owned_by_eso(meta: &SecretMeta) -> bool {
+    meta.owners.iter().any(|o| &*o.kind == "ExternalSecret")
 }

@@ -18,11 +18,11 @@ use crate::sanitize;
 
 pub fn check(snap: &ScopeSnapshot, scope: &ScopeReport, extras: &StoreExtras) -> Check {
     let mut findings = Vec::new();
-    let secrets: Option<HashSet<(&str, &str)>> = snap.secrets.as_ref().ok().map(|s| {
-        s.iter()
-            .filter_map(|m| Some((m.namespace.as_deref()?, m.name.as_deref()?)))
-            .collect()
-    });
+    let secrets: Option<HashSet<(&str, &str)>> = snap
+        .secrets
+        .as_ref()
+        .ok()
+        .map(|s| s.iter().map(|m| (&*m.namespace, &*m.name)).collect());
     let mut checked = 0;
     let lists = [
         (StoreKind::SecretStore, &snap.secret_stores),

@@ -5,12 +5,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use crate::model::scope::SecretMeta;
 
 use super::finding;
-use crate::analysis::consumers::{
-    eso_reloader_config, last_changed, reloader_restarts, rollout_restartable,
-};
+use crate::analysis::consumers::{eso_reloader_config, reloader_restarts, rollout_restartable};
 use crate::analysis::duration::periodic_refresh;
 use crate::diagnose::catalogue::*;
 use crate::model::doctor::*;
@@ -103,12 +101,12 @@ pub fn stale_value(
 /// per ExternalSecret, naming each workload once with the command that restarts it.
 pub fn started_before_change(
     row: &ExternalSecretRow,
-    secret: &ObjectMeta,
+    secret: &SecretMeta,
     pods: &[&PodFacts],
     eso_reloader: &EsoReloaderConfigs,
     namespace_labels: &BTreeMap<String, BTreeMap<String, String>>,
 ) -> Option<Finding> {
-    let changed = last_changed(secret)?;
+    let changed = secret.last_changed?;
     let mut old: BTreeMap<String, usize> = BTreeMap::new();
     let mut left_to_reloader: Vec<String> = Vec::new();
     // Who restarts them, each said once: Stakater Reloader or an ESO Reloader Config.
@@ -119,25 +117,28 @@ pub fn started_before_change(
                 Some(w) if rollout_restartable(w) => w.clone(),
                 _ => format!("pod/{}", p.name),
             };
-            let by =
-                if reloader_restarts(&p.reloader, &row.target.name, secret.annotations.as_ref()) {
-                    Some("Reloader restarts them (its annotations are on the workload)".to_string())
-                } else {
-                    p.workload
-                        .as_deref()
-                        .and_then(|w| w.split_once('/'))
-                        .and_then(|(kind, name)| {
-                            eso_reloader_config(
-                                eso_reloader,
-                                kind,
-                                &p.namespace,
-                                name,
-                                &p.workload_labels,
-                                namespace_labels.get(&p.namespace),
-                            )
-                        })
-                        .map(|c| format!("ESO Reloader Config {c} restarts them"))
-                };
+            let by = if reloader_restarts(
+                &p.reloader,
+                &row.target.name,
+                secret.annotations.as_deref(),
+            ) {
+                Some("Reloader restarts them (its annotations are on the workload)".to_string())
+            } else {
+                p.workload
+                    .as_deref()
+                    .and_then(|w| w.split_once('/'))
+                    .and_then(|(kind, name)| {
+                        eso_reloader_config(
+                            eso_reloader,
+                            kind,
+                            &p.namespace,
+                            name,
+                            &p.workload_labels,
+                            namespace_labels.get(&p.namespace),
+                        )
+                    })
+                    .map(|c| format!("ESO Reloader Config {c} restarts them"))
+            };
             if let Some(by) = by {
                 if !left_to_reloader.contains(&who) {
                     left_to_reloader.push(who);

@@ -12,6 +12,7 @@ use crate::analysis::scope::{ScopeOptions, analyse as analyse_scope};
 use crate::model::chain::{KeyFacts, ProviderFacts};
 use crate::model::eso::{ExternalSecret, SecretStore};
 use crate::model::refs::{StoreKind, StoreRef};
+use crate::model::scope::SecretMeta;
 
 pub(super) fn now() -> Timestamp {
     "2026-11-22T12:00:00Z".parse().unwrap_or_default()
@@ -107,7 +108,7 @@ pub(super) fn snapshot(
         secret_stores: Ok(vec![vault_store(store_ready)]),
         cluster_secret_stores: Ok(vec![]),
         cluster_external_secrets: Ok(vec![]),
-        secrets: Ok(secrets),
+        secrets: Ok(secrets.iter().map(SecretMeta::from).collect()),
         events: Ok(vec![]),
         store_events: vec![],
         workload: None,
