@@ -676,28 +676,38 @@ fn json_strings(v: &Value, out: &mut Vec<String>) {
     }
 }
 
-/// kube-sim validates against ESO v2.9.0's schemas, which do not know `runtimeRef`: loosen the
-/// SecretStore CRD as a newer ESO's would be.
-pub fn loosen_secret_store_crd(c: &Cluster) {
+/// kube-sim validates against ESO v2.9.0's schemas: fields a newer ESO has (`runtimeRef`, new
+/// generator or status fields) are pruned or refused. Loosens the named CRDs' `parts` (`spec`,
+/// `status`) as a newer ESO's schemas would accept them.
+pub fn loosen_crds(c: &Cluster, names: &[&str], parts: &[&str]) {
     let store = c.api.store();
-    let name = "secretstores.external-secrets.io";
-    let mut crd = store
-        .get(
-            "apiextensions.k8s.io/v1",
-            "CustomResourceDefinition",
-            None,
-            name,
-        )
-        .unwrap_or_else(|| panic!("no CRD {name}"));
-    for v in crd["spec"]["versions"].as_array_mut().into_iter().flatten() {
-        if let Some(o) = v["schema"]["openAPIV3Schema"]["properties"]["spec"].as_object_mut() {
-            o.insert("x-kubernetes-preserve-unknown-fields".into(), json!(true));
-            o.remove("required");
+    for name in names {
+        let mut crd = store
+            .get(
+                "apiextensions.k8s.io/v1",
+                "CustomResourceDefinition",
+                None,
+                name,
+            )
+            .unwrap_or_else(|| panic!("no CRD {name}"));
+        for v in crd["spec"]["versions"].as_array_mut().into_iter().flatten() {
+            let props = &mut v["schema"]["openAPIV3Schema"]["properties"];
+            for part in parts {
+                if let Some(o) = props[*part].as_object_mut() {
+                    o.insert("x-kubernetes-preserve-unknown-fields".into(), json!(true));
+                    o.remove("required");
+                }
+            }
         }
+        store
+            .replace(crd)
+            .unwrap_or_else(|e| panic!("replace CRD {name}: {e:?}"));
     }
-    store
-        .replace(crd)
-        .unwrap_or_else(|e| panic!("replace CRD {name}: {e:?}"));
+}
+
+/// The SecretStore CRD's spec loosened: ESO v2.9.0's schema does not know `runtimeRef`.
+pub fn loosen_secret_store_crd(c: &Cluster) {
+    loosen_crds(c, &["secretstores.external-secrets.io"], &["spec"]);
 }
 
 /// The ProviderClass CRD as ESO's design describes it: namespaced, `spec.address`, a status.
