@@ -479,3 +479,95 @@ fn issue15_the_sandbox_says_who_serves_the_aws_region() {
         );
     }
 }
+
+/// Every process below `pid` (children, their children, …) whose command line mentions `what`.
+#[cfg(target_os = "linux")]
+fn descendants_running(pid: u32, what: &str) -> Vec<u32> {
+    let mut found = Vec::new();
+    let mut queue = vec![pid];
+    while let Some(p) = queue.pop() {
+        for task in std::fs::read_dir(format!("/proc/{p}/task"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let children =
+                std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+            for c in children
+                .split_whitespace()
+                .filter_map(|c| c.parse::<u32>().ok())
+            {
+                let cmd = std::fs::read(format!("/proc/{c}/cmdline")).unwrap_or_default();
+                if String::from_utf8_lossy(&cmd).contains(what) {
+                    found.push(c);
+                }
+                queue.push(c);
+            }
+        }
+    }
+    found
+}
+
+/// A process that exists and is not a zombie.
+#[cfg(target_os = "linux")]
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            !s.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
+        .unwrap_or(false)
+}
+
+/// A sandbox killed with SIGKILL (nothing of it runs after) does not leave its moto_server
+/// behind holding a loopback port: the watchdog it runs under reads a pipe only the sandbox held.
+#[cfg(target_os = "linux")]
+#[cfg_attr(
+    not(has_moto),
+    ignore = "needs moto_server on PATH: pip install 'moto[server]==5.2.1'"
+)]
+#[test]
+fn issue15_a_sandbox_killed_with_sigkill_leaves_no_moto_running() {
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let kubeconfig = dir.path().join("sandbox.kubeconfig");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kubectl-eso"))
+        .args([
+            "sandbox",
+            "--scenario",
+            "aws-property-missing",
+            "--kubeconfig-out",
+        ])
+        .arg(&kubeconfig)
+        .env("KUBECTL_ESO_SANDBOX_MOTO", "moto_server")
+        .env_remove("KUBECONFIG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn: {e}"));
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while !kubeconfig.exists() {
+        assert!(Instant::now() < deadline, "no kubeconfig after 90 s");
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("sandbox exited early with {status}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let motos = descendants_running(child.id(), "moto_server");
+    assert!(!motos.is_empty(), "no moto_server under the sandbox");
+    assert!(motos.iter().all(|&p| alive(p)));
+    child.kill().unwrap_or_else(|e| panic!("SIGKILL: {e}"));
+    child.wait().unwrap_or_else(|e| panic!("wait: {e}"));
+    let deadline = Instant::now() + Duration::from_secs(8);
+    while motos.iter().any(|&p| alive(p)) {
+        assert!(
+            Instant::now() < deadline,
+            "moto_server still running 8 s after its sandbox was killed: {motos:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

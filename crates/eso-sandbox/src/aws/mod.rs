@@ -59,8 +59,9 @@
 //!
 //! Without moto, the simulation follows the same AWS behaviour on its own data. Not simulated
 //! either way: key policies other than the default one, grants, resource policies,
-//! replication, rotation, pagination. The moto process is killed when the sandbox stops or is
-//! dropped; a sandbox process killed with SIGKILL leaves it running (nothing reaps it).
+//! replication, rotation, pagination. The moto process is stopped when the sandbox stops, is
+//! dropped or dies, even by SIGKILL (a watchdog reads a pipe only the sandbox holds, see
+//! `moto::watched`).
 
 pub mod moto;
 pub mod policy;

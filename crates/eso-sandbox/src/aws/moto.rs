@@ -64,6 +64,39 @@ fn is_executable(p: &Path) -> bool {
     p.is_file()
 }
 
+/// `binary` started under a watchdog that stops it when the sandbox goes, however it goes: on
+/// Unix, a `sh` that runs moto in the background and reads its own stdin, a pipe only the sandbox
+/// holds. When the sandbox closes it ([`Moto::kill`]) or dies, even by SIGKILL (the kernel closes
+/// its end), the read ends and the watchdog stops moto (TERM, then KILL after 3 s) and exits.
+/// SIGINT/SIGTERM/SIGHUP to the watchdog (a Ctrl-C reaches the whole process group) stop moto too,
+/// and when moto exits on its own the watchdog exits with its status, so a moto that cannot start
+/// is still seen at once. Without this a killed sandbox left a Python process holding a port.
+#[cfg(unix)]
+fn watched(binary: &Path) -> Command {
+    const WATCHDOG: &str = r#"exec 3<&0 0</dev/null
+"$0" "$@" 3<&- & m=$!
+{ read -r _ <&3; kill -TERM $$ 2>/dev/null; } & r=$!
+exec 3<&-
+stop() {
+  trap - INT TERM HUP
+  kill "$m" 2>/dev/null; i=0
+  while kill -0 "$m" 2>/dev/null && [ "$i" -lt 30 ]; do sleep 0.1; i=$((i+1)); done
+  kill -9 "$m" 2>/dev/null; kill "$r" 2>/dev/null; exit 0
+}
+trap stop INT TERM HUP
+wait "$m"; s=$?
+kill "$r" 2>/dev/null
+exit "$s""#;
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c").arg(WATCHDOG).arg(binary);
+    cmd
+}
+
+#[cfg(not(unix))]
+fn watched(binary: &Path) -> Command {
+    Command::new(binary)
+}
+
 /// A running `moto_server`, killed on drop.
 pub struct Moto {
     child: std::sync::Mutex<Child>,
@@ -100,11 +133,11 @@ impl Moto {
                 .and_then(|l| l.local_addr())
                 .map(|a| a.port())
                 .context("finding a free loopback port for moto_server")?;
-            let child = Command::new(binary)
+            let child = watched(binary)
                 .args(["-H", "127.0.0.1", "-p", &port.to_string()])
                 // moto's enforcement stays off: the front authorizes (see the module doc).
                 .env_remove("INITIAL_NO_AUTH_ACTION_COUNT")
-                .stdin(Stdio::null())
+                .stdin(Stdio::piped())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
@@ -129,11 +162,18 @@ impl Moto {
     }
 
     /// Stops the process (idempotent): with the sandbox, whoever still holds the server.
+    /// Closing the watchdog's stdin stops moto and then the watchdog (see [`watched`]); a
+    /// watchdog that has not gone after 5 s is killed.
     pub fn kill(&self) {
         let mut child = self.child.lock().unwrap_or_else(|e| e.into_inner());
-        if matches!(child.try_wait(), Ok(None)) {
-            let _ = child.kill();
+        drop(child.stdin.take());
+        for _ in 0..100 {
+            if !matches!(child.try_wait(), Ok(None)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
+        let _ = child.kill();
         let _ = child.wait();
     }
 
@@ -444,4 +484,131 @@ pub fn xml_text(xml: &str, tag: &str) -> Option<String> {
             .replace("&#39;", "'")
             .replace("&amp;", "&"),
     )
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod watchdog_tests {
+    use super::*;
+
+    fn alive(pid: u32) -> bool {
+        // A zombie is gone for our purpose (its parent has not reaped it yet).
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| {
+                !s.rsplit(')')
+                    .next()
+                    .unwrap_or("")
+                    .trim_start()
+                    .starts_with('Z')
+            })
+            .unwrap_or(false)
+    }
+
+    /// The watched program's pid: the watchdog's child whose command line is `binary`.
+    fn watched_pid(watchdog: u32, binary: &str) -> u32 {
+        for _ in 0..100 {
+            for task in std::fs::read_dir(format!("/proc/{watchdog}/task"))
+                .unwrap()
+                .flatten()
+            {
+                let children =
+                    std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+                for pid in children
+                    .split_whitespace()
+                    .filter_map(|p| p.parse::<u32>().ok())
+                {
+                    let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                    if cmd.starts_with(binary.as_bytes()) {
+                        return pid;
+                    }
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("{binary} was not started under the watchdog");
+    }
+
+    fn gone_within(pid: u32, secs: u64) -> bool {
+        for _ in 0..secs * 20 {
+            if !alive(pid) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
+    #[test]
+    fn the_watched_program_stops_when_the_sandbox_end_of_the_pipe_closes() {
+        // What the kernel does when the sandbox dies by SIGKILL: its end of the pipe closes.
+        let mut child = watched(Path::new("/bin/sleep"))
+            .arg("300")
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let sleeper = watched_pid(child.id(), "/bin/sleep");
+        assert!(alive(sleeper));
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(
+            alive(sleeper),
+            "the watchdog must not stop it while the pipe is open"
+        );
+        drop(child.stdin.take());
+        assert!(
+            gone_within(sleeper, 5),
+            "the watched program outlived the sandbox"
+        );
+        let status = child.wait().unwrap();
+        assert!(status.success(), "{status}");
+    }
+
+    #[test]
+    fn a_program_ignoring_term_is_killed() {
+        let mut child = watched(Path::new("/bin/sh"))
+            .args(["-c", "trap '' TERM; while :; do sleep 0.05; done"])
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stubborn = watched_pid(child.id(), "/bin/sh");
+        drop(child.stdin.take());
+        assert!(
+            gone_within(stubborn, 6),
+            "TERM ignored and no KILL followed"
+        );
+        child.wait().unwrap();
+    }
+
+    #[test]
+    fn the_watchdog_exits_with_the_program_that_could_not_start() {
+        let mut child = watched(Path::new("/bin/sh"))
+            .args(["-c", "exit 3"])
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The sandbox still holds the pipe: the watchdog must not wait on it.
+        let mut status = None;
+        for _ in 0..100 {
+            if let Some(s) = child.try_wait().unwrap() {
+                status = Some(s);
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(status.and_then(|s| s.code()), Some(3));
+    }
+
+    #[test]
+    fn a_term_to_the_watchdog_stops_the_program() {
+        let mut child = watched(Path::new("/bin/sleep"))
+            .arg("300")
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let sleeper = watched_pid(child.id(), "/bin/sleep");
+        std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(gone_within(sleeper, 5));
+        child.wait().unwrap();
+    }
 }
