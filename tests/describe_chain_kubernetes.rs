@@ -13,6 +13,7 @@
 
 mod common;
 
+use common::remote::{TwoClusters, provider_link};
 use common::*;
 use kube_sim::EsoCrds;
 use serde_json::{Value, json};
@@ -57,29 +58,9 @@ fn token_secret(name: &str, token: &str) -> Value {
         "type": "Opaque", "data": {"token": b64(token)}})
 }
 
-/// The Provider link of a describe-chain JSON report; a report without one fails the test (a
-/// missing link must never pass an "is not ok" check).
-fn provider_link(v: &Value) -> Value {
-    v["links"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|l| l["link"] == "provider")
-        .cloned()
-        .unwrap_or_else(|| panic!("no provider link in {v:#}"))
-}
-
-struct Bed {
-    home: Cluster,
-    remote: Cluster,
-    secrets: Vec<String>,
-}
-
-async fn bed() -> Bed {
-    let home = Cluster::start(EsoCrds::V1).await;
-    let remote = Cluster::start(EsoCrds::None).await;
-    home.namespaces(&["prod"]);
-    remote.namespaces(&["shared", "locked"]);
+async fn bed() -> TwoClusters {
+    let mut bed = TwoClusters::start(&["shared", "locked"]).await;
+    let (home, remote) = (&bed.home, &bed.remote);
     let password = canary("k8s-db-pw");
     let other = canary("k8s-locked-pw");
     for (ns, name, value) in [("shared", "db", &password), ("locked", "db", &other)] {
@@ -89,15 +70,10 @@ async fn bed() -> Bed {
     }
     remote.create(json!({"apiVersion": "v1", "kind": "ServiceAccount",
         "metadata": {"name": "reader", "namespace": "shared"}}));
-    remote.create(
-        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
-        "metadata": {"name": "read-secrets", "namespace": "shared"},
-        "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list"]}]}),
+    bed.grant_read_secrets(
+        "shared",
+        json!([{"kind": "ServiceAccount", "name": "reader", "namespace": "shared"}]),
     );
-    remote.create(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-        "metadata": {"name": "read-secrets", "namespace": "shared"},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "read-secrets"},
-        "subjects": [{"kind": "ServiceAccount", "name": "reader", "namespace": "shared"}]}));
     let token = remote
         .api
         .store()
@@ -159,47 +135,8 @@ async fn bed() -> Bed {
             home.create(owned_secret(&e, name, "Opaque", "password", &password));
         }
     }
-    Bed {
-        home,
-        remote,
-        secrets: vec![password, other, token, bad, client_key],
-    }
-}
-
-impl Bed {
-    fn trust(&self) -> String {
-        self.remote
-            .api
-            .url()
-            .trim_start_matches("https://")
-            .to_string()
-    }
-
-    fn run(&self, args: &[&str]) -> std::process::Output {
-        run_with(
-            &self.home.kubeconfig,
-            args,
-            &[("NO_PROXY", "127.0.0.1,localhost")],
-        )
-    }
-
-    fn chain(&self, name: &str) -> (Option<i32>, Value) {
-        let host = self.trust();
-        let o = self.run(&[
-            "describe-chain",
-            name,
-            "-n",
-            "prod",
-            "-o",
-            "json",
-            "--trust-provider-host",
-            &host,
-        ]);
-        assert_no_secret_form(&o, &self.secrets, name);
-        let v = serde_json::from_str(&stdout(&o))
-            .unwrap_or_else(|e| panic!("{name}: {e}: {}{}", stdout(&o), stderr(&o)));
-        (o.status.code(), v)
-    }
+    bed.secrets = vec![password, other, token, bad, client_key];
+    bed
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,8 +13,8 @@
 
 mod common;
 
+use common::remote::{TwoClusters, provider_link};
 use common::*;
-use kube_sim::EsoCrds;
 use kube_sim::auth::{ClientCa, ClientCert, ClientCertSpec};
 use serde_json::{Value, json};
 
@@ -48,16 +48,6 @@ fn tls_secret(name: &str, crt: &str, key: &str) -> Value {
         "type": "kubernetes.io/tls", "data": {"tls.crt": b64(crt), "tls.key": b64(key)}})
 }
 
-fn provider_link(v: &Value) -> Value {
-    v["links"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|l| l["link"] == "provider")
-        .cloned()
-        .unwrap_or_else(|| panic!("no provider link in {v:#}"))
-}
-
 /// Every form of a client key the output must never hold: the PEM, its body, each body line.
 fn key_material(c: &ClientCert) -> Vec<String> {
     let body: Vec<&str> = c
@@ -71,34 +61,32 @@ fn key_material(c: &ClientCert) -> Vec<String> {
 }
 
 struct Bed {
-    home: Cluster,
-    remote: Cluster,
-    secrets: Vec<String>,
+    clusters: TwoClusters,
     /// A kubeconfig with a context (`remote-admin`) for the remote cluster too.
     two_contexts: std::path::PathBuf,
 }
 
+impl std::ops::Deref for Bed {
+    type Target = TwoClusters;
+    fn deref(&self) -> &TwoClusters {
+        &self.clusters
+    }
+}
+
 async fn bed() -> Bed {
-    let home = Cluster::start(EsoCrds::V1).await;
-    let remote = Cluster::start(EsoCrds::None).await;
-    home.namespaces(&["prod"]);
-    remote.namespaces(&["shared"]);
+    let mut clusters = TwoClusters::start(&["shared"]).await;
+    let (home, remote) = (&clusters.home, &clusters.remote);
     let password = canary("k8s-cert-db-pw");
     remote.create(json!({"apiVersion": "v1", "kind": "Secret",
         "metadata": {"name": "db", "namespace": "shared"}, "type": "Opaque",
         "data": {"password": b64(&password)}}));
-    remote.create(
-        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
-        "metadata": {"name": "read-secrets", "namespace": "shared"},
-        "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list"]}]}),
-    );
-    remote.create(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-        "metadata": {"name": "read-secrets", "namespace": "shared"},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "read-secrets"},
-        "subjects": [
+    clusters.grant_read_secrets(
+        "shared",
+        json!([
             {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "eso-reader"},
             {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "secret-readers"}
-        ]}));
+        ]),
+    );
 
     let issue = |user: &str, groups: &[&str], expired: bool| {
         remote
@@ -188,51 +176,10 @@ async fn bed() -> Bed {
     for c in [&good, &group, &nobody, &expired, &foreign] {
         secrets.extend(key_material(c));
     }
+    clusters.secrets = secrets;
     Bed {
-        home,
-        remote,
-        secrets,
+        clusters,
         two_contexts,
-    }
-}
-
-impl Bed {
-    fn trust(&self) -> String {
-        self.remote
-            .api
-            .url()
-            .trim_start_matches("https://")
-            .to_string()
-    }
-
-    fn run_on(&self, kubeconfig: &std::path::Path, args: &[&str]) -> std::process::Output {
-        let o = run_with(kubeconfig, args, &[("NO_PROXY", "127.0.0.1,localhost")]);
-        assert_no_secret_form(&o, &self.secrets, &format!("{args:?}"));
-        o
-    }
-
-    fn chain_on(&self, kubeconfig: &std::path::Path, name: &str) -> (Option<i32>, Value) {
-        let host = self.trust();
-        let o = self.run_on(
-            kubeconfig,
-            &[
-                "describe-chain",
-                name,
-                "-n",
-                "prod",
-                "-o",
-                "json",
-                "--trust-provider-host",
-                &host,
-            ],
-        );
-        let v = serde_json::from_str(&stdout(&o))
-            .unwrap_or_else(|e| panic!("{name}: {e}: {}{}", stdout(&o), stderr(&o)));
-        (o.status.code(), v)
-    }
-
-    fn chain(&self, name: &str) -> (Option<i32>, Value) {
-        self.chain_on(&self.home.kubeconfig, name)
     }
 }
 

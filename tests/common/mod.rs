@@ -16,6 +16,7 @@ pub mod bao;
 #[cfg(feature = "sandbox")]
 pub mod leak;
 pub mod moto;
+pub mod remote;
 #[cfg(feature = "sandbox")]
 mod sandbox;
 #[cfg(feature = "sandbox")]

@@ -1,0 +1,107 @@
+//! Two simulated clusters for ESO's `kubernetes` provider: `home`, where ESO and the store live,
+//! and `remote`, the API server the store reads (tests/describe_chain_kubernetes*.rs). The run
+//! helpers pass `--trust-provider-host` for the remote and check every output for the bed's
+//! secrets, in every form.
+
+use std::path::Path;
+use std::process::Output;
+
+use kube_sim::EsoCrds;
+use serde_json::{Value, json};
+
+use super::{Cluster, assert_no_secret_form, run_with, stderr, stdout};
+
+pub struct TwoClusters {
+    pub home: Cluster,
+    pub remote: Cluster,
+    /// Whatever no output may hold: values, tokens, client keys.
+    pub secrets: Vec<String>,
+}
+
+impl TwoClusters {
+    /// `home` with ESO's CRDs and namespace `prod`; `remote` without them, with `remote_namespaces`.
+    pub async fn start(remote_namespaces: &[&str]) -> TwoClusters {
+        let home = Cluster::start(EsoCrds::V1).await;
+        let remote = Cluster::start(EsoCrds::None).await;
+        home.namespaces(&["prod"]);
+        remote.namespaces(remote_namespaces);
+        TwoClusters {
+            home,
+            remote,
+            secrets: Vec::new(),
+        }
+    }
+
+    /// A Role `read-secrets` (get, list Secrets) in the remote's `namespace`, bound to `subjects`.
+    pub fn grant_read_secrets(&self, namespace: &str, subjects: Value) {
+        self.remote.create(
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+            "metadata": {"name": "read-secrets", "namespace": namespace},
+            "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list"]}]}),
+        );
+        self.remote
+            .create(json!({"apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding", "metadata": {"name": "read-secrets", "namespace": namespace},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                "name": "read-secrets"},
+            "subjects": subjects}));
+    }
+
+    /// The remote API server's host:port, as `--trust-provider-host` takes it.
+    pub fn trust(&self) -> String {
+        self.remote
+            .api
+            .url()
+            .trim_start_matches("https://")
+            .to_string()
+    }
+
+    /// The binary with `kubeconfig`; its output checked for the bed's secrets.
+    pub fn run_on(&self, kubeconfig: &Path, args: &[&str]) -> Output {
+        let o = run_with(kubeconfig, args, &[("NO_PROXY", "127.0.0.1,localhost")]);
+        assert_no_secret_form(&o, &self.secrets, &format!("{args:?}"));
+        o
+    }
+
+    /// The binary against the home cluster.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.run_on(&self.home.kubeconfig, args)
+    }
+
+    /// `describe-chain NAME -n prod -o json`, the remote trusted: (exit code, report).
+    pub fn chain_on(&self, kubeconfig: &Path, name: &str) -> (Option<i32>, Value) {
+        let host = self.trust();
+        let o = self.run_on(
+            kubeconfig,
+            &[
+                "describe-chain",
+                name,
+                "-n",
+                "prod",
+                "-o",
+                "json",
+                "--trust-provider-host",
+                &host,
+            ],
+        );
+        let v = serde_json::from_str(&stdout(&o))
+            .unwrap_or_else(|e| panic!("{name}: {e}: {}{}", stdout(&o), stderr(&o)));
+        (o.status.code(), v)
+    }
+
+    pub fn chain(&self, name: &str) -> (Option<i32>, Value) {
+        self.chain_on(&self.home.kubeconfig, name)
+    }
+}
+
+/// The Provider link of a describe-chain JSON report; a report without one fails the test (a
+/// missing link must never pass an "is not ok" check).
+pub fn provider_link(v: &Value) -> Value {
+    v["links"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|l| l["link"] == "provider")
+        .cloned()
+        .unwrap_or_else(|| panic!("no provider link in {v:#}"))
+}
