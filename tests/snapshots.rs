@@ -265,35 +265,7 @@ async fn scenario(name: &str) {
 /// fails, listing them; every failure is reported at the end, not only the first.
 #[test]
 fn issue_13_snapshots_of_every_scenario() {
-    let queue = std::sync::Mutex::new(scenarios());
-    let failures = std::sync::Mutex::new(Vec::new());
-    std::thread::scope(|threads| {
-        for _ in 0..2 {
-            threads.spawn(|| {
-                let runtime = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .enable_all()
-                    .build()
-                    .unwrap_or_else(|e| panic!("runtime: {e}"));
-                loop {
-                    let next = queue.lock().map(|mut q| q.pop()).unwrap_or_default();
-                    let Some(name) = next else { break };
-                    let run = std::panic::AssertUnwindSafe(|| runtime.block_on(scenario(name)));
-                    if let Err(e) = std::panic::catch_unwind(run) {
-                        let why = e
-                            .downcast_ref::<String>()
-                            .cloned()
-                            .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
-                            .unwrap_or_default();
-                        if let Ok(mut f) = failures.lock() {
-                            f.push(format!("{name}: {why}"));
-                        }
-                    }
-                }
-            });
-        }
-    });
-    let failures = failures.into_inner().unwrap_or_default();
+    let failures = two_at_a_time(scenarios(), scenario);
     assert!(
         failures.is_empty(),
         "{} scenario(s) differ from tests/snapshots/ (a new scenario has none yet):\n{}\n\

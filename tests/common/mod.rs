@@ -725,3 +725,43 @@ pub fn provider_class_crd() -> Value {
                     "x-kubernetes-preserve-unknown-fields": true}}}]}
     })
 }
+
+/// Runs `job` on every item, two at a time (the machines have two cores), each on its own
+/// runtime; every panic is caught and returned as `item: message`, so one failure does not hide
+/// the others.
+pub fn two_at_a_time<T, F, Fut>(items: Vec<T>, job: F) -> Vec<String>
+where
+    T: std::fmt::Display + Send + Copy,
+    F: Fn(T) -> Fut + Sync,
+    Fut: std::future::Future<Output = ()>,
+{
+    let queue = std::sync::Mutex::new(items);
+    let failures = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|threads| {
+        for _ in 0..2 {
+            threads.spawn(|| {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .unwrap_or_else(|e| panic!("runtime: {e}"));
+                loop {
+                    let next = queue.lock().map(|mut q| q.pop()).unwrap_or_default();
+                    let Some(item) = next else { break };
+                    let run = std::panic::AssertUnwindSafe(|| runtime.block_on(job(item)));
+                    if let Err(e) = std::panic::catch_unwind(run) {
+                        let why = e
+                            .downcast_ref::<String>()
+                            .cloned()
+                            .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                            .unwrap_or_default();
+                        if let Ok(mut f) = failures.lock() {
+                            f.push(format!("{item}: {why}"));
+                        }
+                    }
+                }
+            });
+        }
+    });
+    failures.into_inner().unwrap_or_default()
+}
