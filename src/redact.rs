@@ -35,6 +35,9 @@ pub struct Redactor {
     /// learned value found inside one is an identifier, not a secret — a registry username equal
     /// to the app's name must not turn `inventory-service-regcred` into `<redacted>-regcred`.
     public: HashSet<String>,
+    /// Learned values replaced only where printed whole, never as a cut: a kubeconfig, whose
+    /// beginning (`apiVersion: v1`) is the beginning of every report too.
+    whole_only: HashSet<Vec<u8>>,
     /// Built on first use after the last change.
     index: OnceLock<Option<Index>>,
 }
@@ -43,6 +46,8 @@ pub struct Redactor {
 struct Index {
     /// The forms, in the order the head lists refer to.
     forms: Vec<String>,
+    /// Aligned with `forms`: may a cut (a prefix) of this form be replaced?
+    cuttable: Vec<bool>,
     /// Over the distinct first [`MIN_LEN`] bytes of the forms.
     heads: AhoCorasick,
     /// Head pattern id -> the forms starting with it.
@@ -54,6 +59,7 @@ impl Clone for Redactor {
         Redactor {
             values: self.values.clone(),
             public: self.public.clone(),
+            whole_only: self.whole_only.clone(),
             index: OnceLock::new(),
         }
     }
@@ -80,9 +86,31 @@ impl Redactor {
     /// Remembers `value` and its parts: the value as is and trimmed, each line of a multi-line
     /// value (PEM bodies, env files), each string in a JSON value (dockerconfigjson, cloud
     /// credentials files) and the user and password of a base64 `user:pass` pair inside it.
+    ///
+    /// A kubeconfig (an `authRef` Secret) is the exception: its lines and strings are mostly
+    /// structure (`apiVersion: v1`, cluster and context names, the server URL), and learning them
+    /// would cut `apiVersion` out of every report; so only its credentials are learned — each
+    /// user's token, password, client key and certificate (as written and decoded).
     pub fn learn(&mut self, value: &[u8]) {
         let before = self.values.len();
         let mut parts: Vec<Vec<u8>> = vec![value.to_vec()];
+        if let Some(credentials) = std::str::from_utf8(value)
+            .ok()
+            .and_then(kubeconfig_credentials)
+        {
+            parts.push(String::from_utf8_lossy(value).trim().as_bytes().to_vec());
+            for p in parts.into_iter().filter(|p| p.len() >= MIN_LEN) {
+                self.whole_only.insert(p.clone());
+                self.values.insert(p);
+            }
+            for c in credentials {
+                self.learn(&c);
+            }
+            if self.values.len() != before {
+                self.index = OnceLock::new();
+            }
+            return;
+        }
         if let Ok(text) = std::str::from_utf8(value) {
             parts.push(text.trim().as_bytes().to_vec());
             if text.trim().contains('\n') {
@@ -178,10 +206,19 @@ impl Redactor {
         self.index
             .get_or_init(|| {
                 let mut all = HashSet::new();
+                let mut whole = HashSet::new();
                 for v in self.secret_values() {
-                    Self::forms_of(v, &mut all);
+                    if self.whole_only.contains(v) {
+                        Self::forms_of(v, &mut whole);
+                    } else {
+                        Self::forms_of(v, &mut all);
+                    }
                 }
-                let forms: Vec<String> = all.into_iter().collect();
+                let whole: Vec<String> = whole.difference(&all).cloned().collect();
+                let mut forms: Vec<String> = all.into_iter().collect();
+                let mut cuttable = vec![true; forms.len()];
+                cuttable.extend(whole.iter().map(|_| false));
+                forms.extend(whole);
                 if forms.is_empty() {
                     return None;
                 }
@@ -200,6 +237,7 @@ impl Redactor {
                 let heads = AhoCorasick::new(&heads).ok()?;
                 Some(Index {
                     forms,
+                    cuttable,
                     heads,
                     forms_by_head,
                 })
@@ -250,7 +288,8 @@ impl Redactor {
                 let form = index.forms[i].as_bytes();
                 let m = common_prefix(&bytes[start..], form);
                 let whole = m == form.len();
-                let cut = m >= PREFIX_LEN
+                let cut = index.cuttable[i]
+                    && m >= PREFIX_LEN
                     && !continues(&text[start..], m)
                     && !self.is_public_part(&text[start..start + m]);
                 if (whole || cut) && m > best {
@@ -332,6 +371,40 @@ fn percent(v: &[u8], form: bool) -> String {
         }
     }
     s
+}
+
+/// The credentials of a kubeconfig (YAML or JSON with `users` and `clusters` or `contexts`), as
+/// written and base64-decoded; `None` when `text` is no kubeconfig.
+fn kubeconfig_credentials(text: &str) -> Option<Vec<Vec<u8>>> {
+    let t = text.trim_start();
+    // Cheap pre-check before parsing: every kubeconfig names its users.
+    if !t.contains("users") || !(t.contains("clusters") || t.contains("contexts")) {
+        return None;
+    }
+    let v: serde_json::Value = serde_saphyr::from_str(text).ok()?;
+    let users = v.get("users")?.as_array()?;
+    if v.get("clusters").is_none() && v.get("contexts").is_none() {
+        return None;
+    }
+    let mut out = Vec::new();
+    for u in users {
+        let Some(user) = u.get("user") else { continue };
+        for field in ["token", "password", "username"] {
+            if let Some(s) = user.get(field).and_then(serde_json::Value::as_str) {
+                out.push(s.trim().as_bytes().to_vec());
+            }
+        }
+        for field in ["client-key-data", "client-certificate-data"] {
+            if let Some(s) = user.get(field).and_then(serde_json::Value::as_str) {
+                out.push(s.trim().as_bytes().to_vec());
+                let compact: String = s.split_whitespace().collect();
+                if let Ok(decoded) = STANDARD.decode(compact) {
+                    out.push(decoded);
+                }
+            }
+        }
+    }
+    Some(out)
 }
 
 fn json_strings(v: &serde_json::Value, out: &mut Vec<String>) {
@@ -520,6 +593,41 @@ mod tests {
             r.learn_str(v);
         }
         r
+    }
+
+    /// A kubeconfig Secret's structure is no secret: `apiVersion`, names and the server stay
+    /// printable; its token and client key (plain, base64, decoded PEM lines) do not. Near miss:
+    /// an env file's lines are still learned whole.
+    #[test]
+    fn a_kubeconfig_teaches_only_its_credentials() {
+        let key_pem = "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIKo0c2VjcmV0LWtleS1saW5lLW9uZQ\n-----END EC PRIVATE KEY-----\n";
+        let kc = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: remote-cluster\n  cluster:\n    \
+             server: https://k8s.example:6443\nusers:\n- name: eso-user\n  user:\n    token: \
+             tok-9f8e7d6c5b4a\n- name: cert-user\n  user:\n    client-key-data: {}\ncontexts:\n- \
+             name: eso@remote-cluster\n  context:\n    cluster: remote-cluster\n    user: eso-user\n\
+             current-context: eso@remote-cluster\n",
+            STANDARD.encode(key_pem)
+        );
+        let r = learned(&[&kc]);
+        let report = "{\"apiVersion\": \"kubectl-eso/v1\", \"server\": \"https://k8s.example:6443\", \
+                      \"context\": \"eso@remote-cluster\", \"kind\": \"Config\"}";
+        assert_eq!(r.redact(report), report);
+        for leak in [
+            "tok-9f8e7d6c5b4a".to_string(),
+            STANDARD.encode("tok-9f8e7d6c5b4a"),
+            "MHcCAQEEIKo0c2VjcmV0LWtleS1saW5lLW9uZQ".to_string(),
+            STANDARD.encode(key_pem),
+            kc.clone(),
+        ] {
+            assert!(
+                r.redact(&format!("said {leak} here")).contains(MARK),
+                "{leak}"
+            );
+        }
+        // Near miss: a multi-line env file is no kubeconfig; its lines are learned whole.
+        let env = learned(&["DB_USER=app\nDB_PASSWORD=hunter2hunter2\n"]);
+        assert!(env.redact("DB_PASSWORD=hunter2hunter2").contains(MARK));
     }
 
     #[test]

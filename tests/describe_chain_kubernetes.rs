@@ -8,8 +8,10 @@
 //! user vouches for it, and nothing is sent (no token minted) before that. `auth.serviceAccount`
 //! mints a token of the home cluster, which the remote refuses (401, the ServiceAccount named);
 //! an `auth.cert` Secret that holds no PEM builds no client (kubernetes-client-cert-invalid; real
-//! certificates: describe_chain_kubernetes_cert.rs). No value, token, client key or canary is
-//! printed in any format or verbosity.
+//! certificates: describe_chain_kubernetes_cert.rs). `authRef`: the kubeconfig in a Secret is
+//! read as client-go reads it, its server vouched for before anything is sent, its token probed
+//! there; one client-go refuses is kubernetes-kubeconfig-invalid; an exec plugin is named, not
+//! probed. No value, token, client key, kubeconfig or canary is printed in any format or verbosity.
 
 mod common;
 
@@ -135,8 +137,156 @@ async fn bed() -> TwoClusters {
             home.create(owned_secret(&e, name, "Opaque", "password", &password));
         }
     }
-    bed.secrets = vec![password, other, token, bad, client_key];
+    // authRef: kubeconfigs in Secrets (key `config`) — a good one (the reader's token, the
+    // remote's CA), one without current-context (client-go refuses it), one whose user runs an
+    // exec plugin.
+    let kubeconfig = |user: &str, current: &str| {
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: remote\n  cluster:\n    server: {url}\n    \
+             certificate-authority-data: {}\nusers:\n- name: eso\n  user:\n{user}\ncontexts:\n- name: \
+             eso@remote\n  context:\n    cluster: remote\n    user: eso\ncurrent-context: {current}\n",
+            ca.clone().unwrap_or_default()
+        )
+    };
+    let good_kc = kubeconfig(&format!("    token: {token}"), "eso@remote");
+    for (secret, text) in [
+        ("kc-good", good_kc.clone()),
+        (
+            "kc-empty",
+            kubeconfig(&format!("    token: {token}"), "\"\""),
+        ),
+        (
+            "kc-exec",
+            kubeconfig(
+                "    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: \
+                 aws\n      args: [eks, get-token]",
+                "eso@remote",
+            ),
+        ),
+    ] {
+        home.create(json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": secret, "namespace": "prod"}, "type": "Opaque",
+            "data": {"config": b64(&text)}}));
+    }
+    for (store, secret) in [
+        ("remote-kc", "kc-good"),
+        ("remote-kc-empty", "kc-empty"),
+        ("remote-kc-exec", "kc-exec"),
+    ] {
+        let s = home.create(json!({
+            "apiVersion": V1, "kind": "SecretStore", "metadata": {"name": store, "namespace": "prod"},
+            "spec": {"provider": {"kubernetes": {"remoteNamespace": "shared",
+                "authRef": {"name": secret, "key": "config"}}}}}));
+        home.set_status(&s, store_status(true, "Valid"));
+    }
+    for (name, store, ready) in [
+        ("kc", "remote-kc", true),
+        ("kc-empty", "remote-kc-empty", false),
+        ("kc-exec", "remote-kc-exec", false),
+    ] {
+        let e = home.create(es(name, store, "db"));
+        let e = home.set_status(&e, es_status(ready, &ago(30)));
+        if ready {
+            home.create(owned_secret(&e, name, "Opaque", "password", &password));
+        }
+    }
+    bed.secrets = vec![password, other, token, bad, client_key, good_kc];
     bed
+}
+
+/// `authRef`: the kubeconfig in a Secret read as client-go reads it; its server vouched for like a
+/// `server.url` before anything is sent; its user's token probed there; a kubeconfig client-go
+/// refuses is `kubernetes-kubeconfig-invalid` (nothing sent); an exec plugin is named, not probed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue15_authref_kubeconfig_is_read_vouched_for_and_probed() {
+    let b = bed().await;
+    // Not vouched for (a namespaced store, no flag): nothing sent, the flag named.
+    let o = b.run(&["describe-chain", "kc", "-n", "prod", "-o", "json"]);
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap_or(Value::Null);
+    assert_eq!(v["provider"]["probed"], false, "{v:#}");
+    assert_eq!(v["provider"]["calls"], json!([]), "{v:#}");
+    let provider = provider_link(&v);
+    let summary = provider["summary"].as_str().unwrap_or_default();
+    assert!(
+        summary.contains(&format!("--trust-provider-host {}", b.trust())),
+        "{summary}"
+    );
+    assert_ne!(provider["state"], "ok", "{provider:#}");
+
+    // Vouched for: the kubeconfig's token read the remote Secret, the value compared.
+    let (code, v) = b.chain("kc");
+    assert_eq!(code, Some(0), "{v:#}");
+    assert_eq!(v["target"]["matchesProvider"], "yes", "{v:#}");
+    let calls = v["provider"]["calls"].to_string();
+    assert!(
+        calls.contains("kubernetes GET secrets shared/db -> 200"),
+        "{calls}"
+    );
+    let identity = v["provider"]["identity"].as_str().unwrap_or_default();
+    assert!(
+        identity.contains("user \"eso\" of context \"eso@remote\" in the kubeconfig in Secret prod/kc-good[config]"),
+        "{identity}"
+    );
+
+    // No current-context: client-go's own error, nothing sent.
+    let (code, v) = b.chain("kc-empty");
+    assert_eq!(code, Some(1), "{v:#}");
+    assert_eq!(
+        v["verdict"]["code"], "kubernetes-kubeconfig-invalid",
+        "{v:#}"
+    );
+    let cause = v["verdict"]["cause"].as_str().unwrap_or_default();
+    assert!(
+        cause.contains("no configuration has been provided")
+            && cause.contains("Secret prod/kc-empty[config]"),
+        "{cause}"
+    );
+    let next = v["verdict"]["next"].to_string();
+    assert!(next.contains("Secret prod/kc-empty[config]"), "{next}");
+    assert_eq!(v["provider"]["calls"], json!([]), "{v:#}");
+
+    // An exec plugin: named, not probed, never ok.
+    let (_, v) = b.chain("kc-exec");
+    let provider = provider_link(&v);
+    let summary = provider["summary"].to_string();
+    assert!(summary.contains("exec plugin \\\"aws\\\""), "{summary}");
+    assert_ne!(provider["state"], "ok", "{provider:#}");
+    assert_ne!(
+        v["verdict"]["code"], "kubernetes-kubeconfig-invalid",
+        "{v:#}"
+    );
+
+    // doctor agrees, on the field to fix.
+    let host = b.trust();
+    let o = b.run(&[
+        "doctor",
+        "-n",
+        "prod",
+        "-o",
+        "json",
+        "--trust-provider-host",
+        &host,
+    ]);
+    let d: Value = serde_json::from_str(&stdout(&o)).unwrap_or(Value::Null);
+    let f = d["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|f| f["code"] == "kubernetes-kubeconfig-invalid")
+        .cloned()
+        .unwrap_or_else(|| panic!("no kubernetes-kubeconfig-invalid in {d:#}"));
+    assert_eq!(f["field"], "spec.provider.kubernetes.authRef", "{f:#}");
+    assert!(
+        !d["findings"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|f| f["object"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("remote-kc\"")),
+        "{d:#}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

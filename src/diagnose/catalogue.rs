@@ -105,6 +105,7 @@ codes! {
     KUBERNETES_CA_INVALID = "kubernetes-ca-invalid", Provider;
     KUBERNETES_CERT_REJECTED = "kubernetes-cert-rejected", Credentials;
     KUBERNETES_CLIENT_CERT_INVALID = "kubernetes-client-cert-invalid", Credentials;
+    KUBERNETES_KUBECONFIG_INVALID = "kubernetes-kubeconfig-invalid", Credentials;
     AZURE_SECRET_DELETED = "azure-secret-deleted", Provider;
     PROVIDER_KEY_MISSING = "provider-key-missing", Provider;
     PROVIDER_KEY_NEAR_MISS = "provider-key-near-miss", Provider;

@@ -226,6 +226,15 @@ pub fn rejected_cause(settings: &BTreeMap<String, String>) -> String {
                 .cloned()
                 .unwrap_or_else(|| "its Secret".into())
         ),
+        Some("authRef (kubeconfig)") => format!(
+            "the API server the store's kubeconfig names rejects the credential of its user (401 \
+             Unauthorized): the kubeconfig in {} holds an expired or revoked token or \
+             certificate, or one of another cluster",
+            settings
+                .get("authRef")
+                .cloned()
+                .unwrap_or_else(|| "its Secret".into())
+        ),
         _ => format!("{server} rejects the store's credential (401 Unauthorized)"),
     }
 }
@@ -244,6 +253,19 @@ pub fn client_cert_invalid_next(settings: &BTreeMap<String, String>) -> String {
          tls.key)",
         at("clientCert"),
         at("clientKey")
+    )
+}
+
+/// The kubeconfig in the store's authRef Secret is one client-go refuses: ESO builds no client.
+pub fn kubeconfig_invalid_next(settings: &BTreeMap<String, String>) -> String {
+    let at = settings
+        .get("authRef")
+        .cloned()
+        .unwrap_or_else(|| "the Secret key authRef names".into());
+    format!(
+        "put a kubeconfig with a current-context whose cluster has a server and whose user has \
+         one credential into {at} (in Git / your secret pipeline; check it with kubectl \
+         --kubeconfig FILE get secrets -n NAMESPACE on a copy)"
     )
 }
 
@@ -270,6 +292,12 @@ pub fn missing_next(
 /// After a rejected credential: where the new one goes, then the store to watch.
 pub fn rejected_next(settings: &BTreeMap<String, String>, describe_store: &str) -> Vec<String> {
     let mut next = Vec::new();
+    if let Some(s) = settings.get("authRef") {
+        next.push(format!(
+            "put a kubeconfig whose user holds a current credential of the remote cluster into \
+             {s} (in Git / your secret pipeline)"
+        ));
+    }
     if let Some(s) = settings.get("bearerToken") {
         next.push(format!(
             "put a current token of the remote identity into {s} (in Git / your secret \

@@ -53,6 +53,11 @@ pub fn login(provider: &str, auth: Option<&str>, code: Option<&str>, error: &str
                 "ESO cannot build its client: the store's client certificate and key \
                  (auth.cert) are not a PEM certificate and its own private key",
             ),
+            crate::provider::kubernetes::LOGIN_KUBECONFIG_INVALID => class(
+                KUBERNETES_KUBECONFIG_INVALID,
+                "ESO cannot build its client: client-go refuses the kubeconfig in the store's \
+                 authRef Secret",
+            ),
             "TLS alert" => class(
                 PROVIDER_LOGIN_FAILED,
                 "the API server ended the TLS handshake: something in front of it (or its own \
@@ -818,6 +823,16 @@ mod tests {
             )
             .code,
             KUBERNETES_CLIENT_CERT_INVALID
+        );
+        assert_eq!(
+            login(
+                "kubernetes",
+                Some("authRef (kubeconfig)"),
+                Some("kubeconfig"),
+                "invalid configuration: no configuration has been provided"
+            )
+            .code,
+            KUBERNETES_KUBECONFIG_INVALID
         );
         // A server that ends the handshake is no CA problem of ours.
         assert_eq!(

@@ -118,7 +118,8 @@ pub async fn gather(
 
     let mut probe_refused = None;
     if let (Some(store), Some(policy)) = (&store, q.trust) {
-        probe_refused = vouch_for(client, eso, store, &facts.store, policy, diag)
+        let endpoints = trust::store_endpoints(store);
+        probe_refused = vouch_for(client, eso, store, &endpoints, &facts.store, policy, diag)
             .await
             .err();
     }
@@ -126,6 +127,15 @@ pub async fn gather(
     if let Some(store) = &store {
         let request_tokens = q.resolve_auth && probe_refused.is_none();
         resolved = auth::resolve(client, store, &facts.store, ns, request_tokens, diag).await;
+        // authRef: the server the kubeconfig names is vouched for like a store's URL.
+        if let (Some(server), Some(policy), None) =
+            (auth::kubeconfig_server(&resolved), q.trust, &probe_refused)
+        {
+            let endpoints: Vec<_> = trust::Endpoint::parse(server).into_iter().collect();
+            probe_refused = vouch_for(client, eso, store, &endpoints, &facts.store, policy, diag)
+                .await
+                .err();
+        }
     }
     facts.credentials = resolved.credentials;
 
@@ -216,6 +226,7 @@ async fn vouch_for(
     client: &Client,
     eso: &EsoApi,
     store: &Value,
+    endpoints: &[trust::Endpoint],
     store_facts: &StoreFacts,
     policy: &TrustPolicy,
     diag: &Diag,
@@ -225,11 +236,10 @@ async fn vouch_for(
         store_facts.kind.as_str(),
         "ClusterSecretStore" | "ClusterGenerator"
     );
-    let endpoints = trust::store_endpoints(store);
     let policy = &policy.for_store(store, super::client::home_endpoint());
     let mut vouched = std::collections::BTreeSet::new();
     let mut list_error = None;
-    if !cluster && trust::vouch(cluster, &endpoints, &vouched, policy).is_err() {
+    if !cluster && trust::vouch(cluster, endpoints, &vouched, policy).is_err() {
         let api: Api<DynamicObject> = Api::all_with(client.clone(), &eso.cluster_secret_stores());
         let what = Listing::new("clustersecretstores", None);
         match list_all(&api, &ListParams::default(), &what, diag).await {
@@ -240,7 +250,7 @@ async fn vouch_for(
             Err(e) => list_error = Some(what.degraded(&e).cause),
         }
     }
-    trust::vouch(cluster, &endpoints, &vouched, policy).map_err(|why| match list_error {
+    trust::vouch(cluster, endpoints, &vouched, policy).map_err(|why| match list_error {
         Some(e) => format!("{why} (ClusterSecretStores could not be listed to vouch for it: {e})"),
         None => why,
     })

@@ -37,6 +37,8 @@ pub enum KubeLogin<'a> {
 pub const LOGIN_CLIENT_CERT_INVALID: &str = "client certificate";
 /// As [`LOGIN_CLIENT_CERT_INVALID`], for a CA (server.caBundle / caProvider) ESO refuses.
 pub const LOGIN_CA_INVALID: &str = "CA";
+/// As [`LOGIN_CLIENT_CERT_INVALID`], for an `authRef` kubeconfig client-go refuses.
+pub const LOGIN_KUBECONFIG_INVALID: &str = "kubeconfig";
 
 #[derive(Debug, Default)]
 pub struct KubeOutcome {

@@ -5,6 +5,7 @@
 
 pub mod aws;
 pub mod azure;
+pub mod kubeconfig;
 pub mod kubernetes;
 pub mod registry;
 pub mod vault;

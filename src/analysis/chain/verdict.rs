@@ -377,6 +377,13 @@ fn provider_cause(
                     next.push(store);
                     return e.clone();
                 }
+                Some(crate::provider::kubernetes::LOGIN_KUBECONFIG_INVALID) => {
+                    next.push(crate::diagnose::kubernetes::kubeconfig_invalid_next(
+                        &s.settings,
+                    ));
+                    next.push(store);
+                    return e.clone();
+                }
                 Some(crate::provider::kubernetes::LOGIN_CLIENT_CERT_INVALID) => {
                     next.push(crate::diagnose::kubernetes::client_cert_invalid_next(
                         &s.settings,

@@ -67,7 +67,10 @@ fn store_findings(p: &StoreProbe, now: Timestamp, out: &mut Vec<Finding>) {
             class.cause = crate::diagnose::kubernetes::rejected_cause(&p.settings);
         }
         // ESO builds no client: the probe's own words say which part and why.
-        if class.code == KUBERNETES_CA_INVALID || class.code == KUBERNETES_CLIENT_CERT_INVALID {
+        if class.code == KUBERNETES_CA_INVALID
+            || class.code == KUBERNETES_CLIENT_CERT_INVALID
+            || class.code == KUBERNETES_KUBECONFIG_INVALID
+        {
             class.cause = e.clone();
         }
         let explained = login_explained(p, class.code);
@@ -97,9 +100,15 @@ fn store_findings(p: &StoreProbe, now: Timestamp, out: &mut Vec<Finding>) {
         }
         match class.code {
             KUBERNETES_CA_INVALID => f = f.field("spec.provider.kubernetes.server"),
+            KUBERNETES_CLIENT_CERT_INVALID | KUBERNETES_CERT_REJECTED
+                if p.settings.contains_key("authRef") =>
+            {
+                f = f.field("spec.provider.kubernetes.authRef")
+            }
             KUBERNETES_CLIENT_CERT_INVALID | KUBERNETES_CERT_REJECTED => {
                 f = f.field("spec.provider.kubernetes.auth.cert")
             }
+            KUBERNETES_KUBECONFIG_INVALID => f = f.field("spec.provider.kubernetes.authRef"),
             _ => {}
         }
         f = with_explained(f, &explained);
@@ -518,6 +527,9 @@ fn login_next(p: &StoreProbe, code: &str) -> String {
         }
         KUBERNETES_CLIENT_CERT_INVALID => {
             crate::diagnose::kubernetes::client_cert_invalid_next(&p.settings)
+        }
+        KUBERNETES_KUBECONFIG_INVALID => {
+            crate::diagnose::kubernetes::kubeconfig_invalid_next(&p.settings)
         }
         KUBERNETES_CA_INVALID => crate::diagnose::kubernetes::CA_INVALID_NEXT.to_string(),
         KUBERNETES_CA_UNTRUSTED => "put the CA that signed the API server's certificate in the \

@@ -82,6 +82,15 @@ pub enum ProbeAuth {
         from: String,
         summary: crate::provider::x509::CertSummary,
     },
+    /// ESO's kubernetes provider with `authRef`: the kubeconfig in a Secret names the API server
+    /// (vouched for like a store's URL before anything is sent) and its CA; `login` is the
+    /// kubeconfig user's credential (`KubeToken`, `KubeCert` or `KubeAnonymous`).
+    KubeConfig {
+        server: String,
+        /// `certificate-authority-data`, PEM (public).
+        ca_pem: Option<String>,
+        login: Box<ProbeAuth>,
+    },
     /// ESO's kubernetes provider where ESO cannot build its client at all (a CA or a client
     /// certificate it refuses): nothing is sent; `login_code` names the finding.
     KubeUnbuildable {
@@ -99,6 +108,14 @@ pub struct Resolved {
     pub read: Vec<Sensitive>,
     pub auth: Option<ProbeAuth>,
     pub ca_pem: Option<String>,
+}
+
+/// The API server an `authRef` store's kubeconfig names, once read.
+pub fn kubeconfig_server(resolved: &Resolved) -> Option<&str> {
+    match &resolved.auth {
+        Some(ProbeAuth::KubeConfig { server, .. }) => Some(server),
+        _ => None,
+    }
 }
 
 /// ESO's own identity (Helm defaults), used by Vault kubernetes auth without serviceAccountRef.
@@ -327,9 +344,15 @@ pub async fn resolve(
     } else if let Some(a) = store.pointer("/spec/provider/aws") {
         resolved.auth = aws::resolve(&mut ctx, a, request_tokens).await;
     } else if let Some(k) = store.pointer("/spec/provider/kubernetes") {
-        let (mut pems, ca_refused) = match kube_provider::ca(&mut ctx, k).await {
-            Ok(pem) => (pem.into_iter().collect::<Vec<String>>(), None),
-            Err(why) => (Vec::new(), Some(why)),
+        // With authRef ESO's getAuth reads nothing else of the store: the kubeconfig names the
+        // server and its CA.
+        let auth_ref = k.get("authRef").is_some_and(|r| !r.is_null());
+        let (mut pems, ca_refused) = match auth_ref {
+            true => (Vec::new(), None),
+            false => match kube_provider::ca(&mut ctx, k).await {
+                Ok(pem) => (pem.into_iter().collect::<Vec<String>>(), None),
+                Err(why) => (Vec::new(), Some(why)),
+            },
         };
         // The store's own cluster is reached through the kubeconfig's server: trust its CAs.
         if crate::analysis::trust::kubernetes_server(store)
@@ -346,6 +369,9 @@ pub async fn resolve(
         // (its Secrets are still checked; no token is minted for a client never built).
         let request = request_tokens && ca_refused.is_none();
         resolved.auth = kube_provider::resolve(&mut ctx, k, request).await;
+        if let Some(pem) = kube_provider::kubeconfig_ca(resolved.auth.as_ref()) {
+            resolved.ca_pem = Some(pem);
+        }
         if let Some(why) = ca_refused {
             resolved.auth = Some(ProbeAuth::KubeUnbuildable {
                 login_code: kube_provider::CA_INVALID.into(),

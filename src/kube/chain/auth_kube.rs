@@ -19,11 +19,7 @@ use crate::model::chain::CredentialFacts;
 
 pub(super) async fn resolve(ctx: &mut Ctx<'_>, k: &Value, request: bool) -> Option<ProbeAuth> {
     if let Some(r) = k.get("authRef").filter(|r| !r.is_null()) {
-        let _ = ctx.secret_key("authRef (kubeconfig)", r).await;
-        return unavailable(
-            "a kubeconfig in a Secret (authRef) is checked in the cluster but not probed by \
-             kubectl-eso: the server it names is not vouched for",
-        );
+        return kubeconfig(ctx, r).await;
     }
     let Some(auth) = k.get("auth").filter(|a| !a.is_null()) else {
         return Some(ProbeAuth::KubeAnonymous);
@@ -121,6 +117,115 @@ pub(super) async fn resolve(ctx: &mut Ctx<'_>, k: &Value, request: bool) -> Opti
     unavailable("this kubernetes auth method is not probed by kubectl-eso")
 }
 
+/// `authRef`: the kubeconfig in a Secret, read as client-go's `RESTConfigFromKubeConfig` reads it
+/// (`provider::kubeconfig`). A kubeconfig client-go refuses builds no client
+/// (`KubeUnbuildable`, nothing sent); a user whose credential comes from an exec plugin, an auth
+/// provider, a file of ESO's pod or impersonation is named and not probed; a token, a client
+/// certificate or no credential is probed at the server the kubeconfig names, once that server
+/// is vouched for like a store's URL (the callers check, see `ProbeAuth::KubeConfig`).
+async fn kubeconfig(ctx: &mut Ctx<'_>, r: &Value) -> Option<ProbeAuth> {
+    use crate::provider::kubeconfig::{self, KubeconfigUser};
+    let at = format!(
+        "Secret {}/{}[{}]",
+        ctx.ref_namespace(r),
+        str_at(r, "/name").unwrap_or_default(),
+        str_at(r, "/key").unwrap_or_default()
+    );
+    let Some(config) = ctx.secret_key("authRef (kubeconfig)", r).await else {
+        return unavailable("the kubeconfig Secret (authRef) is unusable");
+    };
+    let parsed = kubeconfig::parse(config.bytes());
+    drop(config);
+    let kc = match parsed {
+        Ok(kc) => kc,
+        Err(why) => {
+            if let Some(f) = ctx
+                .out
+                .iter_mut()
+                .rev()
+                .find(|f| f.purpose == "authRef (kubeconfig)")
+            {
+                f.error = Some(format!("{at}: {why}"));
+            }
+            return Some(ProbeAuth::KubeUnbuildable {
+                login_code: KUBECONFIG_INVALID.into(),
+                why: format!("ESO cannot build its client from the kubeconfig in {at}: {why}"),
+            });
+        }
+    };
+    if let Some(pem) = &kc.ca_pem
+        && let Err(why) = crate::provider::x509::ca_any(pem.as_bytes())
+    {
+        return Some(ProbeAuth::KubeUnbuildable {
+            login_code: CA_INVALID.into(),
+            why: format!(
+                "ESO cannot build its client: the kubeconfig in {at} has a \
+                 certificate-authority-data that is not a PEM certificate: {why}"
+            ),
+        });
+    }
+    let whose = format!(
+        "user {:?} of context {:?} in the kubeconfig in {at}",
+        kc.user_name, kc.context
+    );
+    let login = match kc.user {
+        KubeconfigUser::NotProbed(why) => {
+            return unavailable(&format!(
+                "the kubeconfig in {at} is not probed: {why}; kubectl-eso does not reproduce that"
+            ));
+        }
+        KubeconfigUser::Token(token) => {
+            ctx.read.push(Sensitive::from_bytes(token.bytes().to_vec()));
+            ProbeAuth::KubeToken {
+                token,
+                from: format!("the token of {whose}"),
+            }
+        }
+        KubeconfigUser::Anonymous => ProbeAuth::KubeAnonymous,
+        KubeconfigUser::Cert { cert, key } => {
+            ctx.read.push(Sensitive::from_bytes(key.bytes().to_vec()));
+            match crate::provider::x509::client_identity(cert.bytes(), key.bytes()) {
+                Ok((pem, summary)) => {
+                    let identity = Sensitive::from_bytes(pem);
+                    ctx.read
+                        .push(Sensitive::from_bytes(identity.bytes().to_vec()));
+                    ProbeAuth::KubeCert {
+                        identity,
+                        from: format!(
+                            "the client certificate {} (issued by {}) of {whose}",
+                            summary.subject, summary.issuer
+                        ),
+                        summary,
+                    }
+                }
+                Err(why) => {
+                    return Some(ProbeAuth::KubeUnbuildable {
+                        login_code: CLIENT_CERT_INVALID.into(),
+                        why: format!(
+                            "ESO cannot build its client: {why} (client-certificate-data and \
+                             client-key-data of {whose})"
+                        ),
+                    });
+                }
+            }
+        }
+    };
+    Some(ProbeAuth::KubeConfig {
+        server: kc.server,
+        ca_pem: kc.ca_pem,
+        login: Box::new(login),
+    })
+}
+
+/// The CA the kubeconfig of an `authRef` store names, for the probe's HTTP client.
+pub(super) fn kubeconfig_ca(auth: Option<&ProbeAuth>) -> Option<String> {
+    match auth {
+        Some(ProbeAuth::KubeConfig { ca_pem, .. }) => ca_pem.clone(),
+        _ => None,
+    }
+}
+
+pub use crate::provider::kubernetes::LOGIN_KUBECONFIG_INVALID as KUBECONFIG_INVALID;
 pub use crate::provider::kubernetes::{
     LOGIN_CA_INVALID as CA_INVALID, LOGIN_CLIENT_CERT_INVALID as CLIENT_CERT_INVALID,
 };

@@ -245,6 +245,22 @@ async fn probe_one(
         &diag,
     )
     .await;
+    // authRef: the server the kubeconfig names is vouched for like a store's URL.
+    let refused = match (refused, auth::kubeconfig_server(&resolved)) {
+        (None, Some(server)) => {
+            let endpoints: Vec<Endpoint> = Endpoint::parse(server).into_iter().collect();
+            trust::vouch(
+                job.store.kind == StoreKind::ClusterSecretStore,
+                &endpoints,
+                vouched,
+                &opts
+                    .trust
+                    .for_store(&store_value, crate::kube::client::home_endpoint()),
+            )
+            .err()
+        }
+        (refused, _) => refused,
+    };
     let mut cas = opts.ca_pems.clone();
     cas.extend(resolved.ca_pem.clone());
 

@@ -358,8 +358,9 @@ pub fn provider_settings(store: &Value) -> (Option<String>, BTreeMap<String, Str
                 ))
             };
             let auth = p.get("auth").cloned().unwrap_or(Value::Null);
-            if p.get("authRef").is_some_and(|r| !r.is_null()) {
+            if let Some(r) = p.get("authRef").filter(|r| !r.is_null()) {
                 put("auth", Some("authRef (kubeconfig)".into()));
+                put("authRef", Some(secret_ref(r)));
             } else if let Some(r) = auth.pointer("/token/bearerToken") {
                 put("auth", Some("token".into()));
                 put("bearerToken", Some(secret_ref(r)));

@@ -16,13 +16,7 @@ use crate::provider::vault::http::ProbeHttp;
 
 /// The API server and namespace the probe reads; `Err` says why it cannot.
 pub fn remote_of(store: &Value, home: Option<&str>) -> Result<KubeRemote, String> {
-    let namespace = store
-        .pointer("/spec/provider/kubernetes/remoteNamespace")
-        .and_then(Value::as_str)
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-        .unwrap_or("default")
-        .to_string();
+    let namespace = remote_namespace(store);
     let server = match kubernetes_server(store) {
         KubeServer::Home => home.map(str::to_string).ok_or(
             "the store reads its own cluster, whose API server the kubeconfig does not name",
@@ -38,6 +32,17 @@ pub fn remote_of(store: &Value, home: Option<&str>) -> Result<KubeRemote, String
         server: server.trim_end_matches('/').to_string(),
         namespace,
     })
+}
+
+/// `spec.provider.kubernetes.remoteNamespace` (the CRD's default is `default`).
+fn remote_namespace(store: &Value) -> String {
+    store
+        .pointer("/spec/provider/kubernetes/remoteNamespace")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .unwrap_or("default")
+        .to_string()
 }
 
 /// `CN=…, issued by CN=…, expired …` / `valid until …`.
@@ -107,12 +112,11 @@ pub async fn probe(
         probe_as: who.as_str().into(),
         ..ProviderFacts::default()
     };
-    let remote = match remote_of(store, home) {
-        Ok(r) => r,
-        Err(e) => {
-            facts.error = Some(e);
-            return (facts, values);
-        }
+    // authRef: the kubeconfig names the server (vouched for by the caller), and its user the
+    // credential.
+    let (auth, kubeconfig_server) = match auth {
+        Some(ProbeAuth::KubeConfig { server, login, .. }) => (Some(&**login), Some(server)),
+        other => (other, None),
     };
     let held;
     let with_cert;
@@ -145,6 +149,20 @@ pub async fn probe(
         ),
         Some(ProbeAuth::Unavailable(why)) => return (skipped(who, why), values),
         _ => return (skipped(who, "no usable kubernetes credentials"), values),
+    };
+    let remote = match kubeconfig_server {
+        Some(server) => Ok(KubeRemote {
+            server: server.trim_end_matches('/').to_string(),
+            namespace: remote_namespace(store),
+        }),
+        None => remote_of(store, home),
+    };
+    let remote = match remote {
+        Ok(r) => r,
+        Err(e) => {
+            facts.error = Some(e);
+            return (facts, values);
+        }
     };
     // One GET per distinct Secret name.
     let mut distinct: Vec<String> = Vec::new();
