@@ -178,9 +178,9 @@ impl Output {
     fn join_writer(&mut self) {
         if let Some(Writer { pieces, thread }) = self.writer.take() {
             drop(pieces);
-            let failed = thread.join().unwrap_or_else(|_| {
-                Some(io::Error::other("the output thread stopped"))
-            });
+            let failed = thread
+                .join()
+                .unwrap_or_else(|_| Some(io::Error::other("the output thread stopped")));
             if self.failed.is_none() {
                 self.failed = failed;
             }

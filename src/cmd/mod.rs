@@ -162,9 +162,7 @@ fn each_string(v: Option<&serde_json::Value>, public: &mut dyn FnMut(&str)) {
     match v {
         Some(serde_json::Value::String(s)) => public(s),
         Some(serde_json::Value::Array(a)) => a.iter().for_each(|x| each_string(Some(x), public)),
-        Some(serde_json::Value::Object(o)) => {
-            o.values().for_each(|x| each_string(Some(x), public))
-        }
+        Some(serde_json::Value::Object(o)) => o.values().for_each(|x| each_string(Some(x), public)),
         _ => {}
     }
 }

@@ -52,7 +52,9 @@ impl Held {
     /// Each held item's bytes, in order.
     pub fn items(&self) -> impl Iterator<Item = &[u8]> {
         let starts = std::iter::once(0).chain(self.ends.iter().copied());
-        starts.zip(self.ends.iter()).map(|(a, &b)| &self.bytes[a..b])
+        starts
+            .zip(self.ends.iter())
+            .map(|(a, &b)| &self.bytes[a..b])
     }
 }
 
@@ -397,7 +399,8 @@ mod tests {
                 .map(|n| n.name)
                 .collect()
         };
-        let body = br#"{"items":[{"name":"a"},{"name":"bb"},{"name":"c"}],"metadata":{"continue":"t"}}"#;
+        let body =
+            br#"{"items":[{"name":"a"},{"name":"bb"},{"name":"c"}],"metadata":{"continue":"t"}}"#;
         // Everything held: nothing decoded while reading, the token at the end.
         let mut decoded = Vec::new();
         let Ok((meta, held)) =
