@@ -91,6 +91,10 @@ pub async fn run_args(args: Vec<OsString>) -> ExitCode {
 /// a line end (`render::structured`) — or ends; each piece then passes the invoked-name rewrite
 /// and the redaction, and is written. An output that never flushes (tables, YAML, JUnit) passes
 /// the boundary whole at the end, as before.
+///
+/// Pieces flushed before the end pass the boundary on a thread of their own, in order, while the
+/// command renders the next ones (issue 16: the redaction of a 15 MB report is as much work as
+/// rendering it); `finish` waits for it.
 struct Output {
     pending: Vec<u8>,
     colour: bool,
@@ -98,6 +102,14 @@ struct Output {
     /// The first failed write: the rest of the output is dropped, and `finish` reports it (a
     /// closed pipe, `scope -o json | head`, is no error).
     failed: Option<io::Error>,
+    writer: Option<Writer>,
+}
+
+/// The thread that passes flushed pieces through the boundary to stdout; it returns the first
+/// failed write.
+struct Writer {
+    pieces: std::sync::mpsc::SyncSender<Vec<u8>>,
+    thread: std::thread::JoinHandle<Option<io::Error>>,
 }
 
 impl Output {
@@ -107,26 +119,77 @@ impl Output {
             colour,
             display: display.to_string(),
             failed: None,
+            writer: None,
         }
     }
 
+    /// What was written so far, through the boundary to stdout.
     fn emit(&mut self) {
         if self.pending.is_empty() {
             return;
         }
-        if self.failed.is_none()
-            && let Err(e) = write_stdout(
-                &invoked::rewrite_bytes(&self.pending, &self.display),
-                self.colour,
-            )
-        {
-            self.failed = Some(e);
+        if self.failed.is_none() {
+            self.failed = Self::pass(&self.pending, &self.display, self.colour).err();
         }
         self.pending.clear();
     }
 
+    fn pass(piece: &[u8], display: &str, colour: bool) -> io::Result<()> {
+        write_stdout(&invoked::rewrite_bytes(piece, display), colour)
+    }
+
+    /// What was written so far, handed to the writer thread (started on the first flush).
+    fn hand_over(&mut self) {
+        if self.pending.is_empty() || self.failed.is_some() {
+            self.pending.clear();
+            return;
+        }
+        if self.writer.is_none() {
+            let (pieces, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+            let (display, colour) = (self.display.clone(), self.colour);
+            let spawned = std::thread::Builder::new()
+                .name("output".into())
+                .spawn(move || {
+                    let mut failed = None;
+                    for piece in rx {
+                        if failed.is_none() {
+                            failed = Self::pass(&piece, &display, colour).err();
+                        }
+                    }
+                    failed
+                });
+            match spawned {
+                Ok(thread) => self.writer = Some(Writer { pieces, thread }),
+                // No thread: the piece is written here, as it would be at the end.
+                Err(_) => return self.emit(),
+            }
+        }
+        let piece = std::mem::take(&mut self.pending);
+        if let Some(w) = &self.writer
+            && let Err(std::sync::mpsc::SendError(piece)) = w.pieces.send(piece)
+        {
+            // The thread is gone (it panicked): the piece is written here.
+            self.pending = piece;
+            self.emit();
+        }
+    }
+
+    /// Waits for the writer thread: every piece handed over is written (or failed).
+    fn join_writer(&mut self) {
+        if let Some(Writer { pieces, thread }) = self.writer.take() {
+            drop(pieces);
+            let failed = thread
+                .join()
+                .unwrap_or_else(|_| Some(io::Error::other("the output thread stopped")));
+            if self.failed.is_none() {
+                self.failed = failed;
+            }
+        }
+    }
+
     /// The rest of the output, and the exit code: `exit`, unless stdout failed.
     fn finish(mut self, exit: Exit) -> ExitCode {
+        self.join_writer();
         self.emit();
         match self.failed {
             None => exit.into(),
@@ -146,9 +209,9 @@ impl Write for Output {
         Ok(buf.len())
     }
 
-    /// A cut point: what was written so far passes the boundary now.
+    /// A cut point: what was written so far passes the boundary now (on the writer thread).
     fn flush(&mut self) -> io::Result<()> {
-        self.emit();
+        self.hand_over();
         Ok(())
     }
 }

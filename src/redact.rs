@@ -78,7 +78,12 @@ impl Redactor {
     /// Marks `identifier` as printed on purpose: learned values inside it are not replaced.
     /// Only for strings from object names and specs, never from status, Events or Secrets.
     pub fn public(&mut self, identifier: &str) {
-        if identifier.len() >= MIN_LEN && self.public.insert(identifier.to_string()) {
+        // Looked up before it is copied: most identifiers of a big run (namespaces, store
+        // names) come again and again.
+        if identifier.len() >= MIN_LEN
+            && !self.public.contains(identifier)
+            && self.public.insert(identifier.to_string())
+        {
             self.index = OnceLock::new();
         }
     }
@@ -562,6 +567,16 @@ pub fn write_output(
     let text = guard.redact_with(text, keep_colour);
     drop(guard);
     out.write_all(text.as_bytes())
+}
+
+/// [`public`] for every identifier `each` hands over, under one lock of the process-wide
+/// redactor.
+pub fn public_all(each: impl FnOnce(&mut dyn FnMut(&str))) {
+    let mut guard = match GLOBAL.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    each(&mut |identifier| guard.public(identifier));
 }
 
 /// Marks `identifier` (an object name, a remote key, a store setting) as printed on purpose for

@@ -83,18 +83,19 @@ pub(crate) async fn report(
         doctor_install::fetch(&client, &eso, &diag)
     );
     let snapshot = snapshot?;
-    super::publish_identifiers(&snapshot);
 
     let now = jiff::Timestamp::now();
-    let scope = analyse_scope(
-        &snapshot,
-        &ScopeOptions {
-            selector: cfg.selector.clone(),
-            store: None,
-            failing_only: false,
-        },
-        now,
-    );
+    let scope = super::publishing_while(&snapshot, || {
+        analyse_scope(
+            &snapshot,
+            &ScopeOptions {
+                selector: cfg.selector.clone(),
+                store: None,
+                failing_only: false,
+            },
+            now,
+        )
+    });
     let registry_client = match args.regcred {
         true => Some(regcreds::client(cfg)?),
         false => None,

@@ -91,10 +91,6 @@ async fn report(
         workload: p.workload.as_ref(),
     };
     let snapshot = fetch(&p.client, &p.eso, &query, diag).await?;
-    super::publish_identifiers(&snapshot);
-    // Only so the output boundary can replace credentials quoted in Event text (issue 18).
-    let unredacted =
-        crate::kube::doctor_stores::learn_credentials(&p.client, &snapshot, diag).await;
 
     let now = jiff::Timestamp::now();
     let opts = ScopeOptions {
@@ -102,9 +98,16 @@ async fn report(
         store: p.store.clone(),
         failing_only: args.failing,
     };
-    let mut report = analyse(&snapshot, &opts, now);
-    report.scope.cached = args.cached;
-    root_causes(&snapshot, &mut report, now);
+    // The analysis reads the snapshot only; the identifiers are published meanwhile.
+    let mut report = super::publishing_while(&snapshot, || {
+        let mut report = analyse(&snapshot, &opts, now);
+        report.scope.cached = args.cached;
+        root_causes(&snapshot, &mut report, now);
+        report
+    });
+    // Only so the output boundary can replace credentials quoted in Event text (issue 18).
+    let unredacted =
+        crate::kube::doctor_stores::learn_credentials(&p.client, &snapshot, diag).await;
     // Issue 14: PushSecrets, without provider calls (scope never probes).
     if p.workload.is_none() && opts.store.is_none() {
         push_rows(

@@ -12,7 +12,63 @@ use kube::core::ListMeta;
 use serde::de::DeserializeOwned;
 
 /// Reads a LIST body from `body`, passing each item to `each`; returns the list's metadata.
-pub async fn read<T, R>(body: R, mut each: impl FnMut(T)) -> Result<ListMeta, kube::Error>
+pub async fn read<T, R>(body: R, each: impl FnMut(T)) -> Result<ListMeta, kube::Error>
+where
+    T: DeserializeOwned,
+    R: AsyncBufRead + Unpin,
+{
+    read_early(body, |_| {}, each).await
+}
+
+/// As [`read`], and `early` is called once with the list's metadata as soon as it has come —
+/// before the items when the server sends it first, as kube-apiserver does for built-in types —
+/// so the caller can ask for the next page while this one is still being read.
+pub async fn read_early<T, R>(
+    body: R,
+    early: impl FnMut(&ListMeta),
+    mut each: impl FnMut(T),
+) -> Result<ListMeta, kube::Error>
+where
+    T: DeserializeOwned,
+    R: AsyncBufRead + Unpin,
+{
+    let (meta, held) = read_held(body, 0, early, |item: T| each(item)).await?;
+    debug_assert!(held.is_empty());
+    Ok(meta)
+}
+
+/// A page's items as their bytes, held to be deserialized after the next page was asked for.
+#[derive(Debug, Default)]
+pub struct Held {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Held {
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Each held item's bytes, in order.
+    pub fn items(&self) -> impl Iterator<Item = &[u8]> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts
+            .zip(self.ends.iter())
+            .map(|(a, &b)| &self.bytes[a..b])
+    }
+}
+
+/// Reads a LIST body to its end, holding up to `hold` bytes of items undecoded (returned in
+/// [`Held`], for the caller to deserialize once it has asked for the next page, whose `continue`
+/// token a custom resource's list only gives after its items); items beyond that budget — the
+/// single answer of `--cached`, say — are deserialized and passed to `each` as they come, after
+/// the held ones, so memory stays bounded and the order is kept. `early` as in [`read_early`].
+pub async fn read_held<T, R>(
+    body: R,
+    hold: usize,
+    mut early: impl FnMut(&ListMeta),
+    mut each: impl FnMut(T),
+) -> Result<(ListMeta, Held), kube::Error>
 where
     T: DeserializeOwned,
     R: AsyncBufRead + Unpin,
@@ -20,15 +76,32 @@ where
     let mut body = body;
     let mut items = Items::default();
     let mut failed = None;
+    let mut told = false;
+    let mut held = Held::default();
+    let mut holding = true;
     loop {
         let chunk = body.fill_buf().await.map_err(kube::Error::ReadEvents)?;
         if chunk.is_empty() {
             break;
         }
         let len = chunk.len();
-        items.feed(chunk, |item| match serde_json::from_slice::<T>(item) {
-            Ok(t) => each(t),
-            Err(e) => {
+        items.feed(chunk, |item| {
+            if holding && held.bytes.len() + item.len() <= hold {
+                held.bytes.extend_from_slice(item);
+                held.ends.push(held.bytes.len());
+                return;
+            }
+            if holding {
+                // Over the budget: what was held goes first, then everything as it comes.
+                holding = false;
+                for h in held.items() {
+                    if let Err(e) = decode(h, &mut each) {
+                        failed.get_or_insert(e);
+                    }
+                }
+                held = Held::default();
+            }
+            if let Err(e) = decode(item, &mut each) {
                 failed.get_or_insert(e);
             }
         });
@@ -36,8 +109,22 @@ where
         if let Some(e) = failed.take() {
             return Err(kube::Error::SerdeError(e));
         }
+        if !told && let Some(m) = items.metadata.as_deref() {
+            told = true;
+            if let Ok(meta) = serde_json::from_slice::<ListMeta>(m) {
+                early(&meta);
+            }
+        }
     }
-    items.finish()
+    Ok((items.finish()?, held))
+}
+
+/// One item's bytes deserialized and passed on.
+pub fn decode<T: DeserializeOwned>(
+    item: &[u8],
+    each: &mut impl FnMut(T),
+) -> Result<(), serde_json::Error> {
+    serde_json::from_slice::<T>(item).map(each)
 }
 
 /// What the scanner is inside of, outside strings.
@@ -71,34 +158,54 @@ enum Capture {
 
 impl Items {
     /// Scans `chunk`; calls `item` with each complete element of the top-level `items` array.
+    /// Strings, most of a LIST's bytes, are skipped with `memchr`; an element that lies within
+    /// one chunk is handed over from the chunk itself, without a copy.
     pub fn feed(&mut self, chunk: &[u8], mut item: impl FnMut(&[u8])) {
-        for &b in chunk {
-            if self.capture.is_some() {
-                self.buf.push(b);
-            }
+        // Where the value being captured starts in this chunk (0: it began in an earlier one,
+        // whose bytes are in `buf`).
+        let mut from = 0;
+        let mut i = 0;
+        while i < chunk.len() {
             if self.in_string {
                 if self.escaped {
                     self.escaped = false;
-                } else if b == b'\\' {
+                    i += 1;
+                    continue;
+                }
+                let rest = &chunk[i..];
+                let run = memchr::memchr2(b'"', b'\\', rest).unwrap_or(rest.len());
+                if self.depth == 1 && self.expect_key {
+                    let room = 64usize.saturating_sub(self.key.len());
+                    self.key.extend_from_slice(&rest[..run.min(room)]);
+                }
+                i += run;
+                let Some(&b) = chunk.get(i) else {
+                    break;
+                };
+                if b == b'\\' {
                     self.escaped = true;
-                } else if b == b'"' {
+                } else {
                     self.in_string = false;
                     if self.depth == 1 && self.expect_key {
                         self.expect_key = false;
                         self.current = std::mem::take(&mut self.key);
                     }
-                } else if self.depth == 1 && self.expect_key && self.key.len() < 64 {
-                    self.key.push(b);
                 }
+                i += 1;
                 continue;
             }
+            let b = chunk[i];
             match b {
                 b'"' => {
                     self.in_string = true;
-                    self.start_value(b);
+                    if self.start_value(b) {
+                        from = i;
+                    }
                 }
                 b'{' | b'[' => {
-                    self.start_value(b);
+                    if self.start_value(b) {
+                        from = i;
+                    }
                     self.depth += 1;
                     if self.depth == 1 {
                         self.started = true;
@@ -112,61 +219,86 @@ impl Items {
                     if self.depth == 1 {
                         self.in_items = false;
                     }
-                    self.end_value(b, &mut item);
+                    self.end_value(b, chunk, i, from, &mut item);
                 }
                 b',' => {
-                    self.end_value(b, &mut item);
+                    self.end_value(b, chunk, i, from, &mut item);
                     if self.depth == 1 {
                         self.expect_key = true;
                         self.current.clear();
                     }
                 }
                 b' ' | b'\n' | b'\r' | b'\t' | b':' => {}
-                _ => self.start_value(b),
+                _ => {
+                    if self.start_value(b) {
+                        from = i;
+                    }
+                }
             }
+            i += 1;
+        }
+        if self.capture.is_some() {
+            self.buf.extend_from_slice(&chunk[from..]);
         }
     }
 
-    /// A value's first byte: an element of `items`, or the top-level `metadata`, starts a capture.
-    fn start_value(&mut self, first: u8) {
+    /// A value's first byte: an element of `items`, or the top-level `metadata`, starts a capture
+    /// (true: at this byte).
+    fn start_value(&mut self, _first: u8) -> bool {
         if self.capture.is_some() {
-            return;
+            return false;
         }
         let what = if self.in_items && self.depth == 2 {
             Capture::Item
         } else if self.depth == 1 && !self.expect_key && self.current == b"metadata" {
             Capture::Metadata
         } else {
-            return;
+            return false;
         };
         self.buf.clear();
-        self.buf.push(first);
         self.capture = Some((what, self.depth));
+        true
     }
 
-    /// After a closing bracket or a comma: a capture that started at this depth is complete
-    /// (a closing bracket of its own, or the comma after a scalar element).
-    fn end_value(&mut self, b: u8, item: &mut impl FnMut(&[u8])) {
-        let Some((what, at)) = self.capture else {
+    /// After a closing bracket or a comma at `chunk[at]`: a capture that started at this depth
+    /// is complete (a closing bracket of its own, or the comma after a scalar element).
+    fn end_value(
+        &mut self,
+        b: u8,
+        chunk: &[u8],
+        at: usize,
+        from: usize,
+        item: &mut impl FnMut(&[u8]),
+    ) {
+        let Some((what, level)) = self.capture else {
             return;
         };
         let complete = match b {
-            b',' => self.depth == at,
+            b',' => self.depth == level,
             // The element's own bracket closed, or the array closed right after a scalar.
-            _ => self.depth == at || self.depth + 1 == at,
+            _ => self.depth == level || self.depth + 1 == level,
         };
         if !complete {
             return;
         }
-        if matches!(b, b',') || self.depth + 1 == at {
-            // The comma or the array's bracket is not part of the value.
-            self.buf.pop();
-        }
+        // The comma or the array's bracket is not part of the value.
+        let end = if matches!(b, b',') || self.depth + 1 == level {
+            at
+        } else {
+            at + 1
+        };
         self.capture = None;
+        let value: &[u8] = if self.buf.is_empty() {
+            &chunk[from..end]
+        } else {
+            self.buf.extend_from_slice(&chunk[from..end]);
+            &self.buf
+        };
         match what {
-            Capture::Item => item(&self.buf),
-            Capture::Metadata => self.metadata = Some(std::mem::take(&mut self.buf)),
+            Capture::Item => item(value),
+            Capture::Metadata => self.metadata = Some(value.to_vec()),
         }
+        self.buf.clear();
     }
 
     /// The list's metadata; an error if the document was empty or ended early.
@@ -250,6 +382,59 @@ mod tests {
         assert!(scan(r#"{"items":[{"a":1},{"b":"#, 4).is_err());
         assert!(scan(r#"{"items":[{"a":"x"#, 4).is_err());
         assert!(scan("", 4).is_err());
+    }
+
+    /// Issue 16 (pipelining): within the budget a page's items are held, undecoded, in order;
+    /// over it the held ones come first, then the rest as they arrive — never out of order, never
+    /// more than the budget held. Metadata sent first is announced before the items are read.
+    #[tokio::test]
+    async fn issue16_items_are_held_within_the_budget_and_kept_in_order() {
+        #[derive(serde::Deserialize)]
+        struct Named {
+            name: String,
+        }
+        let names = |held: &Held| -> Vec<String> {
+            held.items()
+                .filter_map(|b| serde_json::from_slice::<Named>(b).ok())
+                .map(|n| n.name)
+                .collect()
+        };
+        let body =
+            br#"{"items":[{"name":"a"},{"name":"bb"},{"name":"c"}],"metadata":{"continue":"t"}}"#;
+        // Everything held: nothing decoded while reading, the token at the end.
+        let mut decoded = Vec::new();
+        let Ok((meta, held)) =
+            read_held(&body[..], 1 << 20, |_| {}, |n: Named| decoded.push(n.name)).await
+        else {
+            panic!("a whole page")
+        };
+        assert!(decoded.is_empty());
+        assert_eq!(names(&held), ["a", "bb", "c"]);
+        assert_eq!(meta.continue_.as_deref(), Some("t"));
+        // A budget of two items' bytes: the third goes over, so all three are decoded in order.
+        let budget = br#"{"name":"a"}"#.len() + br#"{"name":"bb"}"#.len();
+        let mut decoded = Vec::new();
+        let Ok((_, held)) =
+            read_held(&body[..], budget, |_| {}, |n: Named| decoded.push(n.name)).await
+        else {
+            panic!("a whole page")
+        };
+        assert!(held.is_empty());
+        assert_eq!(decoded, ["a", "bb", "c"]);
+        // Metadata first: announced once, as soon as it came (here in pieces of 8 bytes),
+        // before the item after it is decoded.
+        let first = br#"{"metadata":{"continue":"u"},"items":[{"name":"x"}]}"#;
+        let mut seen = Vec::new();
+        let log = std::cell::RefCell::new(Vec::new());
+        let got = read_early(
+            futures::io::BufReader::with_capacity(8, &first[..]),
+            |m| log.borrow_mut().push(format!("meta {:?}", m.continue_)),
+            |n: Named| log.borrow_mut().push(n.name),
+        )
+        .await;
+        seen.extend(log.into_inner());
+        assert!(got.is_ok());
+        assert_eq!(seen, ["meta Some(\"u\")", "x"]);
     }
 
     #[tokio::test]
