@@ -3,10 +3,10 @@
 //! resource version" once it has been dropped), and the in-process API other crates use to load
 //! scenarios and play controllers with the same semantics as the HTTP API.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
+use std::ops::Bound;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use bytes::Bytes;
 use serde_json::Value;
 use tokio::sync::broadcast;
 
@@ -80,23 +80,40 @@ impl From<ApiStatus> for StoreError {
 /// thousands of objects is a byte copy rather than a re-serialisation, and an object costs about
 /// its size on the wire instead of a `serde_json::Value` tree several times larger (issue 16).
 /// Readers that need fields parse it with [`Stored::value`]; namespace and name are kept apart
-/// because every index and watch filter reads them.
+/// because every index and watch filter reads them. The strings many objects share (apiVersion,
+/// kind, namespace) are interned, so an object's own allocations are its JSON, its name and itself.
 #[derive(Debug)]
 pub struct Stored {
-    /// The serialised object without its `apiVersion` and `kind` keys, starting after the opening `{`.
-    pub tail: Bytes,
+    /// The serialised object without its `apiVersion` and `kind` keys: a JSON object, `{...}`.
+    json: Box<[u8]>,
     pub rv: u64,
-    api_version: Option<Box<str>>,
-    kind: Option<Box<str>>,
-    namespace: Box<str>,
+    api_version: Option<Arc<str>>,
+    kind: Option<Arc<str>>,
+    namespace: Arc<str>,
     name: Box<str>,
 }
 
+/// The strings that many stored objects share, each allocated once.
+#[derive(Debug, Default)]
+pub struct Interned(std::collections::HashSet<Arc<str>>);
+
+impl Interned {
+    pub fn get(&mut self, s: &str) -> Arc<str> {
+        if let Some(known) = self.0.get(s) {
+            return known.clone();
+        }
+        let new: Arc<str> = s.into();
+        self.0.insert(new.clone());
+        new
+    }
+}
+
 impl Stored {
-    /// Serialise `value` (left as it was) into a stored object.
-    pub fn new(value: &mut Value, rv: u64) -> Self {
-        let mut tail = Vec::new();
-        let mut type_meta: [Option<Box<str>>; 2] = [None, None];
+    /// Serialise `value` (left as it was) into a stored object, to be indexed at `key`
+    /// (namespace, name: what its metadata says, but a write decides).
+    pub fn new(value: &mut Value, rv: u64, key: (&str, &str), interned: &mut Interned) -> Self {
+        let mut json = Vec::new();
+        let mut type_meta: [Option<Arc<str>>; 2] = [None, None];
         if let Some(map) = value.as_object_mut() {
             // Only string apiVersion/kind are kept apart (anything else stays in the bytes).
             let mut taken = [None, None];
@@ -105,37 +122,26 @@ impl Stored {
                     *slot = map.remove(key);
                 }
             }
-            tail = serde_json::to_vec(map).unwrap_or_else(|_| b"{}".to_vec());
+            json = serde_json::to_vec(map).unwrap_or_else(|_| b"{}".to_vec());
             for ((slot, key), v) in type_meta.iter_mut().zip(["apiVersion", "kind"]).zip(taken) {
                 if let Some(Value::String(s)) = v {
-                    *slot = Some(s.as_str().into());
+                    *slot = Some(interned.get(&s));
                     map.insert(key.into(), Value::String(s));
                 }
             }
         }
+        if json.len() < 2 {
+            json = b"{}".to_vec();
+        }
         let [api_version, kind] = type_meta;
-        let s = |p: &str| -> Box<str> {
-            value
-                .pointer(p)
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .into()
-        };
-        let (namespace, name) = (s("/metadata/namespace"), s("/metadata/name"));
-        let tail = if tail.len() > 1 {
-            // Kept for the object's life: no spare capacity from the serialiser's growth.
-            tail.shrink_to_fit();
-            Bytes::from(tail).slice(1..)
-        } else {
-            Bytes::from_static(b"}")
-        };
         Self {
-            tail,
+            // Kept for the object's life: no spare capacity from the serialiser's growth.
+            json: json.into_boxed_slice(),
             rv,
             api_version,
             kind,
-            namespace,
-            name,
+            namespace: interned.get(key.0),
+            name: key.1.into(),
         }
     }
 
@@ -147,19 +153,22 @@ impl Stored {
             out.extend_from_slice(Value::from(av).to_string().as_bytes());
             out.extend_from_slice(b",\"kind\":");
             out.extend_from_slice(Value::from(kind).to_string().as_bytes());
-            if self.tail.as_ref() != b"}" {
+            if self.json.len() > 2 {
                 out.push(b',');
             }
         }
-        out.extend_from_slice(&self.tail);
+        out.extend_from_slice(&self.json[1..]);
+    }
+
+    /// The size of the object's JSON without apiVersion and kind.
+    pub fn json_len(&self) -> usize {
+        self.json.len()
     }
 
     /// The whole object as it was stored (with its own apiVersion and kind), parsed from the bytes.
     pub fn value(&self) -> Value {
-        let mut bytes = Vec::with_capacity(self.tail.len() + 1);
-        self.write_json(&mut bytes, None);
-        let mut v: Value =
-            serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::Object(Default::default()));
+        let mut v: Value = serde_json::from_slice(&self.json)
+            .unwrap_or_else(|_| Value::Object(Default::default()));
         if let Some(map) = v.as_object_mut() {
             if let Some(av) = &self.api_version {
                 map.insert("apiVersion".into(), Value::from(av.as_ref()));
@@ -171,9 +180,21 @@ impl Stored {
         v
     }
 
+    /// Only the object's `metadata`, parsed without building the rest (a PartialObjectMetadata
+    /// LIST reads 500 of them per page).
+    pub fn metadata(&self) -> Option<Value> {
+        #[derive(serde::Deserialize)]
+        struct Metadata {
+            metadata: Option<Value>,
+        }
+        serde_json::from_slice::<Metadata>(&self.json)
+            .ok()
+            .and_then(|m| m.metadata)
+    }
+
     /// Does the serialised object contain this text? A cheap pre-filter before parsing it.
     pub fn mentions(&self, needle: &str) -> bool {
-        memchr::memmem::find(&self.tail, needle.as_bytes()).is_some()
+        memchr::memmem::find(&self.json, needle.as_bytes()).is_some()
     }
 
     pub fn namespace(&self) -> &str {
@@ -182,6 +203,148 @@ impl Stored {
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// (namespace, name): where the object sorts in its type's index.
+    pub fn key(&self) -> (&str, &str) {
+        (&self.namespace, &self.name)
+    }
+}
+
+/// Something with an index key: a stored object, or a (namespace, name) looked up.
+pub trait Keyed {
+    fn key(&self) -> (&str, &str);
+}
+
+impl Keyed for (&str, &str) {
+    fn key(&self) -> (&str, &str) {
+        *self
+    }
+}
+
+impl PartialEq for dyn Keyed + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+impl Eq for dyn Keyed + '_ {}
+impl PartialOrd for dyn Keyed + '_ {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for dyn Keyed + '_ {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key().cmp(&other.key())
+    }
+}
+
+/// An index entry: a stored object, ordered by its own (namespace, name).
+#[derive(Debug, Clone)]
+pub struct Entry(pub Arc<Stored>);
+
+impl Keyed for Entry {
+    fn key(&self) -> (&str, &str) {
+        self.0.key()
+    }
+}
+impl PartialEq for Entry {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+impl Eq for Entry {}
+impl PartialOrd for Entry {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Entry {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key().cmp(&other.key())
+    }
+}
+impl<'a> std::borrow::Borrow<dyn Keyed + 'a> for Entry {
+    fn borrow(&self) -> &(dyn Keyed + 'a) {
+        self
+    }
+}
+
+/// One type's objects in key order, (namespace, name), as etcd's range reads its keys: a page
+/// seeks to where the previous one ended and reads only its own items. Each object is held once
+/// and its key read from it, so the index costs a pointer per object.
+#[derive(Debug, Default)]
+pub struct Objects {
+    entries: std::collections::BTreeSet<Entry>,
+    /// How many objects each namespace holds, so a LIST can say how many remain without
+    /// counting them.
+    per_namespace: HashMap<Arc<str>, usize>,
+}
+
+impl Objects {
+    pub fn get(&self, ns: &str, name: &str) -> Option<&Arc<Stored>> {
+        self.entries.get(&(ns, name) as &dyn Keyed).map(|e| &e.0)
+    }
+
+    /// Insert or replace the object at its key; the one it replaced.
+    pub fn insert(&mut self, stored: Arc<Stored>) -> Option<Arc<Stored>> {
+        let ns = stored.namespace.clone();
+        let old = self.entries.replace(Entry(stored)).map(|e| e.0);
+        if old.is_none() {
+            *self.per_namespace.entry(ns).or_default() += 1;
+        }
+        old
+    }
+
+    pub fn remove(&mut self, ns: &str, name: &str) -> Option<Arc<Stored>> {
+        let old = self.entries.take(&(ns, name) as &dyn Keyed).map(|e| e.0);
+        if old.is_some()
+            && let Some(n) = self.per_namespace.get_mut(ns)
+        {
+            *n -= 1;
+            if *n == 0 {
+                self.per_namespace.remove(ns);
+            }
+        }
+        old
+    }
+
+    /// How many objects there are, in one namespace or in all.
+    pub fn count(&self, ns: Option<&str>) -> usize {
+        match ns {
+            Some(ns) => self.per_namespace.get(ns).copied().unwrap_or(0),
+            None => self.entries.len(),
+        }
+    }
+
+    /// The objects from a key on (`after`: excluding it), in key order.
+    pub fn from(
+        &self,
+        start: (&str, &str),
+        after: bool,
+    ) -> impl Iterator<Item = &Arc<Stored>> + '_ {
+        let start = &start as &dyn Keyed;
+        let lower = if after {
+            Bound::Excluded(start)
+        } else {
+            Bound::Included(start)
+        };
+        self.entries
+            .range::<dyn Keyed, _>((lower, Bound::Unbounded))
+            .map(|e| &e.0)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Stored>> + '_ {
+        self.entries.iter().map(|e| &e.0)
+    }
+
+    /// Replace objects in place, keys unchanged (`edit` answers `None` to keep one as it is).
+    fn replace_all(&mut self, mut edit: impl FnMut(&Arc<Stored>) -> Option<Arc<Stored>>) {
+        let entries = std::mem::take(&mut self.entries);
+        self.entries = entries
+            .into_iter()
+            .map(|e| Entry(edit(&e.0).unwrap_or(e.0)))
+            .collect();
     }
 }
 
@@ -200,7 +363,9 @@ pub struct Change {
 pub struct State {
     pub rv: u64,
     pub registry: Registry,
-    pub objects: HashMap<String, BTreeMap<(String, String), Arc<Stored>>>,
+    pub objects: HashMap<String, Objects>,
+    /// apiVersions, kinds and namespaces of stored objects.
+    pub interned: Interned,
     pub history: VecDeque<Arc<Change>>,
     /// The newest resourceVersion whose change was dropped from history (0 = nothing dropped).
     pub compacted: u64,
@@ -209,7 +374,20 @@ pub struct State {
     pub authn: Authenticator,
 }
 
+/// Where paged LISTs stand: for the last item of a page served (type, namespace scope,
+/// resourceVersion, its key), how many items the LIST had served up to it, so that the next
+/// page can say how many remain without counting them (issue 16). A few thousand are kept.
+#[derive(Default)]
+struct ListPositions {
+    at: HashMap<(String, Option<String>, u64, String, String), usize>,
+    order: VecDeque<(String, Option<String>, u64, String, String)>,
+}
+
+const LIST_POSITIONS: usize = 4096;
+
 struct Inner {
+    /// See [`ListPositions`].
+    list_positions: std::sync::Mutex<ListPositions>,
     state: RwLock<State>,
     logs: crate::logs::PodLogs,
     /// Whether every authenticated user may create TokenReviews (kube-sim's default, see
@@ -242,6 +420,7 @@ impl Store {
             rv: 1,
             registry: Registry::with_builtins(),
             objects: HashMap::new(),
+            interned: Interned::default(),
             history: VecDeque::new(),
             compacted: 0,
             changes,
@@ -250,6 +429,7 @@ impl Store {
         };
         Self {
             inner: Arc::new(Inner {
+                list_positions: Default::default(),
                 state: RwLock::new(state),
                 logs: crate::logs::PodLogs::default(),
                 strict_token_review: std::sync::atomic::AtomicBool::new(false),
@@ -289,6 +469,57 @@ impl Store {
     /// The Authenticator shared by the HTTP path and `issue_token`, so both mint identical tokens.
     pub fn authenticator(&self) -> Authenticator {
         self.read().authn.clone()
+    }
+
+    /// How many items a paged LIST of `gr` (in `ns` or all) at `rv` had served up to and
+    /// including the object (`item_ns`, `item_name`), if a page that ended there was served.
+    pub(crate) fn list_position(
+        &self,
+        gr: &str,
+        ns: Option<&str>,
+        rv: u64,
+        item_ns: &str,
+        item_name: &str,
+    ) -> Option<usize> {
+        let key = (
+            gr.to_string(),
+            ns.map(str::to_string),
+            rv,
+            item_ns.to_string(),
+            item_name.to_string(),
+        );
+        let positions = self.inner.list_positions.lock().ok()?;
+        positions.at.get(&key).copied()
+    }
+
+    /// Remember where a page of a paged LIST ended (see [`Store::list_position`]).
+    pub(crate) fn remember_list_position(
+        &self,
+        gr: &str,
+        ns: Option<&str>,
+        rv: u64,
+        item_ns: &str,
+        item_name: &str,
+        served: usize,
+    ) {
+        let key = (
+            gr.to_string(),
+            ns.map(str::to_string),
+            rv,
+            item_ns.to_string(),
+            item_name.to_string(),
+        );
+        let Ok(mut positions) = self.inner.list_positions.lock() else {
+            return;
+        };
+        if positions.at.insert(key.clone(), served).is_none() {
+            positions.order.push_back(key);
+        }
+        while positions.order.len() > LIST_POSITIONS {
+            if let Some(old) = positions.order.pop_front() {
+                positions.at.remove(&old);
+            }
+        }
     }
 
     /// The current (newest) resourceVersion.
@@ -487,6 +718,16 @@ impl Store {
             .collect()
     }
 
+    /// How many objects are stored, of every type, and the size of their JSON (without
+    /// apiVersion and kind, which are kept apart): what memory per object is measured against.
+    pub fn footprint(&self) -> (usize, usize) {
+        let st = self.read();
+        st.objects
+            .values()
+            .flat_map(Objects::iter)
+            .fold((0, 0), |(n, bytes), s| (n + 1, bytes + s.json_len()))
+    }
+
     /// How many objects of the type are stored (in one namespace or all).
     pub fn count(&self, api_version: &str, kind: &str, namespace: Option<&str>) -> usize {
         let api_version = if is_new_event(api_version, kind) {
@@ -497,7 +738,10 @@ impl Store {
         let Ok((rt, _)) = self.resolve(api_version, kind) else {
             return 0;
         };
-        self.read().iter(&rt.gr(), namespace).count()
+        self.read()
+            .objects
+            .get(&rt.gr())
+            .map_or(0, |objects| objects.count(namespace))
     }
 
     /// PUT: status ignored (for kinds with a status subresource); 409 Conflict on a stale resourceVersion.
@@ -593,19 +837,22 @@ impl Store {
     /// must not change; an edit that changes it is ignored.
     pub fn rewrite_in_place(&self, mut edit: impl FnMut(&mut Value) -> bool) -> usize {
         let mut st = self.write();
+        let st = &mut *st;
         let mut changed = 0;
         for map in st.objects.values_mut() {
-            for stored in map.values_mut() {
+            map.replace_all(|stored| {
                 let mut v = stored.value();
                 if !edit(&mut v) {
-                    continue;
+                    return None;
                 }
-                let next = Stored::new(&mut v, stored.rv);
-                if next.namespace == stored.namespace && next.name == stored.name {
-                    *stored = Arc::new(next);
-                    changed += 1;
+                let s = |p: &str| v.pointer(p).and_then(Value::as_str).unwrap_or("");
+                if (s("/metadata/namespace"), s("/metadata/name")) != stored.key() {
+                    return None;
                 }
-            }
+                changed += 1;
+                let next = Stored::new(&mut v, stored.rv, stored.key(), &mut st.interned);
+                Some(Arc::new(next))
+            });
         }
         st.history.clear();
         st.compacted = st.rv;
@@ -620,9 +867,7 @@ impl Store {
 
 impl State {
     pub fn get(&self, gr: &str, ns: &str, name: &str) -> Option<&Arc<Stored>> {
-        self.objects
-            .get(gr)?
-            .get(&(ns.to_string(), name.to_string()))
+        self.objects.get(gr)?.get(ns, name)
     }
 
     /// Objects of a type in key order, optionally restricted to one namespace.
@@ -636,11 +881,10 @@ impl State {
         };
         match ns {
             Some(ns) => Box::new(
-                map.range((ns.to_string(), String::new())..)
-                    .take_while(move |((n, _), _)| n == ns)
-                    .map(|(_, v)| v),
+                map.from((ns, ""), false)
+                    .take_while(move |s| s.namespace() == ns),
             ),
-            None => Box::new(map.values()),
+            None => Box::new(map.iter()),
         }
     }
 
@@ -663,14 +907,16 @@ impl State {
         if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
             meta.insert("resourceVersion".into(), Value::from(rv.to_string()));
         }
-        let stored = Arc::new(Stored::new(&mut value, rv));
+        let stored = Arc::new(Stored::new(&mut value, rv, (ns, name), &mut self.interned));
         let value = Arc::new(value);
-        let key = (ns.to_string(), name.to_string());
-        let map = self.objects.entry(gr.to_string()).or_default();
+        let map = match self.objects.get_mut(gr) {
+            Some(map) => map,
+            None => self.objects.entry(gr.to_string()).or_default(),
+        };
         let prev = if kind == EventKind::Deleted {
-            map.remove(&key)
+            map.remove(ns, name)
         } else {
-            map.insert(key, stored.clone())
+            map.insert(stored.clone())
         };
         let change = Arc::new(Change {
             rv,
@@ -713,7 +959,7 @@ mod tests {
     #[test]
     fn stored_bytes_round_trip_with_and_without_type_meta() {
         let mut original = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "a", "namespace": "n"}, "type": "Opaque"});
-        let s = Stored::new(&mut original, 5);
+        let s = Stored::new(&mut original, 5, ("n", "a"), &mut Interned::default());
         assert_eq!(original["kind"], "Secret", "the value is left as it was");
         assert_eq!(s.value(), original);
         assert_eq!((s.namespace(), s.name()), ("n", "a"));
@@ -729,5 +975,66 @@ mod tests {
             json!({"metadata": {"name": "a", "namespace": "n"}, "type": "Opaque"})
         );
         assert!(s.mentions("Opaque") && !s.mentions("Secret"));
+        assert_eq!(s.metadata(), Some(json!({"name": "a", "namespace": "n"})));
+        let mut bare = json!({"kind": "Thing"});
+        let bare = Stored::new(&mut bare, 1, ("", "x"), &mut Interned::default());
+        assert_eq!(bare.metadata(), None);
+        assert_eq!(bare.value(), json!({"kind": "Thing"}));
+    }
+
+    fn stored(ns: &str, name: &str, rv: u64, interned: &mut Interned) -> Arc<Stored> {
+        let mut v = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": ns}});
+        Arc::new(Stored::new(&mut v, rv, (ns, name), interned))
+    }
+
+    #[test]
+    fn objects_are_one_ordered_index_with_counts_per_namespace() {
+        let mut interned = Interned::default();
+        let mut objects = Objects::default();
+        for (ns, name) in [("b", "x"), ("a", "z"), ("a", "y"), ("c", "a"), ("b", "a")] {
+            assert!(objects.insert(stored(ns, name, 1, &mut interned)).is_none());
+        }
+        let keys = |it: &mut dyn Iterator<Item = &Arc<Stored>>| -> Vec<String> {
+            it.map(|s| format!("{}/{}", s.namespace(), s.name()))
+                .collect()
+        };
+        assert_eq!(
+            keys(&mut objects.iter()),
+            ["a/y", "a/z", "b/a", "b/x", "c/a"]
+        );
+        assert_eq!(
+            keys(&mut objects.from(("a", "z"), true)),
+            ["b/a", "b/x", "c/a"]
+        );
+        assert_eq!(
+            keys(&mut objects.from(("a", "z"), false)),
+            ["a/z", "b/a", "b/x", "c/a"]
+        );
+        assert_eq!(
+            keys(&mut objects.from(("b", ""), false)),
+            ["b/a", "b/x", "c/a"]
+        );
+        assert_eq!((objects.count(None), objects.count(Some("a"))), (5, 2));
+        // Replacing keeps the count and hands back the old object.
+        let old = objects.insert(stored("a", "y", 2, &mut interned));
+        assert_eq!(old.map(|o| o.rv), Some(1));
+        assert_eq!(objects.get("a", "y").map(|o| o.rv), Some(2));
+        assert_eq!((objects.count(None), objects.count(Some("a"))), (5, 2));
+        // Removing: a near miss removes nothing.
+        assert!(objects.remove("a", "q").is_none() && objects.remove("q", "y").is_none());
+        assert_eq!(objects.count(None), 5);
+        assert_eq!(objects.remove("c", "a").map(|o| o.rv), Some(1));
+        assert_eq!((objects.count(None), objects.count(Some("c"))), (4, 0));
+        assert!(objects.get("c", "a").is_none());
+        // Shared strings are allocated once.
+        let (a, b) = (
+            stored("n", "1", 1, &mut interned),
+            stored("n", "2", 1, &mut interned),
+        );
+        assert!(Arc::ptr_eq(&a.namespace, &b.namespace));
+        assert!(Arc::ptr_eq(
+            a.kind.as_ref().expect("kind"),
+            b.kind.as_ref().expect("kind")
+        ));
     }
 }
