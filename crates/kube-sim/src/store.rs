@@ -395,6 +395,28 @@ struct Inner {
     strict_token_review: std::sync::atomic::AtomicBool,
 }
 
+/// An in-process write (see [`Store::submit`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Write {
+    Create,
+    Apply,
+    Replace,
+    ReplaceStatus,
+}
+
+/// What an in-process write stored, and whether it was asked for as an events.k8s.io/v1 Event.
+struct Written {
+    outcome: crate::write::Outcome,
+    alias: bool,
+}
+
+impl Written {
+    fn into_value(self) -> Value {
+        let v = self.outcome.value();
+        if self.alias { event_to_new(&v) } else { v }
+    }
+}
+
 /// events.k8s.io/v1 Events are a view of core/v1 Events: in-process callers may use either.
 fn is_new_event(api_version: &str, kind: &str) -> bool {
     api_version == "events.k8s.io/v1" && kind == "Event"
@@ -574,46 +596,68 @@ impl Store {
     /// Create an object. Unlike an HTTP POST a given `status` is kept and a missing namespace is created,
     /// which is what scenario loading wants.
     pub fn create(&self, obj: Value) -> Result<Value, StoreError> {
-        if let Some(core) = as_core_event(&obj) {
-            return self.create(core).map(|v| event_to_new(&v));
-        }
-        let (av, kind, ns, _) = Self::identify(&obj)?;
-        let (rt, version) = self.resolve(&av, &kind)?;
-        let ns = Self::namespace_for(&rt, &ns);
-        let mut st = self.write();
-        let ctx = crate::write::Ctx::in_process();
-        let out = st.create(&rt, &version, &ns, obj, &ctx)?;
-        drop(st);
-        Ok(out.value())
+        self.write_op(Write::Create, obj).map(Written::into_value)
     }
 
     /// Create, or replace spec/metadata of the existing object keeping its status (a given status is written too).
     pub fn apply(&self, obj: Value) -> Result<Value, StoreError> {
-        if let Some(core) = as_core_event(&obj) {
-            return self.apply(core).map(|v| event_to_new(&v));
-        }
-        let (av, kind, ns, name) = Self::identify(&obj)?;
-        let (rt, version) = self.resolve(&av, &kind)?;
-        let ns = Self::namespace_for(&rt, &ns);
+        self.write_op(Write::Apply, obj).map(Written::into_value)
+    }
+
+    /// [`Store::create`], [`Store::apply`], [`Store::replace`] or [`Store::replace_status`]
+    /// without handing the object back, so that no copy of it is made: for the writers that do
+    /// not read the answer (scenario loading, the simulated controllers; issue 16).
+    pub fn submit(&self, how: Write, obj: Value) -> Result<(), StoreError> {
+        self.write_op(how, obj).map(drop)
+    }
+
+    /// [`Store::submit`] for many objects under one lock (scenario loading: 300,000 objects
+    /// written one lock at a time would hand the lock back and forth with the simulated
+    /// controllers that react to them). Stops at the first failure: its index and error.
+    pub fn submit_all(
+        &self,
+        how: Write,
+        objects: impl IntoIterator<Item = Value>,
+    ) -> Result<(), (usize, StoreError)> {
         let mut st = self.write();
-        let ctx = crate::write::Ctx::in_process();
-        if st.get(&rt.gr(), &ns, &name).is_none() {
-            let out = st.create(&rt, &version, &ns, obj, &ctx)?;
-            drop(st);
-            return Ok(out.value());
+        for (i, obj) in objects.into_iter().enumerate() {
+            let obj = as_core_event(&obj).unwrap_or(obj);
+            st.write_one(how, obj, None).map_err(|e| (i, e))?;
         }
-        let status = obj.get("status").cloned();
-        let mut obj = obj;
-        if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
-            meta.remove("resourceVersion");
+        Ok(())
+    }
+
+    fn write_op(&self, how: Write, obj: Value) -> Result<Written, StoreError> {
+        if let Some(core) = as_core_event(&obj) {
+            return self
+                .write_op(how, core)
+                .map(|w| Written { alias: true, ..w });
         }
-        let mut out = st.update(&rt, &version, &ns, &name, obj.clone(), false, &ctx)?;
-        if let (Some(status), true) = (status, rt.has_status()) {
-            obj["status"] = status;
-            out = st.update(&rt, &version, &ns, &name, obj, true, &ctx)?;
-        }
-        drop(st);
-        Ok(out.value())
+        // An update reads the stored object: parse it before taking the lock, so that the
+        // simulated controllers' writes (every pod's status, every ExternalSecret's) hold it
+        // for less time (issue 16).
+        let parsed = match how {
+            Write::Replace | Write::ReplaceStatus => {
+                let (av, kind, ns, name) = Self::identify(&obj)?;
+                let stored = {
+                    let st = self.read();
+                    st.registry.by_kind(&av, &kind).and_then(|rt| {
+                        let ns = Self::namespace_for(&rt, &ns);
+                        st.get(&rt.gr(), &ns, &name).cloned()
+                    })
+                };
+                stored.map(|s| {
+                    let value = s.value();
+                    (s, value)
+                })
+            }
+            Write::Create | Write::Apply => None,
+        };
+        let outcome = self.write().write_one(how, obj, parsed)?;
+        Ok(Written {
+            outcome,
+            alias: false,
+        })
     }
 
     pub fn get(
@@ -628,11 +672,12 @@ impl Store {
                 .get("v1", kind, namespace, name)
                 .map(|v| event_to_new(&v));
         }
-        let (rt, _) = self.resolve(api_version, kind).ok()?;
-        let ns = Self::namespace_for(&rt, namespace.unwrap_or(""));
-        let st = self.read();
-        let stored = st.get(&rt.gr(), &ns, name)?.clone();
-        drop(st);
+        let stored = {
+            let st = self.read();
+            let rt = st.registry.by_kind(api_version, kind)?;
+            let ns = Self::namespace_for(&rt, namespace.unwrap_or(""));
+            st.get(&rt.gr(), &ns, name)?.clone()
+        };
         let mut v = stored.value();
         v["apiVersion"] = Value::from(api_version);
         Some(v)
@@ -746,26 +791,13 @@ impl Store {
 
     /// PUT: status ignored (for kinds with a status subresource); 409 Conflict on a stale resourceVersion.
     pub fn replace(&self, obj: Value) -> Result<Value, StoreError> {
-        self.replace_inner(obj, false)
+        self.write_op(Write::Replace, obj).map(Written::into_value)
     }
 
     /// PUT /status: only the status is taken.
     pub fn replace_status(&self, obj: Value) -> Result<Value, StoreError> {
-        self.replace_inner(obj, true)
-    }
-
-    fn replace_inner(&self, obj: Value, status: bool) -> Result<Value, StoreError> {
-        if let Some(core) = as_core_event(&obj) {
-            return self.replace_inner(core, status).map(|v| event_to_new(&v));
-        }
-        let (av, kind, ns, name) = Self::identify(&obj)?;
-        let (rt, version) = self.resolve(&av, &kind)?;
-        let ns = Self::namespace_for(&rt, &ns);
-        let mut st = self.write();
-        let ctx = crate::write::Ctx::in_process();
-        let out = st.update(&rt, &version, &ns, &name, obj, status, &ctx)?;
-        drop(st);
-        Ok(out.value())
+        self.write_op(Write::ReplaceStatus, obj)
+            .map(Written::into_value)
     }
 
     pub fn delete(
@@ -787,6 +819,37 @@ impl Store {
     /// Every change to every resource, from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<WatchEvent> {
         self.read().public.subscribe()
+    }
+
+    /// How many changes the slowest in-process subscriber (see [`Store::subscribe`]) has yet
+    /// to receive. Each is held in memory until then, and past the channel's capacity the
+    /// subscriber lags and must re-read everything.
+    pub fn backlog(&self) -> usize {
+        self.read().public.len()
+    }
+
+    /// Wait until in-process subscribers have received all but `max` changes, as long as they make
+    /// progress: a bulk writer (scenario loading, a controller's first pass over 100,000 objects)
+    /// calls it so the controllers that react to its writes keep up instead of lagging and
+    /// re-reading the whole cluster, and unreceived changes do not pile up in memory (issue 16).
+    /// A subscriber that stops receiving only delays this by [`STALL`].
+    pub async fn keep_up(&self, max: usize) {
+        const STALL: std::time::Duration = std::time::Duration::from_millis(250);
+        let mut last = usize::MAX;
+        let mut since = tokio::time::Instant::now();
+        loop {
+            let backlog = self.backlog();
+            if backlog <= max {
+                return;
+            }
+            if backlog < last {
+                last = backlog;
+                since = tokio::time::Instant::now();
+            } else if since.elapsed() >= STALL {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
     }
 
     /// A ServiceAccount token, exactly as TokenRequest would mint it (404 if the ServiceAccount is missing).
@@ -866,6 +929,50 @@ impl Store {
 }
 
 impl State {
+    /// An in-process write (see [`Store::submit`]), with the store locked; `parsed`: the stored
+    /// object as the writer read it before (see [`State::update_parsed`]).
+    fn write_one(
+        &mut self,
+        how: Write,
+        obj: Value,
+        parsed: Option<(Arc<Stored>, Value)>,
+    ) -> Result<crate::write::Outcome, StoreError> {
+        let (av, kind, ns, name) = Store::identify(&obj)?;
+        let (_, version) = split_api_version(&av);
+        let rt = self
+            .registry
+            .by_kind(&av, &kind)
+            .ok_or_else(|| StoreError::from(ApiStatus::not_found_kind(&av, &kind)))?;
+        let ns = Store::namespace_for(&rt, &ns);
+        let ctx = crate::write::Ctx::in_process();
+        let outcome = match how {
+            Write::Create => self.create(&rt, version, &ns, obj, &ctx)?,
+            Write::Apply if self.get(&rt.gr(), &ns, &name).is_none() => {
+                self.create(&rt, version, &ns, obj, &ctx)?
+            }
+            Write::Apply => {
+                let status = obj.get("status").cloned();
+                let mut obj = obj;
+                if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+                    meta.remove("resourceVersion");
+                }
+                match (status, rt.has_status()) {
+                    (Some(status), true) => {
+                        self.update(&rt, version, &ns, &name, obj.clone(), false, &ctx)?;
+                        obj["status"] = status;
+                        self.update(&rt, version, &ns, &name, obj, true, &ctx)?
+                    }
+                    _ => self.update(&rt, version, &ns, &name, obj, false, &ctx)?,
+                }
+            }
+            Write::Replace | Write::ReplaceStatus => {
+                let status_only = how == Write::ReplaceStatus;
+                self.update_parsed(&rt, version, &ns, &name, obj, status_only, &ctx, parsed)?
+            }
+        };
+        Ok(outcome)
+    }
+
     pub fn get(&self, gr: &str, ns: &str, name: &str) -> Option<&Arc<Stored>> {
         self.objects.get(gr)?.get(ns, name)
     }
@@ -980,6 +1087,85 @@ mod tests {
         let bare = Stored::new(&mut bare, 1, ("", "x"), &mut Interned::default());
         assert_eq!(bare.metadata(), None);
         assert_eq!(bare.value(), json!({"kind": "Thing"}));
+    }
+
+    fn config_map(name: &str, data: &str) -> Value {
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "n"}, "data": {"k": data}})
+    }
+
+    #[test]
+    fn submitted_writes_are_the_writes_they_stand_for() {
+        let store = Store::new("admin".into());
+        let batch = vec![
+            config_map("a", "1"),
+            config_map("b", "1"),
+            config_map("a", "2"),
+        ];
+        // Create: the third is a duplicate; the first two are written, the failure names its index.
+        let (i, e) = store
+            .submit_all(Write::Create, batch.clone())
+            .expect_err("a duplicate create fails");
+        assert_eq!((i, e.code()), (2, 409));
+        assert_eq!(store.count("v1", "ConfigMap", Some("n")), 2);
+        // Apply: creates or updates, in order.
+        store.submit_all(Write::Apply, batch).expect("apply");
+        let a = store.get("v1", "ConfigMap", Some("n"), "a").expect("a");
+        assert_eq!(a["data"]["k"], "2");
+        // Replace with a stale resourceVersion is a conflict, with the current one an update.
+        let mut stale = a.clone();
+        stale["metadata"]["resourceVersion"] = json!("1");
+        stale["data"]["k"] = json!("3");
+        let e = store.submit(Write::Replace, stale).expect_err("stale");
+        assert!(e.is_conflict());
+        let mut fresh = a.clone();
+        fresh["data"]["k"] = json!("3");
+        store.submit(Write::Replace, fresh).expect("replace");
+        let now = store.get("v1", "ConfigMap", Some("n"), "a").expect("a");
+        assert_eq!(now["data"]["k"], "3");
+        assert_ne!(
+            now["metadata"]["resourceVersion"],
+            a["metadata"]["resourceVersion"]
+        );
+        // The same content again changes nothing, not even the resourceVersion.
+        store.submit(Write::Replace, now.clone()).expect("no-op");
+        assert_eq!(store.get("v1", "ConfigMap", Some("n"), "a"), Some(now));
+    }
+
+    #[tokio::test]
+    async fn keep_up_waits_for_subscribers_only_while_they_progress() {
+        let store = Store::new("admin".into());
+        // Nobody subscribed: nothing to wait for.
+        store
+            .submit_all(
+                Write::Create,
+                (0..10).map(|i| config_map(&format!("c{i}"), "x")),
+            )
+            .expect("create");
+        assert_eq!(store.backlog(), 0);
+        let mut rx = store.subscribe();
+        store
+            .submit_all(
+                Write::Create,
+                (0..10).map(|i| config_map(&format!("d{i}"), "x")),
+            )
+            .expect("create");
+        assert_eq!(store.backlog(), 10);
+        // Within the limit: no wait. Over it, with a subscriber that never reads: a short stall.
+        let started = tokio::time::Instant::now();
+        store.keep_up(10).await;
+        assert!(started.elapsed() < std::time::Duration::from_millis(200));
+        store.keep_up(5).await;
+        assert!(started.elapsed() >= std::time::Duration::from_millis(250));
+        // A subscriber that reads: keep_up returns once it is within the limit.
+        let reader = tokio::spawn(async move {
+            for _ in 0..10 {
+                rx.recv().await.expect("event");
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        });
+        store.keep_up(2).await;
+        assert!(store.backlog() <= 2);
+        reader.await.expect("reader");
     }
 
     fn stored(ns: &str, name: &str, rv: u64, interned: &mut Interned) -> Arc<Stored> {
