@@ -255,6 +255,17 @@ fn matches(view: &View, q: &ListQuery, s: &Stored) -> bool {
     if q.labels.is_empty() && q.fields.is_empty() {
         return true;
     }
+    // Parse only the objects that mention what the selectors' `key=value` requirements want.
+    // Not for the events.k8s.io view, whose fields are computed from the stored core Event.
+    if !view.is_alias()
+        && !q
+            .labels
+            .needles()
+            .chain(q.fields.needles())
+            .all(|n| s.mentions(n))
+    {
+        return false;
+    }
     let value = s.value();
     let probe = if view.is_alias() {
         crate::view::event_to_new(&value)

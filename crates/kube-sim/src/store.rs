@@ -192,9 +192,12 @@ impl Stored {
             .and_then(|m| m.metadata)
     }
 
-    /// Does the serialised object contain this text? A cheap pre-filter before parsing it.
+    /// Does the serialised object (its apiVersion and kind too) contain this text? A cheap
+    /// pre-filter before parsing it.
     pub fn mentions(&self, needle: &str) -> bool {
+        let type_meta = [&self.api_version, &self.kind];
         memchr::memmem::find(&self.json, needle.as_bytes()).is_some()
+            || type_meta.into_iter().flatten().any(|s| s.contains(needle))
     }
 
     pub fn namespace(&self) -> &str {
@@ -1081,7 +1084,8 @@ mod tests {
             parsed,
             json!({"metadata": {"name": "a", "namespace": "n"}, "type": "Opaque"})
         );
-        assert!(s.mentions("Opaque") && !s.mentions("Secret"));
+        assert!(s.mentions("Opaque") && s.mentions("Secret") && s.mentions("v1"));
+        assert!(!s.mentions("ConfigMap") && !s.mentions("\"b\""));
         assert_eq!(s.metadata(), Some(json!({"name": "a", "namespace": "n"})));
         let mut bare = json!({"kind": "Thing"});
         let bare = Stored::new(&mut bare, 1, ("", "x"), &mut Interned::default());
