@@ -50,6 +50,9 @@ sandbox_mem() { awk '/^VmRSS:/ {r=$2} /^VmHWM:/ {h=$2} END {printf "%d MiB RSS, 
 
 printf '%s\n' "sandbox --scenario scale --scale $n"
 printf '  %-44s %s s\n' "start (launch to ready)" "$start_s"
+# CPU (user + system) the sandbox used to get there: the figure to compare on a shared machine.
+start_cpu="$(awk -v hz="$(getconf CLK_TCK)" '{ printf "%.1f", ($14 + $15) / hz }' "/proc/$sandbox_pid/stat")"
+printf '  %-44s %s s\n' "start CPU time (user + system)" "$start_cpu"
 printf '  %-44s %s\n' "memory after start" "$(sandbox_mem)"
 
 lines() { wc -l <"$log" | tr -d ' '; }

@@ -1,12 +1,18 @@
 //! Scale benchmark of the sandbox itself (issue 16): how long `sandbox --scenario scale --scale N` takes
-//! to start (load the objects, let the simulated ESO reconcile every ExternalSecret), how much memory the
-//! simulated cluster holds per ExternalSecret, and what a 500-item LIST page costs its API server, at the
-//! start of a LIST and at its end (a page must cost its own size, not the cluster's).
+//! to start (load the objects, let the simulated ESO reconcile every ExternalSecret) in wall and CPU
+//! time (CPU is the figure to compare on a shared machine), how much memory the simulated cluster
+//! holds per ExternalSecret and per stored object next to the size of its JSON, and what a 500-item
+//! LIST page costs its API server, at the start of a LIST and at its end (a page must cost its own
+//! size, not the cluster's).
 //!
 //! A plain `main` (harness = false), printing figures rather than passing or failing on time:
 //!
 //!   SANDBOX_SCALE=30000 cargo bench -p eso-sandbox --bench sandbox_scale
 //!   SANDBOX_SCALE=100000 cargo bench -p eso-sandbox --bench sandbox_scale
+//!   SANDBOX_SCALE=100000 SANDBOX_SCALE_PAGES=0 cargo bench ...    # the start only
+//!
+//! Server time per page, without the client's share: run with KUBE_SIM_REQUEST_LOG=FILE (one JSON
+//! line per request, with its server micros).
 //!
 //! Unoptimised builds (`cargo test --all-targets` runs this file too) default to 500 ExternalSecrets.
 //! It exits non-zero only when the sandbox does not start or a LIST does not return every object.
@@ -38,6 +44,25 @@ fn memory_kib() -> (u64, u64) {
             .unwrap_or(0)
     };
     (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// CPU time (user + system) this process has used so far, in seconds.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The fields after the command name (which is in parentheses and may hold spaces).
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the line, 11 and 12 after the name; 100 ticks/s on Linux.
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 fn mib(kib: u64) -> f64 {
@@ -133,6 +158,7 @@ async fn run() -> Result<bool, String> {
     .await
     .map_err(|e| format!("the sandbox did not start: {e:#}"))?;
     let start_time = started.elapsed();
+    let start_cpu = cpu_seconds();
     let (rss_after, hwm_after) = memory_kib();
     let store = sandbox.api().store();
     let count = |av: &str, kind: &str| store.count(av, kind, None);
@@ -143,7 +169,7 @@ async fn run() -> Result<bool, String> {
     println!("sandbox --scenario scale --scale {n}");
     println!("  objects: {es} ExternalSecrets, {secrets} Secrets, {pods} Pods, {events} Events");
     println!(
-        "  start time:                 {:>8.1} s",
+        "  start time:                 {:>8.1} s wall, {start_cpu:.1} s CPU (user + system)",
         start_time.as_secs_f64()
     );
     println!(
@@ -156,7 +182,18 @@ async fn run() -> Result<bool, String> {
         "  held per 1,000 ExternalSecrets (with their Secrets, Pods, Events): {:.1} MiB",
         mib(rss_after.saturating_sub(rss_before)) * 1000.0 / n.max(1) as f64
     );
+    let (objects, json_bytes) = store.footprint();
+    println!(
+        "  stored: {objects} objects, {:.1} MiB of JSON; RSS per object {:.0} bytes for {:.0} bytes of JSON",
+        json_bytes as f64 / 1048576.0,
+        rss_after.saturating_sub(rss_before) as f64 * 1024.0 / objects.max(1) as f64,
+        json_bytes as f64 / objects.max(1) as f64
+    );
 
+    if std::env::var("SANDBOX_SCALE_PAGES").as_deref() == Ok("0") {
+        sandbox.shutdown().await;
+        return Ok(true);
+    }
     let ca = sandbox.api().ca_pem().ok_or("the sandbox has no CA")?;
     let cert = reqwest::Certificate::from_pem(ca.as_bytes()).map_err(|e| e.to_string())?;
     let client = reqwest::Client::builder()

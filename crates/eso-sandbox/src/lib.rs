@@ -67,6 +67,10 @@ const ROOT_TOKEN: &str = "sandbox-root-token";
 /// `${FOREIGN_CLIENT_CERT_B64}` (ESO's kubernetes provider with `auth.cert`, issue 15).
 pub const CLIENT_CERT_USER: &str = "eso-billing-reader";
 const SETTLE: Duration = Duration::from_secs(60);
+/// How many changes in-process watchers may have yet to receive while the sandbox writes in bulk.
+pub(crate) const KEEP_UP: usize = 4096;
+/// How many scenario objects are written under one lock of the store.
+const LOAD_BATCH: usize = 64;
 
 impl Sandbox {
     pub async fn start(opts: SandboxOptions) -> anyhow::Result<Sandbox> {
@@ -223,15 +227,25 @@ impl Sandbox {
         };
         let store = api.store();
         let install = scenario::objects(scenario::ESO_INSTALL).map_err(anyhow::Error::msg)?;
-        for obj in install.into_iter().chain(objects) {
-            let what = format!(
-                "{} {}",
-                obj["kind"],
-                obj.pointer("/metadata/name").unwrap_or(&Value::Null)
-            );
+        // In batches, each written under one lock, with time between them for the built-in
+        // controllers, which react to every object, to keep up (issue 16).
+        let mut objects = install.into_iter().chain(objects).peekable();
+        while objects.peek().is_some() {
+            let batch: Vec<Value> = objects.by_ref().take(LOAD_BATCH).collect();
+            let what: Vec<String> = batch
+                .iter()
+                .map(|obj| {
+                    format!(
+                        "{} {}",
+                        obj["kind"],
+                        obj.pointer("/metadata/name").unwrap_or(&Value::Null)
+                    )
+                })
+                .collect();
             store
-                .apply(obj)
-                .map_err(|e| anyhow::anyhow!("loading {what}: {e}"))?;
+                .submit_all(kube_sim::Write::Apply, batch)
+                .map_err(|(i, e)| anyhow::anyhow!("loading {}: {e}", what[i]))?;
+            store.keep_up(KEEP_UP).await;
         }
 
         let mut cas = vec![registry.ca_pem()];

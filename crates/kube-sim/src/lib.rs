@@ -29,7 +29,35 @@ mod write;
 pub use faults::{Fault, Faults, HANG, parse_fault};
 pub use handler::REQUEST_LOG_ENV;
 pub use server::ApiServer;
-pub use store::{EventKind, Store, StoreError, WatchEvent};
+pub use store::{EventKind, Store, StoreError, WatchEvent, Write};
+
+/// `value.pointer(pointer)` (RFC 6901), without allocating for a pointer with no escapes:
+/// serde_json's copies every segment, and the simulated controllers read a few fields of every
+/// object they are told about (issue 16).
+pub fn value_at<'a>(value: &'a serde_json::Value, pointer: &str) -> Option<&'a serde_json::Value> {
+    use serde_json::Value;
+    if pointer.contains('~') {
+        return value.pointer(pointer);
+    }
+    if pointer.is_empty() {
+        return Some(value);
+    }
+    pointer
+        .strip_prefix('/')?
+        .split('/')
+        .try_fold(value, |target, token| match target {
+            Value::Object(map) => map.get(token),
+            Value::Array(list) => {
+                // As serde_json reads an index: no sign, no leading zero.
+                let leading_zero = token.starts_with('0') && token.len() != 1;
+                if token.starts_with('+') || leading_zero {
+                    return None;
+                }
+                token.parse::<usize>().ok().and_then(|i| list.get(i))
+            }
+            _ => None,
+        })
+}
 
 /// Which ESO CRDs the simulated cluster serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -59,6 +87,35 @@ impl Default for SimConfig {
             tls: true,
             eso_crds: EsoCrds::V1,
             port: 0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    #[test]
+    fn value_at_reads_as_serde_json_pointer_does() {
+        let v = json!({"a": {"b/c": 1, "d": [10, {"e": "x"}], "~": 2, "": 3}, "0": 4});
+        for p in [
+            "",
+            "/",
+            "/a",
+            "/a/d/0",
+            "/a/d/1/e",
+            "/a/d/01",
+            "/a/d/+1",
+            "/a/d/9",
+            "/a/b~1c",
+            "/a/~0",
+            "/a/",
+            "/0",
+            "a",
+            "/a/d/1/e/f",
+            "/missing",
+        ] {
+            assert_eq!(super::value_at(&v, p), v.pointer(p), "{p}");
         }
     }
 }

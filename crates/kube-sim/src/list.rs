@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::selectors::{FieldSelector, LabelSelector, supported_fields};
 use crate::status::ApiStatus;
-use crate::store::{State, Store, Stored};
+use crate::store::{Entry, Keyed, Objects, State, Store, Stored};
 use crate::table;
 use crate::view::View;
 
@@ -126,17 +126,14 @@ fn decode_continue(token: &str) -> Result<(i64, String), ApiStatus> {
     Ok((rv, start.trim_end_matches('\u{0}').to_string()))
 }
 
-type Key = (String, String);
+/// For every key changed since a resourceVersion, its state then (`None`: it did not exist),
+/// ordered by key.
+type Changed = BTreeMap<Entry, Option<Arc<Stored>>>;
 
 /// What differs at `rv` from the current objects of a type (in one namespace or all): for every key
 /// changed since, its state at `rv` (`None`: it did not exist). Built from the history only, so a
 /// paged LIST at an older resourceVersion costs the changes since, not the size of the type.
-fn changes_since(
-    st: &State,
-    gr: &str,
-    ns: Option<&str>,
-    rv: u64,
-) -> BTreeMap<Key, Option<Arc<Stored>>> {
+fn changes_since(st: &State, gr: &str, ns: Option<&str>, rv: u64) -> Changed {
     let mut out = BTreeMap::new();
     if rv >= st.rv {
         return out;
@@ -147,13 +144,25 @@ fn changes_since(
         if ns.is_some_and(|n| n != change.obj.namespace()) {
             continue;
         }
-        let key = (
-            change.obj.namespace().to_string(),
-            change.obj.name().to_string(),
-        );
-        out.entry(key).or_insert_with(|| change.prev.clone());
+        out.entry(Entry(change.obj.clone()))
+            .or_insert_with(|| change.prev.clone());
     }
     out
+}
+
+/// How many objects of a type (in one namespace or all) there were at the revision `changed`
+/// describes, from the current count: O(changes since), not O(objects).
+fn count_at(objects: &Objects, ns: Option<&str>, changed: &Changed) -> usize {
+    let now = objects.count(ns);
+    changed.iter().fold(now, |n, (entry, then)| {
+        let (k_ns, k_name) = entry.key();
+        let exists_now = objects.get(k_ns, k_name).is_some();
+        match (then.is_some(), exists_now) {
+            (true, false) => n + 1,
+            (false, true) => n.saturating_sub(1),
+            _ => n,
+        }
+    })
 }
 
 /// The objects of a type at some resourceVersion, in key order from a lower bound: the current
@@ -161,26 +170,26 @@ fn changes_since(
 /// revision), so a page costs its own size.
 struct AtRevision<'a, C, O>
 where
-    C: Iterator<Item = (&'a Key, &'a Arc<Stored>)>,
-    O: Iterator<Item = (&'a Key, &'a Option<Arc<Stored>>)>,
+    C: Iterator<Item = &'a Arc<Stored>>,
+    O: Iterator<Item = (&'a Entry, &'a Option<Arc<Stored>>)>,
 {
     current: std::iter::Peekable<C>,
     overlay: std::iter::Peekable<O>,
-    changed: &'a BTreeMap<Key, Option<Arc<Stored>>>,
+    changed: &'a Changed,
 }
 
 impl<'a, C, O> Iterator for AtRevision<'a, C, O>
 where
-    C: Iterator<Item = (&'a Key, &'a Arc<Stored>)>,
-    O: Iterator<Item = (&'a Key, &'a Option<Arc<Stored>>)>,
+    C: Iterator<Item = &'a Arc<Stored>>,
+    O: Iterator<Item = (&'a Entry, &'a Option<Arc<Stored>>)>,
 {
-    type Item = (&'a Key, &'a Arc<Stored>);
+    type Item = &'a Arc<Stored>;
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
             // Current objects whose key changed since are replaced by the overlay's state.
-            while let Some((k, _)) = self.current.peek() {
-                if self.changed.contains_key(*k) {
+            while let Some(s) = self.current.peek() {
+                if !self.changed.is_empty() && self.changed.contains_key(&s.key() as &dyn Keyed) {
                     self.current.next();
                 } else {
                     break;
@@ -190,15 +199,47 @@ where
                 (None, None) => return None,
                 (Some(_), None) => false,
                 (None, Some(_)) => true,
-                (Some((ck, _)), Some((ok, _))) => ok < ck,
+                (Some(c), Some((o, _))) => o.key() < c.key(),
             };
             if !take_overlay {
                 return self.current.next();
             }
-            if let Some((k, Some(s))) = self.overlay.next() {
-                return Some((k, s));
+            if let Some((_, Some(s))) = self.overlay.next() {
+                return Some(s);
             }
         }
+    }
+}
+
+/// The objects of a type (in one namespace or all) at the revision `changed` describes, in key
+/// order, from the start or after a key.
+fn at_revision<'a>(
+    objects: &'a Objects,
+    changed: &'a Changed,
+    ns: Option<&'a str>,
+    after: Option<(&'a str, &'a str)>,
+) -> impl Iterator<Item = &'a Arc<Stored>> + 'a {
+    let in_ns = move |k: (&str, &str)| ns.is_none_or(|ns| k.0 == ns);
+    let (start, after) = match after {
+        Some(key) => (key, true),
+        None => ((ns.unwrap_or(""), ""), false),
+    };
+    let lower = &start as &dyn Keyed;
+    let lower = if after {
+        Bound::Excluded(lower)
+    } else {
+        Bound::Included(lower)
+    };
+    AtRevision {
+        current: objects
+            .from(start, after)
+            .take_while(move |s| in_ns(s.key()))
+            .peekable(),
+        overlay: changed
+            .range::<dyn Keyed, _>((lower, Bound::Unbounded))
+            .take_while(move |(k, _)| in_ns(k.key()))
+            .peekable(),
+        changed,
     }
 }
 
@@ -213,6 +254,17 @@ pub struct Page {
 fn matches(view: &View, q: &ListQuery, s: &Stored) -> bool {
     if q.labels.is_empty() && q.fields.is_empty() {
         return true;
+    }
+    // Parse only the objects that mention what the selectors' `key=value` requirements want.
+    // Not for the events.k8s.io view, whose fields are computed from the stored core Event.
+    if !view.is_alias()
+        && !q
+            .labels
+            .needles()
+            .chain(q.fields.needles())
+            .all(|n| s.mentions(n))
+    {
+        return false;
     }
     let value = s.value();
     let probe = if view.is_alias() {
@@ -283,25 +335,11 @@ pub async fn page(
         _ => (ns.unwrap_or("").to_string(), s),
     });
     let changed = changes_since(&st, &gr, ns, at);
-    let empty = BTreeMap::new();
+    let empty = Objects::default();
     let map = st.objects.get(&gr).unwrap_or(&empty);
-    let lower = match (&start_key, ns) {
-        (Some(k), _) => Bound::Excluded(k.clone()),
-        (None, Some(n)) => Bound::Included((n.to_string(), String::new())),
-        (None, None) => Bound::Unbounded,
-    };
-    let in_ns = |k: &Key| ns.is_none_or(|ns| k.0 == ns);
-    let mut range = AtRevision {
-        current: map
-            .range((lower.clone(), Bound::Unbounded))
-            .take_while(|(k, _)| in_ns(k))
-            .peekable(),
-        overlay: changed
-            .range((lower, Bound::Unbounded))
-            .take_while(|(k, _)| in_ns(k))
-            .peekable(),
-        changed: &changed,
-    };
+    let after = start_key
+        .as_ref()
+        .map(|(n, name)| (n.as_str(), name.as_str()));
     let selectors = !q.labels.is_empty() || !q.fields.is_empty();
     // `resourceVersion=0` is served from the watch cache, which (kube-apiserver 1.32, without the
     // 1.33 ListFromCacheSnapshot gate) ignores `limit`: everything in one answer, no `continue`.
@@ -310,25 +348,46 @@ pub async fn page(
         _ => q.limit.unwrap_or(usize::MAX),
     };
     let mut items = vec![];
-    let mut remaining = 0usize;
-    let mut last_key = None;
-    for (key, s) in range.by_ref() {
+    let mut more = false;
+    for s in at_revision(map, &changed, ns, after) {
         if !matches(view, q, s) {
             continue;
         }
         if items.len() >= limit {
-            remaining = 1;
+            more = true;
             break;
         }
-        last_key = Some(key.clone());
         items.push(s.clone());
     }
-    // remainingItemCount is only reported without selectors (as the real server does), so only then count.
-    if remaining > 0 && !selectors {
-        remaining += range.count();
+    let last_key = items
+        .last()
+        .map(|s| (s.namespace().to_string(), s.name().to_string()));
+    // remainingItemCount is only reported without selectors (as the real server does), and then
+    // every object counts: what is left is the type's count at that revision less the items up
+    // to this page's end, which the store remembered when the previous page was served (they are
+    // counted when it did not, as for a continue token no page ended with).
+    let mut remaining = 0usize;
+    if more && !selectors {
+        let before = match &start_key {
+            None => Some(0),
+            Some((n, name)) => store.list_position(&gr, ns, at, n, name),
+        };
+        let end = last_key
+            .as_ref()
+            .map(|(n, name)| (n.as_str(), name.as_str()));
+        let seen = match before {
+            Some(before) => before + items.len(),
+            None => at_revision(map, &changed, ns, None)
+                .take_while(|s| Some(s.key()) <= end)
+                .count(),
+        };
+        remaining = count_at(map, ns, &changed).saturating_sub(seen).max(1);
+        if let Some((n, name)) = end {
+            store.remember_list_position(&gr, ns, at, n, name, seen);
+        }
     }
-    let next = (remaining > 0).then(|| {
-        let (n, name) = last_key.unwrap_or_default();
+    let next = more.then(|| {
+        let (n, name) = last_key.clone().unwrap_or_default();
         let start = if ns.is_none() && view.rt.namespaced {
             format!("{n}/{name}")
         } else {
@@ -336,7 +395,7 @@ pub async fn page(
         };
         encode_continue(at as i64, &start)
     });
-    let remaining = (remaining > 0 && !selectors).then_some(remaining);
+    let remaining = (more && !selectors).then_some(remaining);
     Ok(Page {
         items,
         rv: at,
@@ -364,10 +423,7 @@ fn list_metadata(view: &View, page: &Page, force_continue: bool) -> Value {
 }
 
 pub(crate) fn partial_metadata(s: &Stored) -> Value {
-    let metadata = match s.value() {
-        Value::Object(mut m) => m.remove("metadata"),
-        _ => None,
-    };
+    let metadata = s.metadata();
     json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
            "metadata": metadata.unwrap_or(json!({}))})
 }
@@ -423,7 +479,7 @@ pub fn render(view: &View, page: &Page, fmt: &Format) -> Vec<u8> {
 }
 
 fn render_json(view: &View, page: &Page) -> Vec<u8> {
-    let per_item = page.items.first().map_or(0, |s| s.tail.len() + 64);
+    let per_item = page.items.first().map_or(0, |s| s.json_len() + 64);
     let mut out = Vec::with_capacity(256 + per_item * page.items.len());
     let av = json!(view.api_version()).to_string();
     let list_kind = json!(view.rt.list_kind).to_string();
@@ -460,7 +516,7 @@ pub fn render_one(view: &View, s: &Stored, fmt: &Format) -> Vec<u8> {
         }
         Format::Metadata => serde_json::to_vec(&partial_metadata(s)).unwrap_or_default(),
         Format::Json => {
-            let mut out = Vec::with_capacity(s.tail.len() + 64);
+            let mut out = Vec::with_capacity(s.json_len() + 64);
             view.write_object(s, &mut out, true);
             out
         }

@@ -3,10 +3,10 @@
 //! resource version" once it has been dropped), and the in-process API other crates use to load
 //! scenarios and play controllers with the same semantics as the HTTP API.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
+use std::ops::Bound;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use bytes::Bytes;
 use serde_json::Value;
 use tokio::sync::broadcast;
 
@@ -80,23 +80,40 @@ impl From<ApiStatus> for StoreError {
 /// thousands of objects is a byte copy rather than a re-serialisation, and an object costs about
 /// its size on the wire instead of a `serde_json::Value` tree several times larger (issue 16).
 /// Readers that need fields parse it with [`Stored::value`]; namespace and name are kept apart
-/// because every index and watch filter reads them.
+/// because every index and watch filter reads them. The strings many objects share (apiVersion,
+/// kind, namespace) are interned, so an object's own allocations are its JSON, its name and itself.
 #[derive(Debug)]
 pub struct Stored {
-    /// The serialised object without its `apiVersion` and `kind` keys, starting after the opening `{`.
-    pub tail: Bytes,
+    /// The serialised object without its `apiVersion` and `kind` keys: a JSON object, `{...}`.
+    json: Box<[u8]>,
     pub rv: u64,
-    api_version: Option<Box<str>>,
-    kind: Option<Box<str>>,
-    namespace: Box<str>,
+    api_version: Option<Arc<str>>,
+    kind: Option<Arc<str>>,
+    namespace: Arc<str>,
     name: Box<str>,
 }
 
+/// The strings that many stored objects share, each allocated once.
+#[derive(Debug, Default)]
+pub struct Interned(std::collections::HashSet<Arc<str>>);
+
+impl Interned {
+    pub fn get(&mut self, s: &str) -> Arc<str> {
+        if let Some(known) = self.0.get(s) {
+            return known.clone();
+        }
+        let new: Arc<str> = s.into();
+        self.0.insert(new.clone());
+        new
+    }
+}
+
 impl Stored {
-    /// Serialise `value` (left as it was) into a stored object.
-    pub fn new(value: &mut Value, rv: u64) -> Self {
-        let mut tail = Vec::new();
-        let mut type_meta: [Option<Box<str>>; 2] = [None, None];
+    /// Serialise `value` (left as it was) into a stored object, to be indexed at `key`
+    /// (namespace, name: what its metadata says, but a write decides).
+    pub fn new(value: &mut Value, rv: u64, key: (&str, &str), interned: &mut Interned) -> Self {
+        let mut json = Vec::new();
+        let mut type_meta: [Option<Arc<str>>; 2] = [None, None];
         if let Some(map) = value.as_object_mut() {
             // Only string apiVersion/kind are kept apart (anything else stays in the bytes).
             let mut taken = [None, None];
@@ -105,37 +122,26 @@ impl Stored {
                     *slot = map.remove(key);
                 }
             }
-            tail = serde_json::to_vec(map).unwrap_or_else(|_| b"{}".to_vec());
+            json = serde_json::to_vec(map).unwrap_or_else(|_| b"{}".to_vec());
             for ((slot, key), v) in type_meta.iter_mut().zip(["apiVersion", "kind"]).zip(taken) {
                 if let Some(Value::String(s)) = v {
-                    *slot = Some(s.as_str().into());
+                    *slot = Some(interned.get(&s));
                     map.insert(key.into(), Value::String(s));
                 }
             }
         }
+        if json.len() < 2 {
+            json = b"{}".to_vec();
+        }
         let [api_version, kind] = type_meta;
-        let s = |p: &str| -> Box<str> {
-            value
-                .pointer(p)
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .into()
-        };
-        let (namespace, name) = (s("/metadata/namespace"), s("/metadata/name"));
-        let tail = if tail.len() > 1 {
-            // Kept for the object's life: no spare capacity from the serialiser's growth.
-            tail.shrink_to_fit();
-            Bytes::from(tail).slice(1..)
-        } else {
-            Bytes::from_static(b"}")
-        };
         Self {
-            tail,
+            // Kept for the object's life: no spare capacity from the serialiser's growth.
+            json: json.into_boxed_slice(),
             rv,
             api_version,
             kind,
-            namespace,
-            name,
+            namespace: interned.get(key.0),
+            name: key.1.into(),
         }
     }
 
@@ -147,19 +153,22 @@ impl Stored {
             out.extend_from_slice(Value::from(av).to_string().as_bytes());
             out.extend_from_slice(b",\"kind\":");
             out.extend_from_slice(Value::from(kind).to_string().as_bytes());
-            if self.tail.as_ref() != b"}" {
+            if self.json.len() > 2 {
                 out.push(b',');
             }
         }
-        out.extend_from_slice(&self.tail);
+        out.extend_from_slice(&self.json[1..]);
+    }
+
+    /// The size of the object's JSON without apiVersion and kind.
+    pub fn json_len(&self) -> usize {
+        self.json.len()
     }
 
     /// The whole object as it was stored (with its own apiVersion and kind), parsed from the bytes.
     pub fn value(&self) -> Value {
-        let mut bytes = Vec::with_capacity(self.tail.len() + 1);
-        self.write_json(&mut bytes, None);
-        let mut v: Value =
-            serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::Object(Default::default()));
+        let mut v: Value = serde_json::from_slice(&self.json)
+            .unwrap_or_else(|_| Value::Object(Default::default()));
         if let Some(map) = v.as_object_mut() {
             if let Some(av) = &self.api_version {
                 map.insert("apiVersion".into(), Value::from(av.as_ref()));
@@ -171,9 +180,24 @@ impl Stored {
         v
     }
 
-    /// Does the serialised object contain this text? A cheap pre-filter before parsing it.
+    /// Only the object's `metadata`, parsed without building the rest (a PartialObjectMetadata
+    /// LIST reads 500 of them per page).
+    pub fn metadata(&self) -> Option<Value> {
+        #[derive(serde::Deserialize)]
+        struct Metadata {
+            metadata: Option<Value>,
+        }
+        serde_json::from_slice::<Metadata>(&self.json)
+            .ok()
+            .and_then(|m| m.metadata)
+    }
+
+    /// Does the serialised object (its apiVersion and kind too) contain this text? A cheap
+    /// pre-filter before parsing it.
     pub fn mentions(&self, needle: &str) -> bool {
-        memchr::memmem::find(&self.tail, needle.as_bytes()).is_some()
+        let type_meta = [&self.api_version, &self.kind];
+        memchr::memmem::find(&self.json, needle.as_bytes()).is_some()
+            || type_meta.into_iter().flatten().any(|s| s.contains(needle))
     }
 
     pub fn namespace(&self) -> &str {
@@ -182,6 +206,148 @@ impl Stored {
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// (namespace, name): where the object sorts in its type's index.
+    pub fn key(&self) -> (&str, &str) {
+        (&self.namespace, &self.name)
+    }
+}
+
+/// Something with an index key: a stored object, or a (namespace, name) looked up.
+pub trait Keyed {
+    fn key(&self) -> (&str, &str);
+}
+
+impl Keyed for (&str, &str) {
+    fn key(&self) -> (&str, &str) {
+        *self
+    }
+}
+
+impl PartialEq for dyn Keyed + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+impl Eq for dyn Keyed + '_ {}
+impl PartialOrd for dyn Keyed + '_ {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for dyn Keyed + '_ {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key().cmp(&other.key())
+    }
+}
+
+/// An index entry: a stored object, ordered by its own (namespace, name).
+#[derive(Debug, Clone)]
+pub struct Entry(pub Arc<Stored>);
+
+impl Keyed for Entry {
+    fn key(&self) -> (&str, &str) {
+        self.0.key()
+    }
+}
+impl PartialEq for Entry {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+impl Eq for Entry {}
+impl PartialOrd for Entry {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Entry {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key().cmp(&other.key())
+    }
+}
+impl<'a> std::borrow::Borrow<dyn Keyed + 'a> for Entry {
+    fn borrow(&self) -> &(dyn Keyed + 'a) {
+        self
+    }
+}
+
+/// One type's objects in key order, (namespace, name), as etcd's range reads its keys: a page
+/// seeks to where the previous one ended and reads only its own items. Each object is held once
+/// and its key read from it, so the index costs a pointer per object.
+#[derive(Debug, Default)]
+pub struct Objects {
+    entries: std::collections::BTreeSet<Entry>,
+    /// How many objects each namespace holds, so a LIST can say how many remain without
+    /// counting them.
+    per_namespace: HashMap<Arc<str>, usize>,
+}
+
+impl Objects {
+    pub fn get(&self, ns: &str, name: &str) -> Option<&Arc<Stored>> {
+        self.entries.get(&(ns, name) as &dyn Keyed).map(|e| &e.0)
+    }
+
+    /// Insert or replace the object at its key; the one it replaced.
+    pub fn insert(&mut self, stored: Arc<Stored>) -> Option<Arc<Stored>> {
+        let ns = stored.namespace.clone();
+        let old = self.entries.replace(Entry(stored)).map(|e| e.0);
+        if old.is_none() {
+            *self.per_namespace.entry(ns).or_default() += 1;
+        }
+        old
+    }
+
+    pub fn remove(&mut self, ns: &str, name: &str) -> Option<Arc<Stored>> {
+        let old = self.entries.take(&(ns, name) as &dyn Keyed).map(|e| e.0);
+        if old.is_some()
+            && let Some(n) = self.per_namespace.get_mut(ns)
+        {
+            *n -= 1;
+            if *n == 0 {
+                self.per_namespace.remove(ns);
+            }
+        }
+        old
+    }
+
+    /// How many objects there are, in one namespace or in all.
+    pub fn count(&self, ns: Option<&str>) -> usize {
+        match ns {
+            Some(ns) => self.per_namespace.get(ns).copied().unwrap_or(0),
+            None => self.entries.len(),
+        }
+    }
+
+    /// The objects from a key on (`after`: excluding it), in key order.
+    pub fn from(
+        &self,
+        start: (&str, &str),
+        after: bool,
+    ) -> impl Iterator<Item = &Arc<Stored>> + '_ {
+        let start = &start as &dyn Keyed;
+        let lower = if after {
+            Bound::Excluded(start)
+        } else {
+            Bound::Included(start)
+        };
+        self.entries
+            .range::<dyn Keyed, _>((lower, Bound::Unbounded))
+            .map(|e| &e.0)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Stored>> + '_ {
+        self.entries.iter().map(|e| &e.0)
+    }
+
+    /// Replace objects in place, keys unchanged (`edit` answers `None` to keep one as it is).
+    fn replace_all(&mut self, mut edit: impl FnMut(&Arc<Stored>) -> Option<Arc<Stored>>) {
+        let entries = std::mem::take(&mut self.entries);
+        self.entries = entries
+            .into_iter()
+            .map(|e| Entry(edit(&e.0).unwrap_or(e.0)))
+            .collect();
     }
 }
 
@@ -200,7 +366,9 @@ pub struct Change {
 pub struct State {
     pub rv: u64,
     pub registry: Registry,
-    pub objects: HashMap<String, BTreeMap<(String, String), Arc<Stored>>>,
+    pub objects: HashMap<String, Objects>,
+    /// apiVersions, kinds and namespaces of stored objects.
+    pub interned: Interned,
     pub history: VecDeque<Arc<Change>>,
     /// The newest resourceVersion whose change was dropped from history (0 = nothing dropped).
     pub compacted: u64,
@@ -209,12 +377,47 @@ pub struct State {
     pub authn: Authenticator,
 }
 
+/// Where paged LISTs stand: for the last item of a page served (type, namespace scope,
+/// resourceVersion, its key), how many items the LIST had served up to it, so that the next
+/// page can say how many remain without counting them (issue 16). A few thousand are kept.
+#[derive(Default)]
+struct ListPositions {
+    at: HashMap<(String, Option<String>, u64, String, String), usize>,
+    order: VecDeque<(String, Option<String>, u64, String, String)>,
+}
+
+const LIST_POSITIONS: usize = 4096;
+
 struct Inner {
+    /// See [`ListPositions`].
+    list_positions: std::sync::Mutex<ListPositions>,
     state: RwLock<State>,
     logs: crate::logs::PodLogs,
     /// Whether every authenticated user may create TokenReviews (kube-sim's default, see
     /// `auth`), or only those bound to `system:auth-delegator`, as on a real cluster.
     strict_token_review: std::sync::atomic::AtomicBool,
+}
+
+/// An in-process write (see [`Store::submit`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Write {
+    Create,
+    Apply,
+    Replace,
+    ReplaceStatus,
+}
+
+/// What an in-process write stored, and whether it was asked for as an events.k8s.io/v1 Event.
+struct Written {
+    outcome: crate::write::Outcome,
+    alias: bool,
+}
+
+impl Written {
+    fn into_value(self) -> Value {
+        let v = self.outcome.value();
+        if self.alias { event_to_new(&v) } else { v }
+    }
 }
 
 /// events.k8s.io/v1 Events are a view of core/v1 Events: in-process callers may use either.
@@ -242,6 +445,7 @@ impl Store {
             rv: 1,
             registry: Registry::with_builtins(),
             objects: HashMap::new(),
+            interned: Interned::default(),
             history: VecDeque::new(),
             compacted: 0,
             changes,
@@ -250,6 +454,7 @@ impl Store {
         };
         Self {
             inner: Arc::new(Inner {
+                list_positions: Default::default(),
                 state: RwLock::new(state),
                 logs: crate::logs::PodLogs::default(),
                 strict_token_review: std::sync::atomic::AtomicBool::new(false),
@@ -289,6 +494,57 @@ impl Store {
     /// The Authenticator shared by the HTTP path and `issue_token`, so both mint identical tokens.
     pub fn authenticator(&self) -> Authenticator {
         self.read().authn.clone()
+    }
+
+    /// How many items a paged LIST of `gr` (in `ns` or all) at `rv` had served up to and
+    /// including the object (`item_ns`, `item_name`), if a page that ended there was served.
+    pub(crate) fn list_position(
+        &self,
+        gr: &str,
+        ns: Option<&str>,
+        rv: u64,
+        item_ns: &str,
+        item_name: &str,
+    ) -> Option<usize> {
+        let key = (
+            gr.to_string(),
+            ns.map(str::to_string),
+            rv,
+            item_ns.to_string(),
+            item_name.to_string(),
+        );
+        let positions = self.inner.list_positions.lock().ok()?;
+        positions.at.get(&key).copied()
+    }
+
+    /// Remember where a page of a paged LIST ended (see [`Store::list_position`]).
+    pub(crate) fn remember_list_position(
+        &self,
+        gr: &str,
+        ns: Option<&str>,
+        rv: u64,
+        item_ns: &str,
+        item_name: &str,
+        served: usize,
+    ) {
+        let key = (
+            gr.to_string(),
+            ns.map(str::to_string),
+            rv,
+            item_ns.to_string(),
+            item_name.to_string(),
+        );
+        let Ok(mut positions) = self.inner.list_positions.lock() else {
+            return;
+        };
+        if positions.at.insert(key.clone(), served).is_none() {
+            positions.order.push_back(key);
+        }
+        while positions.order.len() > LIST_POSITIONS {
+            if let Some(old) = positions.order.pop_front() {
+                positions.at.remove(&old);
+            }
+        }
     }
 
     /// The current (newest) resourceVersion.
@@ -343,46 +599,68 @@ impl Store {
     /// Create an object. Unlike an HTTP POST a given `status` is kept and a missing namespace is created,
     /// which is what scenario loading wants.
     pub fn create(&self, obj: Value) -> Result<Value, StoreError> {
-        if let Some(core) = as_core_event(&obj) {
-            return self.create(core).map(|v| event_to_new(&v));
-        }
-        let (av, kind, ns, _) = Self::identify(&obj)?;
-        let (rt, version) = self.resolve(&av, &kind)?;
-        let ns = Self::namespace_for(&rt, &ns);
-        let mut st = self.write();
-        let ctx = crate::write::Ctx::in_process();
-        let out = st.create(&rt, &version, &ns, obj, &ctx)?;
-        drop(st);
-        Ok(out.value())
+        self.write_op(Write::Create, obj).map(Written::into_value)
     }
 
     /// Create, or replace spec/metadata of the existing object keeping its status (a given status is written too).
     pub fn apply(&self, obj: Value) -> Result<Value, StoreError> {
-        if let Some(core) = as_core_event(&obj) {
-            return self.apply(core).map(|v| event_to_new(&v));
-        }
-        let (av, kind, ns, name) = Self::identify(&obj)?;
-        let (rt, version) = self.resolve(&av, &kind)?;
-        let ns = Self::namespace_for(&rt, &ns);
+        self.write_op(Write::Apply, obj).map(Written::into_value)
+    }
+
+    /// [`Store::create`], [`Store::apply`], [`Store::replace`] or [`Store::replace_status`]
+    /// without handing the object back, so that no copy of it is made: for the writers that do
+    /// not read the answer (scenario loading, the simulated controllers; issue 16).
+    pub fn submit(&self, how: Write, obj: Value) -> Result<(), StoreError> {
+        self.write_op(how, obj).map(drop)
+    }
+
+    /// [`Store::submit`] for many objects under one lock (scenario loading: 300,000 objects
+    /// written one lock at a time would hand the lock back and forth with the simulated
+    /// controllers that react to them). Stops at the first failure: its index and error.
+    pub fn submit_all(
+        &self,
+        how: Write,
+        objects: impl IntoIterator<Item = Value>,
+    ) -> Result<(), (usize, StoreError)> {
         let mut st = self.write();
-        let ctx = crate::write::Ctx::in_process();
-        if st.get(&rt.gr(), &ns, &name).is_none() {
-            let out = st.create(&rt, &version, &ns, obj, &ctx)?;
-            drop(st);
-            return Ok(out.value());
+        for (i, obj) in objects.into_iter().enumerate() {
+            let obj = as_core_event(&obj).unwrap_or(obj);
+            st.write_one(how, obj, None).map_err(|e| (i, e))?;
         }
-        let status = obj.get("status").cloned();
-        let mut obj = obj;
-        if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
-            meta.remove("resourceVersion");
+        Ok(())
+    }
+
+    fn write_op(&self, how: Write, obj: Value) -> Result<Written, StoreError> {
+        if let Some(core) = as_core_event(&obj) {
+            return self
+                .write_op(how, core)
+                .map(|w| Written { alias: true, ..w });
         }
-        let mut out = st.update(&rt, &version, &ns, &name, obj.clone(), false, &ctx)?;
-        if let (Some(status), true) = (status, rt.has_status()) {
-            obj["status"] = status;
-            out = st.update(&rt, &version, &ns, &name, obj, true, &ctx)?;
-        }
-        drop(st);
-        Ok(out.value())
+        // An update reads the stored object: parse it before taking the lock, so that the
+        // simulated controllers' writes (every pod's status, every ExternalSecret's) hold it
+        // for less time (issue 16).
+        let parsed = match how {
+            Write::Replace | Write::ReplaceStatus => {
+                let (av, kind, ns, name) = Self::identify(&obj)?;
+                let stored = {
+                    let st = self.read();
+                    st.registry.by_kind(&av, &kind).and_then(|rt| {
+                        let ns = Self::namespace_for(&rt, &ns);
+                        st.get(&rt.gr(), &ns, &name).cloned()
+                    })
+                };
+                stored.map(|s| {
+                    let value = s.value();
+                    (s, value)
+                })
+            }
+            Write::Create | Write::Apply => None,
+        };
+        let outcome = self.write().write_one(how, obj, parsed)?;
+        Ok(Written {
+            outcome,
+            alias: false,
+        })
     }
 
     pub fn get(
@@ -397,11 +675,12 @@ impl Store {
                 .get("v1", kind, namespace, name)
                 .map(|v| event_to_new(&v));
         }
-        let (rt, _) = self.resolve(api_version, kind).ok()?;
-        let ns = Self::namespace_for(&rt, namespace.unwrap_or(""));
-        let st = self.read();
-        let stored = st.get(&rt.gr(), &ns, name)?.clone();
-        drop(st);
+        let stored = {
+            let st = self.read();
+            let rt = st.registry.by_kind(api_version, kind)?;
+            let ns = Self::namespace_for(&rt, namespace.unwrap_or(""));
+            st.get(&rt.gr(), &ns, name)?.clone()
+        };
         let mut v = stored.value();
         v["apiVersion"] = Value::from(api_version);
         Some(v)
@@ -487,6 +766,16 @@ impl Store {
             .collect()
     }
 
+    /// How many objects are stored, of every type, and the size of their JSON (without
+    /// apiVersion and kind, which are kept apart): what memory per object is measured against.
+    pub fn footprint(&self) -> (usize, usize) {
+        let st = self.read();
+        st.objects
+            .values()
+            .flat_map(Objects::iter)
+            .fold((0, 0), |(n, bytes), s| (n + 1, bytes + s.json_len()))
+    }
+
     /// How many objects of the type are stored (in one namespace or all).
     pub fn count(&self, api_version: &str, kind: &str, namespace: Option<&str>) -> usize {
         let api_version = if is_new_event(api_version, kind) {
@@ -497,31 +786,21 @@ impl Store {
         let Ok((rt, _)) = self.resolve(api_version, kind) else {
             return 0;
         };
-        self.read().iter(&rt.gr(), namespace).count()
+        self.read()
+            .objects
+            .get(&rt.gr())
+            .map_or(0, |objects| objects.count(namespace))
     }
 
     /// PUT: status ignored (for kinds with a status subresource); 409 Conflict on a stale resourceVersion.
     pub fn replace(&self, obj: Value) -> Result<Value, StoreError> {
-        self.replace_inner(obj, false)
+        self.write_op(Write::Replace, obj).map(Written::into_value)
     }
 
     /// PUT /status: only the status is taken.
     pub fn replace_status(&self, obj: Value) -> Result<Value, StoreError> {
-        self.replace_inner(obj, true)
-    }
-
-    fn replace_inner(&self, obj: Value, status: bool) -> Result<Value, StoreError> {
-        if let Some(core) = as_core_event(&obj) {
-            return self.replace_inner(core, status).map(|v| event_to_new(&v));
-        }
-        let (av, kind, ns, name) = Self::identify(&obj)?;
-        let (rt, version) = self.resolve(&av, &kind)?;
-        let ns = Self::namespace_for(&rt, &ns);
-        let mut st = self.write();
-        let ctx = crate::write::Ctx::in_process();
-        let out = st.update(&rt, &version, &ns, &name, obj, status, &ctx)?;
-        drop(st);
-        Ok(out.value())
+        self.write_op(Write::ReplaceStatus, obj)
+            .map(Written::into_value)
     }
 
     pub fn delete(
@@ -543,6 +822,37 @@ impl Store {
     /// Every change to every resource, from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<WatchEvent> {
         self.read().public.subscribe()
+    }
+
+    /// How many changes the slowest in-process subscriber (see [`Store::subscribe`]) has yet
+    /// to receive. Each is held in memory until then, and past the channel's capacity the
+    /// subscriber lags and must re-read everything.
+    pub fn backlog(&self) -> usize {
+        self.read().public.len()
+    }
+
+    /// Wait until in-process subscribers have received all but `max` changes, as long as they make
+    /// progress: a bulk writer (scenario loading, a controller's first pass over 100,000 objects)
+    /// calls it so the controllers that react to its writes keep up instead of lagging and
+    /// re-reading the whole cluster, and unreceived changes do not pile up in memory (issue 16).
+    /// A subscriber that stops receiving only delays this by [`STALL`].
+    pub async fn keep_up(&self, max: usize) {
+        const STALL: std::time::Duration = std::time::Duration::from_millis(250);
+        let mut last = usize::MAX;
+        let mut since = tokio::time::Instant::now();
+        loop {
+            let backlog = self.backlog();
+            if backlog <= max {
+                return;
+            }
+            if backlog < last {
+                last = backlog;
+                since = tokio::time::Instant::now();
+            } else if since.elapsed() >= STALL {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
     }
 
     /// A ServiceAccount token, exactly as TokenRequest would mint it (404 if the ServiceAccount is missing).
@@ -593,19 +903,22 @@ impl Store {
     /// must not change; an edit that changes it is ignored.
     pub fn rewrite_in_place(&self, mut edit: impl FnMut(&mut Value) -> bool) -> usize {
         let mut st = self.write();
+        let st = &mut *st;
         let mut changed = 0;
         for map in st.objects.values_mut() {
-            for stored in map.values_mut() {
+            map.replace_all(|stored| {
                 let mut v = stored.value();
                 if !edit(&mut v) {
-                    continue;
+                    return None;
                 }
-                let next = Stored::new(&mut v, stored.rv);
-                if next.namespace == stored.namespace && next.name == stored.name {
-                    *stored = Arc::new(next);
-                    changed += 1;
+                let s = |p: &str| v.pointer(p).and_then(Value::as_str).unwrap_or("");
+                if (s("/metadata/namespace"), s("/metadata/name")) != stored.key() {
+                    return None;
                 }
-            }
+                changed += 1;
+                let next = Stored::new(&mut v, stored.rv, stored.key(), &mut st.interned);
+                Some(Arc::new(next))
+            });
         }
         st.history.clear();
         st.compacted = st.rv;
@@ -619,10 +932,52 @@ impl Store {
 }
 
 impl State {
+    /// An in-process write (see [`Store::submit`]), with the store locked; `parsed`: the stored
+    /// object as the writer read it before (see [`State::update_parsed`]).
+    fn write_one(
+        &mut self,
+        how: Write,
+        obj: Value,
+        parsed: Option<(Arc<Stored>, Value)>,
+    ) -> Result<crate::write::Outcome, StoreError> {
+        let (av, kind, ns, name) = Store::identify(&obj)?;
+        let (_, version) = split_api_version(&av);
+        let rt = self
+            .registry
+            .by_kind(&av, &kind)
+            .ok_or_else(|| StoreError::from(ApiStatus::not_found_kind(&av, &kind)))?;
+        let ns = Store::namespace_for(&rt, &ns);
+        let ctx = crate::write::Ctx::in_process();
+        let outcome = match how {
+            Write::Create => self.create(&rt, version, &ns, obj, &ctx)?,
+            Write::Apply if self.get(&rt.gr(), &ns, &name).is_none() => {
+                self.create(&rt, version, &ns, obj, &ctx)?
+            }
+            Write::Apply => {
+                let status = obj.get("status").cloned();
+                let mut obj = obj;
+                if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+                    meta.remove("resourceVersion");
+                }
+                match (status, rt.has_status()) {
+                    (Some(status), true) => {
+                        self.update(&rt, version, &ns, &name, obj.clone(), false, &ctx)?;
+                        obj["status"] = status;
+                        self.update(&rt, version, &ns, &name, obj, true, &ctx)?
+                    }
+                    _ => self.update(&rt, version, &ns, &name, obj, false, &ctx)?,
+                }
+            }
+            Write::Replace | Write::ReplaceStatus => {
+                let status_only = how == Write::ReplaceStatus;
+                self.update_parsed(&rt, version, &ns, &name, obj, status_only, &ctx, parsed)?
+            }
+        };
+        Ok(outcome)
+    }
+
     pub fn get(&self, gr: &str, ns: &str, name: &str) -> Option<&Arc<Stored>> {
-        self.objects
-            .get(gr)?
-            .get(&(ns.to_string(), name.to_string()))
+        self.objects.get(gr)?.get(ns, name)
     }
 
     /// Objects of a type in key order, optionally restricted to one namespace.
@@ -636,11 +991,10 @@ impl State {
         };
         match ns {
             Some(ns) => Box::new(
-                map.range((ns.to_string(), String::new())..)
-                    .take_while(move |((n, _), _)| n == ns)
-                    .map(|(_, v)| v),
+                map.from((ns, ""), false)
+                    .take_while(move |s| s.namespace() == ns),
             ),
-            None => Box::new(map.values()),
+            None => Box::new(map.iter()),
         }
     }
 
@@ -663,14 +1017,16 @@ impl State {
         if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
             meta.insert("resourceVersion".into(), Value::from(rv.to_string()));
         }
-        let stored = Arc::new(Stored::new(&mut value, rv));
+        let stored = Arc::new(Stored::new(&mut value, rv, (ns, name), &mut self.interned));
         let value = Arc::new(value);
-        let key = (ns.to_string(), name.to_string());
-        let map = self.objects.entry(gr.to_string()).or_default();
+        let map = match self.objects.get_mut(gr) {
+            Some(map) => map,
+            None => self.objects.entry(gr.to_string()).or_default(),
+        };
         let prev = if kind == EventKind::Deleted {
-            map.remove(&key)
+            map.remove(ns, name)
         } else {
-            map.insert(key, stored.clone())
+            map.insert(stored.clone())
         };
         let change = Arc::new(Change {
             rv,
@@ -713,7 +1069,7 @@ mod tests {
     #[test]
     fn stored_bytes_round_trip_with_and_without_type_meta() {
         let mut original = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "a", "namespace": "n"}, "type": "Opaque"});
-        let s = Stored::new(&mut original, 5);
+        let s = Stored::new(&mut original, 5, ("n", "a"), &mut Interned::default());
         assert_eq!(original["kind"], "Secret", "the value is left as it was");
         assert_eq!(s.value(), original);
         assert_eq!((s.namespace(), s.name()), ("n", "a"));
@@ -728,6 +1084,147 @@ mod tests {
             parsed,
             json!({"metadata": {"name": "a", "namespace": "n"}, "type": "Opaque"})
         );
-        assert!(s.mentions("Opaque") && !s.mentions("Secret"));
+        assert!(s.mentions("Opaque") && s.mentions("Secret") && s.mentions("v1"));
+        assert!(!s.mentions("ConfigMap") && !s.mentions("\"b\""));
+        assert_eq!(s.metadata(), Some(json!({"name": "a", "namespace": "n"})));
+        let mut bare = json!({"kind": "Thing"});
+        let bare = Stored::new(&mut bare, 1, ("", "x"), &mut Interned::default());
+        assert_eq!(bare.metadata(), None);
+        assert_eq!(bare.value(), json!({"kind": "Thing"}));
+    }
+
+    fn config_map(name: &str, data: &str) -> Value {
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "n"}, "data": {"k": data}})
+    }
+
+    #[test]
+    fn submitted_writes_are_the_writes_they_stand_for() {
+        let store = Store::new("admin".into());
+        let batch = vec![
+            config_map("a", "1"),
+            config_map("b", "1"),
+            config_map("a", "2"),
+        ];
+        // Create: the third is a duplicate; the first two are written, the failure names its index.
+        let (i, e) = store
+            .submit_all(Write::Create, batch.clone())
+            .expect_err("a duplicate create fails");
+        assert_eq!((i, e.code()), (2, 409));
+        assert_eq!(store.count("v1", "ConfigMap", Some("n")), 2);
+        // Apply: creates or updates, in order.
+        store.submit_all(Write::Apply, batch).expect("apply");
+        let a = store.get("v1", "ConfigMap", Some("n"), "a").expect("a");
+        assert_eq!(a["data"]["k"], "2");
+        // Replace with a stale resourceVersion is a conflict, with the current one an update.
+        let mut stale = a.clone();
+        stale["metadata"]["resourceVersion"] = json!("1");
+        stale["data"]["k"] = json!("3");
+        let e = store.submit(Write::Replace, stale).expect_err("stale");
+        assert!(e.is_conflict());
+        let mut fresh = a.clone();
+        fresh["data"]["k"] = json!("3");
+        store.submit(Write::Replace, fresh).expect("replace");
+        let now = store.get("v1", "ConfigMap", Some("n"), "a").expect("a");
+        assert_eq!(now["data"]["k"], "3");
+        assert_ne!(
+            now["metadata"]["resourceVersion"],
+            a["metadata"]["resourceVersion"]
+        );
+        // The same content again changes nothing, not even the resourceVersion.
+        store.submit(Write::Replace, now.clone()).expect("no-op");
+        assert_eq!(store.get("v1", "ConfigMap", Some("n"), "a"), Some(now));
+    }
+
+    #[tokio::test]
+    async fn keep_up_waits_for_subscribers_only_while_they_progress() {
+        let store = Store::new("admin".into());
+        // Nobody subscribed: nothing to wait for.
+        store
+            .submit_all(
+                Write::Create,
+                (0..10).map(|i| config_map(&format!("c{i}"), "x")),
+            )
+            .expect("create");
+        assert_eq!(store.backlog(), 0);
+        let mut rx = store.subscribe();
+        store
+            .submit_all(
+                Write::Create,
+                (0..10).map(|i| config_map(&format!("d{i}"), "x")),
+            )
+            .expect("create");
+        assert_eq!(store.backlog(), 10);
+        // Within the limit: no wait. Over it, with a subscriber that never reads: a short stall.
+        let started = tokio::time::Instant::now();
+        store.keep_up(10).await;
+        assert!(started.elapsed() < std::time::Duration::from_millis(200));
+        store.keep_up(5).await;
+        assert!(started.elapsed() >= std::time::Duration::from_millis(250));
+        // A subscriber that reads: keep_up returns once it is within the limit.
+        let reader = tokio::spawn(async move {
+            for _ in 0..10 {
+                rx.recv().await.expect("event");
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        });
+        store.keep_up(2).await;
+        assert!(store.backlog() <= 2);
+        reader.await.expect("reader");
+    }
+
+    fn stored(ns: &str, name: &str, rv: u64, interned: &mut Interned) -> Arc<Stored> {
+        let mut v = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": ns}});
+        Arc::new(Stored::new(&mut v, rv, (ns, name), interned))
+    }
+
+    #[test]
+    fn objects_are_one_ordered_index_with_counts_per_namespace() {
+        let mut interned = Interned::default();
+        let mut objects = Objects::default();
+        for (ns, name) in [("b", "x"), ("a", "z"), ("a", "y"), ("c", "a"), ("b", "a")] {
+            assert!(objects.insert(stored(ns, name, 1, &mut interned)).is_none());
+        }
+        let keys = |it: &mut dyn Iterator<Item = &Arc<Stored>>| -> Vec<String> {
+            it.map(|s| format!("{}/{}", s.namespace(), s.name()))
+                .collect()
+        };
+        assert_eq!(
+            keys(&mut objects.iter()),
+            ["a/y", "a/z", "b/a", "b/x", "c/a"]
+        );
+        assert_eq!(
+            keys(&mut objects.from(("a", "z"), true)),
+            ["b/a", "b/x", "c/a"]
+        );
+        assert_eq!(
+            keys(&mut objects.from(("a", "z"), false)),
+            ["a/z", "b/a", "b/x", "c/a"]
+        );
+        assert_eq!(
+            keys(&mut objects.from(("b", ""), false)),
+            ["b/a", "b/x", "c/a"]
+        );
+        assert_eq!((objects.count(None), objects.count(Some("a"))), (5, 2));
+        // Replacing keeps the count and hands back the old object.
+        let old = objects.insert(stored("a", "y", 2, &mut interned));
+        assert_eq!(old.map(|o| o.rv), Some(1));
+        assert_eq!(objects.get("a", "y").map(|o| o.rv), Some(2));
+        assert_eq!((objects.count(None), objects.count(Some("a"))), (5, 2));
+        // Removing: a near miss removes nothing.
+        assert!(objects.remove("a", "q").is_none() && objects.remove("q", "y").is_none());
+        assert_eq!(objects.count(None), 5);
+        assert_eq!(objects.remove("c", "a").map(|o| o.rv), Some(1));
+        assert_eq!((objects.count(None), objects.count(Some("c"))), (4, 0));
+        assert!(objects.get("c", "a").is_none());
+        // Shared strings are allocated once.
+        let (a, b) = (
+            stored("n", "1", 1, &mut interned),
+            stored("n", "2", 1, &mut interned),
+        );
+        assert!(Arc::ptr_eq(&a.namespace, &b.namespace));
+        assert!(Arc::ptr_eq(
+            a.kind.as_ref().expect("kind"),
+            b.kind.as_ref().expect("kind")
+        ));
     }
 }

@@ -39,7 +39,7 @@ struct Emitter {
 
 impl Emitter {
     async fn line(&mut self, kind: &str, s: &Stored) -> bool {
-        let mut out = Vec::with_capacity(s.tail.len() + 96);
+        let mut out = Vec::with_capacity(s.json_len() + 96);
         out.extend_from_slice(b"{\"type\":\"");
         out.extend_from_slice(kind.as_bytes());
         out.extend_from_slice(b"\",\"object\":");

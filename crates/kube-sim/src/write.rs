@@ -216,30 +216,38 @@ fn record_manager(obj: &mut Value, ctx: &Ctx, subresource: Option<&str>) {
     }
 }
 
-/// Everything but metadata and status: what bumps `generation` when it changes.
-fn spec_part(v: &Value) -> Map<String, Value> {
-    v.as_object()
-        .map(|m| {
-            m.iter()
-                .filter(|(k, _)| {
-                    !matches!(k.as_str(), "metadata" | "status" | "apiVersion" | "kind")
-                })
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect()
-        })
-        .unwrap_or_default()
+/// Do two maps hold the same entries, leaving out the keys `skip` names?
+fn same_entries(a: &Map<String, Value>, b: &Map<String, Value>, skip: fn(&str) -> bool) -> bool {
+    let kept = |m: &Map<String, Value>| m.keys().filter(|k| !skip(k)).count();
+    kept(a) == kept(b)
+        && a.iter()
+            .filter(|(k, _)| !skip(k))
+            .all(|(k, v)| b.get(k) == Some(v))
 }
 
-fn without_bookkeeping(v: &Value) -> Value {
-    let mut v = v.clone();
-    if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
-        meta.remove("resourceVersion");
-        meta.remove("managedFields");
-    }
-    if let Some(map) = v.as_object_mut() {
-        map.remove("apiVersion");
-    }
-    v
+/// Is everything but metadata and status (what bumps `generation` when it changes) the same?
+fn same_spec(a: &Value, b: &Value) -> bool {
+    let empty = Map::new();
+    same_entries(
+        a.as_object().unwrap_or(&empty),
+        b.as_object().unwrap_or(&empty),
+        |k| matches!(k, "metadata" | "status" | "apiVersion" | "kind"),
+    )
+}
+
+/// Are two objects the same but for apiVersion, resourceVersion and managedFields (a write that
+/// changes nothing else is a no-op)?
+fn same_but_bookkeeping(a: &Value, b: &Value) -> bool {
+    let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else {
+        return a == b;
+    };
+    same_entries(a, b, |k| matches!(k, "apiVersion" | "metadata"))
+        && match (a.get("metadata"), b.get("metadata")) {
+            (Some(Value::Object(ma)), Some(Value::Object(mb))) => {
+                same_entries(ma, mb, |k| matches!(k, "resourceVersion" | "managedFields"))
+            }
+            (ma, mb) => ma == mb,
+        }
 }
 
 /// What the apiserver does to every Secret written: `stringData` is merged into `data` (base64) and
@@ -446,6 +454,24 @@ impl State {
         status_only: bool,
         ctx: &Ctx,
     ) -> Result<Outcome, ApiStatus> {
+        self.update_parsed(rt, version, ns, name, obj, status_only, ctx, None)
+    }
+
+    /// [`State::update`], given the stored object as the writer read and parsed it before it
+    /// took the lock (used if it is still the stored one): the parse is not made with the
+    /// store locked.
+    #[allow(clippy::too_many_arguments)]
+    pub fn update_parsed(
+        &mut self,
+        rt: &ResourceType,
+        version: &str,
+        ns: &str,
+        name: &str,
+        obj: Value,
+        status_only: bool,
+        ctx: &Ctx,
+        parsed: Option<(Arc<Stored>, Value)>,
+    ) -> Result<Outcome, ApiStatus> {
         if rt.create_only {
             return Err(ApiStatus::method_not_allowed());
         }
@@ -467,7 +493,10 @@ impl State {
             return Err(ApiStatus::conflict(&rt.group, &rt.plural, name));
         }
         let incoming_managed = meta.get("managedFields").filter(|m| !m.is_null()).cloned();
-        let old_value = old.value();
+        let old_value = match parsed {
+            Some((stored, value)) if Arc::ptr_eq(&stored, &old) => value,
+            _ => old.value(),
+        };
         let mut new = if status_only {
             let mut n = old_value.clone();
             match obj.get("status") {
@@ -501,12 +530,12 @@ impl State {
         } else {
             vec![]
         };
+        let empty = Map::new();
         let old_meta = old_value
             .get("metadata")
             .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
-        let spec_changed = spec_part(&old_value) != spec_part(&new);
+            .unwrap_or(&empty);
+        let spec_changed = !same_spec(&old_value, &new);
         let meta = meta_mut(&mut new)?;
         for key in [
             "uid",
@@ -537,7 +566,7 @@ impl State {
         if gr == CRD_GR && !status_only {
             establish_crd(&mut new);
         }
-        if without_bookkeeping(&new) == without_bookkeeping(&old_value) {
+        if same_but_bookkeeping(&new, &old_value) {
             return Ok(Outcome {
                 stored: old,
                 object: Arc::new(old_value),
@@ -619,6 +648,86 @@ mod tests {
             s,
             json!({"data": {"a": "eA==", "b": "YmVl"}, "type": "Opaque"})
         );
+    }
+
+    /// What `same_spec` and `same_but_bookkeeping` replaced (copies of the objects compared).
+    fn old_spec_part(v: &Value) -> Map<String, Value> {
+        v.as_object()
+            .map(|m| {
+                m.iter()
+                    .filter(|(k, _)| {
+                        !matches!(k.as_str(), "metadata" | "status" | "apiVersion" | "kind")
+                    })
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn old_without_bookkeeping(v: &Value) -> Value {
+        let mut v = v.clone();
+        if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+            meta.remove("resourceVersion");
+            meta.remove("managedFields");
+        }
+        if let Some(map) = v.as_object_mut() {
+            map.remove("apiVersion");
+        }
+        v
+    }
+
+    #[test]
+    fn comparisons_without_copies_agree_with_the_copies_they_replaced() {
+        let base = json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "a", "resourceVersion": "5", "managedFields": [{"manager": "m"}], "labels": {"x": "1"}},
+            "data": {"k": "v"}, "status": {"s": 1}});
+        let edits: Vec<fn(&mut Value)> = vec![
+            |_| {},
+            |v| v["apiVersion"] = json!("v2"),
+            |v| v["kind"] = json!("Secret"),
+            |v| v["metadata"]["resourceVersion"] = json!("6"),
+            |v| v["metadata"]["managedFields"] = json!([]),
+            |v| v["metadata"]["labels"]["x"] = json!("2"),
+            |v| {
+                v["metadata"].as_object_mut().map(|m| m.remove("labels"));
+            },
+            |v| v["metadata"]["generation"] = json!(2),
+            |v| v["metadata"] = json!("not an object"),
+            |v| {
+                v.as_object_mut().map(|m| m.remove("metadata"));
+            },
+            |v| v["data"]["k"] = json!("w"),
+            |v| v["spec"] = json!(null),
+            |v| {
+                v.as_object_mut().map(|m| m.remove("data"));
+            },
+            |v| v["status"]["s"] = json!(2),
+            |v| *v = json!([1]),
+            |v| *v = json!(null),
+        ];
+        for (i, edit) in edits.iter().enumerate() {
+            let mut other = base.clone();
+            edit(&mut other);
+            for (a, b) in [(&base, &other), (&other, &base), (&other, &other)] {
+                assert_eq!(
+                    same_spec(a, b),
+                    old_spec_part(a) == old_spec_part(b),
+                    "spec, edit {i}"
+                );
+                assert_eq!(
+                    same_but_bookkeeping(a, b),
+                    old_without_bookkeeping(a) == old_without_bookkeeping(b),
+                    "bookkeeping, edit {i}"
+                );
+            }
+        }
+        // The near misses really differ.
+        let mut label = base.clone();
+        label["metadata"]["labels"]["x"] = json!("2");
+        assert!(same_spec(&base, &label) && !same_but_bookkeeping(&base, &label));
+        let mut rv = base.clone();
+        rv["metadata"]["resourceVersion"] = json!("6");
+        assert!(same_but_bookkeeping(&base, &rv));
     }
 
     #[test]

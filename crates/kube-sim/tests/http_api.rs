@@ -405,7 +405,9 @@ async fn list_at_resource_version_zero_ignores_the_limit() {
 /// Issue 16: pages after the first are served from the first page's resourceVersion by overlaying
 /// the changes made since on the current index (not by rebuilding the type): creations, updates
 /// and deletions before and after the cursor, in and out of the listed namespace, must all be
-/// invisible, and the items must be exactly those of a LIST taken at that resourceVersion.
+/// invisible, and the items must be exactly those of a LIST taken at that resourceVersion. Every
+/// page's remainingItemCount is what is left of that LIST (known from where the previous page
+/// ended, or counted for a continue token no page ended with).
 #[tokio::test]
 async fn later_pages_show_the_first_pages_revision_whatever_changed_since() {
     let s = sim().await;
@@ -479,7 +481,11 @@ async fn later_pages_show_the_first_pages_revision_whatever_changed_since() {
         }
     };
     collect(&first);
+    // remainingItemCount: what is left of the LIST at the first page's revision.
+    let remaining = |page: &Value| page["metadata"]["remainingItemCount"].as_u64();
+    assert_eq!(remaining(&first), Some(before.len() as u64 - 12));
     let mut url = rest(&first, "/api/v1/secrets");
+    let mut served = 12;
     loop {
         let (code, page) = s.json(Method::GET, &url, None).await;
         assert_eq!(code, StatusCode::OK, "{page}");
@@ -488,12 +494,19 @@ async fn later_pages_show_the_first_pages_revision_whatever_changed_since() {
             first["metadata"]["resourceVersion"]
         );
         collect(&page);
+        served += page["items"].as_array().map_or(0, Vec::len);
         if page["metadata"]["continue"]
             .as_str()
             .is_none_or(str::is_empty)
         {
+            assert_eq!(remaining(&page), None);
             break;
         }
+        assert_eq!(
+            remaining(&page),
+            Some((before.len() - served) as u64),
+            "{url}"
+        );
         url = rest(&page, "/api/v1/secrets");
     }
     assert_eq!(
@@ -516,22 +529,56 @@ async fn later_pages_show_the_first_pages_revision_whatever_changed_since() {
         }
     };
     collect_b(&first_b);
+    assert_eq!(remaining(&first_b), Some(before_b.len() as u64 - 3));
     let mut url = rest(&first_b, "/api/v1/namespaces/b/secrets");
+    let mut served = 3;
     loop {
         let (_, page) = s.json(Method::GET, &url, None).await;
         collect_b(&page);
+        served += page["items"].as_array().map_or(0, Vec::len);
         if page["metadata"]["continue"]
             .as_str()
             .is_none_or(str::is_empty)
         {
             break;
         }
+        assert_eq!(remaining(&page), Some((before_b.len() - served) as u64));
         url = rest(&page, "/api/v1/namespaces/b/secrets");
     }
     assert_eq!(
         seen_b, before_b,
         "one namespace, at the first page's resourceVersion"
     );
+
+    // A continue token that no page ended with (the server counts instead of remembering).
+    use base64::Engine as _;
+    let rv: u64 = first["metadata"]["resourceVersion"]
+        .as_str()
+        .and_then(|v| v.parse().ok())
+        .expect("resourceVersion");
+    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(
+        "{{\"v\":\"meta.k8s.io/v1\",\"rv\":{rv},\"start\":\"b/s3\\u0000\"}}"
+    ));
+    let (code, page) = s
+        .json(
+            Method::GET,
+            &format!("/api/v1/secrets?limit=2&continue={token}"),
+            None,
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK, "{page}");
+    let after = before
+        .iter()
+        .position(|(k, _)| k == "b/s3")
+        .expect("b/s3 listed");
+    let names: Vec<&str> = page["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i["metadata"]["name"].as_str())
+        .collect();
+    assert_eq!(names, ["s4", "s5"]);
+    assert_eq!(remaining(&page), Some((before.len() - after - 3) as u64));
 
     let (now, _) = all_pages(&s, "/api/v1/secrets", 4).await;
     assert_ne!(now, before, "a fresh LIST sees the changes");

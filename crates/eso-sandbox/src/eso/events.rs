@@ -4,6 +4,7 @@
 
 use super::Ctx;
 use super::stores::str_at;
+use kube_sim::Write;
 use serde_json::{Value, json};
 
 /// What makes two events the same for aggregation: the object, the reason and the message.
@@ -68,7 +69,7 @@ pub fn record(ctx: &Ctx, object: &Value, event_type: &str, reason: &str, message
         let count = event.get("count").and_then(Value::as_i64).unwrap_or(1);
         event["count"] = json!(count + 1);
         event["lastTimestamp"] = json!(now);
-        let _ = ctx.store.replace(event);
+        let _ = ctx.store.submit(Write::Replace, event);
         return;
     }
     let name = format!(
@@ -95,7 +96,7 @@ pub fn record(ctx: &Ctx, object: &Value, event_type: &str, reason: &str, message
         "reportingComponent": "external-secrets",
         "reportingInstance": "",
     });
-    if ctx.store.create(event).is_ok() {
+    if ctx.store.submit(Write::Create, event).is_ok() {
         remember(ctx, &ns, key, name);
     }
 }

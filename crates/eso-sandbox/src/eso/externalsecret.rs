@@ -9,6 +9,7 @@ use super::stores::{self, Provider, str_at};
 use super::{Ctx, events, generator, template};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use kube_sim::Write;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -707,7 +708,7 @@ fn write_owned(
             let mut desired = desired;
             stamp_manager(&mut desired, es);
             ctx.store
-                .create(desired)
+                .submit(Write::Create, desired)
                 .map_err(|e| ProviderError(format!("could not create Secret: {e}")))?;
             events::record(
                 ctx,
@@ -749,7 +750,7 @@ fn write_owned(
             }
             stamp_manager(&mut current, es);
             ctx.store
-                .replace(current)
+                .submit(Write::Replace, current)
                 .map_err(|e| ProviderError(format!("could not update Secret: {e}")))?;
             events::record(
                 ctx,
@@ -837,7 +838,7 @@ fn write_status(ctx: &Ctx, es: &Value, edit: impl Fn(&mut Map<String, Value>)) {
             return;
         }
         current["status"] = Value::Object(status);
-        if ctx.store.replace_status(current).is_ok() {
+        if ctx.store.submit(Write::ReplaceStatus, current).is_ok() {
             return;
         }
     }

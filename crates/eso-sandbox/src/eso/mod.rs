@@ -19,7 +19,7 @@ pub mod template;
 use kube_sim::{EventKind, Store};
 use provider::ProviderError;
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -32,6 +32,8 @@ pub struct Ctx {
     pub http: reqwest::Client,
     pub eso_api_version: String,
     sessions: std::sync::Mutex<HashMap<String, (String, Instant)>>,
+    /// ServiceAccount tokens minted for provider logins, by ServiceAccount and audiences.
+    tokens: std::sync::Mutex<HashMap<TokenKey, (String, Instant)>>,
     /// The Events recorded so far, to aggregate repeats without scanning the namespace's Events.
     events: std::sync::Mutex<events::Recorded>,
     /// The sandbox's AWS region, as ESO's controller would be told by its `AWS_*_ENDPOINT` variables.
@@ -45,6 +47,7 @@ impl Ctx {
             http,
             eso_api_version: eso_api_version.to_string(),
             sessions: Default::default(),
+            tokens: Default::default(),
             events: Default::default(),
             aws_endpoint: Default::default(),
         }
@@ -134,14 +137,38 @@ impl Ctx {
         if let Ok(mut cache) = self.sessions.lock() {
             cache.remove(&session_key(store));
         }
+        self.forget_tokens();
+    }
+
+    /// A ServiceAccount token minted less than a minute ago for `key` (tokens live ten minutes).
+    fn cached_token(&self, key: &TokenKey) -> Option<String> {
+        let tokens = self.tokens.lock().ok()?;
+        let (token, at) = tokens.get(key)?;
+        (at.elapsed() < Duration::from_secs(60)).then(|| token.clone())
+    }
+
+    fn remember_token(&self, key: TokenKey, token: &str) {
+        if let Ok(mut tokens) = self.tokens.lock() {
+            tokens.insert(key, (token.to_string(), Instant::now()));
+        }
     }
 
     pub fn forget_sessions(&self) {
         if let Ok(mut cache) = self.sessions.lock() {
             cache.clear();
         }
+        self.forget_tokens();
+    }
+
+    fn forget_tokens(&self) {
+        if let Ok(mut tokens) = self.tokens.lock() {
+            tokens.clear();
+        }
     }
 }
+
+/// (namespace, name, audiences, uid) of a ServiceAccount a token is minted for.
+type TokenKey = (String, String, Vec<String>, String);
 
 /// Every store reference of an ExternalSecret: `secretStoreRef` and each entry's `sourceRef.storeRef`.
 fn store_refs(es: &Value) -> impl Iterator<Item = &Value> {
@@ -187,7 +214,8 @@ enum Work {
 struct Queue {
     ready: BTreeSet<Work>,
     forced: BTreeSet<Work>,
-    timers: BTreeMap<Instant, Vec<Work>>,
+    /// Requeues, by when they are due (one entry each: 100,000 ExternalSecrets wait here).
+    timers: BTreeSet<(Instant, Work)>,
     fingerprints: HashMap<Work, String>,
     failures: HashMap<Work, u32>,
 }
@@ -524,7 +552,7 @@ impl Shared {
                     let at = Instant::now().checked_add(d).unwrap_or_else(|| {
                         Instant::now() + Duration::from_secs(100 * 365 * 86_400)
                     });
-                    q.timers.entry(at).or_default().push(work);
+                    q.timers.insert((at, work));
                 }
             }
         }
@@ -582,10 +610,9 @@ async fn work_loop(shared: Arc<Shared>) {
                 return;
             };
             let now = Instant::now();
-            let due: Vec<Instant> = q.timers.range(..=now).map(|(k, _)| *k).collect();
-            for k in due {
-                if let Some(ws) = q.timers.remove(&k) {
-                    q.ready.extend(ws);
+            while q.timers.first().is_some_and(|(at, _)| *at <= now) {
+                if let Some((_, w)) = q.timers.pop_first() {
+                    q.ready.insert(w);
                 }
             }
             // Stores first, so ExternalSecrets see fresh store conditions.
@@ -607,7 +634,7 @@ async fn work_loop(shared: Arc<Shared>) {
                 .queue
                 .lock()
                 .ok()
-                .and_then(|q| q.timers.keys().next().copied());
+                .and_then(|q| q.timers.first().map(|(at, _)| *at));
             let sleep = next_timer
                 .map(|t| t.saturating_duration_since(Instant::now()))
                 .unwrap_or(Duration::from_secs(3600));
@@ -618,6 +645,9 @@ async fn work_loop(shared: Arc<Shared>) {
             continue;
         }
         shared.in_flight.fetch_add(batch.len(), Ordering::SeqCst);
+        // A first pass over 100,000 ExternalSecrets writes faster than the other controllers
+        // read: let them keep up rather than lag and re-read everything (issue 16).
+        shared.ctx.store.keep_up(crate::KEEP_UP).await;
         let (stores, others): (Vec<_>, Vec<_>) = batch
             .into_iter()
             .partition(|(w, _)| matches!(w, Work::Store { .. }));

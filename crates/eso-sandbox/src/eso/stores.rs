@@ -47,7 +47,7 @@ pub enum Provider {
 }
 
 pub fn str_at<'a>(v: &'a Value, pointer: &str) -> Option<&'a str> {
-    v.pointer(pointer).and_then(Value::as_str)
+    kube_sim::value_at(v, pointer).and_then(Value::as_str)
 }
 
 /// Namespace where a store's secret references are looked up: the SecretStore's own namespace, or the
@@ -121,13 +121,31 @@ fn service_account_token(
             vec![API_AUDIENCE.to_string()],
         ),
     };
-    ctx.store
+    // A token minted less than a minute ago for the same ServiceAccount (same uid) and audiences
+    // is still good for ten: reuse it rather than sign one per reconcile (issue 16). Whether the
+    // ServiceAccount exists is still asked every time.
+    let uid = ctx
+        .store
+        .get("v1", "ServiceAccount", Some(&ns), &name)
+        .and_then(|sa| str_at(&sa, "/metadata/uid").map(str::to_string));
+    let key = uid.map(|uid| (ns.clone(), name.clone(), audiences.clone(), uid));
+    if let Some(key) = &key
+        && let Some(token) = ctx.cached_token(key)
+    {
+        return Ok(token);
+    }
+    let token = ctx
+        .store
         .issue_token(&ns, &name, &audiences, 600)
         .map_err(|e| {
             ProviderError(format!(
                 "failed to fetch token for service account {ns}/{name}: {e}"
             ))
-        })
+        })?;
+    if let Some(key) = key {
+        ctx.remember_token(key, &token);
+    }
+    Ok(token)
 }
 
 /// Turn a store's provider block into something callable.

@@ -93,13 +93,13 @@ impl Controllers {
     fn handle(&mut self, event: &WatchEvent) {
         let obj = &event.object;
         if event.kind == EventKind::Deleted {
-            if let Some(uid) = obj.pointer("/metadata/uid").and_then(Value::as_str)
+            if let Some(uid) = crate::value_at(obj, "/metadata/uid").and_then(Value::as_str)
                 && self.owner_uids.remove(uid)
             {
                 gc::delete_dependents(&self.store, obj, uid);
             }
             if event.object_kind == "Pod"
-                && let Some(uid) = obj.pointer("/metadata/uid").and_then(Value::as_str)
+                && let Some(uid) = crate::value_at(obj, "/metadata/uid").and_then(Value::as_str)
             {
                 self.applied_pod_state.remove(uid);
             }
@@ -148,25 +148,25 @@ impl Controllers {
 }
 
 fn name_of(obj: &Value) -> &str {
-    obj.pointer("/metadata/name")
+    crate::value_at(obj, "/metadata/name")
         .and_then(Value::as_str)
         .unwrap_or_default()
 }
 
 fn namespace_of(obj: &Value) -> &str {
-    obj.pointer("/metadata/namespace")
+    crate::value_at(obj, "/metadata/namespace")
         .and_then(Value::as_str)
         .unwrap_or_default()
 }
 
 fn uid_of(obj: &Value) -> &str {
-    obj.pointer("/metadata/uid")
+    crate::value_at(obj, "/metadata/uid")
         .and_then(Value::as_str)
         .unwrap_or_default()
 }
 
 fn owner_references(obj: &Value) -> &[Value] {
-    obj.pointer("/metadata/ownerReferences")
+    crate::value_at(obj, "/metadata/ownerReferences")
         .and_then(Value::as_array)
         .map(Vec::as_slice)
         .unwrap_or_default()

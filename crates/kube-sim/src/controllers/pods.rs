@@ -43,7 +43,7 @@ impl PodState {
 }
 
 fn annotation<'a>(obj: &'a Value, key: &str) -> Option<&'a str> {
-    obj.pointer("/metadata/annotations")
+    crate::value_at(obj, "/metadata/annotations")
         .and_then(|a| a.get(key))
         .and_then(Value::as_str)
 }
@@ -326,7 +326,7 @@ fn status_signature(status: Option<&Value>) -> (String, Vec<String>) {
 pub(super) fn sync_pod_status(store: &Store, pod: &Value, applied: &mut HashMap<String, String>) {
     let uid = uid_of(pod).to_string();
     let Some(wanted) = annotation(pod, POD_STATE_ANNOTATION) else {
-        if pod.pointer("/status/phase").is_none() {
+        if crate::value_at(pod, "/status/phase").is_none() {
             write_status(store, pod, PodState::Pending, None);
         }
         return;
@@ -344,10 +344,18 @@ pub(super) fn sync_pod_status(store: &Store, pod: &Value, applied: &mut HashMap<
 }
 
 fn write_status(store: &Store, pod: &Value, state: PodState, message: Option<&str>) {
-    let mut updated = pod.clone();
+    // A status write takes only the status from what it is given, and the pod's identity and
+    // resourceVersion (the rest is the stored pod's): no need to copy the whole pod.
+    let mut metadata = Map::new();
+    for key in ["name", "namespace", "resourceVersion"] {
+        if let Some(v) = pod.get("metadata").and_then(|m| m.get(key)) {
+            metadata.insert(key.into(), v.clone());
+        }
+    }
+    let mut updated = json!({"apiVersion": "v1", "kind": "Pod", "metadata": metadata});
     updated["status"] = pod_status(pod, state, message, &now_rfc3339());
     // A conflict means the pod changed meanwhile; its Modified event brings us back here.
-    let _ = store.replace_status(updated);
+    let _ = store.submit(crate::Write::ReplaceStatus, updated);
 }
 
 /// `n` characters from kube's `utilrand` alphabet (no vowels, so no words), for generated names.
