@@ -92,6 +92,36 @@ impl TwoClusters {
     pub fn chain(&self, name: &str) -> (Option<i32>, Value) {
         self.chain_on(&self.home.kubeconfig, name)
     }
+
+    /// `describe-chain NAME` without `--trust-provider-host`: the remote is not vouched for, so
+    /// nothing is sent and the Provider link (never ok) names the flag, once.
+    pub fn assert_refused_unvouched(&self, name: &str) {
+        let o = self.run(&["describe-chain", name, "-n", "prod", "-o", "json"]);
+        let v: Value = serde_json::from_str(&stdout(&o)).unwrap_or(Value::Null);
+        assert_eq!(v["provider"]["probed"], false, "{v:#}");
+        assert_eq!(v["provider"]["calls"], json!([]), "{v:#}");
+        let provider = provider_link(&v);
+        let summary = provider["summary"].as_str().unwrap_or_default();
+        assert_eq!(summary.matches("not probed").count(), 1, "{summary}");
+        assert!(
+            summary.contains(&format!("--trust-provider-host {}", self.trust())),
+            "{summary}"
+        );
+        assert_ne!(provider["state"], "ok", "{provider:#}");
+    }
+
+    /// A vouched-for chain that read the remote Secret `shared/db` and found the target equal.
+    pub fn assert_healthy(&self, name: &str) -> Value {
+        let (code, v) = self.chain(name);
+        assert_eq!(code, Some(0), "{v:#}");
+        assert_eq!(v["target"]["matchesProvider"], "yes", "{v:#}");
+        let calls = v["provider"]["calls"].to_string();
+        assert!(
+            calls.contains("kubernetes GET secrets shared/db -> 200"),
+            "{calls}"
+        );
+        v
+    }
 }
 
 /// The Provider link of a describe-chain JSON report; a report without one fails the test (a
