@@ -264,8 +264,7 @@ pub fn kubeconfig_invalid_next(settings: &BTreeMap<String, String>) -> String {
         .unwrap_or_else(|| "the Secret key authRef names".into());
     format!(
         "put a kubeconfig with a current-context whose cluster has a server and whose user has \
-         one credential into {at} (in Git / your secret pipeline; check it with kubectl \
-         --kubeconfig FILE get secrets -n NAMESPACE on a copy)"
+         one credential into {at} (in Git / your secret pipeline)"
     )
 }
 
@@ -324,6 +323,21 @@ pub fn rejected_next(settings: &BTreeMap<String, String>, describe_store: &str) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The kubeconfig's next step names the Secret and key the store reads, and nothing to fill in.
+    #[test]
+    fn kubeconfig_invalid_next_names_the_secret_without_placeholders() {
+        let s = BTreeMap::from([(
+            "authRef".to_string(),
+            "Secret prod/kc-empty[config]".to_string(),
+        )]);
+        let next = kubeconfig_invalid_next(&s);
+        assert!(next.contains("Secret prod/kc-empty[config]"), "{next}");
+        let placeholder = next
+            .split_whitespace()
+            .find(|w| w.len() > 2 && w.chars().all(|c| c.is_ascii_uppercase() || c == '_'));
+        assert_eq!(placeholder, None, "{next}");
+    }
 
     const DENIED: &str = "secrets \"db-creds\" is forbidden: User \
         \"system:serviceaccount:apps:eso-reader\" cannot get resource \"secrets\" in API group \"\" \
