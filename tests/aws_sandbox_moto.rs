@@ -531,32 +531,12 @@ fn alive(pid: u32) -> bool {
 )]
 #[test]
 fn issue15_a_sandbox_killed_with_sigkill_leaves_no_moto_running() {
-    use std::process::Stdio;
     use std::time::{Duration, Instant};
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
-    let kubeconfig = dir.path().join("sandbox.kubeconfig");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kubectl-eso"))
-        .args([
-            "sandbox",
-            "--scenario",
-            "aws-property-missing",
-            "--kubeconfig-out",
-        ])
-        .arg(&kubeconfig)
-        .env("KUBECTL_ESO_SANDBOX_MOTO", "moto_server")
-        .env_remove("KUBECONFIG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn: {e}"));
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while !kubeconfig.exists() {
-        assert!(Instant::now() < deadline, "no kubeconfig after 90 s");
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("sandbox exited early with {status}");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let (mut child, _dir, _) = common::serve_sandbox(
+        "aws-property-missing",
+        &[("KUBECTL_ESO_SANDBOX_MOTO", "moto_server")],
+        false,
+    );
     let motos = descendants_running(child.id(), "moto_server");
     assert!(!motos.is_empty(), "no moto_server under the sandbox");
     assert!(motos.iter().all(|&p| alive(p)));

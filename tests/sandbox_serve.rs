@@ -1,7 +1,9 @@
 //! Issue 3: `kubectl eso sandbox --scenario vault-policy-removed --kubeconfig-out F` in the background, then
 //! `kubectl --kubeconfig F get es -A` by hand, as the README says; SIGTERM stops it cleanly.
 
-use std::process::{Command, Stdio};
+mod common;
+
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// kubectl from PATH; the test is ignored (with the reason) when the build found none, and fails
@@ -26,30 +28,7 @@ fn kubectl() -> std::path::PathBuf {
 #[test]
 fn serve_mode_writes_a_kubeconfig_that_real_kubectl_uses_and_stops_on_sigterm() {
     let kubectl = kubectl();
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
-    let kubeconfig = dir.path().join("sandbox.kubeconfig");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kubectl-eso"))
-        .args([
-            "sandbox",
-            "--scenario",
-            "vault-policy-removed",
-            "--kubeconfig-out",
-        ])
-        .arg(&kubeconfig)
-        .env_remove("KUBECONFIG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn: {e}"));
-    // The kubeconfig appears only once the API answers.
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while !kubeconfig.exists() {
-        assert!(Instant::now() < deadline, "no kubeconfig after 90 s");
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("sandbox exited early with {status}");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let (mut child, _dir, kubeconfig) = common::serve_sandbox("vault-policy-removed", &[], true);
     {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&kubeconfig)

@@ -765,3 +765,37 @@ where
     });
     failures.into_inner().unwrap_or_default()
 }
+
+/// A sandbox serving SCENARIO in the background (`kubectl-eso sandbox --scenario SCENARIO
+/// --kubeconfig-out F`), returned once F exists — the API answers — within 90 s; its stdout and
+/// stderr piped (`piped`) or dropped. The TempDir holds F.
+pub fn serve_sandbox(
+    scenario: &str,
+    env: &[(&str, &str)],
+    piped: bool,
+) -> (std::process::Child, TempDir, PathBuf) {
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let kubeconfig = dir.path().join("sandbox.kubeconfig");
+    let stdio = || if piped { Stdio::piped() } else { Stdio::null() };
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kubectl-eso"))
+        .args(["sandbox", "--scenario", scenario, "--kubeconfig-out"])
+        .arg(&kubeconfig)
+        .envs(env.iter().copied())
+        .env_remove("KUBECONFIG")
+        .stdout(stdio())
+        .stderr(stdio())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn: {e}"));
+    // The kubeconfig appears only once the API answers.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while !kubeconfig.exists() {
+        assert!(Instant::now() < deadline, "no kubeconfig after 90 s");
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("sandbox exited early with {status}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (child, dir, kubeconfig)
+}
