@@ -14,7 +14,7 @@ use std::sync::{LazyLock, Mutex, OnceLock};
 use aho_corasick::AhoCorasick;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
-use regex::{Captures, Regex};
+use regex::{Captures, Regex, RegexSet};
 
 /// What a redacted value is replaced with.
 pub const MARK: &str = "<redacted>";
@@ -497,6 +497,14 @@ static SHAPES: LazyLock<Vec<Shape>> = LazyLock::new(|| {
     .collect()
 });
 
+/// Every pattern [`redact_token_shapes`] looks for, in one automaton: it matches wherever one of
+/// them would (`None` if it cannot be built: each shape is then tried on its own, as before).
+static ANY_SHAPE: LazyLock<Option<RegexSet>> = LazyLock::new(|| {
+    let mut patterns: Vec<&str> = SHAPES.iter().map(|s| s.re.as_str()).collect();
+    patterns.extend(AWS_KEY_ID.as_ref().map(Regex::as_str));
+    RegexSet::new(patterns).ok()
+});
+
 static AWS_KEY_ID: LazyLock<Option<Regex>> =
     LazyLock::new(|| Regex::new(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b").ok());
 static AWS_SECRET: LazyLock<Option<Regex>> =
@@ -507,6 +515,13 @@ static AWS_SECRET: LazyLock<Option<Regex>> =
 /// after them on the same line, STS session tokens, `Authorization:` and `X-Vault-Token:` headers,
 /// `password=` / `token=` style pairs and userinfo in URLs.
 pub fn redact_token_shapes(text: &str) -> Cow<'_, str> {
+    // Nearly every output holds no such string: one scan with all the shapes at once then
+    // decides it, instead of one scan per shape (issue 16: a 15 MB report is scanned once).
+    if let Some(any) = ANY_SHAPE.as_ref()
+        && !any.is_match(text)
+    {
+        return Cow::Borrowed(text);
+    }
     let mut out = Cow::Borrowed(text);
     if let (Some(id), Some(secret)) = (AWS_KEY_ID.as_ref(), AWS_SECRET.as_ref())
         && id.is_match(&out)
@@ -772,6 +787,25 @@ mod tests {
         ];
         for (input, want) in cases {
             assert_eq!(redact_token_shapes(input), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn issue_16_one_scan_finds_every_shape_anywhere() {
+        let any = ANY_SHAPE.as_ref().expect("the shapes build one set");
+        assert_eq!(any.len(), SHAPES.len() + 1, "every shape and the AWS key id");
+        let filler = "    \"name\": \"app-0001\",\n    \"store\": \"vault-backend\",\n".repeat(20_000);
+        assert!(!any.is_match(&filler));
+        assert!(matches!(redact_token_shapes(&filler), Cow::Borrowed(_)));
+        // Near miss of the fast path: one shape deep inside a long ordinary text.
+        for (shape, want) in [
+            ("hvs.CAESIJ3kZ9bQwYxP1aB2cD3eF4gH", "<redacted>"),
+            ("password=hunter22", "password=<redacted>"),
+            ("AKIAIOSFODNN7EXAMPLE", "<redacted>"),
+        ] {
+            let text = format!("{filler}see {shape} end\n{filler}");
+            let out = redact_token_shapes(&text);
+            assert_eq!(out, format!("{filler}see {want} end\n{filler}"), "{shape}");
         }
     }
 
