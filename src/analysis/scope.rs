@@ -146,6 +146,24 @@ fn next_steps(rows: &[ExternalSecretRow], verdicts: &[Verdict], ns: Option<&str>
 
 type SecretIndex<'a> = HashMap<(&'a str, &'a str), &'a SecretMeta>;
 
+/// The target Secrets the rows of [`analyse`] will not call missing — each ExternalSecret's
+/// `(namespace, target name)` unless the Secrets were listed, it writes a Secret, and that Secret
+/// is not among them — straight from the snapshot: doctor reads the pods that use them while
+/// the rows are still being built (issue 16).
+pub fn existing_targets(snap: &ScopeSnapshot) -> std::collections::HashSet<(String, String)> {
+    let secrets = snap.secrets.as_ref().ok().map(|s| index_secrets(s));
+    snap.external_secrets
+        .iter()
+        .filter(|es| {
+            secrets.as_ref().is_none_or(|idx| {
+                es.target_kind() != "Secret"
+                    || idx.contains_key(&(es.namespace(), es.target_name()))
+            })
+        })
+        .map(|es| (es.namespace().to_string(), es.target_name().to_string()))
+        .collect()
+}
+
 fn index_secrets(secrets: &[SecretMeta]) -> SecretIndex<'_> {
     secrets
         .iter()

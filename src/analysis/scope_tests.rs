@@ -533,3 +533,42 @@ fn issue14_failure_is_attributed_to_the_per_entry_store_named() {
         Some("vault")
     );
 }
+
+/// Issue 16: doctor reads the pods for the targets taken from the snapshot before the rows are
+/// built; they must be exactly the rows' targets that are not missing, in every target state.
+#[test]
+fn issue16_existing_targets_are_the_rows_targets_not_missing() {
+    fn from_rows(snap: &ScopeSnapshot) -> std::collections::HashSet<(String, String)> {
+        analyse(snap, &ScopeOptions::default(), now())
+            .external_secrets
+            .iter()
+            .filter(|r| r.target.state != TargetState::Missing)
+            .map(|r| (r.namespace.clone(), r.target.name.clone()))
+            .collect()
+    }
+    let mut snap = incident_a();
+    snap.secrets = Ok(vec![
+        owned_secret(&snap.external_secrets[0]),
+        secret(json!({"name": "netbox-api-token-secret", "namespace": "netbox"})),
+        // Near miss: a Secret of the right name in another namespace is no target of theirs.
+        secret(json!({"name": "awx-db", "namespace": "netbox"})),
+    ]);
+    let mut cm_es = es("prod", "settings", "SecretStore", "vault", true);
+    cm_es.spec.target.manifest = Some(from(json!({"apiVersion": "v1", "kind": "ConfigMap"})));
+    let manifest_target = ("prod".to_string(), cm_es.target_name().to_string());
+    snap.external_secrets.push(cm_es);
+    let targets = existing_targets(&snap);
+    assert_eq!(targets, from_rows(&snap));
+    assert!(targets.contains(&manifest_target), "a manifest is not missing");
+    assert!(!targets.iter().any(|(_, n)| n == "awx-db"), "awx-db's Secret is missing");
+    assert!(targets.len() >= 3 && targets.len() < snap.external_secrets.len());
+
+    // Secrets not listed: no target is called missing.
+    snap.secrets = Err(Degraded {
+        resource: "secrets".into(),
+        namespace: None,
+        cause: "forbidden".into(),
+    });
+    assert_eq!(existing_targets(&snap), from_rows(&snap));
+    assert_eq!(existing_targets(&snap).len(), snap.external_secrets.len());
+}

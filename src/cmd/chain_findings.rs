@@ -52,7 +52,7 @@ pub async fn findings(
         super::doctor::fetch_targets(
             client,
             Some(&es.namespace),
-            &scope,
+            crate::analysis::scope::existing_targets(&snapshot),
             false,
             !secrets.is_empty(),
             diag

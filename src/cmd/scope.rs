@@ -127,6 +127,7 @@ async fn report(
         }
     }
     report.degraded.extend(unredacted);
+    super::drop_aside(snapshot);
     diag.log(
         1,
         format_args!(
