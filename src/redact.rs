@@ -3,7 +3,8 @@
 //! (or [`output`], the process-wide form) before it reaches stdout or stderr. It removes control
 //! sequences (via `sanitize`), replaces every value the run learned (Secret data it read,
 //! credentials, minted tokens, the kubeconfig's bearer token and client key, `VAULT_TOKEN`) in
-//! plain, base64, base64url, URL-encoded, hex, SHA-256-hex and 8+-character prefix forms, and
+//! plain, base64, base64url, URL-encoded, hex, SHA-256-hex and 8+-character prefix forms (the
+//! lines of a multi-line value and a kubeconfig itself: whole only, see [`Redactor::learn`]), and
 //! replaces strings shaped like credentials (JWTs, Vault and AWS keys, `Authorization:` headers,
 //! `password=`/`token=` pairs, userinfo in URLs) even when the run never saw them.
 
@@ -36,7 +37,8 @@ pub struct Redactor {
     /// to the app's name must not turn `inventory-service-regcred` into `<redacted>-regcred`.
     public: HashSet<String>,
     /// Learned values replaced only where printed whole, never as a cut: a kubeconfig, whose
-    /// beginning (`apiVersion: v1`) is the beginning of every report too.
+    /// beginning (`apiVersion: v1`) is the beginning of every report too, and each line of a
+    /// multi-line value. Never holds a value also learned cuttable (see [`Self::insert`]).
     whole_only: HashSet<Vec<u8>>,
     /// Built on first use after the last change.
     index: OnceLock<Option<Index>>,
@@ -46,8 +48,9 @@ pub struct Redactor {
 struct Index {
     /// The forms, in the order the head lists refer to.
     forms: Vec<String>,
-    /// Aligned with `forms`: may a cut (a prefix) of this form be replaced?
-    cuttable: Vec<bool>,
+    /// Aligned with `forms`: how long a printed beginning of this form must be to be replaced
+    /// as a cut; `None` when only the whole form is.
+    cut_from: Vec<Option<usize>>,
     /// Over the distinct first [`MIN_LEN`] bytes of the forms.
     heads: AhoCorasick,
     /// Head pattern id -> the forms starting with it.
@@ -89,37 +92,52 @@ impl Redactor {
     }
 
     /// Remembers `value` and its parts: the value as is and trimmed, each line of a multi-line
-    /// value (PEM bodies, env files), each string in a JSON value (dockerconfigjson, cloud
-    /// credentials files) and the user and password of a base64 `user:pass` pair inside it.
+    /// value (PEM bodies, env files, manifests), each string in a JSON value (dockerconfigjson,
+    /// cloud credentials files) and the user and password of a base64 `user:pass` pair inside it.
+    ///
+    /// The value, its JSON strings and its `user:pass` parts are replaced whole and as a cut
+    /// (a printed beginning of [`PREFIX_LEN`]+ bytes). A line of a multi-line value — and each
+    /// encoded form of it — is replaced only where printed whole, never as a cut: a Secret that
+    /// holds a manifest or config file has lines like `apiVersion: v1` and `kind: ConfigMap`,
+    /// and cutting them would turn every report's `"apiVersion": "kubectl-eso/v1"` into
+    /// `"<redacted>": …`. For the same reason a cut of a multi-line value itself (or of a
+    /// multi-line JSON string) counts only once it reaches past the value's first line, in each
+    /// form: a cut that ends within the first line is a cut of that line (see `cut_forms_of`).
+    /// What this gives up is a line printed cut short on its own (a PEM body line truncated in
+    /// a table) and the first line of a value cut (`-----BEGIN PRIVATE…`, `LS0tLS1CRUdJTi…`):
+    /// a line printed whole is still replaced (`DB_PASSWORD=…` of an env file, a PEM body line),
+    /// and a PEM or env file printed from its beginning — whole, cut past its first line, or
+    /// base64 — is still replaced through the whole value's forms.
     ///
     /// A kubeconfig (an `authRef` Secret) is the exception: its lines and strings are mostly
-    /// structure (`apiVersion: v1`, cluster and context names, the server URL), and learning them
-    /// would cut `apiVersion` out of every report; so only its credentials are learned — each
-    /// user's token, password, client key and certificate (as written and decoded).
+    /// structure (`apiVersion: v1`, cluster and context names, the server URL), and even its
+    /// value cut would cut `apiVersion` out of every report; so the value is learned whole only,
+    /// and of its parts only its credentials — each user's token, password, client key and
+    /// certificate (as written and decoded).
     pub fn learn(&mut self, value: &[u8]) {
-        let before = self.values.len();
-        let mut parts: Vec<Vec<u8>> = vec![value.to_vec()];
+        let mut changed = false;
         if let Some(credentials) = std::str::from_utf8(value)
             .ok()
             .and_then(kubeconfig_credentials)
         {
-            parts.push(String::from_utf8_lossy(value).trim().as_bytes().to_vec());
-            for p in parts.into_iter().filter(|p| p.len() >= MIN_LEN) {
-                self.whole_only.insert(p.clone());
-                self.values.insert(p);
+            let trimmed = String::from_utf8_lossy(value).trim().as_bytes().to_vec();
+            for p in [value.to_vec(), trimmed] {
+                changed |= self.insert(p, true);
+            }
+            if changed {
+                self.index = OnceLock::new();
             }
             for c in credentials {
                 self.learn(&c);
             }
-            if self.values.len() != before {
-                self.index = OnceLock::new();
-            }
             return;
         }
+        let mut parts: Vec<Vec<u8>> = vec![value.to_vec()];
+        let mut lines: Vec<Vec<u8>> = Vec::new();
         if let Ok(text) = std::str::from_utf8(value) {
             parts.push(text.trim().as_bytes().to_vec());
             if text.trim().contains('\n') {
-                parts.extend(text.lines().map(|l| l.trim().as_bytes().to_vec()));
+                lines.extend(text.lines().map(|l| l.trim().as_bytes().to_vec()));
             }
             if let Ok(json) = serde_json::from_str::<serde_json::Value>(text) {
                 let mut leaves = Vec::new();
@@ -137,10 +155,35 @@ impl Redactor {
                 parts.push(pass.into_bytes());
             }
         }
-        self.values
-            .extend(parts.into_iter().filter(|p| p.len() >= MIN_LEN));
-        if self.values.len() != before {
+        for p in parts {
+            changed |= self.insert(p, false);
+        }
+        for l in lines {
+            changed |= self.insert(l, true);
+        }
+        if changed {
             self.index = OnceLock::new();
+        }
+    }
+
+    /// Adds one part of a learned value (when at least [`MIN_LEN`] bytes); `whole_only` parts
+    /// are replaced only where printed whole. A part learned both ways — a line of one Secret
+    /// that is another Secret's whole value — stays cuttable, whichever was learned first.
+    /// Returns whether anything changed (the index must then be rebuilt).
+    fn insert(&mut self, part: Vec<u8>, whole_only: bool) -> bool {
+        if part.len() < MIN_LEN {
+            return false;
+        }
+        if whole_only {
+            // Already known, cuttable or whole only: nothing to add.
+            if self.values.contains(&part) {
+                return false;
+            }
+            self.whole_only.insert(part.clone());
+            self.values.insert(part)
+        } else {
+            let was_whole_only = self.whole_only.remove(&part);
+            self.values.insert(part) || was_whole_only
         }
     }
 
@@ -149,7 +192,9 @@ impl Redactor {
         self.learn(value.as_bytes());
     }
 
-    fn forms_of(v: &[u8], out: &mut HashSet<String>) {
+    /// The printable forms of `v`, in a fixed order (so that the forms of two values line up),
+    /// short ones included.
+    fn forms_of(v: &[u8]) -> Vec<String> {
         let mut forms = vec![
             STANDARD.encode(v),
             STANDARD_NO_PAD.encode(v),
@@ -175,7 +220,30 @@ impl Redactor {
                 forms.push(quoted[1..quoted.len() - 1].to_string());
             }
         }
-        out.extend(forms.into_iter().filter(|f| f.len() >= MIN_LEN));
+        forms
+    }
+
+    /// How long a cut of each form of the cuttable value `v` must be: [`PREFIX_LEN`], and for a
+    /// multi-line value longer than the same form of its first line — a cut that ends within
+    /// the first line is a cut of that line, and lines are matched whole only (`apiVersion` of
+    /// a manifest's `apiVersion: v1`). `None` for a form shorter than [`MIN_LEN`].
+    fn cut_forms_of(v: &[u8]) -> impl Iterator<Item = (String, Option<usize>)> {
+        let first = std::str::from_utf8(v)
+            .ok()
+            .filter(|t| t.trim().contains('\n'))
+            .and_then(|t| t.split('\n').next())
+            .map(|line| Self::forms_of(line.as_bytes()));
+        Self::forms_of(v)
+            .into_iter()
+            .enumerate()
+            .map(move |(k, f)| {
+                let within_first = first
+                    .as_ref()
+                    .and_then(|forms| forms.get(k))
+                    .map_or(0, |l| common_prefix(f.as_bytes(), l.as_bytes()) + 1);
+                let from = (f.len() >= MIN_LEN).then_some(PREFIX_LEN.max(within_first));
+                (f, from)
+            })
     }
 
     /// Whether `fragment` is (part of) an identifier printed on purpose: then a learned value
@@ -210,19 +278,28 @@ impl Redactor {
     fn index(&self) -> Option<&Index> {
         self.index
             .get_or_init(|| {
-                let mut all = HashSet::new();
+                // Form -> shortest cut replaced, over every value with that form.
+                let mut all: HashMap<String, usize> = HashMap::new();
                 let mut whole = HashSet::new();
                 for v in self.secret_values() {
                     if self.whole_only.contains(v) {
-                        Self::forms_of(v, &mut whole);
-                    } else {
-                        Self::forms_of(v, &mut all);
+                        whole.extend(Self::forms_of(v).into_iter().filter(|f| f.len() >= MIN_LEN));
+                        continue;
+                    }
+                    for (form, from) in Self::cut_forms_of(v) {
+                        if let Some(from) = from {
+                            all.entry(form)
+                                .and_modify(|n| *n = (*n).min(from))
+                                .or_insert(from);
+                        }
                     }
                 }
-                let whole: Vec<String> = whole.difference(&all).cloned().collect();
-                let mut forms: Vec<String> = all.into_iter().collect();
-                let mut cuttable = vec![true; forms.len()];
-                cuttable.extend(whole.iter().map(|_| false));
+                // A form that is both whole only and cuttable stays cuttable.
+                let whole: Vec<String> =
+                    whole.into_iter().filter(|f| !all.contains_key(f)).collect();
+                let (mut forms, mut cut_from): (Vec<String>, Vec<Option<usize>>) =
+                    all.into_iter().map(|(f, n)| (f, Some(n))).unzip();
+                cut_from.extend(whole.iter().map(|_| None));
                 forms.extend(whole);
                 if forms.is_empty() {
                     return None;
@@ -242,7 +319,7 @@ impl Redactor {
                 let heads = AhoCorasick::new(&heads).ok()?;
                 Some(Index {
                     forms,
-                    cuttable,
+                    cut_from,
                     heads,
                     forms_by_head,
                 })
@@ -293,8 +370,7 @@ impl Redactor {
                 let form = index.forms[i].as_bytes();
                 let m = common_prefix(&bytes[start..], form);
                 let whole = m == form.len();
-                let cut = index.cuttable[i]
-                    && m >= PREFIX_LEN
+                let cut = index.cut_from[i].is_some_and(|n| m >= n)
                     && !continues(&text[start..], m)
                     && !self.is_public_part(&text[start..start + m]);
                 if (whole || cut) && m > best {
@@ -658,6 +734,106 @@ mod tests {
         // Near miss: a multi-line env file is no kubeconfig; its lines are learned whole.
         let env = learned(&["DB_USER=app\nDB_PASSWORD=hunter2hunter2\n"]);
         assert!(env.redact("DB_PASSWORD=hunter2hunter2").contains(MARK));
+    }
+
+    /// A Secret holding a manifest teaches its lines whole only: a report's `apiVersion` and
+    /// `kind` keys are not cuts of `apiVersion: v1` / `kind: ConfigMap`; the manifest, a whole
+    /// line and their base64 forms are still replaced; a line printed cut short is not.
+    #[test]
+    fn a_multi_line_value_teaches_its_lines_whole_only() {
+        let manifest = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app-settings\n  \
+                        namespace: team-a\ndata:\n  token: abcdefgh12345678\n";
+        let r = learned(&[manifest]);
+        for report in [
+            "{\"apiVersion\": \"kubectl-eso/v1\", \"kind\": \"ScopeReport\", \"items\": []}",
+            "apiVersion: kubectl-eso/v1\nkind: ScopeReport\n",
+        ] {
+            assert_eq!(r.redact(report), report);
+        }
+        let out = r.redact(&format!("value {manifest} end")).into_owned();
+        assert!(out.contains(MARK) && !out.contains("abcdefgh"), "{out}");
+        let out = r
+            .redact(&format!("value {} end", STANDARD.encode(manifest)))
+            .into_owned();
+        assert_eq!(out, "value <redacted> end");
+        // One whole line, plain and base64.
+        assert_eq!(
+            r.redact("leaked token: abcdefgh12345678 here"),
+            "leaked <redacted> here"
+        );
+        let b64 = STANDARD.encode("token: abcdefgh12345678");
+        assert_eq!(r.redact(&format!("b {b64} e")), "b <redacted> e");
+        // Cut past its first line, the manifest is still replaced, plain and JSON-escaped.
+        assert_eq!(
+            r.redact_known("v apiVersion: v1\nkind: Con… e"),
+            "v <redacted>… e"
+        );
+        assert_eq!(
+            r.redact_known("v \"apiVersion: v1\\nkind: Con…\" e"),
+            "v \"<redacted>…\" e"
+        );
+        // The decision: a line cut short, plain or base64, is no longer a cut of a learned value.
+        assert_eq!(r.redact_known("token: abcdefgh…"), "token: abcdefgh…");
+        let cut = format!("b {}… e", &b64[..12]);
+        assert_eq!(r.redact_known(&cut), cut);
+    }
+
+    /// Near miss of the above: a single-line value, a JSON string and a `user:pass` part are
+    /// still replaced when cut; a line also learned as a whole value stays cuttable, whichever
+    /// Secret was read first, and after the index was built.
+    #[test]
+    fn a_single_line_value_is_still_replaced_when_cut() {
+        let r = learned(&["apiVersion-canary-9f8e7d"]);
+        assert_eq!(
+            r.redact("{\"apiVersion\": \"kubectl-eso/v1\"}"),
+            "{\"<redacted>\": \"kubectl-eso/v1\"}"
+        );
+        let auth = STANDARD.encode("robot:Sup3rS3cretPw");
+        let r = learned(&[&format!(
+            "{{\n  \"token\": \"leafToken-0123456789\",\n  \"auth\": \"{auth}\"\n}}"
+        )]);
+        assert_eq!(r.redact_known("t leafToken-01… e"), "t <redacted>… e");
+        assert_eq!(r.redact_known("p Sup3rS3cr… e"), "p <redacted>… e");
+
+        let manifest = "kind: Config\ndata:\n  token: abcdefgh12345678\n";
+        let line = "token: abcdefgh12345678";
+        for order in [[manifest, line], [line, manifest]] {
+            let r = learned(&order);
+            assert_eq!(r.redact_known("token: abcdefgh…"), "<redacted>…");
+        }
+        let mut r = learned(&[manifest]);
+        assert_eq!(r.redact_known("token: abcdefgh…"), "token: abcdefgh…");
+        r.learn_str(line);
+        assert_eq!(r.redact_known("token: abcdefgh…"), "<redacted>…");
+    }
+
+    /// Credential-like lines keep the protection that matters: an env file's line printed whole,
+    /// a PEM key printed whole, from its beginning, base64-encoded, or one body line whole.
+    /// Near miss: the env file's key printed as a name is no cut of its line any more.
+    #[test]
+    fn credential_lines_printed_whole_are_still_replaced() {
+        let env = learned(&["DB_USER=app\nDB_PASSWORD=s3cr3t-canary-value\n"]);
+        let out = env.redact_known("line DB_PASSWORD=s3cr3t-canary-value end");
+        assert_eq!(out, "line <redacted> end");
+        let key = "{\"key\": \"DB_PASSWORD\"}";
+        assert_eq!(env.redact_known(key), key);
+
+        let pem = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n\
+                   BKcwggSjAgEAAoIBAQC7\n-----END PRIVATE KEY-----\n";
+        let r = learned(&[pem]);
+        for leak in [
+            pem.to_string(),
+            STANDARD.encode(pem),
+            format!("{}…", &pem[..40]),
+            format!("{}…", &STANDARD.encode(pem)[..48]),
+            "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC".to_string(),
+        ] {
+            let out = r.redact_known(&format!("key {leak} end")).into_owned();
+            assert!(
+                out.contains(MARK) && !out.contains("MIIEvQIBADANBgkq"),
+                "{leak}: {out}"
+            );
+        }
     }
 
     #[test]
