@@ -151,7 +151,8 @@ pub async fn handle(
     let mut resp = match route(&shared, req).await {
         Ok(r) => r,
         Err(status) => status_response(&status),
-    };
+    }
+    .map(crate::trim::when_big);
     if let Some(((started, start_us), method, path, accept)) = logged {
         use hyper::body::Body as _;
         shared.log_request(&serde_json::json!({

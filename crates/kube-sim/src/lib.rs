@@ -21,6 +21,7 @@ pub mod status;
 mod store;
 mod table;
 mod tls;
+mod trim;
 mod verbs;
 mod view;
 mod watch;
