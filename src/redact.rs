@@ -969,8 +969,13 @@ mod tests {
     #[test]
     fn issue_16_one_scan_finds_every_shape_anywhere() {
         let any = ANY_SHAPE.as_ref().expect("the shapes build one set");
-        assert_eq!(any.len(), SHAPES.len() + 1, "every shape and the AWS key id");
-        let filler = "    \"name\": \"app-0001\",\n    \"store\": \"vault-backend\",\n".repeat(20_000);
+        assert_eq!(
+            any.len(),
+            SHAPES.len() + 1,
+            "every shape and the AWS key id"
+        );
+        let filler =
+            "    \"name\": \"app-0001\",\n    \"store\": \"vault-backend\",\n".repeat(20_000);
         assert!(!any.is_match(&filler));
         assert!(matches!(redact_token_shapes(&filler), Cow::Borrowed(_)));
         // Near miss of the fast path: one shape deep inside a long ordinary text.

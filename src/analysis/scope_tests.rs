@@ -559,8 +559,14 @@ fn issue16_existing_targets_are_the_rows_targets_not_missing() {
     snap.external_secrets.push(cm_es);
     let targets = existing_targets(&snap);
     assert_eq!(targets, from_rows(&snap));
-    assert!(targets.contains(&manifest_target), "a manifest is not missing");
-    assert!(!targets.iter().any(|(_, n)| n == "awx-db"), "awx-db's Secret is missing");
+    assert!(
+        targets.contains(&manifest_target),
+        "a manifest is not missing"
+    );
+    assert!(
+        !targets.iter().any(|(_, n)| n == "awx-db"),
+        "awx-db's Secret is missing"
+    );
     assert!(targets.len() >= 3 && targets.len() < snap.external_secrets.len());
 
     // Secrets not listed: no target is called missing.

@@ -105,19 +105,21 @@ pub(crate) async fn report(
     {
         let (snapshot, scope_options) = (std::sync::Arc::clone(&snapshot), scope_options.clone());
         // No thread: `spawn` drops the sender, and the rows are built below.
-        let _ = std::thread::Builder::new().name("rows".into()).spawn(move || {
-            let scope = super::publishing_while(&snapshot, || {
-                analyse_scope(&snapshot, &scope_options, now)
+        let _ = std::thread::Builder::new()
+            .name("rows".into())
+            .spawn(move || {
+                let scope = super::publishing_while(&snapshot, || {
+                    analyse_scope(&snapshot, &scope_options, now)
+                });
+                let _ = rows_tx.send(scope);
             });
-            let _ = rows_tx.send(scope);
-        });
     }
     let rows_then_stores = async {
         let scope = match rows_rx.await {
             Ok(scope) => scope,
-            Err(_) => super::publishing_while(&snapshot, || {
-                analyse_scope(&snapshot, &scope_options, now)
-            }),
+            Err(_) => {
+                super::publishing_while(&snapshot, || analyse_scope(&snapshot, &scope_options, now))
+            }
         };
         let stores = doctor_stores::fetch(&client, &snapshot, &scope, &diag).await;
         (scope, stores)

@@ -12,6 +12,7 @@ pub mod force_sync;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod scope;
+mod strings;
 pub mod verify_regcred;
 
 use std::io::Write;
@@ -101,16 +102,16 @@ pub(crate) fn publish_identifiers(snapshot: &crate::model::scope::ScopeSnapshot)
     crate::redact::public_all(|public| {
         for es in &snapshot.external_secrets {
             publish_meta(&es.metadata, public);
-            each_string(serde_json::to_value(&es.spec).ok().as_ref(), public);
+            strings::each_string(&es.spec, public);
         }
         let stores = snapshot.secret_stores.iter().flatten();
         for store in stores.chain(snapshot.cluster_secret_stores.iter().flatten()) {
             publish_meta(&store.metadata, public);
-            each_string(serde_json::to_value(&store.spec).ok().as_ref(), public);
+            strings::each_string(&store.spec, public);
         }
         for ces in snapshot.cluster_external_secrets.iter().flatten() {
             publish_meta(&ces.metadata, public);
-            each_string(serde_json::to_value(&ces.spec).ok().as_ref(), public);
+            strings::each_string(&ces.spec, public);
         }
         for secret in snapshot.secrets.iter().flatten() {
             public(&secret.name);

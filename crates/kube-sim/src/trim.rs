@@ -66,14 +66,12 @@ pub fn soon() {
     if PENDING.swap(true, Ordering::AcqRel) {
         return;
     }
-    let spawned = std::thread::Builder::new()
-        .name("trim".into())
-        .spawn(|| {
-            // Lets the other answers of a burst (a client's concurrent LISTs) finish first.
-            std::thread::sleep(std::time::Duration::from_millis(50));
-            PENDING.store(false, Ordering::Release);
-            trim();
-        });
+    let spawned = std::thread::Builder::new().name("trim".into()).spawn(|| {
+        // Lets the other answers of a burst (a client's concurrent LISTs) finish first.
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        PENDING.store(false, Ordering::Release);
+        trim();
+    });
     if spawned.is_err() {
         PENDING.store(false, Ordering::Release);
     }
@@ -119,8 +117,16 @@ mod tests {
         assert_eq!(runs(), before, "a page-sized answer does not trim");
 
         let big = when_big(full(vec![b'x'; BIG as usize]));
-        assert_eq!(big.size_hint().exact(), Some(BIG), "the size is still announced");
-        let sent = big.collect().await.map(|c| c.to_bytes().len()).unwrap_or_default();
+        assert_eq!(
+            big.size_hint().exact(),
+            Some(BIG),
+            "the size is still announced"
+        );
+        let sent = big
+            .collect()
+            .await
+            .map(|c| c.to_bytes().len())
+            .unwrap_or_default();
         assert_eq!(sent, BIG as usize, "the body is passed through whole");
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         while runs() == before && std::time::Instant::now() < deadline {
