@@ -115,8 +115,8 @@ pub fn analyse(
 ) -> DoctorReport {
     // The two checks that walk every ExternalSecret and every Secret run side by side on a big
     // snapshot (issue 16: some 40 ms each at 30,000); the checks keep their order.
-    let (objects, leftovers) = super::beside(
-        snap.external_secrets.len() >= super::PARALLEL_FROM,
+    let (objects, leftovers) = beside(
+        snap.external_secrets.len() >= PARALLEL_FROM,
         || objects::external_secrets(snap, scope, extras, opts.stale_after, now),
         || objects::leftovers(snap, scope),
     );
@@ -188,6 +188,44 @@ pub fn analyse(
         incomplete,
         degraded: degraded_parts,
     }
+}
+
+/// From this many ExternalSecrets on, [`beside`] runs its two halves on two threads.
+const PARALLEL_FROM: usize = 2_000;
+
+/// `a` and `b`, on two threads when `parallel` (and a thread can be had), else one after the
+/// other: pure functions both, so the result is the same either way.
+fn beside<A, B: Send>(
+    parallel: bool,
+    a: impl FnOnce() -> A,
+    b: impl FnOnce() -> B + Send,
+) -> (A, B) {
+    if !parallel {
+        return (a(), b());
+    }
+    // `b` runs once: on the thread, or here when no thread can be had.
+    let b = std::sync::Mutex::new(Some(b));
+    let run_b = || match b.lock() {
+        Ok(mut f) => f.take().map(|f| f()),
+        Err(_) => None,
+    };
+    std::thread::scope(|s| {
+        let spawned = std::thread::Builder::new()
+            .name("analyse".into())
+            .spawn_scoped(s, run_b);
+        let a = a();
+        let b = match spawned {
+            Ok(thread) => match thread.join() {
+                Ok(b) => b,
+                Err(panic) => std::panic::resume_unwind(panic),
+            },
+            Err(_) => run_b(),
+        };
+        match b {
+            Some(b) => (a, b),
+            None => unreachable!("the second half runs exactly once"),
+        }
+    })
 }
 
 /// The metadata of a finding's object (`ExternalSecret ns/name`, `SecretStore ns/name`,

@@ -36,20 +36,11 @@ pub fn analyse(snap: &ScopeSnapshot, opts: &ScopeOptions, now: Timestamp) -> Sco
         .map(|e| warnings_by_external_secret(e))
         .unwrap_or_default();
 
-    // Two halves side by side on a big snapshot (issue 16: ~20 ms each at 30,000).
-    let rows_of = |part: &[ExternalSecret]| -> Vec<ExternalSecretRow> {
-        part.iter()
-            .map(|es| row(es, secrets.as_ref(), errors.as_ref(), now))
-            .collect()
-    };
-    let all = &snap.external_secrets;
-    let (first, second) = all.split_at(all.len() / 2);
-    let (mut rows, rest) = super::beside(
-        all.len() >= super::PARALLEL_FROM,
-        || rows_of(first),
-        || rows_of(second),
-    );
-    rows.extend(rest);
+    let mut rows: Vec<ExternalSecretRow> = snap
+        .external_secrets
+        .iter()
+        .map(|es| row(es, secrets.as_ref(), errors.as_ref(), now))
+        .collect();
     for (r, es) in rows.iter_mut().zip(&snap.external_secrets) {
         if r.failing {
             let key = (r.namespace.clone(), r.name.clone());

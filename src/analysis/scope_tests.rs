@@ -578,31 +578,3 @@ fn issue16_existing_targets_are_the_rows_targets_not_missing() {
     assert_eq!(existing_targets(&snap), from_rows(&snap));
     assert_eq!(existing_targets(&snap).len(), snap.external_secrets.len());
 }
-
-/// Issue 16: from 2,000 ExternalSecrets the rows are built in two halves on two threads; they
-/// must be the rows built one snapshot part at a time, none lost or doubled at the cut.
-#[test]
-fn issue16_rows_built_in_two_halves_are_the_rows_built_in_one() {
-    let base = incident_a();
-    let mut ess = Vec::new();
-    for i in 0..2_001 {
-        let mut es = base.external_secrets[i % base.external_secrets.len()].clone();
-        es.metadata.name = Some(format!("app-{i:04}"));
-        ess.push(es);
-    }
-    let mut snap = snapshot(ess.clone(), vec![], vec![]);
-    snap.secrets = base.secrets.clone();
-    snap.events = base.events.clone();
-    let whole = analyse(&snap, &ScopeOptions::default(), now());
-    assert_eq!(whole.external_secrets.len(), 2_001);
-
-    let mut parts = Vec::new();
-    for part in [&ess[..1_000], &ess[1_000..]] {
-        let mut s = snapshot(part.to_vec(), vec![], vec![]);
-        s.secrets = base.secrets.clone();
-        s.events = base.events.clone();
-        parts.extend(analyse(&s, &ScopeOptions::default(), now()).external_secrets);
-    }
-    parts.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
-    assert_eq!(whole.external_secrets, parts);
-}

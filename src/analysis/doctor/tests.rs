@@ -1369,19 +1369,19 @@ fn issue12_vault_grant_commands_name_the_store_service_account() {
 #[test]
 fn issue_16_beside_runs_the_second_half_on_its_own_thread_only_when_asked() {
     let here = std::thread::current().id();
-    let (a, b) = crate::analysis::beside(
+    let (a, b) = beside(
         true,
         || std::thread::current().id(),
         || std::thread::current().id(),
     );
     assert_eq!(a, here);
     assert_ne!(b, here, "the second half ran on a thread of its own");
-    let (a, b) = crate::analysis::beside(
+    let (a, b) = beside(
         false,
         || std::thread::current().id(),
         || std::thread::current().id(),
     );
     assert_eq!((a, b), (here, here));
-    let (x, y) = crate::analysis::beside(true, || vec![1, 2], || "two".to_string());
+    let (x, y) = beside(true, || vec![1, 2], || "two".to_string());
     assert_eq!((x, y.as_str()), (vec![1, 2], "two"));
 }
