@@ -136,6 +136,8 @@ pub(crate) async fn report(
         rows_then_stores
     );
     let (pods, managed) = read;
+    // ESO's own reloader restarts the workloads its Configs select (after the pods: only when a
+    // pod belongs to a workload).
     let (eso_reloader, namespace_labels) = match &pods {
         Some(Ok((facts, _))) => crate::kube::eso_reloader::for_pods(&client, facts, &diag).await,
         _ => Default::default(),
