@@ -190,35 +190,26 @@ impl ser::SerializeMap for Strings<'_, '_> {
     }
 }
 
-impl ser::SerializeStruct for Strings<'_, '_> {
-    type Ok = ();
-    type Error = Stop;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        _: &'static str,
-        v: &T,
-    ) -> Result<(), Stop> {
-        v.serialize(self.again())
-    }
-    fn end(self) -> Result<(), Stop> {
-        Ok(())
-    }
+macro_rules! fields {
+    ($($trait:ident),*) => {$(
+        impl ser::$trait for Strings<'_, '_> {
+            type Ok = ();
+            type Error = Stop;
+            fn serialize_field<T: Serialize + ?Sized>(
+                &mut self,
+                _: &'static str,
+                v: &T,
+            ) -> Result<(), Stop> {
+                v.serialize(self.again())
+            }
+            fn end(self) -> Result<(), Stop> {
+                Ok(())
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeStructVariant for Strings<'_, '_> {
-    type Ok = ();
-    type Error = Stop;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        _: &'static str,
-        v: &T,
-    ) -> Result<(), Stop> {
-        v.serialize(self.again())
-    }
-    fn end(self) -> Result<(), Stop> {
-        Ok(())
-    }
-}
+fields!(SerializeStruct, SerializeStructVariant);
 
 /// A map key, checked only: strings and the scalars `serde_json` turns into key strings pass.
 struct KeyCheck;
