@@ -156,6 +156,8 @@ fn settings() -> insta::Settings {
         ),
         // A time the wrapping split after its date ("Timestamp: 2026-12-05" / "08:04:55Z").
         (r"\b\d{2}:\d{2}:\d{2}(?:\.\d+)?Z\b", "[TIME]"),
+        // ...and the date left at the end of the line before it: the day the suite runs.
+        (r"\b\d{4}-\d{2}-\d{2}\b", "[DATE]"),
         (r"-[a-z0-9]{8,10}-[a-z0-9]{5}\b", "-[POD]"),
         (r"/tmp/[^\s:]+", "[TMP]"),
         // ESO's log lines quoted as evidence depend on how often the simulated controller has
