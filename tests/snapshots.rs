@@ -144,7 +144,16 @@ fn settings() -> insta::Settings {
     let mut s = insta::Settings::clone_current();
     s.set_snapshot_path("snapshots");
     s.set_prepend_module_to_snapshot(false);
-    for (pattern, replacement) in [
+    for (pattern, replacement) in filters() {
+        s.add_filter(pattern, replacement);
+    }
+    s
+}
+
+/// What changes from one run to the next, and what stands for it in the snapshots, in the order
+/// insta applies them.
+fn filters() -> Vec<(&'static str, &'static str)> {
+    vec![
         (r"127\.0\.0\.1:\d+", "127.0.0.1:[PORT]"),
         (
             r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d+)?Z?",
@@ -158,7 +167,13 @@ fn settings() -> insta::Settings {
         (r"\b\d{2}:\d{2}:\d{2}(?:\.\d+)?Z\b", "[TIME]"),
         // ...and the date left at the end of the line before it: the day the suite runs.
         (r"\b\d{4}-\d{2}-\d{2}\b", "[DATE]"),
-        (r"-[a-z0-9]{8,10}-[a-z0-9]{5}\b", "-[POD]"),
+        // `<deployment>-<pod-template-hash>-<suffix>`: the hash is a u32's decimal digits spelt
+        // in kube's alphabet (1 to 10 of them: 7 happens) and changes with the template, which
+        // holds the run's registry port.
+        (
+            r"-[bcdfghjklmnpqrstvwxz2456789]{1,10}-[bcdfghjklmnpqrstvwxz2456789]{5}\b",
+            "-[POD]",
+        ),
         (r"/tmp/[^\s:]+", "[TMP]"),
         // ESO's log lines quoted as evidence depend on how often the simulated controller has
         // retried by the time doctor reads them, and their excerpt's cut on the length of their
@@ -178,10 +193,34 @@ fn settings() -> insta::Settings {
         // seconds old, and how many seconds depends on the machine's load (kubectl's ages count
         // seconds up to 119s).
         (r"\b(?:1[01][0-9]|[1-9]?[0-9])s\b", "[SECONDS]"),
+    ]
+}
+
+#[test]
+fn the_filters_cover_what_changes_between_runs_and_nothing_else() {
+    let apply = |text: &str| {
+        filters().into_iter().fold(text.to_string(), |t, (p, r)| {
+            let re = regex::Regex::new(p).unwrap_or_else(|e| panic!("{p}: {e}"));
+            re.replace_all(&t, r).into_owned()
+        })
+    };
+    for (text, expected) in [
+        // A pod-template-hash of 7 characters (stop 25's CI), 10, and 1.
+        ("order-service-f7c4b85-8hv4k", "order-service-[POD]"),
+        ("billing-5d8f9c7b6c-x2kqz", "billing-[POD]"),
+        ("notifier-7-x2kqz", "notifier-[POD]"),
+        // A timestamp the wrapping split, on the day after the snapshot was written.
+        (
+            "Correlation ID: x Timestamp: 2026-12-06\n      08:04:55Z",
+            "Correlation ID: x Timestamp: [DATE]\n      [TIME]",
+        ),
+        // Near misses: names that only look like a pod's.
+        ("istio-service-proxy", "istio-service-proxy"),
+        ("eso-incident-20261205-0640", "eso-incident-20261205-0640"),
+        ("platform-secrets-reader", "platform-secrets-reader"),
     ] {
-        s.add_filter(pattern, replacement);
+        assert_eq!(apply(text), expected, "{text}");
     }
-    s
 }
 
 /// Runs of blanks inside a line become three (kubectl's gap between columns); indentation stays.
