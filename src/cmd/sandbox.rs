@@ -242,6 +242,15 @@ async fn serve(
             aws.served_by()
         )?;
     }
+    if args.scenario == "scale" {
+        let stored = sandbox.stored();
+        writeln!(
+            out,
+            "  Objects:    {} stored, {:.1} MiB of JSON",
+            stored.objects,
+            stored.bytes as f64 / f64::from(1 << 20)
+        )?;
+    }
     writeln!(out, "Use it from another shell:")?;
     writeln!(out, "  export KUBECONFIG={}", files.kubeconfig.display())?;
     for (k, v) in files.environment(sandbox) {

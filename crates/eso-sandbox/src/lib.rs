@@ -60,6 +60,8 @@ pub struct Sandbox {
     canaries: Vec<String>,
     /// The `${NAME}` placeholders of the scenario's objects, for incident steps too.
     vars: BTreeMap<String, String>,
+    /// What the API server held once the start had settled.
+    stored: kube_sim::Packed,
 }
 
 const ROOT_TOKEN: &str = "sandbox-root-token";
@@ -270,6 +272,7 @@ impl Sandbox {
             aws,
             registry,
             vars: vars.clone(),
+            stored: kube_sim::Packed::default(),
             // The scale scenario is generated, not read from a file: its values are in the Vault setup.
             canaries: if text.is_empty() {
                 scenario
@@ -326,6 +329,10 @@ impl Sandbox {
                 })
                 .await;
         }
+        // Issue 16: the objects written while starting (created, then rewritten by the
+        // controllers) are scattered among freed memory; packed again, the sandbox holds about
+        // the size of their JSON.
+        sandbox.stored = sandbox.api.store().repack();
         Ok(sandbox)
     }
 
@@ -567,6 +574,11 @@ impl Sandbox {
     pub fn aws(&self) -> Option<&aws::AwsSim> {
         self.aws.as_ref()
     }
+    /// How many objects, and how many bytes of JSON, the API server held once started.
+    pub fn stored(&self) -> kube_sim::Packed {
+        self.stored
+    }
+
     pub fn registry(&self) -> &registry::RegistrySim {
         &self.registry
     }

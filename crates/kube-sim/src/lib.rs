@@ -30,7 +30,7 @@ mod write;
 pub use faults::{Fault, Faults, HANG, parse_fault};
 pub use handler::REQUEST_LOG_ENV;
 pub use server::ApiServer;
-pub use store::{EventKind, Store, StoreError, WatchEvent, Write};
+pub use store::{EventKind, Packed, Store, StoreError, WatchEvent, Write};
 
 /// `value.pointer(pointer)` (RFC 6901), without allocating for a pointer with no escapes:
 /// serde_json's copies every segment, and the simulated controllers read a few fields of every

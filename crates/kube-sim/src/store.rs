@@ -7,6 +7,7 @@ use std::collections::{HashMap, VecDeque};
 use std::ops::Bound;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use bytes::{Bytes, BytesMut};
 use serde_json::Value;
 use tokio::sync::broadcast;
 
@@ -81,11 +82,12 @@ impl From<ApiStatus> for StoreError {
 /// its size on the wire instead of a `serde_json::Value` tree several times larger (issue 16).
 /// Readers that need fields parse it with [`Stored::value`]; namespace and name are kept apart
 /// because every index and watch filter reads them. The strings many objects share (apiVersion,
-/// kind, namespace) are interned, so an object's own allocations are its JSON, its name and itself.
+/// kind, namespace) are interned, so an object's own allocations are its name and itself; its JSON
+/// is packed with other objects' (see [`Packer`]).
 #[derive(Debug)]
 pub struct Stored {
     /// The serialised object without its `apiVersion` and `kind` keys: a JSON object, `{...}`.
-    json: Box<[u8]>,
+    json: Bytes,
     pub rv: u64,
     api_version: Option<Arc<str>>,
     kind: Option<Arc<str>>,
@@ -108,10 +110,53 @@ impl Interned {
     }
 }
 
+/// Where stored objects' JSON is written: side by side in chunks of [`Packer::CHUNK`] bytes,
+/// each freed when the last object in it is gone, instead of one small allocation per object.
+/// Objects stored one by one among the many short-lived allocations of a scenario's start (the
+/// parsed objects, the controllers' work) left the sandbox's memory three times the size of what
+/// it held, in pages that kept a few live objects each (issue 16); packed, and packed again once
+/// the start has settled ([`Store::repack`]), they sit in pages of their own.
+#[derive(Debug, Default)]
+pub struct Packer {
+    /// The current chunk's room left (its written part was split off into objects).
+    room: BytesMut,
+}
+
+impl Packer {
+    /// The size of a chunk.
+    pub const CHUNK: usize = 1 << 20;
+
+    /// `bytes`, copied into the current chunk (a new one when it has no room left). An object
+    /// bigger than a quarter of a chunk gets an allocation of its own.
+    pub fn pack(&mut self, bytes: &[u8]) -> Bytes {
+        if bytes.len() > Self::CHUNK / 4 {
+            return Bytes::copy_from_slice(bytes);
+        }
+        if self.room.capacity() < bytes.len() {
+            self.room = BytesMut::with_capacity(Self::CHUNK);
+        }
+        self.room.extend_from_slice(bytes);
+        self.room.split().freeze()
+    }
+}
+
+/// What [`Store::repack`] packed: how many objects, how many bytes of JSON.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Packed {
+    pub objects: usize,
+    pub bytes: usize,
+}
+
 impl Stored {
     /// Serialise `value` (left as it was) into a stored object, to be indexed at `key`
     /// (namespace, name: what its metadata says, but a write decides).
-    pub fn new(value: &mut Value, rv: u64, key: (&str, &str), interned: &mut Interned) -> Self {
+    pub fn new(
+        value: &mut Value,
+        rv: u64,
+        key: (&str, &str),
+        interned: &mut Interned,
+        packer: &mut Packer,
+    ) -> Self {
         let mut json = Vec::new();
         let mut type_meta: [Option<Arc<str>>; 2] = [None, None];
         if let Some(map) = value.as_object_mut() {
@@ -135,13 +180,24 @@ impl Stored {
         }
         let [api_version, kind] = type_meta;
         Self {
-            // Kept for the object's life: no spare capacity from the serialiser's growth.
-            json: json.into_boxed_slice(),
+            json: packer.pack(&json),
             rv,
             api_version,
             kind,
             namespace: interned.get(key.0),
             name: key.1.into(),
+        }
+    }
+
+    /// The same object, its JSON copied into `packer`.
+    fn repacked(&self, packer: &mut Packer) -> Self {
+        Self {
+            json: packer.pack(&self.json),
+            rv: self.rv,
+            api_version: self.api_version.clone(),
+            kind: self.kind.clone(),
+            namespace: self.namespace.clone(),
+            name: self.name.clone(),
         }
     }
 
@@ -369,6 +425,8 @@ pub struct State {
     pub objects: HashMap<String, Objects>,
     /// apiVersions, kinds and namespaces of stored objects.
     pub interned: Interned,
+    /// Where stored objects' JSON is written.
+    pub packer: Packer,
     pub history: VecDeque<Arc<Change>>,
     /// The newest resourceVersion whose change was dropped from history (0 = nothing dropped).
     pub compacted: u64,
@@ -446,6 +504,7 @@ impl Store {
             registry: Registry::with_builtins(),
             objects: HashMap::new(),
             interned: Interned::default(),
+            packer: Packer::default(),
             history: VecDeque::new(),
             compacted: 0,
             changes,
@@ -916,13 +975,46 @@ impl Store {
                     return None;
                 }
                 changed += 1;
-                let next = Stored::new(&mut v, stored.rv, stored.key(), &mut st.interned);
+                let next = Stored::new(
+                    &mut v,
+                    stored.rv,
+                    stored.key(),
+                    &mut st.interned,
+                    &mut st.packer,
+                );
                 Some(Arc::new(next))
             });
         }
         st.history.clear();
         st.compacted = st.rv;
         changed
+    }
+
+    /// Packs every stored object's JSON again, type by type, into fresh chunks, forgets the change
+    /// history (watches and pages from before answer 410, as after etcd's compaction) and gives
+    /// the freed memory back to the system. For a sandbox whose start has settled, before any
+    /// client has connected: the objects its controllers rewrote while it started are spread
+    /// over chunks that each keep a few of them alive. No resourceVersion moves, no watcher hears
+    /// of it, every object reads as before. Returns what it packed.
+    pub fn repack(&self) -> Packed {
+        let mut packed = Packed::default();
+        {
+            let mut st = self.write();
+            let st = &mut *st;
+            let mut packer = Packer::default();
+            for map in st.objects.values_mut() {
+                map.replace_all(|stored| {
+                    packed.objects += 1;
+                    packed.bytes += stored.json_len();
+                    Some(Arc::new(stored.repacked(&mut packer)))
+                });
+            }
+            st.packer = packer;
+            st.history.clear();
+            st.compacted = st.rv;
+        }
+        crate::trim::now();
+        packed
     }
 
     /// Register a CRD's type directly from its object (used at start for the ESO bundle).
@@ -1017,7 +1109,13 @@ impl State {
         if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
             meta.insert("resourceVersion".into(), Value::from(rv.to_string()));
         }
-        let stored = Arc::new(Stored::new(&mut value, rv, (ns, name), &mut self.interned));
+        let stored = Arc::new(Stored::new(
+            &mut value,
+            rv,
+            (ns, name),
+            &mut self.interned,
+            &mut self.packer,
+        ));
         let value = Arc::new(value);
         let map = match self.objects.get_mut(gr) {
             Some(map) => map,
@@ -1069,7 +1167,13 @@ mod tests {
     #[test]
     fn stored_bytes_round_trip_with_and_without_type_meta() {
         let mut original = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "a", "namespace": "n"}, "type": "Opaque"});
-        let s = Stored::new(&mut original, 5, ("n", "a"), &mut Interned::default());
+        let s = Stored::new(
+            &mut original,
+            5,
+            ("n", "a"),
+            &mut Interned::default(),
+            &mut Packer::default(),
+        );
         assert_eq!(original["kind"], "Secret", "the value is left as it was");
         assert_eq!(s.value(), original);
         assert_eq!((s.namespace(), s.name()), ("n", "a"));
@@ -1088,7 +1192,13 @@ mod tests {
         assert!(!s.mentions("ConfigMap") && !s.mentions("\"b\""));
         assert_eq!(s.metadata(), Some(json!({"name": "a", "namespace": "n"})));
         let mut bare = json!({"kind": "Thing"});
-        let bare = Stored::new(&mut bare, 1, ("", "x"), &mut Interned::default());
+        let bare = Stored::new(
+            &mut bare,
+            1,
+            ("", "x"),
+            &mut Interned::default(),
+            &mut Packer::default(),
+        );
         assert_eq!(bare.metadata(), None);
         assert_eq!(bare.value(), json!({"kind": "Thing"}));
     }
@@ -1135,6 +1245,111 @@ mod tests {
         assert_eq!(store.get("v1", "ConfigMap", Some("n"), "a"), Some(now));
     }
 
+    #[test]
+    fn packed_objects_sit_side_by_side_until_a_chunk_is_full() {
+        let mut packer = Packer::default();
+        let a = packer.pack(b"{\"a\":1}");
+        let b = packer.pack(b"{\"b\":22}");
+        assert_eq!((&a[..], &b[..]), (&b"{\"a\":1}"[..], &b"{\"b\":22}"[..]));
+        let after = |x: &Bytes| x.as_ptr().wrapping_add(x.len());
+        assert_eq!(
+            b.as_ptr(),
+            after(&a),
+            "the second follows the first in one chunk"
+        );
+        // Filling the chunk's room: the next object starts a chunk of its own.
+        let fill = vec![b'x'; Packer::CHUNK / 4];
+        let mut last = b.clone();
+        let mut moved = false;
+        for _ in 0..5 {
+            let next = packer.pack(&fill);
+            moved |= next.as_ptr() != after(&last);
+            assert_eq!(&next[..], &fill[..]);
+            last = next;
+        }
+        assert!(moved, "five quarter-chunks do not fit in one chunk");
+        // Bigger than a quarter of a chunk: an allocation of its own, the chunk's room kept.
+        let big = packer.pack(&vec![b'y'; Packer::CHUNK / 4 + 1]);
+        assert_eq!(big.len(), Packer::CHUNK / 4 + 1);
+        let small = packer.pack(b"{}");
+        assert_eq!(
+            small.as_ptr(),
+            after(&last),
+            "the big one did not use the chunk"
+        );
+    }
+
+    #[test]
+    fn repacking_keeps_every_object_and_version_and_forgets_the_history() {
+        let store = Store::new("admin".into());
+        let secret = |name: &str| json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": "n"}, "type": "Opaque"});
+        // Interleaved types, and rewrites: what a scenario's start leaves behind.
+        for i in 0..50 {
+            store
+                .submit_all(
+                    Write::Apply,
+                    [config_map(&format!("c{i}"), "1"), secret(&format!("s{i}"))],
+                )
+                .expect("create");
+        }
+        for i in (0..50).step_by(3) {
+            store
+                .submit(Write::Apply, config_map(&format!("c{i}"), "2"))
+                .expect("update");
+        }
+        let before: Vec<Value> = ["ConfigMap", "Secret"]
+            .iter()
+            .flat_map(|k| store.list("v1", k, None))
+            .collect();
+        let rv = store.resource_version();
+        assert!(!store.read().history.is_empty());
+
+        let packed = store.repack();
+
+        let after: Vec<Value> = ["ConfigMap", "Secret"]
+            .iter()
+            .flat_map(|k| store.list("v1", k, None))
+            .collect();
+        assert_eq!(
+            after, before,
+            "every object reads as before, resourceVersions included"
+        );
+        assert_eq!(store.resource_version(), rv);
+        let st = store.read();
+        assert!(st.history.is_empty());
+        assert_eq!(st.compacted, rv, "watches from before answer 410");
+        // Each type's objects now sit one after the other.
+        for gr in ["/configmaps", "/secrets"] {
+            let objects: Vec<&Arc<Stored>> = st.objects[gr].entries.iter().map(|e| &e.0).collect();
+            assert_eq!(objects.len(), 50);
+            for pair in objects.windows(2) {
+                let end = pair[0].json.as_ptr().wrapping_add(pair[0].json.len());
+                assert_eq!(
+                    pair[1].json.as_ptr(),
+                    end,
+                    "{gr}: {} then {}",
+                    pair[0].name,
+                    pair[1].name
+                );
+            }
+        }
+        // Every object of the store (its namespaces too), each of its bytes.
+        let all: Vec<&Arc<Stored>> = st
+            .objects
+            .values()
+            .flat_map(|m| m.entries.iter().map(|e| &e.0))
+            .collect();
+        assert!(all.len() > 100, "{}", all.len());
+        let bytes = all.iter().map(|s| s.json_len()).sum();
+        assert_eq!(
+            packed,
+            Packed {
+                objects: all.len(),
+                bytes
+            }
+        );
+    }
+
     #[tokio::test]
     async fn keep_up_waits_for_subscribers_only_while_they_progress() {
         let store = Store::new("admin".into());
@@ -1174,7 +1389,13 @@ mod tests {
 
     fn stored(ns: &str, name: &str, rv: u64, interned: &mut Interned) -> Arc<Stored> {
         let mut v = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": ns}});
-        Arc::new(Stored::new(&mut v, rv, (ns, name), interned))
+        Arc::new(Stored::new(
+            &mut v,
+            rv,
+            (ns, name),
+            interned,
+            &mut Packer::default(),
+        ))
     }
 
     #[test]

@@ -77,14 +77,24 @@ pub fn soon() {
     }
 }
 
+/// Trims now, on this thread (not counted in [`runs`]: only answers are).
+pub(crate) fn now() {
+    release();
+}
+
 /// The number of trims run so far.
 #[cfg(test)]
 fn runs() -> usize {
     RUNS.load(Ordering::Acquire)
 }
 
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn trim() {
+    release();
+    RUNS.fetch_add(1, Ordering::AcqRel);
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn release() {
     unsafe extern "C" {
         /// glibc's `malloc_trim(3)`: returns free memory at the top of the heap and, since 2.8,
         /// in every arena, to the system; `pad` bytes are kept.
@@ -95,13 +105,10 @@ fn trim() {
     unsafe {
         malloc_trim(0);
     }
-    RUNS.fetch_add(1, Ordering::AcqRel);
 }
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn trim() {
-    RUNS.fetch_add(1, Ordering::AcqRel);
-}
+fn release() {}
 
 #[cfg(test)]
 mod tests {
