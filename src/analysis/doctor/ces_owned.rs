@@ -4,7 +4,7 @@
 //! those fixes into the same fix on the parent (a merge patch moves under `externalSecretSpec`)
 //! and says why, so no rule needs to know about ClusterExternalSecrets.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::model::finding::Finding;
 use crate::model::scope::ScopeSnapshot;
@@ -32,7 +32,14 @@ pub fn steer(findings: &mut [Finding], snap: &ScopeSnapshot) {
 fn steer_all(findings: &mut [Finding], parents: &Parents<'_>) {
     for f in findings.iter_mut() {
         steer_all(&mut f.effects, parents);
-        for (&(ns, name), &ces) in parents {
+        // Only the parents of the ExternalSecrets this finding is about or its steps edit can
+        // change it: asking every parent was findings x owned ExternalSecrets (issue 16).
+        let mut concerned: BTreeSet<(String, String)> = edited_in(&f.next);
+        concerned.extend(f.about.external_secret.clone());
+        let concerned = concerned
+            .iter()
+            .filter_map(|(ns, name)| parents.get_key_value(&(ns.as_str(), name.as_str())));
+        for (&(ns, name), &ces) in concerned {
             let mut changed = false;
             for step in f.next.iter_mut() {
                 if let Some(new) = to_parent(step, ns, name, ces) {
@@ -58,6 +65,28 @@ fn steer_all(findings: &mut [Finding], parents: &Parents<'_>) {
             }
         }
     }
+}
+
+/// (namespace, name) of every ExternalSecret the steps may edit or patch: at least each one
+/// [`to_parent`] would rewrite (`… externalsecret NAME -n NS` followed by a blank, `)`, `;` or
+/// the end), and maybe a few it would not.
+fn edited_in(steps: &[String]) -> BTreeSet<(String, String)> {
+    const KIND: &str = "externalsecret ";
+    let mut out = BTreeSet::new();
+    for step in steps {
+        let mut rest = step.as_str();
+        while let Some(at) = rest.find(KIND) {
+            rest = &rest[at + KIND.len()..];
+            let name = rest.split(' ').next().unwrap_or_default();
+            if let Some(after) = rest[name.len()..].strip_prefix(" -n ") {
+                let end = after
+                    .find(|c: char| c.is_whitespace() || matches!(c, ')' | ';' | '\''))
+                    .unwrap_or(after.len());
+                out.insert((after[..end].to_string(), name.to_string()));
+            }
+        }
+    }
+    out
 }
 
 /// `step` with its edit or merge patch of ExternalSecret `ns/name` made on ClusterExternalSecret
@@ -140,5 +169,111 @@ mod tests {
             ),
             None
         );
+    }
+
+    /// The steering as it was before it looked at the concerned parents only (stop 26).
+    fn reference(findings: &mut [Finding], parents: &Parents<'_>) {
+        for f in findings.iter_mut() {
+            reference(&mut f.effects, parents);
+            for (&(ns, name), &ces) in parents {
+                let mut changed = false;
+                for step in f.next.iter_mut() {
+                    if let Some(new) = to_parent(step, ns, name, ces) {
+                        *step = new;
+                        changed = true;
+                    }
+                }
+                let about_child = f
+                    .about
+                    .external_secret
+                    .as_ref()
+                    .is_some_and(|(n, e)| n == ns && e == name);
+                if !(changed || about_child) {
+                    continue;
+                }
+                let mention = format!("ClusterExternalSecret {ces}");
+                if !f.evidence.iter().any(|e| e.contains(&mention)) {
+                    f.evidence.push(sanitize::line(&format!(
+                        "{mention} owns ExternalSecret {ns}/{name} and rewrites it from its \
+                         spec.externalSecretSpec: a change to the ExternalSecret itself is \
+                         overwritten, the fix goes to {mention}"
+                    )));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn only_the_concerned_parents_are_asked_and_the_outcome_is_the_same() {
+        use crate::model::doctor::Status;
+        let parents: Parents<'_> = [
+            (("a", "db"), "db-all"),
+            (("b", "db"), "db-all"),
+            (("a", "api"), "api-all"),
+            (("ab", "db"), "other"),
+        ]
+        .into_iter()
+        .collect();
+        let steps = [
+            "kubectl edit externalsecret db -n a",
+            "kubectl edit externalsecret db -n ab; then kubectl edit externalsecret api -n a",
+            "set Owner (kubectl patch externalsecret db -n b --type merge -p '{\"spec\":{\"target\":{}}}')",
+            "kubectl edit externalsecret db -n a, or kubectl edit externalsecret db -n abc",
+            "kubectl edit externalsecret db -n a'",
+            "kubectl get externalsecret db -n a -o yaml",
+            "kubectl edit clusterexternalsecret db-all",
+            "kubectl edit externalsecret  db -n a",
+            "kubectl edit externalsecret db",
+            "",
+        ];
+        let abouts = [
+            None,
+            Some(("a", "db")),
+            Some(("c", "db")),
+            Some(("a", "api")),
+        ];
+        let mut findings = Vec::new();
+        for (i, step) in steps.iter().enumerate() {
+            for (j, about) in abouts.iter().enumerate() {
+                let mut f = Finding::new(
+                    "es-not-ready",
+                    Status::Error,
+                    format!("ExternalSecret x/{i}-{j}"),
+                    String::new(),
+                    step.to_string(),
+                );
+                f.next.push(steps[(i + j) % steps.len()].to_string());
+                if let Some((ns, name)) = about {
+                    f = f.about_es(ns, name);
+                }
+                let effect = f.clone();
+                f.effects.push(effect);
+                findings.push(f);
+            }
+        }
+        let mut want = findings.clone();
+        reference(&mut want, &parents);
+        steer_all(&mut findings, &parents);
+        assert_eq!(findings, want);
+        // Not vacuous: steps were rewritten and evidence added, for more than one parent.
+        let all: Vec<&Finding> = want
+            .iter()
+            .flat_map(|f| [f].into_iter().chain(&f.effects))
+            .collect();
+        assert!(all.iter().any(|f| {
+            f.next
+                .iter()
+                .any(|s| s.contains("clusterexternalsecret db-all"))
+        }));
+        assert!(all.iter().any(|f| {
+            f.next
+                .iter()
+                .any(|s| s.contains("clusterexternalsecret api-all"))
+        }));
+        assert!(all.iter().any(|f| {
+            f.evidence
+                .iter()
+                .any(|e| e.contains("ClusterExternalSecret other"))
+        }));
     }
 }
