@@ -40,6 +40,7 @@ mod tests_targets;
 use std::time::Duration;
 
 use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use crate::model::doctor::*;
 use crate::model::scope::{Degraded, REPORT_API_VERSION, ScopeReport, ScopeSnapshot};
@@ -157,7 +158,8 @@ pub fn analyse(
     for c in &mut checks {
         ces_owned::steer(&mut c.findings, snap);
     }
-    let meta_of = |object: &str| managed_metadata(snap, object);
+    let metadata = ManagedMetadata::new(snap);
+    let meta_of = |object: &str| metadata.of(object);
     for c in &mut checks {
         crate::analysis::eso_logs::managed_by::steer(&mut c.findings, &meta_of);
     }
@@ -229,40 +231,57 @@ fn beside<A, B: Send>(
 }
 
 /// The metadata of a finding's object (`ExternalSecret ns/name`, `SecretStore ns/name`,
-/// `ClusterSecretStore name`) as scope read it, for who manages it (issue 17).
-fn managed_metadata(snap: &ScopeSnapshot, object: &str) -> Option<serde_json::Value> {
-    let (kind, rest) = object.split_once(' ')?;
-    let (ns, name) = match rest.split_once('/') {
-        Some((ns, name)) => (Some(ns), name),
-        None => (None, rest),
-    };
-    let meta = match kind {
-        "ExternalSecret" => snap
-            .external_secrets
-            .iter()
-            .find(|e| {
-                e.metadata.name.as_deref() == Some(name) && e.metadata.namespace.as_deref() == ns
-            })
-            .map(|e| &e.metadata),
-        "SecretStore" => snap
-            .secret_stores
-            .as_ref()
-            .ok()?
-            .iter()
-            .find(|e| {
-                e.metadata.name.as_deref() == Some(name) && e.metadata.namespace.as_deref() == ns
-            })
-            .map(|e| &e.metadata),
-        "ClusterSecretStore" => snap
-            .cluster_secret_stores
-            .as_ref()
-            .ok()?
-            .iter()
-            .find(|e| e.metadata.name.as_deref() == Some(name))
-            .map(|e| &e.metadata),
-        _ => None,
-    }?;
-    serde_json::to_value(meta).ok()
+/// `ClusterSecretStore name`) as scope read it, for who manages it (issue 17): indexed once, as
+/// every finding and effect asks (thousands in an outage at scale, each of which scanned every
+/// ExternalSecret). The first object listed under a name answers, as a scan would.
+struct ManagedMetadata<'a> {
+    by_object: std::collections::HashMap<(&'static str, Option<&'a str>, &'a str), &'a ObjectMeta>,
+}
+
+impl<'a> ManagedMetadata<'a> {
+    fn new(snap: &'a ScopeSnapshot) -> Self {
+        let mut by_object = std::collections::HashMap::new();
+        let mut add = |kind: &'static str, meta: &'a ObjectMeta, namespaced: bool| {
+            let Some(name) = meta.name.as_deref() else {
+                return;
+            };
+            let ns = if namespaced {
+                meta.namespace.as_deref()
+            } else {
+                None
+            };
+            by_object.entry((kind, ns, name)).or_insert(meta);
+        };
+        for es in &snap.external_secrets {
+            add("ExternalSecret", &es.metadata, true);
+        }
+        for s in snap.secret_stores.iter().flatten() {
+            add("SecretStore", &s.metadata, true);
+        }
+        for s in snap.cluster_secret_stores.iter().flatten() {
+            add("ClusterSecretStore", &s.metadata, false);
+        }
+        ManagedMetadata { by_object }
+    }
+
+    fn of(&self, object: &str) -> Option<serde_json::Value> {
+        let (kind, rest) = object.split_once(' ')?;
+        let (ns, name) = match rest.split_once('/') {
+            Some((ns, name)) => (Some(ns), name),
+            None => (None, rest),
+        };
+        let kind = ["ExternalSecret", "SecretStore", "ClusterSecretStore"]
+            .into_iter()
+            .find(|k| *k == kind)?;
+        // A ClusterSecretStore is found by its name alone.
+        let ns = if kind == "ClusterSecretStore" {
+            None
+        } else {
+            ns
+        };
+        let meta = self.by_object.get(&(kind, ns, name))?;
+        serde_json::to_value(meta).ok()
+    }
 }
 
 /// Check 7 (issue 17): the causes only ESO's logs show, and its lines attached as evidence to the

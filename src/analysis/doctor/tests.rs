@@ -1385,3 +1385,92 @@ fn issue_16_beside_runs_the_second_half_on_its_own_thread_only_when_asked() {
     let (x, y) = beside(true, || vec![1, 2], || "two".to_string());
     assert_eq!((x, y.as_str()), (vec![1, 2], "two"));
 }
+
+/// The lookup as it was before it was indexed (stop 26): a scan of what scope read.
+fn managed_metadata_scan(snap: &ScopeSnapshot, object: &str) -> Option<Value> {
+    let (kind, rest) = object.split_once(' ')?;
+    let (ns, name) = match rest.split_once('/') {
+        Some((ns, name)) => (Some(ns), name),
+        None => (None, rest),
+    };
+    let same = |m: &ObjectMeta| m.name.as_deref() == Some(name) && m.namespace.as_deref() == ns;
+    let meta = match kind {
+        "ExternalSecret" => snap
+            .external_secrets
+            .iter()
+            .map(|e| &e.metadata)
+            .find(|m| same(m)),
+        "SecretStore" => snap
+            .secret_stores
+            .as_ref()
+            .ok()?
+            .iter()
+            .map(|e| &e.metadata)
+            .find(|m| same(m)),
+        "ClusterSecretStore" => snap
+            .cluster_secret_stores
+            .as_ref()
+            .ok()?
+            .iter()
+            .map(|e| &e.metadata)
+            .find(|m| m.name.as_deref() == Some(name)),
+        _ => None,
+    }?;
+    serde_json::to_value(meta).ok()
+}
+
+#[test]
+fn managed_metadata_is_found_as_a_scan_of_what_scope_read_finds_it() {
+    let mut first = es("a", "x", true, "2026-11-22T11:00:00Z");
+    first.metadata.labels = Some([("first".to_string(), "yes".to_string())].into());
+    let ess = vec![
+        first,
+        es("b", "x", true, "2026-11-22T11:00:00Z"),
+        // The same ExternalSecret listed twice: the first answers.
+        es("a", "x", false, "2026-11-22T11:00:00Z"),
+        es("a", "y", true, "2026-11-22T11:00:00Z"),
+    ];
+    let mut snap = snapshot(ess, vec![], true);
+    let css: SecretStore = from(
+        json!({"metadata": {"name": "vault", "namespace": "ignored"}, "spec": {"provider": {"vault": {}}}}),
+    );
+    snap.cluster_secret_stores = Ok(vec![css]);
+    let index = ManagedMetadata::new(&snap);
+    let store = vault_store(true);
+    let store_object = format!(
+        "SecretStore {}/{}",
+        store.metadata.namespace.as_deref().unwrap_or_default(),
+        store.metadata.name.as_deref().unwrap_or_default()
+    );
+    let objects = [
+        "ExternalSecret a/x",
+        "ExternalSecret b/x",
+        "ExternalSecret a/y",
+        store_object.as_str(),
+        "ClusterSecretStore vault",
+        "ClusterSecretStore some-ns/vault",
+        // Near misses: another namespace, another kind, no namespace, unknown kinds.
+        "ExternalSecret c/x",
+        "SecretStore a/x",
+        "ExternalSecret x",
+        "Secret a/x",
+        "ClusterSecretStore vault-2",
+        "",
+    ];
+    let mut found = 0;
+    for object in objects {
+        let got = index.of(object);
+        assert_eq!(got, managed_metadata_scan(&snap, object), "{object}");
+        found += usize::from(got.is_some());
+    }
+    assert_eq!(found, 6, "the six that exist are found");
+    let first = index.of("ExternalSecret a/x").unwrap_or_default();
+    assert_eq!(first["labels"]["first"], "yes");
+    // Stores not read: nothing to find, as before.
+    snap.secret_stores = Err(crate::model::scope::Degraded {
+        resource: "secretstores".into(),
+        namespace: None,
+        cause: "forbidden".into(),
+    });
+    assert_eq!(ManagedMetadata::new(&snap).of(&store_object), None);
+}
