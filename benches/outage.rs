@@ -1,0 +1,146 @@
+//! Benchmark (issue 16, not a timed test): the analysis of an outage at scale, where it matters
+//! most. N ExternalSecrets over 200 namespaces and four ClusterSecretStores, one store down and
+//! its quarter of the ExternalSecrets failing with an UpdateFailed Event each, every
+//! ExternalSecret owned by a ClusterExternalSecret (one per namespace): scope's rows, and the
+//! diagnosis doctor runs on the same facts (scope names each row's root cause from it). The
+//! sandbox's `scale` scenario is healthy, so tests/bench/scale.sh never measures this.
+//!
+//!   cargo bench --profile bench-fast --bench outage            # 10,000 and 30,000
+//!   cargo bench --profile bench-fast --bench outage -- 100000  # other sizes
+
+use std::time::Instant;
+
+use kubectl_eso::analysis::doctor::{DoctorOptions, analyse as analyse_doctor};
+use kubectl_eso::analysis::scope::{ScopeOptions, analyse};
+use kubectl_eso::model::doctor::{DoctorExtras, InstallSnapshot};
+use kubectl_eso::model::scope::{Degraded, ScopeSnapshot, SecretMeta};
+use serde_json::{Value, json};
+
+fn from<T: serde::de::DeserializeOwned>(v: Value) -> T {
+    serde_json::from_value(v).unwrap_or_else(|e| panic!("bad fixture: {e}"))
+}
+
+fn snapshot(n: usize) -> ScopeSnapshot {
+    let mut external_secrets = Vec::with_capacity(n);
+    let mut secrets = Vec::with_capacity(n);
+    let mut events = Vec::new();
+    for i in 0..n {
+        let (ns, name, store) = (format!("team-{:03}", i % 200), format!("app-{i}"), i % 4);
+        let failing = store == 0;
+        let (status, reason) = if failing {
+            ("False", "SecretSyncedError")
+        } else {
+            ("True", "SecretSynced")
+        };
+        let uid = format!("uid-{i}");
+        external_secrets.push(from(json!({
+            "metadata": {"name": name, "namespace": ns, "uid": uid,
+                "ownerReferences": [{"apiVersion": "external-secrets.io/v1",
+                    "kind": "ClusterExternalSecret", "name": format!("ces-{}", i / 200),
+                    "uid": format!("ces-uid-{}", i / 200), "controller": true}]},
+            "spec": {"secretStoreRef": {"kind": "ClusterSecretStore", "name": format!("vault-{store}")},
+                "refreshInterval": "1h", "target": {"name": name}},
+            "status": {"refreshTime": "2026-11-22T11:30:00Z",
+                "conditions": [{"type": "Ready", "status": status, "reason": reason,
+                    "message": if failing { "could not get secret data from provider" } else { "secret synced" }}]}
+        })));
+        let meta: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta = from(json!({
+            "name": name, "namespace": ns,
+            "ownerReferences": [{"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+                "name": name, "uid": uid, "controller": true}]
+        }));
+        secrets.push(SecretMeta::from(&meta));
+        if failing {
+            events.push(from(json!({
+                "metadata": {"name": format!("{name}.1"), "namespace": ns},
+                "involvedObject": {"kind": "ExternalSecret", "name": name, "namespace": ns, "uid": uid},
+                "reason": "UpdateFailed", "type": "Warning", "lastTimestamp": "2026-11-22T11:50:00Z",
+                "message": "error processing spec.data[0] (key: app), err: permission denied"
+            })));
+        }
+    }
+    let stores = (0..4)
+        .map(|k| {
+            let ready = if k == 0 { "False" } else { "True" };
+            from(json!({
+                "metadata": {"name": format!("vault-{k}")},
+                "spec": {"provider": {"vault": {"server": "https://vault.example:8200"}}},
+                "status": {"conditions": [{"type": "Ready", "status": ready, "reason": "ValidationFailed"}]}
+            }))
+        })
+        .collect();
+    ScopeSnapshot {
+        eso_api_version: "external-secrets.io/v1".into(),
+        namespace: None,
+        external_secrets,
+        secret_stores: Ok(vec![]),
+        cluster_secret_stores: Ok(stores),
+        cluster_external_secrets: Ok(vec![]),
+        secrets: Ok(secrets),
+        events: Ok(events),
+        store_events: vec![],
+        workload: None,
+        secret_stores_elsewhere: Vec::new(),
+    }
+}
+
+fn main() {
+    let sizes: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let sizes = if sizes.is_empty() {
+        vec![10_000, 30_000]
+    } else {
+        sizes
+    };
+    let now: jiff::Timestamp = "2026-11-22T12:00:00Z".parse().unwrap_or_default();
+    let not_read = || Degraded {
+        resource: "installation".into(),
+        namespace: None,
+        cause: "not read by the bench".into(),
+    };
+    let install = InstallSnapshot {
+        served_versions: vec!["v1".into()],
+        crds: Err(not_read()),
+        deployments: Err(not_read()),
+        webhook_configurations: Err(not_read()),
+    };
+    for n in sizes {
+        let snap = snapshot(n);
+        let (mut scope_best, mut doctor_best) = (f64::MAX, f64::MAX);
+        let mut last = None;
+        for _ in 0..3 {
+            let t = Instant::now();
+            let report = analyse(&snap, &ScopeOptions::default(), now);
+            scope_best = scope_best.min(t.elapsed().as_secs_f64());
+            let t = Instant::now();
+            let diagnosis = analyse_doctor(
+                &install,
+                &snap,
+                &report,
+                &DoctorExtras::default(),
+                &DoctorOptions::view(false),
+                now,
+            );
+            doctor_best = doctor_best.min(t.elapsed().as_secs_f64());
+            last = Some((report.summary.failing, diagnosis));
+        }
+        let Some((failing, diagnosis)) = last else {
+            continue;
+        };
+        let effects: usize = diagnosis.findings.iter().map(|f| f.effects.len()).sum();
+        println!("outage at {n} ExternalSecrets ({failing} failing), best of 3");
+        println!(
+            "  {:<44} {:.1} ms",
+            "scope rows (analysis::scope)",
+            scope_best * 1e3
+        );
+        println!(
+            "  {:<44} {:.1} ms ({} root findings, {effects} effects)",
+            "diagnosis (analysis::doctor)",
+            doctor_best * 1e3,
+            diagnosis.findings.len()
+        );
+    }
+}
