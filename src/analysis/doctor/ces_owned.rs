@@ -40,30 +40,36 @@ fn steer_all(findings: &mut [Finding], parents: &Parents<'_>) {
             .iter()
             .filter_map(|(ns, name)| parents.get_key_value(&(ns.as_str(), name.as_str())));
         for (&(ns, name), &ces) in concerned {
-            let mut changed = false;
-            for step in f.next.iter_mut() {
-                if let Some(new) = to_parent(step, ns, name, ces) {
-                    *step = new;
-                    changed = true;
-                }
-            }
-            let about_child = f
-                .about
-                .external_secret
-                .as_ref()
-                .is_some_and(|(n, e)| n == ns && e == name);
-            if !(changed || about_child) {
-                continue;
-            }
-            let mention = format!("ClusterExternalSecret {ces}");
-            if !f.evidence.iter().any(|e| e.contains(&mention)) {
-                f.evidence.push(sanitize::line(&format!(
-                    "{mention} owns ExternalSecret {ns}/{name} and rewrites it from its \
-                     spec.externalSecretSpec: a change to the ExternalSecret itself is \
-                     overwritten, the fix goes to {mention}"
-                )));
-            }
+            steer_to(f, ns, name, ces);
         }
+    }
+}
+
+/// `f`'s steps that edit or patch ExternalSecret `ns/name` made on its parent `ces` instead,
+/// and why, when they do or `f` is about that ExternalSecret.
+fn steer_to(f: &mut Finding, ns: &str, name: &str, ces: &str) {
+    let mut changed = false;
+    for step in f.next.iter_mut() {
+        if let Some(new) = to_parent(step, ns, name, ces) {
+            *step = new;
+            changed = true;
+        }
+    }
+    let about_child = f
+        .about
+        .external_secret
+        .as_ref()
+        .is_some_and(|(n, e)| n == ns && e == name);
+    if !(changed || about_child) {
+        return;
+    }
+    let mention = format!("ClusterExternalSecret {ces}");
+    if !f.evidence.iter().any(|e| e.contains(&mention)) {
+        f.evidence.push(sanitize::line(&format!(
+            "{mention} owns ExternalSecret {ns}/{name} and rewrites it from its \
+             spec.externalSecretSpec: a change to the ExternalSecret itself is \
+             overwritten, the fix goes to {mention}"
+        )));
     }
 }
 
@@ -171,34 +177,13 @@ mod tests {
         );
     }
 
-    /// The steering as it was before it looked at the concerned parents only (stop 26).
+    /// The steering as it was before it looked at the concerned parents only (stop 26): every
+    /// parent asked about every finding.
     fn reference(findings: &mut [Finding], parents: &Parents<'_>) {
         for f in findings.iter_mut() {
             reference(&mut f.effects, parents);
             for (&(ns, name), &ces) in parents {
-                let mut changed = false;
-                for step in f.next.iter_mut() {
-                    if let Some(new) = to_parent(step, ns, name, ces) {
-                        *step = new;
-                        changed = true;
-                    }
-                }
-                let about_child = f
-                    .about
-                    .external_secret
-                    .as_ref()
-                    .is_some_and(|(n, e)| n == ns && e == name);
-                if !(changed || about_child) {
-                    continue;
-                }
-                let mention = format!("ClusterExternalSecret {ces}");
-                if !f.evidence.iter().any(|e| e.contains(&mention)) {
-                    f.evidence.push(sanitize::line(&format!(
-                        "{mention} owns ExternalSecret {ns}/{name} and rewrites it from its \
-                         spec.externalSecretSpec: a change to the ExternalSecret itself is \
-                         overwritten, the fix goes to {mention}"
-                    )));
-                }
+                steer_to(f, ns, name, ces);
             }
         }
     }
