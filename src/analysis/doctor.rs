@@ -235,13 +235,14 @@ fn beside<A, B: Send>(
 /// every finding and effect asks (thousands in an outage at scale, each of which scanned every
 /// ExternalSecret). The first object listed under a name answers, as a scan would.
 struct ManagedMetadata<'a> {
-    by_object: std::collections::HashMap<(&'static str, Option<&'a str>, &'a str), &'a ObjectMeta>,
+    /// (kind, namespace, name): a ClusterSecretStore's namespace is `None`.
+    by_object: std::collections::HashMap<(&'a str, Option<&'a str>, &'a str), &'a ObjectMeta>,
 }
 
 impl<'a> ManagedMetadata<'a> {
     fn new(snap: &'a ScopeSnapshot) -> Self {
         let mut by_object = std::collections::HashMap::new();
-        let mut add = |kind: &'static str, meta: &'a ObjectMeta, namespaced: bool| {
+        let mut add = |kind: &'a str, meta: &'a ObjectMeta, namespaced: bool| {
             let Some(name) = meta.name.as_deref() else {
                 return;
             };
@@ -270,9 +271,6 @@ impl<'a> ManagedMetadata<'a> {
             Some((ns, name)) => (Some(ns), name),
             None => (None, rest),
         };
-        let kind = ["ExternalSecret", "SecretStore", "ClusterSecretStore"]
-            .into_iter()
-            .find(|k| *k == kind)?;
         // A ClusterSecretStore is found by its name alone.
         let ns = if kind == "ClusterSecretStore" {
             None
