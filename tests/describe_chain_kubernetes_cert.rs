@@ -160,6 +160,34 @@ async fn bed() -> Bed {
         }
     }
 
+    // authRef: a kubeconfig whose user signs in with a client certificate (client-go's
+    // client-certificate-data and client-key-data): the good one and the foreign one.
+    for (name, c) in [("kc-cert", &good), ("kc-foreign", &foreign)] {
+        let config = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: remote\n  cluster:\n    server: {url}\n    \
+             certificate-authority-data: {ca}\nusers:\n- name: eso\n  user:\n    \
+             client-certificate-data: {}\n    client-key-data: {}\ncontexts:\n- name: eso@remote\n  \
+             context:\n    cluster: remote\n    user: eso\ncurrent-context: eso@remote\n",
+            b64(&c.cert_pem),
+            b64(&c.key_pem)
+        );
+        home.create(json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": format!("kubeconfig-{name}"), "namespace": "prod"},
+            "type": "Opaque", "data": {"config": b64(&config)}}));
+        let s = home.create(json!({
+            "apiVersion": V1, "kind": "SecretStore",
+            "metadata": {"name": format!("remote-{name}"), "namespace": "prod"},
+            "spec": {"provider": {"kubernetes": {"remoteNamespace": "shared",
+                "authRef": {"name": format!("kubeconfig-{name}"), "key": "config"}}}}}));
+        home.set_status(&s, store_status(true, "Valid"));
+        let ready = name == "kc-cert";
+        let e = home.create(es(name, &format!("remote-{name}")));
+        let e = home.set_status(&e, es_status(ready, &ago(30)));
+        if ready {
+            home.create(owned_secret(&e, name, "Opaque", "password", &password));
+        }
+    }
+
     let remote_ca = b64(&ca_pem);
     let home_ca = b64(&home.api.ca_pem().unwrap_or_default());
     let two_contexts = write_file(
@@ -253,6 +281,46 @@ async fn issue15_client_certificate_auth_is_probed_as_eso_presents_it() {
             .unwrap_or_default();
         assert_eq!(credentials["state"], "broken", "{name}: {v:#}");
     }
+
+    // authRef: the kubeconfig's user signs in with a certificate; refused, it is the
+    // certificate's finding too (it was the token's), on the authRef field.
+    let (code, v) = b.chain("kc-cert");
+    assert_eq!(code, Some(0), "{v:#}");
+    assert_eq!(v["provider"]["kubeconfigUser"], "cert", "{v:#}");
+    let (code, v) = b.chain("kc-foreign");
+    assert_eq!(code, Some(1), "{v:#}");
+    assert_eq!(v["verdict"]["code"], "kubernetes-cert-rejected", "{v:#}");
+    let cause = v["verdict"]["cause"].as_str().unwrap_or_default();
+    assert!(
+        cause.contains(
+            "does not accept the client certificate of its user in Secret prod/kubeconfig-kc-foreign[config]"
+        ),
+        "{cause}"
+    );
+    assert!(
+        v.to_string().contains("issued by CN=other-cluster-ca"),
+        "{v:#}"
+    );
+    let host = b.trust();
+    let o = b.run(&[
+        "doctor",
+        "-n",
+        "prod",
+        "-o",
+        "json",
+        "--trust-provider-host",
+        &host,
+    ]);
+    let d: Value = serde_json::from_str(&stdout(&o)).unwrap_or(Value::Null);
+    let f = d["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|f| f["object"] == "SecretStore prod/remote-kc-foreign")
+        .cloned()
+        .unwrap_or_else(|| panic!("no finding on remote-kc-foreign in {d:#}"));
+    assert_eq!(f["code"], "kubernetes-cert-rejected", "{f:#}");
+    assert_eq!(f["field"], "spec.provider.kubernetes.authRef", "{f:#}");
 
     // 403: the certificate authenticates, its user has no grant: the RBAC finding for that user.
     let (code, v) = b.chain("nobody");
@@ -445,7 +513,14 @@ async fn issue15_client_keys_are_never_printed() {
     let b = bed().await;
     let host = b.trust();
     for name in [
-        "good", "nobody", "foreign", "expired", "swapped", "mismatch", "bad-ca",
+        "good",
+        "nobody",
+        "foreign",
+        "expired",
+        "swapped",
+        "mismatch",
+        "bad-ca",
+        "kc-foreign",
     ] {
         for format in ["table", "wide", "json", "yaml"] {
             for verbose in [None, Some("-v")] {

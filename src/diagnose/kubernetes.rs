@@ -194,8 +194,12 @@ pub fn denied_next_all(
     next
 }
 
-/// The API server did not accept the credential (401): which one, in words.
-pub fn rejected_cause(settings: &BTreeMap<String, String>) -> String {
+/// The API server did not accept the credential (401): which one, in words. `kubeconfig_user`
+/// is how an `authRef` kubeconfig's user signs in (`ProviderFacts::kubeconfig_user`).
+pub fn rejected_cause(
+    settings: &BTreeMap<String, String>,
+    kubeconfig_user: Option<&str>,
+) -> String {
     let server = settings
         .get("server")
         .cloned()
@@ -226,15 +230,29 @@ pub fn rejected_cause(settings: &BTreeMap<String, String>) -> String {
                 .cloned()
                 .unwrap_or_else(|| "its Secret".into())
         ),
-        Some("authRef (kubeconfig)") => format!(
-            "the API server the store's kubeconfig names rejects the credential of its user (401 \
-             Unauthorized): the kubeconfig in {} holds an expired or revoked token or \
-             certificate, or one of another cluster",
-            settings
+        Some("authRef (kubeconfig)") => {
+            let at = settings
                 .get("authRef")
                 .cloned()
-                .unwrap_or_else(|| "its Secret".into())
-        ),
+                .unwrap_or_else(|| "its Secret".into());
+            match kubeconfig_user {
+                Some("cert") => format!(
+                    "the API server the store's kubeconfig names does not accept the client \
+                     certificate of its user in {at} (401 Unauthorized): the API server \
+                     authenticates only certificates a CA of its --client-ca-file signed, within \
+                     their validity and made for client auth"
+                ),
+                Some("token") => format!(
+                    "the API server the store's kubeconfig names rejects the token of its user in \
+                     {at} (401 Unauthorized): it is expired, revoked, or a token of another cluster"
+                ),
+                _ => format!(
+                    "the API server the store's kubeconfig names rejects the credential of its \
+                     user (401 Unauthorized): the kubeconfig in {at} holds an expired or revoked \
+                     token or certificate, or one of another cluster"
+                ),
+            }
+        }
         _ => format!("{server} rejects the store's credential (401 Unauthorized)"),
     }
 }
@@ -469,12 +487,12 @@ mod tests {
             "bearerToken".into(),
             "Secret apps/remote-token[token]".into(),
         );
-        assert!(rejected_cause(&s).contains("Secret apps/remote-token[token]"));
+        assert!(rejected_cause(&s, None).contains("Secret apps/remote-token[token]"));
         let next = rejected_next(&s, "kubectl describe secretstore remote -n apps");
         assert_eq!(next.len(), 2);
         s.insert("auth".into(), "serviceAccount".into());
         s.insert("serviceAccount".into(), "apps/reader".into());
-        assert!(rejected_cause(&s).contains("ServiceAccount apps/reader"));
+        assert!(rejected_cause(&s, None).contains("ServiceAccount apps/reader"));
     }
 
     #[test]
@@ -489,7 +507,7 @@ mod tests {
             "clientKey".into(),
             "Secret apps/remote-cert[tls.key]".into(),
         );
-        let cause = rejected_cause(&s);
+        let cause = rejected_cause(&s, None);
         assert!(
             cause.contains(
                 "client certificate the store reads from Secret apps/remote-cert[tls.crt]"
@@ -502,7 +520,7 @@ mod tests {
         assert!(next[0].contains("into Secret apps/remote-cert[tls.crt], and its key into Secret apps/remote-cert[tls.key]"), "{next:?}");
         // Near miss: a token store's rejection says nothing of certificates.
         s.insert("auth".into(), "token".into());
-        assert!(!rejected_cause(&s).contains("certificate"));
+        assert!(!rejected_cause(&s, None).contains("certificate"));
         assert!(
             client_cert_invalid_next(&BTreeMap::new())
                 .contains("the Secret key auth.cert.clientCert names")

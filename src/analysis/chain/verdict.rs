@@ -367,7 +367,10 @@ fn provider_cause(
                 ));
                 return format!(
                     "{}: {e}",
-                    crate::diagnose::kubernetes::rejected_cause(&s.settings)
+                    crate::diagnose::kubernetes::rejected_cause(
+                        &s.settings,
+                        p.kubeconfig_user.as_deref(),
+                    )
                 );
             }
             // ESO builds no client: the store's CA or client certificate is the fault.

@@ -57,14 +57,27 @@ fn store_findings(p: &StoreProbe, now: Timestamp, out: &mut Vec<Finding>) {
         return;
     }
     if let Some(e) = &p.provider.login_error {
+        // An authRef kubeconfig signs in as its user says: a refused certificate there is the
+        // certificate's finding, as with auth.cert.
+        let auth = match p.settings.get("auth").map(String::as_str) {
+            Some("authRef (kubeconfig)")
+                if p.provider.kubeconfig_user.as_deref() == Some("cert") =>
+            {
+                Some("cert")
+            }
+            other => other,
+        };
         let mut class = crate::diagnose::provider::login(
             &p.provider_kind,
-            p.settings.get("auth").map(String::as_str),
+            auth,
             p.provider.login_code.as_deref(),
             e,
         );
         if class.code == KUBERNETES_TOKEN_REJECTED || class.code == KUBERNETES_CERT_REJECTED {
-            class.cause = crate::diagnose::kubernetes::rejected_cause(&p.settings);
+            class.cause = crate::diagnose::kubernetes::rejected_cause(
+                &p.settings,
+                p.provider.kubeconfig_user.as_deref(),
+            );
         }
         // ESO builds no client: the probe's own words say which part and why.
         if class.code == KUBERNETES_CA_INVALID

@@ -69,6 +69,40 @@ fn issue15_a_rejected_client_certificate_is_its_own_finding_naming_its_secrets()
     assert!(!f.message.contains("certificate"), "{f:?}");
 }
 
+/// An authRef store whose kubeconfig's user is `kubeconfig_user`, refused with 401.
+fn kubeconfig_refused(kubeconfig_user: Option<&str>) -> Finding {
+    let mut p = refused("authRef (kubeconfig)", "HTTP 401", "401 Unauthorized");
+    p.settings
+        .insert("authRef".into(), "Secret team/remote-kc[config]".into());
+    p.provider.kubeconfig_user = kubeconfig_user.map(str::to_string);
+    first(p)
+}
+
+#[test]
+fn an_authref_kubeconfig_whose_certificate_is_refused_is_the_certificates_finding() {
+    let f = kubeconfig_refused(Some("cert"));
+    assert_eq!(f.code, KUBERNETES_CERT_REJECTED);
+    assert!(
+        f.message.contains("client certificate of its user"),
+        "{f:?}"
+    );
+    assert!(f.message.contains("Secret team/remote-kc[config]"), "{f:?}");
+    assert_eq!(f.field.as_deref(), Some("spec.provider.kubernetes.authRef"));
+    assert!(
+        f.next.join(" ").contains("Secret team/remote-kc[config]"),
+        "{f:?}"
+    );
+    // Near misses: a token user is the token's finding; a user the probe did not learn stays
+    // the credential's, in words that name both.
+    let f = kubeconfig_refused(Some("token"));
+    assert_eq!(f.code, KUBERNETES_TOKEN_REJECTED);
+    assert!(f.message.contains("rejects the token of its user"), "{f:?}");
+    assert!(!f.message.contains("certificate"), "{f:?}");
+    let f = kubeconfig_refused(None);
+    assert_eq!(f.code, KUBERNETES_TOKEN_REJECTED);
+    assert!(f.message.contains("token or certificate"), "{f:?}");
+}
+
 #[test]
 fn issue15_an_unusable_client_certificate_is_no_rejection() {
     let f = first(refused(

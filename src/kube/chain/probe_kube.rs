@@ -45,6 +45,17 @@ fn remote_namespace(store: &Value) -> String {
         .to_string()
 }
 
+/// How an `authRef` kubeconfig's user signs in, for `ProviderFacts::kubeconfig_user`; `None`
+/// for what the probe does not send (it was not probed, or no client could be built).
+fn kubeconfig_user(login: &ProbeAuth) -> Option<&'static str> {
+    match login {
+        ProbeAuth::KubeToken { .. } => Some("token"),
+        ProbeAuth::KubeCert { .. } => Some("cert"),
+        ProbeAuth::KubeAnonymous => Some("anonymous"),
+        _ => None,
+    }
+}
+
 /// `CN=…, issued by CN=…, expired …` / `valid until …`.
 fn presented(s: &crate::provider::x509::CertSummary) -> String {
     let validity = match s.not_after {
@@ -115,7 +126,10 @@ pub async fn probe(
     // authRef: the kubeconfig names the server (vouched for by the caller), and its user the
     // credential.
     let (auth, kubeconfig_server) = match auth {
-        Some(ProbeAuth::KubeConfig { server, login, .. }) => (Some(&**login), Some(server)),
+        Some(ProbeAuth::KubeConfig { server, login, .. }) => {
+            facts.kubeconfig_user = kubeconfig_user(login).map(str::to_string);
+            (Some(&**login), Some(server))
+        }
         other => (other, None),
     };
     let held;
