@@ -1,9 +1,10 @@
 //! Benchmark (issue 16, not a timed test): the analysis of an outage at scale, where it matters
-//! most. N ExternalSecrets over 200 namespaces and four ClusterSecretStores, one store down and
-//! its quarter of the ExternalSecrets failing with an UpdateFailed Event each, every
-//! ExternalSecret owned by a ClusterExternalSecret (one per namespace): scope's rows, and the
-//! diagnosis doctor runs on the same facts (scope names each row's root cause from it). The
-//! sandbox's `scale` scenario is healthy, so tests/bench/scale.sh never measures this.
+//! most. N ExternalSecrets, each owned by a ClusterExternalSecret, in two layouts: over 200
+//! namespaces and four ClusterSecretStores, one store down; and with a SecretStore in each of
+//! N/10 namespaces (a store per team), every fourth one down. A quarter of the ExternalSecrets
+//! fail, with an UpdateFailed Event each. Measured: scope's rows, and the diagnosis doctor runs on
+//! the same facts (scope names each row's root cause from it). The sandbox's `scale` scenario is
+//! healthy, so tests/bench/scale.sh never measures this.
 //!
 //!   cargo bench --profile bench-fast --bench outage            # 10,000 and 30,000
 //!   cargo bench --profile bench-fast --bench outage -- 100000  # other sizes
@@ -20,13 +21,35 @@ fn from<T: serde::de::DeserializeOwned>(v: Value) -> T {
     serde_json::from_value(v).unwrap_or_else(|e| panic!("bad fixture: {e}"))
 }
 
-fn snapshot(n: usize) -> ScopeSnapshot {
+/// Where the stores are: four ClusterSecretStores for 200 namespaces, or a SecretStore `vault`
+/// in each of N/10 namespaces (a store per team, the other common layout).
+#[derive(Clone, Copy, PartialEq)]
+enum Layout {
+    ClusterStores,
+    StorePerNamespace,
+}
+
+fn snapshot(n: usize, layout: Layout) -> ScopeSnapshot {
     let mut external_secrets = Vec::with_capacity(n);
     let mut secrets = Vec::with_capacity(n);
     let mut events = Vec::new();
+    let namespaces = match layout {
+        Layout::ClusterStores => 200,
+        Layout::StorePerNamespace => (n / 10).max(1),
+    };
     for i in 0..n {
-        let (ns, name, store) = (format!("team-{:03}", i % 200), format!("app-{i}"), i % 4);
-        let failing = store == 0;
+        let (ns, name) = (format!("team-{:04}", i % namespaces), format!("app-{i}"));
+        // The store down: vault-0, or the SecretStores of every fourth namespace.
+        let (store_ref, failing) = match layout {
+            Layout::ClusterStores => (
+                json!({"kind": "ClusterSecretStore", "name": format!("vault-{}", i % 4)}),
+                i % 4 == 0,
+            ),
+            Layout::StorePerNamespace => (
+                json!({"kind": "SecretStore", "name": "vault"}),
+                (i % namespaces) % 4 == 0,
+            ),
+        };
         let (status, reason) = if failing {
             ("False", "SecretSyncedError")
         } else {
@@ -38,7 +61,7 @@ fn snapshot(n: usize) -> ScopeSnapshot {
                 "ownerReferences": [{"apiVersion": "external-secrets.io/v1",
                     "kind": "ClusterExternalSecret", "name": format!("ces-{}", i / 200),
                     "uid": format!("ces-uid-{}", i / 200), "controller": true}]},
-            "spec": {"secretStoreRef": {"kind": "ClusterSecretStore", "name": format!("vault-{store}")},
+            "spec": {"secretStoreRef": store_ref,
                 "refreshInterval": "1h", "target": {"name": name}},
             "status": {"refreshTime": "2026-11-22T11:30:00Z",
                 "conditions": [{"type": "Ready", "status": status, "reason": reason,
@@ -59,22 +82,34 @@ fn snapshot(n: usize) -> ScopeSnapshot {
             })));
         }
     }
-    let stores = (0..4)
-        .map(|k| {
-            let ready = if k == 0 { "False" } else { "True" };
-            from(json!({
-                "metadata": {"name": format!("vault-{k}")},
-                "spec": {"provider": {"vault": {"server": "https://vault.example:8200"}}},
-                "status": {"conditions": [{"type": "Ready", "status": ready, "reason": "ValidationFailed"}]}
-            }))
-        })
-        .collect();
+    let store = |name: String, namespace: Option<String>, down: bool| {
+        let ready = if down { "False" } else { "True" };
+        from(json!({
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"provider": {"vault": {"server": "https://vault.example:8200"}}},
+            "status": {"conditions": [{"type": "Ready", "status": ready, "reason": "ValidationFailed"}]}
+        }))
+    };
+    let (secret_stores, cluster_secret_stores) = match layout {
+        Layout::ClusterStores => (
+            vec![],
+            (0..4)
+                .map(|k| store(format!("vault-{k}"), None, k == 0))
+                .collect(),
+        ),
+        Layout::StorePerNamespace => (
+            (0..namespaces)
+                .map(|k| store("vault".into(), Some(format!("team-{k:04}")), k % 4 == 0))
+                .collect(),
+            vec![],
+        ),
+    };
     ScopeSnapshot {
         eso_api_version: "external-secrets.io/v1".into(),
         namespace: None,
         external_secrets,
-        secret_stores: Ok(vec![]),
-        cluster_secret_stores: Ok(stores),
+        secret_stores: Ok(secret_stores),
+        cluster_secret_stores: Ok(cluster_secret_stores),
         cluster_external_secrets: Ok(vec![]),
         secrets: Ok(secrets),
         events: Ok(events),
@@ -106,8 +141,11 @@ fn main() {
         deployments: Err(not_read()),
         webhook_configurations: Err(not_read()),
     };
-    for n in sizes {
-        let snap = snapshot(n);
+    for (n, layout) in sizes
+        .iter()
+        .flat_map(|&n| [(n, Layout::ClusterStores), (n, Layout::StorePerNamespace)])
+    {
+        let snap = snapshot(n, layout);
         let (mut scope_best, mut doctor_best) = (f64::MAX, f64::MAX);
         let mut last = None;
         for _ in 0..3 {
@@ -130,7 +168,11 @@ fn main() {
             continue;
         };
         let effects: usize = diagnosis.findings.iter().map(|f| f.effects.len()).sum();
-        println!("outage at {n} ExternalSecrets ({failing} failing), best of 3");
+        let stores = match layout {
+            Layout::ClusterStores => "4 ClusterSecretStores, 200 namespaces".to_string(),
+            Layout::StorePerNamespace => format!("a SecretStore in each of {} namespaces", n / 10),
+        };
+        println!("outage at {n} ExternalSecrets ({failing} failing; {stores}), best of 3");
         println!(
             "  {:<44} {:.1} ms",
             "scope rows (analysis::scope)",
