@@ -235,13 +235,17 @@ fn beside<A, B: Send>(
 /// every finding and effect asks (thousands in an outage at scale, each of which scanned every
 /// ExternalSecret). The first object listed under a name answers, as a scan would.
 struct ManagedMetadata<'a> {
-    /// (kind, namespace, name): a ClusterSecretStore's namespace is `None`.
-    by_object: std::collections::HashMap<(&'a str, Option<&'a str>, &'a str), &'a ObjectMeta>,
+    snap: &'a ScopeSnapshot,
+    /// (kind, namespace, name) of the stores: a ClusterSecretStore's namespace is `None`.
+    stores: foldhash::HashMap<(&'a str, Option<&'a str>, &'a str), &'a ObjectMeta>,
+    /// (namespace, name) of the ExternalSecrets, indexed on the first finding about one: the
+    /// findings of a big healthy cluster are about stores, if any (issue 16).
+    external_secrets: std::cell::OnceCell<foldhash::HashMap<(&'a str, &'a str), &'a ObjectMeta>>,
 }
 
 impl<'a> ManagedMetadata<'a> {
     fn new(snap: &'a ScopeSnapshot) -> Self {
-        let mut by_object = std::collections::HashMap::new();
+        let mut stores = foldhash::HashMap::default();
         let mut add = |kind: &'a str, meta: &'a ObjectMeta, namespaced: bool| {
             let Some(name) = meta.name.as_deref() else {
                 return;
@@ -251,18 +255,19 @@ impl<'a> ManagedMetadata<'a> {
             } else {
                 None
             };
-            by_object.entry((kind, ns, name)).or_insert(meta);
+            stores.entry((kind, ns, name)).or_insert(meta);
         };
-        for es in &snap.external_secrets {
-            add("ExternalSecret", &es.metadata, true);
-        }
         for s in snap.secret_stores.iter().flatten() {
             add("SecretStore", &s.metadata, true);
         }
         for s in snap.cluster_secret_stores.iter().flatten() {
             add("ClusterSecretStore", &s.metadata, false);
         }
-        ManagedMetadata { by_object }
+        ManagedMetadata {
+            snap,
+            stores,
+            external_secrets: std::cell::OnceCell::new(),
+        }
     }
 
     fn of(&self, object: &str) -> Option<serde_json::Value> {
@@ -271,13 +276,26 @@ impl<'a> ManagedMetadata<'a> {
             Some((ns, name)) => (Some(ns), name),
             None => (None, rest),
         };
-        // A ClusterSecretStore is found by its name alone.
-        let ns = if kind == "ClusterSecretStore" {
-            None
-        } else {
-            ns
+        let meta = match kind {
+            "ExternalSecret" => {
+                let by_name = self.external_secrets.get_or_init(|| {
+                    let mut by_name = foldhash::HashMap::default();
+                    for es in &self.snap.external_secrets {
+                        if let (Some(ns), Some(name)) = (
+                            es.metadata.namespace.as_deref(),
+                            es.metadata.name.as_deref(),
+                        ) {
+                            by_name.entry((ns, name)).or_insert(&es.metadata);
+                        }
+                    }
+                    by_name
+                });
+                by_name.get(&(ns?, name))?
+            }
+            // A ClusterSecretStore is found by its name alone.
+            "ClusterSecretStore" => self.stores.get(&(kind, None, name))?,
+            _ => self.stores.get(&(kind, ns, name))?,
         };
-        let meta = self.by_object.get(&(kind, ns, name))?;
         serde_json::to_value(meta).ok()
     }
 }

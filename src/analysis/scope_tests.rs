@@ -578,3 +578,54 @@ fn issue16_existing_targets_are_the_rows_targets_not_missing() {
     assert_eq!(existing_targets(&snap), from_rows(&snap));
     assert_eq!(existing_targets(&snap).len(), snap.external_secrets.len());
 }
+
+/// Issue 16: the store index finds what the search over the list finds — the first store of a
+/// name in a namespace, and by name alone for a ClusterSecretStore reference — with near misses:
+/// the same name in another namespace, a store listed twice, a store without a name, a name
+/// that is a prefix of another.
+#[test]
+fn the_store_index_finds_what_a_search_of_the_list_finds() {
+    let store = |ns: Option<&str>, name: Option<&str>, mark: &str| -> SecretStore {
+        from(
+            json!({"metadata": {"name": name, "namespace": ns, "uid": mark},
+            "spec": {"provider": {"vault": {}}}}),
+        )
+    };
+    let list = vec![
+        store(Some("a"), Some("vault"), "1"),
+        store(Some("b"), Some("vault"), "2"),
+        store(Some("a"), Some("vault"), "3"),
+        store(None, Some("vault-2"), "4"),
+        store(Some("c"), None, "5"),
+        store(None, Some("vault"), "6"),
+        store(Some("c"), Some("vaul"), "7"),
+    ];
+    let index = StoreIndex::new(&list);
+    let refs = [
+        (StoreKind::SecretStore, Some("a"), "vault"),
+        (StoreKind::SecretStore, Some("b"), "vault"),
+        (StoreKind::SecretStore, Some("c"), "vault"),
+        (StoreKind::SecretStore, Some("c"), "vaul"),
+        (StoreKind::SecretStore, Some("a"), "vault-2"),
+        (StoreKind::SecretStore, Some("c"), ""),
+        (StoreKind::ClusterSecretStore, None, "vault"),
+        (StoreKind::ClusterSecretStore, None, "vault-2"),
+        (StoreKind::ClusterSecretStore, None, "vaul"),
+        (StoreKind::ClusterSecretStore, None, "vault-3"),
+        (StoreKind::ClusterSecretStore, None, ""),
+    ];
+    let mut found = 0;
+    for (kind, ns, name) in refs {
+        let r = StoreRef {
+            kind,
+            namespace: ns.map(str::to_string),
+            name: name.to_string(),
+        };
+        let uid = |s: Option<&SecretStore>| s.and_then(|s| s.metadata.uid.clone());
+        let want = uid(find_store(&list, &r));
+        assert_eq!(uid(index.find(&r)), want, "{r:?}");
+        found += usize::from(want.is_some());
+    }
+    // a/vault (the first, 1), b/vault, c/vaul, and by name vault (1), vault-2, vaul.
+    assert_eq!(found, 6);
+}

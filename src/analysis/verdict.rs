@@ -60,17 +60,18 @@ pub fn verdicts(rows: &[ExternalSecretRow], stores: &[StoreRow], place: &str) ->
         }];
     }
 
+    // The failing rows of each store, in row order: grouped once, not once per store (3,000
+    // SecretStores in an outage at scale, issue 16).
+    let mut by_store: foldhash::HashMap<&StoreRef, Vec<String>> = foldhash::HashMap::default();
+    for r in &failing {
+        if let Some(s) = &r.store {
+            by_store.entry(s).or_default().push(qualified(r));
+        }
+    }
     let mut out: Vec<Verdict> = stores
         .iter()
         .filter(|s| s.failing > 0)
-        .map(|s| {
-            let names: Vec<String> = failing
-                .iter()
-                .filter(|r| r.store.as_ref() == Some(&s.store))
-                .map(|r| qualified(r))
-                .collect();
-            store_verdict(s, names)
-        })
+        .map(|s| store_verdict(s, by_store.get(&s.store).cloned().unwrap_or_default()))
         .collect();
     for row in failing.iter().filter(|r| r.store.is_none()) {
         // Generators need no store (issue 14): the failure is the generator's, not a missing store.

@@ -14,9 +14,11 @@ use serde::Serialize;
 pub fn write_json<T: Serialize>(out: &mut impl Write, report: &T) -> io::Result<()> {
     let mut lines = LineCuts {
         out: &mut *out,
-        since_cut: 0,
+        pending: Vec::with_capacity(CUT + 4096),
     };
     serde_json::to_writer_pretty(&mut lines, report).map_err(io::Error::other)?;
+    let LineCuts { out, pending } = lines;
+    out.write_all(&pending)?;
     writeln!(out)?;
     out.flush()
 }
@@ -24,24 +26,27 @@ pub fn write_json<T: Serialize>(out: &mut impl Write, report: &T) -> io::Result<
 /// How much JSON is written between two cuts.
 pub const CUT: usize = 64 * 1024;
 
-/// Passes bytes through; once [`CUT`] bytes went by, flushes `out` right after the next newline.
+/// Gathers what serde_json writes, token by token; once [`CUT`] bytes are held, writes them to
+/// `out` up to the last newline of the write that got there, and flushes `out`. So `out` (the
+/// output boundary) sees one write per cut, not one per token: millions for a 15 MB report
+/// (issue 16).
 struct LineCuts<'a, W: Write> {
     out: &'a mut W,
-    since_cut: usize,
+    pending: Vec<u8>,
 }
 
 impl<W: Write> Write for LineCuts<'_, W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if self.since_cut + buf.len() >= CUT
-            && let Some(at) = buf.iter().rposition(|&b| b == b'\n')
+        let start = self.pending.len();
+        self.pending.extend_from_slice(buf);
+        // Only the new bytes are searched: a long line is not searched again at every write.
+        if self.pending.len() >= CUT
+            && let Some(nl) = memchr::memrchr(b'\n', &self.pending[start..])
         {
-            self.out.write_all(&buf[..=at])?;
+            let at = start + nl + 1;
+            self.out.write_all(&self.pending[..at])?;
             self.out.flush()?;
-            self.out.write_all(&buf[at + 1..])?;
-            self.since_cut = buf.len() - at - 1;
-        } else {
-            self.out.write_all(buf)?;
-            self.since_cut += buf.len();
+            self.pending.drain(..at);
         }
         Ok(buf.len())
     }

@@ -4,7 +4,9 @@
 //! Secrets that look like the runbook's "temporary manual Secret" standing in for an
 //! ExternalSecret's target.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
+
+use foldhash::{HashMap, HashMapExt};
 use std::time::Duration;
 
 use crate::model::scope::SecretMeta;
@@ -41,15 +43,16 @@ pub fn external_secrets(
         .flat_map(|p| &p.targets)
         .map(|t| ((t.namespace.as_str(), t.name.as_str()), t))
         .collect();
+    let pods = match &extras.targets.pods {
+        Some(Ok(pods)) => targets::pods_by_namespace(pods),
+        _ => Default::default(),
+    };
+    // Only read beside pods (doctor lists them; scope does not).
     let secrets: HashMap<(&str, &str), &SecretMeta> = match &snap.secrets {
-        Ok(list) => list
+        Ok(list) if !pods.is_empty() => list
             .iter()
             .map(|m| ((&*m.namespace, &*m.name), m))
             .collect(),
-        Err(_) => HashMap::new(),
-    };
-    let pods = match &extras.targets.pods {
-        Some(Ok(pods)) => targets::pods_by_namespace(pods),
         _ => HashMap::new(),
     };
     let mut findings = Vec::new();
@@ -352,24 +355,30 @@ fn round_to_minutes(d: Duration) -> String {
 
 pub fn leftovers(snap: &ScopeSnapshot, scope: &ScopeReport) -> Check {
     let writers = writers(snap);
-    let owners = es_owners(snap);
-    let controllers = controllers(snap);
-    let mut findings: Vec<Finding> = shared_targets(&writers, &owners);
-    findings.extend(
-        scope
-            .external_secrets
-            .iter()
-            .filter(|r| r.target.state == TargetState::NotOwned)
-            // A Secret another ExternalSecret writes or owns is never a leftover to delete.
-            .filter(|r| {
-                let key = (r.namespace.as_str(), r.target.name.as_str());
-                writers.get(&key).is_none_or(|w| w.len() < 2)
-            })
-            .map(|r| {
-                let key = (r.namespace.as_str(), r.target.name.as_str());
-                not_owned(r, controllers.get(&key).copied().flatten())
-            }),
-    );
+    // The Secrets' owners are indexed only when a Secret has two writers or a target is not
+    // owned: a healthy cluster has neither (issue 16).
+    let mut findings: Vec<Finding> = if writers.values().any(|w| w.len() >= 2) {
+        shared_targets(&writers, &es_owners(snap))
+    } else {
+        Vec::new()
+    };
+    let not_owned_rows: Vec<&ExternalSecretRow> = scope
+        .external_secrets
+        .iter()
+        .filter(|r| r.target.state == TargetState::NotOwned)
+        // A Secret another ExternalSecret writes or owns is never a leftover to delete.
+        .filter(|r| {
+            let key = (r.namespace.as_str(), r.target.name.as_str());
+            writers.get(&key).is_none_or(|w| w.len() < 2)
+        })
+        .collect();
+    if !not_owned_rows.is_empty() {
+        let controllers = controllers(snap);
+        findings.extend(not_owned_rows.into_iter().map(|r| {
+            let key = (r.namespace.as_str(), r.target.name.as_str());
+            not_owned(r, controllers.get(&key).copied().flatten())
+        }));
+    }
     let Ok(secrets) = &snap.secrets else {
         let mut check = finish(CheckId::Leftovers, 0, findings);
         if check.findings.is_empty() {
@@ -378,14 +387,14 @@ pub fn leftovers(snap: &ScopeSnapshot, scope: &ScopeReport) -> Check {
         }
         return check;
     };
-    let targets: HashMap<(&str, &str), &ExternalSecretRow> = scope
-        .external_secrets
-        .iter()
-        .map(|r| ((r.namespace.as_str(), r.target.name.as_str()), r))
-        .collect();
-    let target_names: HashSet<(&str, &str)> = targets.keys().copied().collect();
+    let mut targets: HashMap<(&str, &str), &ExternalSecretRow> =
+        HashMap::with_capacity(scope.external_secrets.len());
+    // The last row of a shared target wins, as a collect did.
+    for r in &scope.external_secrets {
+        targets.insert((r.namespace.as_str(), r.target.name.as_str()), r);
+    }
     for meta in secrets {
-        if let Some(f) = look_alike(meta, &targets, &target_names) {
+        if let Some(f) = look_alike(meta, &targets) {
             findings.push(f);
         }
     }
@@ -576,10 +585,9 @@ fn not_owned(row: &ExternalSecretRow, controller: Option<(&str, &str)>) -> Findi
 fn look_alike(
     meta: &SecretMeta,
     targets: &HashMap<(&str, &str), &ExternalSecretRow>,
-    target_names: &HashSet<(&str, &str)>,
 ) -> Option<Finding> {
     let (ns, name) = (&*meta.namespace, &*meta.name);
-    if target_names.contains(&(ns, name)) || owned_by_eso(meta) {
+    if targets.contains_key(&(ns, name)) || owned_by_eso(meta) {
         return None;
     }
     let base = MANUAL_MARKS.iter().find_map(|mark| {

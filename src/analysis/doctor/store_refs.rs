@@ -4,7 +4,7 @@
 //! namespace, the name is one or two letters off an existing store ("did you mean"), or the store
 //! is really missing. The field at fault is the ExternalSecret's, and the next command edits it.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use super::finding;
 use crate::diagnose::catalogue::*;
@@ -15,30 +15,57 @@ use crate::model::refs::{StoreKind, StoreRef};
 use crate::model::scope::ScopeSnapshot;
 use crate::sanitize;
 
-/// The stores as listed: `None` where the list could not be read (no verdict then).
+/// The stores as listed: `None` where the list could not be read (no verdict then). Their
+/// names are indexed once (per namespace, and the cluster's): every ExternalSecret looks its
+/// store up, and scanning the SecretStores for each was ExternalSecrets x SecretStores.
 struct Stores<'a> {
     namespaced: Option<&'a [SecretStore]>,
-    cluster: Option<&'a [SecretStore]>,
+    /// SecretStore names by namespace; `None` where they could not be listed.
+    names_by_namespace: Option<HashMap<&'a str, BTreeSet<&'a str>>>,
+    /// ClusterSecretStore names; `None` where they could not be listed.
+    cluster_names: Option<BTreeSet<&'a str>>,
     /// SecretStores outside a namespaced read (`ScopeSnapshot::secret_stores_elsewhere`).
     outside: &'a [(String, String)],
 }
 
-impl Stores<'_> {
-    fn namespaced_in(&self, ns: &str) -> Option<BTreeSet<&str>> {
-        self.namespaced.map(|l| {
+/// The SecretStores of a namespace that has none.
+static NONE_HERE: BTreeSet<&str> = BTreeSet::new();
+
+impl<'a> Stores<'a> {
+    fn new(snap: &'a ScopeSnapshot) -> Self {
+        let namespaced = snap.secret_stores.as_deref().ok();
+        let names_by_namespace = namespaced.map(|l| {
+            let mut by_ns: HashMap<&str, BTreeSet<&str>> = HashMap::new();
+            for s in l {
+                if let (Some(ns), Some(name)) =
+                    (s.metadata.namespace.as_deref(), s.metadata.name.as_deref())
+                {
+                    by_ns.entry(ns).or_default().insert(name);
+                }
+            }
+            by_ns
+        });
+        let cluster_names = snap.cluster_secret_stores.as_deref().ok().map(|l| {
             l.iter()
-                .filter(|s| s.metadata.namespace.as_deref() == Some(ns))
                 .filter_map(|s| s.metadata.name.as_deref())
                 .collect()
-        })
+        });
+        Stores {
+            namespaced,
+            names_by_namespace,
+            cluster_names,
+            outside: &snap.secret_stores_elsewhere,
+        }
     }
 
-    fn cluster_names(&self) -> Option<BTreeSet<&str>> {
-        self.cluster.map(|l| {
-            l.iter()
-                .filter_map(|s| s.metadata.name.as_deref())
-                .collect()
-        })
+    fn namespaced_in(&self, ns: &str) -> Option<&BTreeSet<&'a str>> {
+        self.names_by_namespace
+            .as_ref()
+            .map(|by_ns| by_ns.get(ns).unwrap_or(&NONE_HERE))
+    }
+
+    fn cluster_names(&self) -> Option<&BTreeSet<&'a str>> {
+        self.cluster_names.as_ref()
     }
 
     /// Namespaces (other than `ns`) holding a SecretStore called `name`.
@@ -64,11 +91,7 @@ impl Stores<'_> {
 }
 
 pub fn findings(snap: &ScopeSnapshot) -> Vec<Finding> {
-    let stores = Stores {
-        namespaced: snap.secret_stores.as_deref().ok(),
-        cluster: snap.cluster_secret_stores.as_deref().ok(),
-        outside: &snap.secret_stores_elsewhere,
-    };
+    let stores = Stores::new(snap);
     snap.external_secrets
         .iter()
         .filter_map(|es| check(es, &stores))
@@ -115,8 +138,8 @@ fn entry_stores(es: &ExternalSecret, stores: &Stores<'_>) -> Vec<Finding> {
         };
         let name = r.name.as_str();
         let (same_kind, other_kind) = match kind {
-            StoreKind::SecretStore => (&here, &cluster),
-            StoreKind::ClusterSecretStore => (&cluster, &here),
+            StoreKind::SecretStore => (here, cluster),
+            StoreKind::ClusterSecretStore => (cluster, here),
         };
         if same_kind.contains(name) {
             continue;
@@ -183,8 +206,8 @@ fn check(es: &ExternalSecret, stores: &Stores<'_>) -> Option<Finding> {
     let here = stores.namespaced_in(ns)?;
     let cluster = stores.cluster_names()?;
     let (same_kind, other_kind): (&BTreeSet<&str>, &BTreeSet<&str>) = match kind {
-        StoreKind::SecretStore => (&here, &cluster),
-        StoreKind::ClusterSecretStore => (&cluster, &here),
+        StoreKind::SecretStore => (here, cluster),
+        StoreKind::ClusterSecretStore => (cluster, here),
     };
     if same_kind.contains(name) {
         return None;

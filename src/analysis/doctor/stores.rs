@@ -13,6 +13,7 @@ use crate::diagnose::similar::did_you_mean;
 use crate::model::doctor::*;
 use crate::model::eso::{SecretStore, ready_condition};
 use crate::model::refs::{StoreKind, StoreRef};
+use crate::model::scope::StoreRow;
 use crate::model::scope::{ScopeReport, ScopeSnapshot};
 use crate::sanitize;
 
@@ -28,12 +29,17 @@ pub fn check(snap: &ScopeSnapshot, scope: &ScopeReport, extras: &StoreExtras) ->
         (StoreKind::SecretStore, &snap.secret_stores),
         (StoreKind::ClusterSecretStore, &snap.cluster_secret_stores),
     ];
+    // Each store's scope row, looked up once per store (first wins, as a search would).
+    let mut rows: foldhash::HashMap<&StoreRef, &StoreRow> = foldhash::HashMap::default();
+    for row in &scope.stores {
+        rows.entry(&row.store).or_insert(row);
+    }
     for (kind, list) in lists {
         let Ok(list) = list else { continue };
         for store in list {
             checked += 1;
             let r = store_ref(kind, store);
-            readiness(&r, store, scope, &mut findings);
+            readiness(&r, store, rows.get(&r).copied(), &mut findings);
             credentials(&r, store, snap, extras, secrets.as_ref(), &mut findings);
             referent(&r, store, snap, scope, secrets.as_ref(), &mut findings);
             referent_accounts(&r, store, scope, extras, &mut findings);
@@ -57,7 +63,7 @@ fn store_ref(kind: StoreKind, store: &SecretStore) -> StoreRef {
     }
 }
 
-fn readiness(r: &StoreRef, store: &SecretStore, scope: &ScopeReport, out: &mut Vec<Finding>) {
+fn readiness(r: &StoreRef, store: &SecretStore, row: Option<&StoreRow>, out: &mut Vec<Finding>) {
     let cond = ready_condition(&store.status.conditions);
     if let Some(c) = cond.filter(|c| c.status == "True") {
         if c.reason.as_deref() == Some("ValidationUnknown") {
@@ -65,7 +71,6 @@ fn readiness(r: &StoreRef, store: &SecretStore, scope: &ScopeReport, out: &mut V
         }
         return;
     }
-    let row = scope.stores.iter().find(|s| &s.store == r);
     // The store's own error lives in its Warning Events; the condition message is generic.
     let why = row
         .and_then(|s| s.error.clone())

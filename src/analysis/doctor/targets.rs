@@ -3,7 +3,9 @@
 //! judged by whether ESO will bring the new value by itself; and running pods that read the
 //! Secret at start (env, envFrom, subPath) before it last changed, so they still run the old value.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use foldhash::{HashMap, HashMapExt};
 
 use crate::model::scope::SecretMeta;
 
