@@ -15,7 +15,7 @@
 
 mod common;
 
-use common::remote::{TwoClusters, provider_link};
+use common::remote::{TwoClusters, finding, provider_link};
 use common::*;
 use kube_sim::EsoCrds;
 use serde_json::{Value, json};
@@ -240,24 +240,10 @@ async fn issue15_authref_kubeconfig_is_read_vouched_for_and_probed() {
     );
 
     // doctor agrees, on the field to fix.
-    let host = b.trust();
-    let o = b.run(&[
-        "doctor",
-        "-n",
-        "prod",
-        "-o",
-        "json",
-        "--trust-provider-host",
-        &host,
-    ]);
-    let d: Value = serde_json::from_str(&stdout(&o)).unwrap_or(Value::Null);
-    let f = d["findings"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|f| f["code"] == "kubernetes-kubeconfig-invalid")
-        .cloned()
-        .unwrap_or_else(|| panic!("no kubernetes-kubeconfig-invalid in {d:#}"));
+    let (_, d) = b.doctor();
+    let f = finding(&d, "kubernetes-kubeconfig-invalid", |f| {
+        f["code"] == "kubernetes-kubeconfig-invalid"
+    });
     assert_eq!(f["field"], "spec.provider.kubernetes.authRef", "{f:#}");
     assert!(
         !d["findings"]

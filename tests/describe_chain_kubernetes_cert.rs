@@ -13,7 +13,7 @@
 
 mod common;
 
-use common::remote::{TwoClusters, provider_link};
+use common::remote::{TwoClusters, finding, provider_link};
 use common::*;
 use kube_sim::auth::{ClientCa, ClientCert, ClientCertSpec};
 use serde_json::{Value, json};
@@ -301,24 +301,10 @@ async fn issue15_client_certificate_auth_is_probed_as_eso_presents_it() {
         v.to_string().contains("issued by CN=other-cluster-ca"),
         "{v:#}"
     );
-    let host = b.trust();
-    let o = b.run(&[
-        "doctor",
-        "-n",
-        "prod",
-        "-o",
-        "json",
-        "--trust-provider-host",
-        &host,
-    ]);
-    let d: Value = serde_json::from_str(&stdout(&o)).unwrap_or(Value::Null);
-    let f = d["findings"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|f| f["object"] == "SecretStore prod/remote-kc-foreign")
-        .cloned()
-        .unwrap_or_else(|| panic!("no finding on remote-kc-foreign in {d:#}"));
+    let (_, d) = b.doctor();
+    let f = finding(&d, "on remote-kc-foreign", |f| {
+        f["object"] == "SecretStore prod/remote-kc-foreign"
+    });
     assert_eq!(f["code"], "kubernetes-cert-rejected", "{f:#}");
     assert_eq!(f["field"], "spec.provider.kubernetes.authRef", "{f:#}");
 
@@ -399,21 +385,8 @@ async fn issue15_client_certificate_auth_is_probed_as_eso_presents_it() {
     assert_eq!(v["target"]["matchesProvider"], "yes", "{v:#}");
 
     // doctor: every cause, on its store.
-    let host = b.trust();
-    let o = b.run_on(
-        &b.home.kubeconfig,
-        &[
-            "doctor",
-            "-n",
-            "prod",
-            "-o",
-            "json",
-            "--trust-provider-host",
-            &host,
-        ],
-    );
-    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    let v: Value = serde_json::from_str(&stdout(&o)).unwrap_or(Value::Null);
+    let (code, v) = b.doctor();
+    assert_eq!(code, Some(1), "{v:#}");
     let text = v.to_string();
     for code in [
         "kubernetes-cert-rejected",

@@ -68,29 +68,29 @@ impl TwoClusters {
         self.run_on(&self.home.kubeconfig, args)
     }
 
+    /// `ARGS -n prod -o json` with `kubeconfig`, the remote trusted: (exit code, report).
+    fn trusted_json(&self, kubeconfig: &Path, args: &[&str]) -> (Option<i32>, Value) {
+        let host = self.trust();
+        let mut all = args.to_vec();
+        all.extend(["-n", "prod", "-o", "json", "--trust-provider-host", &host]);
+        let o = self.run_on(kubeconfig, &all);
+        let v = serde_json::from_str(&stdout(&o))
+            .unwrap_or_else(|e| panic!("{args:?}: {e}: {}{}", stdout(&o), stderr(&o)));
+        (o.status.code(), v)
+    }
+
     /// `describe-chain NAME -n prod -o json`, the remote trusted: (exit code, report).
     pub fn chain_on(&self, kubeconfig: &Path, name: &str) -> (Option<i32>, Value) {
-        let host = self.trust();
-        let o = self.run_on(
-            kubeconfig,
-            &[
-                "describe-chain",
-                name,
-                "-n",
-                "prod",
-                "-o",
-                "json",
-                "--trust-provider-host",
-                &host,
-            ],
-        );
-        let v = serde_json::from_str(&stdout(&o))
-            .unwrap_or_else(|e| panic!("{name}: {e}: {}{}", stdout(&o), stderr(&o)));
-        (o.status.code(), v)
+        self.trusted_json(kubeconfig, &["describe-chain", name])
     }
 
     pub fn chain(&self, name: &str) -> (Option<i32>, Value) {
         self.chain_on(&self.home.kubeconfig, name)
+    }
+
+    /// `doctor -n prod -o json` on the home cluster, the remote trusted: (exit code, report).
+    pub fn doctor(&self) -> (Option<i32>, Value) {
+        self.trusted_json(&self.home.kubeconfig, &["doctor"])
     }
 
     /// `describe-chain NAME` without `--trust-provider-host`: the remote is not vouched for, so
@@ -134,4 +134,15 @@ pub fn provider_link(v: &Value) -> Value {
         .find(|l| l["link"] == "provider")
         .cloned()
         .unwrap_or_else(|| panic!("no provider link in {v:#}"))
+}
+
+/// The first finding of a doctor report that `wanted` accepts; `what` names it when none does.
+pub fn finding(doctor: &Value, what: &str, wanted: impl Fn(&Value) -> bool) -> Value {
+    doctor["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|f| wanted(f))
+        .cloned()
+        .unwrap_or_else(|| panic!("no finding {what} in {doctor:#}"))
 }
