@@ -5,9 +5,9 @@
 //! ExternalSecret's target.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use foldhash::{HashMap, HashMapExt};
-use std::time::Duration;
 
 use crate::model::scope::SecretMeta;
 use jiff::Timestamp;
