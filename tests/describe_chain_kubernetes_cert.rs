@@ -161,12 +161,22 @@ async fn bed() -> Bed {
     }
 
     // authRef: a kubeconfig whose user signs in with a client certificate (client-go's
-    // client-certificate-data and client-key-data): the good one and the foreign one.
-    for (name, c) in [("kc-cert", &good), ("kc-foreign", &foreign)] {
+    // client-certificate-data and client-key-data): the good one and the foreign one; and the
+    // good one beside a token the remote does not know (client-go sends both, the API server
+    // takes the certificate).
+    let stale_token = canary("kc-both-stale-token");
+    for (name, c, token) in [
+        ("kc-cert", &good, None),
+        ("kc-foreign", &foreign, None),
+        ("kc-both", &good, Some(&stale_token)),
+    ] {
+        let token = token
+            .map(|t| format!("    token: {t}\n"))
+            .unwrap_or_default();
         let config = format!(
             "apiVersion: v1\nkind: Config\nclusters:\n- name: remote\n  cluster:\n    server: {url}\n    \
              certificate-authority-data: {ca}\nusers:\n- name: eso\n  user:\n    \
-             client-certificate-data: {}\n    client-key-data: {}\ncontexts:\n- name: eso@remote\n  \
+             client-certificate-data: {}\n    client-key-data: {}\n{token}contexts:\n- name: eso@remote\n  \
              context:\n    cluster: remote\n    user: eso\ncurrent-context: eso@remote\n",
             b64(&c.cert_pem),
             b64(&c.key_pem)
@@ -180,7 +190,7 @@ async fn bed() -> Bed {
             "spec": {"provider": {"kubernetes": {"remoteNamespace": "shared",
                 "authRef": {"name": format!("kubeconfig-{name}"), "key": "config"}}}}}));
         home.set_status(&s, store_status(true, "Valid"));
-        let ready = name == "kc-cert";
+        let ready = name != "kc-foreign";
         let e = home.create(es(name, &format!("remote-{name}")));
         let e = home.set_status(&e, es_status(ready, &ago(30)));
         if ready {
@@ -200,7 +210,7 @@ async fn bed() -> Bed {
             remote.api.admin_token(),
         ),
     );
-    let mut secrets = vec![password, remote.api.admin_token()];
+    let mut secrets = vec![password, remote.api.admin_token(), stale_token];
     for c in [&good, &group, &nobody, &expired, &foreign] {
         secrets.extend(key_material(c));
     }
@@ -287,6 +297,12 @@ async fn issue15_client_certificate_auth_is_probed_as_eso_presents_it() {
     let (code, v) = b.chain("kc-cert");
     assert_eq!(code, Some(0), "{v:#}");
     assert_eq!(v["provider"]["kubeconfigUser"], "cert", "{v:#}");
+    // Near miss: a token the remote refuses beside the good certificate is no failure (the
+    // certificate authenticates, as for ESO); both are sent.
+    let (code, v) = b.chain("kc-both");
+    assert_eq!(code, Some(0), "{v:#}");
+    assert_eq!(v["provider"]["kubeconfigUser"], "token and cert", "{v:#}");
+    assert_eq!(v["target"]["matchesProvider"], "yes", "{v:#}");
     let (code, v) = b.chain("kc-foreign");
     assert_eq!(code, Some(1), "{v:#}");
     assert_eq!(v["verdict"]["code"], "kubernetes-cert-rejected", "{v:#}");
@@ -494,6 +510,7 @@ async fn issue15_client_keys_are_never_printed() {
         "mismatch",
         "bad-ca",
         "kc-foreign",
+        "kc-both",
     ] {
         for format in ["table", "wide", "json", "yaml"] {
             for verbose in [None, Some("-v")] {

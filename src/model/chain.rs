@@ -370,9 +370,9 @@ pub struct ProviderFacts {
     /// Provider error code of the login (`AADSTS7000222`, HTTP 403...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub login_code: Option<String>,
-    /// Kubernetes `authRef`: how the kubeconfig's user signs in — `token`, `cert` or
-    /// `anonymous` — read from the kubeconfig itself (the store's spec does not say), so a 401
-    /// names the credential that was refused.
+    /// Kubernetes `authRef`: how the kubeconfig's user signs in — `token`, `cert`, `token and
+    /// cert` (client-go sends both) or `anonymous` — read from the kubeconfig itself (the store's
+    /// spec does not say), so a 401 names the credential that was refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kubeconfig_user: Option<String>,
     pub keys: Vec<KeyFacts>,

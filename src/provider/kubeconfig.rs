@@ -24,8 +24,14 @@ pub struct Kubeconfig {
 pub enum KubeconfigUser {
     /// `token`.
     Token(Sensitive),
-    /// `client-certificate-data` and `client-key-data`, decoded (PEM).
-    Cert { cert: Sensitive, key: Sensitive },
+    /// `client-certificate-data` and `client-key-data`, decoded (PEM), and a `token` beside
+    /// them if there is one: client-go then sends both (the certificate in the handshake, the
+    /// token as a bearer header), and the API server takes whichever authenticates.
+    Cert {
+        cert: Sensitive,
+        key: Sensitive,
+        token: Option<Sensitive>,
+    },
     /// No credential: an anonymous client.
     Anonymous,
     /// A credential ESO's client would obtain in ways the probe does not reproduce (an exec
@@ -118,6 +124,7 @@ pub fn parse(bytes: &[u8]) -> Result<Kubeconfig, String> {
         ));
     }
     let not_probed = |why: String| KubeconfigUser::NotProbed(why);
+    let token = || Sensitive::from_bytes(text(user, "token").trim().as_bytes().to_vec());
     let user_plan = if text(cluster, "insecure-skip-tls-verify") == "true"
         || cluster.get("insecure-skip-tls-verify") == Some(&Value::Bool(true))
     {
@@ -147,15 +154,14 @@ pub fn parse(bytes: &[u8]) -> Result<Kubeconfig, String> {
         ))
     } else if has("username") {
         not_probed(format!("user {user_name:?} uses basic auth"))
-    } else if has("token") {
-        KubeconfigUser::Token(Sensitive::from_bytes(
-            text(user, "token").trim().as_bytes().to_vec(),
-        ))
     } else if let (Some(cert), Some(key)) = (cert, key) {
         KubeconfigUser::Cert {
             cert: Sensitive::from_bytes(cert),
             key: Sensitive::from_bytes(key),
+            token: has("token").then(token),
         }
+    } else if has("token") {
+        KubeconfigUser::Token(token())
     } else {
         KubeconfigUser::Anonymous
     };
@@ -328,6 +334,20 @@ mod tests {
             .as_bytes(),
         )
         .unwrap_or_else(|e| panic!("{e}"));
-        assert!(matches!(k.user, KubeconfigUser::Cert { .. }));
+        assert!(matches!(k.user, KubeconfigUser::Cert { token: None, .. }));
+        // A token beside them: client-go sends both, so does the probe.
+        let k = parse(
+            kc(
+                SERVER,
+                "    client-certificate-data: Zm9v\n    client-key-data: YmFy\n    token: abc",
+                "eso@remote",
+            )
+            .as_bytes(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        match k.user {
+            KubeconfigUser::Cert { token: Some(t), .. } => assert_eq!(t.text(), "abc"),
+            _ => panic!("not a certificate with its token"),
+        }
     }
 }

@@ -81,6 +81,9 @@ pub enum ProbeAuth {
         /// Whose it is, in words (subject, issuer, Secret), for the report.
         from: String,
         summary: crate::provider::x509::CertSummary,
+        /// An `authRef` kubeconfig user's token beside its certificate: sent as well, as
+        /// client-go does.
+        token: Option<Sensitive>,
     },
     /// ESO's kubernetes provider with `authRef`: the kubeconfig in a Secret names the API server
     /// (vouched for like a store's URL before anything is sent) and its CA; `login` is the

@@ -93,6 +93,7 @@ pub(super) async fn resolve(ctx: &mut Ctx<'_>, k: &Value, request: bool) -> Opti
                         summary.subject, summary.issuer
                     ),
                     summary,
+                    token: None,
                 })
             }
             Err(why) => {
@@ -182,20 +183,29 @@ async fn kubeconfig(ctx: &mut Ctx<'_>, r: &Value) -> Option<ProbeAuth> {
             }
         }
         KubeconfigUser::Anonymous => ProbeAuth::KubeAnonymous,
-        KubeconfigUser::Cert { cert, key } => {
+        KubeconfigUser::Cert { cert, key, token } => {
             ctx.read.push(Sensitive::from_bytes(key.bytes().to_vec()));
+            if let Some(t) = &token {
+                ctx.read.push(Sensitive::from_bytes(t.bytes().to_vec()));
+            }
             match crate::provider::x509::client_identity(cert.bytes(), key.bytes()) {
                 Ok((pem, summary)) => {
                     let identity = Sensitive::from_bytes(pem);
                     ctx.read
                         .push(Sensitive::from_bytes(identity.bytes().to_vec()));
+                    let and_token = if token.is_some() {
+                        " and the token"
+                    } else {
+                        ""
+                    };
                     ProbeAuth::KubeCert {
                         identity,
                         from: format!(
-                            "the client certificate {} (issued by {}) of {whose}",
+                            "the client certificate {} (issued by {}){and_token} of {whose}",
                             summary.subject, summary.issuer
                         ),
                         summary,
+                        token,
                     }
                 }
                 Err(why) => {

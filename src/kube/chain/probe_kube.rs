@@ -50,7 +50,8 @@ fn remote_namespace(store: &Value) -> String {
 fn kubeconfig_user(login: &ProbeAuth) -> Option<&'static str> {
     match login {
         ProbeAuth::KubeToken { .. } => Some("token"),
-        ProbeAuth::KubeCert { .. } => Some("cert"),
+        ProbeAuth::KubeCert { token: None, .. } => Some("cert"),
+        ProbeAuth::KubeCert { token: Some(_), .. } => Some("token and cert"),
         ProbeAuth::KubeAnonymous => Some("anonymous"),
         _ => None,
     }
@@ -140,7 +141,12 @@ pub async fn probe(
             held = token.text();
             (KubeLogin::Bearer(&held), from.clone())
         }
-        Some(ProbeAuth::KubeCert { identity, from, .. }) => {
+        Some(ProbeAuth::KubeCert {
+            identity,
+            from,
+            token,
+            ..
+        }) => {
             with_cert = match http.with_identity(identity.bytes()) {
                 Ok(h) => h,
                 Err(e) => {
@@ -149,7 +155,15 @@ pub async fn probe(
                 }
             };
             http = &with_cert;
-            (KubeLogin::ClientCertificate, from.clone())
+            // A kubeconfig's token beside the certificate goes too, as client-go sends it.
+            let login = match token {
+                Some(t) => {
+                    held = t.text();
+                    KubeLogin::Bearer(&held)
+                }
+                None => KubeLogin::ClientCertificate,
+            };
+            (login, from.clone())
         }
         Some(ProbeAuth::KubeUnbuildable { login_code, why }) => {
             // ESO's NewClient fails before any request: so does the probe, sending nothing.
