@@ -124,11 +124,13 @@ pub async fn fetch(
 /// out, or one deleted since) are dropped: the analysis looks Events up by the ExternalSecrets
 /// listed, by uid and by namespace/name, and never reads the others.
 fn drop_unrelated_events(snap: &mut ScopeSnapshot) {
-    use std::collections::HashSet;
+    use foldhash::HashSet;
     let Ok(events) = snap.events.as_mut() else {
         return;
     };
-    if !reduce::reducing() {
+    // No Events (a healthy cluster): nothing to drop, and no index of every ExternalSecret to
+    // build after the last page (issue 16).
+    if !reduce::reducing() || events.is_empty() {
         return;
     }
     let uids: HashSet<&str> = snap

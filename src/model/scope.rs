@@ -130,7 +130,7 @@ impl From<&ObjectMeta> for SecretMeta {
 /// One shared copy of each string seen: for the few distinct values (namespaces, kinds) that
 /// thousands of objects repeat.
 #[derive(Debug, Default)]
-pub struct SharedStrings(std::collections::HashSet<Arc<str>>);
+pub struct SharedStrings(foldhash::HashSet<Arc<str>>);
 
 impl SharedStrings {
     pub fn get(&mut self, s: &str) -> Arc<str> {
