@@ -90,7 +90,16 @@ async fn report(
         selector: cfg.selector.as_deref(),
         workload: p.workload.as_ref(),
     };
-    let snapshot = fetch(&p.client, &p.eso, &query, diag).await?;
+    // Issue 14: PushSecrets, without provider calls (scope never probes), read beside the
+    // ExternalSecrets rather than after their analysis (issue 16: off the path after the last page).
+    let with_push = p.workload.is_none() && p.store.is_none();
+    let (snapshot, push) = futures::join!(fetch(&p.client, &p.eso, &query, diag), async {
+        match with_push {
+            true => push_rows(cfg, &p.client, &p.eso, p.namespace.as_deref(), diag).await,
+            false => None,
+        }
+    });
+    let snapshot = snapshot?;
 
     let now = jiff::Timestamp::now();
     let opts = ScopeOptions {
@@ -108,17 +117,9 @@ async fn report(
     // Only so the output boundary can replace credentials quoted in Event text (issue 18).
     let unredacted =
         crate::kube::doctor_stores::learn_credentials(&p.client, &snapshot, diag).await;
-    // Issue 14: PushSecrets, without provider calls (scope never probes).
-    if p.workload.is_none() && opts.store.is_none() {
-        push_rows(
-            cfg,
-            &p.client,
-            &p.eso,
-            p.namespace.as_deref(),
-            diag,
-            &mut report,
-        )
-        .await;
+    if let Some((push_secrets, cluster_push_secrets)) = push {
+        report.push_secrets = push_secrets;
+        report.cluster_push_secrets = cluster_push_secrets;
         if args.failing {
             report.push_secrets.retain(|r| r.failing);
             report
@@ -177,19 +178,19 @@ fn failing(report: &ScopeReport) -> bool {
 }
 
 /// The PushSecrets and ClusterPushSecrets in scope, judged without asking any provider. Not
-/// readable PushSecrets (no CRD, RBAC) leave the section out.
+/// readable PushSecrets (no CRD, RBAC) leave the section out (`None`).
 async fn push_rows(
     cfg: &Config,
     client: &kube::Client,
     eso: &eso::EsoApi,
     namespace: Option<&str>,
     diag: &Diag,
-    report: &mut ScopeReport,
-) {
+) -> Option<(
+    Vec<crate::model::scope::PushSecretRow>,
+    Vec<crate::model::push::ClusterPushFacts>,
+)> {
     use crate::kube::push;
-    let Ok(all) = push::list(client, namespace, diag).await else {
-        return;
-    };
+    let all = push::list(client, namespace, diag).await.ok()?;
     let probe = push::PushProbe {
         enabled: false,
         ca_pems: Vec::new(),
@@ -197,8 +198,8 @@ async fn push_rows(
         trust: cfg.trust.clone(),
     };
     let (facts, _) = push::gather(client, eso, &all, &probe, diag).await;
-    report.push_secrets = facts.iter().map(crate::analysis::push::scope_row).collect();
-    report.cluster_push_secrets = push::list_cluster(client, namespace, diag).await;
+    let rows = facts.iter().map(crate::analysis::push::scope_row).collect();
+    Some((rows, push::list_cluster(client, namespace, diag).await))
 }
 
 /// `scope -w` (issue 13), as `kubectl get -w`: the report once, then one watch on the
