@@ -94,10 +94,10 @@ async fn report(
     // ExternalSecrets rather than after their analysis (issue 16: off the path after the last page).
     let with_push = p.workload.is_none() && p.store.is_none();
     let (snapshot, push) = futures::join!(fetch(&p.client, &p.eso, &query, diag), async {
-        match with_push {
-            true => push_rows(cfg, &p.client, &p.eso, p.namespace.as_deref(), diag).await,
-            false => None,
+        if !with_push {
+            return None;
         }
+        push_rows(cfg, &p.client, &p.eso, p.namespace.as_deref(), diag).await
     });
     let snapshot = snapshot?;
 
