@@ -161,19 +161,21 @@ pub async fn list_all_metadata<K>(
 where
     K: Resource + Clone + DeserializeOwned + Debug,
 {
-    list_metadata_reduced(api, params, what, diag, Some).await
+    list_metadata_reduced(api, params, what, diag, Some::<PartialObjectMeta<K>>).await
 }
 
-/// Every object's metadata only, each reduced by `keep` as its page arrives.
-pub async fn list_metadata_reduced<K, T>(
+/// Every object's metadata only, each decoded as a `W` (a `PartialObjectMeta<K>`, or a type that
+/// reads less of it) and reduced by `keep` as its page arrives.
+pub async fn list_metadata_reduced<K, W, T>(
     api: &Api<K>,
     params: &ListParams,
     what: &Listing,
     diag: &Diag,
-    keep: impl FnMut(PartialObjectMeta<K>) -> Option<T>,
+    keep: impl FnMut(W) -> Option<T>,
 ) -> Result<Vec<T>, kube::Error>
 where
     K: Resource + Clone + DeserializeOwned + Debug,
+    W: DeserializeOwned,
 {
     paginate(api, true, params, what, diag, keep).await
 }

@@ -21,11 +21,15 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use k8s_openapi::api::core::v1::{Event, Secret};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ManagedFieldsEntry, ObjectMeta};
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ManagedFieldsEntry, ObjectMeta, Time};
 use kube::core::PartialObjectMeta;
+use serde::Deserializer;
+use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use crate::model::eso::{ClusterExternalSecret, ExternalSecret, SecretStore};
-use crate::model::scope::{SecretMeta, SharedStrings};
+use crate::model::scope::{Owner, SecretMeta, SharedStrings};
 
 /// `kubectl apply`'s copy of the whole object: never read, often the biggest field.
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
@@ -150,6 +154,157 @@ pub fn secret_meta(m: PartialObjectMeta<Secret>, shared: &mut SharedStrings) -> 
     SecretMeta::from_meta(&m.metadata, shared)
 }
 
+/// One item of a Secrets `PartialObjectMetadataList` decoded straight into what [`secret_meta`]
+/// reads (issue 16): a whole `ObjectMeta` costs, per Secret, a map for its labels and annotations
+/// and a JSON tree for each managedFields entry's field set — built only to be dropped, on the
+/// stream the page-fetch limit waits for. The rest of each item is skipped unread. Decoding fails
+/// where the whole `ObjectMeta` would on what is read (a time that is not one, a name that is not
+/// a string), and [`WireSecret::into_meta`] gives what [`secret_meta`] gives for the same item
+/// (tested against it).
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct WireSecret {
+    #[serde(default)]
+    metadata: WireSecretMeta,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireSecretMeta {
+    name: Option<String>,
+    namespace: Option<String>,
+    creation_timestamp: Option<Time>,
+    owner_references: Option<Vec<WireOwner>>,
+    /// Only Stakater Reloader's (`SecretMeta::annotations`).
+    #[serde(default, deserialize_with = "reloader_annotations")]
+    annotations: BTreeMap<String, String>,
+    /// The newest entry's time (`analysis::consumers::last_changed`).
+    #[serde(default, deserialize_with = "newest_write")]
+    managed_fields: Option<jiff::Timestamp>,
+}
+
+/// As `OwnerReference` reads them: a missing or null kind, name or uid is empty.
+#[derive(Debug, serde::Deserialize)]
+struct WireOwner {
+    kind: Option<String>,
+    name: Option<String>,
+    uid: Option<String>,
+    controller: Option<bool>,
+}
+
+#[derive(serde::Deserialize)]
+struct WireWrite {
+    time: Option<Time>,
+}
+
+/// An annotation's key, copied only when it is one of Stakater Reloader's.
+struct ReloaderKey(Option<String>);
+
+impl<'de> serde::Deserialize<'de> for ReloaderKey {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Key;
+        impl Visitor<'_> for Key {
+            type Value = ReloaderKey;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an annotation key")
+            }
+            fn visit_str<E>(self, key: &str) -> Result<ReloaderKey, E> {
+                Ok(ReloaderKey(
+                    key.starts_with(crate::model::scope::RELOADER_ANNOTATIONS)
+                        .then(|| key.to_string()),
+                ))
+            }
+        }
+        d.deserialize_str(Key)
+    }
+}
+
+fn reloader_annotations<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, String>, D::Error> {
+    struct Annotations;
+    impl<'de> Visitor<'de> for Annotations {
+        type Value = BTreeMap<String, String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a map of annotations")
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(BTreeMap::new())
+        }
+        fn visit_none<E>(self) -> Result<Self::Value, E> {
+            Ok(BTreeMap::new())
+        }
+        fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<Self::Value, D2::Error> {
+            d.deserialize_map(self)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut kept = BTreeMap::new();
+            while let Some(key) = map.next_key::<ReloaderKey>()? {
+                match key.0 {
+                    Some(key) => {
+                        kept.insert(key, map.next_value::<String>()?);
+                    }
+                    None => {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+            }
+            Ok(kept)
+        }
+    }
+    d.deserialize_option(Annotations)
+}
+
+fn newest_write<'de, D: Deserializer<'de>>(d: D) -> Result<Option<jiff::Timestamp>, D::Error> {
+    struct Writes;
+    impl<'de> Visitor<'de> for Writes {
+        type Value = Option<jiff::Timestamp>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a list of managedFields entries")
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<Self::Value, D2::Error> {
+            d.deserialize_seq(self)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut newest = None;
+            while let Some(w) = seq.next_element::<WireWrite>()? {
+                newest = newest.max(w.time.map(|t| t.0));
+            }
+            Ok(newest)
+        }
+    }
+    d.deserialize_option(Writes)
+}
+
+impl WireSecret {
+    /// What [`secret_meta`] keeps of the same item.
+    pub fn into_meta(self, shared: &mut SharedStrings) -> Option<SecretMeta> {
+        let m = self.metadata;
+        Some(SecretMeta {
+            namespace: shared.get(m.namespace.as_deref()?),
+            name: m.name?.into_boxed_str(),
+            owners: m
+                .owner_references
+                .into_iter()
+                .flatten()
+                .map(|o| Owner {
+                    kind: shared.get(o.kind.as_deref().unwrap_or_default()),
+                    name: o.name.unwrap_or_default().into_boxed_str(),
+                    uid: o.uid.unwrap_or_default().into_boxed_str(),
+                    controller: o.controller == Some(true),
+                })
+                .collect(),
+            last_changed: m.managed_fields.or(m.creation_timestamp.map(|t| t.0)),
+            annotations: (!m.annotations.is_empty()).then(|| Box::new(m.annotations)),
+        })
+    }
+}
+
 /// An Event as scope's analysis reads it (see the module comment).
 pub fn event(ev: Event) -> Option<Event> {
     if !reducing() {
@@ -257,6 +412,89 @@ mod tests {
             &slim[1].owners[0].kind
         ));
         assert!(slim[0].annotations.is_none());
+    }
+
+    /// The lean decoding gives what the whole metadata gives, item by item, and fails where it
+    /// fails (on what is read).
+    #[test]
+    fn issue16_secret_metadata_decoded_lean_matches_the_whole_metadata() {
+        let items = [
+            json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata", "metadata": {
+                "name": "db", "namespace": "prod", "uid": "u1", "resourceVersion": "7",
+                "creationTimestamp": "2026-01-01T00:00:00Z", "generation": 3,
+                "labels": {"reconcile.external-secrets.io/managed": "true"},
+                "annotations": {LAST_APPLIED: "{\"big\":true}", "reloader.stakater.com/match": "true",
+                                "reloader.stakater.com/ignore": "x\\u0041", "reloader.stakater.co": "near",
+                                "reconcile.external-secrets.io/data-hash": "abc"},
+                "ownerReferences": [
+                    {"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret", "name": "db",
+                     "uid": "es1", "controller": true, "blockOwnerDeletion": true},
+                    {"apiVersion": "v1", "kind": "ConfigMap", "name": "cé", "uid": "c1",
+                     "controller": false},
+                    {"apiVersion": "v1", "kind": "Pod", "name": "p", "uid": "p1", "controller": null},
+                    {"kind": "Job", "name": null}],
+                "managedFields": [
+                    {"manager": "kubectl", "operation": "Update", "time": "2026-01-02T00:00:00Z",
+                     "fieldsType": "FieldsV1", "fieldsV1": {"f:data": {".": {}, "f:a": {}}}},
+                    {"manager": "eso", "operation": "Update", "time": "2026-01-03T00:00:00.5Z",
+                     "fieldsType": "FieldsV1", "fieldsV1": {"f:data": {"f:password": {}}}},
+                    {"manager": "no-time", "operation": "Update"},
+                    {"manager": "old", "operation": "Update", "time": "2026-01-01T12:00:00Z"}],
+            }}),
+            // Near misses: no managedFields time at all (creation counts), nulls, nothing but
+            // the identity, an annotation key that only starts like Reloader's.
+            json!({"metadata": {"name": "a", "namespace": "n", "creationTimestamp": "2026-02-01T00:00:00Z",
+                                "managedFields": [{"manager": "x"}], "annotations": null,
+                                "ownerReferences": null, "labels": null}}),
+            json!({"metadata": {"name": "b", "namespace": "n", "managedFields": null,
+                                "creationTimestamp": null,
+                                "annotations": {"reloader.stakater.com": "bare prefix"}}}),
+            json!({"metadata": {"name": "c", "namespace": "n", "managedFields": []}}),
+            // Dropped by both: no namespace, no name, no metadata.
+            json!({"metadata": {"name": "d"}}),
+            json!({"metadata": {"namespace": "n"}}),
+            json!({"kind": "PartialObjectMetadata"}),
+        ];
+        // Escapes in keys and values, as a server may send them.
+        let escaped = r#"{"metadata":{"name":"e\u0073","namespace":"n\u002dx","annotations":
+            {"reloader.stakater.com/m\u0061tch":"\u0074rue","\u0072eloader.stakater.com/x":"y"}}}"#;
+        let texts = items
+            .iter()
+            .map(|i| i.to_string())
+            .chain([escaped.to_string()]);
+        for text in texts {
+            let whole: PartialObjectMeta<Secret> = match serde_json::from_str(&text) {
+                Ok(m) => m,
+                Err(e) => panic!("{text}: {e}"),
+            };
+            let lean: WireSecret = match serde_json::from_str(&text) {
+                Ok(m) => m,
+                Err(e) => panic!("{text}: {e}"),
+            };
+            let expected = secret_meta(whole, &mut SharedStrings::default());
+            assert_eq!(
+                lean.into_meta(&mut SharedStrings::default()),
+                expected,
+                "{text}"
+            );
+        }
+        // What the whole metadata refuses, the lean decoding refuses.
+        for bad in [
+            json!({"metadata": {"name": "x", "namespace": "n", "ownerReferences": [
+                {"apiVersion": "v1", "kind": "ExternalSecret", "name": "x", "uid": 1}]}}),
+            json!({"metadata": {"name": "x", "namespace": "n", "annotations": {
+                "reloader.stakater.com/match": true}}}),
+            json!({"metadata": {"name": "x", "namespace": "n", "creationTimestamp": "yesterday"}}),
+            json!({"metadata": {"name": "x", "namespace": "n", "managedFields": [{"time": "soon"}]}}),
+            json!({"metadata": {"name": 7, "namespace": "n"}}),
+        ] {
+            let text = bad.to_string();
+            assert!(
+                serde_json::from_str::<PartialObjectMeta<Secret>>(&text).is_err(),
+                "{text}"
+            );
+            assert!(serde_json::from_str::<WireSecret>(&text).is_err(), "{text}");
+        }
     }
 
     #[test]

@@ -285,11 +285,20 @@ async fn secret_metadata(
     diag: &Diag,
 ) -> Fetched<Vec<SecretMeta>> {
     let mut shared = SharedStrings::default();
-    list_metadata_reduced(api, &ListParams::default(), &what, diag, |m| {
-        reduce::secret_meta(m, &mut shared)
-    })
-    .await
-    .map_err(|e| what.degraded(&e))
+    let params = ListParams::default();
+    let listed = if reduce::reducing() {
+        list_metadata_reduced(api, &params, &what, diag, |m: reduce::WireSecret| {
+            m.into_meta(&mut shared)
+        })
+        .await
+    } else {
+        // Whole metadata (`tests/issue16_reduction.rs`): the same Secrets must come out.
+        list_metadata_reduced(api, &params, &what, diag, |m| {
+            reduce::secret_meta(m, &mut shared)
+        })
+        .await
+    };
+    listed.map_err(|e| what.degraded(&e))
 }
 
 /// The workload's pod template, via a LIST with a name field selector (no per-object GET).

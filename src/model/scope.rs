@@ -72,7 +72,7 @@ pub struct SecretMeta {
 }
 
 /// The prefix of the Secret annotations Stakater Reloader reads.
-const RELOADER_ANNOTATIONS: &str = "reloader.stakater.com/";
+pub const RELOADER_ANNOTATIONS: &str = "reloader.stakater.com/";
 
 /// One `ownerReferences` entry as read: kind, name, uid, and whether it is the controller.
 #[derive(Debug, Clone, PartialEq, Eq)]
