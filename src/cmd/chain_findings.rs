@@ -54,7 +54,9 @@ pub async fn findings(
             Some(&es.namespace),
             crate::analysis::scope::existing_targets(&snapshot),
             false,
-            !secrets.is_empty(),
+            super::doctor::Listed::Later {
+                wants_refs: !secrets.is_empty()
+            },
             diag
         )
     );

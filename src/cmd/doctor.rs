@@ -78,9 +78,20 @@ pub(crate) async fn report(
         selector: cfg.selector.as_deref(),
         workload: None,
     };
-    let (snapshot, install) = futures::join!(
+    let wants_data = opts.probe || args.regcred;
+    // The pods are listed beside the snapshot, each reduced to the Secrets it reads, and
+    // restricted to the targets once these are known (issue 16: the LIST of every pod no longer
+    // waits for the ExternalSecrets and the Secrets).
+    let (snapshot, install, pods) = futures::join!(
         fetch(&client, &eso, &query, &diag),
-        doctor_install::fetch(&client, &eso, &diag)
+        doctor_install::fetch(&client, &eso, &diag),
+        doctor_targets::list_pods(
+            &client,
+            namespace.as_deref(),
+            doctor_targets::Targets::Any,
+            wants_data,
+            &diag
+        )
     );
     let snapshot = snapshot?;
 
@@ -90,10 +101,8 @@ pub(crate) async fn report(
         false => None,
     };
     // One read of the target Secrets ESO writes, with data, serves both the probe's comparison and
-    // the registry logins. It starts now, with the pods, while the rows are built on a thread of
-    // their own (issue 16: the rows of 30,000 ExternalSecrets take ~100 ms of CPU, which the
-    // pods' LIST no longer waits for).
-    let wants_data = opts.probe || args.regcred;
+    // the registry logins. It starts now, while the rows are built on a thread of their own
+    // (issue 16: the rows of 30,000 ExternalSecrets take ~100 ms of CPU).
     let targets = crate::analysis::scope::existing_targets(&snapshot);
     let snapshot = std::sync::Arc::new(snapshot);
     let scope_options = ScopeOptions {
@@ -130,7 +139,7 @@ pub(crate) async fn report(
             namespace.as_deref(),
             targets,
             wants_data,
-            wants_data,
+            Listed::Pods(pods),
             &diag
         ),
         rows_then_stores
@@ -276,6 +285,13 @@ pub(crate) fn split_pods(
     }
 }
 
+/// The pods for [`fetch_targets`]: listed already (for every Secret, `doctor_targets::Targets::Any`),
+/// or to be listed for the targets, with or without the pods' references (`wants_refs`).
+pub(crate) enum Listed {
+    Pods(Fetched<(Vec<PodFacts>, Vec<PodRefs>)>),
+    Later { wants_refs: bool },
+}
+
 /// Check 4's reads: the running pods that read a target Secret at start (and, from the same
 /// LIST, when `wants_refs` — the caller holds the targets' key names — the pods of any phase
 /// using one as pull secret or by key), and — only when asked for (probe or `--regcred`) — the
@@ -285,20 +301,25 @@ pub(crate) async fn fetch_targets(
     namespace: Option<&str>,
     targets: HashSet<(String, String)>,
     wants_data: bool,
-    wants_refs: bool,
+    pods: Listed,
     diag: &Diag,
 ) -> (
     Option<Fetched<(Vec<PodFacts>, Vec<PodRefs>)>>,
     Fetched<(TargetData, Vec<Degraded>)>,
 ) {
     let pods = async {
-        if targets.is_empty() {
-            return None;
-        }
-        Some(
-            doctor_targets::pods_reading_at_start(client, namespace, &targets, wants_refs, diag)
+        match pods {
+            Listed::Pods(listed) => {
+                doctor_targets::restrict_pods(client, listed, &targets, diag).await
+            }
+            Listed::Later { .. } if targets.is_empty() => None,
+            Listed::Later { wants_refs } => Some(
+                doctor_targets::pods_reading_at_start(
+                    client, namespace, &targets, wants_refs, diag,
+                )
                 .await,
-        )
+            ),
+        }
     };
     let data = async {
         if !wants_data || targets.is_empty() {

@@ -124,6 +124,23 @@ pub async fn get_secret(
     })
 }
 
+/// The Secrets a pod reduction keeps: the targets, or — for a LIST started before the targets are
+/// known — every Secret, the pods then restricted to the targets with [`restrict_pods`].
+#[derive(Clone, Copy)]
+pub enum Targets<'a> {
+    Known(&'a HashSet<(String, String)>),
+    Any,
+}
+
+impl Targets<'_> {
+    fn has(&self, namespace: &str, name: &str) -> bool {
+        match self {
+            Targets::Known(t) => t.contains(&(namespace.to_string(), name.to_string())),
+            Targets::Any => true,
+        }
+    }
+}
+
 /// From one LIST of the pods in scope (every phase, each page reduced as it arrives): the running
 /// pods that read one of `targets` (namespace, Secret name) at start, and — when `with_refs`, i.e.
 /// when the targets' key names were read, without which the pull-secret and key rules that read
@@ -134,6 +151,21 @@ pub async fn pods_reading_at_start(
     client: &Client,
     namespace: Option<&str>,
     targets: &HashSet<(String, String)>,
+    with_refs: bool,
+    diag: &Diag,
+) -> Fetched<(Vec<PodFacts>, Vec<PodRefs>)> {
+    let (mut pods, refs) =
+        list_pods(client, namespace, Targets::Known(targets), with_refs, diag).await?;
+    reloader_annotations(client, &mut pods, diag).await;
+    Ok((pods, refs))
+}
+
+/// The pods LIST of [`pods_reading_at_start`], each pod reduced to what concerns `targets`,
+/// without the workloads' annotations.
+pub async fn list_pods(
+    client: &Client,
+    namespace: Option<&str>,
+    targets: Targets<'_>,
     with_refs: bool,
     diag: &Diag,
 ) -> Fetched<(Vec<PodFacts>, Vec<PodRefs>)> {
@@ -157,8 +189,62 @@ pub async fn pods_reading_at_start(
         .map_err(|e| what.degraded(&e))?;
     pods.shrink_to_fit();
     refs.shrink_to_fit();
-    reloader_annotations(client, &mut pods, diag).await;
     Ok((pods, refs))
+}
+
+/// Doctor's pods, listed with [`Targets::Any`] beside the scope snapshot (issue 16: the LIST no
+/// longer waits for the ExternalSecrets and Secrets that name the targets), restricted to
+/// `targets` — what [`pods_reading_at_start`] gives for them — and given their workloads'
+/// annotations. `None` when there is no target, as when the pods are not read.
+pub async fn restrict_pods(
+    client: &Client,
+    listed: Fetched<(Vec<PodFacts>, Vec<PodRefs>)>,
+    targets: &HashSet<(String, String)>,
+    diag: &Diag,
+) -> Option<Fetched<(Vec<PodFacts>, Vec<PodRefs>)>> {
+    if targets.is_empty() {
+        return None;
+    }
+    let Ok((pods, refs)) = listed else {
+        return Some(listed);
+    };
+    let mut pods: Vec<PodFacts> = pods
+        .into_iter()
+        .filter_map(|p| restrict_facts(p, targets))
+        .collect();
+    let refs: Vec<PodRefs> = refs
+        .into_iter()
+        .filter_map(|r| restrict_refs(r, targets))
+        .collect();
+    reloader_annotations(client, &mut pods, diag).await;
+    Some(Ok((exact(pods), exact(refs))))
+}
+
+fn is_target(targets: &HashSet<(String, String)>, namespace: &str, name: &str) -> bool {
+    targets.contains(&(namespace.to_string(), name.to_string()))
+}
+
+/// [`pod_facts`]'s filter applied afterwards: the Secrets read at start that are targets.
+fn restrict_facts(mut p: PodFacts, targets: &HashSet<(String, String)>) -> Option<PodFacts> {
+    p.reads_at_start
+        .retain(|name| is_target(targets, &p.namespace, name));
+    (!p.reads_at_start.is_empty()).then_some(p)
+}
+
+/// [`pod_refs`]'s filter applied afterwards: the key references to targets, and the pod only
+/// when it names a target.
+fn restrict_refs(mut r: PodRefs, targets: &HashSet<(String, String)>) -> Option<PodRefs> {
+    for c in &mut r.containers {
+        c.key_refs
+            .retain(|(name, _)| is_target(targets, &r.namespace, name));
+        c.key_refs.shrink_to_fit();
+    }
+    let names_target = r
+        .pull_secrets
+        .iter()
+        .any(|n| is_target(targets, &r.namespace, n))
+        || r.containers.iter().any(|c| !c.key_refs.is_empty());
+    names_target.then_some(r)
 }
 
 /// A list cut to its length: collected through filters, lists start at a capacity of four and
@@ -170,10 +256,10 @@ fn exact<T>(mut v: Vec<T>) -> Vec<T> {
 
 /// A pod reduced to its pull secrets, images and secret key references, when it names one of
 /// `targets` in `imagePullSecrets` or in a non-optional `secretKeyRef`.
-pub fn pod_refs(pod: &Pod, targets: &HashSet<(String, String)>) -> Option<PodRefs> {
+pub fn pod_refs(pod: &Pod, targets: Targets<'_>) -> Option<PodRefs> {
     let namespace = pod.metadata.namespace.clone()?;
     let spec = pod.spec.as_ref()?;
-    let is_target = |name: &str| targets.contains(&(namespace.clone(), name.to_string()));
+    let is_target = |name: &str| targets.has(&namespace, name);
     let pull_secrets: Vec<String> = spec
         .image_pull_secrets
         .iter()
@@ -323,12 +409,12 @@ async fn reloader_annotations(client: &Client, pods: &mut [PodFacts], diag: &Dia
 
 /// A pod reduced to the target Secrets it read at start and when its containers started; `None`
 /// when it reads none, or none of its containers runs yet.
-pub fn pod_facts(pod: Pod, targets: &HashSet<(String, String)>) -> Option<PodFacts> {
+pub fn pod_facts(pod: Pod, targets: Targets<'_>) -> Option<PodFacts> {
     let namespace = pod.metadata.namespace.clone()?;
     let spec = pod.spec.as_ref()?;
     let reads: Vec<String> = secrets_used(spec)
         .into_keys()
-        .filter(|name| targets.contains(&(namespace.clone(), name.clone())))
+        .filter(|name| targets.has(&namespace, name))
         .filter(|name| read_at_start(&secret_uses(spec, name)))
         .collect();
     if reads.is_empty() {
@@ -377,6 +463,66 @@ mod tests {
         }
     }
 
+    /// Doctor lists the pods before it knows the targets (`Targets::Any`) and restricts them
+    /// afterwards: each pod must come out as a LIST for the targets gives it.
+    #[test]
+    fn issue16_pods_restricted_afterwards_are_the_pods_listed_for_the_targets() {
+        let pod = |v: serde_json::Value| -> Pod {
+            serde_json::from_value(v).unwrap_or_else(|e| panic!("{e}"))
+        };
+        let running = serde_json::json!({"phase": "Running", "containerStatuses": [{
+            "name": "app", "ready": true, "restartCount": 0, "image": "", "imageID": "",
+            "state": {"running": {"startedAt": "2026-01-01T00:00:00Z"}}}]});
+        let pods = [
+            // Reads a target and another Secret at start; names a target and another by key.
+            pod(serde_json::json!({
+                "metadata": {"name": "a", "namespace": "prod", "ownerReferences": [{"apiVersion": "apps/v1",
+                    "kind": "ReplicaSet", "name": "web-5d8d7c64b", "uid": "r", "controller": true}]},
+                "spec": {"imagePullSecrets": [{"name": "other-pull"}], "containers": [{"name": "app",
+                    "envFrom": [{"secretRef": {"name": "db"}}, {"secretRef": {"name": "unmanaged"}}],
+                    "env": [{"name": "A", "valueFrom": {"secretKeyRef": {"name": "unmanaged", "key": "k"}}},
+                            {"name": "B", "valueFrom": {"secretKeyRef": {"name": "db", "key": "pw"}}}]}],
+                    "volumes": [{"name": "v", "secret": {"secretName": "tls"}}]},
+                "status": running})),
+            // Near miss: reads only Secrets that are no targets, and one of another namespace's name.
+            pod(serde_json::json!({
+                "metadata": {"name": "b", "namespace": "dev"},
+                "spec": {"containers": [{"name": "app", "envFrom": [{"secretRef": {"name": "db"}}]}]},
+                "status": running})),
+            // Pending, pulling with a target: refs only.
+            pod(serde_json::json!({
+                "metadata": {"name": "c", "namespace": "prod"},
+                "spec": {"imagePullSecrets": [{"name": "regcred"}, {"name": "other-pull"}],
+                    "containers": [{"name": "app", "image": "x"}]},
+                "status": {"phase": "Pending"}})),
+            // Running, a target only in a volume without subPath (not read at start).
+            pod(serde_json::json!({
+                "metadata": {"name": "d", "namespace": "prod"},
+                "spec": {"containers": [{"name": "app"}],
+                    "volumes": [{"name": "v", "secret": {"secretName": "db"}}]},
+                "status": running})),
+        ];
+        let targets: HashSet<(String, String)> = [
+            ("prod".to_string(), "db".to_string()),
+            ("prod".to_string(), "regcred".to_string()),
+            ("prod".to_string(), "tls".to_string()),
+        ]
+        .into();
+        let (mut facts, mut refs) = (0, 0);
+        for p in pods {
+            let want_refs = pod_refs(&p, Targets::Known(&targets));
+            let got_refs = pod_refs(&p, Targets::Any).and_then(|r| restrict_refs(r, &targets));
+            assert_eq!(got_refs, want_refs);
+            refs += usize::from(want_refs.is_some());
+            let want = pod_facts(p.clone(), Targets::Known(&targets));
+            let got = pod_facts(p, Targets::Any).and_then(|f| restrict_facts(f, &targets));
+            assert_eq!(got, want);
+            facts += usize::from(want.is_some());
+        }
+        // The cases are not all empty: one pod reads targets at start, two name one.
+        assert_eq!((facts, refs), (1, 2));
+    }
+
     #[test]
     fn issue12_pod_refs_keep_pending_pods_and_skip_optional_keys() {
         let pod: Pod = serde_json::from_value(serde_json::json!({
@@ -398,13 +544,14 @@ mod tests {
             ("prod".to_string(), "db".to_string()),
         ]
         .into();
-        let refs = pod_refs(&pod, &targets).unwrap_or_else(|| panic!("pod names targets"));
+        let refs =
+            pod_refs(&pod, Targets::Known(&targets)).unwrap_or_else(|| panic!("pod names targets"));
         assert_eq!(refs.pull_secrets, vec!["regcred".to_string()]);
         let c = &refs.containers[0];
         assert_eq!(c.waiting.as_deref(), Some("ImagePullBackOff"));
         assert_eq!(c.key_refs, vec![("db".to_string(), "pw".to_string())]);
         let none: HashSet<(String, String)> =
             [("prod".to_string(), "unrelated".to_string())].into();
-        assert_eq!(pod_refs(&pod, &none), None);
+        assert_eq!(pod_refs(&pod, Targets::Known(&none)), None);
     }
 }
