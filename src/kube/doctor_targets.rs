@@ -16,7 +16,7 @@ use kube::api::ListParams;
 use kube::{Api, Client};
 
 use super::chain::batch::{ManagedSecret, TargetData};
-use super::list::{Listing, list_reduced, status_code};
+use super::list::{Listing, list_decoded, list_reduced, status_code};
 use crate::analysis::consumers::{
     containers_started, controller_workload, read_at_start, secret_uses, secrets_used,
 };
@@ -174,7 +174,8 @@ pub async fn list_pods(
     let params = ListParams::default();
     // Each page's pods go straight into the two lists (issue 16: no pairs to unzip afterwards).
     let (mut pods, mut refs): (Vec<PodFacts>, Vec<PodRefs>) = (Vec::new(), Vec::new());
-    let reduce = |p: Pod| {
+    let reduce = |p: WirePod| {
+        let p = Pod::from(p);
         if let Some(r) = with_refs.then(|| pod_refs(&p, targets)).flatten() {
             refs.push(r);
         }
@@ -184,12 +185,46 @@ pub async fn list_pods(
         }
         None::<()>
     };
-    list_reduced(&api, &params, &what, diag, reduce)
+    list_decoded(&api, &params, &what, diag, reduce)
         .await
         .map_err(|e| what.degraded(&e))?;
     pods.shrink_to_fit();
     refs.shrink_to_fit();
     Ok((pods, refs))
+}
+
+/// A pod of a LIST decoded with only the metadata [`pod_facts`] and [`pod_refs`] read — name,
+/// namespace, owners (issue 16: a pod's managedFields, labels and annotations, often most of its
+/// metadata, are skipped unread; one pod per pod of the cluster) — and its whole spec and status.
+#[derive(Debug, serde::Deserialize)]
+pub struct WirePod {
+    #[serde(default)]
+    metadata: WirePodMeta,
+    spec: Option<k8s_openapi::api::core::v1::PodSpec>,
+    status: Option<k8s_openapi::api::core::v1::PodStatus>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WirePodMeta {
+    name: Option<String>,
+    namespace: Option<String>,
+    owner_references: Option<Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference>>,
+}
+
+impl From<WirePod> for Pod {
+    fn from(p: WirePod) -> Pod {
+        Pod {
+            metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+                name: p.metadata.name,
+                namespace: p.metadata.namespace,
+                owner_references: p.metadata.owner_references,
+                ..Default::default()
+            },
+            spec: p.spec,
+            status: p.status,
+        }
+    }
 }
 
 /// Doctor's pods, listed with [`Targets::Any`] beside the scope snapshot (issue 16: the LIST no
@@ -461,6 +496,47 @@ mod tests {
         for secret in ["keyuser", "keypass", "robot", "pw-canary", "cm9ib3Q6"] {
             assert!(!shown.contains(secret), "{secret} in {shown}");
         }
+    }
+
+    /// A pod decoded with its metadata cut gives the facts and references the whole pod gives.
+    #[test]
+    fn issue16_pods_decoded_lean_give_what_whole_pods_give() {
+        let text = serde_json::json!({
+            "metadata": {"name": "web-1", "namespace": "prod", "uid": "u", "resourceVersion": "9",
+                "generateName": "web-5d8d7c64b-", "labels": {"app": "web"},
+                "annotations": {"kubectl.kubernetes.io/restartedAt": "2026-01-01T00:00:00Z"},
+                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                    "name": "web-5d8d7c64b", "uid": "r", "controller": true}],
+                "managedFields": [{"manager": "kube-controller-manager", "operation": "Update",
+                    "time": "2026-01-01T00:00:00Z", "fieldsType": "FieldsV1",
+                    "fieldsV1": {"f:metadata": {"f:labels": {}}, "f:spec": {"f:containers": {}}}}]},
+            "spec": {"imagePullSecrets": [{"name": "regcred"}], "containers": [{"name": "app",
+                "image": "registry.internal/app:1",
+                "envFrom": [{"secretRef": {"name": "db"}}],
+                "env": [{"name": "K", "valueFrom": {"secretKeyRef": {"name": "db", "key": "pw"}}}]}]},
+            "status": {"phase": "Running", "containerStatuses": [{"name": "app", "ready": true,
+                "restartCount": 0, "image": "", "imageID": "",
+                "state": {"running": {"startedAt": "2026-01-01T00:00:05Z"}}}]}
+        })
+        .to_string();
+        let whole: Pod = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
+        let lean: WirePod = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
+        let lean = Pod::from(lean);
+        let targets: HashSet<(String, String)> = [
+            ("prod".to_string(), "db".to_string()),
+            ("prod".to_string(), "regcred".to_string()),
+        ]
+        .into();
+        let t = Targets::Known(&targets);
+        let refs = pod_refs(&lean, t);
+        assert!(
+            refs.as_ref()
+                .is_some_and(|r| r.workload.as_deref() == Some("deployment/web"))
+        );
+        assert_eq!(refs, pod_refs(&whole, t));
+        let facts = pod_facts(lean, t);
+        assert!(facts.as_ref().is_some_and(|f| f.reads_at_start == ["db"]));
+        assert_eq!(facts, pod_facts(whole, t));
     }
 
     /// Doctor lists the pods before it knows the targets (`Targets::Any`) and restricts them

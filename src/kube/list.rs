@@ -150,6 +150,21 @@ where
     paginate(api, false, params, what, diag, keep).await
 }
 
+/// [`list_reduced`], each object decoded as a `W`: a type that reads less of it than `K` does.
+pub async fn list_decoded<K, W, T>(
+    api: &Api<K>,
+    params: &ListParams,
+    what: &Listing,
+    diag: &Diag,
+    keep: impl FnMut(W) -> Option<T>,
+) -> Result<Vec<T>, kube::Error>
+where
+    K: Resource + Clone,
+    W: DeserializeOwned,
+{
+    paginate(api, false, params, what, diag, keep).await
+}
+
 /// Every object's metadata only (PartialObjectMetadataList): used for Secrets so no Secret data
 /// ever crosses the wire.
 pub async fn list_all_metadata<K>(
