@@ -163,7 +163,7 @@ bench() { # label, kubectl-eso arguments...
   bc="$(median <"$work/base_cpus")"; bsc="$(median <"$work/base_server_cpus")"
   cores="$(nproc)"
   printf '  %-44s command %s s + sandbox %s s; baseline %s s + sandbox %s s\n' "CPU time (user + system)" "$c" "$sc" "$bc" "$bsc"
-  printf '  %-44s %s\n' "floor on $cores cores: (command + sandbox CPU) / cores" \
+  printf '  %-44s %s\n' "floor: (command + sandbox CPU) / $cores cores" \
     "$(awk -v c="$c" -v s="$sc" -v n="$cores" -v b="$bw" 'BEGIN { f = (c + s) / n; if (b > 0) printf "%.2f s, %.2f x the baseline", f, f / b; else printf "%.2f s", f }')"
   printf '  %-44s %s requests, %s bytes\n' "on the wire" "$reqs" "$bytes"
   printf '  %-44s %s pages: median %s ms, p95 %s ms, max %s ms\n' "sandbox API server time per LIST page" "$npages" "$med" "$p95" "$mx"
