@@ -105,6 +105,152 @@ pub fn with_meta<K: HasMeta>(mut obj: K) -> Option<K> {
     Some(obj)
 }
 
+/// An ExternalSecret of a LIST decoded straight into what [`with_meta`] keeps of it (issue 16): on
+/// a real cluster most of an ExternalSecret's bytes are its metadata — managedFields with their
+/// field sets, kubectl's last-applied copy — which a whole `ObjectMeta` builds only for
+/// [`meta`] to drop. [`WireMeta`] keeps what [`meta`] keeps and skips the rest unread; the result
+/// is what [`with_meta`] gives (tested against it).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct WireExternalSecret {
+    metadata: WireMeta,
+    spec: crate::model::eso::ExternalSecretSpec,
+    status: crate::model::eso::ExternalSecretStatus,
+}
+
+impl WireExternalSecret {
+    /// The ExternalSecret [`with_meta`] would give.
+    pub fn into_reduced(self) -> Option<ExternalSecret> {
+        let mut es = ExternalSecret {
+            metadata: self.metadata.into_meta(),
+            spec: self.spec,
+            status: self.status,
+        };
+        es.shrink();
+        Some(es)
+    }
+}
+
+/// What [`meta`] keeps of an object's metadata, decoded without the rest.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireMeta {
+    name: Option<String>,
+    namespace: Option<String>,
+    uid: Option<String>,
+    owner_references: Option<Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference>>,
+    creation_timestamp: Option<Time>,
+    #[serde(default, deserialize_with = "kept_annotations")]
+    annotations: Option<BTreeMap<String, String>>,
+    #[serde(default, deserialize_with = "management_labels")]
+    labels: Option<BTreeMap<String, String>>,
+    managed_fields: Option<Vec<WireManagedField>>,
+}
+
+/// A managedFields entry without its field set.
+#[derive(Debug, serde::Deserialize)]
+struct WireManagedField {
+    manager: Option<String>,
+    operation: Option<String>,
+    time: Option<Time>,
+}
+
+impl WireMeta {
+    fn into_meta(self) -> ObjectMeta {
+        let managed_fields = self.managed_fields.map(|entries| {
+            entries
+                .into_iter()
+                .map(|e| ManagedFieldsEntry {
+                    manager: e.manager,
+                    operation: e.operation,
+                    time: e.time,
+                    ..ManagedFieldsEntry::default()
+                })
+                .collect::<Vec<_>>()
+        });
+        ObjectMeta {
+            name: self.name,
+            namespace: self.namespace,
+            uid: self.uid,
+            owner_references: self.owner_references,
+            creation_timestamp: self.creation_timestamp,
+            annotations: self.annotations.filter(|a| !a.is_empty()),
+            labels: self.labels.filter(|l| !l.is_empty()),
+            managed_fields: managed_fields.filter(|m| !m.is_empty()),
+            ..ObjectMeta::default()
+        }
+    }
+}
+
+/// A string-to-string map of which only the entries whose key `keep` accepts are built; the
+/// others' values are skipped unread.
+fn filtered_map<'de, D: Deserializer<'de>>(
+    d: D,
+    keep: fn(&str) -> bool,
+) -> Result<Option<BTreeMap<String, String>>, D::Error> {
+    struct Entries(fn(&str) -> bool);
+    /// A key, copied only when kept.
+    struct Key(Option<String>);
+    struct KeySeed(fn(&str) -> bool);
+    impl<'de> serde::de::DeserializeSeed<'de> for KeySeed {
+        type Value = Key;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Key, D::Error> {
+            d.deserialize_str(self)
+        }
+    }
+    impl Visitor<'_> for KeySeed {
+        type Value = Key;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a key")
+        }
+        fn visit_str<E>(self, key: &str) -> Result<Key, E> {
+            Ok(Key((self.0)(key).then(|| key.to_string())))
+        }
+    }
+    impl<'de> Visitor<'de> for Entries {
+        type Value = Option<BTreeMap<String, String>>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a map of strings")
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<Self::Value, D2::Error> {
+            d.deserialize_map(self)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut kept = BTreeMap::new();
+            while let Some(Key(key)) = map.next_key_seed(KeySeed(self.0))? {
+                match key {
+                    Some(key) => {
+                        kept.insert(key, map.next_value::<String>()?);
+                    }
+                    None => {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+            }
+            Ok(Some(kept))
+        }
+    }
+    d.deserialize_option(Entries(keep))
+}
+
+fn kept_annotations<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<BTreeMap<String, String>>, D::Error> {
+    filtered_map(d, |key| key != LAST_APPLIED)
+}
+
+fn management_labels<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<BTreeMap<String, String>>, D::Error> {
+    filtered_map(d, management_label)
+}
+
 /// The model types listed cluster-wide.
 pub trait HasMeta {
     fn meta_mut(&mut self) -> &mut ObjectMeta;
@@ -196,62 +342,13 @@ struct WireWrite {
     time: Option<Time>,
 }
 
-/// An annotation's key, copied only when it is one of Stakater Reloader's.
-struct ReloaderKey(Option<String>);
-
-impl<'de> serde::Deserialize<'de> for ReloaderKey {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Key;
-        impl Visitor<'_> for Key {
-            type Value = ReloaderKey;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("an annotation key")
-            }
-            fn visit_str<E>(self, key: &str) -> Result<ReloaderKey, E> {
-                Ok(ReloaderKey(
-                    key.starts_with(crate::model::scope::RELOADER_ANNOTATIONS)
-                        .then(|| key.to_string()),
-                ))
-            }
-        }
-        d.deserialize_str(Key)
-    }
-}
-
 fn reloader_annotations<'de, D: Deserializer<'de>>(
     d: D,
 ) -> Result<BTreeMap<String, String>, D::Error> {
-    struct Annotations;
-    impl<'de> Visitor<'de> for Annotations {
-        type Value = BTreeMap<String, String>;
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("a map of annotations")
-        }
-        fn visit_unit<E>(self) -> Result<Self::Value, E> {
-            Ok(BTreeMap::new())
-        }
-        fn visit_none<E>(self) -> Result<Self::Value, E> {
-            Ok(BTreeMap::new())
-        }
-        fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<Self::Value, D2::Error> {
-            d.deserialize_map(self)
-        }
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-            let mut kept = BTreeMap::new();
-            while let Some(key) = map.next_key::<ReloaderKey>()? {
-                match key.0 {
-                    Some(key) => {
-                        kept.insert(key, map.next_value::<String>()?);
-                    }
-                    None => {
-                        map.next_value::<IgnoredAny>()?;
-                    }
-                }
-            }
-            Ok(kept)
-        }
-    }
-    d.deserialize_option(Annotations)
+    let kept = filtered_map(d, |key| {
+        key.starts_with(crate::model::scope::RELOADER_ANNOTATIONS)
+    })?;
+    Ok(kept.unwrap_or_default())
 }
 
 fn newest_write<'de, D: Deserializer<'de>>(d: D) -> Result<Option<jiff::Timestamp>, D::Error> {
@@ -553,6 +650,76 @@ mod tests {
         }));
         let slim = with_meta(plain).unwrap_or_else(|| panic!("kept"));
         assert!(slim.metadata.labels.is_none() && slim.metadata.managed_fields.is_none());
+    }
+
+    /// A listed ExternalSecret decoded lean is the one `with_meta` makes of the whole object.
+    #[test]
+    fn issue16_external_secrets_decoded_lean_match_the_reduced_whole_ones() {
+        let texts = [
+            json!({"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret", "metadata": {
+                "name": "db", "namespace": "prod", "uid": "u", "resourceVersion": "5", "generation": 2,
+                "creationTimestamp": "2026-01-01T00:00:00Z",
+                "labels": {"app": "db", "argocd.argoproj.io/instance": "shop",
+                           "helm.toolkit.fluxcd.io/name": "x", "app.kubernetes.io/managed-by": "Helm"},
+                "annotations": {LAST_APPLIED: "{\"apiVersion\":\"external-secrets.io/v1\"}",
+                                "force-sync": "1", "meta.helm.sh/release-name": "r"},
+                "ownerReferences": [{"apiVersion": "external-secrets.io/v1", "kind": "ClusterExternalSecret",
+                                     "name": "c", "uid": "c1", "controller": true}],
+                "finalizers": ["x"],
+                "managedFields": [
+                    {"manager": "argocd-controller", "operation": "Apply", "time": "2026-01-02T00:00:00Z",
+                     "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:target": {}}}},
+                    {"manager": "external-secrets", "operation": "Update", "subresource": "status",
+                     "time": "2026-01-03T00:00:00Z", "fieldsType": "FieldsV1",
+                     "fieldsV1": {"f:status": {"f:conditions": {}}}},
+                    {"operation": "Update"}]},
+                "spec": {"secretStoreRef": {"name": "vault", "kind": "ClusterSecretStore"},
+                         "target": {"name": "t", "creationPolicy": "Owner"}, "refreshInterval": "1h",
+                         "data": [{"secretKey": "pw", "remoteRef": {"key": "db", "property": "pw"}}]},
+                "status": {"conditions": [{"type": "Ready", "status": "False", "reason": "SecretSyncedError",
+                            "message": "could not get secret data from provider"}],
+                           "refreshTime": "2026-01-03T00:00:00Z", "binding": {"name": "t"}}})
+            .to_string(),
+            // Near misses: only kubectl's copy and unrelated labels (nothing kept), nulls, no
+            // metadata at all, an empty managedFields list.
+            json!({"metadata": {"name": "y", "namespace": "prod", "labels": {"app": "y"},
+                                "annotations": {LAST_APPLIED: "{}"}, "managedFields": []},
+                   "spec": {"secretStoreRef": {"name": "vault"}}})
+            .to_string(),
+            json!({"metadata": {"name": "z", "namespace": "prod", "labels": null, "annotations": null,
+                                "managedFields": null, "ownerReferences": null}})
+            .to_string(),
+            json!({"spec": {"target": {"name": "t"}}}).to_string(),
+            r#"{"metadata":{"name":"e\u0073","namespace":"p","annotations":{"f\u006frce-sync":"\u0031",
+                "kubectl.kubernetes.io/last-applied-configuration":"{\"a\":1}"}}}"#
+                .to_string(),
+        ];
+        for text in texts {
+            let whole: ExternalSecret =
+                serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
+            let lean: WireExternalSecret =
+                serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
+            let (Some(want), Some(got)) = (with_meta(whole), lean.into_reduced()) else {
+                panic!("an ExternalSecret is never dropped")
+            };
+            assert_eq!(format!("{got:?}"), format!("{want:?}"), "{text}");
+        }
+        // Refused alike: a kept annotation that is not a string, a time that is not one.
+        for bad in [
+            json!({"metadata": {"name": "x", "annotations": {"force-sync": 1}}}),
+            json!({"metadata": {"name": "x", "managedFields": [{"time": "soon"}]}}),
+            json!({"metadata": {"name": "x"}, "status": null}),
+        ] {
+            let text = bad.to_string();
+            assert!(
+                serde_json::from_str::<ExternalSecret>(&text).is_err(),
+                "{text}"
+            );
+            assert!(
+                serde_json::from_str::<WireExternalSecret>(&text).is_err(),
+                "{text}"
+            );
+        }
     }
 
     #[test]

@@ -8,7 +8,9 @@ use kube::api::ListParams;
 use kube::{Api, Client};
 
 use super::eso::EsoApi;
-use super::list::{Listing, list_all, list_all_metadata, list_metadata_reduced, list_reduced};
+use super::list::{
+    Listing, list_all, list_all_metadata, list_decoded, list_metadata_reduced, list_reduced,
+};
 use super::reduce;
 use crate::diag::Diag;
 use crate::error::{Error, Result};
@@ -58,7 +60,14 @@ pub async fn fetch(
         ListParams::default().fields("involvedObject.kind=ClusterSecretStore,type=Warning");
     let default_event_api: Api<Event> = Api::namespaced(client.clone(), "default");
     let (es, ss, css, ces, secrets, events, ss_events, css_events, workload) = futures::join!(
-        list_reduced(&es_api, &es_params, &es_listing, diag, reduce::with_meta),
+        async {
+            if reduce::reducing() {
+                let keep = |es: reduce::WireExternalSecret| es.into_reduced();
+                list_decoded(&es_api, &es_params, &es_listing, diag, keep).await
+            } else {
+                list_reduced(&es_api, &es_params, &es_listing, diag, reduce::with_meta).await
+            }
+        },
         optional(
             &ss_api,
             ListParams::default(),
