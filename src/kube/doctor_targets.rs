@@ -16,7 +16,7 @@ use kube::api::ListParams;
 use kube::{Api, Client};
 
 use super::chain::batch::{ManagedSecret, TargetData};
-use super::list::{Listing, list_decoded, list_reduced, status_code};
+use super::list::{Listing, list_reduced, status_code};
 use crate::analysis::consumers::{
     containers_started, controller_workload, read_at_start, secret_uses, secrets_used,
 };
@@ -185,7 +185,7 @@ pub async fn list_pods(
         }
         None::<()>
     };
-    list_decoded(&api, &params, &what, diag, reduce)
+    list_reduced(&api, &params, &what, diag, reduce)
         .await
         .map_err(|e| what.degraded(&e))?;
     pods.shrink_to_fit();

@@ -131,27 +131,13 @@ pub async fn list_all<K>(
 where
     K: Resource + Clone + DeserializeOwned + Debug,
 {
-    list_reduced(api, params, what, diag, Some).await
+    list_reduced(api, params, what, diag, Some::<K>).await
 }
 
-/// Every object, page by page, each reduced by `keep` as its page arrives: for big lists (every
-/// pod of a cluster) of which only a few facts per object are needed, so whole objects never
-/// pile up in memory.
-pub async fn list_reduced<K, T>(
-    api: &Api<K>,
-    params: &ListParams,
-    what: &Listing,
-    diag: &Diag,
-    keep: impl FnMut(K) -> Option<T>,
-) -> Result<Vec<T>, kube::Error>
-where
-    K: Resource + Clone + DeserializeOwned + Debug,
-{
-    paginate(api, false, params, what, diag, keep).await
-}
-
-/// [`list_reduced`], each object decoded as a `W`: a type that reads less of it than `K` does.
-pub async fn list_decoded<K, W, T>(
+/// Every object, page by page, each decoded as a `W` — `K`, or a type that reads less of it — and
+/// reduced by `keep` as its page arrives: for big lists (every pod of a cluster) of which only a
+/// few facts per object are needed, so whole objects never pile up in memory.
+pub async fn list_reduced<K, W, T>(
     api: &Api<K>,
     params: &ListParams,
     what: &Listing,

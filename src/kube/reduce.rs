@@ -62,36 +62,32 @@ fn management_label(key: &str) -> bool {
 /// kubectl's last-applied copy), the management labels and who wrote the object when (each
 /// managedFields entry without its field set).
 pub fn meta(m: ObjectMeta) -> ObjectMeta {
-    let annotations = m.annotations.map(|mut a| {
-        a.remove(LAST_APPLIED);
-        a
-    });
-    let labels = m.labels.map(|mut l| {
-        l.retain(|k, _| management_label(k));
-        l
-    });
-    let managed_fields = m.managed_fields.map(|entries| {
-        entries
-            .into_iter()
-            .map(|e| ManagedFieldsEntry {
-                manager: e.manager,
-                operation: e.operation,
-                time: e.time,
-                ..ManagedFieldsEntry::default()
-            })
-            .collect::<Vec<_>>()
-    });
-    ObjectMeta {
+    WireMeta {
         name: m.name,
         namespace: m.namespace,
         uid: m.uid,
         owner_references: m.owner_references,
         creation_timestamp: m.creation_timestamp,
-        annotations: annotations.filter(|a| !a.is_empty()),
-        labels: labels.filter(|l| !l.is_empty()),
-        managed_fields: managed_fields.filter(|m| !m.is_empty()),
-        ..ObjectMeta::default()
+        annotations: m.annotations.map(|mut a| {
+            a.remove(LAST_APPLIED);
+            a
+        }),
+        labels: m.labels.map(|mut l| {
+            l.retain(|k, _| management_label(k));
+            l
+        }),
+        managed_fields: m.managed_fields.map(|entries| {
+            entries
+                .into_iter()
+                .map(|e| WireManagedField {
+                    manager: e.manager,
+                    operation: e.operation,
+                    time: e.time,
+                })
+                .collect()
+        }),
     }
+    .into_meta()
 }
 
 /// An object with a `metadata` field reduced by [`meta`], its lists cut to their length.

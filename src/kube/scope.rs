@@ -8,9 +8,7 @@ use kube::api::ListParams;
 use kube::{Api, Client};
 
 use super::eso::EsoApi;
-use super::list::{
-    Listing, list_all, list_all_metadata, list_decoded, list_metadata_reduced, list_reduced,
-};
+use super::list::{Listing, list_all, list_all_metadata, list_metadata_reduced, list_reduced};
 use super::reduce;
 use crate::diag::Diag;
 use crate::error::{Error, Result};
@@ -63,9 +61,16 @@ pub async fn fetch(
         async {
             if reduce::reducing() {
                 let keep = |es: reduce::WireExternalSecret| es.into_reduced();
-                list_decoded(&es_api, &es_params, &es_listing, diag, keep).await
+                list_reduced(&es_api, &es_params, &es_listing, diag, keep).await
             } else {
-                list_reduced(&es_api, &es_params, &es_listing, diag, reduce::with_meta).await
+                list_reduced(
+                    &es_api,
+                    &es_params,
+                    &es_listing,
+                    diag,
+                    reduce::with_meta::<ExternalSecret>,
+                )
+                .await
             }
         },
         optional(
