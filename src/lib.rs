@@ -96,7 +96,7 @@ pub async fn run_args(args: Vec<OsString>) -> ExitCode {
 /// command renders the next ones (issue 16: the redaction of a 15 MB report is as much work as
 /// rendering it); `finish` waits for it. The thread hands each written piece's buffer back to be
 /// filled again: a freed 64 KiB buffer makes glibc consolidate its arena's small free chunks,
-/// which a report's hundreds of pieces turned into a tenth of the output thread's time.
+/// which a report's hundreds of pieces turned into a quarter of the output thread's time.
 struct Output {
     pending: Vec<u8>,
     colour: bool,

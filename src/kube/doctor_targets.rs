@@ -255,29 +255,24 @@ pub async fn restrict_pods(
     Some(Ok((exact(pods), exact(refs))))
 }
 
-fn is_target(targets: &HashSet<(String, String)>, namespace: &str, name: &str) -> bool {
-    targets.contains(&(namespace.to_string(), name.to_string()))
-}
-
 /// [`pod_facts`]'s filter applied afterwards: the Secrets read at start that are targets.
 fn restrict_facts(mut p: PodFacts, targets: &HashSet<(String, String)>) -> Option<PodFacts> {
+    let targets = Targets::Known(targets);
     p.reads_at_start
-        .retain(|name| is_target(targets, &p.namespace, name));
+        .retain(|name| targets.has(&p.namespace, name));
     (!p.reads_at_start.is_empty()).then_some(p)
 }
 
 /// [`pod_refs`]'s filter applied afterwards: the key references to targets, and the pod only
 /// when it names a target.
 fn restrict_refs(mut r: PodRefs, targets: &HashSet<(String, String)>) -> Option<PodRefs> {
+    let targets = Targets::Known(targets);
     for c in &mut r.containers {
         c.key_refs
-            .retain(|(name, _)| is_target(targets, &r.namespace, name));
+            .retain(|(name, _)| targets.has(&r.namespace, name));
         c.key_refs.shrink_to_fit();
     }
-    let names_target = r
-        .pull_secrets
-        .iter()
-        .any(|n| is_target(targets, &r.namespace, n))
+    let names_target = r.pull_secrets.iter().any(|n| targets.has(&r.namespace, n))
         || r.containers.iter().any(|c| !c.key_refs.is_empty());
     names_target.then_some(r)
 }

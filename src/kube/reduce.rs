@@ -18,15 +18,14 @@
 //! - Events: what `analysis::scope` and `analysis::since` read — involvedObject, reason, message,
 //!   type, count, series, the three timestamps and the creation time.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use k8s_openapi::api::core::v1::{Event, Secret};
-use std::collections::BTreeMap;
-
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ManagedFieldsEntry, ObjectMeta, Time};
 use kube::core::PartialObjectMeta;
 use serde::Deserializer;
-use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{IgnoredAny, MapAccess, Visitor};
 
 use crate::model::eso::{ClusterExternalSecret, ExternalSecret, SecretStore};
 use crate::model::scope::{Owner, SecretMeta, SharedStrings};
@@ -319,9 +318,8 @@ struct WireSecretMeta {
     /// Only Stakater Reloader's (`SecretMeta::annotations`).
     #[serde(default, deserialize_with = "reloader_annotations")]
     annotations: BTreeMap<String, String>,
-    /// The newest entry's time (`analysis::consumers::last_changed`).
-    #[serde(default, deserialize_with = "newest_write")]
-    managed_fields: Option<jiff::Timestamp>,
+    /// Each entry's time only (`analysis::consumers::last_changed` reads the newest).
+    managed_fields: Option<Vec<WireWrite>>,
 }
 
 /// As `OwnerReference` reads them: a missing or null kind, name or uid is empty.
@@ -333,7 +331,7 @@ struct WireOwner {
     controller: Option<bool>,
 }
 
-#[derive(serde::Deserialize)]
+#[derive(Debug, serde::Deserialize)]
 struct WireWrite {
     time: Option<Time>,
 }
@@ -345,33 +343,6 @@ fn reloader_annotations<'de, D: Deserializer<'de>>(
         key.starts_with(crate::model::scope::RELOADER_ANNOTATIONS)
     })?;
     Ok(kept.unwrap_or_default())
-}
-
-fn newest_write<'de, D: Deserializer<'de>>(d: D) -> Result<Option<jiff::Timestamp>, D::Error> {
-    struct Writes;
-    impl<'de> Visitor<'de> for Writes {
-        type Value = Option<jiff::Timestamp>;
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("a list of managedFields entries")
-        }
-        fn visit_unit<E>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_none<E>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<Self::Value, D2::Error> {
-            d.deserialize_seq(self)
-        }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-            let mut newest = None;
-            while let Some(w) = seq.next_element::<WireWrite>()? {
-                newest = newest.max(w.time.map(|t| t.0));
-            }
-            Ok(newest)
-        }
-    }
-    d.deserialize_option(Writes)
 }
 
 impl WireSecret {
@@ -392,7 +363,13 @@ impl WireSecret {
                     controller: o.controller == Some(true),
                 })
                 .collect(),
-            last_changed: m.managed_fields.or(m.creation_timestamp.map(|t| t.0)),
+            last_changed: m
+                .managed_fields
+                .into_iter()
+                .flatten()
+                .filter_map(|w| w.time.map(|t| t.0))
+                .max()
+                .or(m.creation_timestamp.map(|t| t.0)),
             annotations: (!m.annotations.is_empty()).then(|| Box::new(m.annotations)),
         })
     }
