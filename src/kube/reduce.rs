@@ -356,13 +356,13 @@ impl WireSecret {
                 .owner_references
                 .into_iter()
                 .flatten()
-                .map(|o| Owner {
-                    kind: shared.get(o.kind.as_deref().unwrap_or_default()),
-                    name: o.name.unwrap_or_default().into_boxed_str(),
-                    uid: o.uid.unwrap_or_default().into_boxed_str(),
-                    controller: o.controller == Some(true),
+                .map(|o| {
+                    let kind = o.kind.as_deref().unwrap_or_default();
+                    let (name, uid) = (o.name.unwrap_or_default(), o.uid.unwrap_or_default());
+                    Owner::new(shared, kind, name, uid, o.controller)
                 })
                 .collect(),
+            // As `analysis::consumers::last_changed`: the newest write, else the creation.
             last_changed: m
                 .managed_fields
                 .into_iter()
@@ -370,7 +370,7 @@ impl WireSecret {
                 .filter_map(|w| w.time.map(|t| t.0))
                 .max()
                 .or(m.creation_timestamp.map(|t| t.0)),
-            annotations: (!m.annotations.is_empty()).then(|| Box::new(m.annotations)),
+            annotations: SecretMeta::reloader(m.annotations),
         })
     }
 }

@@ -101,16 +101,44 @@ impl SecretMeta {
                 .owner_references
                 .iter()
                 .flatten()
-                .map(|o| Owner {
-                    kind: shared.get(&o.kind),
-                    name: o.name.as_str().into(),
-                    uid: o.uid.as_str().into(),
-                    controller: o.controller == Some(true),
+                .map(|o| {
+                    Owner::new(
+                        shared,
+                        &o.kind,
+                        o.name.as_str(),
+                        o.uid.as_str(),
+                        o.controller,
+                    )
                 })
                 .collect(),
             last_changed: crate::analysis::consumers::last_changed(m),
-            annotations: (!reloader.is_empty()).then(|| Box::new(reloader)),
+            annotations: Self::reloader(reloader),
         })
+    }
+
+    /// Reloader's annotations as held: `None` without any.
+    pub fn reloader(
+        annotations: BTreeMap<String, String>,
+    ) -> Option<Box<BTreeMap<String, String>>> {
+        (!annotations.is_empty()).then(|| Box::new(annotations))
+    }
+}
+
+impl Owner {
+    /// One `ownerReferences` entry as read, its kind shared through `shared`.
+    pub fn new(
+        shared: &mut SharedStrings,
+        kind: &str,
+        name: impl Into<Box<str>>,
+        uid: impl Into<Box<str>>,
+        controller: Option<bool>,
+    ) -> Owner {
+        Owner {
+            kind: shared.get(kind),
+            name: name.into(),
+            uid: uid.into(),
+            controller: controller == Some(true),
+        }
     }
 }
 
