@@ -151,8 +151,8 @@ bench() { # label, kubectl-eso arguments...
   # The command's requests against the baseline's, each from the first sent to the last answered
   # (the API server's clock): what the command adds while it fetches — its reading of the pages,
   # on the machine it shares with the sandbox, and its work between requests that wait for
-  # others (doctor reads pods once its rows are built) — apart from its start and its work after
-  # the last answer.
+  # others (doctor reads its stores' details once its rows are built) — apart from its start and
+  # its work after the last answer.
   printf '  %-44s %s ms, baseline %s ms (%s)\n' "requests, first sent to last answered" "$span" \
     "$bspan" "$(awk -v a="$span" -v b="$bspan" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "n/a" }')"
   # CPU: the command and the sandbox share this machine's cores, so the command cannot end before
