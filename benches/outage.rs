@@ -3,8 +3,10 @@
 //! namespaces and four ClusterSecretStores, one store down; and with a SecretStore in each of
 //! N/10 namespaces (a store per team), every fourth one down. A quarter of the ExternalSecrets
 //! fail, with an UpdateFailed Event each. Measured: scope's rows, and the diagnosis doctor runs on
-//! the same facts (scope names each row's root cause from it). The sandbox's `scale` scenario is
-//! healthy, so tests/bench/scale.sh never measures this.
+//! the same facts (scope names each row's root cause from it), and decoding those Events as their
+//! LIST pages arrive, whole then reduced or lean (`kube::reduce::WireEvent`), in the shape a real
+//! kube-apiserver sends them (managedFields, source, reporting fields). The sandbox's `scale`
+//! scenario is healthy, so tests/bench/scale.sh never measures this.
 //!
 //!   cargo bench --profile bench-fast --bench outage            # 10,000 and 30,000
 //!   cargo bench --profile bench-fast --bench outage -- 100000  # other sizes
@@ -183,6 +185,65 @@ fn main() {
             "diagnosis (analysis::doctor)",
             doctor_best * 1e3,
             diagnosis.findings.len()
+        );
+        if layout == Layout::ClusterStores {
+            decoding_events(failing);
+        }
+    }
+}
+
+/// `n` UpdateFailed Events as a LIST's items, each as a real kube-apiserver 1.32 lists one
+/// (`k8s-recordings/45`), decoded whole then reduced, and lean; best of 3 each.
+fn decoding_events(n: usize) {
+    use k8s_openapi::api::core::v1::Event;
+    use kubectl_eso::kube::reduce::{WireEvent, event};
+    let items: Vec<Value> = (0..n)
+        .map(|i| {
+            let (ns, name) = (format!("team-{:04}", i % 200), format!("app-{i}"));
+            json!({"metadata": {"name": format!("{name}.18a2b7c9d4e5f601"), "namespace": ns,
+                    "uid": format!("74be1bef-87f8-4072-89e2-{i:012}"), "resourceVersion": "420",
+                    "creationTimestamp": "2026-11-22T11:08:34Z",
+                    "managedFields": [{"manager": "external-secrets", "operation": "Update",
+                        "apiVersion": "v1", "time": "2026-11-22T11:08:34Z", "fieldsType": "FieldsV1",
+                        "fieldsV1": {"f:count": {}, "f:firstTimestamp": {}, "f:involvedObject": {},
+                            "f:lastTimestamp": {}, "f:message": {}, "f:reason": {},
+                            "f:reportingComponent": {}, "f:source": {"f:component": {}}, "f:type": {}}}]},
+                "involvedObject": {"kind": "ExternalSecret", "namespace": ns, "name": name,
+                    "uid": format!("uid-{i}"), "apiVersion": "external-secrets.io/v1",
+                    "resourceVersion": "396"},
+                "reason": "UpdateFailed",
+                "message": "error processing spec.data[0] (key: app), err: permission denied",
+                "source": {"component": "external-secrets"},
+                "firstTimestamp": "2026-11-22T10:33:33Z", "lastTimestamp": "2026-11-22T11:08:33Z",
+                "count": 7, "type": "Warning", "eventTime": null,
+                "reportingComponent": "external-secrets", "reportingInstance": ""})
+        })
+        .collect();
+    let text = serde_json::to_vec(&items).unwrap_or_default();
+    let best = |decode: &dyn Fn() -> usize| {
+        (0..3)
+            .map(|_| {
+                let t = Instant::now();
+                assert_eq!(decode(), n, "every Event decoded");
+                t.elapsed().as_secs_f64()
+            })
+            .fold(f64::MAX, f64::min)
+    };
+    let whole = best(&|| {
+        let all: Vec<Event> = serde_json::from_slice(&text).unwrap_or_default();
+        all.into_iter().filter_map(event).count()
+    });
+    let lean = best(&|| {
+        let all: Vec<WireEvent> = serde_json::from_slice(&text).unwrap_or_default();
+        all.into_iter().filter_map(WireEvent::into_event).count()
+    });
+    for (what, secs) in [("whole, then reduced", whole), ("lean (WireEvent)", lean)] {
+        println!(
+            "  {:<44} {:.1} ms ({:.2} us each, {:.1} MB)",
+            format!("decoding {n} Events: {what}"),
+            secs * 1e3,
+            secs * 1e6 / n.max(1) as f64,
+            text.len() as f64 / 1e6
         );
     }
 }

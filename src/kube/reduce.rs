@@ -400,6 +400,86 @@ pub fn event(ev: Event) -> Option<Event> {
     })
 }
 
+/// An Event of a LIST decoded straight into what [`event`] keeps of it (issue 16): in an outage
+/// there is an Event for each failing ExternalSecret, and a whole `Event` builds its metadata
+/// (managedFields with their field sets), `source`, `related` and the reporting fields only for
+/// [`event`] to drop. What is kept is decoded as the whole `Event` decodes it (a null
+/// `involvedObject` or `metadata` is an empty one); the rest is skipped unread. An `apiVersion`
+/// or `kind` that is not an Event's is refused, as the whole decoding refuses it.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WireEvent {
+    #[serde(rename = "apiVersion", default, deserialize_with = "event_api_version")]
+    _api_version: (),
+    #[serde(rename = "kind", default, deserialize_with = "event_kind")]
+    _kind: (),
+    metadata: Option<WireEventMeta>,
+    involved_object: Option<k8s_openapi::api::core::v1::ObjectReference>,
+    reason: Option<String>,
+    message: Option<String>,
+    #[serde(rename = "type")]
+    type_: Option<String>,
+    count: Option<i32>,
+    series: Option<k8s_openapi::api::core::v1::EventSeries>,
+    first_timestamp: Option<Time>,
+    last_timestamp: Option<Time>,
+    event_time: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireEventMeta {
+    name: Option<String>,
+    namespace: Option<String>,
+    creation_timestamp: Option<Time>,
+}
+
+/// A string field that must be `expected`, as k8s-openapi checks an object's apiVersion and kind.
+fn must_be<'de, D: Deserializer<'de>>(d: D, expected: &'static str) -> Result<(), D::Error> {
+    let got = <String as serde::Deserialize>::deserialize(d)?;
+    if got == expected {
+        Ok(())
+    } else {
+        Err(serde::de::Error::invalid_value(
+            serde::de::Unexpected::Str(&got),
+            &expected,
+        ))
+    }
+}
+
+fn event_api_version<'de, D: Deserializer<'de>>(d: D) -> Result<(), D::Error> {
+    must_be(d, <Event as k8s_openapi::Resource>::API_VERSION)
+}
+
+fn event_kind<'de, D: Deserializer<'de>>(d: D) -> Result<(), D::Error> {
+    must_be(d, <Event as k8s_openapi::Resource>::KIND)
+}
+
+impl WireEvent {
+    /// The Event [`event`] would give.
+    pub fn into_event(self) -> Option<Event> {
+        let m = self.metadata.unwrap_or_default();
+        Some(Event {
+            metadata: ObjectMeta {
+                name: m.name,
+                namespace: m.namespace,
+                creation_timestamp: m.creation_timestamp,
+                ..ObjectMeta::default()
+            },
+            involved_object: self.involved_object.unwrap_or_default(),
+            reason: self.reason,
+            message: self.message,
+            type_: self.type_,
+            count: self.count,
+            series: self.series,
+            first_timestamp: self.first_timestamp,
+            last_timestamp: self.last_timestamp,
+            event_time: self.event_time,
+            ..Event::default()
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -715,5 +795,87 @@ mod tests {
         assert_eq!(slim.involved_object.uid.as_deref(), Some("u"));
         assert!(slim.metadata.managed_fields.is_none() && slim.source.is_none());
         assert!(slim.reporting_component.is_none());
+    }
+
+    #[test]
+    fn issue16_events_decoded_lean_match_the_reduced_whole_ones() {
+        let texts = [
+            json!({"apiVersion": "v1", "kind": "Event",
+                   "metadata": {"name": "db.1", "namespace": "prod", "uid": "u", "resourceVersion": "9",
+                                "creationTimestamp": "2026-01-01T00:00:00Z", "labels": {"a": "b"},
+                                "managedFields": [{"manager": "external-secrets", "operation": "Update",
+                                                   "time": "2026-01-01T00:00:00Z", "fieldsType": "FieldsV1",
+                                                   "fieldsV1": {"f:count": {}, "f:message": {}}}]},
+                   "involvedObject": {"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+                                      "name": "db", "namespace": "prod", "uid": "es1", "resourceVersion": "5"},
+                   "reason": "UpdateFailed", "message": "error processing spec.data[0] (key: db), err: boom",
+                   "type": "Warning", "count": 42,
+                   "firstTimestamp": "2026-01-01T00:00:00Z", "lastTimestamp": "2026-01-01T01:00:00Z",
+                   "source": {"component": "external-secrets"}, "reportingComponent": "external-secrets",
+                   "reportingInstance": "eso-0", "action": "x", "related": {"kind": "Pod", "name": "p"}})
+            .to_string(),
+            // events.k8s.io-style writers: eventTime and a series instead of the timestamps.
+            json!({"metadata": {"name": "s.2", "namespace": "prod"},
+                   "involvedObject": {"kind": "SecretStore", "name": "vault"},
+                   "reason": "InvalidProviderConfig", "type": "Warning",
+                   "eventTime": "2026-01-01T00:00:00.123456Z",
+                   "series": {"count": 7, "lastObservedTime": "2026-01-01T02:00:00.000001Z"},
+                   "firstTimestamp": null, "lastTimestamp": null, "count": null})
+            .to_string(),
+            // Near misses: nulls where objects are expected, no metadata, no involvedObject.
+            json!({"metadata": null, "involvedObject": null, "message": "m"}).to_string(),
+            json!({"reason": "UpdateFailed"}).to_string(),
+            json!({"metadata": {"name": "e", "managedFields": null, "annotations": null}}).to_string(),
+            // Escapes, as a server may send them.
+            r#"{"metadata":{"name":"e\u0073"},"message":"\u0062oom \"quoted\"","reason":"Upd\u0061teFailed"}"#
+                .to_string(),
+        ];
+        // And the Events a real kube-apiserver 1.32 listed.
+        let recorded = [
+            include_str!("../../crates/kube-sim/tests/k8s-recordings/45-events-core-v1-involvedobject-uid.json"),
+            include_str!("../../crates/kube-sim/tests/k8s-recordings/47-events-core-v1-kubectl-describe-style.json"),
+        ]
+        .into_iter()
+        .flat_map(|file| {
+            let v: serde_json::Value = serde_json::from_str(file).unwrap_or_default();
+            let items = v["response"]["body"]["items"].as_array().cloned();
+            items.unwrap_or_default()
+        })
+        .map(|item| item.to_string())
+        .collect::<Vec<_>>();
+        assert!(recorded.len() >= 2, "the recordings hold Events");
+        for text in texts.into_iter().chain(recorded) {
+            let whole: Event =
+                serde_json::from_str(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            let lean: WireEvent =
+                serde_json::from_str(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            let (Some(want), Some(got)) = (event(whole), lean.into_event()) else {
+                panic!("an Event is never dropped")
+            };
+            assert_eq!(format!("{got:?}"), format!("{want:?}"), "{text}");
+            assert_eq!(
+                crate::analysis::since::event_facts(&got),
+                crate::analysis::since::event_facts(&want),
+                "{text}"
+            );
+        }
+        // Refused alike: another kind or version, a time that is not one, a count that is not a
+        // number, a message that is not a string, an involvedObject that is not an object.
+        for bad in [
+            json!({"apiVersion": "events.k8s.io/v1", "metadata": {"name": "e"}}),
+            json!({"kind": "Secret", "metadata": {"name": "e"}}),
+            json!({"apiVersion": null, "metadata": {"name": "e"}}),
+            json!({"metadata": {"name": "e", "creationTimestamp": "yesterday"}}),
+            json!({"lastTimestamp": "soon"}),
+            json!({"eventTime": "2026-13-01T00:00:00Z"}),
+            json!({"count": "3"}),
+            json!({"message": 3}),
+            json!({"involvedObject": "es/db"}),
+            json!({"series": {"count": "x"}}),
+        ] {
+            let text = bad.to_string();
+            assert!(serde_json::from_str::<Event>(&text).is_err(), "{text}");
+            assert!(serde_json::from_str::<WireEvent>(&text).is_err(), "{text}");
+        }
     }
 }

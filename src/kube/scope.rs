@@ -92,14 +92,14 @@ pub async fn fetch(
             diag
         ),
         secret_metadata(&secret_api, Listing::new("secrets", ns), diag),
-        optional(&event_api, event_params, Listing::new("events", ns), diag),
-        optional(
+        events(&event_api, event_params, Listing::new("events", ns), diag),
+        events(
             &event_api,
             ss_event_params,
             Listing::new("events", ns),
             diag
         ),
-        optional(
+        events(
             &default_event_api,
             css_event_params,
             Listing::new("events", Some("default")),
@@ -266,6 +266,22 @@ where
     K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Reduce,
 {
     list_reduced(api, &params, &what, diag, K::reduce)
+        .await
+        .map_err(|e| what.degraded(&e))
+}
+
+/// Events, each decoded lean ([`reduce::WireEvent`]) as its page arrives; whole, then reduced,
+/// when objects are kept whole.
+async fn events(
+    api: &Api<Event>,
+    params: ListParams,
+    what: Listing,
+    diag: &Diag,
+) -> Fetched<Vec<Event>> {
+    if !reduce::reducing() {
+        return optional(api, params, what, diag).await;
+    }
+    list_reduced(api, &params, &what, diag, reduce::WireEvent::into_event)
         .await
         .map_err(|e| what.degraded(&e))
 }
