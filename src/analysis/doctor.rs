@@ -155,8 +155,9 @@ pub fn analyse(
             crate::analysis::eso_logs::attach(&mut c.findings, logs);
         }
     }
+    let parents = ces_owned::parents(snap);
     for c in &mut checks {
-        ces_owned::steer(&mut c.findings, snap);
+        ces_owned::steer(&mut c.findings, &parents);
     }
     let metadata = ManagedMetadata::new(snap);
     let meta_of = |object: &str| metadata.of(object);
