@@ -401,11 +401,13 @@ pub fn leftovers(snap: &ScopeSnapshot, scope: &ScopeReport) -> Check {
     finish(CheckId::Leftovers, secrets.len(), findings)
 }
 
-type Writers<'a> = BTreeMap<(&'a str, &'a str), Vec<&'a ExternalSecret>>;
+/// Hashed, not ordered: one entry per ExternalSecret, looked up once per row (issue 16); the few
+/// shared targets are put in order where they are reported.
+type Writers<'a> = HashMap<(&'a str, &'a str), Vec<&'a ExternalSecret>>;
 
 /// Every target Secret and the ExternalSecrets that write it.
 fn writers(snap: &ScopeSnapshot) -> Writers<'_> {
-    let mut out: Writers<'_> = BTreeMap::new();
+    let mut out: Writers<'_> = HashMap::with_capacity(snap.external_secrets.len());
     for es in &snap.external_secrets {
         if es.spec.target.creation_policy.as_deref() == Some("None") {
             continue;
@@ -443,10 +445,9 @@ fn shared_targets(
     owners: &BTreeMap<(&str, &str), Vec<&str>>,
 ) -> Vec<Finding> {
     let mut out = Vec::new();
-    for ((ns, secret), ess) in writers {
-        if ess.len() < 2 {
-            continue;
-        }
+    let mut shared: Vec<_> = writers.iter().filter(|(_, ess)| ess.len() >= 2).collect();
+    shared.sort_unstable_by_key(|(key, _)| **key);
+    for ((ns, secret), ess) in shared {
         let names: Vec<&str> = ess.iter().map(|e| e.name()).collect();
         let owner = owners
             .get(&(*ns, *secret))
