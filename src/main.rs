@@ -26,5 +26,6 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    kubectl_eso::cmd::one_shot_process();
     runtime.block_on(kubectl_eso::run_args(std::env::args_os().collect()))
 }

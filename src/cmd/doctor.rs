@@ -43,7 +43,9 @@ pub async fn run(cfg: &Config, cmd: &DoctorCommandArgs, out: &mut impl Write) ->
     if let Some(dir) = &cmd.evidence {
         super::bundle::evidence(cfg, &mut run, dir, &[]).await?;
     }
-    Ok(Exit::from_findings(fails(&run.report)))
+    let exit = Exit::from_findings(fails(&run.report));
+    super::release(run.report);
+    Ok(exit)
 }
 
 /// What one doctor run produced: what `run` prints and `bundle` saves.
@@ -244,7 +246,7 @@ pub(crate) async fn report(
         eso_logs,
     };
     let mut report = analyse(&install, &snapshot, &scope, &extras, &opts, now);
-    super::drop_aside(snapshot);
+    super::release(snapshot);
     report.scope.cached = args.cached;
     // ESO copies provider errors into Events, and Entra's quote the client id: every value the
     // probe read from a credentials Secret is scrubbed from the whole report (issue 18, defect 3).

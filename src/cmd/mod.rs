@@ -120,6 +120,34 @@ pub(crate) fn publish_identifiers(snapshot: &crate::model::scope::ScopeSnapshot)
     });
 }
 
+/// Set by the binary: this process ends when its command does.
+static ONE_SHOT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Called by `main` before the command runs: the process exits when the command is done, so
+/// what a command is done with need not be freed ([`release`]). Library callers (the tests run
+/// many commands in one process) never call it, and everything is freed as before.
+pub fn one_shot_process() {
+    ONE_SHOT.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// `value`, which the command will not read again, given back to the system with the process
+/// when it is one-shot: freeing a snapshot of 30,000 ExternalSecrets, their Secrets and Events is
+/// some 15 ms of CPU, and on another thread it made the thread rendering the output consolidate
+/// glibc's arena (the freed chunks are that thread's) for some 30 ms more after the last page
+/// (issue 16). Otherwise dropped on a thread of its own. Never for what a loop reads again
+/// (`scope -w` re-reads its snapshot each time: it frees each).
+pub(crate) fn release<T: Send + 'static>(value: T) {
+    release_in(ONE_SHOT.load(std::sync::atomic::Ordering::Relaxed), value);
+}
+
+fn release_in<T: Send + 'static>(one_shot: bool, value: T) {
+    if one_shot {
+        std::mem::forget(value);
+    } else {
+        drop_aside(value);
+    }
+}
+
 /// Drops `value` on a thread of its own: freeing a snapshot of 30,000 ExternalSecrets, their
 /// Secrets and Events is some 15 ms of CPU the output need not wait for (issue 16).
 pub(crate) fn drop_aside<T: Send + 'static>(value: T) {
@@ -201,5 +229,46 @@ async fn within(
                 .into(),
         }
         .into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    struct Flag(Arc<AtomicBool>);
+    impl Drop for Flag {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    fn dropped_within(flag: &AtomicBool, wait: std::time::Duration) -> bool {
+        let until = std::time::Instant::now() + wait;
+        while std::time::Instant::now() < until {
+            if flag.load(Ordering::SeqCst) {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        flag.load(Ordering::SeqCst)
+    }
+
+    #[test]
+    fn issue16_released_values_are_freed_unless_the_process_ends_with_the_command() {
+        // Not one-shot (a library caller, `scope -w`'s loop): freed, on a thread of its own.
+        let freed = Arc::new(AtomicBool::new(false));
+        super::release_in(false, Flag(freed.clone()));
+        assert!(dropped_within(&freed, std::time::Duration::from_secs(10)));
+        // One-shot: left to the process' end.
+        let left = Arc::new(AtomicBool::new(false));
+        super::release_in(true, Flag(left.clone()));
+        assert!(!dropped_within(
+            &left,
+            std::time::Duration::from_millis(200)
+        ));
+        // The flag only the binary sets is not set in the library's tests.
+        assert!(!super::ONE_SHOT.load(Ordering::Relaxed));
     }
 }

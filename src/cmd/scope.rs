@@ -83,6 +83,7 @@ async fn report(
     cfg: &Config,
     args: &ScopeArgs,
     diag: &Diag,
+    once: bool,
 ) -> Result<(ScopeReport, jiff::Timestamp)> {
     let started = std::time::Instant::now();
     let query = ScopeQuery {
@@ -128,7 +129,11 @@ async fn report(
         }
     }
     report.degraded.extend(unredacted);
-    super::drop_aside(snapshot);
+    if once {
+        super::release(snapshot);
+    } else {
+        super::drop_aside(snapshot);
+    }
     diag.log(
         1,
         format_args!(
@@ -160,10 +165,12 @@ pub async fn run(cfg: &Config, args: &ScopeArgs, out: &mut impl Write) -> Result
     let diag = Diag::new(cfg.verbosity);
     crate::kube::list::read_from_watch_cache(args.cached);
     let prepared = prepare(cfg, args, &diag).await?;
-    let (report, now) = report(&prepared, cfg, args, &diag).await?;
+    let (report, now) = report(&prepared, cfg, args, &diag, true).await?;
     render::scope::write_listing(out, &report, &render_options(cfg, now), listing(cfg))
         .map_err(Error::Output)?;
-    Ok(Exit::from_findings(failing(&report)))
+    let exit = Exit::from_findings(failing(&report));
+    super::release(report);
+    Ok(exit)
 }
 
 /// Anything in the report that fails: an ExternalSecret, a PushSecret or a ClusterPushSecret's
@@ -230,7 +237,7 @@ pub async fn watch(cfg: &Config, args: &ScopeArgs, display: &str) -> Result<Exit
         })?;
     let version = first_page.metadata.resource_version.unwrap_or_default();
 
-    let (mut report, now) = report(&prepared, cfg, args, &diag).await?;
+    let (mut report, now) = report(&prepared, cfg, args, &diag, false).await?;
     let mut text = Vec::new();
     render::scope::write_listing(&mut text, &report, &render_options(cfg, now), listing(cfg))
         .map_err(Error::Output)?;
@@ -311,7 +318,7 @@ async fn report_again(
     args: &ScopeArgs,
     diag: &Diag,
 ) -> Option<(ScopeReport, jiff::Timestamp)> {
-    report(p, cfg, args, diag)
+    report(p, cfg, args, diag, false)
         .await
         .inspect_err(|e| diag.log(1, format_args!("watch: re-reading scope: {e}")))
         .ok()
