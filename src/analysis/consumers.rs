@@ -307,11 +307,14 @@ pub fn rollout_restartable(workload: &str) -> bool {
 /// The workload controlling a pod, kubectl style (`deployment/order-service`): a Deployment's
 /// ReplicaSet is `<deployment>-<pod-template-hash>`, so the Deployment is named instead.
 pub fn controller_workload(meta: &ObjectMeta) -> Option<String> {
-    let o = meta
-        .owner_references
-        .iter()
-        .flatten()
-        .find(|o| o.controller == Some(true))?;
+    controlling_workload(meta.owner_references.as_deref().unwrap_or_default())
+}
+
+/// [`controller_workload`] from the owner references alone.
+pub fn controlling_workload(
+    owners: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference],
+) -> Option<String> {
+    let o = owners.iter().find(|o| o.controller == Some(true))?;
     Some(match o.kind.as_str() {
         "ReplicaSet" => match o.name.rsplit_once('-') {
             Some((d, _)) => format!("deployment/{d}"),
