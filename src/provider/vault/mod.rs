@@ -521,6 +521,16 @@ async fn metadata(
     }
 }
 
+/// A time as the report prints times: RFC 3339 in UTC, to the second. Vault and OpenBao give
+/// nanoseconds with the trailing zeros cut, so the text's length changed from one deletion to the
+/// next (and with it where a finding's message wraps); text that is not a time is kept, cleaned.
+fn whole_seconds(t: &str) -> String {
+    t.parse::<jiff::Timestamp>()
+        .ok()
+        .and_then(|at| jiff::Timestamp::from_second(at.as_second()).ok())
+        .map_or_else(|| crate::sanitize::line(t), |at| at.to_string())
+}
+
 /// A KV v2 version's `deletion_time` / `destroyed` (from a read's `data.metadata`).
 fn deleted_version(m: &Value, facts: &mut KeyFacts) {
     // A `deletion_time` in the future is a `delete_version_after` that has not come yet: the
@@ -537,7 +547,7 @@ fn deleted_version(m: &Value, facts: &mut KeyFacts) {
     facts.destroyed = m.get("destroyed").and_then(Value::as_bool).unwrap_or(false);
     if facts.deleted || facts.destroyed {
         facts.exists = Some(true);
-        facts.deleted_at = deleted_at.map(crate::sanitize::line);
+        facts.deleted_at = deleted_at.map(whole_seconds);
         if let Some(v) = m.get("version").and_then(Value::as_u64) {
             facts.current_version = Some(v.to_string());
         }
@@ -656,6 +666,15 @@ mod tests {
         assert!(facts.deleted && !facts.destroyed);
         assert_eq!(facts.exists, Some(true));
         assert_eq!(facts.current_version.as_deref(), Some("2"));
+        // Printed to the second, whatever the number of fractional digits the server kept.
+        assert_eq!(facts.deleted_at.as_deref(), Some("2026-12-05T10:17:04Z"));
+        for (given, printed) in [
+            ("2026-12-05T10:17:04.58488156Z", "2026-12-05T10:17:04Z"),
+            ("2026-12-05T10:17:04Z", "2026-12-05T10:17:04Z"),
+            ("2026-12-05T11:17:04.9+01:00", "2026-12-05T10:17:04Z"),
+        ] {
+            assert_eq!(whole_seconds(given), printed, "{given}");
+        }
 
         let mut destroyed = KeyFacts::default();
         deleted_version(
